@@ -1,0 +1,92 @@
+import { FsError } from '../../../lib/errors.js';
+import type { FopArgs, FopReply } from '../../../lib/fops.js';
+import { registerXlator } from '../../../lib/registry.js';
+import { Xlator, type FopImpl } from '../../../lib/xlator.js';
+
+interface Waiter {
+  owner: string;
+  grant: () => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Held {
+  owner: string;
+  waiters: Waiter[];
+}
+
+/**
+ * features/locks: named entry locks on directories, as distribute needs them to serialise
+ * layout writes and renames of one name across clients. A lock waits (bounded by
+ * lock-timeout) while another owner holds it; the locks of a connection that goes away
+ * are dropped (clientGone).
+ */
+export class Locks extends Xlator implements FopImpl {
+  static override readonly description = 'Entry locks held on the brick for cluster translators';
+  static override readonly options = {
+    'lock-timeout': { type: 'int', default: 30, min: 1, max: 3600, description: 'Seconds a lock request waits before EAGAIN' },
+  } as const;
+
+  private readonly held = new Map<string, Held>();
+
+  override statedump(): Record<string, unknown> {
+    return { entryLocks: [...this.held].map(([k, h]) => ({ key: k, owner: h.owner, waiting: h.waiters.length })) };
+  }
+
+  async entrylk(a: FopArgs<'entrylk'>): Promise<FopReply<'entrylk'>> {
+    if (typeof a.path !== 'string' || typeof a.name !== 'string' || typeof a.owner !== 'string') {
+      throw FsError.of('EINVAL', 'entrylk needs path, name and owner');
+    }
+    const key = `${a.path}\0${a.name}`;
+    const h = this.held.get(key);
+    if (a.cmd === 'unlock') {
+      if (!h || h.owner !== a.owner) throw FsError.of('EINVAL', 'unlock of a lock not held by this owner');
+      this.handOver(key, h);
+      return {};
+    }
+    if (a.cmd !== 'lock') throw FsError.of('EINVAL', `unknown entrylk cmd ${String(a.cmd)}`);
+    if (!h) {
+      this.held.set(key, { owner: a.owner, waiters: [] });
+      return {};
+    }
+    const timeoutMs = this.optNumber('lock-timeout') * 1000;
+    await new Promise<void>((resolve, reject) => {
+      const w: Waiter = {
+        owner: a.owner,
+        grant: resolve,
+        timer: setTimeout(() => {
+          h.waiters.splice(h.waiters.indexOf(w), 1);
+          reject(FsError.of('EAGAIN', 'entry lock wait timed out'));
+        }, timeoutMs),
+      };
+      h.waiters.push(w);
+    });
+    return {};
+  }
+
+  /** Drops every lock of owners from a connection that is gone (owners are "clientId:..."). */
+  override clientGone(clientId: string): void {
+    super.clientGone(clientId);
+    const mine = (owner: string): boolean => owner.startsWith(clientId + ':');
+    for (const [key, h] of [...this.held]) {
+      h.waiters = h.waiters.filter((w) => {
+        if (!mine(w.owner)) return true;
+        clearTimeout(w.timer);
+        return false;
+      });
+      if (mine(h.owner)) this.handOver(key, h);
+    }
+  }
+
+  private handOver(key: string, h: Held): void {
+    const next = h.waiters.shift();
+    if (!next) {
+      this.held.delete(key);
+      return;
+    }
+    clearTimeout(next.timer);
+    h.owner = next.owner;
+    next.grant();
+  }
+}
+
+registerXlator('features/locks', Locks);

@@ -1,0 +1,458 @@
+import fs from 'node:fs';
+import { promisify } from 'node:util';
+import pathMod from 'node:path';
+import * as xattr from '@napi-rs/xattr';
+import { FsError } from '../../../lib/errors.js';
+import {
+  LINKFILE_MODE, S_IFLNK, S_IFMT, XATTR_LINKTO,
+  type DirEntry, type FopArgs, type FopReply, type Iatt, type StatFs, type Xattrs,
+} from '../../../lib/fops.js';
+import { registerXlator } from '../../../lib/registry.js';
+import { Xlator, type FopImpl, type XlatorInit } from '../../../lib/xlator.js';
+
+const fsp = fs.promises;
+const fsRead = promisify(fs.read);
+const fsWrite = promisify(fs.write);
+const fsOpen = promisify(fs.open);
+const fsClose = promisify(fs.close);
+const fsFtruncate = promisify(fs.ftruncate);
+const fsFsync = promisify(fs.fsync);
+const fsFdatasync = promisify(fs.fdatasync);
+const fsFstat = promisify(fs.fstat);
+
+const { O_NOFOLLOW, O_CREAT, O_EXCL, O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_TRUNC } = fs.constants;
+/** Open flags a client may ask for; everything else (O_PATH, O_DIRECTORY tricks...) is dropped. */
+const ALLOWED_OPEN_FLAGS = O_RDONLY | O_WRONLY | O_RDWR | O_APPEND | O_TRUNC | O_CREAT | O_EXCL
+  | fs.constants.O_SYNC | fs.constants.O_DSYNC | fs.constants.O_NONBLOCK;
+
+export function iattOf(st: fs.Stats): Iatt {
+  return {
+    mode: st.mode, nlink: st.nlink, uid: st.uid, gid: st.gid, rdev: st.rdev, size: st.size,
+    blocks: st.blocks, blksize: st.blksize, ino: st.ino,
+    atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs,
+  };
+}
+
+/** @napi-rs/xattr reports errors as "... (os error N)": recover the errno. */
+function xattrError(e: unknown): FsError {
+  const m = /os error (\d+)/.exec((e as Error)?.message ?? '');
+  return m ? FsError.from({ errno: Number(m[1]), message: (e as Error).message }) : FsError.from(e);
+}
+
+/**
+ * storage/posix: the bottom of a brick. Volume paths map to the same paths under the
+ * brick directory, as plain files. Every path is confined to the brick: "..", "." and
+ * empty components are refused, the parent directory must resolve (symlinks included)
+ * inside the brick, and the final component is never followed when it is a symlink.
+ */
+export class Posix extends Xlator implements FopImpl {
+  static override readonly description = 'Stores files as plain files in a brick directory';
+  static override readonly options = {
+    directory: { type: 'path', required: true, description: 'The brick directory' },
+  } as const;
+
+  private readonly root: string;
+  private rootReal = '';
+  /** fds this brick opened for clients: nothing else may be used through the wire. */
+  private readonly openFds = new Set<number>();
+
+  constructor(init: XlatorInit) {
+    super(init);
+    this.root = pathMod.resolve(this.optString('directory'));
+  }
+
+  override async init(): Promise<void> {
+    const st = await fsp.stat(this.root).catch(() => undefined);
+    if (!st?.isDirectory()) throw new Error(`brick directory ${this.root} does not exist or is not a directory`);
+    this.rootReal = await fsp.realpath(this.root);
+  }
+
+  override async fini(): Promise<void> {
+    for (const fd of this.openFds) fs.closeSync(fd);
+    this.openFds.clear();
+  }
+
+  override statedump(): Record<string, unknown> {
+    return { directory: this.root, openFds: this.openFds.size };
+  }
+
+  /** Brick path of a volume path, refusing anything that could leave the brick. */
+  private resolve(volPath: unknown): string {
+    if (typeof volPath !== 'string' || !volPath.startsWith('/') || volPath.includes('\0')) {
+      throw FsError.of('EINVAL', `bad path ${JSON.stringify(volPath)}`);
+    }
+    if (volPath === '/') return this.root;
+    const parts = volPath.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (p === '..' || p === '.' || (p === '' && i !== parts.length - 1)) {
+        throw FsError.of('EPERM', `path ${JSON.stringify(volPath)} escapes or is not canonical`);
+      }
+      if (Buffer.byteLength(p) > 255) throw FsError.of('ENAMETOOLONG');
+    }
+    return this.root + (volPath.endsWith('/') ? volPath.slice(0, -1) : volPath);
+  }
+
+  /** Resolves and checks that the parent directory really lies inside the brick. */
+  private async confined(volPath: unknown): Promise<string> {
+    const abs = this.resolve(volPath);
+    if (abs === this.root) return abs;
+    const parent = pathMod.dirname(abs);
+    if (parent === this.root) return abs;
+    let real: string;
+    try {
+      real = await fsp.realpath(parent);
+    } catch (e) {
+      throw FsError.from(e);
+    }
+    if (real !== this.rootReal && !real.startsWith(this.rootReal + '/')) {
+      throw FsError.of('EPERM', `path ${String(volPath)} leads out of the brick`);
+    }
+    return abs;
+  }
+
+  private checkFd(fd: unknown): number {
+    if (typeof fd !== 'number' || !this.openFds.has(fd)) throw FsError.of('EBADF', `fd ${String(fd)} is not open on this brick`);
+    return fd;
+  }
+
+  private setXattrs(abs: string, xattrs: Xattrs | undefined): void {
+    if (!xattrs) return;
+    for (const [name, value] of Object.entries(xattrs)) {
+      try {
+        xattr.setAttributeSync(abs, name, Buffer.from(value));
+      } catch (e) {
+        throw xattrError(e);
+      }
+    }
+  }
+
+  private getXattr(abs: string, name: string): Buffer | undefined {
+    try {
+      return xattr.getAttributeSync(abs, name) ?? undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async lstatIatt(abs: string): Promise<Iatt> {
+    try {
+      return iattOf(await fsp.lstat(abs));
+    } catch (e) {
+      throw FsError.from(e);
+    }
+  }
+
+  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
+    const abs = await this.confined(a.path);
+    const iatt = await this.lstatIatt(abs);
+    const reply: FopReply<'lookup'> = { iatt };
+    if (iatt.mode === LINKFILE_MODE && iatt.size === 0) {
+      const l = this.getXattr(abs, XATTR_LINKTO);
+      if (l) reply.linkto = l.toString();
+    }
+    if (a.xattrs?.length) {
+      const out: Xattrs = {};
+      for (const name of a.xattrs) {
+        const v = this.getXattr(abs, String(name));
+        if (v) out[name] = v;
+      }
+      reply.xattrs = out;
+    }
+    return reply;
+  }
+
+  async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
+    return { iatt: iattOf(await fsFstat(this.checkFd(a.fd)).catch((e) => { throw FsError.from(e); })) };
+  }
+
+  async access(a: FopArgs<'access'>): Promise<FopReply<'access'>> {
+    const abs = await this.confined(a.path);
+    const st = await this.lstatIatt(abs);
+    if ((st.mode & S_IFMT) === S_IFLNK) return {};
+    await fsp.access(abs, Number(a.mode) & 7).catch((e) => { throw FsError.from(e); });
+    return {};
+  }
+
+  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+    const abs = await this.confined(a.path);
+    const st = await this.lstatIatt(abs);
+    if ((st.mode & S_IFMT) !== fs.constants.S_IFDIR) throw FsError.of('ENOTDIR');
+    let names: string[];
+    try {
+      names = await fsp.readdir(abs);
+    } catch (e) {
+      throw FsError.from(e);
+    }
+    const entries: DirEntry[] = [];
+    await Promise.all(names.map(async (name) => {
+      let s: fs.Stats;
+      try {
+        s = await fsp.lstat(abs + '/' + name);
+      } catch {
+        return; // removed meanwhile
+      }
+      const e: DirEntry = { name, iatt: iattOf(s) };
+      if (s.mode === LINKFILE_MODE && s.size === 0) {
+        const l = this.getXattr(abs + '/' + name, XATTR_LINKTO);
+        if (l) e.linkto = l.toString();
+      }
+      entries.push(e);
+    }));
+    return { entries };
+  }
+
+  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
+    const abs = await this.confined(a.path);
+    try {
+      await fsp.mkdir(abs, Number(a.mode) & 0o7777);
+    } catch (e) {
+      throw FsError.from(e);
+    }
+    this.setXattrs(abs, a.xattrs);
+    return { iatt: await this.lstatIatt(abs) };
+  }
+
+  private async openAbs(abs: string, flags: number, mode: number): Promise<number> {
+    let fd: number;
+    try {
+      fd = await fsOpen(abs, (flags & ALLOWED_OPEN_FLAGS) | O_NOFOLLOW, mode);
+    } catch (e) {
+      throw FsError.from(e);
+    }
+    this.openFds.add(fd);
+    return fd;
+  }
+
+  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+    const abs = await this.confined(a.path);
+    const fd = await this.openAbs(abs, Number(a.flags) | O_CREAT, Number(a.mode) & 0o7777);
+    try {
+      this.setXattrs(abs, a.xattrs);
+      return { fd, iatt: iattOf(await fsFstat(fd)) };
+    } catch (e) {
+      this.openFds.delete(fd);
+      await fsClose(fd).catch(() => undefined);
+      throw FsError.from(e);
+    }
+  }
+
+  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
+    const abs = await this.confined(a.path);
+    const mode = Number(a.mode);
+    const type = mode & S_IFMT;
+    if (type === fs.constants.S_IFREG) {
+      // Regular files (DHT link files among them): create exclusively, then set the exact mode
+      // (the umask and open(2) would drop the sticky bit otherwise).
+      const fd = await fsOpen(abs, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600).catch((e) => { throw FsError.from(e); });
+      try {
+        await promisify(fs.fchmod)(fd, mode & 0o7777);
+      } finally {
+        await fsClose(fd);
+      }
+    } else if (type === fs.constants.S_IFIFO) {
+      throw FsError.of('ENOTSUP', 'fifos are not supported yet');
+    } else {
+      throw FsError.of('EPERM', 'device nodes are not allowed on a brick');
+    }
+    this.setXattrs(abs, a.xattrs);
+    return { iatt: await this.lstatIatt(abs) };
+  }
+
+  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+    const abs = await this.confined(a.path);
+    return { fd: await this.openAbs(abs, Number(a.flags) & ~(O_CREAT | O_EXCL), 0) };
+  }
+
+  async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
+    const fd = this.checkFd(a.fd);
+    const size = Math.min(Math.max(0, Number(a.size) | 0), 16 * 1024 * 1024);
+    const buf = Buffer.allocUnsafe(size);
+    try {
+      const { bytesRead } = await fsRead(fd, buf, 0, size, Number(a.offset));
+      return { data: bytesRead === size ? buf : buf.subarray(0, bytesRead) };
+    } catch (e) {
+      throw FsError.from(e);
+    }
+  }
+
+  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
+    const fd = this.checkFd(a.fd);
+    if (!(a.data instanceof Uint8Array)) throw FsError.of('EINVAL', 'write data must be binary');
+    try {
+      const { bytesWritten } = await fsWrite(fd, a.data, 0, a.data.length, Number(a.offset));
+      return { size: bytesWritten };
+    } catch (e) {
+      throw FsError.from(e);
+    }
+  }
+
+  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
+    await fsFtruncate(this.checkFd(a.fd), Number(a.size)).catch((e) => { throw FsError.from(e); });
+    return {};
+  }
+
+  async fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
+    const fd = this.checkFd(a.fd);
+    await (a.datasync ? fsFdatasync(fd) : fsFsync(fd)).catch((e) => { throw FsError.from(e); });
+    return {};
+  }
+
+  async flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
+    this.checkFd(a.fd);
+    return {};
+  }
+
+  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+    const fd = this.checkFd(a.fd);
+    this.openFds.delete(fd);
+    await fsClose(fd).catch((e) => { throw FsError.from(e); });
+    return {};
+  }
+
+  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+    const abs = await this.confined(a.path);
+    await fsp.unlink(abs).catch((e) => { throw FsError.from(e); });
+    return {};
+  }
+
+  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
+    const abs = await this.confined(a.path);
+    if (abs === this.root) throw FsError.of('EBUSY', 'cannot remove the brick root');
+    await fsp.rmdir(abs).catch((e) => { throw FsError.from(e); });
+    return {};
+  }
+
+  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+    const from = await this.confined(a.from);
+    const to = await this.confined(a.to);
+    if (from === this.root || to === this.root) throw FsError.of('EPERM', 'cannot rename the brick root');
+    await fsp.rename(from, to).catch((e) => { throw FsError.from(e); });
+    return {};
+  }
+
+  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
+    const target = await this.confined(a.target);
+    const abs = await this.confined(a.path);
+    await fsp.link(target, abs).catch((e) => { throw FsError.from(e); });
+    return { iatt: await this.lstatIatt(abs) };
+  }
+
+  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
+    const abs = await this.confined(a.path);
+    if (typeof a.target !== 'string' || a.target.includes('\0')) throw FsError.of('EINVAL');
+    // The target is stored as written; the brick never follows it (every lookup is lstat,
+    // and parents are resolved and checked to lie inside the brick).
+    await fsp.symlink(a.target, abs).catch((e) => { throw FsError.from(e); });
+    return { iatt: await this.lstatIatt(abs) };
+  }
+
+  async readlink(a: FopArgs<'readlink'>): Promise<FopReply<'readlink'>> {
+    const abs = await this.confined(a.path);
+    return { target: await fsp.readlink(abs).catch((e) => { throw FsError.from(e); }) };
+  }
+
+  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+    const abs = await this.confined(a.path);
+    const at = a.attrs ?? {};
+    const cur = await this.lstatIatt(abs);
+    const isLink = (cur.mode & S_IFMT) === S_IFLNK;
+    try {
+      if (at.mode !== undefined && !isLink) await fsp.chmod(abs, Number(at.mode) & 0o7777);
+      if (at.uid !== undefined || at.gid !== undefined) {
+        await fsp.lchown(abs, at.uid ?? -1, at.gid ?? -1);
+      }
+      if (at.size !== undefined) {
+        if (isLink) throw FsError.of('EINVAL');
+        const fd = await fsOpen(abs, O_WRONLY | O_NOFOLLOW);
+        try {
+          await fsFtruncate(fd, Number(at.size));
+        } finally {
+          await fsClose(fd);
+        }
+      }
+      if (at.atimeMs !== undefined || at.mtimeMs !== undefined) {
+        const atime = (at.atimeMs ?? cur.atimeMs) / 1000;
+        const mtime = (at.mtimeMs ?? cur.mtimeMs) / 1000;
+        await fsp.lutimes(abs, atime, mtime);
+      }
+    } catch (e) {
+      throw FsError.from(e);
+    }
+    return { iatt: await this.lstatIatt(abs) };
+  }
+
+  async statfs(_a: FopArgs<'statfs'>): Promise<FopReply<'statfs'>> {
+    const s = await fsp.statfs(this.root).catch((e) => { throw FsError.from(e); });
+    const statfs: StatFs = {
+      bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail,
+      files: s.files, ffree: s.ffree, favail: s.ffree, namemax: 255,
+    };
+    return { statfs };
+  }
+
+  /** Existence check that distinguishes ENOENT from ENODATA (the xattr library cannot). */
+  private async mustExist(abs: string): Promise<void> {
+    await this.lstatIatt(abs);
+  }
+
+  async getxattr(a: FopArgs<'getxattr'>): Promise<FopReply<'getxattr'>> {
+    const abs = await this.confined(a.path);
+    let v: Buffer | null;
+    try {
+      v = xattr.getAttributeSync(abs, String(a.name));
+    } catch (e) {
+      throw xattrError(e);
+    }
+    if (v === null) {
+      await this.mustExist(abs);
+      throw FsError.of('ENODATA');
+    }
+    return { value: v };
+  }
+
+  async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
+    const abs = await this.confined(a.path);
+    const name = String(a.name);
+    if (!(a.value instanceof Uint8Array)) throw FsError.of('EINVAL', 'xattr value must be binary');
+    const flags = Number(a.flags) || 0;
+    if (flags & 3) {
+      const exists = this.getXattr(abs, name) !== undefined;
+      if (flags & 1 && exists) throw FsError.of('EEXIST');
+      if (flags & 2 && !exists) throw FsError.of('ENODATA');
+    }
+    try {
+      xattr.setAttributeSync(abs, name, Buffer.from(a.value));
+    } catch (e) {
+      throw xattrError(e);
+    }
+    return {};
+  }
+
+  async listxattr(a: FopArgs<'listxattr'>): Promise<FopReply<'listxattr'>> {
+    const abs = await this.confined(a.path);
+    await this.mustExist(abs);
+    try {
+      return { names: xattr.listAttributesSync(abs) };
+    } catch (e) {
+      throw xattrError(e);
+    }
+  }
+
+  async removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
+    const abs = await this.confined(a.path);
+    const name = String(a.name);
+    if (this.getXattr(abs, name) === undefined) {
+      await this.mustExist(abs);
+      throw FsError.of('ENODATA');
+    }
+    try {
+      xattr.removeAttributeSync(abs, name);
+    } catch (e) {
+      throw xattrError(e);
+    }
+    return {};
+  }
+}
+
+registerXlator('storage/posix', Posix);

@@ -1,0 +1,84 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { graphFromVolfile, type Graph } from '../lib/graph.js';
+import { Logger } from '../lib/log.js';
+import { FuseBridge } from './fuse/bridge.js';
+import './xlators/index.js';
+
+const log = new Logger('mount');
+
+/** Where mount processes leave their pidfiles, so `brickfs umount` can find them. */
+export function runDir(): string {
+  const dir = process.env.BRICKFS_RUN_DIR ?? (process.getuid?.() === 0 ? '/run/brickfs' : path.join(os.tmpdir(), 'brickfs-run'));
+  fs.mkdirSync(path.join(dir, 'mounts'), { recursive: true });
+  return dir;
+}
+
+/** The pidfile of the mount process serving a mount point. */
+export function mountPidfile(mountpoint: string): string {
+  return path.join(runDir(), 'mounts', `${path.resolve(mountpoint).replace(/\//g, '_')}.pid`);
+}
+
+/** True when a path is a mount point right now (from /proc/self/mountinfo). */
+export function isMounted(mountpoint: string): boolean {
+  const want = path.resolve(mountpoint);
+  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  return info.split('\n').some((line) => {
+    const mp = line.split(' ')[4];
+    return mp !== undefined && mp.replace(/\\040/g, ' ') === want;
+  });
+}
+
+export interface MountOptions {
+  volfileText: string;
+  volfileName: string;
+  /** Shown in /proc/mounts: "host:/vol" or the volfile path. */
+  source: string;
+  mountpoint: string;
+  extraOptions?: string[];
+}
+
+/** A running mount: the graph and the FUSE bridge on top of it. */
+export class MountedVolume {
+  private stopping?: Promise<void>;
+  private watcher?: NodeJS.Timeout;
+
+  private constructor(readonly graph: Graph, readonly bridge: FuseBridge, readonly mountpoint: string) {}
+
+  /** Builds the graph, connects to the bricks and mounts; nothing stays mounted on failure. */
+  static async start(o: MountOptions): Promise<MountedVolume> {
+    const graph = graphFromVolfile(o.volfileText, o.volfileName);
+    const st = await fs.promises.stat(o.mountpoint).catch(() => undefined);
+    if (!st?.isDirectory()) throw new Error(`mount point ${o.mountpoint} does not exist or is not a directory`);
+    await graph.init();
+    const bridge = new FuseBridge(graph.top, path.resolve(o.mountpoint), { fsname: o.source, extraOptions: o.extraOptions });
+    try {
+      await bridge.mount();
+    } catch (e) {
+      await graph.fini();
+      throw new Error(`FUSE mount of ${o.mountpoint} failed: ${(e as Error).message}`);
+    }
+    const m = new MountedVolume(graph, bridge, path.resolve(o.mountpoint));
+    fs.writeFileSync(mountPidfile(o.mountpoint), `${process.pid}\n`);
+    // Unmounted from outside (fusermount -u, umount): stop serving.
+    m.watcher = setInterval(() => {
+      if (!isMounted(m.mountpoint)) void m.stop().then(() => process.exit(0));
+    }, 1000);
+    m.watcher.unref();
+    return m;
+  }
+
+  /** Unmounts (if still mounted) and disconnects from the bricks. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      clearInterval(this.watcher);
+      if (isMounted(this.mountpoint)) {
+        await this.bridge.unmount().catch((e: Error) => log.error(`unmount: ${e.message}`));
+      }
+      await this.graph.fini();
+      fs.rmSync(mountPidfile(this.mountpoint), { force: true });
+    })();
+    return this.stopping;
+  }
+}

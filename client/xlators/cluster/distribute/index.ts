@@ -1,0 +1,471 @@
+import { randomUUID } from 'node:crypto';
+import pathMod from 'node:path/posix';
+import { FsError } from '../../../../lib/errors.js';
+import { fanout, firstFailure, successes, type Settled } from '../../../../lib/fanout.js';
+import {
+  isDir, isLinkfileIatt, LINKFILE_MODE, XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO,
+  type DirEntry, type FopArgs, type FopReply, type Iatt, type StatFs, type Xattrs,
+} from '../../../../lib/fops.js';
+import { nameHash } from '../../../../lib/hash.js';
+import { computeLayout, decodeRange, encodeRange, findRange, isCompleteLayout, type HashRange } from '../../../../lib/layout.js';
+import { registerXlator } from '../../../../lib/registry.js';
+import { Xlator, type FopImpl, type XlatorInit } from '../../../../lib/xlator.js';
+import { BoundedMap } from '../../../../lib/bounded-map.js';
+
+/** Where a non-directory lives: the child with the data, and the hashed child when it differs. */
+interface Location {
+  cached: number;
+  hashed: number;
+  iatt: Iatt;
+  /** True when the hashed child holds a link file pointing at the cached one. */
+  viaLink: boolean;
+}
+
+interface DhtFd {
+  child: number;
+  childFd: number;
+}
+
+function newGfid(): Buffer {
+  return Buffer.from(randomUUID().replace(/-/g, ''), 'hex');
+}
+
+function parentOf(path: string): string {
+  return pathMod.dirname(path);
+}
+
+function baseOf(path: string): string {
+  return pathMod.basename(path);
+}
+
+/**
+ * cluster/distribute (elastic hash). A file lives on the child whose hash range, in the
+ * layout of its parent directory, holds xxhash32 of its name. Directories exist on every
+ * child; each copy carries that child's range. A name living elsewhere (after a rename) is
+ * found through a link file on its hashed child; a miss on the hashed child asks every child.
+ */
+export class Distribute extends Xlator implements FopImpl {
+  static override readonly description = 'Spreads files over subvolumes by elastic hash';
+  static override readonly options = {
+    'layout-cache-entries': { type: 'int', default: 16384, min: 16, max: 1 << 22, description: 'Directory layouts kept in memory' },
+  } as const;
+
+  private readonly layouts: BoundedMap<string, HashRange[]>;
+  private readonly fds = new Map<number, DhtFd>();
+  private nextFd = 1;
+  private readonly childIndex = new Map<string, number>();
+
+  constructor(init: XlatorInit) {
+    super(init);
+    if (init.children.length === 0) throw new Error('cluster/distribute needs at least one subvolume');
+    init.children.forEach((c, i) => this.childIndex.set(c.name, i));
+    this.layouts = new BoundedMap(this.optNumber('layout-cache-entries'));
+  }
+
+  override statedump(): Record<string, unknown> {
+    return { children: this.children.map((c) => c.name), cachedLayouts: this.layouts.size, openFds: this.fds.size };
+  }
+
+  private get n(): number {
+    return this.children.length;
+  }
+
+  private all(): number[] {
+    return this.children.map((_, i) => i);
+  }
+
+  // ---- layouts -------------------------------------------------------------------------
+
+  /** The layout of a directory, healing missing directory copies and ranges on the way. */
+  private async layoutOf(dir: string): Promise<HashRange[]> {
+    const cached = this.layouts.get(dir);
+    if (cached) return cached;
+    const res = await fanout(this.children, 'lookup', { path: dir, xattrs: [XATTR_LAYOUT, XATTR_GFID] });
+    const found = successes(res);
+    if (found.length === 0) throw this.bestError(res);
+    const model = found[0]!.value;
+    if (!isDir(model.iatt)) throw FsError.of('ENOTDIR', `${dir} is not a directory`);
+    const ranges: Array<HashRange | undefined> = new Array(this.n).fill(undefined);
+    for (const f of found) {
+      const d = decodeRange(f.value.xattrs?.[XATTR_LAYOUT]);
+      if (d && d.count === this.n) ranges[f.child] = d.range;
+    }
+    const missing = res.filter((r) => !r.ok && r.error.code === 'ENOENT').map((r) => r.child);
+    const down = res.filter((r) => !r.ok && r.error.code !== 'ENOENT');
+    if (isCompleteLayout(ranges) && missing.length === 0) {
+      const full = ranges as HashRange[];
+      if (down.length === 0) this.layouts.set(dir, full);
+      return full;
+    }
+    if (down.length > 0) {
+      // Cannot heal with a child away; serve what we know without caching it.
+      if (isCompleteLayout(ranges)) return ranges as HashRange[];
+      throw down[0]!.ok ? FsError.of('EIO') : down[0]!.error;
+    }
+    return this.healDirectory(dir, model.iatt, model.xattrs?.[XATTR_GFID], missing);
+  }
+
+  /** Creates missing copies of a directory and writes a fresh layout on every copy (DHT dir self-heal). */
+  private async healDirectory(dir: string, iatt: Iatt, gfid: Buffer | undefined, missing: number[]): Promise<HashRange[]> {
+    this.log.info(`healing layout of ${dir} (missing on ${missing.map((i) => this.children[i]!.name).join(' ') || 'none'})`);
+    const layout = computeLayout(this.n, dir);
+    const mk = await fanout(this.children, 'mkdir', (i) => ({
+      path: dir, mode: iatt.mode & 0o7777,
+      xattrs: { [XATTR_LAYOUT]: encodeRange(layout[i]!, this.n), ...(gfid ? { [XATTR_GFID]: gfid } : {}) },
+    }), missing);
+    const failed = firstFailure(mk, ['EEXIST']);
+    if (failed) throw failed;
+    const present = this.all().filter((i) => !missing.includes(i));
+    const set = await fanout(this.children, 'setxattr', (i) => ({
+      path: dir, name: XATTR_LAYOUT, value: encodeRange(layout[i]!, this.n), flags: 0,
+    }), present);
+    const setFailed = firstFailure(set);
+    if (setFailed) throw setFailed;
+    if (missing.length) {
+      await fanout(this.children, 'setattr', { path: dir, attrs: { uid: iatt.uid, gid: iatt.gid } }, missing);
+    }
+    this.layouts.set(dir, layout);
+    return layout;
+  }
+
+  /** Forgets cached layouts of a directory and everything under it. */
+  private forgetLayouts(dir: string): void {
+    const prefix = dir === '/' ? '/' : dir + '/';
+    for (const k of [...this.layouts.keys()]) if (k === dir || k.startsWith(prefix)) this.layouts.delete(k);
+  }
+
+  private async hashedChild(path: string): Promise<number> {
+    const layout = await this.layoutOf(parentOf(path));
+    const i = findRange(layout, nameHash(baseOf(path)));
+    if (i < 0) throw FsError.of('EIO', `no subvolume holds the hash of ${path}`);
+    return i;
+  }
+
+  private bestError<T>(res: Array<Settled<T>>): FsError {
+    // ENOENT only when every child said so; a child that is down makes the answer ENOTCONN.
+    const errs = res.filter((r): r is Extract<Settled<T>, { ok: false }> => !r.ok).map((r) => r.error);
+    return errs.find((e) => e.code !== 'ENOENT') ?? errs[0] ?? FsError.of('EIO');
+  }
+
+  // ---- locating names -----------------------------------------------------------------
+
+  /** Finds where a name lives: hashed child, then its link file, then every child. */
+  private async locate(path: string): Promise<Location | { dir: Iatt; hashed: number }> {
+    if (path === '/') {
+      await this.layoutOf('/');
+      const r = successes(await fanout(this.children, 'lookup', { path: '/' }));
+      if (!r.length) throw FsError.of('ENOTCONN', 'no subvolume is up');
+      return { dir: r[0]!.value.iatt, hashed: r[0]!.child };
+    }
+    const hashed = await this.hashedChild(path);
+    let first: FsError | undefined;
+    try {
+      const r = await this.children[hashed]!.call('lookup', { path });
+      if (isDir(r.iatt)) return { dir: r.iatt, hashed };
+      if (!r.linkto) return { cached: hashed, hashed, iatt: r.iatt, viaLink: false };
+      const target = this.childIndex.get(r.linkto);
+      if (target !== undefined) {
+        try {
+          const t = await this.children[target]!.call('lookup', { path });
+          if (!isLinkfileIatt(t.iatt)) return { cached: target, hashed, iatt: t.iatt, viaLink: true };
+        } catch (e) {
+          if (FsError.from(e).code !== 'ENOENT') throw e;
+        }
+      }
+      this.log.warn(`stale link file ${path} on ${this.children[hashed]!.name} -> ${r.linkto}`);
+    } catch (e) {
+      first = FsError.from(e);
+      if (first.code !== 'ENOENT' && first.code !== 'ENOTCONN') throw first;
+    }
+    const others = this.all().filter((i) => i !== hashed);
+    const res = await fanout(this.children, 'lookup', { path }, others);
+    for (const r of successes(res)) {
+      if (isDir(r.value.iatt)) return { dir: r.value.iatt, hashed };
+      if (!isLinkfileIatt(r.value.iatt)) return { cached: r.child, hashed, iatt: r.value.iatt, viaLink: false };
+    }
+    if (first?.code === 'ENOTCONN') throw first;
+    const down = res.find((r) => !r.ok && r.error.code !== 'ENOENT');
+    if (down && !down.ok) throw down.error;
+    throw FsError.of('ENOENT');
+  }
+
+  private async locateFile(path: string): Promise<Location> {
+    const loc = await this.locate(path);
+    if ('dir' in loc) throw FsError.of('EISDIR');
+    return loc;
+  }
+
+  /** Runs a fop on the child holding a path; on all children when the path is a directory. */
+  private async onHolder<F extends 'setattr' | 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr' | 'readlink' | 'access'>(
+    fop: F, args: FopArgs<F>,
+  ): Promise<FopReply<F>> {
+    const loc = await this.locate((args as { path: string }).path);
+    if (!('dir' in loc)) return this.children[loc.cached]!.call(fop, args);
+    if (fop === 'getxattr' || fop === 'listxattr' || fop === 'readlink' || fop === 'access') {
+      return this.children[loc.hashed]!.call(fop, args);
+    }
+    const res = await fanout(this.children, fop, args);
+    const failed = firstFailure(res);
+    if (failed) throw failed;
+    return (res[loc.hashed] as { value: FopReply<F> }).value;
+  }
+
+  // ---- fops -----------------------------------------------------------------------------
+
+  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
+    const loc = await this.locate(a.path);
+    if ('dir' in loc) return { iatt: loc.dir };
+    return { iatt: loc.iatt };
+  }
+
+  async access(a: FopArgs<'access'>): Promise<FopReply<'access'>> {
+    return this.onHolder('access', a);
+  }
+
+  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+    await this.layoutOf(a.path);
+    const res = await fanout(this.children, 'readdir', a);
+    const ok = successes(res);
+    // A child that is down hides its files but does not fail the listing (as DHT does).
+    const failed = firstFailure(res, ['ENOTCONN']);
+    if (failed || ok.length === 0) throw failed ?? this.bestError(res);
+    const byName = new Map<string, DirEntry>();
+    for (const { value } of ok) {
+      for (const e of value.entries) {
+        if (e.linkto || isLinkfileIatt(e.iatt)) continue;
+        if (!byName.has(e.name)) byName.set(e.name, e);
+      }
+    }
+    return { entries: [...byName.values()] };
+  }
+
+  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
+    const hashed = await this.hashedChild(a.path);
+    const layout = computeLayout(this.n, a.path);
+    const gfid = newGfid();
+    const argsFor = (i: number): FopArgs<'mkdir'> => ({
+      path: a.path, mode: a.mode, xattrs: { ...a.xattrs, [XATTR_GFID]: gfid, [XATTR_LAYOUT]: encodeRange(layout[i]!, this.n) },
+    });
+    // The hashed child decides (EEXIST there means the name is taken); then the rest.
+    const first = await this.children[hashed]!.call('mkdir', argsFor(hashed));
+    const rest = await fanout(this.children, 'mkdir', argsFor, this.all().filter((i) => i !== hashed));
+    const failed = firstFailure(rest, ['EEXIST']);
+    if (failed) this.log.warn(`mkdir ${a.path}: ${failed.message}; the directory will be healed on lookup`);
+    else this.layouts.set(a.path, layout);
+    return first;
+  }
+
+  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
+    const listing = await fanout(this.children, 'readdir', { path: a.path });
+    const failed = firstFailure(listing, ['ENOENT']);
+    if (failed) throw failed;
+    if (successes(listing).length === 0) throw FsError.of('ENOENT');
+    for (const { value, child } of successes(listing)) {
+      for (const e of value.entries) {
+        if (!isLinkfileIatt(e.iatt)) throw FsError.of('ENOTEMPTY');
+        // Stale link files alone do not keep a directory alive.
+        await this.children[child]!.call('unlink', { path: `${a.path}/${e.name}` }).catch(() => undefined);
+      }
+    }
+    const hashed = await this.hashedChild(a.path);
+    const res = await fanout(this.children, 'rmdir', a, this.all().filter((i) => i !== hashed));
+    const rmFailed = firstFailure(res, ['ENOENT']);
+    if (rmFailed) throw rmFailed;
+    await this.children[hashed]!.call('rmdir', a).catch((e) => {
+      if (FsError.from(e).code !== 'ENOENT') throw e;
+    });
+    this.forgetLayouts(a.path);
+    return {};
+  }
+
+  private addFd(child: number, childFd: number): number {
+    const fd = this.nextFd++;
+    this.fds.set(fd, { child, childFd });
+    return fd;
+  }
+
+  private fdOf(fd: number): DhtFd {
+    const f = this.fds.get(fd);
+    if (!f) throw FsError.of('EBADF');
+    return f;
+  }
+
+  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+    const hashed = await this.hashedChild(a.path);
+    const r = await this.children[hashed]!.call('create', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: newGfid() } });
+    return { iatt: r.iatt, fd: this.addFd(hashed, r.fd) };
+  }
+
+  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
+    const hashed = await this.hashedChild(a.path);
+    return this.children[hashed]!.call('mknod', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: newGfid() } });
+  }
+
+  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
+    const hashed = await this.hashedChild(a.path);
+    return this.children[hashed]!.call('symlink', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: newGfid() } });
+  }
+
+  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+    const loc = await this.locateFile(a.path);
+    const r = await this.children[loc.cached]!.call('open', a);
+    return { fd: this.addFd(loc.cached, r.fd) };
+  }
+
+  async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
+    const f = this.fdOf(a.fd);
+    return this.children[f.child]!.call('read', { ...a, fd: f.childFd });
+  }
+
+  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
+    const f = this.fdOf(a.fd);
+    return this.children[f.child]!.call('write', { ...a, fd: f.childFd });
+  }
+
+  async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
+    const f = this.fdOf(a.fd);
+    return this.children[f.child]!.call('fstat', { fd: f.childFd });
+  }
+
+  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
+    const f = this.fdOf(a.fd);
+    return this.children[f.child]!.call('ftruncate', { ...a, fd: f.childFd });
+  }
+
+  async fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
+    const f = this.fdOf(a.fd);
+    return this.children[f.child]!.call('fsync', { ...a, fd: f.childFd });
+  }
+
+  async flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
+    const f = this.fdOf(a.fd);
+    return this.children[f.child]!.call('flush', { fd: f.childFd });
+  }
+
+  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+    const f = this.fdOf(a.fd);
+    this.fds.delete(a.fd);
+    return this.children[f.child]!.call('release', { fd: f.childFd });
+  }
+
+  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+    const loc = await this.locateFile(a.path);
+    await this.children[loc.cached]!.call('unlink', a);
+    if (loc.cached !== loc.hashed) await this.removeLinkfile(loc.hashed, a.path);
+    return {};
+  }
+
+  /** Removes a link file, leaving any real file of that name alone. */
+  private async removeLinkfile(child: number, path: string): Promise<void> {
+    try {
+      const r = await this.children[child]!.call('lookup', { path });
+      if (isLinkfileIatt(r.iatt)) await this.children[child]!.call('unlink', { path });
+    } catch (e) {
+      if (FsError.from(e).code !== 'ENOENT') this.log.warn(`could not remove link file ${path}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Makes (or repoints) the link file at path on child `at`, pointing to child `to`. */
+  private async makeLinkfile(at: number, path: string, to: number, gfid?: Buffer): Promise<void> {
+    const linkto = Buffer.from(this.children[to]!.name);
+    const xattrs: Xattrs = { [XATTR_LINKTO]: linkto, ...(gfid ? { [XATTR_GFID]: gfid } : {}) };
+    try {
+      await this.children[at]!.call('mknod', { path, mode: LINKFILE_MODE, rdev: 0, xattrs });
+    } catch (e) {
+      if (FsError.from(e).code !== 'EEXIST') throw e;
+      const cur = await this.children[at]!.call('lookup', { path });
+      if (!isLinkfileIatt(cur.iatt)) {
+        // A real file of that name on the hashed child is the replaced rename target.
+        await this.children[at]!.call('unlink', { path });
+        await this.children[at]!.call('mknod', { path, mode: LINKFILE_MODE, rdev: 0, xattrs });
+      } else {
+        await this.children[at]!.call('setxattr', { path, name: XATTR_LINKTO, value: linkto, flags: 0 });
+      }
+    }
+  }
+
+  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+    const src = await this.locate(a.from);
+    if ('dir' in src) {
+      const res = await fanout(this.children, 'rename', a);
+      const failed = firstFailure(res);
+      if (failed) throw failed;
+      this.forgetLayouts(a.from);
+      this.forgetLayouts(a.to);
+      return {};
+    }
+    let dst: Location | undefined;
+    try {
+      const d = await this.locate(a.to);
+      if ('dir' in d) throw FsError.of('EISDIR');
+      dst = d;
+    } catch (e) {
+      if (FsError.from(e).code !== 'ENOENT') throw e;
+    }
+    const toHashed = await this.hashedChild(a.to);
+    const s = src.cached;
+    // Order keeps the file reachable at every step: link file first, then the data rename,
+    // then the cleanup of what the old names left behind.
+    if (toHashed !== s) {
+      const gfid = await this.children[s]!.call('getxattr', { path: a.from, name: XATTR_GFID }).then((r) => r.value, () => undefined);
+      await this.makeLinkfile(toHashed, a.to, s, gfid);
+    }
+    await this.children[s]!.call('rename', a);
+    if (dst && dst.cached !== s && dst.cached !== toHashed) {
+      await this.children[dst.cached]!.call('unlink', { path: a.to }).catch(() => undefined);
+    }
+    if (src.hashed !== s) await this.removeLinkfile(src.hashed, a.from);
+    return {};
+  }
+
+  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
+    const src = await this.locateFile(a.target);
+    const hashed = await this.hashedChild(a.path);
+    const r = await this.children[src.cached]!.call('link', a);
+    if (hashed !== src.cached) await this.makeLinkfile(hashed, a.path, src.cached);
+    return r;
+  }
+
+  async readlink(a: FopArgs<'readlink'>): Promise<FopReply<'readlink'>> {
+    return this.onHolder('readlink', a);
+  }
+
+  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+    return this.onHolder('setattr', a);
+  }
+
+  async getxattr(a: FopArgs<'getxattr'>): Promise<FopReply<'getxattr'>> {
+    return this.onHolder('getxattr', a);
+  }
+
+  async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
+    return this.onHolder('setxattr', a);
+  }
+
+  async listxattr(a: FopArgs<'listxattr'>): Promise<FopReply<'listxattr'>> {
+    return this.onHolder('listxattr', a);
+  }
+
+  async removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
+    return this.onHolder('removexattr', a);
+  }
+
+  async statfs(a: FopArgs<'statfs'>): Promise<FopReply<'statfs'>> {
+    const ok = successes(await fanout(this.children, 'statfs', a));
+    if (!ok.length) throw FsError.of('ENOTCONN', 'no subvolume is up');
+    const base = ok[0]!.value.statfs;
+    const sum: StatFs = { ...base, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, favail: 0 };
+    for (const { value: { statfs: s } } of ok) {
+      const scale = s.frsize / base.frsize;
+      sum.blocks += s.blocks * scale;
+      sum.bfree += s.bfree * scale;
+      sum.bavail += s.bavail * scale;
+      sum.files += s.files;
+      sum.ffree += s.ffree;
+      sum.favail += s.favail;
+    }
+    return { statfs: sum };
+  }
+}
+
+registerXlator('cluster/distribute', Distribute);

@@ -1,0 +1,3 @@
+// Registers every client-side translator type with the volfile registry.
+import './protocol/client.js';
+import './cluster/distribute/index.js';

@@ -1,0 +1,242 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import WebSocket from 'ws';
+import { BrickDisconnectedError, FsError, RpcTimeoutError } from '../../../lib/errors.js';
+import type { FopArgs, FopName, FopReply } from '../../../lib/fops.js';
+import { registerXlator } from '../../../lib/registry.js';
+import { decodeReply, encodeFrame, HARD_MAX_FRAME_BYTES, WIRE_VERSION } from '../../../lib/rpc/frame.js';
+import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  sentAt: number;
+}
+
+/** A remote fd as this client knows it; reopened by path after a reconnect. */
+interface RemoteFd {
+  remote: number;
+  path: string;
+  flags: number;
+  /** Connection epoch the remote fd belongs to. */
+  epoch: number;
+}
+
+const REOPEN_DROP_FLAGS = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_TRUNC;
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 3000;
+
+/** One id per client process, so a brick can tell connections of different mounts apart. */
+const PROCESS_ID = randomUUID().slice(0, 8);
+
+/**
+ * protocol/client: one WebSocket to one brick subvolume. Requests are pipelined (many in
+ * flight, matched by id). A request with no answer within ping-timeout fails with ENOTCONN
+ * and the connection is dropped; while disconnected, fops fail at once with ENOTCONN (never
+ * a hang) and the connection is retried with backoff. fds survive a reconnect: they are
+ * reopened by path on next use.
+ */
+export class ProtocolClient extends Xlator {
+  static override readonly description = 'Talks to one brick over WebSocket';
+  static override readonly options = {
+    'remote-host': { type: 'string', required: true, description: 'Brick host' },
+    'remote-port': { type: 'int', required: true, min: 1, max: 65535, description: 'Brick port' },
+    'remote-subvolume': { type: 'string', required: true, description: 'Name of the subvolume the brick exports' },
+    'ping-timeout': { type: 'int', default: 42, min: 1, max: 1800, description: 'Seconds without an answer before the brick is declared down' },
+  } as const;
+
+  private ws?: WebSocket;
+  private connected = false;
+  private stopped = false;
+  private epoch = 0;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly fds = new Map<number, RemoteFd>();
+  private nextFd = 1;
+  private backoffMs = BACKOFF_MIN_MS;
+  private reconnectTimer?: NodeJS.Timeout;
+  private watchdog?: NodeJS.Timeout;
+  private firstAttempt?: () => void;
+
+  constructor(init: XlatorInit) {
+    super(init);
+    if (init.children.length) throw new Error('protocol/client takes no subvolumes');
+  }
+
+  get isUp(): boolean {
+    return this.connected;
+  }
+
+  private get pingTimeoutMs(): number {
+    return this.optNumber('ping-timeout') * 1000;
+  }
+
+  private get target(): string {
+    return `${this.optString('remote-host')}:${this.optNumber('remote-port')}:${this.optString('remote-subvolume')}`;
+  }
+
+  /** Connects once; resolves when the first attempt succeeded or failed (the mount goes on). */
+  override async init(): Promise<void> {
+    this.watchdog = setInterval(() => this.checkTimeouts(), Math.min(1000, this.pingTimeoutMs / 4));
+    this.watchdog.unref();
+    await new Promise<void>((resolve) => {
+      this.firstAttempt = resolve;
+      this.connect();
+    });
+  }
+
+  override async fini(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.watchdog);
+    clearTimeout(this.reconnectTimer);
+    this.failAll(new BrickDisconnectedError(this.target));
+    this.ws?.terminate();
+  }
+
+  override statedump(): Record<string, unknown> {
+    return { target: this.target, connected: this.connected, epoch: this.epoch, inFlight: this.pending.size, fds: this.fds.size };
+  }
+
+  private connect(): void {
+    const host = this.optString('remote-host');
+    const url = `ws://${host.includes(':') ? `[${host}]` : host}:${this.optNumber('remote-port')}/?subvolume=${encodeURIComponent(this.optString('remote-subvolume'))}&client=${PROCESS_ID}-${this.name}`;
+    const ws = new WebSocket(url, { maxPayload: HARD_MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: this.pingTimeoutMs });
+    this.ws = ws;
+    ws.binaryType = 'nodebuffer';
+    ws.on('open', () => {
+      this.connected = true;
+      this.epoch++;
+      this.backoffMs = BACKOFF_MIN_MS;
+      this.log.info(`connected to ${this.target}`);
+      this.firstAttempt?.();
+      this.firstAttempt = undefined;
+      for (const p of this.parents) p.notify('CHILD_UP', this);
+    });
+    ws.on('message', (data: Buffer) => this.onReply(data));
+    ws.on('error', (e) => this.log.debug(`${this.target}: ${e.message}`));
+    ws.on('close', (code, reason) => {
+      if (this.ws !== ws) return;
+      const wasUp = this.connected;
+      this.connected = false;
+      this.ws = undefined;
+      this.failAll(new BrickDisconnectedError(this.target));
+      if (code === 4004) this.log.error(`${this.target}: ${reason.toString()}`);
+      if (wasUp) {
+        this.log.warn(`disconnected from ${this.target}`);
+        for (const p of this.parents) p.notify('CHILD_DOWN', this);
+      }
+      this.firstAttempt?.();
+      this.firstAttempt = undefined;
+      this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const delay = this.backoffMs * (0.75 + Math.random() / 2);
+    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    this.reconnectTimer.unref();
+  }
+
+  private failAll(err: Error): void {
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) p.reject(err);
+  }
+
+  /** The oldest request is first in the map: if it is overdue the brick is not answering. */
+  private checkTimeouts(): void {
+    const first = this.pending.values().next();
+    if (first.done) return;
+    if (Date.now() - first.value.sentAt < this.pingTimeoutMs) return;
+    this.log.error(`${this.target} has not answered for ${this.pingTimeoutMs} ms; disconnecting`);
+    this.failAll(new RpcTimeoutError(this.target, this.pingTimeoutMs));
+    this.ws?.terminate();
+  }
+
+  private onReply(data: Buffer): void {
+    let frame;
+    try {
+      frame = decodeReply(data);
+    } catch (e) {
+      this.log.error(`${this.target}: bad reply frame: ${(e as Error).message}`);
+      return;
+    }
+    const p = this.pending.get(frame.id);
+    if (!p) {
+      if (frame.err) this.log.warn(`${this.target}: ${frame.err.code} ${frame.err.message}`);
+      return;
+    }
+    this.pending.delete(frame.id);
+    if (frame.err) p.reject(FsError.fromWire(frame.err));
+    else p.resolve(frame.ok ?? {});
+  }
+
+  /** Sends one request to the brick as is (fd numbers already remote). */
+  private rpc<F extends FopName>(fop: F | 'ping', args: object): Promise<FopReply<F>> {
+    const ws = this.ws;
+    if (!this.connected || !ws) return Promise.reject(new BrickDisconnectedError(this.target));
+    const id = this.nextId++;
+    return new Promise<FopReply<F>>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, sentAt: Date.now() });
+      ws.send(encodeFrame({ v: WIRE_VERSION, id, fop, args: args as Record<string, unknown> }));
+    });
+  }
+
+  /** The remote fd for a local one, reopening it if the connection changed since it was opened. */
+  private async remoteFd(fd: number): Promise<number> {
+    const f = this.fds.get(fd);
+    if (!f) throw FsError.of('EBADF', `fd ${fd} is not open`);
+    if (f.epoch === this.epoch) return f.remote;
+    const { fd: remote } = await this.rpc('open', { path: f.path, flags: f.flags & ~REOPEN_DROP_FLAGS });
+    f.remote = remote;
+    f.epoch = this.epoch;
+    return remote;
+  }
+
+  private addFd(remote: number, path: string, flags: number): number {
+    const fd = this.nextFd++;
+    this.fds.set(fd, { remote, path, flags, epoch: this.epoch });
+    return fd;
+  }
+
+  override call<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
+    switch (fop) {
+      case 'open':
+      case 'create':
+        return this.opener(fop, args as FopArgs<'open'>) as Promise<FopReply<F>>;
+      case 'release':
+        return this.releaser((args as FopArgs<'release'>).fd) as Promise<FopReply<F>>;
+      default:
+        if ('fd' in args && typeof args.fd === 'number') return this.byFd(fop, args);
+        return this.rpc(fop, args);
+    }
+  }
+
+  private async opener(fop: 'open' | 'create', args: FopArgs<'open'>): Promise<FopReply<'open'>> {
+    const reply = await this.rpc(fop, args);
+    return { ...reply, fd: this.addFd(reply.fd, args.path, args.flags) };
+  }
+
+  private async releaser(fd: number): Promise<FopReply<'release'>> {
+    const f = this.fds.get(fd);
+    if (!f) throw FsError.of('EBADF');
+    this.fds.delete(fd);
+    // A remote fd of an older connection was already released by the brick.
+    if (f.epoch === this.epoch && this.connected) await this.rpc('release', { fd: f.remote });
+    return {};
+  }
+
+  private async byFd<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
+    const remote = await this.remoteFd((args as { fd: number }).fd);
+    return this.rpc(fop, { ...args, fd: remote });
+  }
+
+  /** Round trip to the brick, for health checks. */
+  ping(): Promise<unknown> {
+    return this.rpc('ping', {});
+  }
+}
+
+registerXlator('protocol/client', ProtocolClient);

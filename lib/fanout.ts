@@ -1,0 +1,37 @@
+import { FsError } from './errors.js';
+import type { FopArgs, FopName, FopReply } from './fops.js';
+import type { Xlator } from './xlator.js';
+
+/** One child's outcome of a fanned-out fop. */
+export type Settled<T> = { ok: true; value: T; child: number } | { ok: false; error: FsError; child: number };
+
+/**
+ * Winds one fop to several children at once and returns every child's outcome, in child
+ * order (AFR's call_count, DHT's per-subvolume replies). Never rejects.
+ */
+export async function fanout<F extends FopName>(
+  children: readonly Xlator[],
+  fop: F,
+  args: FopArgs<F> | ((child: number) => FopArgs<F>),
+  which: readonly number[] = children.map((_, i) => i),
+): Promise<Array<Settled<FopReply<F>>>> {
+  return Promise.all(which.map(async (i): Promise<Settled<FopReply<F>>> => {
+    try {
+      const a = typeof args === 'function' ? args(i) : args;
+      return { ok: true, value: await children[i]!.call(fop, a), child: i };
+    } catch (e) {
+      return { ok: false, error: FsError.from(e), child: i };
+    }
+  }));
+}
+
+/** The successes of a fanout. */
+export function successes<T>(results: Array<Settled<T>>): Array<{ value: T; child: number }> {
+  return results.filter((r): r is { ok: true; value: T; child: number } => r.ok);
+}
+
+/** The first failure that is not one of the ignored codes, if any. */
+export function firstFailure<T>(results: Array<Settled<T>>, ignore: readonly string[] = []): FsError | undefined {
+  for (const r of results) if (!r.ok && !ignore.includes(r.error.code)) return r.error;
+  return undefined;
+}

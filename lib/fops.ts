@@ -1,0 +1,201 @@
+/**
+ * The one fop table. Every file operation's arguments and reply are declared here;
+ * the translator base class, the RPC dispatcher and the FUSE bridge derive from it.
+ * Paths are volume paths ("/a/b"); fds are numbers local to the translator that
+ * handed them out.
+ */
+
+/** Inode attributes as every layer sees them (times in ms since the epoch). */
+export interface Iatt {
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  size: number;
+  blocks: number;
+  blksize: number;
+  ino: number;
+  atimeMs: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+/** One directory entry with its attributes (readdirplus style). */
+export interface DirEntry {
+  name: string;
+  iatt: Iatt;
+  /** Set on DHT link files: the subvolume that holds the data. */
+  linkto?: string;
+}
+
+export interface StatFs {
+  bsize: number;
+  frsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  favail: number;
+  namemax: number;
+}
+
+export type Xattrs = Record<string, Buffer>;
+
+/** Fields a setattr may change; absent fields stay as they are. */
+export interface SetattrFields {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  atimeMs?: number;
+  mtimeMs?: number;
+}
+
+type Empty = Record<string, never>;
+
+export interface FopTable {
+  /** Attributes of a path (not following a final symlink), plus internal metadata. */
+  lookup: {
+    args: { path: string; xattrs?: string[] };
+    reply: { iatt: Iatt; linkto?: string; xattrs?: Xattrs };
+  };
+  /** Attributes through an open fd. */
+  fstat: { args: { fd: number }; reply: { iatt: Iatt } };
+  /** Permission check as access(2). */
+  access: { args: { path: string; mode: number }; reply: Empty };
+  /** Every entry of a directory, with attributes, except "." and "..". */
+  readdir: { args: { path: string }; reply: { entries: DirEntry[] } };
+  /** Makes a directory; xattrs are set on it before it becomes visible to lookups. */
+  mkdir: { args: { path: string; mode: number; xattrs?: Xattrs }; reply: { iatt: Iatt } };
+  /** Creates and opens a regular file (O_CREAT semantics given by flags). */
+  create: {
+    args: { path: string; mode: number; flags: number; xattrs?: Xattrs };
+    reply: { fd: number; iatt: Iatt };
+  };
+  /** Makes a node that is not a directory or symlink (fifos, DHT link files). */
+  mknod: {
+    args: { path: string; mode: number; rdev: number; xattrs?: Xattrs };
+    reply: { iatt: Iatt };
+  };
+  /** Opens an existing file. */
+  open: { args: { path: string; flags: number }; reply: { fd: number } };
+  /** Reads up to size bytes; a short reply means end of file. */
+  read: { args: { fd: number; offset: number; size: number }; reply: { data: Buffer } };
+  /** Writes data at offset; replies with the bytes written. */
+  write: { args: { fd: number; offset: number; data: Buffer }; reply: { size: number } };
+  /** Truncates (or extends) an open file. */
+  ftruncate: { args: { fd: number; size: number }; reply: Empty };
+  /** Flushes an open file to stable storage. */
+  fsync: { args: { fd: number; datasync: boolean }; reply: Empty };
+  /** Called on every close(2) of a descriptor. */
+  flush: { args: { fd: number }; reply: Empty };
+  /** The last close: the fd is gone after this. */
+  release: { args: { fd: number }; reply: Empty };
+  /** Removes a non-directory. */
+  unlink: { args: { path: string }; reply: Empty };
+  /** Removes an empty directory. */
+  rmdir: { args: { path: string }; reply: Empty };
+  /** Renames, replacing the target as rename(2) does. */
+  rename: { args: { from: string; to: string }; reply: Empty };
+  /** Makes a hard link at path to the existing target. */
+  link: { args: { target: string; path: string }; reply: { iatt: Iatt } };
+  /** Makes a symlink at path whose content is target. */
+  symlink: { args: { target: string; path: string; xattrs?: Xattrs }; reply: { iatt: Iatt } };
+  /** The content of a symlink. */
+  readlink: { args: { path: string }; reply: { target: string } };
+  /** Changes mode, owner, size or times (never follows a final symlink for times/owner). */
+  setattr: { args: { path: string; attrs: SetattrFields }; reply: { iatt: Iatt } };
+  /** Filesystem usage. */
+  statfs: { args: { path: string }; reply: { statfs: StatFs } };
+  /** One extended attribute; ENODATA when absent. */
+  getxattr: { args: { path: string; name: string }; reply: { value: Buffer } };
+  /** Sets an extended attribute; flags as setxattr(2) (XATTR_CREATE=1, XATTR_REPLACE=2). */
+  setxattr: { args: { path: string; name: string; value: Buffer; flags: number }; reply: Empty };
+  /** Names of the extended attributes. */
+  listxattr: { args: { path: string }; reply: { names: string[] } };
+  /** Removes an extended attribute. */
+  removexattr: { args: { path: string; name: string }; reply: Empty };
+  /** Takes or drops a named entry lock on a directory (features/locks). */
+  entrylk: {
+    args: { path: string; name: string; owner: string; cmd: 'lock' | 'unlock' };
+    reply: Empty;
+  };
+}
+
+export type FopName = keyof FopTable;
+export type FopArgs<F extends FopName> = FopTable[F]['args'];
+export type FopReply<F extends FopName> = FopTable[F]['reply'];
+
+/** Kind of each fop: what cluster translators need to know to route it. */
+export interface FopMeta {
+  /** Changes the namespace or the data (replicate transactions, caches invalidate). */
+  modifies: boolean;
+  /** Works on an fd rather than a path. */
+  byFd: boolean;
+}
+
+/** The runtime list of fops, checked against the type: adding a fop means adding it here. */
+export const FOPS = {
+  lookup: { modifies: false, byFd: false },
+  fstat: { modifies: false, byFd: true },
+  access: { modifies: false, byFd: false },
+  readdir: { modifies: false, byFd: false },
+  mkdir: { modifies: true, byFd: false },
+  create: { modifies: true, byFd: false },
+  mknod: { modifies: true, byFd: false },
+  open: { modifies: false, byFd: false },
+  read: { modifies: false, byFd: true },
+  write: { modifies: true, byFd: true },
+  ftruncate: { modifies: true, byFd: true },
+  fsync: { modifies: false, byFd: true },
+  flush: { modifies: false, byFd: true },
+  release: { modifies: false, byFd: true },
+  unlink: { modifies: true, byFd: false },
+  rmdir: { modifies: true, byFd: false },
+  rename: { modifies: true, byFd: false },
+  link: { modifies: true, byFd: false },
+  symlink: { modifies: true, byFd: false },
+  readlink: { modifies: false, byFd: false },
+  setattr: { modifies: true, byFd: false },
+  statfs: { modifies: false, byFd: false },
+  getxattr: { modifies: false, byFd: false },
+  setxattr: { modifies: true, byFd: false },
+  listxattr: { modifies: false, byFd: false },
+  removexattr: { modifies: true, byFd: false },
+  entrylk: { modifies: false, byFd: false },
+} as const satisfies Record<FopName, FopMeta>;
+
+export const FOP_NAMES = Object.keys(FOPS) as FopName[];
+
+export function isFopName(name: unknown): name is FopName {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(FOPS, name);
+}
+
+/** A handler per fop: what a translator may implement. */
+export type FopHandlers = {
+  [F in FopName]: (args: FopArgs<F>) => Promise<FopReply<F>>;
+};
+
+/** Prefix of the reserved xattr namespace for brickfs' own metadata on bricks. */
+export const INTERNAL_XATTR_PREFIX = 'trusted.brickfs.';
+export const XATTR_GFID = `${INTERNAL_XATTR_PREFIX}gfid`;
+export const XATTR_LAYOUT = `${INTERNAL_XATTR_PREFIX}layout`;
+export const XATTR_LINKTO = `${INTERNAL_XATTR_PREFIX}linkto`;
+
+/** DHT link files: zero-size regular files with only the sticky bit (GlusterFS's ---------T). */
+export const LINKFILE_MODE = 0o101000;
+
+export function isLinkfileIatt(iatt: Iatt): boolean {
+  return iatt.mode === LINKFILE_MODE && iatt.size === 0;
+}
+
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+
+export function isDir(iatt: Iatt): boolean {
+  return (iatt.mode & S_IFMT) === S_IFDIR;
+}

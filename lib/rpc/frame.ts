@@ -1,0 +1,81 @@
+import { Packr } from 'msgpackr';
+import type { WireError } from '../errors.js';
+
+/**
+ * The wire envelope, msgpack-encoded, one per WebSocket binary message:
+ *   request  {v, id, fop, args}
+ *   reply    {v, id, ok}  or  {v, id, err: {errno, code, message}}
+ * Binary data (read/write payloads, xattr values) travels as msgpack bin, never base64.
+ * id 0 is reserved for replies to frames whose id could not be read.
+ */
+export const WIRE_VERSION = 1;
+
+/** Largest frame a brick accepts; bigger ones get an EMSGSIZE reply. */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+/** ws closes the connection above this size without reading it all (a hard guard). */
+export const HARD_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+export interface RequestFrame {
+  v: number;
+  id: number;
+  fop: string;
+  args: Record<string, unknown>;
+}
+
+export interface ReplyFrame {
+  v: number;
+  id: number;
+  ok?: unknown;
+  err?: WireError;
+}
+
+// Plain maps (no records) so the format is msgpack any peer can read, and frozen
+// samples in test/fixtures stay meaningful.
+const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
+
+export function encodeFrame(frame: RequestFrame | ReplyFrame): Buffer {
+  return packr.pack(frame);
+}
+
+/** A frame that is not a valid envelope: the peer gets EPROTO and the connection lives on. */
+export class MalformedFrameError extends Error {
+  constructor(message: string, readonly id = 0) {
+    super(message);
+    this.name = 'MalformedFrameError';
+  }
+}
+
+function decodeObject(buf: Uint8Array): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = packr.unpack(buf);
+  } catch (e) {
+    throw new MalformedFrameError(`undecodable frame: ${(e as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new MalformedFrameError('frame is not a map');
+  return v as Record<string, unknown>;
+}
+
+function checkEnvelope(o: Record<string, unknown>): number {
+  const id = typeof o.id === 'number' && Number.isSafeInteger(o.id) && o.id > 0 ? o.id : 0;
+  if (o.v !== WIRE_VERSION) throw new MalformedFrameError(`unsupported wire version ${String(o.v)}`, id);
+  if (id === 0) throw new MalformedFrameError('frame has no valid id');
+  return id;
+}
+
+export function decodeRequest(buf: Uint8Array): RequestFrame {
+  const o = decodeObject(buf);
+  const id = checkEnvelope(o);
+  if (typeof o.fop !== 'string') throw new MalformedFrameError('request has no fop', id);
+  const args = o.args ?? {};
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new MalformedFrameError('request args is not a map', id);
+  return { v: WIRE_VERSION, id, fop: o.fop, args: args as Record<string, unknown> };
+}
+
+export function decodeReply(buf: Uint8Array): ReplyFrame {
+  const o = decodeObject(buf);
+  const id = typeof o.id === 'number' ? o.id : 0;
+  if (o.v !== WIRE_VERSION) throw new MalformedFrameError(`unsupported wire version ${String(o.v)}`, id);
+  return { v: WIRE_VERSION, id, ok: o.ok, err: o.err as WireError | undefined };
+}

@@ -1,0 +1,97 @@
+import { FsError } from './errors.js';
+import type { FopArgs, FopHandlers, FopName, FopReply } from './fops.js';
+import { parseOptions, type OptionSchema, type OptionValues } from './options.js';
+import { Logger } from './log.js';
+
+/** Events that travel up the graph (GlusterFS's notify). */
+export type XlatorEvent = 'CHILD_UP' | 'CHILD_DOWN';
+
+export interface XlatorInit {
+  name: string;
+  type: string;
+  /** Raw option strings as written in the volfile; validated against the schema. */
+  options: Record<string, string>;
+  children: Xlator[];
+}
+
+export interface XlatorClass {
+  new (init: XlatorInit): Xlator;
+  readonly options: OptionSchema;
+  readonly description: string;
+}
+
+/** What a translator class declares it implements (`implements FopImpl`): any subset of the fops. */
+export type FopImpl = Partial<FopHandlers>;
+
+/**
+ * Base of every translator: lifecycle, options, and pass-through of unimplemented fops.
+ * A fop handler is a method named after the fop; call() winds to it or to the first child.
+ */
+export abstract class Xlator {
+  static readonly options: OptionSchema = {};
+  static readonly description: string = '';
+
+  readonly name: string;
+  readonly type: string;
+  readonly children: Xlator[];
+  readonly parents: Xlator[] = [];
+  protected opts: OptionValues;
+  protected readonly log: Logger;
+
+  constructor(init: XlatorInit) {
+    this.name = init.name;
+    this.type = init.type;
+    this.children = init.children;
+    for (const c of init.children) c.parents.push(this);
+    const schema = (this.constructor as XlatorClass).options;
+    this.opts = parseOptions(schema, init.options);
+    this.log = new Logger(`${init.type}:${init.name}`);
+  }
+
+  /** Winds a fop: this translator's handler if it has one, else the first child's. */
+  call<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
+    const own = (this as unknown as Record<string, ((a: FopArgs<F>) => Promise<FopReply<F>>) | undefined>)[fop];
+    if (own) return own.call(this, args);
+    const child = this.children[0];
+    if (!child) return Promise.reject(FsError.of('ENOSYS', `${this.name}: ${fop} not supported`));
+    return child.call(fop, args);
+  }
+
+  /** Called once, children first, before any fop. */
+  async init(): Promise<void> {}
+
+  /** Called once on shutdown, parents first. */
+  async fini(): Promise<void> {}
+
+  /** Applies new option values from a changed volfile without a restart. */
+  reconfigure(options: Record<string, string>): void {
+    this.opts = parseOptions((this.constructor as XlatorClass).options, options);
+  }
+
+  /** A child went up or down; the default passes the event to the parents. */
+  notify(event: XlatorEvent, _from: Xlator): void {
+    for (const p of this.parents) p.notify(event, this);
+  }
+
+  /** A client connection went away: drop what it held (locks). Default: tell the children. */
+  clientGone(clientId: string): void {
+    for (const c of this.children) c.clientGone(clientId);
+  }
+
+  /** Private state for debugging (GlusterFS statedump). */
+  statedump(): Record<string, unknown> {
+    return {};
+  }
+
+  protected optString(key: string): string {
+    return String(this.opts[key]);
+  }
+
+  protected optNumber(key: string): number {
+    return Number(this.opts[key]);
+  }
+
+  protected optBool(key: string): boolean {
+    return this.opts[key] === true;
+  }
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// Rebuilds fuse-native from its own sources with two fixes brickfs depends on:
+//  1. utimens hands JavaScript the atime twice, so mtime is lost (touch -d, tar x, cp -a).
+//  2. UTIME_NOW and UTIME_OMIT are passed on as meaningless millisecond values; they become
+//     the current time and an explicit "omit" sentinel (2^53-1).
+// The build lands in node_modules/fuse-native/build/Release, which fuse-native's loader
+// (node-gyp-build) prefers over its prebuilt binary. Idempotent; run by postinstall.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const dir = path.dirname(require.resolve('fuse-native/package.json'));
+const src = path.join(dir, 'fuse-native.c');
+const out = path.join(dir, 'build', 'Release', 'fuse.node');
+const MARK = '/* brickfs-patched v1 */';
+
+let c = fs.readFileSync(src, 'utf8');
+if (!c.includes(MARK)) {
+  const fixes = [
+    ['FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)', 'FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)'],
+    [
+      'static uint64_t timespec_to_uint64 (const struct timespec* ts) {\n',
+      'static uint64_t timespec_to_uint64 (const struct timespec* ts) {\n' +
+        '  if (ts->tv_nsec == UTIME_OMIT) return 9007199254740991ULL;\n' +
+        '  if (ts->tv_nsec == UTIME_NOW) { struct timespec now; clock_gettime(CLOCK_REALTIME, &now); ts = &now; return (now.tv_sec * 1000) + (now.tv_nsec / 1000000); }\n',
+    ],
+  ];
+  for (const [from, to] of fixes) {
+    if (!c.includes(from)) {
+      console.error(`build-fuse-native: fuse-native.c does not contain the expected text:\n  ${from}\nIts version changed; update scripts/build-fuse-native.mjs.`);
+      process.exit(1);
+    }
+    c = c.replace(from, to);
+  }
+  c = `${MARK}\n#include <sys/stat.h>\n#include <time.h>\n${c}`;
+  fs.writeFileSync(src, c);
+  fs.rmSync(path.join(dir, 'build'), { recursive: true, force: true });
+}
+if (fs.existsSync(out) && process.argv[2] !== '--force') process.exit(0);
+
+const gyp = [
+  path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+  '/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
+  '/usr/local/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
+].find((p) => fs.existsSync(p));
+if (!gyp) {
+  console.error('build-fuse-native: node-gyp (bundled with npm) not found');
+  process.exit(1);
+}
+const nodedir = path.resolve(path.dirname(process.execPath), '..');
+const args = [gyp, 'rebuild', '--loglevel=warn'];
+if (fs.existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${nodedir}`);
+console.log('build-fuse-native: building patched fuse-native (utimens mtime fix)…');
+execFileSync(process.execPath, args, { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+if (!fs.existsSync(out)) {
+  console.error('build-fuse-native: build finished but fuse.node is missing');
+  process.exit(1);
+}
+console.log('build-fuse-native: done');
