@@ -1,0 +1,141 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { OperationError, UsageError, VolfileSyntaxError } from '../../../lib/errors.js';
+import { graphFromVolfile } from '../../../lib/graph.js';
+import { isMounted, MountedVolume, runDir } from '../../mount.js';
+import { fetchVolfile, parseVolumeSource } from '../mgmt-client.js';
+import '../../xlators/index.js';
+
+interface MountArgs {
+  source?: string;
+  dir?: string;
+  volfile?: string;
+  o?: string;
+  foreground?: boolean;
+  fsname?: string;
+}
+
+/** -o options brickfs understands; anything else is refused (an unknown FUSE option leaves a stale mount). */
+const KNOWN_O = ['ro', 'rw', 'log-level'];
+
+function parseO(o: string | undefined): { fuse: string[]; logLevel?: string } {
+  const out: { fuse: string[]; logLevel?: string } = { fuse: [] };
+  for (const part of (o ?? '').split(',').filter(Boolean)) {
+    const [k, v] = part.split('=', 2);
+    if (k === 'ro' || k === 'rw') out.fuse.push(k);
+    else if (k === 'log-level' && v && ['error', 'warn', 'info', 'debug'].includes(v)) out.logLevel = v;
+    else throw new UsageError(`unknown mount option "${part}"; known: ${KNOWN_O.join(', ')} (log-level=error|warn|info|debug)`);
+  }
+  return out;
+}
+
+const BIN = fileURLToPath(new URL('../../../../bin/brickfs.js', import.meta.url));
+
+/** Validates, then runs the mount in a detached background process and waits until it is up. */
+async function mountInBackground(volfileText: string, volfileName: string, source: string, dir: string, o: string | undefined): Promise<void> {
+  const run = runDir();
+  const safe = path.resolve(dir).replace(/\//g, '_');
+  const volfilePath = path.join(run, 'mounts', `${safe}.vol`);
+  fs.writeFileSync(volfilePath, volfileText);
+  const logPath = path.join(run, 'mounts', `${safe}.log`);
+  const logFd = fs.openSync(logPath, 'a');
+  const args = [BIN, 'mount', '--volfile', volfilePath, dir, '--foreground', '--fsname', source];
+  if (o) args.push('-o', o);
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd, 'ipc'] });
+  fs.closeSync(logFd);
+  const outcome = await new Promise<{ ok: true } | { ok: false; message: string }>((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      resolve({ ok: false, message: `the mount process did not come up within 30 s (log: ${logPath})` });
+    }, 30_000);
+    child.on('message', (m: { ready?: boolean; error?: string }) => {
+      clearTimeout(timer);
+      resolve(m.ready ? { ok: true } : { ok: false, message: m.error ?? 'mount failed' });
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ ok: false, message: `the mount process exited (code ${code}); see ${logPath}` });
+    });
+  });
+  child.removeAllListeners();
+  if (child.connected) child.disconnect();
+  child.unref();
+  if (!outcome.ok) throw new OperationError(`mount of ${source} on ${dir} failed: ${outcome.message}`);
+}
+
+/** The mount process itself: serve until unmounted or signalled. */
+async function mountInForeground(volfileText: string, volfileName: string, source: string, dir: string, o: string | undefined): Promise<void> {
+  const opts = parseO(o);
+  let m: MountedVolume;
+  try {
+    m = await MountedVolume.start({ volfileText, volfileName, source, mountpoint: dir, extraOptions: opts.fuse });
+  } catch (e) {
+    process.send?.({ error: (e as Error).message });
+    throw new OperationError((e as Error).message);
+  }
+  process.stderr.write(`${new Date().toISOString()} mounted ${source} on ${m.mountpoint} (pid ${process.pid})\n`);
+  process.send?.({ ready: true });
+  if (process.connected) process.disconnect();
+  const stop = (): void => {
+    void m.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGHUP', stop);
+  await new Promise<never>(() => undefined);
+}
+
+export const command: CommandModule<object, MountArgs> = {
+  command: 'mount [source] [dir]',
+  describe: 'Mount a volume with FUSE',
+  builder: (y: Argv) => y
+    .positional('source', { type: 'string', describe: 'HOST[:PORT]:/VOLUME (or the mount point with --volfile)' })
+    .positional('dir', { type: 'string', describe: 'Mount point (an existing directory)' })
+    .option('volfile', { type: 'string', describe: 'Mount from a volfile instead of asking a daemon' })
+    .option('o', { type: 'string', describe: `Mount options, comma separated: ${KNOWN_O.join(', ')}` })
+    .option('foreground', { type: 'boolean', default: false, describe: 'Stay in the foreground (Ctrl-C unmounts)' })
+    .option('fsname', { type: 'string', hidden: true })
+    .example('$0 mount localhost:/demo /mnt/demo', 'mount volume demo served by the local daemon')
+    .example('$0 mount --volfile volfiles/distribute.vol /mnt/demo', 'mount a hand-written volfile') as unknown as Argv<MountArgs>,
+  handler: async (argv: ArgumentsCamelCase<MountArgs>) => {
+    let text: string;
+    let name: string;
+    let source: string;
+    let dir: string | undefined;
+    if (argv.volfile) {
+      if (argv.dir) throw new UsageError('with --volfile give only the mount point: brickfs mount --volfile FILE DIR');
+      dir = argv.source;
+      if (!dir) throw new UsageError('missing mount point: brickfs mount --volfile FILE DIR');
+      name = argv.volfile;
+      try {
+        text = fs.readFileSync(argv.volfile, 'utf8');
+      } catch (e) {
+        throw new OperationError(`cannot read volfile ${argv.volfile}: ${(e as Error).message}`);
+      }
+      source = argv.fsname ?? `brickfs:${path.basename(argv.volfile)}`;
+    } else {
+      if (!argv.source || !argv.dir) throw new UsageError('usage: brickfs mount HOST[:PORT]:/VOLUME DIR (for example: brickfs mount localhost:/demo /mnt/demo)');
+      const { server, volume } = parseVolumeSource(argv.source);
+      dir = argv.dir;
+      name = `${volume}.vol`;
+      text = await fetchVolfile(server, volume);
+      source = `${server.host}:/${volume}`;
+    }
+    const opts = parseO(argv.o);
+    if (opts.logLevel) process.env.BRICKFS_LOG = opts.logLevel;
+    try {
+      graphFromVolfile(text, name);
+    } catch (e) {
+      if (e instanceof VolfileSyntaxError) throw new OperationError(`bad volfile: ${e.message}`);
+      throw e;
+    }
+    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    if (!st?.isDirectory()) throw new OperationError(`mount point ${dir} does not exist or is not a directory; create it with mkdir -p ${dir}`);
+    if (isMounted(dir) && !argv.foreground) throw new OperationError(`${dir} is already a mount point; unmount it first (brickfs umount ${dir})`);
+    if (argv.foreground) await mountInForeground(text, name, source, dir, argv.o);
+    else await mountInBackground(text, name, source, dir, argv.o);
+  },
+};

@@ -1,0 +1,47 @@
+import { OperationError, UsageError } from '../../lib/errors.js';
+
+/** Default address of the management daemon (not GlusterFS's 24007, so both can run). */
+export const DEFAULT_MGMT_PORT = 7007;
+
+export interface ServerAddr {
+  host: string;
+  port: number;
+}
+
+/** Parses "HOST[:PORT]" (IPv6 in brackets) into an address. */
+export function parseServer(s: string, defaultPort = DEFAULT_MGMT_PORT): ServerAddr {
+  const m = /^(\[[^\]]+\]|[^:/]+)(?::(\d+))?$/.exec(s.trim());
+  if (!m) throw new UsageError(`"${s}" is not HOST[:PORT] (for example: localhost:7007)`);
+  const port = m[2] ? Number(m[2]) : defaultPort;
+  if (port < 1 || port > 65535) throw new UsageError(`port ${port} in "${s}" is out of range`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+/** "HOST[:PORT]:/VOL" as typed to `brickfs mount`. */
+export function parseVolumeSource(s: string): { server: ServerAddr; volume: string } {
+  const i = s.lastIndexOf(':/');
+  if (i <= 0) throw new UsageError(`"${s}" is not HOST[:PORT]:/VOLUME (for example: localhost:/demo)`);
+  const volume = s.slice(i + 2);
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(volume)) throw new UsageError(`"${volume}" is not a volume name (in "${s}")`);
+  return { server: parseServer(s.slice(0, i)), volume };
+}
+
+/** Fetches a volume's client volfile from a management daemon, with messages a user can act on. */
+export async function fetchVolfile(server: ServerAddr, volume: string): Promise<string> {
+  const host = server.host.includes(':') ? `[${server.host}]` : server.host;
+  let res: Response;
+  try {
+    res = await fetch(`http://${host}:${server.port}/v1/volumes/${encodeURIComponent(volume)}/volfile`, { signal: AbortSignal.timeout(10_000) });
+  } catch {
+    throw new OperationError(`cannot reach the management daemon at ${server.host}:${server.port}; start it with \`brickfs daemon\``);
+  }
+  const text = await res.text();
+  if (res.ok) return text;
+  let msg = text;
+  try {
+    msg = (JSON.parse(text) as { error?: string }).error ?? text;
+  } catch { /* plain text */ }
+  if (res.status === 404) throw new OperationError(msg || `volume ${volume} does not exist; \`brickfs volume info\` lists volumes`);
+  if (res.status === 409) throw new OperationError(msg || `volume ${volume} is not started; start it with \`brickfs volume start ${volume}\``);
+  throw new OperationError(`the management daemon answered ${res.status}: ${msg}`);
+}
