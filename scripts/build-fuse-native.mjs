@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Rebuilds fuse-native from its own sources with two fixes brickfs depends on:
 //  1. utimens hands JavaScript the atime twice, so mtime is lost (touch -d, tar x, cp -a).
-//  2. UTIME_NOW and UTIME_OMIT are passed on as meaningless millisecond values; they become
+//  2. libfuse 2 ignores a change of only atime or only mtime unless flag_utime_omit_ok is set.
+//  3. UTIME_NOW and UTIME_OMIT are passed on as meaningless millisecond values; they become
 //     the current time and an explicit "omit" sentinel (2^53-1).
 // The build lands in node_modules/fuse-native/build/Release, which fuse-native's loader
 // (node-gyp-build) prefers over its prebuilt binary. Idempotent; run by postinstall.
@@ -14,12 +15,15 @@ const require = createRequire(import.meta.url);
 const dir = path.dirname(require.resolve('fuse-native/package.json'));
 const src = path.join(dir, 'fuse-native.c');
 const out = path.join(dir, 'build', 'Release', 'fuse.node');
-const MARK = '/* brickfs-patched v1 */';
+const MARK = '/* brickfs-patched v2 */';
 
 let c = fs.readFileSync(src, 'utf8');
 if (!c.includes(MARK)) {
   const fixes = [
     ['FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)', 'FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)'],
+    // Without this flag libfuse 2 drops a setattr that sets only one of the times
+    // (futimens with UTIME_OMIT: tar x, touch -m, touch -a).
+    ['if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;', 'if (implemented[op_utimens]) { ops.utimens = fuse_native_utimens; ops.flag_utime_omit_ok = 1; }'],
     [
       'static uint64_t timespec_to_uint64 (const struct timespec* ts) {\n',
       'static uint64_t timespec_to_uint64 (const struct timespec* ts) {\n' +

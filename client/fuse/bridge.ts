@@ -150,6 +150,7 @@ export class FuseBridge {
         setattr(path, attrs, cb);
       },
       utimens: (path, atime, mtime, cb) => {
+        if (process.env.BRICKFS_TRACE) log.error(`utimens ${path} ${atime} ${mtime}`);
         const attrs: SetattrFields = {};
         if (atime !== UTIME_OMIT_MS) attrs.atimeMs = atime;
         if (mtime !== UTIME_OMIT_MS) attrs.mtimeMs = mtime;

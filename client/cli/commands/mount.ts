@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { OperationError, UsageError, VolfileSyntaxError } from '../../../lib/errors.js';
 import { graphFromVolfile } from '../../../lib/graph.js';
+import { Logger } from '../../../lib/log.js';
 import { isMounted, MountedVolume, runDir } from '../../mount.js';
 import { fetchVolfile, parseVolumeSource } from '../mgmt-client.js';
 import '../../xlators/index.js';
@@ -32,7 +33,10 @@ function parseO(o: string | undefined): { fuse: string[]; logLevel?: string } {
   return out;
 }
 
-const BIN = fileURLToPath(new URL('../../../../bin/brickfs.js', import.meta.url));
+/** The mount process runs the same CLI entry point as this one, in the foreground. */
+function cliEntry(): string {
+  return process.argv[1] ?? fileURLToPath(new URL('../../../../bin/brickfs.js', import.meta.url));
+}
 
 /** Validates, then runs the mount in a detached background process and waits until it is up. */
 async function mountInBackground(volfileText: string, volfileName: string, source: string, dir: string, o: string | undefined): Promise<void> {
@@ -42,7 +46,7 @@ async function mountInBackground(volfileText: string, volfileName: string, sourc
   fs.writeFileSync(volfilePath, volfileText);
   const logPath = path.join(run, 'mounts', `${safe}.log`);
   const logFd = fs.openSync(logPath, 'a');
-  const args = [BIN, 'mount', '--volfile', volfilePath, dir, '--foreground', '--fsname', source];
+  const args = [cliEntry(), 'mount', '--volfile', volfilePath, dir, '--foreground', '--fsname', source];
   if (o) args.push('-o', o);
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd, 'ipc'] });
   fs.closeSync(logFd);
@@ -125,7 +129,7 @@ export const command: CommandModule<object, MountArgs> = {
       source = `${server.host}:/${volume}`;
     }
     const opts = parseO(argv.o);
-    if (opts.logLevel) process.env.BRICKFS_LOG = opts.logLevel;
+    if (opts.logLevel) Logger.setLevel(opts.logLevel as 'error' | 'warn' | 'info' | 'debug');
     try {
       graphFromVolfile(text, name);
     } catch (e) {

@@ -1,0 +1,81 @@
+import test from 'ava';
+import { nameHash } from '../../lib/hash.js';
+import {
+  computeLayout, decodeRange, encodeRange, findRange, HASH_MAX, isCompleteLayout, type HashRange,
+} from '../../lib/layout.js';
+
+test('hash is xxhash32 seed 0, stable across releases (on-brick placement depends on it)', (t) => {
+  t.is(nameHash(''), 0x02cc5d05);
+  t.is(nameHash('abc'), 0x32d153ff);
+  t.is(nameHash('file-1'), 0x0e289366);
+  t.is(nameHash('é'), 0x33a52927);
+});
+
+function assertCovers(t: import('ava').ExecutionContext, ranges: HashRange[], n: number): void {
+  t.is(ranges.length, n);
+  const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  t.is(sorted[0]!.start, 0);
+  t.is(sorted[n - 1]!.end, HASH_MAX);
+  for (let i = 1; i < n; i++) t.is(sorted[i]!.start, sorted[i - 1]!.end + 1, `gap or overlap between ranges ${i - 1} and ${i}`);
+  for (const r of ranges) t.true(r.end >= r.start);
+}
+
+test('layout covers 0..2^32-1 exactly once for every brick count 1..128', (t) => {
+  for (let n = 1; n <= 128; n++) {
+    const ranges = computeLayout(n, `/dir-${n}`);
+    assertCovers(t, ranges, n);
+    t.true(isCompleteLayout(ranges));
+  }
+});
+
+test('every hash lands in exactly one range, including the extremes', (t) => {
+  for (const n of [1, 2, 3, 5, 7, 16]) {
+    const ranges = computeLayout(n, '/x');
+    for (const h of [0, 1, HASH_MAX - 1, HASH_MAX, ...ranges.flatMap((r) => [r.start, r.end])]) {
+      t.is(ranges.filter((r) => h >= r.start && h <= r.end).length, 1, `hash ${h} with ${n} bricks`);
+      t.not(findRange(ranges, h), -1);
+    }
+  }
+});
+
+test('ranges rotate per directory so first ranges are not all on brick 0', (t) => {
+  const firstOwners = new Set<number>();
+  for (let i = 0; i < 50; i++) {
+    const ranges = computeLayout(3, `/d${i}`);
+    firstOwners.add(ranges.findIndex((r) => r.start === 0));
+  }
+  t.is(firstOwners.size, 3);
+});
+
+test('layout is deterministic for a directory (two clients heal to the same layout)', (t) => {
+  t.deepEqual(computeLayout(4, '/a/b'), computeLayout(4, '/a/b'));
+});
+
+test('names spread over all bricks roughly evenly', (t) => {
+  const ranges = computeLayout(3, '/');
+  const counts = [0, 0, 0];
+  for (let i = 0; i < 3000; i++) counts[findRange(ranges, nameHash(`file-${i}`))]!++;
+  for (const c of counts) t.true(c > 800 && c < 1200, `uneven spread ${counts.join(',')}`);
+});
+
+test('incomplete layouts are detected', (t) => {
+  const ranges: Array<HashRange | undefined> = computeLayout(3, '/');
+  ranges[1] = undefined;
+  t.false(isCompleteLayout(ranges));
+  t.false(isCompleteLayout([{ start: 0, end: 10 }, { start: 5, end: HASH_MAX }]));
+  t.false(isCompleteLayout([{ start: 0, end: 10 }, { start: 12, end: HASH_MAX }]));
+});
+
+test('range encoding round-trips and rejects foreign data', (t) => {
+  const r = { start: 0x12345678, end: 0xfedcba98 };
+  t.deepEqual(decodeRange(encodeRange(r, 3)), { range: r, count: 3 });
+  t.is(decodeRange(Buffer.from('junk')), undefined);
+  t.is(decodeRange(undefined), undefined);
+  const wrongVersion = encodeRange(r, 3);
+  wrongVersion.writeUInt32BE(99, 0);
+  t.is(decodeRange(wrongVersion), undefined);
+});
+
+test('computeLayout refuses zero bricks', (t) => {
+  t.throws(() => computeLayout(0, '/'), { instanceOf: RangeError });
+});
