@@ -1,0 +1,120 @@
+// A real brick process fed bad input over a real socket: every bad frame or path gets an
+// error reply, nothing outside the brick is touched, and the brick keeps serving.
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Packr } from 'msgpackr';
+import { startDistribute } from '../helpers/cluster.js';
+import { tmpDir } from '../helpers/proc.js';
+import { RawBrickClient } from '../helpers/wire.js';
+
+async function setup(t: Parameters<typeof startDistribute>[0]) {
+  const vol = await startDistribute(t, 1);
+  const brick = vol.bricks[0]!;
+  const c = await RawBrickClient.connect(brick.port, brick.dir);
+  t.teardown(() => c.close());
+  fs.writeFileSync(path.join(brick.dir, 'hello'), 'hi');
+  return { brick, c };
+}
+
+async function stillServes(t: import('ava').ExecutionContext, c: RawBrickClient): Promise<void> {
+  const r = await c.call('lookup', { path: '/hello' });
+  t.is(r.err, undefined);
+  t.is((r.ok as { iatt: { size: number } }).iatt.size, 2);
+}
+
+test('undecodable, text, versionless and non-map frames get EPROTO; the brick keeps serving', async (t) => {
+  const { c } = await setup(t);
+  c.sendRaw(Buffer.from([0xc1, 0xff, 0x00, 0x13]));
+  t.is((await c.next()).err?.code, 'EPROTO');
+  c.sendRaw('{"fop":"lookup"}');
+  t.is((await c.next()).err?.code, 'EPROTO');
+  const p = new Packr({ useRecords: false });
+  c.sendRaw(p.pack([1, 2, 3]));
+  t.is((await c.next()).err?.code, 'EPROTO');
+  c.sendRaw(p.pack({ id: 5, fop: 'lookup', args: { path: '/hello' } }));
+  const noVersion = await c.next();
+  t.is(noVersion.err?.code, 'EPROTO');
+  t.is(noVersion.id, 5);
+  c.sendRaw(p.pack({ v: 1, id: 6, fop: 'lookup', args: 'nope' }));
+  t.is((await c.next()).err?.code, 'EPROTO');
+  await stillServes(t, c);
+});
+
+test('an oversized frame gets EMSGSIZE and the brick keeps serving', async (t) => {
+  const { c } = await setup(t);
+  c.sendRaw(Buffer.alloc(17 * 1024 * 1024, 7));
+  t.is((await c.next(15_000)).err?.code, 'EMSGSIZE');
+  await stillServes(t, c);
+});
+
+test('unknown fops get ENOSYS, wrong argument types EINVAL, unopened fds EBADF', async (t) => {
+  const { c } = await setup(t);
+  t.is((await c.call('format_disk', {})).err?.code, 'ENOSYS');
+  t.is((await c.call('lookup', { path: 42 })).err?.code, 'EINVAL');
+  t.is((await c.call('lookup', { path: 'relative' })).err?.code, 'EINVAL');
+  for (const fd of [0, 1, 2, 99]) t.is((await c.call('write', { fd, offset: 0, data: Buffer.from('x') })).err?.code, 'EBADF');
+  await stillServes(t, c);
+});
+
+test('paths with .. never leave the brick', async (t) => {
+  const { brick, c } = await setup(t);
+  const outside = tmpDir(t);
+  fs.writeFileSync(path.join(outside, 'secret'), 'top secret');
+  const rel = path.relative(brick.dir, path.join(outside, 'secret'));
+  for (const p of [`/${rel}`, '/../etc/passwd', '/a/../../etc/passwd', '/./hello', '//hello']) {
+    const r = await c.call('lookup', { path: p });
+    t.is(r.err?.code, 'EPERM', p);
+  }
+  t.is((await c.call('unlink', { path: `/${rel}` })).err?.code, 'EPERM');
+  t.is((await c.call('create', { path: '/../escaped', mode: 0o644, flags: 0o101 })).err?.code, 'EPERM');
+  t.is(fs.readFileSync(path.join(outside, 'secret'), 'utf8'), 'top secret');
+  t.false(fs.existsSync(path.join(path.dirname(brick.dir), 'escaped')));
+  await stillServes(t, c);
+});
+
+test('symlinks leading out of the brick are never followed', async (t) => {
+  const { brick, c } = await setup(t);
+  const outside = tmpDir(t);
+  fs.writeFileSync(path.join(outside, 'secret'), 'top secret');
+  fs.symlinkSync(outside, path.join(brick.dir, 'evil-dir'));
+  fs.symlinkSync(path.join(outside, 'secret'), path.join(brick.dir, 'evil-file'));
+  // Through a symlinked directory: refused.
+  t.is((await c.call('lookup', { path: '/evil-dir/secret' })).err?.code, 'EPERM');
+  t.is((await c.call('open', { path: '/evil-dir/secret', flags: 0 })).err?.code, 'EPERM');
+  t.is((await c.call('create', { path: '/evil-dir/new', mode: 0o644, flags: 0o101 })).err?.code, 'EPERM');
+  t.is((await c.call('unlink', { path: '/evil-dir/secret' })).err?.code, 'EPERM');
+  t.is((await c.call('rename', { from: '/hello', to: '/evil-dir/stolen' })).err?.code, 'EPERM');
+  // The symlink itself: opened without following, listed as a link, never read through.
+  t.is((await c.call('open', { path: '/evil-file', flags: 0 })).err?.code, 'ELOOP');
+  t.is((await c.call('readdir', { path: '/evil-dir' })).err?.code, 'ENOTDIR');
+  const st = await c.call('lookup', { path: '/evil-file' });
+  t.is(((st.ok as { iatt: { mode: number } }).iatt.mode & 0o170000), 0o120000);
+  await c.call('setattr', { path: '/evil-file', attrs: { mode: 0o777, size: 0 } });
+  t.is(fs.readFileSync(path.join(outside, 'secret'), 'utf8'), 'top secret');
+  t.is(fs.statSync(path.join(outside, 'secret')).mode & 0o777, 0o644);
+  t.false(fs.existsSync(path.join(outside, 'new')));
+  t.false(fs.existsSync(path.join(outside, 'stolen')));
+  await stillServes(t, c);
+});
+
+test('a client asking for a subvolume the brick does not export is turned away', async (t) => {
+  const vol = await startDistribute(t, 1);
+  const c = await RawBrickClient.connect(vol.bricks[0]!.port, '/not/exported');
+  t.teardown(() => c.close());
+  await new Promise((r) => c.ws.once('close', r));
+  t.is(c.closeCode, 4004);
+});
+
+test('many pipelined requests on one connection are all answered, matched by id', async (t) => {
+  const { c } = await setup(t);
+  const { encodeFrame, WIRE_VERSION } = await import('../../lib/rpc/frame.js');
+  for (let id = 1000; id < 1200; id++) c.ws.send(encodeFrame({ v: WIRE_VERSION, id, fop: 'lookup', args: { path: id % 2 ? '/hello' : '/missing' } }));
+  const seen = new Map<number, string>();
+  for (let i = 0; i < 200; i++) {
+    const r = await c.next();
+    seen.set(r.id, r.err ? r.err.code : 'ok');
+  }
+  t.is(seen.size, 200);
+  for (let id = 1000; id < 1200; id++) t.is(seen.get(id), id % 2 ? 'ok' : 'ENOENT');
+});

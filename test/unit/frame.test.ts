@@ -1,0 +1,30 @@
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { decodeReply, decodeRequest, encodeFrame, MalformedFrameError } from '../../lib/rpc/frame.js';
+import { REPO } from '../helpers/proc.js';
+
+const fixture = (name: string): Buffer => fs.readFileSync(path.join(REPO, 'test', 'fixtures', 'wire', name));
+
+test('frozen wire samples: the encoding of a request and an error reply does not drift', (t) => {
+  const write = { v: 1, id: 7, fop: 'write', args: { fd: 3, offset: 4096, data: Buffer.from('brickfs') } };
+  t.deepEqual(encodeFrame(write), fixture('write-request.msgpack'));
+  const decoded = decodeRequest(fixture('write-request.msgpack'));
+  t.deepEqual(decoded, write);
+  t.true(Buffer.isBuffer(decoded.args.data), 'binary payloads stay binary (never base64)');
+  const err = { v: 1, id: 7, err: { errno: 2, code: 'ENOENT', message: 'no such file' } };
+  t.deepEqual(encodeFrame(err), fixture('error-reply.msgpack'));
+  t.deepEqual(decodeReply(fixture('error-reply.msgpack')), { ...err, ok: undefined });
+});
+
+test('payload bytes appear raw inside the frame', (t) => {
+  const data = Buffer.from([0, 1, 2, 250, 251, 252, 253, 254, 255]);
+  t.not(encodeFrame({ v: 1, id: 1, fop: 'write', args: { fd: 1, offset: 0, data } }).indexOf(data), -1);
+});
+
+test('malformed requests are rejected with the id when one can be read', (t) => {
+  const e = t.throws(() => decodeRequest(encodeFrame({ v: 1, id: 9, fop: 5 } as never)), { instanceOf: MalformedFrameError });
+  t.is(e?.id, 9);
+  t.throws(() => decodeRequest(Buffer.from([0xc1])), { instanceOf: MalformedFrameError });
+  t.throws(() => decodeRequest(encodeFrame({ v: 2, id: 1, fop: 'lookup', args: {} })), { instanceOf: MalformedFrameError });
+});
