@@ -94,14 +94,16 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   /** Resolves and checks that the parent directory really lies inside the brick. */
-  private async confined(volPath: unknown): Promise<string> {
+  private confined(volPath: unknown): string {
     const abs = this.resolve(volPath);
     if (abs === this.root) return abs;
     const parent = pathMod.dirname(abs);
     if (parent === this.root) return abs;
     let real: string;
     try {
-      real = await fsp.realpath(parent);
+      // Synchronous on purpose, here and in lstatIatt: metadata calls on a local disk take
+      // microseconds, less than the thread-pool round trip an async call costs per fop.
+      real = fs.realpathSync.native(parent);
     } catch (e) {
       throw FsError.from(e);
     }
@@ -137,14 +139,14 @@ export class Posix extends Xlator implements FopImpl {
 
   private async lstatIatt(abs: string): Promise<Iatt> {
     try {
-      return iattOf(await fsp.lstat(abs));
+      return iattOf(fs.lstatSync(abs));
     } catch (e) {
       throw FsError.from(e);
     }
   }
 
   async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     const iatt = await this.lstatIatt(abs);
     const reply: FopReply<'lookup'> = { iatt };
     if (iatt.mode === LINKFILE_MODE && iatt.size === 0) {
@@ -167,7 +169,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async access(a: FopArgs<'access'>): Promise<FopReply<'access'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     const st = await this.lstatIatt(abs);
     if ((st.mode & S_IFMT) === S_IFLNK) return {};
     await fsp.access(abs, Number(a.mode) & 7).catch((e) => { throw FsError.from(e); });
@@ -175,7 +177,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     const st = await this.lstatIatt(abs);
     if ((st.mode & S_IFMT) !== fs.constants.S_IFDIR) throw FsError.of('ENOTDIR');
     let names: string[];
@@ -203,7 +205,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     try {
       await fsp.mkdir(abs, Number(a.mode) & 0o7777);
     } catch (e) {
@@ -225,7 +227,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     const fd = await this.openAbs(abs, Number(a.flags) | O_CREAT, Number(a.mode) & 0o7777);
     try {
       this.setXattrs(abs, a.xattrs);
@@ -238,7 +240,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     const mode = Number(a.mode);
     const type = mode & S_IFMT;
     if (type === fs.constants.S_IFREG) {
@@ -260,7 +262,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     return { fd: await this.openAbs(abs, Number(a.flags) & ~(O_CREAT | O_EXCL), 0) };
   }
 
@@ -311,35 +313,35 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     await fsp.unlink(abs).catch((e) => { throw FsError.from(e); });
     return {};
   }
 
   async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     if (abs === this.root) throw FsError.of('EBUSY', 'cannot remove the brick root');
     await fsp.rmdir(abs).catch((e) => { throw FsError.from(e); });
     return {};
   }
 
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
-    const from = await this.confined(a.from);
-    const to = await this.confined(a.to);
+    const from = this.confined(a.from);
+    const to = this.confined(a.to);
     if (from === this.root || to === this.root) throw FsError.of('EPERM', 'cannot rename the brick root');
     await fsp.rename(from, to).catch((e) => { throw FsError.from(e); });
     return {};
   }
 
   async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
-    const target = await this.confined(a.target);
-    const abs = await this.confined(a.path);
+    const target = this.confined(a.target);
+    const abs = this.confined(a.path);
     await fsp.link(target, abs).catch((e) => { throw FsError.from(e); });
     return { iatt: await this.lstatIatt(abs) };
   }
 
   async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     if (typeof a.target !== 'string' || a.target.includes('\0')) throw FsError.of('EINVAL');
     // The target is stored as written; the brick never follows it (every lookup is lstat,
     // and parents are resolved and checked to lie inside the brick).
@@ -348,12 +350,12 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async readlink(a: FopArgs<'readlink'>): Promise<FopReply<'readlink'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     return { target: await fsp.readlink(abs).catch((e) => { throw FsError.from(e); }) };
   }
 
   async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     const at = a.attrs ?? {};
     const cur = await this.lstatIatt(abs);
     const isLink = (cur.mode & S_IFMT) === S_IFLNK;
@@ -397,7 +399,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async getxattr(a: FopArgs<'getxattr'>): Promise<FopReply<'getxattr'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     let v: Buffer | null;
     try {
       v = xattr.getAttributeSync(abs, String(a.name));
@@ -412,7 +414,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     const name = String(a.name);
     if (!(a.value instanceof Uint8Array)) throw FsError.of('EINVAL', 'xattr value must be binary');
     const flags = Number(a.flags) || 0;
@@ -430,7 +432,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async listxattr(a: FopArgs<'listxattr'>): Promise<FopReply<'listxattr'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     await this.mustExist(abs);
     try {
       return { names: xattr.listAttributesSync(abs) };
@@ -440,7 +442,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
-    const abs = await this.confined(a.path);
+    const abs = this.confined(a.path);
     const name = String(a.name);
     if (this.getXattr(abs, name) === undefined) {
       await this.mustExist(abs);
