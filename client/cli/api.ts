@@ -1,0 +1,107 @@
+// The CLI's side of the management API (docs/mgmt-api.md): one request helper that turns
+// every failure into the error class that decides the exit code.
+import http from 'node:http';
+import { OperationError, UsageError } from '../../lib/errors.js';
+import type { ErrorReply } from '../../lib/mgmt/api.js';
+import { parseServer, type ServerAddr } from './mgmt-client.js';
+
+/** Options every command has (declared global in index.ts). */
+export interface GlobalArgs {
+  server: string;
+}
+
+interface RawReply {
+  status: number;
+  text: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+export interface TextReply {
+  text: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+/** Error codes that mean "nobody answers there". */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EAI_AGAIN', 'ETIMEDOUT', 'EADDRNOTAVAIL']);
+
+/** A client of one management daemon. */
+export class MgmtApi {
+  constructor(readonly server: ServerAddr) {}
+
+  /** The daemon named by --server HOST[:PORT] (a bad address is a usage error). */
+  static fromArgs(args: GlobalArgs): MgmtApi {
+    return new MgmtApi(parseServer(args.server));
+  }
+
+  get where(): string {
+    return `${this.server.host.includes(':') ? `[${this.server.host}]` : this.server.host}:${this.server.port}`;
+  }
+
+  /** Sends a request; 2xx resolves with the body, 400 throws UsageError, anything else OperationError. */
+  private async request(method: string, path: string, body?: unknown): Promise<RawReply> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const res = await new Promise<RawReply>((resolve, reject) => {
+      const req = http.request({
+        host: this.server.host,
+        port: this.server.port,
+        method,
+        path,
+        headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
+      });
+      // Starting bricks can take a while; only a daemon silent for this long is given up on.
+      req.setTimeout(120_000, () => req.destroy(Object.assign(new Error('no answer within 120 s'), { code: 'ETIMEDOUT' })));
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code && UNREACHABLE.has(e.code)) {
+          reject(new OperationError(`cannot reach the management daemon at ${this.where} (${e.code}); start it with \`brickfs daemon\``));
+        } else {
+          reject(new OperationError(`request to the management daemon at ${this.where} failed: ${e.message}`));
+        }
+      });
+      req.end(payload);
+    });
+    if (res.status >= 200 && res.status < 300) return res;
+    let msg = res.text.trim();
+    try {
+      msg = (JSON.parse(res.text) as ErrorReply).error ?? msg;
+    } catch { /* not JSON: keep the text */ }
+    if (!msg) msg = `the management daemon answered HTTP ${res.status}`;
+    throw res.status === 400 ? new UsageError(msg) : new OperationError(msg);
+  }
+
+  /** A JSON request; resolves with the parsed reply. */
+  async json<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    const r = await this.request(method, path, body);
+    try {
+      return JSON.parse(r.text) as T;
+    } catch {
+      throw new OperationError(`the management daemon at ${this.where} sent a reply that is not JSON; is it a brickfs daemon?`);
+    }
+  }
+
+  /** A GET whose reply is text (volfiles). */
+  async text(path: string): Promise<TextReply> {
+    const r = await this.request('GET', path);
+    return { text: r.text, headers: r.headers };
+  }
+}
+
+/** "/v1/volumes/NAME" with the name escaped. */
+export function volumePath(name: string, rest = ''): string {
+  return `/v1/volumes/${encodeURIComponent(name)}${rest}`;
+}
+
+/** Runs fn; a failure keeps its class (so its exit code) but reads "LABEL: failed: why", as gluster's. */
+export async function labelled<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(`${label}: failed: ${e.message}`);
+    if (e instanceof OperationError) throw new OperationError(`${label}: failed: ${e.message}`);
+    throw e;
+  }
+}

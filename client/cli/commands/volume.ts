@@ -1,0 +1,29 @@
+import type { Argv, CommandModule } from 'yargs';
+import type { GlobalArgs } from '../api.js';
+import { command as create } from './volume/create.js';
+import { command as del } from './volume/delete.js';
+import { command as info } from './volume/info.js';
+import { command as set } from './volume/set.js';
+import { command as start } from './volume/start.js';
+import { command as status } from './volume/status.js';
+import { command as stop } from './volume/stop.js';
+import { command as volfile } from './volume/volfile.js';
+
+/** `brickfs volume ...`, one file per subcommand. */
+export const command: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'volume',
+  describe: 'Create, start, stop, inspect and change volumes',
+  builder: (y: Argv<GlobalArgs>) => y
+    .command(create)
+    .command(start)
+    .command(stop)
+    .command(del)
+    .command(info)
+    .command(status)
+    .command(volfile)
+    .command(set)
+    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, status, volfile or set')
+    .example('$0 volume create demo localhost:/srv/b1 localhost:/srv/b2', 'define a volume')
+    .example('$0 volume start demo', 'start its bricks'),
+  handler: () => undefined,
+};

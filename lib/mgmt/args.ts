@@ -1,0 +1,139 @@
+// Validation of what users type for volumes, shared by the CLI (to answer exit 2 before
+// calling the daemon) and the daemon (which trusts no client).
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+import { OptionError, parseOptions } from '../options.js';
+import { VOLUME_OPTIONS } from './volume-options.js';
+
+/** A brick as typed: HOST[:PORT]:/abs/path. */
+export interface BrickSpec {
+  host: string;
+  /** Only when the user chose it; otherwise the daemon assigns one. */
+  port?: number;
+  path: string;
+}
+
+/** A parsed `volume create` request (what the CLI sends to the daemon). */
+export interface CreateRequest {
+  name: string;
+  /** Bricks in the user's order, normalised to HOST[:PORT]:/abs/path. */
+  bricks: string[];
+  replica?: number;
+  stripe?: number;
+  force?: boolean;
+}
+
+export const VOLUME_NAME_MAX = 64;
+const CREATE_EXAMPLE = 'brickfs volume create demo localhost:/srv/brick1 localhost:/srv/brick2';
+
+/** Throws a UsageError unless name is a valid volume name ([A-Za-z0-9_-]+, not starting with '-'). */
+export function validateVolumeName(name: string): void {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(name) || name.length > VOLUME_NAME_MAX) {
+    throw new UsageError(
+      `"${name}" is not a valid volume name: use letters, digits, '_' and '-' (not first), ` +
+      `at most ${VOLUME_NAME_MAX} characters; for example: ${CREATE_EXAMPLE}`,
+    );
+  }
+}
+
+/** Parses the host part of a brick: "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 address. */
+function parseHostPart(hostPart: string, whole: string): { host: string; port?: number } {
+  let host: string;
+  let port: string | undefined;
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(hostPart);
+  const colons = hostPart.split(':').length - 1;
+  if (bracketed) {
+    host = bracketed[1]!;
+    port = bracketed[2];
+  } else if (colons === 1) {
+    [host, port] = hostPart.split(':') as [string, string];
+    if (!/^\d+$/.test(port)) throw new UsageError(`brick "${whole}": "${port}" is not a port number (HOST[:PORT]:/abs/path)`);
+  } else {
+    // No colon, or several: a bare IPv6 address cannot carry a port (use [addr]:port).
+    host = hostPart;
+  }
+  if (!host || !/^[A-Za-z0-9.:%_-]+$/.test(host)) {
+    throw new UsageError(`brick "${whole}": "${host}" is not a host name or address; for example: localhost:/srv/brick1`);
+  }
+  if (port === undefined) return { host };
+  const n = Number(port);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`brick "${whole}": port ${port} is out of range (1-65535)`);
+  return { host, port: n };
+}
+
+/** Parses HOST[:PORT]:/abs/path; a relative or missing path is a UsageError with an example. */
+export function parseBrickSpec(s: string): BrickSpec {
+  const i = s.indexOf(':/');
+  if (i < 0) {
+    if (s.startsWith('/')) throw new UsageError(`brick "${s}" has no host; write HOST:/abs/path, for example: localhost:${s}`);
+    const j = s.lastIndexOf(':');
+    if (j > 0 && j < s.length - 1) {
+      throw new UsageError(
+        `brick "${s}": the brick path "${s.slice(j + 1)}" is not absolute; write HOST:/abs/path, ` +
+        `for example: ${s.slice(0, j)}:${path.resolve(s.slice(j + 1))}`,
+      );
+    }
+    throw new UsageError(`"${s}" is not a brick; write HOST:/abs/path, for example: localhost:/srv/brick1`);
+  }
+  if (i === 0) throw new UsageError(`brick "${s}" has no host; write HOST:/abs/path, for example: localhost${s}`);
+  const { host, port } = parseHostPart(s.slice(0, i), s);
+  const raw = s.slice(i + 1);
+  // Volfile syntax splits on whitespace and '#' starts a comment; the path is a volume name there.
+  if (/[\s#]/.test(raw)) throw new UsageError(`brick "${s}": brick paths cannot contain whitespace or '#'`);
+  const abs = path.posix.resolve(raw);
+  if (abs === '/') throw new UsageError(`brick "${s}": the root directory cannot be a brick; use a directory such as /srv/brick1`);
+  return port === undefined ? { host, path: abs } : { host, port, path: abs };
+}
+
+/** Formats a brick back as HOST[:PORT]:/path (IPv6 hosts in brackets when a port follows). */
+export function formatBrick(b: { host: string; port?: number; path: string }, withPort = b.port !== undefined): string {
+  const host = b.host.includes(':') && withPort ? `[${b.host}]` : b.host;
+  return withPort && b.port !== undefined ? `${host}:${b.port}:${b.path}` : `${host}:${b.path}`;
+}
+
+/** Parses `VOL [replica N] [stripe N] BRICK...` as typed after `volume create`. */
+export function parseCreateArgs(name: string, words: readonly string[], force = false): CreateRequest {
+  validateVolumeName(name);
+  const req: CreateRequest = { name, bricks: [], force };
+  let i = 0;
+  for (; i < words.length; i += 2) {
+    const kw = words[i];
+    if (kw !== 'replica' && kw !== 'stripe') break;
+    if (req[kw] !== undefined) throw new UsageError(`"${kw}" is given twice`);
+    const n = words[i + 1];
+    if (n === undefined || !/^\d+$/.test(n) || Number(n) < 2) {
+      throw new UsageError(`"${kw}" needs a count of at least 2, for example: brickfs volume create ${name} ${kw} 2 localhost:/srv/b1 localhost:/srv/b2`);
+    }
+    req[kw] = Number(n);
+  }
+  const rest = words.slice(i);
+  if (rest.length === 0) throw new UsageError(`no bricks given; for example: ${CREATE_EXAMPLE}`);
+  const seen = new Set<string>();
+  for (const w of rest) {
+    if (w === 'replica' || w === 'stripe') throw new UsageError(`"${w} N" must come before the bricks; for example: brickfs volume create ${name} ${w} 2 localhost:/srv/b1 localhost:/srv/b2`);
+    const spec = parseBrickSpec(w);
+    const key = formatBrick(spec, false);
+    if (seen.has(key)) throw new UsageError(`brick ${key} is listed twice`);
+    seen.add(key);
+    req.bricks.push(formatBrick(spec));
+  }
+  return req;
+}
+
+/** Validates `volume set KEY VALUE`; returns the normalised value or throws a UsageError naming the known keys. */
+export function validateVolumeOption(key: string, value: string): string {
+  const def = VOLUME_OPTIONS[key];
+  if (!def) {
+    const known = Object.entries(VOLUME_OPTIONS).map(([k, d]) => `${k} (${d.spec.description})`);
+    throw new UsageError(`unknown volume option "${key}"; known options: ${known.join('; ')}`);
+  }
+  try {
+    return String(parseOptions({ [key]: def.spec }, { [key]: value })[key]);
+  } catch (e) {
+    if (e instanceof OptionError) {
+      const bounds = def.spec.min !== undefined && def.spec.max !== undefined ? ` (${def.spec.type} ${def.spec.min}..${def.spec.max})` : '';
+      throw new UsageError(`${e.message}${bounds}`);
+    }
+    throw e;
+  }
+}

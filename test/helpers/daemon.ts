@@ -1,0 +1,152 @@
+// A real management daemon process per test: free API port, own state directory, own
+// range of brick ports. Teardown kills the daemon and every brick process it started.
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { HealthReply } from '../../lib/mgmt/api.js';
+import { runCli, type CliOptions, type RunResult } from './cli.js';
+import { BIN, eventually, freePort, type Owner } from './proc.js';
+
+export interface StartDaemonOptions {
+  /** Reuse a state directory (it is still removed when the test ends). */
+  stateDir?: string;
+  /** First brick port; by default a block of 100 reserved for this daemon. */
+  brickPortBase?: number;
+}
+
+/**
+ * Reserves a block of 100 brick ports below the ephemeral range for one test daemon, with
+ * a lock file in the temp directory, so daemons of tests running in parallel (in this
+ * process or another) never hand out the same brick ports.
+ */
+function reserveBrickPortBase(t: Owner): number {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const base = 10_000 + 100 * crypto.randomInt(0, 220);
+    const lock = path.join(os.tmpdir(), `brickfs-test-ports-${base}.lock`);
+    try {
+      fs.writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      t.teardown(() => fs.rmSync(lock, { force: true }));
+      return base;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // A lock left by a test process that died is free again.
+      const owner = Number(fs.readFileSync(lock, 'utf8').trim());
+      try {
+        process.kill(owner, 0);
+      } catch {
+        fs.rmSync(lock, { force: true });
+      }
+    }
+  }
+  throw new Error('no free block of brick ports for a test daemon');
+}
+
+/** Pids from the brick pidfiles under a state directory. */
+function brickPids(stateDir: string): number[] {
+  const vols = path.join(stateDir, 'vols');
+  const out: number[] = [];
+  for (const vol of fs.existsSync(vols) ? fs.readdirSync(vols) : []) {
+    const run = path.join(vols, vol, 'run');
+    for (const f of fs.existsSync(run) ? fs.readdirSync(run) : []) {
+      const pid = Number(fs.readFileSync(path.join(run, f), 'utf8').trim());
+      if (pid > 0) out.push(pid);
+    }
+  }
+  return out;
+}
+
+/** Whether pid is alive and was started with an argument under dir (so a reused pid is left alone). */
+function isOurs(pid: number, dir: string): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((a) => a.startsWith(dir));
+  } catch {
+    return false;
+  }
+}
+
+/** One management daemon process under test. */
+export class TestDaemon {
+  port = 0;
+  proc?: ChildProcess;
+
+  constructor(readonly stateDir: string, readonly brickPortBase: number, readonly log: string) {}
+
+  /** --server value for the CLI. */
+  get server(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** Runs the CLI against this daemon. */
+  cli(args: readonly string[], opts: Omit<CliOptions, 'server'> = {}): Promise<RunResult> {
+    return runCli(args, { ...opts, server: this.server });
+  }
+
+  /** GET on the daemon's API, returning status, body text and headers. */
+  async http(pathname: string, init: RequestInit = {}): Promise<{ status: number; text: string; headers: Headers }> {
+    const r = await fetch(`http://127.0.0.1:${this.port}${pathname}`, init);
+    return { status: r.status, text: await r.text(), headers: r.headers };
+  }
+
+  /** Starts the daemon on a fresh free port and waits until it has adopted its bricks. */
+  async start(): Promise<void> {
+    this.port = await freePort();
+    const fd = fs.openSync(this.log, 'a');
+    const p = spawn(process.execPath, [
+      BIN, 'daemon', '--port', String(this.port), '--state', this.stateDir, '--brick-port-base', String(this.brickPortBase),
+    ], { stdio: ['ignore', fd, fd] });
+    fs.closeSync(fd);
+    this.proc = p;
+    await eventually(async () => {
+      if (p.exitCode !== null) throw new Error(`daemon exited (${p.exitCode}): ${fs.readFileSync(this.log, 'utf8')}`);
+      const r = await this.http('/v1/health').catch(() => undefined);
+      return r?.status === 200 && (JSON.parse(r.text) as HealthReply).ready;
+    }, 15_000, `management daemon on port ${this.port}`);
+  }
+
+  /** Stops the daemon only (bricks keep running): SIGTERM, SIGKILL if it lingers. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill(signal);
+    const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(timer);
+  }
+
+  /** Stops and starts the daemon over the same state directory. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  /** Kills the daemon and every brick process it started (SIGKILL). */
+  killAll(): void {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    for (const pid of brickPids(this.stateDir)) {
+      if (!isOurs(pid, this.stateDir)) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch { /* gone */ }
+    }
+  }
+}
+
+/** Starts a management daemon for a test; everything is killed and removed when the test ends. */
+export async function startDaemon(t: Owner, opts: StartDaemonOptions = {}): Promise<TestDaemon> {
+  const stateDir = opts.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'brickfs-mgmt-'));
+  const d = new TestDaemon(stateDir, opts.brickPortBase ?? reserveBrickPortBase(t), `${stateDir}.daemon.log`);
+  t.teardown(() => {
+    d.killAll();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+    fs.rmSync(d.log, { force: true });
+  });
+  await d.start();
+  return d;
+}

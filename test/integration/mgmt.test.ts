@@ -1,0 +1,310 @@
+// The management daemon and the volume CLI, end to end: a real daemon process per test
+// (own port, state directory and brick port range), the real CLI, real brick processes.
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pidAlive } from '../../brick/mgmt/bricks.js';
+import type { StatusListReply, VolumeListReply } from '../../lib/mgmt/api.js';
+import { parseVolfile } from '../../lib/volfile/parse.js';
+import { runCli, runCliJson } from '../helpers/cli.js';
+import { startDaemon } from '../helpers/daemon.js';
+import { eventually, freePort, portOpen, tmpDir } from '../helpers/proc.js';
+
+/** n brick paths (not created) in a fresh temporary directory. */
+function brickPaths(t: Parameters<typeof tmpDir>[0], n: number): string[] {
+  const root = tmpDir(t, 'brickfs-bricks-');
+  return Array.from({ length: n }, (_, i) => path.join(root, `b${i}`));
+}
+
+const local = (paths: string[]): string[] => paths.map((p) => `localhost:${p}`);
+
+/** Zombie-aware: detached processes are reaped by whoever PID 1 is, maybe late. */
+const alive = pidAlive;
+
+test('a relative brick path is a usage error (exit 2) with an example', async (t) => {
+  const d = await startDaemon(t);
+  const r = await d.cli(['volume', 'create', 'v', 'localhost:bricks/b1']);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /not absolute/);
+  t.regex(r.stderr, /for example: localhost:\//);
+  t.regex(r.stderr, /usage: brickfs volume create VOL/);
+  t.deepEqual((await runCliJson<VolumeListReply>(t, ['volume', 'info', '--json'], { server: d.server })).volumes, []);
+});
+
+test('usage errors exit 2: missing bricks, unknown command, missing arguments, bad --server', async (t) => {
+  const d = await startDaemon(t);
+  for (const args of [
+    ['volume', 'create', 'v'],
+    ['volume', 'create', 'v', 'replica', '2'],
+    ['volume', 'create'],
+    ['volume', 'frobnicate'],
+    ['volume'],
+    [],
+    ['volume', 'set', 'v', 'network.ping-timeout'],
+    ['volume', 'start', 'v', 'now'],
+    ['volume', 'info', '--bogus'],
+  ]) {
+    const r = await d.cli(args);
+    t.is(r.code, 2, `brickfs ${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, /usage: brickfs/, args.join(' '));
+  }
+  const bad = await runCli(['volume', 'info', '--server', 'a:b:c']);
+  t.is(bad.code, 2, bad.stderr);
+});
+
+test('an unknown volume is exit 1 with a message, for every command', async (t) => {
+  const d = await startDaemon(t);
+  for (const args of [
+    ['info', 'nope'], ['status', 'nope'], ['start', 'nope'], ['stop', 'nope'], ['delete', 'nope'],
+    ['volfile', 'nope'], ['set', 'nope', 'network.ping-timeout', '5'],
+  ]) {
+    const r = await d.cli(['volume', ...args]);
+    t.is(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, /volume nope does not exist; `brickfs volume info` lists volumes/);
+  }
+});
+
+test('the daemon not running is exit 1 saying how to start it', async (t) => {
+  const port = await freePort();
+  const r = await runCli(['volume', 'info'], { server: `127.0.0.1:${port}` });
+  t.is(r.code, 1);
+  t.regex(r.stderr, new RegExp(`cannot reach the management daemon at 127.0.0.1:${port}.*start it with \`brickfs daemon\``));
+});
+
+test('create refusals: duplicate name, non-empty brick, nested bricks, brick reuse; --force overrides', async (t) => {
+  const d = await startDaemon(t);
+  const [b0, b1, b2, b3] = brickPaths(t, 4) as [string, string, string, string];
+  const ok = await d.cli(['volume', 'create', 'v1', ...local([b0, b1])]);
+  t.is(ok.code, 0, ok.stderr);
+  t.regex(ok.stdout, /volume create: v1: success/);
+  t.true(fs.statSync(b0).isDirectory(), 'brick directories are created');
+
+  const dup = await d.cli(['volume', 'create', 'v1', ...local([b2])]);
+  t.is(dup.code, 1);
+  t.regex(dup.stderr, /volume v1 already exists/);
+
+  fs.mkdirSync(b2);
+  fs.writeFileSync(path.join(b2, 'precious'), 'data');
+  const full = await d.cli(['volume', 'create', 'v2', ...local([b2])]);
+  t.is(full.code, 1);
+  t.regex(full.stderr, /is not empty.*--force/);
+  t.is((await d.cli(['volume', 'create', 'v2', ...local([b2]), '--force'])).code, 0);
+  t.is(fs.readFileSync(path.join(b2, 'precious'), 'utf8'), 'data');
+
+  const inside = await d.cli(['volume', 'create', 'v3', `localhost:${b0}/sub`]);
+  t.is(inside.code, 1);
+  t.regex(inside.stderr, /inside brick .* of volume v1.*--force/);
+  const reuse = await d.cli(['volume', 'create', 'v3', `127.0.0.1:${b1}`]);
+  t.is(reuse.code, 1);
+  t.regex(reuse.stderr, /already a brick of volume v1/);
+  const nested = await d.cli(['volume', 'create', 'v3', `localhost:${b3}`, `localhost:${b3}/x`]);
+  t.is(nested.code, 1);
+  t.regex(nested.stderr, /is inside brick/);
+
+  const twice = await d.cli(['volume', 'create', 'v3', `localhost:${b3}`, `localhost:${b3}/`]);
+  t.is(twice.code, 2);
+  t.regex(twice.stderr, /listed twice/);
+
+  const info = await runCliJson<VolumeListReply>(t, ['volume', 'info', '--json'], { server: d.server });
+  t.deepEqual(info.volumes.map((v) => v.name), ['v1', 'v2']);
+});
+
+test('create: replica/stripe and other hosts are not supported yet (exit 1)', async (t) => {
+  const d = await startDaemon(t);
+  const [b0, b1] = brickPaths(t, 2) as [string, string];
+  const rep = await d.cli(['volume', 'create', 'v', 'replica', '2', ...local([b0, b1])]);
+  t.is(rep.code, 1);
+  t.regex(rep.stderr, /not yet supported/);
+  const str = await d.cli(['volume', 'create', 'v', 'stripe', '2', ...local([b0, b1])]);
+  t.is(str.code, 1);
+  t.regex(str.stderr, /not yet supported/);
+  const remote = await d.cli(['volume', 'create', 'v', `192.0.2.10:${b0}`]);
+  t.is(remote.code, 1);
+  t.regex(remote.stderr, /multi-host volumes are not yet supported/);
+  t.false(fs.existsSync(b0), 'a refused create makes no directories');
+});
+
+test('info and status --json shapes', async (t) => {
+  const d = await startDaemon(t);
+  const bricks = brickPaths(t, 2);
+  const port = d.brickPortBase + 50;
+  t.is((await d.cli(['volume', 'create', 'shape', `localhost:${bricks[0]}`, `127.0.0.1:${port}:${bricks[1]}`])).code, 0);
+  const info = await runCliJson<VolumeListReply>(t, ['volume', 'info', 'shape', '--json'], { server: d.server });
+  t.is(info.volumes.length, 1);
+  const v = info.volumes[0]!;
+  t.deepEqual(Object.keys(v).sort(), ['bricks', 'createdAt', 'id', 'name', 'options', 'status', 'type', 'version']);
+  t.like(v, { name: 'shape', type: 'distribute', status: 'created', version: 1, options: {} });
+  t.regex(v.id, /^[0-9a-f-]{36}$/);
+  t.false(Number.isNaN(Date.parse(v.createdAt)));
+  t.deepEqual(v.bricks[1], { host: '127.0.0.1', path: bricks[1], port });
+  t.true(v.bricks[0]!.port >= d.brickPortBase && v.bricks[0]!.port !== port);
+
+  const status = await runCliJson<StatusListReply>(t, ['volume', 'status', '--json'], { server: d.server });
+  t.deepEqual(status, {
+    volumes: [{
+      name: 'shape',
+      status: 'created',
+      bricks: v.bricks.map((b) => ({ ...b, pid: null, online: false })),
+    }],
+  });
+  const human = await d.cli(['volume', 'info', 'shape']);
+  t.regex(human.stdout, /Volume Name: shape\nType: Distribute\n/);
+  t.regex(human.stdout, /Brick2: 127\.0\.0\.1:.*b1\n/);
+});
+
+test('daemon restart keeps volume definitions, options and versions', async (t) => {
+  const d = await startDaemon(t);
+  const bricks = brickPaths(t, 3);
+  t.is((await d.cli(['volume', 'create', 'keep', ...local(bricks)])).code, 0);
+  t.is((await d.cli(['volume', 'set', 'keep', 'network.ping-timeout', '7'])).code, 0);
+  const before = await runCliJson<VolumeListReply>(t, ['volume', 'info', '--json'], { server: d.server });
+  t.is(before.volumes[0]!.version, 2);
+  await d.restart();
+  const after = await runCliJson<VolumeListReply>(t, ['volume', 'info', '--json'], { server: d.server });
+  t.deepEqual(after, before);
+  const volfile = await d.cli(['volume', 'volfile', 'keep']);
+  t.is(volfile.code, 0, volfile.stderr);
+  t.true(parseVolfile(volfile.stdout).filter((x) => x.type === 'protocol/client').every((x) => x.options['ping-timeout'] === '7'));
+});
+
+test('volume set: unknown key and bad values are usage errors naming the known keys', async (t) => {
+  const d = await startDaemon(t);
+  t.is((await d.cli(['volume', 'create', 'opts', ...local(brickPaths(t, 1))])).code, 0);
+  const unknown = await d.cli(['volume', 'set', 'opts', 'performance.magic', 'on']);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /known options: network\.ping-timeout/);
+  t.is((await d.cli(['volume', 'set', 'opts', 'network.ping-timeout', '0'])).code, 2);
+  // The daemon checks too, whatever the client.
+  const raw = await d.http('/v1/volumes/opts/options/nope', { method: 'PUT', body: JSON.stringify({ value: '1' }) });
+  t.is(raw.status, 400);
+  t.regex((JSON.parse(raw.text) as { error: string }).error, /known options/);
+});
+
+test('volfile API: 404 unknown, 409 not started, text once started; long poll sees set', async (t) => {
+  const d = await startDaemon(t);
+  const missing = await d.http('/v1/volumes/none/volfile');
+  t.is(missing.status, 404);
+  t.regex((JSON.parse(missing.text) as { error: string }).error, /does not exist/);
+  t.is((await d.cli(['volume', 'create', 'vf', ...local(brickPaths(t, 2))])).code, 0);
+  const notStarted = await d.http('/v1/volumes/vf/volfile');
+  t.is(notStarted.status, 409);
+  t.regex((JSON.parse(notStarted.text) as { error: string }).error, /not started.*brickfs volume start vf/);
+  t.is((await d.cli(['volume', 'volfile', 'vf'])).code, 0, '`volume volfile` prints it in any state');
+
+  const start = await d.cli(['volume', 'start', 'vf']);
+  t.is(start.code, 0, start.stderr);
+  const ok = await d.http('/v1/volumes/vf/volfile');
+  t.is(ok.status, 200);
+  t.regex(ok.headers.get('content-type') ?? '', /^text\/plain/);
+  t.is(ok.headers.get('x-brickfs-volume-version'), '1');
+  t.deepEqual(parseVolfile(ok.text).map((x) => x.name), ['vf-client-0', 'vf-client-1', 'vf-dht']);
+
+  const waiting = d.http('/v1/volumes/vf/volfile?newer-than=1&wait=20');
+  await new Promise((r) => setTimeout(r, 200));
+  t.is((await d.cli(['volume', 'set', 'vf', 'network.ping-timeout', '3'])).code, 0);
+  const pushed = await waiting;
+  t.is(pushed.status, 200);
+  t.is(pushed.headers.get('x-brickfs-volume-version'), '2');
+  t.regex(pushed.text, /option ping-timeout 3/);
+  t.is((await d.http('/v1/volumes/vf/volfile?newer-than=2&wait=0')).status, 304);
+  t.is((await d.cli(['volume', 'stop', 'vf'])).code, 0);
+});
+
+test('start, status, stop: real brick processes; start twice; delete refuses a started volume', async (t) => {
+  const d = await startDaemon(t);
+  const bricks = brickPaths(t, 2);
+  t.is((await d.cli(['volume', 'create', 'run', ...local(bricks)])).code, 0);
+  const start = await d.cli(['volume', 'start', 'run']);
+  t.is(start.code, 0, start.stderr);
+  const st = await runCliJson<StatusListReply>(t, ['volume', 'status', 'run', '--json'], { server: d.server });
+  t.is(st.volumes[0]!.status, 'started');
+  for (const b of st.volumes[0]!.bricks) {
+    t.true(b.online, JSON.stringify(b));
+    t.true(typeof b.pid === 'number' && alive(b.pid));
+    t.true(await portOpen(b.port));
+  }
+  const again = await d.cli(['volume', 'start', 'run']);
+  t.is(again.code, 1);
+  t.regex(again.stderr, /already started/);
+  const del = await d.cli(['volume', 'delete', 'run']);
+  t.is(del.code, 1);
+  t.regex(del.stderr, /stop it first/);
+
+  const stop = await d.cli(['volume', 'stop', 'run']);
+  t.is(stop.code, 0, stop.stderr);
+  for (const b of st.volumes[0]!.bricks) t.false(alive(b.pid!), `brick pid ${b.pid} is gone`);
+  const stopped = await runCliJson<StatusListReply>(t, ['volume', 'status', 'run', '--json'], { server: d.server });
+  t.true(stopped.volumes[0]!.bricks.every((b) => b.pid === null && !b.online));
+  t.is((await d.cli(['volume', 'stop', 'run'])).code, 1, 'stopping a stopped volume fails');
+  t.is((await d.cli(['volume', 'delete', 'run'])).code, 0);
+  t.deepEqual((await runCliJson<VolumeListReply>(t, ['volume', 'info', '--json'], { server: d.server })).volumes, []);
+  t.true(fs.existsSync(bricks[0]!), 'delete leaves brick directories alone');
+});
+
+test('bricks outlive the daemon; a restarted daemon adopts live bricks and respawns dead ones; start force', async (t) => {
+  const d = await startDaemon(t);
+  t.is((await d.cli(['volume', 'create', 'live', ...local(brickPaths(t, 2))])).code, 0);
+  t.is((await d.cli(['volume', 'start', 'live'])).code, 0);
+  const status = async (): Promise<StatusListReply['volumes'][number]> =>
+    (await runCliJson<StatusListReply>(t, ['volume', 'status', 'live', '--json'], { server: d.server })).volumes[0]!;
+  const first = await status();
+
+  await d.stop();
+  t.true(first.bricks.every((b) => alive(b.pid!)), 'bricks keep running without the daemon');
+  await d.restart();
+  t.deepEqual((await status()).bricks, first.bricks, 'same pids, adopted');
+
+  process.kill(first.bricks[0]!.pid!, 'SIGKILL');
+  await eventually(async () => !(await status()).bricks[0]!.online, 5000, 'brick 0 offline');
+  const force = await d.cli(['volume', 'start', 'live', 'force']);
+  t.is(force.code, 0, force.stderr);
+  const healed = await status();
+  t.true(healed.bricks.every((b) => b.online));
+  t.not(healed.bricks[0]!.pid, first.bricks[0]!.pid);
+  t.is(healed.bricks[1]!.pid, first.bricks[1]!.pid, 'a live brick is left alone');
+
+  await d.stop();
+  process.kill(healed.bricks[1]!.pid!, 'SIGKILL');
+  await d.start();
+  const respawned = await status();
+  t.true(respawned.bricks.every((b) => b.online), JSON.stringify(respawned));
+  t.not(respawned.bricks[1]!.pid, healed.bricks[1]!.pid);
+  t.is((await d.cli(['volume', 'stop', 'live'])).code, 0);
+});
+
+test('a brick that cannot start fails `volume start` with its log, and the volume stays stopped', async (t) => {
+  const d = await startDaemon(t);
+  const [b0] = brickPaths(t, 1) as [string];
+  t.is((await d.cli(['volume', 'create', 'broken', `localhost:${b0}`])).code, 0);
+  // A file where the brick directory should be: storage/posix refuses to serve it.
+  fs.rmdirSync(b0);
+  fs.writeFileSync(b0, 'not a directory');
+  const r = await d.cli(['volume', 'start', 'broken']);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /failed to start/);
+  t.regex(r.stderr, /log .* ends with/);
+  const st = await runCliJson<StatusListReply>(t, ['volume', 'status', 'broken', '--json'], { server: d.server });
+  t.is(st.volumes[0]!.status, 'created');
+});
+
+test('daemon --detach prints the pid once it answers', async (t) => {
+  const state = tmpDir(t, 'brickfs-detach-');
+  const port = await freePort();
+  const r = await runCli(['daemon', '--detach', '--port', String(port), '--state', state, '--brick-port-base', '29900']);
+  const pid = Number(r.stdout.trim());
+  t.teardown(() => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch { /* gone */ }
+  });
+  t.is(r.code, 0, r.stderr);
+  t.true(pid > 0 && alive(pid));
+  t.is((await runCli(['volume', 'info'], { server: `127.0.0.1:${port}` })).stdout, 'No volumes present\n');
+  // A second daemon on the same state directory is refused.
+  const second = await runCli(['daemon', '--port', String(await freePort()), '--state', state]);
+  t.is(second.code, 1);
+  t.regex(second.stderr, /another management daemon/);
+  process.kill(pid, 'SIGTERM');
+  await eventually(() => !alive(pid), 5000, 'daemon exit');
+  t.false(fs.existsSync(path.join(state, 'daemon.pid')));
+});

@@ -1,0 +1,64 @@
+import test from 'ava';
+import { UsageError } from '../../lib/errors.js';
+import { formatBrick, parseBrickSpec, parseCreateArgs, validateVolumeName, validateVolumeOption } from '../../lib/mgmt/args.js';
+
+const usage = { instanceOf: UsageError };
+
+test('brick specs: host, optional port, absolute path', (t) => {
+  t.deepEqual(parseBrickSpec('localhost:/srv/b1'), { host: 'localhost', path: '/srv/b1' });
+  t.deepEqual(parseBrickSpec('server1:7200:/srv/b1/'), { host: 'server1', port: 7200, path: '/srv/b1' });
+  t.deepEqual(parseBrickSpec('127.0.0.1:/srv/../data/b'), { host: '127.0.0.1', path: '/data/b' });
+  t.deepEqual(parseBrickSpec('::1:/srv/b'), { host: '::1', path: '/srv/b' });
+  t.deepEqual(parseBrickSpec('[::1]:7300:/srv/b'), { host: '::1', port: 7300, path: '/srv/b' });
+});
+
+test('brick specs: relative or missing paths are usage errors with an example', (t) => {
+  const rel = t.throws(() => parseBrickSpec('localhost:bricks/b1'), usage);
+  t.regex(rel!.message, /not absolute/);
+  t.regex(rel!.message, /for example: localhost:\//);
+  t.regex(t.throws(() => parseBrickSpec('/srv/b1'), usage)!.message, /has no host.*localhost:\/srv\/b1/);
+  t.throws(() => parseBrickSpec('localhost'), usage);
+  t.throws(() => parseBrickSpec(':/srv/b'), usage);
+  t.throws(() => parseBrickSpec('localhost:/'), usage);
+  t.throws(() => parseBrickSpec('localhost:/srv/my brick'), usage);
+  t.throws(() => parseBrickSpec('localhost:/srv/b#1'), usage);
+  t.throws(() => parseBrickSpec('localhost:99999:/srv/b'), usage);
+  t.throws(() => parseBrickSpec('localhost:port:/srv/b'), usage);
+  t.throws(() => parseBrickSpec('bad host!:/srv/b'), usage);
+});
+
+test('formatBrick round-trips', (t) => {
+  for (const s of ['localhost:/srv/b1', 'h:7200:/srv/b1', '[::1]:7300:/srv/b']) t.is(formatBrick(parseBrickSpec(s)), s);
+  t.is(formatBrick({ host: '::1', port: 7300, path: '/b' }, false), '::1:/b');
+});
+
+test('volume names', (t) => {
+  for (const ok of ['demo', 'vol_1', 'a-b', '_x', 'A9']) t.notThrows(() => validateVolumeName(ok));
+  for (const bad of ['', '-x', 'a b', 'a/b', 'a.b', 'é', 'x'.repeat(65)]) t.throws(() => validateVolumeName(bad), usage, bad);
+});
+
+test('create arguments: bricks, replica and stripe counts', (t) => {
+  t.deepEqual(parseCreateArgs('v', ['localhost:/a', 'localhost:/b']), { name: 'v', bricks: ['localhost:/a', 'localhost:/b'], force: false });
+  t.deepEqual(parseCreateArgs('v', ['replica', '2', 'stripe', '3', 'h:/a'], true), {
+    name: 'v', bricks: ['h:/a'], replica: 2, stripe: 3, force: true,
+  });
+  t.regex(t.throws(() => parseCreateArgs('v', []), usage)!.message, /no bricks/);
+  t.regex(t.throws(() => parseCreateArgs('v', ['replica', '2']), usage)!.message, /no bricks/);
+  t.throws(() => parseCreateArgs('v', ['replica', '1', 'h:/a']), usage);
+  t.throws(() => parseCreateArgs('v', ['replica', 'x', 'h:/a']), usage);
+  t.throws(() => parseCreateArgs('v', ['replica', '2', 'replica', '2', 'h:/a']), usage);
+  t.regex(t.throws(() => parseCreateArgs('v', ['h:/a', 'replica', '2']), usage)!.message, /before the bricks/);
+  t.regex(t.throws(() => parseCreateArgs('v', ['h:/a', 'h:/a/']), usage)!.message, /listed twice/);
+  t.throws(() => parseCreateArgs('-v', ['h:/a']), usage);
+  t.throws(() => parseCreateArgs('v', ['h:rel']), usage);
+});
+
+test('volume set: known keys, bounds, normalised values', (t) => {
+  t.is(validateVolumeOption('network.ping-timeout', '10'), '10');
+  t.is(validateVolumeOption('network.ping-timeout', '1800'), '1800');
+  t.throws(() => validateVolumeOption('network.ping-timeout', '0'), usage);
+  t.throws(() => validateVolumeOption('network.ping-timeout', '1801'), usage);
+  t.throws(() => validateVolumeOption('network.ping-timeout', 'ten'), usage);
+  const unknown = t.throws(() => validateVolumeOption('performance.magic', 'on'), usage);
+  t.regex(unknown!.message, /known options: network\.ping-timeout/);
+});
