@@ -1,34 +1,12 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { graphFromVolfile, type Graph } from '../lib/graph.js';
 import { Logger } from '../lib/log.js';
 import { FuseBridge } from './fuse/bridge.js';
+import { isMounted, mountPidfile } from './mount-table.js';
 import './xlators/index.js';
 
 const log = new Logger('mount');
-
-/** Where mount processes leave their pidfiles, so `brickfs umount` can find them. */
-export function runDir(): string {
-  const dir = process.env.BRICKFS_RUN_DIR ?? (process.getuid?.() === 0 ? '/run/brickfs' : path.join(os.tmpdir(), 'brickfs-run'));
-  fs.mkdirSync(path.join(dir, 'mounts'), { recursive: true });
-  return dir;
-}
-
-/** The pidfile of the mount process serving a mount point. */
-export function mountPidfile(mountpoint: string): string {
-  return path.join(runDir(), 'mounts', `${path.resolve(mountpoint).replace(/\//g, '_')}.pid`);
-}
-
-/** True when a path is a mount point right now (from /proc/self/mountinfo). */
-export function isMounted(mountpoint: string): boolean {
-  const want = path.resolve(mountpoint);
-  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  return info.split('\n').some((line) => {
-    const mp = line.split(' ')[4];
-    return mp !== undefined && mp.replace(/\\040/g, ' ') === want;
-  });
-}
 
 export interface MountOptions {
   volfileText: string;

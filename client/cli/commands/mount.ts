@@ -6,9 +6,8 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { OperationError, UsageError, VolfileSyntaxError } from '../../../lib/errors.js';
 import { graphFromVolfile } from '../../../lib/graph.js';
 import { Logger } from '../../../lib/log.js';
-import { isMounted, MountedVolume, runDir } from '../../mount.js';
+import { isMounted, runDir } from '../../mount-table.js';
 import { fetchVolfile, parseVolumeSource } from '../mgmt-client.js';
-import '../../xlators/index.js';
 
 interface MountArgs {
   source?: string;
@@ -73,8 +72,9 @@ async function mountInBackground(volfileText: string, volfileName: string, sourc
 /** The mount process itself: serve until unmounted or signalled. */
 async function mountInForeground(volfileText: string, volfileName: string, source: string, dir: string, o: string | undefined): Promise<void> {
   const opts = parseO(o);
-  let m: MountedVolume;
+  let m: import('../../mount.js').MountedVolume;
   try {
+    const { MountedVolume } = await import('../../mount.js');
     m = await MountedVolume.start({ volfileText, volfileName, source, mountpoint: dir, extraOptions: opts.fuse });
   } catch (e) {
     process.send?.({ error: (e as Error).message });
@@ -131,6 +131,7 @@ export const command: CommandModule<object, MountArgs> = {
     const opts = parseO(argv.o);
     if (opts.logLevel) Logger.setLevel(opts.logLevel as 'error' | 'warn' | 'info' | 'debug');
     try {
+      await import('../../xlators/index.js');
       graphFromVolfile(text, name);
     } catch (e) {
       if (e instanceof VolfileSyntaxError) throw new OperationError(`bad volfile: ${e.message}`);

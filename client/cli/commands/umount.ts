@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { promisify } from 'node:util';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { OperationError } from '../../../lib/errors.js';
-import { isMounted, mountPidfile } from '../../mount.js';
+import { isMounted, mountPidfile } from '../../mount-table.js';
 
 interface UmountArgs {
   dir: string;
