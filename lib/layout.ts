@@ -7,7 +7,10 @@ export interface HashRange {
 }
 
 export const HASH_MAX = 0xffffffff;
+/** Layout written by mkdir or for a directory that had none: every entry is on its hashed brick. */
 const LAYOUT_VERSION = 1;
+/** Layout rewritten over a directory that had entries: some may sit off their hashed brick. */
+const LAYOUT_VERSION_UNSETTLED = 2;
 const LAYOUT_BYTES = 16;
 
 /**
@@ -52,10 +55,11 @@ export function isCompleteLayout(ranges: ReadonlyArray<HashRange | undefined>): 
 /**
  * On-brick encoding of one directory copy's range (xattr trusted.brickfs.layout):
  * version, subvolume count the layout was made for, start, end — big-endian u32s.
+ * The version also says whether a miss on the hashed brick can be trusted (settled).
  */
-export function encodeRange(r: HashRange, count: number): Buffer {
+export function encodeRange(r: HashRange, count: number, settled = true): Buffer {
   const b = Buffer.alloc(LAYOUT_BYTES);
-  b.writeUInt32BE(LAYOUT_VERSION, 0);
+  b.writeUInt32BE(settled ? LAYOUT_VERSION : LAYOUT_VERSION_UNSETTLED, 0);
   b.writeUInt32BE(count, 4);
   b.writeUInt32BE(r.start, 8);
   b.writeUInt32BE(r.end, 12);
@@ -63,9 +67,10 @@ export function encodeRange(r: HashRange, count: number): Buffer {
 }
 
 /** Decodes a range xattr; undefined when absent or not in a known format. */
-export function decodeRange(b: Uint8Array | undefined): { range: HashRange; count: number } | undefined {
+export function decodeRange(b: Uint8Array | undefined): { range: HashRange; count: number; settled: boolean } | undefined {
   if (!b || b.length !== LAYOUT_BYTES) return undefined;
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  if (buf.readUInt32BE(0) !== LAYOUT_VERSION) return undefined;
-  return { count: buf.readUInt32BE(4), range: { start: buf.readUInt32BE(8), end: buf.readUInt32BE(12) } };
+  const version = buf.readUInt32BE(0);
+  if (version !== LAYOUT_VERSION && version !== LAYOUT_VERSION_UNSETTLED) return undefined;
+  return { count: buf.readUInt32BE(4), range: { start: buf.readUInt32BE(8), end: buf.readUInt32BE(12) }, settled: version === LAYOUT_VERSION };
 }

@@ -1,3 +1,4 @@
 // Registers every client-side translator type with the volfile registry.
 import './protocol/client.js';
 import './cluster/distribute/index.js';
+import './performance/md-cache.js';

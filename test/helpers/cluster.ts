@@ -65,7 +65,12 @@ export async function startDistribute(t: Owner, n: number, opts: { pingTimeoutS?
     });
   }
   await Promise.all(bricks.map((b) => b.start()));
-  const volfile = formatVolfile([...clients, { name: `${name}-dht`, type: 'cluster/distribute', options: {}, subvolumes: clients.map((c) => c.name) }]);
+  const volfile = formatVolfile([
+    ...clients,
+    { name: `${name}-dht`, type: 'cluster/distribute', options: {}, subvolumes: clients.map((c) => c.name) },
+    // The performance translators a generated volfile has, so tests run the stack users run.
+    { name: `${name}-md-cache`, type: 'performance/md-cache', options: {}, subvolumes: [`${name}-dht`] },
+  ]);
   const volfilePath = path.join(root, 'client.vol');
   fs.writeFileSync(volfilePath, volfile);
   return { root, bricks, volfile, volfilePath };

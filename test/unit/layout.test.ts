@@ -68,7 +68,8 @@ test('incomplete layouts are detected', (t) => {
 
 test('range encoding round-trips and rejects foreign data', (t) => {
   const r = { start: 0x12345678, end: 0xfedcba98 };
-  t.deepEqual(decodeRange(encodeRange(r, 3)), { range: r, count: 3 });
+  t.deepEqual(decodeRange(encodeRange(r, 3)), { range: r, count: 3, settled: true });
+  t.deepEqual(decodeRange(encodeRange(r, 3, false)), { range: r, count: 3, settled: false });
   t.is(decodeRange(Buffer.from('junk')), undefined);
   t.is(decodeRange(undefined), undefined);
   const wrongVersion = encodeRange(r, 3);

@@ -4,7 +4,7 @@ import pathMod from 'node:path';
 import * as xattr from '@napi-rs/xattr';
 import { FsError } from '../../../lib/errors.js';
 import {
-  LINKFILE_MODE, S_IFLNK, S_IFMT, XATTR_LINKTO,
+  INTERNAL_XATTR_PREFIX, LINKFILE_MODE, S_IFLNK, S_IFMT, XATTR_LINKTO,
   type DirEntry, type FopArgs, type FopReply, type Iatt, type StatFs, type Xattrs,
 } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
@@ -137,6 +137,23 @@ export class Posix extends Xlator implements FopImpl {
     }
   }
 
+  /** A DHT link file: sticky-only mode, empty, with a link target. Never served as data. */
+  private isLinkfile(abs: string, iatt: Iatt): boolean {
+    return iatt.mode === LINKFILE_MODE && iatt.size === 0 && this.getXattr(abs, XATTR_LINKTO) !== undefined;
+  }
+
+  /** Refuses data and user-metadata fops on a link file: the caller's idea of where the file lives is stale. */
+  private refuseLinkfile(abs: string, iatt: Iatt): void {
+    if (this.isLinkfile(abs, iatt)) throw FsError.of('ESTALE', 'this name is a link file here; the data lives elsewhere');
+  }
+
+  /** Same, for fops that carry an xattr name: brickfs' own names may touch link files. */
+  private refuseLinkfileFor(abs: string, name: string): void {
+    if (name.startsWith(INTERNAL_XATTR_PREFIX)) return;
+    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+    if (st) this.refuseLinkfile(abs, iattOf(st));
+  }
+
   private async lstatIatt(abs: string): Promise<Iatt> {
     try {
       return iattOf(fs.lstatSync(abs));
@@ -263,7 +280,15 @@ export class Posix extends Xlator implements FopImpl {
 
   async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
     const abs = this.confined(a.path);
-    return { fd: await this.openAbs(abs, Number(a.flags) & ~(O_CREAT | O_EXCL), 0) };
+    const fd = await this.openAbs(abs, Number(a.flags) & ~(O_CREAT | O_EXCL), 0);
+    try {
+      this.refuseLinkfile(abs, iattOf(fs.fstatSync(fd)));
+    } catch (e) {
+      this.openFds.delete(fd);
+      fs.closeSync(fd);
+      throw e;
+    }
+    return { fd };
   }
 
   async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
@@ -358,6 +383,7 @@ export class Posix extends Xlator implements FopImpl {
     const abs = this.confined(a.path);
     const at = a.attrs ?? {};
     const cur = await this.lstatIatt(abs);
+    this.refuseLinkfile(abs, cur);
     const isLink = (cur.mode & S_IFMT) === S_IFLNK;
     try {
       if (at.mode !== undefined && !isLink) await fsp.chmod(abs, Number(at.mode) & 0o7777);
@@ -400,6 +426,7 @@ export class Posix extends Xlator implements FopImpl {
 
   async getxattr(a: FopArgs<'getxattr'>): Promise<FopReply<'getxattr'>> {
     const abs = this.confined(a.path);
+    this.refuseLinkfileFor(abs, String(a.name));
     let v: Buffer | null;
     try {
       v = xattr.getAttributeSync(abs, String(a.name));
@@ -416,6 +443,7 @@ export class Posix extends Xlator implements FopImpl {
   async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
     const abs = this.confined(a.path);
     const name = String(a.name);
+    this.refuseLinkfileFor(abs, name);
     if (!(a.value instanceof Uint8Array)) throw FsError.of('EINVAL', 'xattr value must be binary');
     const flags = Number(a.flags) || 0;
     if (flags & 3) {
@@ -433,6 +461,7 @@ export class Posix extends Xlator implements FopImpl {
 
   async listxattr(a: FopArgs<'listxattr'>): Promise<FopReply<'listxattr'>> {
     const abs = this.confined(a.path);
+    this.refuseLinkfileFor(abs, '');
     await this.mustExist(abs);
     try {
       return { names: xattr.listAttributesSync(abs) };
@@ -444,6 +473,7 @@ export class Posix extends Xlator implements FopImpl {
   async removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
     const abs = this.confined(a.path);
     const name = String(a.name);
+    this.refuseLinkfileFor(abs, name);
     if (this.getXattr(abs, name) === undefined) {
       await this.mustExist(abs);
       throw FsError.of('ENODATA');

@@ -3,8 +3,8 @@ import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
 import { fanout, firstFailure, successes, type Settled } from '../../../../lib/fanout.js';
 import {
-  isDir, isLinkfileIatt, LINKFILE_MODE, XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO,
-  type DirEntry, type FopArgs, type FopReply, type Iatt, type StatFs, type Xattrs,
+  isDir, LINKFILE_MODE, XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO,
+  type DirEntry, type FopArgs, type FopName, type FopReply, type Iatt, type StatFs, type Xattrs,
 } from '../../../../lib/fops.js';
 import { nameHash } from '../../../../lib/hash.js';
 import { computeLayout, decodeRange, encodeRange, findRange, isCompleteLayout, type HashRange } from '../../../../lib/layout.js';
@@ -19,6 +19,13 @@ interface Location {
   iatt: Iatt;
   /** True when the hashed child holds a link file pointing at the cached one. */
   viaLink: boolean;
+}
+
+/** A directory's layout as this client uses it. */
+interface DirLayout {
+  ranges: HashRange[];
+  /** Every entry sits on (or has a link file on) its hashed child: a miss there is final. */
+  settled: boolean;
 }
 
 interface DhtFd {
@@ -48,9 +55,12 @@ export class Distribute extends Xlator implements FopImpl {
   static override readonly description = 'Spreads files over subvolumes by elastic hash';
   static override readonly options = {
     'layout-cache-entries': { type: 'int', default: 16384, min: 16, max: 1 << 22, description: 'Directory layouts kept in memory' },
+    'lookup-optimize': { type: 'bool', default: true, description: 'Trust a miss on the hashed subvolume when the directory layout is settled (no ask-everyone)' },
   } as const;
 
-  private readonly layouts: BoundedMap<string, HashRange[]>;
+  private readonly layouts: BoundedMap<string, DirLayout>;
+  /** Child holding each recently seen file (GlusterFS keeps it in the inode); checked on use. */
+  private readonly where: BoundedMap<string, number>;
   private readonly fds = new Map<number, DhtFd>();
   private nextFd = 1;
   private readonly childIndex = new Map<string, number>();
@@ -60,6 +70,7 @@ export class Distribute extends Xlator implements FopImpl {
     if (init.children.length === 0) throw new Error('cluster/distribute needs at least one subvolume');
     init.children.forEach((c, i) => this.childIndex.set(c.name, i));
     this.layouts = new BoundedMap(this.optNumber('layout-cache-entries'));
+    this.where = new BoundedMap(4 * this.optNumber('layout-cache-entries'));
   }
 
   override statedump(): Record<string, unknown> {
@@ -77,7 +88,7 @@ export class Distribute extends Xlator implements FopImpl {
   // ---- layouts -------------------------------------------------------------------------
 
   /** The layout of a directory, healing missing directory copies and ranges on the way. */
-  private async layoutOf(dir: string): Promise<HashRange[]> {
+  private async layoutOf(dir: string): Promise<DirLayout> {
     const cached = this.layouts.get(dir);
     if (cached) return cached;
     const res = await fanout(this.children, 'lookup', { path: dir, xattrs: [XATTR_LAYOUT, XATTR_GFID] });
@@ -86,59 +97,73 @@ export class Distribute extends Xlator implements FopImpl {
     const model = found[0]!.value;
     if (!isDir(model.iatt)) throw FsError.of('ENOTDIR', `${dir} is not a directory`);
     const ranges: Array<HashRange | undefined> = new Array(this.n).fill(undefined);
+    let settled = true;
+    let anyRange = false;
     for (const f of found) {
       const d = decodeRange(f.value.xattrs?.[XATTR_LAYOUT]);
-      if (d && d.count === this.n) ranges[f.child] = d.range;
+      anyRange ||= d !== undefined;
+      if (d && d.count === this.n) {
+        ranges[f.child] = d.range;
+        settled &&= d.settled;
+      }
     }
     const missing = res.filter((r) => !r.ok && r.error.code === 'ENOENT').map((r) => r.child);
     const down = res.filter((r) => !r.ok && r.error.code !== 'ENOENT');
     if (isCompleteLayout(ranges) && missing.length === 0) {
-      const full = ranges as HashRange[];
+      const full = { ranges: ranges as HashRange[], settled };
       if (down.length === 0) this.layouts.set(dir, full);
       return full;
     }
     if (down.length > 0) {
       // Cannot heal with a child away; serve what we know without caching it.
-      if (isCompleteLayout(ranges)) return ranges as HashRange[];
+      if (isCompleteLayout(ranges)) return { ranges: ranges as HashRange[], settled: false };
       throw down[0]!.ok ? FsError.of('EIO') : down[0]!.error;
     }
-    return this.healDirectory(dir, model.iatt, model.xattrs?.[XATTR_GFID], missing);
+    // A directory that had a layout may hold entries placed by the old one: the new layout
+    // is unsettled until a rebalance moves them, so misses there still ask everyone.
+    return this.healDirectory(dir, model.iatt, model.xattrs?.[XATTR_GFID], missing, !anyRange);
   }
 
   /** Creates missing copies of a directory and writes a fresh layout on every copy (DHT dir self-heal). */
-  private async healDirectory(dir: string, iatt: Iatt, gfid: Buffer | undefined, missing: number[]): Promise<HashRange[]> {
+  private async healDirectory(dir: string, iatt: Iatt, gfid: Buffer | undefined, missing: number[], settled: boolean): Promise<DirLayout> {
     this.log.info(`healing layout of ${dir} (missing on ${missing.map((i) => this.children[i]!.name).join(' ') || 'none'})`);
     const layout = computeLayout(this.n, dir);
     const mk = await fanout(this.children, 'mkdir', (i) => ({
       path: dir, mode: iatt.mode & 0o7777,
-      xattrs: { [XATTR_LAYOUT]: encodeRange(layout[i]!, this.n), ...(gfid ? { [XATTR_GFID]: gfid } : {}) },
+      xattrs: { [XATTR_LAYOUT]: encodeRange(layout[i]!, this.n, settled), ...(gfid ? { [XATTR_GFID]: gfid } : {}) },
     }), missing);
     const failed = firstFailure(mk, ['EEXIST']);
     if (failed) throw failed;
     const present = this.all().filter((i) => !missing.includes(i));
     const set = await fanout(this.children, 'setxattr', (i) => ({
-      path: dir, name: XATTR_LAYOUT, value: encodeRange(layout[i]!, this.n), flags: 0,
+      path: dir, name: XATTR_LAYOUT, value: encodeRange(layout[i]!, this.n, settled), flags: 0,
     }), present);
     const setFailed = firstFailure(set);
     if (setFailed) throw setFailed;
     if (missing.length) {
       await fanout(this.children, 'setattr', { path: dir, attrs: { uid: iatt.uid, gid: iatt.gid } }, missing);
     }
-    this.layouts.set(dir, layout);
-    return layout;
+    const healed = { ranges: layout, settled };
+    this.layouts.set(dir, healed);
+    return healed;
   }
 
-  /** Forgets cached layouts of a directory and everything under it. */
-  private forgetLayouts(dir: string): void {
+  /** Forgets cached layouts and locations of a directory and everything under it. */
+  private forgetTree(dir: string): void {
     const prefix = dir === '/' ? '/' : dir + '/';
     for (const k of [...this.layouts.keys()]) if (k === dir || k.startsWith(prefix)) this.layouts.delete(k);
+    for (const k of [...this.where.keys()]) if (k.startsWith(prefix)) this.where.delete(k);
+  }
+
+  private async hashed(path: string): Promise<{ child: number; settled: boolean }> {
+    const layout = await this.layoutOf(parentOf(path));
+    const i = findRange(layout.ranges, nameHash(baseOf(path)));
+    if (i < 0) throw FsError.of('EIO', `no subvolume holds the hash of ${path}`);
+    return { child: i, settled: layout.settled };
   }
 
   private async hashedChild(path: string): Promise<number> {
-    const layout = await this.layoutOf(parentOf(path));
-    const i = findRange(layout, nameHash(baseOf(path)));
-    if (i < 0) throw FsError.of('EIO', `no subvolume holds the hash of ${path}`);
-    return i;
+    return (await this.hashed(path)).child;
   }
 
   private bestError<T>(res: Array<Settled<T>>): FsError {
@@ -157,7 +182,16 @@ export class Distribute extends Xlator implements FopImpl {
       if (!r.length) throw FsError.of('ENOTCONN', 'no subvolume is up');
       return { dir: r[0]!.value.iatt, hashed: r[0]!.child };
     }
-    const hashed = await this.hashedChild(path);
+    // Every lookup refreshes the remembered location, so it is never older than the
+    // kernel's own entry cache that decides when the next lookup comes.
+    this.where.delete(path);
+    const loc = await this.locateName(path);
+    if (!('dir' in loc)) this.where.set(path, loc.cached);
+    return loc;
+  }
+
+  private async locateName(path: string): Promise<Location | { dir: Iatt; hashed: number }> {
+    const { child: hashed, settled } = await this.hashed(path);
     let first: FsError | undefined;
     try {
       const r = await this.children[hashed]!.call('lookup', { path });
@@ -167,7 +201,7 @@ export class Distribute extends Xlator implements FopImpl {
       if (target !== undefined) {
         try {
           const t = await this.children[target]!.call('lookup', { path });
-          if (!isLinkfileIatt(t.iatt)) return { cached: target, hashed, iatt: t.iatt, viaLink: true };
+          if (!t.linkto) return { cached: target, hashed, iatt: t.iatt, viaLink: true };
         } catch (e) {
           if (FsError.from(e).code !== 'ENOENT') throw e;
         }
@@ -176,12 +210,14 @@ export class Distribute extends Xlator implements FopImpl {
     } catch (e) {
       first = FsError.from(e);
       if (first.code !== 'ENOENT' && first.code !== 'ENOTCONN') throw first;
+      // lookup-optimize: every name has its data or a link file on its hashed child.
+      if (first.code === 'ENOENT' && settled && this.optBool('lookup-optimize')) throw first;
     }
     const others = this.all().filter((i) => i !== hashed);
     const res = await fanout(this.children, 'lookup', { path }, others);
     for (const r of successes(res)) {
       if (isDir(r.value.iatt)) return { dir: r.value.iatt, hashed };
-      if (!isLinkfileIatt(r.value.iatt)) return { cached: r.child, hashed, iatt: r.value.iatt, viaLink: false };
+      if (!r.value.linkto) return { cached: r.child, hashed, iatt: r.value.iatt, viaLink: false };
     }
     if (first?.code === 'ENOTCONN') throw first;
     const down = res.find((r) => !r.ok && r.error.code !== 'ENOENT');
@@ -195,11 +231,31 @@ export class Distribute extends Xlator implements FopImpl {
     return loc;
   }
 
+  /**
+   * Tries the child that held a file last time; ENOENT or ESTALE there (moved, or now a
+   * link file, which the brick refuses to treat as data) falls back to a full locate.
+   */
+  private async onRemembered<F extends FopName>(path: string, fop: F, args: FopArgs<F>): Promise<FopReply<F> | undefined> {
+    const child = this.where.get(path);
+    if (child === undefined) return undefined;
+    try {
+      return await this.children[child]!.call(fop, args);
+    } catch (e) {
+      const code = FsError.from(e).code;
+      if (code !== 'ENOENT' && code !== 'ESTALE' && code !== 'EISDIR') throw e;
+      this.where.delete(path);
+      return undefined;
+    }
+  }
+
   /** Runs a fop on the child holding a path; on all children when the path is a directory. */
   private async onHolder<F extends 'setattr' | 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr' | 'readlink' | 'access'>(
     fop: F, args: FopArgs<F>,
   ): Promise<FopReply<F>> {
-    const loc = await this.locate((args as { path: string }).path);
+    const path = (args as { path: string }).path;
+    const remembered = await this.onRemembered(path, fop, args);
+    if (remembered) return remembered;
+    const loc = await this.locate(path);
     if (!('dir' in loc)) return this.children[loc.cached]!.call(fop, args);
     if (fop === 'getxattr' || fop === 'listxattr' || fop === 'readlink' || fop === 'access') {
       return this.children[loc.hashed]!.call(fop, args);
@@ -232,7 +288,7 @@ export class Distribute extends Xlator implements FopImpl {
     const byName = new Map<string, DirEntry>();
     for (const { value } of ok) {
       for (const e of value.entries) {
-        if (e.linkto || isLinkfileIatt(e.iatt)) continue;
+        if (e.linkto) continue;
         if (!byName.has(e.name)) byName.set(e.name, e);
       }
     }
@@ -251,7 +307,7 @@ export class Distribute extends Xlator implements FopImpl {
     const rest = await fanout(this.children, 'mkdir', argsFor, this.all().filter((i) => i !== hashed));
     const failed = firstFailure(rest, ['EEXIST']);
     if (failed) this.log.warn(`mkdir ${a.path}: ${failed.message}; the directory will be healed on lookup`);
-    else this.layouts.set(a.path, layout);
+    else this.layouts.set(a.path, { ranges: layout, settled: true });
     return first;
   }
 
@@ -262,7 +318,7 @@ export class Distribute extends Xlator implements FopImpl {
     if (successes(listing).length === 0) throw FsError.of('ENOENT');
     for (const { value, child } of successes(listing)) {
       for (const e of value.entries) {
-        if (!isLinkfileIatt(e.iatt)) throw FsError.of('ENOTEMPTY');
+        if (!e.linkto) throw FsError.of('ENOTEMPTY');
         // Stale link files alone do not keep a directory alive.
         await this.children[child]!.call('unlink', { path: `${a.path}/${e.name}` }).catch(() => undefined);
       }
@@ -274,7 +330,7 @@ export class Distribute extends Xlator implements FopImpl {
     await this.children[hashed]!.call('rmdir', a).catch((e) => {
       if (FsError.from(e).code !== 'ENOENT') throw e;
     });
-    this.forgetLayouts(a.path);
+    this.forgetTree(a.path);
     return {};
   }
 
@@ -293,6 +349,7 @@ export class Distribute extends Xlator implements FopImpl {
   async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
     const hashed = await this.hashedChild(a.path);
     const r = await this.children[hashed]!.call('create', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: newGfid() } });
+    this.where.set(a.path, hashed);
     return { iatt: r.iatt, fd: this.addFd(hashed, r.fd) };
   }
 
@@ -307,6 +364,8 @@ export class Distribute extends Xlator implements FopImpl {
   }
 
   async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+    const remembered = await this.onRemembered<'open'>(a.path, 'open', a);
+    if (remembered) return { fd: this.addFd(this.where.get(a.path)!, remembered.fd) };
     const loc = await this.locateFile(a.path);
     const r = await this.children[loc.cached]!.call('open', a);
     return { fd: this.addFd(loc.cached, r.fd) };
@@ -349,7 +408,9 @@ export class Distribute extends Xlator implements FopImpl {
   }
 
   async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+    this.where.delete(a.path);
     const loc = await this.locateFile(a.path);
+    this.where.delete(a.path);
     await this.children[loc.cached]!.call('unlink', a);
     if (loc.cached !== loc.hashed) await this.removeLinkfile(loc.hashed, a.path);
     return {};
@@ -359,7 +420,7 @@ export class Distribute extends Xlator implements FopImpl {
   private async removeLinkfile(child: number, path: string): Promise<void> {
     try {
       const r = await this.children[child]!.call('lookup', { path });
-      if (isLinkfileIatt(r.iatt)) await this.children[child]!.call('unlink', { path });
+      if (r.linkto) await this.children[child]!.call('unlink', { path });
     } catch (e) {
       if (FsError.from(e).code !== 'ENOENT') this.log.warn(`could not remove link file ${path}: ${(e as Error).message}`);
     }
@@ -374,7 +435,7 @@ export class Distribute extends Xlator implements FopImpl {
     } catch (e) {
       if (FsError.from(e).code !== 'EEXIST') throw e;
       const cur = await this.children[at]!.call('lookup', { path });
-      if (!isLinkfileIatt(cur.iatt)) {
+      if (!cur.linkto) {
         // A real file of that name on the hashed child is the replaced rename target.
         await this.children[at]!.call('unlink', { path });
         await this.children[at]!.call('mknod', { path, mode: LINKFILE_MODE, rdev: 0, xattrs });
@@ -385,13 +446,16 @@ export class Distribute extends Xlator implements FopImpl {
   }
 
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+    this.where.delete(a.from);
+    this.where.delete(a.to);
     const src = await this.locate(a.from);
+    this.where.delete(a.from);
     if ('dir' in src) {
       const res = await fanout(this.children, 'rename', a);
+      this.forgetTree(a.from);
+      this.forgetTree(a.to);
       const failed = firstFailure(res);
       if (failed) throw failed;
-      this.forgetLayouts(a.from);
-      this.forgetLayouts(a.to);
       return {};
     }
     let dst: Location | undefined;
@@ -415,6 +479,7 @@ export class Distribute extends Xlator implements FopImpl {
       await this.children[dst.cached]!.call('unlink', { path: a.to }).catch(() => undefined);
     }
     if (src.hashed !== s) await this.removeLinkfile(src.hashed, a.from);
+    this.where.set(a.to, s);
     return {};
   }
 

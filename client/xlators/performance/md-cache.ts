@@ -1,0 +1,230 @@
+import fs from 'node:fs';
+import pathMod from 'node:path/posix';
+import { BoundedMap } from '../../../lib/bounded-map.js';
+import type { FopArgs, FopReply, Iatt } from '../../../lib/fops.js';
+import { isDir } from '../../../lib/fops.js';
+import { registerXlator } from '../../../lib/registry.js';
+import { Xlator, type FopImpl, type XlatorInit } from '../../../lib/xlator.js';
+
+interface Entry {
+  iatt: Iatt;
+  expiresAt: number;
+}
+
+/**
+ * performance/md-cache: keeps the attributes the bricks just returned (lookup, create,
+ * setattr, readdir's per-entry attributes...) for md-cache-timeout seconds, so the stat
+ * that follows almost every change or listing is answered without a round trip. Every
+ * change made through this client drops or replaces the entries it affects; changes made
+ * by other clients show after at most the timeout, the same bound as the kernel's own
+ * attribute cache.
+ */
+export class MdCache extends Xlator implements FopImpl {
+  static override readonly description = 'Caches file attributes for a short time';
+  static override readonly options = {
+    'md-cache-timeout': { type: 'int', default: 1, min: 0, max: 600, description: 'Seconds an attribute stays valid (0 disables the cache)' },
+    'cache-entries': { type: 'int', default: 65536, min: 16, max: 1 << 22, description: 'Paths kept at most' },
+  } as const;
+
+  private readonly cache: BoundedMap<string, Entry>;
+  /** Path each open fd was opened at, to key fstat and writes. */
+  private readonly fdPath = new Map<number, string>();
+  private hits = 0;
+  private misses = 0;
+
+  constructor(init: XlatorInit) {
+    super(init);
+    this.cache = new BoundedMap(this.optNumber('cache-entries'));
+  }
+
+  private get ttlMs(): number {
+    return this.optNumber('md-cache-timeout') * 1000;
+  }
+
+  override statedump(): Record<string, unknown> {
+    return { entries: this.cache.size, hits: this.hits, misses: this.misses, openFds: this.fdPath.size };
+  }
+
+  private put(path: string, iatt: Iatt): void {
+    if (this.ttlMs > 0) this.cache.set(path, { iatt, expiresAt: Date.now() + this.ttlMs });
+  }
+
+  private fresh(path: string): Iatt | undefined {
+    const e = this.cache.get(path);
+    if (!e) return undefined;
+    if (e.expiresAt < Date.now()) {
+      this.cache.delete(path);
+      return undefined;
+    }
+    return e.iatt;
+  }
+
+  private drop(path: string): void {
+    this.cache.delete(path);
+  }
+
+  /** An entry op changes the parent's mtime and link count. */
+  private dropWithParent(path: string): void {
+    this.cache.delete(path);
+    this.cache.delete(pathMod.dirname(path));
+  }
+
+  private dropTree(dir: string): void {
+    const prefix = dir + '/';
+    for (const k of [...this.cache.keys()]) if (k === dir || k.startsWith(prefix)) this.cache.delete(k);
+  }
+
+  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
+    if (!a.xattrs?.length) {
+      const iatt = this.fresh(a.path);
+      if (iatt) {
+        this.hits++;
+        return { iatt };
+      }
+    }
+    this.misses++;
+    const r = await this.children[0]!.call('lookup', a);
+    this.put(a.path, r.iatt);
+    return r;
+  }
+
+  async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
+    const path = this.fdPath.get(a.fd);
+    const iatt = path === undefined ? undefined : this.fresh(path);
+    if (iatt) {
+      this.hits++;
+      return { iatt };
+    }
+    this.misses++;
+    const r = await this.children[0]!.call('fstat', a);
+    if (path !== undefined) this.put(path, r.iatt);
+    return r;
+  }
+
+  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+    const r = await this.children[0]!.call('readdir', a);
+    const base = a.path === '/' ? '' : a.path;
+    for (const e of r.entries) this.put(`${base}/${e.name}`, e.iatt);
+    return r;
+  }
+
+  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+    this.drop(pathMod.dirname(a.path));
+    const r = await this.children[0]!.call('create', a);
+    this.fdPath.set(r.fd, a.path);
+    this.put(a.path, r.iatt);
+    return r;
+  }
+
+  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+    const r = await this.children[0]!.call('open', a);
+    this.fdPath.set(r.fd, a.path);
+    if (a.flags & fs.constants.O_TRUNC) this.drop(a.path);
+    return r;
+  }
+
+  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+    this.fdPath.delete(a.fd);
+    return this.children[0]!.call('release', a);
+  }
+
+  private dropFd(fd: number): void {
+    const path = this.fdPath.get(fd);
+    if (path !== undefined) this.drop(path);
+  }
+
+  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
+    this.dropFd(a.fd);
+    try {
+      return await this.children[0]!.call('write', a);
+    } finally {
+      this.dropFd(a.fd);
+    }
+  }
+
+  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
+    this.dropFd(a.fd);
+    try {
+      return await this.children[0]!.call('ftruncate', a);
+    } finally {
+      this.dropFd(a.fd);
+    }
+  }
+
+  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+    this.drop(a.path);
+    const r = await this.children[0]!.call('setattr', a);
+    this.put(a.path, r.iatt);
+    return r;
+  }
+
+  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
+    this.drop(pathMod.dirname(a.path));
+    const r = await this.children[0]!.call('mkdir', a);
+    this.put(a.path, r.iatt);
+    return r;
+  }
+
+  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
+    this.drop(pathMod.dirname(a.path));
+    const r = await this.children[0]!.call('mknod', a);
+    this.put(a.path, r.iatt);
+    return r;
+  }
+
+  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
+    this.drop(pathMod.dirname(a.path));
+    const r = await this.children[0]!.call('symlink', a);
+    this.put(a.path, r.iatt);
+    return r;
+  }
+
+  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
+    this.dropWithParent(a.path);
+    // Every name of the file changes link count; other names' entries cannot be found by path.
+    this.drop(a.target);
+    const r = await this.children[0]!.call('link', a);
+    this.put(a.path, r.iatt);
+    return r;
+  }
+
+  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+    this.dropWithParent(a.path);
+    return this.children[0]!.call('unlink', a);
+  }
+
+  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
+    this.dropWithParent(a.path);
+    return this.children[0]!.call('rmdir', a);
+  }
+
+  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+    const wasDir = this.fresh(a.from);
+    this.dropWithParent(a.from);
+    this.dropWithParent(a.to);
+    try {
+      return await this.children[0]!.call('rename', a);
+    } finally {
+      if (!wasDir || isDir(wasDir)) {
+        this.dropTree(a.from);
+        this.dropTree(a.to);
+      }
+      for (const [fd, p] of this.fdPath) {
+        if (p === a.from) this.fdPath.set(fd, a.to);
+        else if (p.startsWith(a.from + '/')) this.fdPath.set(fd, a.to + p.slice(a.from.length));
+      }
+    }
+  }
+
+  async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
+    this.drop(a.path);
+    return this.children[0]!.call('setxattr', a);
+  }
+
+  async removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
+    this.drop(a.path);
+    return this.children[0]!.call('removexattr', a);
+  }
+}
+
+registerXlator('performance/md-cache', MdCache);

@@ -1,0 +1,76 @@
+import test from 'ava';
+import type { FopArgs, FopName, FopReply, Iatt } from '../../lib/fops.js';
+import { Xlator } from '../../lib/xlator.js';
+import { MdCache } from '../../client/xlators/performance/md-cache.js';
+
+const iatt = (size: number): Iatt => ({
+  mode: 0o100644, nlink: 1, uid: 0, gid: 0, rdev: 0, size, blocks: 0, blksize: 4096, ino: 1, atimeMs: 0, mtimeMs: 0, ctimeMs: 0,
+});
+
+/** A child that answers from a table and counts what reaches it. */
+class StubChild extends Xlator {
+  readonly calls: string[] = [];
+  size = 1;
+
+  override call<F extends FopName>(fop: F, _args: FopArgs<F>): Promise<FopReply<F>> {
+    this.calls.push(fop);
+    const replies: Partial<Record<FopName, unknown>> = {
+      lookup: { iatt: iatt(this.size) }, fstat: { iatt: iatt(this.size) }, setattr: { iatt: iatt(this.size) },
+      create: { fd: 7, iatt: iatt(0) }, write: { size: 1 }, unlink: {}, rename: {}, release: {},
+      readdir: { entries: [{ name: 'a', iatt: iatt(5) }] },
+    };
+    return Promise.resolve(replies[fop] as FopReply<F>);
+  }
+}
+
+function make(timeout = '1'): { md: MdCache; child: StubChild } {
+  const child = new StubChild({ name: 'stub', type: 'test/stub', options: {}, children: [] });
+  const md = new MdCache({ name: 'md', type: 'performance/md-cache', options: { 'md-cache-timeout': timeout }, children: [child] });
+  return { md, child };
+}
+
+test('a repeated lookup is answered from the cache within the timeout', async (t) => {
+  const { md, child } = make();
+  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/f' });
+  t.deepEqual(child.calls, ['lookup']);
+});
+
+test('entries expire after md-cache-timeout', async (t) => {
+  const { md, child } = make('1');
+  await md.call('lookup', { path: '/f' });
+  await new Promise((r) => setTimeout(r, 1100));
+  await md.call('lookup', { path: '/f' });
+  t.deepEqual(child.calls, ['lookup', 'lookup']);
+});
+
+test('timeout 0 disables caching', async (t) => {
+  const { md, child } = make('0');
+  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/f' });
+  t.is(child.calls.length, 2);
+});
+
+test('writes, unlink and rename through this client invalidate what they change', async (t) => {
+  const { md, child } = make();
+  const { fd } = await md.call('create', { path: '/f', mode: 0o644, flags: 2 });
+  await md.call('fstat', { fd });
+  t.deepEqual(child.calls, ['create'], 'fstat after create is served from the create reply');
+  child.size = 9;
+  await md.call('write', { fd, offset: 0, data: Buffer.from('x') });
+  t.is((await md.call('fstat', { fd })).iatt.size, 9, 'a write drops the cached size');
+  await md.call('unlink', { path: '/f' });
+  await md.call('lookup', { path: '/f' });
+  t.is(child.calls.filter((c) => c === 'lookup').length, 1);
+  await md.call('lookup', { path: '/d/x' });
+  await md.call('rename', { from: '/d', to: '/e' });
+  await md.call('lookup', { path: '/d/x' });
+  t.is(child.calls.filter((c) => c === 'lookup').length, 3, 'renaming a directory drops what lies under it');
+});
+
+test('readdir fills the cache with the entries attributes (find + stat without round trips)', async (t) => {
+  const { md, child } = make();
+  await md.call('readdir', { path: '/dir' });
+  t.is((await md.call('lookup', { path: '/dir/a' })).iatt.size, 5);
+  t.deepEqual(child.calls, ['readdir']);
+});
