@@ -117,9 +117,19 @@ export interface FopTable {
   listxattr: { args: { path: string }; reply: { names: string[] } };
   /** Removes an extended attribute. */
   removexattr: { args: { path: string; name: string }; reply: Empty };
+  /**
+   * Atomically adds signed 32-bit counters to xattrs (AFR's changelog) and returns the new
+   * values; each value is a whole number of big-endian int32s. On a path or an open fd.
+   */
+  xattrop: {
+    args: { path: string; add: Xattrs };
+    reply: { xattrs: Xattrs };
+  };
+  /** Paths this brick has pending changelog entries for (the self-heal index). */
+  indexlist: { args: Record<string, never>; reply: { paths: string[] } };
   /** Takes or drops a named entry lock on a directory (features/locks). */
   entrylk: {
-    args: { path: string; name: string; owner: string; cmd: 'lock' | 'unlock' };
+    args: { path: string; name: string; owner: string; cmd: 'lock' | 'trylock' | 'unlock' };
     reply: Empty;
   };
 }
@@ -164,6 +174,8 @@ export const FOPS = {
   setxattr: { modifies: true, byFd: false },
   listxattr: { modifies: false, byFd: false },
   removexattr: { modifies: true, byFd: false },
+  xattrop: { modifies: true, byFd: false },
+  indexlist: { modifies: false, byFd: false },
   entrylk: { modifies: false, byFd: false },
 } as const satisfies Record<FopName, FopMeta>;
 
@@ -183,6 +195,10 @@ export const INTERNAL_XATTR_PREFIX = 'trusted.brickfs.';
 export const XATTR_GFID = `${INTERNAL_XATTR_PREFIX}gfid`;
 export const XATTR_LAYOUT = `${INTERNAL_XATTR_PREFIX}layout`;
 export const XATTR_LINKTO = `${INTERNAL_XATTR_PREFIX}linkto`;
+/** AFR changelog: `trusted.brickfs.afr.<replica name>` = pending data, metadata, entry counts. */
+export const XATTR_AFR_PREFIX = `${INTERNAL_XATTR_PREFIX}afr.`;
+/** Directory at the top of a brick where brickfs keeps its own files; never visible to clients. */
+export const BRICK_PRIVATE_DIR = '.brickfs';
 
 /** DHT link files: zero-size regular files with only the sticky bit (GlusterFS's ---------T). */
 export const LINKFILE_MODE = 0o101000;

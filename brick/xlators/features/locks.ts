@@ -43,11 +43,12 @@ export class Locks extends Xlator implements FopImpl {
       this.handOver(key, h);
       return {};
     }
-    if (a.cmd !== 'lock') throw FsError.of('EINVAL', `unknown entrylk cmd ${String(a.cmd)}`);
+    if (a.cmd !== 'lock' && a.cmd !== 'trylock') throw FsError.of('EINVAL', `unknown entrylk cmd ${String(a.cmd)}`);
     if (!h) {
       this.held.set(key, { owner: a.owner, waiters: [] });
       return {};
     }
+    if (a.cmd === 'trylock') throw FsError.of('EAGAIN', 'entry lock is held');
     const timeoutMs = this.optNumber('lock-timeout') * 1000;
     await new Promise<void>((resolve, reject) => {
       const w: Waiter = {

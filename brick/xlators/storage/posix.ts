@@ -4,7 +4,7 @@ import pathMod from 'node:path';
 import * as xattr from '@napi-rs/xattr';
 import { FsError } from '../../../lib/errors.js';
 import {
-  INTERNAL_XATTR_PREFIX, LINKFILE_MODE, S_IFLNK, S_IFMT, XATTR_LINKTO,
+  BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, XATTR_AFR_PREFIX, S_IFLNK, S_IFMT, XATTR_LINKTO,
   type DirEntry, type FopArgs, type FopReply, type Iatt, type StatFs, type Xattrs,
 } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
@@ -83,6 +83,7 @@ export class Posix extends Xlator implements FopImpl {
     }
     if (volPath === '/') return this.root;
     const parts = volPath.split('/');
+    if (parts[1] === BRICK_PRIVATE_DIR) throw FsError.of('EPERM', `${BRICK_PRIVATE_DIR} is reserved on bricks`);
     for (let i = 1; i < parts.length; i++) {
       const p = parts[i]!;
       if (p === '..' || p === '.' || (p === '' && i !== parts.length - 1)) {
@@ -203,6 +204,7 @@ export class Posix extends Xlator implements FopImpl {
     } catch (e) {
       throw FsError.from(e);
     }
+    if (abs === this.root) names = names.filter((n) => n !== BRICK_PRIVATE_DIR);
     const entries: DirEntry[] = [];
     await Promise.all(names.map(async (name) => {
       let s: fs.Stats;
@@ -457,6 +459,66 @@ export class Posix extends Xlator implements FopImpl {
       throw xattrError(e);
     }
     return {};
+  }
+
+  private get indexDir(): string {
+    return pathMod.join(this.root, BRICK_PRIVATE_DIR, 'index');
+  }
+
+  /** Adds int32 counters atomically: the brick is single-threaded and this runs without awaiting. */
+  async xattrop(a: FopArgs<'xattrop'>): Promise<FopReply<'xattrop'>> {
+    const abs = this.confined(a.path);
+    fs.lstatSync(abs);
+    const out: Xattrs = {};
+    let touchesChangelog = false;
+    for (const [name, delta] of Object.entries(a.add ?? {})) {
+      if (!(delta instanceof Uint8Array) || delta.length % 4 !== 0) throw FsError.of('EINVAL', `xattrop ${name}: not int32 counters`);
+      const cur = this.getXattr(abs, name);
+      const next = Buffer.alloc(Math.max(delta.length, cur?.length ?? 0));
+      const d = Buffer.from(delta.buffer, delta.byteOffset, delta.byteLength);
+      for (let i = 0; i < next.length; i += 4) {
+        const c = cur && i < cur.length ? cur.readInt32BE(i) : 0;
+        const x = i < d.length ? d.readInt32BE(i) : 0;
+        next.writeInt32BE((c + x) | 0, i);
+      }
+      try {
+        xattr.setAttributeSync(abs, name, next);
+      } catch (e) {
+        throw xattrError(e);
+      }
+      out[name] = next;
+      touchesChangelog ||= name.startsWith(XATTR_AFR_PREFIX);
+    }
+    if (touchesChangelog) this.updateIndex(abs, a.path);
+    return { xattrs: out };
+  }
+
+  /** Keeps a path in the self-heal index while any of its changelog counters is non-zero. */
+  private updateIndex(abs: string, volPath: string): void {
+    let pending = false;
+    for (const name of xattr.listAttributesSync(abs)) {
+      if (!name.startsWith(XATTR_AFR_PREFIX)) continue;
+      const v = this.getXattr(abs, name);
+      if (v && v.some((b) => b !== 0)) {
+        pending = true;
+        break;
+      }
+    }
+    const entry = pathMod.join(this.indexDir, Buffer.from(volPath).toString('base64url'));
+    if (pending) {
+      fs.mkdirSync(this.indexDir, { recursive: true });
+      fs.writeFileSync(entry, '');
+    } else {
+      fs.rmSync(entry, { force: true });
+    }
+  }
+
+  async indexlist(_a: FopArgs<'indexlist'>): Promise<FopReply<'indexlist'>> {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(this.indexDir);
+    } catch { /* no index yet */ }
+    return { paths: names.map((n) => Buffer.from(n, 'base64url').toString()) };
   }
 
   async listxattr(a: FopArgs<'listxattr'>): Promise<FopReply<'listxattr'>> {

@@ -1,0 +1,403 @@
+import { randomUUID } from 'node:crypto';
+import pathMod from 'node:path/posix';
+import { FsError } from '../../../../lib/errors.js';
+import { fanout, successes, type Settled } from '../../../../lib/fanout.js';
+import { isDir, type FopArgs, type FopName, type FopReply, type Xattrs } from '../../../../lib/fops.js';
+import { nameHash } from '../../../../lib/hash.js';
+import { registerXlator } from '../../../../lib/registry.js';
+import { Xlator, type FopImpl, type XlatorInit } from '../../../../lib/xlator.js';
+import { Changelog, changelogName, counters, type Kind } from './changelog.js';
+import { SelfHeal } from './self-heal.js';
+
+/** Lock name for a file's own data and metadata transactions (entry locks use the child name). */
+export const INODE_LOCK = '\u0000inode';
+
+interface ReplicaFd {
+  path: string;
+  /** The fd on each replica; undefined where the open failed (that replica gets blamed). */
+  childFds: Array<number | undefined>;
+  /** Replica reads go to; undefined when no copy can be trusted (split-brain: EIO). */
+  readChild: number | undefined;
+}
+
+/** What one transaction changes and where its locks and changelog live. */
+interface TxnTarget {
+  kind: Kind;
+  /** Path that carries the changelog (the file itself, or the parent for entry changes). */
+  changelogPath: string;
+  lockPath: string;
+  lockName: string;
+}
+
+/**
+ * cluster/replicate (AFR): every change goes to every replica of the set inside a
+ * transaction — lock, mark pending on all (pre-op), change, clear where it succeeded
+ * (post-op), unlock — so a replica that missed a change is blamed by the others in xattrs
+ * on their copies. Reads use one replica no other blames. Blamed copies are healed on
+ * lookup and by `volume heal`.
+ */
+export class Replicate extends Xlator implements FopImpl {
+  static override readonly description = 'Keeps every file on all replicas of a set';
+  static override readonly options = {
+    'quorum-type': { type: 'string', default: 'auto', values: ['none', 'auto', 'fixed'], description: 'When writes are refused: auto = more than half the replicas, or exactly half including the first' },
+    'quorum-count': { type: 'int', default: 1, min: 1, max: 16, description: 'Replicas needed for writes with quorum-type fixed' },
+    'self-heal': { type: 'bool', default: true, description: 'Heal a blamed file when a client looks it up' },
+  } as const;
+
+  private readonly fds = new Map<number, ReplicaFd>();
+  private nextFd = 1;
+  private readonly owner = randomUUID().slice(0, 12);
+  readonly heal: SelfHeal;
+
+  constructor(init: XlatorInit) {
+    super(init);
+    if (init.children.length < 2) throw new Error('cluster/replicate needs at least two subvolumes');
+    this.heal = new SelfHeal(this.children, this.names, this.log, (p) => this.lock(p, INODE_LOCK), (held) => this.unlock(held));
+  }
+
+  get names(): string[] {
+    return this.children.map((c) => c.name);
+  }
+
+  private all(): number[] {
+    return this.children.map((_, i) => i);
+  }
+
+  override statedump(): Record<string, unknown> {
+    return { replicas: this.names, openFds: this.fds.size, quorum: this.optString('quorum-type') };
+  }
+
+  // ---- quorum and locks ----------------------------------------------------------------
+
+  /** Whether a change may go ahead with these replicas reachable. */
+  private hasQuorum(up: number[]): boolean {
+    const n = this.children.length;
+    switch (this.optString('quorum-type')) {
+      case 'none':
+        return up.length > 0;
+      case 'fixed':
+        return up.length >= this.optNumber('quorum-count');
+      default:
+        return up.length * 2 > n || (up.length * 2 === n && up.includes(0));
+    }
+  }
+
+  /**
+   * Locks a name on every reachable replica. All at once first; if any is busy, drop
+   * them and take them one by one in replica order, which cannot deadlock with another
+   * client doing the same.
+   */
+  async lock(path: string, name: string): Promise<number[]> {
+    const args = { path, name, owner: this.owner };
+    const tried = await fanout(this.children, 'entrylk', { ...args, cmd: 'trylock' });
+    if (tried.every((r) => r.ok || r.error.code === 'ENOTCONN')) return successes(tried).map((r) => r.child);
+    await this.unlock({ path, name, children: successes(tried).map((r) => r.child) });
+    const held: number[] = [];
+    for (const i of this.all()) {
+      try {
+        await this.children[i]!.call('entrylk', { ...args, cmd: 'lock' });
+        held.push(i);
+      } catch (e) {
+        if (FsError.from(e).code !== 'ENOTCONN') {
+          await this.unlock({ path, name, children: held });
+          throw e;
+        }
+      }
+    }
+    return held;
+  }
+
+  async unlock(held: { path: string; name: string; children: number[] }): Promise<void> {
+    await fanout(this.children, 'entrylk', { path: held.path, name: held.name, owner: this.owner, cmd: 'unlock' }, held.children);
+  }
+
+  // ---- the transaction -----------------------------------------------------------------
+
+  /**
+   * Runs a change on every reachable replica with the changelog around it. Returns the
+   * first success; fails when no replica succeeded or there is no quorum.
+   */
+  private async transaction<T>(t: TxnTarget, op: (child: number) => Promise<T>, only?: number[]): Promise<T> {
+    const locked = await this.lock(t.lockPath, t.lockName);
+    try {
+      const targets = only ? locked.filter((i) => only.includes(i)) : locked;
+      if (!this.hasQuorum(targets)) {
+        throw FsError.of('EROFS', `quorum not met: ${targets.length} of ${this.children.length} replicas reachable`);
+      }
+      const mark = (n: number): Xattrs => Object.fromEntries(this.names.map((name) => [changelogName(name), counters(t.kind, n)]));
+      const pre = await fanout(this.children, 'xattrop', { path: t.changelogPath, add: mark(1) }, targets);
+      const marked = successes(pre).map((r) => r.child);
+      const results = await Promise.all(marked.map(async (i): Promise<Settled<T>> => {
+        try {
+          return { ok: true, value: await op(i), child: i };
+        } catch (e) {
+          return { ok: false, error: FsError.from(e), child: i };
+        }
+      }));
+      const done = successes(results).map((r) => r.child);
+      // Clear the marks about replicas that did the change, on the replicas that hold marks.
+      const clear: Xattrs = Object.fromEntries(done.map((i) => [changelogName(this.names[i]!), counters(t.kind, -1)]));
+      const post = await fanout(this.children, 'xattrop', { path: t.changelogPath, add: clear }, marked);
+      for (const r of post) if (!r.ok && r.error.code !== 'ENOENT') this.log.warn(`post-op on ${this.names[r.child]} for ${t.changelogPath}: ${r.error.message}`);
+      const ok = successes(results);
+      if (ok.length === 0) {
+        const errs = results.filter((r): r is Extract<Settled<T>, { ok: false }> => !r.ok);
+        throw errs[0]?.error ?? pre.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)?.error ?? FsError.of('ENOTCONN');
+      }
+      return ok[0]!.value;
+    } finally {
+      await this.unlock({ path: t.lockPath, name: t.lockName, children: locked });
+    }
+  }
+
+  private entryTarget(path: string): TxnTarget {
+    return { kind: 'entry', changelogPath: pathMod.dirname(path), lockPath: pathMod.dirname(path), lockName: pathMod.basename(path) };
+  }
+
+  private inodeTarget(path: string, kind: Kind): TxnTarget {
+    return { kind, changelogPath: path, lockPath: path, lockName: INODE_LOCK };
+  }
+
+  private entryOp<F extends 'mkdir' | 'mknod' | 'symlink' | 'unlink' | 'rmdir' | 'link'>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
+    return this.transaction(this.entryTarget((args as { path: string }).path), (i) => this.children[i]!.call(fop, args));
+  }
+
+  // ---- reads ---------------------------------------------------------------------------
+
+  /** Looks a path up on every replica with the changelog, healing it first when a copy is blamed. */
+  private async inspect(path: string): Promise<{ res: Array<Settled<FopReply<'lookup'>>>; log: Changelog }> {
+    const names = this.names.map(changelogName);
+    let res = await fanout(this.children, 'lookup', { path, xattrs: names });
+    let log = new Changelog(this.names, res.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined)));
+    const ok = successes(res);
+    const missing = res.some((r) => !r.ok && r.error.code === 'ENOENT') && ok.length > 0;
+    if (this.optBool('self-heal') && (missing || log.dirty('data') || log.dirty('metadata') || log.dirty('entry'))) {
+      const healed = await this.heal.healPath(path).catch((e: Error) => {
+        this.log.warn(`self-heal of ${path}: ${e.message}`);
+        return false;
+      });
+      if (healed) {
+        res = await fanout(this.children, 'lookup', { path, xattrs: names });
+        log = new Changelog(this.names, res.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined)));
+      }
+    }
+    return { res, log };
+  }
+
+  /** A replica to read a path's data from: not blamed, spread over the set by path. */
+  private pickReader(path: string, log: Changelog, kind: Kind): number | undefined {
+    const sources = log.sources(kind);
+    if (sources.length === 0) return undefined;
+    return sources[nameHash(path) % sources.length];
+  }
+
+  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
+    const { res, log } = await this.inspect(a.path);
+    const ok = successes(res);
+    if (ok.length === 0) {
+      const errs = res.filter((r): r is Extract<typeof r, { ok: false }> => !r.ok).map((r) => r.error);
+      // The replicas that answered decide: ENOENT from them is ENOENT even with one away.
+      throw errs.find((e) => e.code !== 'ENOENT' && e.code !== 'ENOTCONN') ?? errs.find((e) => e.code === 'ENOENT') ?? errs[0]!;
+    }
+    const dir = isDir(ok[0]!.value.iatt);
+    const reader = this.pickReader(a.path, log, dir ? 'entry' : 'data');
+    const from = ok.find((r) => r.child === reader) ?? ok[0]!;
+    const reply = from.value;
+    // The caller's own xattr question is answered without our changelog names.
+    if (a.xattrs?.length) {
+      const own = await this.children[from.child]!.call('lookup', a);
+      return own;
+    }
+    return { iatt: reply.iatt, linkto: reply.linkto };
+  }
+
+  /** Reads that any trusted replica can answer. */
+  private async readOne<F extends 'access' | 'readlink' | 'getxattr' | 'listxattr' | 'readdir' | 'statfs'>(fop: F, args: FopArgs<F>, kind: Kind): Promise<FopReply<F>> {
+    const path = (args as { path: string }).path;
+    const { log } = await this.inspect(path);
+    const order = [this.pickReader(path, log, kind), ...this.all()].filter((i): i is number => i !== undefined);
+    let last: FsError | undefined;
+    for (const i of [...new Set(order)]) {
+      if (!log.answered(i) && fop !== 'statfs') continue;
+      try {
+        return await this.children[i]!.call(fop, args);
+      } catch (e) {
+        last = FsError.from(e);
+        if (last.code !== 'ENOTCONN') throw last;
+      }
+    }
+    throw last ?? FsError.of('ENOTCONN');
+  }
+
+  async access(a: FopArgs<'access'>): Promise<FopReply<'access'>> {
+    return this.readOne('access', a, 'metadata');
+  }
+
+  async readlink(a: FopArgs<'readlink'>): Promise<FopReply<'readlink'>> {
+    return this.readOne('readlink', a, 'data');
+  }
+
+  async getxattr(a: FopArgs<'getxattr'>): Promise<FopReply<'getxattr'>> {
+    return this.readOne('getxattr', a, 'metadata');
+  }
+
+  async listxattr(a: FopArgs<'listxattr'>): Promise<FopReply<'listxattr'>> {
+    return this.readOne('listxattr', a, 'metadata');
+  }
+
+  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+    return this.readOne('readdir', a, 'entry');
+  }
+
+  async statfs(a: FopArgs<'statfs'>): Promise<FopReply<'statfs'>> {
+    const ok = successes(await fanout(this.children, 'statfs', a));
+    if (!ok.length) throw FsError.of('ENOTCONN', 'no replica is up');
+    // A replica set holds one copy's worth: report the smallest replica.
+    return ok.reduce((a2, b) => (b.value.statfs.blocks * b.value.statfs.frsize < a2.value.statfs.blocks * a2.value.statfs.frsize ? b : a2)).value;
+  }
+
+  // ---- fds -----------------------------------------------------------------------------
+
+  private fdOf(fd: number): ReplicaFd {
+    const f = this.fds.get(fd);
+    if (!f) throw FsError.of('EBADF');
+    return f;
+  }
+
+  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+    const { log } = await this.inspect(a.path);
+    const res = await fanout(this.children, 'open', a);
+    const ok = successes(res);
+    if (ok.length === 0) throw res.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)!.error;
+    const fd = this.nextFd++;
+    const readChild = this.pickReader(a.path, log, 'data');
+    this.fds.set(fd, { path: a.path, childFds: res.map((r) => (r.ok ? r.value.fd : undefined)), readChild: readChild !== undefined && res[readChild]!.ok ? readChild : undefined });
+    return { fd };
+  }
+
+  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+    const childFds: Array<number | undefined> = new Array(this.children.length).fill(undefined);
+    const first = await this.transaction(this.entryTarget(a.path), async (i) => {
+      const r = await this.children[i]!.call('create', a);
+      childFds[i] = r.fd;
+      return r;
+    });
+    const fd = this.nextFd++;
+    const readChild = childFds.findIndex((f) => f !== undefined);
+    this.fds.set(fd, { path: a.path, childFds, readChild: readChild >= 0 ? readChild : undefined });
+    return { fd, iatt: first.iatt };
+  }
+
+  async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
+    const f = this.fdOf(a.fd);
+    if (f.readChild === undefined) throw FsError.of('EIO', `${f.path} is in split-brain or has no good copy; see \`brickfs volume heal VOL info\``);
+    return this.children[f.readChild]!.call('read', { ...a, fd: f.childFds[f.readChild]! });
+  }
+
+  async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
+    const f = this.fdOf(a.fd);
+    const i = f.readChild ?? f.childFds.findIndex((x) => x !== undefined);
+    return this.children[i]!.call('fstat', { fd: f.childFds[i]! });
+  }
+
+  private withFds(f: ReplicaFd): number[] {
+    return this.all().filter((i) => f.childFds[i] !== undefined);
+  }
+
+  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
+    const f = this.fdOf(a.fd);
+    return this.transaction(this.inodeTarget(f.path, 'data'), (i) => this.children[i]!.call('write', { ...a, fd: f.childFds[i]! }), this.withFds(f));
+  }
+
+  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
+    const f = this.fdOf(a.fd);
+    return this.transaction(this.inodeTarget(f.path, 'data'), (i) => this.children[i]!.call('ftruncate', { ...a, fd: f.childFds[i]! }), this.withFds(f));
+  }
+
+  private async onFds<F extends 'fsync' | 'flush' | 'release'>(fop: F, a: FopArgs<F> & { fd: number }): Promise<FopReply<F>> {
+    const f = this.fdOf(a.fd);
+    const res = await fanout(this.children, fop, (i) => ({ ...a, fd: f.childFds[i]! }), this.withFds(f));
+    const ok = successes(res);
+    if (ok.length === 0 && res.length > 0) throw (res[0] as Extract<Settled<unknown>, { ok: false }>).error;
+    return (ok[0]?.value ?? {}) as FopReply<F>;
+  }
+
+  async fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
+    return this.onFds('fsync', a);
+  }
+
+  async flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
+    return this.onFds('flush', a);
+  }
+
+  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+    const r = await this.onFds('release', a).catch(() => ({}));
+    this.fds.delete(a.fd);
+    return r;
+  }
+
+  // ---- metadata and namespace changes --------------------------------------------------
+
+  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+    const kind: Kind = a.attrs.size !== undefined ? 'data' : 'metadata';
+    return this.transaction(this.inodeTarget(a.path, kind), (i) => this.children[i]!.call('setattr', a));
+  }
+
+  async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
+    return this.transaction(this.inodeTarget(a.path, 'metadata'), (i) => this.children[i]!.call('setxattr', a));
+  }
+
+  async removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
+    return this.transaction(this.inodeTarget(a.path, 'metadata'), (i) => this.children[i]!.call('removexattr', a));
+  }
+
+  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
+    return this.entryOp('mkdir', a);
+  }
+
+  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
+    return this.entryOp('mknod', a);
+  }
+
+  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
+    return this.entryOp('symlink', a);
+  }
+
+  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+    return this.entryOp('unlink', a);
+  }
+
+  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
+    return this.entryOp('rmdir', a);
+  }
+
+  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
+    return this.entryOp('link', a);
+  }
+
+  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+    // The destination's parent carries the changelog; the source's is locked too when different.
+    const fromDir = pathMod.dirname(a.from);
+    const extra = fromDir !== pathMod.dirname(a.to) ? await this.lock(fromDir, pathMod.basename(a.from)) : undefined;
+    try {
+      for (const [i, f] of this.fds) if (f.path === a.from) this.fds.set(i, { ...f, path: a.to });
+      return await this.transaction(this.entryTarget(a.to), (i) => this.children[i]!.call('rename', a));
+    } finally {
+      if (extra) await this.unlock({ path: fromDir, name: pathMod.basename(a.from), children: extra });
+    }
+  }
+
+  /** xattrop and entrylk from above (distribute's own) go to every replica. */
+  async entrylk(a: FopArgs<'entrylk'>): Promise<FopReply<'entrylk'>> {
+    const res = await fanout(this.children, 'entrylk', a);
+    if (!successes(res).length) throw (res[0] as Extract<Settled<unknown>, { ok: false }>).error;
+    return {};
+  }
+
+  /** The raw per-replica answers of a fop, for heal tooling. */
+  async onEach<F extends FopName>(fop: F, args: FopArgs<F>): Promise<Array<Settled<FopReply<F>>>> {
+    return fanout(this.children, fop, args);
+  }
+}
+
+registerXlator('cluster/replicate', Replicate);
