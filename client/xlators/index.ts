@@ -2,3 +2,4 @@
 import './protocol/client.js';
 import './cluster/distribute/index.js';
 import './performance/md-cache.js';
+import './cluster/replicate/index.js';
