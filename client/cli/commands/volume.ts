@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../api.js';
 import { command as create } from './volume/create.js';
 import { command as del } from './volume/delete.js';
+import { command as heal } from './volume/heal.js';
 import { command as info } from './volume/info.js';
 import { command as set } from './volume/set.js';
 import { command as start } from './volume/start.js';
@@ -22,7 +23,8 @@ export const command: CommandModule<GlobalArgs, GlobalArgs> = {
     .command(status)
     .command(volfile)
     .command(set)
-    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, status, volfile or set')
+    .command(heal)
+    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, status, volfile, set or heal')
     .example('$0 volume create demo localhost:/srv/b1 localhost:/srv/b2', 'define a volume')
     .example('$0 volume start demo', 'start its bricks'),
   handler: () => undefined,

@@ -1,0 +1,67 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { UsageError } from '../../../../lib/errors.js';
+import type { HealReport, HealRequest } from '../../../heal.js';
+import { labelled, MgmtApi, volumePath, type GlobalArgs } from '../../api.js';
+
+interface HealArgs extends GlobalArgs {
+  volname: string;
+  what: string[];
+  json: boolean;
+}
+
+const USAGE = 'usage: brickfs volume heal VOL [info|full|split-brain bigger-file FILE|split-brain latest-mtime FILE|split-brain source-brick HOST:PATH FILE]';
+
+/** Turns the words after the volume name into a heal request, as gluster spells them. */
+export function parseHealWords(words: string[]): HealRequest {
+  const [first, policy, a, b] = words;
+  if (words.length === 0) return { op: 'index' };
+  if (first === 'info' && words.length === 1) return { op: 'info' };
+  if (first === 'full' && words.length === 1) return { op: 'full' };
+  if (first === 'split-brain') {
+    const file = policy === 'source-brick' ? b : a;
+    if ((policy === 'bigger-file' || policy === 'latest-mtime') && words.length === 3 && file?.startsWith('/')) return { op: 'split-brain', policy, file };
+    if (policy === 'source-brick' && words.length === 4 && a?.includes(':/') && file?.startsWith('/')) return { op: 'split-brain', policy, file, brick: a };
+    throw new UsageError(`split-brain needs a policy and a volume path (FILE starts with /)\n${USAGE}`);
+  }
+  throw new UsageError(`unknown heal request "${words.join(' ')}"\n${USAGE}`);
+}
+
+function print(req: HealRequest, r: HealReport): void {
+  if (req.op === 'info') {
+    for (const s of r.sets) {
+      process.stdout.write(`Replica set ${s.set}\nNumber of entries: ${s.pending?.length ?? 0}\n`);
+      for (const p of s.pending ?? []) process.stdout.write(`${p.path}${p.splitBrain ? ' - Is in split-brain' : ''} (pending on: ${p.blamed.join(' ') || '-'})\n`);
+      process.stdout.write('\n');
+    }
+  } else if (req.op === 'split-brain') {
+    for (const s of r.sets) process.stdout.write(`Healed ${req.file} from ${s.source} (replica set ${s.set})\n`);
+    if (!r.sets.length) process.stdout.write(`${req.file} was found on no replica set\n`);
+  } else {
+    const healed = r.sets.reduce((n, s) => n + (s.healed ?? 0), 0);
+    const split = r.sets.flatMap((s) => s.splitBrain ?? []);
+    process.stdout.write(`Healed ${healed} entr${healed === 1 ? 'y' : 'ies'}${split.length ? `; in split-brain (use \`volume heal VOL split-brain POLICY FILE\`): ${split.join(' ')}` : ''}\n`);
+  }
+}
+
+export const command: CommandModule<GlobalArgs, HealArgs> = {
+  command: 'heal <volname> [what..]',
+  describe: 'Heal replicas now, list what is pending, or resolve a split-brain',
+  builder: (y: Argv<GlobalArgs>) => y
+    .positional('volname', { type: 'string', demandOption: true, describe: 'Volume name' })
+    .positional('what', { type: 'string', array: true, default: [], describe: 'info | full | split-brain POLICY [HOST:PATH] FILE' })
+    .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON' })
+    .example('$0 volume heal demo', 'heal every path the bricks index as pending')
+    .example('$0 volume heal demo info', 'list pending paths per replica set')
+    .example('$0 volume heal demo full', 'crawl the whole volume and heal what differs')
+    .example('$0 volume heal demo split-brain source-brick host1:/srv/b1 /dir/file', 'take that brick\'s copy') as unknown as Argv<HealArgs>,
+  handler: async (argv: ArgumentsCamelCase<HealArgs>) => {
+    const req = parseHealWords((argv.what ?? []).map(String));
+    await labelled(`volume heal: ${argv.volname}`, async () => {
+      const { text } = await MgmtApi.fromArgs(argv).text(volumePath(argv.volname, '/volfile'));
+      const { runHeal } = await import('../../../heal.js');
+      const report = await runHeal(text, req);
+      if (argv.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else print(req, report);
+    });
+  },
+};
