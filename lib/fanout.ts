@@ -25,6 +25,30 @@ export async function fanout<F extends FopName>(
   }));
 }
 
+/** One wind of a fop to one child, for fanouts that send several pieces to the same child. */
+export interface FanoutCall<F extends FopName> {
+  child: number;
+  args: FopArgs<F>;
+}
+
+/**
+ * Winds one fop per call, all at once, and returns every call's outcome in call order
+ * (stripe's per-block pieces, several of which may go to one child). Never rejects.
+ */
+export async function fanoutCalls<F extends FopName>(
+  children: readonly Xlator[],
+  fop: F,
+  calls: ReadonlyArray<FanoutCall<F>>,
+): Promise<Array<Settled<FopReply<F>>>> {
+  return Promise.all(calls.map(async ({ child, args }): Promise<Settled<FopReply<F>>> => {
+    try {
+      return { ok: true, value: await children[child]!.call(fop, args), child };
+    } catch (e) {
+      return { ok: false, error: FsError.from(e), child };
+    }
+  }));
+}
+
 /** The successes of a fanout. */
 export function successes<T>(results: Array<Settled<T>>): Array<{ value: T; child: number }> {
   return results.filter((r): r is { ok: true; value: T; child: number } => r.ok);

@@ -7,6 +7,8 @@ export interface OptionSpec {
   default?: string | number | boolean;
   min?: number;
   max?: number;
+  /** For ints and sizes: the value must be a multiple of this (block sizes in pages). */
+  multipleOf?: number;
   /** For strings: the allowed values. */
   values?: readonly string[];
   required?: boolean;
@@ -61,6 +63,9 @@ function parseOne(key: string, spec: OptionSpec, raw: string): OptionValue {
       if (!Number.isSafeInteger(n)) throw new OptionError(key, `option ${key}: "${raw}" is not a${spec.type === 'size' ? ' size' : 'n integer'}`);
       if (spec.min !== undefined && n < spec.min) throw new OptionError(key, `option ${key}: ${n} is below the minimum ${spec.min}`);
       if (spec.max !== undefined && n > spec.max) throw new OptionError(key, `option ${key}: ${n} is above the maximum ${spec.max}`);
+      if (spec.multipleOf !== undefined && n % spec.multipleOf !== 0) {
+        throw new OptionError(key, `option ${key}: ${n} is not a multiple of ${spec.multipleOf}`);
+      }
       return n;
     }
   }

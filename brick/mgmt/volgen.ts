@@ -1,6 +1,6 @@
 // Volfile generation (GlusterFS's glusterd-volgen): a volume definition in, volfile text
 // out. Pure functions: no I/O, so the output is easy to test and to diff.
-import type { BrickInfo } from '../../lib/mgmt/api.js';
+import type { BrickInfo, VolumeType } from '../../lib/mgmt/api.js';
 import { VOLUME_OPTIONS } from '../../lib/mgmt/volume-options.js';
 import { formatVolfile, type VolumeDecl } from '../../lib/volfile/parse.js';
 
@@ -14,6 +14,14 @@ export interface VolgenInput {
   bricks: readonly BrickInfo[];
   /** `volume set` options (keys of VOLUME_OPTIONS). */
   options: Readonly<Record<string, string>>;
+  /** Bricks per stripe set; absent for a plain distribute volume. */
+  stripeCount?: number;
+}
+
+/** The volume type a brick list and stripe count make (GlusterFS's names). */
+export function volumeType(vol: Pick<VolgenInput, 'bricks' | 'stripeCount'>): VolumeType {
+  if (!vol.stripeCount) return 'distribute';
+  return vol.bricks.length > vol.stripeCount ? 'distributed-stripe' : 'stripe';
 }
 
 /** The volume options that land on translators of the given type, under their translator names. */
@@ -31,7 +39,11 @@ export function listenHostFor(host: string): string {
   return host.includes(':') ? '::' : '0.0.0.0';
 }
 
-/** The client graph: one protocol/client per brick under cluster/distribute (the top). */
+/**
+ * The client graph: one protocol/client per brick; with a stripe count, one cluster/stripe
+ * per N consecutive bricks (VOL-stripe-K); cluster/distribute on top over the clients or
+ * the stripe sets, except over a single stripe set, which is the top itself.
+ */
 export function clientGraph(vol: VolgenInput): Decl[] {
   const clientOpts = optionsFor(vol, 'protocol/client');
   const clients: Decl[] = vol.bricks.map((b, i) => ({
@@ -45,8 +57,25 @@ export function clientGraph(vol: VolgenInput): Decl[] {
     },
     subvolumes: [],
   }));
-  const dht: Decl = { name: `${vol.name}-dht`, type: 'cluster/distribute', options: {}, subvolumes: clients.map((c) => c.name) };
-  return [...clients, dht];
+  const n = vol.stripeCount;
+  if (n === undefined) {
+    const dht: Decl = { name: `${vol.name}-dht`, type: 'cluster/distribute', options: {}, subvolumes: clients.map((c) => c.name) };
+    return [...clients, dht];
+  }
+  if (!Number.isInteger(n) || n < 2 || clients.length % n !== 0) {
+    throw new RangeError(`volume ${vol.name}: ${clients.length} bricks do not make stripe sets of ${n}`);
+  }
+  const stripeOpts = optionsFor(vol, 'cluster/stripe');
+  const sets: Decl[] = [];
+  for (let k = 0; k * n < clients.length; k++) {
+    sets.push({
+      name: `${vol.name}-stripe-${k}`, type: 'cluster/stripe', options: { ...stripeOpts },
+      subvolumes: clients.slice(k * n, (k + 1) * n).map((c) => c.name),
+    });
+  }
+  if (sets.length === 1) return [...clients, ...sets];
+  const dht: Decl = { name: `${vol.name}-dht`, type: 'cluster/distribute', options: {}, subvolumes: sets.map((s) => s.name) };
+  return [...clients, ...sets, dht];
 }
 
 /** The brick graph: storage/posix → features/locks (named by the brick path) → protocol/server. */

@@ -17,7 +17,7 @@ import {
 import { MgmtError, noSuchVolume } from './errors.js';
 import { isThisHost } from './hosts.js';
 import { toVolumeInfo, writeFileAtomic, type BrickDef, type VolumeDef, type VolumeStore } from './store.js';
-import { brickVolfile, clientVolfile, listenHostFor } from './volgen.js';
+import { brickVolfile, clientVolfile, listenHostFor, volumeType } from './volgen.js';
 
 const log = new Logger('mgmt');
 
@@ -149,9 +149,8 @@ export class VolumeManager {
     ];
     const parsed = parseCreateArgs(req.name, words, req.force === true);
     const force = parsed.force === true;
-    if (parsed.replica !== undefined || parsed.stripe !== undefined) {
-      const kind = parsed.replica !== undefined ? 'replicated (replica N)' : 'striped (stripe N)';
-      throw new MgmtError(501, `${kind} volumes are not yet supported; only distribute volumes can be created: leave out "replica N" / "stripe N"`);
+    if (parsed.replica !== undefined) {
+      throw new MgmtError(501, 'replicated (replica N) volumes are not yet supported; only distribute and striped volumes can be created: leave out "replica N"');
     }
     if (this.store.get(req.name)) {
       throw new MgmtError(409, `volume ${req.name} already exists; choose another name, or delete it first with \`brickfs volume delete ${req.name}\``);
@@ -231,13 +230,15 @@ export class VolumeManager {
       ids.add(id);
       return { host: s.host, path: s.path, port: s.port ?? auto.shift()!, id };
     });
+    const stripe = parsed.stripe === undefined ? {} : { stripeCount: parsed.stripe };
     const vol: VolumeDef = {
       name: req.name,
       id: randomUUID(),
-      type: 'distribute',
+      type: volumeType({ bricks, ...stripe }),
       status: 'created',
       version: 1,
       bricks,
+      ...stripe,
       options: {},
       createdAt: new Date().toISOString(),
     };

@@ -11,11 +11,12 @@ export function formatInfo(volumes: readonly VolumeInfo[]): string {
     const lines = [
       '',
       `Volume Name: ${v.name}`,
-      `Type: ${v.type[0]!.toUpperCase()}${v.type.slice(1)}`,
+      `Type: ${v.type.split('-').map((w) => `${w[0]!.toUpperCase()}${w.slice(1)}`).join('-')}`,
       `Volume ID: ${v.id}`,
       `Status: ${STATE_WORD[v.status]}`,
       `Version: ${v.version}`,
-      `Number of Bricks: ${v.bricks.length}`,
+      // gluster's "sets x bricks per set = total" for striped volumes.
+      `Number of Bricks: ${v.stripeCount ? `${v.bricks.length / v.stripeCount} x ${v.stripeCount} = ` : ''}${v.bricks.length}`,
       'Transport-type: tcp',
       'Bricks:',
       ...v.bricks.map((b, i) => `Brick${i + 1}: ${formatBrick(b, false)}`),

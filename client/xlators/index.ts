@@ -2,4 +2,5 @@
 import './protocol/client.js';
 import './cluster/distribute/index.js';
 import './performance/md-cache.js';
+import './cluster/stripe/index.js';
 import './cluster/replicate/index.js';

@@ -7,7 +7,8 @@ export type { CreateRequest } from './args.js';
 /** Lifecycle of a volume: created (never started), started, stopped. */
 export type VolumeState = 'created' | 'started' | 'stopped';
 
-export type VolumeType = 'distribute';
+/** distribute: files hashed over bricks; stripe: one stripe set; distributed-stripe: files hashed over stripe sets. */
+export type VolumeType = 'distribute' | 'stripe' | 'distributed-stripe';
 
 /** A brick as the daemon stores and shows it. */
 export interface BrickInfo {
@@ -27,6 +28,8 @@ export interface VolumeInfo {
   /** Increases whenever the generated volfiles change (create, set). */
   version: number;
   bricks: BrickInfo[];
+  /** Bricks per stripe set (each N consecutive bricks form one); only on striped volumes. */
+  stripeCount?: number;
   /** Options changed with `volume set`, as strings. */
   options: Record<string, string>;
   /** ISO 8601. */

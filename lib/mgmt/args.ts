@@ -117,6 +117,13 @@ export function parseCreateArgs(name: string, words: readonly string[], force = 
     seen.add(key);
     req.bricks.push(formatBrick(spec));
   }
+  if (req.stripe !== undefined && req.bricks.length % req.stripe !== 0) {
+    throw new UsageError(
+      `stripe ${req.stripe} needs a multiple of ${req.stripe} bricks, got ${req.bricks.length}: ` +
+      `each ${req.stripe} consecutive bricks form one stripe set; for example: ` +
+      `brickfs volume create ${name} stripe 2 localhost:/srv/b1 localhost:/srv/b2 localhost:/srv/b3 localhost:/srv/b4`,
+    );
+  }
   return req;
 }
 

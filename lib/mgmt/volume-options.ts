@@ -16,4 +16,12 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     xlator: 'protocol/client',
     key: 'ping-timeout',
   },
+  'cluster.stripe-block-size': {
+    spec: {
+      type: 'size', min: 4096, max: 1024 ** 3, multipleOf: 4096,
+      description: 'Block size of striped volumes for files created from now on (bytes, or with K/M/G; a multiple of 4096)',
+    },
+    xlator: 'cluster/stripe',
+    key: 'block-size',
+  },
 };

@@ -1,6 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { clientGraph } from '../../brick/mgmt/volgen.js';
+import { validateVolumeOption } from '../../lib/mgmt/args.js';
 import { formatVolfile } from '../../lib/volfile/parse.js';
 import { BRICK_MAIN, cli, eventually, freePort, portOpen, sleep, spawnOwned, tmpDir, type Owner } from './proc.js';
 
@@ -34,17 +36,29 @@ export class TestBrick {
 export interface TestVolume {
   root: string;
   bricks: TestBrick[];
-  /** Client volfile for the bricks (distribute on top). */
+  /** Client volfile for the bricks (the generated graph, md-cache on top). */
   volfile: string;
   volfilePath: string;
 }
 
-/** Starts n real brick processes on free ports and writes a distribute client volfile for them. */
-export async function startDistribute(t: Owner, n: number, opts: { pingTimeoutS?: number; name?: string } = {}): Promise<TestVolume> {
+/** The client graph of a test volume, in the words of `volume create` and `volume set`. */
+export interface VolumeShape {
+  /** Bricks per stripe set: cluster/stripe over each N consecutive bricks, distribute over the sets when there are several. */
+  stripe?: number;
+  /** cluster.stripe-block-size, e.g. '64KiB'. */
+  blockSize?: string;
+  pingTimeoutS?: number;
+  name?: string;
+}
+
+/**
+ * Starts n real brick processes on free ports and writes the client volfile the management
+ * daemon would generate for them (brick/mgmt/volgen.ts), under the performance translators.
+ */
+export async function startVolume(t: Owner, n: number, opts: VolumeShape = {}): Promise<TestVolume> {
   const root = tmpDir(t);
   const name = opts.name ?? 'tv';
   const bricks: TestBrick[] = [];
-  const clients = [];
   for (let i = 0; i < n; i++) {
     const dir = path.join(root, `brick${i}`);
     fs.mkdirSync(dir);
@@ -56,24 +70,33 @@ export async function startDistribute(t: Owner, n: number, opts: { pingTimeoutS?
       { name: `${name}-server`, type: 'protocol/server', options: { 'listen-port': String(port), 'listen-host': '127.0.0.1' }, subvolumes: [dir] },
     ]));
     bricks.push(new TestBrick(t, dir, port, volfile, path.join(root, `brick${i}.log`)));
-    clients.push({
-      name: `${name}-client-${i}`, type: 'protocol/client', subvolumes: [],
-      options: {
-        'remote-host': '127.0.0.1', 'remote-port': String(port), 'remote-subvolume': dir,
-        ...(opts.pingTimeoutS ? { 'ping-timeout': String(opts.pingTimeoutS) } : {}),
-      },
-    });
   }
   await Promise.all(bricks.map((b) => b.start()));
+  const options: Record<string, string> = {};
+  if (opts.pingTimeoutS) options['network.ping-timeout'] = validateVolumeOption('network.ping-timeout', String(opts.pingTimeoutS));
+  if (opts.blockSize) options['cluster.stripe-block-size'] = validateVolumeOption('cluster.stripe-block-size', opts.blockSize);
+  const graph = clientGraph({
+    name, options, ...(opts.stripe ? { stripeCount: opts.stripe } : {}),
+    bricks: bricks.map((b) => ({ host: '127.0.0.1', port: b.port, path: b.dir })),
+  });
   const volfile = formatVolfile([
-    ...clients,
-    { name: `${name}-dht`, type: 'cluster/distribute', options: {}, subvolumes: clients.map((c) => c.name) },
+    ...graph,
     // The performance translators a generated volfile has, so tests run the stack users run.
-    { name: `${name}-md-cache`, type: 'performance/md-cache', options: {}, subvolumes: [`${name}-dht`] },
+    { name: `${name}-md-cache`, type: 'performance/md-cache', options: {}, subvolumes: [graph.at(-1)!.name] },
   ]);
   const volfilePath = path.join(root, 'client.vol');
   fs.writeFileSync(volfilePath, volfile);
   return { root, bricks, volfile, volfilePath };
+}
+
+/** Starts n real bricks under a distribute client volfile. */
+export function startDistribute(t: Owner, n: number, opts: Omit<VolumeShape, 'stripe' | 'blockSize'> = {}): Promise<TestVolume> {
+  return startVolume(t, n, opts);
+}
+
+/** Starts n real bricks under one cluster/stripe over all of them. */
+export function startStripe(t: Owner, n: number, opts: Omit<VolumeShape, 'stripe'> = {}): Promise<TestVolume> {
+  return startVolume(t, n, { ...opts, stripe: n });
 }
 
 /** Mounts a volfile with the real CLI (a separate FUSE process); unmounted when the test ends. */

@@ -109,15 +109,18 @@ test('create refusals: duplicate name, non-empty brick, nested bricks, brick reu
   t.deepEqual(info.volumes.map((v) => v.name), ['v1', 'v2']);
 });
 
-test('create: replica/stripe and other hosts are not supported yet (exit 1)', async (t) => {
+test('create: replica and other hosts are not supported yet (exit 1); stripe needs a multiple of N bricks (exit 2)', async (t) => {
   const d = await startDaemon(t);
-  const [b0, b1] = brickPaths(t, 2) as [string, string];
+  const [b0, b1, b2] = brickPaths(t, 3) as [string, string, string];
   const rep = await d.cli(['volume', 'create', 'v', 'replica', '2', ...local([b0, b1])]);
   t.is(rep.code, 1);
   t.regex(rep.stderr, /not yet supported/);
-  const str = await d.cli(['volume', 'create', 'v', 'stripe', '2', ...local([b0, b1])]);
-  t.is(str.code, 1);
-  t.regex(str.stderr, /not yet supported/);
+  const odd = await d.cli(['volume', 'create', 'v', 'stripe', '2', ...local([b0, b1, b2])]);
+  t.is(odd.code, 2);
+  t.regex(odd.stderr, /stripe 2 needs a multiple of 2 bricks, got 3/);
+  // The daemon checks too, whatever the client.
+  const raw = await d.http('/v1/volumes', { method: 'POST', body: JSON.stringify({ name: 'v', stripe: 2, bricks: local([b0, b1, b2]) }) });
+  t.is(raw.status, 400);
   const remote = await d.cli(['volume', 'create', 'v', `192.0.2.10:${b0}`]);
   t.is(remote.code, 1);
   t.regex(remote.stderr, /multi-host volumes are not yet supported/);

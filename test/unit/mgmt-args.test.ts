@@ -39,8 +39,8 @@ test('volume names', (t) => {
 
 test('create arguments: bricks, replica and stripe counts', (t) => {
   t.deepEqual(parseCreateArgs('v', ['localhost:/a', 'localhost:/b']), { name: 'v', bricks: ['localhost:/a', 'localhost:/b'], force: false });
-  t.deepEqual(parseCreateArgs('v', ['replica', '2', 'stripe', '3', 'h:/a'], true), {
-    name: 'v', bricks: ['h:/a'], replica: 2, stripe: 3, force: true,
+  t.deepEqual(parseCreateArgs('v', ['replica', '2', 'stripe', '3', 'h:/a', 'h:/b', 'h:/c'], true), {
+    name: 'v', bricks: ['h:/a', 'h:/b', 'h:/c'], replica: 2, stripe: 3, force: true,
   });
   t.regex(t.throws(() => parseCreateArgs('v', []), usage)!.message, /no bricks/);
   t.regex(t.throws(() => parseCreateArgs('v', ['replica', '2']), usage)!.message, /no bricks/);
@@ -61,4 +61,24 @@ test('volume set: known keys, bounds, normalised values', (t) => {
   t.throws(() => validateVolumeOption('network.ping-timeout', 'ten'), usage);
   const unknown = t.throws(() => validateVolumeOption('performance.magic', 'on'), usage);
   t.regex(unknown!.message, /known options: network\.ping-timeout/);
+});
+
+test('create arguments: stripe N needs a multiple of N bricks (consecutive N form a set)', (t) => {
+  t.deepEqual(parseCreateArgs('s', ['stripe', '2', 'h:/a', 'h:/b', 'h:/c', 'h:/d']).bricks, ['h:/a', 'h:/b', 'h:/c', 'h:/d']);
+  t.is(parseCreateArgs('s', ['stripe', '2', 'h:/a', 'h:/b']).stripe, 2);
+  const odd = t.throws(() => parseCreateArgs('s', ['stripe', '2', 'h:/a', 'h:/b', 'h:/c']), usage);
+  t.regex(odd!.message, /stripe 2 needs a multiple of 2 bricks, got 3/);
+  t.regex(odd!.message, /each 2 consecutive bricks form one stripe set/);
+  t.throws(() => parseCreateArgs('s', ['stripe', '3', 'h:/a', 'h:/b']), usage);
+  t.throws(() => parseCreateArgs('s', ['stripe', '1', 'h:/a']), usage);
+});
+
+test('volume set cluster.stripe-block-size: sizes with units, at least 4 KiB, a multiple of 4096', (t) => {
+  t.is(validateVolumeOption('cluster.stripe-block-size', '64KiB'), '65536');
+  t.is(validateVolumeOption('cluster.stripe-block-size', '1M'), '1048576');
+  t.is(validateVolumeOption('cluster.stripe-block-size', '4096'), '4096');
+  t.regex(t.throws(() => validateVolumeOption('cluster.stripe-block-size', '5000'), usage)!.message, /not a multiple of 4096/);
+  t.regex(t.throws(() => validateVolumeOption('cluster.stripe-block-size', '2KiB'), usage)!.message, /below the minimum 4096/);
+  t.throws(() => validateVolumeOption('cluster.stripe-block-size', '2GiB'), usage);
+  t.throws(() => validateVolumeOption('cluster.stripe-block-size', 'big'), usage);
 });

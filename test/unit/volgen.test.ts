@@ -1,6 +1,10 @@
 import test from 'ava';
-import { brickVolfile, clientVolfile, listenHostFor, type VolgenInput } from '../../brick/mgmt/volgen.js';
+import { brickVolfile, clientGraph, clientVolfile, listenHostFor, volumeType, type VolgenInput } from '../../brick/mgmt/volgen.js';
+import { Stripe } from '../../client/xlators/cluster/stripe/index.js';
+import { graphFromVolfile } from '../../lib/graph.js';
+import { VOLUME_OPTIONS } from '../../lib/mgmt/volume-options.js';
 import { parseVolfile } from '../../lib/volfile/parse.js';
+import '../../client/xlators/index.js';
 
 const vol: VolgenInput = {
   name: 'demo',
@@ -68,4 +72,52 @@ test('volfiles carry a comment header with the version, ignored by the parser', 
 test('volgen is pure: same input, same text', (t) => {
   t.is(clientVolfile(vol), clientVolfile(structuredClone(vol)));
   t.is(brickVolfile(vol, vol.bricks[0]!), brickVolfile(structuredClone(vol), vol.bricks[0]!));
+});
+
+const four: VolgenInput = {
+  name: 'ds',
+  bricks: [0, 1, 2, 3].map((i) => ({ host: 'localhost', port: 7200 + i, path: `/srv/s${i}` })),
+  options: {},
+};
+
+test('stripe N over N bricks: cluster/stripe is the top, no distribute', (t) => {
+  const vol = { ...four, name: 's', bricks: four.bricks.slice(0, 2), stripeCount: 2 };
+  const decls = parseVolfile(clientVolfile(vol));
+  t.deepEqual(decls.map((d) => [d.name, d.type, d.subvolumes]), [
+    ['s-client-0', 'protocol/client', []],
+    ['s-client-1', 'protocol/client', []],
+    ['s-stripe-0', 'cluster/stripe', ['s-client-0', 's-client-1']],
+  ]);
+  t.deepEqual(decls[2]!.options, {}, 'default block size unless set');
+  t.is(volumeType(vol), 'stripe');
+  t.notThrows(() => graphFromVolfile(clientVolfile(vol)));
+});
+
+test('stripe 2 over 4 bricks: consecutive pairs are stripe sets, distribute over the sets', (t) => {
+  const vol = { ...four, stripeCount: 2 };
+  const decls = parseVolfile(clientVolfile(vol));
+  t.deepEqual(decls.slice(4).map((d) => [d.name, d.type, d.subvolumes]), [
+    ['ds-stripe-0', 'cluster/stripe', ['ds-client-0', 'ds-client-1']],
+    ['ds-stripe-1', 'cluster/stripe', ['ds-client-2', 'ds-client-3']],
+    ['ds-dht', 'cluster/distribute', ['ds-stripe-0', 'ds-stripe-1']],
+  ]);
+  t.is(volumeType(vol), 'distributed-stripe');
+  t.is(volumeType(four), 'distribute');
+  t.is(graphFromVolfile(clientVolfile(vol)).top.name, 'ds-dht');
+  t.throws(() => clientGraph({ ...four, stripeCount: 3 }), { instanceOf: RangeError });
+});
+
+test('cluster.stripe-block-size lands on every cluster/stripe, and only there', (t) => {
+  const decls = parseVolfile(clientVolfile({ ...four, stripeCount: 2, options: { 'cluster.stripe-block-size': '65536', 'network.ping-timeout': '9' } }));
+  t.true(decls.filter((d) => d.type === 'cluster/stripe').every((d) => d.options['block-size'] === '65536'));
+  t.true(decls.filter((d) => d.type !== 'cluster/stripe').every((d) => !('block-size' in d.options)));
+  t.true(decls.filter((d) => d.type === 'protocol/client').every((d) => d.options['ping-timeout'] === '9'));
+  // On a volume without stripe sets the option has nowhere to go.
+  t.false(clientVolfile({ ...four, options: { 'cluster.stripe-block-size': '65536' } }).includes('block-size'));
+});
+
+test('the volume option and the translator accept the same block sizes', (t) => {
+  const vol = VOLUME_OPTIONS['cluster.stripe-block-size']!.spec;
+  const xl = Stripe.options['block-size'];
+  t.deepEqual([vol.type, vol.min, vol.max, vol.multipleOf], [xl.type, xl.min, xl.max, xl.multipleOf]);
 });

@@ -17,7 +17,8 @@ export const command: CommandModule<GlobalArgs, SetArgs> = {
     .positional('volname', { type: 'string', demandOption: true, describe: 'Volume name' })
     .positional('key', { type: 'string', demandOption: true, describe: 'Option name' })
     .positional('value', { type: 'string', demandOption: true, describe: 'New value' })
-    .example('$0 volume set demo network.ping-timeout 10', 'declare a brick down after 10 s without an answer'),
+    .example('$0 volume set demo network.ping-timeout 10', 'declare a brick down after 10 s without an answer')
+    .example('$0 volume set s cluster.stripe-block-size 64KiB', 'striped volume: cut files created from now on in 64 KiB blocks'),
   handler: async (argv: ArgumentsCamelCase<SetArgs>) => {
     await labelled(`volume set: ${argv.volname}`, async () => {
       const value = validateVolumeOption(argv.key, String(argv.value));

@@ -1,0 +1,334 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { FsError } from '../../../../lib/errors.js';
+import { fanout, firstFailure, successes } from '../../../../lib/fanout.js';
+import { XATTR_GFID, type FopArgs, type FopReply, type Xattrs } from '../../../../lib/fops.js';
+import { registerXlator } from '../../../../lib/registry.js';
+import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../../lib/xlator.js';
+import { decodeGeometry, encodeGeometry, XATTR_STRIPE } from './blocks.js';
+import { onEveryFd, statFd, stripedRead, stripedWrite, type StripeFd } from './io.js';
+import { isRegular, mergeIatt, mergeStatfs } from './size.js';
+
+const { O_APPEND } = fs.constants;
+
+/** The fops that change a name or its attributes on every child (refused while a child is down). */
+type EverywhereFop = 'mkdir' | 'mknod' | 'symlink' | 'link' | 'unlink' | 'rmdir' | 'rename' | 'setattr' | 'setxattr' | 'removexattr';
+
+/**
+ * cluster/stripe: a file is cut in blocks of block-size; block i lives in the file of the
+ * same name on child (i mod N), at its own offset i*B, so every child holds a sparse file
+ * and the file's size is the largest copy's (docs/stripe.md). Names, directories and
+ * attributes exist identically on every child: namespace and metadata fops go to all of
+ * them; lookup and readdir take child 0's attributes with a regular file's size merged;
+ * readlink, access, getxattr, listxattr and entrylk are child 0's (the base class winds
+ * them there).
+ * While a child is down, fops that must reach it fail with ENOTCONN rather than leave the
+ * children different.
+ */
+export class Stripe extends Xlator implements FopImpl {
+  static override readonly description = 'Cuts files in blocks spread round-robin over subvolumes';
+  static override readonly options = {
+    'block-size': {
+      type: 'size', default: 128 * 1024, min: 4096, max: 1024 ** 3, multipleOf: 4096,
+      description: 'Size of the blocks files are cut in, for files created from now on (a multiple of 4096)',
+    },
+  } as const;
+
+  private readonly fds = new Map<number, StripeFd>();
+  private nextFd = 1;
+  /** Children that said CHILD_UP and not CHILD_DOWN since. */
+  private readonly up = new Set<number>();
+
+  constructor(init: XlatorInit) {
+    super(init);
+    if (init.children.length < 2) throw new Error('cluster/stripe needs at least two subvolumes');
+  }
+
+  private get n(): number {
+    return this.children.length;
+  }
+
+  private get blockSize(): number {
+    return this.optNumber('block-size');
+  }
+
+  override statedump(): Record<string, unknown> {
+    return {
+      children: this.children.map((c) => c.name), blockSize: this.blockSize, openFds: this.fds.size,
+      up: [...this.up].sort((a, b) => a - b).map((i) => this.children[i]!.name),
+    };
+  }
+
+  /** Tracks which children are up; tells the parents the set is down while any child is. */
+  override notify(event: XlatorEvent, from: Xlator): void {
+    const i = this.children.indexOf(from);
+    if (i < 0) return;
+    const wasUp = this.up.size === this.n;
+    if (event === 'CHILD_UP') this.up.add(i);
+    else this.up.delete(i);
+    const isUp = this.up.size === this.n;
+    if (wasUp !== isUp) for (const p of this.parents) p.notify(isUp ? 'CHILD_UP' : 'CHILD_DOWN', this);
+  }
+
+  /** Refuses a change that could not reach every child: half-applied, it would leave the copies different. */
+  private requireAllUp(what: string, path: string): void {
+    if (this.up.size === this.n) return;
+    const down = this.children.filter((_, i) => !this.up.has(i)).map((c) => c.name);
+    throw FsError.of('ENOTCONN', `${what} ${path}: stripe child ${down.join(', ')} is down`);
+  }
+
+  /**
+   * Winds a namespace or metadata fop to every child. Child 0 decides (its error wins); on
+   * the others, errors in `tolerate` mean a copy already in the wanted state.
+   */
+  private async everywhere<F extends EverywhereFop>(
+    fop: F, path: string, args: FopArgs<F> | ((child: number) => FopArgs<F>), tolerate: readonly string[] = [],
+  ): Promise<Array<FopReply<F>>> {
+    this.requireAllUp(fop, path);
+    const res = await fanout(this.children, fop, args);
+    const first = res[0]!;
+    if (!first.ok) throw first.error;
+    const failed = firstFailure(res, tolerate);
+    if (failed) throw failed;
+    return successes(res).map((r) => r.value);
+  }
+
+  /** The caller's xattrs plus a gfid, the same on every copy (distribute above gives one). */
+  private withGfid(xattrs: Xattrs | undefined): Xattrs {
+    return { ...xattrs, [XATTR_GFID]: xattrs?.[XATTR_GFID] ?? randomBytes(16) };
+  }
+
+  private addFd(childFds: number[], blockSize: number): number {
+    const fd = this.nextFd++;
+    this.fds.set(fd, { childFds, blockSize });
+    return fd;
+  }
+
+  private fdOf(fd: number): StripeFd {
+    const f = this.fds.get(fd);
+    if (!f) throw FsError.of('EBADF', `fd ${fd} is not open`);
+    return f;
+  }
+
+  /** Closes what a half-failed open or create did open. */
+  private releaseAll(opened: ReadonlyArray<{ child: number; fd: number }>): void {
+    for (const o of opened) {
+      this.children[o.child]!.call('release', { fd: o.fd }).catch((e: Error) => this.log.warn(`release after a failed open: ${e.message}`));
+    }
+  }
+
+  /** The block size a file was striped with: its geometry xattr, or this volume's for files without one. */
+  private async blockSizeOf(path: string): Promise<number> {
+    let raw: Buffer;
+    try {
+      raw = (await this.children[0]!.call('getxattr', { path, name: XATTR_STRIPE })).value;
+    } catch (e) {
+      if (FsError.from(e).code === 'ENODATA') return this.blockSize;
+      throw e;
+    }
+    const g = decodeGeometry(raw);
+    if (!g) throw FsError.of('EIO', `${path}: unreadable stripe geometry on ${this.children[0]!.name}`);
+    if (g.count !== this.n) {
+      throw FsError.of('EIO', `${path} was striped over ${g.count} subvolumes; ${this.name} has ${this.n}`);
+    }
+    return g.blockSize;
+  }
+
+  // ---- lookup and attributes -------------------------------------------------------------
+
+  /** Child 0's answer; for a regular file, the size, blocks and times merged from every copy. */
+  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
+    const res = await fanout(this.children, 'lookup', a);
+    const first = res[0]!;
+    if (!first.ok) throw first.error;
+    if (!isRegular(first.value.iatt)) return first.value;
+    const copies = [first.value.iatt];
+    for (const r of res.slice(1)) {
+      if (r.ok) copies.push(r.value.iatt);
+      else if (r.error.code === 'ENOENT') this.log.warn(`${a.path}: copy missing on ${this.children[r.child]!.name}`);
+      else throw r.error;
+    }
+    return { ...first.value, iatt: mergeIatt(copies) };
+  }
+
+  /**
+   * Child 0's names (every child has the same), with each regular file's attributes merged
+   * from every child's listing: caches above (md-cache) keep these attributes as lookups'.
+   */
+  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+    const res = await fanout(this.children, 'readdir', a);
+    const failed = firstFailure(res);
+    if (failed) throw failed;
+    const [first, ...others] = successes(res).map((r) => r.value.entries);
+    const byName = others.map((entries) => new Map(entries.map((e) => [e.name, e.iatt])));
+    const entries = first!.map((e) => {
+      if (!isRegular(e.iatt)) return e;
+      const copies = [e.iatt];
+      for (const m of byName) {
+        const c = m.get(e.name);
+        if (c) copies.push(c);
+      }
+      return { ...e, iatt: mergeIatt(copies) };
+    });
+    return { entries };
+  }
+
+  /** Changes mode, owner, times or size on every copy (a size on every copy keeps max = size). */
+  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+    const replies = await this.everywhere('setattr', a.path, a, ['ENOENT']);
+    return { iatt: mergeIatt(replies.map((r) => r.iatt)) };
+  }
+
+  /** Sets an xattr on every copy. */
+  async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
+    await this.everywhere('setxattr', a.path, a);
+    return {};
+  }
+
+  /** Removes an xattr from every copy. */
+  async removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
+    await this.everywhere('removexattr', a.path, a, ['ENODATA', 'ENOENT']);
+    return {};
+  }
+
+  /** Usage of the whole set: space summed, inodes the smallest child's. */
+  async statfs(a: FopArgs<'statfs'>): Promise<FopReply<'statfs'>> {
+    const res = await fanout(this.children, 'statfs', a);
+    const failed = firstFailure(res);
+    if (failed) throw failed;
+    return { statfs: mergeStatfs(successes(res).map((r) => r.value.statfs)) };
+  }
+
+  // ---- namespace -------------------------------------------------------------------------
+
+  /** Makes the directory on every child, with one gfid. */
+  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
+    const replies = await this.everywhere('mkdir', a.path, { ...a, xattrs: this.withGfid(a.xattrs) }, ['EEXIST']);
+    return replies[0]!;
+  }
+
+  /** Removes the directory from every child. */
+  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
+    await this.everywhere('rmdir', a.path, a, ['ENOENT']);
+    return {};
+  }
+
+  /** Makes the node on every child (DHT link files from distribute above among them). */
+  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
+    const replies = await this.everywhere('mknod', a.path, { ...a, xattrs: this.withGfid(a.xattrs) });
+    return { iatt: mergeIatt(replies.map((r) => r.iatt)) };
+  }
+
+  /** Makes the symlink on every child (child 0's copy is the one read). */
+  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
+    const replies = await this.everywhere('symlink', a.path, { ...a, xattrs: this.withGfid(a.xattrs) });
+    return replies[0]!;
+  }
+
+  /** Links every copy. */
+  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
+    const replies = await this.everywhere('link', a.path, a);
+    return { iatt: mergeIatt(replies.map((r) => r.iatt)) };
+  }
+
+  /** Removes every copy. */
+  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+    await this.everywhere('unlink', a.path, a, ['ENOENT']);
+    return {};
+  }
+
+  /** Renames every copy. */
+  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+    await this.everywhere('rename', a.from, a, ['ENOENT']);
+    return {};
+  }
+
+  // ---- open files ------------------------------------------------------------------------
+
+  /**
+   * Creates the file on every child, each copy tagged with the geometry (block size, count,
+   * its index). O_APPEND is dropped: the kernel gives every write its offset, and a brick
+   * appending at its own end of file would put the block in the wrong place.
+   */
+  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+    this.requireAllUp('create', a.path);
+    const blockSize = this.blockSize;
+    const xattrs = this.withGfid(a.xattrs);
+    const res = await fanout(this.children, 'create', (i) => ({
+      ...a, flags: a.flags & ~O_APPEND,
+      xattrs: { ...xattrs, [XATTR_STRIPE]: encodeGeometry({ blockSize, count: this.n, index: i }) },
+    }));
+    const opened = successes(res);
+    const failed = firstFailure(res);
+    if (failed) {
+      // A child failed (it went down after the check): take the new copies back, so no
+      // name is left that some children lack. The kernel creates only names its lookup
+      // found absent, so these copies are ours.
+      this.releaseAll(opened.map((o) => ({ child: o.child, fd: o.value.fd })));
+      await fanout(this.children, 'unlink', { path: a.path }, opened.map((o) => o.child));
+      throw failed;
+    }
+    return {
+      fd: this.addFd(opened.map((o) => o.value.fd), blockSize),
+      iatt: mergeIatt(opened.map((o) => o.value.iatt)),
+    };
+  }
+
+  /** Opens every copy (without O_APPEND, as create) and learns the file's block size. */
+  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+    const [res, geometry] = await Promise.all([
+      fanout(this.children, 'open', { ...a, flags: a.flags & ~O_APPEND }),
+      this.blockSizeOf(a.path).then((b) => ({ ok: true as const, b }), (e: unknown) => ({ ok: false as const, e: FsError.from(e) })),
+    ]);
+    const opened = successes(res);
+    const failed = firstFailure(res) ?? (geometry.ok ? undefined : geometry.e);
+    if (failed || !geometry.ok) {
+      this.releaseAll(opened.map((o) => ({ child: o.child, fd: o.value.fd })));
+      throw failed ?? FsError.of('EIO');
+    }
+    return { fd: this.addFd(opened.map((o) => o.value.fd), geometry.b) };
+  }
+
+  /** Reads across blocks; holes read as zeros, never past the logical size. */
+  async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
+    return { data: await stripedRead(this.children, this.fdOf(a.fd), a.offset, a.size) };
+  }
+
+  /** Writes across blocks, each piece on its child. */
+  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
+    return { size: await stripedWrite(this.children, this.fdOf(a.fd), a.offset, a.data) };
+  }
+
+  /** Attributes of the open file, merged from every copy. */
+  async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
+    return statFd(this.children, this.fdOf(a.fd));
+  }
+
+  /** Sets every copy to the new size, so the largest copy is the new size, up or down. */
+  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
+    await onEveryFd(this.children, this.fdOf(a.fd), 'ftruncate', { size: a.size });
+    return {};
+  }
+
+  /** Flushes every copy to stable storage. */
+  async fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
+    await onEveryFd(this.children, this.fdOf(a.fd), 'fsync', { datasync: a.datasync });
+    return {};
+  }
+
+  /** Passes close(2) to every copy. */
+  async flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
+    await onEveryFd(this.children, this.fdOf(a.fd), 'flush', {});
+    return {};
+  }
+
+  /** Releases every copy; the fd is gone even when a child fails. */
+  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+    const f = this.fdOf(a.fd);
+    this.fds.delete(a.fd);
+    await onEveryFd(this.children, f, 'release', {});
+    return {};
+  }
+}
+
+registerXlator('cluster/stripe', Stripe);
