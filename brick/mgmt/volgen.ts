@@ -16,12 +16,18 @@ export interface VolgenInput {
   options: Readonly<Record<string, string>>;
   /** Bricks per stripe set; absent for a plain distribute volume. */
   stripeCount?: number;
+  /** Bricks per replica set; absent for an unreplicated volume. */
+  replicaCount?: number;
 }
 
 /** The volume type a brick list and stripe count make (GlusterFS's names). */
-export function volumeType(vol: Pick<VolgenInput, 'bricks' | 'stripeCount'>): VolumeType {
-  if (!vol.stripeCount) return 'distribute';
-  return vol.bricks.length > vol.stripeCount ? 'distributed-stripe' : 'stripe';
+export function volumeType(vol: Pick<VolgenInput, 'bricks' | 'stripeCount' | 'replicaCount'>): VolumeType {
+  const r = vol.replicaCount ?? 1;
+  const s = vol.stripeCount ?? 1;
+  const distributed = vol.bricks.length > r * s;
+  if (r === 1 && s === 1) return 'distribute';
+  const shape = s > 1 && r > 1 ? 'striped-replicate' : s > 1 ? 'stripe' : 'replicate';
+  return (distributed ? `distributed-${shape}` : shape) as VolumeType;
 }
 
 /** The volume options that land on translators of the given type, under their translator names. */
@@ -39,10 +45,25 @@ export function listenHostFor(host: string): string {
   return host.includes(':') ? '::' : '0.0.0.0';
 }
 
+/** Groups consecutive subvolumes n by n under one translator each (replica or stripe sets). */
+function sets(vol: VolgenInput, under: Decl[], n: number, kind: 'replicate' | 'stripe', type: string): Decl[] {
+  if (!Number.isInteger(n) || n < 2 || under.length % n !== 0) {
+    throw new RangeError(`volume ${vol.name}: ${under.length} subvolumes do not make ${kind} sets of ${n}`);
+  }
+  const opts = optionsFor(vol, type);
+  const out: Decl[] = [];
+  for (let k = 0; k * n < under.length; k++) {
+    out.push({ name: `${vol.name}-${kind}-${k}`, type, options: { ...opts }, subvolumes: under.slice(k * n, (k + 1) * n).map((d) => d.name) });
+  }
+  return out;
+}
+
 /**
- * The client graph: one protocol/client per brick; with a stripe count, one cluster/stripe
- * per N consecutive bricks (VOL-stripe-K); cluster/distribute on top over the clients or
- * the stripe sets, except over a single stripe set, which is the top itself.
+ * The client graph, bottom up: one protocol/client per brick; with a replica count, one
+ * cluster/replicate per N consecutive bricks (VOL-replicate-K); with a stripe count, one
+ * cluster/stripe per N consecutive units below (bricks, or replica sets: "stripe 2 replica
+ * 2 b1 b2 b3 b4" stripes over the pairs b1+b2 and b3+b4); cluster/distribute over what is
+ * left when that is more than one unit; performance/md-cache on top.
  */
 export function clientGraph(vol: VolgenInput): Decl[] {
   const clientOpts = optionsFor(vol, 'protocol/client');
@@ -57,25 +78,22 @@ export function clientGraph(vol: VolgenInput): Decl[] {
     },
     subvolumes: [],
   }));
-  const n = vol.stripeCount;
-  if (n === undefined) {
-    const dht: Decl = { name: `${vol.name}-dht`, type: 'cluster/distribute', options: {}, subvolumes: clients.map((c) => c.name) };
-    return [...clients, dht];
+  const out: Decl[] = [...clients];
+  let units = clients;
+  if (vol.replicaCount !== undefined) {
+    units = sets(vol, units, vol.replicaCount, 'replicate', 'cluster/replicate');
+    out.push(...units);
   }
-  if (!Number.isInteger(n) || n < 2 || clients.length % n !== 0) {
-    throw new RangeError(`volume ${vol.name}: ${clients.length} bricks do not make stripe sets of ${n}`);
+  if (vol.stripeCount !== undefined) {
+    units = sets(vol, units, vol.stripeCount, 'stripe', 'cluster/stripe');
+    out.push(...units);
   }
-  const stripeOpts = optionsFor(vol, 'cluster/stripe');
-  const sets: Decl[] = [];
-  for (let k = 0; k * n < clients.length; k++) {
-    sets.push({
-      name: `${vol.name}-stripe-${k}`, type: 'cluster/stripe', options: { ...stripeOpts },
-      subvolumes: clients.slice(k * n, (k + 1) * n).map((c) => c.name),
-    });
+  // Plain distribute keeps its DHT even over one brick (a volume grows by add-brick).
+  if (units.length > 1 || (vol.replicaCount === undefined && vol.stripeCount === undefined)) {
+    out.push({ name: `${vol.name}-dht`, type: 'cluster/distribute', options: optionsFor(vol, 'cluster/distribute'), subvolumes: units.map((u) => u.name) });
   }
-  if (sets.length === 1) return [...clients, ...sets];
-  const dht: Decl = { name: `${vol.name}-dht`, type: 'cluster/distribute', options: {}, subvolumes: sets.map((s) => s.name) };
-  return [...clients, ...sets, dht];
+  out.push({ name: `${vol.name}-md-cache`, type: 'performance/md-cache', options: optionsFor(vol, 'performance/md-cache'), subvolumes: [out.at(-1)!.name] });
+  return out;
 }
 
 /** The brick graph: storage/posix → features/locks (named by the brick path) → protocol/server. */

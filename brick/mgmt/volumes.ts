@@ -149,9 +149,6 @@ export class VolumeManager {
     ];
     const parsed = parseCreateArgs(req.name, words, req.force === true);
     const force = parsed.force === true;
-    if (parsed.replica !== undefined) {
-      throw new MgmtError(501, 'replicated (replica N) volumes are not yet supported; only distribute and striped volumes can be created: leave out "replica N"');
-    }
     if (this.store.get(req.name)) {
       throw new MgmtError(409, `volume ${req.name} already exists; choose another name, or delete it first with \`brickfs volume delete ${req.name}\``);
     }
@@ -230,7 +227,10 @@ export class VolumeManager {
       ids.add(id);
       return { host: s.host, path: s.path, port: s.port ?? auto.shift()!, id };
     });
-    const stripe = parsed.stripe === undefined ? {} : { stripeCount: parsed.stripe };
+    const stripe = {
+      ...(parsed.stripe === undefined ? {} : { stripeCount: parsed.stripe }),
+      ...(parsed.replica === undefined ? {} : { replicaCount: parsed.replica }),
+    };
     const vol: VolumeDef = {
       name: req.name,
       id: randomUUID(),

@@ -4,6 +4,10 @@ import { formatBrick } from '../../lib/mgmt/args.js';
 
 const STATE_WORD: Record<VolumeState, string> = { created: 'Created', started: 'Started', stopped: 'Stopped' };
 
+function perSet(v: VolumeInfo): number {
+  return (v.stripeCount ?? 1) * (v.replicaCount ?? 1);
+}
+
 /** `volume info` text for some volumes. */
 export function formatInfo(volumes: readonly VolumeInfo[]): string {
   if (volumes.length === 0) return 'No volumes present\n';
@@ -15,8 +19,8 @@ export function formatInfo(volumes: readonly VolumeInfo[]): string {
       `Volume ID: ${v.id}`,
       `Status: ${STATE_WORD[v.status]}`,
       `Version: ${v.version}`,
-      // gluster's "sets x bricks per set = total" for striped volumes.
-      `Number of Bricks: ${v.stripeCount ? `${v.bricks.length / v.stripeCount} x ${v.stripeCount} = ` : ''}${v.bricks.length}`,
+      // gluster's "sets x bricks per set = total" for replicated and striped volumes.
+      `Number of Bricks: ${perSet(v) > 1 ? `${v.bricks.length / perSet(v)} x ${perSet(v)} = ` : ''}${v.bricks.length}`,
       'Transport-type: tcp',
       'Bricks:',
       ...v.bricks.map((b, i) => `Brick${i + 1}: ${formatBrick(b, false)}`),

@@ -7,8 +7,13 @@ export type { CreateRequest } from './args.js';
 /** Lifecycle of a volume: created (never started), started, stopped. */
 export type VolumeState = 'created' | 'started' | 'stopped';
 
-/** distribute: files hashed over bricks; stripe: one stripe set; distributed-stripe: files hashed over stripe sets. */
-export type VolumeType = 'distribute' | 'stripe' | 'distributed-stripe';
+/**
+ * GlusterFS's volume type words: distribute (files hashed over bricks), replicate (one
+ * replica set), stripe (one stripe set), and the distributed-/striped- combinations.
+ */
+export type VolumeType =
+  | 'distribute' | 'replicate' | 'stripe' | 'striped-replicate'
+  | 'distributed-replicate' | 'distributed-stripe' | 'distributed-striped-replicate';
 
 /** A brick as the daemon stores and shows it. */
 export interface BrickInfo {
@@ -30,6 +35,8 @@ export interface VolumeInfo {
   bricks: BrickInfo[];
   /** Bricks per stripe set (each N consecutive bricks form one); only on striped volumes. */
   stripeCount?: number;
+  /** Bricks per replica set (each N consecutive bricks form one); only on replicated volumes. */
+  replicaCount?: number;
   /** Options changed with `volume set`, as strings. */
   options: Record<string, string>;
   /** ISO 8601. */

@@ -117,6 +117,14 @@ export function parseCreateArgs(name: string, words: readonly string[], force = 
     seen.add(key);
     req.bricks.push(formatBrick(spec));
   }
+  if (req.replica !== undefined && req.bricks.length % (req.replica * (req.stripe ?? 1)) !== 0) {
+    const unit = req.replica * (req.stripe ?? 1);
+    throw new UsageError(
+      `replica ${req.replica}${req.stripe ? ` stripe ${req.stripe}` : ''} needs a multiple of ${unit} bricks, got ${req.bricks.length}: ` +
+      `each ${req.replica} consecutive bricks form one replica set; for example: ` +
+      `brickfs volume create ${name} replica 2 localhost:/srv/b1 localhost:/srv/b2 localhost:/srv/b3 localhost:/srv/b4`,
+    );
+  }
   if (req.stripe !== undefined && req.bricks.length % req.stripe !== 0) {
     throw new UsageError(
       `stripe ${req.stripe} needs a multiple of ${req.stripe} bricks, got ${req.bricks.length}: ` +

@@ -24,4 +24,29 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     xlator: 'cluster/stripe',
     key: 'block-size',
   },
+  'cluster.quorum-type': {
+    spec: { type: 'string', values: ['none', 'auto', 'fixed'], description: 'When replicated writes are refused: auto (more than half, or half with the first brick), fixed (cluster.quorum-count), none' },
+    xlator: 'cluster/replicate',
+    key: 'quorum-type',
+  },
+  'cluster.quorum-count': {
+    spec: { type: 'int', min: 1, max: 16, description: 'Replicas needed for writes when cluster.quorum-type is fixed' },
+    xlator: 'cluster/replicate',
+    key: 'quorum-count',
+  },
+  'cluster.self-heal': {
+    spec: { type: 'bool', description: 'Heal a blamed replica when a client looks the file up (on/off)' },
+    xlator: 'cluster/replicate',
+    key: 'self-heal',
+  },
+  'cluster.lookup-optimize': {
+    spec: { type: 'bool', description: 'Trust a miss on the hashed brick when the directory layout is settled (on/off)' },
+    xlator: 'cluster/distribute',
+    key: 'lookup-optimize',
+  },
+  'performance.md-cache-timeout': {
+    spec: { type: 'int', min: 0, max: 600, description: 'Seconds clients keep file attributes (0 turns the attribute cache off)' },
+    xlator: 'performance/md-cache',
+    key: 'md-cache-timeout',
+  },
 };

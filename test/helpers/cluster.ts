@@ -47,6 +47,10 @@ export interface VolumeShape {
   stripe?: number;
   /** cluster.stripe-block-size, e.g. '64KiB'. */
   blockSize?: string;
+  /** Bricks per replica set: cluster/replicate over each N consecutive bricks (below any stripe). */
+  replica?: number;
+  /** `volume set` options by their CLI names, e.g. {'cluster.quorum-type': 'none'}. */
+  set?: Record<string, string>;
   pingTimeoutS?: number;
   name?: string;
 }
@@ -75,15 +79,13 @@ export async function startVolume(t: Owner, n: number, opts: VolumeShape = {}): 
   const options: Record<string, string> = {};
   if (opts.pingTimeoutS) options['network.ping-timeout'] = validateVolumeOption('network.ping-timeout', String(opts.pingTimeoutS));
   if (opts.blockSize) options['cluster.stripe-block-size'] = validateVolumeOption('cluster.stripe-block-size', opts.blockSize);
+  for (const [k, v] of Object.entries(opts.set ?? {})) options[k] = validateVolumeOption(k, v);
   const graph = clientGraph({
-    name, options, ...(opts.stripe ? { stripeCount: opts.stripe } : {}),
+    name, options, ...(opts.stripe ? { stripeCount: opts.stripe } : {}), ...(opts.replica ? { replicaCount: opts.replica } : {}),
     bricks: bricks.map((b) => ({ host: '127.0.0.1', port: b.port, path: b.dir })),
   });
-  const volfile = formatVolfile([
-    ...graph,
-    // The performance translators a generated volfile has, so tests run the stack users run.
-    { name: `${name}-md-cache`, type: 'performance/md-cache', options: {}, subvolumes: [graph.at(-1)!.name] },
-  ]);
+  // The graph the daemon generates, performance translators included: tests run the stack users run.
+  const volfile = formatVolfile(graph);
   const volfilePath = path.join(root, 'client.vol');
   fs.writeFileSync(volfilePath, volfile);
   return { root, bricks, volfile, volfilePath };

@@ -109,12 +109,12 @@ test('create refusals: duplicate name, non-empty brick, nested bricks, brick reu
   t.deepEqual(info.volumes.map((v) => v.name), ['v1', 'v2']);
 });
 
-test('create: replica and other hosts are not supported yet (exit 1); stripe needs a multiple of N bricks (exit 2)', async (t) => {
+test('create: other hosts are not supported yet (exit 1); replica/stripe need a multiple of N bricks (exit 2)', async (t) => {
   const d = await startDaemon(t);
   const [b0, b1, b2] = brickPaths(t, 3) as [string, string, string];
-  const rep = await d.cli(['volume', 'create', 'v', 'replica', '2', ...local([b0, b1])]);
-  t.is(rep.code, 1);
-  t.regex(rep.stderr, /not yet supported/);
+  const rep = await d.cli(['volume', 'create', 'v', 'replica', '2', ...local([b0, b1, b2])]);
+  t.is(rep.code, 2);
+  t.regex(rep.stderr, /replica 2 needs a multiple of 2 bricks, got 3/);
   const odd = await d.cli(['volume', 'create', 'v', 'stripe', '2', ...local([b0, b1, b2])]);
   t.is(odd.code, 2);
   t.regex(odd.stderr, /stripe 2 needs a multiple of 2 bricks, got 3/);
@@ -200,7 +200,7 @@ test('volfile API: 404 unknown, 409 not started, text once started; long poll se
   t.is(ok.status, 200);
   t.regex(ok.headers.get('content-type') ?? '', /^text\/plain/);
   t.is(ok.headers.get('x-brickfs-volume-version'), '1');
-  t.deepEqual(parseVolfile(ok.text).map((x) => x.name), ['vf-client-0', 'vf-client-1', 'vf-dht']);
+  t.deepEqual(parseVolfile(ok.text).map((x) => x.name), ['vf-client-0', 'vf-client-1', 'vf-dht', 'vf-md-cache']);
 
   const waiting = d.http('/v1/volumes/vf/volfile?newer-than=1&wait=20');
   await new Promise((r) => setTimeout(r, 200));

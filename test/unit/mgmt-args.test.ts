@@ -39,9 +39,11 @@ test('volume names', (t) => {
 
 test('create arguments: bricks, replica and stripe counts', (t) => {
   t.deepEqual(parseCreateArgs('v', ['localhost:/a', 'localhost:/b']), { name: 'v', bricks: ['localhost:/a', 'localhost:/b'], force: false });
-  t.deepEqual(parseCreateArgs('v', ['replica', '2', 'stripe', '3', 'h:/a', 'h:/b', 'h:/c'], true), {
-    name: 'v', bricks: ['h:/a', 'h:/b', 'h:/c'], replica: 2, stripe: 3, force: true,
+  const six = ['h:/a', 'h:/b', 'h:/c', 'h:/d', 'h:/e', 'h:/f'];
+  t.deepEqual(parseCreateArgs('v', ['replica', '2', 'stripe', '3', ...six], true), {
+    name: 'v', bricks: six, replica: 2, stripe: 3, force: true,
   });
+  t.regex(t.throws(() => parseCreateArgs('v', ['replica', '2', 'stripe', '3', 'h:/a', 'h:/b', 'h:/c']), usage)!.message, /multiple of 6 bricks/);
   t.regex(t.throws(() => parseCreateArgs('v', []), usage)!.message, /no bricks/);
   t.regex(t.throws(() => parseCreateArgs('v', ['replica', '2']), usage)!.message, /no bricks/);
   t.throws(() => parseCreateArgs('v', ['replica', '1', 'h:/a']), usage);

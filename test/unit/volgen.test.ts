@@ -17,17 +17,48 @@ const vol: VolgenInput = {
   options: {},
 };
 
-test('client volfile: one protocol/client per brick, distribute on top', (t) => {
+test('client volfile: one protocol/client per brick, distribute over them, md-cache on top', (t) => {
   const decls = parseVolfile(clientVolfile(vol));
   t.deepEqual(decls.map((d) => [d.name, d.type]), [
     ['demo-client-0', 'protocol/client'],
     ['demo-client-1', 'protocol/client'],
     ['demo-client-2', 'protocol/client'],
     ['demo-dht', 'cluster/distribute'],
+    ['demo-md-cache', 'performance/md-cache'],
   ]);
   t.deepEqual(decls[1]!.options, { 'remote-host': '127.0.0.1', 'remote-port': '7101', 'remote-subvolume': '/srv/b1' });
   t.deepEqual(decls[3]!.subvolumes, ['demo-client-0', 'demo-client-1', 'demo-client-2']);
-  t.is(decls.at(-1)!.name, 'demo-dht', 'the last volume is the top');
+  t.deepEqual(decls[4]!.subvolumes, ['demo-dht']);
+  t.is(decls.at(-1)!.name, 'demo-md-cache', 'the last volume is the top');
+});
+
+test('replica 2 over 4 bricks: consecutive pairs are replica sets, distribute over them', (t) => {
+  const v = { ...vol, name: 'r', bricks: [0, 1, 2, 3].map((i) => ({ host: 'localhost', port: 7300 + i, path: `/srv/r${i}` })), replicaCount: 2 };
+  const decls = parseVolfile(clientVolfile(v));
+  t.deepEqual(decls.slice(4).map((d) => [d.name, d.type, d.subvolumes]), [
+    ['r-replicate-0', 'cluster/replicate', ['r-client-0', 'r-client-1']],
+    ['r-replicate-1', 'cluster/replicate', ['r-client-2', 'r-client-3']],
+    ['r-dht', 'cluster/distribute', ['r-replicate-0', 'r-replicate-1']],
+    ['r-md-cache', 'performance/md-cache', ['r-dht']],
+  ]);
+  t.is(volumeType(v), 'distributed-replicate');
+  t.is(volumeType({ ...v, bricks: v.bricks.slice(0, 2) }), 'replicate');
+  const q = parseVolfile(clientVolfile({ ...v, options: { 'cluster.quorum-type': 'none' } }));
+  t.true(q.filter((d) => d.type === 'cluster/replicate').every((d) => d.options['quorum-type'] === 'none'));
+  t.notThrows(() => graphFromVolfile(clientVolfile(v)));
+});
+
+test('stripe 2 replica 2: replica pairs are the stripe children, no distribute', (t) => {
+  const v = { ...vol, name: 'sr', bricks: [0, 1, 2, 3].map((i) => ({ host: 'localhost', port: 7400 + i, path: `/srv/sr${i}` })), replicaCount: 2, stripeCount: 2 };
+  const decls = parseVolfile(clientVolfile(v));
+  t.deepEqual(decls.slice(4).map((d) => [d.name, d.type, d.subvolumes]), [
+    ['sr-replicate-0', 'cluster/replicate', ['sr-client-0', 'sr-client-1']],
+    ['sr-replicate-1', 'cluster/replicate', ['sr-client-2', 'sr-client-3']],
+    ['sr-stripe-0', 'cluster/stripe', ['sr-replicate-0', 'sr-replicate-1']],
+    ['sr-md-cache', 'performance/md-cache', ['sr-stripe-0']],
+  ]);
+  t.is(volumeType(v), 'striped-replicate');
+  t.notThrows(() => graphFromVolfile(clientVolfile(v)));
 });
 
 test('client volfile: ping-timeout only when set, on every client', (t) => {
@@ -42,7 +73,7 @@ test('client volfile: ping-timeout only when set, on every client', (t) => {
 
 test('client volfile: a single brick still has distribute on top', (t) => {
   const decls = parseVolfile(clientVolfile({ ...vol, bricks: [vol.bricks[0]!] }));
-  t.deepEqual(decls.map((d) => d.type), ['protocol/client', 'cluster/distribute']);
+  t.deepEqual(decls.map((d) => d.type), ['protocol/client', 'cluster/distribute', 'performance/md-cache']);
 });
 
 test('brick volfile: posix → locks named by the brick path → server', (t) => {
@@ -87,6 +118,7 @@ test('stripe N over N bricks: cluster/stripe is the top, no distribute', (t) => 
     ['s-client-0', 'protocol/client', []],
     ['s-client-1', 'protocol/client', []],
     ['s-stripe-0', 'cluster/stripe', ['s-client-0', 's-client-1']],
+    ['s-md-cache', 'performance/md-cache', ['s-stripe-0']],
   ]);
   t.deepEqual(decls[2]!.options, {}, 'default block size unless set');
   t.is(volumeType(vol), 'stripe');
@@ -100,10 +132,11 @@ test('stripe 2 over 4 bricks: consecutive pairs are stripe sets, distribute over
     ['ds-stripe-0', 'cluster/stripe', ['ds-client-0', 'ds-client-1']],
     ['ds-stripe-1', 'cluster/stripe', ['ds-client-2', 'ds-client-3']],
     ['ds-dht', 'cluster/distribute', ['ds-stripe-0', 'ds-stripe-1']],
+    ['ds-md-cache', 'performance/md-cache', ['ds-dht']],
   ]);
   t.is(volumeType(vol), 'distributed-stripe');
   t.is(volumeType(four), 'distribute');
-  t.is(graphFromVolfile(clientVolfile(vol)).top.name, 'ds-dht');
+  t.is(graphFromVolfile(clientVolfile(vol)).top.name, 'ds-md-cache');
   t.throws(() => clientGraph({ ...four, stripeCount: 3 }), { instanceOf: RangeError });
 });
 

@@ -11,7 +11,7 @@ interface CreateArgs extends GlobalArgs {
 
 export const command: CommandModule<GlobalArgs, CreateArgs> = {
   command: 'create <volname> [bricks..]',
-  describe: 'Define a volume over bricks (HOST[:PORT]:/abs/path...): distribute, or striped with "stripe N"',
+  describe: 'Define a volume over bricks (HOST[:PORT]:/abs/path...): distribute, replicated with "replica N", striped with "stripe N"',
   builder: (y: Argv<GlobalArgs>) => y
     .usage('$0 volume create VOL [replica N] [stripe N] HOST[:PORT]:/abs/path... [--force]')
     .positional('volname', { type: 'string', demandOption: true, describe: 'Volume name: letters, digits, _ and -' })
@@ -23,10 +23,14 @@ export const command: CommandModule<GlobalArgs, CreateArgs> = {
     .example('$0 volume create s stripe 2 localhost:/srv/b1 localhost:/srv/b2', 'files cut in blocks, spread over both bricks')
     .example('$0 volume create ds stripe 2 localhost:/srv/b1 localhost:/srv/b2 localhost:/srv/b3 localhost:/srv/b4',
       'distributed-stripe: b1+b2 and b3+b4 are the two stripe sets (each N consecutive bricks form one set)')
-    .epilog('Brick order matters: with "stripe N", each N consecutive bricks form one stripe set, and files are '
-      + 'hashed over the sets when there is more than one; the brick count must be a multiple of N. '
-      + 'Block size: `brickfs volume set VOL cluster.stripe-block-size SIZE` (default 128KiB). '
-      + '"replica N" is not supported yet.'),
+    .example('$0 volume create r replica 2 localhost:/srv/b1 localhost:/srv/b2 localhost:/srv/b3 localhost:/srv/b4',
+      'distributed-replicate: b1+b2 and b3+b4 are replica pairs, files hashed over the pairs')
+    .example('$0 volume create sr stripe 2 replica 2 localhost:/srv/b1 localhost:/srv/b2 localhost:/srv/b3 localhost:/srv/b4',
+      'striped-replicate: replica pairs b1+b2 and b3+b4 are the two stripe children')
+    .epilog('Brick order matters, as in GlusterFS: with "replica R", each R consecutive bricks form one replica set; '
+      + 'with "stripe S", each S consecutive sets below (bricks, or replica sets) form one stripe set; files are '
+      + 'hashed over what is left when there is more than one. The brick count must be a multiple of R x S. '
+      + 'Block size: `brickfs volume set VOL cluster.stripe-block-size SIZE` (default 128KiB).'),
   handler: async (argv: ArgumentsCamelCase<CreateArgs>) => {
     await labelled(`volume create: ${argv.volname}`, async () => {
       // Validated here too so a mistyped command exits 2 without asking the daemon.
