@@ -5,7 +5,7 @@ import { fanout, successes, type Settled } from '../../../../lib/fanout.js';
 import { isDir, type FopArgs, type FopName, type FopReply, type Xattrs } from '../../../../lib/fops.js';
 import { nameHash } from '../../../../lib/hash.js';
 import { registerXlator } from '../../../../lib/registry.js';
-import { Xlator, type FopImpl, type XlatorInit } from '../../../../lib/xlator.js';
+import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../../lib/xlator.js';
 import { Changelog, changelogName, counters, type Kind } from './changelog.js';
 import { SelfHeal } from './self-heal.js';
 
@@ -45,6 +45,8 @@ export class Replicate extends Xlator implements FopImpl {
   } as const;
 
   private readonly fds = new Map<number, ReplicaFd>();
+  /** Replicas that said CHILD_UP and not CHILD_DOWN since. */
+  private readonly up = new Set<number>();
   private nextFd = 1;
   private readonly owner = randomUUID().slice(0, 12);
   readonly heal: SelfHeal;
@@ -65,6 +67,17 @@ export class Replicate extends Xlator implements FopImpl {
 
   override statedump(): Record<string, unknown> {
     return { replicas: this.names, openFds: this.fds.size, quorum: this.optString('quorum-type') };
+  }
+
+  /** The set stays up while any replica is: parents hear CHILD_DOWN only when the last goes. */
+  override notify(event: XlatorEvent, from: Xlator): void {
+    const i = this.children.indexOf(from);
+    if (i < 0) return;
+    const wasUp = this.up.size > 0;
+    if (event === 'CHILD_UP') this.up.add(i);
+    else this.up.delete(i);
+    const isUp = this.up.size > 0;
+    if (wasUp !== isUp) for (const p of this.parents) p.notify(isUp ? 'CHILD_UP' : 'CHILD_DOWN', this);
   }
 
   // ---- quorum and locks ----------------------------------------------------------------
