@@ -119,11 +119,11 @@ export interface FopTable {
   removexattr: { args: { path: string; name: string }; reply: Empty };
   /**
    * Atomically adds signed 32-bit counters to xattrs (AFR's changelog) and returns the new
-   * values; each value is a whole number of big-endian int32s. On a path or an open fd.
+   * values and the attributes after the change (setting xattrs moves ctime).
    */
   xattrop: {
     args: { path: string; add: Xattrs };
-    reply: { xattrs: Xattrs };
+    reply: { xattrs: Xattrs; iatt: Iatt };
   };
   /** Paths this brick has pending changelog entries for (the self-heal index). */
   indexlist: { args: Record<string, never>; reply: { paths: string[] } };

@@ -490,7 +490,7 @@ export class Posix extends Xlator implements FopImpl {
       touchesChangelog ||= name.startsWith(XATTR_AFR_PREFIX);
     }
     if (touchesChangelog) this.updateIndex(abs, a.path);
-    return { xattrs: out };
+    return { xattrs: out, iatt: await this.lstatIatt(abs) };
   }
 
   /** Keeps a path in the self-heal index while any of its changelog counters is non-zero. */

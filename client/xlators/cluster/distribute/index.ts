@@ -279,17 +279,19 @@ export class Distribute extends Xlator implements FopImpl {
   }
 
   async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
-    await this.layoutOf(a.path);
+    const layout = await this.layoutOf(a.path);
     const res = await fanout(this.children, 'readdir', a);
     const ok = successes(res);
     // A child that is down hides its files but does not fail the listing (as DHT does).
     const failed = firstFailure(res, ['ENOTCONN']);
     if (failed || ok.length === 0) throw failed ?? this.bestError(res);
     const byName = new Map<string, DirEntry>();
-    for (const { value } of ok) {
+    for (const { value, child } of ok) {
       for (const e of value.entries) {
         if (e.linkto) continue;
-        if (!byName.has(e.name)) byName.set(e.name, e);
+        // A subdirectory has a copy on every child, each with its own times: list the
+        // hashed copy's, the one lookup answers with, so a stat after the listing agrees.
+        if (!byName.has(e.name) || (isDir(e.iatt) && findRange(layout.ranges, nameHash(e.name)) === child)) byName.set(e.name, e);
       }
     }
     return { entries: [...byName.values()] };

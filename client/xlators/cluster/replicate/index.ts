@@ -18,6 +18,8 @@ interface ReplicaFd {
   childFds: Array<number | undefined>;
   /** Replica reads go to; undefined when no copy can be trusted (split-brain: EIO). */
   readChild: number | undefined;
+  /** Replica fstat answers from (see attrReplica). */
+  attrChild: number;
 }
 
 /** What one transaction changes and where its locks and changelog live. */
@@ -153,6 +155,13 @@ export class Replicate extends Xlator implements FopImpl {
       const post = await fanout(this.children, 'xattrop', { path: t.changelogPath, add: clear }, marked);
       for (const r of post) if (!r.ok && r.error.code !== 'ENOENT') this.log.warn(`post-op on ${this.names[r.child]} for ${t.changelogPath}: ${r.error.message}`);
       const ok = successes(results);
+      // The post-op moved the file's ctime: hand back the attributes from after it, or
+      // a caller comparing ctimes (tar: "file changed as we read it") sees a change.
+      const first = ok[0];
+      const after = first && t.lockName === INODE_LOCK ? post.find((r) => r.child === first.child) : undefined;
+      if (first && after?.ok && typeof first.value === 'object' && first.value !== null && 'iatt' in first.value) {
+        return { ...first.value, iatt: after.value.iatt };
+      }
       if (ok.length === 0) {
         const errs = results.filter((r): r is Extract<Settled<T>, { ok: false }> => !r.ok);
         throw errs[0]?.error ?? pre.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)?.error ?? FsError.of('ENOTCONN');
@@ -204,6 +213,15 @@ export class Replicate extends Xlator implements FopImpl {
     return sources[nameHash(path) % sources.length];
   }
 
+  /**
+   * The replica attributes come from: always the first good one, the same replica a
+   * change's reply comes from, so ctime and atime do not jump between replicas from one
+   * stat to the next (tar: "file changed as we read it").
+   */
+  private attrReplica(log: Changelog, kind: Kind): number | undefined {
+    return log.sources(kind)[0];
+  }
+
   async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
     const { res, log } = await this.inspect(a.path);
     const ok = successes(res);
@@ -213,7 +231,7 @@ export class Replicate extends Xlator implements FopImpl {
       throw errs.find((e) => e.code !== 'ENOENT' && e.code !== 'ENOTCONN') ?? errs.find((e) => e.code === 'ENOENT') ?? errs[0]!;
     }
     const dir = isDir(ok[0]!.value.iatt);
-    const reader = this.pickReader(a.path, log, dir ? 'entry' : 'data');
+    const reader = this.attrReplica(log, dir ? 'entry' : 'data');
     const from = ok.find((r) => r.child === reader) ?? ok[0]!;
     const reply = from.value;
     // The caller's own xattr question is answered without our changelog names.
@@ -228,7 +246,7 @@ export class Replicate extends Xlator implements FopImpl {
   private async readOne<F extends 'access' | 'readlink' | 'getxattr' | 'listxattr' | 'readdir' | 'statfs'>(fop: F, args: FopArgs<F>, kind: Kind): Promise<FopReply<F>> {
     const path = (args as { path: string }).path;
     const { log } = await this.inspect(path);
-    const order = [this.pickReader(path, log, kind), ...this.all()].filter((i): i is number => i !== undefined);
+    const order = [this.attrReplica(log, kind), ...this.all()].filter((i): i is number => i !== undefined);
     let last: FsError | undefined;
     for (const i of [...new Set(order)]) {
       if (!log.answered(i) && fop !== 'statfs') continue;
@@ -284,7 +302,12 @@ export class Replicate extends Xlator implements FopImpl {
     if (ok.length === 0) throw res.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)!.error;
     const fd = this.nextFd++;
     const readChild = this.pickReader(a.path, log, 'data');
-    this.fds.set(fd, { path: a.path, childFds: res.map((r) => (r.ok ? r.value.fd : undefined)), readChild: readChild !== undefined && res[readChild]!.ok ? readChild : undefined });
+    const attr = this.attrReplica(log, 'data');
+    this.fds.set(fd, {
+      path: a.path, childFds: res.map((r) => (r.ok ? r.value.fd : undefined)),
+      readChild: readChild !== undefined && res[readChild]!.ok ? readChild : undefined,
+      attrChild: attr !== undefined && res[attr]!.ok ? attr : ok[0]!.child,
+    });
     return { fd };
   }
 
@@ -297,7 +320,7 @@ export class Replicate extends Xlator implements FopImpl {
     });
     const fd = this.nextFd++;
     const readChild = childFds.findIndex((f) => f !== undefined);
-    this.fds.set(fd, { path: a.path, childFds, readChild: readChild >= 0 ? readChild : undefined });
+    this.fds.set(fd, { path: a.path, childFds, readChild: readChild >= 0 ? readChild : undefined, attrChild: Math.max(readChild, 0) });
     return { fd, iatt: first.iatt };
   }
 
@@ -309,8 +332,7 @@ export class Replicate extends Xlator implements FopImpl {
 
   async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
     const f = this.fdOf(a.fd);
-    const i = f.readChild ?? f.childFds.findIndex((x) => x !== undefined);
-    return this.children[i]!.call('fstat', { fd: f.childFds[i]! });
+    return this.children[f.attrChild]!.call('fstat', { fd: f.childFds[f.attrChild]! });
   }
 
   private withFds(f: ReplicaFd): number[] {
