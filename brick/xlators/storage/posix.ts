@@ -342,6 +342,7 @@ export class Posix extends Xlator implements FopImpl {
   async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
     const abs = this.confined(a.path);
     await fsp.unlink(abs).catch((e) => { throw FsError.from(e); });
+    this.forgetIndex(a.path);
     return {};
   }
 
@@ -349,6 +350,7 @@ export class Posix extends Xlator implements FopImpl {
     const abs = this.confined(a.path);
     if (abs === this.root) throw FsError.of('EBUSY', 'cannot remove the brick root');
     await fsp.rmdir(abs).catch((e) => { throw FsError.from(e); });
+    this.forgetIndex(a.path);
     return {};
   }
 
@@ -357,6 +359,10 @@ export class Posix extends Xlator implements FopImpl {
     const to = this.confined(a.to);
     if (from === this.root || to === this.root) throw FsError.of('EPERM', 'cannot rename the brick root');
     await fsp.rename(from, to).catch((e) => { throw FsError.from(e); });
+    // A pending heal follows the name (only a file's own entry; a directory's children keep theirs).
+    try {
+      fs.renameSync(this.indexEntry(a.from), this.indexEntry(a.to));
+    } catch { /* nothing pending */ }
     return {};
   }
 
@@ -493,6 +499,15 @@ export class Posix extends Xlator implements FopImpl {
     return { xattrs: out, iatt: await this.lstatIatt(abs) };
   }
 
+  private indexEntry(volPath: string): string {
+    return pathMod.join(this.indexDir, Buffer.from(volPath).toString('base64url'));
+  }
+
+  /** A removed name has nothing left to heal here. */
+  private forgetIndex(volPath: string): void {
+    fs.rmSync(this.indexEntry(volPath), { force: true });
+  }
+
   /** Keeps a path in the self-heal index while any of its changelog counters is non-zero. */
   private updateIndex(abs: string, volPath: string): void {
     let pending = false;
@@ -504,7 +519,7 @@ export class Posix extends Xlator implements FopImpl {
         break;
       }
     }
-    const entry = pathMod.join(this.indexDir, Buffer.from(volPath).toString('base64url'));
+    const entry = this.indexEntry(volPath);
     if (pending) {
       fs.mkdirSync(this.indexDir, { recursive: true });
       fs.writeFileSync(entry, '');

@@ -22,6 +22,24 @@ interface ReplicaFd {
   attrChild: number;
 }
 
+/**
+ * A burst of writes to one file under one lock and one pending mark (AFR's eager-lock
+ * and delayed post-op): lock + pre-op before the first write, post-op + unlock once the
+ * file has been idle for a moment, or before anything else touches it.
+ */
+interface WriteBurst {
+  path: string;
+  locked: number[];
+  marked: number[];
+  /** Replicas where some write of the burst failed: they stay blamed. */
+  failed: Set<number>;
+  inflight: number;
+  timer?: NodeJS.Timeout;
+}
+
+/** How long a write burst keeps its lock after its last write. */
+const BURST_IDLE_MS = 50;
+
 /** What one transaction changes and where its locks and changelog live. */
 interface TxnTarget {
   kind: Kind;
@@ -47,6 +65,8 @@ export class Replicate extends Xlator implements FopImpl {
   } as const;
 
   private readonly fds = new Map<number, ReplicaFd>();
+  /** Open write bursts by path, or the promise of one being opened. */
+  private readonly bursts = new Map<string, WriteBurst | Promise<WriteBurst>>();
   /** Replicas that said CHILD_UP and not CHILD_DOWN since. */
   private readonly up = new Set<number>();
   private nextFd = 1;
@@ -65,6 +85,10 @@ export class Replicate extends Xlator implements FopImpl {
 
   private all(): number[] {
     return this.children.map((_, i) => i);
+  }
+
+  override async fini(): Promise<void> {
+    for (const path of [...this.bursts.keys()]) await this.endBurst(path).catch(() => undefined);
   }
 
   override statedump(): Record<string, unknown> {
@@ -133,6 +157,7 @@ export class Replicate extends Xlator implements FopImpl {
    * first success; fails when no replica succeeded or there is no quorum.
    */
   private async transaction<T>(t: TxnTarget, op: (child: number) => Promise<T>, only?: number[]): Promise<T> {
+    if (t.lockName === INODE_LOCK) await this.endBurst(t.lockPath);
     const locked = await this.lock(t.lockPath, t.lockName);
     try {
       const targets = only ? locked.filter((i) => only.includes(i)) : locked;
@@ -193,7 +218,8 @@ export class Replicate extends Xlator implements FopImpl {
     let log = new Changelog(this.names, res.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined)));
     const ok = successes(res);
     const missing = res.some((r) => !r.ok && r.error.code === 'ENOENT') && ok.length > 0;
-    if (this.optBool('self-heal') && (missing || log.dirty('data') || log.dirty('metadata') || log.dirty('entry'))) {
+    // Marks of this client's own open write burst are not damage.
+    if (this.optBool('self-heal') && !this.bursts.has(path) && (missing || log.dirty('data') || log.dirty('metadata') || log.dirty('entry'))) {
       const healed = await this.heal.healPath(path).catch((e: Error) => {
         this.log.warn(`self-heal of ${path}: ${e.message}`);
         return false;
@@ -339,9 +365,71 @@ export class Replicate extends Xlator implements FopImpl {
     return this.all().filter((i) => f.childFds[i] !== undefined);
   }
 
+  /** The open burst of a path, or a new one: lock, quorum, pre-op. */
+  private async burstFor(path: string): Promise<WriteBurst> {
+    const open = this.bursts.get(path);
+    if (open) return open;
+    const starting = (async (): Promise<WriteBurst> => {
+      const locked = await this.lock(path, INODE_LOCK);
+      try {
+        if (!this.hasQuorum(locked)) throw FsError.of('EROFS', `quorum not met: ${locked.length} of ${this.children.length} replicas reachable`);
+        const mark = Object.fromEntries(this.names.map((name) => [changelogName(name), counters('data', 1)]));
+        const pre = await fanout(this.children, 'xattrop', { path, add: mark }, locked);
+        const marked = successes(pre).map((r) => r.child);
+        if (!marked.length) throw (pre[0] as Extract<Settled<unknown>, { ok: false }> | undefined)?.error ?? FsError.of('ENOTCONN');
+        return { path, locked, marked, failed: new Set(), inflight: 0 };
+      } catch (e) {
+        await this.unlock({ path, name: INODE_LOCK, children: locked });
+        throw e;
+      }
+    })();
+    this.bursts.set(path, starting);
+    try {
+      const b = await starting;
+      this.bursts.set(path, b);
+      return b;
+    } catch (e) {
+      this.bursts.delete(path);
+      throw e;
+    }
+  }
+
+  /** Ends a path's burst, if any: post-op for the replicas that took every write, unlock. */
+  private async endBurst(path: string): Promise<void> {
+    const entry = this.bursts.get(path);
+    if (!entry) return;
+    const b = await entry;
+    if (this.bursts.get(path) !== b) return this.endBurst(path);
+    this.bursts.delete(path);
+    clearTimeout(b.timer);
+    while (b.inflight > 0) await new Promise((r) => setImmediate(r));
+    const done = b.marked.filter((i) => !b.failed.has(i));
+    const clear: Xattrs = Object.fromEntries(done.map((i) => [changelogName(this.names[i]!), counters('data', -1)]));
+    await fanout(this.children, 'xattrop', { path, add: clear }, b.marked);
+    await this.unlock({ path, name: INODE_LOCK, children: b.locked });
+  }
+
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
     const f = this.fdOf(a.fd);
-    return this.transaction(this.inodeTarget(f.path, 'data'), (i) => this.children[i]!.call('write', { ...a, fd: f.childFds[i]! }), this.withFds(f));
+    const b = await this.burstFor(f.path);
+    clearTimeout(b.timer);
+    b.inflight++;
+    let res: Array<Settled<FopReply<'write'>>>;
+    try {
+      const targets = b.marked.filter((i) => f.childFds[i] !== undefined);
+      for (const i of b.marked) if (f.childFds[i] === undefined) b.failed.add(i);
+      res = await fanout(this.children, 'write', (i) => ({ ...a, fd: f.childFds[i]! }), targets);
+    } finally {
+      b.inflight--;
+    }
+    for (const r of res) if (!r.ok) b.failed.add(r.child);
+    if (b.inflight === 0) {
+      clearTimeout(b.timer);
+      b.timer = setTimeout(() => void this.endBurst(b.path).catch((e: Error) => this.log.warn(`post-op of ${b.path}: ${e.message}`)), BURST_IDLE_MS);
+    }
+    const ok = successes(res);
+    if (!ok.length) throw (res[0] as Extract<Settled<unknown>, { ok: false }> | undefined)?.error ?? FsError.of('ENOTCONN');
+    return ok[0]!.value;
   }
 
   async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
@@ -351,6 +439,8 @@ export class Replicate extends Xlator implements FopImpl {
 
   private async onFds<F extends 'fsync' | 'flush' | 'release'>(fop: F, a: FopArgs<F> & { fd: number }): Promise<FopReply<F>> {
     const f = this.fdOf(a.fd);
+    // The changelog is settled before close and fsync return, as the data is.
+    await this.endBurst(f.path);
     const res = await fanout(this.children, fop, (i) => ({ ...a, fd: f.childFds[i]! }), this.withFds(f));
     const ok = successes(res);
     if (ok.length === 0 && res.length > 0) throw (res[0] as Extract<Settled<unknown>, { ok: false }>).error;
@@ -412,6 +502,7 @@ export class Replicate extends Xlator implements FopImpl {
 
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
     // The destination's parent carries the changelog; the source's is locked too when different.
+    await this.endBurst(a.from);
     const fromDir = pathMod.dirname(a.from);
     const extra = fromDir !== pathMod.dirname(a.to) ? await this.lock(fromDir, pathMod.basename(a.from)) : undefined;
     try {
