@@ -9,6 +9,7 @@ import { command as volume } from './commands/volume.js';
 // mount / umount: owned by the client-side work (client/cli/commands/{mount,umount}.ts).
 import { command as mount } from './commands/mount.js';
 import { command as umount } from './commands/umount.js';
+import { command as bench } from './commands/bench.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -25,6 +26,7 @@ const COMMANDS: readonly CommandModule[] = [
   listed(volume),
   listed(mount), // client/cli/commands/mount.ts (mount work)
   listed(umount), // client/cli/commands/umount.ts (mount work)
+  listed(bench), // client/cli/commands/bench.ts, client/bench/
 ];
 
 const DEFAULT_SERVER = 'localhost:7007';

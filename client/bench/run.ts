@@ -1,0 +1,149 @@
+// One `brickfs bench` run: checks everything it can before any workload starts, then runs
+// the parts on each directory in turn, each in a fresh scratch subdirectory removed after.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { OperationError } from '../../lib/errors.js';
+import { checkFio, runFio } from './fio.js';
+import { formatBytes, type BenchOptions } from './options.js';
+import { formatRatio, formatValue, speedRatio, workloadSection, workloadsOf, type BenchReport, type DirReport } from './report.js';
+import { makeTarball, npmSourceDir, runSmallfile, type Tarball } from './smallfile.js';
+import { CacheDropper, freeBytes, fstypeOf, hostInfo, Procs } from './system.js';
+import { WORKLOADS, type Measure, type WorkloadKey } from './workloads.js';
+
+/** Where a run reports progress (one line per phase) and warnings. */
+export interface BenchOutput {
+  progress: (line: string) => void;
+  warn: (line: string) => void;
+}
+
+/** Prefix of the scratch subdirectories; what the integration test checks is gone. */
+export const SCRATCH_PREFIX = 'brickfs-bench-';
+
+/** Room the run needs on each directory besides the fio files: npm's tree and the small files. */
+const SMALL_PART_BYTES = 64 << 20;
+
+/** A bench run over the directories of its options. */
+export class BenchRun {
+  private readonly procs = new Procs();
+  /** Scratch directories that exist right now, removed at the end or on interruption. */
+  private readonly scratch = new Set<string>();
+  private readonly dropper: CacheDropper;
+
+  constructor(private readonly o: BenchOptions, private readonly out: BenchOutput) {
+    this.dropper = new CacheDropper(this.procs, (m) => out.warn(m));
+  }
+
+  /** Refuses (OperationError, exit 1) anything that would make the run fail halfway, before it starts. */
+  async preflight(): Promise<void> {
+    for (const d of this.o.dirs) await checkDir(d);
+    for (const f of [this.o.json, this.o.svg]) {
+      if (f === undefined) continue;
+      const parent = path.dirname(f);
+      try {
+        fs.accessSync(parent, fs.constants.W_OK);
+      } catch (e) {
+        throw new OperationError(`cannot write ${f}: ${path.dirname(f)} is missing or not writable (${(e as NodeJS.ErrnoException).code})`);
+      }
+    }
+    if (!this.o.skipped.includes('fio')) await checkFio(this.procs);
+    if (!this.o.skipped.includes('smallfile')) npmSourceDir();
+    const need = (this.o.skipped.includes('fio') ? 0 : Math.max(this.o.sizeBytes, this.o.randSizeBytes)) + SMALL_PART_BYTES;
+    for (const d of this.o.dirs) {
+      const free = await freeBytes(d);
+      if (free !== undefined && free < need) {
+        throw new OperationError(`${d} has ${formatBytes(free)} free; the bench needs about ${formatBytes(need)} there (a smaller --size needs less)`);
+      }
+    }
+  }
+
+  /** Runs every part on every directory; the report of the whole run. */
+  async run(): Promise<BenchReport> {
+    const started = new Date().toISOString();
+    const runScratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), SCRATCH_PREFIX));
+    this.scratch.add(runScratch);
+    try {
+      let tarball: Tarball | undefined;
+      if (!this.o.skipped.includes('smallfile')) tarball = await makeTarball(this.procs, runScratch);
+      const dirs: DirReport[] = [];
+      for (const [i, dir] of this.o.dirs.entries()) {
+        dirs.push(await this.runDir(dir, i, dirs[0], runScratch, tarball));
+      }
+      return {
+        version: 1,
+        started,
+        finished: new Date().toISOString(),
+        host: hostInfo(),
+        options: {
+          sizeBytes: this.o.sizeBytes,
+          randSizeBytes: this.o.randSizeBytes,
+          runtimeSeconds: this.o.runtimeSeconds,
+          files: this.o.files,
+          skipped: this.o.skipped,
+          untarFiles: tarball?.files ?? null,
+        },
+        workloads: workloadSection(workloadsOf(this.o.skipped)),
+        dirs,
+      };
+    } finally {
+      await this.removeScratch(runScratch);
+    }
+  }
+
+  /** Stops the tools still running and removes every scratch directory, synchronously (from a signal handler). */
+  abort(): void {
+    this.procs.killAll();
+    for (const d of this.scratch) fs.rmSync(d, { recursive: true, force: true });
+    this.scratch.clear();
+  }
+
+  private async runDir(dir: string, index: number, first: DirReport | undefined, runScratch: string, tarball: Tarball | undefined): Promise<DirReport> {
+    const report: DirReport = { dir, fstype: fstypeOf(dir), results: {} };
+    const tag = `bench [${index + 1}/${this.o.dirs.length}] ${dir}`;
+    const scratch = await fs.promises.mkdtemp(path.join(dir, SCRATCH_PREFIX));
+    this.scratch.add(scratch);
+    this.out.progress(`${tag} [${report.fstype}]: working in ${scratch}`);
+    const measured = (key: WorkloadKey, m: Measure): void => {
+      report.results[key] = m;
+      const w = WORKLOADS[key];
+      const vs = first ? ` (${formatRatio(speedRatio(w.better, first.results[key]?.value, m.value))} vs first)` : '';
+      this.out.progress(`${tag}: ${w.label}: ${formatValue(m.value)} ${m.unit}${vs}`);
+    };
+    try {
+      if (!this.o.skipped.includes('fio')) {
+        const reportDir = path.join(runScratch, `fio-${index}`);
+        await fs.promises.mkdir(reportDir);
+        await runFio({ procs: this.procs, dropper: this.dropper, reportDir, measured }, this.o, scratch);
+      }
+      if (tarball) await runSmallfile({ procs: this.procs, dropper: this.dropper, tarball, measured }, this.o, scratch);
+    } finally {
+      await this.removeScratch(scratch);
+    }
+    return report;
+  }
+
+  private async removeScratch(d: string): Promise<void> {
+    await fs.promises.rm(d, { recursive: true, force: true });
+    this.scratch.delete(d);
+  }
+}
+
+/** A directory the bench can work in: exists, is a directory, and takes a new subdirectory. */
+async function checkDir(d: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.stat(d);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new OperationError(code === 'ENOENT' ? `${d} does not exist: create it, or give an existing directory (a mount point)` : `cannot use ${d}: ${(e as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new OperationError(`${d} is not a directory: give a directory (a mount point) to run the bench in`);
+  try {
+    // access(W_OK) alone says yes to root on most filesystems; making a directory is the real test.
+    await fs.promises.access(d, fs.constants.W_OK | fs.constants.X_OK);
+    const probe = await fs.promises.mkdtemp(path.join(d, SCRATCH_PREFIX));
+    await fs.promises.rmdir(probe);
+  } catch (e) {
+    throw new OperationError(`${d} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): the bench writes files there`);
+  }
+}

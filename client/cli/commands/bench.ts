@@ -1,0 +1,76 @@
+import fs from 'node:fs';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { DEFAULT_FILES, DEFAULT_RUNTIME_S, DEFAULT_SIZE, benchOptions } from '../../bench/options.js';
+import { formatTable, toJson, toSvg } from '../../bench/report.js';
+import { BenchRun } from '../../bench/run.js';
+import type { Part } from '../../bench/workloads.js';
+import type { GlobalArgs } from '../api.js';
+
+interface BenchArgs extends GlobalArgs {
+  dir: string;
+  compare?: string[];
+  size: string;
+  runtime: number | string;
+  files: number | string;
+  skip?: Part;
+  json?: string;
+  svg?: string;
+}
+
+const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
+
+export const command: CommandModule<GlobalArgs, BenchArgs> = {
+  command: 'bench <dir>',
+  describe: 'Measure a directory (a mount) with fio and small-file workloads, side by side with others',
+  builder: (y: Argv<GlobalArgs>) => y
+    .usage('$0 bench DIR [--compare DIR...] [--json FILE] [--svg FILE]')
+    .positional('dir', { type: 'string', demandOption: true, describe: 'Directory to measure first; ratios are against it' })
+    .option('compare', { type: 'string', array: true, describe: 'More directories to measure in the same run, one after the other' })
+    .option('size', { type: 'string', default: DEFAULT_SIZE, describe: 'fio sequential file size (K/M/G = 1024-based); the random file is half of it' })
+    // No `type: 'number'` on these two: yargs would turn "abc" into NaN and the message could not quote it.
+    .option('runtime', { requiresArg: true, default: DEFAULT_RUNTIME_S, describe: 'Seconds each fio random job runs' })
+    .option('files', { requiresArg: true, default: DEFAULT_FILES, describe: 'Number of files in the small-file set' })
+    .option('skip', { type: 'string', choices: ['fio', 'smallfile'] as const, describe: 'Leave out one part' })
+    .option('json', { type: 'string', describe: 'Also write the results as JSON (schema: docs/bench.md)' })
+    .option('svg', { type: 'string', describe: 'Also draw a bar chart, speeds relative to the first DIR' })
+    .example('$0 bench /mnt/gluster --compare /mnt/vol1 /var/tmp', 'GlusterFS first, so every ratio is against it')
+    .example('$0 bench /mnt/vol1 --json b.json --svg b.svg', 'keep the figures and a chart')
+    .example('$0 bench /mnt/vol1 --skip fio --files 1000', 'only the small-file workloads')
+    .epilog('Ratios in the table are the speed relative to the first DIR: other/first for rates (MiB/s, IOPS, ops/s), '
+      + 'first/other for times (s), so above 1 always means faster than the first DIR. Each DIR gets a scratch '
+      + 'subdirectory brickfs-bench-* that is removed afterwards. The page cache is dropped between writes and '
+      + 'reads, which needs root. fio comes from Debian: apt-get install fio.') as unknown as Argv<BenchArgs>,
+  handler: async (argv: ArgumentsCamelCase<BenchArgs>) => {
+    const o = benchOptions(argv);
+    const run = new BenchRun(o, {
+      progress: (line) => process.stderr.write(`${line}\n`),
+      warn: (line) => process.stderr.write(`warning: ${line}\n`),
+    });
+    await run.preflight();
+    // An interrupted run must not leave fio running or a 512 MiB scratch file behind.
+    const onSignal = (sig: keyof typeof SIGNALS): void => {
+      run.abort();
+      process.stderr.write(`bench: interrupted by ${sig}; scratch directories removed\n`);
+      process.exit(128 + SIGNALS[sig]);
+    };
+    const handlers = (Object.keys(SIGNALS) as Array<keyof typeof SIGNALS>).map((sig) => {
+      const h = (): void => onSignal(sig);
+      process.on(sig, h);
+      return () => process.off(sig, h);
+    });
+    try {
+      const report = await run.run();
+      process.stdout.write(formatTable(report));
+      if (o.json) {
+        fs.writeFileSync(o.json, toJson(report));
+        process.stderr.write(`bench: wrote ${o.json}\n`);
+      }
+      if (o.svg) {
+        fs.writeFileSync(o.svg, toSvg(report));
+        process.stderr.write(`bench: wrote ${o.svg}\n`);
+      }
+    } finally {
+      for (const off of handlers) off();
+    }
+  },
+};

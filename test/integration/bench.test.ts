@@ -1,0 +1,94 @@
+// `brickfs bench` end to end on two local directories (fio is installed on this machine and in CI).
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { cli, REPO, tmpDir } from '../helpers/proc.js';
+import { WORKLOAD_KEYS } from '../../client/bench/workloads.js';
+import type { BenchReport } from '../../client/bench/report.js';
+
+test('bench DIR --compare DIR2: exit 0, both directories with every workload, scratch directories gone', async (t) => {
+  const a = tmpDir(t, 'brickfs-bench-test-a-');
+  const b = tmpDir(t, 'brickfs-bench-test-b-');
+  const out = tmpDir(t, 'brickfs-bench-test-out-');
+  fs.writeFileSync(path.join(a, 'keep.txt'), 'not the bench\'s');
+  const json = path.join(out, 'r.json');
+  const svg = path.join(out, 'r.svg');
+  // TMPDIR: the run's own scratch (the tarball, fio's reports) goes there, so the test sees it removed too.
+  const r = await cli(['bench', a, '--compare', b, '--size', '8M', '--runtime', '1', '--files', '200', '--json', json, '--svg', svg],
+    { timeoutMs: 110_000, env: { TMPDIR: out } });
+  t.is(r.code, 0, r.stderr);
+
+  const report = JSON.parse(fs.readFileSync(json, 'utf8')) as BenchReport;
+  t.is(report.version, 1);
+  t.deepEqual(report.dirs.map((d) => d.dir), [a, b]);
+  for (const d of report.dirs) {
+    t.deepEqual(Object.keys(d.results).sort(), [...WORKLOAD_KEYS].sort(), d.dir);
+    for (const [k, m] of Object.entries(d.results)) t.true(Number.isFinite(m.value) && m.value > 0, `${d.dir} ${k}: ${m.value}`);
+    t.not(d.fstype, 'unknown');
+  }
+  t.is(report.options.files, 200);
+  t.true((report.options.untarFiles ?? 0) > 100, "npm's sources were untarred");
+
+  t.is([...fs.readFileSync(svg, 'utf8').matchAll(/<rect\b/g)].length, WORKLOAD_KEYS.length * 2);
+  t.regex(r.stdout, /^workload\s+unit\s+better\s/);
+  t.regex(r.stdout, /small files: delete .*\(\d+\.\d+x\)/);
+  t.regex(r.stderr, /bench \[1\/2\] .*: fio seq write 1 MiB: [\d.]+ MiB\/s/);
+  t.regex(r.stderr, /bench \[2\/2\] .*: rm -rf: [\d.]+ s \([\d.]+x vs first\)/);
+
+  // Only what was there before is left.
+  t.deepEqual(fs.readdirSync(a), ['keep.txt']);
+  t.deepEqual(fs.readdirSync(b), []);
+  t.deepEqual(fs.readdirSync(out).sort(), ['r.json', 'r.svg']);
+  t.false(fs.existsSync(path.join(REPO, 'seq.fio')) || fs.existsSync(path.join(REPO, 'rand.fio')), 'fio wrote in DIR, not in the cwd');
+});
+
+test('bench: a missing directory is exit 1 before anything runs', async (t) => {
+  const a = tmpDir(t, 'brickfs-bench-test-');
+  const r = await cli(['bench', a, '--compare', path.join(a, 'nope'), '--size', '8M']);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /nope does not exist/);
+  t.deepEqual(fs.readdirSync(a), [], 'nothing ran in the first directory');
+  t.is(r.stdout, '');
+});
+
+test('bench: a file instead of a directory is exit 1', async (t) => {
+  const f = path.join(tmpDir(t, 'brickfs-bench-test-'), 'file');
+  fs.writeFileSync(f, '');
+  const r = await cli(['bench', f]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /is not a directory/);
+});
+
+test('bench: bad option values are exit 2 with what to type', async (t) => {
+  const a = tmpDir(t, 'brickfs-bench-test-');
+  const size = await cli(['bench', a, '--size', 'banana']);
+  t.is(size.code, 2);
+  t.regex(size.stderr, /--size .*such as 512M/);
+  t.regex(size.stderr, /usage: brickfs bench DIR/);
+  const skip = await cli(['bench', a, '--skip', 'everything']);
+  t.is(skip.code, 2);
+  t.regex(skip.stderr, /fio, smallfile|"fio", "smallfile"/);
+  const runtime = await cli(['bench', a, '--runtime', 'soon']);
+  t.is(runtime.code, 2);
+  t.regex(runtime.stderr, /--runtime .*"soon"/);
+});
+
+test('bench: without fio on the PATH it says how to install it (exit 1), unless --skip fio', async (t) => {
+  const a = tmpDir(t, 'brickfs-bench-test-');
+  const r = await cli(['bench', a, '--size', '8M'], { env: { PATH: '/nonexistent' } });
+  t.is(r.code, 1);
+  t.regex(r.stderr, /fio is not installed: apt-get install fio/);
+  t.deepEqual(fs.readdirSync(a), []);
+
+  // A PATH with the small-file tools but no fio.
+  const bin = tmpDir(t, 'brickfs-bench-test-bin-');
+  for (const tool of ['tar', 'find', 'stat', 'rm', 'sync']) {
+    const where = ['/usr/bin', '/bin'].map((d) => path.join(d, tool)).find((p) => fs.existsSync(p));
+    if (where) fs.symlinkSync(where, path.join(bin, tool));
+  }
+  const skipped = await cli(['bench', a, '--skip', 'fio', '--files', '50'], { env: { PATH: bin }, timeoutMs: 60_000 });
+  t.is(skipped.code, 0, skipped.stderr);
+  t.false(skipped.stdout.includes('fio'), 'no fio rows');
+  t.regex(skipped.stdout, /small files: create/);
+  t.deepEqual(fs.readdirSync(a), []);
+});
