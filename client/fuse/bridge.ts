@@ -54,7 +54,9 @@ export class FuseBridge {
   constructor(private readonly top: Xlator, readonly mountpoint: string, opts: BridgeOptions) {
     const fsname = [opts.fsname.replace(/[,\s]/g, '_'), ...EXTRA_MOUNT_OPTIONS, ...(opts.extraOptions ?? [])].join(',');
     this.fuse = new Fuse(mountpoint, this.ops(), {
-      force: true, mkdir: false, timeout: false, allowOther: true, defaultPermissions: true,
+      // noforget: libfuse's high-level API numbers inodes itself and renumbers a forgotten one,
+      // which tar reads as "directory renamed" after the kernel drops its caches.
+      force: true, mkdir: false, timeout: false, allowOther: true, defaultPermissions: true, noforget: true,
       fsname, subtype: 'brickfs',
     });
   }

@@ -52,7 +52,7 @@ declare module 'fuse-native' {
     force?: boolean; mkdir?: boolean; timeout?: number | false; debug?: boolean;
     allowOther?: boolean; allowRoot?: boolean; autoUnmount?: boolean; defaultPermissions?: boolean;
     fsname?: string; subtype?: string; maxRead?: number; kernelCache?: boolean; autoCache?: boolean;
-    entryTimeout?: number; attrTimeout?: number; acAttrTimeout?: number;
+    entryTimeout?: number; attrTimeout?: number; acAttrTimeout?: number; noforget?: boolean;
   }
 
   export default class Fuse {

@@ -146,3 +146,12 @@ test('df reports the sum of the bricks', async (t) => {
   const mounted = await size(mnt);
   t.true(Math.abs(mounted - brickTotal) / brickTotal < 0.01, `mount ${mounted} vs bricks ${brickTotal}`);
 });
+
+test('tar extract keeps working while the kernel drops its caches (inode numbers stay stable)', async (t) => {
+  await shOk(t, `mkdir ${mnt}/dropping && tar -C ${scratch} -cf ${scratch}/drop.tar src`);
+  const dropper = sh('for i in $(seq 1 30); do echo 3 > /proc/sys/vm/drop_caches; sleep 0.1; done');
+  const r = await sh(`tar -C ${mnt}/dropping -xf ${scratch}/drop.tar 2>&1`);
+  await dropper;
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.notRegex(r.stdout, /renamed before its status/);
+});
