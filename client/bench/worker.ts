@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import { realpathSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { mulberry32 } from '../../lib/prng.js';
 
 /** The phases this worker knows, in the order the bench runs them. */
 export const PHASES = ['tree-rename', 'tree-read', 'create', 'stat', 'read', 'rename', 'delete'] as const;
@@ -26,17 +27,6 @@ const MIN_BYTES = 1024;
 const MAX_BYTES = 16 * 1024;
 const RENAMED = '.renamed';
 
-/** mulberry32: every phase run regenerates the same sizes from the same seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface SmallFile {
   path: string;
@@ -57,7 +47,7 @@ export function smallFiles(root: string, files: number): { dirs: string[]; files
       leaves.push(leaf);
     }
   }
-  const rnd = prng(4000);
+  const rnd = mulberry32(4000);
   const list: SmallFile[] = [];
   for (let n = 0; n < files; n++) {
     list.push({ path: path.join(leaves[n % leaves.length]!, `f${n}`), size: MIN_BYTES + Math.floor(rnd() * (MAX_BYTES - MIN_BYTES + 1)) });

@@ -3,17 +3,7 @@
 // process, so a blocked call never blocks the one serving it.
 import fsp from 'node:fs/promises';
 
-/** mulberry32: a tiny seeded PRNG, so a failing run is replayed by its seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../lib/prng.js';
 
 export interface RandomOpsOptions {
   /** The file under test (on the mount). */

@@ -6,7 +6,7 @@ import {
 } from '../../client/xlators/cluster/stripe/blocks.js';
 import { logicalSize, mergeIatt, mergeStatfs } from '../../client/xlators/cluster/stripe/size.js';
 import type { Iatt, StatFs } from '../../lib/fops.js';
-import { mulberry32 } from '../helpers/file-model.js';
+import { mulberry32 } from '../../lib/prng.js';
 
 const K = 1024;
 

@@ -1,21 +1,11 @@
 import fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { DEFAULT_FILES, DEFAULT_RUNTIME_S, DEFAULT_SIZE, benchOptions } from '../../bench/options.js';
+import { DEFAULT_FILES, DEFAULT_RUNTIME_S, DEFAULT_SIZE, benchOptions, type RawBenchOptions } from '../../bench/options.js';
 import { formatTable, toJson, toSvg } from '../../bench/report.js';
 import { BenchRun } from '../../bench/run.js';
-import type { Part } from '../../bench/workloads.js';
 import type { GlobalArgs } from '../api.js';
 
-interface BenchArgs extends GlobalArgs {
-  dir: string;
-  compare?: string[];
-  size: string;
-  runtime: number | string;
-  files: number | string;
-  skip?: Part;
-  json?: string;
-  svg?: string;
-}
+type BenchArgs = GlobalArgs & RawBenchOptions;
 
 const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
 
