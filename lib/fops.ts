@@ -203,10 +203,6 @@ export const BRICK_PRIVATE_DIR = '.brickfs';
 /** DHT link files: zero-size regular files with only the sticky bit (GlusterFS's ---------T). */
 export const LINKFILE_MODE = 0o101000;
 
-export function isLinkfileIatt(iatt: Iatt): boolean {
-  return iatt.mode === LINKFILE_MODE && iatt.size === 0;
-}
-
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;

@@ -410,7 +410,6 @@ export class Distribute extends Xlator implements FopImpl {
   }
 
   async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
-    this.where.delete(a.path);
     const loc = await this.locateFile(a.path);
     this.where.delete(a.path);
     await this.children[loc.cached]!.call('unlink', a);
@@ -448,7 +447,6 @@ export class Distribute extends Xlator implements FopImpl {
   }
 
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
-    this.where.delete(a.from);
     this.where.delete(a.to);
     const src = await this.locate(a.from);
     this.where.delete(a.from);
