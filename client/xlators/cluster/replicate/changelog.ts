@@ -63,6 +63,11 @@ export class Changelog {
     return this.names.some((_, i) => this.answered(i) && this.names.some((__, j) => this.pending(i, j, kind) !== 0));
   }
 
+  /** Something to heal now: a non-zero counter of an answering copy about an answering copy. */
+  healable(kind: Kind): boolean {
+    return this.names.some((_, i) => this.answered(i) && this.names.some((__, j) => this.answered(j) && this.pending(i, j, kind) !== 0));
+  }
+
   /** Every answering copy is blamed by another: nothing can be trusted without a policy. */
   splitBrain(kind: Kind): boolean {
     const answering = this.names.map((_, i) => i).filter((i) => this.answered(i));

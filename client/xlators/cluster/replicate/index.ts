@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
 import { fanout, successes, type Settled } from '../../../../lib/fanout.js';
@@ -6,7 +7,7 @@ import { isDir, type FopArgs, type FopName, type FopReply, type Xattrs } from '.
 import { nameHash } from '../../../../lib/hash.js';
 import { registerXlator } from '../../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../../lib/xlator.js';
-import { Changelog, changelogName, counters, type Kind } from './changelog.js';
+import { Changelog, changelogName, counters, KINDS, type Kind } from './changelog.js';
 import { SelfHeal } from './self-heal.js';
 
 /** Lock name for a file's own data and metadata transactions (entry locks use the child name). */
@@ -219,7 +220,7 @@ export class Replicate extends Xlator implements FopImpl {
     const ok = successes(res);
     const missing = res.some((r) => !r.ok && r.error.code === 'ENOENT') && ok.length > 0;
     // Marks of this client's own open write burst are not damage.
-    if (this.optBool('self-heal') && !this.bursts.has(path) && (missing || log.dirty('data') || log.dirty('metadata') || log.dirty('entry'))) {
+    if (this.optBool('self-heal') && !this.bursts.has(path) && (missing || KINDS.some((k) => log.healable(k)))) {
       const healed = await this.heal.healPath(path).catch((e: Error) => {
         this.log.warn(`self-heal of ${path}: ${e.message}`);
         return false;
@@ -322,8 +323,12 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
-    const { log } = await this.inspect(a.path);
-    const res = await fanout(this.children, 'open', a);
+    // The changelog check and the opens go out together (one round trip, not two), except
+    // for O_TRUNC, which must not race a heal of the same file.
+    const truncates = (a.flags & fs.constants.O_TRUNC) !== 0;
+    const inspected = this.inspect(a.path);
+    if (truncates) await inspected;
+    const [{ log }, res] = await Promise.all([inspected, fanout(this.children, 'open', a)]);
     const ok = successes(res);
     if (ok.length === 0) throw res.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)!.error;
     const fd = this.nextFd++;

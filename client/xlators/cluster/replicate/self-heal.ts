@@ -77,6 +77,8 @@ export class SelfHeal {
           continue;
         }
         const ok = present.map((r) => r.child);
+        // Notes only about replicas that are away: nothing to heal until they are back.
+        if (!log.healable(kind)) continue;
         let sources = log.sources(kind).filter((i) => ok.includes(i));
         // Only notes of copies about themselves (an interrupted change): take the newest.
         if (sources.length === ok.length) sources = [this.newest(present)];
