@@ -122,7 +122,8 @@ export interface FopTable {
    * values and the attributes after the change (setting xattrs moves ctime).
    */
   xattrop: {
-    args: { path: string; add: Xattrs };
+    /** mtimeMs: also set the modification time (replicas get one time from the client). */
+    args: { path: string; add: Xattrs; mtimeMs?: number };
     reply: { xattrs: Xattrs; iatt: Iatt };
   };
   /** Paths this brick has pending changelog entries for (the self-heal index). */

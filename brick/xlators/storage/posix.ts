@@ -496,6 +496,10 @@ export class Posix extends Xlator implements FopImpl {
       touchesChangelog ||= name.startsWith(XATTR_AFR_PREFIX);
     }
     if (touchesChangelog) this.updateIndex(abs, a.path);
+    if (typeof a.mtimeMs === 'number') {
+      const st = fs.lstatSync(abs);
+      fs.lutimesSync(abs, st.atimeMs / 1000, a.mtimeMs / 1000);
+    }
     return { xattrs: out, iatt: await this.lstatIatt(abs) };
   }
 

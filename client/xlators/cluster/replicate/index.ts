@@ -410,7 +410,9 @@ export class Replicate extends Xlator implements FopImpl {
     while (b.inflight > 0) await new Promise((r) => setImmediate(r));
     const done = b.marked.filter((i) => !b.failed.has(i));
     const clear: Xattrs = Object.fromEntries(done.map((i) => [changelogName(this.names[i]!), counters('data', -1)]));
-    await fanout(this.children, 'xattrop', { path, add: clear }, b.marked);
+    // Each replica stamped its own clock on the writes; the post-op gives them one mtime,
+    // so copies stay identical in metadata too (GlusterFS's ctime feature does the same).
+    await fanout(this.children, 'xattrop', { path, add: clear, mtimeMs: Date.now() }, b.marked);
     await this.unlock({ path, name: INODE_LOCK, children: b.locked });
   }
 
