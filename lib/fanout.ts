@@ -59,3 +59,17 @@ export function firstFailure<T>(results: Array<Settled<T>>, ignore: readonly str
   for (const r of results) if (!r.ok && !ignore.includes(r.error.code)) return r.error;
   return undefined;
 }
+
+/**
+ * The migrate fop on every child, for translators whose file lives on all their children
+ * (replicate, stripe): a move needs every copy held, so any failure fails it (thaw is best
+ * effort). Dirty when any copy changed.
+ */
+export async function migrateOnAll(children: readonly Xlator[], args: FopArgs<'migrate'>): Promise<FopReply<'migrate'>> {
+  const res = await fanout(children, 'migrate', args);
+  if (args.op === 'thaw') return {};
+  const failed = firstFailure(res);
+  if (failed) throw failed;
+  const ok = successes(res);
+  return { iatt: ok[0]?.value.iatt, dirty: ok.some((r) => r.value.dirty === true) };
+}

@@ -133,6 +133,19 @@ export interface FopTable {
     args: { path: string; name: string; owner: string; cmd: 'lock' | 'trylock' | 'unlock' };
     reply: Empty;
   };
+  /**
+   * Rebalance support on the brick holding a file being moved (storage/posix):
+   * watch — note from now on whether the file's data changes (reply dirty on freeze);
+   * freeze — hold every change to the file until thaw/commit, once changes in flight are
+   * done (reads go on); commit — the copy elsewhere is live: remove this name, answer
+   * ESTALE on every fd still open on the file, and release what was held; thaw — give up.
+   * The owner (prefixed with the connection by protocol/server) is released when its
+   * connection goes.
+   */
+  migrate: {
+    args: { path: string; owner: string; op: 'watch' | 'freeze' | 'thaw' | 'commit' };
+    reply: { iatt?: Iatt; dirty?: boolean };
+  };
 }
 
 export type FopName = keyof FopTable;
@@ -178,6 +191,7 @@ export const FOPS = {
   xattrop: { modifies: true, byFd: false },
   indexlist: { modifies: false, byFd: false },
   entrylk: { modifies: false, byFd: false },
+  migrate: { modifies: true, byFd: false },
 } as const satisfies Record<FopName, FopMeta>;
 
 export const FOP_NAMES = Object.keys(FOPS) as FopName[];
@@ -200,6 +214,8 @@ export const XATTR_LINKTO = `${INTERNAL_XATTR_PREFIX}linkto`;
 export const XATTR_AFR_PREFIX = `${INTERNAL_XATTR_PREFIX}afr.`;
 /** Directory at the top of a brick where brickfs keeps its own files; never visible to clients. */
 export const BRICK_PRIVATE_DIR = '.brickfs';
+/** Where the rebalancer stages a file's copy on its new brick, under BRICK_PRIVATE_DIR; clients cannot reach it through a mount. */
+export const MIGRATE_STAGING_DIR = 'migrate';
 
 /** DHT link files: zero-size regular files with only the sticky bit (GlusterFS's ---------T). */
 export const LINKFILE_MODE = 0o101000;

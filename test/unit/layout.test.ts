@@ -1,7 +1,7 @@
 import test from 'ava';
 import { nameHash } from '../../lib/hash.js';
 import {
-  computeLayout, decodeRange, encodeRange, findRange, HASH_MAX, isCompleteLayout, type HashRange,
+  computeLayout, decodeRange, EMPTY_RANGE, isEmptyRange, encodeRange, findRange, HASH_MAX, isCompleteLayout, type HashRange,
 } from '../../lib/layout.js';
 
 test('hash is xxhash32 seed 0, stable across releases (on-brick placement depends on it)', (t) => {
@@ -68,8 +68,9 @@ test('incomplete layouts are detected', (t) => {
 
 test('range encoding round-trips and rejects foreign data', (t) => {
   const r = { start: 0x12345678, end: 0xfedcba98 };
-  t.deepEqual(decodeRange(encodeRange(r, 3)), { range: r, count: 3, settled: true });
-  t.deepEqual(decodeRange(encodeRange(r, 3, false)), { range: r, count: 3, settled: false });
+  t.deepEqual(decodeRange(encodeRange(r, 3)), { range: r, count: 3, epoch: 0, settled: true });
+  t.deepEqual(decodeRange(encodeRange(r, 3, false, 7)), { range: r, count: 3, epoch: 7, settled: false });
+  t.deepEqual(decodeRange(encodeRange(EMPTY_RANGE, 4, true, 2))?.range, EMPTY_RANGE);
   t.is(decodeRange(Buffer.from('junk')), undefined);
   t.is(decodeRange(undefined), undefined);
   const wrongVersion = encodeRange(r, 3);
@@ -79,4 +80,31 @@ test('range encoding round-trips and rejects foreign data', (t) => {
 
 test('computeLayout refuses zero bricks', (t) => {
   t.throws(() => computeLayout(0, '/'), { instanceOf: RangeError });
+});
+
+test('weighted layouts size ranges by weight; weight 0 gets an empty range', (t) => {
+  const ranges = computeLayout([1, 3, 0, 2], '/w');
+  t.true(isEmptyRange(ranges[2]!));
+  t.true(isCompleteLayout(ranges));
+  t.is(findRange(ranges, 12345) === 2, false);
+  const size = (r: HashRange): number => r.end - r.start + 1;
+  const unit = (HASH_MAX + 1) / 6;
+  t.true(Math.abs(size(ranges[0]!) - unit) < 2);
+  t.true(Math.abs(size(ranges[1]!) - 3 * unit) < 2);
+  t.true(Math.abs(size(ranges[3]!) - 2 * unit) < 2);
+});
+
+test('equal weights give the same layout as a count (old volumes keep their placement)', (t) => {
+  for (const n of [1, 2, 3, 4, 7]) {
+    for (const d of ['/', '/a', '/a/b/c']) t.deepEqual(computeLayout(new Array(n).fill(5), d), computeLayout(n, d));
+  }
+});
+
+test('a drained subvolume does not change the other subvolumes\' shares order', (t) => {
+  // Draining subvolume 1 of 3 gives the same ranges as a 2-subvolume layout over the rest.
+  for (let i = 0; i < 20; i++) {
+    const drained = computeLayout([1, 0, 1], `/d${i}`);
+    const two = computeLayout(2, `/d${i}`);
+    t.deepEqual([drained[0], drained[2]], two);
+  }
 });

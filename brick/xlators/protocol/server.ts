@@ -119,7 +119,7 @@ export class Server extends Xlator {
       this.sendError(conn, id, FsError.of('ENOSYS', `unknown fop ${JSON.stringify(fop)}`));
       return;
     }
-    if (fop === 'entrylk') args.owner = `${conn.id}:${String(args.owner)}`;
+    if (fop === 'entrylk' || fop === 'migrate') args.owner = `${conn.id}:${String(args.owner)}`;
     this.dispatch(conn, id, fop, args);
   }
 

@@ -4,11 +4,12 @@ import pathMod from 'node:path';
 import * as xattr from '@napi-rs/xattr';
 import { FsError } from '../../../lib/errors.js';
 import {
-  BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, XATTR_AFR_PREFIX, S_IFLNK, S_IFMT, XATTR_LINKTO,
-  type DirEntry, type FopArgs, type FopReply, type Iatt, type StatFs, type Xattrs,
+  BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, MIGRATE_STAGING_DIR, XATTR_AFR_PREFIX, S_IFLNK, S_IFMT, XATTR_LINKTO,
+  type DirEntry, type FopArgs, type FopReply, type Iatt, type SetattrFields, type StatFs, type Xattrs,
 } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorInit } from '../../../lib/xlator.js';
+import { MigrationGate } from './migration-gate.js';
 
 const fsp = fs.promises;
 const fsRead = promisify(fs.read);
@@ -53,8 +54,9 @@ export class Posix extends Xlator implements FopImpl {
 
   private readonly root: string;
   private rootReal = '';
-  /** fds this brick opened for clients: nothing else may be used through the wire. */
-  private readonly openFds = new Set<number>();
+  /** fds this brick opened for clients, with their inode: nothing else may be used through the wire. */
+  private readonly openFds = new Map<number, number>();
+  private readonly gate = new MigrationGate();
 
   constructor(init: XlatorInit) {
     super(init);
@@ -65,15 +67,16 @@ export class Posix extends Xlator implements FopImpl {
     const st = await fsp.stat(this.root).catch(() => undefined);
     if (!st?.isDirectory()) throw new Error(`brick directory ${this.root} does not exist or is not a directory`);
     this.rootReal = await fsp.realpath(this.root);
+    await fsp.mkdir(pathMod.join(this.root, BRICK_PRIVATE_DIR, MIGRATE_STAGING_DIR), { recursive: true });
   }
 
   override async fini(): Promise<void> {
-    for (const fd of this.openFds) fs.closeSync(fd);
+    for (const fd of this.openFds.keys()) fs.closeSync(fd);
     this.openFds.clear();
   }
 
   override statedump(): Record<string, unknown> {
-    return { directory: this.root, openFds: this.openFds.size };
+    return { directory: this.root, openFds: this.openFds.size, migration: this.gate.statedump() };
   }
 
   /** Brick path of a volume path, refusing anything that could leave the brick. */
@@ -83,7 +86,10 @@ export class Posix extends Xlator implements FopImpl {
     }
     if (volPath === '/') return this.root;
     const parts = volPath.split('/');
-    if (parts[1] === BRICK_PRIVATE_DIR) throw FsError.of('EPERM', `${BRICK_PRIVATE_DIR} is reserved on bricks`);
+    // The private directory is closed to clients, except the rebalancer's staging directory.
+    if (parts[1] === BRICK_PRIVATE_DIR && (parts[2] !== MIGRATE_STAGING_DIR || parts.length > 4)) {
+      throw FsError.of('EPERM', `${BRICK_PRIVATE_DIR} is reserved on bricks`);
+    }
     for (let i = 1; i < parts.length; i++) {
       const p = parts[i]!;
       if (p === '..' || p === '.' || (p === '' && i !== parts.length - 1)) {
@@ -117,6 +123,27 @@ export class Posix extends Xlator implements FopImpl {
   private checkFd(fd: unknown): number {
     if (typeof fd !== 'number' || !this.openFds.has(fd)) throw FsError.of('EBADF', `fd ${String(fd)} is not open on this brick`);
     return fd;
+  }
+
+  /** Runs a change through an fd, under the migration gate of its inode. */
+  private changeByFd<T>(fd: unknown, fn: (fd: number) => Promise<T>): Promise<T> {
+    const checked = this.checkFd(fd);
+    return this.gate.change(this.openFds.get(checked)!, () => fn(checked), checked);
+  }
+
+  /** A read through an fd: refused (ESTALE) once the file has moved to another brick. */
+  private readableFd(fd: unknown): number {
+    const checked = this.checkFd(fd);
+    this.gate.checkFd(checked);
+    return checked;
+  }
+
+  /** Runs a change by path under the migration gate, when a file is being moved at all. */
+  private async changeByPath<T>(abs: string, fn: () => Promise<T>): Promise<T> {
+    if (!this.gate.busy) return fn();
+    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+    if (!st?.isFile()) return fn();
+    return this.gate.change(st.ino, fn);
   }
 
   private setXattrs(abs: string, xattrs: Xattrs | undefined): void {
@@ -183,7 +210,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
-    return { iatt: iattOf(await fsFstat(this.checkFd(a.fd)).catch((e) => { throw FsError.from(e); })) };
+    return { iatt: iattOf(await fsFstat(this.readableFd(a.fd)).catch((e) => { throw FsError.from(e); })) };
   }
 
   async access(a: FopArgs<'access'>): Promise<FopReply<'access'>> {
@@ -234,20 +261,21 @@ export class Posix extends Xlator implements FopImpl {
     return { iatt: await this.lstatIatt(abs) };
   }
 
-  private async openAbs(abs: string, flags: number, mode: number): Promise<number> {
+  private async openAbs(abs: string, flags: number, mode: number): Promise<{ fd: number; st: fs.Stats }> {
     let fd: number;
     try {
       fd = await fsOpen(abs, (flags & ALLOWED_OPEN_FLAGS) | O_NOFOLLOW, mode);
     } catch (e) {
       throw FsError.from(e);
     }
-    this.openFds.add(fd);
-    return fd;
+    const st = fs.fstatSync(fd);
+    this.openFds.set(fd, st.ino);
+    return { fd, st };
   }
 
   async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
     const abs = this.confined(a.path);
-    const fd = await this.openAbs(abs, Number(a.flags) | O_CREAT, Number(a.mode) & 0o7777);
+    const { fd } = await this.openAbs(abs, Number(a.flags) | O_CREAT, Number(a.mode) & 0o7777);
     try {
       this.setXattrs(abs, a.xattrs);
       return { fd, iatt: iattOf(await fsFstat(fd)) };
@@ -282,9 +310,10 @@ export class Posix extends Xlator implements FopImpl {
 
   async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
     const abs = this.confined(a.path);
-    const fd = await this.openAbs(abs, Number(a.flags) & ~(O_CREAT | O_EXCL), 0);
+    const flags = Number(a.flags) & ~(O_CREAT | O_EXCL);
+    const { fd, st } = await (flags & O_TRUNC ? this.changeByPath(abs, () => this.openAbs(abs, flags, 0)) : this.openAbs(abs, flags, 0));
     try {
-      this.refuseLinkfile(abs, iattOf(fs.fstatSync(fd)));
+      this.refuseLinkfile(abs, iattOf(st));
     } catch (e) {
       this.openFds.delete(fd);
       fs.closeSync(fd);
@@ -294,7 +323,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
-    const fd = this.checkFd(a.fd);
+    const fd = this.readableFd(a.fd);
     const size = Math.min(Math.max(0, Number(a.size) | 0), 16 * 1024 * 1024);
     const buf = Buffer.allocUnsafe(size);
     try {
@@ -306,19 +335,22 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
-    const fd = this.checkFd(a.fd);
     if (!(a.data instanceof Uint8Array)) throw FsError.of('EINVAL', 'write data must be binary');
-    try {
-      const { bytesWritten } = await fsWrite(fd, a.data, 0, a.data.length, Number(a.offset));
-      return { size: bytesWritten };
-    } catch (e) {
-      throw FsError.from(e);
-    }
+    return this.changeByFd(a.fd, async (fd) => {
+      try {
+        const { bytesWritten } = await fsWrite(fd, a.data, 0, a.data.length, Number(a.offset));
+        return { size: bytesWritten };
+      } catch (e) {
+        throw FsError.from(e);
+      }
+    });
   }
 
   async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
-    await fsFtruncate(this.checkFd(a.fd), Number(a.size)).catch((e) => { throw FsError.from(e); });
-    return {};
+    return this.changeByFd(a.fd, async (fd) => {
+      await fsFtruncate(fd, Number(a.size)).catch((e) => { throw FsError.from(e); });
+      return {};
+    });
   }
 
   async fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
@@ -335,13 +367,14 @@ export class Posix extends Xlator implements FopImpl {
   async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
     const fd = this.checkFd(a.fd);
     this.openFds.delete(fd);
+    this.gate.forgetFd(fd);
     await fsClose(fd).catch((e) => { throw FsError.from(e); });
     return {};
   }
 
   async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
     const abs = this.confined(a.path);
-    await fsp.unlink(abs).catch((e) => { throw FsError.from(e); });
+    await this.changeByPath(abs, () => fsp.unlink(abs)).catch((e) => { throw FsError.from(e); });
     this.forgetIndex(a.path);
     return {};
   }
@@ -358,7 +391,7 @@ export class Posix extends Xlator implements FopImpl {
     const from = this.confined(a.from);
     const to = this.confined(a.to);
     if (from === this.root || to === this.root) throw FsError.of('EPERM', 'cannot rename the brick root');
-    await fsp.rename(from, to).catch((e) => { throw FsError.from(e); });
+    await this.changeByPath(from, () => fsp.rename(from, to)).catch((e) => { throw FsError.from(e); });
     // A pending heal follows the name (only a file's own entry; a directory's children keep theirs).
     try {
       fs.renameSync(this.indexEntry(a.from), this.indexEntry(a.to));
@@ -369,7 +402,7 @@ export class Posix extends Xlator implements FopImpl {
   async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
     const target = this.confined(a.target);
     const abs = this.confined(a.path);
-    await fsp.link(target, abs).catch((e) => { throw FsError.from(e); });
+    await this.changeByPath(target, () => fsp.link(target, abs)).catch((e) => { throw FsError.from(e); });
     return { iatt: await this.lstatIatt(abs) };
   }
 
@@ -393,6 +426,11 @@ export class Posix extends Xlator implements FopImpl {
     const cur = await this.lstatIatt(abs);
     this.refuseLinkfile(abs, cur);
     const isLink = (cur.mode & S_IFMT) === S_IFLNK;
+    await this.changeByPath(abs, () => this.applyAttrs(abs, at, cur, isLink));
+    return { iatt: await this.lstatIatt(abs) };
+  }
+
+  private async applyAttrs(abs: string, at: SetattrFields, cur: Iatt, isLink: boolean): Promise<void> {
     try {
       if (at.mode !== undefined && !isLink) await fsp.chmod(abs, Number(at.mode) & 0o7777);
       if (at.uid !== undefined || at.gid !== undefined) {
@@ -415,7 +453,6 @@ export class Posix extends Xlator implements FopImpl {
     } catch (e) {
       throw FsError.from(e);
     }
-    return { iatt: await this.lstatIatt(abs) };
   }
 
   async statfs(_a: FopArgs<'statfs'>): Promise<FopReply<'statfs'>> {
@@ -459,11 +496,14 @@ export class Posix extends Xlator implements FopImpl {
       if (flags & 1 && exists) throw FsError.of('EEXIST');
       if (flags & 2 && !exists) throw FsError.of('ENODATA');
     }
-    try {
-      xattr.setAttributeSync(abs, name, Buffer.from(a.value));
-    } catch (e) {
-      throw xattrError(e);
-    }
+    const set = async (): Promise<void> => {
+      try {
+        xattr.setAttributeSync(abs, name, Buffer.from(a.value));
+      } catch (e) {
+        throw xattrError(e);
+      }
+    };
+    await (name.startsWith(INTERNAL_XATTR_PREFIX) ? set() : this.changeByPath(abs, set));
     return {};
   }
 
@@ -559,12 +599,53 @@ export class Posix extends Xlator implements FopImpl {
       await this.mustExist(abs);
       throw FsError.of('ENODATA');
     }
-    try {
-      xattr.removeAttributeSync(abs, name);
-    } catch (e) {
-      throw xattrError(e);
-    }
+    const remove = async (): Promise<void> => {
+      try {
+        xattr.removeAttributeSync(abs, name);
+      } catch (e) {
+        throw xattrError(e);
+      }
+    };
+    await (name.startsWith(INTERNAL_XATTR_PREFIX) ? remove() : this.changeByPath(abs, remove));
     return {};
+  }
+
+  /** The brick's part in moving a file to another brick (see the migrate fop in lib/fops.ts). */
+  async migrate(a: FopArgs<'migrate'>): Promise<FopReply<'migrate'>> {
+    const abs = this.confined(a.path);
+    const owner = String(a.owner);
+    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+    if (!st) {
+      if (a.op === 'thaw') return {};
+      throw FsError.of('ENOENT');
+    }
+    if (!st.isFile()) throw FsError.of('EINVAL', 'only regular files are moved');
+    switch (a.op) {
+      case 'watch':
+        this.gate.watch(st.ino, owner);
+        return { iatt: iattOf(st) };
+      case 'freeze': {
+        const { dirty } = await this.gate.freeze(st.ino, owner);
+        return { iatt: await this.lstatIatt(abs), dirty };
+      }
+      case 'thaw':
+        this.gate.thaw(st.ino, owner);
+        return {};
+      case 'commit':
+        if (!this.gate.holds(st.ino, owner)) throw FsError.of('EINVAL', `${a.path} is not frozen by this mover`);
+        await fsp.unlink(abs).catch((e) => { throw FsError.from(e); });
+        this.forgetIndex(a.path);
+        this.gate.markMoved([...this.openFds].filter(([, ino]) => ino === st.ino).map(([fd]) => fd));
+        this.gate.thaw(st.ino, owner);
+        return {};
+      default:
+        throw FsError.of('EINVAL', `unknown migrate op ${String(a.op)}`);
+    }
+  }
+
+  override clientGone(clientId: string): void {
+    super.clientGone(clientId);
+    this.gate.ownerGone(clientId);
   }
 }
 

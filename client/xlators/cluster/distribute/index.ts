@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
 import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
 import { fanout, firstFailure, successes, type Settled } from '../../../../lib/fanout.js';
@@ -7,7 +8,7 @@ import {
   type DirEntry, type FopArgs, type FopName, type FopReply, type Iatt, type StatFs, type Xattrs,
 } from '../../../../lib/fops.js';
 import { nameHash } from '../../../../lib/hash.js';
-import { computeLayout, decodeRange, encodeRange, findRange, isCompleteLayout, type HashRange } from '../../../../lib/layout.js';
+import { computeLayout, decodeRange, encodeRange, findRange, sameRange, type HashRange } from '../../../../lib/layout.js';
 import { registerXlator } from '../../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorInit } from '../../../../lib/xlator.js';
 import { BoundedMap } from '../../../../lib/bounded-map.js';
@@ -21,6 +22,9 @@ interface Location {
   viaLink: boolean;
 }
 
+/** What locate finds: a file's location, or a directory (on every child). */
+type Located = Location | { dir: Iatt; hashed: number };
+
 /** A directory's layout as this client uses it. */
 interface DirLayout {
   ranges: HashRange[];
@@ -31,6 +35,21 @@ interface DirLayout {
 interface DhtFd {
   child: number;
   childFd: number;
+  /** Where it was opened (kept current by rename) and how: to reopen it where the data moved. */
+  path: string;
+  flags: number;
+  /** A reopen after the file moved, shared by the fops that found it moved. */
+  reopening?: Promise<void>;
+}
+
+const { O_CREAT, O_EXCL, O_TRUNC } = fsConstants;
+/** Times a fop follows a file that moved (rebalance) before giving up. */
+const MOVED_RETRIES = 3;
+
+/** The error a child gives when the file it was asked about moved away (rebalance). */
+function isMoved(e: unknown): boolean {
+  const code = FsError.from(e).code;
+  return code === 'ESTALE' || code === 'ENOENT';
 }
 
 function newGfid(): Buffer {
@@ -56,6 +75,9 @@ export class Distribute extends Xlator implements FopImpl {
   static override readonly options = {
     'layout-cache-entries': { type: 'int', default: 16384, min: 16, max: 1 << 22, description: 'Directory layouts kept in memory' },
     'lookup-optimize': { type: 'bool', default: true, description: 'Trust a miss on the hashed subvolume when the directory layout is settled (no ask-everyone)' },
+    'layout-epoch': { type: 'int', default: 0, min: 0, max: 0xffffffff, description: 'Generation of the brick set; layouts written by an older one are rewritten, a newer one is never overwritten' },
+    'layout-weights': { type: 'string', default: '', description: 'Share of new names per subvolume, comma separated (default: equal)' },
+    'decommissioned-bricks': { type: 'string', default: '', description: 'Subvolumes being drained by remove-brick, comma separated: they get no hash range' },
   } as const;
 
   private readonly layouts: BoundedMap<string, DirLayout>;
@@ -64,17 +86,57 @@ export class Distribute extends Xlator implements FopImpl {
   private readonly fds = new Map<number, DhtFd>();
   private nextFd = 1;
   private readonly childIndex = new Map<string, number>();
+  /** Layouts this graph has written (fix-layout counts its work with it). */
+  private layoutWrites = 0;
+  /** Each subvolume's share of new names: the layout weights, 0 for a decommissioned one. */
+  private weights: number[] = [];
 
   constructor(init: XlatorInit) {
     super(init);
     if (init.children.length === 0) throw new Error('cluster/distribute needs at least one subvolume');
     init.children.forEach((c, i) => this.childIndex.set(c.name, i));
+    this.weights = this.parseWeights();
     this.layouts = new BoundedMap(this.optNumber('layout-cache-entries'));
     this.where = new BoundedMap(4 * this.optNumber('layout-cache-entries'));
   }
 
+  override reconfigure(options: Record<string, string>): void {
+    super.reconfigure(options);
+    this.weights = this.parseWeights();
+    this.layouts.clear();
+  }
+
+  private parseWeights(): number[] {
+    const list = (key: string): string[] => this.optString(key).split(',').map((w) => w.trim()).filter(Boolean);
+    const raw = list('layout-weights');
+    if (raw.length && raw.length !== this.n) throw new Error(`layout-weights has ${raw.length} values for ${this.n} subvolumes`);
+    const weights = raw.length ? raw.map((w) => {
+      if (!/^\d+$/.test(w)) throw new Error(`layout-weights: "${w}" is not a non-negative integer`);
+      return Number(w);
+    }) : new Array<number>(this.n).fill(1);
+    for (const name of list('decommissioned-bricks')) {
+      const i = this.childIndex.get(name);
+      if (i === undefined) throw new Error(`decommissioned-bricks: "${name}" is not a subvolume of ${this.name}`);
+      weights[i] = 0;
+    }
+    if (!weights.some((w) => w > 0)) throw new Error('every subvolume is decommissioned or has weight 0: nothing can take new files');
+    return weights;
+  }
+
+  private get epoch(): number {
+    return this.optNumber('layout-epoch');
+  }
+
+  /** The layout this graph wants for a directory. */
+  private target(dir: string): HashRange[] {
+    return computeLayout(this.weights, dir);
+  }
+
   override statedump(): Record<string, unknown> {
-    return { children: this.children.map((c) => c.name), cachedLayouts: this.layouts.size, openFds: this.fds.size };
+    return {
+      children: this.children.map((c) => c.name), weights: this.weights, epoch: this.epoch,
+      cachedLayouts: this.layouts.size, openFds: this.fds.size,
+    };
   }
 
   private get n(): number {
@@ -87,7 +149,13 @@ export class Distribute extends Xlator implements FopImpl {
 
   // ---- layouts -------------------------------------------------------------------------
 
-  /** The layout of a directory, healing missing directory copies and ranges on the way. */
+  /**
+   * The layout of a directory, healing missing directory copies and ranges on the way.
+   * Every copy must carry this graph's target range at this graph's epoch; anything else
+   * (a directory made before add-brick, a damaged range) is rewritten, unsettled, because
+   * its entries may sit where the old layout put them. A copy written at a newer epoch
+   * means this graph is older than the brick set: use the target without writing it.
+   */
   private async layoutOf(dir: string): Promise<DirLayout> {
     const cached = this.layouts.get(dir);
     if (cached) return cached;
@@ -96,48 +164,48 @@ export class Distribute extends Xlator implements FopImpl {
     if (found.length === 0) throw this.bestError(res);
     const model = found[0]!.value;
     if (!isDir(model.iatt)) throw FsError.of('ENOTDIR', `${dir} is not a directory`);
-    const ranges: Array<HashRange | undefined> = new Array(this.n).fill(undefined);
+    const target = this.target(dir);
     let settled = true;
     let anyRange = false;
+    let current = true;
+    let newer = false;
     for (const f of found) {
       const d = decodeRange(f.value.xattrs?.[XATTR_LAYOUT]);
       anyRange ||= d !== undefined;
-      if (d && d.count === this.n) {
-        ranges[f.child] = d.range;
-        settled &&= d.settled;
-      }
+      newer ||= d !== undefined && d.epoch > this.epoch;
+      current &&= d !== undefined && d.epoch === this.epoch && sameRange(d.range, target[f.child]!);
+      settled &&= d?.settled === true;
     }
     const missing = res.filter((r) => !r.ok && r.error.code === 'ENOENT').map((r) => r.child);
     const down = res.filter((r) => !r.ok && r.error.code !== 'ENOENT');
-    if (isCompleteLayout(ranges) && missing.length === 0) {
-      const full = { ranges: ranges as HashRange[], settled };
+    if (newer) {
+      this.log.warn(`layout of ${dir} was written for a newer brick set than this graph's (epoch ${this.epoch}); waiting for the new volfile`);
+      return { ranges: target, settled: false };
+    }
+    if (current && missing.length === 0) {
+      const full = { ranges: target, settled: settled && down.length === 0 };
       if (down.length === 0) this.layouts.set(dir, full);
       return full;
     }
-    if (down.length > 0) {
-      // Cannot heal with a child away; serve what we know without caching it.
-      if (isCompleteLayout(ranges)) return { ranges: ranges as HashRange[], settled: false };
-      throw down[0]!.ok ? FsError.of('EIO') : down[0]!.error;
-    }
-    // A directory that had a layout may hold entries placed by the old one: the new layout
-    // is unsettled until a rebalance moves them, so misses there still ask everyone.
+    // Cannot heal with a child away; serve the target without caching it.
+    if (down.length > 0) return { ranges: target, settled: false };
     return this.healDirectory(dir, model.iatt, model.xattrs?.[XATTR_GFID], missing, !anyRange);
   }
 
-  /** Creates missing copies of a directory and writes a fresh layout on every copy (DHT dir self-heal). */
+  /** Creates missing copies of a directory and writes this graph's layout on every copy (DHT dir self-heal, fix-layout). */
   private async healDirectory(dir: string, iatt: Iatt, gfid: Buffer | undefined, missing: number[], settled: boolean): Promise<DirLayout> {
-    this.log.info(`healing layout of ${dir} (missing on ${missing.map((i) => this.children[i]!.name).join(' ') || 'none'})`);
-    const layout = computeLayout(this.n, dir);
+    this.layoutWrites++;
+    this.log.info(`writing layout of ${dir} (epoch ${this.epoch}; missing on ${missing.map((i) => this.children[i]!.name).join(' ') || 'none'})`);
+    const layout = this.target(dir);
+    const range = (i: number): Buffer => encodeRange(layout[i]!, this.n, settled, this.epoch);
     const mk = await fanout(this.children, 'mkdir', (i) => ({
       path: dir, mode: iatt.mode & 0o7777,
-      xattrs: { [XATTR_LAYOUT]: encodeRange(layout[i]!, this.n, settled), ...(gfid ? { [XATTR_GFID]: gfid } : {}) },
+      xattrs: { [XATTR_LAYOUT]: range(i), ...(gfid ? { [XATTR_GFID]: gfid } : {}) },
     }), missing);
     const failed = firstFailure(mk, ['EEXIST']);
     if (failed) throw failed;
     const present = this.all().filter((i) => !missing.includes(i));
-    const set = await fanout(this.children, 'setxattr', (i) => ({
-      path: dir, name: XATTR_LAYOUT, value: encodeRange(layout[i]!, this.n, settled), flags: 0,
-    }), present);
+    const set = await fanout(this.children, 'setxattr', (i) => ({ path: dir, name: XATTR_LAYOUT, value: range(i), flags: 0 }), present);
     const setFailed = firstFailure(set);
     if (setFailed) throw setFailed;
     if (missing.length) {
@@ -146,6 +214,41 @@ export class Distribute extends Xlator implements FopImpl {
     const healed = { ranges: layout, settled };
     this.layouts.set(dir, healed);
     return healed;
+  }
+
+  // ---- what the rebalancer (client/rebalance) uses ---------------------------------------
+
+  /**
+   * fix-layout of one directory: makes every copy carry this graph's range (creating
+   * missing copies). True when something was rewritten. The directory stays unsettled
+   * until its files have been moved (settleLayout).
+   */
+  async fixLayout(dir: string): Promise<boolean> {
+    this.layouts.delete(dir);
+    const before = this.layoutWrites;
+    await this.layoutOf(dir);
+    return this.layoutWrites !== before;
+  }
+
+  /** Marks a directory's layout settled on every copy: each entry now sits on its hashed child. */
+  async settleLayout(dir: string): Promise<void> {
+    const layout = await this.layoutOf(dir);
+    const res = await fanout(this.children, 'setxattr', (i) => ({
+      path: dir, name: XATTR_LAYOUT, value: encodeRange(layout.ranges[i]!, this.n, true, this.epoch), flags: 0,
+    }));
+    const failed = firstFailure(res);
+    if (failed) throw failed;
+    this.layouts.set(dir, { ranges: layout.ranges, settled: true });
+  }
+
+  /** The child a name hashes to under this graph's layout of its directory. */
+  hashedIndex(path: string): Promise<number> {
+    return this.hashedChild(path);
+  }
+
+  /** The child a link file's target names, if it is one of ours. */
+  childNamed(name: string): number | undefined {
+    return this.childIndex.get(name);
   }
 
   /** Forgets cached layouts and locations of a directory and everything under it. */
@@ -175,7 +278,7 @@ export class Distribute extends Xlator implements FopImpl {
   // ---- locating names -----------------------------------------------------------------
 
   /** Finds where a name lives: hashed child, then its link file, then every child. */
-  private async locate(path: string): Promise<Location | { dir: Iatt; hashed: number }> {
+  private async locate(path: string): Promise<Located> {
     if (path === '/') {
       await this.layoutOf('/');
       const r = successes(await fanout(this.children, 'lookup', { path: '/' }));
@@ -190,7 +293,7 @@ export class Distribute extends Xlator implements FopImpl {
     return loc;
   }
 
-  private async locateName(path: string): Promise<Location | { dir: Iatt; hashed: number }> {
+  private async locateName(path: string): Promise<Located> {
     const { child: hashed, settled } = await this.hashed(path);
     let first: FsError | undefined;
     try {
@@ -255,15 +358,16 @@ export class Distribute extends Xlator implements FopImpl {
     const path = (args as { path: string }).path;
     const remembered = await this.onRemembered(path, fop, args);
     if (remembered) return remembered;
-    const loc = await this.locate(path);
-    if (!('dir' in loc)) return this.children[loc.cached]!.call(fop, args);
-    if (fop === 'getxattr' || fop === 'listxattr' || fop === 'readlink' || fop === 'access') {
-      return this.children[loc.hashed]!.call(fop, args);
-    }
-    const res = await fanout(this.children, fop, args);
-    const failed = firstFailure(res);
-    if (failed) throw failed;
-    return (res[loc.hashed] as { value: FopReply<F> }).value;
+    return this.followingMoves(path, async (loc) => {
+      if (!('dir' in loc)) return this.children[loc.cached]!.call(fop, args);
+      if (fop === 'getxattr' || fop === 'listxattr' || fop === 'readlink' || fop === 'access') {
+        return this.children[loc.hashed]!.call(fop, args);
+      }
+      const res = await fanout(this.children, fop, args);
+      const failed = firstFailure(res);
+      if (failed) throw failed;
+      return (res[loc.hashed] as { value: FopReply<F> }).value;
+    });
   }
 
   // ---- fops -----------------------------------------------------------------------------
@@ -299,10 +403,10 @@ export class Distribute extends Xlator implements FopImpl {
 
   async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
     const hashed = await this.hashedChild(a.path);
-    const layout = computeLayout(this.n, a.path);
+    const layout = this.target(a.path);
     const gfid = newGfid();
     const argsFor = (i: number): FopArgs<'mkdir'> => ({
-      path: a.path, mode: a.mode, xattrs: { ...a.xattrs, [XATTR_GFID]: gfid, [XATTR_LAYOUT]: encodeRange(layout[i]!, this.n) },
+      path: a.path, mode: a.mode, xattrs: { ...a.xattrs, [XATTR_GFID]: gfid, [XATTR_LAYOUT]: encodeRange(layout[i]!, this.n, true, this.epoch) },
     });
     // The hashed child decides (EEXIST there means the name is taken); then the rest.
     const first = await this.children[hashed]!.call('mkdir', argsFor(hashed));
@@ -336,9 +440,9 @@ export class Distribute extends Xlator implements FopImpl {
     return {};
   }
 
-  private addFd(child: number, childFd: number): number {
+  private addFd(child: number, childFd: number, path: string, flags: number): number {
     const fd = this.nextFd++;
-    this.fds.set(fd, { child, childFd });
+    this.fds.set(fd, { child, childFd, path, flags });
     return fd;
   }
 
@@ -348,11 +452,71 @@ export class Distribute extends Xlator implements FopImpl {
     return f;
   }
 
+  /**
+   * Runs an fd fop on the child holding the file. ESTALE means the file moved to another
+   * child (rebalance committed a migration): reopen it where it lives now and run it there.
+   */
+  private async onFd<F extends 'read' | 'write' | 'fstat' | 'ftruncate' | 'fsync'>(fop: F, a: FopArgs<F> & { fd: number }): Promise<FopReply<F>> {
+    for (let attempt = 0; ; attempt++) {
+      const f = this.fdOf(a.fd);
+      const { child, childFd } = f;
+      try {
+        return await this.children[child]!.call(fop, { ...a, fd: childFd });
+      } catch (e) {
+        if (attempt >= MOVED_RETRIES || FsError.from(e).code !== 'ESTALE') throw e;
+        await this.reopen(f, child, childFd);
+      }
+    }
+  }
+
+  /** Reopens an fd on the child now holding its file, unless another fop already did. */
+  private reopen(f: DhtFd, child: number, childFd: number): Promise<void> {
+    if (f.child !== child || f.childFd !== childFd) return Promise.resolve();
+    f.reopening ??= (async () => {
+      try {
+        const loc = await this.locateFile(f.path);
+        const r = await this.children[loc.cached]!.call('open', { path: f.path, flags: f.flags & ~(O_CREAT | O_EXCL | O_TRUNC) });
+        this.log.info(`${f.path} moved from ${this.children[child]!.name} to ${this.children[loc.cached]!.name}: fd reopened there`);
+        f.child = loc.cached;
+        f.childFd = r.fd;
+        await this.children[child]!.call('release', { fd: childFd }).catch(() => undefined);
+      } finally {
+        f.reopening = undefined;
+      }
+    })();
+    return f.reopening;
+  }
+
+  /**
+   * Locates a name and runs fn on what was found; when fn meets ENOENT or ESTALE (the file
+   * moved between the look and the fop: a rebalance committed in between), looks again.
+   * A miss of the locate itself is final.
+   */
+  private async followingMoves<T>(path: string, fn: (loc: Located) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const loc = await this.locate(path);
+      try {
+        return await fn(loc);
+      } catch (e) {
+        if (attempt >= MOVED_RETRIES || !isMoved(e)) throw e;
+        this.log.info(`${path} moved during ${fn.name || 'a fop'}; looking it up again`);
+      }
+    }
+  }
+
+  /** The same for fops on files only. */
+  private followingFileMoves<T>(path: string, fn: (loc: Location) => Promise<T>): Promise<T> {
+    return this.followingMoves(path, (loc) => {
+      if ('dir' in loc) throw FsError.of('EISDIR');
+      return fn(loc);
+    });
+  }
+
   async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
     const hashed = await this.hashedChild(a.path);
     const r = await this.children[hashed]!.call('create', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: newGfid() } });
     this.where.set(a.path, hashed);
-    return { iatt: r.iatt, fd: this.addFd(hashed, r.fd) };
+    return { iatt: r.iatt, fd: this.addFd(hashed, r.fd, a.path, a.flags) };
   }
 
   async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
@@ -366,53 +530,63 @@ export class Distribute extends Xlator implements FopImpl {
   }
 
   async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
-    const remembered = await this.onRemembered<'open'>(a.path, 'open', a);
-    if (remembered) return { fd: this.addFd(this.where.get(a.path)!, remembered.fd) };
-    const loc = await this.locateFile(a.path);
-    const r = await this.children[loc.cached]!.call('open', a);
-    return { fd: this.addFd(loc.cached, r.fd) };
+    const remembered = this.where.get(a.path);
+    const r = await this.onRemembered<'open'>(a.path, 'open', a);
+    if (r && remembered !== undefined) return { fd: this.addFd(remembered, r.fd, a.path, a.flags) };
+    return this.followingFileMoves(a.path, async (loc) => {
+      const opened = await this.children[loc.cached]!.call('open', a);
+      return { fd: this.addFd(loc.cached, opened.fd, a.path, a.flags) };
+    });
   }
 
   async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
-    const f = this.fdOf(a.fd);
-    return this.children[f.child]!.call('read', { ...a, fd: f.childFd });
+    return this.onFd('read', a);
   }
 
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
-    const f = this.fdOf(a.fd);
-    return this.children[f.child]!.call('write', { ...a, fd: f.childFd });
+    return this.onFd('write', a);
   }
 
   async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
-    const f = this.fdOf(a.fd);
-    return this.children[f.child]!.call('fstat', { fd: f.childFd });
+    return this.onFd('fstat', a);
   }
 
   async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
-    const f = this.fdOf(a.fd);
-    return this.children[f.child]!.call('ftruncate', { ...a, fd: f.childFd });
+    return this.onFd('ftruncate', a);
   }
 
   async fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
-    const f = this.fdOf(a.fd);
-    return this.children[f.child]!.call('fsync', { ...a, fd: f.childFd });
+    return this.onFd('fsync', a);
   }
 
   async flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
     const f = this.fdOf(a.fd);
+    await f.reopening;
     return this.children[f.child]!.call('flush', { fd: f.childFd });
   }
 
   async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
     const f = this.fdOf(a.fd);
     this.fds.delete(a.fd);
+    await f.reopening?.catch(() => undefined);
     return this.children[f.child]!.call('release', { fd: f.childFd });
   }
 
+  /** Keeps open fds' paths current across a rename (a reopen after a move needs the name). */
+  private renameFds(from: string, to: string): void {
+    const prefix = from + '/';
+    for (const f of this.fds.values()) {
+      if (f.path === from) f.path = to;
+      else if (f.path.startsWith(prefix)) f.path = to + f.path.slice(from.length);
+    }
+  }
+
   async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
-    const loc = await this.locateFile(a.path);
+    const loc = await this.followingFileMoves(a.path, async (l) => {
+      await this.children[l.cached]!.call('unlink', a);
+      return l;
+    });
     this.where.delete(a.path);
-    await this.children[loc.cached]!.call('unlink', a);
     if (loc.cached !== loc.hashed) await this.removeLinkfile(loc.hashed, a.path);
     return {};
   }
@@ -448,7 +622,12 @@ export class Distribute extends Xlator implements FopImpl {
 
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
     this.where.delete(a.to);
-    const src = await this.locate(a.from);
+    await this.followingMoves(a.from, (src) => this.renameLocated(a, src));
+    this.renameFds(a.from, a.to);
+    return {};
+  }
+
+  private async renameLocated(a: FopArgs<'rename'>, src: Located): Promise<void> {
     this.where.delete(a.from);
     if ('dir' in src) {
       const res = await fanout(this.children, 'rename', a);
@@ -456,7 +635,7 @@ export class Distribute extends Xlator implements FopImpl {
       this.forgetTree(a.to);
       const failed = firstFailure(res);
       if (failed) throw failed;
-      return {};
+      return;
     }
     let dst: Location | undefined;
     try {
@@ -480,15 +659,15 @@ export class Distribute extends Xlator implements FopImpl {
     }
     if (src.hashed !== s) await this.removeLinkfile(src.hashed, a.from);
     this.where.set(a.to, s);
-    return {};
   }
 
   async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
-    const src = await this.locateFile(a.target);
     const hashed = await this.hashedChild(a.path);
-    const r = await this.children[src.cached]!.call('link', a);
-    if (hashed !== src.cached) await this.makeLinkfile(hashed, a.path, src.cached);
-    return r;
+    return this.followingFileMoves(a.target, async (src) => {
+      const r = await this.children[src.cached]!.call('link', a);
+      if (hashed !== src.cached) await this.makeLinkfile(hashed, a.path, src.cached);
+      return r;
+    });
   }
 
   async readlink(a: FopArgs<'readlink'>): Promise<FopReply<'readlink'>> {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
-import { fanout, successes, type Settled } from '../../../../lib/fanout.js';
+import { fanout, migrateOnAll, successes, type Settled } from '../../../../lib/fanout.js';
 import { isDir, type FopArgs, type FopName, type FopReply, type Xattrs } from '../../../../lib/fops.js';
 import { nameHash } from '../../../../lib/hash.js';
 import { registerXlator } from '../../../../lib/registry.js';
@@ -521,6 +521,11 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   /** xattrop and entrylk from above (distribute's own) go to every replica. */
+  /** Rebalance holds and releases every copy of a file being moved. */
+  async migrate(a: FopArgs<'migrate'>): Promise<FopReply<'migrate'>> {
+    return migrateOnAll(this.children, a);
+  }
+
   async entrylk(a: FopArgs<'entrylk'>): Promise<FopReply<'entrylk'>> {
     const res = await fanout(this.children, 'entrylk', a);
     if (!successes(res).length) throw (res[0] as Extract<Settled<unknown>, { ok: false }>).error;

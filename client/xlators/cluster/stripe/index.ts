@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { FsError } from '../../../../lib/errors.js';
-import { fanout, firstFailure, successes } from '../../../../lib/fanout.js';
+import { fanout, firstFailure, migrateOnAll, successes } from '../../../../lib/fanout.js';
 import { XATTR_GFID, type FopArgs, type FopReply, type Xattrs } from '../../../../lib/fops.js';
 import { registerXlator } from '../../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../../lib/xlator.js';
@@ -250,6 +250,11 @@ export class Stripe extends Xlator implements FopImpl {
    * its index). O_APPEND is dropped: the kernel gives every write its offset, and a brick
    * appending at its own end of file would put the block in the wrong place.
    */
+  /** Rebalance holds and releases every copy of a file being moved. */
+  async migrate(a: FopArgs<'migrate'>): Promise<FopReply<'migrate'>> {
+    return migrateOnAll(this.children, a);
+  }
+
   async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
     this.requireAllUp('create', a.path);
     const blockSize = this.blockSize;

@@ -1,0 +1,107 @@
+// The rebalance process the management daemon spawns (the role of GlusterFS's rebalance
+// daemon): a client graph without FUSE, driven by client/rebalance/rebalancer.ts. The
+// command line and the status file are the contract in lib/mgmt/rebalance.ts.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { graphFromVolfile } from '../../lib/graph.js';
+import { Logger } from '../../lib/log.js';
+import { REBALANCE_THROTTLES, type RebalanceStatus, type RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
+import { Distribute } from '../xlators/cluster/distribute/index.js';
+import '../xlators/index.js';
+import { Rebalancer } from './rebalancer.js';
+
+const log = new Logger('rebalance');
+const STATUS_EVERY_MS = 500;
+const CONNECT_WAIT_MS = 15_000;
+
+function usage(msg: string): never {
+  process.stderr.write(`rebalance: ${msg}\nusage: node dist/client/rebalance/main.js --volfile FILE --status FILE --checkpoint FILE [--fix-layout] [--resume] [--throttle lazy|normal|aggressive]\n`);
+  process.exit(2);
+}
+
+/** Written whole or not at all: the daemon may read it at any moment. */
+function writeStatus(file: string, s: RebalanceStatus): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, `${JSON.stringify(s, null, 2)}\n`);
+  fs.renameSync(tmp, file);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      volfile: { type: 'string' },
+      status: { type: 'string' },
+      checkpoint: { type: 'string' },
+      'fix-layout': { type: 'boolean', default: false },
+      resume: { type: 'boolean', default: false },
+      throttle: { type: 'string', default: 'normal' },
+    },
+    strict: true,
+  });
+  if (!values.volfile || !values.status || !values.checkpoint) usage('--volfile, --status and --checkpoint are required');
+  const throttle = values.throttle as RebalanceThrottle;
+  if (!REBALANCE_THROTTLES.includes(throttle)) usage(`--throttle must be one of ${REBALANCE_THROTTLES.join(', ')}`);
+  const statusFile = path.resolve(values.status);
+  const checkpoint = path.resolve(values.checkpoint);
+  fs.mkdirSync(path.dirname(statusFile), { recursive: true });
+
+  const done = new Set<string>();
+  if (values.resume && fs.existsSync(checkpoint)) {
+    for (const line of fs.readFileSync(checkpoint, 'utf8').split('\n')) if (line) done.add(line);
+  } else {
+    fs.writeFileSync(checkpoint, '');
+  }
+  const mode = values['fix-layout'] ? 'fix-layout' : 'migrate';
+
+  const graph = graphFromVolfile(fs.readFileSync(values.volfile, 'utf8'), values.volfile);
+  const dht = [...graph.byName.values()].find((x): x is Distribute => x instanceof Distribute);
+  if (!dht) {
+    const failed: RebalanceStatus = {
+      mode, state: 'failed', startedAt: new Date().toISOString(), updatedAt: new Date().toISOString(), elapsedS: 0,
+      dirsScanned: 0, dirsFixed: 0, filesScanned: 0, filesMoved: 0, filesFailed: 0, filesSkipped: 0, bytesMoved: 0,
+      filesTotal: null, rateFilesPerS: 0, rateBytesPerS: 0, etaS: null, resumed: values.resume === true,
+      error: 'the volume has no cluster/distribute translator: nothing to rebalance',
+    };
+    writeStatus(statusFile, failed);
+    return 1;
+  }
+  await graph.init();
+  // Every brick must answer before files move: a brick away would hide files from the walk.
+  const deadline = Date.now() + CONNECT_WAIT_MS;
+  for (;;) {
+    const res = await Promise.allSettled(dht.children.map((c) => c.call('lookup', { path: '/' })));
+    if (res.every((r) => r.status === 'fulfilled')) break;
+    if (Date.now() > deadline) {
+      const down = dht.children.filter((_, i) => res[i]!.status === 'rejected').map((c) => c.name);
+      log.error(`subvolumes not reachable: ${down.join(', ')}`);
+      break; // the walk fails with the brick's error and says which
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  const rebalancer = new Rebalancer(dht, {
+    mode, throttle, done, resumed: values.resume === true,
+    onDirDone: (dir) => fs.appendFileSync(checkpoint, `${dir}\n`),
+  });
+  const stop = (): void => {
+    log.info('stop requested: finishing the files in hand');
+    rebalancer.stop();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  writeStatus(statusFile, rebalancer.snapshot());
+  const timer = setInterval(() => writeStatus(statusFile, rebalancer.snapshot()), STATUS_EVERY_MS);
+  log.info(`rebalance (${mode}, throttle ${throttle}${values.resume ? `, resuming after ${done.size} directories` : ''}) started, pid ${process.pid}`);
+  const final = await rebalancer.run();
+  clearInterval(timer);
+  writeStatus(statusFile, final);
+  log.info(`rebalance ${final.state}: ${final.filesMoved} moved, ${final.filesFailed} failed, ${final.filesSkipped} skipped, ${final.dirsFixed} layouts fixed in ${final.elapsedS} s`);
+  await graph.fini().catch(() => undefined);
+  return final.state === 'failed' ? 1 : 0;
+}
+
+main().then((code) => process.exit(code), (e: Error) => {
+  log.error(`rebalance: ${e.stack ?? e.message}`);
+  process.exit(1);
+});

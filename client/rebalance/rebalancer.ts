@@ -1,0 +1,380 @@
+// The rebalance engine (GlusterFS's dht-rebalance.c): walks a volume through its
+// cluster/distribute translator, rewrites each directory's layout for the current brick
+// set (fix-layout), moves every file whose hashed subvolume changed, removes link files
+// nobody needs, and marks each finished directory settled. docs/rebalance.md has the
+// migration protocol; lib/mgmt/rebalance.ts the status it reports.
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import { FsError } from '../../lib/errors.js';
+import {
+  BRICK_PRIVATE_DIR, LINKFILE_MODE, MIGRATE_STAGING_DIR, S_IFLNK, S_IFMT, S_IFREG, XATTR_GFID, XATTR_LINKTO, isDir,
+  type DirEntry, type Iatt,
+} from '../../lib/fops.js';
+import { fanout } from '../../lib/fanout.js';
+import { Logger } from '../../lib/log.js';
+import type { RebalanceMode, RebalanceStatus, RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
+import type { Xlator } from '../../lib/xlator.js';
+import type { Distribute } from '../xlators/cluster/distribute/index.js';
+
+const log = new Logger('rebalance');
+const { O_RDONLY, O_RDWR, O_TRUNC } = fs.constants;
+const STAGING = `/${BRICK_PRIVATE_DIR}/${MIGRATE_STAGING_DIR}`;
+const COPY_CHUNK = 1 << 20;
+const ZEROS = Buffer.alloc(COPY_CHUNK);
+
+/** How each throttle level spends its time: files moved at once, and rest per unit of work. */
+const THROTTLE: Record<RebalanceThrottle, { parallel: number; restRatio: number; nice: number }> = {
+  lazy: { parallel: 1, restRatio: 3, nice: 19 },
+  normal: { parallel: 2, restRatio: 1, nice: 10 },
+  aggressive: { parallel: 8, restRatio: 0, nice: 0 },
+};
+
+export interface RebalanceOptions {
+  mode: RebalanceMode;
+  throttle: RebalanceThrottle;
+  /** Directories finished by an earlier, stopped run: their files are not looked at again. */
+  done?: ReadonlySet<string>;
+  /** Called after each finished directory (to extend the checkpoint). */
+  onDirDone?: (dir: string) => void;
+  resumed?: boolean;
+}
+
+type Outcome = 'moved' | 'skipped' | 'failed' | 'stays';
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function joinPath(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
+/** Moves files to where the current layout hashes them; one run of `volume rebalance`. */
+export class Rebalancer {
+  readonly status: RebalanceStatus;
+  private stopping = false;
+  /** Lock owner of this run's freezes on the bricks (the brick prefixes the connection). */
+  private readonly owner = `rebalance-${randomUUID()}`;
+  private readonly started = Date.now();
+  private readonly children: readonly Xlator[];
+
+  constructor(private readonly dht: Distribute, private readonly opts: RebalanceOptions) {
+    this.children = dht.children;
+    const now = new Date().toISOString();
+    this.status = {
+      mode: opts.mode, state: 'running', startedAt: now, updatedAt: now, elapsedS: 0,
+      dirsScanned: 0, dirsFixed: 0, filesScanned: 0, filesMoved: 0, filesFailed: 0, filesSkipped: 0,
+      bytesMoved: 0, filesTotal: null, rateFilesPerS: 0, rateBytesPerS: 0, etaS: null, resumed: opts.resumed === true,
+    };
+  }
+
+  /** Asks the run to end after the files in hand; run() then resolves with state "stopped". */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  /** The status with rates and ETA brought up to date. */
+  snapshot(): RebalanceStatus {
+    const s = this.status;
+    s.elapsedS = Math.round((Date.now() - this.started) / 100) / 10;
+    s.updatedAt = new Date().toISOString();
+    const t = Math.max(s.elapsedS, 0.001);
+    s.rateFilesPerS = Math.round((s.filesMoved / t) * 10) / 10;
+    s.rateBytesPerS = Math.round(s.bytesMoved / t);
+    const scanRate = s.filesScanned / t;
+    s.etaS = s.state === 'running' && s.filesTotal !== null && scanRate > 0
+      ? Math.max(0, Math.round((s.filesTotal - s.filesScanned) / scanRate))
+      : s.state === 'completed' ? 0 : null;
+    return { ...s };
+  }
+
+  async run(): Promise<RebalanceStatus> {
+    const level = THROTTLE[this.opts.throttle];
+    if (level.nice) {
+      try {
+        os.setPriority(level.nice);
+      } catch { /* not allowed: run at normal priority */ }
+    }
+    try {
+      await this.clearStaging();
+      if (this.opts.mode === 'migrate') this.status.filesTotal = await this.countFiles('/');
+      const queue = ['/'];
+      while (queue.length > 0 && !this.stopping) {
+        const dir = queue.shift()!;
+        queue.push(...await this.rebalanceDir(dir));
+      }
+      this.status.state = this.stopping && queue.length > 0 ? 'stopped' : 'completed';
+    } catch (e) {
+      this.status.state = 'failed';
+      this.status.error = (e as Error).message;
+      log.error(`rebalance failed: ${(e as Error).message}`);
+    }
+    this.status.finishedAt = new Date().toISOString();
+    return this.snapshot();
+  }
+
+  /** Every child's listing of a directory (a child without the directory lists nothing). */
+  private async listDir(dir: string): Promise<DirEntry[][]> {
+    const res = await fanout(this.children, 'readdir', { path: dir });
+    return res.map((r) => {
+      if (r.ok) return r.value.entries;
+      if (r.error.code === 'ENOENT') return [];
+      throw new FsError(r.error.code, `listing ${dir} on ${this.children[r.child]!.name}: ${r.error.message}`, r.error.errno);
+    });
+  }
+
+  private subdirs(listings: DirEntry[][]): string[] {
+    const names = new Set<string>();
+    for (const entries of listings) for (const e of entries) if (isDir(e.iatt)) names.add(e.name);
+    return [...names].sort();
+  }
+
+  /** Files under dir (not link files), from a quick listing, for the ETA. */
+  private async countFiles(dir: string): Promise<number> {
+    const listings = await this.listDir(dir);
+    let n = 0;
+    for (const entries of listings) for (const e of entries) if (!isDir(e.iatt) && !e.linkto) n++;
+    for (const sub of this.subdirs(listings)) n += await this.countFiles(joinPath(dir, sub));
+    return n;
+  }
+
+  /** Leftovers of a run that died between copy and switch: copies nobody points to. */
+  private async clearStaging(): Promise<void> {
+    const res = await fanout(this.children, 'readdir', { path: STAGING });
+    for (const r of res) {
+      if (!r.ok) continue;
+      for (const e of r.value.entries) {
+        await this.children[r.child]!.call('unlink', { path: `${STAGING}/${e.name}` }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Fixes a directory's layout, moves its files, settles it; returns its subdirectories. */
+  private async rebalanceDir(dir: string): Promise<string[]> {
+    if (await this.dht.fixLayout(dir)) this.status.dirsFixed++;
+    const listings = await this.listDir(dir);
+    const subdirs = this.subdirs(listings).map((n) => joinPath(dir, n));
+    this.status.dirsScanned++;
+    if (this.opts.mode !== 'migrate' || this.opts.done?.has(dir)) return subdirs;
+    const files: Array<{ child: number; entry: DirEntry }> = [];
+    const links: Array<{ child: number; entry: DirEntry }> = [];
+    listings.forEach((entries, child) => {
+      for (const entry of entries) {
+        if (isDir(entry.iatt)) continue;
+        (entry.linkto ? links : files).push({ child, entry });
+      }
+    });
+    let failed = 0;
+    const level = THROTTLE[this.opts.throttle];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < files.length && !this.stopping) {
+        const { child, entry } = files[next++]!;
+        const t0 = Date.now();
+        const outcome = await this.placeFile(dir, child, entry);
+        if (outcome === 'failed') failed++;
+        if (level.restRatio > 0 && outcome === 'moved') await sleep(Math.max(1, (Date.now() - t0) * level.restRatio));
+      }
+    };
+    await Promise.all(Array.from({ length: level.parallel }, worker));
+    if (this.stopping && next < files.length) return subdirs;
+    for (const { child, entry } of links) await this.checkLinkfile(dir, child, entry);
+    if (failed === 0) {
+      await this.dht.settleLayout(dir);
+      this.opts.onDirDone?.(dir);
+    }
+    return subdirs;
+  }
+
+  /** One file as listed on one child: leave it, or move it to its hashed child. */
+  private async placeFile(dir: string, child: number, e: DirEntry): Promise<Outcome> {
+    const path = joinPath(dir, e.name);
+    this.status.filesScanned++;
+    let outcome: Outcome;
+    try {
+      const hashed = await this.dht.hashedIndex(path);
+      const type = e.iatt.mode & S_IFMT;
+      if (hashed === child) outcome = 'stays';
+      else if (type === S_IFREG && e.iatt.nlink > 1) outcome = await this.pointAt(path, hashed, child); // hard links stay together
+      else if (type === S_IFREG) outcome = await this.moveFile(path, child, hashed);
+      else if (type === S_IFLNK) outcome = await this.moveSymlink(path, child, hashed);
+      else outcome = 'skipped';
+    } catch (e2) {
+      const err = FsError.from(e2);
+      log.warn(`could not move ${path}: ${err.message}`);
+      this.status.error = `${path}: ${err.message}`;
+      outcome = 'failed';
+    }
+    if (outcome === 'moved') this.status.filesMoved++;
+    else if (outcome === 'skipped') this.status.filesSkipped++;
+    else if (outcome === 'failed') this.status.filesFailed++;
+    return outcome;
+  }
+
+  /**
+   * Moves a regular file from child `from` to child `to` without a moment where a client
+   * could miss it or lose a write: copy to a staging name on `to` while the source notes
+   * changes; freeze the source (writes wait) and copy again if it changed; give the copy
+   * the source's attributes and rename it into place; then commit on the source (its name
+   * goes, and fds still open on it answer ESTALE, so clients reopen the new copy and the
+   * writes that waited are redone there).
+   */
+  private async moveFile(path: string, from: number, to: number): Promise<Outcome> {
+    const src = this.children[from]!;
+    const dst = this.children[to]!;
+    const gfid = await src.call('getxattr', { path, name: XATTR_GFID }).then((r) => r.value, () => undefined);
+    const there = await dst.call('lookup', { path }).catch((e) => {
+      if (FsError.from(e).code === 'ENOENT') return undefined;
+      throw e;
+    });
+    if (there && !there.linkto) {
+      // Only a move that died between its switch and its commit leaves this; which copy is
+      // newer is not known, so neither is touched.
+      throw FsError.of('EEXIST', `${path} exists on both ${src.name} and ${dst.name}; keep the right one by hand (on the bricks)`);
+    }
+    try {
+      await src.call('migrate', { path, owner: this.owner, op: 'watch' });
+    } catch (e) {
+      if (FsError.from(e).code === 'ENOENT') return 'skipped'; // removed or renamed since the listing
+      throw e;
+    }
+    const stage = `${STAGING}/${gfid ? gfid.toString('hex') : randomUUID()}`;
+    let srcFd: number | undefined;
+    let dstFd: number | undefined;
+    let staged = false;
+    try {
+      const created = await dst.call('create', { path: stage, mode: 0o600, flags: O_RDWR | O_TRUNC, xattrs: gfid ? { [XATTR_GFID]: gfid } : {} });
+      dstFd = created.fd;
+      staged = true;
+      srcFd = (await src.call('open', { path, flags: O_RDONLY })).fd;
+      let bytes = await this.copy(src, srcFd, dst, dstFd);
+      let frozen;
+      try {
+        frozen = await src.call('migrate', { path, owner: this.owner, op: 'freeze' });
+      } catch (e) {
+        if (FsError.from(e).code === 'ENOENT') return 'skipped';
+        throw e;
+      }
+      if (frozen.dirty) {
+        // Written to while copying: copy again, now that writes wait.
+        await dst.call('ftruncate', { fd: dstFd, size: 0 });
+        bytes += await this.copy(src, srcFd, dst, dstFd);
+      }
+      const { iatt } = await src.call('lookup', { path });
+      await dst.call('ftruncate', { fd: dstFd, size: iatt.size });
+      await this.copyUserXattrs(src, dst, path, stage);
+      await dst.call('fsync', { fd: dstFd, datasync: false });
+      await dst.call('setattr', { path: stage, attrs: attrsOf(iatt) });
+      await this.release(dst, dstFd);
+      dstFd = undefined;
+      await this.release(src, srcFd);
+      srcFd = undefined;
+      // The switch: the copy takes the name on its hashed child (replacing a link file),
+      // then the source lets go. Both hold identical data in between; lookups see the copy.
+      await dst.call('rename', { from: stage, to: path });
+      staged = false;
+      await src.call('migrate', { path, owner: this.owner, op: 'commit' });
+      this.status.bytesMoved += bytes;
+      return 'moved';
+    } finally {
+      if (srcFd !== undefined) await this.release(src, srcFd);
+      if (dstFd !== undefined) await this.release(dst, dstFd);
+      if (staged) await dst.call('unlink', { path: stage }).catch(() => undefined);
+      await src.call('migrate', { path, owner: this.owner, op: 'thaw' }).catch(() => undefined);
+    }
+  }
+
+  private async release(x: Xlator, fd: number): Promise<void> {
+    await x.call('release', { fd }).catch((e: Error) => log.warn(`release on ${x.name}: ${e.message}`));
+  }
+
+  /** Copies the whole file; chunks of zeros are skipped so holes stay holes. Returns bytes read. */
+  private async copy(src: Xlator, srcFd: number, dst: Xlator, dstFd: number): Promise<number> {
+    let offset = 0;
+    for (;;) {
+      const { data } = await src.call('read', { fd: srcFd, offset, size: COPY_CHUNK });
+      if (data.length === 0) return offset;
+      const zeros = data.length === COPY_CHUNK ? data.equals(ZEROS) : data.equals(ZEROS.subarray(0, data.length));
+      if (!zeros) await dst.call('write', { fd: dstFd, offset, data });
+      offset += data.length;
+      if (data.length < COPY_CHUNK) return offset;
+    }
+  }
+
+  private async copyUserXattrs(src: Xlator, dst: Xlator, path: string, stage: string): Promise<void> {
+    const { names } = await src.call('listxattr', { path });
+    for (const name of names.filter((n) => n.startsWith('user.'))) {
+      const { value } = await src.call('getxattr', { path, name });
+      await dst.call('setxattr', { path: stage, name, value, flags: 0 });
+    }
+  }
+
+  /**
+   * A file that stays off its hashed child (a hard link) needs a link file there pointing
+   * at it, or a settled layout would hide it.
+   */
+  private async pointAt(path: string, at: number, to: number): Promise<Outcome> {
+    const here = this.children[at]!;
+    const linkto = Buffer.from(this.children[to]!.name);
+    const cur = await here.call('lookup', { path }).catch((e) => {
+      if (FsError.from(e).code === 'ENOENT') return undefined;
+      throw e;
+    });
+    if (cur && !cur.linkto) throw FsError.of('EEXIST', `${path} exists on both ${here.name} and ${this.children[to]!.name}; keep the right one by hand (on the bricks)`);
+    if (!cur) {
+      const gfid = await this.children[to]!.call('getxattr', { path, name: XATTR_GFID }).then((r) => r.value, () => undefined);
+      await here.call('mknod', { path, mode: LINKFILE_MODE, rdev: 0, xattrs: { [XATTR_LINKTO]: linkto, ...(gfid ? { [XATTR_GFID]: gfid } : {}) } });
+    } else if (cur.linkto !== this.children[to]!.name) {
+      await here.call('setxattr', { path, name: XATTR_LINKTO, value: linkto, flags: 0 });
+    }
+    return 'skipped';
+  }
+
+  /** A symlink has no data and cannot be open: recreate it on its hashed child, then drop the old one. */
+  private async moveSymlink(path: string, from: number, to: number): Promise<Outcome> {
+    const src = this.children[from]!;
+    const dst = this.children[to]!;
+    const { target } = await src.call('readlink', { path });
+    const gfid = await src.call('getxattr', { path, name: XATTR_GFID }).then((r) => r.value, () => undefined);
+    const there = await dst.call('lookup', { path }).catch((e) => {
+      if (FsError.from(e).code === 'ENOENT') return undefined;
+      throw e;
+    });
+    if (there && !there.linkto) return 'skipped'; // a real entry of that name there: leave both for a human
+    if (there) await dst.call('unlink', { path });
+    await dst.call('symlink', { target, path, xattrs: gfid ? { [XATTR_GFID]: gfid } : {} });
+    await src.call('unlink', { path });
+    return 'moved';
+  }
+
+  /**
+   * Link files are needed only on a name's hashed child, pointing at the child with the
+   * data. Any other (left by an older layout, or pointing at nothing) goes.
+   */
+  private async checkLinkfile(dir: string, child: number, e: DirEntry): Promise<void> {
+    const path = joinPath(dir, e.name);
+    try {
+      const hashed = await this.dht.hashedIndex(path);
+      let stale = hashed !== child;
+      if (!stale) {
+        const target = this.dht.childNamed(e.linkto!);
+        const data = target === undefined ? undefined
+          : await this.children[target]!.call('lookup', { path }).catch(() => undefined);
+        stale = !data || data.linkto !== undefined;
+      }
+      if (!stale) return;
+      // Look again right before removing: a rename may have made it a real file meanwhile.
+      const now = await this.children[child]!.call('lookup', { path });
+      if (now.linkto) await this.children[child]!.call('unlink', { path });
+    } catch (err) {
+      if (FsError.from(err).code !== 'ENOENT') log.warn(`link file ${path} on ${this.children[child]!.name}: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** The attributes a moved file keeps. */
+function attrsOf(iatt: Iatt): { mode: number; uid: number; gid: number; atimeMs: number; mtimeMs: number } {
+  return { mode: iatt.mode & 0o7777, uid: iatt.uid, gid: iatt.gid, atimeMs: iatt.atimeMs, mtimeMs: iatt.mtimeMs };
+}
+
