@@ -30,7 +30,7 @@ export class BrickStartError extends Error {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Where to probe a brick listening on listenHost from this host. */
 function probeHost(listenHost: string): string {
@@ -123,7 +123,7 @@ export async function brickState(b: BrickProcess): Promise<{ pid: number | null;
 }
 
 /** The last lines a process wrote to its log since offset. */
-function logTail(file: string, offset: number, lines = 15): string {
+export function logTail(file: string, offset: number, lines = 15): string {
   try {
     const text = fs.readFileSync(file).subarray(offset).toString('utf8');
     return text.trimEnd().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');

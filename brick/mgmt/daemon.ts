@@ -5,7 +5,8 @@ import http from 'node:http';
 import { OperationError, UsageError } from '../../lib/errors.js';
 import { Logger } from '../../lib/log.js';
 import {
-  VERSION_HEADER, type CreateRequest, type ErrorReply, type HealthReply, type SetOptionRequest, type StartRequest,
+  VERSION_HEADER, type AddBrickRequest, type CreateRequest, type ErrorReply, type HealthReply, type RebalanceStartRequest,
+  type RemoveBrickRequest, type SetOptionRequest, type StartRequest,
 } from '../../lib/mgmt/api.js';
 import { pidAlive, readPidfile } from './bricks.js';
 import { MgmtError } from './errors.js';
@@ -29,6 +30,11 @@ export interface DaemonOptions {
   brickPortBase: number;
   /** The brick program; defaults to dist/brick/main.js. */
   brickMain?: string;
+  /**
+   * The rebalance program; defaults to $BRICKFS_REBALANCE_MAIN, else dist/client/rebalance/main.js
+   * (the variable lets tests put a stand-in under a daemon they run as a process).
+   */
+  rebalanceMain?: string;
 }
 
 /** A daemon that listens; close() stops it and leaves the bricks running. */
@@ -104,7 +110,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     throw new OperationError(err.message);
   }
   claimPidfile(store.paths.daemonPidfile);
-  const mgr = new VolumeManager(store, { brickPortBase: opts.brickPortBase, brickMain: opts.brickMain });
+  const mgr = new VolumeManager(store, {
+    brickPortBase: opts.brickPortBase,
+    brickMain: opts.brickMain,
+    rebalanceMain: opts.rebalanceMain ?? (process.env.BRICKFS_REBALANCE_MAIN || undefined),
+  });
   let ready = false;
 
   const volfile = async ({ params, url, req }: RouteCtx): Promise<Reply> => {
@@ -165,6 +175,26 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       return { json: { volume: await mgr.set(params[0]!, params[1]!, value) } };
     }],
     ['GET', new RegExp(`^/v1/volumes/${VOL}/volfile$`), volfile],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/add-brick$`), async ({ params, body }) => ({
+      json: await mgr.addBrick(params[0]!, body as AddBrickRequest),
+    })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/remove-brick/start$`), async ({ params, body }) => ({
+      json: await mgr.removeBrickStart(params[0]!, body as RemoveBrickRequest),
+    })],
+    ['GET', new RegExp(`^/v1/volumes/${VOL}/remove-brick/status$`), async ({ params, url }) => ({
+      json: await mgr.removeBrickStatus(params[0]!, url.searchParams.getAll('brick')),
+    })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/remove-brick/commit$`), async ({ params, body }) => ({
+      json: await mgr.removeBrickCommit(params[0]!, body as RemoveBrickRequest),
+    })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/remove-brick/stop$`), async ({ params, body }) => ({
+      json: await mgr.removeBrickStop(params[0]!, body as RemoveBrickRequest),
+    })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/rebalance/start$`), async ({ params, body }) => ({
+      json: await mgr.rebalanceStart(params[0]!, body as RebalanceStartRequest),
+    })],
+    ['GET', new RegExp(`^/v1/volumes/${VOL}/rebalance/status$`), async ({ params }) => ({ json: mgr.rebalanceStatus(params[0]!) })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/rebalance/stop$`), async ({ params }) => ({ json: await mgr.rebalanceStop(params[0]!) })],
   ];
 
   const send = (res: http.ServerResponse, r: Reply): void => {

@@ -2,16 +2,41 @@
 // atomically on each change (a crash leaves the old file or the new one, never half).
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { BrickInfo, VolumeInfo } from '../../lib/mgmt/api.js';
+import type { BrickInfo, RebalancePurpose, VolumeInfo } from '../../lib/mgmt/api.js';
+import type { RebalanceMode, RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
 
 /** A brick as stored: BrickInfo plus the file-name-safe id of its volfile, pidfile and log. */
 export interface BrickDef extends BrickInfo {
   id: string;
+  /**
+   * Stable number in the translator names (VOL-client-SLOT); absent on volumes stored
+   * before add-brick existed, where it is the brick's index (volgen's slotOf).
+   */
+  slot?: number;
+}
+
+/** The last rebalance run the daemon started on a volume (to decide whether a new one resumes it). */
+export interface RebalanceRun {
+  purpose: RebalancePurpose;
+  mode: RebalanceMode;
+  throttle: RebalanceThrottle;
+  /** The volume's layoutEpoch when the run started: a stopped run resumes only over the same layout. */
+  layoutEpoch: number;
+  startedAt: string;
 }
 
 /** A volume as stored. */
-export interface VolumeDef extends Omit<VolumeInfo, 'bricks'> {
+export interface VolumeDef extends Omit<VolumeInfo, 'bricks' | 'removing' | 'layoutEpoch'> {
   bricks: BrickDef[];
+  /** Bumped by add-brick and remove-brick start; 0 when absent. */
+  layoutEpoch?: number;
+  /** One weight per distribute subvolume when their free space differs (volgen's layout-weights). */
+  layoutWeights?: number[];
+  /** A remove-brick in progress: ids of the bricks being drained. */
+  removing?: { bricks: string[]; startedAt: string };
+  /** Lowest slot a new brick may take: slots of removed bricks are never given again. */
+  nextSlot?: number;
+  rebalance?: RebalanceRun;
 }
 
 interface StoreFile {
@@ -51,6 +76,10 @@ export class StatePaths {
   brickVolfile(vol: string, b: BrickDef): string { return path.join(this.volDir(vol), 'bricks', `${b.id}.vol`); }
   brickPidfile(vol: string, b: BrickDef): string { return path.join(this.volDir(vol), 'run', `${b.id}.pid`); }
   brickLog(b: BrickDef): string { return path.join(this.root, 'logs', 'bricks', `${b.id}.log`); }
+  rebalanceStatus(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'status.json'); }
+  rebalanceCheckpoint(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'checkpoint'); }
+  rebalancePidfile(vol: string): string { return path.join(this.volDir(vol), 'run', 'rebalance.pid'); }
+  rebalanceLog(vol: string): string { return path.join(this.root, 'logs', `rebalance-${vol}.log`); }
 }
 
 /** A brick id as GlusterFS names brick pidfiles: host plus path with '/' as '-' (localhost-srv-b1). */
@@ -145,7 +174,28 @@ export class VolumeStore {
   }
 }
 
-/** The public view of a stored volume (brick ids are internal). */
+/** The public view of a stored volume: brick ids, slots and the daemon's bookkeeping stay inside. */
 export function toVolumeInfo(v: VolumeDef): VolumeInfo {
-  return { ...v, bricks: v.bricks.map(({ host, path: p, port }) => ({ host, path: p, port })), options: { ...v.options } };
+  const brick = ({ host, path: p, port }: BrickDef): BrickInfo => ({ host, path: p, port });
+  const byId = new Map(v.bricks.map((b) => [b.id, b]));
+  return {
+    name: v.name,
+    id: v.id,
+    type: v.type,
+    status: v.status,
+    version: v.version,
+    bricks: v.bricks.map(brick),
+    ...(v.stripeCount === undefined ? {} : { stripeCount: v.stripeCount }),
+    ...(v.replicaCount === undefined ? {} : { replicaCount: v.replicaCount }),
+    ...((v.layoutEpoch ?? 0) > 0 ? { layoutEpoch: v.layoutEpoch } : {}),
+    ...(v.layoutWeights === undefined ? {} : { layoutWeights: [...v.layoutWeights] }),
+    ...(v.removing === undefined ? {} : {
+      removing: {
+        bricks: v.removing.bricks.flatMap((id) => { const b = byId.get(id); return b ? [brick(b)] : []; }),
+        startedAt: v.removing.startedAt,
+      },
+    }),
+    options: { ...v.options },
+    createdAt: v.createdAt,
+  };
 }

@@ -7,17 +7,51 @@ import { formatVolfile, type VolumeDecl } from '../../lib/volfile/parse.js';
 /** One `volume ... end-volume` block to generate. */
 export type Decl = Pick<VolumeDecl, 'name' | 'type' | 'options' | 'subvolumes'>;
 
+/** A brick as volgen sees it: where it listens, plus its stable slot number. */
+export interface VolgenBrick extends BrickInfo {
+  /**
+   * Stable number naming the brick's translators (VOL-client-SLOT); absent on volumes
+   * stored before slots existed, where it is the brick's index. Slots survive a
+   * remove-brick, because DHT link files name the subvolume that holds the data.
+   */
+  slot?: number;
+  /** The daemon's id of the brick (what `removing` lists). */
+  id?: string;
+}
+
 /** What volgen needs of a volume. */
 export interface VolgenInput {
   name: string;
   version?: number;
-  bricks: readonly BrickInfo[];
+  bricks: readonly VolgenBrick[];
   /** `volume set` options (keys of VOLUME_OPTIONS). */
   options: Readonly<Record<string, string>>;
   /** Bricks per stripe set; absent for a plain distribute volume. */
   stripeCount?: number;
   /** Bricks per replica set; absent for an unreplicated volume. */
   replicaCount?: number;
+  /** Bumped whenever the set of distribute subvolumes or their weights change (add-brick, remove-brick start). */
+  layoutEpoch?: number;
+  /** One weight per distribute subvolume (free GiB) when their free space differs; absent otherwise. */
+  layoutWeights?: readonly number[];
+  /** A remove-brick in progress: the ids of the bricks being drained. */
+  removing?: { readonly bricks: readonly string[] };
+}
+
+/** The slot of the brick at index i (its index on volumes stored before slots). */
+export function slotOf(b: VolgenBrick, i: number): number {
+  return b.slot ?? i;
+}
+
+/** Bricks per distribute subvolume: replica count x stripe count (1 for plain distribute). */
+export function setWidth(vol: Pick<VolgenInput, 'stripeCount' | 'replicaCount'>): number {
+  return (vol.replicaCount ?? 1) * (vol.stripeCount ?? 1);
+}
+
+/** One child of cluster/distribute: its translator name and the indices of its bricks. */
+export interface DistributeUnit {
+  name: string;
+  bricks: number[];
 }
 
 /** The volume type a brick list and stripe count make (GlusterFS's names). */
@@ -45,52 +79,114 @@ export function listenHostFor(host: string): string {
   return host.includes(':') ? '::' : '0.0.0.0';
 }
 
-/** Groups consecutive subvolumes n by n under one translator each (replica or stripe sets). */
-function sets(vol: VolgenInput, under: Decl[], n: number, kind: 'replicate' | 'stripe', type: string): Decl[] {
+/** A translator of the client graph with the bricks below it. */
+interface Unit {
+  decl: Decl;
+  bricks: number[];
+}
+
+/**
+ * Groups consecutive units n by n under one translator each (replica or stripe sets). A set
+ * is named after the slot of its first brick divided by the bricks per set, so a fresh
+ * volume has VOL-replicate-0, -1... and the names of the sets that stay do not change when
+ * a remove-brick takes sets out.
+ */
+function sets(vol: VolgenInput, under: Unit[], n: number, kind: 'replicate' | 'stripe', type: string): Unit[] {
   if (!Number.isInteger(n) || n < 2 || under.length % n !== 0) {
     throw new RangeError(`volume ${vol.name}: ${under.length} subvolumes do not make ${kind} sets of ${n}`);
   }
   const opts = optionsFor(vol, type);
-  const out: Decl[] = [];
+  const out: Unit[] = [];
   for (let k = 0; k * n < under.length; k++) {
-    out.push({ name: `${vol.name}-${kind}-${k}`, type, options: { ...opts }, subvolumes: under.slice(k * n, (k + 1) * n).map((d) => d.name) });
+    const members = under.slice(k * n, (k + 1) * n);
+    const bricks = members.flatMap((m) => m.bricks);
+    const first = bricks[0]!;
+    const name = `${vol.name}-${kind}-${Math.floor(slotOf(vol.bricks[first]!, first) / bricks.length)}`;
+    out.push({ decl: { name, type, options: { ...opts }, subvolumes: members.map((m) => m.decl.name) }, bricks });
+  }
+  return out;
+}
+
+/** The protocol/client translators and the units cluster/distribute (if any) spreads files over. */
+function build(vol: VolgenInput): { decls: Decl[]; units: Unit[]; distribute: boolean } {
+  const clientOpts = optionsFor(vol, 'protocol/client');
+  const clients: Unit[] = vol.bricks.map((b, i) => ({
+    decl: {
+      name: `${vol.name}-client-${slotOf(b, i)}`,
+      type: 'protocol/client',
+      options: {
+        'remote-host': b.host,
+        'remote-port': String(b.port),
+        'remote-subvolume': b.path,
+        ...clientOpts,
+      },
+      subvolumes: [],
+    },
+    bricks: [i],
+  }));
+  const decls = clients.map((c) => c.decl);
+  let units = clients;
+  if (vol.replicaCount !== undefined) {
+    units = sets(vol, units, vol.replicaCount, 'replicate', 'cluster/replicate');
+    decls.push(...units.map((u) => u.decl));
+  }
+  if (vol.stripeCount !== undefined) {
+    units = sets(vol, units, vol.stripeCount, 'stripe', 'cluster/stripe');
+    decls.push(...units.map((u) => u.decl));
+  }
+  const names = new Set<string>();
+  for (const d of decls) {
+    if (names.has(d.name)) throw new RangeError(`volume ${vol.name}: two translators would be named ${d.name} (brick slots overlap)`);
+    names.add(d.name);
+  }
+  // Plain distribute keeps its DHT even over one brick (a volume grows by add-brick); a
+  // volume whose layout ever changed keeps it too, so link files stay hidden and followed.
+  const distribute = units.length > 1 || (vol.replicaCount === undefined && vol.stripeCount === undefined) || (vol.layoutEpoch ?? 0) > 0;
+  return { decls, units, distribute };
+}
+
+/** The children of cluster/distribute in order, with their bricks (one unit when there is no distribute). */
+export function distributeUnits(vol: VolgenInput): DistributeUnit[] {
+  return build(vol).units.map((u) => ({ name: u.decl.name, bricks: u.bricks }));
+}
+
+/** The layout options of cluster/distribute; each only when it differs from the translator's default. */
+function layoutOptions(vol: VolgenInput, units: readonly Unit[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  if ((vol.layoutEpoch ?? 0) > 0) out['layout-epoch'] = String(vol.layoutEpoch);
+  if (vol.layoutWeights !== undefined) {
+    const w = vol.layoutWeights;
+    if (w.length !== units.length || !w.every((x) => Number.isSafeInteger(x) && x >= 0)) {
+      throw new RangeError(`volume ${vol.name}: ${w.length} layout weights (${w.join(',')}) for ${units.length} distribute subvolumes`);
+    }
+    out['layout-weights'] = w.join(',');
+  }
+  if (vol.removing && vol.removing.bricks.length > 0) {
+    const gone = new Set(vol.removing.bricks);
+    const names = units.filter((u) => u.bricks.every((i) => gone.has(vol.bricks[i]!.id ?? ''))).map((u) => u.decl.name);
+    if (names.length > 0) out['decommissioned-bricks'] = names.join(',');
   }
   return out;
 }
 
 /**
- * The client graph, bottom up: one protocol/client per brick; with a replica count, one
- * cluster/replicate per N consecutive bricks (VOL-replicate-K); with a stripe count, one
- * cluster/stripe per N consecutive units below (bricks, or replica sets: "stripe 2 replica
- * 2 b1 b2 b3 b4" stripes over the pairs b1+b2 and b3+b4); cluster/distribute over what is
- * left when that is more than one unit; performance/md-cache on top.
+ * The client graph, bottom up: one protocol/client per brick (VOL-client-SLOT); with a
+ * replica count, one cluster/replicate per N consecutive bricks (VOL-replicate-K); with a
+ * stripe count, one cluster/stripe per N consecutive units below (bricks, or replica sets:
+ * "stripe 2 replica 2 b1 b2 b3 b4" stripes over the pairs b1+b2 and b3+b4); cluster/distribute
+ * over what is left when that is more than one unit, with the layout options (epoch, weights,
+ * bricks being drained); performance/md-cache on top.
  */
 export function clientGraph(vol: VolgenInput): Decl[] {
-  const clientOpts = optionsFor(vol, 'protocol/client');
-  const clients: Decl[] = vol.bricks.map((b, i) => ({
-    name: `${vol.name}-client-${i}`,
-    type: 'protocol/client',
-    options: {
-      'remote-host': b.host,
-      'remote-port': String(b.port),
-      'remote-subvolume': b.path,
-      ...clientOpts,
-    },
-    subvolumes: [],
-  }));
-  const out: Decl[] = [...clients];
-  let units = clients;
-  if (vol.replicaCount !== undefined) {
-    units = sets(vol, units, vol.replicaCount, 'replicate', 'cluster/replicate');
-    out.push(...units);
-  }
-  if (vol.stripeCount !== undefined) {
-    units = sets(vol, units, vol.stripeCount, 'stripe', 'cluster/stripe');
-    out.push(...units);
-  }
-  // Plain distribute keeps its DHT even over one brick (a volume grows by add-brick).
-  if (units.length > 1 || (vol.replicaCount === undefined && vol.stripeCount === undefined)) {
-    out.push({ name: `${vol.name}-dht`, type: 'cluster/distribute', options: optionsFor(vol, 'cluster/distribute'), subvolumes: units.map((u) => u.name) });
+  const { decls, units, distribute } = build(vol);
+  const out: Decl[] = [...decls];
+  if (distribute) {
+    out.push({
+      name: `${vol.name}-dht`,
+      type: 'cluster/distribute',
+      options: { ...optionsFor(vol, 'cluster/distribute'), ...layoutOptions(vol, units) },
+      subvolumes: units.map((u) => u.decl.name),
+    });
   }
   out.push({ name: `${vol.name}-md-cache`, type: 'performance/md-cache', options: optionsFor(vol, 'performance/md-cache'), subvolumes: [out.at(-1)!.name] });
   return out;

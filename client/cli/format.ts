@@ -1,5 +1,5 @@
-// Human output of `volume info` and `volume status`, laid out as gluster's.
-import type { VolumeInfo, VolumeState, VolumeStatusInfo } from '../../lib/mgmt/api.js';
+// Human output of `volume info`, `volume status` and `volume rebalance status`, laid out as gluster's.
+import type { RebalanceStatusReply, VolumeInfo, VolumeState, VolumeStatusInfo } from '../../lib/mgmt/api.js';
 import { formatBrick } from '../../lib/mgmt/args.js';
 
 const STATE_WORD: Record<VolumeState, string> = { created: 'Created', started: 'Started', stopped: 'Stopped' };
@@ -25,6 +25,10 @@ export function formatInfo(volumes: readonly VolumeInfo[]): string {
       'Bricks:',
       ...v.bricks.map((b, i) => `Brick${i + 1}: ${formatBrick(b, false)}`),
     ];
+    if (v.removing) {
+      lines.push(`Bricks being removed (remove-brick started ${v.removing.startedAt}):`,
+        ...v.removing.bricks.map((b) => `  ${formatBrick(b, false)}`));
+    }
     const opts = Object.entries(v.options);
     if (opts.length > 0) lines.push('Options Reconfigured:', ...opts.map(([k, val]) => `${k}: ${val}`));
     return `${lines.join('\n')}\n`;
@@ -52,4 +56,53 @@ export function formatStatus(volumes: readonly VolumeStatusInfo[]): string {
     if (v.status !== 'started') lines.push('', `Volume ${v.name} is not started`);
     return `${lines.join('\n')}\n`;
   }).join('\n');
+}
+
+/** Bytes with a binary unit: 0 B, 512 B, 1.5 KiB, 12.0 MiB... */
+export function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** Seconds as h:mm:ss (gluster's "run time in h:m:s"). */
+export function hms(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  return `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** `volume rebalance VOL status` (and remove-brick status) text: gluster's table, then rate, ETA and process. */
+export function formatRebalance(r: RebalanceStatusReply): string {
+  const cols: Array<[string, string]> = [
+    ['Node', 'localhost'],
+    ['Rebalanced-files', String(r.filesMoved)],
+    ['size', humanBytes(r.bytesMoved)],
+    ['scanned', String(r.filesScanned)],
+    ['failures', String(r.filesFailed)],
+    ['skipped', String(r.filesSkipped)],
+    ['status', r.state],
+    ['run time in h:m:s', hms(r.elapsedS)],
+  ];
+  const width = cols.map(([h, v]) => Math.max(h.length, v.length));
+  const row = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join('  ');
+  const what = r.purpose === 'remove-brick' ? 'Remove-brick drain' : r.mode === 'fix-layout' ? 'Rebalance (fix-layout)' : 'Rebalance';
+  const lines = [
+    `${what} of volume ${r.volume}, throttle ${r.throttle}${r.resumed ? ', resumed' : ''}, started ${r.startedAt}`,
+    row(cols.map(([h]) => h)),
+    row(width.map((w) => '-'.repeat(w))),
+    row(cols.map(([, v]) => v)),
+    '',
+    `Directories: ${r.dirsScanned} scanned, ${r.dirsFixed} layouts fixed`,
+    `Rate: ${r.rateFilesPerS.toFixed(1)} files/s, ${(r.rateBytesPerS / 1024 ** 2).toFixed(2)} MiB/s`
+      + `; files in volume: ${r.filesTotal ?? 'counting'}`
+      + `; estimated time left: ${r.state === 'running' ? (r.etaS === null ? 'unknown' : hms(r.etaS)) : '-'}`,
+    `Process: ${r.alive ? `pid ${r.pid}, running` : 'not running'}${r.finishedAt ? `; finished ${r.finishedAt}` : ''}`,
+  ];
+  if (r.error) lines.push(`Error: ${r.error}`);
+  return `${lines.join('\n')}\n`;
 }

@@ -2,7 +2,9 @@
 // the CLI. docs/mgmt-api.md describes the routes; `--json` output of the CLI reuses these
 // shapes, so changing them is a breaking change.
 
-export type { CreateRequest } from './args.js';
+import type { RebalanceStatus, RebalanceThrottle } from './rebalance.js';
+
+export type { AddBrickRequest, CreateRequest, RemoveBrickRequest } from './args.js';
 
 /** Lifecycle of a volume: created (never started), started, stopped. */
 export type VolumeState = 'created' | 'started' | 'stopped';
@@ -30,17 +32,30 @@ export interface VolumeInfo {
   id: string;
   type: VolumeType;
   status: VolumeState;
-  /** Increases whenever the generated volfiles change (create, set). */
+  /** Increases whenever the generated volfiles change (create, set, add-brick, remove-brick start/stop/commit). */
   version: number;
   bricks: BrickInfo[];
   /** Bricks per stripe set (each N consecutive bricks form one); only on striped volumes. */
   stripeCount?: number;
   /** Bricks per replica set (each N consecutive bricks form one); only on replicated volumes. */
   replicaCount?: number;
+  /** How many times the set of distribute subvolumes changed (add-brick, remove-brick start); only when > 0. */
+  layoutEpoch?: number;
+  /** Free GiB per distribute subvolume, when their free space differed by more than 10% at the last change. */
+  layoutWeights?: number[];
+  /** A remove-brick in progress (its drain may have completed; `remove-brick ... commit` ends it). */
+  removing?: RemovingInfo;
   /** Options changed with `volume set`, as strings. */
   options: Record<string, string>;
   /** ISO 8601. */
   createdAt: string;
+}
+
+/** The bricks a remove-brick is draining. */
+export interface RemovingInfo {
+  bricks: BrickInfo[];
+  /** ISO 8601. */
+  startedAt: string;
 }
 
 /** One brick in `volume status`. */
@@ -90,6 +105,69 @@ export interface StartStopReply {
 /** PUT /v1/volumes/:name/options/:key. */
 export interface SetOptionRequest {
   value: string;
+}
+
+/** POST /v1/volumes/:name/add-brick. */
+export interface AddBrickReply {
+  volume: VolumeInfo;
+  /** The new bricks, with the ports they were given. */
+  added: BrickInfo[];
+  /** Things allowed but worth saying (a brick on the root filesystem). */
+  warnings: string[];
+}
+
+/** What started a rebalance run: `volume rebalance VOL start`, or the drain of `remove-brick ... start`. */
+export type RebalancePurpose = 'rebalance' | 'remove-brick';
+
+/** POST /v1/volumes/:name/rebalance/start. */
+export interface RebalanceStartRequest {
+  /** Only rewrite directory layouts; move no files. */
+  fixLayout?: boolean;
+  /** Default normal. */
+  throttle?: RebalanceThrottle;
+}
+
+/**
+ * GET /v1/volumes/:name/rebalance/status (and the replies of rebalance start/stop):
+ * the rebalance process's status file (lib/mgmt/rebalance.ts) plus what the daemon knows.
+ * A status file saying "running" whose process is dead reads "failed".
+ */
+export interface RebalanceStatusReply extends RebalanceStatus {
+  volume: string;
+  purpose: RebalancePurpose;
+  throttle: RebalanceThrottle;
+  /** The volume's layoutEpoch when the run started. */
+  layoutEpoch: number;
+  /** Pid of the rebalance process, or null when none runs. */
+  pid: number | null;
+  /** Whether that process is alive. */
+  alive: boolean;
+}
+
+/** POST /v1/volumes/:name/remove-brick/start. */
+export interface RemoveBrickStartReply {
+  volume: VolumeInfo;
+  removing: RemovingInfo;
+  /** The drain just started. */
+  rebalance: RebalanceStatusReply;
+}
+
+/** GET /v1/volumes/:name/remove-brick/status. */
+export interface RemoveBrickStatusReply {
+  volume: string;
+  removing: RemovingInfo;
+  /** The drain; null if it never started (its start failed). */
+  rebalance: RebalanceStatusReply | null;
+  /** True when `commit` would be accepted without force: the drain completed with no failed file. */
+  complete: boolean;
+}
+
+/** POST /v1/volumes/:name/remove-brick/commit and /stop. */
+export interface RemoveBrickEndReply {
+  volume: VolumeInfo;
+  /** The bricks taken out of the volume (commit), or kept in it (stop). */
+  bricks: BrickInfo[];
+  warnings: string[];
 }
 
 /** Reply of GET /v1/volumes/:name, DELETE and option changes. */

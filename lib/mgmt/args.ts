@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { OptionError, parseOptions } from '../options.js';
+import { REBALANCE_THROTTLES, type RebalanceThrottle } from './rebalance.js';
 import { VOLUME_OPTIONS } from './volume-options.js';
 
 /** A brick as typed: HOST[:PORT]:/abs/path. */
@@ -22,6 +23,28 @@ export interface CreateRequest {
   stripe?: number;
   force?: boolean;
 }
+
+/** A parsed `volume add-brick` request (POST /v1/volumes/:name/add-brick). */
+export interface AddBrickRequest {
+  /** New bricks in the user's order, normalised to HOST[:PORT]:/abs/path. */
+  bricks: string[];
+  /** Only the volume's current replica count is accepted (changing it is not supported yet). */
+  replica?: number;
+  force?: boolean;
+}
+
+/** A `volume remove-brick` request (POST /v1/volumes/:name/remove-brick/{start,commit,stop}). */
+export interface RemoveBrickRequest {
+  /** Bricks of the volume, HOST[:PORT]:/abs/path. */
+  bricks: string[];
+  /** commit only: commit although the drain has not completed. */
+  force?: boolean;
+  /** start only: how hard the drain pushes (default normal). */
+  throttle?: RebalanceThrottle;
+}
+
+export type RemoveBrickAction = 'start' | 'status' | 'commit' | 'stop';
+export type RebalanceAction = 'start' | 'status' | 'stop';
 
 export const VOLUME_NAME_MAX = 64;
 const CREATE_EXAMPLE = 'brickfs volume create demo localhost:/srv/brick1 localhost:/srv/brick2';
@@ -108,15 +131,10 @@ export function parseCreateArgs(name: string, words: readonly string[], force = 
   }
   const rest = words.slice(i);
   if (rest.length === 0) throw new UsageError(`no bricks given; for example: ${CREATE_EXAMPLE}`);
-  const seen = new Set<string>();
   for (const w of rest) {
     if (w === 'replica' || w === 'stripe') throw new UsageError(`"${w} N" must come before the bricks; for example: brickfs volume create ${name} ${w} 2 localhost:/srv/b1 localhost:/srv/b2`);
-    const spec = parseBrickSpec(w);
-    const key = formatBrick(spec, false);
-    if (seen.has(key)) throw new UsageError(`brick ${key} is listed twice`);
-    seen.add(key);
-    req.bricks.push(formatBrick(spec));
   }
+  req.bricks = parseBrickList(rest);
   if (req.replica !== undefined && req.bricks.length % (req.replica * (req.stripe ?? 1)) !== 0) {
     const unit = req.replica * (req.stripe ?? 1);
     throw new UsageError(
@@ -133,6 +151,106 @@ export function parseCreateArgs(name: string, words: readonly string[], force = 
     );
   }
   return req;
+}
+
+/** Parses brick words, normalised to HOST[:PORT]:/abs/path; a brick given twice is a UsageError. */
+export function parseBrickList(words: readonly string[]): string[] {
+  const seen = new Set<string>();
+  return words.map((w) => {
+    const spec = parseBrickSpec(w);
+    const key = formatBrick(spec, false);
+    if (seen.has(key)) throw new UsageError(`brick ${key} is listed twice`);
+    seen.add(key);
+    return formatBrick(spec);
+  });
+}
+
+/** Parses `[replica N] BRICK... [force]` as typed after `volume add-brick VOL`. */
+export function parseAddBrickArgs(name: string, words: readonly string[], force = false): AddBrickRequest {
+  validateVolumeName(name);
+  const example = `brickfs volume add-brick ${name} localhost:/srv/b3 localhost:/srv/b4`;
+  let rest = [...words];
+  if (rest.at(-1) === 'force') {
+    force = true;
+    rest = rest.slice(0, -1);
+  }
+  const req: AddBrickRequest = { bricks: [], force };
+  if (rest[0] === 'replica') {
+    const n = rest[1];
+    if (n === undefined || !/^\d+$/.test(n) || Number(n) < 1) {
+      throw new UsageError(`"replica" needs the volume's replica count, for example: brickfs volume add-brick ${name} replica 2 localhost:/srv/b5 localhost:/srv/b6`);
+    }
+    req.replica = Number(n);
+    rest = rest.slice(2);
+  }
+  for (const w of rest) {
+    if (w === 'replica') throw new UsageError(`"replica N" must come before the bricks; for example: brickfs volume add-brick ${name} replica 2 localhost:/srv/b5 localhost:/srv/b6`);
+    if (w === 'stripe') {
+      throw new UsageError('add-brick takes no "stripe N": a striped volume grows by whole stripe sets, so give the bricks in multiples of its stripe count');
+    }
+  }
+  if (rest.length === 0) throw new UsageError(`no bricks given; for example: ${example}`);
+  req.bricks = parseBrickList(rest);
+  return req;
+}
+
+/** Parses `BRICK... start|status|commit|stop [force]` as typed after `volume remove-brick VOL`. */
+export function parseRemoveBrickArgs(name: string, words: readonly string[]): RemoveBrickRequest & { action: RemoveBrickAction } {
+  validateVolumeName(name);
+  const usage = `brickfs volume remove-brick ${name} BRICK... start|status|commit|stop; for example: brickfs volume remove-brick ${name} localhost:/srv/b3 start`;
+  let rest = [...words];
+  let force = false;
+  if (rest.at(-1) === 'force') {
+    force = true;
+    rest = rest.slice(0, -1);
+  }
+  const action = rest.at(-1);
+  if (action !== 'start' && action !== 'status' && action !== 'commit' && action !== 'stop') {
+    throw new UsageError(action === undefined || action.includes(':/')
+      ? `say what to do after the bricks: start, status, commit or stop; ${usage}`
+      : `"${action}" is not a remove-brick command (start, status, commit or stop); ${usage}`);
+  }
+  if (force && action !== 'commit') {
+    throw new UsageError(`"force" goes with commit only (commit force: take the bricks out without waiting for the drain); ${usage}`);
+  }
+  const bricks = rest.slice(0, -1);
+  if (bricks.length === 0) throw new UsageError(`no bricks given; ${usage}`);
+  for (const w of bricks) {
+    if (['start', 'status', 'commit', 'stop', 'force'].includes(w)) throw new UsageError(`"${w}" must come after the bricks; ${usage}`);
+  }
+  return { bricks: parseBrickList(bricks), action, force };
+}
+
+/** Parses the throttle word of `rebalance VOL start --throttle T`. */
+export function parseThrottle(s: string): RebalanceThrottle {
+  if (!(REBALANCE_THROTTLES as readonly string[]).includes(s)) {
+    throw new UsageError(`"${s}" is not a throttle: use ${REBALANCE_THROTTLES.join(', ')} (default normal)`);
+  }
+  return s as RebalanceThrottle;
+}
+
+/** Parses `[fix-layout] start|status|stop` as typed after `volume rebalance VOL`, with its options. */
+export function parseRebalanceArgs(
+  name: string, words: readonly string[], opts: { fixLayout?: boolean; throttle?: string } = {},
+): { action: RebalanceAction; fixLayout: boolean; throttle?: RebalanceThrottle } {
+  validateVolumeName(name);
+  const usage = `brickfs volume rebalance ${name} start|status|stop [--fix-layout] [--throttle lazy|normal|aggressive]`;
+  let rest = [...words];
+  let fixLayout = opts.fixLayout === true;
+  // gluster's word order: `rebalance VOL fix-layout start`.
+  if (rest[0] === 'fix-layout') {
+    fixLayout = true;
+    rest = rest.slice(1);
+  }
+  if (rest.length !== 1 || !['start', 'status', 'stop'].includes(rest[0]!)) {
+    const got = rest.length === 0 ? 'nothing' : `"${rest.join(' ')}"`;
+    throw new UsageError(`expected start, status or stop after the volume name, got ${got}; usage: ${usage}`);
+  }
+  const action = rest[0] as RebalanceAction;
+  if (action !== 'start' && (fixLayout || opts.throttle !== undefined)) {
+    throw new UsageError(`--fix-layout and --throttle go with start only; usage: ${usage}`);
+  }
+  return { action, fixLayout, ...(opts.throttle === undefined ? {} : { throttle: parseThrottle(opts.throttle) }) };
 }
 
 /** Validates `volume set KEY VALUE`; returns the normalised value or throws a UsageError naming the known keys. */

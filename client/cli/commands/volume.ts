@@ -1,9 +1,12 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../api.js';
+import { command as addBrick } from './volume/add-brick.js';
 import { command as create } from './volume/create.js';
 import { command as del } from './volume/delete.js';
 import { command as heal } from './volume/heal.js';
 import { command as info } from './volume/info.js';
+import { command as rebalance } from './volume/rebalance.js';
+import { command as removeBrick } from './volume/remove-brick.js';
 import { command as set } from './volume/set.js';
 import { command as start } from './volume/start.js';
 import { command as status } from './volume/status.js';
@@ -13,7 +16,7 @@ import { command as volfile } from './volume/volfile.js';
 /** `brickfs volume ...`, one file per subcommand. */
 export const command: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'volume',
-  describe: 'Create, start, stop, inspect and change volumes',
+  describe: 'Create, start, stop, inspect, change, grow and shrink volumes',
   builder: (y: Argv<GlobalArgs>) => y
     .command(create)
     .command(start)
@@ -23,8 +26,11 @@ export const command: CommandModule<GlobalArgs, GlobalArgs> = {
     .command(status)
     .command(volfile)
     .command(set)
+    .command(addBrick)
+    .command(rebalance)
+    .command(removeBrick)
     .command(heal)
-    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, status, volfile, set or heal')
+    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, status, volfile, set, add-brick, rebalance, remove-brick or heal')
     .example('$0 volume create demo localhost:/srv/b1 localhost:/srv/b2', 'define a volume')
     .example('$0 volume start demo', 'start its bricks'),
   handler: () => undefined,

@@ -1,0 +1,60 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import type { RebalanceStartRequest, RebalanceStatusReply } from '../../../../lib/mgmt/api.js';
+import { parseRebalanceArgs } from '../../../../lib/mgmt/args.js';
+import { REBALANCE_THROTTLES } from '../../../../lib/mgmt/rebalance.js';
+import { labelled, MgmtApi, volumePath, type GlobalArgs } from '../../api.js';
+import { formatRebalance } from '../../format.js';
+
+interface RebalanceArgs extends GlobalArgs {
+  volname: string;
+  words: string[];
+  'fix-layout': boolean;
+  throttle?: string;
+  json: boolean;
+}
+
+export const command: CommandModule<GlobalArgs, RebalanceArgs> = {
+  command: 'rebalance <volname> [words..]',
+  describe: 'Spread files over every brick after add-brick: start, status or stop the rebalance process',
+  builder: (y: Argv<GlobalArgs>) => y
+    .usage('$0 volume rebalance VOL start|status|stop [--fix-layout] [--throttle lazy|normal|aggressive] [--json]')
+    .positional('volname', { type: 'string', demandOption: true, describe: 'Volume name' })
+    .positional('words', { type: 'string', array: true, default: [], describe: 'start | status | stop (gluster\'s "fix-layout start" too)' })
+    .option('fix-layout', { type: 'boolean', default: false, describe: 'start: only give directories layouts over every brick; move no file' })
+    .option('throttle', { type: 'string', choices: [...REBALANCE_THROTTLES], describe: 'start: how hard to push (default normal)' })
+    .option('json', { type: 'boolean', default: false, describe: 'Print the status object (docs/mgmt-api.md)' })
+    .example('$0 volume rebalance demo start', 'move files to the bricks their names hash to now')
+    .example('$0 volume rebalance demo start --fix-layout', 'new files may land on new bricks; existing ones stay')
+    .example('$0 volume rebalance demo start --throttle lazy', 'leave more of the disks to users')
+    .example('$0 volume rebalance demo status', 'progress: files moved, rate, time left')
+    .example('$0 volume rebalance demo stop', 'stop after the file in hand; `start` later resumes')
+    .epilog('The rebalance runs as its own process on the daemon\'s host and outlives the CLI and the daemon. '
+      + 'A stopped rebalance resumes where it stopped when started again over the same bricks.') as unknown as Argv<RebalanceArgs>,
+  handler: async (argv: ArgumentsCamelCase<RebalanceArgs>) => {
+    await labelled(`volume rebalance: ${argv.volname}`, async () => {
+      const { action, fixLayout, throttle } = parseRebalanceArgs(argv.volname, (argv.words ?? []).map(String), {
+        fixLayout: argv['fix-layout'], throttle: argv.throttle,
+      });
+      const api = MgmtApi.fromArgs(argv);
+      let reply: RebalanceStatusReply;
+      if (action === 'start') {
+        const body: RebalanceStartRequest = { fixLayout, ...(throttle ? { throttle } : {}) };
+        reply = await api.json<RebalanceStatusReply>('POST', volumePath(argv.volname, '/rebalance/start'), body);
+      } else if (action === 'stop') {
+        reply = await api.json<RebalanceStatusReply>('POST', volumePath(argv.volname, '/rebalance/stop'), {});
+      } else {
+        reply = await api.json<RebalanceStatusReply>('GET', volumePath(argv.volname, '/rebalance/status'));
+      }
+      if (argv.json) {
+        process.stdout.write(`${JSON.stringify(reply, null, 2)}\n`);
+      } else if (action === 'start') {
+        process.stdout.write(`volume rebalance: ${argv.volname}: success: rebalance ${reply.resumed ? 'resumed' : 'started'}` +
+          `${reply.alive ? ` (pid ${reply.pid})` : `, and already ${reply.state}`}; ` +
+          `\`brickfs volume rebalance ${argv.volname} status\` shows its progress\n`);
+      } else {
+        process.stdout.write(formatRebalance(reply));
+        if (action === 'stop') process.stdout.write(`volume rebalance: ${argv.volname}: success: stopped; \`start\` resumes it\n`);
+      }
+    });
+  },
+};
