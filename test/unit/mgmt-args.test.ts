@@ -1,6 +1,9 @@
 import test from 'ava';
 import { UsageError } from '../../lib/errors.js';
-import { formatBrick, parseBrickSpec, parseCreateArgs, validateVolumeName, validateVolumeOption } from '../../lib/mgmt/args.js';
+import {
+  formatBrick, parseAddBrickArgs, parseBrickSpec, parseCreateArgs, parseRebalanceArgs, parseRemoveBrickArgs, validateVolumeName,
+  validateVolumeOption,
+} from '../../lib/mgmt/args.js';
 
 const usage = { instanceOf: UsageError };
 
@@ -83,4 +86,45 @@ test('volume set cluster.stripe-block-size: sizes with units, at least 4 KiB, a 
   t.regex(t.throws(() => validateVolumeOption('cluster.stripe-block-size', '2KiB'), usage)!.message, /below the minimum 4096/);
   t.throws(() => validateVolumeOption('cluster.stripe-block-size', '2GiB'), usage);
   t.throws(() => validateVolumeOption('cluster.stripe-block-size', 'big'), usage);
+});
+
+test('add-brick arguments: [replica N] BRICK... [force]', (t) => {
+  t.deepEqual(parseAddBrickArgs('v', ['localhost:/a', 'h:7200:/b/']), { bricks: ['localhost:/a', 'h:7200:/b'], force: false });
+  t.deepEqual(parseAddBrickArgs('v', ['replica', '2', 'h:/a', 'h:/b', 'force']), { bricks: ['h:/a', 'h:/b'], replica: 2, force: true });
+  t.true(parseAddBrickArgs('v', ['h:/a'], true).force);
+  t.regex(t.throws(() => parseAddBrickArgs('v', []), usage)!.message, /no bricks given; for example: brickfs volume add-brick v/);
+  t.regex(t.throws(() => parseAddBrickArgs('v', ['replica', '2']), usage)!.message, /no bricks/);
+  t.regex(t.throws(() => parseAddBrickArgs('v', ['replica', 'two', 'h:/a']), usage)!.message, /replica count/);
+  t.regex(t.throws(() => parseAddBrickArgs('v', ['h:/a', 'replica', '2']), usage)!.message, /before the bricks/);
+  t.regex(t.throws(() => parseAddBrickArgs('v', ['stripe', '2', 'h:/a', 'h:/b']), usage)!.message, /no "stripe N".*multiples of its stripe count/);
+  t.regex(t.throws(() => parseAddBrickArgs('v', ['h:/a', 'h:/a']), usage)!.message, /listed twice/);
+  t.regex(t.throws(() => parseAddBrickArgs('v', ['h:rel']), usage)!.message, /not absolute/);
+  t.throws(() => parseAddBrickArgs('-v', ['h:/a']), usage);
+});
+
+test('remove-brick arguments: BRICK... start|status|commit|stop [force]', (t) => {
+  t.deepEqual(parseRemoveBrickArgs('v', ['h:/a', 'h:/b', 'start']), { bricks: ['h:/a', 'h:/b'], action: 'start', force: false });
+  t.deepEqual(parseRemoveBrickArgs('v', ['h:/a', 'commit', 'force']), { bricks: ['h:/a'], action: 'commit', force: true });
+  t.is(parseRemoveBrickArgs('v', ['h:/a', 'status']).action, 'status');
+  t.is(parseRemoveBrickArgs('v', ['h:/a', 'stop']).action, 'stop');
+  t.regex(t.throws(() => parseRemoveBrickArgs('v', ['h:/a']), usage)!.message, /say what to do after the bricks: start, status, commit or stop/);
+  t.regex(t.throws(() => parseRemoveBrickArgs('v', ['h:/a', 'begin']), usage)!.message, /"begin" is not a remove-brick command/);
+  t.regex(t.throws(() => parseRemoveBrickArgs('v', ['start']), usage)!.message, /no bricks given/);
+  t.regex(t.throws(() => parseRemoveBrickArgs('v', ['h:/a', 'start', 'force']), usage)!.message, /"force" goes with commit only/);
+  t.regex(t.throws(() => parseRemoveBrickArgs('v', ['start', 'h:/a', 'start']), usage)!.message, /must come after the bricks/);
+  t.throws(() => parseRemoveBrickArgs('v', ['h:/a', 'h:/a', 'start']), usage);
+  t.throws(() => parseRemoveBrickArgs('v', []), usage);
+});
+
+test('rebalance arguments: [fix-layout] start|status|stop, --fix-layout and --throttle with start only', (t) => {
+  t.deepEqual(parseRebalanceArgs('v', ['start']), { action: 'start', fixLayout: false });
+  t.deepEqual(parseRebalanceArgs('v', ['start'], { fixLayout: true, throttle: 'lazy' }), { action: 'start', fixLayout: true, throttle: 'lazy' });
+  t.deepEqual(parseRebalanceArgs('v', ['fix-layout', 'start']), { action: 'start', fixLayout: true });
+  t.is(parseRebalanceArgs('v', ['status']).action, 'status');
+  t.is(parseRebalanceArgs('v', ['stop']).action, 'stop');
+  t.regex(t.throws(() => parseRebalanceArgs('v', []), usage)!.message, /expected start, status or stop after the volume name, got nothing/);
+  t.regex(t.throws(() => parseRebalanceArgs('v', ['go']), usage)!.message, /got "go"/);
+  t.throws(() => parseRebalanceArgs('v', ['start', 'now']), usage);
+  t.regex(t.throws(() => parseRebalanceArgs('v', ['status'], { fixLayout: true }), usage)!.message, /go with start only/);
+  t.regex(t.throws(() => parseRebalanceArgs('v', ['start'], { throttle: 'fast' }), usage)!.message, /"fast" is not a throttle: use lazy, normal, aggressive/);
 });

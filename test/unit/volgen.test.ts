@@ -1,5 +1,8 @@
 import test from 'ava';
-import { brickVolfile, clientGraph, clientVolfile, listenHostFor, volumeType, type VolgenInput } from '../../brick/mgmt/volgen.js';
+import {
+  brickVolfile, clientGraph, clientVolfile, distributeUnits, listenHostFor, volumeType, type VolgenInput,
+} from '../../brick/mgmt/volgen.js';
+import { weightsFromFree } from '../../brick/mgmt/volumes.js';
 import { Stripe } from '../../client/xlators/cluster/stripe/index.js';
 import { graphFromVolfile } from '../../lib/graph.js';
 import { VOLUME_OPTIONS } from '../../lib/mgmt/volume-options.js';
@@ -153,4 +156,78 @@ test('the volume option and the translator accept the same block sizes', (t) => 
   const vol = VOLUME_OPTIONS['cluster.stripe-block-size']!.spec;
   const xl = Stripe.options['block-size'];
   t.deepEqual([vol.type, vol.min, vol.max, vol.multipleOf], [xl.type, xl.min, xl.max, xl.multipleOf]);
+});
+
+const brick = (slot: number, id = `b${slot}`): VolgenInput['bricks'][number] => ({ host: 'localhost', port: 7500 + slot, path: `/srv/x${slot}`, slot, id });
+
+test('slots name the translators: after a removal the remaining bricks keep their names', (t) => {
+  // Bricks stored without slots are named by their index, as before slots existed.
+  const fresh = parseVolfile(clientVolfile({ ...vol, bricks: vol.bricks.map((b) => ({ ...b })) }));
+  t.deepEqual(fresh.filter((d) => d.type === 'protocol/client').map((d) => d.name), ['demo-client-0', 'demo-client-1', 'demo-client-2']);
+  // Slot 1 was removed.
+  const dist = parseVolfile(clientVolfile({ name: 'v', bricks: [brick(0), brick(2), brick(3)], options: {}, layoutEpoch: 2 }));
+  t.deepEqual(dist.map((d) => d.name), ['v-client-0', 'v-client-2', 'v-client-3', 'v-dht', 'v-md-cache']);
+  t.deepEqual(dist[3]!.subvolumes, ['v-client-0', 'v-client-2', 'v-client-3']);
+  t.is(dist[1]!.options['remote-subvolume'], '/srv/x2');
+  // replica 2: the second pair (slots 2, 3) was removed, a third one (slots 4, 5) added.
+  const rep = parseVolfile(clientVolfile({ name: 'r', replicaCount: 2, bricks: [0, 1, 4, 5].map((s) => brick(s)), options: {} }));
+  t.deepEqual(rep.slice(4).map((d) => [d.name, d.subvolumes]), [
+    ['r-replicate-0', ['r-client-0', 'r-client-1']],
+    ['r-replicate-2', ['r-client-4', 'r-client-5']],
+    ['r-dht', ['r-replicate-0', 'r-replicate-2']],
+    ['r-md-cache', ['r-dht']],
+  ]);
+  // stripe 2 replica 2: stripe sets are numbered by 4-brick blocks.
+  const sr = parseVolfile(clientVolfile({ name: 'sr', replicaCount: 2, stripeCount: 2, bricks: [0, 1, 2, 3, 8, 9, 10, 11].map((s) => brick(s)), options: {} }));
+  t.deepEqual(sr.filter((d) => d.type !== 'protocol/client').map((d) => d.name), [
+    'sr-replicate-0', 'sr-replicate-1', 'sr-replicate-4', 'sr-replicate-5', 'sr-stripe-0', 'sr-stripe-2', 'sr-dht', 'sr-md-cache',
+  ]);
+  t.deepEqual(distributeUnits({ name: 'sr', replicaCount: 2, stripeCount: 2, bricks: [0, 1, 2, 3, 8, 9, 10, 11].map((s) => brick(s)), options: {} }), [
+    { name: 'sr-stripe-0', bricks: [0, 1, 2, 3] },
+    { name: 'sr-stripe-2', bricks: [4, 5, 6, 7] },
+  ]);
+  t.throws(() => clientGraph({ name: 'v', bricks: [brick(1), brick(1, 'other')], options: {} }), { instanceOf: RangeError, message: /two translators would be named v-client-1/ });
+});
+
+test('layout options on cluster/distribute: only when they differ from the defaults', (t) => {
+  const base: VolgenInput = { name: 'v', bricks: [0, 1, 2, 3].map((s) => brick(s)), options: {} };
+  const dht = (v: VolgenInput): Record<string, string> => parseVolfile(clientVolfile(v)).find((d) => d.type === 'cluster/distribute')!.options;
+  t.deepEqual(dht(base), {});
+  t.deepEqual(dht({ ...base, layoutEpoch: 0 }), {});
+  t.deepEqual(dht({ ...base, layoutEpoch: 3, layoutWeights: [10, 20, 30, 1], removing: { bricks: ['b1'] }, options: { 'cluster.lookup-optimize': 'off' } }), {
+    'lookup-optimize': 'off',
+    'layout-epoch': '3',
+    'layout-weights': '10,20,30,1',
+    'decommissioned-bricks': 'v-client-1',
+  });
+  // Replica sets: the set is decommissioned, named as distribute knows it.
+  const rep: VolgenInput = { name: 'r', replicaCount: 2, bricks: [0, 1, 2, 3, 4, 5].map((s) => brick(s)), options: {}, layoutEpoch: 1, removing: { bricks: ['b2', 'b3'] } };
+  t.is(dht(rep)['decommissioned-bricks'], 'r-replicate-1');
+  t.throws(() => clientVolfile({ ...base, layoutWeights: [1, 2] }), { instanceOf: RangeError, message: /2 layout weights .* for 4 distribute subvolumes/ });
+  // The distribute translator accepts what volgen writes.
+  t.notThrows(() => graphFromVolfile(clientVolfile({ ...base, layoutEpoch: 2, layoutWeights: [1, 2, 3, 4], removing: { bricks: ['b3'] } })));
+  t.notThrows(() => graphFromVolfile(clientVolfile(rep)));
+});
+
+test('a replicated volume whose layout changed keeps distribute over a single set', (t) => {
+  const one: VolgenInput = { name: 'r', replicaCount: 2, bricks: [2, 3].map((s) => brick(s)), options: {} };
+  t.false(clientVolfile(one).includes('cluster/distribute'), 'a fresh replica volume has no distribute');
+  const grown = parseVolfile(clientVolfile({ ...one, layoutEpoch: 2 }));
+  t.deepEqual(grown.slice(2).map((d) => [d.name, d.subvolumes]), [
+    ['r-replicate-1', ['r-client-2', 'r-client-3']],
+    ['r-dht', ['r-replicate-1']],
+    ['r-md-cache', ['r-dht']],
+  ]);
+});
+
+test('layout weights: free GiB when free space differs by more than 10%, else none', (t) => {
+  const G = 1024 ** 3;
+  t.is(weightsFromFree([100 * G, 105 * G, 109 * G]), undefined, 'within 10%: equal ranges');
+  t.deepEqual(weightsFromFree([100 * G, 200 * G]), [100, 200]);
+  t.deepEqual(weightsFromFree([0.2 * G, 50 * G]), [1, 50], 'at least 1');
+  t.is(weightsFromFree([100 * G]), undefined, 'one subvolume: nothing to weigh');
+  // A drained subvolume gets a weight but does not take part in the decision.
+  t.is(weightsFromFree([100 * G, 100 * G, 10 * G], [false, false, true]), undefined);
+  t.deepEqual(weightsFromFree([100 * G, 300 * G, 10 * G], [false, false, true]), [100, 300, 10]);
+  t.is(weightsFromFree([0.3 * G, 0.6 * G]), undefined, 'rounding to the same weight: none');
 });
