@@ -57,6 +57,9 @@ test('an unknown volume is exit 1 with a message, for every command', async (t) 
   for (const args of [
     ['info', 'nope'], ['status', 'nope'], ['start', 'nope'], ['stop', 'nope'], ['delete', 'nope'],
     ['volfile', 'nope'], ['set', 'nope', 'network.ping-timeout', '5'],
+    ['add-brick', 'nope', 'localhost:/srv/x'], ['remove-brick', 'nope', 'localhost:/srv/x', 'start'],
+    ['remove-brick', 'nope', 'localhost:/srv/x', 'status'], ['remove-brick', 'nope', 'localhost:/srv/x', 'commit'],
+    ['rebalance', 'nope', 'start'], ['rebalance', 'nope', 'status'], ['rebalance', 'nope', 'stop'],
   ]) {
     const r = await d.cli(['volume', ...args]);
     t.is(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
