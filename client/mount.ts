@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { graphFromVolfile, type Graph } from '../lib/graph.js';
+import { graphFromVolfile } from '../lib/graph.js';
 import { Logger } from '../lib/log.js';
 import { FuseBridge } from './fuse/bridge.js';
+import { ActiveGraph, VolfileWatcher, type VolfileSource } from './graph-switch.js';
 import { isMounted, mountPidfile } from './mount-table.js';
 import './xlators/index.js';
 
@@ -15,14 +16,17 @@ export interface MountOptions {
   source: string;
   mountpoint: string;
   extraOptions?: string[];
+  /** The daemon and volume the volfile came from: the mount follows its new versions. */
+  watch?: VolfileSource;
 }
 
-/** A running mount: the graph and the FUSE bridge on top of it. */
+/** A running mount: the active graph, the FUSE bridge on top of it, the volfile watcher. */
 export class MountedVolume {
   private stopping?: Promise<void>;
   private watcher?: NodeJS.Timeout;
+  private volfileWatcher?: VolfileWatcher;
 
-  private constructor(readonly graph: Graph, readonly bridge: FuseBridge, readonly mountpoint: string) {}
+  private constructor(readonly graphs: ActiveGraph, readonly bridge: FuseBridge, readonly mountpoint: string) {}
 
   /** Builds the graph, connects to the bricks and mounts; nothing stays mounted on failure. */
   static async start(o: MountOptions): Promise<MountedVolume> {
@@ -30,15 +34,21 @@ export class MountedVolume {
     const st = await fs.promises.stat(o.mountpoint).catch(() => undefined);
     if (!st?.isDirectory()) throw new Error(`mount point ${o.mountpoint} does not exist or is not a directory`);
     await graph.init();
-    const bridge = new FuseBridge(graph.top, path.resolve(o.mountpoint), { fsname: o.source, extraOptions: o.extraOptions });
+    const graphs = new ActiveGraph(graph, o.watch?.version);
+    const bridge = new FuseBridge(graphs, path.resolve(o.mountpoint), { fsname: o.source, extraOptions: o.extraOptions });
     try {
       await bridge.mount();
     } catch (e) {
-      await graph.fini();
+      await graphs.fini();
       throw new Error(`FUSE mount of ${o.mountpoint} failed: ${(e as Error).message}`);
     }
-    const m = new MountedVolume(graph, bridge, path.resolve(o.mountpoint));
+    const m = new MountedVolume(graphs, bridge, path.resolve(o.mountpoint));
     fs.writeFileSync(mountPidfile(o.mountpoint), `${process.pid}\n`);
+    if (o.watch) {
+      log.info(`serving volfile version ${o.watch.version} (graph ${graphs.graphId}); following ${o.watch.volume} at ${o.watch.server.host}:${o.watch.server.port}`);
+      m.volfileWatcher = new VolfileWatcher(o.watch, graphs, o.volfileText);
+      m.volfileWatcher.start();
+    }
     // Unmounted from outside (fusermount -u, umount): stop serving.
     m.watcher = setInterval(() => {
       if (!isMounted(m.mountpoint)) void m.stop().then(() => process.exit(0));
@@ -51,10 +61,11 @@ export class MountedVolume {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       clearInterval(this.watcher);
+      this.volfileWatcher?.stop();
       if (isMounted(this.mountpoint)) {
         await this.bridge.unmount().catch((e: Error) => log.error(`unmount: ${e.message}`));
       }
-      await this.graph.fini();
+      await this.graphs.fini();
       fs.rmSync(mountPidfile(this.mountpoint), { force: true });
     })();
     return this.stopping;

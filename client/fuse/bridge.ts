@@ -1,9 +1,8 @@
-import fs from 'node:fs';
 import Fuse, { type FuseOps, type FuseStat } from 'fuse-native';
 import { Errno, FsError } from '../../lib/errors.js';
-import { INTERNAL_XATTR_PREFIX, type Iatt, type SetattrFields } from '../../lib/fops.js';
+import { BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX, type Iatt, type SetattrFields } from '../../lib/fops.js';
 import { Logger } from '../../lib/log.js';
-import type { Xlator } from '../../lib/xlator.js';
+import type { ActiveGraph } from '../graph-switch.js';
 
 /** Sentinel our fuse-native build passes for UTIME_OMIT (see scripts/build-fuse-native.mjs). */
 const UTIME_OMIT_MS = Number.MAX_SAFE_INTEGER;
@@ -37,6 +36,16 @@ function userXattr(name: string): boolean {
   return name.startsWith('user.') && !name.startsWith(INTERNAL_XATTR_PREFIX);
 }
 
+const PRIVATE_PATH = `/${BRICK_PRIVATE_DIR}`;
+
+/**
+ * The bricks' private directory (the rebalancer stages files under /.brickfs/migrate) is no
+ * part of the volume: such paths never reach a graph.
+ */
+function isPrivate(path: string): boolean {
+  return path === PRIVATE_PATH || path.startsWith(`${PRIVATE_PATH}/`);
+}
+
 export interface BridgeOptions {
   /** Shown as the filesystem source in /proc/mounts (e.g. "host:/vol"). */
   fsname: string;
@@ -46,12 +55,14 @@ export interface BridgeOptions {
 
 /**
  * The FUSE bridge: the only code that talks to fuse-native. Turns kernel requests into
- * fops on the top of the translator graph and replies with negative errnos on failure.
+ * fops on the active graph (client/graph-switch.ts) and replies with negative errnos on
+ * failure. File handles the kernel sees are the active graph's handle numbers, which stay
+ * valid when the graph changes.
  */
 export class FuseBridge {
   private readonly fuse: Fuse;
 
-  constructor(private readonly top: Xlator, readonly mountpoint: string, opts: BridgeOptions) {
+  constructor(private readonly graphs: ActiveGraph, readonly mountpoint: string, opts: BridgeOptions) {
     const fsname = [opts.fsname.replace(/[,\s]/g, '_'), ...EXTRA_MOUNT_OPTIONS, ...(opts.extraOptions ?? [])].join(',');
     this.fuse = new Fuse(mountpoint, this.ops(), {
       // noforget: libfuse's high-level API numbers inodes itself and renumbers a forgotten one,
@@ -70,23 +81,29 @@ export class FuseBridge {
   }
 
   private ops(): FuseOps {
-    const top = this.top;
+    const graphs = this.graphs;
     /** Runs a fop and answers 0 or a negative errno. */
     const done = (p: Promise<unknown>, cb: (err: number) => void): void => {
       p.then(() => cb(0), (e) => cb(errnoOf(e)));
     };
-    const setattr = (path: string, attrs: SetattrFields, cb: (err: number) => void): void =>
-      done(top.call('setattr', { path, attrs }), cb);
+    const setattr = (path: string, attrs: SetattrFields, cb: (err: number) => void): void => {
+      if (isPrivate(path)) return cb(-Errno.ENOENT);
+      done(graphs.call('setattr', { path, attrs }), cb);
+    };
     return {
       getattr: (path, cb) => {
-        top.call('lookup', { path }).then((r) => cb(0, statOf(r.iatt)), (e) => cb(errnoOf(e)));
+        if (isPrivate(path)) return cb(-Errno.ENOENT);
+        graphs.call('lookup', { path }).then((r) => cb(0, statOf(r.iatt)), (e) => cb(errnoOf(e)));
       },
-      fgetattr: (_path, fd, cb) => {
-        top.call('fstat', { fd }).then((r) => cb(0, statOf(r.iatt)), (e) => cb(errnoOf(e)));
+      fgetattr: (path, fd, cb) => {
+        graphs.fdCall(fd, path, 'fstat', {}).then((r) => cb(0, statOf(r.iatt)), (e) => cb(errnoOf(e)));
       },
-      access: (path, mode, cb) => done(top.call('access', { path, mode }), cb),
+      access: (path, mode, cb) => {
+        if (isPrivate(path)) return cb(-Errno.ENOENT);
+        done(graphs.call('access', { path, mode }), cb);
+      },
       statfs: (path, cb) => {
-        top.call('statfs', { path }).then(({ statfs: s }) => {
+        graphs.call('statfs', { path: isPrivate(path) ? '/' : path }).then(({ statfs: s }) => {
           // fuse-native passes 32-bit counts: grow the block size until they fit.
           let { frsize, blocks, bfree, bavail } = s;
           while (blocks > 0xffffffff) {
@@ -99,49 +116,77 @@ export class FuseBridge {
         }, (e) => cb(errnoOf(e)));
       },
       readdir: (path, cb) => {
-        top.call('readdir', { path }).then(({ entries }) => {
+        if (isPrivate(path)) return cb(-Errno.ENOENT);
+        graphs.call('readdir', { path }).then(({ entries }) => {
           const names = ['.', '..'];
           const stats: FuseStat[] = [DIR_STAT, DIR_STAT];
           for (const e of entries) {
+            if (path === '/' && e.name === BRICK_PRIVATE_DIR) continue;
             names.push(e.name);
             stats.push(statOf(e.iatt));
           }
           cb(0, names, stats);
         }, (e) => cb(errnoOf(e)));
       },
-      mkdir: (path, mode, cb) => done(top.call('mkdir', { path, mode }), cb),
-      rmdir: (path, cb) => done(top.call('rmdir', { path }), cb),
+      mkdir: (path, mode, cb) => {
+        if (isPrivate(path)) return cb(-Errno.EPERM);
+        done(graphs.call('mkdir', { path, mode }), cb);
+      },
+      rmdir: (path, cb) => {
+        if (isPrivate(path)) return cb(-Errno.ENOENT);
+        done(graphs.call('rmdir', { path }), cb);
+      },
       create: (path, mode, cb) => {
+        if (isPrivate(path)) return cb(-Errno.EPERM);
         // fuse-native does not pass create's flags; the kernel enforces the access mode.
-        top.call('create', { path, mode, flags: fs.constants.O_RDWR }).then((r) => cb(0, r.fd), (e) => cb(errnoOf(e)));
+        graphs.create(path, mode).then((fh) => cb(0, fh), (e) => cb(errnoOf(e)));
       },
-      mknod: (path, mode, rdev, cb) => done(top.call('mknod', { path, mode, rdev }), cb),
+      mknod: (path, mode, rdev, cb) => {
+        if (isPrivate(path)) return cb(-Errno.EPERM);
+        done(graphs.call('mknod', { path, mode, rdev }), cb);
+      },
       open: (path, flags, cb) => {
-        top.call('open', { path, flags }).then((r) => cb(0, r.fd), (e) => cb(errnoOf(e)));
+        if (isPrivate(path)) return cb(-Errno.ENOENT);
+        graphs.open(path, flags).then((fh) => cb(0, fh), (e) => cb(errnoOf(e)));
       },
-      read: (_path, fd, buf, len, pos, cb) => {
-        top.call('read', { fd, offset: pos, size: len }).then(({ data }) => {
+      read: (path, fd, buf, len, pos, cb) => {
+        graphs.fdCall(fd, path, 'read', { offset: pos, size: len }).then(({ data }) => {
           const n = Math.min(len, data.length);
           data.copy(buf, 0, 0, n);
           cb(n);
         }, (e) => cb(errnoOf(e)));
       },
-      write: (_path, fd, buf, len, pos, cb) => {
+      write: (path, fd, buf, len, pos, cb) => {
         // buf stays valid until cb: the RPC layer encodes it before that.
-        top.call('write', { fd, offset: pos, data: len === buf.length ? buf : buf.subarray(0, len) })
+        graphs.fdCall(fd, path, 'write', { offset: pos, data: len === buf.length ? buf : buf.subarray(0, len) })
           .then((r) => cb(r.size), (e) => cb(errnoOf(e)));
       },
       truncate: (path, size, cb) => setattr(path, { size }, cb),
-      ftruncate: (_path, fd, size, cb) => done(top.call('ftruncate', { fd, size }), cb),
-      flush: (_path, fd, cb) => done(top.call('flush', { fd }), cb),
-      fsync: (_path, datasync, fd, cb) => done(top.call('fsync', { fd, datasync: !!datasync }), cb),
-      release: (_path, fd, cb) => done(top.call('release', { fd }), cb),
-      unlink: (path, cb) => done(top.call('unlink', { path }), cb),
-      rename: (from, to, cb) => done(top.call('rename', { from, to }), cb),
-      link: (target, path, cb) => done(top.call('link', { target, path }), cb),
-      symlink: (target, path, cb) => done(top.call('symlink', { target, path }), cb),
+      ftruncate: (path, fd, size, cb) => done(graphs.fdCall(fd, path, 'ftruncate', { size }), cb),
+      flush: (path, fd, cb) => done(graphs.fdCall(fd, path, 'flush', {}), cb),
+      fsync: (path, datasync, fd, cb) => done(graphs.fdCall(fd, path, 'fsync', { datasync: !!datasync }), cb),
+      release: (path, fd, cb) => done(graphs.release(fd, path), cb),
+      unlink: (path, cb) => {
+        if (isPrivate(path)) return cb(-Errno.ENOENT);
+        done(graphs.call('unlink', { path }), cb);
+      },
+      rename: (from, to, cb) => {
+        if (isPrivate(from)) return cb(-Errno.ENOENT);
+        if (isPrivate(to)) return cb(-Errno.EPERM);
+        done(graphs.call('rename', { from, to }), cb);
+      },
+      link: (target, path, cb) => {
+        if (isPrivate(target)) return cb(-Errno.ENOENT);
+        if (isPrivate(path)) return cb(-Errno.EPERM);
+        done(graphs.call('link', { target, path }), cb);
+      },
+      symlink: (target, path, cb) => {
+        if (isPrivate(path)) return cb(-Errno.EPERM);
+        done(graphs.call('symlink', { target, path }), cb);
+      },
       readlink: (path, cb) => {
-        top.call('readlink', { path }).then((r) => cb(0, r.target), (e) => cb(errnoOf(e)));
+        if (isPrivate(path)) return cb(-Errno.ENOENT);
+        graphs.call('readlink', { path }).then((r) => cb(0, r.target), (e) => cb(errnoOf(e)));
       },
       chmod: (path, mode, cb) => setattr(path, { mode }, cb),
       chown: (path, uid, gid, cb) => {
@@ -161,18 +206,22 @@ export class FuseBridge {
       getxattr: (path, name, _pos, cb) => {
         // Other namespaces (security.capability is asked on every write) answer at once.
         if (!userXattr(name)) return cb(-Errno.ENODATA);
-        top.call('getxattr', { path, name }).then((r) => cb(0, r.value), (e) => cb(errnoOf(e)));
+        if (isPrivate(path)) return cb(-Errno.ENOENT);
+        graphs.call('getxattr', { path, name }).then((r) => cb(0, r.value), (e) => cb(errnoOf(e)));
       },
       setxattr: (path, name, value, _pos, flags, cb) => {
         if (!userXattr(name)) return cb(-Errno.ENOTSUP);
-        done(top.call('setxattr', { path, name, value: Buffer.from(value), flags }), cb);
+        if (isPrivate(path)) return cb(-Errno.ENOENT);
+        done(graphs.call('setxattr', { path, name, value: Buffer.from(value), flags }), cb);
       },
       listxattr: (path, cb) => {
-        top.call('listxattr', { path }).then((r) => cb(0, r.names.filter(userXattr)), (e) => cb(errnoOf(e)));
+        if (isPrivate(path)) return cb(-Errno.ENOENT);
+        graphs.call('listxattr', { path }).then((r) => cb(0, r.names.filter(userXattr)), (e) => cb(errnoOf(e)));
       },
       removexattr: (path, name, cb) => {
         if (!userXattr(name)) return cb(-Errno.ENOTSUP);
-        done(top.call('removexattr', { path, name }), cb);
+        if (isPrivate(path)) return cb(-Errno.ENOENT);
+        done(graphs.call('removexattr', { path, name }), cb);
       },
     };
   }

@@ -7,7 +7,8 @@ import { OperationError, UsageError, VolfileSyntaxError } from '../../../lib/err
 import { graphFromVolfile } from '../../../lib/graph.js';
 import { Logger } from '../../../lib/log.js';
 import { isMounted, runDir } from '../../mount-table.js';
-import { fetchVolfile, parseVolumeSource } from '../mgmt-client.js';
+import type { VolfileSource } from '../../graph-switch.js';
+import { fetchVolfile, parseServer, parseVolumeSource } from '../mgmt-client.js';
 
 interface MountArgs {
   source?: string;
@@ -16,6 +17,8 @@ interface MountArgs {
   o?: string;
   foreground?: boolean;
   fsname?: string;
+  watch?: string;
+  volfileVersion?: number;
 }
 
 /** -o options brickfs understands; anything else is refused (an unknown FUSE option leaves a stale mount). */
@@ -32,13 +35,25 @@ function parseO(o: string | undefined): { fuse: string[]; logLevel?: string } {
   return out;
 }
 
+/** "HOST:PORT/VOL" for the hidden --watch option of the mount process. */
+function formatWatch(w: VolfileSource): string {
+  const host = w.server.host.includes(':') ? `[${w.server.host}]` : w.server.host;
+  return `${host}:${w.server.port}/${w.volume}`;
+}
+
+function parseWatch(s: string, version: number | undefined): VolfileSource {
+  const i = s.lastIndexOf('/');
+  if (i <= 0 || version === undefined || !Number.isFinite(version)) throw new UsageError(`--watch ${s} needs HOST:PORT/VOLUME and --volfile-version`);
+  return { server: parseServer(s.slice(0, i)), volume: s.slice(i + 1), version };
+}
+
 /** The mount process runs the same CLI entry point as this one, in the foreground. */
 function cliEntry(): string {
   return process.argv[1] ?? fileURLToPath(new URL('../../../../bin/brickfs.js', import.meta.url));
 }
 
 /** Validates, then runs the mount in a detached background process and waits until it is up. */
-async function mountInBackground(volfileText: string, volfileName: string, source: string, dir: string, o: string | undefined): Promise<void> {
+async function mountInBackground(volfileText: string, source: string, dir: string, o: string | undefined, watch: VolfileSource | undefined): Promise<void> {
   const run = runDir();
   const safe = path.resolve(dir).replace(/\//g, '_');
   const volfilePath = path.join(run, 'mounts', `${safe}.vol`);
@@ -47,6 +62,8 @@ async function mountInBackground(volfileText: string, volfileName: string, sourc
   const logFd = fs.openSync(logPath, 'a');
   const args = [cliEntry(), 'mount', '--volfile', volfilePath, dir, '--foreground', '--fsname', source];
   if (o) args.push('-o', o);
+  // The mount process follows the volume's volfile on the daemon it came from.
+  if (watch) args.push('--watch', formatWatch(watch), '--volfile-version', String(watch.version));
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd, 'ipc'] });
   fs.closeSync(logFd);
   const outcome = await new Promise<{ ok: true } | { ok: false; message: string }>((resolve) => {
@@ -70,12 +87,12 @@ async function mountInBackground(volfileText: string, volfileName: string, sourc
 }
 
 /** The mount process itself: serve until unmounted or signalled. */
-async function mountInForeground(volfileText: string, volfileName: string, source: string, dir: string, o: string | undefined): Promise<void> {
+async function mountInForeground(volfileText: string, volfileName: string, source: string, dir: string, o: string | undefined, watch: VolfileSource | undefined): Promise<void> {
   const opts = parseO(o);
   let m: import('../../mount.js').MountedVolume;
   try {
     const { MountedVolume } = await import('../../mount.js');
-    m = await MountedVolume.start({ volfileText, volfileName, source, mountpoint: dir, extraOptions: opts.fuse });
+    m = await MountedVolume.start({ volfileText, volfileName, source, mountpoint: dir, extraOptions: opts.fuse, watch });
   } catch (e) {
     process.send?.({ error: (e as Error).message });
     throw new OperationError((e as Error).message);
@@ -102,6 +119,8 @@ export const command: CommandModule<object, MountArgs> = {
     .option('o', { type: 'string', describe: `Mount options, comma separated: ${KNOWN_O.join(', ')}` })
     .option('foreground', { type: 'boolean', default: false, describe: 'Stay in the foreground (Ctrl-C unmounts)' })
     .option('fsname', { type: 'string', hidden: true })
+    .option('watch', { type: 'string', hidden: true, describe: 'HOST:PORT/VOLUME whose new volfiles the mount switches to' })
+    .option('volfile-version', { type: 'number', hidden: true, describe: 'Version of the volfile given with --watch' })
     .example('$0 mount localhost:/demo /mnt/demo', 'mount volume demo served by the local daemon')
     .example('$0 mount --volfile volfiles/distribute.vol /mnt/demo', 'mount a hand-written volfile') as unknown as Argv<MountArgs>,
   handler: async (argv: ArgumentsCamelCase<MountArgs>) => {
@@ -109,6 +128,7 @@ export const command: CommandModule<object, MountArgs> = {
     let name: string;
     let source: string;
     let dir: string | undefined;
+    let watch: VolfileSource | undefined;
     if (argv.volfile) {
       if (argv.dir) throw new UsageError('with --volfile give only the mount point: brickfs mount --volfile FILE DIR');
       dir = argv.source;
@@ -120,12 +140,15 @@ export const command: CommandModule<object, MountArgs> = {
         throw new OperationError(`cannot read volfile ${argv.volfile}: ${(e as Error).message}`);
       }
       source = argv.fsname ?? `brickfs:${path.basename(argv.volfile)}`;
+      if (argv.watch) watch = parseWatch(argv.watch, argv.volfileVersion);
     } else {
       if (!argv.source || !argv.dir) throw new UsageError('usage: brickfs mount HOST[:PORT]:/VOLUME DIR (for example: brickfs mount localhost:/demo /mnt/demo)');
       const { server, volume } = parseVolumeSource(argv.source);
       dir = argv.dir;
       name = `${volume}.vol`;
-      text = await fetchVolfile(server, volume);
+      const fetched = await fetchVolfile(server, volume);
+      text = fetched.text;
+      if (fetched.version !== undefined) watch = { server, volume, version: fetched.version };
       source = `${server.host}:/${volume}`;
     }
     const opts = parseO(argv.o);
@@ -140,7 +163,7 @@ export const command: CommandModule<object, MountArgs> = {
     const st = fs.statSync(dir, { throwIfNoEntry: false });
     if (!st?.isDirectory()) throw new OperationError(`mount point ${dir} does not exist or is not a directory; create it with mkdir -p ${dir}`);
     if (isMounted(dir) && !argv.foreground) throw new OperationError(`${dir} is already a mount point; unmount it first (brickfs umount ${dir})`);
-    if (argv.foreground) await mountInForeground(text, name, source, dir, argv.o);
-    else await mountInBackground(text, name, source, dir, argv.o);
+    if (argv.foreground) await mountInForeground(text, name, source, dir, argv.o, watch);
+    else await mountInBackground(text, source, dir, argv.o, watch);
   },
 };

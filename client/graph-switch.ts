@@ -1,0 +1,438 @@
+// The live graph switch (GlusterFS's glusterfs_graph_activate + fuse_graph_switch): the FUSE
+// bridge talks to an ActiveGraph, never to a fixed top translator. A new volfile becomes a
+// new graph; path fops go to the newest graph at once, open files move over lazily (on
+// their next fd op) and in the background, and an old graph is torn down once nothing uses
+// it. docs/graph-switch.md explains the rules.
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FsError } from '../lib/errors.js';
+import type { FopArgs, FopName, FopReply } from '../lib/fops.js';
+import { graphFromVolfile, type Graph } from '../lib/graph.js';
+import { Logger } from '../lib/log.js';
+import { pollVolfile, type ServerAddr } from './cli/mgmt-client.js';
+import { ProtocolClient } from './xlators/protocol/client.js';
+
+const log = new Logger('graph');
+
+/** Flags an fd keeps when it is reopened in a new graph: creating or truncating again would be wrong. */
+const REOPEN_DROP_FLAGS = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_TRUNC;
+
+/** Fops that work on an open fd (release aside, which ends the handle). */
+export type FdFop = 'fstat' | 'read' | 'write' | 'ftruncate' | 'fsync' | 'flush';
+
+/** Arguments of an fd fop without the fd: the holder supplies the fd of the handle's graph. */
+export type FdFopArgs<F extends FdFop> = Omit<FopArgs<F>, 'fd'>;
+
+export interface ActiveGraphOptions {
+  /** An old graph still in use this long after a switch is torn down anyway. */
+  maxRetireMs?: number;
+  /** How often a retiring graph checks whether it can go. */
+  retireCheckMs?: number;
+  /** How often a retiring graph retries moving open files that failed to move. */
+  remigrateMs?: number;
+}
+
+/** One graph the mount has served from: it lives until no handle and no fop uses it. */
+interface GraphSlot {
+  readonly graph: Graph;
+  /** "graph N" in logs: 1 for the graph of the mount, +1 per switch. */
+  readonly id: number;
+  readonly version: number | undefined;
+  /** Fops running on this graph right now. */
+  inflight: number;
+  /** Bridge handles' fds open in this graph (including ones being released). */
+  readonly bindings: Set<FdBinding>;
+  /** fini() was called: the graph serves nothing any more. */
+  finished: boolean;
+  retiredAt?: number;
+  retireTimer?: NodeJS.Timeout;
+}
+
+/** A handle's fd in one graph. */
+interface FdBinding {
+  readonly slot: GraphSlot;
+  readonly fd: number;
+  /** Fops running on this fd; the fd is released only when it is idle. */
+  inflight: number;
+  onIdle?: () => void;
+}
+
+/** What the kernel knows as a file handle: the bridge's own number for an open file. */
+interface Handle {
+  binding: FdBinding;
+  readonly flags: number;
+  /** Last path fuse-native gave for this handle (renames follow it). */
+  path: string;
+  /** A running move to the current graph; concurrent fops on the handle share it. */
+  migrating?: Promise<void>;
+  /** Released by the kernel: a background move must not reopen it. */
+  closed?: boolean;
+}
+
+/**
+ * The graph the mount serves from, and the open files of every graph still alive. Every fop
+ * counts as in flight on the graph it started on and finishes there, whatever switches
+ * happen meanwhile.
+ */
+export class ActiveGraph {
+  private current: GraphSlot;
+  private readonly retiring = new Set<GraphSlot>();
+  private readonly handles = new Map<number, Handle>();
+  private nextHandle = 1;
+  private nextGraphId = 1;
+  private closed = false;
+  private readonly maxRetireMs: number;
+  private readonly retireCheckMs: number;
+  private readonly remigrateMs: number;
+
+  constructor(graph: Graph, version: number | undefined, opts: ActiveGraphOptions = {}) {
+    this.maxRetireMs = opts.maxRetireMs ?? 5 * 60_000;
+    this.retireCheckMs = opts.retireCheckMs ?? 1000;
+    this.remigrateMs = opts.remigrateMs ?? 5000;
+    this.current = this.slot(graph, version);
+  }
+
+  /** Number of the graph new fops go to ("graph N" in the log). */
+  get graphId(): number {
+    return this.current.id;
+  }
+
+  /** Volfile version of the graph new fops go to, when it came from a daemon. */
+  get version(): number | undefined {
+    return this.current.version;
+  }
+
+  /** Runs a path fop on the current graph. */
+  call<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
+    return this.run(this.current, fop, args);
+  }
+
+  /** Opens a file; the answer is a handle number of the bridge, valid across switches. */
+  open(path: string, flags: number): Promise<number> {
+    return this.opener('open', { path, flags });
+  }
+
+  /** Creates and opens a file. fuse-native does not pass create's flags: the handle is O_RDWR. */
+  create(path: string, mode: number): Promise<number> {
+    return this.opener('create', { path, mode, flags: fs.constants.O_RDWR });
+  }
+
+  /** Runs an fd fop on a handle, moving the handle to the current graph first if needed. */
+  fdCall<F extends FdFop>(fh: number, path: string | undefined, fop: F, args: FdFopArgs<F>): Promise<FopReply<F>> {
+    const h = this.handles.get(fh);
+    if (!h) return Promise.reject(FsError.of('EBADF', `file handle ${fh} is not open`));
+    if (path) h.path = path;
+    if (h.binding.slot === this.current && !h.migrating) return this.onFd(h.binding, fop, args);
+    return this.migrate(h).then(() => this.onFd(h.binding, fop, args));
+  }
+
+  /** The last close of a handle: releases its fd in whichever graph holds it. */
+  async release(fh: number, path: string | undefined): Promise<void> {
+    const h = this.handles.get(fh);
+    if (!h) throw FsError.of('EBADF', `file handle ${fh} is not open`);
+    if (path) h.path = path;
+    // No point in moving a file only to close it: wait for a move already running, then
+    // release where the fd is.
+    if (h.migrating) await h.migrating.catch(() => undefined);
+    h.closed = true;
+    this.handles.delete(fh);
+    const b = h.binding;
+    if (b.slot === this.current) {
+      await this.releaseBinding(b);
+    } else {
+      await this.releaseBinding(b).catch((e: Error) => log.warn(`release of ${h.path} in old graph ${b.slot.id}: ${e.message}`));
+    }
+  }
+
+  /** Makes graph the one new fops go to; the previous one retires in the background. */
+  switchTo(graph: Graph, version: number | undefined): void {
+    if (this.closed) {
+      void graph.fini();
+      return;
+    }
+    const old = this.current;
+    this.current = this.slot(graph, version);
+    log.info(`switched to volfile version ${version ?? '?'} (graph ${this.current.id})`);
+    this.retire(old);
+  }
+
+  /** Numbers for a statedump. */
+  statedump(): Record<string, unknown> {
+    const slots = [this.current, ...this.retiring];
+    return {
+      graph: this.current.id, version: this.current.version, handles: this.handles.size,
+      graphs: slots.map((s) => ({ graph: s.id, version: s.version, inflight: s.inflight, fds: s.bindings.size, finished: s.finished })),
+    };
+  }
+
+  /** Unmount: tears down every graph still alive. */
+  async fini(): Promise<void> {
+    this.closed = true;
+    const slots = [...this.retiring, this.current];
+    this.retiring.clear();
+    for (const s of slots) {
+      clearInterval(s.retireTimer);
+      if (s.finished) continue;
+      s.finished = true;
+      await s.graph.fini().catch((e: Error) => log.error(`fini of graph ${s.id}: ${e.message}`));
+    }
+  }
+
+  private slot(graph: Graph, version: number | undefined): GraphSlot {
+    return { graph, id: this.nextGraphId++, version, inflight: 0, bindings: new Set(), finished: false };
+  }
+
+  private run<F extends FopName>(slot: GraphSlot, fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
+    slot.inflight++;
+    let p: Promise<FopReply<F>>;
+    try {
+      p = slot.graph.top.call(fop, args);
+    } catch (e) {
+      slot.inflight--;
+      return Promise.reject(e);
+    }
+    return p.finally(() => { slot.inflight--; });
+  }
+
+  private onFd<F extends FdFop | 'release'>(b: FdBinding, fop: F, args: Omit<FopArgs<F>, 'fd'>): Promise<FopReply<F>> {
+    b.inflight++;
+    return this.run(b.slot, fop, { ...args, fd: b.fd } as FopArgs<F>).finally(() => {
+      if (--b.inflight === 0) b.onIdle?.();
+    });
+  }
+
+  /** open or create on the current graph; an open that spans a switch gives an old-graph fd, moved later. */
+  private async opener(fop: 'open' | 'create', args: FopArgs<'open'> | FopArgs<'create'>): Promise<number> {
+    const slot = this.current;
+    slot.inflight++;
+    let h: Handle;
+    try {
+      const { fd } = await slot.graph.top.call(fop, args as FopArgs<'create'>);
+      h = { binding: this.bind(slot, fd), flags: args.flags, path: args.path };
+    } finally {
+      slot.inflight--;
+    }
+    const fh = this.nextHandle++;
+    this.handles.set(fh, h);
+    if (slot !== this.current) void this.migrate(h).catch(() => undefined);
+    return fh;
+  }
+
+  private bind(slot: GraphSlot, fd: number): FdBinding {
+    const b: FdBinding = { slot, fd, inflight: 0 };
+    slot.bindings.add(b);
+    return b;
+  }
+
+  /** Moves a handle to the current graph; one move at a time per handle. */
+  private migrate(h: Handle): Promise<void> {
+    h.migrating ??= this.moveHandle(h).finally(() => { h.migrating = undefined; });
+    return h.migrating;
+  }
+
+  /**
+   * Opens the handle's path in the current graph and releases the old fd. When the open
+   * fails the handle stays where it is as long as that graph is alive (tried again later);
+   * only a handle whose graph is gone gets the error.
+   */
+  private async moveHandle(h: Handle): Promise<void> {
+    const old = h.binding;
+    const target = this.current;
+    if (old.slot === target || h.closed) return;
+    let fd: number;
+    try {
+      ({ fd } = await this.run(target, 'open', { path: h.path, flags: h.flags & ~REOPEN_DROP_FLAGS }));
+    } catch (e) {
+      const err = FsError.from(e);
+      if (!old.slot.finished) {
+        log.warn(`${h.path}: reopen in graph ${target.id} failed (${err.code}: ${err.message}); stays on graph ${old.slot.id} for now`);
+        return;
+      }
+      throw err;
+    }
+    h.binding = this.bind(target, fd);
+    if (old.slot.finished) {
+      old.slot.bindings.delete(old);
+      return;
+    }
+    await this.releaseBinding(old).catch((e: Error) => log.warn(`${h.path}: release of the old fd in graph ${old.slot.id}: ${e.message}`));
+  }
+
+  /** Releases a binding's fd once the fops running on it are done. */
+  private async releaseBinding(b: FdBinding): Promise<void> {
+    try {
+      if (b.inflight > 0) await new Promise<void>((resolve) => { b.onIdle = resolve; });
+      if (!b.slot.finished) await this.onFd(b, 'release', {});
+    } finally {
+      b.slot.bindings.delete(b);
+    }
+  }
+
+  private retire(slot: GraphSlot): void {
+    this.retiring.add(slot);
+    slot.retiredAt = Date.now();
+    let lastMove = Date.now();
+    void this.migrateAll(slot);
+    slot.retireTimer = setInterval(() => {
+      if (slot.inflight === 0 && slot.bindings.size === 0) {
+        void this.finish(slot, `graph ${slot.id} (volfile version ${slot.version ?? '?'}) released`);
+      } else if (Date.now() - slot.retiredAt! >= this.maxRetireMs) {
+        void this.finish(slot, `graph ${slot.id} (volfile version ${slot.version ?? '?'}) released with ${slot.bindings.size} open fds and ${slot.inflight} fops still on it after ${Math.round(this.maxRetireMs / 1000)} s`);
+      } else if (Date.now() - lastMove >= this.remigrateMs) {
+        lastMove = Date.now();
+        void this.migrateAll(slot);
+      }
+    }, this.retireCheckMs);
+    slot.retireTimer.unref();
+  }
+
+  /** Moves every handle still on slot to the current graph, a few at a time. */
+  private async migrateAll(slot: GraphSlot): Promise<void> {
+    const todo = [...this.handles.values()].filter((h) => h.binding.slot === slot);
+    const worker = async (): Promise<void> => {
+      for (let h = todo.shift(); h; h = todo.shift()) {
+        await this.migrate(h).catch((e: Error) => log.warn(`${h!.path}: move to graph ${this.current.id}: ${e.message}`));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(8, todo.length) }, worker));
+  }
+
+  private async finish(slot: GraphSlot, message: string): Promise<void> {
+    if (slot.finished) return;
+    clearInterval(slot.retireTimer);
+    slot.finished = true;
+    this.retiring.delete(slot);
+    if (slot.bindings.size > 0 || slot.inflight > 0) log.warn(message);
+    else log.info(message);
+    // Handles still bound here reopen in the current graph on their next fop.
+    await slot.graph.fini().catch((e: Error) => log.error(`fini of graph ${slot.id}: ${e.message}`));
+  }
+}
+
+/** Where a mount's volfile came from, so the mount can follow changes. */
+export interface VolfileSource {
+  server: ServerAddr;
+  volume: string;
+  /** Version of the volfile the mount started with. */
+  version: number;
+}
+
+export interface PrepareOptions {
+  /** Longest wait for every brick connection of the new graph. */
+  readyTimeoutMs?: number;
+  /** Gives up waiting early (the mount is stopping). */
+  cancelled?: () => boolean;
+}
+
+/**
+ * Builds and initialises a graph and waits (bounded) until every protocol/client in it is
+ * connected, so the first fops on it do not meet bricks that are still connecting. Bricks
+ * that stay down are left to the translators, as on a mount.
+ */
+export async function prepareGraph(text: string, name: string, opts: PrepareOptions = {}): Promise<Graph> {
+  const graph = graphFromVolfile(text, name);
+  try {
+    await graph.init();
+  } catch (e) {
+    await graph.fini().catch(() => undefined);
+    throw e;
+  }
+  const clients = [...graph.byName.values()].filter((x): x is ProtocolClient => x instanceof ProtocolClient);
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 10_000);
+  while (!clients.every((c) => c.isUp) && Date.now() < deadline && !opts.cancelled?.()) await sleep(50);
+  const down = clients.filter((c) => !c.isUp);
+  if (down.length > 0) log.warn(`${name}: ${down.length} of ${clients.length} bricks not connected yet (${down.map((c) => c.name).join(', ')}); switching anyway`);
+  return graph;
+}
+
+const POLL_WAIT_S = 60;
+const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 30_000;
+
+/**
+ * Follows a volume's volfile on its management daemon with a long poll and switches the
+ * mount to each new version (the push of glusterd, as a GET that answers late).
+ */
+export class VolfileWatcher {
+  private readonly abort = new AbortController();
+  private stopped = false;
+  private running?: Promise<void>;
+  private version: number;
+
+  constructor(private readonly src: VolfileSource, private readonly active: ActiveGraph, private currentText: string, private readonly readyTimeoutMs = 10_000) {
+    this.version = src.version;
+  }
+
+  start(): void {
+    this.running ??= this.loop().catch((e: Error) => log.error(`volfile watcher of ${this.what} stopped: ${e.stack ?? e.message}`));
+  }
+
+  /** Ends the poll at once; a graph still being prepared is torn down when its init returns. */
+  stop(): void {
+    this.stopped = true;
+    this.abort.abort();
+  }
+
+  private get what(): string {
+    return `volume ${this.src.volume} at ${this.src.server.host}:${this.src.server.port}`;
+  }
+
+  private async loop(): Promise<void> {
+    let backoffMs = BACKOFF_MIN_MS;
+    /** The last problem reported, so a long outage is logged once, not every retry. */
+    let problem = '';
+    const retry = async (kind: string, message: string, level: 'info' | 'warn'): Promise<void> => {
+      if (kind !== problem) log[level](`${message}; retrying with backoff (${BACKOFF_MIN_MS / 1000} s up to ${BACKOFF_MAX_MS / 1000} s)`);
+      problem = kind;
+      await sleep(backoffMs, undefined, { signal: this.abort.signal }).catch(() => undefined);
+      backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
+    };
+    while (!this.stopped) {
+      let r: Awaited<ReturnType<typeof pollVolfile>>;
+      try {
+        r = await pollVolfile(this.src.server, this.src.volume, this.version, POLL_WAIT_S, this.abort.signal);
+      } catch (e) {
+        if (this.stopped) break;
+        await retry('unreachable', `cannot follow the volfile of ${this.what}: ${(e as Error).message}`, 'info');
+        continue;
+      }
+      if (r.kind === 'error') {
+        const { status, text } = r;
+        if (status === 404) await retry('deleted', `${this.what} does not exist any more; the mount keeps serving with graph ${this.active.graphId}`, 'warn');
+        else if (status === 409) await retry('stopped', `${this.what} is stopped; waiting for it to start again`, 'info');
+        else await retry(`http-${status}`, `volfile poll of ${this.what} answered ${status}: ${text.trim()}`, 'info');
+        continue;
+      }
+      if (problem) log.info(`following the volfile of ${this.what} again`);
+      problem = '';
+      backoffMs = BACKOFF_MIN_MS;
+      if (r.kind === 'new') await this.apply(r.text, r.version);
+    }
+  }
+
+  /** Builds, connects and switches to a new volfile; a volfile that fails keeps the old graph. */
+  private async apply(text: string, version: number): Promise<void> {
+    const before = this.version;
+    this.version = Math.max(version, this.version);
+    if (version <= before) return;
+    if (text === this.currentText) {
+      log.info(`volfile version ${version}: client graph unchanged; graph ${this.active.graphId} stays`);
+      return;
+    }
+    let graph: Graph;
+    try {
+      graph = await prepareGraph(text, `${this.src.volume}.vol (version ${version})`, {
+        readyTimeoutMs: this.readyTimeoutMs, cancelled: () => this.stopped,
+      });
+    } catch (e) {
+      log.error(`volfile version ${version} of ${this.what} not used: ${(e as Error).message}; graph ${this.active.graphId} (version ${this.active.version ?? '?'}) stays`);
+      return;
+    }
+    if (this.stopped) {
+      await graph.fini().catch(() => undefined);
+      return;
+    }
+    this.currentText = text;
+    this.active.switchTo(graph, version);
+  }
+}
