@@ -67,6 +67,8 @@ interface Handle {
   migrating?: Promise<void>;
   /** Released by the kernel: a background move must not reopen it. */
   closed?: boolean;
+  /** After a failed move, fops stay on the old graph without retrying until then (ms). */
+  retryAt?: number;
 }
 
 /**
@@ -122,7 +124,10 @@ export class ActiveGraph {
     const h = this.handles.get(fh);
     if (!h) return Promise.reject(FsError.of('EBADF', `file handle ${fh} is not open`));
     if (path) h.path = path;
-    if (h.binding.slot === this.current && !h.migrating) return this.onFd(h.binding, fop, args);
+    const slot = h.binding.slot;
+    if (!h.migrating && (slot === this.current || (!slot.finished && h.retryAt !== undefined && Date.now() < h.retryAt))) {
+      return this.onFd(h.binding, fop, args);
+    }
     return this.migrate(h).then(() => this.onFd(h.binding, fop, args));
   }
 
@@ -156,12 +161,13 @@ export class ActiveGraph {
     this.retire(old);
   }
 
-  /** Numbers for a statedump. */
+  /** The graphs alive, their fds and fops in flight, and the current graph's translators. */
   statedump(): Record<string, unknown> {
     const slots = [this.current, ...this.retiring];
     return {
       graph: this.current.id, version: this.current.version, handles: this.handles.size,
       graphs: slots.map((s) => ({ graph: s.id, version: s.version, inflight: s.inflight, fds: s.bindings.size, finished: s.finished })),
+      xlators: this.current.graph.statedump(),
     };
   }
 
@@ -194,11 +200,23 @@ export class ActiveGraph {
     return p.finally(() => { slot.inflight--; });
   }
 
+  /** run() for an fd fop, counted on the fd too (one promise less on the read/write path). */
   private onFd<F extends FdFop | 'release'>(b: FdBinding, fop: F, args: Omit<FopArgs<F>, 'fd'>): Promise<FopReply<F>> {
+    const slot = b.slot;
+    slot.inflight++;
     b.inflight++;
-    return this.run(b.slot, fop, { ...args, fd: b.fd } as FopArgs<F>).finally(() => {
+    const done = (): void => {
+      slot.inflight--;
       if (--b.inflight === 0) b.onIdle?.();
-    });
+    };
+    let p: Promise<FopReply<F>>;
+    try {
+      p = slot.graph.top.call(fop, { ...args, fd: b.fd } as FopArgs<F>);
+    } catch (e) {
+      done();
+      return Promise.reject(e);
+    }
+    return p.finally(done);
   }
 
   /** open or create on the current graph; an open that spans a switch gives an old-graph fd, moved later. */
@@ -246,10 +264,12 @@ export class ActiveGraph {
       const err = FsError.from(e);
       if (!old.slot.finished) {
         log.warn(`${h.path}: reopen in graph ${target.id} failed (${err.code}: ${err.message}); stays on graph ${old.slot.id} for now`);
+        h.retryAt = Date.now() + this.remigrateMs;
         return;
       }
       throw err;
     }
+    h.retryAt = undefined;
     h.binding = this.bind(target, fd);
     if (old.slot.finished) {
       old.slot.bindings.delete(old);

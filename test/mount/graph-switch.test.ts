@@ -137,6 +137,10 @@ test('volume set switches a mounted client to the new graph; open files keep wor
   // The open files moved in the background, so the old graph went away.
   await eventually(() => new RegExp(`graph 1 \\(volfile version ${v1}\\) released`).test(readLog(m.mnt)), 15_000, 'old graph released');
   t.true(v2 > v1);
+  // The statedump (SIGUSR1, as glusterfs) shows the graph serving now and nothing left open on it.
+  process.kill(m.pid, 'SIGUSR1');
+  const dump = await eventually(() => /statedump (\{.*\})\n/.exec(readLog(m.mnt))?.[1], 5000, 'statedump');
+  t.like(JSON.parse(dump!) as object, { graph: 2, version: v2, handles: 2 });
   // The data reached the bricks as plain files.
   const onBrick = m.bricks.map((b) => path.join(b, 'dir', 'rw')).find((p) => fs.existsSync(p));
   t.is(onBrick && fs.readFileSync(onBrick, 'utf8'), 'before the switch\nafter the switch\n');

@@ -103,6 +103,10 @@ async function mountInForeground(volfileText: string, volfileName: string, sourc
   const stop = (): void => {
     void m.stop().then(() => process.exit(0));
   };
+  // GlusterFS's statedump signal: the graphs alive, their open fds and translators, to the log.
+  process.on('SIGUSR1', () => {
+    process.stderr.write(`${new Date().toISOString()} statedump ${JSON.stringify(m.graphs.statedump())}\n`);
+  });
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   process.on('SIGHUP', stop);
