@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { graphFromVolfile } from '../../lib/graph.js';
+import { buildGraph } from '../../lib/graph.js';
+import { parseVolfile } from '../../lib/volfile/parse.js';
 import { Logger } from '../../lib/log.js';
 import { REBALANCE_THROTTLES, type RebalanceStatus, type RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
 import { Distribute } from '../xlators/cluster/distribute/index.js';
@@ -54,7 +55,11 @@ async function main(): Promise<number> {
   }
   const mode = values['fix-layout'] ? 'fix-layout' : 'migrate';
 
-  const graph = graphFromVolfile(fs.readFileSync(values.volfile, 'utf8'), values.volfile);
+  const decls = parseVolfile(fs.readFileSync(values.volfile, 'utf8'), values.volfile);
+  // No self-heal from the mover: a file it holds frozen may carry a writer's changelog
+  // marks, and healing them would wait for that writer's lock, which waits for the mover.
+  for (const d of decls) if (d.type === 'cluster/replicate') d.options['self-heal'] = 'off';
+  const graph = buildGraph(decls, values.volfile);
   const dht = [...graph.byName.values()].find((x): x is Distribute => x instanceof Distribute);
   if (!dht) {
     const failed: RebalanceStatus = {

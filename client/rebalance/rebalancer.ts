@@ -21,6 +21,10 @@ const log = new Logger('rebalance');
 const { O_RDONLY, O_RDWR, O_TRUNC } = fs.constants;
 const STAGING = `/${BRICK_PRIVATE_DIR}/${MIGRATE_STAGING_DIR}`;
 const COPY_CHUNK = 1 << 20;
+/** A file changed while copied is copied again with writes held only up to this size (writers wait meanwhile). */
+const FROZEN_COPY_MAX_BYTES = 32 << 20;
+/** Unfrozen copies of a file that keeps changing before the move gives up for this run. */
+const COPY_ATTEMPTS = 3;
 const ZEROS = Buffer.alloc(COPY_CHUNK);
 
 /** How each throttle level spends its time: files moved at once, and rest per unit of work. */
@@ -248,20 +252,31 @@ export class Rebalancer {
       dstFd = created.fd;
       staged = true;
       srcFd = (await src.call('open', { path, flags: O_RDONLY })).fd;
-      let bytes = await this.copy(src, srcFd, dst, dstFd);
-      let frozen;
-      try {
-        frozen = await src.call('migrate', { path, owner: this.owner, op: 'freeze' });
-      } catch (e) {
-        if (FsError.from(e).code === 'ENOENT') return 'skipped';
-        throw e;
-      }
-      if (frozen.dirty) {
-        // Written to while copying: copy again, now that writes wait.
-        await dst.call('ftruncate', { fd: dstFd, size: 0 });
+      let bytes = 0;
+      for (let attempt = 1; ; attempt++) {
         bytes += await this.copy(src, srcFd, dst, dstFd);
+        let frozen;
+        try {
+          frozen = await src.call('migrate', { path, owner: this.owner, op: 'freeze' });
+        } catch (e) {
+          if (FsError.from(e).code === 'ENOENT') return 'skipped';
+          throw e;
+        }
+        if (!frozen.dirty) break;
+        // Written to while copying. A small file is copied again now that writes wait; a
+        // big one is not held that long: let writes go and copy again, a few times.
+        await dst.call('ftruncate', { fd: dstFd, size: 0 });
+        if ((frozen.iatt?.size ?? Infinity) <= FROZEN_COPY_MAX_BYTES) {
+          bytes += await this.copy(src, srcFd, dst, dstFd);
+          break;
+        }
+        await src.call('migrate', { path, owner: this.owner, op: 'thaw' });
+        if (attempt >= COPY_ATTEMPTS) throw FsError.of('EBUSY', `${path} kept changing while it was copied; it stays where it is (run the rebalance again later)`);
+        await src.call('migrate', { path, owner: this.owner, op: 'watch' });
       }
-      const { iatt } = await src.call('lookup', { path });
+      // fstat, not lookup: a replicated source with writes held by the freeze shows pending
+      // changelog marks, and a lookup would try to heal them and wait for the writer's lock.
+      const { iatt } = await src.call('fstat', { fd: srcFd });
       await dst.call('ftruncate', { fd: dstFd, size: iatt.size });
       await this.copyUserXattrs(src, dst, path, stage);
       await dst.call('fsync', { fd: dstFd, datasync: false });

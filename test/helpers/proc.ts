@@ -70,7 +70,8 @@ export class CleanupScope implements Owner {
 /** A temporary directory removed when the test ends. */
 export function tmpDir(t: Owner, prefix = 'brickfs-test-'): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
+  // BRICKFS_KEEP_TMP=1 keeps brick directories and logs for a post-mortem.
+  if (!process.env.BRICKFS_KEEP_TMP) t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
   return d;
 }
 

@@ -66,26 +66,27 @@ function readerLoop(mnt: string, files: Map<string, Buffer>): { stop: () => Prom
   return { stop: async () => { running = false; await done; return { rounds, errors }; } };
 }
 
-/** Appends numbered lines to a file through one open fd until stopped. */
-function appenderLoop(file: string): { stop: () => Promise<{ lines: number; errors: string[] }> } {
+/** Appends numbered lines to several files, each through one fd kept open, until stopped. */
+function appenderLoop(files: string[]): { stop: () => Promise<{ lines: number[]; errors: string[] }> } {
   let running = true;
   const errors: string[] = [];
-  let lines = 0;
+  const lines = files.map(() => 0);
   const done = (async () => {
-    const fh = await fsp.open(file, 'a');
+    const fhs = await Promise.all(files.map((f) => fsp.open(f, 'a')));
     try {
-      while (running) {
-        try {
-          await fh.write(`line ${lines}\n`);
-          lines++;
-        } catch (e) {
-          errors.push((e as Error).message);
-          break;
+      while (running && errors.length === 0) {
+        for (let i = 0; i < fhs.length; i++) {
+          try {
+            await fhs[i]!.write(`line ${lines[i]}\n`);
+            lines[i]!++;
+          } catch (e) {
+            errors.push(`${files[i]}: ${(e as Error).message}`);
+          }
         }
         await new Promise((r) => setTimeout(r, 2));
       }
     } finally {
-      await fh.close();
+      await Promise.all(fhs.map((fh) => fh.close()));
     }
   })();
   return { stop: async () => { running = false; await done; return { lines, errors }; } };
@@ -128,6 +129,12 @@ async function growAndRebalance(t: ExecutionContext, opts: { replica?: number; b
   const newVol = writeClientVolfile(path.join(vol.root, 'new.vol'), vol.bricks, { replica: opts.replica, dht: { 'layout-epoch': '1' } });
   const oldMnt = await mountVolfile(t, oldVol);
   const tree = await populate(oldMnt, 120);
+  // Files appended to during the rebalance, created under the old layout so some must move.
+  const logs = Array.from({ length: 8 }, (_, i) => `/a/log-${i}`);
+  for (const l of logs) await fsp.writeFile(path.join(oldMnt, l), '');
+  const logHomes = census(vol.bricks).data;
+  const homeOf = (m: Map<string, number[]>, l: string): string => (m.get(l) ?? []).join(',');
+  const logsBefore = new Map(logs.map((l) => [l, homeOf(logHomes, l)]));
   for (const b of vol.bricks.slice(opts.before)) t.deepEqual(census([b]).data.size, 0, 'new bricks start empty');
 
   const mnt = await mountVolfile(t, newVol);
@@ -142,7 +149,7 @@ async function growAndRebalance(t: ExecutionContext, opts: { replica?: number; b
   for (let i = 0; i < 40; i++) tree.files.set(`/fresh/n-${i}`, Buffer.from(`new ${i}\n`));
 
   const reader = readerLoop(mnt, tree.files);
-  const appender = appenderLoop(path.join(mnt, 'a/log'));
+  const appender = appenderLoop(logs.map((l) => path.join(mnt, l)));
   await new Promise((res) => setTimeout(res, 200));
   const status = await rebalanceToEnd(t, newVol, vol.root, ['--throttle', 'aggressive']);
   await new Promise((res) => setTimeout(res, 200));
@@ -156,8 +163,13 @@ async function growAndRebalance(t: ExecutionContext, opts: { replica?: number; b
   t.deepEqual(read.errors, [], 'reader saw errors or wrong data during the rebalance');
   t.true(read.rounds >= 1);
   t.deepEqual(appended.errors, [], 'appender saw errors');
-  t.is(await fsp.readFile(path.join(mnt, 'a/log'), 'utf8'), expectedLines(appended.lines), 'appended lines lost');
-  tree.files.set('/a/log', Buffer.from(expectedLines(appended.lines)));
+  const logsAfter = census(vol.bricks).data;
+  t.true(logs.some((l) => homeOf(logsAfter, l) !== logsBefore.get(l)), 'no appended file was moved: the test did not race a migration');
+  for (const [i, l] of logs.entries()) {
+    t.true(appended.lines[i]! > 10, `${l}: only ${appended.lines[i]} lines appended`);
+    t.is(await fsp.readFile(path.join(mnt, l), 'utf8'), expectedLines(appended.lines[i]!), `${l}: appended lines lost`);
+    tree.files.set(l, Buffer.from(expectedLines(appended.lines[i]!)));
+  }
   assertPlacedOnce(t, vol.bricks, tree.files, r);
   await assertContent(t, mnt, tree.files);
 }

@@ -39,7 +39,7 @@ interface DhtFd {
   path: string;
   flags: number;
   /** A reopen after the file moved, shared by the fops that found it moved. */
-  reopening?: Promise<void>;
+  reopening?: Promise<boolean>;
 }
 
 const { O_CREAT, O_EXCL, O_TRUNC } = fsConstants;
@@ -455,6 +455,8 @@ export class Distribute extends Xlator implements FopImpl {
   /**
    * Runs an fd fop on the child holding the file. ESTALE means the file moved to another
    * child (rebalance committed a migration): reopen it where it lives now and run it there.
+   * ENOENT too, when the name is found on another child now (replicate's changelog marks
+   * go by name, and meet the name gone from the old child).
    */
   private async onFd<F extends 'read' | 'write' | 'fstat' | 'ftruncate' | 'fsync'>(fop: F, a: FopArgs<F> & { fd: number }): Promise<FopReply<F>> {
     for (let attempt = 0; ; attempt++) {
@@ -463,23 +465,31 @@ export class Distribute extends Xlator implements FopImpl {
       try {
         return await this.children[child]!.call(fop, { ...a, fd: childFd });
       } catch (e) {
-        if (attempt >= MOVED_RETRIES || FsError.from(e).code !== 'ESTALE') throw e;
-        await this.reopen(f, child, childFd);
+        if (attempt >= MOVED_RETRIES || !isMoved(e)) throw e;
+        if (!(await this.reopen(f, child, childFd))) throw e;
       }
     }
   }
 
-  /** Reopens an fd on the child now holding its file, unless another fop already did. */
-  private reopen(f: DhtFd, child: number, childFd: number): Promise<void> {
-    if (f.child !== child || f.childFd !== childFd) return Promise.resolve();
+  /**
+   * Reopens an fd on the child now holding its file, unless another fop already did.
+   * False when the file did not move (the error that led here stands).
+   */
+  private reopen(f: DhtFd, child: number, childFd: number): Promise<boolean> {
+    if (f.child !== child || f.childFd !== childFd) return Promise.resolve(true);
     f.reopening ??= (async () => {
       try {
         const loc = await this.locateFile(f.path);
+        if (loc.cached === child) return false;
         const r = await this.children[loc.cached]!.call('open', { path: f.path, flags: f.flags & ~(O_CREAT | O_EXCL | O_TRUNC) });
         this.log.info(`${f.path} moved from ${this.children[child]!.name} to ${this.children[loc.cached]!.name}: fd reopened there`);
         f.child = loc.cached;
         f.childFd = r.fd;
         await this.children[child]!.call('release', { fd: childFd }).catch(() => undefined);
+        return true;
+      } catch (e) {
+        this.log.warn(`${f.path}: could not follow the file after a move: ${(e as Error).message}`);
+        return false;
       } finally {
         f.reopening = undefined;
       }
