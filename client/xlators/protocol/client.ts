@@ -32,6 +32,12 @@ function zeroMask(mask: Buffer): void {
 
 /** One id per client process, so a brick can tell connections of different mounts apart. */
 const PROCESS_ID = randomUUID().slice(0, 8);
+/**
+ * Numbers every connection this process makes: a brick drops the locks of a connection
+ * that closes by its client id, so no two connections may share one (a graph switch has
+ * the old and the new graph's client of the same name connected at once).
+ */
+let connections = 0;
 
 /**
  * protocol/client: one WebSocket to one brick subvolume. Requests are pipelined (many in
@@ -103,7 +109,7 @@ export class ProtocolClient extends Xlator {
 
   private connect(): void {
     const host = this.optString('remote-host');
-    const url = `ws://${host.includes(':') ? `[${host}]` : host}:${this.optNumber('remote-port')}/?subvolume=${encodeURIComponent(this.optString('remote-subvolume'))}&client=${PROCESS_ID}-${this.name}`;
+    const url = `ws://${host.includes(':') ? `[${host}]` : host}:${this.optNumber('remote-port')}/?subvolume=${encodeURIComponent(this.optString('remote-subvolume'))}&client=${PROCESS_ID}-${this.name}-${++connections}`;
     const ws = new WebSocket(url, {
       maxPayload: HARD_MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: this.pingTimeoutMs,
       // RFC 6455 masking protects browsers' HTTP proxies, not us; ws skips the XOR pass over
