@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FsError } from '../lib/errors.js';
-import type { FopArgs, FopName, FopReply } from '../lib/fops.js';
+import { reopenFlags, type FopArgs, type FopName, type FopReply } from '../lib/fops.js';
 import { graphFromVolfile, type Graph } from '../lib/graph.js';
 import { Logger } from '../lib/log.js';
 import { pollVolfile, type ServerAddr } from './cli/mgmt-client.js';
@@ -14,8 +14,6 @@ import { ProtocolClient } from './xlators/protocol/client.js';
 
 const log = new Logger('graph');
 
-/** Flags an fd keeps when it is reopened in a new graph: creating or truncating again would be wrong. */
-const REOPEN_DROP_FLAGS = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_TRUNC;
 
 /** Fops that work on an open fd (release aside, which ends the handle). */
 export type FdFop = 'fstat' | 'read' | 'write' | 'ftruncate' | 'fsync' | 'flush';
@@ -259,7 +257,7 @@ export class ActiveGraph {
     if (old.slot === target || h.closed) return;
     let fd: number;
     try {
-      ({ fd } = await this.run(target, 'open', { path: h.path, flags: h.flags & ~REOPEN_DROP_FLAGS }));
+      ({ fd } = await this.run(target, 'open', { path: h.path, flags: reopenFlags(h.flags) }));
     } catch (e) {
       const err = FsError.from(e);
       if (!old.slot.finished) {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 /**
  * The one fop table. Every file operation's arguments and reply are declared here;
  * the translator base class, the RPC dispatcher and the FUSE bridge derive from it.
@@ -216,6 +217,14 @@ export const XATTR_AFR_PREFIX = `${INTERNAL_XATTR_PREFIX}afr.`;
 export const BRICK_PRIVATE_DIR = '.brickfs';
 /** Where the rebalancer stages a file's copy on its new brick, under BRICK_PRIVATE_DIR; clients cannot reach it through a mount. */
 export const MIGRATE_STAGING_DIR = 'migrate';
+
+/**
+ * The flags to reopen an fd with, by path (after a reconnect, a graph switch, a file
+ * moved by rebalance): creating, excluding or truncating again would be wrong.
+ */
+export function reopenFlags(flags: number): number {
+  return flags & ~(fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_TRUNC);
+}
 
 /** DHT link files: zero-size regular files with only the sticky bit (GlusterFS's ---------T). */
 export const LINKFILE_MODE = 0o101000;

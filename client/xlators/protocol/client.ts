@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import WebSocket from 'ws';
 import { BrickDisconnectedError, FsError, RpcTimeoutError } from '../../../lib/errors.js';
-import type { FopArgs, FopName, FopReply } from '../../../lib/fops.js';
+import { reopenFlags, type FopArgs, type FopName, type FopReply } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { decodeReply, encodeFrame, HARD_MAX_FRAME_BYTES, WIRE_VERSION } from '../../../lib/rpc/frame.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
@@ -22,7 +21,6 @@ interface RemoteFd {
   epoch: number;
 }
 
-const REOPEN_DROP_FLAGS = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_TRUNC;
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 3000;
 
@@ -204,7 +202,7 @@ export class ProtocolClient extends Xlator {
     const f = this.fds.get(fd);
     if (!f) throw FsError.of('EBADF', `fd ${fd} is not open`);
     if (f.epoch === this.epoch) return f.remote;
-    const { fd: remote } = await this.rpc('open', { path: f.path, flags: f.flags & ~REOPEN_DROP_FLAGS });
+    const { fd: remote } = await this.rpc('open', { path: f.path, flags: reopenFlags(f.flags) });
     f.remote = remote;
     f.epoch = this.epoch;
     return remote;

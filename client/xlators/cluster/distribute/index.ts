@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
 import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
 import { fanout, firstFailure, successes, type Settled } from '../../../../lib/fanout.js';
 import {
-  isDir, LINKFILE_MODE, XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO,
+  isDir, LINKFILE_MODE, reopenFlags, XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO,
   type DirEntry, type FopArgs, type FopName, type FopReply, type Iatt, type StatFs, type Xattrs,
 } from '../../../../lib/fops.js';
 import { nameHash } from '../../../../lib/hash.js';
@@ -42,7 +41,6 @@ interface DhtFd {
   reopening?: Promise<boolean>;
 }
 
-const { O_CREAT, O_EXCL, O_TRUNC } = fsConstants;
 /** Times a fop follows a file that moved (rebalance) before giving up. */
 const MOVED_RETRIES = 3;
 
@@ -481,7 +479,7 @@ export class Distribute extends Xlator implements FopImpl {
       try {
         const loc = await this.locateFile(f.path);
         if (loc.cached === child) return false;
-        const r = await this.children[loc.cached]!.call('open', { path: f.path, flags: f.flags & ~(O_CREAT | O_EXCL | O_TRUNC) });
+        const r = await this.children[loc.cached]!.call('open', { path: f.path, flags: reopenFlags(f.flags) });
         this.log.info(`${f.path} moved from ${this.children[child]!.name} to ${this.children[loc.cached]!.name}: fd reopened there`);
         f.child = loc.cached;
         f.childFd = r.fd;
