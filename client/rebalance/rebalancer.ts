@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { FsError } from '../../lib/errors.js';
 import {
-  BRICK_PRIVATE_DIR, LINKFILE_MODE, MIGRATE_STAGING_DIR, S_IFLNK, S_IFMT, S_IFREG, XATTR_GFID, XATTR_LINKTO, isDir,
-  type DirEntry, type Iatt,
+  BRICK_PRIVATE_DIR, MIGRATE_STAGING_DIR, S_IFLNK, S_IFMT, S_IFREG, XATTR_GFID, isDir,
+  type DirEntry, type FopReply, type Iatt,
 } from '../../lib/fops.js';
 import { fanout } from '../../lib/fanout.js';
 import { Logger } from '../../lib/log.js';
@@ -197,7 +197,7 @@ export class Rebalancer {
     this.status.filesScanned++;
     let outcome: Outcome;
     try {
-      const hashed = await this.dht.hashedIndex(path);
+      const hashed = await this.dht.hashedChild(path);
       const type = e.iatt.mode & S_IFMT;
       if (hashed === child) outcome = 'stays';
       else if (type === S_IFREG && e.iatt.nlink > 1) outcome = await this.pointAt(path, hashed, child); // hard links stay together
@@ -227,16 +227,11 @@ export class Rebalancer {
   private async moveFile(path: string, from: number, to: number): Promise<Outcome> {
     const src = this.children[from]!;
     const dst = this.children[to]!;
-    const gfid = await src.call('getxattr', { path, name: XATTR_GFID }).then((r) => r.value, () => undefined);
-    const there = await dst.call('lookup', { path }).catch((e) => {
-      if (FsError.from(e).code === 'ENOENT') return undefined;
-      throw e;
-    });
-    if (there && !there.linkto) {
-      // Only a move that died between its switch and its commit leaves this; which copy is
-      // newer is not known, so neither is touched.
-      throw FsError.of('EEXIST', `${path} exists on both ${src.name} and ${dst.name}; keep the right one by hand (on the bricks)`);
-    }
+    const gfid = await gfidOf(src, path);
+    const there = await lookupIfAny(dst, path);
+    // Only a move that died between its switch and its commit leaves a real file on both;
+    // which copy is newer is not known, so neither is touched.
+    if (there && !there.linkto) throw onTwoChildren(path, src, dst);
     try {
       await src.call('migrate', { path, owner: this.owner, op: 'watch' });
     } catch (e) {
@@ -330,19 +325,9 @@ export class Rebalancer {
    * at it, or a settled layout would hide it.
    */
   private async pointAt(path: string, at: number, to: number): Promise<Outcome> {
-    const here = this.children[at]!;
-    const linkto = Buffer.from(this.children[to]!.name);
-    const cur = await here.call('lookup', { path }).catch((e) => {
-      if (FsError.from(e).code === 'ENOENT') return undefined;
-      throw e;
-    });
-    if (cur && !cur.linkto) throw FsError.of('EEXIST', `${path} exists on both ${here.name} and ${this.children[to]!.name}; keep the right one by hand (on the bricks)`);
-    if (!cur) {
-      const gfid = await this.children[to]!.call('getxattr', { path, name: XATTR_GFID }).then((r) => r.value, () => undefined);
-      await here.call('mknod', { path, mode: LINKFILE_MODE, rdev: 0, xattrs: { [XATTR_LINKTO]: linkto, ...(gfid ? { [XATTR_GFID]: gfid } : {}) } });
-    } else if (cur.linkto !== this.children[to]!.name) {
-      await here.call('setxattr', { path, name: XATTR_LINKTO, value: linkto, flags: 0 });
-    }
+    const cur = await lookupIfAny(this.children[at]!, path);
+    if (cur && !cur.linkto) throw onTwoChildren(path, this.children[at]!, this.children[to]!);
+    if (cur?.linkto !== this.children[to]!.name) await this.dht.pointLinkfile(path, at, to);
     return 'skipped';
   }
 
@@ -351,11 +336,8 @@ export class Rebalancer {
     const src = this.children[from]!;
     const dst = this.children[to]!;
     const { target } = await src.call('readlink', { path });
-    const gfid = await src.call('getxattr', { path, name: XATTR_GFID }).then((r) => r.value, () => undefined);
-    const there = await dst.call('lookup', { path }).catch((e) => {
-      if (FsError.from(e).code === 'ENOENT') return undefined;
-      throw e;
-    });
+    const gfid = await gfidOf(src, path);
+    const there = await lookupIfAny(dst, path);
     if (there && !there.linkto) return 'skipped'; // a real entry of that name there: leave both for a human
     if (there) await dst.call('unlink', { path });
     await dst.call('symlink', { target, path, xattrs: gfid ? { [XATTR_GFID]: gfid } : {} });
@@ -370,7 +352,7 @@ export class Rebalancer {
   private async checkLinkfile(dir: string, child: number, e: DirEntry): Promise<void> {
     const path = joinPath(dir, e.name);
     try {
-      const hashed = await this.dht.hashedIndex(path);
+      const hashed = await this.dht.hashedChild(path);
       let stale = hashed !== child;
       if (!stale) {
         const target = this.dht.childNamed(e.linkto!);
@@ -386,6 +368,22 @@ export class Rebalancer {
       if (FsError.from(err).code !== 'ENOENT') log.warn(`link file ${path} on ${this.children[child]!.name}: ${(err as Error).message}`);
     }
   }
+}
+
+/** A lookup where absence is an answer, not an error. */
+function lookupIfAny(x: Xlator, path: string): Promise<FopReply<'lookup'> | undefined> {
+  return x.call('lookup', { path }).catch((e) => {
+    if (FsError.from(e).code === 'ENOENT') return undefined;
+    throw e;
+  });
+}
+
+function gfidOf(x: Xlator, path: string): Promise<Buffer | undefined> {
+  return x.call('getxattr', { path, name: XATTR_GFID }).then((r) => r.value, () => undefined);
+}
+
+function onTwoChildren(path: string, a: Xlator, b: Xlator): FsError {
+  return FsError.of('EEXIST', `${path} exists on both ${a.name} and ${b.name}; keep the right one by hand (on the bricks)`);
 }
 
 /** The attributes a moved file keeps. */

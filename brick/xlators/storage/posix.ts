@@ -261,24 +261,23 @@ export class Posix extends Xlator implements FopImpl {
     return { iatt: await this.lstatIatt(abs) };
   }
 
-  private async openAbs(abs: string, flags: number, mode: number): Promise<{ fd: number; st: fs.Stats }> {
-    let fd: number;
+  /** Opens for a client; the caller registers the fd with its inode (it stats the fd anyway). */
+  private async openAbs(abs: string, flags: number, mode: number): Promise<number> {
     try {
-      fd = await fsOpen(abs, (flags & ALLOWED_OPEN_FLAGS) | O_NOFOLLOW, mode);
+      return await fsOpen(abs, (flags & ALLOWED_OPEN_FLAGS) | O_NOFOLLOW, mode);
     } catch (e) {
       throw FsError.from(e);
     }
-    const st = fs.fstatSync(fd);
-    this.openFds.set(fd, st.ino);
-    return { fd, st };
   }
 
   async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
     const abs = this.confined(a.path);
-    const { fd } = await this.openAbs(abs, Number(a.flags) | O_CREAT, Number(a.mode) & 0o7777);
+    const fd = await this.openAbs(abs, Number(a.flags) | O_CREAT, Number(a.mode) & 0o7777);
     try {
       this.setXattrs(abs, a.xattrs);
-      return { fd, iatt: iattOf(await fsFstat(fd)) };
+      const st = fs.fstatSync(fd);
+      this.openFds.set(fd, st.ino);
+      return { fd, iatt: iattOf(st) };
     } catch (e) {
       this.openFds.delete(fd);
       await fsClose(fd).catch(() => undefined);
@@ -311,7 +310,9 @@ export class Posix extends Xlator implements FopImpl {
   async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
     const abs = this.confined(a.path);
     const flags = Number(a.flags) & ~(O_CREAT | O_EXCL);
-    const { fd, st } = await (flags & O_TRUNC ? this.changeByPath(abs, () => this.openAbs(abs, flags, 0)) : this.openAbs(abs, flags, 0));
+    const fd = await (flags & O_TRUNC ? this.changeByPath(abs, () => this.openAbs(abs, flags, 0)) : this.openAbs(abs, flags, 0));
+    const st = fs.fstatSync(fd);
+    this.openFds.set(fd, st.ino);
     try {
       this.refuseLinkfile(abs, iattOf(st));
     } catch (e) {

@@ -239,9 +239,10 @@ export class Distribute extends Xlator implements FopImpl {
     this.layouts.set(dir, { ranges: layout.ranges, settled: true });
   }
 
-  /** The child a name hashes to under this graph's layout of its directory. */
-  hashedIndex(path: string): Promise<number> {
-    return this.hashedChild(path);
+  /** Makes (or repoints) the link file at path on child `at`, pointing to child `to`, with the file's gfid. */
+  async pointLinkfile(path: string, at: number, to: number): Promise<void> {
+    const gfid = await this.children[to]!.call('getxattr', { path, name: XATTR_GFID }).then((r) => r.value, () => undefined);
+    await this.makeLinkfile(at, path, to, gfid);
   }
 
   /** The child a link file's target names, if it is one of ours. */
@@ -263,7 +264,8 @@ export class Distribute extends Xlator implements FopImpl {
     return { child: i, settled: layout.settled };
   }
 
-  private async hashedChild(path: string): Promise<number> {
+  /** The child a name hashes to under this graph's layout of its directory (the rebalancer uses it too). */
+  async hashedChild(path: string): Promise<number> {
     return (await this.hashed(path)).child;
   }
 
