@@ -1,0 +1,427 @@
+import fs from 'node:fs';
+import pathMod from 'node:path/posix';
+import { FsError } from '../../../lib/errors.js';
+import type { FopArgs, FopName, FopReply } from '../../../lib/fops.js';
+import { registerXlator } from '../../../lib/registry.js';
+import { Xlator, type FopImpl } from '../../../lib/xlator.js';
+
+const { O_APPEND, O_DSYNC } = fs.constants;
+
+/** One write on its way to the child. */
+interface Write {
+  fd: number;
+  offset: number;
+  data: Buffer;
+  /** A write-through: its caller still waits for the child's reply. */
+  caller?: { resolve(r: FopReply<'write'>): void; reject(e: unknown): void };
+  /** O_APPEND: the brick picks the offset, so the write conflicts with every other one. */
+  barrier: boolean;
+  /** Resolves once the child has answered, whatever the answer. */
+  done: Promise<void>;
+  settle(): void;
+}
+
+/** One child write: adjacent queued writes merged, or a single write-through. */
+interface Batch {
+  start: number;
+  end: number;
+  writes: Write[];
+}
+
+/** Write-behind state of one file, shared by every fd open on it. */
+interface FileState {
+  /** The name it is indexed under in `files`; follows renames. */
+  path: string;
+  /** Not sent yet; sent in this order. */
+  queued: Write[];
+  inflight: Set<Batch>;
+  /** Bytes acknowledged to callers that the child has not answered yet (the window). */
+  bytes: number;
+  /** Writes waiting for room in the window, first come first served. */
+  waiting: Array<{ size: number; admit(): void }>;
+  openFds: number;
+}
+
+interface FdState {
+  file: FileState;
+  /** O_SYNC / O_DSYNC: the caller asked for the data to be stable before write() returns. */
+  sync: boolean;
+  append: boolean;
+  /** A background write of this fd failed; reported once, on its next write, flush or fsync. */
+  error?: FsError;
+}
+
+/**
+ * performance/write-behind: acknowledges a write as soon as it is copied and queued, and
+ * sends it to the child in the background, so a program's write() does not wait a network
+ * round trip; while writes are in flight, small contiguous ones queue up and go down merged
+ * into one larger write. The acknowledged bytes not yet written are bounded per file
+ * (cache-size). A background failure cannot reach the write() that caused it any more: it
+ * sticks to the fd and fails that fd's next write, flush or fsync (close() reports it), as
+ * in GlusterFS. Every other fop on the file (read, stat, truncate, xattrs, rename...) waits
+ * for the file's pending writes first, so nothing can observe that the data is not there yet.
+ * Files are keyed by path: an fd's file is the path it was opened at, moved by renames.
+ */
+export class WriteBehind extends Xlator implements FopImpl {
+  static override readonly description = 'Acknowledges writes at once and sends them in the background, merged';
+  static override readonly options = {
+    'cache-size': {
+      type: 'size', default: 1024 ** 2, min: 0, max: 1024 ** 3,
+      description: 'Acknowledged but unwritten bytes held per file; a larger write goes through synchronously (0 turns write-behind off)',
+    },
+    'aggregate-size': {
+      type: 'size', default: 128 * 1024, min: 4096, max: 4 * 1024 ** 2,
+      description: 'Contiguous queued writes are merged into one write of at most this size',
+    },
+  } as const;
+
+  private readonly fds = new Map<number, FdState>();
+  /** Files with an open fd or a pending write, by their current path. */
+  private readonly files = new Map<string, FileState>();
+  /** Files with writes queued or in flight (renamed-over and unlinked ones included). */
+  private readonly busy = new Set<FileState>();
+  private acknowledged = 0;
+  private childWrites = 0;
+  private merged = 0;
+  private writeThrough = 0;
+  private windowWaits = 0;
+  private failed = 0;
+
+  private get child(): Xlator {
+    return this.children[0]!;
+  }
+
+  private get cacheSizeBytes(): number {
+    return this.optNumber('cache-size');
+  }
+
+  private get aggregateSizeBytes(): number {
+    return this.optNumber('aggregate-size');
+  }
+
+  override reconfigure(options: Record<string, string>): void {
+    super.reconfigure(options);
+    // A larger window admits waiting writes now; a new aggregate size changes what may be sent.
+    for (const s of [...this.busy]) this.progress(s);
+  }
+
+  /** Acknowledged data is written before the graph goes: an unmount or a graph switch loses none. */
+  override async fini(): Promise<void> {
+    for (;;) {
+      const waits = [...this.busy].map((s) => this.drained(s)).filter((w) => w !== undefined);
+      if (waits.length === 0) return;
+      await Promise.all(waits);
+    }
+  }
+
+  override statedump(): Record<string, unknown> {
+    const files = [...this.busy].map((s) => ({
+      path: s.path, pendingBytes: s.bytes, queued: s.queued.length, inflight: s.inflight.size, waitingForWindow: s.waiting.length,
+    }));
+    let stickyErrors = 0;
+    for (const f of this.fds.values()) if (f.error) stickyErrors++;
+    return {
+      cacheSizeBytes: this.cacheSizeBytes, aggregateSizeBytes: this.aggregateSizeBytes,
+      openFds: this.fds.size, pendingBytes: files.reduce((n, f) => n + f.pendingBytes, 0), files,
+      acknowledged: this.acknowledged, childWrites: this.childWrites, merged: this.merged,
+      writeThrough: this.writeThrough, windowWaits: this.windowWaits, failed: this.failed, stickyErrors,
+    };
+  }
+
+  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
+    const f = this.fds.get(a.fd);
+    if (!f) return this.child.call('write', a);
+    if (f.error) throw this.takeError(f);
+    const s = f.file;
+    const size = a.data.length;
+    // Synchronous and appending fds, and writes larger than the window, go through: they
+    // still take their turn in the queue, so they land after the writes acknowledged before.
+    if (f.sync || f.append || size > this.cacheSizeBytes) {
+      this.writeThrough++;
+      return new Promise((resolve, reject) => {
+        this.enqueue(s, a, { resolve, reject }, f.append);
+        this.pump(s);
+      });
+    }
+    if (s.waiting.length === 0 && this.fits(s, size)) {
+      this.enqueue(s, a);
+      this.pump(s);
+      return { size };
+    }
+    // The window is full: the caller waits (memory stays bounded), behind earlier waiters.
+    this.windowWaits++;
+    return new Promise((resolve) => {
+      s.waiting.push({ size, admit: () => { this.enqueue(s, a); resolve({ size }); } });
+    });
+  }
+
+  flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
+    return this.afterFd(a.fd, () => this.reportOr(a.fd, 'flush', a));
+  }
+
+  fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
+    return this.afterFd(a.fd, () => this.reportOr(a.fd, 'fsync', a));
+  }
+
+  release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+    return this.afterFd(a.fd, () => {
+      const f = this.fds.get(a.fd);
+      if (f) {
+        this.fds.delete(a.fd);
+        f.file.openFds--;
+        // close() already returned: nobody is left to tell.
+        if (f.error) this.log.warn(`${f.file.path}: a background write failed after the last flush (${f.error.code}: ${f.error.message})`);
+        this.forgetIfUnused(f.file);
+      }
+      return this.child.call('release', a);
+    });
+  }
+
+  // Fd fops that read or change what the pending writes change: after them.
+
+  read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
+    return this.afterFd(a.fd, () => this.child.call('read', a));
+  }
+
+  fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
+    return this.afterFd(a.fd, () => this.child.call('fstat', a));
+  }
+
+  ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
+    return this.afterFd(a.fd, () => this.child.call('ftruncate', a));
+  }
+
+  // Path fops on a file with pending writes: after them (the size, mtime, data they see).
+
+  lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
+    return this.afterPath(a.path, 'lookup', a);
+  }
+
+  setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+    return this.afterPath(a.path, 'setattr', a);
+  }
+
+  getxattr(a: FopArgs<'getxattr'>): Promise<FopReply<'getxattr'>> {
+    return this.afterPath(a.path, 'getxattr', a);
+  }
+
+  setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
+    return this.afterPath(a.path, 'setxattr', a);
+  }
+
+  removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
+    return this.afterPath(a.path, 'removexattr', a);
+  }
+
+  listxattr(a: FopArgs<'listxattr'>): Promise<FopReply<'listxattr'>> {
+    return this.afterPath(a.path, 'listxattr', a);
+  }
+
+  readlink(a: FopArgs<'readlink'>): Promise<FopReply<'readlink'>> {
+    return this.afterPath(a.path, 'readlink', a);
+  }
+
+  /** An O_TRUNC open must not be overtaken by the writes before it. */
+  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+    const r = await this.afterPath(a.path, 'open', a);
+    this.track(r.fd, a.path, a.flags);
+    return r;
+  }
+
+  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+    const r = await this.afterPath(a.path, 'create', a);
+    this.track(r.fd, a.path, a.flags);
+    return r;
+  }
+
+  /** The name now means nothing: fds still open keep their file's state, path fops stop finding it. */
+  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+    const r = await this.afterPath(a.path, 'unlink', a);
+    this.files.delete(a.path);
+    return r;
+  }
+
+  link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
+    const wait = this.drainedAll([a.target, a.path]);
+    const send = (): Promise<FopReply<'link'>> => this.child.call('link', a);
+    return wait ? wait.then(send) : send();
+  }
+
+  /** The file's state moves with its name, and with its directory's (as md-cache's fd paths). */
+  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+    const wait = this.drainedAll([a.from, a.to]);
+    if (wait) await wait;
+    const r = await this.child.call('rename', a);
+    if (a.from === a.to) return r;
+    // A replaced target lives on for its open fds only.
+    this.files.delete(a.to);
+    const prefix = a.from + '/';
+    const moved = [...this.files.values()].filter((s) => s.path === a.from || s.path.startsWith(prefix));
+    for (const s of moved) this.files.delete(s.path);
+    for (const s of moved) {
+      s.path = a.to + s.path.slice(a.from.length);
+      this.files.set(s.path, s);
+    }
+    return r;
+  }
+
+  /** Entries carry sizes and times: a listing waits for the pending writes of the files in it. */
+  readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+    const send = (): Promise<FopReply<'readdir'>> => this.child.call('readdir', a);
+    if (this.busy.size === 0) return send();
+    const waits = [...this.busy].filter((s) => pathMod.dirname(s.path) === a.path).map((s) => this.drained(s));
+    return waits.length ? Promise.all(waits).then(send) : send();
+  }
+
+  private track(fd: number, path: string, flags: number): void {
+    let s = this.files.get(path);
+    if (!s) {
+      s = { path, queued: [], inflight: new Set(), bytes: 0, waiting: [], openFds: 0 };
+      this.files.set(path, s);
+    }
+    s.openFds++;
+    this.fds.set(fd, { file: s, sync: (flags & O_DSYNC) !== 0, append: (flags & O_APPEND) !== 0 });
+  }
+
+  /** Memory bound: a file holds at most cache-size acknowledged bytes, or one write when idle. */
+  private fits(s: FileState, size: number): boolean {
+    return s.bytes === 0 || s.bytes + size <= this.cacheSizeBytes;
+  }
+
+  /** Queues a write; an acknowledged one is copied, as FUSE reuses the caller's buffer once answered. */
+  private enqueue(s: FileState, a: FopArgs<'write'>, caller?: Write['caller'], barrier = false): void {
+    let settle!: () => void;
+    const done = new Promise<void>((r) => { settle = r; });
+    const data = caller ? a.data : Buffer.from(a.data);
+    s.queued.push({ fd: a.fd, offset: a.offset, data, caller, barrier, done, settle });
+    if (!caller) {
+      s.bytes += data.length;
+      this.acknowledged++;
+    }
+    this.busy.add(s);
+  }
+
+  /**
+   * Sends queued writes in order, stopping at the first that may not go yet: one that
+   * overlaps a write in flight (the child may complete concurrent writes in any order); a
+   * write-through while the file has writes in flight (its reply, which its caller gets,
+   * must come after every write before it); the last batch while it is below aggregate-size
+   * and the file has writes in flight (it may still grow: that wait is what merges small
+   * writes). Non-overlapping full batches go at once, several in flight together.
+   */
+  private pump(s: FileState): void {
+    const max = this.aggregateSizeBytes;
+    while (s.queued.length > 0) {
+      const head = s.queued[0]!;
+      const start = head.barrier ? 0 : head.offset;
+      let end = head.barrier ? Infinity : head.offset + head.data.length;
+      let n = 1;
+      if (!head.caller) {
+        // Merged writes are one fd's: they share its open flags and its sticky error.
+        for (; n < s.queued.length; n++) {
+          const next = s.queued[n]!;
+          if (next.caller || next.fd !== head.fd || next.offset !== end || end + next.data.length - start > max) break;
+          end += next.data.length;
+        }
+      }
+      if (s.inflight.size > 0 && (head.caller || (n === s.queued.length && end - start < max))) return;
+      for (const b of s.inflight) if (start < b.end && b.start < end) return;
+      const batch: Batch = { start, end, writes: s.queued.splice(0, n) };
+      s.inflight.add(batch);
+      this.send(s, batch);
+    }
+  }
+
+  private send(s: FileState, batch: Batch): void {
+    const head = batch.writes[0]!;
+    const data = batch.writes.length === 1 ? head.data : Buffer.concat(batch.writes.map((w) => w.data));
+    this.childWrites++;
+    this.merged += batch.writes.length - 1;
+    let p: Promise<FopReply<'write'>>;
+    try {
+      p = this.child.call('write', { fd: head.fd, offset: head.offset, data });
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then(
+      (r) => this.complete(s, batch, data.length, r, undefined),
+      (e) => this.complete(s, batch, data.length, undefined, FsError.from(e)),
+    );
+  }
+
+  private complete(s: FileState, batch: Batch, sent: number, reply: FopReply<'write'> | undefined, err: FsError | undefined): void {
+    s.inflight.delete(batch);
+    const head = batch.writes[0]!;
+    if (head.caller) {
+      // A write-through answers its caller as the child did, short count included.
+      if (err) head.caller.reject(err);
+      else head.caller.resolve(reply!);
+    } else {
+      for (const w of batch.writes) s.bytes -= w.data.length;
+      if (!err && reply!.size < sent) {
+        err = FsError.of('EIO', `${s.path}: short background write, ${reply!.size} of ${sent} bytes at offset ${head.offset}`);
+      }
+      if (err) {
+        this.failed++;
+        this.log.debug(`${s.path}: background write of ${sent} bytes at ${head.offset} failed: ${err.code}`);
+        const f = this.fds.get(head.fd);
+        // The first failure is the one reported.
+        if (f) f.error ??= err;
+      }
+    }
+    for (const w of batch.writes) w.settle();
+    this.progress(s);
+  }
+
+  /** Admits the writes waiting for room, sends what may go now, forgets an idle file. */
+  private progress(s: FileState): void {
+    while (s.waiting.length > 0 && this.fits(s, s.waiting[0]!.size)) s.waiting.shift()!.admit();
+    this.pump(s);
+    if (s.queued.length === 0 && s.inflight.size === 0) {
+      this.busy.delete(s);
+      this.forgetIfUnused(s);
+    }
+  }
+
+  private forgetIfUnused(s: FileState): void {
+    if (s.openFds === 0 && !this.busy.has(s) && this.files.get(s.path) === s) this.files.delete(s.path);
+  }
+
+  /** Resolves when the writes pending now are done; undefined (no wait at all) when there are none. */
+  private drained(s: FileState | undefined): Promise<void> | undefined {
+    if (!s || (s.queued.length === 0 && s.inflight.size === 0)) return undefined;
+    const done = s.queued.map((w) => w.done);
+    for (const b of s.inflight) for (const w of b.writes) done.push(w.done);
+    return Promise.all(done).then(() => undefined);
+  }
+
+  private drainedAll(paths: string[]): Promise<void> | undefined {
+    const waits = paths.map((p) => this.drained(this.files.get(p))).filter((w) => w !== undefined);
+    return waits.length ? Promise.all(waits).then(() => undefined) : undefined;
+  }
+
+  private afterFd<T>(fd: number, send: () => Promise<T>): Promise<T> {
+    const wait = this.drained(this.fds.get(fd)?.file);
+    return wait ? wait.then(send) : send();
+  }
+
+  private afterPath<F extends FopName>(path: string, fop: F, a: FopArgs<F>): Promise<FopReply<F>> {
+    const wait = this.drained(this.files.get(path));
+    return wait ? wait.then(() => this.child.call(fop, a)) : this.child.call(fop, a);
+  }
+
+  private takeError(f: FdState): FsError {
+    const e = f.error!;
+    f.error = undefined;
+    return e;
+  }
+
+  /** flush and fsync: the fd's sticky error if it has one, else the fop itself. */
+  private reportOr<F extends 'flush' | 'fsync'>(fd: number, fop: F, a: FopArgs<F>): Promise<FopReply<F>> {
+    const f = this.fds.get(fd);
+    if (f?.error) return Promise.reject(this.takeError(f));
+    return this.child.call(fop, a);
+  }
+}
+
+registerXlator('performance/write-behind', WriteBehind);

@@ -1,0 +1,320 @@
+import test from 'ava';
+import fs from 'node:fs';
+import { FsError } from '../../lib/errors.js';
+import type { FopArgs, FopName, FopReply, Iatt } from '../../lib/fops.js';
+import { Xlator } from '../../lib/xlator.js';
+import { WriteBehind } from '../../client/xlators/performance/write-behind.js';
+
+const iatt: Iatt = {
+  mode: 0o100644, nlink: 1, uid: 0, gid: 0, rdev: 0, size: 0, blocks: 0, blksize: 4096, ino: 1, atimeMs: 0, mtimeMs: 0, ctimeMs: 0,
+};
+
+interface ChildWrite {
+  fd: number;
+  offset: number;
+  data: Buffer;
+  answered: boolean;
+  /** Completes the write with the bytes written (all of them unless told). */
+  answer(size?: number): void;
+  fail(err: FsError): void;
+}
+
+/** A child whose writes complete only when the test says so; every other fop answers at once. */
+class StubChild extends Xlator {
+  /** What reached the child, in order: "write 0+4", "read", "lookup /f"... */
+  readonly seen: string[] = [];
+  readonly writes: ChildWrite[] = [];
+  private nextFd = 10;
+
+  override call<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
+    if (fop === 'write') {
+      const a = args as FopArgs<'write'>;
+      this.seen.push(`write ${a.offset}+${a.data.length}`);
+      return new Promise((resolve, reject) => {
+        const w: ChildWrite = {
+          fd: a.fd, offset: a.offset, data: a.data, answered: false,
+          answer: (size = a.data.length) => { w.answered = true; resolve({ size } as FopReply<F>); },
+          fail: (err) => { w.answered = true; reject(err); },
+        };
+        this.writes.push(w);
+      });
+    }
+    const path = (args as { path?: string }).path;
+    this.seen.push(path === undefined ? fop : `${fop} ${path}`);
+    const replies: Partial<Record<FopName, unknown>> = {
+      lookup: { iatt }, fstat: { iatt }, setattr: { iatt }, read: { data: Buffer.alloc(0) },
+      create: { fd: this.nextFd++, iatt }, open: { fd: this.nextFd++ },
+      flush: {}, fsync: {}, release: {}, rename: {}, unlink: {}, ftruncate: {},
+    };
+    return Promise.resolve(replies[fop] as FopReply<F>);
+  }
+}
+
+function make(options: Record<string, string> = {}): { wb: WriteBehind; child: StubChild } {
+  const child = new StubChild({ name: 'stub', type: 'test/stub', options: {}, children: [] });
+  const wb = new WriteBehind({ name: 'wb', type: 'performance/write-behind', options, children: [child] });
+  return { wb, child };
+}
+
+/** Lets every pending promise callback run. */
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Tracks whether a promise has settled yet, without letting its rejection go unhandled. */
+function watch<T>(p: Promise<T>): { done: boolean; result: Promise<T> } {
+  const s = { done: false, result: p };
+  p.then(() => { s.done = true; }, () => { s.done = true; });
+  return s;
+}
+
+const bytes = (n: number, fill: number): Buffer => Buffer.alloc(n, fill);
+const enospc = (): FsError => FsError.of('ENOSPC', 'brick full');
+
+test('a write resolves before the child answers, and the child gets a copy of the data', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  const buf = Buffer.from('hello');
+  t.deepEqual(await wb.call('write', { fd, offset: 0, data: buf }), { size: 5 });
+  t.is(child.writes.length, 1);
+  t.false(child.writes[0]!.answered, 'the caller had its answer before the child did');
+  buf.fill(0x78); // FUSE reuses the buffer once the write is answered
+  child.writes[0]!.answer();
+  t.is(child.writes[0]!.data.toString(), 'hello');
+});
+
+test('contiguous small writes queued while one is in flight go down merged', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('aaaa') });
+  await wb.call('write', { fd, offset: 4, data: Buffer.from('bbbb') });
+  await wb.call('write', { fd, offset: 8, data: Buffer.from('cccc') });
+  await wb.call('write', { fd, offset: 12, data: Buffer.from('dddd') });
+  t.deepEqual(child.seen.slice(1), ['write 0+4'], 'the later writes wait for the one in flight');
+  child.writes[0]!.answer();
+  await settle();
+  t.deepEqual(child.seen.slice(1), ['write 0+4', 'write 4+12']);
+  t.is(child.writes[1]!.data.toString(), 'bbbbccccdddd');
+});
+
+test('a merged write never exceeds aggregate-size, and full batches are pipelined', async (t) => {
+  const { wb, child } = make({ 'aggregate-size': '8K' });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  for (let i = 0; i < 4; i++) await wb.call('write', { fd, offset: i * 4096, data: bytes(4096, i) });
+  // 0 goes at once; 1+2 make a full 8K batch that goes while 0 is in flight; 3 may still grow.
+  t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 4096+8192']);
+  t.deepEqual(child.writes[1]!.data, Buffer.concat([bytes(4096, 1), bytes(4096, 2)]));
+  child.writes[0]!.answer();
+  child.writes[1]!.answer();
+  await settle();
+  t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 4096+8192', 'write 12288+4096']);
+  t.true(child.writes.every((w) => w.data.length <= 8192));
+});
+
+test('flush waits for the pending writes before it goes down', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') });
+  const flush = watch(wb.call('flush', { fd }));
+  await settle();
+  t.false(flush.done);
+  t.false(child.seen.includes('flush'));
+  child.writes[0]!.answer();
+  await flush.result;
+  t.deepEqual(child.seen.slice(1), ['write 0+1', 'flush']);
+});
+
+test('a failed background write fails the next flush of its fd, once', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') });
+  child.writes[0]!.fail(enospc());
+  const err = await t.throwsAsync<FsError>(wb.call('flush', { fd }), { instanceOf: FsError });
+  t.is(err?.code, 'ENOSPC');
+  t.false(child.seen.includes('flush'), 'the failing flush does not go down');
+  await t.notThrowsAsync(wb.call('flush', { fd }), 'reported once');
+});
+
+test('a failed background write fails the next write of its fd, once; so does a short write', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('abc') });
+  child.writes[0]!.fail(enospc());
+  await settle();
+  const err = await t.throwsAsync<FsError>(wb.call('write', { fd, offset: 3, data: Buffer.from('d') }));
+  t.is(err?.code, 'ENOSPC');
+  t.is(child.writes.length, 1, 'the rejected write is not sent');
+  t.deepEqual(await wb.call('write', { fd, offset: 3, data: Buffer.from('d') }), { size: 1 });
+  child.writes[1]!.answer(0);
+  const short = await t.throwsAsync<FsError>(wb.call('fsync', { fd, datasync: false }));
+  t.is(short?.code, 'EIO');
+  await t.notThrowsAsync(wb.call('fsync', { fd, datasync: false }));
+});
+
+test('the error sticks to the fd that wrote, not to another fd of the file', async (t) => {
+  const { wb, child } = make();
+  const { fd: a } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  const { fd: b } = await wb.call('open', { path: '/f', flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd: a, offset: 0, data: Buffer.from('x') });
+  child.writes[0]!.fail(enospc());
+  await t.notThrowsAsync(wb.call('fsync', { fd: b, datasync: false }));
+  await t.throwsAsync(wb.call('fsync', { fd: a, datasync: false }), { code: 'ENOSPC' });
+});
+
+test('read, fstat and lookup of the file wait for its pending writes', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  const { fd: other } = await wb.call('open', { path: '/f', flags: fs.constants.O_RDONLY });
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('data') });
+  const read = watch(wb.call('read', { fd: other, offset: 0, size: 4 }));
+  const fstat = watch(wb.call('fstat', { fd }));
+  const lookup = watch(wb.call('lookup', { path: '/f' }));
+  await settle();
+  t.false(read.done || fstat.done || lookup.done);
+  t.deepEqual(child.seen.slice(2), ['write 0+4']);
+  child.writes[0]!.answer();
+  await Promise.all([read.result, fstat.result, lookup.result]);
+  t.deepEqual(child.seen.slice(2), ['write 0+4', 'read', 'fstat', 'lookup /f']);
+});
+
+test('a lookup of a path without pending writes goes down at once', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') });
+  const p = wb.call('lookup', { path: '/g' });
+  t.is(child.seen.at(-1), 'lookup /g', 'wound synchronously, with no wait');
+  await p;
+  const before = child.seen.length;
+  const q = wb.call('lookup', { path: '/f' });
+  t.is(child.seen.length, before, 'the busy path waits');
+  child.writes[0]!.answer();
+  await q;
+});
+
+test('overlapping writes are never in flight together; others are', async (t) => {
+  const { wb, child } = make({ 'aggregate-size': '4K' });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) });
+  await wb.call('write', { fd, offset: 8192, data: bytes(4096, 2) });
+  await wb.call('write', { fd, offset: 2048, data: bytes(4096, 3) });
+  t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 8192+4096'], 'the overlapping write waits');
+  child.writes[1]!.answer();
+  await settle();
+  t.is(child.writes.length, 2, 'still waits: what it overlaps is still in flight');
+  child.writes[0]!.answer();
+  await settle();
+  t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 8192+4096', 'write 2048+4096']);
+  t.deepEqual(child.writes[2]!.data, bytes(4096, 3));
+});
+
+test('a write beyond cache-size waits until earlier writes completed', async (t) => {
+  const { wb, child } = make({ 'cache-size': '8K', 'aggregate-size': '4K' });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) });
+  await wb.call('write', { fd, offset: 4096, data: bytes(4096, 2) });
+  const third = watch(wb.call('write', { fd, offset: 8192, data: bytes(4096, 3) }));
+  await settle();
+  t.false(third.done, 'the window is full');
+  t.is(child.writes.length, 2);
+  child.writes[0]!.answer();
+  t.deepEqual(await third.result, { size: 4096 });
+  await settle();
+  t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 4096+4096', 'write 8192+4096']);
+});
+
+test('a write larger than cache-size goes through and returns the child reply', async (t) => {
+  const { wb, child } = make({ 'cache-size': '4K' });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: bytes(100, 1) });
+  const big = watch(wb.call('write', { fd, offset: 100, data: bytes(8192, 2) }));
+  await settle();
+  t.deepEqual(child.seen.slice(1), ['write 0+100'], 'it waits for the queue before it');
+  child.writes[0]!.answer();
+  await settle();
+  t.false(big.done, 'and then for its own reply');
+  child.writes[1]!.answer(5000);
+  t.deepEqual(await big.result, { size: 5000 });
+});
+
+test('O_APPEND writes go through one at a time, after the writes before them', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  const { fd: app } = await wb.call('open', { path: '/f', flags: fs.constants.O_WRONLY | fs.constants.O_APPEND });
+  await wb.call('write', { fd, offset: 1 << 20, data: bytes(10, 1) });
+  const append = watch(wb.call('write', { fd: app, offset: 0, data: bytes(10, 2) }));
+  await settle();
+  t.is(child.writes.length, 1, 'the append waits even without overlapping offsets');
+  child.writes[0]!.answer();
+  await settle();
+  t.is(child.writes.length, 2);
+  t.false(append.done);
+  child.writes[1]!.answer();
+  await append.result;
+});
+
+test('rename moves the pending state: a lookup of the new name waits', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/d/a', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('rename', { from: '/d/a', to: '/d/b' });
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') });
+  await wb.call('lookup', { path: '/d/a' });
+  const lookup = watch(wb.call('lookup', { path: '/d/b' }));
+  await settle();
+  t.false(lookup.done);
+  child.writes[0]!.answer();
+  await lookup.result;
+  t.deepEqual(child.seen.slice(-3), ['write 0+1', 'lookup /d/a', 'lookup /d/b'], 'the old name did not wait');
+
+  // And with the directory it is in.
+  await wb.call('rename', { from: '/d', to: '/e' });
+  await wb.call('write', { fd, offset: 1, data: Buffer.from('y') });
+  const below = watch(wb.call('lookup', { path: '/e/b' }));
+  await settle();
+  t.false(below.done);
+  child.writes[1]!.answer();
+  await below.result;
+});
+
+test('rename waits for the pending writes of both names', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/t', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') });
+  const rename = watch(wb.call('rename', { from: '/s', to: '/t' }));
+  await settle();
+  t.false(rename.done);
+  t.false(child.seen.includes('rename'));
+  child.writes[0]!.answer();
+  await rename.result;
+});
+
+test('release waits for pending writes; statedump shows what is pending', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: bytes(10, 1) });
+  await wb.call('write', { fd, offset: 10, data: bytes(5, 1) });
+  const dump = wb.statedump();
+  t.is(dump.pendingBytes, 15);
+  t.deepEqual(dump.files, [{ path: '/f', pendingBytes: 15, queued: 1, inflight: 1, waitingForWindow: 0 }]);
+  const release = watch(wb.call('release', { fd }));
+  await settle();
+  t.false(release.done);
+  child.writes[0]!.answer();
+  await settle();
+  child.writes[1]!.answer();
+  await release.result;
+  t.deepEqual(child.seen.slice(1), ['write 0+10', 'write 10+5', 'release']);
+  t.is(wb.statedump().pendingBytes, 0);
+  t.is(wb.statedump().openFds, 0);
+});
+
+test('fini waits until every acknowledged write reached the child', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: bytes(10, 1) });
+  await wb.call('write', { fd, offset: 10, data: bytes(10, 1) });
+  const fini = watch(wb.fini());
+  child.writes[0]!.answer();
+  await settle();
+  t.false(fini.done);
+  child.writes[1]!.answer();
+  await fini.result;
+  t.is(child.writes.length, 2);
+});
