@@ -1,0 +1,238 @@
+import { performance } from 'node:perf_hooks';
+import pathMod from 'node:path/posix';
+import { BoundedMap } from '../../../lib/bounded-map.js';
+import { FsError } from '../../../lib/errors.js';
+import type { FopArgs, FopReply } from '../../../lib/fops.js';
+import { registerXlator } from '../../../lib/registry.js';
+import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../lib/xlator.js';
+
+/** Every name of a directory, as far as this client knows, until expiresAt. */
+interface DirState {
+  names: Set<string>;
+  expiresAt: number;
+}
+
+/** A readdir or mkdir in flight whose reply would make its directory known. */
+interface Listing {
+  /** Something may be missing from the reply: it must not be believed. */
+  spoiled: boolean;
+}
+
+/**
+ * performance/nl-cache: answers lookups of names that do not exist (every create is
+ * preceded by one) from memory. A directory's full name set is known for nl-cache-timeout
+ * seconds after this client made it (empty) or listed it; a lookup of a name outside a
+ * known set fails with ENOENT without a round trip. Changes made through this client keep
+ * the sets exact; changes by other clients show after at most the timeout, the bound of
+ * md-cache and of the kernel's own caches.
+ *
+ * The one rule that keeps it safe: a set may hold names that are gone (that only costs a
+ * real lookup) but never lack a name that exists. So names are added before the fop that
+ * makes them is wound, a removal never drops a name that a fop in flight is making, and a
+ * listing is not believed if a name may have been made in its directory while it was in
+ * flight, or if the directory's path was removed or renamed meanwhile.
+ */
+export class NlCache extends Xlator implements FopImpl {
+  static override readonly description = 'Answers lookups of missing names from known directory listings';
+  static override readonly options = {
+    'nl-cache-timeout': { type: 'int', default: 1, min: 0, max: 600, description: 'Seconds a directory listing stays known (0 disables the cache)' },
+    'nl-cache-limit': { type: 'int', default: 16384, min: 16, max: 1 << 22, description: 'Directories kept at most' },
+  } as const;
+
+  private dirs: BoundedMap<string, DirState>;
+  /** Names being made by fops in flight, per directory, with how many fops make each. */
+  private readonly claims = new Map<string, Map<string, number>>();
+  private readonly listings = new Map<string, Set<Listing>>();
+  private hits = 0;
+  private misses = 0;
+
+  constructor(init: XlatorInit) {
+    super(init);
+    this.dirs = new BoundedMap(this.optNumber('nl-cache-limit'));
+  }
+
+  private get ttlMs(): number {
+    return this.optNumber('nl-cache-timeout') * 1000;
+  }
+
+  /** Monotonic: a wall-clock step must not keep a listing known longer than the timeout. */
+  private now(): number {
+    return performance.now();
+  }
+
+  override statedump(): Record<string, unknown> {
+    return { directories: this.dirs.size, hits: this.hits, misses: this.misses, dirsWithNamesInFlight: this.claims.size, listingsInFlight: this.listings.size };
+  }
+
+  override reconfigure(options: Record<string, string>): void {
+    super.reconfigure(options);
+    // States made under the old timeout could outlive the new one; they are cheap to rebuild.
+    this.forgetAll();
+    this.dirs = new BoundedMap(this.optNumber('nl-cache-limit'));
+  }
+
+  /**
+   * A brick that is down hides its names from distribute's listing; one that comes back
+   * shows them again, and one that went away may have been half-way through a change.
+   */
+  override notify(event: XlatorEvent, from: Xlator): void {
+    this.forgetAll();
+    super.notify(event, from);
+  }
+
+  private forgetAll(): void {
+    this.dirs.clear();
+    for (const set of this.listings.values()) for (const l of set) l.spoiled = true;
+  }
+
+  private fresh(dir: string): DirState | undefined {
+    const s = this.dirs.get(dir);
+    if (!s) return undefined;
+    if (s.expiresAt <= this.now()) {
+      this.dirs.delete(dir);
+      return undefined;
+    }
+    return s;
+  }
+
+  /** True when the name at path is outside its parent's fresh known set. */
+  private knownMissing(path: string): boolean {
+    const name = pathMod.basename(path);
+    if (name === '' || name === '.' || name === '..') return false;
+    const s = this.fresh(pathMod.dirname(path));
+    return s !== undefined && !s.names.has(name);
+  }
+
+  /** Winds a fop that makes the name at path: the name is in its parent's set before it exists. */
+  private async making<R>(path: string, wind: () => Promise<R>): Promise<R> {
+    const dir = pathMod.dirname(path);
+    const name = pathMod.basename(path);
+    let names = this.claims.get(dir);
+    if (!names) this.claims.set(dir, (names = new Map()));
+    names.set(name, (names.get(name) ?? 0) + 1);
+    this.dirs.get(dir)?.names.add(name);
+    for (const l of this.listings.get(dir) ?? []) l.spoiled = true;
+    try {
+      // On failure the name stays: it may exist anyway (EEXIST, a lost reply), and a name
+      // too many only costs a real lookup.
+      return await wind();
+    } finally {
+      const n = names.get(name)! - 1;
+      if (n > 0) names.set(name, n);
+      else names.delete(name);
+      if (names.size === 0) this.claims.delete(dir);
+    }
+  }
+
+  /** Winds a fop whose success means dir holds exactly the names of the reply. */
+  private async listing<R>(dir: string, wind: () => Promise<R>, namesOf: (r: R) => Iterable<string>): Promise<R> {
+    // Another client's change after this moment shows once the timeout has passed.
+    const started = this.now();
+    const l: Listing = { spoiled: this.claims.has(dir) };
+    let set = this.listings.get(dir);
+    if (!set) this.listings.set(dir, (set = new Set()));
+    set.add(l);
+    try {
+      const r = await wind();
+      const ttl = this.ttlMs;
+      if (!l.spoiled && ttl > 0) this.dirs.set(dir, { names: new Set(namesOf(r)), expiresAt: started + ttl });
+      return r;
+    } finally {
+      set.delete(l);
+      if (set.size === 0) this.listings.delete(dir);
+    }
+  }
+
+  /** The name at path is gone (after a successful unlink, rmdir, rename away). */
+  private removed(path: string): void {
+    const dir = pathMod.dirname(path);
+    const name = pathMod.basename(path);
+    if (this.claims.get(dir)?.has(name)) return;
+    this.dirs.get(dir)?.names.delete(name);
+  }
+
+  /** The directory at path and all below it are gone or elsewhere: a later one there is new. */
+  private forgetTree(path: string): void {
+    const prefix = path === '/' ? '/' : path + '/';
+    const under = (k: string): boolean => k === path || k.startsWith(prefix);
+    for (const k of [...this.dirs.keys()]) if (under(k)) this.dirs.delete(k);
+    for (const [k, set] of this.listings) if (under(k)) for (const l of set) l.spoiled = true;
+  }
+
+  /**
+   * A lookup that asks for xattrs is answered too: a name that does not exist has none,
+   * and the child would fail it with ENOENT as well.
+   */
+  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
+    if (this.knownMissing(a.path)) {
+      this.hits++;
+      throw FsError.of('ENOENT', `${a.path}: not in its directory's listing (nl-cache)`);
+    }
+    this.misses++;
+    const r = await this.children[0]!.call('lookup', a);
+    // Made by another client since the directory became known.
+    if (a.path !== '/') this.fresh(pathMod.dirname(a.path))?.names.add(pathMod.basename(a.path));
+    return r;
+  }
+
+  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+    return this.listing(a.path, () => this.children[0]!.call('readdir', a), (r) => r.entries.map((e) => e.name));
+  }
+
+  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
+    return this.making(a.path, () => this.listing(a.path, () => this.children[0]!.call('mkdir', a), () => []));
+  }
+
+  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+    return this.making(a.path, () => this.children[0]!.call('create', a));
+  }
+
+  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
+    return this.making(a.path, () => this.children[0]!.call('mknod', a));
+  }
+
+  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
+    return this.making(a.path, () => this.children[0]!.call('symlink', a));
+  }
+
+  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
+    return this.making(a.path, () => this.children[0]!.call('link', a));
+  }
+
+  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+    const r = await this.children[0]!.call('unlink', a);
+    this.removed(a.path);
+    return r;
+  }
+
+  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
+    try {
+      const r = await this.children[0]!.call('rmdir', a);
+      this.removed(a.path);
+      return r;
+    } finally {
+      // Also on failure: a lost reply may hide a directory that is gone.
+      this.forgetTree(a.path);
+    }
+  }
+
+  /**
+   * A renamed directory's known state, and that of everything below it, is dropped rather
+   * than moved: the next listing rebuilds it. So is that of a directory the rename replaced.
+   */
+  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+    // rename(2) between two names of one file, or of a path onto itself, succeeds and
+    // removes nothing; paths cannot tell, unless the target was known not to exist.
+    const fromGoes = this.knownMissing(a.to);
+    try {
+      const r = await this.making(a.to, () => this.children[0]!.call('rename', a));
+      if (fromGoes) this.removed(a.from);
+      return r;
+    } finally {
+      this.forgetTree(a.from);
+      this.forgetTree(a.to);
+    }
+  }
+}
+
+registerXlator('performance/nl-cache', NlCache);

@@ -1,0 +1,308 @@
+import test from 'ava';
+import pathMod from 'node:path/posix';
+import { FsError } from '../../lib/errors.js';
+import type { FopArgs, FopName, FopReply, Iatt } from '../../lib/fops.js';
+import { Xlator } from '../../lib/xlator.js';
+import { NlCache } from '../../client/xlators/performance/nl-cache.js';
+
+const IATT: Iatt = {
+  mode: 0o100644, nlink: 1, uid: 0, gid: 0, rdev: 0, size: 0, blocks: 0, blksize: 4096, ino: 1, atimeMs: 0, mtimeMs: 0, ctimeMs: 0,
+};
+
+/**
+ * A child holding a namespace of paths that counts the lookups reaching it. `hold` delays
+ * the next call of a fop until the returned function is called: its reply (done at once,
+ * answered late) or, with 'before', the call itself (it reaches the brick late); `fail`
+ * makes a fop fail.
+ */
+class StubChild extends Xlator {
+  readonly exists = new Set<string>(['/']);
+  readonly lookups: string[] = [];
+  readonly fail = new Map<FopName, 'EIO'>();
+  private readonly held = new Map<FopName, { gate: Promise<void>; before: boolean }>();
+
+  hold(fop: FopName, when: 'before' | 'after' = 'after'): () => void {
+    let release!: () => void;
+    this.held.set(fop, { gate: new Promise<void>((r) => (release = r)), before: when === 'before' });
+    return release;
+  }
+
+  override async call<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
+    const held = this.held.get(fop);
+    this.held.delete(fop);
+    if (held?.before) await held.gate;
+    let reply: () => FopReply<F>;
+    try {
+      const code = this.fail.get(fop);
+      if (code) throw FsError.of(code);
+      const r = this.answer(fop, args as Record<string, unknown>) as FopReply<F>;
+      reply = () => r;
+    } catch (e) {
+      reply = () => { throw e; };
+    }
+    if (held && !held.before) await held.gate;
+    return reply();
+  }
+
+  private answer(fop: FopName, a: Record<string, unknown>): unknown {
+    const path = a.path as string;
+    const make = (): void => {
+      if (this.exists.has(path)) throw FsError.of('EEXIST');
+      this.exists.add(path);
+    };
+    switch (fop) {
+      case 'lookup':
+        this.lookups.push(path);
+        if (!this.exists.has(path)) throw FsError.of('ENOENT');
+        return { iatt: IATT };
+      case 'readdir': {
+        const names = [...this.exists].filter((p) => p !== path && pathMod.dirname(p) === path);
+        return { entries: names.map((p) => ({ name: pathMod.basename(p), iatt: IATT })) };
+      }
+      case 'create':
+        make();
+        return { fd: 1, iatt: IATT };
+      case 'mkdir':
+      case 'mknod':
+      case 'symlink':
+      case 'link':
+        make();
+        return { iatt: IATT };
+      case 'unlink':
+      case 'rmdir':
+        if (!this.exists.delete(path)) throw FsError.of('ENOENT');
+        return {};
+      case 'rename': {
+        const from = a.from as string;
+        const to = a.to as string;
+        if (!this.exists.has(from)) throw FsError.of('ENOENT');
+        for (const p of [...this.exists]) {
+          if (p !== from && !p.startsWith(from + '/')) continue;
+          this.exists.delete(p);
+          this.exists.add(to + p.slice(from.length));
+        }
+        return {};
+      }
+      default:
+        throw FsError.of('ENOSYS');
+    }
+  }
+}
+
+function make(timeout = '1'): { nl: NlCache; child: StubChild } {
+  const child = new StubChild({ name: 'stub', type: 'test/stub', options: {}, children: [] });
+  const nl = new NlCache({ name: 'nl', type: 'performance/nl-cache', options: { 'nl-cache-timeout': timeout }, children: [child] });
+  return { nl, child };
+}
+
+const enoent = { instanceOf: FsError, code: 'ENOENT' } as const;
+
+test('after mkdir, a new name in it is ENOENT without asking the child; once created, it is asked', async (t) => {
+  const { nl, child } = make();
+  await nl.call('mkdir', { path: '/d', mode: 0o755 });
+  await t.throwsAsync(nl.call('lookup', { path: '/d/new' }), enoent);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/x', xattrs: ['user.a'] }), enoent, 'a missing name has no xattrs either');
+  t.deepEqual(child.lookups, []);
+  await nl.call('create', { path: '/d/new', mode: 0o644, flags: 0 });
+  await nl.call('lookup', { path: '/d/new' });
+  t.deepEqual(child.lookups, ['/d/new']);
+  t.like(nl.statedump(), { directories: 1, hits: 2, misses: 1 });
+});
+
+test('after readdir, listed names go to the child and others are ENOENT here', async (t) => {
+  const { nl, child } = make();
+  child.exists.add('/d').add('/d/a').add('/d/b');
+  await nl.call('readdir', { path: '/d' });
+  await nl.call('lookup', { path: '/d/a' });
+  await nl.call('lookup', { path: '/d/b' });
+  await t.throwsAsync(nl.call('lookup', { path: '/d/c' }), enoent);
+  t.deepEqual(child.lookups, ['/d/a', '/d/b']);
+});
+
+test('lookups in unknown directories always reach the child', async (t) => {
+  const { nl, child } = make();
+  child.exists.add('/d');
+  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }), enoent);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }), enoent);
+  await nl.call('readdir', { path: '/d' });
+  await t.throwsAsync(nl.call('lookup', { path: '/e/x' }), enoent);
+  t.deepEqual(child.lookups, ['/d/x', '/d/x', '/e/x']);
+});
+
+test('the root itself is never answered from its own listing', async (t) => {
+  const { nl, child } = make();
+  await nl.call('readdir', { path: '/' });
+  await nl.call('lookup', { path: '/' });
+  t.deepEqual(child.lookups, ['/']);
+});
+
+test('a lookup through the child that finds a name adds it to a known set', async (t) => {
+  const { nl, child } = make();
+  child.exists.add('/d');
+  const listed = child.hold('readdir');
+  const listing = nl.call('readdir', { path: '/d' }); // read before another client makes /d/n
+  child.exists.add('/d/n');
+  const found = child.hold('lookup');
+  const looking = nl.call('lookup', { path: '/d/n' }); // /d unknown yet: goes down, finds it
+  listed();
+  await listing;
+  found();
+  await looking;
+  await nl.call('lookup', { path: '/d/n' });
+  t.deepEqual(child.lookups, ['/d/n', '/d/n']);
+});
+
+test('known state expires after nl-cache-timeout', async (t) => {
+  const { nl, child } = make('1');
+  await nl.call('mkdir', { path: '/d', mode: 0o755 });
+  child.exists.add('/d/other');
+  await t.throwsAsync(nl.call('lookup', { path: '/d/other' }), enoent);
+  await new Promise((r) => setTimeout(r, 1100));
+  await nl.call('lookup', { path: '/d/other' });
+  t.deepEqual(child.lookups, ['/d/other']);
+  t.like(nl.statedump(), { directories: 0 });
+});
+
+test('timeout 0 disables the cache', async (t) => {
+  const { nl, child } = make('0');
+  await nl.call('mkdir', { path: '/d', mode: 0o755 });
+  await nl.call('readdir', { path: '/d' });
+  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }), enoent);
+  t.deepEqual(child.lookups, ['/d/x']);
+  t.like(nl.statedump(), { directories: 0 });
+});
+
+test('unlink makes the name negative again', async (t) => {
+  const { nl, child } = make();
+  await nl.call('mkdir', { path: '/d', mode: 0o755 });
+  await nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 });
+  await nl.call('unlink', { path: '/d/f' });
+  await t.throwsAsync(nl.call('lookup', { path: '/d/f' }), enoent);
+  t.deepEqual(child.lookups, []);
+});
+
+test('rename moves the name to the new parent', async (t) => {
+  const { nl, child } = make();
+  await nl.call('mkdir', { path: '/a', mode: 0o755 });
+  await nl.call('mkdir', { path: '/b', mode: 0o755 });
+  await nl.call('create', { path: '/a/f', mode: 0o644, flags: 0 });
+  await nl.call('rename', { from: '/a/f', to: '/b/g' });
+  await t.throwsAsync(nl.call('lookup', { path: '/a/f' }), enoent);
+  await nl.call('lookup', { path: '/b/g' });
+  t.deepEqual(child.lookups, ['/b/g']);
+});
+
+test('rename onto a name that may exist keeps the old name (hard links of one file stay both)', async (t) => {
+  const { nl, child } = make();
+  await nl.call('mkdir', { path: '/a', mode: 0o755 });
+  await nl.call('create', { path: '/a/f', mode: 0o644, flags: 0 });
+  await nl.call('link', { target: '/a/f', path: '/a/g' });
+  // The stub removes the old name; a real brick would not for two links of one file.
+  await nl.call('rename', { from: '/a/f', to: '/a/g' });
+  await t.throwsAsync(nl.call('lookup', { path: '/a/f' }), enoent);
+  t.deepEqual(child.lookups, ['/a/f'], 'answered by the child, not the cache');
+});
+
+test('renaming a directory forgets what was known below it and what it replaced', async (t) => {
+  const { nl, child } = make();
+  await nl.call('mkdir', { path: '/a', mode: 0o755 });
+  await nl.call('mkdir', { path: '/a/sub', mode: 0o755 });
+  await nl.call('mkdir', { path: '/b', mode: 0o755 }); // known empty, replaced by /a
+  await nl.call('rename', { from: '/a', to: '/b' });
+  await nl.call('lookup', { path: '/b/sub' });
+  await t.throwsAsync(nl.call('lookup', { path: '/a/sub/x' }), enoent);
+  await t.throwsAsync(nl.call('lookup', { path: '/b/sub/x' }), enoent);
+  t.deepEqual(child.lookups, ['/b/sub', '/a/sub/x', '/b/sub/x']);
+});
+
+test('a lookup while a create of the same name is in flight reaches the child', async (t) => {
+  const { nl, child } = make();
+  await nl.call('mkdir', { path: '/d', mode: 0o755 });
+  const release = child.hold('create');
+  const creating = nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 });
+  const looking = nl.call('lookup', { path: '/d/f' });
+  release();
+  await creating;
+  await looking;
+  t.deepEqual(child.lookups, ['/d/f']);
+});
+
+test('a create that fails leaves the name to the child', async (t) => {
+  const { nl, child } = make();
+  await nl.call('mkdir', { path: '/d', mode: 0o755 });
+  child.exists.add('/d/f');
+  await t.throwsAsync(nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 }), { code: 'EEXIST' });
+  await nl.call('lookup', { path: '/d/f' });
+  t.deepEqual(child.lookups, ['/d/f']);
+});
+
+test('a listing that a create in its directory overlapped is not believed', async (t) => {
+  const { nl, child } = make();
+  child.exists.add('/d');
+  const listed = child.hold('readdir');
+  const listing = nl.call('readdir', { path: '/d' }); // read before the create: lacks f
+  await nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 });
+  listed();
+  t.deepEqual((await listing).entries, []);
+  await nl.call('lookup', { path: '/d/f' });
+  await t.throwsAsync(nl.call('lookup', { path: '/d/g' }), enoent);
+  t.deepEqual(child.lookups, ['/d/f', '/d/g'], 'the directory stayed unknown');
+});
+
+test('a listing that overlapped a create started before it is not believed', async (t) => {
+  const { nl, child } = make();
+  child.exists.add('/d');
+  const sent = child.hold('create', 'before');
+  const creating = nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 });
+  t.deepEqual((await nl.call('readdir', { path: '/d' })).entries, []); // read before the create lands
+  sent();
+  await creating;
+  await nl.call('lookup', { path: '/d/f' });
+  t.deepEqual(child.lookups, ['/d/f']);
+});
+
+test('a listing of a path renamed away meanwhile is not believed for what came there next', async (t) => {
+  const { nl, child } = make();
+  child.exists.add('/a').add('/a/b').add('/x').add('/x/b').add('/x/b/f');
+  const listed = child.hold('readdir');
+  const listing = nl.call('readdir', { path: '/a/b' }); // the old /a/b: empty
+  await nl.call('rename', { from: '/a', to: '/c' });
+  await nl.call('rename', { from: '/x', to: '/a' });
+  listed();
+  t.deepEqual((await listing).entries, []);
+  await nl.call('lookup', { path: '/a/b/f' });
+  t.deepEqual(child.lookups, ['/a/b/f']);
+});
+
+test('a failed mkdir or readdir makes nothing known', async (t) => {
+  const { nl, child } = make();
+  child.exists.add('/d');
+  await t.throwsAsync(nl.call('mkdir', { path: '/d', mode: 0o755 }), { code: 'EEXIST' });
+  child.fail.set('readdir', 'EIO');
+  await t.throwsAsync(nl.call('readdir', { path: '/d' }), { code: 'EIO' });
+  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }), enoent);
+  t.deepEqual(child.lookups, ['/d/x']);
+  t.like(nl.statedump(), { directories: 0 });
+});
+
+test('rmdir of a known directory forgets it until it is made again', async (t) => {
+  const { nl, child } = make();
+  await nl.call('mkdir', { path: '/d', mode: 0o755 });
+  await nl.call('rmdir', { path: '/d' });
+  child.exists.add('/d').add('/d/x'); // made again by another client
+  await nl.call('lookup', { path: '/d/x' });
+  t.deepEqual(child.lookups, ['/d/x'], 'the old empty set is gone');
+  child.exists.delete('/d/x');
+  child.exists.delete('/d');
+  await nl.call('mkdir', { path: '/d', mode: 0o755 });
+  await t.throwsAsync(nl.call('lookup', { path: '/d/y' }), enoent);
+  t.deepEqual(child.lookups, ['/d/x'], 'a new mkdir makes it known again');
+});
+
+test('a brick coming up or going down forgets everything', async (t) => {
+  const { nl, child } = make();
+  await nl.call('mkdir', { path: '/d', mode: 0o755 });
+  nl.notify('CHILD_UP', child);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }), enoent);
+  t.deepEqual(child.lookups, ['/d/x']);
+});
