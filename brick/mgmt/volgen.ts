@@ -1,7 +1,7 @@
 // Volfile generation (GlusterFS's glusterd-volgen): a volume definition in, volfile text
 // out. Pure functions: no I/O, so the output is easy to test and to diff.
 import type { BrickInfo, VolumeType } from '../../lib/mgmt/api.js';
-import { VOLUME_OPTIONS } from '../../lib/mgmt/volume-options.js';
+import { PERFORMANCE_DEFAULTS, TRANSLATOR_SWITCH, VOLUME_OPTIONS } from '../../lib/mgmt/volume-options.js';
 import { formatVolfile, type VolumeDecl } from '../../lib/volfile/parse.js';
 
 /** One `volume ... end-volume` block to generate. */
@@ -69,9 +69,18 @@ function optionsFor(vol: VolgenInput, xlatorType: string): Record<string, string
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(vol.options)) {
     const def = VOLUME_OPTIONS[key];
-    if (def && def.xlator === xlatorType) out[def.key] = value;
+    if (def && def.xlator === xlatorType && def.key !== TRANSLATOR_SWITCH) out[def.key] = value;
   }
   return out;
+}
+
+/** Whether a performance translator is in the client graph: its on/off volume option, else the default. */
+function translatorOn(vol: VolgenInput, xlatorType: string): boolean {
+  for (const [key, value] of Object.entries(vol.options)) {
+    const def = VOLUME_OPTIONS[key];
+    if (def?.xlator === xlatorType && def.key === TRANSLATOR_SWITCH) return value === 'true';
+  }
+  return PERFORMANCE_DEFAULTS[xlatorType] ?? false;
 }
 
 /** The address a brick listens on: every IPv4 address, or every address for an IPv6 brick host. */
@@ -175,7 +184,8 @@ function layoutOptions(vol: VolgenInput, units: readonly Unit[]): Record<string,
  * stripe count, one cluster/stripe per N consecutive units below (bricks, or replica sets:
  * "stripe 2 replica 2 b1 b2 b3 b4" stripes over the pairs b1+b2 and b3+b4); cluster/distribute
  * over what is left when that is more than one unit, with the layout options (epoch, weights,
- * bricks being drained); performance/md-cache on top.
+ * bricks being drained); then the performance translators that are on (write-behind,
+ * nl-cache, md-cache: `volume set performance.X on|off`).
  */
 export function clientGraph(vol: VolgenInput): Decl[] {
   const { decls, units, distribute } = build(vol);
@@ -188,7 +198,11 @@ export function clientGraph(vol: VolgenInput): Decl[] {
       subvolumes: units.map((u) => u.decl.name),
     });
   }
-  out.push({ name: `${vol.name}-md-cache`, type: 'performance/md-cache', options: optionsFor(vol, 'performance/md-cache'), subvolumes: [out.at(-1)!.name] });
+  // Performance translators, bottom up, each when switched on (GlusterFS's order: write-behind
+  // just above the cluster translators, md-cache on top).
+  for (const [type, suffix] of [['performance/write-behind', 'write-behind'], ['performance/nl-cache', 'nl-cache'], ['performance/md-cache', 'md-cache']] as const) {
+    if (translatorOn(vol, type)) out.push({ name: `${vol.name}-${suffix}`, type, options: optionsFor(vol, type), subvolumes: [out.at(-1)!.name] });
+  }
   return out;
 }
 

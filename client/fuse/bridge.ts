@@ -2,6 +2,7 @@ import Fuse, { type FuseOps, type FuseStat } from 'fuse-native';
 import { Errno, FsError } from '../../lib/errors.js';
 import { BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX, type Iatt, type SetattrFields } from '../../lib/fops.js';
 import { Logger } from '../../lib/log.js';
+import { profileRecord, profileStart, profiling } from '../../lib/profile.js';
 import type { ActiveGraph } from '../graph-switch.js';
 
 /** Sentinel our fuse-native build passes for UTIME_OMIT (see scripts/build-fuse-native.mjs). */
@@ -46,6 +47,23 @@ function isPrivate(path: string): boolean {
   return path === PRIVATE_PATH || path.startsWith(`${PRIVATE_PATH}/`);
 }
 
+/** Times every op from the kernel's request to our answer (BRICKFS_PROFILE, lib/profile.ts). */
+function profiled(ops: FuseOps): FuseOps {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(ops) as [string, (...a: unknown[]) => void][]) {
+    out[name] = (...args: unknown[]) => {
+      const start = profileStart();
+      const cb = args[args.length - 1] as (...r: unknown[]) => void;
+      args[args.length - 1] = (...r: unknown[]) => {
+        profileRecord('fuse', name, start);
+        cb(...r);
+      };
+      fn(...args);
+    };
+  }
+  return out as FuseOps;
+}
+
 export interface BridgeOptions {
   /** Shown as the filesystem source in /proc/mounts (e.g. "host:/vol"). */
   fsname: string;
@@ -64,7 +82,7 @@ export class FuseBridge {
 
   constructor(private readonly graphs: ActiveGraph, readonly mountpoint: string, opts: BridgeOptions) {
     const fsname = [opts.fsname.replace(/[,\s]/g, '_'), ...EXTRA_MOUNT_OPTIONS, ...(opts.extraOptions ?? [])].join(',');
-    this.fuse = new Fuse(mountpoint, this.ops(), {
+    this.fuse = new Fuse(mountpoint, profiling ? profiled(this.ops()) : this.ops(), {
       // noforget: libfuse's high-level API numbers inodes itself and renumbers a forgotten one,
       // which tar reads as "directory renamed" after the kernel drops its caches.
       force: true, mkdir: false, timeout: false, allowOther: true, defaultPermissions: true, noforget: true,

@@ -1,6 +1,8 @@
 // Registers every client-side translator type with the volfile registry.
 import './protocol/client.js';
 import './cluster/distribute/index.js';
+import './performance/write-behind.js';
+import './performance/nl-cache.js';
 import './performance/md-cache.js';
 import './cluster/stripe/index.js';
 import './cluster/replicate/index.js';

@@ -5,9 +5,23 @@ export interface VolumeOptionDef {
   spec: OptionSpec;
   /** Translator type whose instances receive the option. */
   xlator: string;
-  /** The option's name in that translator's schema. */
+  /**
+   * The option's name in that translator's schema, or TRANSLATOR_SWITCH: the value (on/off)
+   * decides whether the translator is in the client graph at all (GlusterFS's
+   * performance.write-behind on|off).
+   */
   key: string;
 }
+
+/** The `key` of a volume option that switches a whole translator on or off. */
+export const TRANSLATOR_SWITCH = '(present)';
+
+/** Performance translators and whether they are in the graph by default (as GlusterFS has them). */
+export const PERFORMANCE_DEFAULTS: Readonly<Record<string, boolean>> = {
+  'performance/write-behind': true,
+  'performance/nl-cache': true,
+  'performance/md-cache': true,
+};
 
 /** Every key `brickfs volume set` accepts. */
 export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
@@ -43,6 +57,31 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     spec: { type: 'bool', description: 'Trust a miss on the hashed brick when the directory layout is settled (on/off)' },
     xlator: 'cluster/distribute',
     key: 'lookup-optimize',
+  },
+  'performance.write-behind': {
+    spec: { type: 'bool', description: 'Acknowledge writes at once and send them in the background; errors surface on the next write, fsync or close (on/off)' },
+    xlator: 'performance/write-behind',
+    key: TRANSLATOR_SWITCH,
+  },
+  'performance.write-behind-window-size': {
+    spec: { type: 'size', min: 0, max: 1024 ** 3, description: 'Bytes of acknowledged, not yet written data a client holds per file (bytes, or with K/M/G)' },
+    xlator: 'performance/write-behind',
+    key: 'cache-size',
+  },
+  'performance.nl-cache': {
+    spec: { type: 'bool', description: 'Answer lookups of names known not to exist (in directories this client made or listed) without a round trip (on/off)' },
+    xlator: 'performance/nl-cache',
+    key: TRANSLATOR_SWITCH,
+  },
+  'performance.nl-cache-timeout': {
+    spec: { type: 'int', min: 0, max: 600, description: 'Seconds a directory listing this client knows stays trusted for negative lookups' },
+    xlator: 'performance/nl-cache',
+    key: 'nl-cache-timeout',
+  },
+  'performance.md-cache': {
+    spec: { type: 'bool', description: 'Cache file attributes in the client (on/off)' },
+    xlator: 'performance/md-cache',
+    key: TRANSLATOR_SWITCH,
   },
   'performance.md-cache-timeout': {
     spec: { type: 'int', min: 0, max: 600, description: 'Seconds clients keep file attributes (0 turns the attribute cache off)' },

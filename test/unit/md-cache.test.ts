@@ -16,7 +16,7 @@ class StubChild extends Xlator {
     this.calls.push(fop);
     const replies: Partial<Record<FopName, unknown>> = {
       lookup: { iatt: iatt(this.size) }, fstat: { iatt: iatt(this.size) }, setattr: { iatt: iatt(this.size) },
-      create: { fd: 7, iatt: iatt(0) }, write: { size: 1 }, unlink: {}, rename: {}, release: {},
+      create: { fd: 7, iatt: iatt(0) }, mkdir: { iatt: iatt(0) }, write: { size: 1 }, unlink: {}, rename: {}, release: {},
       readdir: { entries: [{ name: 'a', iatt: iatt(5) }] },
     };
     return Promise.resolve(replies[fop] as FopReply<F>);
@@ -56,9 +56,9 @@ test('writes, unlink and rename through this client invalidate what they change'
   const { fd } = await md.call('create', { path: '/f', mode: 0o644, flags: 2 });
   await md.call('fstat', { fd });
   t.deepEqual(child.calls, ['create'], 'fstat after create is served from the create reply');
-  child.size = 9;
-  await md.call('write', { fd, offset: 0, data: Buffer.from('x') });
-  t.is((await md.call('fstat', { fd })).iatt.size, 9, 'a write drops the cached size');
+  await md.call('write', { fd, offset: 8, data: Buffer.from('x') });
+  t.is((await md.call('fstat', { fd })).iatt.size, 9, 'a write moves the cached size to its end');
+  t.false(child.calls.includes('fstat'), 'the size after a write comes from the cache');
   await md.call('unlink', { path: '/f' });
   await md.call('lookup', { path: '/f' });
   t.is(child.calls.filter((c) => c === 'lookup').length, 1);
@@ -73,4 +73,17 @@ test('readdir fills the cache with the entries attributes (find + stat without r
   await md.call('readdir', { path: '/dir' });
   t.is((await md.call('lookup', { path: '/dir/a' })).iatt.size, 5);
   t.deepEqual(child.calls, ['readdir']);
+});
+
+test('an entry change updates the cached parent (times, link count) instead of dropping it', async (t) => {
+  const { md, child } = make();
+  const before = (await md.call('lookup', { path: '/d' })).iatt;
+  await md.call('mkdir', { path: '/d/sub', mode: 0o755 });
+  const after = (await md.call('lookup', { path: '/d' })).iatt;
+  t.is(child.calls.filter((c) => c === 'lookup').length, 1, 'the parent is still cached');
+  t.is(after.nlink, before.nlink + 1);
+  t.true(after.mtimeMs > before.mtimeMs);
+  await md.call('rename', { from: '/d/sub', to: '/e' });
+  await md.call('lookup', { path: '/d' });
+  t.is(child.calls.filter((c) => c === 'lookup').length, 2, 'a rename drops both parents');
 });

@@ -27,7 +27,7 @@ test('client volfile: one protocol/client per brick, distribute over them, md-ca
     ['demo-client-1', 'protocol/client'],
     ['demo-client-2', 'protocol/client'],
     ['demo-dht', 'cluster/distribute'],
-    ['demo-md-cache', 'performance/md-cache'],
+    ['demo-write-behind', 'performance/write-behind'], ['demo-nl-cache', 'performance/nl-cache'], ['demo-md-cache', 'performance/md-cache'],
   ]);
   t.deepEqual(decls[1]!.options, { 'remote-host': '127.0.0.1', 'remote-port': '7101', 'remote-subvolume': '/srv/b1' });
   t.deepEqual(decls[3]!.subvolumes, ['demo-client-0', 'demo-client-1', 'demo-client-2']);
@@ -42,7 +42,9 @@ test('replica 2 over 4 bricks: consecutive pairs are replica sets, distribute ov
     ['r-replicate-0', 'cluster/replicate', ['r-client-0', 'r-client-1']],
     ['r-replicate-1', 'cluster/replicate', ['r-client-2', 'r-client-3']],
     ['r-dht', 'cluster/distribute', ['r-replicate-0', 'r-replicate-1']],
-    ['r-md-cache', 'performance/md-cache', ['r-dht']],
+    ['r-write-behind', 'performance/write-behind', ['r-dht']],
+    ['r-nl-cache', 'performance/nl-cache', ['r-write-behind']],
+    ['r-md-cache', 'performance/md-cache', ['r-nl-cache']],
   ]);
   t.is(volumeType(v), 'distributed-replicate');
   t.is(volumeType({ ...v, bricks: v.bricks.slice(0, 2) }), 'replicate');
@@ -58,7 +60,9 @@ test('stripe 2 replica 2: replica pairs are the stripe children, no distribute',
     ['sr-replicate-0', 'cluster/replicate', ['sr-client-0', 'sr-client-1']],
     ['sr-replicate-1', 'cluster/replicate', ['sr-client-2', 'sr-client-3']],
     ['sr-stripe-0', 'cluster/stripe', ['sr-replicate-0', 'sr-replicate-1']],
-    ['sr-md-cache', 'performance/md-cache', ['sr-stripe-0']],
+    ['sr-write-behind', 'performance/write-behind', ['sr-stripe-0']],
+    ['sr-nl-cache', 'performance/nl-cache', ['sr-write-behind']],
+    ['sr-md-cache', 'performance/md-cache', ['sr-nl-cache']],
   ]);
   t.is(volumeType(v), 'striped-replicate');
   t.notThrows(() => graphFromVolfile(clientVolfile(v)));
@@ -76,7 +80,7 @@ test('client volfile: ping-timeout only when set, on every client', (t) => {
 
 test('client volfile: a single brick still has distribute on top', (t) => {
   const decls = parseVolfile(clientVolfile({ ...vol, bricks: [vol.bricks[0]!] }));
-  t.deepEqual(decls.map((d) => d.type), ['protocol/client', 'cluster/distribute', 'performance/md-cache']);
+  t.deepEqual(decls.map((d) => d.type), ['protocol/client', 'cluster/distribute', 'performance/write-behind', 'performance/nl-cache', 'performance/md-cache']);
 });
 
 test('brick volfile: posix → locks named by the brick path → server', (t) => {
@@ -121,7 +125,9 @@ test('stripe N over N bricks: cluster/stripe is the top, no distribute', (t) => 
     ['s-client-0', 'protocol/client', []],
     ['s-client-1', 'protocol/client', []],
     ['s-stripe-0', 'cluster/stripe', ['s-client-0', 's-client-1']],
-    ['s-md-cache', 'performance/md-cache', ['s-stripe-0']],
+    ['s-write-behind', 'performance/write-behind', ['s-stripe-0']],
+    ['s-nl-cache', 'performance/nl-cache', ['s-write-behind']],
+    ['s-md-cache', 'performance/md-cache', ['s-nl-cache']],
   ]);
   t.deepEqual(decls[2]!.options, {}, 'default block size unless set');
   t.is(volumeType(vol), 'stripe');
@@ -135,7 +141,9 @@ test('stripe 2 over 4 bricks: consecutive pairs are stripe sets, distribute over
     ['ds-stripe-0', 'cluster/stripe', ['ds-client-0', 'ds-client-1']],
     ['ds-stripe-1', 'cluster/stripe', ['ds-client-2', 'ds-client-3']],
     ['ds-dht', 'cluster/distribute', ['ds-stripe-0', 'ds-stripe-1']],
-    ['ds-md-cache', 'performance/md-cache', ['ds-dht']],
+    ['ds-write-behind', 'performance/write-behind', ['ds-dht']],
+    ['ds-nl-cache', 'performance/nl-cache', ['ds-write-behind']],
+    ['ds-md-cache', 'performance/md-cache', ['ds-nl-cache']],
   ]);
   t.is(volumeType(vol), 'distributed-stripe');
   t.is(volumeType(four), 'distribute');
@@ -166,7 +174,7 @@ test('slots name the translators: after a removal the remaining bricks keep thei
   t.deepEqual(fresh.filter((d) => d.type === 'protocol/client').map((d) => d.name), ['demo-client-0', 'demo-client-1', 'demo-client-2']);
   // Slot 1 was removed.
   const dist = parseVolfile(clientVolfile({ name: 'v', bricks: [brick(0), brick(2), brick(3)], options: {}, layoutEpoch: 2 }));
-  t.deepEqual(dist.map((d) => d.name), ['v-client-0', 'v-client-2', 'v-client-3', 'v-dht', 'v-md-cache']);
+  t.deepEqual(dist.map((d) => d.name), ['v-client-0', 'v-client-2', 'v-client-3', 'v-dht', 'v-write-behind', 'v-nl-cache', 'v-md-cache']);
   t.deepEqual(dist[3]!.subvolumes, ['v-client-0', 'v-client-2', 'v-client-3']);
   t.is(dist[1]!.options['remote-subvolume'], '/srv/x2');
   // replica 2: the second pair (slots 2, 3) was removed, a third one (slots 4, 5) added.
@@ -175,12 +183,14 @@ test('slots name the translators: after a removal the remaining bricks keep thei
     ['r-replicate-0', ['r-client-0', 'r-client-1']],
     ['r-replicate-2', ['r-client-4', 'r-client-5']],
     ['r-dht', ['r-replicate-0', 'r-replicate-2']],
-    ['r-md-cache', ['r-dht']],
+    ['r-write-behind', ['r-dht']],
+    ['r-nl-cache', ['r-write-behind']],
+    ['r-md-cache', ['r-nl-cache']],
   ]);
   // stripe 2 replica 2: stripe sets are numbered by 4-brick blocks.
   const sr = parseVolfile(clientVolfile({ name: 'sr', replicaCount: 2, stripeCount: 2, bricks: [0, 1, 2, 3, 8, 9, 10, 11].map((s) => brick(s)), options: {} }));
   t.deepEqual(sr.filter((d) => d.type !== 'protocol/client').map((d) => d.name), [
-    'sr-replicate-0', 'sr-replicate-1', 'sr-replicate-4', 'sr-replicate-5', 'sr-stripe-0', 'sr-stripe-2', 'sr-dht', 'sr-md-cache',
+    'sr-replicate-0', 'sr-replicate-1', 'sr-replicate-4', 'sr-replicate-5', 'sr-stripe-0', 'sr-stripe-2', 'sr-dht', 'sr-write-behind', 'sr-nl-cache', 'sr-md-cache',
   ]);
   t.deepEqual(distributeUnits({ name: 'sr', replicaCount: 2, stripeCount: 2, bricks: [0, 1, 2, 3, 8, 9, 10, 11].map((s) => brick(s)), options: {} }), [
     { name: 'sr-stripe-0', bricks: [0, 1, 2, 3] },
@@ -216,7 +226,9 @@ test('a replicated volume whose layout changed keeps distribute over a single se
   t.deepEqual(grown.slice(2).map((d) => [d.name, d.subvolumes]), [
     ['r-replicate-1', ['r-client-2', 'r-client-3']],
     ['r-dht', ['r-replicate-1']],
-    ['r-md-cache', ['r-dht']],
+    ['r-write-behind', ['r-dht']],
+    ['r-nl-cache', ['r-write-behind']],
+    ['r-md-cache', ['r-nl-cache']],
   ]);
 });
 
@@ -230,4 +242,17 @@ test('layout weights: free GiB when free space differs by more than 10%, else no
   t.is(weightsFromFree([100 * G, 100 * G, 10 * G], [false, false, true]), undefined);
   t.deepEqual(weightsFromFree([100 * G, 300 * G, 10 * G], [false, false, true]), [100, 300, 10]);
   t.is(weightsFromFree([0.3 * G, 0.6 * G]), undefined, 'rounding to the same weight: none');
+});
+
+test('performance translators: on by default, `volume set performance.X off` takes one out, their options reach them', (t) => {
+  const types = (options: Record<string, string>) => parseVolfile(clientVolfile({ ...vol, options })).map((d) => d.type);
+  t.deepEqual(types({}).slice(-3), ['performance/write-behind', 'performance/nl-cache', 'performance/md-cache']);
+  t.false(types({ 'performance.write-behind': 'false' }).includes('performance/write-behind'));
+  t.false(types({ 'performance.nl-cache': 'false' }).includes('performance/nl-cache'));
+  const noMd = parseVolfile(clientVolfile({ ...vol, options: { 'performance.md-cache': 'false' } }));
+  t.is(noMd.at(-1)!.type, 'performance/nl-cache', 'the top is whatever is left on');
+  const sized = parseVolfile(clientVolfile({ ...vol, options: { 'performance.write-behind-window-size': '4194304', 'performance.write-behind': 'true' } }));
+  const wb = sized.find((d) => d.type === 'performance/write-behind')!;
+  t.deepEqual(wb.options, { 'cache-size': '4194304' }, 'the switch itself is no translator option');
+  t.notThrows(() => graphFromVolfile(clientVolfile({ ...vol, options: { 'performance.write-behind-window-size': '4194304' } })));
 });

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { FsError } from '../../../lib/errors.js';
 import { isFopName, type FopName } from '../../../lib/fops.js';
+import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { registerXlator } from '../../../lib/registry.js';
 import {
   decodeRequest, encodeFrame, HARD_MAX_FRAME_BYTES, MalformedFrameError, MAX_FRAME_BYTES, WIRE_VERSION,
@@ -124,6 +125,7 @@ export class Server extends Xlator {
   }
 
   private dispatch(conn: Conn, id: number, fop: FopName, args: Record<string, unknown>): void {
+    const start = profileStart();
     let p: Promise<unknown>;
     try {
       p = conn.subvol.call(fop, args as never);
@@ -135,6 +137,7 @@ export class Server extends Xlator {
         if (fop === 'open' || fop === 'create') conn.fds.add((ok as { fd: number }).fd);
         else if (fop === 'release') conn.fds.delete(args.fd as number);
         this.send(conn, { v: WIRE_VERSION, id, ok });
+        profileRecord('brick', fop, start);
       },
       (e) => {
         const err = e instanceof TypeError ? FsError.of('EINVAL', e.message) : FsError.from(e);

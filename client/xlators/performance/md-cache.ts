@@ -63,10 +63,41 @@ export class MdCache extends Xlator implements FopImpl {
     this.cache.delete(path);
   }
 
-  /** An entry op changes the parent's mtime and link count. */
-  private dropWithParent(path: string): void {
+  /**
+   * An entry op changed a directory: its cached attributes are updated here (mtime, ctime,
+   * link count for subdirectories) rather than dropped, so the kernel's permission check
+   * before the next create in it (it re-reads the directory's attributes after every
+   * change) needs no round trip. The times are this client's clock, within milliseconds of
+   * the brick's; the next lookup after the timeout brings the brick's own.
+   */
+  private touchParent(path: string, nlinkDelta = 0): void {
+    const dir = pathMod.dirname(path);
+    const e = this.cache.get(dir);
+    if (!e) return;
+    const now = Date.now();
+    e.iatt = { ...e.iatt, mtimeMs: now, ctimeMs: now, nlink: e.iatt.nlink + nlinkDelta };
+  }
+
+  private dropWithParent(path: string, nlinkDelta = 0): void {
     this.cache.delete(path);
-    this.cache.delete(pathMod.dirname(path));
+    this.touchParent(path, nlinkDelta);
+  }
+
+  /**
+   * A write through this client: the cached size and times follow it (a write-behind below
+   * may answer before the brick has the data, without attributes), so the stat the kernel
+   * sends after every write needs no round trip. A reply that carries attributes wins.
+   */
+  private wrote(fd: number, end: number, reply: FopReply<'write'>): void {
+    const path = this.fdPath.get(fd);
+    if (path === undefined) return;
+    const replied = (reply as { iatt?: Iatt }).iatt;
+    if (replied) return this.put(path, replied);
+    const e = this.cache.get(path);
+    if (!e) return;
+    const now = Date.now();
+    const size = Math.max(e.iatt.size, end);
+    e.iatt = { ...e.iatt, size, blocks: Math.max(e.iatt.blocks, Math.ceil(size / 512)), mtimeMs: now, ctimeMs: now };
   }
 
   private dropTree(dir: string): void {
@@ -109,8 +140,8 @@ export class MdCache extends Xlator implements FopImpl {
   }
 
   async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
-    this.drop(pathMod.dirname(a.path));
     const r = await this.children[0]!.call('create', a);
+    this.touchParent(a.path);
     this.fdPath.set(r.fd, a.path);
     this.put(a.path, r.iatt);
     return r;
@@ -134,11 +165,13 @@ export class MdCache extends Xlator implements FopImpl {
   }
 
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
-    this.dropFd(a.fd);
     try {
-      return await this.children[0]!.call('write', a);
-    } finally {
+      const r = await this.children[0]!.call('write', a);
+      this.wrote(a.fd, a.offset + r.size, r);
+      return r;
+    } catch (e) {
       this.dropFd(a.fd);
+      throw e;
     }
   }
 
@@ -159,22 +192,22 @@ export class MdCache extends Xlator implements FopImpl {
   }
 
   async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
-    this.drop(pathMod.dirname(a.path));
     const r = await this.children[0]!.call('mkdir', a);
+    this.touchParent(a.path, 1);
     this.put(a.path, r.iatt);
     return r;
   }
 
   async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
-    this.drop(pathMod.dirname(a.path));
     const r = await this.children[0]!.call('mknod', a);
+    this.touchParent(a.path);
     this.put(a.path, r.iatt);
     return r;
   }
 
   async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
-    this.drop(pathMod.dirname(a.path));
     const r = await this.children[0]!.call('symlink', a);
+    this.touchParent(a.path);
     this.put(a.path, r.iatt);
     return r;
   }
@@ -189,19 +222,26 @@ export class MdCache extends Xlator implements FopImpl {
   }
 
   async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+    this.cache.delete(a.path);
+    const r = await this.children[0]!.call('unlink', a);
     this.dropWithParent(a.path);
-    return this.children[0]!.call('unlink', a);
+    return r;
   }
 
   async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
-    this.dropWithParent(a.path);
-    return this.children[0]!.call('rmdir', a);
+    this.cache.delete(a.path);
+    const r = await this.children[0]!.call('rmdir', a);
+    this.dropWithParent(a.path, -1);
+    return r;
   }
 
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
     const wasDir = this.fresh(a.from);
-    this.dropWithParent(a.from);
-    this.dropWithParent(a.to);
+    // A renamed directory changes both parents' link counts (find reads them): drop both.
+    for (const p of [a.from, a.to]) {
+      this.cache.delete(p);
+      this.cache.delete(pathMod.dirname(p));
+    }
     try {
       return await this.children[0]!.call('rename', a);
     } finally {

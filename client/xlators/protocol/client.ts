@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import { BrickDisconnectedError, FsError, RpcTimeoutError } from '../../../lib/errors.js';
 import { reopenFlags, type FopArgs, type FopName, type FopReply } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
+import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { decodeReply, encodeFrame, HARD_MAX_FRAME_BYTES, WIRE_VERSION } from '../../../lib/rpc/frame.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 
@@ -10,6 +11,8 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   sentAt: number;
+  fop: string;
+  start: bigint;
 }
 
 /** A remote fd as this client knows it; reopened by path after a reconnect. */
@@ -182,6 +185,7 @@ export class ProtocolClient extends Xlator {
       return;
     }
     this.pending.delete(frame.id);
+    profileRecord('rpc', p.fop, p.start);
     if (frame.err) p.reject(FsError.fromWire(frame.err));
     else p.resolve(frame.ok ?? {});
   }
@@ -192,7 +196,7 @@ export class ProtocolClient extends Xlator {
     if (!this.connected || !ws) return Promise.reject(new BrickDisconnectedError(this.target));
     const id = this.nextId++;
     return new Promise<FopReply<F>>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, sentAt: Date.now() });
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, sentAt: Date.now(), fop, start: profileStart() });
       ws.send(encodeFrame({ v: WIRE_VERSION, id, fop, args: args as Record<string, unknown> }));
     });
   }
