@@ -87,3 +87,18 @@ test('an entry change updates the cached parent (times, link count) instead of d
   await md.call('lookup', { path: '/d' });
   t.is(child.calls.filter((c) => c === 'lookup').length, 2, 'a rename drops both parents');
 });
+
+test('a setattr answered without attributes (write-behind took it) is applied to the cached entry', async (t) => {
+  const { md, child } = make();
+  await md.call('lookup', { path: '/f' });
+  child.call = ((fop: FopName) => {
+    child.calls.push(fop);
+    return Promise.resolve(fop === 'setattr' ? {} : { iatt: iatt(1) });
+  }) as typeof child.call;
+  await md.call('setattr', { path: '/f', attrs: { mode: 0o600, uid: 7, mtimeMs: 5000 } });
+  const after = (await md.call('lookup', { path: '/f' })).iatt;
+  t.deepEqual(child.calls, ['lookup', 'setattr'], 'the stat after it is served from the cache');
+  t.is(after.mode, 0o100600);
+  t.is(after.uid, 7);
+  t.is(after.mtimeMs, 5000);
+});

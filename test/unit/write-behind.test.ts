@@ -24,6 +24,8 @@ class StubChild extends Xlator {
   /** What reached the child, in order: "write 0+4", "read", "lookup /f"... */
   readonly seen: string[] = [];
   readonly writes: ChildWrite[] = [];
+  /** When set, setattr fails with it. */
+  setattrError?: FsError;
   private nextFd = 10;
 
   override call<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
@@ -41,6 +43,7 @@ class StubChild extends Xlator {
     }
     const path = (args as { path?: string }).path;
     this.seen.push(path === undefined ? fop : `${fop} ${path}`);
+    if (fop === 'setattr' && this.setattrError) return Promise.reject(this.setattrError);
     const replies: Partial<Record<FopName, unknown>> = {
       lookup: { iatt }, fstat: { iatt }, setattr: { iatt }, read: { data: Buffer.alloc(0) },
       create: { fd: this.nextFd++, iatt }, open: { fd: this.nextFd++ },
@@ -317,4 +320,74 @@ test('fini waits until every acknowledged write reached the child', async (t) =>
   child.writes[1]!.answer();
   await fini.result;
   t.is(child.writes.length, 2);
+});
+
+test('a setattr of a file open for writing goes behind: answered at once, sent after the writes before it, before the writes after it', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) });
+  const r = await wb.call('setattr', { path: '/f', attrs: { uid: 1000, gid: 1000 } });
+  t.is((r as { iatt?: unknown }).iatt, undefined, 'answered without attributes: it has not happened yet');
+  t.false(child.seen.includes('setattr /f'), 'not sent while a write is in flight');
+  await wb.call('write', { fd, offset: 4096, data: bytes(4096, 2) });
+  t.is(child.writes.length, 1, 'the write after the setattr waits for it');
+  child.writes[0]!.answer();
+  await settle();
+  t.true(child.seen.includes('setattr /f'));
+  await settle();
+  t.is(child.writes.length, 2);
+  t.deepEqual(child.seen.filter((x) => x.startsWith('write') || x.startsWith('setattr')), ['write 0+4096', 'setattr /f', 'write 4096+4096']);
+  child.writes[1]!.answer();
+  await wb.call('flush', { fd });
+});
+
+test('a failed setattr that went behind is reported by the next flush (close), once', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  child.setattrError = FsError.of('ENOTCONN', 'brick gone');
+  await wb.call('setattr', { path: '/f', attrs: { mode: 0o600 } });
+  await t.throwsAsync(wb.call('flush', { fd }), { code: 'ENOTCONN' });
+  await t.notThrowsAsync(wb.call('flush', { fd }));
+});
+
+test('after close (flush), a setattr of the file goes through and its error reaches the caller', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('flush', { fd });
+  child.setattrError = FsError.of('EPERM', 'no');
+  await t.throwsAsync(wb.call('setattr', { path: '/f', attrs: { mtimeMs: 1 } }), { code: 'EPERM' });
+  child.setattrError = undefined;
+  const r = await wb.call('setattr', { path: '/f', attrs: { mtimeMs: 1 } });
+  t.truthy(r.iatt, 'the child answered');
+  const m = make({ 'metadata-behind': 'off' });
+  const o = await m.wb.call('create', { path: '/g', mode: 0o644, flags: fs.constants.O_RDWR });
+  await m.wb.call('setattr', { path: '/g', attrs: { uid: 1 } });
+  t.true(m.child.seen.includes('setattr /g'), 'metadata-behind off: sent before the answer');
+  await m.wb.call('release', { fd: o.fd });
+});
+
+test('a truncation never goes behind', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('setattr', { path: '/f', attrs: { size: 0 } });
+  t.true(child.seen.includes('setattr /f'));
+  await wb.call('release', { fd });
+});
+
+test('consecutive setattrs that went behind go down as one, later fields winning', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: bytes(10, 1) });
+  await wb.call('setattr', { path: '/f', attrs: { uid: 5, gid: 5 } });
+  await wb.call('setattr', { path: '/f', attrs: { mode: 0o600 } });
+  await wb.call('setattr', { path: '/f', attrs: { mode: 0o640, mtimeMs: 9 } });
+  const attrs: unknown[] = [];
+  const call = child.call.bind(child);
+  child.call = ((fop: FopName, args: FopArgs<FopName>) => {
+    if (fop === 'setattr') attrs.push((args as FopArgs<'setattr'>).attrs);
+    return call(fop, args);
+  }) as typeof child.call;
+  child.writes[0]!.answer();
+  await wb.call('flush', { fd });
+  t.deepEqual(attrs, [{ uid: 5, gid: 5, mode: 0o640, mtimeMs: 9 }]);
 });

@@ -185,9 +185,22 @@ export class MdCache extends Xlator implements FopImpl {
   }
 
   async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+    const before = this.fresh(a.path);
     this.drop(a.path);
     const r = await this.children[0]!.call('setattr', a);
-    this.put(a.path, r.iatt);
+    if (r.iatt) {
+      this.put(a.path, r.iatt);
+    } else if (before) {
+      // A write-behind below acknowledged the change without attributes: apply it here.
+      const at = a.attrs;
+      const now = Date.now();
+      this.put(a.path, {
+        ...before,
+        mode: at.mode === undefined ? before.mode : (before.mode & ~0o7777) | (at.mode & 0o7777),
+        uid: at.uid ?? before.uid, gid: at.gid ?? before.gid,
+        atimeMs: at.atimeMs ?? before.atimeMs, mtimeMs: at.mtimeMs ?? before.mtimeMs, ctimeMs: now,
+      });
+    }
     return r;
   }
 

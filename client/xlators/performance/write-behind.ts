@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import pathMod from 'node:path/posix';
 import { FsError } from '../../../lib/errors.js';
-import type { FopArgs, FopName, FopReply } from '../../../lib/fops.js';
+import type { FopArgs, FopName, FopReply, SetattrFields } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl } from '../../../lib/xlator.js';
 
@@ -16,6 +16,12 @@ interface Write {
   caller?: { resolve(r: FopReply<'write'>): void; reject(e: unknown): void };
   /** O_APPEND: the brick picks the offset, so the write conflicts with every other one. */
   barrier: boolean;
+  /**
+   * Not a write: a setattr (owner, mode, times) of the file, acknowledged at once. It is a
+   * barrier too: sent when nothing else is in flight, nothing after it before it is done
+   * (a write landing after a utimens would move mtime).
+   */
+  setattr?: SetattrFields;
   /** Resolves once the child has answered, whatever the answer. */
   done: Promise<void>;
   settle(): void;
@@ -40,7 +46,18 @@ interface FileState {
   /** Writes waiting for room in the window, first come first served. */
   waiting: Array<{ size: number; admit(): void }>;
   openFds: number;
+  /** Someone waits for the pending work (flush, stat, release...): held setattrs go now. */
+  urgent: boolean;
+  /** Sends held setattrs after SETATTR_HOLD_MS even if nobody asked. */
+  holdTimer?: NodeJS.Timeout;
 }
+
+/**
+ * How long setattrs that went behind may wait to be merged with the next ones (tar sends
+ * fchown, fchmod, futimens in a row): other clients see them after at most this, the
+ * default md-cache timeout.
+ */
+const SETATTR_HOLD_MS = 1000;
 
 interface FdState {
   file: FileState;
@@ -49,6 +66,8 @@ interface FdState {
   append: boolean;
   /** A background write of this fd failed; reported once, on its next write, flush or fsync. */
   error?: FsError;
+  /** Flushed (close() called) and nothing written since: its setattrs no longer go behind. */
+  flushed: boolean;
 }
 
 /**
@@ -68,6 +87,10 @@ export class WriteBehind extends Xlator implements FopImpl {
     'cache-size': {
       type: 'size', default: 1024 ** 2, min: 0, max: 1024 ** 3,
       description: 'Acknowledged but unwritten bytes held per file; a larger write goes through synchronously (0 turns write-behind off)',
+    },
+    'metadata-behind': {
+      type: 'bool', default: true,
+      description: 'Also acknowledge at once owner, mode and time changes of a file open for writing and not yet closed',
     },
     'aggregate-size': {
       type: 'size', default: 128 * 1024, min: 4096, max: 4 * 1024 ** 2,
@@ -132,6 +155,7 @@ export class WriteBehind extends Xlator implements FopImpl {
     const f = this.fds.get(a.fd);
     if (!f) return this.child.call('write', a);
     if (f.error) throw this.takeError(f);
+    f.flushed = false;
     const s = f.file;
     const size = a.data.length;
     // Synchronous and appending fds, and writes larger than the window, go through: they
@@ -156,6 +180,8 @@ export class WriteBehind extends Xlator implements FopImpl {
   }
 
   flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
+    const f = this.fds.get(a.fd);
+    if (f) f.flushed = true;
     return this.afterFd(a.fd, () => this.reportOr(a.fd, 'flush', a));
   }
 
@@ -197,7 +223,21 @@ export class WriteBehind extends Xlator implements FopImpl {
     return this.afterPath(a.path, 'lookup', a);
   }
 
+  /**
+   * A change of owner, mode or times of a file open here and not yet closed (tar's fchown and
+   * fchmod between its writes and close) goes behind like a write: acknowledged at once, in
+   * the file's queue, a failure reported by the next write, flush (close) or fsync of every
+   * fd open on it. The reply then carries no attributes (md-cache above applies the change
+   * to what it holds). Truncation, and any setattr of a file no unflushed fd holds, wait for
+   * the pending writes and go through.
+   */
   setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+    const s = this.files.get(a.path);
+    if (s && a.attrs.size === undefined && this.optBool('metadata-behind') && this.hasUnflushedFd(s)) {
+      this.enqueueSetattr(s, a.attrs);
+      this.pump(s);
+      return Promise.resolve({} as FopReply<'setattr'>);
+    }
     return this.afterPath(a.path, 'setattr', a);
   }
 
@@ -276,11 +316,24 @@ export class WriteBehind extends Xlator implements FopImpl {
   private track(fd: number, path: string, flags: number): void {
     let s = this.files.get(path);
     if (!s) {
-      s = { path, queued: [], inflight: new Set(), bytes: 0, waiting: [], openFds: 0 };
+      s = { path, queued: [], inflight: new Set(), bytes: 0, waiting: [], openFds: 0, urgent: false };
       this.files.set(path, s);
     }
     s.openFds++;
-    this.fds.set(fd, { file: s, sync: (flags & O_DSYNC) !== 0, append: (flags & O_APPEND) !== 0 });
+    this.fds.set(fd, { file: s, sync: (flags & O_DSYNC) !== 0, append: (flags & O_APPEND) !== 0, flushed: false });
+  }
+
+  private hasUnflushedFd(s: FileState): boolean {
+    for (const f of this.fds.values()) if (f.file === s && !f.flushed && !f.sync) return true;
+    return false;
+  }
+
+  private enqueueSetattr(s: FileState, attrs: SetattrFields): void {
+    let settle!: () => void;
+    const done = new Promise<void>((r) => { settle = r; });
+    s.queued.push({ fd: -1, offset: 0, data: Buffer.alloc(0), barrier: true, setattr: { ...attrs }, done, settle });
+    this.acknowledged++;
+    this.busy.add(s);
   }
 
   /** Memory bound: a file holds at most cache-size acknowledged bytes, or one write when idle. */
@@ -316,15 +369,26 @@ export class WriteBehind extends Xlator implements FopImpl {
       const start = head.barrier ? 0 : head.offset;
       let end = head.barrier ? Infinity : head.offset + head.data.length;
       let n = 1;
-      if (!head.caller) {
+      if (head.setattr) {
+        // Consecutive setattrs (tar: fchown, fchmod, futimens) go down as one: later fields win.
+        while (n < s.queued.length && s.queued[n]!.setattr) n++;
+        // Nothing behind them and nobody waiting: hold them, the next one may merge.
+        if (n === s.queued.length && !s.urgent) {
+          if (!s.holdTimer) {
+            s.holdTimer = setTimeout(() => { s.holdTimer = undefined; s.urgent = true; this.pump(s); }, SETATTR_HOLD_MS);
+            s.holdTimer.unref();
+          }
+          return;
+        }
+      } else if (!head.caller) {
         // Merged writes are one fd's: they share its open flags and its sticky error.
         for (; n < s.queued.length; n++) {
           const next = s.queued[n]!;
-          if (next.caller || next.fd !== head.fd || next.offset !== end || end + next.data.length - start > max) break;
+          if (next.caller || next.setattr || next.fd !== head.fd || next.offset !== end || end + next.data.length - start > max) break;
           end += next.data.length;
         }
       }
-      if (s.inflight.size > 0 && (head.caller || (n === s.queued.length && end - start < max))) return;
+      if (s.inflight.size > 0 && (head.caller || head.setattr || (n === s.queued.length && end - start < max))) return;
       for (const b of s.inflight) if (start < b.end && b.start < end) return;
       const batch: Batch = { start, end, writes: s.queued.splice(0, n) };
       s.inflight.add(batch);
@@ -334,6 +398,7 @@ export class WriteBehind extends Xlator implements FopImpl {
 
   private send(s: FileState, batch: Batch): void {
     const head = batch.writes[0]!;
+    if (head.setattr) return this.sendSetattr(s, batch, Object.assign({}, ...batch.writes.map((w) => w.setattr)));
     const data = batch.writes.length === 1 ? head.data : Buffer.concat(batch.writes.map((w) => w.data));
     this.childWrites++;
     this.merged += batch.writes.length - 1;
@@ -347,6 +412,28 @@ export class WriteBehind extends Xlator implements FopImpl {
       (r) => this.complete(s, batch, data.length, r, undefined),
       (e) => this.complete(s, batch, data.length, undefined, FsError.from(e)),
     );
+  }
+
+  /** A setattr that went behind; its failure sticks to every fd open on the file. */
+  private sendSetattr(s: FileState, batch: Batch, attrs: SetattrFields): void {
+    this.childWrites++;
+    let p: Promise<unknown>;
+    try {
+      p = this.child.call('setattr', { path: s.path, attrs });
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    const finish = (err?: FsError): void => {
+      s.inflight.delete(batch);
+      if (err) {
+        this.failed++;
+        this.log.debug(`${s.path}: background setattr failed: ${err.code}`);
+        for (const f of this.fds.values()) if (f.file === s) f.error ??= err;
+      }
+      for (const w of batch.writes) w.settle();
+      this.progress(s);
+    };
+    p.then(() => finish(), (e) => finish(FsError.from(e)));
   }
 
   private complete(s: FileState, batch: Batch, sent: number, reply: FopReply<'write'> | undefined, err: FsError | undefined): void {
@@ -378,6 +465,9 @@ export class WriteBehind extends Xlator implements FopImpl {
     while (s.waiting.length > 0 && this.fits(s, s.waiting[0]!.size)) s.waiting.shift()!.admit();
     this.pump(s);
     if (s.queued.length === 0 && s.inflight.size === 0) {
+      s.urgent = false;
+      clearTimeout(s.holdTimer);
+      s.holdTimer = undefined;
       this.busy.delete(s);
       this.forgetIfUnused(s);
     }
@@ -390,6 +480,10 @@ export class WriteBehind extends Xlator implements FopImpl {
   /** Resolves when the writes pending now are done; undefined (no wait at all) when there are none. */
   private drained(s: FileState | undefined): Promise<void> | undefined {
     if (!s || (s.queued.length === 0 && s.inflight.size === 0)) return undefined;
+    if (!s.urgent && s.queued.length > 0) {
+      s.urgent = true;
+      this.pump(s);
+    }
     const done = s.queued.map((w) => w.done);
     for (const b of s.inflight) for (const w of b.writes) done.push(w.done);
     return Promise.all(done).then(() => undefined);
