@@ -24,6 +24,19 @@ test('a change on one mount is seen on the other within the cache timeouts', asy
   await eventually(async () => (await sh(`stat -c %a ${a}/shared/h`)).stdout.trim() === '640', 4000, 'mode seen on a');
 });
 
+test('nl-cache: a name another mount creates in a directory this mount made is found within the timeout', async (t) => {
+  const vol = await startDistribute(t, 2);
+  const a = await mountVolfile(t, vol.volfilePath);
+  const b = await mountVolfile(t, vol.volfilePath);
+  // a made the directory, so a knows it empty and answers lookups in it from memory.
+  await shOk(t, `mkdir ${a}/nl && ls ${a}/nl`);
+  await shOk(t, `echo from-b > ${b}/nl/new`);
+  // nl-cache-timeout (1 s) + the kernel's entry timeout (1 s), with slack for a busy machine.
+  await eventually(async () => (await sh(`cat ${a}/nl/new`)).stdout === 'from-b\n', 4000, 'name made on b seen on a');
+  // And a's own creates are never answered ENOENT.
+  t.is(await shOk(t, `echo mine > ${a}/nl/own && cat ${a}/nl/own`), 'mine\n');
+});
+
 /** Moves a file's data, on the bricks themselves, to a brick that is not its hashed one. */
 function misplace(vol: Awaited<ReturnType<typeof startDistribute>>, rel: string): void {
   const from = vol.bricks.find((b) => fs.existsSync(path.join(b.dir, rel)))!;

@@ -81,3 +81,24 @@ test('mount on a missing directory fails clearly and leaves nothing mounted', as
   t.regex(r.stderr, /does not exist/);
   t.false(isMountPoint(where));
 });
+
+test('write-behind: writes acknowledged before a brick died are not reported written: write, fsync or close fails', async (t) => {
+  const vol = await startDistribute(t, 1, { pingTimeoutS: 3 });
+  const mnt = await mountVolfile(t, vol.volfilePath);
+  for (const end of ['close', 'fsync'] as const) {
+    if (end === 'fsync') await vol.bricks[0]!.start();
+    await eventually(async () => (await sh(`touch ${mnt}/probe-${end}`)).code === 0, 15_000, 'brick back');
+    const fh = await fs.promises.open(`${mnt}/wb-${end}`, 'w');
+    t.teardown(() => fh.close().catch(() => undefined));
+    await fh.write(Buffer.alloc(65536, 1));
+    await vol.bricks[0]!.kill('SIGKILL');
+    const codes: string[] = [];
+    for (let i = 0; i < 8 && codes.length === 0; i++) {
+      await fh.write(Buffer.alloc(65536, 2)).catch((e: NodeJS.ErrnoException) => codes.push(`write ${e.code}`));
+    }
+    const last = end === 'close' ? fh.close() : fh.sync();
+    await last.catch((e: NodeJS.ErrnoException) => codes.push(`${end} ${e.code}`));
+    t.true(codes.length > 0, `${end}: every write and the ${end} reported success on a dead brick`);
+    t.true(codes.every((c) => /ENOTCONN|EIO/.test(c)), codes.join(', '));
+  }
+});
