@@ -21,7 +21,7 @@ export interface StartDaemonOptions {
  * a lock file in the temp directory, so daemons of tests running in parallel (in this
  * process or another) never hand out the same brick ports.
  */
-function reserveBrickPortBase(t: Owner): number {
+export function reserveBrickPortBase(t: Owner): number {
   for (let attempt = 0; attempt < 1000; attempt++) {
     const base = 10_000 + 100 * crypto.randomInt(0, 220);
     const lock = path.join(os.tmpdir(), `brickfs-test-ports-${base}.lock`);

@@ -4,6 +4,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isMountPoint, unmountQuietly } from '../helpers/cluster.js';
+import { reserveBrickPortBase } from '../helpers/daemon.js';
 import { BIN, cli, eventually, freePort, portOpen, shOk, spawnOwned, tmpDir, type Owner } from '../helpers/proc.js';
 
 interface Daemon {
@@ -14,7 +15,9 @@ interface Daemon {
 async function startDaemon(t: Owner & { teardown(fn: () => unknown): void }, root: string): Promise<Daemon> {
   const port = await freePort();
   const state = path.join(root, 'state');
-  const base = 20000 + Math.floor(Math.random() * 20000);
+  // Reserved like every other test's (below Linux's ephemeral ports, where a client socket's
+  // source port could take a brick's; a random base up to 40000 once collided in CI).
+  const base = reserveBrickPortBase(t);
   spawnOwned(t, process.execPath, [BIN, 'daemon', '--port', String(port), '--state', state, '--brick-port-base', String(base)], path.join(root, 'daemon.log'));
   await eventually(() => portOpen(port), 10_000, 'daemon');
   return { server: `localhost:${port}`, state };
