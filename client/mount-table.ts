@@ -11,9 +11,17 @@ export function runDir(): string {
   return dir;
 }
 
+/**
+ * A file `brickfs mount` keeps for a mount point under the run directory: the mount process's
+ * pidfile, its log or the volfile it was started with (/run/brickfs/mounts/_mnt_demo.log).
+ */
+export function mountRunFile(mountpoint: string, kind: 'pid' | 'log' | 'vol'): string {
+  return path.join(runDir(), 'mounts', `${path.resolve(mountpoint).replace(/\//g, '_')}.${kind}`);
+}
+
 /** The pidfile of the mount process serving a mount point. */
 export function mountPidfile(mountpoint: string): string {
-  return path.join(runDir(), 'mounts', `${path.resolve(mountpoint).replace(/\//g, '_')}.pid`);
+  return mountRunFile(mountpoint, 'pid');
 }
 
 /** True when a path is a mount point right now (from /proc/self/mountinfo). */

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { clientGraph } from '../../brick/mgmt/volgen.js';
+import { mountRunFile } from '../../client/mount-table.js';
 import { validateVolumeOption } from '../../lib/mgmt/args.js';
 import { formatVolfile } from '../../lib/volfile/parse.js';
 import { BRICK_MAIN, cli, eventually, freePort, portOpen, sleep, spawnOwned, tmpDir, type Owner } from './proc.js';
@@ -110,7 +111,11 @@ export async function mountVolfile(t: Owner, volfilePath: string, mnt?: string):
   return dir;
 }
 
-/** Unmounts if mounted; used in teardowns, never throws. */
+/**
+ * Unmounts if mounted, then removes what `brickfs mount` left for dir in the run directory
+ * (log, volfile, pidfile; a user's `brickfs umount` keeps the log, as GlusterFS keeps
+ * /var/log/glusterfs/<mnt>.log). Used in teardowns, never throws.
+ */
 export async function unmountQuietly(dir: string): Promise<void> {
   const r = await cli(['umount', dir]);
   if (r.code !== 0 && isMountPoint(dir)) {
@@ -119,6 +124,10 @@ export async function unmountQuietly(dir: string): Promise<void> {
         execFileSync('fusermount', ['-uz', dir]);
       } catch { /* already gone */ }
     });
+  }
+  // BRICKFS_KEEP_TMP=1 keeps the mount logs for a post-mortem, as tmpDir keeps the bricks'.
+  if (!process.env.BRICKFS_KEEP_TMP && !isMountPoint(dir)) {
+    for (const kind of ['log', 'vol', 'pid'] as const) fs.rmSync(mountRunFile(dir, kind), { force: true });
   }
   await sleep(0);
 }

@@ -6,7 +6,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { OperationError, UsageError, VolfileSyntaxError } from '../../../lib/errors.js';
 import { graphFromVolfile } from '../../../lib/graph.js';
 import { Logger } from '../../../lib/log.js';
-import { isMounted, runDir } from '../../mount-table.js';
+import { isMounted, mountRunFile } from '../../mount-table.js';
 import type { VolfileSource } from '../../graph-switch.js';
 import { fetchVolfile, parseServer, parseVolumeSource } from '../mgmt-client.js';
 
@@ -54,11 +54,9 @@ function cliEntry(): string {
 
 /** Validates, then runs the mount in a detached background process and waits until it is up. */
 async function mountInBackground(volfileText: string, source: string, dir: string, o: string | undefined, watch: VolfileSource | undefined): Promise<void> {
-  const run = runDir();
-  const safe = path.resolve(dir).replace(/\//g, '_');
-  const volfilePath = path.join(run, 'mounts', `${safe}.vol`);
+  const volfilePath = mountRunFile(dir, 'vol');
   fs.writeFileSync(volfilePath, volfileText);
-  const logPath = path.join(run, 'mounts', `${safe}.log`);
+  const logPath = mountRunFile(dir, 'log');
   const logFd = fs.openSync(logPath, 'a');
   const args = [cliEntry(), 'mount', '--volfile', volfilePath, dir, '--foreground', '--fsname', source];
   if (o) args.push('-o', o);
