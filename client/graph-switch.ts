@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FsError } from '../lib/errors.js';
-import { reopenFlags, type FopArgs, type FopName, type FopReply } from '../lib/fops.js';
+import { reopenFlags, type FopArgs, type FopName, type FopReply, type Iatt } from '../lib/fops.js';
 import { graphFromVolfile, type Graph } from '../lib/graph.js';
 import { Logger } from '../lib/log.js';
 import { pollVolfile, type ServerAddr } from './cli/mgmt-client.js';
@@ -109,12 +109,17 @@ export class ActiveGraph {
 
   /** Opens a file; the answer is a handle number of the bridge, valid across switches. */
   open(path: string, flags: number): Promise<number> {
-    return this.opener('open', { path, flags });
+    return this.opener('open', { path, flags }).then((o) => o.fh);
   }
 
   /** Creates and opens a file. fuse-native does not pass create's flags: the handle is O_RDWR. */
   create(path: string, mode: number): Promise<number> {
-    return this.opener('create', { path, mode, flags: fs.constants.O_RDWR });
+    return this.opener('create', { path, mode, flags: fs.constants.O_RDWR }).then((o) => o.fh);
+  }
+
+  /** Creates and opens a file with create's own flags; also answers the new file's attributes. */
+  createEntry(path: string, mode: number, flags: number): Promise<{ fh: number; iatt?: Iatt }> {
+    return this.opener('create', { path, mode, flags });
   }
 
   /** Runs an fd fop on a handle, moving the handle to the current graph first if needed. */
@@ -218,20 +223,22 @@ export class ActiveGraph {
   }
 
   /** open or create on the current graph; an open that spans a switch gives an old-graph fd, moved later. */
-  private async opener(fop: 'open' | 'create', args: FopArgs<'open'> | FopArgs<'create'>): Promise<number> {
+  private async opener(fop: 'open' | 'create', args: FopArgs<'open'> | FopArgs<'create'>): Promise<{ fh: number; iatt?: Iatt }> {
     const slot = this.current;
     slot.inflight++;
     let h: Handle;
+    let iatt: Iatt | undefined;
     try {
-      const { fd } = await slot.graph.top.call(fop, args as FopArgs<'create'>);
-      h = { binding: this.bind(slot, fd), flags: args.flags, path: args.path };
+      const r: { fd: number; iatt?: Iatt } = await slot.graph.top.call(fop, args as FopArgs<'create'>);
+      iatt = r.iatt;
+      h = { binding: this.bind(slot, r.fd), flags: args.flags, path: args.path };
     } finally {
       slot.inflight--;
     }
     const fh = this.nextHandle++;
     this.handles.set(fh, h);
     if (slot !== this.current) void this.migrate(h).catch(() => undefined);
-    return fh;
+    return { fh, iatt };
   }
 
   private bind(slot: GraphSlot, fd: number): FdBinding {

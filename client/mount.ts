@@ -3,6 +3,7 @@ import path from 'node:path';
 import { graphFromVolfile } from '../lib/graph.js';
 import { Logger } from '../lib/log.js';
 import { FuseBridge } from './fuse/bridge.js';
+import { LowLevelBridge } from './fuse/lowlevel-bridge.js';
 import { ActiveGraph, VolfileWatcher, type VolfileSource } from './graph-switch.js';
 import { isMounted, mountPidfile } from './mount-table.js';
 import './xlators/index.js';
@@ -26,7 +27,7 @@ export class MountedVolume {
   private watcher?: NodeJS.Timeout;
   private volfileWatcher?: VolfileWatcher;
 
-  private constructor(readonly graphs: ActiveGraph, readonly bridge: FuseBridge, readonly mountpoint: string) {}
+  private constructor(readonly graphs: ActiveGraph, readonly bridge: FuseBridge | LowLevelBridge, readonly mountpoint: string) {}
 
   /** Builds the graph, connects to the bricks and mounts; nothing stays mounted on failure. */
   static async start(o: MountOptions): Promise<MountedVolume> {
@@ -35,7 +36,9 @@ export class MountedVolume {
     if (!st?.isDirectory()) throw new Error(`mount point ${o.mountpoint} does not exist or is not a directory`);
     await graph.init();
     const graphs = new ActiveGraph(graph, o.watch?.version);
-    const bridge = new FuseBridge(graphs, path.resolve(o.mountpoint), { fsname: o.source, extraOptions: o.extraOptions });
+    // BRICKFS_FUSE=ll: libfuse's low-level API on the main thread (client/fuse/lowlevel-bridge.ts).
+    const Bridge = process.env.BRICKFS_FUSE === 'll' ? LowLevelBridge : FuseBridge;
+    const bridge = new Bridge(graphs, path.resolve(o.mountpoint), { fsname: o.source, extraOptions: o.extraOptions });
     try {
       await bridge.mount();
     } catch (e) {

@@ -1,15 +1,13 @@
 import Fuse, { type FuseOps, type FuseStat } from 'fuse-native';
-import { Errno, FsError } from '../../lib/errors.js';
-import { BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX, type Iatt, type SetattrFields } from '../../lib/fops.js';
+import { Errno } from '../../lib/errors.js';
+import { BRICK_PRIVATE_DIR, type Iatt, type SetattrFields } from '../../lib/fops.js';
 import { Logger } from '../../lib/log.js';
-import { profileRecord, profileStart, profiling } from '../../lib/profile.js';
+import { profiling } from '../../lib/profile.js';
+import { EXTRA_MOUNT_OPTIONS, errnoOf, fsnameOption, isPrivate, profiled, userXattr, type BridgeOptions } from './common.js';
 import type { ActiveGraph } from '../graph-switch.js';
 
 /** Sentinel our fuse-native build passes for UTIME_OMIT (see scripts/build-fuse-native.mjs). */
 const UTIME_OMIT_MS = Number.MAX_SAFE_INTEGER;
-
-/** Mount options libfuse 2 accepts; fuse-native has no field for them, so they ride on fsname. */
-const EXTRA_MOUNT_OPTIONS = ['big_writes', 'max_write=131072'];
 
 const log = new Logger('fuse');
 
@@ -25,50 +23,13 @@ function statOf(i: Iatt): FuseStat {
   };
 }
 
-/** Negative errno for fuse-native from anything thrown. */
-function errnoOf(e: unknown): number {
-  const err = FsError.from(e);
-  if (err.code === 'EIO' || err.code === 'EPROTO') log.warn(`EIO: ${err.message}`);
-  return -err.errno;
-}
-
-/** Only user.* attributes pass through the mount; brickfs' own metadata never does. */
-function userXattr(name: string): boolean {
-  return name.startsWith('user.') && !name.startsWith(INTERNAL_XATTR_PREFIX);
-}
-
-const PRIVATE_PATH = `/${BRICK_PRIVATE_DIR}`;
-
-/**
- * The bricks' private directory (the rebalancer stages files under /.brickfs/migrate) is no
- * part of the volume: such paths never reach a graph.
- */
-function isPrivate(path: string): boolean {
-  return path === PRIVATE_PATH || path.startsWith(`${PRIVATE_PATH}/`);
-}
-
-/** Times every op from the kernel's request to our answer (BRICKFS_PROFILE, lib/profile.ts). */
-function profiled(ops: FuseOps): FuseOps {
-  const out: Record<string, unknown> = {};
-  for (const [name, fn] of Object.entries(ops) as [string, (...a: unknown[]) => void][]) {
-    out[name] = (...args: unknown[]) => {
-      const start = profileStart();
-      const cb = args[args.length - 1] as (...r: unknown[]) => void;
-      args[args.length - 1] = (...r: unknown[]) => {
-        profileRecord('fuse', name, start);
-        cb(...r);
-      };
-      fn(...args);
-    };
-  }
-  return out as FuseOps;
-}
-
-export interface BridgeOptions {
-  /** Shown as the filesystem source in /proc/mounts (e.g. "host:/vol"). */
-  fsname: string;
-  /** Extra libfuse options from `mount -o`, already validated. */
-  extraOptions?: string[];
+/** Answers via fuse-native's callback, the last argument. */
+function armCallback(args: unknown[], done: () => void): void {
+  const cb = args[args.length - 1] as (...r: unknown[]) => void;
+  args[args.length - 1] = (...r: unknown[]) => {
+    done();
+    cb(...r);
+  };
 }
 
 /**
@@ -81,8 +42,8 @@ export class FuseBridge {
   private readonly fuse: Fuse;
 
   constructor(private readonly graphs: ActiveGraph, readonly mountpoint: string, opts: BridgeOptions) {
-    const fsname = [opts.fsname.replace(/[,\s]/g, '_'), ...EXTRA_MOUNT_OPTIONS, ...(opts.extraOptions ?? [])].join(',');
-    this.fuse = new Fuse(mountpoint, profiling ? profiled(this.ops()) : this.ops(), {
+    const fsname = [fsnameOption(opts.fsname), ...EXTRA_MOUNT_OPTIONS, ...(opts.extraOptions ?? [])].join(',');
+    this.fuse = new Fuse(mountpoint, profiling ? profiled(this.ops(), armCallback) : this.ops(), {
       // noforget: libfuse's high-level API numbers inodes itself and renumbers a forgotten one,
       // which tar reads as "directory renamed" after the kernel drops its caches.
       force: true, mkdir: false, timeout: false, allowOther: true, defaultPermissions: true, noforget: true,

@@ -1,0 +1,454 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { Errno } from '../../lib/errors.js';
+import { BRICK_PRIVATE_DIR, type Iatt, type SetattrFields } from '../../lib/fops.js';
+import { Logger } from '../../lib/log.js';
+import { profiling } from '../../lib/profile.js';
+import type { ActiveGraph } from '../graph-switch.js';
+import { EXTRA_MOUNT_OPTIONS, errnoOf, fsnameOption, isPrivate, profiled, userXattr, type BridgeOptions } from './common.js';
+import { InodeTable, ROOT_ID, type Inode } from './inode-table.js';
+
+/** A kernel request (libfuse's fuse_req_t); answered exactly once through Native's reply*. */
+type Req = bigint;
+
+/** native/fuse-ll/fuse_ll.c: libfuse 2's low-level API on the Node main thread. */
+interface Native {
+  /** Mounts and starts serving; ended() runs when the kernel ends the session. */
+  mount(mountpoint: string, options: string, handlers: Handlers, ended: () => void): Session;
+  /** Stops serving and unmounts; requests still unanswered may be answered later. */
+  unmount(session: Session): void;
+  replyErr(req: Req, errno: number): void;
+  replyNone(req: Req): void;
+  replyEntry(req: Req, attr: Float64Array): void;
+  replyCreate(req: Req, attr: Float64Array, fh: number): void;
+  replyAttr(req: Req, attr: Float64Array): void;
+  replyOpen(req: Req, fh: number): void;
+  replyWrite(req: Req, size: number): void;
+  replyBuf(req: Req, data: Buffer): void;
+  replyXattrSize(req: Req, size: number): void;
+  replyReadlink(req: Req, target: string): void;
+  replyStatfs(req: Req, st: Float64Array): void;
+  /** A readdir answer: entries from index off that fit in size bytes; inoModes holds [ino, mode] per entry. */
+  replyDir(req: Req, size: number, off: number, names: string[], inoModes: Float64Array): void;
+}
+
+declare const sessionBrand: unique symbol;
+type Session = { readonly [sessionBrand]: true };
+
+/** The kernel requests fuse_ll.c hands to JavaScript (fh is -1 when the kernel sent none). */
+interface Handlers {
+  lookup(req: Req, parent: number, name: string): void;
+  forget(ino: number, nlookup: number): void;
+  getattr(req: Req, ino: number, fh: number): void;
+  setattr(req: Req, ino: number, toSet: number, mode: number, uid: number, gid: number, size: number, atimeMs: number, mtimeMs: number, fh: number): void;
+  readlink(req: Req, ino: number): void;
+  mknod(req: Req, parent: number, name: string, mode: number, rdev: number): void;
+  mkdir(req: Req, parent: number, name: string, mode: number): void;
+  unlink(req: Req, parent: number, name: string): void;
+  rmdir(req: Req, parent: number, name: string): void;
+  symlink(req: Req, target: string, parent: number, name: string): void;
+  rename(req: Req, parent: number, name: string, newParent: number, newName: string): void;
+  link(req: Req, ino: number, newParent: number, newName: string): void;
+  open(req: Req, ino: number, flags: number): void;
+  read(req: Req, ino: number, size: number, off: number, fh: number): void;
+  write(req: Req, ino: number, data: Buffer, off: number, fh: number): void;
+  flush(req: Req, ino: number, fh: number): void;
+  release(req: Req, ino: number, fh: number): void;
+  fsync(req: Req, ino: number, datasync: number, fh: number): void;
+  opendir(req: Req, ino: number, flags: number): void;
+  readdir(req: Req, ino: number, size: number, off: number, fh: number): void;
+  releasedir(req: Req, ino: number, fh: number): void;
+  statfs(req: Req, ino: number): void;
+  setxattr(req: Req, ino: number, name: string, value: Buffer, flags: number): void;
+  getxattr(req: Req, ino: number, name: string, size: number): void;
+  listxattr(req: Req, ino: number, size: number): void;
+  removexattr(req: Req, ino: number, name: string): void;
+  access(req: Req, ino: number, mask: number): void;
+  create(req: Req, parent: number, name: string, mode: number, flags: number): void;
+}
+
+/** libfuse high-level's defaults, which the fuse-native bridge runs with. */
+const ENTRY_TIMEOUT_S = 1.0;
+const ATTR_TIMEOUT_S = 1.0;
+
+// fuse_lowlevel.h's FUSE_SET_ATTR_* bits.
+const SET_MODE = 1 << 0;
+const SET_UID = 1 << 1;
+const SET_GID = 1 << 2;
+const SET_SIZE = 1 << 3;
+const SET_ATIME = 1 << 4;
+const SET_MTIME = 1 << 5;
+const SET_ATIME_NOW = 1 << 7;
+const SET_MTIME_NOW = 1 << 8;
+
+const log = new Logger('fuse');
+
+let native: Native | undefined;
+function loadNative(): Native {
+  native ??= createRequire(import.meta.url)('../../../native/fuse-ll/build/Release/fuse_ll.node') as Native;
+  return native;
+}
+
+/** The attribute block fuse_ll.c reads (A_* there); one, reused: replies read it at once. */
+const attrBlock = new Float64Array(14);
+
+function attrOf(id: number, i: Iatt): Float64Array {
+  const a = attrBlock;
+  a[0] = id; a[1] = i.mode; a[2] = i.nlink; a[3] = i.uid; a[4] = i.gid; a[5] = i.rdev;
+  a[6] = i.size; a[7] = i.blocks; a[8] = i.blksize; a[9] = i.atimeMs; a[10] = i.mtimeMs; a[11] = i.ctimeMs;
+  a[12] = ATTR_TIMEOUT_S; a[13] = ENTRY_TIMEOUT_S;
+  return a;
+}
+
+/** An open directory: its listing, fetched when the kernel reads from offset 0. */
+interface DirHandle {
+  names?: string[];
+  inoModes?: Float64Array;
+}
+
+/**
+ * The FUSE bridge over libfuse's low-level API (native/fuse-ll), served on the Node main
+ * thread: no thread handoff per request. Same graph calls as bridge.ts; the inode table
+ * (inode-table.ts) turns the kernel's nodeids into paths. Selected with BRICKFS_FUSE=ll.
+ */
+export class LowLevelBridge {
+  private session?: Session;
+  private readonly nodes = new InodeTable();
+  private readonly dirs = new Map<number, DirHandle>();
+  private nextDir = 1;
+  private readonly options: string;
+
+  constructor(private readonly graphs: ActiveGraph, readonly mountpoint: string, opts: BridgeOptions) {
+    this.options = [
+      `fsname=${fsnameOption(opts.fsname)}`, 'subtype=brickfs', 'allow_other', 'default_permissions',
+      ...EXTRA_MOUNT_OPTIONS, ...(opts.extraOptions ?? []),
+    ].join(',');
+  }
+
+  async mount(): Promise<void> {
+    const n = loadNative();
+    await clearStaleMount(this.mountpoint);
+    let handlers = guarded(n, this.handlers(n));
+    if (profiling) {
+      // Each request's answer is timed by the reply that carries it.
+      const pending = new Map<Req, () => void>();
+      const timed = Object.create(n) as Native;
+      for (const k of Object.keys(REPLY_NAMES) as (keyof typeof REPLY_NAMES)[]) {
+        const fn = n[k] as (req: Req, ...a: unknown[]) => void;
+        (timed as unknown as Record<string, unknown>)[k] = (req: Req, ...a: unknown[]) => {
+          pending.get(req)?.();
+          pending.delete(req);
+          fn(req, ...a);
+        };
+      }
+      handlers = profiled(guarded(timed, this.handlers(timed)), (args, done) => {
+        if (typeof args[0] === 'bigint') pending.set(args[0], done);
+        else done();
+      });
+    }
+    this.session = n.mount(this.mountpoint, this.options, handlers, () => {
+      log.info(`${this.mountpoint}: the kernel ended the FUSE session`);
+      this.unmountNow();
+    });
+  }
+
+  async unmount(): Promise<void> {
+    this.unmountNow();
+  }
+
+  private unmountNow(): void {
+    const s = this.session;
+    this.session = undefined;
+    if (s) loadNative().unmount(s);
+  }
+
+  private handlers(n: Native): Handlers {
+    const { graphs, nodes } = this;
+    const fail = (req: Req, e: unknown): void => n.replyErr(req, -errnoOf(e));
+    /** The node of ino, or answers ESTALE. */
+    const node = (req: Req, ino: number): Inode | undefined => {
+      const x = nodes.get(ino);
+      if (!x) n.replyErr(req, Errno.ESTALE);
+      return x;
+    };
+    const ok = (req: Req) => (): void => n.replyErr(req, 0);
+    const replyEntry = (req: Req, parent: number, name: string, iatt: Iatt): Inode => {
+      const x = nodes.entry(parent, name, iatt.mode);
+      x.nlookup++;
+      n.replyEntry(req, attrOf(x.id, iatt));
+      return x;
+    };
+    /** A fop that makes (parent, name): answers its entry (a lookup when the reply has no attributes). */
+    const make = (req: Req, parent: number, name: string, path: string, p: Promise<{ iatt?: Iatt }>): void => {
+      p.then((r) => r.iatt ?? graphs.call('lookup', { path }).then((l) => l.iatt))
+        .then((iatt) => { replyEntry(req, parent, name, iatt); }, (e) => fail(req, e));
+    };
+    /** The path of a new name (parent, name), or answers the error: private names are refused. */
+    const newPath = (req: Req, parent: number, name: string): string | undefined => {
+      const dir = node(req, parent);
+      if (!dir) return undefined;
+      const path = nodes.childPath(dir, name);
+      if (isPrivate(path)) {
+        n.replyErr(req, Errno.EPERM);
+        return undefined;
+      }
+      return path;
+    };
+    /** Current attributes of a node: by path, or through an open handle once its name is gone. */
+    const attrs = (x: Inode): Promise<Iatt> => {
+      const path = nodes.path(x);
+      const [fh] = x.handles;
+      if (!x.attached && fh !== undefined) return graphs.fdCall(fh, path, 'fstat', {}).then((r) => r.iatt);
+      return graphs.call('lookup', { path }).then((r) => r.iatt);
+    };
+    const listing = async (ino: number, x: Inode, d: DirHandle): Promise<void> => {
+      const path = nodes.path(x);
+      const { entries } = await graphs.call('readdir', { path });
+      const names = ['.', '..'];
+      const im = [x.id, x.type, x.parent, 0o040000];
+      for (const e of entries) {
+        if (ino === ROOT_ID && e.name === BRICK_PRIVATE_DIR) continue;
+        names.push(e.name);
+        im.push(nodes.entry(ino, e.name, e.iatt.mode).id, e.iatt.mode);
+      }
+      d.names = names;
+      d.inoModes = Float64Array.from(im);
+    };
+    const xattrReply = (req: Req, size: number, value: Buffer): void => {
+      if (size === 0) n.replyXattrSize(req, value.length);
+      else if (value.length > size) n.replyErr(req, Errno.ERANGE);
+      else n.replyBuf(req, value);
+    };
+
+    return {
+      lookup: (req, parent, name) => {
+        const dir = node(req, parent);
+        if (!dir) return;
+        const path = nodes.childPath(dir, name);
+        if (isPrivate(path)) return n.replyErr(req, Errno.ENOENT);
+        graphs.call('lookup', { path }).then((r) => { replyEntry(req, parent, name, r.iatt); }, (e) => fail(req, e));
+      },
+      forget: (ino, nlookup) => nodes.forget(ino, nlookup),
+      getattr: (req, ino) => {
+        const x = node(req, ino);
+        if (!x) return;
+        attrs(x).then((iatt) => n.replyAttr(req, attrOf(x.id, iatt)), (e) => fail(req, e));
+      },
+      setattr: (req, ino, toSet, mode, uid, gid, size, atimeMs, mtimeMs, fh) => {
+        const x = node(req, ino);
+        if (!x) return;
+        const path = nodes.path(x);
+        const set: SetattrFields = {};
+        if (toSet & SET_MODE) set.mode = mode;
+        if (toSet & SET_UID) set.uid = uid;
+        if (toSet & SET_GID) set.gid = gid;
+        if (toSet & SET_ATIME) set.atimeMs = toSet & SET_ATIME_NOW ? Date.now() : atimeMs;
+        if (toSet & SET_MTIME) set.mtimeMs = toSet & SET_MTIME_NOW ? Date.now() : mtimeMs;
+        const byFd = fh >= 0 && (toSet & SET_SIZE) !== 0;
+        if (toSet & SET_SIZE && !byFd) set.size = size;
+        const [anyFh] = x.handles;
+        const run = async (): Promise<Iatt> => {
+          if (byFd) await graphs.fdCall(fh, path, 'ftruncate', { size });
+          // An unlinked file open for writing still takes a truncate through its handle.
+          if (set.size !== undefined && !x.attached && anyFh !== undefined) {
+            await graphs.fdCall(anyFh, path, 'ftruncate', { size: set.size });
+            delete set.size;
+          }
+          let iatt: Iatt | undefined;
+          if (Object.keys(set).length > 0) iatt = (await graphs.call('setattr', { path, attrs: set }))?.iatt;
+          if (iatt) return iatt;
+          if (fh >= 0) return (await graphs.fdCall(fh, path, 'fstat', {})).iatt;
+          return attrs(x);
+        };
+        run().then((iatt) => n.replyAttr(req, attrOf(x.id, iatt)), (e) => fail(req, e));
+      },
+      readlink: (req, ino) => {
+        const x = node(req, ino);
+        if (!x) return;
+        graphs.call('readlink', { path: nodes.path(x) }).then((r) => n.replyReadlink(req, r.target), (e) => fail(req, e));
+      },
+      mknod: (req, parent, name, mode, rdev) => {
+        const path = newPath(req, parent, name);
+        if (path !== undefined) make(req, parent, name, path, graphs.call('mknod', { path, mode, rdev }));
+      },
+      mkdir: (req, parent, name, mode) => {
+        const path = newPath(req, parent, name);
+        if (path !== undefined) make(req, parent, name, path, graphs.call('mkdir', { path, mode }));
+      },
+      symlink: (req, target, parent, name) => {
+        const path = newPath(req, parent, name);
+        if (path !== undefined) make(req, parent, name, path, graphs.call('symlink', { target, path }));
+      },
+      link: (req, ino, newParent, newName) => {
+        const x = node(req, ino);
+        if (!x) return;
+        const path = newPath(req, newParent, newName);
+        // Each name of a hard link is its own kernel inode, as with libfuse's high-level API.
+        if (path !== undefined) make(req, newParent, newName, path, graphs.call('link', { target: nodes.path(x), path }));
+      },
+      unlink: (req, parent, name) => {
+        const dir = node(req, parent);
+        if (!dir) return;
+        const path = nodes.childPath(dir, name);
+        if (isPrivate(path)) return n.replyErr(req, Errno.ENOENT);
+        graphs.call('unlink', { path }).then(() => {
+          nodes.remove(parent, name);
+          n.replyErr(req, 0);
+        }, (e) => fail(req, e));
+      },
+      rmdir: (req, parent, name) => {
+        const dir = node(req, parent);
+        if (!dir) return;
+        const path = nodes.childPath(dir, name);
+        if (isPrivate(path)) return n.replyErr(req, Errno.ENOENT);
+        graphs.call('rmdir', { path }).then(() => {
+          nodes.remove(parent, name);
+          n.replyErr(req, 0);
+        }, (e) => fail(req, e));
+      },
+      rename: (req, parent, name, newParent, newName) => {
+        const from = nodes.get(parent);
+        const to = nodes.get(newParent);
+        if (!from || !to) return n.replyErr(req, Errno.ESTALE);
+        const fromPath = nodes.childPath(from, name);
+        const toPath = nodes.childPath(to, newName);
+        if (isPrivate(fromPath)) return n.replyErr(req, Errno.ENOENT);
+        if (isPrivate(toPath)) return n.replyErr(req, Errno.EPERM);
+        graphs.call('rename', { from: fromPath, to: toPath }).then(() => {
+          nodes.move(parent, name, newParent, newName);
+          n.replyErr(req, 0);
+        }, (e) => fail(req, e));
+      },
+      open: (req, ino, flags) => {
+        const x = node(req, ino);
+        if (!x) return;
+        graphs.open(nodes.path(x), flags).then((fh) => {
+          x.handles.add(fh);
+          n.replyOpen(req, fh);
+        }, (e) => fail(req, e));
+      },
+      create: (req, parent, name, mode, flags) => {
+        const path = newPath(req, parent, name);
+        if (path === undefined) return;
+        graphs.createEntry(path, mode, flags).then(async ({ fh, iatt }) => {
+          iatt ??= (await graphs.fdCall(fh, path, 'fstat', {})).iatt;
+          const x = nodes.entry(parent, name, iatt.mode);
+          x.nlookup++;
+          x.handles.add(fh);
+          n.replyCreate(req, attrOf(x.id, iatt), fh);
+        }).catch((e) => fail(req, e));
+      },
+      read: (req, ino, size, off, fh) => {
+        const x = nodes.get(ino);
+        graphs.fdCall(fh, x && nodes.path(x), 'read', { offset: off, size }).then(({ data }) => {
+          n.replyBuf(req, data.length > size ? data.subarray(0, size) : data);
+        }, (e) => fail(req, e));
+      },
+      write: (req, ino, data, off, fh) => {
+        const x = nodes.get(ino);
+        graphs.fdCall(fh, x && nodes.path(x), 'write', { offset: off, data }).then((r) => n.replyWrite(req, r.size), (e) => fail(req, e));
+      },
+      flush: (req, ino, fh) => {
+        const x = nodes.get(ino);
+        graphs.fdCall(fh, x && nodes.path(x), 'flush', {}).then(ok(req), (e) => fail(req, e));
+      },
+      fsync: (req, ino, datasync, fh) => {
+        const x = nodes.get(ino);
+        graphs.fdCall(fh, x && nodes.path(x), 'fsync', { datasync: !!datasync }).then(ok(req), (e) => fail(req, e));
+      },
+      release: (req, ino, fh) => {
+        const x = nodes.get(ino);
+        x?.handles.delete(fh);
+        graphs.release(fh, x && nodes.path(x)).then(ok(req), (e) => fail(req, e));
+      },
+      opendir: (req, ino) => {
+        if (!node(req, ino)) return;
+        const dh = this.nextDir++;
+        this.dirs.set(dh, {});
+        n.replyOpen(req, dh);
+      },
+      readdir: (req, ino, size, off, fh) => {
+        const x = node(req, ino);
+        if (!x) return;
+        const d = this.dirs.get(fh);
+        if (!d) return n.replyErr(req, Errno.EBADF);
+        // Offset 0 (the first read, rewinddir) lists afresh, as libfuse's high-level API does.
+        const ready = off === 0 || !d.names ? listing(ino, x, d) : Promise.resolve();
+        ready.then(() => n.replyDir(req, size, off, d.names!, d.inoModes!), (e) => fail(req, e));
+      },
+      releasedir: (req, _ino, fh) => {
+        this.dirs.delete(fh);
+        n.replyErr(req, 0);
+      },
+      statfs: (req, ino) => {
+        const x = nodes.get(ino);
+        graphs.call('statfs', { path: x ? nodes.path(x) : '/' }).then(({ statfs: s }) => {
+          n.replyStatfs(req, Float64Array.of(s.bsize, s.frsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.favail, s.namemax));
+        }, (e) => fail(req, e));
+      },
+      access: (req, ino, mask) => {
+        const x = node(req, ino);
+        if (!x) return;
+        graphs.call('access', { path: nodes.path(x), mode: mask }).then(ok(req), (e) => fail(req, e));
+      },
+      getxattr: (req, ino, name, size) => {
+        if (!userXattr(name)) return n.replyErr(req, Errno.ENODATA);
+        const x = node(req, ino);
+        if (!x) return;
+        graphs.call('getxattr', { path: nodes.path(x), name }).then((r) => xattrReply(req, size, r.value), (e) => fail(req, e));
+      },
+      listxattr: (req, ino, size) => {
+        const x = node(req, ino);
+        if (!x) return;
+        graphs.call('listxattr', { path: nodes.path(x) }).then((r) => {
+          xattrReply(req, size, Buffer.from(r.names.filter(userXattr).map((s) => `${s}\0`).join('')));
+        }, (e) => fail(req, e));
+      },
+      setxattr: (req, ino, name, value, flags) => {
+        if (!userXattr(name)) return n.replyErr(req, Errno.ENOTSUP);
+        const x = node(req, ino);
+        if (!x) return;
+        graphs.call('setxattr', { path: nodes.path(x), name, value, flags }).then(ok(req), (e) => fail(req, e));
+      },
+      removexattr: (req, ino, name) => {
+        if (!userXattr(name)) return n.replyErr(req, Errno.ENOTSUP);
+        const x = node(req, ino);
+        if (!x) return;
+        graphs.call('removexattr', { path: nodes.path(x), name }).then(ok(req), (e) => fail(req, e));
+      },
+    };
+  }
+}
+
+/** The reply functions of Native (the ones BRICKFS_PROFILE times). */
+const REPLY_NAMES = {
+  replyErr: 1, replyNone: 1, replyEntry: 1, replyCreate: 1, replyAttr: 1, replyOpen: 1, replyWrite: 1,
+  replyBuf: 1, replyXattrSize: 1, replyReadlink: 1, replyStatfs: 1, replyDir: 1,
+} satisfies Partial<Record<keyof Native, 1>>;
+
+/**
+ * A handler that throws would leave its request unanswered (and fuse_ll.c makes the throw
+ * fatal): it answers EIO instead.
+ */
+function guarded(n: Native, handlers: Handlers): Handlers {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(handlers) as [string, (...a: unknown[]) => void][]) {
+    out[name] = (...args: unknown[]) => {
+      try {
+        fn(...args);
+      } catch (e) {
+        log.error(`${name}: ${(e as Error).stack ?? String(e)}`);
+        if (typeof args[0] === 'bigint') n.replyErr(args[0], Errno.EIO);
+      }
+    };
+  }
+  return out as unknown as Handlers;
+}
+
+/** A mount left by a dead process answers ENOTCONN: lazily unmount it first (fuse-native's force). */
+async function clearStaleMount(mountpoint: string): Promise<void> {
+  const err = await fs.promises.stat(mountpoint).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+  if (err?.code !== 'ENOTCONN' && err?.code !== 'ENXIO') return;
+  await new Promise<void>((resolve) => execFile('fusermount', ['-uz', mountpoint], () => resolve()));
+}

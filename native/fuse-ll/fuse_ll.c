@@ -1,0 +1,688 @@
+// A lean binding of libfuse 2's low-level API for brickfs, served on the Node main thread.
+// The /dev/fuse channel is non-blocking and polled by libuv; each readable wakeup reads up
+// to POLL_BATCH requests and hands them to JavaScript synchronously. JavaScript answers
+// later through the reply functions below. No thread handoff on any request (fuse-native's
+// worker thread -> uv_async -> semaphore round trip cost ~115 us per request).
+// client/fuse/lowlevel-bridge.ts is the only user.
+#define FUSE_USE_VERSION 26
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <math.h>
+#include <node_api.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <uv.h>
+
+/** Requests handled per wakeup before yielding to the event loop. */
+#define POLL_BATCH 64
+#define NAME_BUF 4096
+
+enum op {
+  OP_LOOKUP, OP_FORGET, OP_GETATTR, OP_SETATTR, OP_READLINK, OP_MKNOD, OP_MKDIR, OP_UNLINK,
+  OP_RMDIR, OP_SYMLINK, OP_RENAME, OP_LINK, OP_OPEN, OP_READ, OP_WRITE, OP_FLUSH, OP_RELEASE,
+  OP_FSYNC, OP_OPENDIR, OP_READDIR, OP_RELEASEDIR, OP_STATFS, OP_SETXATTR, OP_GETXATTR,
+  OP_LISTXATTR, OP_REMOVEXATTR, OP_ACCESS, OP_CREATE, OP_COUNT
+};
+
+static const char *OP_NAMES[OP_COUNT] = {
+  "lookup", "forget", "getattr", "setattr", "readlink", "mknod", "mkdir", "unlink",
+  "rmdir", "symlink", "rename", "link", "open", "read", "write", "flush", "release",
+  "fsync", "opendir", "readdir", "releasedir", "statfs", "setxattr", "getxattr",
+  "listxattr", "removexattr", "access", "create",
+};
+
+typedef struct session {
+  napi_env env;
+  struct fuse_session *se;
+  struct fuse_chan *ch;
+  char *mountpoint;
+  char *buf;
+  size_t bufsize;
+  uv_poll_t *poll;
+  napi_ref handlers[OP_COUNT];
+  napi_ref ended_cb;
+  napi_ref resource;
+  napi_async_context actx;
+  /** Requests handed to JavaScript and not answered yet. */
+  long outstanding;
+  int dispatching;
+  /** unmount() was called: the session goes once no request is outstanding. */
+  int closed;
+  /** The kernel ended the session: nothing left to unmount. */
+  int ended;
+  int freed;
+} session_t;
+
+#define NAPI_OK(call) do { if ((call) != napi_ok) { return NULL; } } while (0)
+
+static void throw_errno(napi_env env, const char *what, int err) {
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_throw_error(env, NULL, msg);
+}
+
+// ---- session teardown --------------------------------------------------------------------
+
+static void on_poll_closed(uv_handle_t *h) { free(h); }
+
+static void stop_polling(session_t *s) {
+  if (!s->poll) return;
+  uv_poll_stop(s->poll);
+  uv_close((uv_handle_t *)s->poll, on_poll_closed);
+  s->poll = NULL;
+}
+
+/** Frees libfuse's session and channel; only when no request can still be answered. */
+static void maybe_free(session_t *s) {
+  if (!s->closed || s->outstanding > 0 || s->dispatching || s->freed) return;
+  s->freed = 1;
+  if (s->se) {
+    // Destroying the session destroys the channel added to it (and closes /dev/fuse).
+    fuse_session_destroy(s->se);
+    s->se = NULL;
+    s->ch = NULL;
+  }
+  for (int i = 0; i < OP_COUNT; i++) if (s->handlers[i]) napi_delete_reference(s->env, s->handlers[i]);
+  if (s->ended_cb) napi_delete_reference(s->env, s->ended_cb);
+  if (s->resource) napi_delete_reference(s->env, s->resource);
+  napi_async_destroy(s->env, s->actx);
+  free(s->buf);
+  free(s->mountpoint);
+  free(s);
+}
+
+// ---- calling into JavaScript -------------------------------------------------------------
+
+static session_t *sess(fuse_req_t req) { return (session_t *)fuse_req_userdata(req); }
+
+static napi_value num(napi_env env, double v) {
+  napi_value r;
+  napi_create_double(env, v, &r);
+  return r;
+}
+
+static napi_value str(napi_env env, const char *v) {
+  napi_value r;
+  napi_create_string_utf8(env, v, NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+static napi_value reqv(napi_env env, fuse_req_t req) {
+  napi_value r;
+  napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)req, &r);
+  return r;
+}
+
+/** Calls handler op with argv; a request passed in argv[0] counts as outstanding. */
+static void call_js(session_t *s, enum op op, fuse_req_t req, size_t argc, napi_value *argv) {
+  napi_env env = s->env;
+  napi_value fn, global, result;
+  if (req) s->outstanding++;
+  napi_get_reference_value(env, s->handlers[op], &fn);
+  napi_get_global(env, &global);
+  if (napi_call_function(env, global, fn, argc, argv, &result) != napi_ok) {
+    napi_value exc;
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending && napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+  }
+}
+
+// Each low-level callback opens a handle scope, builds its arguments and calls JavaScript.
+#define BEGIN(N) \
+  session_t *s = sess(req); napi_env env = s->env; napi_handle_scope hs; \
+  napi_open_handle_scope(env, &hs); napi_value argv[N]; argv[0] = reqv(env, req);
+#define END(OP, N) call_js(s, OP, req, N, argv); napi_close_handle_scope(env, hs);
+
+static double fhv(struct fuse_file_info *fi) { return fi ? (double)fi->fh : -1; }
+
+static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  BEGIN(3) argv[1] = num(env, parent); argv[2] = str(env, name); END(OP_LOOKUP, 3)
+}
+
+static void forget_one(session_t *s, fuse_ino_t ino, unsigned long n) {
+  napi_env env = s->env;
+  napi_handle_scope hs;
+  napi_open_handle_scope(env, &hs);
+  napi_value argv[2] = { num(env, ino), num(env, n) };
+  call_js(s, OP_FORGET, NULL, 2, argv);
+  napi_close_handle_scope(env, hs);
+}
+
+static void ll_forget(fuse_req_t req, fuse_ino_t ino, unsigned long nlookup) {
+  forget_one(sess(req), ino, nlookup);
+  fuse_reply_none(req);
+}
+
+static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets) {
+  session_t *s = sess(req);
+  for (size_t i = 0; i < count; i++) forget_one(s, forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  BEGIN(3) argv[1] = num(env, ino); argv[2] = num(env, fhv(fi)); END(OP_GETATTR, 3)
+}
+
+static double ms_of(const struct timespec *ts) { return (double)ts->tv_sec * 1000.0 + (double)ts->tv_nsec / 1e6; }
+
+static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int to_set, struct fuse_file_info *fi) {
+  BEGIN(10)
+  argv[1] = num(env, ino); argv[2] = num(env, to_set); argv[3] = num(env, a->st_mode);
+  argv[4] = num(env, a->st_uid); argv[5] = num(env, a->st_gid); argv[6] = num(env, (double)a->st_size);
+  argv[7] = num(env, ms_of(&a->st_atim)); argv[8] = num(env, ms_of(&a->st_mtim)); argv[9] = num(env, fhv(fi));
+  END(OP_SETATTR, 10)
+}
+
+static void ll_readlink(fuse_req_t req, fuse_ino_t ino) {
+  BEGIN(2) argv[1] = num(env, ino); END(OP_READLINK, 2)
+}
+
+static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
+  BEGIN(5) argv[1] = num(env, parent); argv[2] = str(env, name); argv[3] = num(env, mode); argv[4] = num(env, rdev); END(OP_MKNOD, 5)
+}
+
+static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+  BEGIN(4) argv[1] = num(env, parent); argv[2] = str(env, name); argv[3] = num(env, mode); END(OP_MKDIR, 4)
+}
+
+static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  BEGIN(3) argv[1] = num(env, parent); argv[2] = str(env, name); END(OP_UNLINK, 3)
+}
+
+static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  BEGIN(3) argv[1] = num(env, parent); argv[2] = str(env, name); END(OP_RMDIR, 3)
+}
+
+static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
+  BEGIN(4) argv[1] = str(env, link); argv[2] = num(env, parent); argv[3] = str(env, name); END(OP_SYMLINK, 4)
+}
+
+static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname) {
+  BEGIN(5) argv[1] = num(env, parent); argv[2] = str(env, name); argv[3] = num(env, newparent); argv[4] = str(env, newname); END(OP_RENAME, 5)
+}
+
+static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
+  BEGIN(4) argv[1] = num(env, ino); argv[2] = num(env, newparent); argv[3] = str(env, newname); END(OP_LINK, 4)
+}
+
+static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  BEGIN(3) argv[1] = num(env, ino); argv[2] = num(env, fi->flags); END(OP_OPEN, 3)
+}
+
+static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  BEGIN(5) argv[1] = num(env, ino); argv[2] = num(env, size); argv[3] = num(env, (double)off); argv[4] = num(env, fhv(fi)); END(OP_READ, 5)
+}
+
+static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off, struct fuse_file_info *fi) {
+  BEGIN(5)
+  argv[1] = num(env, ino);
+  // data points into the receive buffer, which the next request overwrites.
+  void *copy;
+  napi_create_buffer_copy(env, size, data, &copy, &argv[2]);
+  argv[3] = num(env, (double)off); argv[4] = num(env, fhv(fi));
+  END(OP_WRITE, 5)
+}
+
+static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  BEGIN(3) argv[1] = num(env, ino); argv[2] = num(env, fhv(fi)); END(OP_FLUSH, 3)
+}
+
+static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  BEGIN(3) argv[1] = num(env, ino); argv[2] = num(env, fhv(fi)); END(OP_RELEASE, 3)
+}
+
+static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  BEGIN(4) argv[1] = num(env, ino); argv[2] = num(env, datasync); argv[3] = num(env, fhv(fi)); END(OP_FSYNC, 4)
+}
+
+static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  BEGIN(3) argv[1] = num(env, ino); argv[2] = num(env, fi->flags); END(OP_OPENDIR, 3)
+}
+
+static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  BEGIN(5) argv[1] = num(env, ino); argv[2] = num(env, size); argv[3] = num(env, (double)off); argv[4] = num(env, fhv(fi)); END(OP_READDIR, 5)
+}
+
+static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  BEGIN(3) argv[1] = num(env, ino); argv[2] = num(env, fhv(fi)); END(OP_RELEASEDIR, 3)
+}
+
+static void ll_statfs(fuse_req_t req, fuse_ino_t ino) {
+  BEGIN(2) argv[1] = num(env, ino); END(OP_STATFS, 2)
+}
+
+static int user_ns(const char *name) { return strncmp(name, "user.", 5) == 0; }
+
+static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
+  if (!user_ns(name)) { fuse_reply_err(req, ENOTSUP); return; }
+  BEGIN(5)
+  argv[1] = num(env, ino); argv[2] = str(env, name);
+  void *copy;
+  napi_create_buffer_copy(env, size, value, &copy, &argv[3]);
+  argv[4] = num(env, flags);
+  END(OP_SETXATTR, 5)
+}
+
+static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  // The kernel asks security.capability before every write(2): answered here, never in JS.
+  if (!user_ns(name)) { fuse_reply_err(req, ENODATA); return; }
+  BEGIN(4) argv[1] = num(env, ino); argv[2] = str(env, name); argv[3] = num(env, size); END(OP_GETXATTR, 4)
+}
+
+static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  BEGIN(3) argv[1] = num(env, ino); argv[2] = num(env, size); END(OP_LISTXATTR, 3)
+}
+
+static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
+  if (!user_ns(name)) { fuse_reply_err(req, ENOTSUP); return; }
+  BEGIN(3) argv[1] = num(env, ino); argv[2] = str(env, name); END(OP_REMOVEXATTR, 3)
+}
+
+static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  BEGIN(3) argv[1] = num(env, ino); argv[2] = num(env, mask); END(OP_ACCESS, 3)
+}
+
+static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
+  BEGIN(5) argv[1] = num(env, parent); argv[2] = str(env, name); argv[3] = num(env, mode); argv[4] = num(env, fi->flags); END(OP_CREATE, 5)
+}
+
+static const struct fuse_lowlevel_ops LL_OPS = {
+  .lookup = ll_lookup, .forget = ll_forget, .forget_multi = ll_forget_multi, .getattr = ll_getattr,
+  .setattr = ll_setattr, .readlink = ll_readlink, .mknod = ll_mknod, .mkdir = ll_mkdir,
+  .unlink = ll_unlink, .rmdir = ll_rmdir, .symlink = ll_symlink, .rename = ll_rename, .link = ll_link,
+  .open = ll_open, .read = ll_read, .write = ll_write, .flush = ll_flush, .release = ll_release,
+  .fsync = ll_fsync, .opendir = ll_opendir, .readdir = ll_readdir, .releasedir = ll_releasedir,
+  .statfs = ll_statfs, .setxattr = ll_setxattr, .getxattr = ll_getxattr, .listxattr = ll_listxattr,
+  .removexattr = ll_removexattr, .access = ll_access, .create = ll_create,
+};
+
+// ---- the poll loop -----------------------------------------------------------------------
+
+static void call_ended(session_t *s) {
+  napi_value fn, global, result;
+  if (!s->ended_cb) return;
+  napi_get_reference_value(s->env, s->ended_cb, &fn);
+  napi_get_global(s->env, &global);
+  napi_call_function(s->env, global, fn, 0, NULL, &result);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events) {
+  session_t *s = (session_t *)h->data;
+  napi_env env = s->env;
+  napi_handle_scope hs;
+  napi_callback_scope cs;
+  napi_value resource;
+  int ended = 0;
+  napi_open_handle_scope(env, &hs);
+  napi_get_reference_value(env, s->resource, &resource);
+  // A callback scope: promise jobs and nextTicks queued by the handlers run when it closes.
+  napi_open_callback_scope(env, resource, s->actx, &cs);
+  s->dispatching = 1;
+  for (int i = 0; i < POLL_BATCH && !s->closed; i++) {
+    struct fuse_chan *ch = s->ch;
+    int n = fuse_chan_recv(&ch, s->buf, s->bufsize);
+    if (n == -EAGAIN || n == -EINTR) break;
+    if (n <= 0 || fuse_session_exited(s->se)) {
+      // -ENODEV or 0: the kernel ended the session (fusermount -u, umount).
+      ended = 1;
+      break;
+    }
+    fuse_session_process(s->se, s->buf, n, ch);
+  }
+  s->dispatching = 0;
+  if (ended && !s->closed) {
+    s->ended = 1;
+    stop_polling(s);
+    call_ended(s);
+  }
+  napi_close_callback_scope(env, cs);
+  napi_close_handle_scope(env, hs);
+  maybe_free(s);
+}
+
+// ---- exported functions ------------------------------------------------------------------
+
+static void finalize_session(napi_env env, void *data, void *hint) { (void)env; (void)data; (void)hint; }
+
+/** mount(mountpoint, options, handlers, ended) -> session */
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], result;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char mnt[NAME_BUF], opts[NAME_BUF];
+  size_t len;
+  NAPI_OK(napi_get_value_string_utf8(env, argv[0], mnt, sizeof mnt, &len));
+  NAPI_OK(napi_get_value_string_utf8(env, argv[1], opts, sizeof opts, &len));
+
+  session_t *s = calloc(1, sizeof *s);
+  s->env = env;
+  for (int i = 0; i < OP_COUNT; i++) {
+    napi_value fn;
+    napi_valuetype t;
+    napi_get_named_property(env, argv[2], OP_NAMES[i], &fn);
+    napi_typeof(env, fn, &t);
+    if (t != napi_function) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "handler %s is not a function", OP_NAMES[i]);
+      for (int j = 0; j < i; j++) napi_delete_reference(env, s->handlers[j]);
+      free(s);
+      napi_throw_type_error(env, NULL, msg);
+      return NULL;
+    }
+    napi_create_reference(env, fn, 1, &s->handlers[i]);
+  }
+  napi_create_reference(env, argv[3], 1, &s->ended_cb);
+  napi_value resource, name;
+  napi_create_object(env, &resource);
+  napi_create_reference(env, resource, 1, &s->resource);
+  napi_create_string_utf8(env, "brickfs:fuse", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, resource, name, &s->actx);
+  s->mountpoint = strdup(mnt);
+  s->closed = 1; // until mounted: maybe_free() may release it on failure
+
+  struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+  fuse_opt_add_arg(&args, "brickfs");
+  fuse_opt_add_arg(&args, "-o");
+  fuse_opt_add_arg(&args, opts);
+  errno = 0;
+  s->ch = fuse_mount(mnt, &args);
+  if (!s->ch) {
+    int err = errno ? errno : EINVAL;
+    fuse_opt_free_args(&args);
+    maybe_free(s);
+    throw_errno(env, "fuse_mount failed (libfuse wrote the reason to stderr)", err);
+    return NULL;
+  }
+  s->se = fuse_lowlevel_new(&args, &LL_OPS, sizeof LL_OPS, s);
+  fuse_opt_free_args(&args);
+  if (!s->se) {
+    // Never leave a mount behind: fuse_mount succeeded.
+    fuse_unmount(mnt, s->ch);
+    s->ch = NULL;
+    maybe_free(s);
+    napi_throw_error(env, NULL, "fuse_lowlevel_new failed (an unknown option? libfuse wrote the reason to stderr)");
+    return NULL;
+  }
+  fuse_session_add_chan(s->se, s->ch);
+  int fd = fuse_chan_fd(s->ch);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  s->bufsize = fuse_chan_bufsize(s->ch);
+  s->buf = malloc(s->bufsize);
+
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  s->poll = malloc(sizeof *s->poll);
+  s->poll->data = s;
+  int r = uv_poll_init(loop, s->poll, fd);
+  if (r != 0) {
+    free(s->poll);
+    s->poll = NULL;
+  } else {
+    r = uv_poll_start(s->poll, UV_READABLE, on_readable);
+  }
+  if (r != 0) {
+    stop_polling(s);
+    fuse_session_remove_chan(s->ch);
+    fuse_unmount(mnt, s->ch);
+    s->ch = NULL;
+    maybe_free(s);
+    napi_throw_error(env, NULL, uv_strerror(r));
+    return NULL;
+  }
+  s->closed = 0;
+  NAPI_OK(napi_create_external(env, s, finalize_session, NULL, &result));
+  return result;
+}
+
+static session_t *session_arg(napi_env env, napi_value v) {
+  void *p = NULL;
+  napi_get_value_external(env, v, &p);
+  return (session_t *)p;
+}
+
+/** unmount(session): stops serving and unmounts; idempotent. */
+static napi_value js_unmount(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  session_t *s = session_arg(env, argv[0]);
+  if (!s || s->closed) return NULL;
+  s->closed = 1;
+  stop_polling(s);
+  // Detach the mount first; requests JavaScript still answers later go to a dead
+  // connection (libfuse reports the write error), and the channel lives until then.
+  if (!s->ended) fuse_unmount(s->mountpoint, NULL);
+  maybe_free(s);
+  return NULL;
+}
+
+static fuse_req_t req_arg(napi_env env, napi_value v) {
+  uint64_t p = 0;
+  bool lossless;
+  napi_get_value_bigint_uint64(env, v, &p, &lossless);
+  return (fuse_req_t)(uintptr_t)p;
+}
+
+/** Marks a request answered; returns its session for maybe_free() after the reply. */
+static session_t *answered(fuse_req_t req) {
+  session_t *s = sess(req);
+  s->outstanding--;
+  return s;
+}
+
+#define REPLY_ARGS(N) \
+  size_t argc = N; napi_value argv[N]; \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < N) { \
+    napi_throw_type_error(env, NULL, "missing arguments"); return NULL; } \
+  fuse_req_t req = req_arg(env, argv[0]); session_t *s = answered(req);
+
+#define REPLY_DONE maybe_free(s); return NULL;
+
+static double dbl(napi_env env, napi_value v) {
+  double d = 0;
+  napi_get_value_double(env, v, &d);
+  return d;
+}
+
+/** Attribute layout shared with lowlevel-bridge.ts (ATTR_* there). */
+enum { A_INO, A_MODE, A_NLINK, A_UID, A_GID, A_RDEV, A_SIZE, A_BLOCKS, A_BLKSIZE, A_ATIME, A_MTIME, A_CTIME, A_ATTR_TIMEOUT, A_ENTRY_TIMEOUT, A_LEN };
+
+static void ts_of(double ms, struct timespec *ts) {
+  double sec = floor(ms / 1000.0);
+  ts->tv_sec = (time_t)sec;
+  ts->tv_nsec = (long)((ms - sec * 1000.0) * 1e6);
+  if (ts->tv_nsec < 0) ts->tv_nsec = 0;
+  if (ts->tv_nsec > 999999999) ts->tv_nsec = 999999999;
+}
+
+static const double *attr_arg(napi_env env, napi_value v) {
+  napi_typedarray_type t;
+  size_t len;
+  void *data = NULL;
+  if (napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL) != napi_ok || t != napi_float64_array || len < A_LEN) return NULL;
+  return (const double *)data;
+}
+
+static void stat_of(const double *a, struct stat *st) {
+  memset(st, 0, sizeof *st);
+  st->st_ino = (ino_t)a[A_INO];
+  st->st_mode = (mode_t)a[A_MODE];
+  st->st_nlink = (nlink_t)a[A_NLINK];
+  st->st_uid = (uid_t)a[A_UID];
+  st->st_gid = (gid_t)a[A_GID];
+  st->st_rdev = (dev_t)a[A_RDEV];
+  st->st_size = (off_t)a[A_SIZE];
+  st->st_blocks = (blkcnt_t)a[A_BLOCKS];
+  st->st_blksize = (blksize_t)a[A_BLKSIZE];
+  ts_of(a[A_ATIME], &st->st_atim);
+  ts_of(a[A_MTIME], &st->st_mtim);
+  ts_of(a[A_CTIME], &st->st_ctim);
+}
+
+static int entry_of(napi_env env, napi_value v, struct fuse_entry_param *e) {
+  const double *a = attr_arg(env, v);
+  memset(e, 0, sizeof *e);
+  if (!a) return -1;
+  e->ino = (fuse_ino_t)a[A_INO];
+  stat_of(a, &e->attr);
+  e->attr_timeout = a[A_ATTR_TIMEOUT];
+  e->entry_timeout = a[A_ENTRY_TIMEOUT];
+  return 0;
+}
+
+static napi_value js_reply_err(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(2) fuse_reply_err(req, (int)dbl(env, argv[1])); REPLY_DONE
+}
+
+static napi_value js_reply_none(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(1) fuse_reply_none(req); REPLY_DONE
+}
+
+static napi_value js_reply_entry(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(2)
+  struct fuse_entry_param e;
+  if (entry_of(env, argv[1], &e) != 0) fuse_reply_err(req, EIO);
+  else fuse_reply_entry(req, &e);
+  REPLY_DONE
+}
+
+static napi_value js_reply_create(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(3)
+  struct fuse_entry_param e;
+  struct fuse_file_info fi;
+  memset(&fi, 0, sizeof fi);
+  fi.fh = (uint64_t)dbl(env, argv[2]);
+  if (entry_of(env, argv[1], &e) != 0) fuse_reply_err(req, EIO);
+  else fuse_reply_create(req, &e, &fi);
+  REPLY_DONE
+}
+
+static napi_value js_reply_attr(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(2)
+  const double *a = attr_arg(env, argv[1]);
+  struct stat st;
+  if (!a) fuse_reply_err(req, EIO);
+  else { stat_of(a, &st); fuse_reply_attr(req, &st, a[A_ATTR_TIMEOUT]); }
+  REPLY_DONE
+}
+
+static napi_value js_reply_open(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(2)
+  struct fuse_file_info fi;
+  memset(&fi, 0, sizeof fi);
+  fi.fh = (uint64_t)dbl(env, argv[1]);
+  fuse_reply_open(req, &fi);
+  REPLY_DONE
+}
+
+static napi_value js_reply_write(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(2) fuse_reply_write(req, (size_t)dbl(env, argv[1])); REPLY_DONE
+}
+
+static napi_value js_reply_buf(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(2)
+  void *data = NULL;
+  size_t len = 0;
+  napi_get_buffer_info(env, argv[1], &data, &len);
+  fuse_reply_buf(req, data, len);
+  REPLY_DONE
+}
+
+static napi_value js_reply_xattr_size(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(2) fuse_reply_xattr(req, (size_t)dbl(env, argv[1])); REPLY_DONE
+}
+
+static napi_value js_reply_readlink(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(2)
+  char target[NAME_BUF];
+  size_t len;
+  if (napi_get_value_string_utf8(env, argv[1], target, sizeof target, &len) != napi_ok || len >= sizeof target - 1) fuse_reply_err(req, ENAMETOOLONG);
+  else fuse_reply_readlink(req, target);
+  REPLY_DONE
+}
+
+/** replyStatfs(req, Float64Array [bsize, frsize, blocks, bfree, bavail, files, ffree, favail, namemax]) */
+static napi_value js_reply_statfs(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(2)
+  napi_typedarray_type t;
+  size_t len;
+  void *data = NULL;
+  if (napi_get_typedarray_info(env, argv[1], &t, &len, &data, NULL, NULL) != napi_ok || t != napi_float64_array || len < 9) {
+    fuse_reply_err(req, EIO);
+  } else {
+    const double *a = data;
+    struct statvfs sv;
+    memset(&sv, 0, sizeof sv);
+    sv.f_bsize = (unsigned long)a[0]; sv.f_frsize = (unsigned long)a[1];
+    sv.f_blocks = (fsblkcnt_t)a[2]; sv.f_bfree = (fsblkcnt_t)a[3]; sv.f_bavail = (fsblkcnt_t)a[4];
+    sv.f_files = (fsfilcnt_t)a[5]; sv.f_ffree = (fsfilcnt_t)a[6]; sv.f_favail = (fsfilcnt_t)a[7];
+    sv.f_namemax = (unsigned long)a[8];
+    fuse_reply_statfs(req, &sv);
+  }
+  REPLY_DONE
+}
+
+/**
+ * replyDir(req, size, off, names, inoModes): answers a readdir with the entries from index
+ * off of names (inoModes holds [ino, mode] per entry) that fit in size bytes; entry i's
+ * offset is i + 1.
+ */
+static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(5)
+  size_t size = (size_t)dbl(env, argv[1]);
+  uint32_t off = (uint32_t)dbl(env, argv[2]), count = 0;
+  napi_get_array_length(env, argv[3], &count);
+  napi_typedarray_type t;
+  size_t tlen = 0;
+  void *data = NULL;
+  napi_get_typedarray_info(env, argv[4], &t, &tlen, &data, NULL, NULL);
+  const double *im = data;
+  char *buf = malloc(size ? size : 1);
+  size_t used = 0;
+  char name[NAME_BUF];
+  for (uint32_t i = off; i < count && 2 * (size_t)i + 1 < tlen; i++) {
+    napi_value v;
+    size_t nlen;
+    napi_get_element(env, argv[3], i, &v);
+    if (napi_get_value_string_utf8(env, v, name, sizeof name, &nlen) != napi_ok) continue;
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    st.st_ino = (ino_t)im[2 * i];
+    st.st_mode = (mode_t)im[2 * i + 1];
+    size_t need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+    if (used + need > size) break;
+    fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
+    used += need;
+  }
+  fuse_reply_buf(req, buf, used);
+  free(buf);
+  REPLY_DONE
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    { "mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL },
+    { "unmount", NULL, js_unmount, NULL, NULL, NULL, napi_default, NULL },
+    { "replyErr", NULL, js_reply_err, NULL, NULL, NULL, napi_default, NULL },
+    { "replyNone", NULL, js_reply_none, NULL, NULL, NULL, napi_default, NULL },
+    { "replyEntry", NULL, js_reply_entry, NULL, NULL, NULL, napi_default, NULL },
+    { "replyCreate", NULL, js_reply_create, NULL, NULL, NULL, napi_default, NULL },
+    { "replyAttr", NULL, js_reply_attr, NULL, NULL, NULL, napi_default, NULL },
+    { "replyOpen", NULL, js_reply_open, NULL, NULL, NULL, napi_default, NULL },
+    { "replyWrite", NULL, js_reply_write, NULL, NULL, NULL, napi_default, NULL },
+    { "replyBuf", NULL, js_reply_buf, NULL, NULL, NULL, napi_default, NULL },
+    { "replyXattrSize", NULL, js_reply_xattr_size, NULL, NULL, NULL, napi_default, NULL },
+    { "replyReadlink", NULL, js_reply_readlink, NULL, NULL, NULL, napi_default, NULL },
+    { "replyStatfs", NULL, js_reply_statfs, NULL, NULL, NULL, napi_default, NULL },
+    { "replyDir", NULL, js_reply_dir, NULL, NULL, NULL, napi_default, NULL },
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
