@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { bulkPool } from '../buffer-pool.js';
 import type { WireError } from '../errors.js';
 
 /**
@@ -36,6 +37,50 @@ const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: tr
 
 export function encodeFrame(frame: RequestFrame | ReplyFrame): Buffer {
   return packr.pack(frame);
+}
+
+/** Payloads from this size travel in pooled frames (a msgpack bin32, as msgpackr writes them too). */
+export const BULK_PAYLOAD_BYTES = 65536;
+
+export interface EncodedFrame {
+  bytes: Buffer;
+  /** Call once the bytes are written out (ws send callback): the slab is reused. */
+  release(): void;
+}
+
+const EMPTY = Buffer.alloc(0);
+const noRelease = (): void => {};
+
+/** The request's args or the reply's ok map when it carries a bulk `data` payload. */
+function bulkOf(frame: RequestFrame | ReplyFrame): { map: Record<string, unknown>; data: Uint8Array } | undefined {
+  const map = ('args' in frame ? frame.args : (frame as ReplyFrame).ok) as Record<string, unknown> | undefined;
+  const data = map?.data;
+  if (data instanceof Uint8Array && data.length >= BULK_PAYLOAD_BYTES) return { map: map!, data };
+  return undefined;
+}
+
+/**
+ * encodeFrame for the hot path: a frame carrying a bulk payload (write args, read reply) is
+ * built in a pooled slab. The envelope is packed with an empty `data` placed last, whose
+ * bin8 header (c4 00) is then replaced by a bin32 header and the payload: the same msgpack
+ * the decoder reads for any frame, one copy of the payload, no fresh allocation.
+ */
+export function encodeFramePooled(frame: RequestFrame | ReplyFrame): EncodedFrame {
+  const bulk = bulkOf(frame);
+  if (!bulk) return { bytes: packr.pack(frame), release: noRelease };
+  const { data: _data, ...rest } = bulk.map;
+  const map = { ...rest, data: EMPTY };
+  const head: Buffer = packr.pack('args' in frame
+    ? { v: frame.v, id: frame.id, fop: frame.fop, args: map }
+    : { v: frame.v, id: frame.id, ok: map });
+  const h = head.length - 2;
+  const total = h + 5 + bulk.data.length;
+  const slab = bulkPool.take(total);
+  head.copy(slab, 0, 0, h);
+  slab[h] = 0xc6;
+  slab.writeUInt32BE(bulk.data.length, h + 1);
+  slab.set(bulk.data, h + 5);
+  return { bytes: slab.subarray(0, total), release: () => bulkPool.give(slab) };
 }
 
 /** A frame that is not a valid envelope: the peer gets EPROTO and the connection lives on. */

@@ -1,7 +1,8 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { decodeReply, decodeRequest, encodeFrame, MalformedFrameError } from '../../lib/rpc/frame.js';
+import { bulkPool } from '../../lib/buffer-pool.js';
+import { decodeReply, decodeRequest, encodeFrame, encodeFramePooled, MalformedFrameError } from '../../lib/rpc/frame.js';
 import { REPO } from '../helpers/proc.js';
 
 const fixture = (name: string): Buffer => fs.readFileSync(path.join(REPO, 'test', 'fixtures', 'wire', name));
@@ -27,4 +28,30 @@ test('malformed requests are rejected with the id when one can be read', (t) => 
   t.is(e?.id, 9);
   t.throws(() => decodeRequest(Buffer.from([0xc1])), { instanceOf: MalformedFrameError });
   t.throws(() => decodeRequest(encodeFrame({ v: 2, id: 1, fop: 'lookup', args: {} })), { instanceOf: MalformedFrameError });
+});
+
+test.serial('a pooled bulk frame is the same msgpack as encodeFrame, and its slab goes back on release', (t) => {
+  const before = bulkPool.outstanding;
+  const data = Buffer.alloc(128 * 1024, 7);
+  data[0] = 1;
+  data[data.length - 1] = 255;
+  // data placed last, as the pooled encoder places it
+  const write = { v: 1, id: 42, fop: 'write', args: { fd: 3, offset: 1 << 40, data } };
+  const pooled = encodeFramePooled(write);
+  t.deepEqual(pooled.bytes, encodeFrame(write));
+  t.is(bulkPool.outstanding, before + 1);
+  pooled.release();
+  t.is(bulkPool.outstanding, before);
+  // data first: the pooled frame moves it last, and it decodes to the same request
+  const reordered = encodeFramePooled({ v: 1, id: 43, fop: 'write', args: { data, fd: 4, offset: 0 } });
+  t.deepEqual(decodeRequest(reordered.bytes), { v: 1, id: 43, fop: 'write', args: { data, fd: 4, offset: 0 } });
+  reordered.release();
+  const reply = encodeFramePooled({ v: 1, id: 44, ok: { data, eof: false } });
+  t.deepEqual(decodeReply(reply.bytes), { v: 1, id: 44, ok: { data, eof: false }, err: undefined });
+  reply.release();
+  // small payloads are plain frames
+  const small = encodeFramePooled({ v: 1, id: 45, fop: 'write', args: { fd: 1, offset: 0, data: Buffer.from('x') } });
+  t.deepEqual(small.bytes, encodeFrame({ v: 1, id: 45, fop: 'write', args: { fd: 1, offset: 0, data: Buffer.from('x') } }));
+  small.release();
+  t.is(bulkPool.outstanding, before);
 });

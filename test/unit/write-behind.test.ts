@@ -1,5 +1,6 @@
 import test from 'ava';
 import fs from 'node:fs';
+import { bulkPool } from '../../lib/buffer-pool.js';
 import { FsError } from '../../lib/errors.js';
 import type { FopArgs, FopName, FopReply, Iatt } from '../../lib/fops.js';
 import { Xlator } from '../../lib/xlator.js';
@@ -82,6 +83,29 @@ test('a write resolves before the child answers, and the child gets a copy of th
   buf.fill(0x78); // FUSE reuses the buffer once the write is answered
   child.writes[0]!.answer();
   t.is(child.writes[0]!.data.toString(), 'hello');
+});
+
+// Serial: it reads the process-wide pool's count of slabs handed out.
+test.serial('big acknowledged writes are copied into pooled slabs, each given back once the child answered', async (t) => {
+  const before = bulkPool.outstanding;
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  const big = bytes(64 * 1024, 0x61);
+  await wb.call('write', { fd, offset: 0, data: big });
+  big.fill(0x78); // FUSE reuses the buffer once the write is answered
+  // Two 32 KiB writes queued behind the first merge into one pooled batch of 64 KiB.
+  await wb.call('write', { fd, offset: 65536, data: bytes(32 * 1024, 0x62) });
+  await wb.call('write', { fd, offset: 98304, data: bytes(32 * 1024, 0x63) });
+  t.true(bulkPool.outstanding > before, 'the copies are pooled slabs');
+  t.deepEqual(child.writes[0]!.data, bytes(64 * 1024, 0x61));
+  child.writes[0]!.fail(enospc());
+  await settle();
+  t.deepEqual(child.writes[1]!.data, Buffer.concat([bytes(32 * 1024, 0x62), bytes(32 * 1024, 0x63)]));
+  child.writes[1]!.answer();
+  await settle();
+  for (const w of child.writes) if (!w.answered) w.answer();
+  await settle();
+  t.is(bulkPool.outstanding, before, 'failed, merged and single writes all gave their slabs back');
 });
 
 test('contiguous small writes queued while one is in flight go down merged', async (t) => {

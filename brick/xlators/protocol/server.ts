@@ -6,7 +6,7 @@ import { isFopName, type FopName } from '../../../lib/fops.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { registerXlator } from '../../../lib/registry.js';
 import {
-  decodeRequest, encodeFrame, HARD_MAX_FRAME_BYTES, MalformedFrameError, MAX_FRAME_BYTES, WIRE_VERSION,
+  decodeRequest, encodeFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, MalformedFrameError, MAX_FRAME_BYTES, WIRE_VERSION,
 } from '../../../lib/rpc/frame.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 
@@ -87,7 +87,9 @@ export class Server extends Xlator {
   }
 
   private send(conn: Conn, frame: Parameters<typeof encodeFrame>[0]): void {
-    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(encodeFrame(frame));
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    const encoded = encodeFramePooled(frame);
+    conn.ws.send(encoded.bytes, encoded.release);
   }
 
   private sendError(conn: Conn, id: number, err: FsError): void {

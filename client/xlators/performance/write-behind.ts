@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import pathMod from 'node:path/posix';
+import { bulkPool } from '../../../lib/buffer-pool.js';
 import { FsError } from '../../../lib/errors.js';
 import type { FopArgs, FopName, FopReply, SetattrFields } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
@@ -7,11 +8,16 @@ import { Xlator, type FopImpl } from '../../../lib/xlator.js';
 
 const { O_APPEND, O_DSYNC } = fs.constants;
 
+/** Acknowledged writes from this size are copied into pooled slabs; smaller ones into the V8 heap pool. */
+const POOLED_COPY_BYTES = 32 * 1024;
+
 /** One write on its way to the child. */
 interface Write {
   fd: number;
   offset: number;
   data: Buffer;
+  /** The pooled slab `data` was copied into (lib/buffer-pool.ts), given back once the child answered. */
+  slab?: Buffer;
   /** A write-through: its caller still waits for the child's reply. */
   caller?: { resolve(r: FopReply<'write'>): void; reject(e: unknown): void };
   /** O_APPEND: the brick picks the offset, so the write conflicts with every other one. */
@@ -32,6 +38,8 @@ interface Batch {
   start: number;
   end: number;
   writes: Write[];
+  /** The pooled slab a merged batch was copied into. */
+  slab?: Buffer;
 }
 
 /** Write-behind state of one file, shared by every fd open on it. */
@@ -345,8 +353,15 @@ export class WriteBehind extends Xlator implements FopImpl {
   private enqueue(s: FileState, a: FopArgs<'write'>, caller?: Write['caller'], barrier = false): void {
     let settle!: () => void;
     const done = new Promise<void>((r) => { settle = r; });
-    const data = caller ? a.data : Buffer.from(a.data);
-    s.queued.push({ fd: a.fd, offset: a.offset, data, caller, barrier, done, settle });
+    let data = a.data;
+    let slab: Buffer | undefined;
+    if (!caller && data.length >= POOLED_COPY_BYTES) {
+      slab = bulkPool.take(data.length);
+      data = slab.subarray(0, data.copy(slab));
+    } else if (!caller) {
+      data = Buffer.from(data);
+    }
+    s.queued.push({ fd: a.fd, offset: a.offset, data, slab, caller, barrier, done, settle });
     if (!caller) {
       s.bytes += data.length;
       this.acknowledged++;
@@ -399,7 +414,7 @@ export class WriteBehind extends Xlator implements FopImpl {
   private send(s: FileState, batch: Batch): void {
     const head = batch.writes[0]!;
     if (head.setattr) return this.sendSetattr(s, batch, Object.assign({}, ...batch.writes.map((w) => w.setattr)));
-    const data = batch.writes.length === 1 ? head.data : Buffer.concat(batch.writes.map((w) => w.data));
+    const data = batch.writes.length === 1 ? head.data : this.merge(batch);
     this.childWrites++;
     this.merged += batch.writes.length - 1;
     let p: Promise<FopReply<'write'>>;
@@ -436,8 +451,25 @@ export class WriteBehind extends Xlator implements FopImpl {
     p.then(() => finish(), (e) => finish(FsError.from(e)));
   }
 
+  /** One buffer for a merged batch, pooled when it is big enough to be worth a slab. */
+  private merge(batch: Batch): Buffer {
+    const size = batch.end - batch.start;
+    if (size < POOLED_COPY_BYTES) return Buffer.concat(batch.writes.map((w) => w.data), size);
+    batch.slab = bulkPool.take(size);
+    let at = 0;
+    for (const w of batch.writes) at += w.data.copy(batch.slab, at);
+    return batch.slab.subarray(0, at);
+  }
+
+  /** The child is done with a batch's bytes: their slabs go back to the pool. */
+  private releaseSlabs(batch: Batch): void {
+    if (batch.slab) bulkPool.give(batch.slab);
+    for (const w of batch.writes) if (w.slab) bulkPool.give(w.slab);
+  }
+
   private complete(s: FileState, batch: Batch, sent: number, reply: FopReply<'write'> | undefined, err: FsError | undefined): void {
     s.inflight.delete(batch);
+    this.releaseSlabs(batch);
     const head = batch.writes[0]!;
     if (head.caller) {
       // A write-through answers its caller as the child did, short count included.

@@ -4,7 +4,7 @@ import { BrickDisconnectedError, FsError, RpcTimeoutError } from '../../../lib/e
 import { reopenFlags, type FopArgs, type FopName, type FopReply } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
-import { decodeReply, encodeFrame, HARD_MAX_FRAME_BYTES, WIRE_VERSION } from '../../../lib/rpc/frame.js';
+import { decodeReply, encodeFramePooled, HARD_MAX_FRAME_BYTES, WIRE_VERSION } from '../../../lib/rpc/frame.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 
 interface Pending {
@@ -197,7 +197,8 @@ export class ProtocolClient extends Xlator {
     const id = this.nextId++;
     return new Promise<FopReply<F>>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, sentAt: Date.now(), fop, start: profileStart() });
-      ws.send(encodeFrame({ v: WIRE_VERSION, id, fop, args: args as Record<string, unknown> }));
+      const frame = encodeFramePooled({ v: WIRE_VERSION, id, fop, args: args as Record<string, unknown> });
+      ws.send(frame.bytes, frame.release);
     });
   }
 
