@@ -8,7 +8,7 @@ import { checkFio, runFio } from './fio.js';
 import { formatBytes, type BenchOptions } from './options.js';
 import { formatRatio, formatValue, speedRatio, workloadSection, workloadsOf, type BenchReport, type DirReport } from './report.js';
 import { makeTarball, npmSourceDir, runSmallfile, type Tarball } from './smallfile.js';
-import { CacheDropper, freeBytes, fstypeOf, hostInfo, Procs } from './system.js';
+import { CacheDropper, freeBytes, fstypeOf, hostInfo, Procs, sleepSync } from './system.js';
 import { WORKLOADS, type Measure, type WorkloadKey } from './workloads.js';
 
 /** Where a run reports progress (one line per phase) and warnings. */
@@ -90,11 +90,20 @@ export class BenchRun {
     }
   }
 
-  /** Stops the tools still running and removes every scratch directory, synchronously (from a signal handler). */
-  abort(): void {
+  /**
+   * Stops the tools still running and removes every scratch directory, synchronously (from a
+   * signal handler), so a second Ctrl-C or SIGTERM waits until it is done (SIGKILL does not).
+   * Never throws; returns what it could not remove, with why.
+   */
+  abort(): string[] {
     this.procs.killAll();
-    for (const d of this.scratch) fs.rmSync(d, { recursive: true, force: true });
+    const left: string[] = [];
+    for (const d of this.scratch) {
+      const e = removeTreeSync(d);
+      if (e) left.push(`${d} (${e.code ?? e.message})`);
+    }
     this.scratch.clear();
+    return left;
   }
 
   private async runDir(dir: string, index: number, first: DirReport | undefined, runScratch: string, tarball: Tarball | undefined): Promise<DirReport> {
@@ -125,6 +134,23 @@ export class BenchRun {
   private async removeScratch(d: string): Promise<void> {
     await fs.promises.rm(d, { recursive: true, force: true });
     this.scratch.delete(d);
+  }
+}
+
+/**
+ * rm -rf that outlasts files still appearing for a moment (ENOTEMPTY: on a mount, the reply to
+ * a killed tool's last create can come after the kill), re-walking the tree on each try.
+ */
+function removeTreeSync(d: string, tries = 30): NodeJS.ErrnoException | undefined {
+  for (let i = 1; ; i++) {
+    try {
+      fs.rmSync(d, { recursive: true, force: true });
+      return undefined;
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (i >= tries || !['ENOTEMPTY', 'EBUSY'].includes(err.code ?? '')) return err;
+      sleepSync(100);
+    }
   }
 }
 

@@ -53,8 +53,12 @@ export class Procs {
     });
   }
 
-  /** Stops every command still running (an interrupted run must not leave fio writing). */
-  killAll(): void {
+  /**
+   * Stops every command still running (an interrupted run must not leave fio writing) and
+   * waits, synchronously and up to timeoutMs, until they are gone: what a killed tool had in
+   * flight must not land after its files are removed.
+   */
+  killAll(timeoutMs = 5000): void {
     for (const c of this.live) {
       try {
         if (c.pid !== undefined) process.kill(-c.pid, 'SIGKILL');
@@ -62,6 +66,25 @@ export class Procs {
         c.kill('SIGKILL');
       }
     }
+    const end = Date.now() + timeoutMs;
+    for (const c of this.live) {
+      while (c.pid !== undefined && !exited(c.pid) && Date.now() < end) sleepSync(10);
+    }
+  }
+}
+
+/** Blocks the thread for ms (for the cleanup of an interrupted run, which must finish before the process exits). */
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Whether a child has exited: gone, or a zombie (nobody reaps it while the thread is blocked). */
+function exited(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return true;
   }
 }
 

@@ -1,8 +1,10 @@
 // `brickfs bench` end to end on two local directories (fio is installed on this machine and in CI).
 import test from 'ava';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cli, REPO, tmpDir } from '../helpers/proc.js';
+import { BIN, cli, eventually, REPO, sleep, tmpDir } from '../helpers/proc.js';
 import { WORKLOAD_KEYS } from '../../client/bench/workloads.js';
 import type { BenchReport } from '../../client/bench/report.js';
 
@@ -91,4 +93,33 @@ test('bench: without fio on the PATH it says how to install it (exit 1), unless 
   t.false(skipped.stdout.includes('fio'), 'no fio rows');
   t.regex(skipped.stdout, /small files: create/);
   t.deepEqual(fs.readdirSync(a), []);
+});
+
+test('bench: SIGTERM, then SIGTERM and SIGINT while it cleans up: the cleanup completes, nothing is left', async (t) => {
+  const a = tmpDir(t, 'brickfs-bench-test-');
+  const tmp = tmpDir(t, 'brickfs-bench-test-tmp-');
+  const bench = spawn(process.execPath, [BIN, 'bench', a, '--skip', 'fio', '--files', '200000'], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'pipe'] });
+  t.teardown(() => { if (bench.exitCode === null && bench.signalCode === null) bench.kill('SIGKILL'); });
+  let stderr = '';
+  bench.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = once(bench, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const scratch = (await eventually(() => fs.readdirSync(a).map((n) => path.join(a, n)).find((d) => fs.existsSync(path.join(d, 'small'))), 60_000, 'the small-file phase'))!;
+  // Stands in for what a killed tool still had in flight when the cleanup starts (on a FUSE
+  // mount a create's reply can come after the kill): files keep appearing in the scratch
+  // directory for a second, until it is gone.
+  const late = spawn('timeout', ['1', 'bash', '-c', 'i=0; while touch "$0/late-$i" 2>/dev/null; do i=$((i+1)); done', scratch], { stdio: 'ignore' });
+  const lateDone = once(late, 'exit');
+  await eventually(() => fs.existsSync(path.join(scratch, 'late-0')), 5000, 'the late writer');
+  bench.kill('SIGTERM');
+  await sleep(100);
+  bench.kill('SIGTERM');
+  await sleep(100);
+  bench.kill('SIGINT');
+  const [code, signal] = await exited;
+  await lateDone;
+  t.is(code, 143, `${signal ?? ''} ${stderr}`);
+  t.regex(stderr, /interrupted by SIGTERM/);
+  t.regex(stderr, /scratch directories removed/);
+  t.deepEqual(fs.readdirSync(a), [], 'the scratch directory is gone');
+  t.deepEqual(fs.readdirSync(tmp), [], "the run's own scratch (the tarball) is gone");
 });

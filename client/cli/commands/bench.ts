@@ -37,10 +37,13 @@ export const command: CommandModule<GlobalArgs, BenchArgs> = {
       warn: (line) => process.stderr.write(`warning: ${line}\n`),
     });
     await run.preflight();
-    // An interrupted run must not leave fio running or a 512 MiB scratch file behind.
+    // An interrupted run must not leave fio running or a 512 MiB scratch file behind. The
+    // cleanup is synchronous up to process.exit: more signals wait and cannot cut it short.
     const onSignal = (sig: keyof typeof SIGNALS): void => {
-      run.abort();
-      process.stderr.write(`bench: interrupted by ${sig}; scratch directories removed\n`);
+      process.stderr.write(`bench: interrupted by ${sig}; removing scratch directories (SIGKILL would leave them)\n`);
+      const left = run.abort();
+      if (left.length === 0) process.stderr.write('bench: scratch directories removed\n');
+      for (const l of left) process.stderr.write(`bench: could not remove ${l}; remove it by hand\n`);
       process.exit(128 + SIGNALS[sig]);
     };
     const handlers = (Object.keys(SIGNALS) as Array<keyof typeof SIGNALS>).map((sig) => {
