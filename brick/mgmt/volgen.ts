@@ -185,7 +185,7 @@ function layoutOptions(vol: VolgenInput, units: readonly Unit[]): Record<string,
  * "stripe 2 replica 2 b1 b2 b3 b4" stripes over the pairs b1+b2 and b3+b4); cluster/distribute
  * over what is left when that is more than one unit, with the layout options (epoch, weights,
  * bricks being drained); then the performance translators that are on (write-behind,
- * nl-cache, md-cache: `volume set performance.X on|off`).
+ * read-ahead, nl-cache, md-cache: `volume set performance.X on|off`).
  */
 export function clientGraph(vol: VolgenInput): Decl[] {
   const { decls, units, distribute } = build(vol);
@@ -199,8 +199,12 @@ export function clientGraph(vol: VolgenInput): Decl[] {
     });
   }
   // Performance translators, bottom up, each when switched on (GlusterFS's order: write-behind
-  // just above the cluster translators, md-cache on top).
-  for (const [type, suffix] of [['performance/write-behind', 'write-behind'], ['performance/nl-cache', 'nl-cache'], ['performance/md-cache', 'md-cache']] as const) {
+  // just above the cluster translators, read-ahead above it, md-cache on top).
+  const performance = [
+    ['performance/write-behind', 'write-behind'], ['performance/read-ahead', 'read-ahead'],
+    ['performance/nl-cache', 'nl-cache'], ['performance/md-cache', 'md-cache'],
+  ] as const;
+  for (const [type, suffix] of performance) {
     if (translatorOn(vol, type)) out.push({ name: `${vol.name}-${suffix}`, type, options: optionsFor(vol, type), subvolumes: [out.at(-1)!.name] });
   }
   return out;

@@ -2,6 +2,7 @@
 import './protocol/client.js';
 import './cluster/distribute/index.js';
 import './performance/write-behind.js';
+import './performance/read-ahead.js';
 import './performance/nl-cache.js';
 import './performance/md-cache.js';
 import './cluster/stripe/index.js';

@@ -16,9 +16,10 @@ export interface VolumeOptionDef {
 /** The `key` of a volume option that switches a whole translator on or off. */
 export const TRANSLATOR_SWITCH = '(present)';
 
-/** Performance translators and whether they are in the graph by default (as GlusterFS has them). */
+/** Performance translators and whether they are in the graph by default (GlusterFS's defaults, except where docs/performance.md says why not). */
 export const PERFORMANCE_DEFAULTS: Readonly<Record<string, boolean>> = {
   'performance/write-behind': true,
+  'performance/read-ahead': true,
   'performance/nl-cache': true,
   'performance/md-cache': true,
 };
@@ -67,6 +68,16 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     spec: { type: 'size', min: 0, max: 1024 ** 3, description: 'Bytes of acknowledged, not yet written data a client holds per file (bytes, or with K/M/G)' },
     xlator: 'performance/write-behind',
     key: 'cache-size',
+  },
+  'performance.read-ahead': {
+    spec: { type: 'bool', description: 'Fetch the next pages of a file read sequentially before they are asked for (on/off)' },
+    xlator: 'performance/read-ahead',
+    key: TRANSLATOR_SWITCH,
+  },
+  'performance.read-ahead-page-count': {
+    spec: { type: 'int', min: 1, max: 16, description: 'Pages (128 KiB each) fetched ahead of a sequential reader' },
+    xlator: 'performance/read-ahead',
+    key: 'page-count',
   },
   'performance.nl-cache': {
     spec: { type: 'bool', description: 'Answer lookups of names known not to exist (in directories this client made or listed) without a round trip (on/off)' },

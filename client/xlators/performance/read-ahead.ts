@@ -1,0 +1,461 @@
+import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { FsError } from '../../../lib/errors.js';
+import type { FopArgs, FopReply } from '../../../lib/fops.js';
+import { registerXlator } from '../../../lib/registry.js';
+import { Xlator, type FopImpl, type XlatorEvent } from '../../../lib/xlator.js';
+
+const { O_TRUNC, O_WRONLY } = fs.constants;
+/** Node exports no O_ACCMODE; POSIX fixes it at 3 (O_RDONLY 0, O_WRONLY 1, O_RDWR 2). */
+const O_ACCMODE = 3;
+/** Linux's O_DIRECT; 0 where the platform has none, so nothing bypasses there. */
+const O_DIRECT = fs.constants.O_DIRECT ?? 0;
+
+/**
+ * A page fetched longer ago than this is not served: another client's write shows after at
+ * most this long, the bound md-cache and the kernel's attribute cache keep too.
+ */
+const PAGE_TTL_MS = 1000;
+
+/** One page-size piece of a file, fetched ahead for one fd. */
+interface Page {
+  index: number;
+  owner: FdState;
+  /** The page's bytes (shorter than page-size at the end of the file), or undefined if the fetch failed. */
+  data: Promise<Buffer | undefined>;
+  /** Set once fetched. */
+  bytes?: Buffer;
+  startedAt: number;
+  /** Bytes counted against cache-size while the page is held: page-size until it lands, then its length. */
+  charged: number;
+}
+
+/** The fds open on one path (files are keyed by path, as in write-behind). */
+interface FileState {
+  path: string;
+  fds: Set<FdState>;
+  /** Fops changing the file's data in flight: no page of it is fetched meanwhile. */
+  changing: number;
+  /** The end of the file as a short reply showed it: nothing is fetched from there on. */
+  eof?: number;
+}
+
+interface FdState {
+  fd: number;
+  file: FileState;
+  /** O_DIRECT or write-only: reads go straight to the child. */
+  bypass: boolean;
+  /** Where the next read starts if the fd is read sequentially (-1 before its first read). */
+  next: number;
+  /** Reads in a row that started where the one before ended. */
+  streak: number;
+  /** Held pages by index: fetched, or still being fetched. */
+  pages: Map<number, Page>;
+  /** Fetches in flight, held or not: release waits for them, so none reaches a released fd. */
+  fetching: Set<Promise<void>>;
+}
+
+/**
+ * performance/read-ahead: when an fd is read sequentially (a read starts where the one before
+ * ended), fetches the pages that cover the read and the page-count pages after it from the
+ * child, concurrently, and answers the next reads from them; a read of a page still on its
+ * way waits for it. The kernel sends reads of at most 128 KiB, one or two at a time, so a
+ * sequential reader otherwise waits a whole brick round trip for each; this keeps several in
+ * flight. A read elsewhere (a seek) drops the fd's pages and goes to the child, unless the
+ * fd's pages already cover it (the kernel's concurrent reads may arrive out of order).
+ *
+ * Coherence, within this client: a write or truncate (ftruncate, setattr of the size, an
+ * O_TRUNC open) through any fd or path of a file drops every fd's pages of that file before
+ * it is wound, and no page of the file is fetched until it is answered, so a read that
+ * starts after the change was answered never sees bytes from before it. Renames and
+ * unlinks drop by path. Another client's writes show after at most PAGE_TTL_MS. Files are
+ * keyed by path: two hard links of one file are two files here. A failed fetch is
+ * forgotten; the read that wanted it goes to the child and gets the child's own answer. A
+ * short reply is the end of the file: nothing is fetched past it.
+ */
+export class ReadAhead extends Xlator implements FopImpl {
+  static override readonly description = 'Fetches the next pages of sequentially read files ahead of the reader';
+  static override readonly options = {
+    'page-size': {
+      type: 'size', default: 128 * 1024, min: 4096, max: 4 * 1024 ** 2, multipleOf: 4096,
+      description: 'Bytes fetched by one read-ahead read (pages start at multiples of it)',
+    },
+    'page-count': {
+      type: 'int', default: 4, min: 1, max: 16,
+      description: 'Pages fetched ahead of a sequential reader, beyond the ones its read covers',
+    },
+    'cache-size': {
+      type: 'size', default: 32 * 1024 ** 2, min: 0, max: 1024 ** 3,
+      description: 'Bytes of fetched pages held across all fds; the oldest go first (0 turns read-ahead off)',
+    },
+  } as const;
+
+  private readonly fds = new Map<number, FdState>();
+  private readonly files = new Map<string, FileState>();
+  /** Every held page, oldest first (eviction order). */
+  private readonly held = new Set<Page>();
+  private cachedBytes = 0;
+  /** Writes through fds this translator does not know: they could touch any file. */
+  private unknownChanging = 0;
+  private hits = 0;
+  private misses = 0;
+  private prefetches = 0;
+  private prefetchFailures = 0;
+  private drops = 0;
+  private evictions = 0;
+  private expired = 0;
+  private invalidations = 0;
+  private bypassed = 0;
+
+  private get child(): Xlator {
+    return this.children[0]!;
+  }
+
+  private get pageSizeBytes(): number {
+    return this.optNumber('page-size');
+  }
+
+  private get pageCount(): number {
+    return this.optNumber('page-count');
+  }
+
+  private get cacheSizeBytes(): number {
+    return this.optNumber('cache-size');
+  }
+
+  override statedump(): Record<string, unknown> {
+    return {
+      pageSizeBytes: this.pageSizeBytes, pageCount: this.pageCount, cacheSizeBytes: this.cacheSizeBytes,
+      cachedBytes: this.cachedBytes, pages: this.held.size, openFds: this.fds.size, files: this.files.size,
+      hits: this.hits, misses: this.misses, prefetches: this.prefetches, prefetchFailures: this.prefetchFailures,
+      drops: this.drops, evictions: this.evictions, expired: this.expired, invalidations: this.invalidations, bypassed: this.bypassed,
+    };
+  }
+
+  /** Pages were cut at the old page size: they are cheap to fetch again. */
+  override reconfigure(options: Record<string, string>): void {
+    super.reconfigure(options);
+    this.dropAll();
+  }
+
+  /** A brick that went or came back may answer differently (a replica that was behind). */
+  override notify(event: XlatorEvent, from: Xlator): void {
+    this.dropAll();
+    super.notify(event, from);
+  }
+
+  /** No fetch outlives the graph: the children go next. */
+  override async fini(): Promise<void> {
+    this.dropAll();
+    await Promise.all([...this.fds.values()].flatMap((f) => [...f.fetching]));
+  }
+
+  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path), () => this.child.call('open', a)) : this.child.call('open', a));
+    this.track(r.fd, a.path, a.flags);
+    return r;
+  }
+
+  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+    // create of an existing file opens it, and truncates it with O_TRUNC.
+    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path), () => this.child.call('create', a)) : this.child.call('create', a));
+    this.track(r.fd, a.path, a.flags);
+    return r;
+  }
+
+  read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
+    const f = this.fds.get(a.fd);
+    if (!f || f.bypass || a.size <= 0) {
+      if (f?.bypass) this.bypassed++;
+      return this.child.call('read', a);
+    }
+    const ps = this.pageSizeBytes;
+    const end = a.offset + a.size;
+    const first = Math.floor(a.offset / ps);
+    const last = Math.floor((end - 1) / ps);
+    this.expire(f);
+    const sequential = a.offset === f.next;
+    f.next = end;
+    if (sequential) {
+      f.streak++;
+    } else if (!this.cover(f, first, last, ps)) {
+      // A seek: what was fetched ahead is not what comes next.
+      this.dropPages(f);
+      f.streak = 0;
+    }
+    // The page before the read stays: the kernel's reads may arrive slightly out of order.
+    for (const p of [...f.pages.values()]) if (p.index < first - 1) this.drop(p);
+    if (f.streak > 0 && f.file.changing === 0 && this.unknownChanging === 0) this.fetchAhead(f, first, last + this.pageCount, ps);
+    const pages = this.cover(f, first, last, ps);
+    if (!pages) return this.miss(f, a);
+    return this.answer(f, a, pages, ps);
+  }
+
+  write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
+    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('write', a));
+  }
+
+  ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
+    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('ftruncate', a));
+  }
+
+  /** Only a change of size changes what a read returns. */
+  setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+    if (a.attrs.size === undefined) return this.child.call('setattr', a);
+    return this.changing(this.fileFor(a.path), () => this.child.call('setattr', a));
+  }
+
+  /** close(2) of a descriptor: its pages go (a dup of it may read on and fetch again). */
+  flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
+    const f = this.fds.get(a.fd);
+    if (f) this.dropPages(f);
+    return this.child.call('flush', a);
+  }
+
+  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+    const f = this.fds.get(a.fd);
+    if (f) {
+      this.dropPages(f);
+      this.fds.delete(a.fd);
+      f.file.fds.delete(f);
+      this.forgetIfUnused(f.file);
+      if (f.fetching.size > 0) await Promise.all(f.fetching);
+    }
+    return this.child.call('release', a);
+  }
+
+  /** Fds still open on the unlinked file keep reading it; the name now means nothing. */
+  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+    const r = await this.child.call('unlink', a);
+    const s = this.files.get(a.path);
+    if (s) {
+      this.invalidate(s);
+      this.files.delete(a.path);
+    }
+    return r;
+  }
+
+  /** Files move with their names (and their directory's), so later writes by the new name reach their fds. */
+  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+    const r = await this.child.call('rename', a);
+    if (a.from === a.to) return r;
+    const replaced = this.files.get(a.to);
+    if (replaced) {
+      // Its open fds read on from the replaced file, keyed nowhere.
+      this.invalidate(replaced);
+      this.files.delete(a.to);
+    }
+    const prefix = a.from + '/';
+    const moved = [...this.files.values()].filter((s) => s.path === a.from || s.path.startsWith(prefix));
+    for (const s of moved) this.files.delete(s.path);
+    for (const s of moved) {
+      this.invalidate(s);
+      s.path = a.to + s.path.slice(a.from.length);
+      this.files.set(s.path, s);
+    }
+    return r;
+  }
+
+  private track(fd: number, path: string, flags: number): void {
+    const old = this.fds.get(fd);
+    if (old) {
+      // The child reused a number we still knew: that fd is gone.
+      this.dropPages(old);
+      old.file.fds.delete(old);
+      this.forgetIfUnused(old.file);
+    }
+    const file = this.fileFor(path);
+    const bypass = (flags & O_DIRECT) !== 0 || (flags & O_ACCMODE) === O_WRONLY;
+    const f: FdState = { fd, file, bypass, next: -1, streak: 0, pages: new Map(), fetching: new Set() };
+    file.fds.add(f);
+    this.fds.set(fd, f);
+  }
+
+  private fileFor(path: string): FileState {
+    let s = this.files.get(path);
+    if (!s) {
+      s = { path, fds: new Set(), changing: 0 };
+      this.files.set(path, s);
+    }
+    return s;
+  }
+
+  private forgetIfUnused(s: FileState): void {
+    if (s.fds.size === 0 && s.changing === 0 && this.files.get(s.path) === s) this.files.delete(s.path);
+  }
+
+  /**
+   * Winds a fop that changes a file's data. Its pages go first, fetched or still on their
+   * way (a read already waiting for one is concurrent with the change and may see either
+   * version), and none is fetched until it is answered: a fetch meanwhile could hold either
+   * version too. A write through an fd we do not know could be to any file: every page goes.
+   */
+  private async changing<R>(file: FileState | undefined, wind: () => Promise<R>): Promise<R> {
+    if (file) {
+      file.changing++;
+      this.invalidate(file);
+    } else {
+      this.unknownChanging++;
+      this.invalidations++;
+      this.dropAll();
+    }
+    try {
+      return await wind();
+    } finally {
+      if (file) {
+        file.changing--;
+        this.forgetIfUnused(file);
+      } else {
+        this.unknownChanging--;
+      }
+    }
+  }
+
+  private invalidate(s: FileState): void {
+    this.invalidations++;
+    s.eof = undefined;
+    for (const f of s.fds) this.dropPages(f);
+  }
+
+  /** The held pages first..last that answer a read (up to the end of the file), or undefined if one is missing. */
+  private cover(f: FdState, first: number, last: number, ps: number): Page[] | undefined {
+    const out: Page[] = [];
+    for (let i = first; i <= last; i++) {
+      const p = f.pages.get(i);
+      if (!p) return undefined;
+      out.push(p);
+      if (p.bytes && p.bytes.length < ps) break;
+    }
+    return out;
+  }
+
+  /** Starts fetching the pages first..upTo the fd does not hold, short of the end of file and the cache size. */
+  private fetchAhead(f: FdState, first: number, upTo: number, ps: number): void {
+    for (let i = first; i <= upTo; i++) {
+      if (f.file.eof !== undefined && i * ps >= f.file.eof) return;
+      if (f.pages.has(i)) continue;
+      if (!this.room(ps, f)) return;
+      this.fetch(f, i, ps);
+    }
+  }
+
+  /** Makes room for bytes more by evicting the oldest pages of other fds; false when they do not fit. */
+  private room(bytes: number, protect: FdState): boolean {
+    const cap = this.cacheSizeBytes;
+    if (bytes > cap) return false;
+    for (const p of this.held) {
+      if (this.cachedBytes + bytes <= cap) break;
+      if (p.owner === protect) continue;
+      this.drop(p);
+      this.evictions++;
+    }
+    return this.cachedBytes + bytes <= cap;
+  }
+
+  private fetch(f: FdState, index: number, ps: number): void {
+    const page: Page = { index, owner: f, startedAt: performance.now(), charged: ps, data: Promise.resolve(undefined) };
+    f.pages.set(index, page);
+    this.held.add(page);
+    this.cachedBytes += ps;
+    this.prefetches++;
+    let p: Promise<FopReply<'read'>>;
+    try {
+      p = this.child.call('read', { fd: f.fd, offset: index * ps, size: ps });
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    page.data = p.then(
+      (r) => {
+        page.bytes = r.data;
+        this.landed(page, ps);
+        return r.data;
+      },
+      (e: unknown) => {
+        this.prefetchFailures++;
+        this.log.debug(`${f.file.path}: read-ahead of page ${index} failed: ${FsError.from(e).code}`);
+        this.drop(page);
+        return undefined;
+      },
+    );
+    const done: Promise<void> = page.data.then(() => { f.fetching.delete(done); });
+    f.fetching.add(done);
+  }
+
+  /** A fetched page: charged its real length; a short one marks the end of the file. */
+  private landed(page: Page, ps: number): void {
+    if (!this.isHeld(page)) return;
+    const len = page.bytes!.length;
+    this.cachedBytes += len - page.charged;
+    page.charged = len;
+    if (len < ps) {
+      const f = page.owner;
+      this.sawEof(f.file, page.index * ps + len);
+      // Pages fetched past it concurrently hold nothing.
+      for (const p of [...f.pages.values()]) if (p.index > page.index) this.drop(p);
+    }
+  }
+
+  /** The read's bytes from its pages; if one of them failed, the child answers instead. */
+  private async answer(f: FdState, a: FopArgs<'read'>, pages: Page[], ps: number): Promise<FopReply<'read'>> {
+    const parts: Buffer[] = [];
+    for (const p of pages) {
+      const data = await p.data;
+      if (!data) return this.miss(f, a);
+      const base = p.index * ps;
+      const from = Math.max(a.offset - base, 0);
+      const to = Math.min(a.offset + a.size - base, data.length);
+      if (to > from) parts.push(data.subarray(from, to));
+      if (data.length < ps) break;
+    }
+    this.hits++;
+    return { data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
+  }
+
+  /** A read the pages do not answer goes to the child; a short reply shows the end of the file. */
+  private async miss(f: FdState, a: FopArgs<'read'>): Promise<FopReply<'read'>> {
+    this.misses++;
+    const r = await this.child.call('read', a);
+    if (r.data.length < a.size && f.file.changing === 0) this.sawEof(f.file, a.offset + r.data.length);
+    return r;
+  }
+
+  private sawEof(s: FileState, eof: number): void {
+    s.eof = s.eof === undefined ? eof : Math.min(s.eof, eof);
+  }
+
+  private isHeld(p: Page): boolean {
+    return p.owner.pages.get(p.index) === p;
+  }
+
+  /** Forgets a held page; a reader already waiting for it still gets its bytes. */
+  private drop(p: Page): void {
+    if (!this.isHeld(p)) return;
+    p.owner.pages.delete(p.index);
+    this.held.delete(p);
+    this.cachedBytes -= p.charged;
+  }
+
+  private dropPages(f: FdState): void {
+    this.drops += f.pages.size;
+    for (const p of [...f.pages.values()]) this.drop(p);
+  }
+
+  private expire(f: FdState): void {
+    const before = performance.now() - PAGE_TTL_MS;
+    for (const p of [...f.pages.values()]) {
+      if (p.startedAt < before) {
+        this.drop(p);
+        this.expired++;
+      }
+    }
+  }
+
+  private dropAll(): void {
+    for (const f of this.fds.values()) {
+      this.dropPages(f);
+      f.file.eof = undefined;
+    }
+  }
+}
+
+registerXlator('performance/read-ahead', ReadAhead);

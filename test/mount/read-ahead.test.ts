@@ -1,0 +1,85 @@
+// performance/read-ahead under a real mount (it is in the generated graph by default): a
+// multi-MiB file read back sequentially is intact, and a region changed through a second fd
+// is seen by the fd that had read ahead over it.
+import test from 'ava';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { mountPidfile, mountRunFile } from '../../client/mount-table.js';
+import { mountVolfile, startDistribute } from '../helpers/cluster.js';
+import { eventually } from '../helpers/proc.js';
+
+const MiB = 1024 ** 2;
+
+const sha256 = (b: Buffer): string => crypto.createHash('sha256').update(b).digest('hex');
+
+/** Reads fh from `from` to its end with 1 MiB reads; the hash of the bytes and where it ended. */
+async function readToEnd(fh: fs.promises.FileHandle, from: number): Promise<{ hash: string; bytes: Buffer }> {
+  const buf = Buffer.alloc(MiB);
+  const parts: Buffer[] = [];
+  for (let pos = from; ;) {
+    const { bytesRead } = await fh.read(buf, 0, MiB, pos);
+    if (bytesRead === 0) break;
+    parts.push(Buffer.from(buf.subarray(0, bytesRead)));
+    pos += bytesRead;
+  }
+  const bytes = Buffer.concat(parts);
+  return { hash: sha256(bytes), bytes };
+}
+
+/** The read-ahead counters of the mount's current graph, from its statedump (SIGUSR1, written to its log). */
+async function readAheadDump(mnt: string): Promise<Record<string, number>> {
+  const log = mountRunFile(mnt, 'log');
+  const seen = fs.readFileSync(log, 'utf8').length;
+  process.kill(Number(fs.readFileSync(mountPidfile(mnt), 'utf8').trim()), 'SIGUSR1');
+  const dump = await eventually(() => /statedump (\{.*\})\n/.exec(fs.readFileSync(log, 'utf8').slice(seen))?.[1], 5000, 'statedump');
+  const xlators = (JSON.parse(dump!) as { xlators: Record<string, { type: string }> }).xlators;
+  return Object.values(xlators).find((x) => x.type === 'performance/read-ahead') as unknown as Record<string, number>;
+}
+
+test('a multi-MiB file reads back intact with 1 MiB reads; a change through a second fd is seen by the first', async (t) => {
+  const vol = await startDistribute(t, 2);
+  t.true(vol.volfile.includes('type performance/read-ahead'), 'read-ahead is in the generated graph');
+  const mnt = await mountVolfile(t, vol.volfilePath);
+  const file = path.join(mnt, 'big');
+  const content = crypto.randomBytes(6 * MiB + 12_345);
+  await fs.promises.writeFile(file, content);
+
+  const reader = await fs.promises.open(file, 'r');
+  t.teardown(() => reader.close().catch(() => undefined));
+  const whole = await readToEnd(reader, 0);
+  t.is(whole.bytes.length, content.length);
+  t.is(whole.hash, sha256(content));
+  const dump = await readAheadDump(mnt);
+  t.true(dump.prefetches > 0 && dump.hits > 0, `read-ahead answered reads: ${JSON.stringify(dump)}`);
+
+  // Read the first 2 MiB again, so read-ahead holds the pages after them for this fd. A
+  // fresh open drops the kernel's cached pages of the file: these reads reach the mount.
+  const head = Buffer.alloc(2 * MiB);
+  await (await fs.promises.open(file, 'r')).close();
+  t.is((await reader.read(head, 0, MiB, 0)).bytesRead, MiB);
+  t.is((await reader.read(head, MiB, MiB, MiB)).bytesRead, MiB);
+  t.true(head.equals(content.subarray(0, 2 * MiB)));
+
+  // Overwrite a region just ahead of the reader through a second fd, at once (pages older
+  // than 1 s are not served anyway); its ends are not page aligned, and another fresh open
+  // drops what the kernel cached, so the reads after it reach the mount.
+  const writer = await fs.promises.open(file, 'r+');
+  t.teardown(() => writer.close().catch(() => undefined));
+  const at = 2 * MiB + 256 * 1024 + 100;
+  const fresh = crypto.randomBytes(200 * 1024 + 37);
+  t.is((await writer.write(fresh, 0, fresh.length, at)).bytesWritten, fresh.length);
+  const expected = Buffer.from(content);
+  fresh.copy(expected, at);
+  await (await fs.promises.open(file, 'r')).close();
+
+  // The first fd, read on from where it stopped, sees the new bytes (the writer is still open).
+  const rest = await readToEnd(reader, 2 * MiB);
+  t.is(rest.hash, sha256(expected.subarray(2 * MiB)));
+  t.true(rest.bytes.subarray(at - 2 * MiB, at - 2 * MiB + fresh.length).equals(fresh), 'the region written');
+  await writer.close();
+  // And from the start.
+  await (await fs.promises.open(file, 'r')).close();
+  t.is((await readToEnd(reader, 0)).hash, sha256(expected));
+  t.true((await readAheadDump(mnt)).invalidations > 0);
+});
