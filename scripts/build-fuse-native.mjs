@@ -9,10 +9,10 @@
 //     per write. Only user.* attributes pass through a brickfs mount (client/fuse/bridge.ts).
 // The build lands in node_modules/fuse-native/build/Release, which fuse-native's loader
 // (node-gyp-build) prefers over its prebuilt binary. Idempotent; run by postinstall.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { nodeGypRebuild } from './node-gyp.mjs';
 
 const require = createRequire(import.meta.url);
 const dir = path.dirname(require.resolve('fuse-native/package.json'));
@@ -54,20 +54,8 @@ if (!c.includes(MARK)) {
 }
 if (fs.existsSync(out) && process.argv[2] !== '--force') process.exit(0);
 
-const gyp = [
-  path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-  '/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
-  '/usr/local/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
-].find((p) => fs.existsSync(p));
-if (!gyp) {
-  console.error('build-fuse-native: node-gyp (bundled with npm) not found');
-  process.exit(1);
-}
-const nodedir = path.resolve(path.dirname(process.execPath), '..');
-const args = [gyp, 'rebuild', '--loglevel=warn'];
-if (fs.existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${nodedir}`);
 console.log('build-fuse-native: building patched fuse-native (utimens mtime fix)…');
-execFileSync(process.execPath, args, { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+nodeGypRebuild(dir, 'build-fuse-native');
 if (!fs.existsSync(out)) {
   console.error('build-fuse-native: build finished but fuse.node is missing');
   process.exit(1);

@@ -215,6 +215,16 @@ export class LowLevelBridge {
       d.names = names;
       d.inoModes = Float64Array.from(im);
     };
+    const remove = (req: Req, fop: 'unlink' | 'rmdir', parent: number, name: string): void => {
+      const dir = node(req, parent);
+      if (!dir) return;
+      const path = nodes.childPath(dir, name);
+      if (isPrivate(path)) return n.replyErr(req, Errno.ENOENT);
+      graphs.call(fop, { path }).then(() => {
+        nodes.remove(parent, name);
+        n.replyErr(req, 0);
+      }, (e) => fail(req, e));
+    };
     const xattrReply = (req: Req, size: number, value: Buffer): void => {
       if (size === 0) n.replyXattrSize(req, value.length);
       else if (value.length > size) n.replyErr(req, Errno.ERANGE);
@@ -287,26 +297,8 @@ export class LowLevelBridge {
         // Each name of a hard link is its own kernel inode, as with libfuse's high-level API.
         if (path !== undefined) make(req, newParent, newName, path, graphs.call('link', { target: nodes.path(x), path }));
       },
-      unlink: (req, parent, name) => {
-        const dir = node(req, parent);
-        if (!dir) return;
-        const path = nodes.childPath(dir, name);
-        if (isPrivate(path)) return n.replyErr(req, Errno.ENOENT);
-        graphs.call('unlink', { path }).then(() => {
-          nodes.remove(parent, name);
-          n.replyErr(req, 0);
-        }, (e) => fail(req, e));
-      },
-      rmdir: (req, parent, name) => {
-        const dir = node(req, parent);
-        if (!dir) return;
-        const path = nodes.childPath(dir, name);
-        if (isPrivate(path)) return n.replyErr(req, Errno.ENOENT);
-        graphs.call('rmdir', { path }).then(() => {
-          nodes.remove(parent, name);
-          n.replyErr(req, 0);
-        }, (e) => fail(req, e));
-      },
+      unlink: (req, parent, name) => remove(req, 'unlink', parent, name),
+      rmdir: (req, parent, name) => remove(req, 'rmdir', parent, name),
       rename: (req, parent, name, newParent, newName) => {
         const from = nodes.get(parent);
         const to = nodes.get(newParent);

@@ -334,7 +334,6 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     }
     fuse_session_process(s->se, s->buf, n, ch);
   }
-  s->dispatching = 0;
   if (ended && !s->closed) {
     s->ended = 1;
     stop_polling(s);
@@ -342,6 +341,8 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   }
   napi_close_callback_scope(env, cs);
   napi_close_handle_scope(env, hs);
+  // Only now may the session go (unmount() from a handler or from ended() waits for this).
+  s->dispatching = 0;
   maybe_free(s);
 }
 
