@@ -7,6 +7,12 @@ import fs from 'node:fs';
  */
 
 /** Inode attributes as every layer sees them (times in ms since the epoch). */
+/** An entry lock riding on another request (xattrop): the name on the request's path, and its owner. */
+export interface EntryLockSpec {
+  name: string;
+  owner: string;
+}
+
 export interface Iatt {
   mode: number;
   nlink: number;
@@ -121,11 +127,14 @@ export interface FopTable {
   /**
    * Atomically adds signed 32-bit counters to xattrs (AFR's changelog) and returns the new
    * values and the attributes after the change (setting xattrs moves ctime).
+   * lock: first take this entry lock on `path` (trylock: EAGAIN when held, nothing added),
+   * and say so with `locked` (a brick that ignores it does not). unlock: drop it after,
+   * whatever the outcome. One request instead of two for replicate's pre-op and post-op.
    */
   xattrop: {
     /** mtimeMs: also set the modification time (replicas get one time from the client). */
-    args: { path: string; add: Xattrs; mtimeMs?: number };
-    reply: { xattrs: Xattrs; iatt: Iatt };
+    args: { path: string; add: Xattrs; mtimeMs?: number; lock?: EntryLockSpec; unlock?: EntryLockSpec };
+    reply: { xattrs: Xattrs; iatt: Iatt; locked?: boolean };
   };
   /** Paths this brick has pending changelog entries for (the self-heal index). */
   indexlist: { args: Record<string, never>; reply: { paths: string[] } };

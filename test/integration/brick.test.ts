@@ -118,3 +118,39 @@ test('many pipelined requests on one connection are all answered, matched by id'
   t.is(seen.size, 200);
   for (let id = 1000; id < 1200; id++) t.is(seen.get(id), id % 2 ? 'ok' : 'ENOENT');
 });
+
+test('an xattrop can take an entry lock before it and drop one after it; a busy lock adds nothing', async (t) => {
+  const { brick, c } = await setup(t);
+  const other = await RawBrickClient.connect(brick.port, brick.dir);
+  t.teardown(() => other.close());
+  const one = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeInt32BE(n); return b; };
+  const counter = async (): Promise<number> => {
+    const r = await c.call('xattrop', { path: '/hello', add: { 'user.n': one(0) } });
+    return ((r.ok as { xattrs: Record<string, Uint8Array> }).xattrs['user.n'] as Buffer).readInt32BE(0);
+  };
+  const taken = await c.call('xattrop', { path: '/hello', add: { 'user.n': one(1) }, lock: { name: 'x', owner: 'a' } });
+  t.is(taken.err, undefined);
+  t.true((taken.ok as { locked?: boolean }).locked);
+  // Another connection finds the lock held, as entrylk and as a compound request.
+  t.is((await other.call('entrylk', { path: '/hello', name: 'x', owner: 'b', cmd: 'trylock' })).err?.code, 'EAGAIN');
+  t.is((await other.call('xattrop', { path: '/hello', add: { 'user.n': one(5) }, lock: { name: 'x', owner: 'b' } })).err?.code, 'EAGAIN');
+  t.is(await counter(), 1, 'the refused request added nothing');
+  // A waiting lock is granted once the compound unlock lands.
+  const waiting = other.call('entrylk', { path: '/hello', name: 'x', owner: 'b', cmd: 'lock' });
+  const dropped = await c.call('xattrop', { path: '/hello', add: { 'user.n': one(-1) }, unlock: { name: 'x', owner: 'a' } });
+  t.is(dropped.err, undefined);
+  t.is((await waiting).err, undefined);
+  t.is(await counter(), 0);
+  // A failed xattrop does not keep the lock it took.
+  t.is((await c.call('xattrop', { path: '/missing', add: { 'user.n': one(1) }, lock: { name: 'y', owner: 'a' } })).err?.code, 'ENOENT');
+  t.is((await other.call('entrylk', { path: '/missing', name: 'y', owner: 'b', cmd: 'trylock' })).err, undefined);
+  // Locks taken by a compound request go with their connection.
+  t.is((await c.call('xattrop', { path: '/hello', add: { 'user.n': one(0) }, lock: { name: 'z', owner: 'a' } })).err, undefined);
+  c.close();
+  let freed = false;
+  for (let i = 0; i < 50 && !freed; i++) {
+    freed = (await other.call('entrylk', { path: '/hello', name: 'z', owner: 'b', cmd: 'trylock' })).err === undefined;
+    if (!freed) await new Promise((r) => setTimeout(r, 100));
+  }
+  t.true(freed, 'the lock of a closed connection is dropped');
+});

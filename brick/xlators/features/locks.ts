@@ -1,5 +1,5 @@
 import { FsError } from '../../../lib/errors.js';
-import type { FopArgs, FopReply } from '../../../lib/fops.js';
+import type { EntryLockSpec, FopArgs, FopReply } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl } from '../../../lib/xlator.js';
 
@@ -18,7 +18,8 @@ interface Held {
  * features/locks: named entry locks on directories, as distribute needs them to serialise
  * layout writes and renames of one name across clients. A lock waits (bounded by
  * lock-timeout) while another owner holds it; the locks of a connection that goes away
- * are dropped (clientGone).
+ * are dropped (clientGone). An xattrop may take a lock before it (trylock) or drop one after
+ * it, so replicate's lock + pre-op and post-op + unlock are one request each.
  */
 export class Locks extends Xlator implements FopImpl {
   static override readonly description = 'Entry locks held on the brick for cluster translators';
@@ -37,17 +38,13 @@ export class Locks extends Xlator implements FopImpl {
       throw FsError.of('EINVAL', 'entrylk needs path, name and owner');
     }
     const key = `${a.path}\0${a.name}`;
-    const h = this.held.get(key);
     if (a.cmd === 'unlock') {
-      if (!h || h.owner !== a.owner) throw FsError.of('EINVAL', 'unlock of a lock not held by this owner');
-      this.handOver(key, h);
+      if (!this.dropLock(key, a.owner)) throw FsError.of('EINVAL', 'unlock of a lock not held by this owner');
       return {};
     }
     if (a.cmd !== 'lock' && a.cmd !== 'trylock') throw FsError.of('EINVAL', `unknown entrylk cmd ${String(a.cmd)}`);
-    if (!h) {
-      this.held.set(key, { owner: a.owner, waiters: [] });
-      return {};
-    }
+    if (this.tryTake(key, a.owner)) return {};
+    const h = this.held.get(key)!;
     if (a.cmd === 'trylock') throw FsError.of('EAGAIN', 'entry lock is held');
     const timeoutMs = this.optNumber('lock-timeout') * 1000;
     await new Promise<void>((resolve, reject) => {
@@ -62,6 +59,46 @@ export class Locks extends Xlator implements FopImpl {
       h.waiters.push(w);
     });
     return {};
+  }
+
+  /**
+   * A changelog update with the lock around it. Lock and update are taken in arrival order
+   * (synchronously, before any await), so a later request on the same connection sees both.
+   */
+  async xattrop(a: FopArgs<'xattrop'>): Promise<FopReply<'xattrop'>> {
+    const { lock, unlock, ...op } = a;
+    if (!lock && !unlock) return this.children[0]!.call('xattrop', a);
+    const lockKey = (spec: EntryLockSpec): string => {
+      if (typeof spec.name !== 'string' || typeof spec.owner !== 'string') throw FsError.of('EINVAL', 'xattrop lock needs name and owner');
+      return `${a.path}\0${spec.name}`;
+    };
+    const taking = lock && lockKey(lock);
+    const dropping = unlock && lockKey(unlock);
+    if (taking && !this.tryTake(taking, lock.owner)) throw FsError.of('EAGAIN', 'entry lock is held');
+    try {
+      const r = await this.children[0]!.call('xattrop', op);
+      return taking ? { ...r, locked: true } : r;
+    } catch (e) {
+      if (taking) this.dropLock(taking, lock.owner);
+      throw e;
+    } finally {
+      if (dropping) this.dropLock(dropping, unlock.owner);
+    }
+  }
+
+  /** Takes a free lock for owner; false when someone holds it. */
+  private tryTake(key: string, owner: string): boolean {
+    if (this.held.has(key)) return false;
+    this.held.set(key, { owner, waiters: [] });
+    return true;
+  }
+
+  /** Drops owner's lock (the next waiter gets it); false when owner does not hold it. */
+  private dropLock(key: string, owner: string): boolean {
+    const h = this.held.get(key);
+    if (!h || h.owner !== owner) return false;
+    this.handOver(key, h);
+    return true;
   }
 
   /** Drops every lock of owners from a connection that is gone (owners are "clientId:..."). */

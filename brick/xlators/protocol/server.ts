@@ -123,6 +123,13 @@ export class Server extends Xlator {
       return;
     }
     if (fop === 'entrylk' || fop === 'migrate') args.owner = `${conn.id}:${String(args.owner)}`;
+    if (fop === 'xattrop') {
+      // Locks taken along with a changelog update belong to the connection too (clientGone).
+      for (const k of ['lock', 'unlock'] as const) {
+        const spec = args[k] as { owner?: unknown } | undefined;
+        if (spec && typeof spec === 'object') spec.owner = `${conn.id}:${String(spec.owner)}`;
+      }
+    }
     this.dispatch(conn, id, fop, args);
   }
 

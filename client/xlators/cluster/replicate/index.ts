@@ -148,7 +148,56 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   async unlock(held: { path: string; name: string; children: number[] }): Promise<void> {
+    if (held.children.length === 0) return;
     await fanout(this.children, 'entrylk', { path: held.path, name: held.name, owner: this.owner, cmd: 'unlock' }, held.children);
+  }
+
+  /**
+   * Lock and pre-op in one request per replica: each brick takes the lock (trylock), then
+   * adds the marks. When a replica's lock is busy, the marks taken are undone and it goes
+   * the ordered way (lock, then pre-op), which waits without deadlock. A replica is
+   * `locked` when it holds the lock, `marked` when it also took the marks.
+   */
+  private async lockAndMark(
+    path: string, name: string, add: Xattrs, undo: Xattrs,
+  ): Promise<{ locked: number[]; marked: number[]; error?: FsError }> {
+    const spec = { name, owner: this.owner };
+    const res = await fanout(this.children, 'xattrop', { path, add, lock: spec });
+    const got = successes(res);
+    const busy = res.some((r) => !r.ok && r.error.code === 'EAGAIN');
+    // A brick that ignores `lock` (an older one) marked without locking: same way back.
+    const unlocked = got.filter((r) => !r.value.locked).map((r) => r.child);
+    if (!busy && unlocked.length === 0) {
+      const marked = got.map((r) => r.child);
+      return { locked: marked, marked, error: res.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)?.error };
+    }
+    const lockedHere = got.filter((r) => r.value.locked).map((r) => r.child);
+    await fanout(this.children, 'xattrop', { path, add: undo, unlock: spec }, lockedHere);
+    if (unlocked.length) await fanout(this.children, 'xattrop', { path, add: undo }, unlocked);
+    const locked = await this.lock(path, name);
+    try {
+      const pre = await fanout(this.children, 'xattrop', { path, add }, locked);
+      return { locked, marked: successes(pre).map((r) => r.child), error: pre.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)?.error };
+    } catch (e) {
+      await this.unlock({ path, name, children: locked });
+      throw e;
+    }
+  }
+
+  /**
+   * Post-op and unlock in one request per marked replica (the brick drops the lock after
+   * the marks are cleared, whatever the outcome); replicas locked but not marked are
+   * unlocked alone.
+   */
+  private async clearAndUnlock(
+    path: string, name: string, locked: number[], marked: number[], clear: Xattrs, mtimeMs?: number,
+  ): Promise<Array<Settled<FopReply<'xattrop'>>>> {
+    const unlock = { name, owner: this.owner };
+    const [post] = await Promise.all([
+      fanout(this.children, 'xattrop', { path, add: clear, unlock, ...(mtimeMs === undefined ? {} : { mtimeMs }) }, marked),
+      this.unlock({ path, name, children: locked.filter((i) => !marked.includes(i)) }),
+    ]);
+    return post;
   }
 
   // ---- the transaction -----------------------------------------------------------------
@@ -159,15 +208,30 @@ export class Replicate extends Xlator implements FopImpl {
    */
   private async transaction<T>(t: TxnTarget, op: (child: number) => Promise<T>, only?: number[]): Promise<T> {
     if (t.lockName === INODE_LOCK) await this.endBurst(t.lockPath);
-    const locked = await this.lock(t.lockPath, t.lockName);
-    try {
+    const mark = (n: number): Xattrs => Object.fromEntries(this.names.map((name) => [changelogName(name), counters(t.kind, n)]));
+    // `only` (the replicas an fd is open on) needs the lock everywhere but marks on some.
+    let locked: number[];
+    let marked: number[];
+    let preError: FsError | undefined;
+    if (only || t.lockPath !== t.changelogPath) {
+      locked = await this.lock(t.lockPath, t.lockName);
       const targets = only ? locked.filter((i) => only.includes(i)) : locked;
       if (!this.hasQuorum(targets)) {
+        await this.unlock({ path: t.lockPath, name: t.lockName, children: locked });
         throw FsError.of('EROFS', `quorum not met: ${targets.length} of ${this.children.length} replicas reachable`);
       }
-      const mark = (n: number): Xattrs => Object.fromEntries(this.names.map((name) => [changelogName(name), counters(t.kind, n)]));
       const pre = await fanout(this.children, 'xattrop', { path: t.changelogPath, add: mark(1) }, targets);
-      const marked = successes(pre).map((r) => r.child);
+      marked = successes(pre).map((r) => r.child);
+      preError = pre.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)?.error;
+    } else {
+      ({ locked, marked, error: preError } = await this.lockAndMark(t.lockPath, t.lockName, mark(1), mark(-1)));
+      if (!this.hasQuorum(locked)) {
+        await this.clearAndUnlock(t.lockPath, t.lockName, locked, marked, mark(-1));
+        throw FsError.of('EROFS', `quorum not met: ${locked.length} of ${this.children.length} replicas reachable`);
+      }
+    }
+    let unlocked = false;
+    try {
       const results = await Promise.all(marked.map(async (i): Promise<Settled<T>> => {
         try {
           return { ok: true, value: await op(i), child: i };
@@ -178,7 +242,8 @@ export class Replicate extends Xlator implements FopImpl {
       const done = successes(results).map((r) => r.child);
       // Clear the marks about replicas that did the change, on the replicas that hold marks.
       const clear: Xattrs = Object.fromEntries(done.map((i) => [changelogName(this.names[i]!), counters(t.kind, -1)]));
-      const post = await fanout(this.children, 'xattrop', { path: t.changelogPath, add: clear }, marked);
+      const post = await this.clearAndUnlock(t.lockPath, t.lockName, locked, marked, clear);
+      unlocked = true;
       for (const r of post) if (!r.ok && r.error.code !== 'ENOENT') this.log.warn(`post-op on ${this.names[r.child]} for ${t.changelogPath}: ${r.error.message}`);
       const ok = successes(results);
       // The post-op moved the file's ctime: hand back the attributes from after it, or
@@ -190,11 +255,11 @@ export class Replicate extends Xlator implements FopImpl {
       }
       if (ok.length === 0) {
         const errs = results.filter((r): r is Extract<Settled<T>, { ok: false }> => !r.ok);
-        throw errs[0]?.error ?? pre.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)?.error ?? FsError.of('ENOTCONN');
+        throw errs[0]?.error ?? preError ?? FsError.of('ENOTCONN');
       }
       return ok[0]!.value;
     } finally {
-      await this.unlock({ path: t.lockPath, name: t.lockName, children: locked });
+      if (!unlocked) await this.unlock({ path: t.lockPath, name: t.lockName, children: locked });
     }
   }
 
@@ -375,18 +440,14 @@ export class Replicate extends Xlator implements FopImpl {
     const open = this.bursts.get(path);
     if (open) return open;
     const starting = (async (): Promise<WriteBurst> => {
-      const locked = await this.lock(path, INODE_LOCK);
-      try {
-        if (!this.hasQuorum(locked)) throw FsError.of('EROFS', `quorum not met: ${locked.length} of ${this.children.length} replicas reachable`);
-        const mark = Object.fromEntries(this.names.map((name) => [changelogName(name), counters('data', 1)]));
-        const pre = await fanout(this.children, 'xattrop', { path, add: mark }, locked);
-        const marked = successes(pre).map((r) => r.child);
-        if (!marked.length) throw (pre[0] as Extract<Settled<unknown>, { ok: false }> | undefined)?.error ?? FsError.of('ENOTCONN');
-        return { path, locked, marked, failed: new Set(), inflight: 0 };
-      } catch (e) {
-        await this.unlock({ path, name: INODE_LOCK, children: locked });
-        throw e;
+      const mark = (n: number): Xattrs => Object.fromEntries(this.names.map((name) => [changelogName(name), counters('data', n)]));
+      const { locked, marked, error } = await this.lockAndMark(path, INODE_LOCK, mark(1), mark(-1));
+      if (!this.hasQuorum(locked) || !marked.length) {
+        await this.clearAndUnlock(path, INODE_LOCK, locked, marked, mark(-1));
+        if (!marked.length && this.hasQuorum(locked)) throw error ?? FsError.of('ENOTCONN');
+        throw FsError.of('EROFS', `quorum not met: ${locked.length} of ${this.children.length} replicas reachable`);
       }
+      return { path, locked, marked, failed: new Set(), inflight: 0 };
     })();
     this.bursts.set(path, starting);
     try {
@@ -412,8 +473,7 @@ export class Replicate extends Xlator implements FopImpl {
     const clear: Xattrs = Object.fromEntries(done.map((i) => [changelogName(this.names[i]!), counters('data', -1)]));
     // Each replica stamped its own clock on the writes; the post-op gives them one mtime,
     // so copies stay identical in metadata too (GlusterFS's ctime feature does the same).
-    await fanout(this.children, 'xattrop', { path, add: clear, mtimeMs: Date.now() }, b.marked);
-    await this.unlock({ path, name: INODE_LOCK, children: b.locked });
+    await this.clearAndUnlock(path, INODE_LOCK, b.locked, b.marked, clear, Date.now());
   }
 
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
