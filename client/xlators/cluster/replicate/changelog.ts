@@ -18,6 +18,13 @@ export function counters(kind: Kind, n: number): Buffer {
   return b;
 }
 
+/** A delta of several kinds at once (a write burst marks data and metadata). */
+export function countersOf(kinds: readonly Kind[], n: number): Buffer {
+  const b = Buffer.alloc(COUNTER_BYTES);
+  for (const kind of kinds) b.writeInt32BE(n, KIND_INDEX[kind] * 4);
+  return b;
+}
+
 function read(b: Uint8Array | undefined, kind: Kind): number {
   if (!b || b.length < COUNTER_BYTES) return 0;
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).readInt32BE(KIND_INDEX[kind] * 4);

@@ -7,7 +7,7 @@ import { isDir, type FopArgs, type FopName, type FopReply, type Xattrs } from '.
 import { nameHash } from '../../../../lib/hash.js';
 import { registerXlator } from '../../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../../lib/xlator.js';
-import { Changelog, changelogName, counters, KINDS, type Kind } from './changelog.js';
+import { Changelog, changelogName, counters, countersOf, KINDS, type Kind } from './changelog.js';
 import { SelfHeal } from './self-heal.js';
 
 /** Lock name for a file's own data and metadata transactions (entry locks use the child name). */
@@ -36,7 +36,16 @@ interface WriteBurst {
   failed: Set<number>;
   inflight: number;
   timer?: NodeJS.Timeout;
+  /** An mtime set by a setattr in the burst and not moved by a write since: the post-op keeps it. */
+  mtimeMs?: number;
 }
+
+/**
+ * What a write burst marks: data, and metadata too, so the owner, mode and time changes
+ * that follow writes (tar: fchown, fchmod, futimens before close) run under the burst's
+ * lock and marks instead of a transaction of their own.
+ */
+const BURST_KINDS: readonly Kind[] = ['data', 'metadata'];
 
 /** How long a write burst keeps its lock after its last write. */
 const BURST_IDLE_MS = 50;
@@ -440,7 +449,7 @@ export class Replicate extends Xlator implements FopImpl {
     const open = this.bursts.get(path);
     if (open) return open;
     const starting = (async (): Promise<WriteBurst> => {
-      const mark = (n: number): Xattrs => Object.fromEntries(this.names.map((name) => [changelogName(name), counters('data', n)]));
+      const mark = (n: number): Xattrs => Object.fromEntries(this.names.map((name) => [changelogName(name), countersOf(BURST_KINDS, n)]));
       const { locked, marked, error } = await this.lockAndMark(path, INODE_LOCK, mark(1), mark(-1));
       if (!this.hasQuorum(locked) || !marked.length) {
         await this.clearAndUnlock(path, INODE_LOCK, locked, marked, mark(-1));
@@ -470,16 +479,17 @@ export class Replicate extends Xlator implements FopImpl {
     clearTimeout(b.timer);
     while (b.inflight > 0) await new Promise((r) => setImmediate(r));
     const done = b.marked.filter((i) => !b.failed.has(i));
-    const clear: Xattrs = Object.fromEntries(done.map((i) => [changelogName(this.names[i]!), counters('data', -1)]));
+    const clear: Xattrs = Object.fromEntries(done.map((i) => [changelogName(this.names[i]!), countersOf(BURST_KINDS, -1)]));
     // Each replica stamped its own clock on the writes; the post-op gives them one mtime,
     // so copies stay identical in metadata too (GlusterFS's ctime feature does the same).
-    await this.clearAndUnlock(path, INODE_LOCK, b.locked, b.marked, clear, Date.now());
+    await this.clearAndUnlock(path, INODE_LOCK, b.locked, b.marked, clear, b.mtimeMs ?? Date.now());
   }
 
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
     const f = this.fdOf(a.fd);
     const b = await this.burstFor(f.path);
     clearTimeout(b.timer);
+    b.mtimeMs = undefined;
     b.inflight++;
     let res: Array<Settled<FopReply<'write'>>>;
     try {
@@ -490,13 +500,17 @@ export class Replicate extends Xlator implements FopImpl {
       b.inflight--;
     }
     for (const r of res) if (!r.ok) b.failed.add(r.child);
-    if (b.inflight === 0) {
-      clearTimeout(b.timer);
-      b.timer = setTimeout(() => void this.endBurst(b.path).catch((e: Error) => this.log.warn(`post-op of ${b.path}: ${e.message}`)), BURST_IDLE_MS);
-    }
+    this.armBurstTimer(b);
     const ok = successes(res);
     if (!ok.length) throw (res[0] as Extract<Settled<unknown>, { ok: false }> | undefined)?.error ?? FsError.of('ENOTCONN');
     return ok[0]!.value;
+  }
+
+  /** Once nothing of a burst is in flight, it ends after BURST_IDLE_MS without more. */
+  private armBurstTimer(b: WriteBurst): void {
+    if (b.inflight > 0) return;
+    clearTimeout(b.timer);
+    b.timer = setTimeout(() => void this.endBurst(b.path).catch((e: Error) => this.log.warn(`post-op of ${b.path}: ${e.message}`)), BURST_IDLE_MS);
   }
 
   async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
@@ -530,7 +544,27 @@ export class Replicate extends Xlator implements FopImpl {
 
   // ---- metadata and namespace changes --------------------------------------------------
 
+  /** A setattr (not size) of a file with a write burst open goes under the burst. */
+  private async setattrInBurst(b: WriteBurst, a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+    clearTimeout(b.timer);
+    b.inflight++;
+    let res: Array<Settled<FopReply<'setattr'>>>;
+    try {
+      res = await fanout(this.children, 'setattr', a, b.marked.filter((i) => !b.failed.has(i)));
+    } finally {
+      b.inflight--;
+    }
+    for (const r of res) if (!r.ok) b.failed.add(r.child);
+    this.armBurstTimer(b);
+    const ok = successes(res);
+    if (!ok.length) throw (res[0] as Extract<Settled<unknown>, { ok: false }> | undefined)?.error ?? FsError.of('ENOTCONN');
+    if (a.attrs.mtimeMs !== undefined) b.mtimeMs = a.attrs.mtimeMs;
+    return ok[0]!.value;
+  }
+
   async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+    const open = this.bursts.get(a.path);
+    if (a.attrs.size === undefined && open && !(open instanceof Promise)) return this.setattrInBurst(open, a);
     const kind: Kind = a.attrs.size !== undefined ? 'data' : 'metadata';
     return this.transaction(this.inodeTarget(a.path, kind), (i) => this.children[i]!.call('setattr', a));
   }
