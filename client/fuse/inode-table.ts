@@ -14,6 +14,9 @@ export interface Inode {
   attached: boolean;
   /** Bridge file handles open on it (an unlinked file is still served through them). */
   readonly handles: Set<number>;
+  /** path() memo, valid while the table's rename count is pathEpoch. */
+  path?: string;
+  pathEpoch?: number;
 }
 
 export const ROOT_ID = 1;
@@ -29,6 +32,8 @@ export class InodeTable {
   private readonly byId = new Map<number, Inode>();
   private readonly byName = new Map<string, Inode>();
   private nextId = ROOT_ID + 1;
+  /** Bumped by every rename: any memoized path below the moved node may be stale. */
+  private renames = 0;
 
   constructor() {
     this.byId.set(ROOT_ID, { id: ROOT_ID, parent: ROOT_ID, name: '', nlookup: 1, type: S_IFDIR, attached: true, handles: new Set() });
@@ -41,9 +46,11 @@ export class InodeTable {
   /** The volume path of a node ("/" for the root). */
   path(node: Inode): string {
     if (node.id === ROOT_ID) return '/';
-    const parts: string[] = [];
-    for (let n: Inode | undefined = node; n && n.id !== ROOT_ID; n = this.byId.get(n.parent)) parts.push(n.name);
-    return `/${parts.reverse().join('/')}`;
+    if (node.pathEpoch === this.renames) return node.path!;
+    const parent = this.byId.get(node.parent);
+    node.path = parent && parent.id !== ROOT_ID ? `${this.path(parent)}/${node.name}` : `/${node.name}`;
+    node.pathEpoch = this.renames;
+    return node.path;
   }
 
   /** The path of name in directory dir. */
@@ -84,6 +91,7 @@ export class InodeTable {
     this.remove(newParent, newName);
     if (!node) return;
     this.byName.delete(keyOf(parent, name));
+    this.renames++;
     node.parent = newParent;
     node.name = newName;
     this.byName.set(keyOf(newParent, newName), node);

@@ -136,11 +136,14 @@ export class LowLevelBridge {
       const timed = Object.create(n) as Native;
       for (const k of Object.keys(REPLY_NAMES) as (keyof typeof REPLY_NAMES)[]) {
         const fn = n[k] as (req: Req, ...a: unknown[]) => void;
-        (timed as unknown as Record<string, unknown>)[k] = (req: Req, ...a: unknown[]) => {
-          pending.get(req)?.();
-          pending.delete(req);
-          fn(req, ...a);
-        };
+        // The addon's functions are read-only properties: shadow them on the copy.
+        Object.defineProperty(timed, k, {
+          value: (req: Req, ...a: unknown[]) => {
+            pending.get(req)?.();
+            pending.delete(req);
+            fn(req, ...a);
+          },
+        });
       }
       handlers = profiled(guarded(timed, this.handlers(timed)), (args, done) => {
         if (typeof args[0] === 'bigint') pending.set(args[0], done);
