@@ -17,7 +17,8 @@ const out = path.join(release, 'fuse_ll.node');
 /** The libfuse 2 fuse-native links (fuse-shared-library's). */
 const { lib } = require('fuse-shared-library');
 
-const fresh = fs.existsSync(out) && fs.statSync(out).mtimeMs >= fs.statSync(path.join(dir, 'fuse_ll.c')).mtimeMs;
+const sources = ['fuse_ll.c', 'binding.gyp'].map((f) => fs.statSync(path.join(dir, f)).mtimeMs);
+const fresh = fs.existsSync(out) && fs.statSync(out).mtimeMs >= Math.max(...sources);
 if (fresh && fs.existsSync(path.join(release, 'libfuse.so.2')) && process.argv[2] !== '--force') process.exit(0);
 
 console.log('build-fuse-ll: building the low-level FUSE binding…');
