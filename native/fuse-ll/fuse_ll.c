@@ -50,6 +50,10 @@ typedef struct session {
   /** Requests handed to JavaScript and not answered yet. */
   long outstanding;
   int dispatching;
+  /** The scopes JavaScript runs in during a dispatch, opened at its first call (enter_js). */
+  int in_js;
+  napi_handle_scope js_hs;
+  napi_callback_scope js_cs;
   /** unmount() was called: the session goes once no request is outstanding. */
   int closed;
   /** The kernel ended the session: nothing left to unmount. */
@@ -99,6 +103,27 @@ static void maybe_free(session_t *s) {
 
 static session_t *sess(fuse_req_t req) { return (session_t *)fuse_req_userdata(req); }
 
+/**
+ * Opens the scopes for calls into JavaScript, once per wakeup and only when one is needed
+ * (requests answered in C pay nothing). Closing the callback scope runs the promise jobs and
+ * nextTicks the handlers queued.
+ */
+static void enter_js(session_t *s) {
+  napi_value resource;
+  if (s->in_js) return;
+  napi_open_handle_scope(s->env, &s->js_hs);
+  napi_get_reference_value(s->env, s->resource, &resource);
+  napi_open_callback_scope(s->env, resource, s->actx, &s->js_cs);
+  s->in_js = 1;
+}
+
+static void leave_js(session_t *s) {
+  if (!s->in_js) return;
+  s->in_js = 0;
+  napi_close_callback_scope(s->env, s->js_cs);
+  napi_close_handle_scope(s->env, s->js_hs);
+}
+
 static napi_value num(napi_env env, double v) {
   napi_value r;
   napi_create_double(env, v, &r);
@@ -134,7 +159,7 @@ static void call_js(session_t *s, enum op op, fuse_req_t req, size_t argc, napi_
 
 // Each low-level callback opens a handle scope, builds its arguments and calls JavaScript.
 #define BEGIN(N) \
-  session_t *s = sess(req); napi_env env = s->env; napi_handle_scope hs; \
+  session_t *s = sess(req); napi_env env = s->env; napi_handle_scope hs; enter_js(s); \
   napi_open_handle_scope(env, &hs); napi_value argv[N]; argv[0] = reqv(env, req);
 #define END(OP, N) call_js(s, OP, req, N, argv); napi_close_handle_scope(env, hs);
 
@@ -147,6 +172,7 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
 static void forget_one(session_t *s, fuse_ino_t ino, unsigned long n) {
   napi_env env = s->env;
   napi_handle_scope hs;
+  enter_js(s);
   napi_open_handle_scope(env, &hs);
   napi_value argv[2] = { num(env, ino), num(env, n) };
   call_js(s, OP_FORGET, NULL, 2, argv);
@@ -313,15 +339,7 @@ static void call_ended(session_t *s) {
 
 static void on_readable(uv_poll_t *h, int status, int events) {
   session_t *s = (session_t *)h->data;
-  napi_env env = s->env;
-  napi_handle_scope hs;
-  napi_callback_scope cs;
-  napi_value resource;
   int ended = 0;
-  napi_open_handle_scope(env, &hs);
-  napi_get_reference_value(env, s->resource, &resource);
-  // A callback scope: promise jobs and nextTicks queued by the handlers run when it closes.
-  napi_open_callback_scope(env, resource, s->actx, &cs);
   s->dispatching = 1;
   for (int i = 0; i < POLL_BATCH && !s->closed; i++) {
     struct fuse_chan *ch = s->ch;
@@ -337,10 +355,10 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   if (ended && !s->closed) {
     s->ended = 1;
     stop_polling(s);
+    enter_js(s);
     call_ended(s);
   }
-  napi_close_callback_scope(env, cs);
-  napi_close_handle_scope(env, hs);
+  leave_js(s);
   // Only now may the session go (unmount() from a handler or from ended() waits for this).
   s->dispatching = 0;
   maybe_free(s);
