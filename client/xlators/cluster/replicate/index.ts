@@ -165,11 +165,13 @@ export class Replicate extends Xlator implements FopImpl {
    * Lock and pre-op in one request per replica: each brick takes the lock (trylock), then
    * adds the marks. When a replica's lock is busy, the marks taken are undone and it goes
    * the ordered way (lock, then pre-op), which waits without deadlock. A replica is
-   * `locked` when it holds the lock, `marked` when it also took the marks.
+   * `locked` when it holds the lock, `marked` when it also took the marks, `reachable`
+   * (what quorum counts) when it answered at all: one that refused the pre-op (ENOENT, a
+   * file being migrated) is there, as it was when the lock was a request of its own.
    */
   private async lockAndMark(
     path: string, name: string, add: Xattrs, undo: Xattrs,
-  ): Promise<{ locked: number[]; marked: number[]; error?: FsError }> {
+  ): Promise<{ locked: number[]; marked: number[]; reachable: number[]; error?: FsError }> {
     const spec = { name, owner: this.owner };
     const res = await fanout(this.children, 'xattrop', { path, add, lock: spec });
     const got = successes(res);
@@ -178,7 +180,8 @@ export class Replicate extends Xlator implements FopImpl {
     const unlocked = got.filter((r) => !r.value.locked).map((r) => r.child);
     if (!busy && unlocked.length === 0) {
       const marked = got.map((r) => r.child);
-      return { locked: marked, marked, error: res.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)?.error };
+      const reachable = res.filter((r) => r.ok || r.error.code !== 'ENOTCONN').map((r) => r.child);
+      return { locked: marked, marked, reachable, error: res.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)?.error };
     }
     const lockedHere = got.filter((r) => r.value.locked).map((r) => r.child);
     await fanout(this.children, 'xattrop', { path, add: undo, unlock: spec }, lockedHere);
@@ -186,7 +189,7 @@ export class Replicate extends Xlator implements FopImpl {
     const locked = await this.lock(path, name);
     try {
       const pre = await fanout(this.children, 'xattrop', { path, add }, locked);
-      return { locked, marked: successes(pre).map((r) => r.child), error: pre.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)?.error };
+      return { locked, marked: successes(pre).map((r) => r.child), reachable: locked, error: pre.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)?.error };
     } catch (e) {
       await this.unlock({ path, name, children: locked });
       throw e;
@@ -233,10 +236,11 @@ export class Replicate extends Xlator implements FopImpl {
       marked = successes(pre).map((r) => r.child);
       preError = pre.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)?.error;
     } else {
-      ({ locked, marked, error: preError } = await this.lockAndMark(t.lockPath, t.lockName, mark(1), mark(-1)));
-      if (!this.hasQuorum(locked)) {
+      let reachable: number[];
+      ({ locked, marked, reachable, error: preError } = await this.lockAndMark(t.lockPath, t.lockName, mark(1), mark(-1)));
+      if (!this.hasQuorum(reachable)) {
         await this.clearAndUnlock(t.lockPath, t.lockName, locked, marked, mark(-1));
-        throw FsError.of('EROFS', `quorum not met: ${locked.length} of ${this.children.length} replicas reachable`);
+        throw FsError.of('EROFS', `quorum not met: ${reachable.length} of ${this.children.length} replicas reachable`);
       }
     }
     let unlocked = false;
@@ -450,11 +454,11 @@ export class Replicate extends Xlator implements FopImpl {
     if (open) return open;
     const starting = (async (): Promise<WriteBurst> => {
       const mark = (n: number): Xattrs => Object.fromEntries(this.names.map((name) => [changelogName(name), countersOf(BURST_KINDS, n)]));
-      const { locked, marked, error } = await this.lockAndMark(path, INODE_LOCK, mark(1), mark(-1));
-      if (!this.hasQuorum(locked) || !marked.length) {
+      const { locked, marked, reachable, error } = await this.lockAndMark(path, INODE_LOCK, mark(1), mark(-1));
+      if (!this.hasQuorum(reachable) || !marked.length) {
         await this.clearAndUnlock(path, INODE_LOCK, locked, marked, mark(-1));
-        if (!marked.length && this.hasQuorum(locked)) throw error ?? FsError.of('ENOTCONN');
-        throw FsError.of('EROFS', `quorum not met: ${locked.length} of ${this.children.length} replicas reachable`);
+        if (!marked.length && this.hasQuorum(reachable)) throw error ?? FsError.of('ENOTCONN');
+        throw FsError.of('EROFS', `quorum not met: ${reachable.length} of ${this.children.length} replicas reachable`);
       }
       return { path, locked, marked, failed: new Set(), inflight: 0 };
     })();
