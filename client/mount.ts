@@ -36,8 +36,9 @@ export class MountedVolume {
     if (!st?.isDirectory()) throw new Error(`mount point ${o.mountpoint} does not exist or is not a directory`);
     await graph.init();
     const graphs = new ActiveGraph(graph, o.watch?.version);
-    // BRICKFS_FUSE=ll: libfuse's low-level API on the main thread (client/fuse/lowlevel-bridge.ts).
-    const Bridge = process.env.BRICKFS_FUSE === 'll' ? LowLevelBridge : FuseBridge;
+    // libfuse's low-level API on the main thread (client/fuse/lowlevel-bridge.ts) by default;
+    // BRICKFS_FUSE=native: fuse-native's high-level bridge, a thread handoff per request.
+    const Bridge = process.env.BRICKFS_FUSE === 'native' ? FuseBridge : LowLevelBridge;
     const bridge = new Bridge(graphs, path.resolve(o.mountpoint), { fsname: o.source, extraOptions: o.extraOptions });
     try {
       await bridge.mount();

@@ -110,7 +110,7 @@ interface DirHandle {
 /**
  * The FUSE bridge over libfuse's low-level API (native/fuse-ll), served on the Node main
  * thread: no thread handoff per request. Same graph calls as bridge.ts; the inode table
- * (inode-table.ts) turns the kernel's nodeids into paths. Selected with BRICKFS_FUSE=ll.
+ * (inode-table.ts) turns the kernel's nodeids into paths. The default; BRICKFS_FUSE=native selects bridge.ts instead.
  */
 export class LowLevelBridge {
   private session?: Session;
