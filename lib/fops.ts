@@ -90,6 +90,12 @@ export interface FopTable {
   open: { args: { path: string; flags: number }; reply: { fd: number } };
   /** Reads up to size bytes; a short reply means end of file. */
   read: { args: { fd: number; offset: number; size: number }; reply: { data: Buffer } };
+  /**
+   * Reads up to size bytes of a file by path, without an fd (open, pread, close on the brick:
+   * one round trip for a small file instead of three). ENOSYS from a translator that cannot
+   * answer it safely: the caller opens and reads instead.
+   */
+  readfile: { args: { path: string; offset: number; size: number }; reply: { data: Buffer } };
   /** Writes data at offset; replies with the bytes written. */
   write: { args: { fd: number; offset: number; data: Buffer }; reply: { size: number } };
   /** Truncates (or extends) an open file. */
@@ -181,6 +187,7 @@ export const FOPS = {
   mknod: { modifies: true, byFd: false },
   open: { modifies: false, byFd: false },
   read: { modifies: false, byFd: true },
+  readfile: { modifies: false, byFd: false },
   write: { modifies: true, byFd: true },
   ftruncate: { modifies: true, byFd: true },
   fsync: { modifies: false, byFd: true },

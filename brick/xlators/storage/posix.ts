@@ -333,6 +333,27 @@ export class Posix extends Xlator implements FopImpl {
     }
   }
 
+  /**
+   * A read by path: open, pread, close, with no fd left behind for a client to hold. The open
+   * and the checks are synchronous like the other metadata calls; the pread goes through the
+   * thread pool like read's.
+   */
+  async readfile(a: FopArgs<'readfile'>): Promise<FopReply<'readfile'>> {
+    const abs = this.confined(a.path);
+    const size = Math.min(Math.max(0, Number(a.size) | 0), 16 * 1024 * 1024);
+    const fd = await this.openAbs(abs, O_RDONLY, 0);
+    try {
+      const st = fs.fstatSync(fd);
+      if (st.isDirectory()) throw FsError.of('EISDIR', String(a.path));
+      this.refuseLinkfile(abs, iattOf(st));
+      const buf = Buffer.allocUnsafe(size);
+      const { bytesRead } = await fsRead(fd, buf, 0, size, Number(a.offset)).catch((e) => { throw FsError.from(e); });
+      return { data: bytesRead === size ? buf : buf.subarray(0, bytesRead) };
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
     if (!(a.data instanceof Uint8Array)) throw FsError.of('EINVAL', 'write data must be binary');
     return this.changeByFd(a.fd, async (fd) => {

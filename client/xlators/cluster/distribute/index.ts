@@ -553,6 +553,13 @@ export class Distribute extends Xlator implements FopImpl {
     return this.onFd('read', a);
   }
 
+  /** A read by path, on the file's holder like open; a file that moved meanwhile is looked up again. */
+  async readfile(a: FopArgs<'readfile'>): Promise<FopReply<'readfile'>> {
+    const r = await this.onRemembered<'readfile'>(a.path, 'readfile', a);
+    if (r) return r;
+    return this.followingFileMoves(a.path, (loc) => this.children[loc.cached]!.call('readfile', a));
+  }
+
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
     return this.onFd('write', a);
   }

@@ -291,7 +291,7 @@ export class Replicate extends Xlator implements FopImpl {
   // ---- reads ---------------------------------------------------------------------------
 
   /** Looks a path up on every replica with the changelog, healing it first when a copy is blamed. */
-  private async inspect(path: string): Promise<{ res: Array<Settled<FopReply<'lookup'>>>; log: Changelog }> {
+  private async inspect(path: string): Promise<{ res: Array<Settled<FopReply<'lookup'>>>; log: Changelog; healed: boolean }> {
     const names = this.names.map(changelogName);
     let res = await fanout(this.children, 'lookup', { path, xattrs: names });
     let log = new Changelog(this.names, res.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined)));
@@ -306,9 +306,10 @@ export class Replicate extends Xlator implements FopImpl {
       if (healed) {
         res = await fanout(this.children, 'lookup', { path, xattrs: names });
         log = new Changelog(this.names, res.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined)));
+        return { res, log, healed: true };
       }
     }
-    return { res, log };
+    return { res, log, healed: false };
   }
 
   /** A replica to read a path's data from: not blamed, spread over the set by path. */
@@ -437,6 +438,37 @@ export class Replicate extends Xlator implements FopImpl {
     const f = this.fdOf(a.fd);
     if (f.readChild === undefined) throw FsError.of('EIO', `${f.path} is in split-brain or has no good copy; see \`brickfs volume heal VOL info\``);
     return this.children[f.readChild]!.call('read', { ...a, fd: f.childFds[f.readChild]! });
+  }
+
+  /**
+   * A read by path from the replica open would read from. The changelog check and the read
+   * go out together (one round trip): the read is sent to the replica open would pick if no
+   * copy were blamed, and its answer is used only if the check then picks that same replica
+   * and healed nothing. Otherwise the read goes to the replica the check picked; with no
+   * trusted copy (split-brain, or another client's change in the middle), or this client's
+   * own write burst on the file, ENOSYS: the caller opens and reads, and gets open's answer.
+   */
+  async readfile(a: FopArgs<'readfile'>): Promise<FopReply<'readfile'>> {
+    if (this.bursts.has(a.path)) throw FsError.of('ENOSYS', `${a.path} has writes in flight here`);
+    const settle = (i: number): Promise<Settled<FopReply<'readfile'>>> => this.children[i]!.call('readfile', a).then(
+      (value) => ({ ok: true as const, child: i, value }), (e: unknown) => ({ ok: false as const, child: i, error: FsError.from(e) }),
+    );
+    const guess = nameHash(a.path) % this.children.length;
+    // Settled at once, so an answer not used is dropped without an unhandled rejection.
+    const early = settle(guess);
+    const { res, log, healed } = await this.inspect(a.path);
+    const ok = successes(res);
+    if (ok.length === 0) {
+      const errs = res.filter((r): r is Extract<typeof r, { ok: false }> => !r.ok).map((r) => r.error);
+      throw errs.find((e) => e.code !== 'ENOENT' && e.code !== 'ENOTCONN') ?? errs.find((e) => e.code === 'ENOENT') ?? errs[0]!;
+    }
+    const reader = this.pickReader(a.path, log, 'data');
+    if (reader === undefined || this.bursts.has(a.path)) throw FsError.of('ENOSYS', `${a.path}: no replica to trust for a read by path`);
+    const r = reader === guess && !healed ? await early : await settle(reader);
+    if (r.ok) return r.value;
+    // A replica that went away or cannot read by path: open chooses again.
+    if (r.error.code === 'ENOTCONN' || r.error.code === 'ENOSYS') throw FsError.of('ENOSYS', r.error.message);
+    throw r.error;
   }
 
   async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {

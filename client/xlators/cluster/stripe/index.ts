@@ -299,6 +299,11 @@ export class Stripe extends Xlator implements FopImpl {
     return { data: await stripedRead(this.children, this.fdOf(a.fd), a.offset, a.size) };
   }
 
+  /** A file's bytes are spread over every child and its size is the largest copy's: the caller opens and reads instead. */
+  async readfile(a: FopArgs<'readfile'>): Promise<FopReply<'readfile'>> {
+    throw FsError.of('ENOSYS', `${this.name}: readfile of ${a.path}: open and read instead`);
+  }
+
   /** Writes across blocks, each piece on its child. */
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
     return { size: await stripedWrite(this.children, this.fdOf(a.fd), a.offset, a.data) };
