@@ -18,6 +18,8 @@ interface Native {
   mount(mountpoint: string, options: string, handlers: Handlers, ended: () => void): Session;
   /** Stops serving and unmounts; requests still unanswered may be answered later. */
   unmount(session: Session): void;
+  /** Lends write slabs (equal-sized Buffers); busy[i] is set by the addon, cleared by us. */
+  setWriteSlabs(session: Session, slabs: Buffer[], busy: Uint8Array): void;
   replyErr(req: Req, errno: number): void;
   replyNone(req: Req): void;
   replyEntry(req: Req, attr: Float64Array): void;
@@ -52,7 +54,8 @@ interface Handlers {
   link(req: Req, ino: number, newParent: number, newName: string): void;
   open(req: Req, ino: number, flags: number): void;
   read(req: Req, ino: number, size: number, off: number, fh: number): void;
-  write(req: Req, ino: number, data: Buffer, off: number, fh: number): void;
+  /** data: the payload, or the index of the write slab it was copied into. */
+  write(req: Req, ino: number, data: Buffer | number, off: number, fh: number, size: number): void;
   flush(req: Req, ino: number, fh: number): void;
   release(req: Req, ino: number, fh: number): void;
   fsync(req: Req, ino: number, datasync: number, fh: number): void;
@@ -67,6 +70,10 @@ interface Handlers {
   access(req: Req, ino: number, mask: number): void;
   create(req: Req, parent: number, name: string, mode: number, flags: number): void;
 }
+
+/** The kernel's largest write (max_write in EXTRA_MOUNT_OPTIONS), and how many may wait in slabs. */
+const MAX_WRITE_BYTES = 131072;
+const WRITE_SLABS = 32;
 
 /** libfuse high-level's defaults, which the fuse-native bridge runs with. */
 const ENTRY_TIMEOUT_S = 1.0;
@@ -114,6 +121,9 @@ interface DirHandle {
  */
 export class LowLevelBridge {
   private session?: Session;
+  /** Where the addon copies write payloads (no Buffer allocated per write). */
+  private readonly writeSlabs = Array.from({ length: WRITE_SLABS }, () => Buffer.allocUnsafeSlow(MAX_WRITE_BYTES));
+  private readonly slabBusy = new Uint8Array(WRITE_SLABS);
   private readonly nodes = new InodeTable();
   private readonly dirs = new Map<number, DirHandle>();
   private nextDir = 1;
@@ -154,6 +164,7 @@ export class LowLevelBridge {
       log.info(`${this.mountpoint}: the kernel ended the FUSE session`);
       this.unmountNow();
     });
+    n.setWriteSlabs(this.session, this.writeSlabs, this.slabBusy);
   }
 
   async unmount(): Promise<void> {
@@ -340,9 +351,15 @@ export class LowLevelBridge {
           n.replyBuf(req, data.length > size ? data.subarray(0, size) : data);
         }, (e) => fail(req, e));
       },
-      write: (req, ino, data, off, fh) => {
+      write: (req, ino, data, off, fh, size) => {
         const x = nodes.get(ino);
-        graphs.fdCall(fh, x && nodes.path(x), 'write', { offset: off, data }).then((r) => n.replyWrite(req, r.size), (e) => fail(req, e));
+        const slot = typeof data === 'number' ? data : -1;
+        const buf = slot >= 0 ? this.writeSlabs[slot]!.subarray(0, size) : (data as Buffer);
+        // The slab is free again once the write is answered: write-behind copied it, or the
+        // brick has it.
+        const free = (): void => { if (slot >= 0) this.slabBusy[slot] = 0; };
+        graphs.fdCall(fh, x && nodes.path(x), 'write', { offset: off, data: buf })
+          .then((r) => { free(); n.replyWrite(req, r.size); }, (e) => { free(); fail(req, e); });
       },
       flush: (req, ino, fh) => {
         const x = nodes.get(ino);

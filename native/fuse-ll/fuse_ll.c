@@ -59,6 +59,16 @@ typedef struct session {
   /** The kernel ended the session: nothing left to unmount. */
   int ended;
   int freed;
+  /**
+   * Write slabs lent by JavaScript (setWriteSlabs): a write's payload is copied into a free
+   * one instead of a fresh Buffer, which V8 would count as external memory and answer with
+   * full garbage collections. busy[i] is set here and cleared by JavaScript when done.
+   */
+  napi_ref slabs_ref;
+  char **slab_ptr;
+  uint8_t *slab_busy;
+  size_t slab_count;
+  size_t slab_len;
 } session_t;
 
 #define NAPI_OK(call) do { if ((call) != napi_ok) { return NULL; } } while (0)
@@ -93,6 +103,8 @@ static void maybe_free(session_t *s) {
   for (int i = 0; i < OP_COUNT; i++) if (s->handlers[i]) napi_delete_reference(s->env, s->handlers[i]);
   if (s->ended_cb) napi_delete_reference(s->env, s->ended_cb);
   if (s->resource) napi_delete_reference(s->env, s->resource);
+  if (s->slabs_ref) napi_delete_reference(s->env, s->slabs_ref);
+  free(s->slab_ptr);
   napi_async_destroy(s->env, s->actx);
   free(s->buf);
   free(s->mountpoint);
@@ -245,13 +257,26 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 }
 
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off, struct fuse_file_info *fi) {
-  BEGIN(5)
+  BEGIN(6)
   argv[1] = num(env, ino);
-  // data points into the receive buffer, which the next request overwrites.
-  void *copy;
-  napi_create_buffer_copy(env, size, data, &copy, &argv[2]);
-  argv[3] = num(env, (double)off); argv[4] = num(env, fhv(fi));
-  END(OP_WRITE, 5)
+  // data points into the receive buffer, which the next request overwrites: copy it into a
+  // free write slab (argv[2] is then the slab's index) or, with none free, a new Buffer.
+  long slot = -1;
+  if (size <= s->slab_len) {
+    for (size_t i = 0; i < s->slab_count; i++) {
+      if (!s->slab_busy[i]) { slot = (long)i; break; }
+    }
+  }
+  if (slot >= 0) {
+    memcpy(s->slab_ptr[slot], data, size);
+    s->slab_busy[slot] = 1;
+    argv[2] = num(env, (double)slot);
+  } else {
+    void *copy;
+    napi_create_buffer_copy(env, size, data, &copy, &argv[2]);
+  }
+  argv[3] = num(env, (double)off); argv[4] = num(env, fhv(fi)); argv[5] = num(env, (double)size);
+  END(OP_WRITE, 6)
 }
 
 static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -480,6 +505,51 @@ static napi_value js_unmount(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/** setWriteSlabs(session, slabs: Buffer[], busy: Uint8Array): lends equal-sized write slabs. */
+static napi_value js_set_write_slabs(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  session_t *s = session_arg(env, argv[0]);
+  if (!s || s->slab_count) return NULL;
+  uint32_t n = 0;
+  NAPI_OK(napi_get_array_length(env, argv[1], &n));
+  napi_typedarray_type type;
+  size_t busy_len;
+  void *busy;
+  NAPI_OK(napi_get_typedarray_info(env, argv[2], &type, &busy_len, &busy, NULL, NULL));
+  if (type != napi_uint8_array || busy_len < n || n == 0) {
+    napi_throw_type_error(env, NULL, "setWriteSlabs: needs slabs and a Uint8Array as long");
+    return NULL;
+  }
+  char **ptrs = calloc(n, sizeof *ptrs);
+  size_t len = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value b;
+    void *data;
+    size_t blen;
+    napi_get_element(env, argv[1], i, &b);
+    if (napi_get_buffer_info(env, b, &data, &blen) != napi_ok || (i > 0 && blen != len)) {
+      free(ptrs);
+      napi_throw_type_error(env, NULL, "setWriteSlabs: slabs must be Buffers of one size");
+      return NULL;
+    }
+    len = blen;
+    ptrs[i] = data;
+  }
+  // The references keep the slabs (and the flags) alive as long as the session.
+  napi_value keep;
+  napi_create_array_with_length(env, 2, &keep);
+  napi_set_element(env, keep, 0, argv[1]);
+  napi_set_element(env, keep, 1, argv[2]);
+  napi_create_reference(env, keep, 1, &s->slabs_ref);
+  s->slab_ptr = ptrs;
+  s->slab_busy = busy;
+  s->slab_len = len;
+  s->slab_count = n;
+  return NULL;
+}
+
 static fuse_req_t req_arg(napi_env env, napi_value v) {
   uint64_t p = 0;
   bool lossless;
@@ -687,6 +757,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL },
     { "unmount", NULL, js_unmount, NULL, NULL, NULL, napi_default, NULL },
+    { "setWriteSlabs", NULL, js_set_write_slabs, NULL, NULL, NULL, napi_default, NULL },
     { "replyErr", NULL, js_reply_err, NULL, NULL, NULL, napi_default, NULL },
     { "replyNone", NULL, js_reply_none, NULL, NULL, NULL, napi_default, NULL },
     { "replyEntry", NULL, js_reply_entry, NULL, NULL, NULL, napi_default, NULL },
