@@ -18,6 +18,7 @@ export const TRANSLATOR_SWITCH = '(present)';
 
 /** Performance translators and whether they are in the graph by default (GlusterFS's defaults, except where docs/performance.md says why not). */
 export const PERFORMANCE_DEFAULTS: Readonly<Record<string, boolean>> = {
+  'performance/open-behind': true,
   'performance/write-behind': true,
   'performance/read-ahead': true,
   'performance/nl-cache': true,
@@ -58,6 +59,11 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     spec: { type: 'bool', description: 'Trust a miss on the hashed brick when the directory layout is settled (on/off)' },
     xlator: 'cluster/distribute',
     key: 'lookup-optimize',
+  },
+  'performance.open-behind': {
+    spec: { type: 'bool', description: 'Answer read-only opens at once and read small files by path, one round trip per file; another client\'s unlink of a file open here makes its reads fail (on/off)' },
+    xlator: 'performance/open-behind',
+    key: TRANSLATOR_SWITCH,
   },
   'performance.write-behind': {
     spec: { type: 'bool', description: 'Acknowledge writes at once and send them in the background; errors surface on the next write, fsync or close (on/off)' },
