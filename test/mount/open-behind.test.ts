@@ -91,6 +91,17 @@ test('a renamed file open behind reads by its new name', async (t) => {
   t.true(buf.subarray(0, bytesRead).equals(data));
 });
 
+test('a file longer than one read is opened for real after its first reads and reads back intact', async (t) => {
+  const vol = await startDistribute(t, 2);
+  const mnt = await mountVolfile(t, vol.volfilePath);
+  const data = crypto.randomBytes(3 * 1024 ** 2 + 777);
+  fs.writeFileSync(path.join(mnt, 'big'), data);
+  t.true(fs.readFileSync(path.join(mnt, 'big')).equals(data));
+  const dump = await openBehindDump(mnt);
+  t.true((dump.realOpens as Record<string, number>).sequential! >= 1, JSON.stringify(dump));
+  t.true((dump.readsByFd as number) >= 1, JSON.stringify(dump));
+});
+
 test('replica 2: small files read back intact', async (t) => {
   const vol = await startReplicated(t, 2);
   t.true(vol.volfile.includes('type performance/open-behind'));

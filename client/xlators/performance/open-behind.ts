@@ -25,6 +25,8 @@ interface ObFd {
   moving?: Promise<unknown>;
   /** Released: a real open must not start for it any more. */
   released?: boolean;
+  /** Reads answered by path so far. */
+  readsByPath: number;
 }
 
 /** Not open below, and no real open on its way. */
@@ -38,9 +40,9 @@ function isBehind(f: ObFd): boolean {
  * one request where open, read and release were three; a close of it answers locally too.
  * A child that cannot read by path (ENOSYS: stripe, a replica set unsure of its copies, an
  * older brick) gets a real open with the same flags, and the fd reads through it from then on.
- * So does an fd whose first read filled the whole request (a file longer than one read): the
- * file is opened in the background, since a long read costs more by path on replicas (a
- * changelog check per read) than through an fd. fstat of a not-yet-opened fd is a lookup of
+ * An fd read a second time (a file longer than one read: the kernel reads a small file in one
+ * request) is opened for real in the background and reads through that fd once it is open,
+ * since many reads cost more by path on replicas (a changelog check each) than through an fd. fstat of a not-yet-opened fd is a lookup of
  * its path; any other fd fop (write, ftruncate, fsync) opens it for real first.
  *
  * Names: before this client's unlink or rmdir of a name, a rename over it, or a rename of
@@ -85,15 +87,15 @@ export class OpenBehind extends Xlator implements FopImpl {
     if (!behind) {
       const r = await this.child.call('open', a);
       this.passedThrough++;
-      return { fd: this.add({ path: a.path, flags: a.flags, real: r.fd }) };
+      return { fd: this.add({ path: a.path, flags: a.flags, real: r.fd, readsByPath: 0 }) };
     }
     this.openedBehind++;
-    return { fd: this.add({ path: a.path, flags: a.flags }) };
+    return { fd: this.add({ path: a.path, flags: a.flags, readsByPath: 0 }) };
   }
 
   async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
     const r = await this.child.call('create', a);
-    return { iatt: r.iatt, fd: this.add({ path: a.path, flags: a.flags, real: r.fd }) };
+    return { iatt: r.iatt, fd: this.add({ path: a.path, flags: a.flags, real: r.fd, readsByPath: 0 }) };
   }
 
   async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
@@ -222,8 +224,9 @@ export class OpenBehind extends Xlator implements FopImpl {
       if (FsError.from(e).code !== 'ENOSYS') throw e;
       return undefined;
     }
-    // A file longer than one read: the next reads go through a real fd, opened meanwhile.
-    if (a.size > 0 && r.data.length >= a.size && isBehind(f) && !f.released) {
+    // A second read: a file longer than one read (the kernel reads a small file whole, in one
+    // request, up to the size it knows). The next reads go through a real fd, opened meanwhile.
+    if (++f.readsByPath >= 2 && isBehind(f) && !f.released) {
       this.realFd(f, 'sequential').catch((e: unknown) => {
         this.log.debug(`background open of ${f.path} failed: ${FsError.from(e).code}`);
       });
