@@ -107,7 +107,8 @@ export interface FopTable {
   /** The last close: the fd is gone after this. */
   release: { args: { fd: number }; reply: Empty };
   /** Removes a non-directory. */
-  unlink: { args: { path: string }; reply: Empty };
+  /** linkfileOnly: remove the name only if it is a DHT link file (ENOENT otherwise). */
+  unlink: { args: { path: string; linkfileOnly?: boolean }; reply: Empty };
   /** Removes an empty directory. */
   rmdir: { args: { path: string }; reply: Empty };
   /** Renames, replacing the target as rename(2) does. */

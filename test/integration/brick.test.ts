@@ -154,3 +154,15 @@ test('an xattrop can take an entry lock before it and drop one after it; a busy 
   }
   t.true(freed, 'the lock of a closed connection is dropped');
 });
+
+test('unlink with linkfileOnly removes a link file and leaves a real file of that name', async (t) => {
+  const { c } = await setup(t);
+  const { LINKFILE_MODE, XATTR_LINKTO } = await import('../../lib/fops.js');
+  const made = await c.call('mknod', { path: '/link', mode: LINKFILE_MODE, rdev: 0, xattrs: { [XATTR_LINKTO]: Buffer.from('tv-client-1') } });
+  t.is(made.err, undefined);
+  t.is((await c.call('unlink', { path: '/hello', linkfileOnly: true })).err?.code, 'ENOENT');
+  t.is((await c.call('lookup', { path: '/hello' })).err, undefined, 'the real file stays');
+  t.is((await c.call('unlink', { path: '/link', linkfileOnly: true })).err, undefined);
+  t.is((await c.call('lookup', { path: '/link' })).err?.code, 'ENOENT');
+  t.is((await c.call('unlink', { path: '/link', linkfileOnly: true })).err?.code, 'ENOENT');
+});

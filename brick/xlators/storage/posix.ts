@@ -398,6 +398,9 @@ export class Posix extends Xlator implements FopImpl {
 
   async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
     const abs = this.confined(a.path);
+    // Distribute's stale link file after the data went: no lookup round trip first, and a
+    // real file that took the name meanwhile stays.
+    if (a.linkfileOnly && !this.isLinkfile(abs, await this.lstatIatt(abs))) throw FsError.of('ENOENT', `${a.path} is not a link file`);
     await this.changeByPath(abs, async () => fs.unlinkSync(abs)).catch((e) => { throw FsError.from(e); });
     this.forgetIndex(a.path);
     return {};

@@ -608,11 +608,10 @@ export class Distribute extends Xlator implements FopImpl {
     return {};
   }
 
-  /** Removes a link file, leaving any real file of that name alone. */
+  /** Removes a link file, leaving any real file of that name alone (the brick checks). */
   private async removeLinkfile(child: number, path: string): Promise<void> {
     try {
-      const r = await this.children[child]!.call('lookup', { path });
-      if (r.linkto) await this.children[child]!.call('unlink', { path });
+      await this.children[child]!.call('unlink', { path, linkfileOnly: true });
     } catch (e) {
       if (FsError.from(e).code !== 'ENOENT') this.log.warn(`could not remove link file ${path}: ${(e as Error).message}`);
     }
