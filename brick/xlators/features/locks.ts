@@ -75,14 +75,21 @@ export class Locks extends Xlator implements FopImpl {
     const taking = lock && lockKey(lock);
     const dropping = unlock && lockKey(unlock);
     if (taking && !this.tryTake(taking, lock.owner)) throw FsError.of('EAGAIN', 'entry lock is held');
+    let pending: Promise<FopReply<'xattrop'>>;
     try {
-      const r = await this.children[0]!.call('xattrop', op);
+      pending = this.children[0]!.call('xattrop', op);
+    } finally {
+      // storage/posix applies an xattrop before its first await, so the counters are
+      // changed by now: the lock can go before the reply, and a request this connection
+      // sends next (the client's next transaction on the name) finds it free.
+      if (dropping) this.dropLock(dropping, unlock.owner);
+    }
+    try {
+      const r = await pending;
       return taking ? { ...r, locked: true } : r;
     } catch (e) {
       if (taking) this.dropLock(taking, lock.owner);
       throw e;
-    } finally {
-      if (dropping) this.dropLock(dropping, unlock.owner);
     }
   }
 

@@ -99,6 +99,15 @@ export class Replicate extends Xlator implements FopImpl {
 
   override async fini(): Promise<void> {
     for (const path of [...this.bursts.keys()]) await this.endBurst(path).catch(() => undefined);
+    await Promise.all([...this.backgroundPostOps]);
+  }
+
+  /** Post-ops answered before they landed (entry transactions); fini waits for them. */
+  private readonly backgroundPostOps = new Set<Promise<unknown>>();
+
+  private inBackground(p: Promise<unknown>): void {
+    const tracked = p.catch((e: Error) => this.log.warn(`background post-op: ${e.message}`)).finally(() => this.backgroundPostOps.delete(tracked));
+    this.backgroundPostOps.add(tracked);
   }
 
   override statedump(): Record<string, unknown> {
@@ -255,10 +264,23 @@ export class Replicate extends Xlator implements FopImpl {
       const done = successes(results).map((r) => r.child);
       // Clear the marks about replicas that did the change, on the replicas that hold marks.
       const clear: Xattrs = Object.fromEntries(done.map((i) => [changelogName(this.names[i]!), counters(t.kind, -1)]));
-      const post = await this.clearAndUnlock(t.lockPath, t.lockName, locked, marked, clear);
+      const posting = this.clearAndUnlock(t.lockPath, t.lockName, locked, marked, clear).then((post) => {
+        for (const r of post) if (!r.ok && r.error.code !== 'ENOENT') this.log.warn(`post-op on ${this.names[r.child]} for ${t.changelogPath}: ${r.error.message}`);
+        return post;
+      });
       unlocked = true;
-      for (const r of post) if (!r.ok && r.error.code !== 'ENOENT') this.log.warn(`post-op on ${this.names[r.child]} for ${t.changelogPath}: ${r.error.message}`);
       const ok = successes(results);
+      // An entry change (create, unlink, mkdir... in a directory) is answered once it is done
+      // everywhere; the directory's post-op and unlock follow in the background (they are
+      // sent on each replica's connection ahead of anything this client sends next). Until
+      // they land every replica still carries its own mark too, which no heal reads as blame,
+      // and a crash in between leaves marks that a heal settles. File changes wait: their
+      // reply carries the attributes from after the post-op.
+      if (t.lockName !== INODE_LOCK && ok.length > 0) {
+        this.inBackground(posting);
+        return ok[0]!.value;
+      }
+      const post = await posting;
       // The post-op moved the file's ctime: hand back the attributes from after it, or
       // a caller comparing ctimes (tar: "file changed as we read it") sees a change.
       const first = ok[0];
