@@ -1,13 +1,12 @@
 // A real management daemon process per test: free API port, own state directory, own
 // range of brick ports. Teardown kills the daemon and every brick process it started.
 import { spawn, type ChildProcess } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { HealthReply } from '../../lib/mgmt/api.js';
 import { runCli, type CliOptions, type RunResult } from './cli.js';
-import { BIN, eventually, freePort, type Owner } from './proc.js';
+import { BIN, eventually, freePort, reservePortBlock, type Owner } from './proc.js';
 
 export interface StartDaemonOptions {
   /** Reuse a state directory (it is still removed when the test ends). */
@@ -22,25 +21,7 @@ export interface StartDaemonOptions {
  * process or another) never hand out the same brick ports.
  */
 export function reserveBrickPortBase(t: Owner): number {
-  for (let attempt = 0; attempt < 1000; attempt++) {
-    const base = 10_000 + 100 * crypto.randomInt(0, 220);
-    const lock = path.join(os.tmpdir(), `brickfs-test-ports-${base}.lock`);
-    try {
-      fs.writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
-      t.teardown(() => fs.rmSync(lock, { force: true }));
-      return base;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      // A lock left by a test process that died is free again.
-      const owner = Number(fs.readFileSync(lock, 'utf8').trim());
-      try {
-        process.kill(owner, 0);
-      } catch {
-        fs.rmSync(lock, { force: true });
-      }
-    }
-  }
-  throw new Error('no free block of brick ports for a test daemon');
+  return reservePortBlock((release) => t.teardown(release));
 }
 
 /** Pids from the brick pidfiles under a state directory. */

@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -76,15 +77,56 @@ export function tmpDir(t: Owner, prefix = 'brickfs-test-'): string {
 }
 
 /** A TCP port free right now on loopback. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+export async function freePort(): Promise<number> {
+  for (;;) {
+    if (!ports || ports.next >= ports.end) {
+      const base = reservePortBlock((release) => process.once('exit', release));
+      ports = { next: base, end: base + PORT_BLOCK };
+    }
+    const port = ports.next++;
+    if (await canListen(port)) return port;
+  }
+}
+
+/** This test process's block of ports (freePort), taken one after the other. */
+let ports: { next: number; end: number } | undefined;
+const PORT_BLOCK = 100;
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * Reserves a block of 100 ports below Linux's ephemeral range (32768 and up, where any
+ * outgoing connection may take a port between a test picking it and a brick binding it),
+ * with a lock file in the temp directory, so tests running in parallel (in this process or
+ * another) never hand out the same ports. Two bricks given one port made one of them fail
+ * to start while the port answered, and a mount then met the other volume's brick.
+ */
+export function reservePortBlock(onRelease: (release: () => void) => void): number {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const base = 10_000 + PORT_BLOCK * crypto.randomInt(0, 220);
+    const lock = path.join(os.tmpdir(), `brickfs-test-ports-${base}.lock`);
+    try {
+      fs.writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      onRelease(() => fs.rmSync(lock, { force: true }));
+      return base;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // A lock left by a test process that died is free again.
+      const owner = Number(fs.readFileSync(lock, 'utf8').trim());
+      try {
+        process.kill(owner, 0);
+      } catch {
+        fs.rmSync(lock, { force: true });
+      }
+    }
+  }
+  throw new Error('no free block of test ports');
 }
 
 /** True when something accepts TCP connections on the port. */
