@@ -604,26 +604,9 @@ export class Distribute extends Xlator implements FopImpl {
       return l;
     });
     this.where.delete(a.path);
-    if (loc.cached !== loc.hashed) this.removeLinkfileBehind(loc.hashed, a.path);
+    // Awaited: once unlink returns, no brick holds anything of the name (GlusterFS's too).
+    if (loc.cached !== loc.hashed) await this.removeLinkfile(loc.hashed, a.path);
     return {};
-  }
-
-  /** Link-file removals answered before they landed (fini waits for them). */
-  private readonly linkfileRemovals = new Set<Promise<void>>();
-
-  /**
-   * Removes a stale link file without making the caller wait. Its request is on the hashed
-   * child's connection before anything this client sends next (replicate: its entry lock
-   * is, and a transaction on the name waits for it), so a create of the name right after
-   * finds the link file gone.
-   */
-  private removeLinkfileBehind(child: number, path: string): void {
-    const p: Promise<void> = this.removeLinkfile(child, path).finally(() => this.linkfileRemovals.delete(p));
-    this.linkfileRemovals.add(p);
-  }
-
-  override async fini(): Promise<void> {
-    await Promise.all([...this.linkfileRemovals]);
   }
 
   /** Removes a link file, leaving any real file of that name alone (the brick checks). */
@@ -691,7 +674,7 @@ export class Distribute extends Xlator implements FopImpl {
     if (dst && dst.cached !== s && dst.cached !== toHashed) {
       await this.children[dst.cached]!.call('unlink', { path: a.to }).catch(() => undefined);
     }
-    if (src.hashed !== s) this.removeLinkfileBehind(src.hashed, a.from);
+    if (src.hashed !== s) await this.removeLinkfile(src.hashed, a.from);
     this.where.set(a.to, s);
   }
 
