@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
-import { fanout, migrateOnAll, successes, type Settled } from '../../../../lib/fanout.js';
+import { fanout, firstFailure, migrateOnAll, successes, type Settled } from '../../../../lib/fanout.js';
 import { isDir, type FopArgs, type FopName, type FopReply, type Xattrs } from '../../../../lib/fops.js';
 import { nameHash } from '../../../../lib/hash.js';
 import { registerXlator } from '../../../../lib/registry.js';
@@ -190,7 +190,7 @@ export class Replicate extends Xlator implements FopImpl {
     if (!busy && unlocked.length === 0) {
       const marked = got.map((r) => r.child);
       const reachable = res.filter((r) => r.ok || r.error.code !== 'ENOTCONN').map((r) => r.child);
-      return { locked: marked, marked, reachable, error: res.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)?.error };
+      return { locked: marked, marked, reachable, error: firstFailure(res) };
     }
     const lockedHere = got.filter((r) => r.value.locked).map((r) => r.child);
     await fanout(this.children, 'xattrop', { path, add: undo, unlock: spec }, lockedHere);
@@ -198,7 +198,7 @@ export class Replicate extends Xlator implements FopImpl {
     const locked = await this.lock(path, name);
     try {
       const pre = await fanout(this.children, 'xattrop', { path, add }, locked);
-      return { locked, marked: successes(pre).map((r) => r.child), reachable: locked, error: pre.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)?.error };
+      return { locked, marked: successes(pre).map((r) => r.child), reachable: locked, error: firstFailure(pre) };
     } catch (e) {
       await this.unlock({ path, name, children: locked });
       throw e;
@@ -243,7 +243,7 @@ export class Replicate extends Xlator implements FopImpl {
       }
       const pre = await fanout(this.children, 'xattrop', { path: t.changelogPath, add: mark(1) }, targets);
       marked = successes(pre).map((r) => r.child);
-      preError = pre.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)?.error;
+      preError = firstFailure(pre);
     } else {
       let reachable: number[];
       ({ locked, marked, reachable, error: preError } = await this.lockAndMark(t.lockPath, t.lockName, mark(1), mark(-1)));
@@ -548,19 +548,30 @@ export class Replicate extends Xlator implements FopImpl {
     const b = await this.burstFor(f.path);
     clearTimeout(b.timer);
     b.mtimeMs = undefined;
+    for (const i of b.marked) if (f.childFds[i] === undefined) b.failed.add(i);
+    const targets = b.marked.filter((i) => f.childFds[i] !== undefined);
+    return this.inBurst(b, 'write', (i) => ({ ...a, fd: f.childFds[i]! }), targets);
+  }
+
+  /**
+   * One change of a file under its open burst: sent to the given replicas, the burst kept
+   * open while it runs, and a replica that failed it stays blamed. Answers the first success.
+   */
+  private async inBurst<F extends 'write' | 'setattr'>(
+    b: WriteBurst, fop: F, args: FopArgs<F> | ((child: number) => FopArgs<F>), targets: number[],
+  ): Promise<FopReply<F>> {
+    clearTimeout(b.timer);
     b.inflight++;
-    let res: Array<Settled<FopReply<'write'>>>;
+    let res: Array<Settled<FopReply<F>>>;
     try {
-      const targets = b.marked.filter((i) => f.childFds[i] !== undefined);
-      for (const i of b.marked) if (f.childFds[i] === undefined) b.failed.add(i);
-      res = await fanout(this.children, 'write', (i) => ({ ...a, fd: f.childFds[i]! }), targets);
+      res = await fanout(this.children, fop, args, targets);
     } finally {
       b.inflight--;
     }
     for (const r of res) if (!r.ok) b.failed.add(r.child);
     this.armBurstTimer(b);
     const ok = successes(res);
-    if (!ok.length) throw (res[0] as Extract<Settled<unknown>, { ok: false }> | undefined)?.error ?? FsError.of('ENOTCONN');
+    if (!ok.length) throw firstFailure(res) ?? FsError.of('ENOTCONN');
     return ok[0]!.value;
   }
 
@@ -604,20 +615,9 @@ export class Replicate extends Xlator implements FopImpl {
 
   /** A setattr (not size) of a file with a write burst open goes under the burst. */
   private async setattrInBurst(b: WriteBurst, a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
-    clearTimeout(b.timer);
-    b.inflight++;
-    let res: Array<Settled<FopReply<'setattr'>>>;
-    try {
-      res = await fanout(this.children, 'setattr', a, b.marked.filter((i) => !b.failed.has(i)));
-    } finally {
-      b.inflight--;
-    }
-    for (const r of res) if (!r.ok) b.failed.add(r.child);
-    this.armBurstTimer(b);
-    const ok = successes(res);
-    if (!ok.length) throw (res[0] as Extract<Settled<unknown>, { ok: false }> | undefined)?.error ?? FsError.of('ENOTCONN');
+    const r = await this.inBurst(b, 'setattr', a, b.marked.filter((i) => !b.failed.has(i)));
     if (a.attrs.mtimeMs !== undefined) b.mtimeMs = a.attrs.mtimeMs;
-    return ok[0]!.value;
+    return r;
   }
 
   async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
