@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { pidAlive } from '../../brick/mgmt/bricks.js';
 
 /** The repository root (tests run from dist/test/...). */
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -118,12 +119,7 @@ export function reservePortBlock(onRelease: (release: () => void) => void): numb
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       // A lock left by a test process that died is free again.
-      const owner = Number(fs.readFileSync(lock, 'utf8').trim());
-      try {
-        process.kill(owner, 0);
-      } catch {
-        fs.rmSync(lock, { force: true });
-      }
+      if (!pidAlive(Number(fs.readFileSync(lock, 'utf8').trim()))) fs.rmSync(lock, { force: true });
     }
   }
   throw new Error('no free block of test ports');

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pidAlive } from '../../brick/mgmt/bricks.js';
 import { ActiveGraph, VolfileWatcher } from '../../client/graph-switch.js';
 import { mountPidfile, runDir } from '../../client/mount-table.js';
 import { FsError } from '../../lib/errors.js';
@@ -32,14 +33,6 @@ function readLog(dir: string): string {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface Mounted {
   d: TestDaemon;
@@ -65,7 +58,7 @@ async function mountedVolume(t: ExecutionContext, vol: string): Promise<Mounted>
   let pid = 0;
   t.teardown(async () => {
     await unmountQuietly(mnt);
-    if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+    if (pid && pidAlive(pid)) process.kill(pid, 'SIGKILL');
     fs.rmSync(mountLog(mnt), { force: true });
   });
   await runCliOk(t, ['mount', `${d.server}:/${vol}`, mnt, '-o', 'log-level=info']);
@@ -94,7 +87,7 @@ async function umountAndCheck(t: ExecutionContext, m: Mounted): Promise<void> {
   const r = await cli(['umount', m.mnt]);
   t.is(r.code, 0, r.stderr);
   t.false(isMountPoint(m.mnt));
-  await eventually(() => !alive(m.pid), 10_000, 'mount process exit');
+  await eventually(() => !pidAlive(m.pid), 10_000, 'mount process exit');
 }
 
 /** The mount never answered EIO (the bridge logs every EIO it returns). */
