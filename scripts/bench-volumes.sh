@@ -2,10 +2,12 @@
 # Brings up brickfs volumes of the shapes ../shared/tools/gluster-ref.sh makes, for
 # `brickfs bench` side by side: bdist (distribute 2) and brep (2 x 2 replica), mounted at
 # /var/tmp/bfs/mnt-bdist and /var/tmp/bfs/mnt-brep through the CLI, by a daemon on port 7027.
-# Usage: scripts/bench-volumes.sh up|down. Needs root and FUSE.
+# Usage: scripts/bench-volumes.sh up|down. Needs root and FUSE. BFS_BENCH_ROOT, BFS_BENCH_PORT and
+# BFS_BENCH_BRICK_PORT_BASE move everything, so a second set can run beside the first.
 set -euo pipefail
-ROOT=/var/tmp/bfs
-PORT=7027
+ROOT=${BFS_BENCH_ROOT:-/var/tmp/bfs}
+PORT=${BFS_BENCH_PORT:-7027}
+BRICK_PORT_BASE=${BFS_BENCH_BRICK_PORT_BASE:-7400}
 BFS="node $(cd "$(dirname "$0")/.." && pwd)/bin/brickfs.js"
 B="$BFS --server localhost:$PORT"
 
@@ -19,7 +21,7 @@ down() {
 up() {
   down
   mkdir -p "$ROOT/mnt-bdist" "$ROOT/mnt-brep"
-  $BFS daemon --port $PORT --state "$ROOT/state" --brick-port-base 7400 >"$ROOT/daemon.log" 2>&1 &
+  $BFS daemon --port $PORT --state "$ROOT/state" --brick-port-base $BRICK_PORT_BASE >"$ROOT/daemon.log" 2>&1 &
   echo $! >"$ROOT/daemon.pid"
   for _ in $(seq 50); do curl -sf "localhost:$PORT/v1/health" >/dev/null && break; sleep 0.2; done
   $B volume create bdist localhost:$ROOT/bdist-1 localhost:$ROOT/bdist-2 --force >/dev/null
