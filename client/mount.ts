@@ -36,9 +36,10 @@ export class MountedVolume {
     if (!st?.isDirectory()) throw new Error(`mount point ${o.mountpoint} does not exist or is not a directory`);
     await graph.init();
     const graphs = new ActiveGraph(graph, o.watch?.version);
-    // libfuse's low-level API on the main thread (client/fuse/lowlevel-bridge.ts) by default;
-    // BRICKFS_FUSE=native: fuse-native's high-level bridge, a thread handoff per request.
-    const Bridge = process.env.BRICKFS_FUSE === 'native' ? FuseBridge : LowLevelBridge;
+    // libfuse 3's low-level API on the main thread (client/fuse/lowlevel-bridge.ts) by default;
+    // BRICKFS_FUSE=native, or no native/fuse-ll built (no libfuse3-dev at install): fuse-native's
+    // high-level bridge over libfuse 2, a thread handoff per request.
+    const Bridge = process.env.BRICKFS_FUSE === 'native' || !LowLevelBridge.available() ? FuseBridge : LowLevelBridge;
     const bridge = new Bridge(graphs, path.resolve(o.mountpoint), { fsname: o.source, extraOptions: o.extraOptions });
     try {
       await bridge.mount();

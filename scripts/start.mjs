@@ -37,6 +37,8 @@ function missingDebianPackages() {
   const has = (file) => fs.existsSync(file);
   if (!has('/usr/lib/x86_64-linux-gnu/libfuse.so.2') && !has('/lib/x86_64-linux-gnu/libfuse.so.2') && !has('/usr/lib/aarch64-linux-gnu/libfuse.so.2')) missing.push('libfuse2');
   if (spawnSync('sh', ['-c', 'command -v fusermount || command -v fusermount3']).status !== 0) missing.push('fuse3');
+  // native/fuse-ll builds against libfuse 3 (without it mounts fall back to fuse-native).
+  if (!has('/usr/include/fuse3/fuse_lowlevel.h')) missing.push('libfuse3-dev');
   return missing;
 }
 
@@ -61,6 +63,8 @@ async function main() {
     say('installing npm dependencies (npm ci)');
     run('npm', ['ci']);
   }
+  // Idempotent; builds native/fuse-ll if libfuse3-dev arrived after npm ci.
+  run(process.execPath, [path.join(repo, 'scripts', 'build-fuse-ll.mjs')]);
   say('building (tsc)');
   run('npm', ['run', '--silent', 'build']);
 

@@ -55,6 +55,11 @@ export class FuseBridge {
     return new Promise((resolve, reject) => this.fuse.mount((err) => (err ? reject(err) : resolve())));
   }
 
+  /** What the statedump shows of the bridge. */
+  statedump(): Record<string, unknown> {
+    return { bridge: 'fuse-native' };
+  }
+
   unmount(): Promise<void> {
     return new Promise((resolve, reject) => this.fuse.unmount((err) => (err ? reject(err) : resolve())));
   }

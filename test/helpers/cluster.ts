@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { clientGraph } from '../../brick/mgmt/volgen.js';
-import { mountRunFile } from '../../client/mount-table.js';
+import { mountPidfile, mountRunFile } from '../../client/mount-table.js';
 import { validateVolumeOption } from '../../lib/mgmt/args.js';
 import { formatVolfile } from '../../lib/volfile/parse.js';
 import { BRICK_MAIN, cli, eventually, freePort, portOpen, sleep, spawnOwned, tmpDir, type Owner } from './proc.js';
@@ -136,4 +136,19 @@ export async function unmountQuietly(dir: string): Promise<void> {
 export function isMountPoint(dir: string): boolean {
   const want = path.resolve(dir);
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === want);
+}
+
+/** A mount's statedump (SIGUSR1, written to its log): the FUSE bridge and the current graph. */
+export async function mountStatedump(mnt: string): Promise<{ fuse: Record<string, unknown>; xlators: Record<string, { type: string }> }> {
+  const log = mountRunFile(mnt, 'log');
+  const seen = fs.readFileSync(log, 'utf8').length;
+  process.kill(Number(fs.readFileSync(mountPidfile(mnt), 'utf8').trim()), 'SIGUSR1');
+  const dump = await eventually(() => /statedump (\{.*\})\n/.exec(fs.readFileSync(log, 'utf8').slice(seen))?.[1], 5000, 'statedump');
+  return JSON.parse(dump!);
+}
+
+/** One translator's part of a mount's statedump, by its type (e.g. performance/read-ahead). */
+export async function xlatorStatedump(mnt: string, type: string): Promise<Record<string, unknown>> {
+  const { xlators } = await mountStatedump(mnt);
+  return Object.values(xlators).find((x) => x.type === type) as unknown as Record<string, unknown>;
 }

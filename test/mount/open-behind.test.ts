@@ -5,20 +5,10 @@ import test from 'ava';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { mountPidfile, mountRunFile } from '../../client/mount-table.js';
-import { mountVolfile, startDistribute } from '../helpers/cluster.js';
+import { mountVolfile, startDistribute, xlatorStatedump } from '../helpers/cluster.js';
 import { eventually, shOk } from '../helpers/proc.js';
 import { startReplicated } from '../helpers/replica.js';
 
-/** The open-behind counters of the mount's current graph, from its statedump (SIGUSR1, written to its log). */
-async function openBehindDump(mnt: string): Promise<Record<string, unknown>> {
-  const log = mountRunFile(mnt, 'log');
-  const seen = fs.readFileSync(log, 'utf8').length;
-  process.kill(Number(fs.readFileSync(mountPidfile(mnt), 'utf8').trim()), 'SIGUSR1');
-  const dump = await eventually(() => /statedump (\{.*\})\n/.exec(fs.readFileSync(log, 'utf8').slice(seen))?.[1], 5000, 'statedump');
-  const xlators = (JSON.parse(dump!) as { xlators: Record<string, { type: string }> }).xlators;
-  return Object.values(xlators).find((x) => x.type === 'performance/open-behind') as unknown as Record<string, unknown>;
-}
 
 /** Writes n small files of assorted sizes (0 to ~20 KiB) under dir; their contents by name. */
 function writeSmallFiles(dir: string, n: number): Map<string, Buffer> {
@@ -46,13 +36,13 @@ test('200 small files read back intact, each by readfile with no real open', asy
   const mnt = await mountVolfile(t, vol.volfilePath);
   const dir = path.join(mnt, 'small');
   const files = writeSmallFiles(dir, 200);
-  const before = await openBehindDump(mnt);
+  const before = await xlatorStatedump(mnt, 'performance/open-behind');
   readBack(t, dir, files);
   // cat itself, over a few of them.
   const catted = await shOk(t, `cat ${[...files.keys()].slice(0, 20).map((n) => path.join(dir, n)).join(' ')} | sha256sum`);
   const expected = crypto.createHash('sha256').update(Buffer.concat([...files.values()].slice(0, 20))).digest('hex');
   t.is(catted.split(' ')[0], expected);
-  const after = await openBehindDump(mnt);
+  const after = await xlatorStatedump(mnt, 'performance/open-behind');
   const n = (d: Record<string, unknown>, k: string): number => d[k] as number;
   t.true(n(after, 'openedBehind') - n(before, 'openedBehind') >= 200, JSON.stringify(after));
   t.true(n(after, 'readfiles') - n(before, 'readfiles') >= 150, `most reads went by path: ${JSON.stringify(after)}`);
@@ -74,7 +64,7 @@ test('a file opened for reading, then unlinked through the mount, still reads th
   t.is(bytesRead, data.length);
   t.true(buf.subarray(0, bytesRead).equals(data), 'the unlinked file reads as it was');
   await fh.close();
-  const dump = await openBehindDump(mnt);
+  const dump = await xlatorStatedump(mnt, 'performance/open-behind');
   t.true(((dump.realOpens as Record<string, number>).namespace ?? 0) >= 1, JSON.stringify(dump));
 });
 
@@ -97,8 +87,25 @@ test('a file longer than one read is opened for real after its first reads and r
   const data = crypto.randomBytes(3 * 1024 ** 2 + 777);
   fs.writeFileSync(path.join(mnt, 'big'), data);
   t.true(fs.readFileSync(path.join(mnt, 'big')).equals(data));
-  const dump = await openBehindDump(mnt);
-  t.true((dump.realOpens as Record<string, number>).sequential! >= 1, JSON.stringify(dump));
+  // Without kernel readahead each read(2) below is one FUSE read, in order (with it, the
+  // kernel reads the whole file ahead at once, before the real open is back).
+  const bdi = `/sys/class/bdi/${(await shOk(t, `mountpoint -d ${mnt}`)).trim()}/read_ahead_kb`;
+  fs.writeFileSync(bdi, '0');
+  fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+  const fh = await fs.promises.open(path.join(mnt, 'big'), 'r');
+  t.teardown(() => fh.close().catch(() => undefined));
+  const chunk = 128 * 1024;
+  const at = async (offset: number): Promise<void> => {
+    const buf = Buffer.alloc(chunk);
+    const { bytesRead } = await fh.read(buf, 0, chunk, offset);
+    t.true(buf.subarray(0, bytesRead).equals(data.subarray(offset, offset + chunk)), `bytes at ${offset}`);
+  };
+  await at(0);
+  await at(chunk);
+  // The second read by path started the real open; the reads after it go through its fd.
+  await eventually(async () => ((await xlatorStatedump(mnt, 'performance/open-behind')).realOpens as Record<string, number>).sequential! >= 1, 5000, 'a real open');
+  for (let off = 2 * chunk; off < data.length; off += chunk) await at(off);
+  const dump = await xlatorStatedump(mnt, 'performance/open-behind');
   t.true((dump.readsByFd as number) >= 1, JSON.stringify(dump));
 });
 
@@ -109,7 +116,7 @@ test('replica 2: small files read back intact', async (t) => {
   const dir = path.join(mnt, 'small');
   const files = writeSmallFiles(dir, 60);
   readBack(t, dir, files);
-  const dump = await openBehindDump(mnt);
+  const dump = await xlatorStatedump(mnt, 'performance/open-behind');
   t.true((dump.readfiles as number) >= 50, JSON.stringify(dump));
   t.true((dump.realOpens as Record<string, number>).enosys! < 10, `replicate answered by path, not ENOSYS: ${JSON.stringify(dump)}`);
 });

@@ -5,9 +5,7 @@ import test from 'ava';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { mountPidfile, mountRunFile } from '../../client/mount-table.js';
-import { mountVolfile, startDistribute } from '../helpers/cluster.js';
-import { eventually } from '../helpers/proc.js';
+import { mountVolfile, startDistribute, xlatorStatedump } from '../helpers/cluster.js';
 
 const MiB = 1024 ** 2;
 
@@ -27,15 +25,6 @@ async function readToEnd(fh: fs.promises.FileHandle, from: number): Promise<{ ha
   return { hash: sha256(bytes), bytes };
 }
 
-/** The read-ahead counters of the mount's current graph, from its statedump (SIGUSR1, written to its log). */
-async function readAheadDump(mnt: string): Promise<Record<string, number>> {
-  const log = mountRunFile(mnt, 'log');
-  const seen = fs.readFileSync(log, 'utf8').length;
-  process.kill(Number(fs.readFileSync(mountPidfile(mnt), 'utf8').trim()), 'SIGUSR1');
-  const dump = await eventually(() => /statedump (\{.*\})\n/.exec(fs.readFileSync(log, 'utf8').slice(seen))?.[1], 5000, 'statedump');
-  const xlators = (JSON.parse(dump!) as { xlators: Record<string, { type: string }> }).xlators;
-  return Object.values(xlators).find((x) => x.type === 'performance/read-ahead') as unknown as Record<string, number>;
-}
 
 test('a multi-MiB file reads back intact with 1 MiB reads; a change through a second fd is seen by the first', async (t) => {
   const vol = await startDistribute(t, 2);
@@ -50,7 +39,7 @@ test('a multi-MiB file reads back intact with 1 MiB reads; a change through a se
   const whole = await readToEnd(reader, 0);
   t.is(whole.bytes.length, content.length);
   t.is(whole.hash, sha256(content));
-  const dump = await readAheadDump(mnt);
+  const dump = await xlatorStatedump(mnt, 'performance/read-ahead') as Record<string, number>;
   t.true(dump.prefetches > 0 && dump.hits > 0, `read-ahead answered reads: ${JSON.stringify(dump)}`);
 
   // Read the first 2 MiB again, so read-ahead holds the pages after them for this fd. A
@@ -81,5 +70,5 @@ test('a multi-MiB file reads back intact with 1 MiB reads; a change through a se
   // And from the start.
   await (await fs.promises.open(file, 'r')).close();
   t.is((await readToEnd(reader, 0)).hash, sha256(expected));
-  t.true((await readAheadDump(mnt)).invalidations > 0);
+  t.true((await xlatorStatedump(mnt, 'performance/read-ahead') as Record<string, number>).invalidations > 0);
 });

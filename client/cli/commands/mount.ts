@@ -103,7 +103,7 @@ async function mountInForeground(volfileText: string, volfileName: string, sourc
   };
   // GlusterFS's statedump signal: the graphs alive, their open fds and translators, to the log.
   process.on('SIGUSR1', () => {
-    process.stderr.write(`${new Date().toISOString()} statedump ${JSON.stringify(m.graphs.statedump())}\n`);
+    process.stderr.write(`${new Date().toISOString()} statedump ${JSON.stringify({ fuse: m.bridge.statedump(), ...m.graphs.statedump() })}\n`);
   });
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -93,7 +93,9 @@ export class WriteBehind extends Xlator implements FopImpl {
   static override readonly description = 'Acknowledges writes at once and sends them in the background, merged';
   static override readonly options = {
     'cache-size': {
-      type: 'size', default: 1024 ** 2, min: 0, max: 1024 ** 3,
+      // 4 MiB, not GlusterFS's 1 MiB: the kernel sends 1 MiB writes (libfuse 3), and a window
+      // of one write would leave nothing in flight behind it.
+      type: 'size', default: 4 * 1024 ** 2, min: 0, max: 1024 ** 3,
       description: 'Acknowledged but unwritten bytes held per file; a larger write goes through synchronously (0 turns write-behind off)',
     },
     'metadata-behind': {
