@@ -668,9 +668,16 @@ export class Posix extends Xlator implements FopImpl {
         return {};
       case 'commit':
         if (!this.gate.holds(st.ino, owner)) throw FsError.of('EINVAL', `${a.path} is not frozen by this mover`);
-        await fsp.unlink(abs).catch((e) => { throw FsError.from(e); });
-        this.forgetIndex(a.path);
+        // Synchronously from unlink to marking: once unlinked, the inode number is free, and a
+        // file created meanwhile (a staging copy of another move) could get it and its fds
+        // would be marked moved too.
+        try {
+          fs.unlinkSync(abs);
+        } catch (e) {
+          throw FsError.from(e);
+        }
         this.gate.markMoved([...this.openFds].filter(([, ino]) => ino === st.ino).map(([fd]) => fd));
+        this.forgetIndex(a.path);
         this.gate.thaw(st.ino, owner);
         return {};
       default:
