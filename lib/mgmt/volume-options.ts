@@ -81,7 +81,7 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     key: TRANSLATOR_SWITCH,
   },
   'performance.read-ahead-page-count': {
-    spec: { type: 'int', min: 1, max: 16, description: 'Pages (128 KiB each) fetched ahead of a sequential reader' },
+    spec: { type: 'int', min: 1, max: 16, description: 'Pages (1 MiB each) fetched ahead of a sequential reader' },
     xlator: 'performance/read-ahead',
     key: 'page-count',
   },

@@ -59,9 +59,10 @@ interface FdState {
  * performance/read-ahead: when an fd is read sequentially (a read starts where the one before
  * ended), fetches the pages that cover the read and the page-count pages after it from the
  * child, concurrently, and answers the next reads from them; a read of a page still on its
- * way waits for it. The kernel sends reads of at most 128 KiB, one or two at a time, so a
- * sequential reader otherwise waits a whole brick round trip for each; this keeps several in
- * flight. A read elsewhere (a seek) drops the fd's pages and goes to the child, unless the
+ * way waits for it. Through libfuse 2 (or without root, where the mount cannot raise the
+ * kernel's readahead) the kernel sends reads of at most 128 KiB, one or two at a time, so a
+ * sequential reader waits a whole brick round trip for each; this keeps several in flight.
+ * Pages are 1 MiB, the largest read libfuse 3 lets the kernel send. A read elsewhere (a seek) drops the fd's pages and goes to the child, unless the
  * fd's pages already cover it (the kernel's concurrent reads may arrive out of order).
  *
  * Coherence, within this client: a write or truncate (ftruncate, setattr of the size, an
@@ -77,7 +78,7 @@ export class ReadAhead extends Xlator implements FopImpl {
   static override readonly description = 'Fetches the next pages of sequentially read files ahead of the reader';
   static override readonly options = {
     'page-size': {
-      type: 'size', default: 128 * 1024, min: 4096, max: 4 * 1024 ** 2, multipleOf: 4096,
+      type: 'size', default: 1024 * 1024, min: 4096, max: 4 * 1024 ** 2, multipleOf: 4096,
       description: 'Bytes fetched by one read-ahead read (pages start at multiples of it)',
     },
     'page-count': {
