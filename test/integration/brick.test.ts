@@ -166,3 +166,59 @@ test('unlink with linkfileOnly removes a link file and leaves a real file of tha
   t.is((await c.call('lookup', { path: '/link' })).err?.code, 'ENOENT');
   t.is((await c.call('unlink', { path: '/link', linkfileOnly: true })).err?.code, 'ENOENT');
 });
+
+test('a directory the brick has served, then replaced by a symlink leading out (rename, symlink, link), is refused', async (t) => {
+  const { brick, c } = await setup(t);
+  const outside = tmpDir(t);
+  fs.writeFileSync(path.join(outside, 'secret'), 'top secret');
+  // The brick has checked these parents before they are swapped (it remembers checked ones).
+  for (const d of ['/d1', '/d2', '/d3']) {
+    t.is((await c.call('mkdir', { path: d, mode: 0o755 })).err, undefined);
+    t.is((await c.call('lookup', { path: `${d}/secret` })).err?.code, 'ENOENT');
+  }
+  t.is((await c.call('rmdir', { path: '/d1' })).err, undefined);
+  t.is((await c.call('symlink', { path: '/d1', target: outside })).err, undefined);
+  t.is((await c.call('symlink', { path: '/elsewhere', target: outside })).err, undefined);
+  t.is((await c.call('rename', { from: '/d2', to: '/d2-old' })).err, undefined);
+  t.is((await c.call('rename', { from: '/elsewhere', to: '/d2' })).err, undefined);
+  t.is((await c.call('rmdir', { path: '/d3' })).err, undefined);
+  t.is((await c.call('link', { target: '/d1', path: '/d3' })).err, undefined);
+  for (const d of ['/d1', '/d2', '/d3']) {
+    t.is((await c.call('lookup', { path: `${d}/secret` })).err?.code, 'EPERM', d);
+    t.is((await c.call('readfile', { path: `${d}/secret`, offset: 0, size: 100 })).err?.code, 'EPERM', d);
+    t.is((await c.call('create', { path: `${d}/new`, mode: 0o644, flags: 0o101 })).err?.code, 'EPERM', d);
+  }
+  t.false(fs.existsSync(path.join(outside, 'new')));
+  t.is(fs.readFileSync(path.join(outside, 'secret'), 'utf8'), 'top secret');
+  t.true(fs.lstatSync(path.join(brick.dir, 'd3')).isSymbolicLink());
+});
+
+test('the self-heal index holds a path exactly while one of its changelog counters is non-zero', async (t) => {
+  const { c } = await setup(t);
+  const { XATTR_AFR_PREFIX } = await import('../../lib/fops.js');
+  const counters = (...n: number[]): Buffer => { const b = Buffer.alloc(12); n.forEach((x, i) => b.writeInt32BE(x, i * 4)); return b; };
+  const indexed = async (): Promise<string[]> => ((await c.call('indexlist', {})).ok as { paths: string[] }).paths.sort();
+  const a = `${XATTR_AFR_PREFIX}tv-client-0`;
+  const b = `${XATTR_AFR_PREFIX}tv-client-1`;
+  t.is((await c.call('mkdir', { path: '/dir', mode: 0o755 })).err, undefined);
+  t.deepEqual(await indexed(), []);
+  // Two transactions overlap on one directory: the entry stays until both are done.
+  for (let i = 0; i < 2; i++) t.is((await c.call('xattrop', { path: '/dir', add: { [a]: counters(0, 0, 1), [b]: counters(0, 0, 1) } })).err, undefined);
+  t.is((await c.call('xattrop', { path: '/hello', add: { [a]: counters(1, 0, 0), [b]: counters(1, 0, 0) } })).err, undefined);
+  t.deepEqual(await indexed(), ['/dir', '/hello']);
+  t.is((await c.call('xattrop', { path: '/dir', add: { [a]: counters(0, 0, -1), [b]: counters(0, 0, -1) } })).err, undefined);
+  t.deepEqual(await indexed(), ['/dir', '/hello']);
+  t.is((await c.call('xattrop', { path: '/dir', add: { [a]: counters(0, 0, -1), [b]: counters(0, 0, -1) } })).err, undefined);
+  t.deepEqual(await indexed(), ['/hello']);
+  // A counter this request does not carry still blames: the entry stays.
+  t.is((await c.call('xattrop', { path: '/hello', add: { [a]: counters(-1, 0, 0) } })).err, undefined);
+  t.deepEqual(await indexed(), ['/hello']);
+  t.is((await c.call('xattrop', { path: '/hello', add: { [b]: counters(-1, 0, 0) } })).err, undefined);
+  t.deepEqual(await indexed(), []);
+  // A pending entry follows a rename and goes with an unlink.
+  t.is((await c.call('xattrop', { path: '/hello', add: { [a]: counters(1, 0, 0) } })).err, undefined);
+  t.is((await c.call('rename', { from: '/hello', to: '/moved' })).err, undefined);
+  t.deepEqual(await indexed(), ['/moved']);
+  t.is((await c.call('unlink', { path: '/moved' })).err, undefined);
+  t.deepEqual(await indexed(), []);
+});

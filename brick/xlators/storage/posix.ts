@@ -7,6 +7,7 @@ import {
   BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, MIGRATE_STAGING_DIR, XATTR_AFR_PREFIX, S_IFLNK, S_IFMT, XATTR_LINKTO,
   type DirEntry, type FopArgs, type FopReply, type Iatt, type SetattrFields, type StatFs, type Xattrs,
 } from '../../../lib/fops.js';
+import { BoundedMap } from '../../../lib/bounded-map.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorInit } from '../../../lib/xlator.js';
 import { MigrationGate } from './migration-gate.js';
@@ -20,6 +21,9 @@ const fsFtruncate = promisify(fs.ftruncate);
 const fsFsync = promisify(fs.fsync);
 const fsFdatasync = promisify(fs.fdatasync);
 const fsFstat = promisify(fs.fstat);
+
+/** The empty file every self-heal index entry is a hard link to (in the private directory, beside index/). */
+const INDEX_LINK_BASE = 'index-link';
 
 const { O_NOFOLLOW, O_CREAT, O_EXCL, O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_TRUNC } = fs.constants;
 /** Open flags a client may ask for; everything else (O_PATH, O_DIRECTORY tricks...) is dropped. */
@@ -53,14 +57,24 @@ export class Posix extends Xlator implements FopImpl {
   } as const;
 
   private readonly root: string;
+  /** The self-heal index: one entry per path with a non-zero changelog counter. */
+  private readonly indexDir: string;
   private rootReal = '';
   /** fds this brick opened for clients, with their inode: nothing else may be used through the wire. */
   private readonly openFds = new Map<number, number>();
   private readonly gate = new MigrationGate();
+  /**
+   * Parent directories whose real path was checked to lie inside the brick. Only a symlink
+   * can make a checked path lead out, and symlinks appear under a name only through symlink,
+   * link or rename on this brick: those clear it. It saves a realpath (a readlink per path
+   * component) on nearly every request.
+   */
+  private readonly confinedParents = new BoundedMap<string, true>(8192);
 
   constructor(init: XlatorInit) {
     super(init);
     this.root = pathMod.resolve(this.optString('directory'));
+    this.indexDir = pathMod.join(this.root, BRICK_PRIVATE_DIR, 'index');
   }
 
   override async init(): Promise<void> {
@@ -105,7 +119,7 @@ export class Posix extends Xlator implements FopImpl {
     const abs = this.resolve(volPath);
     if (abs === this.root) return abs;
     const parent = pathMod.dirname(abs);
-    if (parent === this.root) return abs;
+    if (parent === this.root || this.confinedParents.has(parent)) return abs;
     let real: string;
     try {
       // Synchronous on purpose, here and in every metadata fop (lookup, create, mkdir, setattr,
@@ -119,7 +133,17 @@ export class Posix extends Xlator implements FopImpl {
     if (real !== this.rootReal && !real.startsWith(this.rootReal + '/')) {
       throw FsError.of('EPERM', `path ${String(volPath)} leads out of the brick`);
     }
+    this.confinedParents.set(parent, true);
     return abs;
+  }
+
+  /** Runs a change that may put a symlink under some name: checked parents must be checked again. */
+  private mayAddSymlink(change: () => void): void {
+    try {
+      change();
+    } finally {
+      this.confinedParents.clear();
+    }
   }
 
   private checkFd(fd: unknown): number {
@@ -422,18 +446,21 @@ export class Posix extends Xlator implements FopImpl {
     const from = this.confined(a.from);
     const to = this.confined(a.to);
     if (from === this.root || to === this.root) throw FsError.of('EPERM', 'cannot rename the brick root');
-    await this.changeByPath(from, async () => fs.renameSync(from, to)).catch((e) => { throw FsError.from(e); });
+    await this.changeByPath(from, async () => this.mayAddSymlink(() => fs.renameSync(from, to))).catch((e) => { throw FsError.from(e); });
     // A pending heal follows the name (only a file's own entry; a directory's children keep theirs).
-    try {
-      fs.renameSync(this.indexEntry(a.from), this.indexEntry(a.to));
-    } catch { /* nothing pending */ }
+    const entry = this.indexEntry(a.from);
+    if (fs.lstatSync(entry, { throwIfNoEntry: false })) {
+      try {
+        fs.renameSync(entry, this.indexEntry(a.to));
+      } catch { /* removed meanwhile */ }
+    }
     return {};
   }
 
   async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
     const target = this.confined(a.target);
     const abs = this.confined(a.path);
-    await this.changeByPath(target, async () => fs.linkSync(target, abs)).catch((e) => { throw FsError.from(e); });
+    await this.changeByPath(target, async () => this.mayAddSymlink(() => fs.linkSync(target, abs))).catch((e) => { throw FsError.from(e); });
     return { iatt: await this.lstatIatt(abs) };
   }
 
@@ -443,7 +470,7 @@ export class Posix extends Xlator implements FopImpl {
     // The target is stored as written; the brick never follows it (every lookup is lstat,
     // and parents are resolved and checked to lie inside the brick).
     try {
-      fs.symlinkSync(a.target, abs);
+      this.mayAddSymlink(() => fs.symlinkSync(a.target, abs));
     } catch (e) {
       throw FsError.from(e);
     }
@@ -542,14 +569,10 @@ export class Posix extends Xlator implements FopImpl {
     return {};
   }
 
-  private get indexDir(): string {
-    return pathMod.join(this.root, BRICK_PRIVATE_DIR, 'index');
-  }
-
   /** Adds int32 counters atomically: the brick is single-threaded and this runs without awaiting. */
   async xattrop(a: FopArgs<'xattrop'>): Promise<FopReply<'xattrop'>> {
     const abs = this.confined(a.path);
-    fs.lstatSync(abs);
+    const st = fs.lstatSync(abs);
     const out: Xattrs = {};
     let touchesChangelog = false;
     for (const [name, delta] of Object.entries(a.add ?? {})) {
@@ -570,11 +593,9 @@ export class Posix extends Xlator implements FopImpl {
       out[name] = next;
       touchesChangelog ||= name.startsWith(XATTR_AFR_PREFIX);
     }
-    if (touchesChangelog) this.updateIndex(abs, a.path);
-    if (typeof a.mtimeMs === 'number') {
-      const st = fs.lstatSync(abs);
-      fs.lutimesSync(abs, st.atimeMs / 1000, a.mtimeMs / 1000);
-    }
+    if (touchesChangelog) this.updateIndex(abs, a.path, out);
+    // Setting xattrs leaves atime alone: the lstat above still has it.
+    if (typeof a.mtimeMs === 'number') fs.lutimesSync(abs, st.atimeMs / 1000, a.mtimeMs / 1000);
     return { xattrs: out, iatt: await this.lstatIatt(abs) };
   }
 
@@ -582,29 +603,69 @@ export class Posix extends Xlator implements FopImpl {
     return pathMod.join(this.indexDir, Buffer.from(volPath).toString('base64url'));
   }
 
-  /** A removed name has nothing left to heal here. */
+  /** A removed name has nothing left to heal here (an lstat first: there rarely is an entry). */
   private forgetIndex(volPath: string): void {
-    fs.rmSync(this.indexEntry(volPath), { force: true });
+    const entry = this.indexEntry(volPath);
+    if (fs.lstatSync(entry, { throwIfNoEntry: false })) fs.rmSync(entry, { force: true });
   }
 
-  /** Keeps a path in the self-heal index while any of its changelog counters is non-zero. */
-  private updateIndex(abs: string, volPath: string): void {
+  /**
+   * Keeps a path in the self-heal index while any of its changelog counters is non-zero.
+   * `written` holds the counters this xattrop just set: only when they are all zero are the
+   * others read (an xattr read costs more than the syscall: the library makes a Buffer).
+   */
+  private updateIndex(abs: string, volPath: string, written: Xattrs): void {
     let pending = false;
-    for (const name of xattr.listAttributesSync(abs)) {
-      if (!name.startsWith(XATTR_AFR_PREFIX)) continue;
-      const v = this.getXattr(abs, name);
-      if (v && v.some((b) => b !== 0)) {
+    for (const name in written) {
+      if (name.startsWith(XATTR_AFR_PREFIX) && written[name]!.some((b) => b !== 0)) {
         pending = true;
         break;
       }
     }
+    if (!pending) {
+      for (const name of xattr.listAttributesSync(abs)) {
+        if (!name.startsWith(XATTR_AFR_PREFIX) || name in written) continue;
+        const v = this.getXattr(abs, name);
+        if (v && v.some((b) => b !== 0)) {
+          pending = true;
+          break;
+        }
+      }
+    }
     const entry = this.indexEntry(volPath);
     if (pending) {
-      fs.mkdirSync(this.indexDir, { recursive: true });
-      fs.writeFileSync(entry, '');
+      if (!fs.lstatSync(entry, { throwIfNoEntry: false })) this.addIndexEntry(entry);
     } else {
-      fs.rmSync(entry, { force: true });
+      try {
+        fs.unlinkSync(entry);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
     }
+  }
+
+  /**
+   * An index entry is a hard link to one empty file (as GlusterFS's index translator does it):
+   * a link and an unlink cost a third of creating and removing an inode per transaction.
+   * Readers only list the names. Past the link limit (or on a brick that refuses links) an
+   * entry is a file of its own.
+   */
+  private addIndexEntry(entry: string): void {
+    const base = pathMod.join(this.root, BRICK_PRIVATE_DIR, INDEX_LINK_BASE);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        fs.linkSync(base, entry);
+        return;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return;
+        if (code !== 'ENOENT' || attempt > 0) break;
+        // First entry on this brick: the directory and the base file.
+        fs.mkdirSync(this.indexDir, { recursive: true });
+        fs.writeFileSync(base, '', { flag: 'a' });
+      }
+    }
+    fs.writeFileSync(entry, '');
   }
 
   async indexlist(_a: FopArgs<'indexlist'>): Promise<FopReply<'indexlist'>> {
