@@ -29,6 +29,12 @@ export interface Iatt {
 }
 
 /** One directory entry with its attributes (readdirplus style). */
+/** One write of a writev. */
+export interface WriteExtent {
+  offset: number;
+  data: Buffer;
+}
+
 export interface DirEntry {
   name: string;
   iatt: Iatt;
@@ -98,6 +104,12 @@ export interface FopTable {
   readfile: { args: { path: string; offset: number; size: number }; reply: { data: Buffer } };
   /** Writes data at offset; replies with the bytes written. */
   write: { args: { fd: number; offset: number; data: Buffer }; reply: { size: number } };
+  /**
+   * Several writes through one fd in one request, applied in order (write-behind's batch of
+   * writes that are not contiguous: one round trip and one brick wakeup for many random
+   * writes). Replies with the bytes written: all of them, unless one fell short (it stops there).
+   */
+  writev: { args: { fd: number; extents: WriteExtent[] }; reply: { size: number } };
   /** Truncates (or extends) an open file. */
   ftruncate: { args: { fd: number; size: number }; reply: Empty };
   /** Flushes an open file to stable storage. */
@@ -190,6 +202,7 @@ export const FOPS = {
   read: { modifies: false, byFd: true },
   readfile: { modifies: false, byFd: false },
   write: { modifies: true, byFd: true },
+  writev: { modifies: true, byFd: true },
   ftruncate: { modifies: true, byFd: true },
   fsync: { modifies: false, byFd: true },
   flush: { modifies: false, byFd: true },

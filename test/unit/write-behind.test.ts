@@ -14,6 +14,8 @@ interface ChildWrite {
   fd: number;
   offset: number;
   data: Buffer;
+  /** A writev's extents (offset and data are its first). */
+  extents?: Array<{ offset: number; data: Buffer }>;
   answered: boolean;
   /** Completes the write with the bytes written (all of them unless told). */
   answer(size?: number): void;
@@ -27,16 +29,21 @@ class StubChild extends Xlator {
   readonly writes: ChildWrite[] = [];
   /** When set, setattr fails with it. */
   setattrError?: FsError;
+  /** When set, writev answers ENOSYS (a child without it). */
+  noWritev = false;
   private nextFd = 10;
 
   override call<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
-    if (fop === 'write') {
-      const a = args as FopArgs<'write'>;
-      this.seen.push(`write ${a.offset}+${a.data.length}`);
+    if (fop === 'writev' && this.noWritev) return Promise.reject(FsError.of('ENOSYS'));
+    if (fop === 'write' || fop === 'writev') {
+      const a = fop === 'write' ? { ...(args as FopArgs<'write'>), extents: undefined } : args as FopArgs<'writev'>;
+      const extents = a.extents ?? [a as FopArgs<'write'>];
+      const total = extents.reduce((n, e) => n + e.data.length, 0);
+      this.seen.push(`${fop} ${extents.map((e) => `${e.offset}+${e.data.length}`).join(',')}`);
       return new Promise((resolve, reject) => {
         const w: ChildWrite = {
-          fd: a.fd, offset: a.offset, data: a.data, answered: false,
-          answer: (size = a.data.length) => { w.answered = true; resolve({ size } as FopReply<F>); },
+          fd: a.fd, offset: extents[0]!.offset, data: extents[0]!.data, extents: a.extents, answered: false,
+          answer: (size = total) => { w.answered = true; resolve({ size } as FopReply<F>); },
           fail: (err) => { w.answered = true; reject(err); },
         };
         this.writes.push(w);
@@ -414,4 +421,81 @@ test('consecutive setattrs that went behind go down as one, later fields winning
   child.writes[0]!.answer();
   await wb.call('flush', { fd });
   t.deepEqual(attrs, [{ uid: 5, gid: 5, mode: 0o640, mtimeMs: 9 }]);
+});
+
+test('writes that are not adjacent, queued behind one in flight, go down as one writev: runs merged, in order', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) });
+  await wb.call('write', { fd, offset: 65536, data: bytes(4096, 2) });
+  await wb.call('write', { fd, offset: 69632, data: bytes(4096, 3) });
+  await wb.call('write', { fd, offset: 8192, data: bytes(4096, 4) });
+  await settle();
+  t.deepEqual(child.seen.slice(1), ['write 0+4096'], 'an idle file\'s write goes alone; the rest waits behind it');
+  child.writes[0]!.answer();
+  await settle();
+  t.deepEqual(child.seen.slice(1), ['write 0+4096', 'writev 65536+8192,8192+4096']);
+  const [run, single] = child.writes[1]!.extents!;
+  t.deepEqual(run!.data, Buffer.concat([bytes(4096, 2), bytes(4096, 3)]));
+  t.deepEqual(single!.data, bytes(4096, 4));
+  child.writes[1]!.answer();
+  await settle();
+  t.is((wb.statedump() as { writevs: number }).writevs, 1);
+  await t.notThrowsAsync(wb.call('fsync', { fd, datasync: false }));
+});
+
+test('a writev stops before a write overlapping one in flight; what follows that write waits with it', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) });
+  await wb.call('write', { fd, offset: 8192, data: bytes(4096, 2) });
+  await wb.call('write', { fd, offset: 2048, data: bytes(4096, 3) });
+  await wb.call('write', { fd, offset: 16384, data: bytes(4096, 4) });
+  await settle();
+  t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 8192+4096'], '2048 overlaps the write in flight: it and 16384 wait');
+  child.writes[0]!.answer();
+  await settle();
+  // Free to go now, but small and behind a write in flight: held a little, to grow.
+  t.is(child.writes.length, 2);
+  child.writes[1]!.answer();
+  await settle();
+  t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 8192+4096', 'writev 2048+4096,16384+4096']);
+  t.deepEqual(child.writes[2]!.extents!.map((e) => e.data), [bytes(4096, 3), bytes(4096, 4)]);
+});
+
+test('a child without writev (ENOSYS) gets the runs as single writes in order, and no writev after', async (t) => {
+  const { wb, child } = make();
+  child.noWritev = true;
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) });
+  await wb.call('write', { fd, offset: 65536, data: bytes(4096, 2) });
+  await wb.call('write', { fd, offset: 8192, data: bytes(4096, 3) });
+  child.writes[0]!.answer();
+  await settle();
+  t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 65536+4096'], 'one after another: runs may overlap');
+  child.writes[1]!.answer();
+  await settle();
+  t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 65536+4096', 'write 8192+4096']);
+  child.writes[2]!.answer();
+  await wb.call('write', { fd, offset: 0, data: bytes(4096, 4) });
+  await wb.call('write', { fd, offset: 32768, data: bytes(4096, 5) });
+  await settle();
+  t.false(child.seen.some((x) => x.startsWith('writev')), 'no writev reached the child');
+  child.writes[3]!.answer();
+  await settle();
+  child.writes[4]!.answer();
+  await t.notThrowsAsync(wb.call('fsync', { fd, datasync: false }));
+});
+
+test('a short writev fails the next fsync of its fd', async (t) => {
+  const { wb, child } = make();
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) });
+  await wb.call('write', { fd, offset: 65536, data: bytes(4096, 2) });
+  await wb.call('write', { fd, offset: 8192, data: bytes(4096, 3) });
+  child.writes[0]!.answer();
+  await settle();
+  child.writes[1]!.answer(4096);
+  const err = await t.throwsAsync<FsError>(wb.call('fsync', { fd, datasync: false }));
+  t.is(err?.code, 'EIO');
 });

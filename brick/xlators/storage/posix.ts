@@ -34,6 +34,8 @@ const INDEX_LINK_BASE = 'index-link';
 const SYNC_WRITE_MAX_BYTES = 64 * 1024;
 
 const { O_NOFOLLOW, O_CREAT, O_EXCL, O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_TRUNC } = fs.constants;
+/** Most extents one writev may carry (write-behind sends at most aggregate-size bytes' worth). */
+const MAX_WRITEV_EXTENTS = 4096;
 /** Open flags a client may ask for; everything else (O_PATH, O_DIRECTORY tricks...) is dropped. */
 const ALLOWED_OPEN_FLAGS = O_RDONLY | O_WRONLY | O_RDWR | O_APPEND | O_TRUNC | O_CREAT | O_EXCL
   | fs.constants.O_SYNC | fs.constants.O_DSYNC | fs.constants.O_NONBLOCK;
@@ -407,6 +409,33 @@ export class Posix extends Xlator implements FopImpl {
       } catch (e) {
         throw FsError.from(e);
       }
+    });
+  }
+
+  /** Writes in order through one fd, synchronously (small extents: no thread-pool hop each); stops at a short one. */
+  async writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
+    const extents: unknown = a.extents;
+    if (!Array.isArray(extents) || extents.length > MAX_WRITEV_EXTENTS) {
+      throw FsError.of('EINVAL', `writev extents must be an array of at most ${MAX_WRITEV_EXTENTS}`);
+    }
+    for (const e of extents as Array<{ offset?: unknown; data?: unknown }>) {
+      if (!(e?.data instanceof Uint8Array) || !Number.isSafeInteger(e.offset) || (e.offset as number) < 0) {
+        throw FsError.of('EINVAL', 'each writev extent needs binary data and an offset');
+      }
+    }
+    return this.changeByFd(a.fd, async (fd) => {
+      let size = 0;
+      try {
+        for (const e of a.extents) {
+          const n = fs.writeSync(fd, e.data, 0, e.data.length, e.offset);
+          size += n;
+          if (n < e.data.length) break;
+        }
+      } catch (e) {
+        // Bytes already written are reported; the failure shows on the next write.
+        if (size === 0) throw FsError.from(e);
+      }
+      return { size };
     });
   }
 

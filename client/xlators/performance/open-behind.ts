@@ -132,6 +132,10 @@ export class OpenBehind extends Xlator implements FopImpl {
     return this.child.call('write', { ...a, fd: await this.realFd(this.fdOf(a.fd), 'fd-fop') });
   }
 
+  async writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
+    return this.child.call('writev', { ...a, fd: await this.realFd(this.fdOf(a.fd), 'fd-fop') });
+  }
+
   async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
     return this.child.call('ftruncate', { ...a, fd: await this.realFd(this.fdOf(a.fd), 'fd-fop') });
   }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import pathMod from 'node:path/posix';
 import { bulkPool } from '../../../lib/buffer-pool.js';
 import { FsError } from '../../../lib/errors.js';
-import type { FopArgs, FopName, FopReply, SetattrFields } from '../../../lib/fops.js';
+import type { FopArgs, FopName, FopReply, SetattrFields, WriteExtent } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl } from '../../../lib/xlator.js';
 
@@ -33,11 +33,20 @@ interface Write {
   settle(): void;
 }
 
-/** One child write: adjacent queued writes merged, or a single write-through. */
-interface Batch {
+/** A byte range [start, end) of a file. */
+interface Extent {
   start: number;
   end: number;
+}
+
+/**
+ * One child request: adjacent queued writes merged into one write; runs of them that are not
+ * adjacent, one writev; or a single write-through.
+ */
+interface Batch extends Extent {
   writes: Write[];
+  /** A writev's runs, in order (start and end then span them all); undefined for a write. */
+  runs?: Extent[];
   /** The pooled slab a merged batch was copied into. */
   slab?: Buffer;
 }
@@ -118,6 +127,9 @@ export class WriteBehind extends Xlator implements FopImpl {
   private merged = 0;
   private writeThrough = 0;
   private windowWaits = 0;
+  private writevs = 0;
+  /** The child answered ENOSYS to writev (an older brick): runs go as single writes from then on. */
+  private writevUnsupported = false;
   private failed = 0;
 
   private get child(): Xlator {
@@ -157,7 +169,7 @@ export class WriteBehind extends Xlator implements FopImpl {
       cacheSizeBytes: this.cacheSizeBytes, aggregateSizeBytes: this.aggregateSizeBytes,
       openFds: this.fds.size, pendingBytes: files.reduce((n, f) => n + f.pendingBytes, 0), files,
       acknowledged: this.acknowledged, childWrites: this.childWrites, merged: this.merged,
-      writeThrough: this.writeThrough, windowWaits: this.windowWaits, failed: this.failed, stickyErrors,
+      writeThrough: this.writeThrough, windowWaits: this.windowWaits, writevs: this.writevs, failed: this.failed, stickyErrors,
     };
   }
 
@@ -383,7 +395,7 @@ export class WriteBehind extends Xlator implements FopImpl {
     const max = this.aggregateSizeBytes;
     while (s.queued.length > 0) {
       const head = s.queued[0]!;
-      const start = head.barrier ? 0 : head.offset;
+      let start = head.barrier ? 0 : head.offset;
       let end = head.barrier ? Infinity : head.offset + head.data.length;
       let n = 1;
       if (head.setattr) {
@@ -397,17 +409,35 @@ export class WriteBehind extends Xlator implements FopImpl {
           }
           return;
         }
-      } else if (!head.caller) {
-        // Merged writes are one fd's: they share its open flags and its sticky error.
+      }
+      let runs: Extent[] | undefined;
+      let bytes = end - start;
+      if (!head.caller && !head.setattr) {
+        // Merged writes are one fd's: they share its open flags and its sticky error. Adjacent
+        // ones extend a run; others start a new run of the same request (a writev), unless
+        // they overlap a write in flight. At most aggregate-size bytes in all.
+        runs = [{ start, end }];
         for (; n < s.queued.length; n++) {
           const next = s.queued[n]!;
-          if (next.caller || next.setattr || next.fd !== head.fd || next.offset !== end || end + next.data.length - start > max) break;
-          end += next.data.length;
+          if (next.caller || next.setattr || next.fd !== head.fd || bytes + next.data.length > max) break;
+          const last = runs[runs.length - 1]!;
+          const nextEnd = next.offset + next.data.length;
+          // A write overlapping one in flight waits, and so does everything queued after it.
+          if (overlapsAny(s.inflight, next.offset, nextEnd)) break;
+          if (next.offset === last.end) {
+            last.end = nextEnd;
+          } else {
+            if (this.writevUnsupported) break;
+            runs.push({ start: next.offset, end: nextEnd });
+          }
+          bytes += next.data.length;
         }
+        start = Math.min(...runs.map((r) => r.start));
+        end = Math.max(...runs.map((r) => r.end));
       }
-      if (s.inflight.size > 0 && (head.caller || head.setattr || (n === s.queued.length && end - start < max))) return;
-      for (const b of s.inflight) if (start < b.end && b.start < end) return;
-      const batch: Batch = { start, end, writes: s.queued.splice(0, n) };
+      if (s.inflight.size > 0 && (head.caller || head.setattr || (n === s.queued.length && bytes < max))) return;
+      if (overlapsAny(s.inflight, head.barrier ? 0 : head.offset, head.barrier ? Infinity : head.offset + head.data.length)) return;
+      const batch: Batch = { start, end, writes: s.queued.splice(0, n), runs: runs && runs.length > 1 ? runs : undefined };
       s.inflight.add(batch);
       this.send(s, batch);
     }
@@ -416,6 +446,7 @@ export class WriteBehind extends Xlator implements FopImpl {
   private send(s: FileState, batch: Batch): void {
     const head = batch.writes[0]!;
     if (head.setattr) return this.sendSetattr(s, batch, Object.assign({}, ...batch.writes.map((w) => w.setattr)));
+    if (batch.runs) return this.sendRuns(s, batch);
     const data = batch.writes.length === 1 ? head.data : this.merge(batch);
     this.childWrites++;
     this.merged += batch.writes.length - 1;
@@ -429,6 +460,46 @@ export class WriteBehind extends Xlator implements FopImpl {
       (r) => this.complete(s, batch, data.length, r, undefined),
       (e) => this.complete(s, batch, data.length, undefined, FsError.from(e)),
     );
+  }
+
+  /** A batch of runs that are not adjacent: one writev, each run's writes merged into one extent. */
+  private sendRuns(s: FileState, batch: Batch): void {
+    const extents: WriteExtent[] = [];
+    let i = 0;
+    for (const run of batch.runs!) {
+      const parts: Buffer[] = [];
+      for (let at = run.start; at < run.end; i++) {
+        const w = batch.writes[i]!;
+        parts.push(w.data);
+        at += w.data.length;
+      }
+      extents.push({ offset: run.start, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) });
+    }
+    const sent = extents.reduce((n, e) => n + e.data.length, 0);
+    const fd = batch.writes[0]!.fd;
+    this.childWrites++;
+    this.writevs++;
+    this.merged += batch.writes.length - 1;
+    const p = this.child.call('writev', { fd, extents }).catch((e: unknown) => {
+      if (FsError.from(e).code !== 'ENOSYS') throw e;
+      this.writevUnsupported = true;
+      return this.writeEach(fd, extents);
+    });
+    p.then(
+      (r) => this.complete(s, batch, sent, r, undefined),
+      (e) => this.complete(s, batch, sent, undefined, FsError.from(e)),
+    );
+  }
+
+  /** A writev for a child without it: the extents one after another (they may overlap), up to a short one. */
+  private async writeEach(fd: number, extents: WriteExtent[]): Promise<FopReply<'writev'>> {
+    let size = 0;
+    for (const e of extents) {
+      const n = (await this.child.call('write', { fd, offset: e.offset, data: e.data })).size;
+      size += n;
+      if (n < e.data.length) break;
+    }
+    return { size };
   }
 
   /** A setattr that went behind; its failure sticks to every fd open on the file. */
@@ -469,7 +540,7 @@ export class WriteBehind extends Xlator implements FopImpl {
     for (const w of batch.writes) if (w.slab) bulkPool.give(w.slab);
   }
 
-  private complete(s: FileState, batch: Batch, sent: number, reply: FopReply<'write'> | undefined, err: FsError | undefined): void {
+  private complete(s: FileState, batch: Batch, sent: number, reply: FopReply<'write' | 'writev'> | undefined, err: FsError | undefined): void {
     s.inflight.delete(batch);
     this.releaseSlabs(batch);
     const head = batch.writes[0]!;
@@ -553,3 +624,11 @@ export class WriteBehind extends Xlator implements FopImpl {
 }
 
 registerXlator('performance/write-behind', WriteBehind);
+
+/** Whether [start, end) overlaps a write in flight (each run of a writev on its own). */
+function overlapsAny(inflight: Set<Batch>, start: number, end: number): boolean {
+  for (const b of inflight) {
+    for (const x of b.runs ?? [b]) if (start < x.end && x.start < end) return true;
+  }
+  return false;
+}

@@ -458,7 +458,7 @@ export class Distribute extends Xlator implements FopImpl {
    * ENOENT too, when the name is found on another child now (replicate's changelog marks
    * go by name, and meet the name gone from the old child).
    */
-  private async onFd<F extends 'read' | 'write' | 'fstat' | 'ftruncate' | 'fsync'>(fop: F, a: FopArgs<F> & { fd: number }): Promise<FopReply<F>> {
+  private async onFd<F extends 'read' | 'write' | 'writev' | 'fstat' | 'ftruncate' | 'fsync'>(fop: F, a: FopArgs<F> & { fd: number }): Promise<FopReply<F>> {
     for (let attempt = 0; ; attempt++) {
       const f = this.fdOf(a.fd);
       const { child, childFd } = f;
@@ -562,6 +562,10 @@ export class Distribute extends Xlator implements FopImpl {
 
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
     return this.onFd('write', a);
+  }
+
+  async writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
+    return this.onFd('writev', a);
   }
 
   async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {

@@ -544,20 +544,29 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
+    return this.writeInBurst('write', a);
+  }
+
+  async writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
+    return this.writeInBurst('writev', a);
+  }
+
+  /** A write or writev: under the file's open burst, on every marked replica with an fd. */
+  private async writeInBurst<F extends 'write' | 'writev'>(fop: F, a: FopArgs<F>): Promise<FopReply<F>> {
     const f = this.fdOf(a.fd);
     const b = await this.burstFor(f.path);
     clearTimeout(b.timer);
     b.mtimeMs = undefined;
     for (const i of b.marked) if (f.childFds[i] === undefined) b.failed.add(i);
     const targets = b.marked.filter((i) => f.childFds[i] !== undefined);
-    return this.inBurst(b, 'write', (i) => ({ ...a, fd: f.childFds[i]! }), targets);
+    return this.inBurst(b, fop, (i) => ({ ...a, fd: f.childFds[i]! }), targets);
   }
 
   /**
    * One change of a file under its open burst: sent to the given replicas, the burst kept
    * open while it runs, and a replica that failed it stays blamed. Answers the first success.
    */
-  private async inBurst<F extends 'write' | 'setattr'>(
+  private async inBurst<F extends 'write' | 'writev' | 'setattr'>(
     b: WriteBurst, fop: F, args: FopArgs<F> | ((child: number) => FopArgs<F>), targets: number[],
   ): Promise<FopReply<F>> {
     clearTimeout(b.timer);

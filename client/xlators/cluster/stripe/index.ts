@@ -309,6 +309,18 @@ export class Stripe extends Xlator implements FopImpl {
     return { size: await stripedWrite(this.children, this.fdOf(a.fd), a.offset, a.data) };
   }
 
+  /** Each extent is a striped write of its own, in order (they may overlap); stops at a short one. */
+  async writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
+    const f = this.fdOf(a.fd);
+    let size = 0;
+    for (const e of a.extents) {
+      const n = await stripedWrite(this.children, f, e.offset, e.data);
+      size += n;
+      if (n < e.data.length) break;
+    }
+    return { size };
+  }
+
   /** Attributes of the open file, merged from every copy. */
   async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
     return statFd(this.children, this.fdOf(a.fd));
