@@ -270,10 +270,15 @@ export class LowLevelBridge {
       // Offset 0 (the first read, rewinddir) lists afresh, as libfuse's high-level API does.
       const ready = off === 0 || !d.names ? listing(ino, x, d) : Promise.resolve();
       ready.then(() => {
-        if (!plus) return n.replyDir(req, size, off, d.names!, d.attrs!);
-        const next = n.replyDirPlus(req, size, off, d.names!, d.attrs!);
+        const attrs = d.attrs!;
+        const kids = d.nodes!;
+        // A name removed since the listing was made goes out with inode 0: no attributes, no
+        // reference to a node that may be gone already.
+        for (let i = Math.max(off, 2); i < kids.length; i++) if (!kids[i]!.attached) attrs[i * ATTR_LEN] = 0;
+        if (!plus) return n.replyDir(req, size, off, d.names!, attrs);
+        const next = n.replyDirPlus(req, size, off, d.names!, attrs);
         // The kernel took a lookup reference on each entry sent, as a lookup's answer gives.
-        for (let i = Math.max(off, 2); i < next; i++) d.nodes![i]!.nlookup++;
+        for (let i = Math.max(off, 2); i < next; i++) if (attrs[i * ATTR_LEN] !== 0) kids[i]!.nlookup++;
       }, (e) => fail(req, e));
     };
     const remove = (req: Req, fop: 'unlink' | 'rmdir', parent: number, name: string): void => {
