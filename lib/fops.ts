@@ -119,8 +119,11 @@ export interface FopTable {
   /** The last close: the fd is gone after this. */
   release: { args: { fd: number }; reply: Empty };
   /** Removes a non-directory. */
-  /** linkfileOnly: remove the name only if it is a DHT link file (ENOENT otherwise). */
-  unlink: { args: { path: string; linkfileOnly?: boolean }; reply: Empty };
+  /**
+   * linkfileOnly: remove the name only if it is a DHT link file (ENOENT otherwise); dataOnly:
+   * only if it is not one (ENOENT if it is: the data moved elsewhere).
+   */
+  unlink: { args: { path: string; linkfileOnly?: boolean; dataOnly?: boolean }; reply: Empty };
   /** Removes an empty directory. */
   rmdir: { args: { path: string }; reply: Empty };
   /** Renames, replacing the target as rename(2) does. */

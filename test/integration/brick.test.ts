@@ -167,6 +167,16 @@ test('unlink with linkfileOnly removes a link file and leaves a real file of tha
   t.is((await c.call('unlink', { path: '/link', linkfileOnly: true })).err?.code, 'ENOENT');
 });
 
+test('unlink with dataOnly leaves a link file (ENOENT) and removes a real file', async (t) => {
+  const { c } = await setup(t);
+  const { LINKFILE_MODE, XATTR_LINKTO } = await import('../../lib/fops.js');
+  t.is((await c.call('mknod', { path: '/link', mode: LINKFILE_MODE, rdev: 0, xattrs: { [XATTR_LINKTO]: Buffer.from('tv-client-1') } })).err, undefined);
+  t.is((await c.call('unlink', { path: '/link', dataOnly: true })).err?.code, 'ENOENT');
+  t.is((await c.call('lookup', { path: '/link' })).err, undefined, 'the link file stays');
+  t.is((await c.call('unlink', { path: '/hello', dataOnly: true })).err, undefined);
+  t.is((await c.call('lookup', { path: '/hello' })).err?.code, 'ENOENT');
+});
+
 test('a directory the brick has served, then replaced by a symlink leading out (rename, symlink, link), is refused', async (t) => {
   const { brick, c } = await setup(t);
   const outside = tmpDir(t);

@@ -474,6 +474,9 @@ export class Posix extends Xlator implements FopImpl {
     // Distribute's stale link file after the data went: no lookup round trip first, and a
     // real file that took the name meanwhile stays.
     if (a.linkfileOnly && !this.isLinkfile(abs, await this.lstatIatt(abs))) throw FsError.of('ENOENT', `${a.path} is not a link file`);
+    // Distribute unlinking where it last saw the file, without looking it up first: a link
+    // file there means the data moved, and the name must be looked up after all.
+    if (a.dataOnly && this.isLinkfile(abs, await this.lstatIatt(abs))) throw FsError.of('ENOENT', `${a.path} is a link file`);
     await this.changeByPath(abs, async () => fs.unlinkSync(abs)).catch((e) => { throw FsError.from(e); });
     this.forgetIndex(a.path);
     return {};

@@ -396,6 +396,8 @@ export class Distribute extends Xlator implements FopImpl {
         // A subdirectory has a copy on every child, each with its own times: list the
         // hashed copy's, the one lookup answers with, so a stat after the listing agrees.
         if (!byName.has(e.name) || (isDir(e.iatt) && findRange(layout.ranges, nameHash(e.name)) === child)) byName.set(e.name, e);
+        // A listing sees where each file lives, as a lookup does (rm -rf unlinks right after).
+        if (!isDir(e.iatt)) this.where.set(a.path === '/' ? `/${e.name}` : `${a.path}/${e.name}`, child);
       }
     }
     return { entries: [...byName.values()] };
@@ -603,6 +605,21 @@ export class Distribute extends Xlator implements FopImpl {
   }
 
   async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+    // Where a lookup or listing just saw the file: unlink there at once, unless that is a
+    // link file now (the brick checks); anything else missing there is looked up as before.
+    const remembered = this.where.get(a.path);
+    if (remembered !== undefined) {
+      try {
+        await this.children[remembered]!.call('unlink', { ...a, dataOnly: true });
+        this.where.delete(a.path);
+        const { child: hashed } = await this.hashed(a.path);
+        if (remembered !== hashed) await this.removeLinkfile(hashed, a.path);
+        return {};
+      } catch (e) {
+        if (!isMoved(e)) throw e;
+        this.where.delete(a.path);
+      }
+    }
     const loc = await this.followingFileMoves(a.path, async (l) => {
       await this.children[l.cached]!.call('unlink', a);
       return l;
