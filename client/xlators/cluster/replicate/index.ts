@@ -228,7 +228,10 @@ export class Replicate extends Xlator implements FopImpl {
    * first success; fails when no replica succeeded or there is no quorum.
    */
   private async transaction<T>(t: TxnTarget, op: (child: number) => Promise<T>, only?: number[]): Promise<T> {
-    if (t.lockName === INODE_LOCK) await this.endBurst(t.lockPath);
+    if (t.lockName === INODE_LOCK) {
+      await this.endBurst(t.lockPath);
+      await this.postOpLanded(t.lockPath);
+    }
     const mark = (n: number): Xattrs => Object.fromEntries(this.names.map((name) => [changelogName(name), counters(t.kind, n)]));
     // `only` (the replicas an fd is open on) needs the lock everywhere but marks on some.
     let locked: number[];
@@ -319,8 +322,8 @@ export class Replicate extends Xlator implements FopImpl {
     let log = new Changelog(this.names, res.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined)));
     const ok = successes(res);
     const missing = res.some((r) => !r.ok && r.error.code === 'ENOENT') && ok.length > 0;
-    // Marks of this client's own open write burst are not damage.
-    if (this.optBool('self-heal') && !this.bursts.has(path) && (missing || KINDS.some((k) => log.healable(k)))) {
+    // Marks of this client's own write burst (open, or its post-op on the way) are not damage.
+    if (this.optBool('self-heal') && !this.bursts.has(path) && !this.endingBursts.has(path) && (missing || KINDS.some((k) => log.healable(k)))) {
       const healed = await this.heal.healPath(path).catch((e: Error) => {
         this.log.warn(`self-heal of ${path}: ${e.message}`);
         return false;
@@ -504,8 +507,14 @@ export class Replicate extends Xlator implements FopImpl {
 
   /** The open burst of a path, or a new one: lock, quorum, pre-op. */
   private async burstFor(path: string): Promise<WriteBurst> {
-    const open = this.bursts.get(path);
+    let open = this.bursts.get(path);
     if (open) return open;
+    // The previous burst's post-op, sent behind a close, frees the lock this one needs.
+    if (this.endingBursts.has(path)) {
+      await this.postOpLanded(path);
+      open = this.bursts.get(path);
+      if (open) return open;
+    }
     const starting = (async (): Promise<WriteBurst> => {
       const mark = (n: number): Xattrs => Object.fromEntries(this.names.map((name) => [changelogName(name), countersOf(BURST_KINDS, n)]));
       const { locked, marked, reachable, error } = await this.lockAndMark(path, INODE_LOCK, mark(1), mark(-1));
@@ -528,6 +537,24 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   /** Ends a path's burst, if any: post-op for the replicas that took every write, unlock. */
+  /** Bursts whose post-op + unlock is on its way after a close, by path. */
+  private readonly endingBursts = new Map<string, Promise<void>>();
+
+  /** Ends the file's burst in the background, tracked (fini waits) and findable by path. */
+  private endBurstBehind(path: string): void {
+    if (!this.bursts.has(path)) return;
+    const ending: Promise<void> = this.endBurst(path).finally(() => {
+      if (this.endingBursts.get(path) === ending) this.endingBursts.delete(path);
+    });
+    this.endingBursts.set(path, ending);
+    this.inBackground(ending);
+  }
+
+  /** Waits until a post-op sent behind a close of the file has landed (its lock is free again). */
+  private async postOpLanded(path: string): Promise<void> {
+    for (let e = this.endingBursts.get(path); e; e = this.endingBursts.get(path)) await e.catch(() => undefined);
+  }
+
   private async endBurst(path: string): Promise<void> {
     const entry = this.bursts.get(path);
     if (!entry) return;
@@ -598,8 +625,16 @@ export class Replicate extends Xlator implements FopImpl {
 
   private async onFds<F extends 'fsync' | 'flush' | 'release'>(fop: F, a: FopArgs<F> & { fd: number }): Promise<FopReply<F>> {
     const f = this.fdOf(a.fd);
-    // The changelog is settled before close and fsync return, as the data is.
-    await this.endBurst(f.path);
+    if (fop === 'flush') {
+      // close does not wait for the burst's post-op + unlock: the pre-op marks already cover
+      // a crash in between (as GlusterFS's post-op delayed past close). It lands behind;
+      // this client's next change of the file, fsync and release wait for it.
+      this.endBurstBehind(f.path);
+    } else {
+      // The changelog is settled before fsync returns, as the data is.
+      await this.endBurst(f.path);
+      await this.postOpLanded(f.path);
+    }
     const res = await fanout(this.children, fop, (i) => ({ ...a, fd: f.childFds[i]! }), this.withFds(f));
     const ok = successes(res);
     if (ok.length === 0 && res.length > 0) throw (res[0] as Extract<Settled<unknown>, { ok: false }>).error;
