@@ -84,7 +84,9 @@ test('a renamed file open behind reads by its new name', async (t) => {
 test('a file longer than one read is opened for real after its first reads and reads back intact', async (t) => {
   const vol = await startDistribute(t, 2);
   const mnt = await mountVolfile(t, vol.volfilePath);
-  const data = crypto.randomBytes(3 * 1024 ** 2 + 777);
+  // Longer than read-ahead's window above (4 pages of 1 MiB): reads past it are sent after
+  // the real open is back.
+  const data = crypto.randomBytes(12 * 1024 ** 2 + 777);
   fs.writeFileSync(path.join(mnt, 'big'), data);
   t.true(fs.readFileSync(path.join(mnt, 'big')).equals(data));
   // Without kernel readahead each read(2) below is one FUSE read, in order (with it, the
