@@ -24,12 +24,27 @@ export function mountPidfile(mountpoint: string): string {
   return mountRunFile(mountpoint, 'pid');
 }
 
-/** True when a path is a mount point right now (from /proc/self/mountinfo). */
-export function isMounted(mountpoint: string): boolean {
+/** Undoes the octal escapes (\040 for a space...) of /proc/mounts and mountinfo fields. */
+export function unescapeMountField(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** The devices (MAJ:MIN) of the mounts on a path right now, oldest first (/proc/self/mountinfo). */
+function mountsAt(mountpoint: string): string[] {
   const want = path.resolve(mountpoint);
-  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  return info.split('\n').some((line) => {
-    const mp = line.split(' ')[4];
-    return mp !== undefined && mp.replace(/\\040/g, ' ') === want;
-  });
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    // Fields: id, parent id, major:minor, root, mount point, ...
+    .map((line) => line.split(' '))
+    .filter((f) => f[4] !== undefined && unescapeMountField(f[4]) === want)
+    .map((f) => f[2]!);
+}
+
+/** True when a path is a mount point right now. */
+export function isMounted(mountpoint: string): boolean {
+  return mountsAt(mountpoint).length > 0;
+}
+
+/** The device (MAJ:MIN) of the newest mount on a path, undefined when nothing is mounted there. */
+export function mountDevice(mountpoint: string): string | undefined {
+  return mountsAt(mountpoint).pop();
 }

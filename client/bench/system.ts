@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OperationError } from '../../lib/errors.js';
+import { unescapeMountField } from '../mount-table.js';
 
 export interface RunOptions {
   cwd?: string;
@@ -109,11 +110,6 @@ export class CacheDropper {
       this.warn(`cannot drop the page cache (${why}${process.getuid?.() === 0 ? '' : '; not root'}): read figures may come from memory`);
     }
   }
-}
-
-/** Undoes the octal escapes (\040 for a space...) of /proc/mounts fields. */
-function unescapeMountField(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
 /** The filesystem type of the mount holding `realDir` (an absolute, resolved path), from /proc/mounts text. */

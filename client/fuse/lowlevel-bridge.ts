@@ -8,6 +8,7 @@ import { Logger } from '../../lib/log.js';
 import { profiling } from '../../lib/profile.js';
 import type { ActiveGraph } from '../graph-switch.js';
 import { errnoOf, fsnameOption, isPrivate, profiled, userXattr, type BridgeOptions } from './common.js';
+import { mountDevice } from '../mount-table.js';
 import { InodeTable, ROOT_ID, type Inode } from './inode-table.js';
 
 /** A kernel request (libfuse's fuse_req_t); answered exactly once through Native's reply*. */
@@ -518,10 +519,7 @@ const KERNEL_READ_AHEAD_KB = 4096;
  * root; otherwise the kernel's default stays.
  */
 async function raiseReadahead(mountpoint: string): Promise<void> {
-  const escaped = mountpoint.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
-  const info = await fs.promises.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  // Fields: id, parent id, major:minor, root, mount point, ...; the last line is the newest mount.
-  const dev = info.split('\n').map((l) => l.split(' ')).filter((f) => f[4] === escaped).pop()?.[2];
+  const dev = mountDevice(mountpoint);
   if (!dev) return;
   await fs.promises.writeFile(`/sys/class/bdi/${dev}/read_ahead_kb`, `${KERNEL_READ_AHEAD_KB}\n`)
     .catch((e: Error) => log.debug(`${mountpoint}: kernel readahead left at its default: ${e.message}`));
