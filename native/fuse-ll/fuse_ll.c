@@ -21,7 +21,7 @@
 /** Requests handled per wakeup before yielding to the event loop. */
 #define POLL_BATCH 64
 #define NAME_BUF 4096
-/** The largest read or write the kernel sends (lowlevel-bridge.ts MAX_REQUEST_BYTES). */
+/** The largest read or write the kernel sends (lowlevel-bridge.ts MAX_WRITE_BYTES). */
 #define MAX_REQUEST_BYTES (1024 * 1024)
 
 enum op {
@@ -515,8 +515,8 @@ static napi_value js_unmount(napi_env env, napi_callback_info info) {
   if (!s || s->closed) return NULL;
   s->closed = 1;
   stop_polling(s);
-  // Detach the mount first; requests JavaScript still answers later go to a dead
-  // connection (libfuse reports the write error), and the channel lives until then.
+  // Detach the mount first (this closes /dev/fuse): requests JavaScript still answers later
+  // fail to write, which libfuse reports on stderr.
   if (!s->ended) fuse_session_unmount(s->se);
   maybe_free(s);
   return NULL;
@@ -630,14 +630,22 @@ static void stat_of(const double *a, struct stat *st) {
   ts_of(a[A_CTIME], &st->st_ctim);
 }
 
-static int entry_of(napi_env env, napi_value v, struct fuse_entry_param *e) {
-  const double *a = attr_arg(env, v);
+/** An entry (lookup answer, readdirplus entry) from an attribute block. */
+static void entry_from(const double *a, struct fuse_entry_param *e) {
   memset(e, 0, sizeof *e);
-  if (!a) return -1;
   e->ino = (fuse_ino_t)a[A_INO];
   stat_of(a, &e->attr);
   e->attr_timeout = a[A_ATTR_TIMEOUT];
   e->entry_timeout = a[A_ENTRY_TIMEOUT];
+}
+
+static int entry_of(napi_env env, napi_value v, struct fuse_entry_param *e) {
+  const double *a = attr_arg(env, v);
+  if (!a) {
+    memset(e, 0, sizeof *e);
+    return -1;
+  }
+  entry_from(a, e);
   return 0;
 }
 
@@ -760,11 +768,7 @@ static uint32_t reply_listing(napi_env env, fuse_req_t req, napi_value *argv, in
     size_t need;
     if (plus) {
       struct fuse_entry_param e;
-      memset(&e, 0, sizeof e);
-      e.ino = (fuse_ino_t)a[A_INO];
-      stat_of(a, &e.attr);
-      e.attr_timeout = a[A_ATTR_TIMEOUT];
-      e.entry_timeout = a[A_ENTRY_TIMEOUT];
+      entry_from(a, &e);
       need = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
       if (used + need > size) break;
       fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);
