@@ -3,13 +3,19 @@ import { Errno } from '../../lib/errors.js';
 import { BRICK_PRIVATE_DIR, type Iatt, type SetattrFields } from '../../lib/fops.js';
 import { Logger } from '../../lib/log.js';
 import { profiling } from '../../lib/profile.js';
-import { EXTRA_MOUNT_OPTIONS, errnoOf, fsnameOption, isPrivate, profiled, userXattr, type BridgeOptions } from './common.js';
+import { errnoOf, fsnameOption, isPrivate, profiled, userXattr, type BridgeOptions } from './common.js';
 import type { ActiveGraph } from '../graph-switch.js';
 
 /** Sentinel our fuse-native build passes for UTIME_OMIT (see scripts/build-fuse-native.mjs). */
 const UTIME_OMIT_MS = Number.MAX_SAFE_INTEGER;
 
 const log = new Logger('fuse');
+
+/**
+ * libfuse 2 options fuse-native has no name for, riding on fsname (joined unescaped): without
+ * them the kernel sends 4 KiB writes. libfuse 3 (lowlevel-bridge.ts) needs neither.
+ */
+const EXTRA_MOUNT_OPTIONS = ['big_writes', 'max_write=131072'];
 
 /** Placeholder attributes for "." and ".." in listings (the kernel only reads the type). */
 const DIR_STAT: FuseStat = {

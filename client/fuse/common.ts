@@ -1,13 +1,10 @@
 // What both FUSE bridges share (bridge.ts over fuse-native, lowlevel-bridge.ts over
-// native/fuse-ll): which paths and attributes a mount exposes, errno mapping, mount options
-// and the BRICKFS_PROFILE timing of kernel requests.
+// native/fuse-ll): which paths and attributes a mount exposes, errno mapping, the fsname
+// option and the BRICKFS_PROFILE timing of kernel requests.
 import { FsError } from '../../lib/errors.js';
 import { BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX } from '../../lib/fops.js';
 import { Logger } from '../../lib/log.js';
 import { profileRecord, profileStart } from '../../lib/profile.js';
-
-/** Mount options libfuse 2 accepts beyond the ones each bridge sets by name. */
-export const EXTRA_MOUNT_OPTIONS = ['big_writes', 'max_write=131072'];
 
 export interface BridgeOptions {
   /** Shown as the filesystem source in /proc/mounts (e.g. "host:/vol"). */
