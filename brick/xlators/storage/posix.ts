@@ -471,12 +471,14 @@ export class Posix extends Xlator implements FopImpl {
 
   async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
     const abs = this.confined(a.path);
-    // Distribute's stale link file after the data went: no lookup round trip first, and a
-    // real file that took the name meanwhile stays.
-    if (a.linkfileOnly && !this.isLinkfile(abs, await this.lstatIatt(abs))) throw FsError.of('ENOENT', `${a.path} is not a link file`);
-    // Distribute unlinking where it last saw the file, without looking it up first: a link
-    // file there means the data moved, and the name must be looked up after all.
-    if (a.dataOnly && this.isLinkfile(abs, await this.lstatIatt(abs))) throw FsError.of('ENOENT', `${a.path} is a link file`);
+    // Distribute, without a lookup round trip first. linkfileOnly: its stale link file after
+    // the data went (a real file that took the name meanwhile stays). dataOnly: the file where
+    // it last saw it (a link file there means the data moved: look the name up after all).
+    if (a.linkfileOnly || a.dataOnly) {
+      const link = this.isLinkfile(abs, await this.lstatIatt(abs));
+      if (a.linkfileOnly && !link) throw FsError.of('ENOENT', `${a.path} is not a link file`);
+      if (a.dataOnly && link) throw FsError.of('ENOENT', `${a.path} is a link file`);
+    }
     await this.changeByPath(abs, async () => fs.unlinkSync(abs)).catch((e) => { throw FsError.from(e); });
     this.forgetIndex(a.path);
     return {};
