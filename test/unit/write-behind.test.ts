@@ -70,6 +70,7 @@ function make(options: Record<string, string> = {}): { wb: WriteBehind; child: S
 /** Lets every pending promise callback run. */
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+
 /** Tracks whether a promise has settled yet, without letting its rejection go unhandled. */
 function watch<T>(p: Promise<T>): { done: boolean; result: Promise<T> } {
   const s = { done: false, result: p };
@@ -78,6 +79,14 @@ function watch<T>(p: Promise<T>): { done: boolean; result: Promise<T> } {
 }
 
 const bytes = (n: number, fill: number): Buffer => Buffer.alloc(n, fill);
+
+/** Creates /f and writes a 4 KiB block of each [offset, fill] in order; the fd. */
+async function createAndWrite(wb: WriteBehind, blocks: Array<[offset: number, fill: number]>): Promise<number> {
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  for (const [offset, fill] of blocks) await wb.call('write', { fd, offset, data: bytes(4096, fill) });
+  return fd;
+}
+
 const enospc = (): FsError => FsError.of('ENOSPC', 'brick full');
 
 test('a write resolves before the child answers, and the child gets a copy of the data', async (t) => {
@@ -425,11 +434,7 @@ test('consecutive setattrs that went behind go down as one, later fields winning
 
 test('writes that are not adjacent, queued behind one in flight, go down as one writev: runs merged, in order', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) });
-  await wb.call('write', { fd, offset: 65536, data: bytes(4096, 2) });
-  await wb.call('write', { fd, offset: 69632, data: bytes(4096, 3) });
-  await wb.call('write', { fd, offset: 8192, data: bytes(4096, 4) });
+  const fd = await createAndWrite(wb, [[0, 1], [65536, 2], [69632, 3], [8192, 4]]);
   await settle();
   t.deepEqual(child.seen.slice(1), ['write 0+4096'], 'an idle file\'s write goes alone; the rest waits behind it');
   child.writes[0]!.answer();
@@ -446,11 +451,7 @@ test('writes that are not adjacent, queued behind one in flight, go down as one 
 
 test('a writev stops before a write overlapping one in flight; what follows that write waits with it', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) });
-  await wb.call('write', { fd, offset: 8192, data: bytes(4096, 2) });
-  await wb.call('write', { fd, offset: 2048, data: bytes(4096, 3) });
-  await wb.call('write', { fd, offset: 16384, data: bytes(4096, 4) });
+  await createAndWrite(wb, [[0, 1], [8192, 2], [2048, 3], [16384, 4]]);
   await settle();
   t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 8192+4096'], '2048 overlaps the write in flight: it and 16384 wait');
   child.writes[0]!.answer();
@@ -466,10 +467,7 @@ test('a writev stops before a write overlapping one in flight; what follows that
 test('a child without writev (ENOSYS) gets the runs as single writes in order, and no writev after', async (t) => {
   const { wb, child } = make();
   child.noWritev = true;
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) });
-  await wb.call('write', { fd, offset: 65536, data: bytes(4096, 2) });
-  await wb.call('write', { fd, offset: 8192, data: bytes(4096, 3) });
+  const fd = await createAndWrite(wb, [[0, 1], [65536, 2], [8192, 3]]);
   child.writes[0]!.answer();
   await settle();
   t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 65536+4096'], 'one after another: runs may overlap');
@@ -489,10 +487,7 @@ test('a child without writev (ENOSYS) gets the runs as single writes in order, a
 
 test('a short writev fails the next fsync of its fd', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) });
-  await wb.call('write', { fd, offset: 65536, data: bytes(4096, 2) });
-  await wb.call('write', { fd, offset: 8192, data: bytes(4096, 3) });
+  const fd = await createAndWrite(wb, [[0, 1], [65536, 2], [8192, 3]]);
   child.writes[0]!.answer();
   await settle();
   child.writes[1]!.answer(4096);
