@@ -536,7 +536,6 @@ export class Replicate extends Xlator implements FopImpl {
     }
   }
 
-  /** Ends a path's burst, if any: post-op for the replicas that took every write, unlock. */
   /** Bursts whose post-op + unlock is on its way after a close, by path. */
   private readonly endingBursts = new Map<string, Promise<void>>();
 
@@ -550,11 +549,20 @@ export class Replicate extends Xlator implements FopImpl {
     this.inBackground(ending);
   }
 
+  /** True when the path's open burst left out or lost a replica: its post-op must land before close returns. */
+  private async burstDegraded(path: string): Promise<boolean> {
+    const entry = this.bursts.get(path);
+    if (!entry) return false;
+    const b = await Promise.resolve(entry).catch(() => undefined);
+    return b !== undefined && (b.failed.size > 0 || b.marked.length < this.children.length);
+  }
+
   /** Waits until a post-op sent behind a close of the file has landed (its lock is free again). */
   private async postOpLanded(path: string): Promise<void> {
     for (let e = this.endingBursts.get(path); e; e = this.endingBursts.get(path)) await e.catch(() => undefined);
   }
 
+  /** Ends a path's burst, if any: post-op for the replicas that took every write, unlock. */
   private async endBurst(path: string): Promise<void> {
     const entry = this.bursts.get(path);
     if (!entry) return;
@@ -625,12 +633,16 @@ export class Replicate extends Xlator implements FopImpl {
 
   private async onFds<F extends 'fsync' | 'flush' | 'release'>(fop: F, a: FopArgs<F> & { fd: number }): Promise<FopReply<F>> {
     const f = this.fdOf(a.fd);
-    if (fop === 'flush') {
-      // close does not wait for the burst's post-op + unlock: the pre-op marks already cover
-      // a crash in between (as GlusterFS's post-op delayed past close). It lands behind;
-      // this client's next change of the file, fsync and release wait for it.
+    if (fop === 'flush' && !(await this.burstDegraded(f.path))) {
+      // close does not wait for the burst's post-op + unlock: while every replica took every
+      // write, the pre-op marks cover a crash in between (as GlusterFS's post-op delayed past
+      // close). It lands behind; this client's next change of the file, fsync and release
+      // wait for it.
       this.endBurstBehind(f.path);
     } else {
+      // A degraded burst (a replica missed a write) waits: a survivor that crashed before its
+      // post-op would blame itself, which voids its blame of the copy that missed the writes,
+      // and that stale copy would then heal over acknowledged data.
       // The changelog is settled before fsync returns, as the data is.
       await this.endBurst(f.path);
       await this.postOpLanded(f.path);

@@ -1,0 +1,71 @@
+// When close may return before a write burst's post-op (replicate, real brick processes, no
+// FUSE). A close that returned is the promise a shell's `echo x > f && ...` relies on; if the
+// only replica that took the writes dies right after, its changelog must still blame the
+// replica that missed them, or a heal would copy the stale replica over acknowledged data.
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as xattr from '@napi-rs/xattr';
+import '../../client/xlators/index.js';
+import { prepareGraph } from '../../client/graph-switch.js';
+import { Changelog, changelogName } from '../../client/xlators/cluster/replicate/changelog.js';
+import type { FopName, Xattrs } from '../../lib/fops.js';
+import type { Xlator } from '../../lib/xlator.js';
+import { startReplicated } from '../helpers/replica.js';
+
+const NAMES = ['rv-client-0', 'rv-client-1'];
+
+/** The changelog a brick's copy of a file holds, read from disk (as row 0). */
+function changelogOnDisk(file: string): Changelog {
+  const row: Xattrs = {};
+  for (const n of NAMES) {
+    const v = xattr.getAttributeSync(file, changelogName(n));
+    if (v) row[changelogName(n)] = v;
+  }
+  return new Changelog(NAMES, [row, undefined]);
+}
+
+/** Holds every `fop` a translator is asked for by `ms` before it goes (a slow brick, for one fop). */
+function delayFop(x: Xlator, fop: FopName, ms: number): void {
+  const call = x.call.bind(x);
+  x.call = (async (f: FopName, a: never) => {
+    if (f === fop) await new Promise((res) => setTimeout(res, ms));
+    return call(f, a);
+  }) as Xlator['call'];
+}
+
+async function replicateOver(t: Parameters<typeof startReplicated>[0], vol: Awaited<ReturnType<typeof startReplicated>>): Promise<Xlator> {
+  const graph = await prepareGraph(fs.readFileSync(vol.volfilePath, 'utf8'), 'test', { readyTimeoutMs: 1500 });
+  t.teardown(() => graph.fini());
+  return graph.byName.get('rv-replicate-0')!;
+}
+
+test('with one replica down, close returns only after the survivor\'s post-op: it blames the missing replica, not itself', async (t) => {
+  const vol = await startReplicated(t, 2, 1, { pingTimeoutS: 5 });
+  await vol.bricks[1]!.kill('SIGKILL');
+  const r = await replicateOver(t, vol);
+  const { fd } = await r.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await r.call('write', { fd, offset: 0, data: Buffer.from('acknowledged\n') });
+  // A slow post-op (the brick busy, the network late): a close that does not wait for it
+  // returns while the survivor still holds only its pre-op marks.
+  delayFop(r.children[0]!, 'xattrop', 300);
+  await r.call('flush', { fd });
+  // What a crash of the survivor right after close would leave.
+  const log = changelogOnDisk(path.join(vol.bricks[0]!.dir, 'f'));
+  t.is(log.pending(0, 0, 'data'), 0, 'the survivor does not blame itself (its blame would not count)');
+  t.true(log.pending(0, 1, 'data') > 0, 'the survivor blames the replica that missed the write');
+  await r.call('release', { fd });
+});
+
+test('with every replica up, the post-op sent behind a close has landed once release returns', async (t) => {
+  const vol = await startReplicated(t, 2, 1, { pingTimeoutS: 5 });
+  const r = await replicateOver(t, vol);
+  const { fd } = await r.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await r.call('write', { fd, offset: 0, data: Buffer.from('acknowledged\n') });
+  await r.call('flush', { fd });
+  await r.call('release', { fd });
+  for (const b of vol.bricks) {
+    const log = changelogOnDisk(path.join(b.dir, 'f'));
+    t.deepEqual([log.pending(0, 0, 'data'), log.pending(0, 1, 'data')], [0, 0], b.dir);
+  }
+});
