@@ -9,6 +9,8 @@ const MiB = 1 << 20;
 export const DEFAULT_SIZE = '512M';
 export const DEFAULT_RUNTIME_S = 15;
 export const DEFAULT_FILES = 4000;
+export const DEFAULT_ROUNDS = 1;
+const MAX_ROUNDS = 20;
 
 /** The options as yargs hands them over (numbers may be NaN when mistyped). */
 export interface RawBenchOptions {
@@ -17,6 +19,7 @@ export interface RawBenchOptions {
   size: string;
   runtime: number | string;
   files: number | string;
+  rounds?: number | string;
   skip?: Part;
   json?: string;
   svg?: string;
@@ -33,6 +36,8 @@ export interface BenchOptions {
   runtimeSeconds: number;
   /** Number of files of the small-file set. */
   files: number;
+  /** Times every part runs on every directory; each figure is the median of the rounds. */
+  rounds: number;
   skipped: Part[];
   json?: string;
   svg?: string;
@@ -67,6 +72,10 @@ export function benchOptions(raw: RawBenchOptions): BenchOptions {
   if (!Number.isInteger(files) || files < 1 || files > 1_000_000) {
     throw new UsageError(`--files must be a whole number from 1 to 1000000, such as 4000; got "${raw.files}"`);
   }
+  const rounds = wholeNumber(raw.rounds ?? DEFAULT_ROUNDS);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > MAX_ROUNDS) {
+    throw new UsageError(`--rounds must be a whole number from 1 to ${MAX_ROUNDS}, such as 3; got "${raw.rounds}"`);
+  }
   const dirs = [raw.dir, ...(raw.compare ?? [])].map(String);
   const empty = dirs.find((d) => d.trim() === '');
   if (empty !== undefined) throw new UsageError('a directory name is empty; give DIR [--compare DIR...]');
@@ -80,6 +89,7 @@ export function benchOptions(raw: RawBenchOptions): BenchOptions {
     randSizeBytes: Math.floor(size / 2 / 4096) * 4096,
     runtimeSeconds: runtime,
     files,
+    rounds,
     skipped: raw.skip ? [raw.skip] : [],
     json: raw.json === undefined ? undefined : path.resolve(String(raw.json)),
     svg: raw.svg === undefined ? undefined : path.resolve(String(raw.svg)),

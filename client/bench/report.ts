@@ -11,7 +11,10 @@ export interface DirReport {
   dir: string;
   /** Filesystem type from /proc/mounts ("ext4", "fuse.brickfs", "fuse.glusterfs"...). */
   fstype: string;
+  /** The figures: with several rounds, the median of each workload's rounds. */
   results: Results;
+  /** Each round's figures, in round order; only when the run had more than one round. */
+  rounds?: Results[];
 }
 
 /** The JSON report, schema version 1 (docs/bench.md). */
@@ -29,6 +32,8 @@ export interface BenchReport {
     skipped: Part[];
     /** Non-directory entries of the untarred tree, or null when the small-file part was skipped. */
     untarFiles: number | null;
+    /** Rounds of the run (1 when --rounds was not given); added after version 1's first fields. */
+    rounds: number;
   };
   /** The workloads of this run, in table order: label, unit and which direction is better. */
   workloads: Partial<Record<WorkloadKey, Pick<WorkloadInfo, 'label' | 'unit' | 'better'>>>;
@@ -44,6 +49,19 @@ export function workloadsOf(skipped: readonly Part[]): WorkloadKey[] {
 export function workloadSection(keys: readonly WorkloadKey[]): BenchReport['workloads'] {
   const out: BenchReport['workloads'] = {};
   for (const k of keys) out[k] = { label: WORKLOADS[k].label, unit: WORKLOADS[k].unit, better: WORKLOADS[k].better };
+  return out;
+}
+
+/** Each workload's median over rounds (the mean of the middle two for an even count); workloads missing from a round are left out of it. */
+export function medianResults(rounds: readonly Results[]): Results {
+  const out: Results = {};
+  for (const k of WORKLOAD_KEYS) {
+    const got = rounds.map((r) => r[k]).filter((m) => m !== undefined);
+    if (!got.length) continue;
+    const v = got.map((m) => m.value).sort((a, b) => a - b);
+    const mid = v.length >> 1;
+    out[k] = { value: v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2, unit: got[0]!.unit };
+  }
   return out;
 }
 

@@ -1,15 +1,16 @@
 // One `brickfs bench` run: checks everything it can before any workload starts, then runs
-// the parts on each directory in turn, each in a fresh scratch subdirectory removed after.
+// each part on every directory in turn (for each round), each in a fresh scratch
+// subdirectory removed after.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { OperationError } from '../../lib/errors.js';
 import { checkFio, runFio } from './fio.js';
 import { formatBytes, type BenchOptions } from './options.js';
-import { formatRatio, formatValue, speedRatio, workloadSection, workloadsOf, type BenchReport, type DirReport } from './report.js';
+import { formatRatio, formatValue, medianResults, speedRatio, workloadSection, workloadsOf, type BenchReport, type DirReport } from './report.js';
 import { makeTarball, npmSourceDir, runSmallfile, type Tarball } from './smallfile.js';
 import { CacheDropper, freeBytes, fstypeOf, hostInfo, Procs, sleepSync } from './system.js';
-import { WORKLOADS, type Measure, type WorkloadKey } from './workloads.js';
+import { PARTS, WORKLOADS, type Measure, type Part, type Results, type WorkloadKey } from './workloads.js';
 
 /** Where a run reports progress (one line per phase) and warnings. */
 export interface BenchOutput {
@@ -65,10 +66,24 @@ export class BenchRun {
     try {
       let tarball: Tarball | undefined;
       if (!this.o.skipped.includes('smallfile')) tarball = await makeTarball(this.procs, runScratch);
-      const dirs: DirReport[] = [];
-      for (const [i, dir] of this.o.dirs.entries()) {
-        dirs.push(await this.runDir(dir, i, dirs[0], runScratch, tarball));
+      const dirs: DirReport[] = this.o.dirs.map((dir) => ({ dir, fstype: fstypeOf(dir), results: {} }));
+      const rounds: Results[][] = this.o.dirs.map(() => []);
+      const parts = PARTS.filter((p) => !this.o.skipped.includes(p));
+      for (let r = 0; r < this.o.rounds; r++) {
+        // Part by part, every directory in turn, the order reversed every other round: a
+        // slow spell of the machine (disk writeback, another tenant) lands on all of them.
+        const order = this.o.dirs.map((_, i) => i);
+        if (r % 2 === 1) order.reverse();
+        const round: Results[] = this.o.dirs.map(() => ({}));
+        for (const part of parts) {
+          for (const i of order) await this.runPart(part, i, r, round, runScratch, tarball);
+        }
+        round.forEach((res, i) => rounds[i]!.push(res));
       }
+      dirs.forEach((d, i) => {
+        d.results = medianResults(rounds[i]!);
+        if (this.o.rounds > 1) d.rounds = rounds[i];
+      });
       return {
         version: 1,
         started,
@@ -81,6 +96,7 @@ export class BenchRun {
           files: this.o.files,
           skipped: this.o.skipped,
           untarFiles: tarball?.files ?? null,
+          rounds: this.o.rounds,
         },
         workloads: workloadSection(workloadsOf(this.o.skipped)),
         dirs,
@@ -106,29 +122,32 @@ export class BenchRun {
     return left;
   }
 
-  private async runDir(dir: string, index: number, first: DirReport | undefined, runScratch: string, tarball: Tarball | undefined): Promise<DirReport> {
-    const report: DirReport = { dir, fstype: fstypeOf(dir), results: {} };
-    const tag = `bench [${index + 1}/${this.o.dirs.length}] ${dir}`;
+  /** One part on one directory, in a fresh scratch subdirectory; its figures go into round[index]. */
+  private async runPart(part: Part, index: number, round: number, results: Results[], runScratch: string, tarball: Tarball | undefined): Promise<void> {
+    const dir = this.o.dirs[index]!;
+    const rounds = this.o.rounds > 1 ? ` round ${round + 1}/${this.o.rounds}` : '';
+    const tag = `bench${rounds} [${index + 1}/${this.o.dirs.length}] ${dir}`;
     const scratch = await fs.promises.mkdtemp(path.join(dir, SCRATCH_PREFIX));
     this.scratch.add(scratch);
-    this.out.progress(`${tag} [${report.fstype}]: working in ${scratch}`);
+    this.out.progress(`${tag} [${fstypeOf(dir)}]: ${part} in ${scratch}`);
     const measured = (key: WorkloadKey, m: Measure): void => {
-      report.results[key] = m;
+      results[index]![key] = m;
       const w = WORKLOADS[key];
-      const vs = first ? ` (${formatRatio(speedRatio(w.better, first.results[key]?.value, m.value))} vs first)` : '';
+      const first = index === 0 ? undefined : results[0]![key];
+      const vs = first ? ` (${formatRatio(speedRatio(w.better, first.value, m.value))} vs first)` : '';
       this.out.progress(`${tag}: ${w.label}: ${formatValue(m.value)} ${m.unit}${vs}`);
     };
     try {
-      if (!this.o.skipped.includes('fio')) {
-        const reportDir = path.join(runScratch, `fio-${index}`);
+      if (part === 'fio') {
+        const reportDir = path.join(runScratch, `fio-${index}-${round}`);
         await fs.promises.mkdir(reportDir);
         await runFio({ procs: this.procs, dropper: this.dropper, reportDir, measured }, this.o, scratch);
+      } else if (tarball) {
+        await runSmallfile({ procs: this.procs, dropper: this.dropper, tarball, measured }, this.o, scratch);
       }
-      if (tarball) await runSmallfile({ procs: this.procs, dropper: this.dropper, tarball, measured }, this.o, scratch);
     } finally {
       await this.removeScratch(scratch);
     }
-    return report;
   }
 
   private async removeScratch(d: string): Promise<void> {

@@ -7,6 +7,9 @@ export type Better = 'higher' | 'lower';
 /** Which part of the bench produces a workload (what `--skip` names). */
 export type Part = 'fio' | 'smallfile';
 
+/** The parts in the order a run does them. */
+export const PARTS: readonly Part[] = ['fio', 'smallfile'];
+
 export interface WorkloadInfo {
   /** Row label in the table. */
   readonly label: string;

@@ -44,6 +44,28 @@ test('bench DIR --compare DIR2: exit 0, both directories with every workload, sc
   t.false(fs.existsSync(path.join(REPO, 'seq.fio')) || fs.existsSync(path.join(REPO, 'rand.fio')), 'fio wrote in DIR, not in the cwd');
 });
 
+test('bench --rounds 2: each round on both directories, the second in reverse order; figures are the medians', async (t) => {
+  const a = tmpDir(t, 'brickfs-bench-test-a-');
+  const b = tmpDir(t, 'brickfs-bench-test-b-');
+  const out = tmpDir(t, 'brickfs-bench-test-out-');
+  const json = path.join(out, 'r.json');
+  const r = await cli(['bench', a, '--compare', b, '--skip', 'fio', '--files', '50', '--rounds', '2', '--json', json],
+    { timeoutMs: 110_000, env: { TMPDIR: out } });
+  t.is(r.code, 0, r.stderr);
+  const report = JSON.parse(fs.readFileSync(json, 'utf8')) as BenchReport;
+  t.is(report.options.rounds, 2);
+  for (const d of report.dirs) {
+    t.is(d.rounds?.length, 2, d.dir);
+    const untar = d.rounds!.map((x) => x.untar!.value);
+    t.is(d.results.untar!.value, (untar[0]! + untar[1]!) / 2, 'two rounds: the mean of both');
+  }
+  // Which directory starts a round alternates.
+  const starts = [...r.stderr.matchAll(/^bench round (\d)\/2 \[(\d)\/2\] .*: smallfile in /gm)].map((m) => `${m[1]}:${m[2]}`);
+  t.deepEqual(starts, ['1:1', '1:2', '2:2', '2:1']);
+  t.deepEqual(fs.readdirSync(a), []);
+  t.deepEqual(fs.readdirSync(b), []);
+});
+
 test('bench: a missing directory is exit 1 before anything runs', async (t) => {
   const a = tmpDir(t, 'brickfs-bench-test-');
   const r = await cli(['bench', a, '--compare', path.join(a, 'nope'), '--size', '8M']);

@@ -32,6 +32,8 @@ test('options: defaults, directories resolved in order, random file half the seq
   t.is(o.svg, undefined);
   t.deepEqual(benchOptions(raw({ skip: 'fio', runtime: '3', files: '200' })).skipped, ['fio']);
   t.is(benchOptions(raw({ runtime: '3' })).runtimeSeconds, 3);
+  t.is(o.rounds, 1, 'one round unless asked');
+  t.is(benchOptions(raw({ rounds: '3' })).rounds, 3);
 });
 
 test('options: bad values are usage errors that say what to type', (t) => {
@@ -46,6 +48,9 @@ test('options: bad values are usage errors that say what to type', (t) => {
     [{ files: '1e3' }, /--files/],
     [{ dir: '' }, /directory name is empty/],
     [{ json: '' }, /--json needs a file name/],
+    [{ rounds: 0 }, /--rounds .*1 to 20.*"0"/],
+    [{ rounds: '21' }, /--rounds/],
+    [{ rounds: 'two' }, /--rounds .*"two"/],
   ];
   for (const [o, msg] of bad) {
     const e = t.throws(() => benchOptions(raw(o)), { instanceOf: UsageError }, JSON.stringify(o));

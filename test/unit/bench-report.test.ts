@@ -1,5 +1,5 @@
 import test from 'ava';
-import { formatRatio, formatTable, formatValue, speedRatio, toJson, toSvg, workloadSection, workloadsOf, type BenchReport } from '../../client/bench/report.js';
+import { formatRatio, formatTable, medianResults, formatValue, speedRatio, toJson, toSvg, workloadSection, workloadsOf, type BenchReport } from '../../client/bench/report.js';
 import { WORKLOAD_KEYS, WORKLOADS, type Results } from '../../client/bench/workloads.js';
 
 /** Results where every workload of dir `b` is `factor` times as fast as dir `a`'s (times shrink, rates grow). */
@@ -19,7 +19,7 @@ function report(dirs: Array<{ dir: string; fstype?: string; factor: number }>): 
     started: '2025-01-01T00:00:00.000Z',
     finished: '2025-01-01T00:01:00.000Z',
     host: { cpus: 2, kernel: '6.1.0' },
-    options: { sizeBytes: 512 << 20, randSizeBytes: 256 << 20, runtimeSeconds: 15, files: 4000, skipped: [], untarFiles: 2413 },
+    options: { sizeBytes: 512 << 20, randSizeBytes: 256 << 20, runtimeSeconds: 15, files: 4000, skipped: [], untarFiles: 2413, rounds: 1 },
     workloads: workloadSection(workloadsOf([])),
     dirs: dirs.map((d) => ({ dir: d.dir, fstype: d.fstype ?? 'ext4', results: results(d.factor) })),
   };
@@ -34,6 +34,16 @@ test('ratio: above 1 means faster than the first, for rates and for times alike'
   t.is(speedRatio('lower', 1, 0), undefined);
   t.is(speedRatio('higher', undefined, 5), undefined, 'missing figure');
   t.is(speedRatio('higher', 1, Number.NaN), undefined);
+});
+
+test('rounds: each workload is the median of its rounds, the mean of the middle two for an even count', (t) => {
+  const m = (value: number) => ({ value, unit: 'MiB/s' as const });
+  const s = (value: number) => ({ value, unit: 's' as const });
+  t.deepEqual(medianResults([{ 'seq-write': m(300), untar: s(9) }, { 'seq-write': m(100), untar: s(4) }, { 'seq-write': m(200), untar: s(5) }]),
+    { 'seq-write': m(200), untar: s(5) }, 'an outlier round does not move the figure');
+  t.deepEqual(medianResults([{ 'rand-read': { value: 10, unit: 'IOPS' } }, { 'rand-read': { value: 30, unit: 'IOPS' } }]), { 'rand-read': { value: 20, unit: 'IOPS' } });
+  t.deepEqual(medianResults([{ untar: s(3) }, {}]), { untar: s(3) }, 'a workload missing from a round is left out of it');
+  t.deepEqual(medianResults([results(1)]), results(1), 'one round is its own figures');
 });
 
 test('values keep three significant digits and never use exponents', (t) => {
@@ -95,7 +105,7 @@ test('JSON: version 1 schema as documented in docs/bench.md', (t) => {
   t.is(doc.version, 1);
   t.false(Number.isNaN(Date.parse(doc.started as string)));
   t.deepEqual(doc.host, { cpus: 2, kernel: '6.1.0' });
-  t.deepEqual(Object.keys(doc.options as object), ['sizeBytes', 'randSizeBytes', 'runtimeSeconds', 'files', 'skipped', 'untarFiles']);
+  t.deepEqual(Object.keys(doc.options as object), ['sizeBytes', 'randSizeBytes', 'runtimeSeconds', 'files', 'skipped', 'untarFiles', 'rounds']);
   t.deepEqual((doc.workloads as Record<string, unknown>)['untar'], { label: "untar npm's sources", unit: 's', better: 'lower' });
   const dirs = doc.dirs as Array<{ dir: string; fstype: string; results: Record<string, { value: number; unit: string }> }>;
   t.deepEqual(dirs.map((d) => [d.dir, d.fstype]), [['/a', 'ext4'], ['/b', 'fuse.brickfs']]);

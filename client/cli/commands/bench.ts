@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { DEFAULT_FILES, DEFAULT_RUNTIME_S, DEFAULT_SIZE, benchOptions, type RawBenchOptions } from '../../bench/options.js';
+import { DEFAULT_FILES, DEFAULT_ROUNDS, DEFAULT_RUNTIME_S, DEFAULT_SIZE, benchOptions, type RawBenchOptions } from '../../bench/options.js';
 import { formatTable, toJson, toSvg } from '../../bench/report.js';
 import { BenchRun } from '../../bench/run.js';
 import type { GlobalArgs } from '../api.js';
@@ -17,15 +17,17 @@ export const command: CommandModule<GlobalArgs, BenchArgs> = {
     .positional('dir', { type: 'string', demandOption: true, describe: 'Directory to measure first; ratios are against it' })
     .option('compare', { type: 'string', array: true, describe: 'More directories to measure in the same run, one after the other' })
     .option('size', { type: 'string', default: DEFAULT_SIZE, describe: 'fio sequential file size (K/M/G = 1024-based); the random file is half of it' })
-    // No `type: 'number'` on these two: yargs would turn "abc" into NaN and the message could not quote it.
+    // No `type: 'number'` on these: yargs would turn "abc" into NaN and the message could not quote it.
     .option('runtime', { requiresArg: true, default: DEFAULT_RUNTIME_S, describe: 'Seconds each fio random job runs' })
     .option('files', { requiresArg: true, default: DEFAULT_FILES, describe: 'Number of files in the small-file set' })
+    .option('rounds', { requiresArg: true, default: DEFAULT_ROUNDS, describe: 'Run everything this many times, directories alternating, and report medians' })
     .option('skip', { type: 'string', choices: ['fio', 'smallfile'] as const, describe: 'Leave out one part' })
     .option('json', { type: 'string', describe: 'Also write the results as JSON (schema: docs/bench.md)' })
     .option('svg', { type: 'string', describe: 'Also draw a bar chart, speeds relative to the first DIR' })
     .example('$0 bench /mnt/gluster --compare /mnt/vol1 /var/tmp', 'GlusterFS first, so every ratio is against it')
     .example('$0 bench /mnt/vol1 --json b.json --svg b.svg', 'keep the figures and a chart')
     .example('$0 bench /mnt/vol1 --skip fio --files 1000', 'only the small-file workloads')
+    .example('$0 bench /mnt/gluster --compare /mnt/vol1 --rounds 3', 'medians of three rounds, on a noisy machine')
     .epilog('Ratios in the table are the speed relative to the first DIR: other/first for rates (MiB/s, IOPS, ops/s), '
       + 'first/other for times (s), so above 1 always means faster than the first DIR. Each DIR gets a scratch '
       + 'subdirectory brickfs-bench-* that is removed afterwards. The page cache is dropped between writes and '
