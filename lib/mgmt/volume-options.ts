@@ -75,6 +75,11 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     xlator: 'performance/write-behind',
     key: 'cache-size',
   },
+  'performance.flush-behind': {
+    spec: { type: 'bool', description: 'close() returns without waiting for the pending writes; a failure after that is only logged (GlusterFS\'s default is on, brickfs\'s off) (on/off)' },
+    xlator: 'performance/write-behind',
+    key: 'flush-behind',
+  },
   'performance.read-ahead': {
     spec: { type: 'bool', description: 'Fetch the next pages of a file read sequentially before they are asked for (on/off)' },
     xlator: 'performance/read-ahead',

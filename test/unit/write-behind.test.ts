@@ -165,6 +165,29 @@ test('flush waits for the pending writes before it goes down', async (t) => {
   t.deepEqual(child.seen.slice(1), ['write 0+1', 'flush']);
 });
 
+test('flush-behind: close returns before the pending writes land; the flush, then the release, go down after them', async (t) => {
+  const { wb, child } = make({ 'flush-behind': 'on' });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') });
+  await wb.call('flush', { fd });
+  t.deepEqual(child.seen.slice(1), ['write 0+1'], 'close answered with the write still in flight');
+  const release = watch(wb.call('release', { fd }));
+  await settle();
+  t.false(release.done);
+  child.writes[0]!.answer();
+  await release.result;
+  t.deepEqual(child.seen.slice(1), ['write 0+1', 'flush', 'release']);
+});
+
+test('flush-behind: a failure already known is still reported by close', async (t) => {
+  const { wb, child } = make({ 'flush-behind': 'on' });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') });
+  child.writes[0]!.fail(enospc());
+  await settle();
+  t.is((await t.throwsAsync<FsError>(wb.call('flush', { fd })))?.code, 'ENOSPC');
+});
+
 test('a failed background write fails the next flush of its fd, once', async (t) => {
   const { wb, child } = make();
   const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });

@@ -85,6 +85,8 @@ interface FdState {
   error?: FsError;
   /** Flushed (close() called) and nothing written since: its setattrs no longer go behind. */
   flushed: boolean;
+  /** Its last flush, answered at once (flush-behind), on its way to the child. */
+  flushBehind?: Promise<void>;
 }
 
 /**
@@ -111,6 +113,11 @@ export class WriteBehind extends Xlator implements FopImpl {
       type: 'bool', default: true,
       description: 'Also acknowledge at once owner, mode and time changes of a file open for writing and not yet closed',
     },
+    'flush-behind': {
+      // Off, unlike GlusterFS: close() here reports the failure of any write it acknowledged.
+      type: 'bool', default: false,
+      description: 'close() returns without waiting for the pending writes (a failure found earlier is still reported; later ones are only logged)',
+    },
     'aggregate-size': {
       type: 'size', default: 128 * 1024, min: 4096, max: 4 * 1024 ** 2,
       description: 'Contiguous queued writes are merged into one write of at most this size',
@@ -122,6 +129,8 @@ export class WriteBehind extends Xlator implements FopImpl {
   private readonly files = new Map<string, FileState>();
   /** Files with writes queued or in flight (renamed-over and unlinked ones included). */
   private readonly busy = new Set<FileState>();
+  /** Flushes answered before they went down (flush-behind), until they reached the child. */
+  private readonly flushesBehind = new Set<Promise<void>>();
   private acknowledged = 0;
   private childWrites = 0;
   private merged = 0;
@@ -154,8 +163,8 @@ export class WriteBehind extends Xlator implements FopImpl {
   override async fini(): Promise<void> {
     for (;;) {
       const waits = [...this.busy].map((s) => this.drained(s)).filter((w) => w !== undefined);
-      if (waits.length === 0) return;
-      await Promise.all(waits);
+      if (waits.length === 0 && this.flushesBehind.size === 0) return;
+      await Promise.all([...waits, ...this.flushesBehind]);
     }
   }
 
@@ -204,14 +213,28 @@ export class WriteBehind extends Xlator implements FopImpl {
   flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
     const f = this.fds.get(a.fd);
     if (f) f.flushed = true;
-    return this.afterFd(a.fd, () => this.reportOr(a.fd, 'flush', a));
+    const flushed = this.afterFd(a.fd, () => this.reportOr(a.fd, 'flush', a));
+    if (!f || !this.optBool('flush-behind') || f.error || !this.busy.has(f.file)) return flushed;
+    // flush-behind (GlusterFS's option): the flush goes down after the pending writes, in the
+    // background; release waits for it, and a failure meanwhile is logged there.
+    const behind: Promise<void> = flushed.then(() => undefined, (e: Error) => {
+      this.log.warn(`${f.file.path}: flush behind close failed: ${e.message}`);
+    }).finally(() => {
+      this.flushesBehind.delete(behind);
+      if (f.flushBehind === behind) f.flushBehind = undefined;
+    });
+    f.flushBehind = behind;
+    this.flushesBehind.add(behind);
+    return Promise.resolve({});
   }
 
   fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
     return this.afterFd(a.fd, () => this.reportOr(a.fd, 'fsync', a));
   }
 
-  release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+    // A flush that went behind close reaches the child before the release.
+    await this.fds.get(a.fd)?.flushBehind;
     return this.afterFd(a.fd, () => {
       const f = this.fds.get(a.fd);
       if (f) {
