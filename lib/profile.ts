@@ -40,6 +40,8 @@ export function profileReport(): string {
   return lines.join('\n');
 }
 
-if (enabled) {
-  process.on('SIGUSR2', () => process.stderr.write(`profile (pid ${process.pid}):\n${profileReport()}\n`));
-}
+// Always handled: SIGUSR2's default action would kill a mount or brick started without
+// profiling (and leave a dead mount, ENOTCONN, behind).
+process.on('SIGUSR2', () => process.stderr.write(enabled
+  ? `profile (pid ${process.pid}):\n${profileReport()}\n`
+  : `profile (pid ${process.pid}): profiling is off; start the mount or brick with BRICKFS_PROFILE=1 in its environment\n`));

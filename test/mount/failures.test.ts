@@ -3,6 +3,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
+import { mountPidfile, mountRunFile } from '../../client/mount-table.js';
 import { isMountPoint, mountVolfile, startDistribute, unmountQuietly, type TestVolume } from '../helpers/cluster.js';
 import { cli, eventually, sh, shOk, tmpDir } from '../helpers/proc.js';
 
@@ -48,6 +49,15 @@ test('a hung brick (SIGSTOP) gives ENOTCONN within the ping timeout, not a hang'
   // 2 s ping timeout + up to 0.5 s watchdog period; the bound leaves room for a loaded CI machine.
   t.true(took >= 1500 && took < 8000, `answered after ${took} ms with a 2 s ping timeout`);
   t.is(await shOk(t, `cat ${mnt}/h/${byBrick[1]![0]}`), `v${byBrick[1]![0]!.slice(1)}\n`);
+});
+
+test('SIGUSR2 to a mount started without BRICKFS_PROFILE: it keeps serving and says how to turn profiling on', async (t) => {
+  const vol = await startDistribute(t, 1);
+  const mnt = await mountVolfile(t, vol.volfilePath);
+  await shOk(t, `echo before > ${mnt}/f`);
+  process.kill(Number(fs.readFileSync(mountPidfile(mnt), 'utf8').trim()), 'SIGUSR2');
+  await eventually(() => /profiling is off; start the mount or brick with BRICKFS_PROFILE=1/.test(fs.readFileSync(mountRunFile(mnt, 'log'), 'utf8')), 5000, 'the log line');
+  t.is(await shOk(t, `cat ${mnt}/f`), 'before\n', 'the mount still serves');
 });
 
 test('data survives unmount and remount', async (t) => {
