@@ -5,7 +5,7 @@ import { Logger } from '../lib/log.js';
 import { FuseBridge } from './fuse/bridge.js';
 import { LowLevelBridge } from './fuse/lowlevel-bridge.js';
 import { ActiveGraph, VolfileWatcher, type VolfileSource } from './graph-switch.js';
-import { isMounted, mountPidfile } from './mount-table.js';
+import { isMounted, mountPidfile, mountRunFile } from './mount-table.js';
 import './xlators/index.js';
 
 const log = new Logger('mount');
@@ -71,7 +71,10 @@ export class MountedVolume {
         await this.bridge.unmount().catch((e: Error) => log.error(`unmount: ${e.message}`));
       }
       await this.graphs.fini();
+      // The run directory keeps the log of an ended mount (as GlusterFS keeps its mount logs),
+      // not the volfile copy `brickfs mount` made for it.
       fs.rmSync(mountPidfile(this.mountpoint), { force: true });
+      fs.rmSync(mountRunFile(this.mountpoint, 'vol'), { force: true });
     })();
     return this.stopping;
   }

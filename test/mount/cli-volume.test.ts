@@ -3,6 +3,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
+import { mountRunFile } from '../../client/mount-table.js';
 import { isMountPoint, unmountQuietly } from '../helpers/cluster.js';
 import { reserveBrickPortBase } from '../helpers/daemon.js';
 import { BIN, cli, eventually, freePort, portOpen, shOk, spawnOwned, tmpDir, type Owner } from '../helpers/proc.js';
@@ -54,6 +55,8 @@ test('create, start, mount, write, umount, remount from the CLI; status shows ev
 
   t.is((await cli(['umount', mnt])).code, 0);
   t.false(isMountPoint(mnt));
+  await eventually(() => !fs.existsSync(mountRunFile(mnt, 'vol')), 5000, 'the volfile copy of the ended mount removed');
+  t.true(fs.existsSync(mountRunFile(mnt, 'log')), 'its log is kept');
   t.is((await cli([...s, 'mount', `${d.server}:/v3`, mnt])).code, 0);
   t.is((await shOk(t, `ls ${mnt}/data | wc -l`)).trim(), '300');
   t.is(await shOk(t, `cat ${mnt}/data/f300`), 'file 300\n');
