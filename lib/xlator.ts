@@ -73,6 +73,16 @@ export abstract class Xlator {
     for (const p of this.parents) p.notify(event, this);
   }
 
+  /**
+   * Another client changed these volume paths (a brick's upcall, GlusterFS's cache
+   * invalidation): the attributes or content of each path, or its presence in its parent
+   * directory. A caching translator drops what it holds of them (and of their parents'
+   * listings) and calls this default, which tells the parents.
+   */
+  invalidate(paths: readonly string[], _from: Xlator): void {
+    for (const p of this.parents) p.invalidate(paths, this);
+  }
+
   /** A client connection went away: drop what it held (locks). Default: tell the children. */
   clientGone(clientId: string): void {
     for (const c of this.children) c.clientGone(clientId);

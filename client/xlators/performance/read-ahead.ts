@@ -230,7 +230,7 @@ export class ReadAhead extends Xlator implements FopImpl {
     const r = await this.child.call('unlink', a);
     const s = this.files.get(a.path);
     if (s) {
-      this.invalidate(s);
+      this.dropFilePages(s);
       this.files.delete(a.path);
     }
     return r;
@@ -243,14 +243,14 @@ export class ReadAhead extends Xlator implements FopImpl {
     const replaced = this.files.get(a.to);
     if (replaced) {
       // Its open fds read on from the replaced file, keyed nowhere.
-      this.invalidate(replaced);
+      this.dropFilePages(replaced);
       this.files.delete(a.to);
     }
     const prefix = a.from + '/';
     const moved = [...this.files.values()].filter((s) => s.path === a.from || s.path.startsWith(prefix));
     for (const s of moved) this.files.delete(s.path);
     for (const s of moved) {
-      this.invalidate(s);
+      this.dropFilePages(s);
       s.path = a.to + s.path.slice(a.from.length);
       this.files.set(s.path, s);
     }
@@ -294,7 +294,7 @@ export class ReadAhead extends Xlator implements FopImpl {
   private async changing<R>(file: FileState | undefined, wind: () => Promise<R>): Promise<R> {
     if (file) {
       file.changing++;
-      this.invalidate(file);
+      this.dropFilePages(file);
     } else {
       this.unknownChanging++;
       this.invalidations++;
@@ -312,7 +312,7 @@ export class ReadAhead extends Xlator implements FopImpl {
     }
   }
 
-  private invalidate(s: FileState): void {
+  private dropFilePages(s: FileState): void {
     this.invalidations++;
     s.eof = undefined;
     for (const f of s.fds) this.dropPages(f);
