@@ -185,7 +185,7 @@ function layoutOptions(vol: VolgenInput, units: readonly Unit[]): Record<string,
  * "stripe 2 replica 2 b1 b2 b3 b4" stripes over the pairs b1+b2 and b3+b4); cluster/distribute
  * over what is left when that is more than one unit, with the layout options (epoch, weights,
  * bricks being drained); then the performance translators that are on (open-behind,
- * write-behind, read-ahead, nl-cache, md-cache: `volume set performance.X on|off`).
+ * write-behind, read-ahead, nl-cache, readdir-ahead, md-cache: `volume set performance.X on|off`).
  */
 export function clientGraph(vol: VolgenInput): Decl[] {
   const { decls, units, distribute } = build(vol);
@@ -200,9 +200,11 @@ export function clientGraph(vol: VolgenInput): Decl[] {
   }
   // Performance translators, bottom up, each when switched on (GlusterFS's order: open-behind
   // just above the cluster translators, write-behind above it, then read-ahead, md-cache on top).
+  // readdir-ahead sits above nl-cache, so its prefetches teach nl-cache a directory's names at
+  // the time they were read, and below md-cache, which keeps the attributes of what it serves.
   const performance = [
     ['performance/open-behind', 'open-behind'], ['performance/write-behind', 'write-behind'], ['performance/read-ahead', 'read-ahead'],
-    ['performance/nl-cache', 'nl-cache'], ['performance/md-cache', 'md-cache'],
+    ['performance/nl-cache', 'nl-cache'], ['performance/readdir-ahead', 'readdir-ahead'], ['performance/md-cache', 'md-cache'],
   ] as const;
   for (const [type, suffix] of performance) {
     if (translatorOn(vol, type)) out.push({ name: `${vol.name}-${suffix}`, type, options: optionsFor(vol, type), subvolumes: [out.at(-1)!.name] });

@@ -5,6 +5,7 @@ import './performance/open-behind.js';
 import './performance/write-behind.js';
 import './performance/read-ahead.js';
 import './performance/nl-cache.js';
+import './performance/readdir-ahead.js';
 import './performance/md-cache.js';
 import './cluster/stripe/index.js';
 import './cluster/replicate/index.js';
