@@ -204,6 +204,21 @@ test('max-prefetch subdirectories per listing, in the order they came, at most p
   t.like(ra.statedump(), { prefetched: 3, held: 3 });
 });
 
+test('past max-prefetch, the next subdirectory is prefetched as the walker uses one (or gets past it)', async (t) => {
+  const { ra, child } = make({ 'max-prefetch': '2' });
+  for (let i = 0; i < 6; i++) child.add(`/d${i}/`);
+  await ra.call('readdir', { path: '/' });
+  await settle(ra);
+  t.deepEqual(child.readdirs, ['/', '/d0', '/d1']);
+  await ra.call('readdir', { path: '/d0' });
+  await settle(ra);
+  t.deepEqual(child.readdirs, ['/', '/d0', '/d1', '/d2'], 'a hit moves the window on by one');
+  await ra.call('readdir', { path: '/d3' }); // the walker got ahead of the window
+  await settle(ra);
+  t.deepEqual(child.readdirs, ['/', '/d0', '/d1', '/d2', '/d3', '/d4']);
+  t.like(ra.statedump(), { hits: 1, misses: 2, held: 3 }, '/d1, /d2 (passed by, left to expire) and /d4');
+});
+
 test('a readdir arriving while its prefetch is in flight waits for it instead of sending another', async (t) => {
   const { ra, child } = make();
   child.add('/a/', '/a/x');

@@ -5,6 +5,7 @@ import {
 import { weightsFromFree } from '../../brick/mgmt/volumes.js';
 import { Stripe } from '../../client/xlators/cluster/stripe/index.js';
 import { ReadAhead } from '../../client/xlators/performance/read-ahead.js';
+import { ReaddirAhead } from '../../client/xlators/performance/readdir-ahead.js';
 import { graphFromVolfile } from '../../lib/graph.js';
 import { VOLUME_OPTIONS } from '../../lib/mgmt/volume-options.js';
 import { parseVolfile } from '../../lib/volfile/parse.js';
@@ -285,4 +286,20 @@ test('the volume option and the translator accept the same read-ahead page count
   const vol = VOLUME_OPTIONS['performance.read-ahead-page-count']!.spec;
   const xl = ReadAhead.options['page-count'];
   t.deepEqual([vol.type, vol.min, vol.max], [xl.type, xl.min, xl.max]);
+});
+
+test('readdir-ahead: between nl-cache and md-cache when on, its options reach it, and they accept what the translator does', (t) => {
+  const decls = (options: Record<string, string>) => parseVolfile(clientVolfile({ ...vol, options }));
+  const on = decls({ 'performance.readdir-ahead': 'true', 'performance.readdir-ahead-parallel': '4', 'performance.readdir-ahead-cache-timeout': '2' });
+  t.deepEqual(on.slice(-3).map((d) => d.type), ['performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
+  const rda = on.find((d) => d.type === 'performance/readdir-ahead')!;
+  t.deepEqual([rda.name, rda.subvolumes, rda.options], ['demo-readdir-ahead', ['demo-nl-cache'], { parallel: '4', 'cache-timeout': '2' }]);
+  t.deepEqual(on.find((d) => d.type === 'performance/md-cache')!.subvolumes, ['demo-readdir-ahead']);
+  t.false(decls({ 'performance.readdir-ahead': 'false' }).some((d) => d.type === 'performance/readdir-ahead'));
+  t.notThrows(() => graphFromVolfile(clientVolfile({ ...vol, options: { 'performance.readdir-ahead': 'true', 'performance.readdir-ahead-max-prefetch': '0' } })));
+  for (const [key, xlKey] of [['max-prefetch', 'max-prefetch'], ['parallel', 'parallel'], ['cache-timeout', 'cache-timeout'], ['cache-size', 'cache-size']] as const) {
+    const v = VOLUME_OPTIONS[`performance.readdir-ahead-${key}`]!.spec;
+    const x = ReaddirAhead.options[xlKey];
+    t.deepEqual([v.type, v.min, v.max], [x.type, x.min, x.max], key);
+  }
 });

@@ -36,9 +36,10 @@ const under = (p: string, tree: string): boolean => p === tree || p.startsWith(t
 /**
  * performance/readdir-ahead: a directory walk (find, du, rm -rf, tar c, rsync) waits one
  * round trip per directory before it can go down. When a listing of D comes back, the
- * listings of D's subdirectories (at most max-prefetch of them, in the order they came, at
- * most `parallel` requests in flight in all) are fetched in the background and held, so the
- * walker's readdir of each is answered from memory, once. A readdir that arrives while its
+ * listings of D's subdirectories are fetched in the background and held, in the order they
+ * came, max-prefetch of them ahead of the walker (the next one as the walker uses one), at
+ * most `parallel` requests in flight in all; the walker's readdir of each is then answered
+ * from memory, once. A readdir that arrives while its
  * prefetch is in flight waits for it; one whose prefetch is still queued goes down at once.
  *
  * Coherence: a held listing is at most cache-timeout old when it is used (the bound of
@@ -66,6 +67,8 @@ export class ReaddirAhead extends Xlator implements FopImpl {
   private readonly ready = new Map<string, Prefetch>();
   private readonly pending = new Set<Promise<unknown>>();
   private readonly wasted = new BoundedMap<string, number>(4096);
+  /** Subdirectories of recent listings not queued yet (a walker goes depth-first: few parents at a time). */
+  private readonly rest = new BoundedMap<string, { subs: string[]; next: number }>(64);
   /** Path each open fd was opened at: a write through it changes its directory's listing. */
   private readonly fdPath = new Map<number, string>();
   private running = 0;
@@ -121,6 +124,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
 
   private dropAll(): void {
     this.queued.clear();
+    this.rest.clear();
     this.spoil([], ['/']);
   }
 
@@ -163,28 +167,44 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     }
   }
 
-  /** Queues the subdirectories of a listing just answered, and sends what fits. */
+  /**
+   * Queues the first max-prefetch subdirectories of a listing just answered, and sends what
+   * fits. The others wait in `rest` and are queued one by one as the walker uses the ones
+   * before them (advance), so a directory with many subdirectories (node_modules) is covered
+   * while at most max-prefetch of its listings are ahead of the walker.
+   */
   private schedule(dir: string, entries: readonly DirEntry[]): void {
     const max = this.optNumber('max-prefetch');
-    const ttl = this.ttlMs;
-    if (this.stopped || ttl === 0 || max === 0) return;
-    const now = this.now();
-    let n = 0;
+    if (this.stopped || this.ttlMs === 0 || max === 0) return;
+    const subs: string[] = [];
     for (const e of entries) {
-      if (n >= max || this.queued.size >= QUEUE_LIMIT) break;
-      if (!isDir(e.iatt)) continue;
-      const sub = childPath(dir, e.name);
-      if (dir === '/' && e.name === BRICK_PRIVATE_DIR) continue;
-      n++;
-      if (this.queued.has(sub) || this.inflight.has(sub) || this.ready.has(sub)) continue;
-      const wastedAt = this.wasted.get(sub);
-      if (wastedAt !== undefined && now - wastedAt < WASTED_BACKOFF * ttl) {
-        this.counters.backedOff++;
-        continue;
-      }
-      this.queued.set(sub, now);
+      if (isDir(e.iatt) && !(dir === '/' && e.name === BRICK_PRIVATE_DIR)) subs.push(childPath(dir, e.name));
     }
+    const now = this.now();
+    for (const sub of subs.slice(0, max)) this.enqueue(sub, now);
+    if (subs.length > max) this.rest.set(dir, { subs, next: max });
+    else this.rest.delete(dir);
     this.pump();
+  }
+
+  private enqueue(sub: string, now: number): void {
+    if (this.queued.size >= QUEUE_LIMIT || this.queued.has(sub) || this.inflight.has(sub) || this.ready.has(sub)) return;
+    const wastedAt = this.wasted.get(sub);
+    if (wastedAt !== undefined && now - wastedAt < WASTED_BACKOFF * this.ttlMs) {
+      this.counters.backedOff++;
+      return;
+    }
+    this.queued.set(sub, now);
+  }
+
+  /** The walker reached dir: the next sibling past the window is queued (past dir itself, if the walker got there first). */
+  private advance(dir: string): void {
+    const parent = parentOf(dir);
+    const r = this.rest.get(parent);
+    if (!r) return;
+    if (r.subs[r.next] === dir) r.next++;
+    if (r.next < r.subs.length) this.enqueue(r.subs[r.next++]!, this.now());
+    if (r.next >= r.subs.length) this.rest.delete(parent);
   }
 
   /** Sends queued prefetches while fewer than `parallel` are in flight. */
@@ -273,6 +293,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
       this.wasted.delete(dir);
       entries = (await this.children[0]!.call('readdir', a)).entries;
     }
+    this.advance(dir);
     this.schedule(dir, entries);
     return { entries };
   }
