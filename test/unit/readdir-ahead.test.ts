@@ -259,6 +259,22 @@ test('a held listing older than cache-timeout is not used, and that directory is
   t.like(ra.statedump(), { expired: 1, backedOff: 1, hits: 0 });
 });
 
+test('listings expiring unused halve how far ahead the next listings are prefetched; used ones widen it again', async (t) => {
+  const { ra, child } = make({ 'max-prefetch': '8' });
+  for (const top of ['a', 'b']) for (let i = 0; i < 10; i++) child.add(`/${top}/`, `/${top}/d${i}/`);
+  await ra.call('readdir', { path: '/a' });
+  await settle(ra);
+  t.is(child.readdirs.length, 1 + 8);
+  await new Promise((r) => setTimeout(r, 1100));
+  await ra.call('readdir', { path: '/b' }); // the 8 of /a expire here (one halving), then 4 of /b go
+  await settle(ra);
+  t.deepEqual(child.readdirs.slice(9), ['/b', '/b/d0', '/b/d1', '/b/d2', '/b/d3']);
+  t.like(ra.statedump(), { expired: 8, window: 4 });
+  await ra.call('readdir', { path: '/b/d0' });
+  await ra.call('readdir', { path: '/b/d1' });
+  t.like(ra.statedump(), { hits: 2, window: 6 });
+});
+
 test('cache-timeout 0 prefetches nothing', async (t) => {
   const { ra, child } = make({ 'cache-timeout': '0' });
   child.add('/a/');

@@ -73,6 +73,13 @@ export class ReaddirAhead extends Xlator implements FopImpl {
   private readonly fdPath = new Map<number, string>();
   private running = 0;
   private heldEntries = 0;
+  /**
+   * Subdirectories prefetched ahead of the walker per listing, max-prefetch at most: halved
+   * when held listings expire unused (a slow walker, rm -rf, does not get that far within
+   * the timeout), one more with every listing used.
+   */
+  private window: number;
+  private shrunkAt = -Infinity;
   private stopped = false;
   private readonly counters = {
     prefetched: 0, hits: 0, waited: 0, misses: 0, expired: 0, dropped: 0, evicted: 0, failed: 0,
@@ -81,6 +88,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
 
   constructor(init: XlatorInit) {
     super(init);
+    this.window = this.optNumber('max-prefetch');
   }
 
   private get ttlMs(): number {
@@ -94,13 +102,14 @@ export class ReaddirAhead extends Xlator implements FopImpl {
 
   override statedump(): Record<string, unknown> {
     return {
-      ...this.counters, held: this.ready.size, heldEntries: this.heldEntries, inFlight: this.running, queued: this.queued.size,
+      ...this.counters, window: this.window, held: this.ready.size, heldEntries: this.heldEntries, inFlight: this.running, queued: this.queued.size,
       openFds: this.fdPath.size,
     };
   }
 
   override reconfigure(options: Record<string, string>): void {
     super.reconfigure(options);
+    this.window = this.optNumber('max-prefetch');
     this.dropAll();
   }
 
@@ -162,19 +171,27 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     for (const p of this.ready.values()) {
       if (now - p.sentAt <= ttl) break;
       this.unhold(p);
-      this.counters.expired++;
-      this.wasted.set(p.dir, now);
+      this.expired(p.dir, now);
     }
   }
 
+  /** A held listing nobody came for: the walker is slower than the window assumed (halved once per timeout, as listings expire in batches). */
+  private expired(dir: string, now: number): void {
+    this.counters.expired++;
+    this.wasted.set(dir, now);
+    if (now - this.shrunkAt < this.ttlMs) return;
+    this.shrunkAt = now;
+    this.window = Math.max(1, this.window >> 1);
+  }
+
   /**
-   * Queues the first max-prefetch subdirectories of a listing just answered, and sends what
+   * Queues the first `window` subdirectories of a listing just answered, and sends what
    * fits. The others wait in `rest` and are queued one by one as the walker uses the ones
    * before them (advance), so a directory with many subdirectories (node_modules) is covered
-   * while at most max-prefetch of its listings are ahead of the walker.
+   * while at most `window` (max-prefetch) of its listings are ahead of the walker.
    */
   private schedule(dir: string, entries: readonly DirEntry[]): void {
-    const max = this.optNumber('max-prefetch');
+    const max = Math.min(this.window, this.optNumber('max-prefetch'));
     if (this.stopped || this.ttlMs === 0 || max === 0) return;
     const subs: string[] = [];
     for (const e of entries) {
@@ -265,10 +282,11 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     if (p.spoiled || p.taken || !p.entries) return undefined;
     this.unhold(p);
     if (this.now() - p.sentAt > this.ttlMs) {
-      this.counters.expired++;
+      this.expired(p.dir, this.now());
       return undefined;
     }
     p.taken = true;
+    this.window = Math.min(this.optNumber('max-prefetch'), this.window + 1);
     return p.entries;
   }
 
