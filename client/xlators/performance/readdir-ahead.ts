@@ -76,7 +76,8 @@ export class ReaddirAhead extends Xlator implements FopImpl {
   /**
    * Subdirectories prefetched ahead of the walker per listing, max-prefetch at most: halved
    * when held listings expire unused (a slow walker, rm -rf, does not get that far within
-   * the timeout), one more with every listing used.
+   * the timeout), one more per window of listings used (TCP's congestion avoidance: it grows
+   * back slowly and settles where listings are used in time). Fractional; whole listings are prefetched.
    */
   private window: number;
   private shrunkAt = -Infinity;
@@ -102,7 +103,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
 
   override statedump(): Record<string, unknown> {
     return {
-      ...this.counters, window: this.window, held: this.ready.size, heldEntries: this.heldEntries, inFlight: this.running, queued: this.queued.size,
+      ...this.counters, window: Math.floor(this.window), held: this.ready.size, heldEntries: this.heldEntries, inFlight: this.running, queued: this.queued.size,
       openFds: this.fdPath.size,
     };
   }
@@ -191,7 +192,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
    * while at most `window` (max-prefetch) of its listings are ahead of the walker.
    */
   private schedule(dir: string, entries: readonly DirEntry[]): void {
-    const max = Math.min(this.window, this.optNumber('max-prefetch'));
+    const max = Math.min(Math.floor(this.window), this.optNumber('max-prefetch'));
     if (this.stopped || this.ttlMs === 0 || max === 0) return;
     const subs: string[] = [];
     for (const e of entries) {
@@ -286,7 +287,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
       return undefined;
     }
     p.taken = true;
-    this.window = Math.min(this.optNumber('max-prefetch'), this.window + 1);
+    this.window = Math.min(this.optNumber('max-prefetch'), this.window + 1 / this.window);
     return p.entries;
   }
 
