@@ -22,7 +22,7 @@ export const PERFORMANCE_DEFAULTS: Readonly<Record<string, boolean>> = {
   'performance/write-behind': true,
   'performance/read-ahead': true,
   'performance/nl-cache': true,
-  'performance/readdir-ahead': false,
+  'performance/readdir-ahead': true,
   'performance/md-cache': true,
 };
 

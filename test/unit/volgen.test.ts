@@ -29,7 +29,7 @@ test('client volfile: one protocol/client per brick, distribute over them, md-ca
     ['demo-client-1', 'protocol/client'],
     ['demo-client-2', 'protocol/client'],
     ['demo-dht', 'cluster/distribute'],
-    ['demo-open-behind', 'performance/open-behind'], ['demo-write-behind', 'performance/write-behind'], ['demo-read-ahead', 'performance/read-ahead'], ['demo-nl-cache', 'performance/nl-cache'], ['demo-md-cache', 'performance/md-cache'],
+    ['demo-open-behind', 'performance/open-behind'], ['demo-write-behind', 'performance/write-behind'], ['demo-read-ahead', 'performance/read-ahead'], ['demo-nl-cache', 'performance/nl-cache'], ['demo-readdir-ahead', 'performance/readdir-ahead'], ['demo-md-cache', 'performance/md-cache'],
   ]);
   t.deepEqual(decls[1]!.options, { 'remote-host': '127.0.0.1', 'remote-port': '7101', 'remote-subvolume': '/srv/b1' });
   t.deepEqual(decls[3]!.subvolumes, ['demo-client-0', 'demo-client-1', 'demo-client-2']);
@@ -48,7 +48,8 @@ test('replica 2 over 4 bricks: consecutive pairs are replica sets, distribute ov
     ['r-write-behind', 'performance/write-behind', ['r-open-behind']],
     ['r-read-ahead', 'performance/read-ahead', ['r-write-behind']],
     ['r-nl-cache', 'performance/nl-cache', ['r-read-ahead']],
-    ['r-md-cache', 'performance/md-cache', ['r-nl-cache']],
+    ['r-readdir-ahead', 'performance/readdir-ahead', ['r-nl-cache']],
+    ['r-md-cache', 'performance/md-cache', ['r-readdir-ahead']],
   ]);
   t.is(volumeType(v), 'distributed-replicate');
   t.is(volumeType({ ...v, bricks: v.bricks.slice(0, 2) }), 'replicate');
@@ -68,7 +69,8 @@ test('stripe 2 replica 2: replica pairs are the stripe children, no distribute',
     ['sr-write-behind', 'performance/write-behind', ['sr-open-behind']],
     ['sr-read-ahead', 'performance/read-ahead', ['sr-write-behind']],
     ['sr-nl-cache', 'performance/nl-cache', ['sr-read-ahead']],
-    ['sr-md-cache', 'performance/md-cache', ['sr-nl-cache']],
+    ['sr-readdir-ahead', 'performance/readdir-ahead', ['sr-nl-cache']],
+    ['sr-md-cache', 'performance/md-cache', ['sr-readdir-ahead']],
   ]);
   t.is(volumeType(v), 'striped-replicate');
   t.notThrows(() => graphFromVolfile(clientVolfile(v)));
@@ -86,7 +88,7 @@ test('client volfile: ping-timeout only when set, on every client', (t) => {
 
 test('client volfile: a single brick still has distribute on top', (t) => {
   const decls = parseVolfile(clientVolfile({ ...vol, bricks: [vol.bricks[0]!] }));
-  t.deepEqual(decls.map((d) => d.type), ['protocol/client', 'cluster/distribute', 'performance/open-behind', 'performance/write-behind', 'performance/read-ahead', 'performance/nl-cache', 'performance/md-cache']);
+  t.deepEqual(decls.map((d) => d.type), ['protocol/client', 'cluster/distribute', 'performance/open-behind', 'performance/write-behind', 'performance/read-ahead', 'performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
 });
 
 test('brick volfile: posix → locks named by the brick path → server', (t) => {
@@ -135,7 +137,8 @@ test('stripe N over N bricks: cluster/stripe is the top, no distribute', (t) => 
     ['s-write-behind', 'performance/write-behind', ['s-open-behind']],
     ['s-read-ahead', 'performance/read-ahead', ['s-write-behind']],
     ['s-nl-cache', 'performance/nl-cache', ['s-read-ahead']],
-    ['s-md-cache', 'performance/md-cache', ['s-nl-cache']],
+    ['s-readdir-ahead', 'performance/readdir-ahead', ['s-nl-cache']],
+    ['s-md-cache', 'performance/md-cache', ['s-readdir-ahead']],
   ]);
   t.deepEqual(decls[2]!.options, {}, 'default block size unless set');
   t.is(volumeType(vol), 'stripe');
@@ -153,7 +156,8 @@ test('stripe 2 over 4 bricks: consecutive pairs are stripe sets, distribute over
     ['ds-write-behind', 'performance/write-behind', ['ds-open-behind']],
     ['ds-read-ahead', 'performance/read-ahead', ['ds-write-behind']],
     ['ds-nl-cache', 'performance/nl-cache', ['ds-read-ahead']],
-    ['ds-md-cache', 'performance/md-cache', ['ds-nl-cache']],
+    ['ds-readdir-ahead', 'performance/readdir-ahead', ['ds-nl-cache']],
+    ['ds-md-cache', 'performance/md-cache', ['ds-readdir-ahead']],
   ]);
   t.is(volumeType(vol), 'distributed-stripe');
   t.is(volumeType(four), 'distribute');
@@ -184,7 +188,7 @@ test('slots name the translators: after a removal the remaining bricks keep thei
   t.deepEqual(fresh.filter((d) => d.type === 'protocol/client').map((d) => d.name), ['demo-client-0', 'demo-client-1', 'demo-client-2']);
   // Slot 1 was removed.
   const dist = parseVolfile(clientVolfile({ name: 'v', bricks: [brick(0), brick(2), brick(3)], options: {}, layoutEpoch: 2 }));
-  t.deepEqual(dist.map((d) => d.name), ['v-client-0', 'v-client-2', 'v-client-3', 'v-dht', 'v-open-behind', 'v-write-behind', 'v-read-ahead', 'v-nl-cache', 'v-md-cache']);
+  t.deepEqual(dist.map((d) => d.name), ['v-client-0', 'v-client-2', 'v-client-3', 'v-dht', 'v-open-behind', 'v-write-behind', 'v-read-ahead', 'v-nl-cache', 'v-readdir-ahead', 'v-md-cache']);
   t.deepEqual(dist[3]!.subvolumes, ['v-client-0', 'v-client-2', 'v-client-3']);
   t.is(dist[1]!.options['remote-subvolume'], '/srv/x2');
   // replica 2: the second pair (slots 2, 3) was removed, a third one (slots 4, 5) added.
@@ -197,12 +201,13 @@ test('slots name the translators: after a removal the remaining bricks keep thei
     ['r-write-behind', ['r-open-behind']],
     ['r-read-ahead', ['r-write-behind']],
     ['r-nl-cache', ['r-read-ahead']],
-    ['r-md-cache', ['r-nl-cache']],
+    ['r-readdir-ahead', ['r-nl-cache']],
+    ['r-md-cache', ['r-readdir-ahead']],
   ]);
   // stripe 2 replica 2: stripe sets are numbered by 4-brick blocks.
   const sr = parseVolfile(clientVolfile({ name: 'sr', replicaCount: 2, stripeCount: 2, bricks: [0, 1, 2, 3, 8, 9, 10, 11].map((s) => brick(s)), options: {} }));
   t.deepEqual(sr.filter((d) => d.type !== 'protocol/client').map((d) => d.name), [
-    'sr-replicate-0', 'sr-replicate-1', 'sr-replicate-4', 'sr-replicate-5', 'sr-stripe-0', 'sr-stripe-2', 'sr-dht', 'sr-open-behind', 'sr-write-behind', 'sr-read-ahead', 'sr-nl-cache', 'sr-md-cache',
+    'sr-replicate-0', 'sr-replicate-1', 'sr-replicate-4', 'sr-replicate-5', 'sr-stripe-0', 'sr-stripe-2', 'sr-dht', 'sr-open-behind', 'sr-write-behind', 'sr-read-ahead', 'sr-nl-cache', 'sr-readdir-ahead', 'sr-md-cache',
   ]);
   t.deepEqual(distributeUnits({ name: 'sr', replicaCount: 2, stripeCount: 2, bricks: [0, 1, 2, 3, 8, 9, 10, 11].map((s) => brick(s)), options: {} }), [
     { name: 'sr-stripe-0', bricks: [0, 1, 2, 3] },
@@ -242,7 +247,8 @@ test('a replicated volume whose layout changed keeps distribute over a single se
     ['r-write-behind', ['r-open-behind']],
     ['r-read-ahead', ['r-write-behind']],
     ['r-nl-cache', ['r-read-ahead']],
-    ['r-md-cache', ['r-nl-cache']],
+    ['r-readdir-ahead', ['r-nl-cache']],
+    ['r-md-cache', ['r-readdir-ahead']],
   ]);
 });
 
@@ -260,14 +266,14 @@ test('layout weights: free GiB when free space differs by more than 10%, else no
 
 test('performance translators: on by default, `volume set performance.X off` takes one out, their options reach them', (t) => {
   const types = (options: Record<string, string>) => parseVolfile(clientVolfile({ ...vol, options })).map((d) => d.type);
-  t.deepEqual(types({}).slice(-5), ['performance/open-behind', 'performance/write-behind', 'performance/read-ahead', 'performance/nl-cache', 'performance/md-cache']);
+  t.deepEqual(types({}).slice(-6), ['performance/open-behind', 'performance/write-behind', 'performance/read-ahead', 'performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
   t.false(types({ 'performance.open-behind': 'false' }).includes('performance/open-behind'));
   t.true(types({ 'performance.open-behind': 'true' }).includes('performance/open-behind'));
   t.false(types({ 'performance.write-behind': 'false' }).includes('performance/write-behind'));
   t.false(types({ 'performance.read-ahead': 'false' }).includes('performance/read-ahead'));
   t.false(types({ 'performance.nl-cache': 'false' }).includes('performance/nl-cache'));
   const noMd = parseVolfile(clientVolfile({ ...vol, options: { 'performance.md-cache': 'false' } }));
-  t.is(noMd.at(-1)!.type, 'performance/nl-cache', 'the top is whatever is left on');
+  t.is(noMd.at(-1)!.type, 'performance/readdir-ahead', 'the top is whatever is left on');
   const sized = parseVolfile(clientVolfile({ ...vol, options: { 'performance.write-behind-window-size': '4194304', 'performance.write-behind': 'true' } }));
   const wb = sized.find((d) => d.type === 'performance/write-behind')!;
   t.deepEqual(wb.options, { 'cache-size': '4194304' }, 'the switch itself is no translator option');
