@@ -16,7 +16,8 @@ interface Entry {
  * setattr, readdir's per-entry attributes...) for md-cache-timeout seconds, so the stat
  * that follows almost every change or listing is answered without a round trip. Every
  * change made through this client drops or replaces the entries it affects; changes made
- * by other clients show after at most the timeout, the same bound as the kernel's own
+ * by other clients are dropped when a brick says so (invalidate, features.cache-invalidation)
+ * and otherwise show after at most the timeout, the same bound as the kernel's own
  * attribute cache.
  */
 export class MdCache extends Xlator implements FopImpl {
@@ -31,6 +32,8 @@ export class MdCache extends Xlator implements FopImpl {
   private readonly fdPath = new Map<number, string>();
   private hits = 0;
   private misses = 0;
+  /** Upcalls received (paths other clients changed). */
+  private invalidations = 0;
 
   constructor(init: XlatorInit) {
     super(init);
@@ -42,7 +45,7 @@ export class MdCache extends Xlator implements FopImpl {
   }
 
   override statedump(): Record<string, unknown> {
-    return { entries: this.cache.size, hits: this.hits, misses: this.misses, openFds: this.fdPath.size };
+    return { entries: this.cache.size, hits: this.hits, misses: this.misses, invalidations: this.invalidations, openFds: this.fdPath.size };
   }
 
   private put(path: string, iatt: Iatt): void {
@@ -103,6 +106,22 @@ export class MdCache extends Xlator implements FopImpl {
   private dropTree(dir: string): void {
     const prefix = dir + '/';
     for (const k of [...this.cache.keys()]) if (k === dir || k.startsWith(prefix)) this.cache.delete(k);
+  }
+
+  /**
+   * Another client changed these paths: their attributes go, and their parents' (an entry
+   * change moves the directory's times and link count). A directory's renamed or removed
+   * subtree goes with it: its paths now name something else or nothing.
+   */
+  override invalidate(paths: readonly string[], from: Xlator): void {
+    for (const p of paths) {
+      const e = this.cache.get(p);
+      if (e && isDir(e.iatt)) this.dropTree(p);
+      else this.cache.delete(p);
+      if (p !== '/') this.cache.delete(pathMod.dirname(p));
+    }
+    this.invalidations++;
+    super.invalidate(paths, from);
   }
 
   async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
