@@ -101,10 +101,10 @@ export function startStripe(t: Owner, n: number, opts: Omit<VolumeShape, 'stripe
   return startVolume(t, n, { ...opts, stripe: n });
 }
 
-/** Mounts a volfile with the real CLI (a separate FUSE process); unmounted when the test ends. */
-export async function mountVolfile(t: Owner, volfilePath: string, mnt?: string): Promise<string> {
+/** Mounts a volfile with the real CLI (a separate FUSE process, `-o o` if given); unmounted when the test ends. */
+export async function mountVolfile(t: Owner, volfilePath: string, mnt?: string, o?: string): Promise<string> {
   const dir = mnt ?? fs.mkdtempSync(path.join(path.dirname(volfilePath), 'mnt-'));
-  const r = await cli(['mount', '--volfile', volfilePath, dir]);
+  const r = await cli(['mount', '--volfile', volfilePath, dir, ...(o ? ['-o', o] : [])]);
   if (r.code !== 0) throw new Error(`mount failed (${r.code}): ${r.stderr}`);
   t.teardown(() => unmountQuietly(dir));
   return dir;
