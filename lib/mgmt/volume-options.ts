@@ -61,7 +61,7 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     key: 'lookup-optimize',
   },
   'features.cache-invalidation': {
-    spec: { type: 'bool', description: 'Bricks tell every other client which paths a client changed, so their caches (and the kernel\'s) drop them at once instead of after their timeouts; takes effect when the bricks (re)start (on/off, default on)' },
+    spec: { type: 'bool', description: 'Bricks tell every other client which paths a client changed, so their caches (and the kernel\'s) drop them at once instead of after their timeouts; running bricks apply it at once (on/off, default on)' },
     xlator: 'protocol/server',
     key: 'cache-invalidation',
   },

@@ -1,6 +1,7 @@
 // A real brick process and raw protocol connections: a change made through one connection
 // is pushed to the others (features.cache-invalidation), coalesced per event-loop turn.
 import test from 'ava';
+import fs from 'node:fs';
 import { encodeFrame, WIRE_VERSION } from '../../lib/rpc/frame.js';
 import { startDistribute } from '../helpers/cluster.js';
 import { eventually, sleep } from '../helpers/proc.js';
@@ -12,7 +13,7 @@ async function clients(t: Parameters<typeof startDistribute>[0], set: Record<str
   const a = await RawBrickClient.connect(brick.port, brick.dir);
   const b = await RawBrickClient.connect(brick.port, brick.dir);
   t.teardown(() => { a.close(); b.close(); });
-  return { a, b };
+  return { a, b, brick };
 }
 
 const pushed = (c: RawBrickClient): string[][] => c.pushes.map((p) => p.paths);
@@ -66,4 +67,25 @@ test('features.cache-invalidation off: nothing is pushed', async (t) => {
   await a.call('setattr', { path: '/d', attrs: { mode: 0o700 } });
   await sleep(200);
   t.deepEqual(b.pushes, []);
+});
+
+test('SIGHUP: a running brick applies a changed cache-invalidation option from its volfile', async (t) => {
+  const { a, b, brick } = await clients(t);
+  const log = (): string => fs.readFileSync(brick.log, 'utf8');
+  fs.writeFileSync(brick.volfile, fs.readFileSync(brick.volfile, 'utf8').replace('option cache-invalidation on', 'option cache-invalidation off'));
+  brick.proc!.kill('SIGHUP');
+  await eventually(() => log().includes('options reloaded'), 5000, 'reload in the brick log');
+  await a.call('mkdir', { path: '/d', mode: 0o755 });
+  await sleep(200);
+  t.deepEqual(b.pushes, [], 'off: nothing pushed');
+  // A volfile that cannot apply changes nothing: the brick goes on as it was.
+  fs.writeFileSync(brick.volfile, fs.readFileSync(brick.volfile, 'utf8').replace('option cache-invalidation off', 'option cache-invalidation maybe'));
+  brick.proc!.kill('SIGHUP');
+  await eventually(() => log().includes('not applied'), 5000, 'refusal in the brick log');
+  fs.writeFileSync(brick.volfile, fs.readFileSync(brick.volfile, 'utf8').replace('option cache-invalidation maybe', 'option cache-invalidation on'));
+  brick.proc!.kill('SIGHUP');
+  await eventually(() => log().split('options reloaded').length === 3, 5000, 'second reload in the brick log');
+  await a.call('rmdir', { path: '/d' });
+  await eventually(() => b.pushes.length === 1, 5000, 'on again: pushed');
+  t.deepEqual(pushed(b), [['/d']]);
 });
