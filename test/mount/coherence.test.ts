@@ -40,7 +40,7 @@ test('nl-cache: a name another mount creates in a directory this mount made is f
 
 /** Every cache 10 minutes long: only an invalidation from the bricks can make a change show. */
 const LONG_CACHES = { 'performance.md-cache-timeout': '600', 'performance.nl-cache-timeout': '600' };
-const LONG_KERNEL = 'attribute-timeout=600,entry-timeout=600';
+const LONG_KERNEL = 'attribute-timeout=600,entry-timeout=600,negative-timeout=600';
 
 /**
  * Two mounts with every cache 600 s long; b caches what a then changes (a size, a mode, a new
@@ -51,7 +51,8 @@ async function changeOnA(t: ExecutionContext, invalidation: 'on' | 'off') {
   const a = await mountVolfile(t, vol.volfilePath, undefined, LONG_KERNEL);
   const b = await mountVolfile(t, vol.volfilePath, undefined, LONG_KERNEL);
   await shOk(t, `mkdir ${a}/u && echo one > ${a}/u/f && touch ${a}/u/m ${a}/u/gone ${a}/u/r && chmod 644 ${a}/u/m`);
-  // b caches it all: attributes and entries (kernel, md-cache), the listing (nl-cache), a miss.
+  // b caches it all: attributes and entries (kernel, md-cache), the listing (nl-cache), a miss
+  // (nl-cache, and the kernel's negative entry).
   await shOk(t, `ls ${b}/u && stat ${b}/u/f ${b}/u/m ${b}/u/gone ${b}/u/r >/dev/null && cat ${b}/u/f && ! test -e ${b}/u/new`);
   await shOk(t, `echo two-longer > ${a}/u/f && chmod 600 ${a}/u/m && echo new > ${a}/u/new && rm ${a}/u/gone && mv ${a}/u/r ${a}/u/r2`);
   return {
