@@ -9,8 +9,8 @@ import { FsError } from '../lib/errors.js';
 import { reopenFlags, type FopArgs, type FopName, type FopReply, type Iatt } from '../lib/fops.js';
 import { graphFromVolfile, type Graph } from '../lib/graph.js';
 import { Logger } from '../lib/log.js';
-import { pollVolfile, type ServerAddr } from './cli/mgmt-client.js';
 import { Xlator } from '../lib/xlator.js';
+import { pollVolfile, type ServerAddr } from './cli/mgmt-client.js';
 import { ProtocolClient } from './xlators/protocol/client.js';
 
 const log = new Logger('graph');

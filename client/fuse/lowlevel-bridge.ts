@@ -89,7 +89,7 @@ const MAX_WRITE_BYTES = 1024 * 1024;
 const WRITE_SLABS = 16;
 
 /** libfuse's default attribute and entry timeouts (seconds), as the fuse-native bridge has them. */
-export const DEFAULT_TIMEOUT_S = 1.0;
+const DEFAULT_TIMEOUT_S = 1.0;
 /** How often unmount checks whether the notify thread is out. */
 const NOTIFY_STOP_POLL_MS = 10;
 

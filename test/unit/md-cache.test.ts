@@ -143,3 +143,23 @@ test('invalidate of a cached directory drops what is cached below it (renamed or
   await md.call('lookup', { path: '/d/a' });
   t.deepEqual(child.calls, ['lookup', 'readdir', 'lookup'], 'the entry below the changed directory went with it');
 });
+
+test('a lookup in flight when an invalidation arrives is answered but not cached (its attributes may predate the change)', async (t) => {
+  const { md, child } = make('600');
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const answer = child.call.bind(child);
+  child.call = (async <F extends FopName>(fop: F, args: FopArgs<F>) => {
+    await gate;
+    return answer(fop, args);
+  }) as StubChild['call'];
+  const inFlight = md.call('lookup', { path: '/f' });
+  await new Promise((r) => setImmediate(r));
+  md.invalidate(['/f'], child);
+  release();
+  t.is((await inFlight).iatt.size, 1);
+  await md.call('lookup', { path: '/f' });
+  t.deepEqual(child.calls, ['lookup', 'lookup'], 'asked again');
+  await md.call('lookup', { path: '/f' });
+  t.deepEqual(child.calls, ['lookup', 'lookup'], 'a lookup after the invalidation is cached again');
+});

@@ -34,6 +34,12 @@ export class MdCache extends Xlator implements FopImpl {
   private misses = 0;
   /** Upcalls received (paths other clients changed). */
   private invalidations = 0;
+  /**
+   * Bumped by every upcall: a lookup, fstat or listing wound before one may carry attributes
+   * from before the change it announces, and is then not cached (the reply may arrive after
+   * the push that should have dropped it).
+   */
+  private generation = 0;
 
   constructor(init: XlatorInit) {
     super(init);
@@ -121,6 +127,7 @@ export class MdCache extends Xlator implements FopImpl {
       if (p !== '/') this.cache.delete(pathMod.dirname(p));
     }
     this.invalidations++;
+    this.generation++;
     super.invalidate(paths, from);
   }
 
@@ -133,8 +140,9 @@ export class MdCache extends Xlator implements FopImpl {
       }
     }
     this.misses++;
+    const gen = this.generation;
     const r = await this.children[0]!.call('lookup', a);
-    this.put(a.path, r.iatt);
+    if (gen === this.generation) this.put(a.path, r.iatt);
     return r;
   }
 
@@ -146,13 +154,16 @@ export class MdCache extends Xlator implements FopImpl {
       return { iatt };
     }
     this.misses++;
+    const gen = this.generation;
     const r = await this.children[0]!.call('fstat', a);
-    if (path !== undefined) this.put(path, r.iatt);
+    if (path !== undefined && gen === this.generation) this.put(path, r.iatt);
     return r;
   }
 
   async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+    const gen = this.generation;
     const r = await this.children[0]!.call('readdir', a);
+    if (gen !== this.generation) return r;
     const base = a.path === '/' ? '' : a.path;
     for (const e of r.entries) this.put(`${base}/${e.name}`, e.iatt);
     return r;
