@@ -93,6 +93,15 @@ export class Server extends Xlator {
     await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));
   }
 
+  /** cache-invalidation applies at once; the listener stays where it is until a restart. */
+  override reconfigure(options: Record<string, string>): void {
+    const before = [this.optNumber('listen-port'), this.optString('listen-host')];
+    super.reconfigure(options);
+    if (before[0] !== this.optNumber('listen-port') || before[1] !== this.optString('listen-host')) {
+      this.log.warn(`listen-port/listen-host changed in the volfile; the brick keeps listening on ${before[1]}:${this.boundPort} until it restarts`);
+    }
+  }
+
   override statedump(): Record<string, unknown> {
     return {
       port: this.boundPort, cacheInvalidation: this.optBool('cache-invalidation'), pushes: this.pushes,
