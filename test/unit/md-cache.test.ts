@@ -163,3 +163,11 @@ test('a lookup in flight when an invalidation arrives is answered but not cached
   await md.call('lookup', { path: '/f' });
   t.deepEqual(child.calls, ['lookup', 'lookup'], 'a lookup after the invalidation is cached again');
 });
+
+test('a brick that comes or goes (CHILD_UP/CHILD_DOWN) empties the cache: pushes may have been lost meanwhile', async (t) => {
+  const { md, child } = make('600');
+  await md.call('lookup', { path: '/f' });
+  md.notify('CHILD_UP', child);
+  await md.call('lookup', { path: '/f' });
+  t.deepEqual(child.calls, ['lookup', 'lookup']);
+});

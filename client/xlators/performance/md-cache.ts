@@ -4,7 +4,7 @@ import { BoundedMap } from '../../../lib/bounded-map.js';
 import type { FopArgs, FopReply, Iatt } from '../../../lib/fops.js';
 import { isDir } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
-import { Xlator, type FopImpl, type XlatorInit } from '../../../lib/xlator.js';
+import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../lib/xlator.js';
 
 interface Entry {
   iatt: Iatt;
@@ -129,6 +129,16 @@ export class MdCache extends Xlator implements FopImpl {
     this.invalidations++;
     this.generation++;
     super.invalidate(paths, from);
+  }
+
+  /**
+   * A brick came or went: while it was away, pushes from it were lost (and a brick that
+   * comes back may show other copies), so nothing cached can be trusted to be current.
+   */
+  override notify(event: XlatorEvent, from: Xlator): void {
+    this.cache.clear();
+    this.generation++;
+    super.notify(event, from);
   }
 
   async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
