@@ -210,9 +210,15 @@ export function clientGraph(vol: VolgenInput): Decl[] {
   return out;
 }
 
-/** The brick graph: storage/posix → features/locks (named by the brick path) → protocol/server. */
+/**
+ * The brick graph: storage/posix → features/locks (named by the brick path) → protocol/server.
+ * cache-invalidation is written out either way, so a brick volfile shows whether the brick
+ * pushes invalidations (on unless `volume set VOL features.cache-invalidation off`).
+ */
 export function brickGraph(vol: VolgenInput, brick: BrickInfo): Decl[] {
   const posix = `${vol.name}-posix`;
+  const serverOpts = optionsFor(vol, 'protocol/server');
+  const invalidation = serverOpts['cache-invalidation'] === 'false' ? 'off' : 'on';
   return [
     { name: posix, type: 'storage/posix', options: { directory: brick.path }, subvolumes: [] },
     // Clients ask for this name (remote-subvolume), so it is the brick path, as in GlusterFS.
@@ -220,7 +226,7 @@ export function brickGraph(vol: VolgenInput, brick: BrickInfo): Decl[] {
     {
       name: `${vol.name}-server`,
       type: 'protocol/server',
-      options: { 'listen-port': String(brick.port), 'listen-host': listenHostFor(brick.host) },
+      options: { 'listen-port': String(brick.port), 'listen-host': listenHostFor(brick.host), ...serverOpts, 'cache-invalidation': invalidation },
       subvolumes: [brick.path],
     },
   ];

@@ -60,6 +60,11 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     xlator: 'cluster/distribute',
     key: 'lookup-optimize',
   },
+  'features.cache-invalidation': {
+    spec: { type: 'bool', description: 'Bricks tell every other client which paths a client changed, so their caches (and the kernel\'s) drop them at once instead of after their timeouts; running bricks apply it at once (on/off, default on)' },
+    xlator: 'protocol/server',
+    key: 'cache-invalidation',
+  },
   'performance.open-behind': {
     spec: { type: 'bool', description: 'Answer read-only opens at once and read small files by path, one round trip per file; another client\'s unlink of a file open here makes its reads fail (on/off)' },
     xlator: 'performance/open-behind',

@@ -96,7 +96,14 @@ test('brick volfile: posix → locks named by the brick path → server', (t) =>
     ['demo-server', 'protocol/server', ['/data/b2']],
   ]);
   t.deepEqual(decls[0]!.options, { directory: '/data/b2' });
-  t.deepEqual(decls[2]!.options, { 'listen-port': '7102', 'listen-host': '0.0.0.0' });
+  t.deepEqual(decls[2]!.options, { 'listen-port': '7102', 'listen-host': '0.0.0.0', 'cache-invalidation': 'on' });
+});
+
+test('brick volfile: features.cache-invalidation lands on protocol/server, never in the client volfile', (t) => {
+  const off = { ...vol, options: { ...vol.options, 'features.cache-invalidation': 'false' } };
+  t.is(parseVolfile(brickVolfile(off, vol.bricks[0]!))[2]!.options['cache-invalidation'], 'off');
+  t.is(parseVolfile(brickVolfile({ ...vol, options: { ...vol.options, 'features.cache-invalidation': 'true' } }, vol.bricks[0]!))[2]!.options['cache-invalidation'], 'on');
+  t.notRegex(clientVolfile(off), /cache-invalidation/);
 });
 
 test('brick volfile: IPv6 brick hosts listen on every address', (t) => {
