@@ -21,8 +21,12 @@ interface Attrs {
   size: number;
 }
 
-/** The latest attributes this translator saw for a path, and when (performance.now()). */
-interface Seen extends Attrs {
+/**
+ * The latest attributes this translator saw for a path, and when (performance.now()); no
+ * attributes: this client changed the file then, and what it knew before is stale.
+ */
+interface Seen {
+  attrs?: Attrs;
   at: number;
 }
 
@@ -42,8 +46,6 @@ interface FileState {
   gen: number;
   /** Changes of ours to the file in flight: nothing is filled or served meanwhile. */
   changing: number;
-  /** When this client last changed the file (performance.now()). */
-  changedAt?: number;
   /** Fds open on it here. */
   fds: number;
   /** The fstat revalidating its attributes, shared by concurrent readers. */
@@ -233,12 +235,11 @@ export class IoCache extends Xlator implements FopImpl {
     let attrs = this.fresh(file.path);
     if (!attrs) {
       // Just changed here: what we knew is stale, and asking would cost this read a round trip.
-      if (file.changedAt !== undefined && performance.now() - file.changedAt < this.timeoutMs) return this.pass(a);
+      if (this.justChanged(file.path)) return this.pass(a);
       attrs = await this.revalidate(f, a.fd);
       if (!attrs || file.detached || file.changing > 0) return this.pass(a);
     }
-    const max = this.optNumber('max-file-size');
-    if ((max > 0 && attrs.size > max) || attrs.size < this.optNumber('min-file-size')) return this.pass(a);
+    if (!this.keeps(attrs.size)) return this.pass(a);
     const ps = this.pageSizeBytes;
     const first = Math.floor(a.offset / ps);
     // Pages from the end of the file on hold nothing.
@@ -311,6 +312,7 @@ export class IoCache extends Xlator implements FopImpl {
     try {
       const r = await this.child.call('rename', a);
       for (const k of [...this.seen.keys()]) if (under(k, a.from) || under(k, a.to)) this.seen.delete(k);
+      this.seen.set(a.to, { at: performance.now() });
       // What the rename replaced lives on for its open fds only.
       for (const s of touched) if (under(s.path, a.to) && !under(s.path, a.from)) this.detach(s);
       for (const s of touched) {
@@ -321,11 +323,9 @@ export class IoCache extends Xlator implements FopImpl {
       }
       return r;
     } finally {
-      const now = performance.now();
       for (const s of touched) {
         s.changing--;
         s.gen++;
-        s.changedAt = now;
         this.forgetIfUnused(s);
       }
     }
@@ -339,6 +339,17 @@ export class IoCache extends Xlator implements FopImpl {
       this.forgetIfUnused(f.file);
     }
     return this.child.call('release', a);
+  }
+
+  /**
+   * Whether files of this size are kept: within min-file-size..max-file-size, and no larger
+   * than half the cache. A larger one read through would push everything else out and be
+   * evicted itself, front first, before a sequential re-read reached it: no hits, and a
+   * copy of every byte read.
+   */
+  private keeps(size: number): boolean {
+    const max = this.optNumber('max-file-size');
+    return (max === 0 || size <= max) && size >= this.optNumber('min-file-size') && size <= this.cacheSizeBytes / 2;
   }
 
   private pass(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
@@ -391,15 +402,14 @@ export class IoCache extends Xlator implements FopImpl {
     }
     file.changing++;
     this.dropFile(file);
-    if (!file.detached) this.seen.delete(file.path);
+    if (!file.detached) this.seen.set(file.path, { at: performance.now() });
     try {
       return await wind();
     } finally {
       file.changing--;
       file.gen++;
-      file.changedAt = performance.now();
       // Attributes seen while it was in flight may be from before it.
-      if (!file.detached) this.seen.delete(file.path);
+      if (!file.detached) this.seen.set(file.path, { at: performance.now() });
       this.forgetIfUnused(file);
     }
   }
@@ -417,14 +427,20 @@ export class IoCache extends Xlator implements FopImpl {
         }
       }
     }
-    this.seen.set(path, { ...now, at: performance.now() });
+    this.seen.set(path, { attrs: now, at: performance.now() });
   }
 
   /** The path's latest attributes if seen within cache-timeout. */
   private fresh(path: string): Attrs | undefined {
     const s = this.seen.get(path);
-    if (!s || performance.now() - s.at >= this.timeoutMs) return undefined;
-    return s;
+    if (!s?.attrs || performance.now() - s.at >= this.timeoutMs) return undefined;
+    return s.attrs;
+  }
+
+  /** Whether this client changed the file within cache-timeout and no attributes were seen since. */
+  private justChanged(path: string): boolean {
+    const s = this.seen.get(path);
+    return s !== undefined && !s.attrs && performance.now() - s.at < this.timeoutMs;
   }
 
   /** An fstat through the reader's fd (one at a time per file); undefined if it failed. */
@@ -468,7 +484,7 @@ export class IoCache extends Xlator implements FopImpl {
     const r = await this.child.call('read', { fd: a.fd, offset: start, size: (last - first + 1) * ps });
     const data = r.data;
     const expected = Math.max(0, Math.min((last + 1) * ps, attrs.size) - start);
-    const latest = this.seen.get(s.path);
+    const latest = this.seen.get(s.path)?.attrs;
     if (s.gen === gen && s.changing === 0 && !s.detached && data.length === expected && latest && sameAttrs(latest, attrs)) {
       for (let i = first; i <= last; i++) {
         const from = (i - first) * ps;
