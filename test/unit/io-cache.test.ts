@@ -5,6 +5,7 @@ import { FsError } from '../../lib/errors.js';
 import type { FopArgs, FopName, FopReply, Iatt } from '../../lib/fops.js';
 import { Xlator } from '../../lib/xlator.js';
 import { IoCache } from '../../client/xlators/performance/io-cache.js';
+import { mulberry32 } from '../../lib/prng.js';
 
 const KiB = 1024;
 const PS = 16 * KiB;
@@ -419,3 +420,70 @@ test('attributes from a listing validate pages; a different size there drops the
   t.like(dump(ioc), { pages: 0 });
   t.deepEqual(await read(ioc, fd, 0, 4096), fresh);
 });
+
+/**
+ * Randomized: reads through io-cache always equal the child's bytes at that moment. Own
+ * changes (writes, truncations, O_TRUNC opens, renames) with a long cache-timeout: any stale
+ * page is a bug. With cache-timeout 0, changes behind its back (another client) too.
+ */
+for (const behind of [false, true]) {
+  for (const seed of [1, 2, 3]) {
+    test(`randomized (seed ${seed}${behind ? ', with other clients\' changes, cache-timeout 0' : ', own changes only'}): reads always see the child's bytes`, async (t) => {
+      const { ioc, child } = make({ 'cache-timeout': behind ? '0' : '60', 'cache-size': '96K' });
+      const rnd = mulberry32(seed);
+      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+      const paths = ['/a', '/b', '/d/c'];
+      for (const p of paths) file(child, p, Math.floor(rnd() * 60_000));
+      const fds = new Map<number, string>();
+      const openOne = async (path: string, flags = O_RDWR): Promise<void> => {
+        const fd = await open(ioc, path, flags);
+        fds.set(fd, path);
+      };
+      for (const p of paths) await openOne(p);
+      const content = (fd: number): Buffer => child.files.get(fds.get(fd)!)!.data;
+      let reads = 0;
+      for (let i = 0; i < 400; i++) {
+        const fd = pick([...fds.keys()]);
+        const op = rnd();
+        if (op < 0.45) {
+          const offset = Math.floor(rnd() * 80_000);
+          const size = pick([4096, 16 * KiB, 64 * KiB, 200 * KiB]);
+          const want = content(fd).subarray(Math.min(offset, content(fd).length), Math.min(offset + size, content(fd).length));
+          const got = await read(ioc, fd, offset, size);
+          if (!got.equals(want)) return t.fail(`op ${i}: read ${fds.get(fd)} ${offset}+${size}: ${got.length} bytes, want ${want.length}`);
+          reads++;
+        } else if (op < 0.55) {
+          await ioc.call('write', { fd, offset: Math.floor(rnd() * 70_000), data: crypto.randomBytes(1 + Math.floor(rnd() * 20_000)) });
+        } else if (op < 0.6) {
+          await ioc.call('ftruncate', { fd, size: Math.floor(rnd() * 70_000) });
+        } else if (op < 0.63) {
+          await ioc.call('setattr', { path: pick(paths), attrs: { size: Math.floor(rnd() * 70_000) } });
+        } else if (op < 0.66) {
+          await openOne(pick(paths), O_RDWR | O_TRUNC);
+        } else if (op < 0.69) {
+          // Swap /a and /b by name: fds follow their files.
+          for (const [from, to] of [['/a', '/t'], ['/b', '/a'], ['/t', '/b']] as const) {
+            await ioc.call('rename', { from, to });
+            for (const [f, p] of fds) if (p === from) fds.set(f, to);
+          }
+        } else if (op < 0.75) {
+          if (fds.size > 3) {
+            await ioc.call('release', { fd });
+            fds.delete(fd);
+          }
+          await openOne(pick(paths), O_RDONLY);
+        } else if (op < 0.85) {
+          await ioc.call('lookup', { path: pick(paths) });
+        } else if (op < 0.9) {
+          await ioc.call('readdir', { path: pick(['/', '/d']) });
+        } else if (op < 0.95) {
+          await ioc.call('fstat', { fd });
+        } else if (behind) {
+          file(child, pick(paths), Math.floor(rnd() * 60_000));
+        }
+      }
+      t.true(reads > 100);
+      t.true(dump(ioc).hits > 0, 'some reads were answered from the cache');
+    });
+  }
+}
