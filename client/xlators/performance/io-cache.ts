@@ -305,13 +305,17 @@ export class IoCache extends Xlator implements FopImpl {
     if (a.from === a.to) return this.child.call('rename', a);
     const under = (p: string, dir: string): boolean => p === dir || p.startsWith(dir + '/');
     const touched = [...this.files.values()].filter((s) => under(s.path, a.from) || under(s.path, a.to));
+    // Only regular files have attributes here: a known file has nothing under it to scan for.
+    const isFile = this.seen.get(a.from)?.attrs !== undefined;
     for (const s of touched) {
       s.changing++;
       this.dropFile(s);
     }
     try {
       const r = await this.child.call('rename', a);
-      for (const k of [...this.seen.keys()]) if (under(k, a.from) || under(k, a.to)) this.seen.delete(k);
+      this.seen.delete(a.from);
+      // rename(2) replaces only empty directories: nothing is under the target.
+      if (!isFile) for (const k of [...this.seen.keys()]) if (k.startsWith(a.from + '/')) this.seen.delete(k);
       this.seen.set(a.to, { at: performance.now() });
       // What the rename replaced lives on for its open fds only.
       for (const s of touched) if (under(s.path, a.to) && !under(s.path, a.from)) this.detach(s);
