@@ -128,6 +128,11 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     xlator: 'performance/io-cache',
     key: 'min-file-size',
   },
+  'performance.cache-priority': {
+    spec: { type: 'string', description: 'PATTERN:N,... (e.g. *.h:3,*.tmp:0): io-cache evicts pages of lower-priority files first; unmatched files have 1, 0 is never cached' },
+    xlator: 'performance/io-cache',
+    key: 'priority',
+  },
   'performance.nl-cache': {
     spec: { type: 'bool', description: 'Answer lookups of names known not to exist (in directories this client made or listed) without a round trip (on/off)' },
     xlator: 'performance/nl-cache',

@@ -351,6 +351,33 @@ test('cache-size bounds the pages held; the least recently used go first', async
   t.is(child.reads.length, reads + 1, 'b, the least recently used, went');
 });
 
+test('priority: lower-priority files are evicted first, 0 is never cached; renames take the new name\'s priority', async (t) => {
+  const { ioc, child } = make({ 'cache-size': '48K', priority: '*.h:3, /keep/*:2, *.tmp:0, bad-entry' });
+  for (const p of ['/a.h', '/b.c', '/c.c', '/x.tmp']) file(child, p, PS);
+  for (const p of ['/a.h', '/b.c', '/c.c', '/x.tmp', '/x.tmp']) await cat(ioc, p);
+  t.is(child.reads.length, 5, '*.tmp is read through each time');
+  t.like(dump(ioc), { pages: 3 });
+  // a.h is the least recently used, but the only one above priority 1.
+  file(child, '/d.c', PS);
+  await cat(ioc, '/d.c');
+  let reads = child.reads.length;
+  await cat(ioc, '/a.h');
+  await cat(ioc, '/c.c');
+  await cat(ioc, '/d.c');
+  t.is(child.reads.length, reads, 'a.h, c.c and d.c held: b.c went');
+  // Now under /keep (priority 2): it outlives c.c and d.c.
+  await ioc.call('rename', { from: '/d.c', to: '/keep/d.c' });
+  await cat(ioc, '/keep/d.c');
+  file(child, '/e.c', PS);
+  file(child, '/f.c', PS);
+  await cat(ioc, '/e.c');
+  await cat(ioc, '/f.c');
+  reads = child.reads.length;
+  await cat(ioc, '/keep/d.c');
+  await cat(ioc, '/a.h');
+  t.is(child.reads.length, reads);
+});
+
 test('max-file-size and min-file-size leave files out; O_DIRECT fds bypass', async (t) => {
   const { ioc, child } = make({ 'max-file-size': '20K', 'min-file-size': '100' });
   file(child, '/big', 30_000);

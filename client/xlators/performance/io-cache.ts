@@ -4,7 +4,7 @@ import { BoundedMap } from '../../../lib/bounded-map.js';
 import { FsError } from '../../../lib/errors.js';
 import { S_IFMT, S_IFREG, type FopArgs, type FopReply, type Iatt } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
-import { Xlator, type FopImpl, type XlatorEvent } from '../../../lib/xlator.js';
+import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../lib/xlator.js';
 
 const { O_TRUNC, O_WRONLY } = fs.constants;
 /** Node exports no O_ACCMODE; POSIX fixes it at 3 (O_RDONLY 0, O_WRONLY 1, O_RDWR 2). */
@@ -36,6 +36,33 @@ interface Page {
   index: number;
   data: Buffer;
   attrs: Attrs;
+  /** The priority it is held under (its file's when it was filled). */
+  priority: number;
+}
+
+/** One entry of the priority option: files whose path matches keep their pages longer (higher), or not at all (0). */
+interface PriorityRule {
+  pattern: RegExp;
+  priority: number;
+}
+
+/**
+ * Parses GlusterFS's cache-priority ("*.h:3,*.c:2"): shell patterns matched against the
+ * whole path (`*` crosses slashes, as fnmatch without FNM_PATHNAME), first match wins.
+ * Malformed entries are left out with a warning rather than failing the mount.
+ */
+function parsePriorities(spec: string, warn: (msg: string) => void): PriorityRule[] {
+  const rules: PriorityRule[] = [];
+  for (const entry of spec.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+    const m = /^(.+):(\d+)$/.exec(entry);
+    if (!m) {
+      warn(`priority entry "${entry}" is not PATTERN:NUMBER; ignored`);
+      continue;
+    }
+    const re = m[1]!.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    rules.push({ pattern: new RegExp(`^${re}$`), priority: Number(m[2]) });
+  }
+  return rules;
 }
 
 /** The cache of one path, kept across opens and closes. */
@@ -52,6 +79,8 @@ interface FileState {
   validating?: Promise<Attrs | undefined>;
   /** Unlinked or renamed over while fds were open: those fds read through, uncached. */
   detached: boolean;
+  /** From the priority option and its path (1 when no pattern matches; 0: not kept). */
+  priority: number;
 }
 
 interface FdState {
@@ -121,13 +150,19 @@ export class IoCache extends Xlator implements FopImpl {
       type: 'size', default: 0, min: 0,
       description: 'Files smaller than this are not cached',
     },
+    'priority': {
+      type: 'string', default: '',
+      description: 'PATTERN:N,... (e.g. *.h:3,*.tmp:0): files whose path matches keep their pages longer, the lowest priority is evicted first; unmatched files have 1, 0 is never cached',
+    },
   } as const;
 
   private readonly files = new Map<string, FileState>();
   private readonly fds = new Map<number, FdState>();
   private readonly seen = new BoundedMap<string, Seen>(SEEN_LIMIT);
-  /** Every held page, least recently used first. */
-  private readonly lru = new Set<Page>();
+  /** Every held page by priority, least recently used first. */
+  private readonly lrus = new Map<number, Set<Page>>();
+  private priorities: PriorityRule[] = [];
+  private pageCount = 0;
   private cachedBytes = 0;
   private hits = 0;
   private misses = 0;
@@ -139,6 +174,11 @@ export class IoCache extends Xlator implements FopImpl {
   private evictions = 0;
   /** Fills not stored: the file changed meanwhile, or the bytes disagree with its size. */
   private discardedFills = 0;
+
+  constructor(init: XlatorInit) {
+    super(init);
+    this.priorities = parsePriorities(this.optString('priority'), (m) => this.log.warn(m));
+  }
 
   private get child(): Xlator {
     return this.children[0]!;
@@ -159,7 +199,7 @@ export class IoCache extends Xlator implements FopImpl {
   override statedump(): Record<string, unknown> {
     return {
       pageSizeBytes: this.pageSizeBytes, cacheSizeBytes: this.cacheSizeBytes, cacheTimeoutS: this.optNumber('cache-timeout'),
-      cachedBytes: this.cachedBytes, pages: this.lru.size, files: this.files.size, openFds: this.fds.size, seenPaths: this.seen.size,
+      cachedBytes: this.cachedBytes, pages: this.pageCount, files: this.files.size, openFds: this.fds.size, seenPaths: this.seen.size,
       hits: this.hits, misses: this.misses, passed: this.passed, revalidations: this.revalidations,
       invalidations: this.invalidations, upcallInvalidations: this.upcallInvalidations, evictions: this.evictions, discardedFills: this.discardedFills,
     };
@@ -168,7 +208,13 @@ export class IoCache extends Xlator implements FopImpl {
   /** Pages were cut at the old page size; a smaller cache-size evicts at once. */
   override reconfigure(options: Record<string, string>): void {
     const pageSize = this.pageSizeBytes;
+    const priority = this.optString('priority');
     super.reconfigure(options);
+    if (this.optString('priority') !== priority) {
+      this.priorities = parsePriorities(this.optString('priority'), (m) => this.log.warn(m));
+      for (const s of this.files.values()) s.priority = this.priorityOf(s.path);
+      this.dropAll();
+    }
     if (this.pageSizeBytes !== pageSize) this.dropAll();
     this.room(0);
   }
@@ -239,7 +285,7 @@ export class IoCache extends Xlator implements FopImpl {
       attrs = await this.revalidate(f, a.fd);
       if (!attrs || file.detached || file.changing > 0) return this.pass(a);
     }
-    if (!this.keeps(attrs.size)) return this.pass(a);
+    if (file.priority === 0 || !this.keeps(attrs.size)) return this.pass(a);
     const ps = this.pageSizeBytes;
     const first = Math.floor(a.offset / ps);
     // Pages from the end of the file on hold nothing.
@@ -323,6 +369,7 @@ export class IoCache extends Xlator implements FopImpl {
         if (s.detached || !under(s.path, a.from)) continue;
         if (this.files.get(s.path) === s) this.files.delete(s.path);
         s.path = a.to + s.path.slice(a.from.length);
+        s.priority = this.priorityOf(s.path);
         this.files.set(s.path, s);
       }
       return r;
@@ -373,10 +420,14 @@ export class IoCache extends Xlator implements FopImpl {
     this.fds.set(fd, { file, bypass: (flags & O_DIRECT) !== 0 || (flags & O_ACCMODE) === O_WRONLY });
   }
 
+  private priorityOf(path: string): number {
+    return this.priorities.find((r) => r.pattern.test(path))?.priority ?? 1;
+  }
+
   private fileFor(path: string): FileState {
     let s = this.files.get(path);
     if (!s) {
-      s = { path, pages: new Map(), gen: 0, changing: 0, fds: 0, detached: false };
+      s = { path, pages: new Map(), gen: 0, changing: 0, fds: 0, detached: false, priority: this.priorityOf(path) };
       this.files.set(path, s);
     }
     return s;
@@ -506,28 +557,41 @@ export class IoCache extends Xlator implements FopImpl {
     const old = s.pages.get(index);
     if (old) this.drop(old);
     if (!this.room(data.length)) return;
-    const p: Page = { file: s, index, data, attrs };
+    const p: Page = { file: s, index, data, attrs, priority: s.priority };
     s.pages.set(index, p);
-    this.lru.add(p);
+    this.lruOf(p.priority).add(p);
+    this.pageCount++;
     this.cachedBytes += data.length;
   }
 
-  /** Evicts least recently used pages until bytes more fit; false if they cannot. */
+  private lruOf(priority: number): Set<Page> {
+    let l = this.lrus.get(priority);
+    if (!l) {
+      l = new Set();
+      this.lrus.set(priority, l);
+    }
+    return l;
+  }
+
+  /** Evicts pages, lowest priority first and least recently used first within one, until bytes more fit; false if they cannot. */
   private room(bytes: number): boolean {
     const cap = this.cacheSizeBytes;
     if (bytes > cap) return false;
-    for (const p of this.lru) {
-      if (this.cachedBytes + bytes <= cap) break;
-      this.drop(p);
-      this.evictions++;
-      this.forgetIfUnused(p.file);
+    for (const prio of [...this.lrus.keys()].sort((x, y) => x - y)) {
+      for (const p of this.lrus.get(prio)!) {
+        if (this.cachedBytes + bytes <= cap) return true;
+        this.drop(p);
+        this.evictions++;
+        this.forgetIfUnused(p.file);
+      }
     }
     return this.cachedBytes + bytes <= cap;
   }
 
   private touch(p: Page): void {
-    this.lru.delete(p);
-    this.lru.add(p);
+    const l = this.lruOf(p.priority);
+    l.delete(p);
+    l.add(p);
   }
 
   /** The bytes [offset, offset+size) out of consecutive pages (fewer at the end of the file). */
@@ -546,7 +610,8 @@ export class IoCache extends Xlator implements FopImpl {
   private drop(p: Page): void {
     if (p.file.pages.get(p.index) !== p) return;
     p.file.pages.delete(p.index);
-    this.lru.delete(p);
+    this.lrus.get(p.priority)?.delete(p);
+    this.pageCount--;
     this.cachedBytes -= p.data.length;
   }
 
