@@ -69,7 +69,8 @@ function optionsFor(vol: VolgenInput, xlatorType: string): Record<string, string
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(vol.options)) {
     const def = VOLUME_OPTIONS[key];
-    if (def && def.xlator === xlatorType && def.key !== TRANSLATOR_SWITCH) out[def.key] = value;
+    // An empty value (`volume set VOL performance.cache-priority ""`) is the default: a volfile line cannot carry it.
+    if (def && def.xlator === xlatorType && def.key !== TRANSLATOR_SWITCH && value !== '') out[def.key] = value;
   }
   return out;
 }

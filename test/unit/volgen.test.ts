@@ -303,6 +303,10 @@ test('performance translators: on by default, `volume set performance.X off` tak
   t.deepEqual(ioc.find((d) => d.type === 'performance/read-ahead')!.subvolumes, ['demo-io-cache']);
   t.deepEqual(parseVolfile(clientVolfile({ ...vol, options: { 'performance.cache-size': '1048576' } })).find((d) => d.type === 'performance/io-cache')!.options, { 'cache-size': '1048576' });
   t.notThrows(() => graphFromVolfile(clientVolfile({ ...vol, options: { 'performance.io-cache-size': '0', 'performance.cache-refresh-timeout': '61' } })));
+  const prio = (v: string) => parseVolfile(clientVolfile({ ...vol, options: { 'performance.cache-priority': v } })).find((d) => d.type === 'performance/io-cache')!.options;
+  t.deepEqual(prio('*.h:3,*.tmp:0'), { priority: '*.h:3,*.tmp:0' });
+  t.deepEqual(prio(''), {}, 'an empty value is the default, not an option line without a value');
+  t.notThrows(() => graphFromVolfile(clientVolfile({ ...vol, options: { 'performance.cache-priority': '' } })));
 });
 
 test('the io-cache volume options and the translator accept the same values', (t) => {
