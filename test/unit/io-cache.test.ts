@@ -330,6 +330,26 @@ test('invalidate() drops the paths and tells the parents', async (t) => {
   t.deepEqual(parent.told, [['/f']]);
   t.deepEqual(await cat(ioc, '/f'), fresh);
   t.like(dump(ioc), { upcallInvalidations: 1 });
+  // A directory renamed elsewhere: what was cached below it goes.
+  file(child, '/d/g', 3000, 9);
+  await cat(ioc, '/d/g');
+  const g2 = file(child, '/d/g', 3000, 9);
+  ioc.invalidate(['/d', '/e'], child);
+  t.deepEqual(await cat(ioc, '/d/g'), g2);
+  // A fill in flight when the push arrives is not kept.
+  file(child, '/f', 3000, 9);
+  ioc.invalidate(['/f'], child);
+  await ioc.call('lookup', { path: '/f' });
+  const fd = await open(ioc, '/f');
+  child.holding = true;
+  const pending = read(ioc, fd, 0, 4096);
+  await settle();
+  const f4 = file(child, '/f', 3000, 9);
+  ioc.invalidate(['/f'], child);
+  child.holding = false;
+  child.held.splice(0).forEach((go) => go());
+  t.deepEqual(await pending, f4);
+  t.like(dump(ioc), { discardedFills: 1, pages: 1 });
 });
 
 test('cache-size bounds the pages held; the least recently used go first', async (t) => {

@@ -229,13 +229,17 @@ export class IoCache extends Xlator implements FopImpl {
     this.dropAll();
   }
 
-  /** Another client changed these paths (a brick's upcall): their pages and attributes go. */
+  /**
+   * Another client changed these paths (a brick's upcall): the pages of the files at or
+   * below them go (a directory renamed or removed elsewhere), and their attributes. A fill
+   * in flight is thrown away (the generation moves); attributes in flight may still land,
+   * but only pages read after this could be validated by them.
+   */
   override invalidate(paths: readonly string[], from: Xlator): void {
-    for (const p of paths) {
-      this.upcallInvalidations++;
-      this.seen.delete(p);
-      const s = this.files.get(p);
-      if (s) this.dropFile(s);
+    this.upcallInvalidations += paths.length;
+    for (const p of paths) this.seen.delete(p);
+    for (const s of this.files.values()) {
+      if (paths.some((p) => s.path === p || s.path.startsWith(p === '/' ? '/' : p + '/'))) this.dropFile(s);
     }
     super.invalidate(paths, from);
   }
