@@ -110,9 +110,9 @@ function isRegular(iatt: Iatt): boolean {
  * Validity: a page records the file's mtime and size when it was filled, and is served only
  * while they equal the latest attributes seen for the path: from lookup, fstat, create,
  * setattr and readdir replies passing through, or from an fstat of its own when the latest
- * are older than cache-timeout. So another client's change is seen after at most
- * cache-timeout (the bound md-cache and the kernel keep). A fill is stored only if its bytes
- * agree with the size it is validated by.
+ * are older than cache-timeout. A brick upcall (invalidate) drops another client's change
+ * at once; without one it is seen after at most cache-timeout (the bound md-cache and the
+ * kernel keep). A fill is stored only if its bytes agree with the size it is validated by.
  *
  * Coherence within this client: writes, truncations (ftruncate, setattr of the size, an
  * O_TRUNC open or create), unlink and rename drop the path's pages before they are wound,
@@ -120,12 +120,14 @@ function isRegular(iatt: Iatt): boolean {
  * away. After such a change, reads pass straight to the child until fresh attributes are
  * seen or cache-timeout has passed (the attributes this translator knows are stale, and
  * asking for new ones would cost every read after a write a round trip). Brick upcalls
- * (invalidate) drop the paths. O_DIRECT fds bypass it. Files are keyed by path: a write
+ * (invalidate) drop the paths and what is below them. O_DIRECT fds bypass it. Files are keyed by path: a write
  * through another hard link is seen after cache-timeout, as another client's.
  *
  * Fills read whole pages. A read much smaller than the pages it touches (a 4 KiB random read
  * of a large file) is not filled: reading a whole page for it would cost more than a cache
  * that holds a sliver of the file can save. It is still answered from pages already held.
+ * Files larger than half the cache are not kept at all. Eviction is least recently used
+ * within a priority (GlusterFS's cache-priority patterns), the lowest priority first.
  */
 export class IoCache extends Xlator implements FopImpl {
   static override readonly description = 'Keeps file pages in client memory across opens, validated by mtime and size';
