@@ -1,11 +1,14 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { graphFromVolfile } from '../lib/graph.js';
+import { graphFromVolfile, type Graph } from '../lib/graph.js';
+import { parseVolfile } from '../lib/volfile/parse.js';
 import './xlators/index.js';
 
 /**
  * The brick process (role of glusterfsd): builds the brick graph
  * (protocol/server → features/locks → storage/posix) from a brick volfile and serves it.
+ * SIGHUP re-reads the volfile and applies its options (the management daemon sends it after
+ * `volume set`, as glusterd reconfigures its bricks).
  *   node dist/brick/main.js --volfile FILE [--pidfile FILE]
  */
 async function main(): Promise<void> {
@@ -14,8 +17,21 @@ async function main(): Promise<void> {
     process.stderr.write('usage: brick --volfile FILE [--pidfile FILE]\n');
     process.exit(2);
   }
-  const graph = graphFromVolfile(fs.readFileSync(values.volfile, 'utf8'), values.volfile);
+  const volfile = values.volfile;
+  let running: Graph | undefined;
+  // Installed first: a SIGHUP while the brick starts must not end it (the default action).
+  process.on('SIGHUP', () => {
+    if (!running) return;
+    try {
+      running.reconfigure(parseVolfile(fs.readFileSync(volfile, 'utf8'), volfile), volfile);
+      process.stderr.write(`brick ${running.top.name}: options reloaded from ${volfile}\n`);
+    } catch (e) {
+      process.stderr.write(`brick ${running.top.name}: options of ${volfile} not applied: ${(e as Error).message}\n`);
+    }
+  });
+  const graph = graphFromVolfile(fs.readFileSync(volfile, 'utf8'), volfile);
   await graph.init();
+  running = graph;
   if (values.pidfile) fs.writeFileSync(values.pidfile, `${process.pid}\n`);
   process.stderr.write(`brick ${graph.top.name} serving (pid ${process.pid})\n`);
   let stopping = false;

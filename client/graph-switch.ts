@@ -9,11 +9,28 @@ import { FsError } from '../lib/errors.js';
 import { reopenFlags, type FopArgs, type FopName, type FopReply, type Iatt } from '../lib/fops.js';
 import { graphFromVolfile, type Graph } from '../lib/graph.js';
 import { Logger } from '../lib/log.js';
+import { Xlator } from '../lib/xlator.js';
 import { pollVolfile, type ServerAddr } from './cli/mgmt-client.js';
 import { ProtocolClient } from './xlators/protocol/client.js';
 
 const log = new Logger('graph');
 
+
+/**
+ * The parent of a graph's top translator in a mount (GlusterFS's mount/fuse translator): the
+ * invalidations another client's changes send up the graph end here and go to the bridge.
+ */
+class MountTop extends Xlator {
+  static override readonly description = 'The FUSE bridge above a mount graph';
+
+  constructor(top: Xlator, private readonly sink: (paths: readonly string[]) => void) {
+    super({ name: 'fuse', type: 'mount/fuse', options: {}, children: [top] });
+  }
+
+  override invalidate(paths: readonly string[]): void {
+    this.sink(paths);
+  }
+}
 
 /** Fops that work on an open fd (release aside, which ends the handle). */
 export type FdFop = 'fstat' | 'read' | 'write' | 'ftruncate' | 'fsync' | 'flush';
@@ -81,6 +98,7 @@ export class ActiveGraph {
   private nextHandle = 1;
   private nextGraphId = 1;
   private closed = false;
+  private invalidated?: (paths: readonly string[]) => void;
   private readonly maxRetireMs: number;
   private readonly retireCheckMs: number;
   private readonly remigrateMs: number;
@@ -100,6 +118,11 @@ export class ActiveGraph {
   /** Volfile version of the graph new fops go to, when it came from a daemon. */
   get version(): number | undefined {
     return this.current.version;
+  }
+
+  /** Where paths another client changed go (the bridge drops them from the kernel's caches); from every graph alive. */
+  onInvalidate(fn: (paths: readonly string[]) => void): void {
+    this.invalidated = fn;
   }
 
   /** Runs a path fop on the current graph. */
@@ -188,6 +211,8 @@ export class ActiveGraph {
   }
 
   private slot(graph: Graph, version: number | undefined): GraphSlot {
+    // Links itself above the top (the base constructor adds it to the top's parents).
+    new MountTop(graph.top, (paths) => this.invalidated?.(paths));
     return { graph, id: this.nextGraphId++, version, inflight: 0, bindings: new Set(), finished: false };
   }
 

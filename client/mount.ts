@@ -17,6 +17,10 @@ export interface MountOptions {
   source: string;
   mountpoint: string;
   extraOptions?: string[];
+  /** Kernel cache timeouts in seconds (mount -o attribute-timeout=, entry-timeout=, negative-timeout=). */
+  attrTimeoutS?: number;
+  entryTimeoutS?: number;
+  negativeTimeoutS?: number;
   /** The daemon and volume the volfile came from: the mount follows its new versions. */
   watch?: VolfileSource;
 }
@@ -40,7 +44,10 @@ export class MountedVolume {
     // BRICKFS_FUSE=native, or no native/fuse-ll built (no libfuse3-dev at install): fuse-native's
     // high-level bridge over libfuse 2, a thread handoff per request.
     const Bridge = process.env.BRICKFS_FUSE === 'native' || !LowLevelBridge.available() ? FuseBridge : LowLevelBridge;
-    const bridge = new Bridge(graphs, path.resolve(o.mountpoint), { fsname: o.source, extraOptions: o.extraOptions });
+    const bridge = new Bridge(graphs, path.resolve(o.mountpoint), {
+      fsname: o.source, extraOptions: o.extraOptions,
+      attrTimeoutS: o.attrTimeoutS, entryTimeoutS: o.entryTimeoutS, negativeTimeoutS: o.negativeTimeoutS,
+    });
     try {
       await bridge.mount();
     } catch (e) {

@@ -1,8 +1,8 @@
 import { VolfileSyntaxError } from './errors.js';
-import { OptionError } from './options.js';
+import { OptionError, parseOptions } from './options.js';
 import { knownXlatorTypes, lookupXlator } from './registry.js';
 import { parseVolfile, type VolumeDecl } from './volfile/parse.js';
-import type { Xlator } from './xlator.js';
+import type { Xlator, XlatorClass } from './xlator.js';
 
 /** A built translator graph: the top (last volume) and every node by name. */
 export class Graph {
@@ -16,6 +16,27 @@ export class Graph {
   /** Tears down parents before children. */
   async fini(): Promise<void> {
     for (const x of [...this.byName.values()].reverse()) await x.fini();
+  }
+
+  /**
+   * Applies the options of a changed volfile with the same translators (GlusterFS's graph
+   * reconfigure): all are validated first, then applied. Throws, changing nothing, on a bad
+   * option or a translator that is not in this graph (that change needs a restart).
+   */
+  reconfigure(decls: readonly VolumeDecl[], file = 'volfile'): void {
+    const apply: Array<[Xlator, Record<string, string>]> = [];
+    for (const d of decls) {
+      const x = this.byName.get(d.name);
+      if (!x || x.type !== d.type) throw new VolfileSyntaxError(d.line, `volume "${d.name}" (${d.type}) is not in the running graph; restart to apply`, file);
+      try {
+        parseOptions((x.constructor as XlatorClass).options, d.options);
+      } catch (e) {
+        if (e instanceof OptionError) throw new VolfileSyntaxError(d.optionLines[e.key] ?? d.line, `volume "${d.name}": ${e.message}`, file);
+        throw e;
+      }
+      apply.push([x, d.options]);
+    }
+    for (const [x, options] of apply) x.reconfigure(options);
   }
 
   statedump(): Record<string, unknown> {

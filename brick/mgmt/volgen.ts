@@ -69,7 +69,8 @@ function optionsFor(vol: VolgenInput, xlatorType: string): Record<string, string
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(vol.options)) {
     const def = VOLUME_OPTIONS[key];
-    if (def && def.xlator === xlatorType && def.key !== TRANSLATOR_SWITCH) out[def.key] = value;
+    // An empty value (`volume set VOL performance.cache-priority ""`) is the default: a volfile line cannot carry it.
+    if (def && def.xlator === xlatorType && def.key !== TRANSLATOR_SWITCH && value !== '') out[def.key] = value;
   }
   return out;
 }
@@ -185,7 +186,7 @@ function layoutOptions(vol: VolgenInput, units: readonly Unit[]): Record<string,
  * "stripe 2 replica 2 b1 b2 b3 b4" stripes over the pairs b1+b2 and b3+b4); cluster/distribute
  * over what is left when that is more than one unit, with the layout options (epoch, weights,
  * bricks being drained); then the performance translators that are on (open-behind,
- * write-behind, read-ahead, nl-cache, readdir-ahead, md-cache: `volume set performance.X on|off`).
+ * write-behind, io-cache, read-ahead, nl-cache, readdir-ahead, md-cache: `volume set performance.X on|off`).
  */
 export function clientGraph(vol: VolgenInput): Decl[] {
   const { decls, units, distribute } = build(vol);
@@ -200,10 +201,14 @@ export function clientGraph(vol: VolgenInput): Decl[] {
   }
   // Performance translators, bottom up, each when switched on (GlusterFS's order: open-behind
   // just above the cluster translators, write-behind above it, then read-ahead, md-cache on top).
+  // io-cache goes below read-ahead, not above it as in GlusterFS: what it keeps must come
+  // from the bricks, never from a read-ahead page that may predate the attributes it is
+  // validated by (docs/performance.md, "io-cache").
   // readdir-ahead sits above nl-cache, so its prefetches teach nl-cache a directory's names at
   // the time they were read, and below md-cache, which keeps the attributes of what it serves.
   const performance = [
-    ['performance/open-behind', 'open-behind'], ['performance/write-behind', 'write-behind'], ['performance/read-ahead', 'read-ahead'],
+    ['performance/open-behind', 'open-behind'], ['performance/write-behind', 'write-behind'], ['performance/io-cache', 'io-cache'],
+    ['performance/read-ahead', 'read-ahead'],
     ['performance/nl-cache', 'nl-cache'], ['performance/readdir-ahead', 'readdir-ahead'], ['performance/md-cache', 'md-cache'],
   ] as const;
   for (const [type, suffix] of performance) {
@@ -212,9 +217,15 @@ export function clientGraph(vol: VolgenInput): Decl[] {
   return out;
 }
 
-/** The brick graph: storage/posix → features/locks (named by the brick path) → protocol/server. */
+/**
+ * The brick graph: storage/posix → features/locks (named by the brick path) → protocol/server.
+ * cache-invalidation is written out either way, so a brick volfile shows whether the brick
+ * pushes invalidations (on unless `volume set VOL features.cache-invalidation off`).
+ */
 export function brickGraph(vol: VolgenInput, brick: BrickInfo): Decl[] {
   const posix = `${vol.name}-posix`;
+  const serverOpts = optionsFor(vol, 'protocol/server');
+  const invalidation = serverOpts['cache-invalidation'] === 'false' ? 'off' : 'on';
   return [
     { name: posix, type: 'storage/posix', options: { directory: brick.path }, subvolumes: [] },
     // Clients ask for this name (remote-subvolume), so it is the brick path, as in GlusterFS.
@@ -222,7 +233,7 @@ export function brickGraph(vol: VolgenInput, brick: BrickInfo): Decl[] {
     {
       name: `${vol.name}-server`,
       type: 'protocol/server',
-      options: { 'listen-port': String(brick.port), 'listen-host': listenHostFor(brick.host) },
+      options: { 'listen-port': String(brick.port), 'listen-host': listenHostFor(brick.host), ...serverOpts, 'cache-invalidation': invalidation },
       subvolumes: [brick.path],
     },
   ];

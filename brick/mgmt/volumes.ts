@@ -18,7 +18,7 @@ import {
 } from '../../lib/mgmt/args.js';
 import type { RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
 import {
-  allocatePorts, BRICK_MAIN, brickState, BrickStartError, ensureBrick, portFree, stopBrick, type BrickProcess,
+  allocatePorts, BRICK_MAIN, brickPid, brickState, BrickStartError, ensureBrick, portFree, stopBrick, type BrickProcess,
 } from './bricks.js';
 import { MgmtError, noSuchVolume } from './errors.js';
 import { isThisHost } from './hosts.js';
@@ -395,6 +395,15 @@ export class VolumeManager {
       vol.version += 1;
       await this.writeVolfiles(vol);
       await this.store.put(vol);
+      // Running bricks re-read their volfile (brick-side options such as features.cache-invalidation).
+      if (vol.status === 'started') {
+        for (const b of vol.bricks) {
+          const pid = brickPid(this.proc(vol, b));
+          try {
+            if (pid !== null) process.kill(pid, 'SIGHUP');
+          } catch { /* gone since: it reads the new volfile when it starts again */ }
+        }
+      }
       log.info(`volume ${name}: ${key} = ${vol.options[key]} (version ${vol.version})`);
       this.events.emit('changed', name);
       return toVolumeInfo(vol);

@@ -41,14 +41,19 @@ function armCallback(args: unknown[], done: () => void): void {
 /**
  * The FUSE bridge: the only code that talks to fuse-native. Turns kernel requests into
  * fops on the active graph (client/graph-switch.ts) and replies with negative errnos on
- * failure. File handles the kernel sees are the active graph's handle numbers, which stay
+ * failure. fuse-native has no way to send the kernel cache notifications: another client's
+ * changes (features.cache-invalidation) reach the translators' caches only, and the kernel's
+ * attributes and entries expire by their timeouts (docs/cache-invalidation.md). File handles the kernel sees are the active graph's handle numbers, which stay
  * valid when the graph changes.
  */
 export class FuseBridge {
   private readonly fuse: Fuse;
 
   constructor(private readonly graphs: ActiveGraph, readonly mountpoint: string, opts: BridgeOptions) {
-    const fsname = [fsnameOption(opts.fsname), ...EXTRA_MOUNT_OPTIONS, ...(opts.extraOptions ?? [])].join(',');
+    // libfuse 2's high-level API takes the kernel cache timeouts as options of its own.
+    const timeouts = [['attr_timeout', opts.attrTimeoutS], ['entry_timeout', opts.entryTimeoutS], ['negative_timeout', opts.negativeTimeoutS]]
+      .filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
+    const fsname = [fsnameOption(opts.fsname), ...EXTRA_MOUNT_OPTIONS, ...timeouts, ...(opts.extraOptions ?? [])].join(',');
     this.fuse = new Fuse(mountpoint, profiling ? profiled(this.ops(), armCallback) : this.ops(), {
       // noforget: libfuse's high-level API numbers inodes itself and renumbers a forgotten one,
       // which tar reads as "directory renamed" after the kernel drops its caches.

@@ -11,6 +11,12 @@ export interface BridgeOptions {
   fsname: string;
   /** Extra libfuse options from `mount -o`, already validated. */
   extraOptions?: string[];
+  /** Seconds the kernel trusts attributes (mount -o attribute-timeout=); default 1. */
+  attrTimeoutS?: number;
+  /** Seconds the kernel trusts a name's entry (mount -o entry-timeout=); default 1. */
+  entryTimeoutS?: number;
+  /** Seconds the kernel trusts that a name does not exist (mount -o negative-timeout=); default 0. */
+  negativeTimeoutS?: number;
 }
 
 /** fsname as a libfuse option value: options are comma separated, so commas and blanks go. */

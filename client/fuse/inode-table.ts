@@ -58,6 +58,16 @@ export class InodeTable {
     return dir.id === ROOT_ID ? `/${name}` : `${this.path(dir)}/${name}`;
   }
 
+  /** The node a volume path names now, if the table has it (walks the names from the root). */
+  find(path: string): Inode | undefined {
+    let node = this.byId.get(ROOT_ID);
+    for (const name of path.split('/')) {
+      if (name === '' || !node) continue;
+      node = this.byName.get(keyOf(node.id, name));
+    }
+    return node;
+  }
+
   /** The node for (parent, name), made when new or when the name now holds another type. */
   entry(parent: number, name: string, mode: number): Inode {
     const key = keyOf(parent, name);

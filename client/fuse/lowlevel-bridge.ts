@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Errno } from '../../lib/errors.js';
+import { Errno, FsError } from '../../lib/errors.js';
 import { BRICK_PRIVATE_DIR, S_IFDIR, type Iatt, type SetattrFields } from '../../lib/fops.js';
 import { Logger } from '../../lib/log.js';
 import { profiling } from '../../lib/profile.js';
@@ -37,6 +37,14 @@ interface Native {
   replyDir(req: Req, size: number, off: number, names: string[], attrs: Float64Array): void;
   /** The same for readdirplus; returns the index after the last entry sent (each holds a kernel reference, but "." and ".."). */
   replyDirPlus(req: Req, size: number, off: number, names: string[], attrs: Float64Array): number;
+  /** Queues a drop of the kernel's attributes and pages of an inode (the addon's notify thread writes it). */
+  invalInode(session: Session, ino: number): void;
+  /** Queues a drop of the kernel's entry for name in directory parent. */
+  invalEntry(session: Session, parent: number, name: string): void;
+  /** Stops the notify thread, dropping what is queued; true once it is out (then unmount may close /dev/fuse). */
+  stopNotify(session: Session): boolean;
+  /** [sent, not cached (ENOENT), failed, dropped, queued] invalidations. */
+  notifyStats(session: Session): number[];
 }
 
 declare const sessionBrand: unique symbol;
@@ -80,9 +88,18 @@ interface Handlers {
 const MAX_WRITE_BYTES = 1024 * 1024;
 const WRITE_SLABS = 16;
 
-/** libfuse high-level's defaults, which the fuse-native bridge runs with. */
-const ENTRY_TIMEOUT_S = 1.0;
-const ATTR_TIMEOUT_S = 1.0;
+/** libfuse's default attribute and entry timeouts (seconds), as the fuse-native bridge has them. */
+const DEFAULT_TIMEOUT_S = 1.0;
+/** How often unmount checks whether the notify thread is out. */
+const NOTIFY_STOP_POLL_MS = 10;
+
+/** How long the kernel may trust what we answer, in seconds (mount -o attribute-timeout=, entry-timeout=, negative-timeout=). */
+interface Timeouts {
+  attr: number;
+  entry: number;
+  /** A name found missing; 0: the kernel asks again every time. */
+  negative: number;
+}
 
 // fuse_lowlevel.h's FUSE_SET_ATTR_* bits.
 const SET_MODE = 1 << 0;
@@ -109,11 +126,18 @@ const ATTR_LEN = 14;
 /** One, reused: replies read it at once. */
 const attrBlock = new Float64Array(ATTR_LEN);
 
-function attrOf(id: number, i: Iatt, a = attrBlock, at = 0): Float64Array {
+function attrOf(id: number, i: Iatt, t: Timeouts, a = attrBlock, at = 0): Float64Array {
   a[at] = id; a[at + 1] = i.mode; a[at + 2] = i.nlink; a[at + 3] = i.uid; a[at + 4] = i.gid; a[at + 5] = i.rdev;
   a[at + 6] = i.size; a[at + 7] = i.blocks; a[at + 8] = i.blksize; a[at + 9] = i.atimeMs; a[at + 10] = i.mtimeMs;
-  a[at + 11] = i.ctimeMs; a[at + 12] = ATTR_TIMEOUT_S; a[at + 13] = ENTRY_TIMEOUT_S;
+  a[at + 11] = i.ctimeMs; a[at + 12] = t.attr; a[at + 13] = t.entry;
   return a;
+}
+
+/** The attribute block of a negative entry: inode 0, kept for the negative timeout. */
+function negativeEntry(t: Timeouts): Float64Array {
+  attrBlock.fill(0);
+  attrBlock[13] = t.negative;
+  return attrBlock;
 }
 
 /** An open directory: its listing, fetched when the kernel reads from offset 0. */
@@ -139,8 +163,13 @@ export class LowLevelBridge {
   private readonly dirs = new Map<number, DirHandle>();
   private nextDir = 1;
   private readonly options: string;
+  private readonly timeouts: Timeouts;
   /** Kernel requests that reached JavaScript, by op (statedump). */
   private readonly requests: Record<string, number> = {};
+  /** Paths other clients changed, sent to the notify thread at the end of this turn. */
+  private invalid?: Set<string>;
+  /** Upcalls that reached the bridge (statedump). */
+  private upcalls = 0;
 
   /** Whether native/fuse-ll was built (scripts/build-fuse-ll.mjs skips it without libfuse3-dev). */
   static available(): boolean {
@@ -154,6 +183,8 @@ export class LowLevelBridge {
       `fsname=${fsnameOption(opts.fsname)}`, 'subtype=brickfs', 'allow_other', 'default_permissions',
       ...(opts.extraOptions ?? []),
     ].join(',');
+    this.timeouts = { attr: opts.attrTimeoutS ?? DEFAULT_TIMEOUT_S, entry: opts.entryTimeoutS ?? DEFAULT_TIMEOUT_S, negative: opts.negativeTimeoutS ?? 0 };
+    graphs.onInvalidate((paths) => this.invalidate(paths));
   }
 
   async mount(): Promise<void> {
@@ -188,13 +219,63 @@ export class LowLevelBridge {
     await raiseReadahead(this.mountpoint);
   }
 
+  /**
+   * The notify thread goes first, while requests are still served: a notification it is
+   * writing may wait for the kernel, and the kernel for an answer from us.
+   */
   async unmount(): Promise<void> {
+    const s = this.session;
+    if (s) {
+      const n = loadNative();
+      for (let waited = 0; !n.stopNotify(s) && this.session === s; waited += NOTIFY_STOP_POLL_MS) {
+        if (waited % 5000 === 0 && waited > 0) log.warn(`${this.mountpoint}: the kernel cache notify thread is still busy after ${waited / 1000} s`);
+        await new Promise((r) => setTimeout(r, NOTIFY_STOP_POLL_MS));
+      }
+    }
     this.unmountNow();
   }
 
-  /** What the statedump shows of the bridge: its inode table and the requests JavaScript answered. */
+  /** What the statedump shows of the bridge: its inode table, the requests JavaScript answered, the kernel invalidations. */
   statedump(): Record<string, unknown> {
-    return { bridge: 'libfuse3-lowlevel', inodes: this.nodes.size, dirs: this.dirs.size, requests: { ...this.requests } };
+    const [sent = 0, notCached = 0, failed = 0, dropped = 0, queued = 0] = this.session ? loadNative().notifyStats(this.session) : [];
+    return {
+      bridge: 'libfuse3-lowlevel', inodes: this.nodes.size, dirs: this.dirs.size, requests: { ...this.requests },
+      timeouts: { ...this.timeouts }, invalidations: { upcalls: this.upcalls, sent, notCached, failed, dropped, queued },
+    };
+  }
+
+  /**
+   * Another client changed these volume paths: the kernel drops its attributes and pages of
+   * each one's inode and its entry in the parent, if it has them (nodes the table does not
+   * know, the kernel cannot hold). Paths are gathered for the turn (each brick of a
+   * replica or distribute set sends the same path) and queued to the addon's notify thread:
+   * never written from this thread (fuse_ll.c's session_t says why).
+   */
+  private invalidate(paths: readonly string[]): void {
+    this.upcalls++;
+    if (!this.session) return;
+    if (!this.invalid) {
+      this.invalid = new Set();
+      setImmediate(() => this.flushInvalid());
+    }
+    for (const p of paths) this.invalid.add(p);
+  }
+
+  private flushInvalid(): void {
+    const paths = this.invalid;
+    this.invalid = undefined;
+    const s = this.session;
+    if (!paths || !s) return;
+    const n = loadNative();
+    for (const p of paths) {
+      if (isPrivate(p)) continue;
+      const x = this.nodes.find(p);
+      if (x) n.invalInode(s, x.id);
+      if (p === '/') continue;
+      const slash = p.lastIndexOf('/');
+      const dir = this.nodes.find(slash === 0 ? '/' : p.slice(0, slash));
+      if (dir) n.invalEntry(s, dir.id, p.slice(slash + 1));
+    }
   }
 
   private unmountNow(): void {
@@ -204,7 +285,7 @@ export class LowLevelBridge {
   }
 
   private handlers(n: Native): Handlers {
-    const { graphs, nodes } = this;
+    const { graphs, nodes, timeouts } = this;
     const fail = (req: Req, e: unknown): void => n.replyErr(req, -errnoOf(e));
     /** The node of ino, or answers ESTALE. */
     const node = (req: Req, ino: number): Inode | undefined => {
@@ -216,7 +297,7 @@ export class LowLevelBridge {
     const replyEntry = (req: Req, parent: number, name: string, iatt: Iatt): Inode => {
       const x = nodes.entry(parent, name, iatt.mode);
       x.nlookup++;
-      n.replyEntry(req, attrOf(x.id, iatt));
+      n.replyEntry(req, attrOf(x.id, iatt, timeouts));
       return x;
     };
     /** A fop that makes (parent, name): answers its entry (a lookup when the reply has no attributes). */
@@ -254,7 +335,7 @@ export class LowLevelBridge {
       for (const e of entries) {
         if (ino === ROOT_ID && e.name === BRICK_PRIVATE_DIR) continue;
         const kid = nodes.entry(ino, e.name, e.iatt.mode);
-        attrOf(kid.id, e.iatt, attrs, names.length * ATTR_LEN);
+        attrOf(kid.id, e.iatt, timeouts, attrs, names.length * ATTR_LEN);
         names.push(e.name);
         kids.push(kid);
       }
@@ -304,13 +385,17 @@ export class LowLevelBridge {
         if (!dir) return;
         const path = nodes.childPath(dir, name);
         if (isPrivate(path)) return n.replyErr(req, Errno.ENOENT);
-        graphs.call('lookup', { path }).then((r) => { replyEntry(req, parent, name, r.iatt); }, (e) => fail(req, e));
+        graphs.call('lookup', { path }).then((r) => { replyEntry(req, parent, name, r.iatt); }, (e) => {
+          // A negative entry (inode 0) the kernel keeps for negative-timeout seconds.
+          if (timeouts.negative > 0 && FsError.from(e).code === 'ENOENT') n.replyEntry(req, negativeEntry(timeouts));
+          else fail(req, e);
+        });
       },
       forget: (ino, nlookup) => nodes.forget(ino, nlookup),
       getattr: (req, ino) => {
         const x = node(req, ino);
         if (!x) return;
-        attrs(x).then((iatt) => n.replyAttr(req, attrOf(x.id, iatt)), (e) => fail(req, e));
+        attrs(x).then((iatt) => n.replyAttr(req, attrOf(x.id, iatt, timeouts)), (e) => fail(req, e));
       },
       setattr: (req, ino, toSet, mode, uid, gid, size, atimeMs, mtimeMs, fh) => {
         const x = node(req, ino);
@@ -338,7 +423,7 @@ export class LowLevelBridge {
           if (fh >= 0) return (await graphs.fdCall(fh, path, 'fstat', {})).iatt;
           return attrs(x);
         };
-        run().then((iatt) => n.replyAttr(req, attrOf(x.id, iatt)), (e) => fail(req, e));
+        run().then((iatt) => n.replyAttr(req, attrOf(x.id, iatt, timeouts)), (e) => fail(req, e));
       },
       readlink: (req, ino) => {
         const x = node(req, ino);
@@ -395,7 +480,7 @@ export class LowLevelBridge {
           const x = nodes.entry(parent, name, iatt.mode);
           x.nlookup++;
           x.handles.add(fh);
-          n.replyCreate(req, attrOf(x.id, iatt), fh);
+          n.replyCreate(req, attrOf(x.id, iatt, timeouts), fh);
         }).catch((e) => fail(req, e));
       },
       read: (req, ino, size, off, fh) => {

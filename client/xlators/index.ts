@@ -3,6 +3,7 @@ import './protocol/client.js';
 import './cluster/distribute/index.js';
 import './performance/open-behind.js';
 import './performance/write-behind.js';
+import './performance/io-cache.js';
 import './performance/read-ahead.js';
 import './performance/nl-cache.js';
 import './performance/readdir-ahead.js';

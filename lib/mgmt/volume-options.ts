@@ -21,6 +21,8 @@ export const PERFORMANCE_DEFAULTS: Readonly<Record<string, boolean>> = {
   'performance/open-behind': true,
   'performance/write-behind': true,
   'performance/read-ahead': true,
+  // On, as in GlusterFS up to 8 (9 turned it off); docs/performance.md "io-cache" says why.
+  'performance/io-cache': true,
   'performance/nl-cache': true,
   'performance/readdir-ahead': true,
   'performance/md-cache': true,
@@ -61,6 +63,11 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     xlator: 'cluster/distribute',
     key: 'lookup-optimize',
   },
+  'features.cache-invalidation': {
+    spec: { type: 'bool', description: 'Bricks tell every other client which paths a client changed, so their caches (and the kernel\'s) drop them at once instead of after their timeouts; running bricks apply it at once (on/off, default on)' },
+    xlator: 'protocol/server',
+    key: 'cache-invalidation',
+  },
   'performance.open-behind': {
     spec: { type: 'bool', description: 'Answer read-only opens at once and read small files by path, one round trip per file; another client\'s unlink of a file open here makes its reads fail (on/off)' },
     xlator: 'performance/open-behind',
@@ -90,6 +97,42 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     spec: { type: 'int', min: 1, max: 16, description: 'Pages (1 MiB each) fetched ahead of a sequential reader' },
     xlator: 'performance/read-ahead',
     key: 'page-count',
+  },
+  'performance.io-cache': {
+    spec: { type: 'bool', description: 'Keep file pages in client memory across opens, checked against the file\'s mtime and size; another client\'s change is seen after performance.cache-refresh-timeout (on/off)' },
+    xlator: 'performance/io-cache',
+    key: TRANSLATOR_SWITCH,
+  },
+  'performance.io-cache-size': {
+    spec: { type: 'size', min: 0, max: 64 * 1024 ** 3, description: 'Bytes of file pages io-cache holds per mount, least recently used evicted first (bytes, or with K/M/G)' },
+    xlator: 'performance/io-cache',
+    key: 'cache-size',
+  },
+  // GlusterFS's older key for the same size (there it sizes quick-read's cache too).
+  'performance.cache-size': {
+    spec: { type: 'size', min: 0, max: 64 * 1024 ** 3, description: 'Bytes of file pages io-cache holds per mount (as performance.io-cache-size)' },
+    xlator: 'performance/io-cache',
+    key: 'cache-size',
+  },
+  'performance.cache-refresh-timeout': {
+    spec: { type: 'int', min: 0, max: 61, description: 'Seconds io-cache trusts the attributes it saw for a file before it checks them again (the bound on seeing another client\'s change)' },
+    xlator: 'performance/io-cache',
+    key: 'cache-timeout',
+  },
+  'performance.cache-max-file-size': {
+    spec: { type: 'size', min: 0, description: 'Files larger than this are not kept by io-cache (0: no limit)' },
+    xlator: 'performance/io-cache',
+    key: 'max-file-size',
+  },
+  'performance.cache-min-file-size': {
+    spec: { type: 'size', min: 0, description: 'Files smaller than this are not kept by io-cache' },
+    xlator: 'performance/io-cache',
+    key: 'min-file-size',
+  },
+  'performance.cache-priority': {
+    spec: { type: 'string', description: 'PATTERN:N,... (e.g. *.h:3,*.tmp:0): io-cache evicts pages of lower-priority files first; unmatched files have 1, 0 is never cached' },
+    xlator: 'performance/io-cache',
+    key: 'priority',
   },
   'performance.nl-cache': {
     spec: { type: 'bool', description: 'Answer lookups of names known not to exist (in directories this client made or listed) without a round trip (on/off)' },

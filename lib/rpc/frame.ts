@@ -6,7 +6,10 @@ import type { WireError } from '../errors.js';
  * The wire envelope, msgpack-encoded, one per WebSocket binary message:
  *   request  {v, id, fop, args}
  *   reply    {v, id, ok}  or  {v, id, err: {errno, code, message}}
- * Binary data (read/write payloads, xattr values) travels as msgpack bin, never base64.
+ *   push     {v, push: KIND, ...}   brick → client, unasked (KIND 'invalidate': {paths})
+ * A push has no id: a client that does not know pushes reads its id as 0, finds no request
+ * waiting for it and drops it (protocol/client before pushes existed did exactly that,
+ * silently, and kept the connection). Binary data (read/write payloads, xattr values) travels as msgpack bin, never base64.
  * id 0 is reserved for replies to frames whose id could not be read.
  */
 export const WIRE_VERSION = 1;
@@ -31,11 +34,24 @@ export interface ReplyFrame {
   err?: WireError;
 }
 
+/**
+ * Another client changed these volume paths (features.cache-invalidation, GlusterFS's
+ * upcall): what the brick sends to every other connection, coalesced per event-loop turn.
+ */
+export interface InvalidatePush {
+  v: number;
+  push: 'invalidate';
+  paths: string[];
+}
+
+/** Every message a brick sends on its own; `push` names the kind. */
+export type PushFrame = InvalidatePush;
+
 // Plain maps (no records) so the format is msgpack any peer can read, and frozen
 // samples in test/fixtures stay meaningful.
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
 
-export function encodeFrame(frame: RequestFrame | ReplyFrame): Buffer {
+export function encodeFrame(frame: RequestFrame | ReplyFrame | PushFrame): Buffer {
   return packr.pack(frame);
 }
 
@@ -119,8 +135,24 @@ export function decodeRequest(buf: Uint8Array): RequestFrame {
 }
 
 export function decodeReply(buf: Uint8Array): ReplyFrame {
-  const o = decodeObject(buf);
+  return replyOf(decodeObject(buf));
+}
+
+function replyOf(o: Record<string, unknown>): ReplyFrame {
   const id = typeof o.id === 'number' ? o.id : 0;
   if (o.v !== WIRE_VERSION) throw new MalformedFrameError(`unsupported wire version ${String(o.v)}`, id);
   return { v: WIRE_VERSION, id, ok: o.ok, err: o.err as WireError | undefined };
+}
+
+/**
+ * What a client reads from a brick: a reply, or a push it understands. A push of a kind
+ * this client does not know is undefined (ignored, as an older client ignores every push).
+ */
+export function decodeServerFrame(buf: Uint8Array): ReplyFrame | PushFrame | undefined {
+  const o = decodeObject(buf);
+  if (o.push === undefined) return replyOf(o);
+  if (o.v !== WIRE_VERSION) throw new MalformedFrameError(`unsupported wire version ${String(o.v)}`);
+  if (o.push !== 'invalidate') return undefined;
+  if (!Array.isArray(o.paths) || !o.paths.every((p) => typeof p === 'string')) throw new MalformedFrameError('invalidate push without a list of paths');
+  return { v: WIRE_VERSION, push: 'invalidate', paths: o.paths as string[] };
 }

@@ -12,6 +12,8 @@
 #include <fuse_lowlevel.h>
 #include <math.h>
 #include <node_api.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,6 +25,16 @@
 #define NAME_BUF 4096
 /** The largest read or write the kernel sends (lowlevel-bridge.ts MAX_WRITE_BYTES). */
 #define MAX_REQUEST_BYTES (1024 * 1024)
+/** Kernel cache invalidations waiting for the notify thread at most; more are dropped (the caches then expire by timeout). */
+#define NOTIFY_QUEUE_MAX 65536
+
+/** One kernel cache invalidation: an inode's attributes and pages (namelen 0), or a name in a directory. */
+struct inval {
+  struct inval *next;
+  fuse_ino_t ino;
+  size_t namelen;
+  char name[];
+};
 
 enum op {
   OP_LOOKUP, OP_FORGET, OP_GETATTR, OP_SETATTR, OP_READLINK, OP_MKNOD, OP_MKDIR, OP_UNLINK,
@@ -71,6 +83,21 @@ typedef struct session {
   uint8_t *slab_busy;
   size_t slab_count;
   size_t slab_len;
+  /**
+   * Kernel cache invalidations (fuse_lowlevel_notify_inval_inode/_entry) are written by their
+   * own thread, fed through this queue, never by the main thread: the kernel may hold a
+   * directory's lock (or a page's) while it waits for an answer that only the main thread
+   * sends, and a notification about that directory waits for the lock. Started at the first
+   * invalidation (a mount that gets none has no thread); stopped before /dev/fuse closes.
+   */
+  pthread_mutex_t notify_mu;
+  pthread_cond_t notify_cv;
+  pthread_t notify_thread;
+  struct inval *notify_head, *notify_tail;
+  size_t notify_len;
+  int notify_started, notify_stop, notify_exited, notify_joined;
+  /** Sent, not in the kernel's cache (ENOENT, normal), failed, dropped (queue full). */
+  double notify_sent, notify_enoent, notify_failed, notify_dropped;
 } session_t;
 
 #define NAPI_OK(call) do { if ((call) != napi_ok) { return NULL; } } while (0)
@@ -92,10 +119,109 @@ static void stop_polling(session_t *s) {
   s->poll = NULL;
 }
 
+// ---- kernel cache invalidation (the notify thread) ------------------------------------------
+
+static void *notify_main(void *arg) {
+  session_t *s = arg;
+  pthread_mutex_lock(&s->notify_mu);
+  for (;;) {
+    while (!s->notify_head && !s->notify_stop) pthread_cond_wait(&s->notify_cv, &s->notify_mu);
+    if (s->notify_stop) break;
+    struct inval *v = s->notify_head;
+    s->notify_head = v->next;
+    if (!s->notify_head) s->notify_tail = NULL;
+    s->notify_len--;
+    pthread_mutex_unlock(&s->notify_mu);
+    // May block until the main thread answers a request the kernel waits for (see session_t).
+    int r = v->namelen ? fuse_lowlevel_notify_inval_entry(s->se, v->ino, v->name, v->namelen)
+                       : fuse_lowlevel_notify_inval_inode(s->se, v->ino, 0, 0);
+    free(v);
+    pthread_mutex_lock(&s->notify_mu);
+    if (r == 0) s->notify_sent++;
+    else if (r == -ENOENT) s->notify_enoent++; // not in the kernel's cache: nothing to drop
+    else s->notify_failed++;
+  }
+  s->notify_exited = 1;
+  pthread_mutex_unlock(&s->notify_mu);
+  return NULL;
+}
+
+/** Queues one invalidation, starting the thread at the first; 0 or an errno. */
+static int notify_enqueue(session_t *s, fuse_ino_t ino, const char *name, size_t namelen) {
+  struct inval *v = malloc(sizeof *v + namelen + 1);
+  if (!v) return ENOMEM;
+  v->next = NULL;
+  v->ino = ino;
+  v->namelen = namelen;
+  if (namelen) memcpy(v->name, name, namelen);
+  v->name[namelen] = 0;
+  pthread_mutex_lock(&s->notify_mu);
+  if (s->notify_stop || s->notify_len >= NOTIFY_QUEUE_MAX) {
+    s->notify_dropped++;
+    pthread_mutex_unlock(&s->notify_mu);
+    free(v);
+    return 0;
+  }
+  if (!s->notify_started) {
+    // The thread takes no signals: Node's handlers run on the main thread.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(&s->notify_thread, NULL, notify_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) {
+      pthread_mutex_unlock(&s->notify_mu);
+      free(v);
+      return err;
+    }
+    s->notify_started = 1;
+  }
+  if (s->notify_tail) s->notify_tail->next = v;
+  else s->notify_head = v;
+  s->notify_tail = v;
+  s->notify_len++;
+  pthread_cond_signal(&s->notify_cv);
+  pthread_mutex_unlock(&s->notify_mu);
+  return 0;
+}
+
+/** Asks the thread to stop, dropping what is queued; 1 once it has exited (or never ran). */
+static int notify_stop(session_t *s) {
+  pthread_mutex_lock(&s->notify_mu);
+  s->notify_stop = 1;
+  while (s->notify_head) {
+    struct inval *v = s->notify_head;
+    s->notify_head = v->next;
+    free(v);
+  }
+  s->notify_tail = NULL;
+  s->notify_len = 0;
+  pthread_cond_signal(&s->notify_cv);
+  int done = !s->notify_started || s->notify_exited;
+  pthread_mutex_unlock(&s->notify_mu);
+  return done;
+}
+
+/**
+ * Stops the thread and waits for it; before /dev/fuse closes. lowlevel-bridge.ts waits (still
+ * serving requests) until notify_stop() says the thread is out, so this join does not block;
+ * when the kernel ended the session, a notification in progress fails at once.
+ */
+static void notify_join(session_t *s) {
+  notify_stop(s);
+  if (s->notify_started && !s->notify_joined) {
+    pthread_join(s->notify_thread, NULL);
+    s->notify_joined = 1;
+  }
+}
+
 /** Frees libfuse's session; only when no request can still be answered. */
 static void maybe_free(session_t *s) {
   if (!s->closed || s->outstanding > 0 || s->dispatching || s->freed) return;
   s->freed = 1;
+  notify_join(s);
+  pthread_mutex_destroy(&s->notify_mu);
+  pthread_cond_destroy(&s->notify_cv);
   if (s->se) {
     // Closes /dev/fuse if unmounting has not.
     fuse_session_destroy(s->se);
@@ -431,6 +557,8 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
 
   session_t *s = calloc(1, sizeof *s);
   s->env = env;
+  pthread_mutex_init(&s->notify_mu, NULL);
+  pthread_cond_init(&s->notify_cv, NULL);
   for (int i = 0; i < OP_COUNT; i++) {
     napi_value fn;
     napi_valuetype t;
@@ -440,6 +568,8 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
       char msg[128];
       snprintf(msg, sizeof msg, "handler %s is not a function", OP_NAMES[i]);
       for (int j = 0; j < i; j++) napi_delete_reference(env, s->handlers[j]);
+      pthread_mutex_destroy(&s->notify_mu);
+      pthread_cond_destroy(&s->notify_cv);
       free(s);
       napi_throw_type_error(env, NULL, msg);
       return NULL;
@@ -515,6 +645,8 @@ static napi_value js_unmount(napi_env env, napi_callback_info info) {
   if (!s || s->closed) return NULL;
   s->closed = 1;
   stop_polling(s);
+  // The notify thread writes to /dev/fuse: it is gone before the fd closes.
+  notify_join(s);
   // Detach the mount first (this closes /dev/fuse): requests JavaScript still answers later
   // fail to write, which libfuse reports on stderr.
   if (!s->ended) fuse_session_unmount(s->se);
@@ -565,6 +697,65 @@ static napi_value js_set_write_slabs(napi_env env, napi_callback_info info) {
   s->slab_len = len;
   s->slab_count = n;
   return NULL;
+}
+
+/** invalInode(session, ino): queues an invalidation of the inode's attributes and pages. */
+static napi_value js_inval_inode(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  session_t *s = session_arg(env, argv[0]);
+  double ino = 0;
+  napi_get_value_double(env, argv[1], &ino);
+  if (!s || s->closed || ino < 1) return NULL;
+  int err = notify_enqueue(s, (fuse_ino_t)ino, NULL, 0);
+  if (err) throw_errno(env, "invalInode", err);
+  return NULL;
+}
+
+/** invalEntry(session, parent, name): queues an invalidation of name in directory parent. */
+static napi_value js_inval_entry(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  session_t *s = session_arg(env, argv[0]);
+  double parent = 0;
+  napi_get_value_double(env, argv[1], &parent);
+  char name[NAME_BUF];
+  size_t len = 0;
+  NAPI_OK(napi_get_value_string_utf8(env, argv[2], name, sizeof name, &len));
+  if (!s || s->closed || parent < 1 || len == 0) return NULL;
+  int err = notify_enqueue(s, (fuse_ino_t)parent, name, len);
+  if (err) throw_errno(env, "invalEntry", err);
+  return NULL;
+}
+
+/** stopNotify(session): stops the notify thread (dropping what is queued); true once it is out. */
+static napi_value js_stop_notify(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  session_t *s = session_arg(env, argv[0]);
+  int done = !s || s->freed || notify_stop(s);
+  napi_get_boolean(env, done, &result);
+  return result;
+}
+
+/** notifyStats(session): [sent, not cached (ENOENT), failed, dropped, queued]. */
+static napi_value js_notify_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], arr;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  session_t *s = session_arg(env, argv[0]);
+  double v[5] = { 0, 0, 0, 0, 0 };
+  if (s && !s->freed) {
+    pthread_mutex_lock(&s->notify_mu);
+    v[0] = s->notify_sent; v[1] = s->notify_enoent; v[2] = s->notify_failed; v[3] = s->notify_dropped; v[4] = (double)s->notify_len;
+    pthread_mutex_unlock(&s->notify_mu);
+  }
+  napi_create_array_with_length(env, 5, &arr);
+  for (uint32_t i = 0; i < 5; i++) napi_set_element(env, arr, i, num(env, v[i]));
+  return arr;
 }
 
 static fuse_req_t req_arg(napi_env env, napi_value v) {
@@ -809,6 +1000,10 @@ static napi_value init(napi_env env, napi_value exports) {
     { "mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL },
     { "unmount", NULL, js_unmount, NULL, NULL, NULL, napi_default, NULL },
     { "setWriteSlabs", NULL, js_set_write_slabs, NULL, NULL, NULL, napi_default, NULL },
+    { "invalInode", NULL, js_inval_inode, NULL, NULL, NULL, napi_default, NULL },
+    { "invalEntry", NULL, js_inval_entry, NULL, NULL, NULL, napi_default, NULL },
+    { "stopNotify", NULL, js_stop_notify, NULL, NULL, NULL, napi_default, NULL },
+    { "notifyStats", NULL, js_notify_stats, NULL, NULL, NULL, napi_default, NULL },
     { "replyErr", NULL, js_reply_err, NULL, NULL, NULL, napi_default, NULL },
     { "replyNone", NULL, js_reply_none, NULL, NULL, NULL, napi_default, NULL },
     { "replyEntry", NULL, js_reply_entry, NULL, NULL, NULL, napi_default, NULL },

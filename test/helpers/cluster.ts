@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { clientGraph } from '../../brick/mgmt/volgen.js';
+import { brickGraph, clientGraph } from '../../brick/mgmt/volgen.js';
 import { mountPidfile, mountRunFile } from '../../client/mount-table.js';
 import { validateVolumeOption } from '../../lib/mgmt/args.js';
 import { formatVolfile } from '../../lib/volfile/parse.js';
@@ -63,24 +63,23 @@ export interface VolumeShape {
 export async function startVolume(t: Owner, n: number, opts: VolumeShape = {}): Promise<TestVolume> {
   const root = tmpDir(t);
   const name = opts.name ?? 'tv';
+  const options: Record<string, string> = {};
+  if (opts.pingTimeoutS) options['network.ping-timeout'] = validateVolumeOption('network.ping-timeout', String(opts.pingTimeoutS));
+  if (opts.blockSize) options['cluster.stripe-block-size'] = validateVolumeOption('cluster.stripe-block-size', opts.blockSize);
+  for (const [k, v] of Object.entries(opts.set ?? {})) options[k] = validateVolumeOption(k, v);
   const bricks: TestBrick[] = [];
   for (let i = 0; i < n; i++) {
     const dir = path.join(root, `brick${i}`);
     fs.mkdirSync(dir);
     const port = await freePort();
     const volfile = path.join(root, `brick${i}.vol`);
-    fs.writeFileSync(volfile, formatVolfile([
-      { name: `${name}-posix`, type: 'storage/posix', options: { directory: dir }, subvolumes: [] },
-      { name: dir, type: 'features/locks', options: {}, subvolumes: [`${name}-posix`] },
-      { name: `${name}-server`, type: 'protocol/server', options: { 'listen-port': String(port), 'listen-host': '127.0.0.1' }, subvolumes: [dir] },
-    ]));
+    // The brick graph the daemon generates (brick-side options included), on loopback only.
+    const decls = brickGraph({ name, options, bricks: [] }, { host: '127.0.0.1', port, path: dir });
+    decls.at(-1)!.options['listen-host'] = '127.0.0.1';
+    fs.writeFileSync(volfile, formatVolfile(decls));
     bricks.push(new TestBrick(t, dir, port, volfile, path.join(root, `brick${i}.log`)));
   }
   await Promise.all(bricks.map((b) => b.start()));
-  const options: Record<string, string> = {};
-  if (opts.pingTimeoutS) options['network.ping-timeout'] = validateVolumeOption('network.ping-timeout', String(opts.pingTimeoutS));
-  if (opts.blockSize) options['cluster.stripe-block-size'] = validateVolumeOption('cluster.stripe-block-size', opts.blockSize);
-  for (const [k, v] of Object.entries(opts.set ?? {})) options[k] = validateVolumeOption(k, v);
   const graph = clientGraph({
     name, options, ...(opts.stripe ? { stripeCount: opts.stripe } : {}), ...(opts.replica ? { replicaCount: opts.replica } : {}),
     bricks: bricks.map((b) => ({ host: '127.0.0.1', port: b.port, path: b.dir })),
@@ -102,10 +101,10 @@ export function startStripe(t: Owner, n: number, opts: Omit<VolumeShape, 'stripe
   return startVolume(t, n, { ...opts, stripe: n });
 }
 
-/** Mounts a volfile with the real CLI (a separate FUSE process); unmounted when the test ends. */
-export async function mountVolfile(t: Owner, volfilePath: string, mnt?: string): Promise<string> {
+/** Mounts a volfile with the real CLI (a separate FUSE process, `-o o` if given); unmounted when the test ends. */
+export async function mountVolfile(t: Owner, volfilePath: string, mnt?: string, o?: string): Promise<string> {
   const dir = mnt ?? fs.mkdtempSync(path.join(path.dirname(volfilePath), 'mnt-'));
-  const r = await cli(['mount', '--volfile', volfilePath, dir]);
+  const r = await cli(['mount', '--volfile', volfilePath, dir, ...(o ? ['-o', o] : [])]);
   if (r.code !== 0) throw new Error(`mount failed (${r.code}): ${r.stderr}`);
   t.teardown(() => unmountQuietly(dir));
   return dir;

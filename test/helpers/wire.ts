@@ -1,16 +1,23 @@
 import WebSocket from 'ws';
-import { decodeReply, encodeFrame, WIRE_VERSION, type ReplyFrame } from '../../lib/rpc/frame.js';
+import { decodeServerFrame, encodeFrame, WIRE_VERSION, type PushFrame, type ReplyFrame } from '../../lib/rpc/frame.js';
 
 /** A raw protocol client for poking a brick with well- and ill-formed frames. */
 export class RawBrickClient {
   private readonly replies: ReplyFrame[] = [];
   private readonly waiters: Array<(r: ReplyFrame) => void> = [];
+  /** Push frames the brick sent (cache invalidations), kept apart from the replies. */
+  readonly pushes: PushFrame[] = [];
   private nextId = 1;
   closeCode?: number;
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (d: Buffer) => {
-      const r = decodeReply(d);
+      const r = decodeServerFrame(d);
+      if (r === undefined) return;
+      if ('push' in r) {
+        this.pushes.push(r);
+        return;
+      }
       const w = this.waiters.shift();
       if (w) w(r);
       else this.replies.push(r);

@@ -203,7 +203,7 @@ test('volfile API: 404 unknown, 409 not started, text once started; long poll se
   t.is(ok.status, 200);
   t.regex(ok.headers.get('content-type') ?? '', /^text\/plain/);
   t.is(ok.headers.get('x-brickfs-volume-version'), '1');
-  t.deepEqual(parseVolfile(ok.text).map((x) => x.name), ['vf-client-0', 'vf-client-1', 'vf-dht', 'vf-open-behind', 'vf-write-behind', 'vf-read-ahead', 'vf-nl-cache', 'vf-readdir-ahead', 'vf-md-cache']);
+  t.deepEqual(parseVolfile(ok.text).map((x) => x.name), ['vf-client-0', 'vf-client-1', 'vf-dht', 'vf-open-behind', 'vf-write-behind', 'vf-io-cache', 'vf-read-ahead', 'vf-nl-cache', 'vf-readdir-ahead', 'vf-md-cache']);
 
   const waiting = d.http('/v1/volumes/vf/volfile?newer-than=1&wait=20');
   await new Promise((r) => setTimeout(r, 200));
@@ -213,6 +213,13 @@ test('volfile API: 404 unknown, 409 not started, text once started; long poll se
   t.is(pushed.headers.get('x-brickfs-volume-version'), '2');
   t.regex(pushed.text, /option ping-timeout 3/);
   t.is((await d.http('/v1/volumes/vf/volfile?newer-than=2&wait=0')).status, 304);
+  // A brick-side option: the brick volfiles change and the running bricks reload them.
+  t.is((await d.cli(['volume', 'set', 'vf', 'features.cache-invalidation', 'off'])).code, 0);
+  t.notRegex((await d.cli(['volume', 'volfile', 'vf'])).stdout, /cache-invalidation/, 'not a client option');
+  const brickVols = path.join(d.stateDir, 'vols', 'vf', 'bricks');
+  for (const f of fs.readdirSync(brickVols)) t.regex(fs.readFileSync(path.join(brickVols, f), 'utf8'), /option cache-invalidation off/);
+  const logs = path.join(d.stateDir, 'logs', 'bricks');
+  await eventually(() => fs.readdirSync(logs).every((f) => fs.readFileSync(path.join(logs, f), 'utf8').includes('options reloaded')), 5000, 'bricks reloaded');
   t.is((await d.cli(['volume', 'stop', 'vf'])).code, 0);
 });
 

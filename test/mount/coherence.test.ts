@@ -1,10 +1,11 @@
 // Two mounts of one volume: caches (kernel and md-cache) stay coherent within their
-// timeouts. And lookup-optimize: a miss on the hashed brick is final only when allowed.
-import test from 'ava';
+// timeouts, and at once when the bricks push invalidations (features.cache-invalidation).
+// And lookup-optimize: a miss on the hashed brick is final only when allowed.
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { mountVolfile, startDistribute } from '../helpers/cluster.js';
-import { eventually, sh, shOk } from '../helpers/proc.js';
+import { eventually, sh, shOk, sleep } from '../helpers/proc.js';
 
 test('a change on one mount is seen on the other within the cache timeouts', async (t) => {
   const vol = await startDistribute(t, 2);
@@ -35,6 +36,56 @@ test('nl-cache: a name another mount creates in a directory this mount made is f
   await eventually(async () => (await sh(`cat ${a}/nl/new`)).stdout === 'from-b\n', 4000, 'name made on b seen on a');
   // And a's own creates are never answered ENOENT.
   t.is(await shOk(t, `echo mine > ${a}/nl/own && cat ${a}/nl/own`), 'mine\n');
+});
+
+/** Every cache 10 minutes long: only an invalidation from the bricks can make a change show. */
+const LONG_CACHES = { 'performance.md-cache-timeout': '600', 'performance.nl-cache-timeout': '600' };
+const LONG_KERNEL = 'attribute-timeout=600,entry-timeout=600,negative-timeout=600';
+
+/**
+ * Two mounts with every cache 600 s long; b caches what a then changes (a size, a mode, a new
+ * name in a listed directory, an unlink, a rename). Returns what b sees of each change.
+ */
+async function changeOnA(t: ExecutionContext, invalidation: 'on' | 'off') {
+  const vol = await startDistribute(t, 2, { set: { ...LONG_CACHES, 'features.cache-invalidation': invalidation } });
+  const a = await mountVolfile(t, vol.volfilePath, undefined, LONG_KERNEL);
+  const b = await mountVolfile(t, vol.volfilePath, undefined, LONG_KERNEL);
+  await shOk(t, `mkdir ${a}/u && echo one > ${a}/u/f && touch ${a}/u/m ${a}/u/gone ${a}/u/r && chmod 644 ${a}/u/m`);
+  // b caches it all: attributes and entries (kernel, md-cache), the listing (nl-cache), a miss
+  // (nl-cache, and the kernel's negative entry).
+  await shOk(t, `ls ${b}/u && stat ${b}/u/f ${b}/u/m ${b}/u/gone ${b}/u/r >/dev/null && cat ${b}/u/f && ! test -e ${b}/u/new`);
+  await shOk(t, `echo two-longer > ${a}/u/f && chmod 600 ${a}/u/m && echo new > ${a}/u/new && rm ${a}/u/gone && mv ${a}/u/r ${a}/u/r2`);
+  return {
+    size: async () => (await sh(`stat -c %s ${b}/u/f`)).stdout.trim(),
+    content: async () => (await sh(`cat ${b}/u/f`)).stdout,
+    mode: async () => (await sh(`stat -c %a ${b}/u/m`)).stdout.trim(),
+    created: async () => (await sh(`cat ${b}/u/new`)).stdout,
+    unlinked: async () => (await sh(`test -e ${b}/u/gone`)).code !== 0,
+    renamed: async () => (await sh(`test -e ${b}/u/r2 && ! test -e ${b}/u/r`)).code === 0,
+  };
+}
+
+/** How long b gets to see a's changes: far below every cache timeout (600 s). */
+const UPCALL_DEADLINE_MS = 3000;
+
+test('cache invalidation: with 600 s caches, a change on one mount shows on the other within seconds', async (t) => {
+  const seen = await changeOnA(t, 'on');
+  await eventually(async () => (await seen.size()) === '11', UPCALL_DEADLINE_MS, 'new size seen on b');
+  t.is(await seen.content(), 'two-longer\n');
+  await eventually(async () => (await seen.mode()) === '600', UPCALL_DEADLINE_MS, 'chmod seen on b');
+  await eventually(async () => (await seen.created()) === 'new\n', UPCALL_DEADLINE_MS, 'new file seen on b');
+  await eventually(seen.unlinked, UPCALL_DEADLINE_MS, 'unlink seen on b');
+  await eventually(seen.renamed, UPCALL_DEADLINE_MS, 'rename seen on b');
+});
+
+test('cache invalidation off (control): the same changes stay hidden from the other mount by its caches', async (t) => {
+  const seen = await changeOnA(t, 'off');
+  await sleep(UPCALL_DEADLINE_MS);
+  t.is(await seen.size(), '4', 'b still has the old size');
+  t.is(await seen.mode(), '644', 'b still has the old mode');
+  t.is(await seen.created(), '', 'b still believes the name does not exist');
+  t.false(await seen.unlinked(), 'b still has the unlinked name');
+  t.false(await seen.renamed(), 'b still has the old name');
 });
 
 /** Moves a file's data, on the bricks themselves, to a brick that is not its hashed one. */

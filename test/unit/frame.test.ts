@@ -2,7 +2,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { bulkPool } from '../../lib/buffer-pool.js';
-import { decodeReply, decodeRequest, encodeFrame, encodeFramePooled, MalformedFrameError } from '../../lib/rpc/frame.js';
+import { decodeReply, decodeRequest, decodeServerFrame, encodeFrame, encodeFramePooled, MalformedFrameError } from '../../lib/rpc/frame.js';
 import { REPO } from '../helpers/proc.js';
 
 const fixture = (name: string): Buffer => fs.readFileSync(path.join(REPO, 'test', 'fixtures', 'wire', name));
@@ -54,4 +54,25 @@ test.serial('a pooled bulk frame is the same msgpack as encodeFrame, and its sla
   t.deepEqual(small.bytes, encodeFrame({ v: 1, id: 45, fop: 'write', args: { fd: 1, offset: 0, data: Buffer.from('x') } }));
   small.release();
   t.is(bulkPool.outstanding, before);
+});
+
+test('frozen wire sample: an invalidate push, which a client without pushes reads as a reply to no request', (t) => {
+  const push = { v: 1, push: 'invalidate' as const, paths: ['/d/f', '/d'] };
+  t.deepEqual(encodeFrame(push), fixture('invalidate-push.msgpack'));
+  t.deepEqual(decodeServerFrame(fixture('invalidate-push.msgpack')), push);
+  // What protocol/client did before pushes: decodeReply, then look the id up among the
+  // requests in flight. Id 0 is never one (ids start at 1), and there is no err to log:
+  // the frame is dropped and the connection lives on.
+  const old = decodeReply(fixture('invalidate-push.msgpack'));
+  t.is(old.id, 0);
+  t.is(old.err, undefined);
+  t.is(old.ok, undefined);
+});
+
+test('decodeServerFrame: replies as decodeReply reads them, unknown push kinds ignored, bad pushes rejected', (t) => {
+  const err = { v: 1, id: 7, err: { errno: 2, code: 'ENOENT', message: 'no such file' } };
+  t.deepEqual(decodeServerFrame(encodeFrame(err)), { ...err, ok: undefined });
+  t.is(decodeServerFrame(encodeFrame({ v: 1, push: 'lease-recall', paths: ['/x'] } as never)), undefined);
+  t.throws(() => decodeServerFrame(encodeFrame({ v: 1, push: 'invalidate', paths: [3] } as never)), { instanceOf: MalformedFrameError });
+  t.throws(() => decodeServerFrame(encodeFrame({ v: 2, push: 'invalidate', paths: [] } as never)), { instanceOf: MalformedFrameError });
 });

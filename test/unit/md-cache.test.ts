@@ -102,3 +102,72 @@ test('a setattr answered without attributes (write-behind took it) is applied to
   t.is(after.uid, 7);
   t.is(after.mtimeMs, 5000);
 });
+
+/** A parent that records the invalidations passed up to it. */
+class Recorder extends Xlator {
+  readonly seen: string[][] = [];
+
+  override invalidate(paths: readonly string[]): void {
+    this.seen.push([...paths]);
+  }
+}
+
+test('invalidate (another client changed a path): its attributes and its parent\'s go, and it is passed up', async (t) => {
+  const { md, child } = make('600');
+  const up = new Recorder({ name: 'up', type: 'test/recorder', options: {}, children: [md] });
+  for (const p of ['/d', '/d/f', '/d/g', '/e']) await md.call('lookup', { path: p });
+  t.is(child.calls.length, 4);
+  md.invalidate(['/d/f'], child);
+  t.deepEqual(up.seen, [['/d/f']]);
+  for (const p of ['/d', '/d/f', '/d/g', '/e']) await md.call('lookup', { path: p });
+  t.deepEqual(child.calls.slice(4), ['lookup', 'lookup'], 'only /d/f and its parent /d are asked again');
+  t.like(md.statedump(), { invalidations: 1 });
+});
+
+test('invalidate of a cached directory drops what is cached below it (renamed or removed elsewhere)', async (t) => {
+  const { md, child } = make('600');
+  await md.call('mkdir', { path: '/d', mode: 0o755 });
+  child.calls.length = 0;
+  // mkdir's stub iatt is a file's: look the directory up as one.
+  const dirIatt = { ...iatt(0), mode: 0o040755 };
+  child.call = (<F extends FopName>(fop: F) => {
+    child.calls.push(fop);
+    return Promise.resolve((fop === 'lookup' ? { iatt: dirIatt } : { entries: [{ name: 'a', iatt: iatt(5) }] }) as FopReply<F>);
+  }) as StubChild['call'];
+  md.invalidate(['/d'], child);
+  await md.call('lookup', { path: '/d' });
+  await md.call('readdir', { path: '/d' });
+  await md.call('lookup', { path: '/d/a' });
+  t.deepEqual(child.calls, ['lookup', 'readdir'], '/d/a came with the listing');
+  md.invalidate(['/d'], child);
+  await md.call('lookup', { path: '/d/a' });
+  t.deepEqual(child.calls, ['lookup', 'readdir', 'lookup'], 'the entry below the changed directory went with it');
+});
+
+test('a lookup in flight when an invalidation arrives is answered but not cached (its attributes may predate the change)', async (t) => {
+  const { md, child } = make('600');
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const answer = child.call.bind(child);
+  child.call = (async <F extends FopName>(fop: F, args: FopArgs<F>) => {
+    await gate;
+    return answer(fop, args);
+  }) as StubChild['call'];
+  const inFlight = md.call('lookup', { path: '/f' });
+  await new Promise((r) => setImmediate(r));
+  md.invalidate(['/f'], child);
+  release();
+  t.is((await inFlight).iatt.size, 1);
+  await md.call('lookup', { path: '/f' });
+  t.deepEqual(child.calls, ['lookup', 'lookup'], 'asked again');
+  await md.call('lookup', { path: '/f' });
+  t.deepEqual(child.calls, ['lookup', 'lookup'], 'a lookup after the invalidation is cached again');
+});
+
+test('a brick that comes or goes (CHILD_UP/CHILD_DOWN) empties the cache: pushes may have been lost meanwhile', async (t) => {
+  const { md, child } = make('600');
+  await md.call('lookup', { path: '/f' });
+  md.notify('CHILD_UP', child);
+  await md.call('lookup', { path: '/f' });
+  t.deepEqual(child.calls, ['lookup', 'lookup']);
+});

@@ -306,3 +306,53 @@ test('a brick coming up or going down forgets everything', async (t) => {
   await t.throwsAsync(nl.call('lookup', { path: '/d/x' }), enoent);
   t.deepEqual(child.lookups, ['/d/x']);
 });
+
+test('invalidate (another client changed a name): the parent directory is no longer known, and it is passed up', async (t) => {
+  const { nl, child } = make('600');
+  const seen: string[][] = [];
+  class Up extends Xlator {
+    override invalidate(paths: readonly string[]): void {
+      seen.push([...paths]);
+    }
+  }
+  new Up({ name: 'up', type: 'test/up', options: {}, children: [nl] });
+  child.exists.add('/d').add('/e');
+  await nl.call('readdir', { path: '/d' });
+  await nl.call('readdir', { path: '/e' });
+  await t.throwsAsync(nl.call('lookup', { path: '/d/new' }), enoent);
+  t.deepEqual(child.lookups, []);
+  // Another client makes /d/new: the brick's push names it.
+  child.exists.add('/d/new');
+  nl.invalidate(['/d/new'], child);
+  t.deepEqual(seen, [['/d/new']]);
+  await nl.call('lookup', { path: '/d/new' });
+  t.deepEqual(child.lookups, ['/d/new'], 'the name is asked for at once, not after the 600 s timeout');
+  await t.throwsAsync(nl.call('lookup', { path: '/e/x' }), enoent, 'other directories stay known');
+  t.deepEqual(child.lookups, ['/d/new']);
+  t.like(nl.statedump(), { invalidations: 1 });
+});
+
+test('invalidate of a directory (renamed or removed elsewhere) forgets it and every known directory below it', async (t) => {
+  const { nl, child } = make('600');
+  child.exists.add('/a').add('/a/b').add('/a/b/c').add('/z');
+  for (const d of ['/a', '/a/b', '/a/b/c', '/z']) await nl.call('readdir', { path: d });
+  nl.invalidate(['/a/b'], child);
+  t.like(nl.statedump(), { directories: 1 }, '/a (a name in it changed), /a/b and /a/b/c go; /z stays');
+  await t.throwsAsync(nl.call('lookup', { path: '/z/x' }), enoent);
+  await t.throwsAsync(nl.call('lookup', { path: '/a/b/c/x' }));
+  t.deepEqual(child.lookups, ['/a/b/c/x']);
+});
+
+test('a listing in flight when its directory is invalidated is not believed', async (t) => {
+  const { nl, child } = make('600');
+  child.exists.add('/d');
+  const release = child.hold('readdir');
+  const listing = nl.call('readdir', { path: '/d' });
+  await new Promise((r) => setImmediate(r));
+  child.exists.add('/d/late');
+  nl.invalidate(['/d/late'], child);
+  release();
+  await listing;
+  await t.throwsAsync(nl.call('lookup', { path: '/d/other' }));
+  t.deepEqual(child.lookups, ['/d/other'], 'the directory did not become known');
+});

@@ -460,3 +460,25 @@ test('a brick event drops every page', async (t) => {
   ra.notify('CHILD_DOWN', child);
   t.like(ra.statedump(), { pages: 0, cachedBytes: 0 });
 });
+
+test('invalidate (another client wrote the file): its pages go and the next read gets the new bytes from the child', async (t) => {
+  const { ra, child } = make();
+  file(child, '/f', 64 * KiB);
+  file(child, '/other', 64 * KiB);
+  const fd = await openRead(ra, '/f');
+  const other = await openRead(ra, '/other');
+  for (let off = 0; off < 16 * KiB; off += 4 * KiB) await read(ra, other, off, 4 * KiB);
+  await settle();
+  const otherPages = ra.statedump().pages as number;
+  t.true(otherPages > 0);
+  for (let off = 0; off < 16 * KiB; off += 4 * KiB) await read(ra, fd, off, 4 * KiB);
+  await settle();
+  t.true((ra.statedump().pages as number) > otherPages);
+  // Another client rewrites /f behind our back; read-ahead holds its old pages.
+  const fresh = file(child, '/f', 64 * KiB);
+  ra.invalidate(['/f'], child);
+  t.is(ra.statedump().pages, otherPages, 'the pages of /f went, those of /other stay');
+  const before = child.reads.length;
+  t.deepEqual(await read(ra, fd, 16 * KiB, 4 * KiB), fresh.subarray(16 * KiB, 20 * KiB));
+  t.true(readsSince(child, before).length > 0, 'asked the child again');
+});

@@ -430,6 +430,22 @@ test('invalidate drops the listings of the paths and of their parents, and goes 
   t.like(ra.statedump(), { hits: 1, dropped: 2 });
 });
 
+test('invalidate of a directory drops the listings below it (renamed or removed by another client), and its grandparent\'s', async (t) => {
+  const { ra, child } = make();
+  child.add('/top/', '/top/a/', '/top/a/sub/', '/top/a/sub/deep/', '/top/b/');
+  await ra.call('readdir', { path: '/top' });
+  await settle(ra);
+  await ra.call('readdir', { path: '/top/a' }); // /top/a/sub now held
+  await settle(ra);
+  await ra.call('readdir', { path: '/top/a/sub' }); // /top/a/sub/deep now held
+  await settle(ra);
+  ra.invalidate(['/top/a/sub'], child);
+  const before = child.readdirs.length;
+  await ra.call('readdir', { path: '/top/a/sub/deep' });
+  await ra.call('readdir', { path: '/top/b' });
+  t.deepEqual(child.readdirs.slice(before), ['/top/a/sub/deep'], '/top/b, a sibling of the parent, stayed held');
+});
+
 test('a child going down or up drops everything held', async (t) => {
   const { ra, child } = make();
   child.add('/a/');

@@ -4,6 +4,7 @@ import {
 } from '../../brick/mgmt/volgen.js';
 import { weightsFromFree } from '../../brick/mgmt/volumes.js';
 import { Stripe } from '../../client/xlators/cluster/stripe/index.js';
+import { IoCache } from '../../client/xlators/performance/io-cache.js';
 import { ReadAhead } from '../../client/xlators/performance/read-ahead.js';
 import { ReaddirAhead } from '../../client/xlators/performance/readdir-ahead.js';
 import { graphFromVolfile } from '../../lib/graph.js';
@@ -29,7 +30,7 @@ test('client volfile: one protocol/client per brick, distribute over them, md-ca
     ['demo-client-1', 'protocol/client'],
     ['demo-client-2', 'protocol/client'],
     ['demo-dht', 'cluster/distribute'],
-    ['demo-open-behind', 'performance/open-behind'], ['demo-write-behind', 'performance/write-behind'], ['demo-read-ahead', 'performance/read-ahead'], ['demo-nl-cache', 'performance/nl-cache'], ['demo-readdir-ahead', 'performance/readdir-ahead'], ['demo-md-cache', 'performance/md-cache'],
+    ['demo-open-behind', 'performance/open-behind'], ['demo-write-behind', 'performance/write-behind'], ['demo-io-cache', 'performance/io-cache'], ['demo-read-ahead', 'performance/read-ahead'], ['demo-nl-cache', 'performance/nl-cache'], ['demo-readdir-ahead', 'performance/readdir-ahead'], ['demo-md-cache', 'performance/md-cache'],
   ]);
   t.deepEqual(decls[1]!.options, { 'remote-host': '127.0.0.1', 'remote-port': '7101', 'remote-subvolume': '/srv/b1' });
   t.deepEqual(decls[3]!.subvolumes, ['demo-client-0', 'demo-client-1', 'demo-client-2']);
@@ -46,7 +47,8 @@ test('replica 2 over 4 bricks: consecutive pairs are replica sets, distribute ov
     ['r-dht', 'cluster/distribute', ['r-replicate-0', 'r-replicate-1']],
     ['r-open-behind', 'performance/open-behind', ['r-dht']],
     ['r-write-behind', 'performance/write-behind', ['r-open-behind']],
-    ['r-read-ahead', 'performance/read-ahead', ['r-write-behind']],
+    ['r-io-cache', 'performance/io-cache', ['r-write-behind']],
+    ['r-read-ahead', 'performance/read-ahead', ['r-io-cache']],
     ['r-nl-cache', 'performance/nl-cache', ['r-read-ahead']],
     ['r-readdir-ahead', 'performance/readdir-ahead', ['r-nl-cache']],
     ['r-md-cache', 'performance/md-cache', ['r-readdir-ahead']],
@@ -67,7 +69,8 @@ test('stripe 2 replica 2: replica pairs are the stripe children, no distribute',
     ['sr-stripe-0', 'cluster/stripe', ['sr-replicate-0', 'sr-replicate-1']],
     ['sr-open-behind', 'performance/open-behind', ['sr-stripe-0']],
     ['sr-write-behind', 'performance/write-behind', ['sr-open-behind']],
-    ['sr-read-ahead', 'performance/read-ahead', ['sr-write-behind']],
+    ['sr-io-cache', 'performance/io-cache', ['sr-write-behind']],
+    ['sr-read-ahead', 'performance/read-ahead', ['sr-io-cache']],
     ['sr-nl-cache', 'performance/nl-cache', ['sr-read-ahead']],
     ['sr-readdir-ahead', 'performance/readdir-ahead', ['sr-nl-cache']],
     ['sr-md-cache', 'performance/md-cache', ['sr-readdir-ahead']],
@@ -88,7 +91,7 @@ test('client volfile: ping-timeout only when set, on every client', (t) => {
 
 test('client volfile: a single brick still has distribute on top', (t) => {
   const decls = parseVolfile(clientVolfile({ ...vol, bricks: [vol.bricks[0]!] }));
-  t.deepEqual(decls.map((d) => d.type), ['protocol/client', 'cluster/distribute', 'performance/open-behind', 'performance/write-behind', 'performance/read-ahead', 'performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
+  t.deepEqual(decls.map((d) => d.type), ['protocol/client', 'cluster/distribute', 'performance/open-behind', 'performance/write-behind', 'performance/io-cache', 'performance/read-ahead', 'performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
 });
 
 test('brick volfile: posix → locks named by the brick path → server', (t) => {
@@ -99,7 +102,14 @@ test('brick volfile: posix → locks named by the brick path → server', (t) =>
     ['demo-server', 'protocol/server', ['/data/b2']],
   ]);
   t.deepEqual(decls[0]!.options, { directory: '/data/b2' });
-  t.deepEqual(decls[2]!.options, { 'listen-port': '7102', 'listen-host': '0.0.0.0' });
+  t.deepEqual(decls[2]!.options, { 'listen-port': '7102', 'listen-host': '0.0.0.0', 'cache-invalidation': 'on' });
+});
+
+test('brick volfile: features.cache-invalidation lands on protocol/server, never in the client volfile', (t) => {
+  const off = { ...vol, options: { ...vol.options, 'features.cache-invalidation': 'false' } };
+  t.is(parseVolfile(brickVolfile(off, vol.bricks[0]!))[2]!.options['cache-invalidation'], 'off');
+  t.is(parseVolfile(brickVolfile({ ...vol, options: { ...vol.options, 'features.cache-invalidation': 'true' } }, vol.bricks[0]!))[2]!.options['cache-invalidation'], 'on');
+  t.notRegex(clientVolfile(off), /cache-invalidation/);
 });
 
 test('brick volfile: IPv6 brick hosts listen on every address', (t) => {
@@ -135,7 +145,8 @@ test('stripe N over N bricks: cluster/stripe is the top, no distribute', (t) => 
     ['s-stripe-0', 'cluster/stripe', ['s-client-0', 's-client-1']],
     ['s-open-behind', 'performance/open-behind', ['s-stripe-0']],
     ['s-write-behind', 'performance/write-behind', ['s-open-behind']],
-    ['s-read-ahead', 'performance/read-ahead', ['s-write-behind']],
+    ['s-io-cache', 'performance/io-cache', ['s-write-behind']],
+    ['s-read-ahead', 'performance/read-ahead', ['s-io-cache']],
     ['s-nl-cache', 'performance/nl-cache', ['s-read-ahead']],
     ['s-readdir-ahead', 'performance/readdir-ahead', ['s-nl-cache']],
     ['s-md-cache', 'performance/md-cache', ['s-readdir-ahead']],
@@ -154,7 +165,8 @@ test('stripe 2 over 4 bricks: consecutive pairs are stripe sets, distribute over
     ['ds-dht', 'cluster/distribute', ['ds-stripe-0', 'ds-stripe-1']],
     ['ds-open-behind', 'performance/open-behind', ['ds-dht']],
     ['ds-write-behind', 'performance/write-behind', ['ds-open-behind']],
-    ['ds-read-ahead', 'performance/read-ahead', ['ds-write-behind']],
+    ['ds-io-cache', 'performance/io-cache', ['ds-write-behind']],
+    ['ds-read-ahead', 'performance/read-ahead', ['ds-io-cache']],
     ['ds-nl-cache', 'performance/nl-cache', ['ds-read-ahead']],
     ['ds-readdir-ahead', 'performance/readdir-ahead', ['ds-nl-cache']],
     ['ds-md-cache', 'performance/md-cache', ['ds-readdir-ahead']],
@@ -188,7 +200,7 @@ test('slots name the translators: after a removal the remaining bricks keep thei
   t.deepEqual(fresh.filter((d) => d.type === 'protocol/client').map((d) => d.name), ['demo-client-0', 'demo-client-1', 'demo-client-2']);
   // Slot 1 was removed.
   const dist = parseVolfile(clientVolfile({ name: 'v', bricks: [brick(0), brick(2), brick(3)], options: {}, layoutEpoch: 2 }));
-  t.deepEqual(dist.map((d) => d.name), ['v-client-0', 'v-client-2', 'v-client-3', 'v-dht', 'v-open-behind', 'v-write-behind', 'v-read-ahead', 'v-nl-cache', 'v-readdir-ahead', 'v-md-cache']);
+  t.deepEqual(dist.map((d) => d.name), ['v-client-0', 'v-client-2', 'v-client-3', 'v-dht', 'v-open-behind', 'v-write-behind', 'v-io-cache', 'v-read-ahead', 'v-nl-cache', 'v-readdir-ahead', 'v-md-cache']);
   t.deepEqual(dist[3]!.subvolumes, ['v-client-0', 'v-client-2', 'v-client-3']);
   t.is(dist[1]!.options['remote-subvolume'], '/srv/x2');
   // replica 2: the second pair (slots 2, 3) was removed, a third one (slots 4, 5) added.
@@ -199,7 +211,8 @@ test('slots name the translators: after a removal the remaining bricks keep thei
     ['r-dht', ['r-replicate-0', 'r-replicate-2']],
     ['r-open-behind', ['r-dht']],
     ['r-write-behind', ['r-open-behind']],
-    ['r-read-ahead', ['r-write-behind']],
+    ['r-io-cache', ['r-write-behind']],
+    ['r-read-ahead', ['r-io-cache']],
     ['r-nl-cache', ['r-read-ahead']],
     ['r-readdir-ahead', ['r-nl-cache']],
     ['r-md-cache', ['r-readdir-ahead']],
@@ -207,7 +220,7 @@ test('slots name the translators: after a removal the remaining bricks keep thei
   // stripe 2 replica 2: stripe sets are numbered by 4-brick blocks.
   const sr = parseVolfile(clientVolfile({ name: 'sr', replicaCount: 2, stripeCount: 2, bricks: [0, 1, 2, 3, 8, 9, 10, 11].map((s) => brick(s)), options: {} }));
   t.deepEqual(sr.filter((d) => d.type !== 'protocol/client').map((d) => d.name), [
-    'sr-replicate-0', 'sr-replicate-1', 'sr-replicate-4', 'sr-replicate-5', 'sr-stripe-0', 'sr-stripe-2', 'sr-dht', 'sr-open-behind', 'sr-write-behind', 'sr-read-ahead', 'sr-nl-cache', 'sr-readdir-ahead', 'sr-md-cache',
+    'sr-replicate-0', 'sr-replicate-1', 'sr-replicate-4', 'sr-replicate-5', 'sr-stripe-0', 'sr-stripe-2', 'sr-dht', 'sr-open-behind', 'sr-write-behind', 'sr-io-cache', 'sr-read-ahead', 'sr-nl-cache', 'sr-readdir-ahead', 'sr-md-cache',
   ]);
   t.deepEqual(distributeUnits({ name: 'sr', replicaCount: 2, stripeCount: 2, bricks: [0, 1, 2, 3, 8, 9, 10, 11].map((s) => brick(s)), options: {} }), [
     { name: 'sr-stripe-0', bricks: [0, 1, 2, 3] },
@@ -245,7 +258,8 @@ test('a replicated volume whose layout changed keeps distribute over a single se
     ['r-dht', ['r-replicate-1']],
     ['r-open-behind', ['r-dht']],
     ['r-write-behind', ['r-open-behind']],
-    ['r-read-ahead', ['r-write-behind']],
+    ['r-io-cache', ['r-write-behind']],
+    ['r-read-ahead', ['r-io-cache']],
     ['r-nl-cache', ['r-read-ahead']],
     ['r-readdir-ahead', ['r-nl-cache']],
     ['r-md-cache', ['r-readdir-ahead']],
@@ -266,11 +280,12 @@ test('layout weights: free GiB when free space differs by more than 10%, else no
 
 test('performance translators: on by default, `volume set performance.X off` takes one out, their options reach them', (t) => {
   const types = (options: Record<string, string>) => parseVolfile(clientVolfile({ ...vol, options })).map((d) => d.type);
-  t.deepEqual(types({}).slice(-6), ['performance/open-behind', 'performance/write-behind', 'performance/read-ahead', 'performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
+  t.deepEqual(types({}).slice(-7), ['performance/open-behind', 'performance/write-behind', 'performance/io-cache', 'performance/read-ahead', 'performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
   t.false(types({ 'performance.open-behind': 'false' }).includes('performance/open-behind'));
   t.true(types({ 'performance.open-behind': 'true' }).includes('performance/open-behind'));
   t.false(types({ 'performance.write-behind': 'false' }).includes('performance/write-behind'));
   t.false(types({ 'performance.read-ahead': 'false' }).includes('performance/read-ahead'));
+  t.false(types({ 'performance.io-cache': 'false' }).includes('performance/io-cache'));
   t.false(types({ 'performance.nl-cache': 'false' }).includes('performance/nl-cache'));
   const noMd = parseVolfile(clientVolfile({ ...vol, options: { 'performance.md-cache': 'false' } }));
   t.is(noMd.at(-1)!.type, 'performance/readdir-ahead', 'the top is whatever is left on');
@@ -282,10 +297,32 @@ test('performance translators: on by default, `volume set performance.X off` tak
   const noOb = parseVolfile(clientVolfile({ ...vol, options: { 'performance.open-behind': 'false' } }));
   t.deepEqual(noOb.find((d) => d.type === 'performance/write-behind')!.subvolumes, ['demo-dht']);
   // read-ahead sits on write-behind, or lower when write-behind is off.
-  const noWb = parseVolfile(clientVolfile({ ...vol, options: { 'performance.write-behind': 'false', 'performance.open-behind': 'false', 'performance.read-ahead-page-count': '8' } }));
+  const noWb = parseVolfile(clientVolfile({ ...vol, options: { 'performance.write-behind': 'false', 'performance.open-behind': 'false', 'performance.io-cache': 'false', 'performance.read-ahead-page-count': '8' } }));
   const ra = noWb.find((d) => d.type === 'performance/read-ahead')!;
   t.deepEqual([ra.subvolumes, ra.options], [['demo-dht'], { 'page-count': '8' }]);
   t.notThrows(() => graphFromVolfile(clientVolfile({ ...vol, options: { 'performance.read-ahead-page-count': '16' } })));
+  // io-cache sits between write-behind and read-ahead; GlusterFS's keys land on its options.
+  const ioc = parseVolfile(clientVolfile({ ...vol, options: {
+    'performance.io-cache-size': '8388608', 'performance.cache-refresh-timeout': '3', 'performance.cache-max-file-size': '1048576', 'performance.cache-min-file-size': '1',
+  } }));
+  const io = ioc.find((d) => d.type === 'performance/io-cache')!;
+  t.deepEqual([io.subvolumes, io.options], [['demo-write-behind'], { 'cache-size': '8388608', 'cache-timeout': '3', 'max-file-size': '1048576', 'min-file-size': '1' }]);
+  t.deepEqual(ioc.find((d) => d.type === 'performance/read-ahead')!.subvolumes, ['demo-io-cache']);
+  t.deepEqual(parseVolfile(clientVolfile({ ...vol, options: { 'performance.cache-size': '1048576' } })).find((d) => d.type === 'performance/io-cache')!.options, { 'cache-size': '1048576' });
+  t.notThrows(() => graphFromVolfile(clientVolfile({ ...vol, options: { 'performance.io-cache-size': '0', 'performance.cache-refresh-timeout': '61' } })));
+  const prio = (v: string) => parseVolfile(clientVolfile({ ...vol, options: { 'performance.cache-priority': v } })).find((d) => d.type === 'performance/io-cache')!.options;
+  t.deepEqual(prio('*.h:3,*.tmp:0'), { priority: '*.h:3,*.tmp:0' });
+  t.deepEqual(prio(''), {}, 'an empty value is the default, not an option line without a value');
+  t.notThrows(() => graphFromVolfile(clientVolfile({ ...vol, options: { 'performance.cache-priority': '' } })));
+});
+
+test('the io-cache volume options and the translator accept the same values', (t) => {
+  for (const [key, opt] of [['performance.io-cache-size', 'cache-size'], ['performance.cache-size', 'cache-size'], ['performance.cache-refresh-timeout', 'cache-timeout'],
+    ['performance.cache-max-file-size', 'max-file-size'], ['performance.cache-min-file-size', 'min-file-size']] as const) {
+    const v = VOLUME_OPTIONS[key]!;
+    const xl = IoCache.options[opt];
+    t.deepEqual([v.xlator, v.key, v.spec.type, v.spec.min, v.spec.max], ['performance/io-cache', opt, xl.type, xl.min, 'max' in xl ? xl.max : undefined], key);
+  }
 });
 
 test('the volume option and the translator accept the same read-ahead page counts', (t) => {

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { FsError } from '../../../lib/errors.js';
-import { isFopName, type FopName } from '../../../lib/fops.js';
+import { FOPS, isFopName, type FopName } from '../../../lib/fops.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { registerXlator } from '../../../lib/registry.js';
 import {
   decodeRequest, encodeFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, MalformedFrameError, MAX_FRAME_BYTES, WIRE_VERSION,
+  type ReplyFrame,
 } from '../../../lib/rpc/frame.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 
@@ -15,24 +16,49 @@ interface Conn {
   id: string;
   ws: WebSocket;
   subvol: Xlator;
-  fds: Set<number>;
+  /** Open fds and the volume path each was opened at (what an upcall names for an fd fop). */
+  fds: Map<number, string>;
+  /** Paths other clients changed this event-loop turn, pushed to this client at its end. */
+  changed?: Set<string>;
 }
+
+/**
+ * Internal traffic that changes nothing a client caches: replicate's changelog around every
+ * write burst (xattrop) and rebalance's migration handshake (migrate).
+ */
+const NOT_PUSHED: ReadonlySet<FopName> = new Set(['xattrop', 'migrate']);
+
+/** Paths in one push at most: a bigger burst goes out in several frames. */
+const MAX_PUSH_PATHS = 1024;
 
 /**
  * protocol/server: serves its subvolumes over WebSocket. A client names the subvolume it
  * wants in the URL (?subvolume=NAME, GlusterFS's remote-subvolume). Requests are handled
  * concurrently in arrival order (pipelined); every failure, malformed frames included,
  * becomes an error reply and the connection keeps serving.
+ *
+ * Cache invalidation (GlusterFS's features/upcall, docs/cache-invalidation.md): when a
+ * modifying fop from one connection succeeds, every other connection to the same subvolume
+ * is told which volume paths changed, in one push frame per connection per event-loop turn.
+ * With one connection there is nobody to tell and nothing is done.
  */
 export class Server extends Xlator {
   static override readonly description = 'Serves subvolumes to clients over WebSocket';
   static override readonly options = {
     'listen-port': { type: 'int', required: true, min: 0, max: 65535, description: 'TCP port to listen on' },
     'listen-host': { type: 'string', default: '0.0.0.0', description: 'Address to listen on' },
+    'cache-invalidation': {
+      type: 'bool', default: true,
+      description: 'Tell the other clients which paths a client changed, so their caches drop them (on/off)',
+    },
   } as const;
 
   private wss?: WebSocketServer;
   private readonly conns = new Set<Conn>();
+  /** Connections with paths to push at the end of this turn. */
+  private readonly pushing = new Set<Conn>();
+  private pushScheduled = false;
+  private pushes = 0;
   private boundPort = 0;
 
   constructor(init: XlatorInit) {
@@ -67,8 +93,20 @@ export class Server extends Xlator {
     await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));
   }
 
+  /** cache-invalidation applies at once; the listener stays where it is until a restart. */
+  override reconfigure(options: Record<string, string>): void {
+    const before = [this.optNumber('listen-port'), this.optString('listen-host')];
+    super.reconfigure(options);
+    if (before[0] !== this.optNumber('listen-port') || before[1] !== this.optString('listen-host')) {
+      this.log.warn(`listen-port/listen-host changed in the volfile; the brick keeps listening on ${before[1]}:${this.boundPort} until it restarts`);
+    }
+  }
+
   override statedump(): Record<string, unknown> {
-    return { port: this.boundPort, connections: [...this.conns].map((c) => ({ id: c.id, subvolume: c.subvol.name, fds: c.fds.size })) };
+    return {
+      port: this.boundPort, cacheInvalidation: this.optBool('cache-invalidation'), pushes: this.pushes,
+      connections: [...this.conns].map((c) => ({ id: c.id, subvolume: c.subvol.name, fds: c.fds.size })),
+    };
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
@@ -79,14 +117,14 @@ export class Server extends Xlator {
       ws.close(4004, `no subvolume ${JSON.stringify(want)} here; exported: ${this.children.map((c) => c.name).join(' ')}`);
       return;
     }
-    const conn: Conn = { id: url.searchParams.get('client') || randomUUID(), ws, subvol, fds: new Set() };
+    const conn: Conn = { id: url.searchParams.get('client') || randomUUID(), ws, subvol, fds: new Map() };
     this.conns.add(conn);
     ws.on('message', (data, isBinary) => this.onMessage(conn, data as Buffer, isBinary));
     ws.on('close', () => this.drop(conn));
     ws.on('error', (e) => this.log.warn(`connection ${conn.id}: ${e.message}`));
   }
 
-  private send(conn: Conn, frame: Parameters<typeof encodeFrame>[0]): void {
+  private send(conn: Conn, frame: ReplyFrame): void {
     if (conn.ws.readyState !== conn.ws.OPEN) return;
     const encoded = encodeFramePooled(frame);
     conn.ws.send(encoded.bytes, encoded.release);
@@ -143,9 +181,11 @@ export class Server extends Xlator {
     }
     p.then(
       (ok) => {
-        if (fop === 'open' || fop === 'create') conn.fds.add((ok as { fd: number }).fd);
+        if (fop === 'open' || fop === 'create') conn.fds.set((ok as { fd: number }).fd, args.path as string);
         else if (fop === 'release') conn.fds.delete(args.fd as number);
+        else if (fop === 'rename') this.renamed(args.from as string, args.to as string);
         this.send(conn, { v: WIRE_VERSION, id, ok });
+        if (FOPS[fop].modifies && this.conns.size > 1 && this.optBool('cache-invalidation')) this.changed(conn, fop, args);
         profileRecord('brick', fop, start);
       },
       (e) => {
@@ -156,9 +196,66 @@ export class Server extends Xlator {
     );
   }
 
+  /** Open fds follow a rename of their name (or of a directory above it), whoever renamed it. */
+  private renamed(from: string, to: string): void {
+    const under = from + '/';
+    for (const c of this.conns) {
+      for (const [fd, p] of c.fds) {
+        if (p === from) c.fds.set(fd, to);
+        else if (p.startsWith(under)) c.fds.set(fd, to + p.slice(from.length));
+      }
+    }
+  }
+
+  /** The volume paths a successful modifying fop changed; none for internal traffic or an fd we do not know. */
+  private static changedPaths(conn: Conn, fop: FopName, args: Record<string, unknown>): string[] {
+    if (NOT_PUSHED.has(fop)) return [];
+    if (fop === 'rename') return [args.from, args.to].filter((p): p is string => typeof p === 'string');
+    if (fop === 'link') return [args.path, args.target].filter((p): p is string => typeof p === 'string');
+    if (FOPS[fop].byFd) {
+      const p = conn.fds.get(args.fd as number);
+      return p === undefined ? [] : [p];
+    }
+    return typeof args.path === 'string' ? [args.path] : [];
+  }
+
+  /** Queues the paths fop changed for every other connection to the same subvolume. */
+  private changed(from: Conn, fop: FopName, args: Record<string, unknown>): void {
+    const paths = Server.changedPaths(from, fop, args);
+    if (paths.length === 0) return;
+    for (const c of this.conns) {
+      if (c === from || c.subvol !== from.subvol) continue;
+      const set = (c.changed ??= new Set());
+      for (const p of paths) set.add(p);
+      if (set.size >= MAX_PUSH_PATHS) {
+        this.push(c);
+        continue;
+      }
+      this.pushing.add(c);
+    }
+    if (this.pushing.size > 0 && !this.pushScheduled) {
+      this.pushScheduled = true;
+      // After this turn's replies: a burst of writes costs each other client one frame.
+      setImmediate(() => {
+        this.pushScheduled = false;
+        for (const c of this.pushing) this.push(c);
+        this.pushing.clear();
+      });
+    }
+  }
+
+  private push(conn: Conn): void {
+    const paths = conn.changed;
+    conn.changed = undefined;
+    if (!paths || paths.size === 0 || conn.ws.readyState !== conn.ws.OPEN) return;
+    this.pushes++;
+    conn.ws.send(encodeFrame({ v: WIRE_VERSION, push: 'invalidate', paths: [...paths] }));
+  }
+
   private drop(conn: Conn): void {
     if (!this.conns.delete(conn)) return;
-    for (const fd of conn.fds) {
+    this.pushing.delete(conn);
+    for (const fd of conn.fds.keys()) {
       conn.subvol.call('release', { fd }).catch(() => undefined);
     }
     conn.fds.clear();

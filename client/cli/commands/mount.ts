@@ -22,15 +22,41 @@ interface MountArgs {
 }
 
 /** -o options brickfs understands; anything else is refused (an unknown FUSE option leaves a stale mount). */
-const KNOWN_O = ['ro', 'rw', 'log-level'];
+const KNOWN_O = ['ro', 'rw', 'log-level', 'attribute-timeout', 'entry-timeout', 'negative-timeout'];
 
-function parseO(o: string | undefined): { fuse: string[]; logLevel?: string } {
-  const out: { fuse: string[]; logLevel?: string } = { fuse: [] };
+/** The kernel cache timeouts by their mount option names (glusterfs's); defaults 1, 1 and 0 s. */
+const TIMEOUT_O = { 'attribute-timeout': 'attrTimeoutS', 'entry-timeout': 'entryTimeoutS', 'negative-timeout': 'negativeTimeoutS' } as const;
+/** Longer than a day is a mistake (the caches still drop what bricks invalidate). */
+const MAX_TIMEOUT_S = 86_400;
+
+interface ParsedO {
+  fuse: string[];
+  logLevel?: string;
+  attrTimeoutS?: number;
+  entryTimeoutS?: number;
+  negativeTimeoutS?: number;
+}
+
+function parseTimeout(k: keyof typeof TIMEOUT_O, v: string | undefined): number {
+  const n = v !== undefined && /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
+  if (!(n >= 0 && n <= MAX_TIMEOUT_S)) {
+    throw new UsageError(`mount option ${k} needs a number of seconds from 0 to ${MAX_TIMEOUT_S}, got ${v === undefined ? 'nothing' : `"${v}"`}; for example -o ${k}=1`);
+  }
+  return n;
+}
+
+function parseO(o: string | undefined): ParsedO {
+  const out: ParsedO = { fuse: [] };
   for (const part of (o ?? '').split(',').filter(Boolean)) {
     const [k, v] = part.split('=', 2);
     if (k === 'ro' || k === 'rw') out.fuse.push(k);
     else if (k === 'log-level' && v && ['error', 'warn', 'info', 'debug'].includes(v)) out.logLevel = v;
-    else throw new UsageError(`unknown mount option "${part}"; known: ${KNOWN_O.join(', ')} (log-level=error|warn|info|debug)`);
+    else if (k !== undefined && k in TIMEOUT_O) {
+      const key = k as keyof typeof TIMEOUT_O;
+      out[TIMEOUT_O[key]] = parseTimeout(key, v);
+    } else {
+      throw new UsageError(`unknown mount option "${part}"; known: ${KNOWN_O.join(', ')} (log-level=error|warn|info|debug, attribute-timeout=SECONDS, entry-timeout=SECONDS, negative-timeout=SECONDS)`);
+    }
   }
   return out;
 }
@@ -90,7 +116,10 @@ async function mountInForeground(volfileText: string, volfileName: string, sourc
   let m: import('../../mount.js').MountedVolume;
   try {
     const { MountedVolume } = await import('../../mount.js');
-    m = await MountedVolume.start({ volfileText, volfileName, source, mountpoint: dir, extraOptions: opts.fuse, watch });
+    m = await MountedVolume.start({
+      volfileText, volfileName, source, mountpoint: dir, extraOptions: opts.fuse, watch,
+      attrTimeoutS: opts.attrTimeoutS, entryTimeoutS: opts.entryTimeoutS, negativeTimeoutS: opts.negativeTimeoutS,
+    });
   } catch (e) {
     process.send?.({ error: (e as Error).message });
     throw new OperationError((e as Error).message);
@@ -124,7 +153,8 @@ export const command: CommandModule<object, MountArgs> = {
     .option('watch', { type: 'string', hidden: true, describe: 'HOST:PORT/VOLUME whose new volfiles the mount switches to' })
     .option('volfile-version', { type: 'number', hidden: true, describe: 'Version of the volfile given with --watch' })
     .example('$0 mount localhost:/demo /mnt/demo', 'mount volume demo served by the local daemon')
-    .example('$0 mount --volfile volfiles/distribute.vol /mnt/demo', 'mount a hand-written volfile') as unknown as Argv<MountArgs>,
+    .example('$0 mount --volfile volfiles/distribute.vol /mnt/demo', 'mount a hand-written volfile')
+    .example('$0 mount localhost:/demo /mnt/demo -o attribute-timeout=600', 'the kernel keeps attributes 10 minutes (bricks invalidate changes)') as unknown as Argv<MountArgs>,
   handler: async (argv: ArgumentsCamelCase<MountArgs>) => {
     let text: string;
     let name: string;

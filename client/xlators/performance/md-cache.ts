@@ -4,7 +4,7 @@ import { BoundedMap } from '../../../lib/bounded-map.js';
 import type { FopArgs, FopReply, Iatt } from '../../../lib/fops.js';
 import { isDir } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
-import { Xlator, type FopImpl, type XlatorInit } from '../../../lib/xlator.js';
+import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../lib/xlator.js';
 
 interface Entry {
   iatt: Iatt;
@@ -16,7 +16,8 @@ interface Entry {
  * setattr, readdir's per-entry attributes...) for md-cache-timeout seconds, so the stat
  * that follows almost every change or listing is answered without a round trip. Every
  * change made through this client drops or replaces the entries it affects; changes made
- * by other clients show after at most the timeout, the same bound as the kernel's own
+ * by other clients are dropped when a brick says so (invalidate, features.cache-invalidation)
+ * and otherwise show after at most the timeout, the same bound as the kernel's own
  * attribute cache.
  */
 export class MdCache extends Xlator implements FopImpl {
@@ -31,6 +32,14 @@ export class MdCache extends Xlator implements FopImpl {
   private readonly fdPath = new Map<number, string>();
   private hits = 0;
   private misses = 0;
+  /** Upcalls received (paths other clients changed). */
+  private invalidations = 0;
+  /**
+   * Bumped by every upcall: a lookup, fstat or listing wound before one may carry attributes
+   * from before the change it announces, and is then not cached (the reply may arrive after
+   * the push that should have dropped it).
+   */
+  private generation = 0;
 
   constructor(init: XlatorInit) {
     super(init);
@@ -42,7 +51,7 @@ export class MdCache extends Xlator implements FopImpl {
   }
 
   override statedump(): Record<string, unknown> {
-    return { entries: this.cache.size, hits: this.hits, misses: this.misses, openFds: this.fdPath.size };
+    return { entries: this.cache.size, hits: this.hits, misses: this.misses, invalidations: this.invalidations, openFds: this.fdPath.size };
   }
 
   private put(path: string, iatt: Iatt): void {
@@ -105,6 +114,33 @@ export class MdCache extends Xlator implements FopImpl {
     for (const k of [...this.cache.keys()]) if (k === dir || k.startsWith(prefix)) this.cache.delete(k);
   }
 
+  /**
+   * Another client changed these paths: their attributes go, and their parents' (an entry
+   * change moves the directory's times and link count). A directory's renamed or removed
+   * subtree goes with it: its paths now name something else or nothing.
+   */
+  override invalidate(paths: readonly string[], from: Xlator): void {
+    for (const p of paths) {
+      const e = this.cache.get(p);
+      if (e && isDir(e.iatt)) this.dropTree(p);
+      else this.cache.delete(p);
+      if (p !== '/') this.cache.delete(pathMod.dirname(p));
+    }
+    this.invalidations++;
+    this.generation++;
+    super.invalidate(paths, from);
+  }
+
+  /**
+   * A brick came or went: while it was away, pushes from it were lost (and a brick that
+   * comes back may show other copies), so nothing cached can be trusted to be current.
+   */
+  override notify(event: XlatorEvent, from: Xlator): void {
+    this.cache.clear();
+    this.generation++;
+    super.notify(event, from);
+  }
+
   async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
     if (!a.xattrs?.length) {
       const iatt = this.fresh(a.path);
@@ -114,8 +150,9 @@ export class MdCache extends Xlator implements FopImpl {
       }
     }
     this.misses++;
+    const gen = this.generation;
     const r = await this.children[0]!.call('lookup', a);
-    this.put(a.path, r.iatt);
+    if (gen === this.generation) this.put(a.path, r.iatt);
     return r;
   }
 
@@ -127,13 +164,16 @@ export class MdCache extends Xlator implements FopImpl {
       return { iatt };
     }
     this.misses++;
+    const gen = this.generation;
     const r = await this.children[0]!.call('fstat', a);
-    if (path !== undefined) this.put(path, r.iatt);
+    if (path !== undefined && gen === this.generation) this.put(path, r.iatt);
     return r;
   }
 
   async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+    const gen = this.generation;
     const r = await this.children[0]!.call('readdir', a);
+    if (gen !== this.generation) return r;
     const base = a.path === '/' ? '' : a.path;
     for (const e of r.entries) this.put(`${base}/${e.name}`, e.iatt);
     return r;

@@ -23,8 +23,9 @@ interface Listing {
  * preceded by one) from memory. A directory's full name set is known for nl-cache-timeout
  * seconds after this client made it (empty) or listed it; a lookup of a name outside a
  * known set fails with ENOENT without a round trip. Changes made through this client keep
- * the sets exact; changes by other clients show after at most the timeout, the bound of
- * md-cache and of the kernel's own caches.
+ * the sets exact; changes by other clients forget the directory when a brick says so
+ * (invalidate, features.cache-invalidation) and otherwise show after at most the timeout,
+ * the bound of md-cache and of the kernel's own caches.
  *
  * The one rule that keeps it safe: a set may hold names that are gone (that only costs a
  * real lookup) but never lack a name that exists. So names are added before the fop that
@@ -45,6 +46,8 @@ export class NlCache extends Xlator implements FopImpl {
   private readonly listings = new Map<string, Set<Listing>>();
   private hits = 0;
   private misses = 0;
+  /** Upcalls received (paths other clients changed). */
+  private invalidations = 0;
 
   constructor(init: XlatorInit) {
     super(init);
@@ -61,7 +64,7 @@ export class NlCache extends Xlator implements FopImpl {
   }
 
   override statedump(): Record<string, unknown> {
-    return { directories: this.dirs.size, hits: this.hits, misses: this.misses, dirsWithNamesInFlight: this.claims.size, listingsInFlight: this.listings.size };
+    return { directories: this.dirs.size, hits: this.hits, misses: this.misses, invalidations: this.invalidations, dirsWithNamesInFlight: this.claims.size, listingsInFlight: this.listings.size };
   }
 
   override reconfigure(options: Record<string, string>): void {
@@ -78,6 +81,29 @@ export class NlCache extends Xlator implements FopImpl {
   override notify(event: XlatorEvent, from: Xlator): void {
     this.forgetAll();
     super.notify(event, from);
+  }
+
+  /**
+   * Another client changed these paths: what this client knows of each one's directory goes
+   * (a name may have been made there), and so does everything at and below each path (a
+   * directory renamed or removed). Listings in flight there are not believed either.
+   */
+  override invalidate(paths: readonly string[], from: Xlator): void {
+    // One pass for the whole push: a directory goes if it, or a directory above it, changed
+    // (renamed or removed), or if a name in it changed (its parent is in the push).
+    const changed = new Set(paths);
+    const parents = new Set(paths.filter((p) => p !== '/').map((p) => pathMod.dirname(p)));
+    const goes = (dir: string): boolean => {
+      if (parents.has(dir)) return true;
+      for (let d = dir; ; d = pathMod.dirname(d)) {
+        if (changed.has(d)) return true;
+        if (d === '/') return false;
+      }
+    };
+    for (const k of [...this.dirs.keys()]) if (goes(k)) this.dirs.delete(k);
+    for (const [k, set] of this.listings) if (goes(k)) for (const l of set) l.spoiled = true;
+    this.invalidations++;
+    super.invalidate(paths, from);
   }
 
   private forgetAll(): void {

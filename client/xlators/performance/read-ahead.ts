@@ -69,7 +69,8 @@ interface FdState {
  * O_TRUNC open) through any fd or path of a file drops every fd's pages of that file before
  * it is wound, and no page of the file is fetched until it is answered, so a read that
  * starts after the change was answered never sees bytes from before it. Renames and
- * unlinks drop by path. Another client's writes show after at most PAGE_TTL_MS. Files are
+ * unlinks drop by path. Another client's writes drop the file's pages when a brick says so
+ * (invalidate, features.cache-invalidation), and show after at most PAGE_TTL_MS anyway. Files are
  * keyed by path: two hard links of one file are two files here. A failed fetch is
  * forgotten; the read that wanted it goes to the child and gets the child's own answer. A
  * short reply is the end of the file: nothing is fetched past it.
@@ -255,6 +256,17 @@ export class ReadAhead extends Xlator implements FopImpl {
       this.files.set(s.path, s);
     }
     return r;
+  }
+
+  /**
+   * Another client changed these paths: the pages of each file (and of files below a
+   * changed directory) go, so the next read asks the brick. Few files are open: a scan.
+   */
+  override invalidate(paths: readonly string[], from: Xlator): void {
+    for (const s of this.files.values()) {
+      if (paths.some((p) => s.path === p || s.path.startsWith(p === '/' ? '/' : p + '/'))) this.dropFilePages(s);
+    }
+    super.invalidate(paths, from);
   }
 
   private track(fd: number, path: string, flags: number): void {

@@ -120,8 +120,13 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     super.notify(event, from);
   }
 
+  /**
+   * Another client changed these paths (a brick's push): the listings that show them (the
+   * parent's, and the grandparent's, which shows the parent's times), and every listing at
+   * or below each path (a directory renamed or removed elsewhere) are dropped, in flight too.
+   */
   override invalidate(paths: readonly string[], from: Xlator): void {
-    for (const p of paths) this.spoil([p, parentOf(p)], []);
+    for (const p of paths) this.spoil([parentOf(p), parentOf(parentOf(p))], [p]);
     super.invalidate(paths, from);
   }
 

@@ -4,7 +4,7 @@ import { BrickDisconnectedError, FsError, RpcTimeoutError } from '../../../lib/e
 import { reopenFlags, type FopArgs, type FopName, type FopReply } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
-import { decodeReply, encodeFramePooled, HARD_MAX_FRAME_BYTES, WIRE_VERSION } from '../../../lib/rpc/frame.js';
+import { decodeServerFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, WIRE_VERSION } from '../../../lib/rpc/frame.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 
 interface Pending {
@@ -68,6 +68,8 @@ export class ProtocolClient extends Xlator {
   private reconnectTimer?: NodeJS.Timeout;
   private watchdog?: NodeJS.Timeout;
   private firstAttempt?: () => void;
+  /** Invalidation pushes received from the brick. */
+  private invalidations = 0;
 
   constructor(init: XlatorInit) {
     super(init);
@@ -105,7 +107,7 @@ export class ProtocolClient extends Xlator {
   }
 
   override statedump(): Record<string, unknown> {
-    return { target: this.target, connected: this.connected, epoch: this.epoch, inFlight: this.pending.size, fds: this.fds.size };
+    return { target: this.target, connected: this.connected, epoch: this.epoch, inFlight: this.pending.size, fds: this.fds.size, invalidations: this.invalidations };
   }
 
   private connect(): void {
@@ -174,9 +176,16 @@ export class ProtocolClient extends Xlator {
   private onReply(data: Buffer): void {
     let frame;
     try {
-      frame = decodeReply(data);
+      frame = decodeServerFrame(data);
     } catch (e) {
       this.log.error(`${this.target}: bad reply frame: ${(e as Error).message}`);
+      return;
+    }
+    if (frame === undefined) return;
+    if ('push' in frame) {
+      // Another client changed these paths on this brick: the caches above drop them.
+      this.invalidations++;
+      this.invalidate(frame.paths, this);
       return;
     }
     const p = this.pending.get(frame.id);
