@@ -5,7 +5,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import { mountVolfile, startDistribute, xlatorStatedump } from '../helpers/cluster.js';
-import { shOk, tmpDir } from '../helpers/proc.js';
+import { eventually, sleep, shOk, tmpDir } from '../helpers/proc.js';
 
 /** Drops the kernel's dentries and inodes, so a walk asks the mount for every listing again. */
 function dropKernelCaches(): void {
@@ -62,3 +62,25 @@ test.serial('walks see every change made through the mount between them; listing
   t.true((dump.hits as number) + (dump.waited as number) > 20, `listings answered from prefetches: ${JSON.stringify(dump)}`);
   t.true((dump.dropped as number) > 0, 'own changes dropped prefetched listings');
 });
+
+/**
+ * Another mount's change to a directory whose listing this mount holds: a brick's push drops
+ * it (features.cache-invalidation, the default); the control without pushes shows the held,
+ * stale listing, so the listing really was held and the push is what dropped it.
+ */
+for (const invalidation of ['on', 'off'] as const) {
+  test.serial(`another mount's change to a prefetched directory, cache-invalidation ${invalidation}`, async (t) => {
+    const vol = await startDistribute(t, 2, { set: { 'performance.readdir-ahead-cache-timeout': '600', 'features.cache-invalidation': invalidation } });
+    const a = await mountVolfile(t, vol.volfilePath);
+    const b = await mountVolfile(t, vol.volfilePath);
+    await shOk(t, `mkdir -p ${a}/tree/d && touch ${a}/tree/d/old`);
+    await shOk(t, `ls ${b}/tree >/dev/null`); // b prefetches tree/d and holds it for 600 s
+    await eventually(async () => ((await xlatorStatedump(b, 'performance/readdir-ahead')).held as number) >= 1, 10_000, 'the prefetch of tree/d held on b');
+    await shOk(t, `touch ${a}/tree/d/new && rm ${a}/tree/d/old`);
+    await sleep(1500); // the push, when there is one, arrives within milliseconds
+    const listed = (await shOk(t, `ls ${b}/tree/d`)).trim();
+    if (invalidation === 'on') t.is(listed, 'new', 'the push dropped the held listing');
+    else t.is(listed, 'old', 'without pushes the held listing answered (once)');
+    t.is((await shOk(t, `ls ${b}/tree/d`)).trim(), 'new', 'the next listing is a fresh one either way');
+  });
+}
