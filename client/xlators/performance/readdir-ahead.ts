@@ -103,8 +103,8 @@ export class ReaddirAhead extends Xlator implements FopImpl {
 
   override statedump(): Record<string, unknown> {
     return {
-      ...this.counters, window: Math.floor(this.window), held: this.ready.size, heldEntries: this.heldEntries, inFlight: this.running, queued: this.queued.size,
-      openFds: this.fdPath.size,
+      ...this.counters, window: Math.floor(this.window), held: this.ready.size, heldEntries: this.heldEntries,
+      inFlight: this.running, queued: this.queued.size, openFds: this.fdPath.size,
     };
   }
 
