@@ -186,7 +186,7 @@ function layoutOptions(vol: VolgenInput, units: readonly Unit[]): Record<string,
  * "stripe 2 replica 2 b1 b2 b3 b4" stripes over the pairs b1+b2 and b3+b4); cluster/distribute
  * over what is left when that is more than one unit, with the layout options (epoch, weights,
  * bricks being drained); then the performance translators that are on (open-behind,
- * write-behind, io-cache, read-ahead, nl-cache, md-cache: `volume set performance.X on|off`).
+ * write-behind, io-cache, read-ahead, nl-cache, readdir-ahead, md-cache: `volume set performance.X on|off`).
  */
 export function clientGraph(vol: VolgenInput): Decl[] {
   const { decls, units, distribute } = build(vol);
@@ -204,10 +204,12 @@ export function clientGraph(vol: VolgenInput): Decl[] {
   // io-cache goes below read-ahead, not above it as in GlusterFS: what it keeps must come
   // from the bricks, never from a read-ahead page that may predate the attributes it is
   // validated by (docs/performance.md, "io-cache").
+  // readdir-ahead sits above nl-cache, so its prefetches teach nl-cache a directory's names at
+  // the time they were read, and below md-cache, which keeps the attributes of what it serves.
   const performance = [
     ['performance/open-behind', 'open-behind'], ['performance/write-behind', 'write-behind'], ['performance/io-cache', 'io-cache'],
     ['performance/read-ahead', 'read-ahead'],
-    ['performance/nl-cache', 'nl-cache'], ['performance/md-cache', 'md-cache'],
+    ['performance/nl-cache', 'nl-cache'], ['performance/readdir-ahead', 'readdir-ahead'], ['performance/md-cache', 'md-cache'],
   ] as const;
   for (const [type, suffix] of performance) {
     if (translatorOn(vol, type)) out.push({ name: `${vol.name}-${suffix}`, type, options: optionsFor(vol, type), subvolumes: [out.at(-1)!.name] });

@@ -6,6 +6,7 @@ import './performance/write-behind.js';
 import './performance/io-cache.js';
 import './performance/read-ahead.js';
 import './performance/nl-cache.js';
+import './performance/readdir-ahead.js';
 import './performance/md-cache.js';
 import './cluster/stripe/index.js';
 import './cluster/replicate/index.js';

@@ -24,6 +24,7 @@ export const PERFORMANCE_DEFAULTS: Readonly<Record<string, boolean>> = {
   // On, as in GlusterFS up to 8 (9 turned it off); docs/performance.md "io-cache" says why.
   'performance/io-cache': true,
   'performance/nl-cache': true,
+  'performance/readdir-ahead': true,
   'performance/md-cache': true,
 };
 
@@ -142,6 +143,31 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     spec: { type: 'int', min: 0, max: 600, description: 'Seconds a directory listing this client knows stays trusted for negative lookups' },
     xlator: 'performance/nl-cache',
     key: 'nl-cache-timeout',
+  },
+  'performance.readdir-ahead': {
+    spec: { type: 'bool', description: 'When a directory is listed, fetch the listings of its subdirectories in the background for a walk that goes down next (find, du, rm -rf) (on/off)' },
+    xlator: 'performance/readdir-ahead',
+    key: TRANSLATOR_SWITCH,
+  },
+  'performance.readdir-ahead-max-prefetch': {
+    spec: { type: 'int', min: 0, max: 4096, description: 'Subdirectories whose listings are prefetched per listing' },
+    xlator: 'performance/readdir-ahead',
+    key: 'max-prefetch',
+  },
+  'performance.readdir-ahead-parallel': {
+    spec: { type: 'int', min: 1, max: 64, description: 'Prefetched listings in flight at most, per client' },
+    xlator: 'performance/readdir-ahead',
+    key: 'parallel',
+  },
+  'performance.readdir-ahead-cache-timeout': {
+    spec: { type: 'int', min: 0, max: 600, description: 'Seconds a prefetched listing may be used (0: no prefetching)' },
+    xlator: 'performance/readdir-ahead',
+    key: 'cache-timeout',
+  },
+  'performance.readdir-ahead-cache-size': {
+    spec: { type: 'int', min: 0, max: 1 << 24, description: 'Directory entries held at most in prefetched listings, per client' },
+    xlator: 'performance/readdir-ahead',
+    key: 'cache-size',
   },
   'performance.md-cache': {
     spec: { type: 'bool', description: 'Cache file attributes in the client (on/off)' },

@@ -6,6 +6,7 @@ import { weightsFromFree } from '../../brick/mgmt/volumes.js';
 import { Stripe } from '../../client/xlators/cluster/stripe/index.js';
 import { IoCache } from '../../client/xlators/performance/io-cache.js';
 import { ReadAhead } from '../../client/xlators/performance/read-ahead.js';
+import { ReaddirAhead } from '../../client/xlators/performance/readdir-ahead.js';
 import { graphFromVolfile } from '../../lib/graph.js';
 import { VOLUME_OPTIONS } from '../../lib/mgmt/volume-options.js';
 import { parseVolfile } from '../../lib/volfile/parse.js';
@@ -29,7 +30,7 @@ test('client volfile: one protocol/client per brick, distribute over them, md-ca
     ['demo-client-1', 'protocol/client'],
     ['demo-client-2', 'protocol/client'],
     ['demo-dht', 'cluster/distribute'],
-    ['demo-open-behind', 'performance/open-behind'], ['demo-write-behind', 'performance/write-behind'], ['demo-io-cache', 'performance/io-cache'], ['demo-read-ahead', 'performance/read-ahead'], ['demo-nl-cache', 'performance/nl-cache'], ['demo-md-cache', 'performance/md-cache'],
+    ['demo-open-behind', 'performance/open-behind'], ['demo-write-behind', 'performance/write-behind'], ['demo-io-cache', 'performance/io-cache'], ['demo-read-ahead', 'performance/read-ahead'], ['demo-nl-cache', 'performance/nl-cache'], ['demo-readdir-ahead', 'performance/readdir-ahead'], ['demo-md-cache', 'performance/md-cache'],
   ]);
   t.deepEqual(decls[1]!.options, { 'remote-host': '127.0.0.1', 'remote-port': '7101', 'remote-subvolume': '/srv/b1' });
   t.deepEqual(decls[3]!.subvolumes, ['demo-client-0', 'demo-client-1', 'demo-client-2']);
@@ -49,7 +50,8 @@ test('replica 2 over 4 bricks: consecutive pairs are replica sets, distribute ov
     ['r-io-cache', 'performance/io-cache', ['r-write-behind']],
     ['r-read-ahead', 'performance/read-ahead', ['r-io-cache']],
     ['r-nl-cache', 'performance/nl-cache', ['r-read-ahead']],
-    ['r-md-cache', 'performance/md-cache', ['r-nl-cache']],
+    ['r-readdir-ahead', 'performance/readdir-ahead', ['r-nl-cache']],
+    ['r-md-cache', 'performance/md-cache', ['r-readdir-ahead']],
   ]);
   t.is(volumeType(v), 'distributed-replicate');
   t.is(volumeType({ ...v, bricks: v.bricks.slice(0, 2) }), 'replicate');
@@ -70,7 +72,8 @@ test('stripe 2 replica 2: replica pairs are the stripe children, no distribute',
     ['sr-io-cache', 'performance/io-cache', ['sr-write-behind']],
     ['sr-read-ahead', 'performance/read-ahead', ['sr-io-cache']],
     ['sr-nl-cache', 'performance/nl-cache', ['sr-read-ahead']],
-    ['sr-md-cache', 'performance/md-cache', ['sr-nl-cache']],
+    ['sr-readdir-ahead', 'performance/readdir-ahead', ['sr-nl-cache']],
+    ['sr-md-cache', 'performance/md-cache', ['sr-readdir-ahead']],
   ]);
   t.is(volumeType(v), 'striped-replicate');
   t.notThrows(() => graphFromVolfile(clientVolfile(v)));
@@ -88,7 +91,7 @@ test('client volfile: ping-timeout only when set, on every client', (t) => {
 
 test('client volfile: a single brick still has distribute on top', (t) => {
   const decls = parseVolfile(clientVolfile({ ...vol, bricks: [vol.bricks[0]!] }));
-  t.deepEqual(decls.map((d) => d.type), ['protocol/client', 'cluster/distribute', 'performance/open-behind', 'performance/write-behind', 'performance/io-cache', 'performance/read-ahead', 'performance/nl-cache', 'performance/md-cache']);
+  t.deepEqual(decls.map((d) => d.type), ['protocol/client', 'cluster/distribute', 'performance/open-behind', 'performance/write-behind', 'performance/io-cache', 'performance/read-ahead', 'performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
 });
 
 test('brick volfile: posix → locks named by the brick path → server', (t) => {
@@ -145,7 +148,8 @@ test('stripe N over N bricks: cluster/stripe is the top, no distribute', (t) => 
     ['s-io-cache', 'performance/io-cache', ['s-write-behind']],
     ['s-read-ahead', 'performance/read-ahead', ['s-io-cache']],
     ['s-nl-cache', 'performance/nl-cache', ['s-read-ahead']],
-    ['s-md-cache', 'performance/md-cache', ['s-nl-cache']],
+    ['s-readdir-ahead', 'performance/readdir-ahead', ['s-nl-cache']],
+    ['s-md-cache', 'performance/md-cache', ['s-readdir-ahead']],
   ]);
   t.deepEqual(decls[2]!.options, {}, 'default block size unless set');
   t.is(volumeType(vol), 'stripe');
@@ -164,7 +168,8 @@ test('stripe 2 over 4 bricks: consecutive pairs are stripe sets, distribute over
     ['ds-io-cache', 'performance/io-cache', ['ds-write-behind']],
     ['ds-read-ahead', 'performance/read-ahead', ['ds-io-cache']],
     ['ds-nl-cache', 'performance/nl-cache', ['ds-read-ahead']],
-    ['ds-md-cache', 'performance/md-cache', ['ds-nl-cache']],
+    ['ds-readdir-ahead', 'performance/readdir-ahead', ['ds-nl-cache']],
+    ['ds-md-cache', 'performance/md-cache', ['ds-readdir-ahead']],
   ]);
   t.is(volumeType(vol), 'distributed-stripe');
   t.is(volumeType(four), 'distribute');
@@ -195,7 +200,7 @@ test('slots name the translators: after a removal the remaining bricks keep thei
   t.deepEqual(fresh.filter((d) => d.type === 'protocol/client').map((d) => d.name), ['demo-client-0', 'demo-client-1', 'demo-client-2']);
   // Slot 1 was removed.
   const dist = parseVolfile(clientVolfile({ name: 'v', bricks: [brick(0), brick(2), brick(3)], options: {}, layoutEpoch: 2 }));
-  t.deepEqual(dist.map((d) => d.name), ['v-client-0', 'v-client-2', 'v-client-3', 'v-dht', 'v-open-behind', 'v-write-behind', 'v-io-cache', 'v-read-ahead', 'v-nl-cache', 'v-md-cache']);
+  t.deepEqual(dist.map((d) => d.name), ['v-client-0', 'v-client-2', 'v-client-3', 'v-dht', 'v-open-behind', 'v-write-behind', 'v-io-cache', 'v-read-ahead', 'v-nl-cache', 'v-readdir-ahead', 'v-md-cache']);
   t.deepEqual(dist[3]!.subvolumes, ['v-client-0', 'v-client-2', 'v-client-3']);
   t.is(dist[1]!.options['remote-subvolume'], '/srv/x2');
   // replica 2: the second pair (slots 2, 3) was removed, a third one (slots 4, 5) added.
@@ -209,12 +214,13 @@ test('slots name the translators: after a removal the remaining bricks keep thei
     ['r-io-cache', ['r-write-behind']],
     ['r-read-ahead', ['r-io-cache']],
     ['r-nl-cache', ['r-read-ahead']],
-    ['r-md-cache', ['r-nl-cache']],
+    ['r-readdir-ahead', ['r-nl-cache']],
+    ['r-md-cache', ['r-readdir-ahead']],
   ]);
   // stripe 2 replica 2: stripe sets are numbered by 4-brick blocks.
   const sr = parseVolfile(clientVolfile({ name: 'sr', replicaCount: 2, stripeCount: 2, bricks: [0, 1, 2, 3, 8, 9, 10, 11].map((s) => brick(s)), options: {} }));
   t.deepEqual(sr.filter((d) => d.type !== 'protocol/client').map((d) => d.name), [
-    'sr-replicate-0', 'sr-replicate-1', 'sr-replicate-4', 'sr-replicate-5', 'sr-stripe-0', 'sr-stripe-2', 'sr-dht', 'sr-open-behind', 'sr-write-behind', 'sr-io-cache', 'sr-read-ahead', 'sr-nl-cache', 'sr-md-cache',
+    'sr-replicate-0', 'sr-replicate-1', 'sr-replicate-4', 'sr-replicate-5', 'sr-stripe-0', 'sr-stripe-2', 'sr-dht', 'sr-open-behind', 'sr-write-behind', 'sr-io-cache', 'sr-read-ahead', 'sr-nl-cache', 'sr-readdir-ahead', 'sr-md-cache',
   ]);
   t.deepEqual(distributeUnits({ name: 'sr', replicaCount: 2, stripeCount: 2, bricks: [0, 1, 2, 3, 8, 9, 10, 11].map((s) => brick(s)), options: {} }), [
     { name: 'sr-stripe-0', bricks: [0, 1, 2, 3] },
@@ -255,7 +261,8 @@ test('a replicated volume whose layout changed keeps distribute over a single se
     ['r-io-cache', ['r-write-behind']],
     ['r-read-ahead', ['r-io-cache']],
     ['r-nl-cache', ['r-read-ahead']],
-    ['r-md-cache', ['r-nl-cache']],
+    ['r-readdir-ahead', ['r-nl-cache']],
+    ['r-md-cache', ['r-readdir-ahead']],
   ]);
 });
 
@@ -273,7 +280,7 @@ test('layout weights: free GiB when free space differs by more than 10%, else no
 
 test('performance translators: on by default, `volume set performance.X off` takes one out, their options reach them', (t) => {
   const types = (options: Record<string, string>) => parseVolfile(clientVolfile({ ...vol, options })).map((d) => d.type);
-  t.deepEqual(types({}).slice(-6), ['performance/open-behind', 'performance/write-behind', 'performance/io-cache', 'performance/read-ahead', 'performance/nl-cache', 'performance/md-cache']);
+  t.deepEqual(types({}).slice(-7), ['performance/open-behind', 'performance/write-behind', 'performance/io-cache', 'performance/read-ahead', 'performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
   t.false(types({ 'performance.open-behind': 'false' }).includes('performance/open-behind'));
   t.true(types({ 'performance.open-behind': 'true' }).includes('performance/open-behind'));
   t.false(types({ 'performance.write-behind': 'false' }).includes('performance/write-behind'));
@@ -281,7 +288,7 @@ test('performance translators: on by default, `volume set performance.X off` tak
   t.false(types({ 'performance.io-cache': 'false' }).includes('performance/io-cache'));
   t.false(types({ 'performance.nl-cache': 'false' }).includes('performance/nl-cache'));
   const noMd = parseVolfile(clientVolfile({ ...vol, options: { 'performance.md-cache': 'false' } }));
-  t.is(noMd.at(-1)!.type, 'performance/nl-cache', 'the top is whatever is left on');
+  t.is(noMd.at(-1)!.type, 'performance/readdir-ahead', 'the top is whatever is left on');
   const sized = parseVolfile(clientVolfile({ ...vol, options: { 'performance.write-behind-window-size': '4194304', 'performance.write-behind': 'true' } }));
   const wb = sized.find((d) => d.type === 'performance/write-behind')!;
   t.deepEqual(wb.options, { 'cache-size': '4194304' }, 'the switch itself is no translator option');
@@ -322,4 +329,20 @@ test('the volume option and the translator accept the same read-ahead page count
   const vol = VOLUME_OPTIONS['performance.read-ahead-page-count']!.spec;
   const xl = ReadAhead.options['page-count'];
   t.deepEqual([vol.type, vol.min, vol.max], [xl.type, xl.min, xl.max]);
+});
+
+test('readdir-ahead: between nl-cache and md-cache when on, its options reach it, and they accept what the translator does', (t) => {
+  const decls = (options: Record<string, string>) => parseVolfile(clientVolfile({ ...vol, options }));
+  const on = decls({ 'performance.readdir-ahead': 'true', 'performance.readdir-ahead-parallel': '4', 'performance.readdir-ahead-cache-timeout': '2' });
+  t.deepEqual(on.slice(-3).map((d) => d.type), ['performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
+  const rda = on.find((d) => d.type === 'performance/readdir-ahead')!;
+  t.deepEqual([rda.name, rda.subvolumes, rda.options], ['demo-readdir-ahead', ['demo-nl-cache'], { parallel: '4', 'cache-timeout': '2' }]);
+  t.deepEqual(on.find((d) => d.type === 'performance/md-cache')!.subvolumes, ['demo-readdir-ahead']);
+  t.false(decls({ 'performance.readdir-ahead': 'false' }).some((d) => d.type === 'performance/readdir-ahead'));
+  t.notThrows(() => graphFromVolfile(clientVolfile({ ...vol, options: { 'performance.readdir-ahead': 'true', 'performance.readdir-ahead-max-prefetch': '0' } })));
+  for (const [key, xlKey] of [['max-prefetch', 'max-prefetch'], ['parallel', 'parallel'], ['cache-timeout', 'cache-timeout'], ['cache-size', 'cache-size']] as const) {
+    const v = VOLUME_OPTIONS[`performance.readdir-ahead-${key}`]!.spec;
+    const x = ReaddirAhead.options[xlKey];
+    t.deepEqual([v.type, v.min, v.max], [x.type, x.min, x.max], key);
+  }
 });

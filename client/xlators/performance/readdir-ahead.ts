@@ -1,0 +1,428 @@
+import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import pathMod from 'node:path/posix';
+import { BoundedMap } from '../../../lib/bounded-map.js';
+import { BRICK_PRIVATE_DIR, isDir, type DirEntry, type FopArgs, type FopReply } from '../../../lib/fops.js';
+import { registerXlator } from '../../../lib/registry.js';
+import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../lib/xlator.js';
+
+/** Prefetches waiting for a free request slot, at most (every queue is bounded); more are not queued. */
+const QUEUE_LIMIT = 4096;
+/**
+ * A directory whose prefetched listing expired unused is not prefetched again for this many
+ * cache-timeouts: a program that lists one directory over and over (ls in a loop, a file
+ * manager) and never goes down does not pay a listing of every subdirectory each time.
+ */
+const WASTED_BACKOFF = 10;
+
+/** A prefetch of one directory's listing: in flight, then held until used, dropped or expired. */
+interface Prefetch {
+  dir: string;
+  /** When the request was sent (monotonic ms): the listing is as old as this at most. */
+  sentAt: number;
+  /** Settles when the request does: the entries, or undefined if it failed. */
+  done: Promise<DirEntry[] | undefined>;
+  entries?: DirEntry[];
+  /** This client changed something the listing shows while it was in flight or held: never used. */
+  spoiled: boolean;
+  /** Already answered a readdir (a listing is used once). */
+  taken: boolean;
+}
+
+const parentOf = (p: string): string => pathMod.dirname(p);
+const childPath = (dir: string, name: string): string => (dir === '/' ? `/${name}` : `${dir}/${name}`);
+const under = (p: string, tree: string): boolean => p === tree || p.startsWith(tree === '/' ? '/' : tree + '/');
+
+/**
+ * performance/readdir-ahead: a directory walk (find, du, rm -rf, tar c, rsync) waits one
+ * round trip per directory before it can go down. When a listing of D comes back, the
+ * listings of D's subdirectories are fetched in the background and held, in the order they
+ * came, max-prefetch of them ahead of the walker (the next one as the walker uses one), at
+ * most `parallel` requests in flight in all; the walker's readdir of each is then answered
+ * from memory, once. A readdir that arrives while its
+ * prefetch is in flight waits for it; one whose prefetch is still queued goes down at once.
+ *
+ * Coherence: a held listing is at most cache-timeout old when it is used (the bound of
+ * md-cache and the kernel for other clients' changes); every change this client makes to a
+ * directory's entries or to one of its children's attributes drops that directory's listing
+ * (and the listing of its parent, which shows the directory's own times and link count),
+ * before the change is sent and again when it is answered, so a prefetch that overlapped the
+ * change is never used; an upcall (invalidate) drops the listings of the paths and their
+ * parents.
+ */
+export class ReaddirAhead extends Xlator implements FopImpl {
+  static override readonly description = 'Prefetches the listings of subdirectories when a directory is listed';
+  static override readonly options = {
+    'max-prefetch': { type: 'int', default: 32, min: 0, max: 4096, description: 'Subdirectories prefetched per listing, at most (0: none)' },
+    parallel: { type: 'int', default: 2, min: 1, max: 64, description: 'Prefetch requests in flight at most, in all' },
+    'cache-timeout': { type: 'int', default: 1, min: 0, max: 600, description: 'Seconds a prefetched listing may be used after it was asked for (0: no prefetching)' },
+    'cache-size': { type: 'int', default: 100000, min: 0, max: 1 << 24, description: 'Directory entries held at most, across all prefetched listings (a listing counts its entries plus one)' },
+  } as const;
+
+  /** Prefetches not sent yet, oldest first (value: when queued). */
+  private readonly queued = new Map<string, number>();
+  /** Prefetches in flight by directory (spoiled ones leave this map but stay counted in running). */
+  private readonly inflight = new Map<string, Prefetch>();
+  /** Listings that came back and wait for their readdir, in the order they came. */
+  private readonly ready = new Map<string, Prefetch>();
+  private readonly pending = new Set<Promise<unknown>>();
+  private readonly wasted = new BoundedMap<string, number>(4096);
+  /** Subdirectories of recent listings not queued yet (a walker goes depth-first: few parents at a time). */
+  private readonly rest = new BoundedMap<string, { subs: string[]; next: number }>(64);
+  /** Path each open fd was opened at: a write through it changes its directory's listing. */
+  private readonly fdPath = new Map<number, string>();
+  private running = 0;
+  private heldEntries = 0;
+  /**
+   * Subdirectories prefetched ahead of the walker per listing, max-prefetch at most: halved
+   * when held listings expire unused (a slow walker, rm -rf, does not get that far within
+   * the timeout), one more per window of listings used (TCP's congestion avoidance: it grows
+   * back slowly and settles where listings are used in time). Fractional; whole listings are prefetched.
+   */
+  private window: number;
+  private shrunkAt = -Infinity;
+  private stopped = false;
+  private readonly counters = {
+    prefetched: 0, hits: 0, waited: 0, misses: 0, expired: 0, dropped: 0, evicted: 0, failed: 0,
+    skipped: 0, promoted: 0, backedOff: 0,
+  };
+
+  constructor(init: XlatorInit) {
+    super(init);
+    this.window = this.optNumber('max-prefetch');
+  }
+
+  private get ttlMs(): number {
+    return this.optNumber('cache-timeout') * 1000;
+  }
+
+  /** Monotonic: a wall-clock step must not make a listing usable for longer. */
+  private now(): number {
+    return performance.now();
+  }
+
+  override statedump(): Record<string, unknown> {
+    return {
+      ...this.counters, window: Math.floor(this.window), held: this.ready.size, heldEntries: this.heldEntries,
+      inFlight: this.running, queued: this.queued.size, openFds: this.fdPath.size,
+    };
+  }
+
+  override reconfigure(options: Record<string, string>): void {
+    super.reconfigure(options);
+    this.window = this.optNumber('max-prefetch');
+    this.dropAll();
+  }
+
+  /** A brick that went or came back changes what distribute lists. */
+  override notify(event: XlatorEvent, from: Xlator): void {
+    this.dropAll();
+    super.notify(event, from);
+  }
+
+  /**
+   * Another client changed these paths (a brick's push): the listings that show them (the
+   * parent's, and the grandparent's, which shows the parent's times), and every listing at
+   * or below each path (a directory renamed or removed elsewhere) are dropped, in flight too.
+   */
+  override invalidate(paths: readonly string[], from: Xlator): void {
+    for (const p of paths) this.spoil([parentOf(p), parentOf(parentOf(p))], [p]);
+    super.invalidate(paths, from);
+  }
+
+  /** No prefetch outlives the graph: the children go next. */
+  override async fini(): Promise<void> {
+    this.stopped = true;
+    this.dropAll();
+    await Promise.all([...this.pending]);
+  }
+
+  private dropAll(): void {
+    this.queued.clear();
+    this.rest.clear();
+    this.spoil([], ['/']);
+  }
+
+  private unhold(p: Prefetch): void {
+    if (this.ready.get(p.dir) !== p) return;
+    this.ready.delete(p.dir);
+    this.heldEntries -= p.entries!.length + 1;
+  }
+
+  /** Drops the listings of dirs and of everything under trees, held or in flight. */
+  private spoil(dirs: readonly string[], trees: readonly string[]): void {
+    const one = (p: Prefetch): void => {
+      if (p.spoiled || p.taken) return;
+      p.spoiled = true;
+      this.counters.dropped++;
+      this.unhold(p);
+      if (this.inflight.get(p.dir) === p) this.inflight.delete(p.dir);
+    };
+    for (const d of dirs) {
+      const r = this.ready.get(d);
+      if (r) one(r);
+      const f = this.inflight.get(d);
+      if (f) one(f);
+    }
+    if (trees.length === 0) return;
+    for (const m of [this.ready, this.inflight]) {
+      for (const [d, p] of [...m]) if (trees.some((t) => under(d, t))) one(p);
+    }
+  }
+
+  /** Forgets held listings past the timeout (oldest first): nobody came for them. */
+  private sweep(): void {
+    const now = this.now();
+    const ttl = this.ttlMs;
+    for (const p of this.ready.values()) {
+      if (now - p.sentAt <= ttl) break;
+      this.unhold(p);
+      this.expired(p.dir, now);
+    }
+  }
+
+  /** A held listing nobody came for: the walker is slower than the window assumed (halved once per timeout, as listings expire in batches). */
+  private expired(dir: string, now: number): void {
+    this.counters.expired++;
+    this.wasted.set(dir, now);
+    if (now - this.shrunkAt < this.ttlMs) return;
+    this.shrunkAt = now;
+    this.window = Math.max(1, this.window >> 1);
+  }
+
+  /**
+   * Queues the first `window` subdirectories of a listing just answered, and sends what
+   * fits. The others wait in `rest` and are queued one by one as the walker uses the ones
+   * before them (advance), so a directory with many subdirectories (node_modules) is covered
+   * while at most `window` (max-prefetch) of its listings are ahead of the walker.
+   */
+  private schedule(dir: string, entries: readonly DirEntry[]): void {
+    const max = Math.min(Math.floor(this.window), this.optNumber('max-prefetch'));
+    if (this.stopped || this.ttlMs === 0 || max === 0) return;
+    const subs: string[] = [];
+    for (const e of entries) {
+      if (isDir(e.iatt) && !(dir === '/' && e.name === BRICK_PRIVATE_DIR)) subs.push(childPath(dir, e.name));
+    }
+    const now = this.now();
+    for (const sub of subs.slice(0, max)) this.enqueue(sub, now);
+    if (subs.length > max) this.rest.set(dir, { subs, next: max });
+    else this.rest.delete(dir);
+    this.pump();
+  }
+
+  private enqueue(sub: string, now: number): void {
+    if (this.queued.size >= QUEUE_LIMIT || this.queued.has(sub) || this.inflight.has(sub) || this.ready.has(sub)) return;
+    const wastedAt = this.wasted.get(sub);
+    if (wastedAt !== undefined && now - wastedAt < WASTED_BACKOFF * this.ttlMs) {
+      this.counters.backedOff++;
+      return;
+    }
+    this.queued.set(sub, now);
+  }
+
+  /** The walker reached dir: the next sibling past the window is queued (past dir itself, if the walker got there first). */
+  private advance(dir: string): void {
+    const parent = parentOf(dir);
+    const r = this.rest.get(parent);
+    if (!r) return;
+    if (r.subs[r.next] === dir) r.next++;
+    if (r.next < r.subs.length) this.enqueue(r.subs[r.next++]!, this.now());
+    if (r.next >= r.subs.length) this.rest.delete(parent);
+  }
+
+  /** Sends queued prefetches while fewer than `parallel` are in flight. */
+  private pump(): void {
+    const ttl = this.ttlMs;
+    while (!this.stopped && this.running < this.optNumber('parallel') && this.queued.size > 0) {
+      const [dir, queuedAt] = this.queued.entries().next().value as [string, number];
+      this.queued.delete(dir);
+      // Queued for a whole timeout: the prefetcher is not keeping up, and the walker is elsewhere.
+      if (this.now() - queuedAt > ttl) {
+        this.counters.skipped++;
+        continue;
+      }
+      this.fetch(dir);
+    }
+  }
+
+  private fetch(dir: string): void {
+    this.running++;
+    this.counters.prefetched++;
+    const p: Prefetch = { dir, sentAt: this.now(), spoiled: false, taken: false, done: undefined as unknown as Prefetch['done'] };
+    this.inflight.set(dir, p);
+    p.done = this.children[0]!.call('readdir', { path: dir }).then((r) => r.entries, () => {
+      this.counters.failed++;
+      return undefined;
+    }).then((entries) => {
+      this.running--;
+      if (this.inflight.get(dir) === p) this.inflight.delete(dir);
+      if (entries && !p.spoiled && !p.taken && !this.stopped) this.hold(p, entries);
+      this.pending.delete(p.done);
+      this.pump();
+      return entries;
+    });
+    this.pending.add(p.done);
+  }
+
+  /** Keeps a listing that came back, within cache-size (the oldest held ones make room). */
+  private hold(p: Prefetch, entries: DirEntry[]): void {
+    this.sweep();
+    const cost = entries.length + 1;
+    const limit = this.optNumber('cache-size');
+    if (cost > limit) {
+      this.counters.evicted++;
+      return;
+    }
+    for (const old of this.ready.values()) {
+      if (this.heldEntries + cost <= limit) break;
+      this.unhold(old);
+      this.counters.evicted++;
+    }
+    p.entries = entries;
+    this.ready.set(p.dir, p);
+    this.heldEntries += cost;
+  }
+
+  /** The listing p holds if it may answer a readdir now (taking it), else undefined. */
+  private take(p: Prefetch): DirEntry[] | undefined {
+    if (p.spoiled || p.taken || !p.entries) return undefined;
+    this.unhold(p);
+    if (this.now() - p.sentAt > this.ttlMs) {
+      this.expired(p.dir, this.now());
+      return undefined;
+    }
+    p.taken = true;
+    this.window = Math.min(this.optNumber('max-prefetch'), this.window + 1 / this.window);
+    return p.entries;
+  }
+
+  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+    this.sweep();
+    const dir = a.path;
+    const held = this.ready.get(dir);
+    let entries = held && this.take(held);
+    if (entries) {
+      this.counters.hits++;
+    } else {
+      const f = this.inflight.get(dir);
+      if (f) {
+        await f.done;
+        entries = this.take(f);
+        if (entries) this.counters.waited++;
+      }
+    }
+    if (!entries) {
+      if (this.queued.delete(dir)) this.counters.promoted++;
+      this.counters.misses++;
+      this.wasted.delete(dir);
+      entries = (await this.children[0]!.call('readdir', a)).entries;
+    }
+    this.advance(dir);
+    this.schedule(dir, entries);
+    return { entries };
+  }
+
+  /** Winds a change that alters the listings of dirs (and of every directory under trees). */
+  private async changing<R>(dirs: readonly string[], trees: readonly string[], wind: () => Promise<R>): Promise<R> {
+    this.spoil(dirs, trees);
+    try {
+      return await wind();
+    } finally {
+      // Again: a prefetch sent while the change was on its way may or may not show it.
+      this.spoil(dirs, trees);
+    }
+  }
+
+  /** An entry appears or goes at path: its directory's listing, and the parent's (the directory's times, link count). */
+  private entryDirs(path: string): string[] {
+    const d = parentOf(path);
+    return [d, parentOf(d)];
+  }
+
+  /** The listing that shows the attributes of what fd is open on. */
+  private fdDirs(fd: number): string[] {
+    const p = this.fdPath.get(fd);
+    return p === undefined ? [] : [parentOf(p)];
+  }
+
+  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+    const r = await this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('create', a));
+    this.fdPath.set(r.fd, a.path);
+    return r;
+  }
+
+  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+    const wind = (): Promise<FopReply<'open'>> => this.children[0]!.call('open', a);
+    const r = await ((a.flags & fs.constants.O_TRUNC) ? this.changing([parentOf(a.path)], [], wind) : wind());
+    this.fdPath.set(r.fd, a.path);
+    return r;
+  }
+
+  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+    this.fdPath.delete(a.fd);
+    return this.children[0]!.call('release', a);
+  }
+
+  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
+    return this.changing(this.fdDirs(a.fd), [], () => this.children[0]!.call('write', a));
+  }
+
+  async writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
+    return this.changing(this.fdDirs(a.fd), [], () => this.children[0]!.call('writev', a));
+  }
+
+  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
+    return this.changing(this.fdDirs(a.fd), [], () => this.children[0]!.call('ftruncate', a));
+  }
+
+  /** The path's own listing too: a directory whose mode changed must be listed under the new one. */
+  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+    return this.changing([parentOf(a.path), a.path], [], () => this.children[0]!.call('setattr', a));
+  }
+
+  /** Setting an xattr moves ctime. */
+  async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
+    return this.changing([parentOf(a.path)], [], () => this.children[0]!.call('setxattr', a));
+  }
+
+  async removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
+    return this.changing([parentOf(a.path)], [], () => this.children[0]!.call('removexattr', a));
+  }
+
+  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
+    return this.changing([...this.entryDirs(a.path), a.path], [], () => this.children[0]!.call('mkdir', a));
+  }
+
+  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
+    return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('mknod', a));
+  }
+
+  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
+    return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('symlink', a));
+  }
+
+  /** The target's link count changes too, in its own directory's listing. */
+  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
+    return this.changing([...this.entryDirs(a.path), parentOf(a.target)], [], () => this.children[0]!.call('link', a));
+  }
+
+  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+    return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('unlink', a));
+  }
+
+  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
+    return this.changing(this.entryDirs(a.path), [a.path], () => this.children[0]!.call('rmdir', a));
+  }
+
+  /** Both parents, and everything under the old and the new name (a renamed directory, or one it replaced). */
+  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+    const r = await this.changing([...this.entryDirs(a.from), ...this.entryDirs(a.to)], [a.from, a.to], () => this.children[0]!.call('rename', a));
+    for (const [fd, p] of this.fdPath) {
+      if (p === a.from) this.fdPath.set(fd, a.to);
+      else if (p.startsWith(a.from + '/')) this.fdPath.set(fd, a.to + p.slice(a.from.length));
+    }
+    return r;
+  }
+}
+
+registerXlator('performance/readdir-ahead', ReaddirAhead);
