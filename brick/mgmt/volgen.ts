@@ -184,7 +184,7 @@ function layoutOptions(vol: VolgenInput, units: readonly Unit[]): Record<string,
  * stripe count, one cluster/stripe per N consecutive units below (bricks, or replica sets:
  * "stripe 2 replica 2 b1 b2 b3 b4" stripes over the pairs b1+b2 and b3+b4); cluster/distribute
  * over what is left when that is more than one unit, with the layout options (epoch, weights,
- * bricks being drained); then the performance translators that are on (open-behind,
+ * bricks being drained); then the performance translators that are on (quick-read, open-behind,
  * write-behind, read-ahead, nl-cache, md-cache: `volume set performance.X on|off`).
  */
 export function clientGraph(vol: VolgenInput): Decl[] {
@@ -198,10 +198,11 @@ export function clientGraph(vol: VolgenInput): Decl[] {
       subvolumes: units.map((u) => u.decl.name),
     });
   }
-  // Performance translators, bottom up, each when switched on (GlusterFS's order: open-behind
-  // just above the cluster translators, write-behind above it, then read-ahead, md-cache on top).
+  // Performance translators, bottom up, each when switched on: quick-read just above the
+  // cluster translators (it answers open-behind's reads by path from the content its lookups
+  // fetched), open-behind above it, write-behind above that, then read-ahead, md-cache on top.
   const performance = [
-    ['performance/open-behind', 'open-behind'], ['performance/write-behind', 'write-behind'], ['performance/read-ahead', 'read-ahead'],
+    ['performance/quick-read', 'quick-read'], ['performance/open-behind', 'open-behind'], ['performance/write-behind', 'write-behind'], ['performance/read-ahead', 'read-ahead'],
     ['performance/nl-cache', 'nl-cache'], ['performance/md-cache', 'md-cache'],
   ] as const;
   for (const [type, suffix] of performance) {
