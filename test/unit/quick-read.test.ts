@@ -333,3 +333,40 @@ test('an fd follows a rename of its file and reads the content fetched at the ne
   t.is(text(await qr.call('read', { fd, offset: 0, size: 10 })), 'moved');
   t.false(child.calls.some((c) => c.startsWith('read ')));
 });
+
+test('content nobody reads stops being asked for, but for a probe every 16th lookup; a read of fetched content brings it back', async (t) => {
+  const files = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`/f${i}`, `content ${i}`]));
+  const { child, qr } = setup(files);
+  const asked = (from: number): string[] => child.calls.slice(from).filter((c) => c.endsWith(' 65536'));
+  // A stat-only pass: 16 contents fetched and never read use up the credit.
+  for (let i = 0; i < 16; i++) await qr.call('lookup', { path: `/f${i}` });
+  t.is(asked(0).length, 16);
+  t.is(dump(qr).credit, 0);
+  let mark = child.calls.length;
+  for (let i = 16; i < 32; i++) await qr.call('lookup', { path: `/f${i}` });
+  t.deepEqual(asked(mark), ['lookup /f31 65536'], 'one probe in 16 lookups');
+  t.is(dump(qr).unasked, 15);
+  // Reads start: the probe's content answers one, and lookups ask again.
+  t.false(await readfileWent(child, qr, '/f31'));
+  mark = child.calls.length;
+  for (let i = 32; i < 40; i++) {
+    await qr.call('lookup', { path: `/f${i}` });
+    t.false(await readfileWent(child, qr, `/f${i}`), `/f${i} answered from its lookup`);
+  }
+  t.is(asked(mark).length, 8);
+  t.is(dump(qr).credit, 16, 'reads keep the credit full');
+});
+
+test('a lookup that did not ask for content keeps what is held only while the file is unchanged', async (t) => {
+  const files = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`/f${i}`, `content ${i}`]));
+  const { child, qr } = setup(files);
+  for (let i = 0; i < 16; i++) await qr.call('lookup', { path: `/f${i}` });
+  t.is(dump(qr).credit, 0);
+  child.files.set('/f0', Buffer.from('changed elsewhere, longer'));
+  const mark = child.calls.length;
+  await qr.call('lookup', { path: '/f0' });
+  await qr.call('lookup', { path: '/f1' });
+  t.deepEqual(child.calls.slice(mark), ['lookup /f0', 'lookup /f1'], 'not asked');
+  t.is(text(await qr.call('readfile', { path: '/f0', offset: 0, size: 100 })), 'changed elsewhere, longer');
+  t.false(await readfileWent(child, qr, '/f1'));
+});

@@ -10,6 +10,15 @@ const O_ACCMODE = 3;
 const O_DIRECT = fs.constants.O_DIRECT ?? 0;
 /** What an entry costs beyond its data (the map entry, the attributes, the path), so empty files count too. */
 const ENTRY_OVERHEAD_BYTES = 256;
+/**
+ * Fetch credit (our addition, not GlusterFS's): every content kept costs one, the first read
+ * it answers earns USE_CREDIT. At zero, lookups stop asking for content, except every
+ * PROBE_EVERY-th: a stat-only pass (find, ls -l, a rename of every file) over files whose
+ * pages are not in the brick's cache would otherwise read each from disk for nothing.
+ */
+const MAX_CREDIT = 16;
+const USE_CREDIT = 8;
+const PROBE_EVERY = 16;
 
 /** A small file's content as a lookup brought it. */
 interface Cached {
@@ -18,6 +27,13 @@ interface Cached {
   fetchedAt: number;
   /** data, path and overhead: what the entry counts against cache-size. */
   cost: number;
+  /** It answered a read (it has earned its fetch credit). */
+  used: boolean;
+}
+
+/** Same file, same size and modification time (ctime may come from another replica). */
+function sameFile(a: Iatt, b: Iatt): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
 }
 
 /** A lookup in flight: a change of its path meanwhile makes its content unusable. */
@@ -49,6 +65,10 @@ interface QrFd {
  * kernel keep), or at once when a brick's upcall reaches invalidate(). A write through
  * another hard link of a file is not seen until the entry expires (keyed by path, as
  * read-ahead is).
+ *
+ * Fetching is not free: the brick reads the file in the lookup, from disk when its pages are
+ * cold. While fetched content goes unread (a stat-only pass), lookups stop asking for it but
+ * for a probe now and then (see MAX_CREDIT).
  */
 export class QuickRead extends Xlator implements FopImpl {
   static override readonly description = 'Fetches small files with their lookup and answers their reads from memory for a short time';
@@ -70,6 +90,10 @@ export class QuickRead extends Xlator implements FopImpl {
   private drops = 0;
   private evictions = 0;
   private invalidations = 0;
+  private credit = MAX_CREDIT;
+  private sinceProbe = 0;
+  /** Lookups sent without asking for content because fetched content went unread. */
+  private unasked = 0;
 
   private get child(): Xlator {
     return this.children[0]!;
@@ -93,7 +117,7 @@ export class QuickRead extends Xlator implements FopImpl {
     return {
       entries: this.cache.size, bytes: this.bytes, hits: this.hits, misses: this.misses, fills: this.fills,
       staleFills: this.staleFills, drops: this.drops, evictions: this.evictions, invalidations: this.invalidations,
-      openFds: this.fds.size, lookupsInFlight: this.fetches.size,
+      credit: this.credit, unasked: this.unasked, openFds: this.fds.size, lookupsInFlight: this.fetches.size,
     };
   }
 
@@ -103,9 +127,10 @@ export class QuickRead extends Xlator implements FopImpl {
     this.remove(path);
     const cost = data.length + path.length + ENTRY_OVERHEAD_BYTES;
     if (cost > this.optNumber('cache-size')) return;
-    this.cache.set(path, { data, iatt, fetchedAt: Date.now(), cost });
+    this.cache.set(path, { data, iatt, fetchedAt: Date.now(), cost, used: false });
     this.bytes += cost;
     this.fills++;
+    this.credit = Math.max(0, this.credit - 1);
     this.evict();
   }
 
@@ -132,8 +157,8 @@ export class QuickRead extends Xlator implements FopImpl {
     this.bytes = 0;
   }
 
-  /** The content of path while fresh, marked recently used. */
-  private fresh(path: string): Cached | undefined {
+  /** The content of path while fresh, marked recently used; a read it answers (a hit) earns fetch credit the first time. */
+  private hit(path: string): Cached | undefined {
     const e = this.cache.get(path);
     if (!e) return undefined;
     if (Date.now() - e.fetchedAt >= this.timeoutMs) {
@@ -142,7 +167,22 @@ export class QuickRead extends Xlator implements FopImpl {
     }
     this.cache.delete(path);
     this.cache.set(path, e);
+    this.hits++;
+    if (!e.used) {
+      e.used = true;
+      this.credit = Math.min(MAX_CREDIT, this.credit + USE_CREDIT);
+    }
     return e;
+  }
+
+  /** Whether this lookup asks for content: while fetched content gets read, or as a probe every PROBE_EVERY lookups. */
+  private askContent(): boolean {
+    if (this.credit > 0 || ++this.sinceProbe >= PROBE_EVERY) {
+      this.sinceProbe = 0;
+      return true;
+    }
+    this.unasked++;
+    return false;
   }
 
   /** Path changed (or is about to): forget its content, and what lookups in flight bring of it. */
@@ -188,9 +228,19 @@ export class QuickRead extends Xlator implements FopImpl {
 
   // ---- reads ----------------------------------------------------------------------------
 
-  /** Asks for the content of a small file with every plain lookup; keeps it unless the path changed meanwhile. */
+  /**
+   * Asks for the content of a small file with plain lookups (see askContent); keeps it unless
+   * the path changed meanwhile. A lookup that did not ask keeps what is held only while the
+   * attributes it brings are those the content came with.
+   */
   async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
     if (a.xattrs?.length || a.wantData !== undefined || this.timeoutMs === 0) return this.child.call('lookup', a);
+    if (!this.askContent()) {
+      const r = await this.child.call('lookup', a);
+      const held = this.cache.get(a.path);
+      if (held && !sameFile(held.iatt, r.iatt)) this.drop(a.path);
+      return r;
+    }
     const fetch: Fetch = { path: a.path, stale: false };
     this.fetches.add(fetch);
     try {
@@ -210,23 +260,21 @@ export class QuickRead extends Xlator implements FopImpl {
   }
 
   async readfile(a: FopArgs<'readfile'>): Promise<FopReply<'readfile'>> {
-    const e = this.fresh(a.path);
+    const e = this.hit(a.path);
     if (!e) {
       this.misses++;
       return this.child.call('readfile', a);
     }
-    this.hits++;
     return { data: e.data.subarray(a.offset, a.offset + a.size) };
   }
 
   async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
     const f = this.fds.get(a.fd);
-    const e = f?.servable ? this.fresh(f.path) : undefined;
+    const e = f?.servable ? this.hit(f.path) : undefined;
     if (!e) {
       if (f?.servable) this.misses++;
       return this.child.call('read', a);
     }
-    this.hits++;
     return { data: e.data.subarray(a.offset, a.offset + a.size) };
   }
 
