@@ -18,6 +18,9 @@ const iatt = (size: number): Iatt => ({
  */
 class MemChild extends Xlator {
   readonly files = new Map<string, Buffer>();
+  /** Inode numbers by path: a new file gets a new one, a rename takes its own along. */
+  readonly inos = new Map<string, number>();
+  private nextIno = 100;
   readonly calls: string[] = [];
   private readonly fdPath = new Map<number, string>();
   private nextFd = 10;
@@ -37,7 +40,8 @@ class MemChild extends Xlator {
           const data = this.files.get(path);
           if (!data) throw FsError.of('ENOENT', path);
           const copy = Buffer.from(data);
-          return (wantData !== undefined && data.length <= wantData ? { iatt: iatt(data.length), data: copy } : { iatt: iatt(data.length) }) as FopReply<F>;
+          const at = { ...iatt(data.length), ino: this.inoOf(path) };
+          return (wantData !== undefined && data.length <= wantData ? { iatt: at, data: copy } : { iatt: at }) as FopReply<F>;
         });
       }
       case 'readfile': {
@@ -51,6 +55,7 @@ class MemChild extends Xlator {
       case 'create': {
         const { path, flags } = args as FopArgs<'open'>;
         this.calls.push(`${fop} ${path} ${flags}`);
+        if (fop === 'create' && !this.files.has(path)) this.inos.set(path, this.nextIno++);
         if (fop === 'create' || (flags & O_TRUNC)) this.files.set(path, Buffer.alloc(0));
         if (!this.files.has(path)) return Promise.reject(FsError.of('ENOENT', path));
         const fd = this.nextFd++;
@@ -102,6 +107,8 @@ class MemChild extends Xlator {
           if (p === from || p.startsWith(from + '/')) {
             this.files.delete(p);
             this.files.set(to + p.slice(from.length), d);
+            this.inos.set(to + p.slice(from.length), this.inoOf(p));
+            this.inos.delete(p);
           }
         }
         return reply({});
@@ -110,14 +117,20 @@ class MemChild extends Xlator {
       case 'rmdir':
         this.calls.push(`${fop} ${String(a.path)}`);
         this.files.delete(a.path as string);
+        this.inos.delete(a.path as string);
         return reply({});
       case 'link':
       case 'symlink':
       case 'mknod':
       case 'mkdir':
         this.calls.push(`${fop} ${String(a.path)}`);
-        if (fop === 'link') this.files.set(a.path as string, this.files.get(a.target as string)!);
-        else this.files.set(a.path as string, Buffer.from('new'));
+        if (fop === 'link') {
+          this.files.set(a.path as string, this.files.get(a.target as string)!);
+          this.inos.set(a.path as string, this.inoOf(a.target as string));
+        } else {
+          this.files.set(a.path as string, Buffer.from('new'));
+          this.inos.set(a.path as string, this.nextIno++);
+        }
         return reply({ iatt: iatt(3) });
       case 'release':
         this.calls.push(`release ${String(a.fd)}`);
@@ -126,6 +139,12 @@ class MemChild extends Xlator {
       default:
         return Promise.reject(FsError.of('ENOSYS', fop));
     }
+  }
+
+  inoOf(path: string): number {
+    let ino = this.inos.get(path);
+    if (ino === undefined) this.inos.set(path, ino = this.nextIno++);
+    return ino;
   }
 }
 
@@ -327,6 +346,7 @@ test('reconfigure: a smaller cache-size evicts at once; cache-timeout 0 empties 
 
 test('an fd follows a rename of its file and reads the content fetched at the new name', async (t) => {
   const { child, qr } = setup({ '/a': 'moved' });
+  await qr.call('lookup', { path: '/a' });
   const { fd } = await qr.call('open', { path: '/a', flags: O_RDONLY });
   await qr.call('rename', { from: '/a', to: '/b' });
   await qr.call('lookup', { path: '/b' });
@@ -369,4 +389,28 @@ test('a lookup that did not ask for content keeps what is held only while the fi
   t.deepEqual(child.calls.slice(mark), ['lookup /f0', 'lookup /f1'], 'not asked');
   t.is(text(await qr.call('readfile', { path: '/f0', offset: 0, size: 100 })), 'changed elsewhere, longer');
   t.false(await readfileWent(child, qr, '/f1'));
+});
+
+test('an fd on a file that lost its name never reads the content of the file that took it', async (t) => {
+  const { child, qr } = setup({ '/a': 'first file' });
+  await qr.call('lookup', { path: '/a' });
+  const old = await qr.call('open', { path: '/a', flags: O_RDONLY });
+  // Unlinked and made again through this client, then looked up: new content, new inode.
+  await qr.call('unlink', { path: '/a' });
+  const c = await qr.call('create', { path: '/a', mode: 0o644, flags: O_CREAT | O_WRONLY });
+  await qr.call('write', { fd: c.fd, offset: 0, data: Buffer.from('second') });
+  await qr.call('release', { fd: c.fd });
+  await qr.call('lookup', { path: '/a' });
+  const mark = child.calls.length;
+  await qr.call('read', { fd: old.fd, offset: 0, size: 100 }).catch(() => undefined);
+  t.deepEqual(child.calls.slice(mark), [`read ${old.fd} 0+100`], 'the old fd reads from the child');
+  // A new fd on the new file is answered from the content.
+  const fresh = await qr.call('open', { path: '/a', flags: O_RDONLY });
+  t.is(text(await qr.call('read', { fd: fresh.fd, offset: 0, size: 100 })), 'second');
+  // An fd opened with nothing held reads from the child.
+  const { child: c2, qr: q2 } = setup({ '/b': 'never looked up' });
+  const nothing = await q2.call('open', { path: '/b', flags: O_RDONLY });
+  await q2.call('lookup', { path: '/b' });
+  await q2.call('read', { fd: nothing.fd, offset: 0, size: 100 });
+  t.true(c2.calls.includes(`read ${nothing.fd} 0+100`));
 });

@@ -45,8 +45,13 @@ interface Fetch {
 /** An fd opened through this translator. */
 interface QrFd {
   path: string;
-  /** Opened read-only without O_DIRECT: its reads may be answered from the cache. */
-  servable: boolean;
+  /**
+   * Opened read-only (no O_DIRECT) while content of the file at path was held (the lookup
+   * before the open brought it): that file's inode. Its reads are answered from content of
+   * the same inode only, so an fd on a file unlinked or renamed over since never reads the
+   * content of whatever took its name. Undefined: its reads always go down.
+   */
+  ino?: number;
 }
 
 /**
@@ -158,9 +163,9 @@ export class QuickRead extends Xlator implements FopImpl {
   }
 
   /** The content of path while fresh, marked recently used; a read it answers (a hit) earns fetch credit the first time. */
-  private hit(path: string): Cached | undefined {
+  private hit(path: string, ino?: number): Cached | undefined {
     const e = this.cache.get(path);
-    if (!e) return undefined;
+    if (!e || (ino !== undefined && e.iatt.ino !== ino)) return undefined;
     if (Date.now() - e.fetchedAt >= this.timeoutMs) {
       this.remove(path);
       return undefined;
@@ -270,9 +275,9 @@ export class QuickRead extends Xlator implements FopImpl {
 
   async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
     const f = this.fds.get(a.fd);
-    const e = f?.servable ? this.hit(f.path) : undefined;
+    const e = f?.ino !== undefined ? this.hit(f.path, f.ino) : undefined;
     if (!e) {
-      if (f?.servable) this.misses++;
+      if (f?.ino !== undefined) this.misses++;
       return this.child.call('read', a);
     }
     return { data: e.data.subarray(a.offset, a.offset + a.size) };
@@ -284,13 +289,14 @@ export class QuickRead extends Xlator implements FopImpl {
     const readOnly = (a.flags & O_ACCMODE) === O_RDONLY && (a.flags & O_TRUNC) === 0;
     const open = (): Promise<FopReply<'open'>> => this.child.call('open', a);
     const r = readOnly ? await open() : await this.changing([a.path], open);
-    this.fds.set(r.fd, { path: a.path, servable: readOnly && (a.flags & O_DIRECT) === 0 });
+    const held = readOnly && (a.flags & O_DIRECT) === 0 ? this.cache.get(a.path) : undefined;
+    this.fds.set(r.fd, held ? { path: a.path, ino: held.iatt.ino } : { path: a.path });
     return r;
   }
 
   async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
     const r = await this.changing([a.path], () => this.child.call('create', a));
-    this.fds.set(r.fd, { path: a.path, servable: false });
+    this.fds.set(r.fd, { path: a.path });
     return r;
   }
 
