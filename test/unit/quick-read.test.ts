@@ -366,8 +366,12 @@ test('content nobody reads stops being asked for, but for a probe every 16th loo
   for (let i = 16; i < 32; i++) await qr.call('lookup', { path: `/f${i}` });
   t.deepEqual(asked(mark), ['lookup /f31 65536'], 'one probe in 16 lookups');
   t.is(dump(qr).unasked, 15);
+  // Probes nobody reads come further apart: the next after 32 lookups.
+  mark = child.calls.length;
+  for (let i = 0; i < 32; i++) await qr.call('lookup', { path: `/f${i % 16}` });
+  t.deepEqual(asked(mark), ['lookup /f15 65536'], 'one probe in 32 lookups');
   // Reads start: the probe's content answers one, and lookups ask again.
-  t.false(await readfileWent(child, qr, '/f31'));
+  t.false(await readfileWent(child, qr, '/f15'));
   mark = child.calls.length;
   for (let i = 32; i < 40; i++) {
     await qr.call('lookup', { path: `/f${i}` });

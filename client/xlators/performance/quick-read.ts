@@ -12,13 +12,15 @@ const O_DIRECT = fs.constants.O_DIRECT ?? 0;
 const ENTRY_OVERHEAD_BYTES = 256;
 /**
  * Fetch credit (our addition, not GlusterFS's): every content kept costs one, the first read
- * it answers earns USE_CREDIT. At zero, lookups stop asking for content, except every
- * PROBE_EVERY-th: a stat-only pass (find, ls -l, a rename of every file) over files whose
- * pages are not in the brick's cache would otherwise read each from disk for nothing.
+ * it answers earns USE_CREDIT. At zero, lookups stop asking for content but for a probe after
+ * PROBE_EVERY lookups, then after twice as many each time (up to MAX_PROBE_EVERY) until some
+ * content is read again: a stat-only pass (find, ls -l, a rename of every file) over
+ * files whose pages are not in the brick's cache would otherwise read each from disk for nothing.
  */
 const MAX_CREDIT = 16;
 const USE_CREDIT = 8;
 const PROBE_EVERY = 16;
+const MAX_PROBE_EVERY = 256;
 
 /** A small file's content as a lookup brought it. */
 interface Cached {
@@ -97,6 +99,7 @@ export class QuickRead extends Xlator implements FopImpl {
   private invalidations = 0;
   private credit = MAX_CREDIT;
   private sinceProbe = 0;
+  private probeEvery = PROBE_EVERY;
   /** Lookups sent without asking for content because fetched content went unread. */
   private unasked = 0;
 
@@ -176,13 +179,17 @@ export class QuickRead extends Xlator implements FopImpl {
     if (!e.used) {
       e.used = true;
       this.credit = Math.min(MAX_CREDIT, this.credit + USE_CREDIT);
+      this.probeEvery = PROBE_EVERY;
     }
     return e;
   }
 
-  /** Whether this lookup asks for content: while fetched content gets read, or as a probe every PROBE_EVERY lookups. */
+  /** Whether this lookup asks for content: while fetched content gets read, else as a probe now and then. */
   private askContent(): boolean {
-    if (this.credit > 0 || ++this.sinceProbe >= PROBE_EVERY) {
+    if (this.credit > 0) return true;
+    if (++this.sinceProbe >= this.probeEvery) {
+      // Until some content is read again, each probe waits twice as long as the last.
+      this.probeEvery = Math.min(MAX_PROBE_EVERY, this.probeEvery * 2);
       this.sinceProbe = 0;
       return true;
     }
