@@ -20,7 +20,7 @@ const ENTRY_OVERHEAD_BYTES = 256;
 const MAX_CREDIT = 16;
 const USE_CREDIT = 8;
 const PROBE_EVERY = 16;
-const MAX_PROBE_EVERY = 256;
+const MAX_PROBE_EVERY = 64;
 
 /** A small file's content as a lookup brought it. */
 interface Cached {
