@@ -209,13 +209,17 @@ test('lookups that ask for xattrs, or for the content themselves, pass through u
 });
 
 test('the content answers for cache-timeout seconds after it was fetched, then reads go down', async (t) => {
-  const { child, qr } = setup({ '/a': 'old' }, { 'cache-timeout': '1' });
+  const { child, qr } = setup({ '/a': 'old', '/b': 'b', '/c': 'c' }, { 'cache-timeout': '1' });
   await qr.call('lookup', { path: '/a' });
+  await qr.call('lookup', { path: '/c' });
   child.files.set('/a', Buffer.from('new'));
   t.is(text(await qr.call('readfile', { path: '/a', offset: 0, size: 10 })), 'old', 'another client\'s change is not seen yet');
   await new Promise((r) => setTimeout(r, 1100));
   t.is(text(await qr.call('readfile', { path: '/a', offset: 0, size: 10 })), 'new');
-  t.like(dump(qr), { hits: 1, misses: 1, entries: 0 });
+  t.like(dump(qr), { hits: 1, misses: 1, entries: 1 });
+  // Expired content nobody asks for again goes when new content comes.
+  await qr.call('lookup', { path: '/b' });
+  t.like(dump(qr), { entries: 1, evictions: 0 });
 });
 
 test('cache-timeout 0: lookups do not ask for content', async (t) => {

@@ -142,13 +142,20 @@ export class QuickRead extends Xlator implements FopImpl {
     this.evict();
   }
 
+  /**
+   * Drops least recently used entries while over cache-size, and expired ones at that end
+   * anyway: content nobody reads again would otherwise stay until the cache fills (and every
+   * rename scans the entries for a directory's).
+   */
   private evict(): void {
     const cap = this.optNumber('cache-size');
+    const now = Date.now();
     for (const [path, e] of this.cache) {
-      if (this.bytes <= cap) break;
+      const over = this.bytes > cap;
+      if (!over && now - e.fetchedAt < this.timeoutMs) break;
       this.cache.delete(path);
       this.bytes -= e.cost;
-      this.evictions++;
+      if (over) this.evictions++;
     }
   }
 
