@@ -57,9 +57,9 @@ interface QrFd {
 }
 
 /**
- * performance/quick-read (GlusterFS's quick-read): every lookup asks for the content of the
- * file too when it is at most max-file-size bytes (`wantData`); the brick reads it in the
- * same request. The content is kept by path, and readfile (open-behind's read by path) and
+ * performance/quick-read (GlusterFS's quick-read): a lookup asks for the content of the file
+ * too, when it is at most max-file-size bytes (`wantData`); the brick reads it in the same
+ * request. The content is kept by path, and readfile (open-behind's read by path) and
  * reads on fds opened read-only through here are answered from it for cache-timeout seconds
  * after it was fetched: reading a small file after the kernel's caches went cold costs the
  * lookup alone, one round trip. Sits directly above the cluster translator, below open-behind.
