@@ -69,10 +69,15 @@ export interface SetattrFields {
 type Empty = Record<string, never>;
 
 export interface FopTable {
-  /** Attributes of a path (not following a final symlink), plus internal metadata. */
+  /**
+   * Attributes of a path (not following a final symlink), plus internal metadata.
+   * wantData: the content too (`data`, the whole file) when the path is a regular file of at
+   * most this many bytes and it can be trusted (quick-read: open, read and close of a small
+   * file answered from the lookup). A reply without data is always correct.
+   */
   lookup: {
-    args: { path: string; xattrs?: string[] };
-    reply: { iatt: Iatt; linkto?: string; xattrs?: Xattrs };
+    args: { path: string; xattrs?: string[]; wantData?: number };
+    reply: { iatt: Iatt; linkto?: string; xattrs?: Xattrs; data?: Buffer };
   };
   /** Attributes through an open fd. */
   fstat: { args: { fd: number }; reply: { iatt: Iatt } };
@@ -258,6 +263,9 @@ export const MIGRATE_STAGING_DIR = 'migrate';
 export function reopenFlags(flags: number): number {
   return flags & ~(fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_TRUNC);
 }
+
+/** The most content a lookup carries (wantData above this is capped: the brick reads it in the request). */
+export const LOOKUP_DATA_MAX_BYTES = 1024 * 1024;
 
 /** DHT link files: zero-size regular files with only the sticky bit (GlusterFS's ---------T). */
 export const LINKFILE_MODE = 0o101000;

@@ -185,7 +185,7 @@ function layoutOptions(vol: VolgenInput, units: readonly Unit[]): Record<string,
  * stripe count, one cluster/stripe per N consecutive units below (bricks, or replica sets:
  * "stripe 2 replica 2 b1 b2 b3 b4" stripes over the pairs b1+b2 and b3+b4); cluster/distribute
  * over what is left when that is more than one unit, with the layout options (epoch, weights,
- * bricks being drained); then the performance translators that are on (open-behind,
+ * bricks being drained); then the performance translators that are on (quick-read, open-behind,
  * write-behind, io-cache, read-ahead, nl-cache, readdir-ahead, md-cache: `volume set performance.X on|off`).
  */
 export function clientGraph(vol: VolgenInput): Decl[] {
@@ -199,16 +199,18 @@ export function clientGraph(vol: VolgenInput): Decl[] {
       subvolumes: units.map((u) => u.decl.name),
     });
   }
-  // Performance translators, bottom up, each when switched on (GlusterFS's order: open-behind
-  // just above the cluster translators, write-behind above it, then read-ahead, md-cache on top).
+  // Performance translators, bottom up, each when switched on (GlusterFS's order: quick-read
+  // and open-behind just above the cluster translators, write-behind above them, then
+  // read-ahead, md-cache on top). quick-read is below open-behind: it answers open-behind's
+  // reads by path from the content its lookups fetched.
   // io-cache goes below read-ahead, not above it as in GlusterFS: what it keeps must come
   // from the bricks, never from a read-ahead page that may predate the attributes it is
   // validated by (docs/performance.md, "io-cache").
   // readdir-ahead sits above nl-cache, so its prefetches teach nl-cache a directory's names at
   // the time they were read, and below md-cache, which keeps the attributes of what it serves.
   const performance = [
-    ['performance/open-behind', 'open-behind'], ['performance/write-behind', 'write-behind'], ['performance/io-cache', 'io-cache'],
-    ['performance/read-ahead', 'read-ahead'],
+    ['performance/quick-read', 'quick-read'], ['performance/open-behind', 'open-behind'], ['performance/write-behind', 'write-behind'],
+    ['performance/io-cache', 'io-cache'], ['performance/read-ahead', 'read-ahead'],
     ['performance/nl-cache', 'nl-cache'], ['performance/readdir-ahead', 'readdir-ahead'], ['performance/md-cache', 'md-cache'],
   ] as const;
   for (const [type, suffix] of performance) {

@@ -1,6 +1,7 @@
 // Registers every client-side translator type with the volfile registry.
 import './protocol/client.js';
 import './cluster/distribute/index.js';
+import './performance/quick-read.js';
 import './performance/open-behind.js';
 import './performance/write-behind.js';
 import './performance/io-cache.js';

@@ -18,6 +18,7 @@ export const TRANSLATOR_SWITCH = '(present)';
 
 /** Performance translators and whether they are in the graph by default (GlusterFS's defaults, except where docs/performance.md says why not). */
 export const PERFORMANCE_DEFAULTS: Readonly<Record<string, boolean>> = {
+  'performance/quick-read': true,
   'performance/open-behind': true,
   'performance/write-behind': true,
   'performance/read-ahead': true,
@@ -67,6 +68,26 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     spec: { type: 'bool', description: 'Bricks tell every other client which paths a client changed, so their caches (and the kernel\'s) drop them at once instead of after their timeouts; running bricks apply it at once (on/off, default on)' },
     xlator: 'protocol/server',
     key: 'cache-invalidation',
+  },
+  'performance.quick-read': {
+    spec: { type: 'bool', description: 'Fetch the content of small files with their lookup and answer their reads from the client for up to 1 s (on/off)' },
+    xlator: 'performance/quick-read',
+    key: TRANSLATOR_SWITCH,
+  },
+  'performance.quick-read-max-file-size': {
+    spec: { type: 'size', min: 0, max: 1024 ** 2, description: 'Largest file whose content quick-read fetches with its lookup (bytes, or with K/M; at most 1 MiB)' },
+    xlator: 'performance/quick-read',
+    key: 'max-file-size',
+  },
+  'performance.quick-read-cache-timeout': {
+    spec: { type: 'int', min: 0, max: 60, description: 'Seconds a small file\'s fetched content answers reads (0 turns quick-read\'s cache off)' },
+    xlator: 'performance/quick-read',
+    key: 'cache-timeout',
+  },
+  'performance.quick-read-cache-size': {
+    spec: { type: 'size', min: 0, max: 1024 ** 3, description: 'Bytes of small-file content a client holds in total (bytes, or with K/M/G)' },
+    xlator: 'performance/quick-read',
+    key: 'cache-size',
   },
   'performance.open-behind': {
     spec: { type: 'bool', description: 'Answer read-only opens at once and read small files by path, one round trip per file; another client\'s unlink of a file open here makes its reads fail (on/off)' },

@@ -283,7 +283,7 @@ test('remove-brick refusals: part of a set, every set, a stranger, not started, 
   t.is(force.code, 0, force.stderr);
   t.like(await info(t, d, 'r'), { type: 'replicate', version: 2, layoutEpoch: 1 });
   const decls = await volfile(t, d, 'r');
-  t.deepEqual(decls.map((x) => x.name), ['r-client-2', 'r-client-3', 'r-replicate-1', 'r-dht', 'r-open-behind', 'r-write-behind', 'r-io-cache', 'r-read-ahead', 'r-nl-cache', 'r-readdir-ahead', 'r-md-cache']);
+  t.deepEqual(decls.map((x) => x.name), ['r-client-2', 'r-client-3', 'r-replicate-1', 'r-dht', 'r-quick-read', 'r-open-behind', 'r-write-behind', 'r-io-cache', 'r-read-ahead', 'r-nl-cache', 'r-readdir-ahead', 'r-md-cache']);
   t.is(dhtOptions(decls)['layout-epoch'], '1');
 });
 

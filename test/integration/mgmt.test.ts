@@ -203,7 +203,7 @@ test('volfile API: 404 unknown, 409 not started, text once started; long poll se
   t.is(ok.status, 200);
   t.regex(ok.headers.get('content-type') ?? '', /^text\/plain/);
   t.is(ok.headers.get('x-brickfs-volume-version'), '1');
-  t.deepEqual(parseVolfile(ok.text).map((x) => x.name), ['vf-client-0', 'vf-client-1', 'vf-dht', 'vf-open-behind', 'vf-write-behind', 'vf-io-cache', 'vf-read-ahead', 'vf-nl-cache', 'vf-readdir-ahead', 'vf-md-cache']);
+  t.deepEqual(parseVolfile(ok.text).map((x) => x.name), ['vf-client-0', 'vf-client-1', 'vf-dht', 'vf-quick-read', 'vf-open-behind', 'vf-write-behind', 'vf-io-cache', 'vf-read-ahead', 'vf-nl-cache', 'vf-readdir-ahead', 'vf-md-cache']);
 
   const waiting = d.http('/v1/volumes/vf/volfile?newer-than=1&wait=20');
   await new Promise((r) => setTimeout(r, 200));

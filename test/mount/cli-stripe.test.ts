@@ -34,7 +34,7 @@ test('stripe 2: volfile, block size option, 64 MiB round trip split in halves; o
   t.like(info, { type: 'stripe', stripeCount: 2 });
   t.regex(await cli(['volume', 'info', 's']), /Type: Stripe\n[^]*Number of Bricks: 1 x 2 = 2\n/);
   const vf = parseVolfile(await cli(['volume', 'volfile', 's']));
-  t.deepEqual(vf.map((x) => [x.name, x.type]), [['s-client-0', 'protocol/client'], ['s-client-1', 'protocol/client'], ['s-stripe-0', 'cluster/stripe'], ['s-open-behind', 'performance/open-behind'], ['s-write-behind', 'performance/write-behind'], ['s-io-cache', 'performance/io-cache'], ['s-read-ahead', 'performance/read-ahead'], ['s-nl-cache', 'performance/nl-cache'], ['s-readdir-ahead', 'performance/readdir-ahead'], ['s-md-cache', 'performance/md-cache']]);
+  t.deepEqual(vf.map((x) => [x.name, x.type]), [['s-client-0', 'protocol/client'], ['s-client-1', 'protocol/client'], ['s-stripe-0', 'cluster/stripe'], ['s-quick-read', 'performance/quick-read'], ['s-open-behind', 'performance/open-behind'], ['s-write-behind', 'performance/write-behind'], ['s-io-cache', 'performance/io-cache'], ['s-read-ahead', 'performance/read-ahead'], ['s-nl-cache', 'performance/nl-cache'], ['s-readdir-ahead', 'performance/readdir-ahead'], ['s-md-cache', 'performance/md-cache']]);
 
   // Bad block sizes are usage errors; nothing changes.
   for (const bad of ['5000', '1KiB', 'huge']) {
@@ -85,7 +85,8 @@ test('stripe 2 over 4 bricks: distribute over two stripe sets of consecutive bri
     ['ds-stripe-0', 'cluster/stripe', ['ds-client-0', 'ds-client-1']],
     ['ds-stripe-1', 'cluster/stripe', ['ds-client-2', 'ds-client-3']],
     ['ds-dht', 'cluster/distribute', ['ds-stripe-0', 'ds-stripe-1']],
-    ['ds-open-behind', 'performance/open-behind', ['ds-dht']],
+    ['ds-quick-read', 'performance/quick-read', ['ds-dht']],
+    ['ds-open-behind', 'performance/open-behind', ['ds-quick-read']],
     ['ds-write-behind', 'performance/write-behind', ['ds-open-behind']],
     ['ds-io-cache', 'performance/io-cache', ['ds-write-behind']],
     ['ds-read-ahead', 'performance/read-ahead', ['ds-io-cache']],

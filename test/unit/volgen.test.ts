@@ -30,7 +30,7 @@ test('client volfile: one protocol/client per brick, distribute over them, md-ca
     ['demo-client-1', 'protocol/client'],
     ['demo-client-2', 'protocol/client'],
     ['demo-dht', 'cluster/distribute'],
-    ['demo-open-behind', 'performance/open-behind'], ['demo-write-behind', 'performance/write-behind'], ['demo-io-cache', 'performance/io-cache'], ['demo-read-ahead', 'performance/read-ahead'], ['demo-nl-cache', 'performance/nl-cache'], ['demo-readdir-ahead', 'performance/readdir-ahead'], ['demo-md-cache', 'performance/md-cache'],
+    ['demo-quick-read', 'performance/quick-read'], ['demo-open-behind', 'performance/open-behind'], ['demo-write-behind', 'performance/write-behind'], ['demo-io-cache', 'performance/io-cache'], ['demo-read-ahead', 'performance/read-ahead'], ['demo-nl-cache', 'performance/nl-cache'], ['demo-readdir-ahead', 'performance/readdir-ahead'], ['demo-md-cache', 'performance/md-cache'],
   ]);
   t.deepEqual(decls[1]!.options, { 'remote-host': '127.0.0.1', 'remote-port': '7101', 'remote-subvolume': '/srv/b1' });
   t.deepEqual(decls[3]!.subvolumes, ['demo-client-0', 'demo-client-1', 'demo-client-2']);
@@ -45,7 +45,8 @@ test('replica 2 over 4 bricks: consecutive pairs are replica sets, distribute ov
     ['r-replicate-0', 'cluster/replicate', ['r-client-0', 'r-client-1']],
     ['r-replicate-1', 'cluster/replicate', ['r-client-2', 'r-client-3']],
     ['r-dht', 'cluster/distribute', ['r-replicate-0', 'r-replicate-1']],
-    ['r-open-behind', 'performance/open-behind', ['r-dht']],
+    ['r-quick-read', 'performance/quick-read', ['r-dht']],
+    ['r-open-behind', 'performance/open-behind', ['r-quick-read']],
     ['r-write-behind', 'performance/write-behind', ['r-open-behind']],
     ['r-io-cache', 'performance/io-cache', ['r-write-behind']],
     ['r-read-ahead', 'performance/read-ahead', ['r-io-cache']],
@@ -67,7 +68,8 @@ test('stripe 2 replica 2: replica pairs are the stripe children, no distribute',
     ['sr-replicate-0', 'cluster/replicate', ['sr-client-0', 'sr-client-1']],
     ['sr-replicate-1', 'cluster/replicate', ['sr-client-2', 'sr-client-3']],
     ['sr-stripe-0', 'cluster/stripe', ['sr-replicate-0', 'sr-replicate-1']],
-    ['sr-open-behind', 'performance/open-behind', ['sr-stripe-0']],
+    ['sr-quick-read', 'performance/quick-read', ['sr-stripe-0']],
+    ['sr-open-behind', 'performance/open-behind', ['sr-quick-read']],
     ['sr-write-behind', 'performance/write-behind', ['sr-open-behind']],
     ['sr-io-cache', 'performance/io-cache', ['sr-write-behind']],
     ['sr-read-ahead', 'performance/read-ahead', ['sr-io-cache']],
@@ -91,7 +93,7 @@ test('client volfile: ping-timeout only when set, on every client', (t) => {
 
 test('client volfile: a single brick still has distribute on top', (t) => {
   const decls = parseVolfile(clientVolfile({ ...vol, bricks: [vol.bricks[0]!] }));
-  t.deepEqual(decls.map((d) => d.type), ['protocol/client', 'cluster/distribute', 'performance/open-behind', 'performance/write-behind', 'performance/io-cache', 'performance/read-ahead', 'performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
+  t.deepEqual(decls.map((d) => d.type), ['protocol/client', 'cluster/distribute', 'performance/quick-read', 'performance/open-behind', 'performance/write-behind', 'performance/io-cache', 'performance/read-ahead', 'performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
 });
 
 test('brick volfile: posix → locks named by the brick path → server', (t) => {
@@ -143,7 +145,8 @@ test('stripe N over N bricks: cluster/stripe is the top, no distribute', (t) => 
     ['s-client-0', 'protocol/client', []],
     ['s-client-1', 'protocol/client', []],
     ['s-stripe-0', 'cluster/stripe', ['s-client-0', 's-client-1']],
-    ['s-open-behind', 'performance/open-behind', ['s-stripe-0']],
+    ['s-quick-read', 'performance/quick-read', ['s-stripe-0']],
+    ['s-open-behind', 'performance/open-behind', ['s-quick-read']],
     ['s-write-behind', 'performance/write-behind', ['s-open-behind']],
     ['s-io-cache', 'performance/io-cache', ['s-write-behind']],
     ['s-read-ahead', 'performance/read-ahead', ['s-io-cache']],
@@ -163,7 +166,8 @@ test('stripe 2 over 4 bricks: consecutive pairs are stripe sets, distribute over
     ['ds-stripe-0', 'cluster/stripe', ['ds-client-0', 'ds-client-1']],
     ['ds-stripe-1', 'cluster/stripe', ['ds-client-2', 'ds-client-3']],
     ['ds-dht', 'cluster/distribute', ['ds-stripe-0', 'ds-stripe-1']],
-    ['ds-open-behind', 'performance/open-behind', ['ds-dht']],
+    ['ds-quick-read', 'performance/quick-read', ['ds-dht']],
+    ['ds-open-behind', 'performance/open-behind', ['ds-quick-read']],
     ['ds-write-behind', 'performance/write-behind', ['ds-open-behind']],
     ['ds-io-cache', 'performance/io-cache', ['ds-write-behind']],
     ['ds-read-ahead', 'performance/read-ahead', ['ds-io-cache']],
@@ -200,7 +204,7 @@ test('slots name the translators: after a removal the remaining bricks keep thei
   t.deepEqual(fresh.filter((d) => d.type === 'protocol/client').map((d) => d.name), ['demo-client-0', 'demo-client-1', 'demo-client-2']);
   // Slot 1 was removed.
   const dist = parseVolfile(clientVolfile({ name: 'v', bricks: [brick(0), brick(2), brick(3)], options: {}, layoutEpoch: 2 }));
-  t.deepEqual(dist.map((d) => d.name), ['v-client-0', 'v-client-2', 'v-client-3', 'v-dht', 'v-open-behind', 'v-write-behind', 'v-io-cache', 'v-read-ahead', 'v-nl-cache', 'v-readdir-ahead', 'v-md-cache']);
+  t.deepEqual(dist.map((d) => d.name), ['v-client-0', 'v-client-2', 'v-client-3', 'v-dht', 'v-quick-read', 'v-open-behind', 'v-write-behind', 'v-io-cache', 'v-read-ahead', 'v-nl-cache', 'v-readdir-ahead', 'v-md-cache']);
   t.deepEqual(dist[3]!.subvolumes, ['v-client-0', 'v-client-2', 'v-client-3']);
   t.is(dist[1]!.options['remote-subvolume'], '/srv/x2');
   // replica 2: the second pair (slots 2, 3) was removed, a third one (slots 4, 5) added.
@@ -209,7 +213,8 @@ test('slots name the translators: after a removal the remaining bricks keep thei
     ['r-replicate-0', ['r-client-0', 'r-client-1']],
     ['r-replicate-2', ['r-client-4', 'r-client-5']],
     ['r-dht', ['r-replicate-0', 'r-replicate-2']],
-    ['r-open-behind', ['r-dht']],
+    ['r-quick-read', ['r-dht']],
+    ['r-open-behind', ['r-quick-read']],
     ['r-write-behind', ['r-open-behind']],
     ['r-io-cache', ['r-write-behind']],
     ['r-read-ahead', ['r-io-cache']],
@@ -220,7 +225,7 @@ test('slots name the translators: after a removal the remaining bricks keep thei
   // stripe 2 replica 2: stripe sets are numbered by 4-brick blocks.
   const sr = parseVolfile(clientVolfile({ name: 'sr', replicaCount: 2, stripeCount: 2, bricks: [0, 1, 2, 3, 8, 9, 10, 11].map((s) => brick(s)), options: {} }));
   t.deepEqual(sr.filter((d) => d.type !== 'protocol/client').map((d) => d.name), [
-    'sr-replicate-0', 'sr-replicate-1', 'sr-replicate-4', 'sr-replicate-5', 'sr-stripe-0', 'sr-stripe-2', 'sr-dht', 'sr-open-behind', 'sr-write-behind', 'sr-io-cache', 'sr-read-ahead', 'sr-nl-cache', 'sr-readdir-ahead', 'sr-md-cache',
+    'sr-replicate-0', 'sr-replicate-1', 'sr-replicate-4', 'sr-replicate-5', 'sr-stripe-0', 'sr-stripe-2', 'sr-dht', 'sr-quick-read', 'sr-open-behind', 'sr-write-behind', 'sr-io-cache', 'sr-read-ahead', 'sr-nl-cache', 'sr-readdir-ahead', 'sr-md-cache',
   ]);
   t.deepEqual(distributeUnits({ name: 'sr', replicaCount: 2, stripeCount: 2, bricks: [0, 1, 2, 3, 8, 9, 10, 11].map((s) => brick(s)), options: {} }), [
     { name: 'sr-stripe-0', bricks: [0, 1, 2, 3] },
@@ -256,7 +261,8 @@ test('a replicated volume whose layout changed keeps distribute over a single se
   t.deepEqual(grown.slice(2).map((d) => [d.name, d.subvolumes]), [
     ['r-replicate-1', ['r-client-2', 'r-client-3']],
     ['r-dht', ['r-replicate-1']],
-    ['r-open-behind', ['r-dht']],
+    ['r-quick-read', ['r-dht']],
+    ['r-open-behind', ['r-quick-read']],
     ['r-write-behind', ['r-open-behind']],
     ['r-io-cache', ['r-write-behind']],
     ['r-read-ahead', ['r-io-cache']],
@@ -280,24 +286,33 @@ test('layout weights: free GiB when free space differs by more than 10%, else no
 
 test('performance translators: on by default, `volume set performance.X off` takes one out, their options reach them', (t) => {
   const types = (options: Record<string, string>) => parseVolfile(clientVolfile({ ...vol, options })).map((d) => d.type);
-  t.deepEqual(types({}).slice(-7), ['performance/open-behind', 'performance/write-behind', 'performance/io-cache', 'performance/read-ahead', 'performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
+  t.deepEqual(types({}).slice(-8), ['performance/quick-read', 'performance/open-behind', 'performance/write-behind', 'performance/io-cache', 'performance/read-ahead', 'performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
   t.false(types({ 'performance.open-behind': 'false' }).includes('performance/open-behind'));
   t.true(types({ 'performance.open-behind': 'true' }).includes('performance/open-behind'));
   t.false(types({ 'performance.write-behind': 'false' }).includes('performance/write-behind'));
   t.false(types({ 'performance.read-ahead': 'false' }).includes('performance/read-ahead'));
   t.false(types({ 'performance.io-cache': 'false' }).includes('performance/io-cache'));
   t.false(types({ 'performance.nl-cache': 'false' }).includes('performance/nl-cache'));
+  t.false(types({ 'performance.quick-read': 'false' }).includes('performance/quick-read'));
   const noMd = parseVolfile(clientVolfile({ ...vol, options: { 'performance.md-cache': 'false' } }));
   t.is(noMd.at(-1)!.type, 'performance/readdir-ahead', 'the top is whatever is left on');
   const sized = parseVolfile(clientVolfile({ ...vol, options: { 'performance.write-behind-window-size': '4194304', 'performance.write-behind': 'true' } }));
   const wb = sized.find((d) => d.type === 'performance/write-behind')!;
   t.deepEqual(wb.options, { 'cache-size': '4194304' }, 'the switch itself is no translator option');
   t.notThrows(() => graphFromVolfile(clientVolfile({ ...vol, options: { 'performance.write-behind-window-size': '4194304' } })));
-  // write-behind sits on open-behind, or on the cluster translators when open-behind is off.
+  // write-behind sits on open-behind, or lower when open-behind is off.
   const noOb = parseVolfile(clientVolfile({ ...vol, options: { 'performance.open-behind': 'false' } }));
-  t.deepEqual(noOb.find((d) => d.type === 'performance/write-behind')!.subvolumes, ['demo-dht']);
+  t.deepEqual(noOb.find((d) => d.type === 'performance/write-behind')!.subvolumes, ['demo-quick-read']);
+  // open-behind sits on quick-read, or on the cluster translators when quick-read is off.
+  const noQr = parseVolfile(clientVolfile({ ...vol, options: { 'performance.quick-read': 'false' } }));
+  t.deepEqual(noQr.find((d) => d.type === 'performance/open-behind')!.subvolumes, ['demo-dht']);
+  // quick-read's options reach it under its own names.
+  const qrOpts = { 'performance.quick-read-max-file-size': '131072', 'performance.quick-read-cache-timeout': '3', 'performance.quick-read-cache-size': '1048576' };
+  const qr = parseVolfile(clientVolfile({ ...vol, options: qrOpts })).find((d) => d.type === 'performance/quick-read')!;
+  t.deepEqual(qr.options, { 'max-file-size': '131072', 'cache-timeout': '3', 'cache-size': '1048576' });
+  t.notThrows(() => graphFromVolfile(clientVolfile({ ...vol, options: qrOpts })));
   // read-ahead sits on write-behind, or lower when write-behind is off.
-  const noWb = parseVolfile(clientVolfile({ ...vol, options: { 'performance.write-behind': 'false', 'performance.open-behind': 'false', 'performance.io-cache': 'false', 'performance.read-ahead-page-count': '8' } }));
+  const noWb = parseVolfile(clientVolfile({ ...vol, options: { 'performance.write-behind': 'false', 'performance.open-behind': 'false', 'performance.io-cache': 'false', 'performance.quick-read': 'false', 'performance.read-ahead-page-count': '8' } }));
   const ra = noWb.find((d) => d.type === 'performance/read-ahead')!;
   t.deepEqual([ra.subvolumes, ra.options], [['demo-dht'], { 'page-count': '8' }]);
   t.notThrows(() => graphFromVolfile(clientVolfile({ ...vol, options: { 'performance.read-ahead-page-count': '16' } })));

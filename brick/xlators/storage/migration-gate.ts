@@ -28,6 +28,11 @@ export class MigrationGate {
     return this.watched.size > 0 || this.frozen.size > 0;
   }
 
+  /** True while the inode is watched or frozen: a copy of its data handed out now may soon be the old brick's. */
+  moving(ino: number): boolean {
+    return this.watched.has(ino) || this.frozen.has(ino);
+  }
+
   /** Before any fd fop: a moved file's data is stale. */
   checkFd(fd: number): void {
     if (this.movedFds.has(fd)) throw FsError.of('ESTALE', 'the file was moved to another brick');

@@ -4,7 +4,8 @@ import pathMod from 'node:path';
 import * as xattr from '@napi-rs/xattr';
 import { FsError } from '../../../lib/errors.js';
 import {
-  BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, MIGRATE_STAGING_DIR, XATTR_AFR_PREFIX, S_IFLNK, S_IFMT, XATTR_LINKTO,
+  BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, LOOKUP_DATA_MAX_BYTES, MIGRATE_STAGING_DIR, XATTR_AFR_PREFIX, S_IFLNK, S_IFMT,
+  S_IFREG, XATTR_LINKTO,
   type DirEntry, type FopArgs, type FopReply, type Iatt, type SetattrFields, type StatFs, type Xattrs,
 } from '../../../lib/fops.js';
 import { BoundedMap } from '../../../lib/bounded-map.js';
@@ -247,7 +248,44 @@ export class Posix extends Xlator implements FopImpl {
       }
       reply.xattrs = out;
     }
+    // quick-read: a small regular file's content in the same request. Never a link file's
+    // (its data lives elsewhere), nor a file a rebalance is moving (the copy would soon be
+    // the old brick's); anything odd on the way just leaves the data out.
+    const want = a.wantData;
+    if (typeof want === 'number' && reply.linkto === undefined && (iatt.mode & S_IFMT) === S_IFREG
+      && iatt.size <= Math.min(want, LOOKUP_DATA_MAX_BYTES) && !(this.gate.busy && this.gate.moving(iatt.ino))) {
+      const data = await this.contentOf(abs, iatt);
+      if (data) reply.data = data;
+    }
     return reply;
+  }
+
+  /**
+   * The whole content of a small file for a lookup, or undefined when it cannot be read as
+   * its attributes say: the file must be the same inode with the same size and times after
+   * the read, so the data always goes with the attributes in the same reply. The pread goes
+   * through the thread pool, as readfile's: a cold read must not stall the event loop.
+   */
+  private async contentOf(abs: string, iatt: Iatt): Promise<Buffer | undefined> {
+    if (iatt.size === 0) return Buffer.alloc(0);
+    let fd: number;
+    try {
+      fd = fs.openSync(abs, O_RDONLY | O_NOFOLLOW);
+    } catch {
+      return undefined;
+    }
+    try {
+      const buf = Buffer.allocUnsafe(iatt.size);
+      const { bytesRead } = await fsRead(fd, buf, 0, iatt.size, 0);
+      const st = fs.fstatSync(fd);
+      const same = bytesRead === iatt.size && st.ino === iatt.ino && st.size === iatt.size
+        && st.mtimeMs === iatt.mtimeMs && st.ctimeMs === iatt.ctimeMs;
+      return same ? buf : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {

@@ -19,6 +19,8 @@ interface Location {
   iatt: Iatt;
   /** True when the hashed child holds a link file pointing at the cached one. */
   viaLink: boolean;
+  /** The file's content, when the lookup asked for it and the child holding the data answered it. */
+  data?: Buffer;
 }
 
 /** What locate finds: a file's location, or a directory (on every child). */
@@ -277,8 +279,12 @@ export class Distribute extends Xlator implements FopImpl {
 
   // ---- locating names -----------------------------------------------------------------
 
-  /** Finds where a name lives: hashed child, then its link file, then every child. */
-  private async locate(path: string): Promise<Located> {
+  /**
+   * Finds where a name lives: hashed child, then its link file, then every child. wantData
+   * (quick-read) goes to every lookup of the name; only the data of the child that holds the
+   * file is kept (a link file never carries any).
+   */
+  private async locate(path: string, wantData?: number): Promise<Located> {
     if (path === '/') {
       await this.layoutOf('/');
       const r = successes(await fanout(this.children, 'lookup', { path: '/' }));
@@ -288,23 +294,25 @@ export class Distribute extends Xlator implements FopImpl {
     // Every lookup refreshes the remembered location, so it is never older than the
     // kernel's own entry cache that decides when the next lookup comes.
     this.where.delete(path);
-    const loc = await this.locateName(path);
+    const loc = await this.locateName(path, wantData);
     if (!('dir' in loc)) this.where.set(path, loc.cached);
     return loc;
   }
 
-  private async locateName(path: string): Promise<Located> {
+  private async locateName(path: string, wantData?: number): Promise<Located> {
     const { child: hashed, settled } = await this.hashed(path);
+    const args: FopArgs<'lookup'> = wantData === undefined ? { path } : { path, wantData };
+    const withData = (l: Location, data: Buffer | undefined): Location => (data ? { ...l, data } : l);
     let first: FsError | undefined;
     try {
-      const r = await this.children[hashed]!.call('lookup', { path });
+      const r = await this.children[hashed]!.call('lookup', args);
       if (isDir(r.iatt)) return { dir: r.iatt, hashed };
-      if (!r.linkto) return { cached: hashed, hashed, iatt: r.iatt, viaLink: false };
+      if (!r.linkto) return withData({ cached: hashed, hashed, iatt: r.iatt, viaLink: false }, r.data);
       const target = this.childIndex.get(r.linkto);
       if (target !== undefined) {
         try {
-          const t = await this.children[target]!.call('lookup', { path });
-          if (!t.linkto) return { cached: target, hashed, iatt: t.iatt, viaLink: true };
+          const t = await this.children[target]!.call('lookup', args);
+          if (!t.linkto) return withData({ cached: target, hashed, iatt: t.iatt, viaLink: true }, t.data);
         } catch (e) {
           if (FsError.from(e).code !== 'ENOENT') throw e;
         }
@@ -317,10 +325,10 @@ export class Distribute extends Xlator implements FopImpl {
       if (first.code === 'ENOENT' && settled && this.optBool('lookup-optimize')) throw first;
     }
     const others = this.all().filter((i) => i !== hashed);
-    const res = await fanout(this.children, 'lookup', { path }, others);
+    const res = await fanout(this.children, 'lookup', args, others);
     for (const r of successes(res)) {
       if (isDir(r.value.iatt)) return { dir: r.value.iatt, hashed };
-      if (!r.value.linkto) return { cached: r.child, hashed, iatt: r.value.iatt, viaLink: false };
+      if (!r.value.linkto) return withData({ cached: r.child, hashed, iatt: r.value.iatt, viaLink: false }, r.value.data);
     }
     if (first?.code === 'ENOTCONN') throw first;
     const down = res.find((r) => !r.ok && r.error.code !== 'ENOENT');
@@ -373,9 +381,9 @@ export class Distribute extends Xlator implements FopImpl {
   // ---- fops -----------------------------------------------------------------------------
 
   async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
-    const loc = await this.locate(a.path);
+    const loc = await this.locate(a.path, a.wantData);
     if ('dir' in loc) return { iatt: loc.dir };
-    return { iatt: loc.iatt };
+    return loc.data ? { iatt: loc.iatt, data: loc.data } : { iatt: loc.iatt };
   }
 
   async access(a: FopArgs<'access'>): Promise<FopReply<'access'>> {

@@ -315,10 +315,13 @@ export class Replicate extends Xlator implements FopImpl {
 
   // ---- reads ---------------------------------------------------------------------------
 
-  /** Looks a path up on every replica with the changelog, healing it first when a copy is blamed. */
-  private async inspect(path: string): Promise<{ res: Array<Settled<FopReply<'lookup'>>>; log: Changelog; healed: boolean }> {
+  /**
+   * Looks a path up on every replica with the changelog, healing it first when a copy is
+   * blamed. want: also ask one replica for the content (quick-read; see lookup).
+   */
+  private async inspect(path: string, want?: { child: number; wantData: number }): Promise<{ res: Array<Settled<FopReply<'lookup'>>>; log: Changelog; healed: boolean }> {
     const names = this.names.map(changelogName);
-    let res = await fanout(this.children, 'lookup', { path, xattrs: names });
+    let res = await fanout(this.children, 'lookup', (i) => (want?.child === i ? { path, xattrs: names, wantData: want.wantData } : { path, xattrs: names }));
     let log = new Changelog(this.names, res.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined)));
     const ok = successes(res);
     const missing = res.some((r) => !r.ok && r.error.code === 'ENOENT') && ok.length > 0;
@@ -354,7 +357,11 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
-    const { res, log } = await this.inspect(a.path);
+    // quick-read's content is asked of the replica open would read from when none is blamed,
+    // in the same round trip as the changelog check (as readfile does).
+    const guess = nameHash(a.path) % this.children.length;
+    const want = a.wantData === undefined ? undefined : { child: guess, wantData: a.wantData };
+    const { res, log, healed } = await this.inspect(a.path, want);
     const ok = successes(res);
     if (ok.length === 0) {
       const errs = res.filter((r): r is Extract<typeof r, { ok: false }> => !r.ok).map((r) => r.error);
@@ -367,10 +374,26 @@ export class Replicate extends Xlator implements FopImpl {
     const reply = from.value;
     // The caller's own xattr question is answered without our changelog names.
     if (a.xattrs?.length) {
-      const own = await this.children[from.child]!.call('lookup', a);
+      const own = await this.children[from.child]!.call('lookup', { path: a.path, xattrs: a.xattrs });
       return own;
     }
-    return { iatt: reply.iatt, linkto: reply.linkto };
+    const data = want && !dir && !healed ? this.trustedData(a.path, res, log, guess, reply.iatt.size) : undefined;
+    return data ? { iatt: reply.iatt, linkto: reply.linkto, data } : { iatt: reply.iatt, linkto: reply.linkto };
+  }
+
+  /**
+   * The content a lookup brought from replica `guess`, only when it can be trusted: no
+   * changelog counter of data pending anywhere (another client's write in the middle, a copy
+   * to heal), the guess is the replica a read would pick, no write burst of this client on
+   * the file, and its size is the size the lookup answers. Otherwise none: a reply without
+   * data is always correct (the read then goes to the bricks).
+   */
+  private trustedData(path: string, res: Array<Settled<FopReply<'lookup'>>>, log: Changelog, guess: number, size: number): Buffer | undefined {
+    if (this.bursts.has(path) || this.endingBursts.has(path) || log.dirty('data')) return undefined;
+    if (this.pickReader(path, log, 'data') !== guess) return undefined;
+    const r = res[guess];
+    if (!r?.ok || !r.value.data || r.value.iatt.size !== size || r.value.data.length !== size) return undefined;
+    return r.value.data;
   }
 
   /** Reads that any trusted replica can answer. */

@@ -136,9 +136,13 @@ export class Stripe extends Xlator implements FopImpl {
 
   // ---- lookup and attributes -------------------------------------------------------------
 
-  /** Child 0's answer; for a regular file, the size, blocks and times merged from every copy. */
+  /**
+   * Child 0's answer; for a regular file, the size, blocks and times merged from every copy.
+   * Never the content (quick-read's wantData): each child holds only some blocks of a file.
+   */
   async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
-    const res = await fanout(this.children, 'lookup', a);
+    const { wantData: _content, ...args } = a;
+    const res = await fanout(this.children, 'lookup', args);
     const first = res[0]!;
     if (!first.ok) throw first.error;
     if (!isRegular(first.value.iatt)) return first.value;

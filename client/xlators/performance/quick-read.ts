@@ -1,0 +1,378 @@
+import fs from 'node:fs';
+import { LOOKUP_DATA_MAX_BYTES, type FopArgs, type FopReply, type Iatt } from '../../../lib/fops.js';
+import { registerXlator } from '../../../lib/registry.js';
+import { Xlator, type FopImpl } from '../../../lib/xlator.js';
+
+const { O_RDONLY, O_TRUNC } = fs.constants;
+/** Node exports no O_ACCMODE; POSIX fixes it at 3 (O_RDONLY 0, O_WRONLY 1, O_RDWR 2). */
+const O_ACCMODE = 3;
+/** Linux's O_DIRECT; 0 where the platform has none. */
+const O_DIRECT = fs.constants.O_DIRECT ?? 0;
+/** What an entry costs beyond its data (the map entry, the attributes, the path), so empty files count too. */
+const ENTRY_OVERHEAD_BYTES = 256;
+/**
+ * Fetch credit (our addition, not GlusterFS's): every content kept costs one, the first read
+ * it answers earns USE_CREDIT. At zero, lookups stop asking for content but for a probe after
+ * PROBE_EVERY lookups, then after twice as many each time (up to MAX_PROBE_EVERY) until some
+ * content is read again: a stat-only pass (find, ls -l, a rename of every file) over
+ * files whose pages are not in the brick's cache would otherwise read each from disk for nothing.
+ */
+const MAX_CREDIT = 16;
+const USE_CREDIT = 8;
+const PROBE_EVERY = 16;
+const MAX_PROBE_EVERY = 64;
+
+/** A small file's content as a lookup brought it. */
+interface Cached {
+  data: Buffer;
+  iatt: Iatt;
+  fetchedAt: number;
+  /** data, path and overhead: what the entry counts against cache-size. */
+  cost: number;
+  /** It answered a read (it has earned its fetch credit). */
+  used: boolean;
+}
+
+/** Same file, same size and modification time (ctime may come from another replica). */
+function sameFile(a: Iatt, b: Iatt): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+/** A lookup in flight: a change of its path meanwhile makes its content unusable. */
+interface Fetch {
+  path: string;
+  stale: boolean;
+}
+
+/** An fd opened through this translator. */
+interface QrFd {
+  path: string;
+  /**
+   * Opened read-only (no O_DIRECT) while content of the file at path was held (the lookup
+   * before the open brought it): that file's inode. Its reads are answered from content of
+   * the same inode only, so an fd on a file unlinked or renamed over since never reads the
+   * content of whatever took its name. Undefined: its reads always go down.
+   */
+  ino?: number;
+}
+
+/**
+ * performance/quick-read (GlusterFS's quick-read): a lookup asks for the content of the file
+ * too, when it is at most max-file-size bytes (`wantData`); the brick reads it in the same
+ * request. The content is kept by path, and readfile (open-behind's read by path) and
+ * reads on fds opened read-only through here are answered from it for cache-timeout seconds
+ * after it was fetched: reading a small file after the kernel's caches went cold costs the
+ * lookup alone, one round trip. Sits directly above the cluster translator, below open-behind.
+ *
+ * Coherence: this client's own changes drop the path, before the change is sent and again
+ * when it is answered (a write, writev or ftruncate through an fd opened here, any setattr,
+ * an open for writing or with O_TRUNC, create, unlink, rename of either name and anything
+ * under them, link, ...), and a lookup whose path changed while it was in flight keeps
+ * nothing. Another client's change shows once the entry expires (the bound md-cache and the
+ * kernel keep), or at once when a brick's upcall reaches invalidate(). A write through
+ * another hard link of a file is not seen until the entry expires (keyed by path, as
+ * read-ahead is).
+ *
+ * Fetching is not free: the brick reads the file in the lookup, from disk when its pages are
+ * cold. While fetched content goes unread (a stat-only pass), lookups stop asking for it but
+ * for a probe now and then (see MAX_CREDIT).
+ */
+export class QuickRead extends Xlator implements FopImpl {
+  static override readonly description = 'Fetches small files with their lookup and answers their reads from memory for a short time';
+  static override readonly options = {
+    'max-file-size': { type: 'size', default: 64 * 1024, min: 0, max: LOOKUP_DATA_MAX_BYTES, description: 'Largest file (bytes) whose content a lookup fetches' },
+    'cache-timeout': { type: 'int', default: 1, min: 0, max: 60, description: 'Seconds a fetched content answers reads (0 turns quick-read off)' },
+    'cache-size': { type: 'size', default: 64 * 1024 * 1024, min: 0, max: 1024 ** 3, description: 'Bytes of content held in total, least recently used dropped first' },
+  } as const;
+
+  /** By path, least recently used first (a Map keeps insertion order; a hit re-inserts). */
+  private readonly cache = new Map<string, Cached>();
+  private bytes = 0;
+  private readonly fds = new Map<number, QrFd>();
+  private readonly fetches = new Set<Fetch>();
+  private hits = 0;
+  private misses = 0;
+  private fills = 0;
+  private staleFills = 0;
+  private drops = 0;
+  private evictions = 0;
+  private invalidations = 0;
+  private credit = MAX_CREDIT;
+  private sinceProbe = 0;
+  private probeEvery = PROBE_EVERY;
+  /** Lookups sent without asking for content because fetched content went unread. */
+  private unasked = 0;
+
+  private get child(): Xlator {
+    return this.children[0]!;
+  }
+
+  private get timeoutMs(): number {
+    return this.optNumber('cache-timeout') * 1000;
+  }
+
+  override reconfigure(options: Record<string, string>): void {
+    super.reconfigure(options);
+    if (this.timeoutMs === 0) this.clear();
+    this.evict();
+  }
+
+  override async fini(): Promise<void> {
+    this.clear();
+  }
+
+  override statedump(): Record<string, unknown> {
+    return {
+      entries: this.cache.size, bytes: this.bytes, hits: this.hits, misses: this.misses, fills: this.fills,
+      staleFills: this.staleFills, drops: this.drops, evictions: this.evictions, invalidations: this.invalidations,
+      credit: this.credit, unasked: this.unasked, openFds: this.fds.size, lookupsInFlight: this.fetches.size,
+    };
+  }
+
+  // ---- the cache ------------------------------------------------------------------------
+
+  private put(path: string, data: Buffer, iatt: Iatt): void {
+    this.remove(path);
+    const cost = data.length + path.length + ENTRY_OVERHEAD_BYTES;
+    if (cost > this.optNumber('cache-size')) return;
+    this.cache.set(path, { data, iatt, fetchedAt: Date.now(), cost, used: false });
+    this.bytes += cost;
+    this.fills++;
+    this.credit = Math.max(0, this.credit - 1);
+    this.evict();
+  }
+
+  /**
+   * Drops least recently used entries while over cache-size, and expired ones at that end
+   * anyway: content nobody reads again would otherwise stay until the cache fills (and every
+   * rename scans the entries for a directory's).
+   */
+  private evict(): void {
+    const cap = this.optNumber('cache-size');
+    const now = Date.now();
+    for (const [path, e] of this.cache) {
+      const over = this.bytes > cap;
+      if (!over && now - e.fetchedAt < this.timeoutMs) break;
+      this.cache.delete(path);
+      this.bytes -= e.cost;
+      if (over) this.evictions++;
+    }
+  }
+
+  private remove(path: string): boolean {
+    const e = this.cache.get(path);
+    if (!e) return false;
+    this.cache.delete(path);
+    this.bytes -= e.cost;
+    return true;
+  }
+
+  private clear(): void {
+    this.cache.clear();
+    this.bytes = 0;
+  }
+
+  /** The content of path while fresh, marked recently used; a read it answers (a hit) earns fetch credit the first time. */
+  private hit(path: string, ino?: number): Cached | undefined {
+    const e = this.cache.get(path);
+    if (!e || (ino !== undefined && e.iatt.ino !== ino)) return undefined;
+    if (Date.now() - e.fetchedAt >= this.timeoutMs) {
+      this.remove(path);
+      return undefined;
+    }
+    this.cache.delete(path);
+    this.cache.set(path, e);
+    this.hits++;
+    if (!e.used) {
+      e.used = true;
+      this.credit = Math.min(MAX_CREDIT, this.credit + USE_CREDIT);
+      this.probeEvery = PROBE_EVERY;
+    }
+    return e;
+  }
+
+  /** Whether this lookup asks for content: while fetched content gets read, else as a probe now and then. */
+  private askContent(): boolean {
+    if (this.credit > 0) return true;
+    if (++this.sinceProbe >= this.probeEvery) {
+      // Until some content is read again, each probe waits twice as long as the last.
+      this.probeEvery = Math.min(MAX_PROBE_EVERY, this.probeEvery * 2);
+      this.sinceProbe = 0;
+      return true;
+    }
+    this.unasked++;
+    return false;
+  }
+
+  /** Path changed (or is about to): forget its content, and what lookups in flight bring of it. */
+  private drop(path: string): void {
+    if (this.remove(path)) this.drops++;
+    for (const f of this.fetches) if (f.path === path) f.stale = true;
+  }
+
+  /** The same for a name and everything under it (a renamed or removed directory). */
+  private dropTree(path: string): void {
+    this.drop(path);
+    const prefix = path === '/' ? '/' : path + '/';
+    for (const k of [...this.cache.keys()]) if (k.startsWith(prefix) && this.remove(k)) this.drops++;
+    for (const f of this.fetches) if (f.path.startsWith(prefix)) f.stale = true;
+  }
+
+  /** Runs a change of paths with their content dropped before it is sent and again when it is answered. */
+  private async changing<T>(paths: readonly string[], run: () => Promise<T>, tree = false): Promise<T> {
+    const forget = (): void => {
+      for (const p of paths) (tree ? this.dropTree(p) : this.drop(p));
+    };
+    forget();
+    try {
+      return await run();
+    } finally {
+      forget();
+    }
+  }
+
+  private pathOfFd(fd: number): string[] {
+    const f = this.fds.get(fd);
+    return f ? [f.path] : [];
+  }
+
+  /** Another client changed these paths (a brick's upcall): drop them, then tell the parents. */
+  override invalidate(paths: readonly string[], from: Xlator): void {
+    for (const p of paths) {
+      this.invalidations++;
+      this.drop(p);
+    }
+    super.invalidate(paths, from);
+  }
+
+  // ---- reads ----------------------------------------------------------------------------
+
+  /**
+   * Asks for the content of a small file with plain lookups (see askContent); keeps it unless
+   * the path changed meanwhile. A lookup that did not ask keeps what is held only while the
+   * attributes it brings are those the content came with.
+   */
+  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
+    if (a.xattrs?.length || a.wantData !== undefined || this.timeoutMs === 0) return this.child.call('lookup', a);
+    if (!this.askContent()) {
+      const r = await this.child.call('lookup', a);
+      const held = this.cache.get(a.path);
+      if (held && !sameFile(held.iatt, r.iatt)) this.drop(a.path);
+      return r;
+    }
+    const fetch: Fetch = { path: a.path, stale: false };
+    this.fetches.add(fetch);
+    try {
+      const r = await this.child.call('lookup', { ...a, wantData: this.optNumber('max-file-size') });
+      if (r.data === undefined) {
+        // Not a small file now, or a copy that cannot be trusted: what was kept is no longer right.
+        if (!fetch.stale) this.drop(a.path);
+        return r;
+      }
+      if (fetch.stale) this.staleFills++;
+      else this.put(a.path, Buffer.isBuffer(r.data) ? r.data : Buffer.from(r.data), r.iatt);
+      const { data: _content, ...rest } = r;
+      return rest;
+    } finally {
+      this.fetches.delete(fetch);
+    }
+  }
+
+  async readfile(a: FopArgs<'readfile'>): Promise<FopReply<'readfile'>> {
+    const e = this.hit(a.path);
+    if (!e) {
+      this.misses++;
+      return this.child.call('readfile', a);
+    }
+    return { data: e.data.subarray(a.offset, a.offset + a.size) };
+  }
+
+  async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
+    const f = this.fds.get(a.fd);
+    const e = f?.ino !== undefined ? this.hit(f.path, f.ino) : undefined;
+    if (!e) {
+      if (f?.ino !== undefined) this.misses++;
+      return this.child.call('read', a);
+    }
+    return { data: e.data.subarray(a.offset, a.offset + a.size) };
+  }
+
+  // ---- fds ------------------------------------------------------------------------------
+
+  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+    const readOnly = (a.flags & O_ACCMODE) === O_RDONLY && (a.flags & O_TRUNC) === 0;
+    const open = (): Promise<FopReply<'open'>> => this.child.call('open', a);
+    const r = readOnly ? await open() : await this.changing([a.path], open);
+    const held = readOnly && (a.flags & O_DIRECT) === 0 ? this.cache.get(a.path) : undefined;
+    this.fds.set(r.fd, held ? { path: a.path, ino: held.iatt.ino } : { path: a.path });
+    return r;
+  }
+
+  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+    const r = await this.changing([a.path], () => this.child.call('create', a));
+    this.fds.set(r.fd, { path: a.path });
+    return r;
+  }
+
+  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+    this.fds.delete(a.fd);
+    return this.child.call('release', a);
+  }
+
+  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
+    return this.changing(this.pathOfFd(a.fd), () => this.child.call('write', a));
+  }
+
+  async writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
+    return this.changing(this.pathOfFd(a.fd), () => this.child.call('writev', a));
+  }
+
+  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
+    return this.changing(this.pathOfFd(a.fd), () => this.child.call('ftruncate', a));
+  }
+
+  // ---- names and attributes -------------------------------------------------------------
+
+  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+    return this.changing([a.path], () => this.child.call('setattr', a));
+  }
+
+  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+    return this.changing([a.path], () => this.child.call('unlink', a));
+  }
+
+  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
+    return this.changing([a.path], () => this.child.call('rmdir', a), true);
+  }
+
+  /** Both names and everything under them; fds opened at the old name follow it. */
+  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+    const r = await this.changing([a.from, a.to], () => this.child.call('rename', a), true);
+    if (a.from !== a.to) {
+      const prefix = a.from + '/';
+      for (const f of this.fds.values()) {
+        if (f.path === a.from) f.path = a.to;
+        else if (f.path.startsWith(prefix)) f.path = a.to + f.path.slice(a.from.length);
+      }
+    }
+    return r;
+  }
+
+  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
+    return this.changing([a.target, a.path], () => this.child.call('link', a));
+  }
+
+  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
+    return this.changing([a.path], () => this.child.call('symlink', a));
+  }
+
+  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
+    return this.changing([a.path], () => this.child.call('mknod', a));
+  }
+
+  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
+    return this.changing([a.path], () => this.child.call('mkdir', a));
+  }
+}
+
+registerXlator('performance/quick-read', QuickRead);

@@ -1,0 +1,424 @@
+import test from 'ava';
+import fs from 'node:fs';
+import { FsError } from '../../lib/errors.js';
+import type { FopArgs, FopName, FopReply, Iatt } from '../../lib/fops.js';
+import { Xlator } from '../../lib/xlator.js';
+import { QuickRead } from '../../client/xlators/performance/quick-read.js';
+
+const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC, O_CREAT } = fs.constants;
+
+const iatt = (size: number): Iatt => ({
+  mode: 0o100644, nlink: 1, uid: 0, gid: 0, rdev: 0, size, blocks: 0, blksize: 4096, ino: 1, atimeMs: 0, mtimeMs: 0, ctimeMs: 0,
+});
+
+/**
+ * A child holding files in memory, as a brick does: lookup answers the content when asked
+ * (wantData) and the file is that small. Every call is recorded ("lookup /a 65536",
+ * "readfile /a 0+10", "read 10 0+10"...). A lookup can be held (hold) to race changes with it.
+ */
+class MemChild extends Xlator {
+  readonly files = new Map<string, Buffer>();
+  /** Inode numbers by path: a new file gets a new one, a rename takes its own along. */
+  readonly inos = new Map<string, number>();
+  private nextIno = 100;
+  readonly calls: string[] = [];
+  private readonly fdPath = new Map<number, string>();
+  private nextFd = 10;
+  /** The next lookup waits for this promise before reading the file. */
+  hold?: Promise<void>;
+
+  override call<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
+    const reply = (r: unknown): Promise<FopReply<F>> => Promise.resolve(r as FopReply<F>);
+    const a = args as Record<string, unknown>;
+    switch (fop) {
+      case 'lookup': {
+        const { path, wantData } = args as FopArgs<'lookup'>;
+        this.calls.push(`lookup ${path}${wantData === undefined ? '' : ` ${wantData}`}`);
+        const held = this.hold;
+        this.hold = undefined;
+        return (held ?? Promise.resolve()).then(() => {
+          const data = this.files.get(path);
+          if (!data) throw FsError.of('ENOENT', path);
+          const copy = Buffer.from(data);
+          const at = { ...iatt(data.length), ino: this.inoOf(path) };
+          return (wantData !== undefined && data.length <= wantData ? { iatt: at, data: copy } : { iatt: at }) as FopReply<F>;
+        });
+      }
+      case 'readfile': {
+        const { path, offset, size } = args as FopArgs<'readfile'>;
+        this.calls.push(`readfile ${path} ${offset}+${size}`);
+        const data = this.files.get(path);
+        if (!data) return Promise.reject(FsError.of('ENOENT', path));
+        return reply({ data: data.subarray(offset, offset + size) });
+      }
+      case 'open':
+      case 'create': {
+        const { path, flags } = args as FopArgs<'open'>;
+        this.calls.push(`${fop} ${path} ${flags}`);
+        if (fop === 'create' && !this.files.has(path)) this.inos.set(path, this.nextIno++);
+        if (fop === 'create' || (flags & O_TRUNC)) this.files.set(path, Buffer.alloc(0));
+        if (!this.files.has(path)) return Promise.reject(FsError.of('ENOENT', path));
+        const fd = this.nextFd++;
+        this.fdPath.set(fd, path);
+        return reply(fop === 'create' ? { fd, iatt: iatt(0) } : { fd });
+      }
+      case 'read': {
+        const { fd, offset, size } = args as FopArgs<'read'>;
+        this.calls.push(`read ${fd} ${offset}+${size}`);
+        return reply({ data: this.files.get(this.fdPath.get(fd)!)!.subarray(offset, offset + size) });
+      }
+      case 'write':
+      case 'writev': {
+        const fd = a.fd as number;
+        const extents = fop === 'write' ? [args as FopArgs<'write'>] : (args as FopArgs<'writev'>).extents;
+        this.calls.push(`${fop} ${fd}`);
+        const path = this.fdPath.get(fd)!;
+        let file = this.files.get(path)!;
+        let n = 0;
+        for (const { offset, data } of extents) {
+          const next = Buffer.alloc(Math.max(file.length, offset + data.length));
+          file.copy(next);
+          data.copy(next, offset);
+          file = next;
+          n += data.length;
+        }
+        this.files.set(path, file);
+        return reply({ size: n });
+      }
+      case 'ftruncate': {
+        const { fd, size } = args as FopArgs<'ftruncate'>;
+        this.calls.push(`ftruncate ${fd} ${size}`);
+        const path = this.fdPath.get(fd)!;
+        const next = Buffer.alloc(size);
+        this.files.get(path)!.copy(next);
+        this.files.set(path, next);
+        return reply({});
+      }
+      case 'setattr': {
+        const { path, attrs } = args as FopArgs<'setattr'>;
+        this.calls.push(`setattr ${path}`);
+        if (attrs.size !== undefined) this.files.set(path, Buffer.alloc(attrs.size, this.files.get(path)!));
+        return reply({ iatt: iatt(this.files.get(path)!.length) });
+      }
+      case 'rename': {
+        const { from, to } = args as FopArgs<'rename'>;
+        this.calls.push(`rename ${from} ${to}`);
+        for (const [p, d] of [...this.files]) {
+          if (p === from || p.startsWith(from + '/')) {
+            this.files.delete(p);
+            this.files.set(to + p.slice(from.length), d);
+            this.inos.set(to + p.slice(from.length), this.inoOf(p));
+            this.inos.delete(p);
+          }
+        }
+        return reply({});
+      }
+      case 'unlink':
+      case 'rmdir':
+        this.calls.push(`${fop} ${String(a.path)}`);
+        this.files.delete(a.path as string);
+        this.inos.delete(a.path as string);
+        return reply({});
+      case 'link':
+      case 'symlink':
+      case 'mknod':
+      case 'mkdir':
+        this.calls.push(`${fop} ${String(a.path)}`);
+        if (fop === 'link') {
+          this.files.set(a.path as string, this.files.get(a.target as string)!);
+          this.inos.set(a.path as string, this.inoOf(a.target as string));
+        } else {
+          this.files.set(a.path as string, Buffer.from('new'));
+          this.inos.set(a.path as string, this.nextIno++);
+        }
+        return reply({ iatt: iatt(3) });
+      case 'release':
+        this.calls.push(`release ${String(a.fd)}`);
+        this.fdPath.delete(a.fd as number);
+        return reply({});
+      default:
+        return Promise.reject(FsError.of('ENOSYS', fop));
+    }
+  }
+
+  inoOf(path: string): number {
+    let ino = this.inos.get(path);
+    if (ino === undefined) this.inos.set(path, ino = this.nextIno++);
+    return ino;
+  }
+}
+
+/** A parent that records the invalidations that reach it. */
+class Parent extends Xlator {
+  readonly invalidated: string[][] = [];
+
+  override invalidate(paths: readonly string[]): void {
+    this.invalidated.push([...paths]);
+  }
+}
+
+function setup(files: Record<string, string> = {}, options: Record<string, string> = {}) {
+  const child = new MemChild({ name: 'mem', type: 'test/mem', options: {}, children: [] });
+  for (const [p, s] of Object.entries(files)) child.files.set(p, Buffer.from(s));
+  const qr = new QuickRead({ name: 'qr', type: 'performance/quick-read', options, children: [child] });
+  const parent = new Parent({ name: 'top', type: 'test/parent', options: {}, children: [qr] });
+  return { child, qr, parent };
+}
+
+const text = (r: { data: Buffer }): string => r.data.toString();
+const dump = (qr: QuickRead): Record<string, number> => qr.statedump() as Record<string, number>;
+
+/** A readfile of the whole file: whether it reached the child. */
+async function readfileWent(child: MemChild, qr: QuickRead, path: string): Promise<boolean> {
+  const before = child.calls.length;
+  await qr.call('readfile', { path, offset: 0, size: 4096 });
+  return child.calls.slice(before).some((c) => c.startsWith('readfile'));
+}
+
+test('a lookup asks for the content; readfile of any range is then answered without the child', async (t) => {
+  const { child, qr } = setup({ '/a': 'hello, world' });
+  const r = await qr.call('lookup', { path: '/a' });
+  t.is(r.iatt.size, 12);
+  t.false('data' in r, 'the content stays here, not passed up');
+  t.deepEqual(child.calls, ['lookup /a 65536']);
+  t.is(text(await qr.call('readfile', { path: '/a', offset: 0, size: 4096 })), 'hello, world');
+  t.is(text(await qr.call('readfile', { path: '/a', offset: 7, size: 3 })), 'wor');
+  t.is(text(await qr.call('readfile', { path: '/a', offset: 100, size: 10 })), '');
+  t.deepEqual(child.calls, ['lookup /a 65536']);
+  t.like(dump(qr), { hits: 3, misses: 0, entries: 1, fills: 1 });
+  t.true(dump(qr).bytes! >= 12);
+});
+
+test('reads on an fd opened read-only are answered from the content; on an fd open for writing they are not', async (t) => {
+  const { child, qr } = setup({ '/a': 'abcdef' });
+  await qr.call('lookup', { path: '/a' });
+  const ro = await qr.call('open', { path: '/a', flags: O_RDONLY });
+  t.is(text(await qr.call('read', { fd: ro.fd, offset: 2, size: 2 })), 'cd');
+  t.false(child.calls.some((c) => c.startsWith('read ')));
+  const rw = await qr.call('open', { path: '/a', flags: O_RDWR });
+  t.is(text(await qr.call('read', { fd: rw.fd, offset: 2, size: 2 })), 'cd');
+  t.true(child.calls.includes(`read ${rw.fd} 2+2`));
+});
+
+test('lookups that ask for xattrs, or for the content themselves, pass through untouched', async (t) => {
+  const { child, qr } = setup({ '/a': 'x' });
+  await qr.call('lookup', { path: '/a', xattrs: ['user.x'] });
+  await qr.call('lookup', { path: '/a', wantData: 10 });
+  t.deepEqual(child.calls, ['lookup /a', 'lookup /a 10']);
+  t.is(dump(qr).entries, 0);
+});
+
+test('the content answers for cache-timeout seconds after it was fetched, then reads go down', async (t) => {
+  const { child, qr } = setup({ '/a': 'old', '/b': 'b', '/c': 'c' }, { 'cache-timeout': '1' });
+  await qr.call('lookup', { path: '/a' });
+  await qr.call('lookup', { path: '/c' });
+  child.files.set('/a', Buffer.from('new'));
+  t.is(text(await qr.call('readfile', { path: '/a', offset: 0, size: 10 })), 'old', 'another client\'s change is not seen yet');
+  await new Promise((r) => setTimeout(r, 1100));
+  t.is(text(await qr.call('readfile', { path: '/a', offset: 0, size: 10 })), 'new');
+  t.like(dump(qr), { hits: 1, misses: 1, entries: 1 });
+  // Expired content nobody asks for again goes when new content comes.
+  await qr.call('lookup', { path: '/b' });
+  t.like(dump(qr), { entries: 1, evictions: 0 });
+});
+
+test('cache-timeout 0: lookups do not ask for content', async (t) => {
+  const { child, qr } = setup({ '/a': 'x' }, { 'cache-timeout': '0' });
+  await qr.call('lookup', { path: '/a' });
+  t.deepEqual(child.calls, ['lookup /a']);
+});
+
+test('every change this client makes drops the content it touches', async (t) => {
+  // fd: open for writing on /d/f before the content was fetched (so only the change itself can drop it).
+  type Change = [string, (qr: QuickRead, fd: number) => Promise<unknown>, string[]];
+  const reopen = async (qr: QuickRead, flags: number): Promise<void> => {
+    await qr.call('release', { fd: (await qr.call('open', { path: '/d/f', flags })).fd });
+  };
+  const changes: Change[] = [
+    ['write', (qr, fd) => qr.call('write', { fd, offset: 0, data: Buffer.from('X') }), ['/d/f']],
+    ['writev', (qr, fd) => qr.call('writev', { fd, extents: [{ offset: 1, data: Buffer.from('Y') }] }), ['/d/f']],
+    ['ftruncate', (qr, fd) => qr.call('ftruncate', { fd, size: 1 }), ['/d/f']],
+    ['open O_TRUNC', (qr) => reopen(qr, O_RDONLY | O_TRUNC), ['/d/f']],
+    ['open O_WRONLY', (qr) => reopen(qr, O_WRONLY), ['/d/f']],
+    ['create', async (qr) => qr.call('release', { fd: (await qr.call('create', { path: '/d/f', mode: 0o644, flags: O_CREAT | O_WRONLY })).fd }), ['/d/f']],
+    ['setattr (mode)', (qr) => qr.call('setattr', { path: '/d/f', attrs: { mode: 0o600 } }), ['/d/f']],
+    ['setattr (size)', (qr) => qr.call('setattr', { path: '/d/f', attrs: { size: 1 } }), ['/d/f']],
+    ['unlink', (qr) => qr.call('unlink', { path: '/d/f' }), ['/d/f']],
+    ['rename from', (qr) => qr.call('rename', { from: '/d/f', to: '/d/g' }), ['/d/f', '/d/g']],
+    ['rename to', (qr) => qr.call('rename', { from: '/d/g', to: '/d/f' }), ['/d/f', '/d/g']],
+    ['rename of the directory', (qr) => qr.call('rename', { from: '/d', to: '/e' }), ['/d/f', '/d/g', '/e/f']],
+    ['rmdir of the directory', (qr) => qr.call('rmdir', { path: '/d' }), ['/d/f', '/d/g']],
+    ['link to it', (qr) => qr.call('link', { target: '/d/f', path: '/d/h' }), ['/d/f']],
+    ['link over its name', (qr) => qr.call('link', { target: '/d/g', path: '/d/f' }), ['/d/f', '/d/g']],
+    ['symlink', (qr) => qr.call('symlink', { target: 'x', path: '/d/f' }), ['/d/f']],
+    ['mknod', (qr) => qr.call('mknod', { path: '/d/f', mode: 0o100644, rdev: 0 }), ['/d/f']],
+  ];
+  for (const [what, change, dropped] of changes) {
+    const { child, qr } = setup({ '/d/f': 'content', '/d/g': 'other', '/e/f': 'e-content', '/x': 'unrelated' });
+    const { fd } = await qr.call('open', { path: '/d/f', flags: O_RDWR });
+    for (const p of ['/d/f', '/d/g', '/e/f', '/x']) await qr.call('lookup', { path: p });
+    t.is(dump(qr).entries, 4);
+    await change(qr, fd);
+    // Restore the names the child lost, so a read that goes down has something to read.
+    for (const p of dropped) if (!child.files.has(p)) child.files.set(p, Buffer.from('back'));
+    for (const p of dropped) t.true(await readfileWent(child, qr, p), `${what}: ${p} read from the child`);
+    t.false(await readfileWent(child, qr, '/x'), `${what}: other content stays`);
+  }
+});
+
+test('a change made while a lookup is in flight: the lookup keeps nothing', async (t) => {
+  const { child, qr } = setup({ '/a': 'before' });
+  const { fd } = await qr.call('open', { path: '/a', flags: O_RDWR });
+  let release!: () => void;
+  child.hold = new Promise((r) => { release = r; });
+  const looking = qr.call('lookup', { path: '/a' });
+  await qr.call('write', { fd, offset: 0, data: Buffer.from('AFTER!') });
+  release();
+  await looking;
+  t.is(dump(qr).staleFills, 1);
+  t.true(await readfileWent(child, qr, '/a'));
+  // Invalidation races the same way.
+  child.hold = new Promise((r) => { release = r; });
+  const again = qr.call('lookup', { path: '/a' });
+  qr.invalidate(['/a'], child);
+  release();
+  await again;
+  t.is(dump(qr).staleFills, 2);
+  t.is(dump(qr).entries, 0);
+});
+
+test('a lookup without content drops what was kept of the path', async (t) => {
+  const { child, qr } = setup({ '/a': 'small' }, { 'max-file-size': '10' });
+  await qr.call('lookup', { path: '/a' });
+  t.is(dump(qr).entries, 1);
+  child.files.set('/a', Buffer.from('now longer than ten bytes'));
+  await qr.call('lookup', { path: '/a' });
+  t.is(dump(qr).entries, 0);
+  t.true(await readfileWent(child, qr, '/a'));
+});
+
+test('invalidate() drops the paths and tells the parents', async (t) => {
+  const { child, qr, parent } = setup({ '/a': 'a', '/b': 'b' });
+  await qr.call('lookup', { path: '/a' });
+  await qr.call('lookup', { path: '/b' });
+  qr.invalidate(['/a'], child);
+  t.deepEqual(parent.invalidated, [['/a']]);
+  t.true(await readfileWent(child, qr, '/a'));
+  t.false(await readfileWent(child, qr, '/b'));
+  t.is(dump(qr).invalidations, 1);
+});
+
+test('max-file-size: a larger file is asked with the cap and not kept; its reads go down', async (t) => {
+  const big = 'x'.repeat(2000);
+  const { child, qr } = setup({ '/big': big, '/small': 'tiny' }, { 'max-file-size': '1KiB' });
+  await qr.call('lookup', { path: '/big' });
+  await qr.call('lookup', { path: '/small' });
+  t.deepEqual(child.calls, ['lookup /big 1024', 'lookup /small 1024']);
+  t.is(text(await qr.call('readfile', { path: '/big', offset: 0, size: 4096 })), big);
+  t.true(child.calls.includes('readfile /big 0+4096'));
+  t.false(await readfileWent(child, qr, '/small'));
+});
+
+test('cache-size bounds the bytes held; the least recently used content goes first', async (t) => {
+  const kib = (c: string): string => c.repeat(1024);
+  const { child, qr } = setup({ '/a': kib('a'), '/b': kib('b'), '/c': kib('c'), '/d': kib('d') }, { 'cache-size': '4000' });
+  for (const p of ['/a', '/b', '/c']) await qr.call('lookup', { path: p });
+  t.is(dump(qr).entries, 3);
+  t.true(dump(qr).bytes! <= 4000);
+  // /a used last: /b is now the least recently used, and goes when /d comes.
+  t.false(await readfileWent(child, qr, '/a'));
+  await qr.call('lookup', { path: '/d' });
+  t.like(dump(qr), { entries: 3, evictions: 1 });
+  t.true(dump(qr).bytes! <= 4000);
+  t.true(await readfileWent(child, qr, '/b'), 'the least recently used went');
+  for (const p of ['/a', '/c', '/d']) t.false(await readfileWent(child, qr, p), `${p} stays`);
+  // Content larger than the whole cache is never kept.
+  const tiny = setup({ '/a': kib('a') }, { 'cache-size': '1000' });
+  await tiny.qr.call('lookup', { path: '/a' });
+  t.is(dump(tiny.qr).entries, 0);
+});
+
+test('reconfigure: a smaller cache-size evicts at once; cache-timeout 0 empties it', async (t) => {
+  const { qr } = setup({ '/a': 'a'.repeat(1000), '/b': 'b'.repeat(1000) });
+  await qr.call('lookup', { path: '/a' });
+  await qr.call('lookup', { path: '/b' });
+  qr.reconfigure({ 'cache-size': '1500' });
+  t.is(dump(qr).entries, 1);
+  qr.reconfigure({ 'cache-timeout': '0' });
+  t.like(dump(qr), { entries: 0, bytes: 0 });
+});
+
+test('an fd follows a rename of its file and reads the content fetched at the new name', async (t) => {
+  const { child, qr } = setup({ '/a': 'moved' });
+  await qr.call('lookup', { path: '/a' });
+  const { fd } = await qr.call('open', { path: '/a', flags: O_RDONLY });
+  await qr.call('rename', { from: '/a', to: '/b' });
+  await qr.call('lookup', { path: '/b' });
+  t.is(text(await qr.call('read', { fd, offset: 0, size: 10 })), 'moved');
+  t.false(child.calls.some((c) => c.startsWith('read ')));
+});
+
+test('content nobody reads stops being asked for, but for a probe every 16th lookup; a read of fetched content brings it back', async (t) => {
+  const files = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`/f${i}`, `content ${i}`]));
+  const { child, qr } = setup(files);
+  const asked = (from: number): string[] => child.calls.slice(from).filter((c) => c.endsWith(' 65536'));
+  // A stat-only pass: 16 contents fetched and never read use up the credit.
+  for (let i = 0; i < 16; i++) await qr.call('lookup', { path: `/f${i}` });
+  t.is(asked(0).length, 16);
+  t.is(dump(qr).credit, 0);
+  let mark = child.calls.length;
+  for (let i = 16; i < 32; i++) await qr.call('lookup', { path: `/f${i}` });
+  t.deepEqual(asked(mark), ['lookup /f31 65536'], 'one probe in 16 lookups');
+  t.is(dump(qr).unasked, 15);
+  // Probes nobody reads come further apart: the next after 32 lookups.
+  mark = child.calls.length;
+  for (let i = 0; i < 32; i++) await qr.call('lookup', { path: `/f${i % 16}` });
+  t.deepEqual(asked(mark), ['lookup /f15 65536'], 'one probe in 32 lookups');
+  // Reads start: the probe's content answers one, and lookups ask again.
+  t.false(await readfileWent(child, qr, '/f15'));
+  mark = child.calls.length;
+  for (let i = 32; i < 40; i++) {
+    await qr.call('lookup', { path: `/f${i}` });
+    t.false(await readfileWent(child, qr, `/f${i}`), `/f${i} answered from its lookup`);
+  }
+  t.is(asked(mark).length, 8);
+  t.is(dump(qr).credit, 16, 'reads keep the credit full');
+});
+
+test('a lookup that did not ask for content keeps what is held only while the file is unchanged', async (t) => {
+  const files = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`/f${i}`, `content ${i}`]));
+  const { child, qr } = setup(files);
+  for (let i = 0; i < 16; i++) await qr.call('lookup', { path: `/f${i}` });
+  t.is(dump(qr).credit, 0);
+  child.files.set('/f0', Buffer.from('changed elsewhere, longer'));
+  const mark = child.calls.length;
+  await qr.call('lookup', { path: '/f0' });
+  await qr.call('lookup', { path: '/f1' });
+  t.deepEqual(child.calls.slice(mark), ['lookup /f0', 'lookup /f1'], 'not asked');
+  t.is(text(await qr.call('readfile', { path: '/f0', offset: 0, size: 100 })), 'changed elsewhere, longer');
+  t.false(await readfileWent(child, qr, '/f1'));
+});
+
+test('an fd on a file that lost its name never reads the content of the file that took it', async (t) => {
+  const { child, qr } = setup({ '/a': 'first file' });
+  await qr.call('lookup', { path: '/a' });
+  const old = await qr.call('open', { path: '/a', flags: O_RDONLY });
+  // Unlinked and made again through this client, then looked up: new content, new inode.
+  await qr.call('unlink', { path: '/a' });
+  const c = await qr.call('create', { path: '/a', mode: 0o644, flags: O_CREAT | O_WRONLY });
+  await qr.call('write', { fd: c.fd, offset: 0, data: Buffer.from('second') });
+  await qr.call('release', { fd: c.fd });
+  await qr.call('lookup', { path: '/a' });
+  const mark = child.calls.length;
+  await qr.call('read', { fd: old.fd, offset: 0, size: 100 }).catch(() => undefined);
+  t.deepEqual(child.calls.slice(mark), [`read ${old.fd} 0+100`], 'the old fd reads from the child');
+  // A new fd on the new file is answered from the content.
+  const fresh = await qr.call('open', { path: '/a', flags: O_RDONLY });
+  t.is(text(await qr.call('read', { fd: fresh.fd, offset: 0, size: 100 })), 'second');
+  // An fd opened with nothing held reads from the child.
+  const { child: c2, qr: q2 } = setup({ '/b': 'never looked up' });
+  const nothing = await q2.call('open', { path: '/b', flags: O_RDONLY });
+  await q2.call('lookup', { path: '/b' });
+  await q2.call('read', { fd: nothing.fd, offset: 0, size: 100 });
+  t.true(c2.calls.includes(`read ${nothing.fd} 0+100`));
+});
