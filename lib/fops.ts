@@ -13,6 +13,14 @@ export interface EntryLockSpec {
   owner: string;
 }
 
+/**
+ * The entry lock name that stands for every name of a directory (GlusterFS's entrylk with no
+ * basename): it conflicts with each name's lock there, so a holder sees no entry change in
+ * flight in the directory (replicate's entry self-heal). Other internal names (starting with
+ * NUL, as replicate's inode lock) are not names of entries and do not conflict with it.
+ */
+export const ENTRYLK_WHOLE_DIR = '\u0000dir';
+
 export interface Iatt {
   mode: number;
   nlink: number;

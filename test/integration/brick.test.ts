@@ -155,6 +155,50 @@ test('an xattrop can take an entry lock before it and drop one after it; a busy 
   t.true(freed, 'the lock of a closed connection is dropped');
 });
 
+test('the whole-directory entry lock excludes every entry name of its directory, waits for them and holds them up, in arrival order', async (t) => {
+  const { brick, c } = await setup(t);
+  const { ENTRYLK_WHOLE_DIR: ALL } = await import('../../lib/fops.js');
+  // One request in flight per raw connection: a waiting lock gets a connection of its own.
+  const other = await RawBrickClient.connect(brick.port, brick.dir);
+  const third = await RawBrickClient.connect(brick.port, brick.dir);
+  t.teardown(() => { other.close(); third.close(); });
+  const lk = (x: RawBrickClient, name: string, owner: string, cmd: string, p = '/'): Promise<{ err?: { code: string } }> =>
+    x.call('entrylk', { path: p, name, owner, cmd }) as Promise<{ err?: { code: string } }>;
+  const one = Buffer.alloc(12);
+  // A name held (as a transaction's lock + pre-op takes it): the whole directory waits.
+  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, lock: { name: 'x', owner: 'a' } })).err, undefined);
+  t.is((await lk(other, ALL, 'h', 'trylock')).err?.code, 'EAGAIN');
+  let granted = false;
+  const whole = lk(other, ALL, 'h', 'lock').then((r) => { granted = true; return r; });
+  await new Promise((r) => setTimeout(r, 100));
+  t.false(granted, 'granted while a name of the directory is held');
+  // Another directory, and internal names (the inode lock) of this one, are not held up.
+  t.is((await lk(c, 'x', 'a', 'trylock', '/sub')).err, undefined);
+  t.is((await lk(c, '\u0000inode', 'a', 'trylock')).err, undefined);
+  // A new name lock queues behind the waiting whole-directory request (no starvation).
+  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, lock: { name: 'y', owner: 'a' } })).err?.code, 'EAGAIN');
+  const y = lk(third, 'y', 'a3', 'lock');
+  // The post-op + unlock of the name hands the directory over; the queued name waits for it.
+  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, unlock: { name: 'x', owner: 'a' } })).err, undefined);
+  t.is((await whole).err, undefined);
+  let yGranted = false;
+  void y.then(() => { yGranted = true; });
+  await new Promise((r) => setTimeout(r, 100));
+  t.false(yGranted, 'a name granted while the whole directory is held');
+  t.is((await lk(other, ALL, 'h', 'unlock')).err, undefined);
+  t.is((await y).err, undefined);
+  // A connection that goes away lets go of its whole-directory lock and of its requests.
+  t.is((await lk(third, 'y', 'a3', 'unlock')).err, undefined);
+  t.is((await lk(other, ALL, 'h', 'trylock')).err, undefined);
+  other.close();
+  let freed = false;
+  for (let i = 0; i < 50 && !freed; i++) {
+    freed = (await lk(c, 'z', 'a', 'trylock')).err === undefined;
+    if (!freed) await new Promise((r) => setTimeout(r, 100));
+  }
+  t.true(freed, 'the whole-directory lock of a closed connection is dropped');
+});
+
 test('unlink with linkfileOnly removes a link file and leaves a real file of that name', async (t) => {
   const { c } = await setup(t);
   const { LINKFILE_MODE, XATTR_LINKTO } = await import('../../lib/fops.js');

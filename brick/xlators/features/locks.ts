@@ -1,17 +1,21 @@
 import { FsError } from '../../../lib/errors.js';
-import type { EntryLockSpec, FopArgs, FopReply } from '../../../lib/fops.js';
+import { ENTRYLK_WHOLE_DIR, type FopArgs, type FopReply } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl } from '../../../lib/xlator.js';
 
 interface Waiter {
+  name: string;
   owner: string;
   grant: () => void;
   timer: NodeJS.Timeout;
 }
 
-interface Held {
-  owner: string;
-  waiters: Waiter[];
+/** Whether locks of these two names on one directory exclude each other. */
+function conflicts(a: string, b: string): boolean {
+  if (a === b) return true;
+  // The whole-directory lock excludes every entry name, not other internal names (inode).
+  const entry = (n: string): boolean => !n.startsWith('\u0000');
+  return (a === ENTRYLK_WHOLE_DIR && entry(b)) || (b === ENTRYLK_WHOLE_DIR && entry(a));
 }
 
 /**
@@ -20,6 +24,9 @@ interface Held {
  * lock-timeout) while another owner holds it; the locks of a connection that goes away
  * are dropped (clientGone). An xattrop may take a lock before it (trylock) or drop one after
  * it, so replicate's lock + pre-op and post-op + unlock are one request each.
+ * ENTRYLK_WHOLE_DIR locks every entry name of a directory at once (replicate's entry
+ * self-heal); waiters are granted in arrival order per directory, so a whole-directory
+ * request is not starved by a stream of name locks, nor they by it.
  */
 export class Locks extends Xlator implements FopImpl {
   static override readonly description = 'Entry locks held on the brick for cluster translators';
@@ -27,36 +34,49 @@ export class Locks extends Xlator implements FopImpl {
     'lock-timeout': { type: 'int', default: 30, min: 1, max: 3600, description: 'Seconds a lock request waits before EAGAIN' },
   } as const;
 
-  private readonly held = new Map<string, Held>();
+  /** Held locks: directory, then name, then owner. */
+  private readonly held = new Map<string, Map<string, string>>();
+  /** Requests waiting, per directory, in arrival order. */
+  private readonly waiting = new Map<string, Waiter[]>();
 
   override statedump(): Record<string, unknown> {
-    return { entryLocks: [...this.held].map(([k, h]) => ({ key: k, owner: h.owner, waiting: h.waiters.length })) };
+    return {
+      entryLocks: [...this.held].flatMap(([dir, names]) => [...names].map(([name, owner]) => ({
+        key: `${dir}\0${name}`, owner, waiting: (this.waiting.get(dir) ?? []).filter((w) => conflicts(w.name, name)).length,
+      }))),
+    };
   }
 
   async entrylk(a: FopArgs<'entrylk'>): Promise<FopReply<'entrylk'>> {
     if (typeof a.path !== 'string' || typeof a.name !== 'string' || typeof a.owner !== 'string') {
       throw FsError.of('EINVAL', 'entrylk needs path, name and owner');
     }
-    const key = `${a.path}\0${a.name}`;
     if (a.cmd === 'unlock') {
-      if (!this.dropLock(key, a.owner)) throw FsError.of('EINVAL', 'unlock of a lock not held by this owner');
+      if (!this.dropLock(a.path, a.name, a.owner)) throw FsError.of('EINVAL', 'unlock of a lock not held by this owner');
       return {};
     }
     if (a.cmd !== 'lock' && a.cmd !== 'trylock') throw FsError.of('EINVAL', `unknown entrylk cmd ${String(a.cmd)}`);
-    if (this.tryTake(key, a.owner)) return {};
-    const h = this.held.get(key)!;
+    if (this.tryTake(a.path, a.name, a.owner)) return {};
     if (a.cmd === 'trylock') throw FsError.of('EAGAIN', 'entry lock is held');
+    const dir = a.path;
     const timeoutMs = this.optNumber('lock-timeout') * 1000;
     await new Promise<void>((resolve, reject) => {
       const w: Waiter = {
+        name: a.name,
         owner: a.owner,
         grant: resolve,
         timer: setTimeout(() => {
-          h.waiters.splice(h.waiters.indexOf(w), 1);
+          const list = this.waiting.get(dir) ?? [];
+          list.splice(list.indexOf(w), 1);
+          if (list.length === 0) this.waiting.delete(dir);
           reject(FsError.of('EAGAIN', 'entry lock wait timed out'));
+          // Requests behind this one may go now.
+          this.wake(dir);
         }, timeoutMs),
       };
-      h.waiters.push(w);
+      const list = this.waiting.get(dir) ?? [];
+      list.push(w);
+      this.waiting.set(dir, list);
     });
     return {};
   }
@@ -68,13 +88,10 @@ export class Locks extends Xlator implements FopImpl {
   async xattrop(a: FopArgs<'xattrop'>): Promise<FopReply<'xattrop'>> {
     const { lock, unlock, ...op } = a;
     if (!lock && !unlock) return this.children[0]!.call('xattrop', a);
-    const lockKey = (spec: EntryLockSpec): string => {
-      if (typeof spec.name !== 'string' || typeof spec.owner !== 'string') throw FsError.of('EINVAL', 'xattrop lock needs name and owner');
-      return `${a.path}\0${spec.name}`;
-    };
-    const taking = lock && lockKey(lock);
-    const dropping = unlock && lockKey(unlock);
-    if (taking && !this.tryTake(taking, lock.owner)) throw FsError.of('EAGAIN', 'entry lock is held');
+    for (const spec of [lock, unlock]) {
+      if (spec && (typeof spec.name !== 'string' || typeof spec.owner !== 'string')) throw FsError.of('EINVAL', 'xattrop lock needs name and owner');
+    }
+    if (lock && !this.tryTake(a.path, lock.name, lock.owner)) throw FsError.of('EAGAIN', 'entry lock is held');
     let pending: Promise<FopReply<'xattrop'>>;
     try {
       pending = this.children[0]!.call('xattrop', op);
@@ -82,55 +99,89 @@ export class Locks extends Xlator implements FopImpl {
       // storage/posix applies an xattrop before its first await, so the counters are
       // changed by now: the lock can go before the reply, and a request this connection
       // sends next (the client's next transaction on the name) finds it free.
-      if (dropping) this.dropLock(dropping, unlock.owner);
+      if (unlock) this.dropLock(a.path, unlock.name, unlock.owner);
     }
     try {
       const r = await pending;
-      return taking ? { ...r, locked: true } : r;
+      return lock ? { ...r, locked: true } : r;
     } catch (e) {
-      if (taking) this.dropLock(taking, lock.owner);
+      if (lock) this.dropLock(a.path, lock.name, lock.owner);
       throw e;
     }
   }
 
-  /** Takes a free lock for owner; false when someone holds it. */
-  private tryTake(key: string, owner: string): boolean {
-    if (this.held.has(key)) return false;
-    this.held.set(key, { owner, waiters: [] });
+  /** Whether name on dir is free of held locks and of conflicting requests waiting before (all waiting when `before` is undefined). */
+  private free(dir: string, name: string, before?: Waiter): boolean {
+    for (const h of this.held.get(dir)?.keys() ?? []) if (conflicts(h, name)) return false;
+    for (const w of this.waiting.get(dir) ?? []) {
+      if (w === before) break;
+      if (conflicts(w.name, name)) return false;
+    }
     return true;
   }
 
-  /** Drops owner's lock (the next waiter gets it); false when owner does not hold it. */
-  private dropLock(key: string, owner: string): boolean {
-    const h = this.held.get(key);
-    if (!h || h.owner !== owner) return false;
-    this.handOver(key, h);
+  private take(dir: string, name: string, owner: string): void {
+    const names = this.held.get(dir) ?? new Map<string, string>();
+    names.set(name, owner);
+    this.held.set(dir, names);
+  }
+
+  /** Takes a free lock for owner; false when someone holds it, or a conflicting request waits for it. */
+  private tryTake(dir: string, name: string, owner: string): boolean {
+    if (!this.free(dir, name)) return false;
+    this.take(dir, name, owner);
     return true;
+  }
+
+  /** Drops owner's lock (waiters it held up get theirs); false when owner does not hold it. */
+  private dropLock(dir: string, name: string, owner: string): boolean {
+    const names = this.held.get(dir);
+    if (names?.get(name) !== owner) return false;
+    names.delete(name);
+    if (names.size === 0) this.held.delete(dir);
+    this.wake(dir);
+    return true;
+  }
+
+  /** Grants, in arrival order, every waiting request of a directory that nothing holds up now. */
+  private wake(dir: string): void {
+    const list = this.waiting.get(dir);
+    if (!list) return;
+    for (const w of [...list]) {
+      if (!this.free(dir, w.name, w)) continue;
+      list.splice(list.indexOf(w), 1);
+      clearTimeout(w.timer);
+      this.take(dir, w.name, w.owner);
+      w.grant();
+    }
+    if (list.length === 0) this.waiting.delete(dir);
   }
 
   /** Drops every lock of owners from a connection that is gone (owners are "clientId:..."). */
   override clientGone(clientId: string): void {
     super.clientGone(clientId);
     const mine = (owner: string): boolean => owner.startsWith(clientId + ':');
-    for (const [key, h] of [...this.held]) {
-      h.waiters = h.waiters.filter((w) => {
+    const touched = new Set<string>();
+    for (const [dir, list] of [...this.waiting]) {
+      const kept = list.filter((w) => {
         if (!mine(w.owner)) return true;
         clearTimeout(w.timer);
         return false;
       });
-      if (mine(h.owner)) this.handOver(key, h);
+      if (kept.length === list.length) continue;
+      touched.add(dir);
+      if (kept.length) this.waiting.set(dir, kept);
+      else this.waiting.delete(dir);
     }
-  }
-
-  private handOver(key: string, h: Held): void {
-    const next = h.waiters.shift();
-    if (!next) {
-      this.held.delete(key);
-      return;
+    for (const [dir, names] of [...this.held]) {
+      for (const [name, owner] of [...names]) {
+        if (!mine(owner)) continue;
+        names.delete(name);
+        touched.add(dir);
+      }
+      if (names.size === 0) this.held.delete(dir);
     }
-    clearTimeout(next.timer);
-    h.owner = next.owner;
-    next.grant();
+    for (const dir of touched) this.wake(dir);
   }
 }
 

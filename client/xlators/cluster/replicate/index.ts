@@ -86,7 +86,7 @@ export class Replicate extends Xlator implements FopImpl {
   constructor(init: XlatorInit) {
     super(init);
     if (init.children.length < 2) throw new Error('cluster/replicate needs at least two subvolumes');
-    this.heal = new SelfHeal(this.children, this.names, this.log, (p) => this.lock(p, INODE_LOCK), (held) => this.unlock(held));
+    this.heal = new SelfHeal(this.children, this.names, this.log, (p, name) => this.lock(p, name), (held) => this.unlock(held));
   }
 
   get names(): string[] {

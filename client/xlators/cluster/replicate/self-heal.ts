@@ -3,7 +3,7 @@ import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
 import { fanout, successes, type Settled } from '../../../../lib/fanout.js';
 import {
-  INTERNAL_XATTR_PREFIX, isDir, S_IFLNK, S_IFMT, S_IFREG, XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO,
+  ENTRYLK_WHOLE_DIR, INTERNAL_XATTR_PREFIX, isDir, S_IFLNK, S_IFMT, S_IFREG, XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO,
   type DirEntry, type FopReply, type Iatt, type Xattrs,
 } from '../../../../lib/fops.js';
 import type { Logger } from '../../../../lib/log.js';
@@ -11,6 +11,8 @@ import type { Xlator } from '../../../../lib/xlator.js';
 import { Changelog, changelogName, KINDS, type Kind } from './changelog.js';
 
 const CHUNK = 1024 * 1024;
+/** The lock name replicate's transactions and heals take on a path's inode (index.ts's INODE_LOCK). */
+const INODE_LOCK = '\u0000inode';
 /** brickfs' own xattrs that travel with a recreated copy (never the changelog). */
 const CARRIED = [XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO];
 
@@ -40,7 +42,7 @@ export class SelfHeal {
     private readonly children: readonly Xlator[],
     private readonly names: readonly string[],
     private readonly log: Logger,
-    private readonly lockPath: (path: string) => Promise<number[]>,
+    private readonly lockPath: (path: string, name: string) => Promise<number[]>,
     private readonly unlockPath: (held: { path: string; name: string; children: number[] }) => Promise<void>,
   ) {}
 
@@ -49,46 +51,65 @@ export class SelfHeal {
     return { res, log: new Changelog(this.names, res.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined))) };
   }
 
-  private async withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
-    const held = await this.lockPath(path);
+  private async withLock<T>(path: string, fn: () => Promise<T>, name = INODE_LOCK): Promise<T> {
+    const held = await this.lockPath(path, name);
     try {
       return await fn();
     } finally {
-      await this.unlockPath({ path, name: '\u0000inode', children: held });
+      await this.unlockPath({ path, name, children: held });
     }
+  }
+
+  /**
+   * Runs fn with every entry name of a directory locked on every replica: no other
+   * client's entry change (create, unlink, rename...) is between its pre-op and its post-op
+   * there. Without it, a change in flight looks like an interrupted one (the replicas carry
+   * its marks, and the name is on some replicas only), and an entry heal "repairs" it:
+   * removes the name from a replica it had just reached, or brings back one being deleted.
+   */
+  private withEntries<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+    return this.withLock(dir, fn, ENTRYLK_WHOLE_DIR);
   }
 
   /** Heals one path; true when something was healed, false when there was nothing to do or it is in split-brain. */
   async healPath(path: string): Promise<boolean> {
     const { res } = await this.inspect(path);
     const absent = res.filter((r) => !r.ok && r.error.code === 'ENOENT').map((r) => r.child);
-    if (absent.length && path !== '/' && successes(res).length) await this.healEntries(pathMod.dirname(path));
-    return this.withLock(path, async () => {
-      const { res: now, log } = await this.inspect(path);
-      const present = successes(now);
-      if (!present.length) return false;
-      const model = present[0]!.value.iatt;
-      let healed = false;
-      const kinds: Kind[] = isDir(model) ? ['entry', 'metadata'] : isReg(model) ? ['data', 'metadata'] : ['metadata'];
-      for (const kind of kinds) {
-        if (!log.dirty(kind)) continue;
-        if (log.splitBrain(kind)) {
-          this.log.warn(`${path} is in ${kind} split-brain; heal it with \`volume heal VOL split-brain POLICY ${path}\``);
-          continue;
-        }
-        const ok = present.map((r) => r.child);
-        // Notes only about replicas that are away: nothing to heal until they are back.
-        if (!log.healable(kind)) continue;
-        let sources = log.sources(kind).filter((i) => ok.includes(i));
-        // Only notes of copies about themselves (an interrupted change): take the newest.
-        if (sources.length === ok.length) sources = [this.newest(present)];
-        const sinks = ok.filter((i) => !sources.includes(i));
-        await this.copy(kind, path, sources[0]!, sinks, now);
-        await this.resetChangelog(path, log, kind, ok);
-        healed = true;
+    if (absent.length && path !== '/' && successes(res).length) {
+      const dir = pathMod.dirname(path);
+      await this.withEntries(dir, () => this.healEntries(dir));
+    }
+    // A directory's changelog is read, and its entries healed, with no entry change in it in flight.
+    const isDirectory = successes(res).some((r) => isDir(r.value.iatt));
+    return this.withLock(path, () => (isDirectory ? this.withEntries(path, () => this.healLocked(path)) : this.healLocked(path)));
+  }
+
+  /** healPath's work, under the path's lock (and a directory's entry lock). */
+  private async healLocked(path: string): Promise<boolean> {
+    const { res: now, log } = await this.inspect(path);
+    const present = successes(now);
+    if (!present.length) return false;
+    const model = present[0]!.value.iatt;
+    let healed = false;
+    const kinds: Kind[] = isDir(model) ? ['entry', 'metadata'] : isReg(model) ? ['data', 'metadata'] : ['metadata'];
+    for (const kind of kinds) {
+      if (!log.dirty(kind)) continue;
+      if (log.splitBrain(kind)) {
+        this.log.warn(`${path} is in ${kind} split-brain; heal it with \`volume heal VOL split-brain POLICY ${path}\``);
+        continue;
       }
-      return healed;
-    });
+      const ok = present.map((r) => r.child);
+      // Notes only about replicas that are away: nothing to heal until they are back.
+      if (!log.healable(kind)) continue;
+      let sources = log.sources(kind).filter((i) => ok.includes(i));
+      // Only notes of copies about themselves (an interrupted change): take the newest.
+      if (sources.length === ok.length) sources = [this.newest(present)];
+      const sinks = ok.filter((i) => !sources.includes(i));
+      await this.copy(kind, path, sources[0]!, sinks, now);
+      await this.resetChangelog(path, log, kind, ok);
+      healed = true;
+    }
+    return healed;
   }
 
   private newest(present: Array<{ value: FopReply<'lookup'>; child: number }>): number {
@@ -253,7 +274,7 @@ export class SelfHeal {
   /** Crawls the whole replica set from the root, healing every path that needs it. */
   async healFull(dir = '/'): Promise<number> {
     let healed = (await this.healPath(dir).catch((e: Error) => this.failed(dir, e))) ? 1 : 0;
-    await this.healEntries(dir);
+    await this.withEntries(dir, () => this.healEntries(dir));
     const ok = successes(await fanout(this.children, 'readdir', { path: dir }));
     const names = new Map<string, DirEntry>();
     for (const r of ok) for (const e of r.value.entries) names.set(e.name, e);

@@ -1,0 +1,56 @@
+// Entry self-heal of a directory against another client's entry change in flight in it
+// (replicate, real brick processes, no FUSE). A change marks the directory on every replica
+// (pre-op) before it is done there, and clears the marks after (post-op): a heal that reads
+// those marks in between must not take them for an interrupted change and "heal" the name
+// away from the replica where the change already landed. That is how a rebalance lost files
+// (test/mount/rebalance.test.ts, 2×2 → 3×2): its renames of moved files into place raced the
+// mount's heals of the directory, one heal each way, and the name went from both replicas.
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import '../../client/xlators/index.js';
+import { prepareGraph } from '../../client/graph-switch.js';
+import type { FopName } from '../../lib/fops.js';
+import type { Xlator } from '../../lib/xlator.js';
+import { startReplicated } from '../helpers/replica.js';
+
+/** Holds every `fop` a translator is asked for by `ms` before it goes (a slow brick, for one fop). */
+function delayFop(x: Xlator, fop: FopName, ms: number): void {
+  const call = x.call.bind(x);
+  x.call = (async (f: FopName, a: never) => {
+    if (f === fop) await new Promise((res) => setTimeout(res, ms));
+    return call(f, a);
+  }) as Xlator['call'];
+}
+
+/** One client's replicate translator (its own connections to the bricks, as another mount). */
+async function client(t: Parameters<typeof startReplicated>[0], vol: Awaited<ReturnType<typeof startReplicated>>): Promise<Xlator> {
+  const graph = await prepareGraph(fs.readFileSync(vol.volfilePath, 'utf8'), 'test', { readyTimeoutMs: 1500 });
+  t.teardown(() => graph.fini());
+  return graph.byName.get('rv-replicate-0')!;
+}
+
+test('a heal of a directory waits for an entry change in flight in it: a name renamed in is on every replica after', async (t) => {
+  const vol = await startReplicated(t, 2, 1, { pingTimeoutS: 5 });
+  const mover = await client(t, vol);
+  const mount = await client(t, vol);
+  await mover.call('mkdir', { path: '/d', mode: 0o755 });
+  const { fd } = await mover.call('create', { path: '/stage', mode: 0o644, flags: fs.constants.O_RDWR });
+  await mover.call('write', { fd, offset: 0, data: Buffer.from('moved here\n') });
+  await mover.call('release', { fd });
+  // The rename lands on replica 1 at once and on replica 0 later (a busy brick).
+  delayFop(mover.children[0]!, 'rename', 600);
+  const renaming = mover.call('rename', { from: '/stage', to: '/d/x' });
+  const onDisk = (b: number): boolean => fs.existsSync(path.join(vol.bricks[b]!.dir, 'd/x'));
+  for (let i = 0; i < 100 && !onDisk(1); i++) await new Promise((r) => setTimeout(r, 5));
+  t.true(onDisk(1) && !onDisk(0), 'the rename is half done');
+  // Replica 0's directory changed last (another name's change landed there after).
+  const later = new Date(Date.now() + 60_000);
+  fs.utimesSync(path.join(vol.bricks[0]!.dir, 'd'), later, later);
+  // Another client looks the directory up meanwhile: both copies carry the rename's pre-op.
+  await mount.call('lookup', { path: '/d' });
+  await renaming;
+  await new Promise((r) => setTimeout(r, 200));
+  t.true(onDisk(0), '/d/x on replica 0');
+  t.true(onDisk(1), '/d/x on replica 1 (a heal removed it as if it had been deleted)');
+});
