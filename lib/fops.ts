@@ -264,6 +264,11 @@ export const BRICK_PRIVATE_DIR = '.brickfs';
 /** Where the rebalancer stages a file's copy on its new brick, under BRICK_PRIVATE_DIR; clients cannot reach it through a mount. */
 export const MIGRATE_STAGING_DIR = 'migrate';
 
+/** Node exports no O_ACCMODE; POSIX fixes it at 3 (O_RDONLY 0, O_WRONLY 1, O_RDWR 2). */
+export const O_ACCMODE = 3;
+/** Linux's O_DIRECT; 0 where the platform has none, so nothing bypasses a cache there. */
+export const O_DIRECT = fs.constants.O_DIRECT ?? 0;
+
 /**
  * The flags to reopen an fd with, by path (after a reconnect, a graph switch, a file
  * moved by rebalance): creating, excluding or truncating again would be wrong.

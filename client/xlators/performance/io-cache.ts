@@ -2,15 +2,11 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { BoundedMap } from '../../../lib/bounded-map.js';
 import { FsError } from '../../../lib/errors.js';
-import { S_IFMT, S_IFREG, type FopArgs, type FopReply, type Iatt } from '../../../lib/fops.js';
+import { O_ACCMODE, O_DIRECT, S_IFMT, S_IFREG, type FopArgs, type FopReply, type Iatt } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../lib/xlator.js';
 
 const { O_TRUNC, O_WRONLY } = fs.constants;
-/** Node exports no O_ACCMODE; POSIX fixes it at 3 (O_RDONLY 0, O_WRONLY 1, O_RDWR 2). */
-const O_ACCMODE = 3;
-/** Linux's O_DIRECT; 0 where the platform has none, so nothing bypasses there. */
-const O_DIRECT = fs.constants.O_DIRECT ?? 0;
 
 /** Paths whose latest attributes are remembered (lookups, listings): bounded like md-cache's entries. */
 const SEEN_LIMIT = 16384;

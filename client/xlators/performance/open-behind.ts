@@ -1,14 +1,11 @@
 import fs from 'node:fs';
 import { FsError } from '../../../lib/errors.js';
 import type { FopArgs, FopReply } from '../../../lib/fops.js';
+import { O_ACCMODE, O_DIRECT } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl } from '../../../lib/xlator.js';
 
 const { O_CREAT, O_RDONLY, O_TRUNC } = fs.constants;
-/** Node exports no O_ACCMODE; POSIX fixes it at 3 (O_RDONLY 0, O_WRONLY 1, O_RDWR 2). */
-const O_ACCMODE = 3;
-/** Linux's O_DIRECT; 0 where the platform has none. */
-const O_DIRECT = fs.constants.O_DIRECT ?? 0;
 
 /** Why a behind fd was opened for real (statedump counters). */
 type OpenReason = 'enosys' | 'sequential' | 'fd-fop' | 'namespace';

@@ -1,13 +1,9 @@
 import fs from 'node:fs';
-import { LOOKUP_DATA_MAX_BYTES, type FopArgs, type FopReply, type Iatt } from '../../../lib/fops.js';
+import { LOOKUP_DATA_MAX_BYTES, O_ACCMODE, O_DIRECT, type FopArgs, type FopReply, type Iatt } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl } from '../../../lib/xlator.js';
 
 const { O_RDONLY, O_TRUNC } = fs.constants;
-/** Node exports no O_ACCMODE; POSIX fixes it at 3 (O_RDONLY 0, O_WRONLY 1, O_RDWR 2). */
-const O_ACCMODE = 3;
-/** Linux's O_DIRECT; 0 where the platform has none. */
-const O_DIRECT = fs.constants.O_DIRECT ?? 0;
 /** What an entry costs beyond its data (the map entry, the attributes, the path), so empty files count too. */
 const ENTRY_OVERHEAD_BYTES = 256;
 /**

@@ -2,14 +2,11 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { FsError } from '../../../lib/errors.js';
 import type { FopArgs, FopReply } from '../../../lib/fops.js';
+import { O_ACCMODE, O_DIRECT } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent } from '../../../lib/xlator.js';
 
 const { O_TRUNC, O_WRONLY } = fs.constants;
-/** Node exports no O_ACCMODE; POSIX fixes it at 3 (O_RDONLY 0, O_WRONLY 1, O_RDWR 2). */
-const O_ACCMODE = 3;
-/** Linux's O_DIRECT; 0 where the platform has none, so nothing bypasses there. */
-const O_DIRECT = fs.constants.O_DIRECT ?? 0;
 
 /**
  * A page fetched longer ago than this is not served: another client's write shows after at
