@@ -8,6 +8,13 @@ import { formatVolfile } from '../../lib/volfile/parse.js';
 import { BRICK_MAIN, cli, eventually, freePort, portOpen, sleep, spawnOwned, tmpDir, type Owner } from './proc.js';
 
 /** One real brick process serving a temporary directory. */
+/**
+ * How long a brick may take to listen. Generous on purpose: a test file starts a dozen
+ * bricks at once, and beside the bench test (sync, drop_caches) each one loads its modules
+ * from a cold disk; 10 s was exceeded in CI that way. A brick that exits fails at once.
+ */
+const BRICK_START_WAIT_MS = 30_000;
+
 export class TestBrick {
   proc?: ChildProcess;
 
@@ -20,7 +27,7 @@ export class TestBrick {
     await eventually(async () => {
       if (p.exitCode !== null) throw new Error(`brick exited: ${fs.readFileSync(this.log, 'utf8')}`);
       return portOpen(this.port);
-    }, 10_000, `brick on port ${this.port}`);
+    }, BRICK_START_WAIT_MS, `brick on port ${this.port}`);
   }
 
   /** Kills the brick process (SIGKILL by default) and waits for it to be gone. */
