@@ -1,3 +1,7 @@
+import fs from 'node:fs';
+import { prepareGraph } from '../../client/graph-switch.js';
+import type { FopName } from '../../lib/fops.js';
+import type { Xlator } from '../../lib/xlator.js';
 import { startVolume, type TestVolume } from './cluster.js';
 import type { Owner } from './proc.js';
 
@@ -10,4 +14,24 @@ export function startReplicated(t: Owner, replica: number, sets = 1, opts: { pin
     name: 'rv', replica, ...(opts.pingTimeoutS ? { pingTimeoutS: opts.pingTimeoutS } : {}),
     set: { ...(opts.quorum ? { 'cluster.quorum-type': opts.quorum } : {}), ...opts.set },
   });
+}
+
+/**
+ * The replicate translator of the volume's first replica set in a client graph of its own
+ * (own connections to the bricks, as another mount would have), torn down with the test.
+ * The caller imports client/xlators/index.js so the graph's translator types are known.
+ */
+export async function replicateClient(t: Owner, vol: TestVolume): Promise<Xlator> {
+  const graph = await prepareGraph(fs.readFileSync(vol.volfilePath, 'utf8'), 'test', { readyTimeoutMs: 1500 });
+  t.teardown(() => graph.fini());
+  return graph.byName.get('rv-replicate-0')!;
+}
+
+/** Holds every `fop` a translator is asked for by `ms` before it goes (a slow brick, for one fop). */
+export function delayFop(x: Xlator, fop: FopName, ms: number): void {
+  const call = x.call.bind(x);
+  x.call = (async (f: FopName, a: never) => {
+    if (f === fop) await new Promise((res) => setTimeout(res, ms));
+    return call(f, a);
+  }) as Xlator['call'];
 }

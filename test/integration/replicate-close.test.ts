@@ -7,11 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as xattr from '@napi-rs/xattr';
 import '../../client/xlators/index.js';
-import { prepareGraph } from '../../client/graph-switch.js';
 import { Changelog, changelogName } from '../../client/xlators/cluster/replicate/changelog.js';
-import type { FopName, Xattrs } from '../../lib/fops.js';
-import type { Xlator } from '../../lib/xlator.js';
-import { startReplicated } from '../helpers/replica.js';
+import type { Xattrs } from '../../lib/fops.js';
+import { delayFop, replicateClient, startReplicated } from '../helpers/replica.js';
 
 const NAMES = ['rv-client-0', 'rv-client-1'];
 
@@ -25,25 +23,10 @@ function changelogOnDisk(file: string): Changelog {
   return new Changelog(NAMES, [row, undefined]);
 }
 
-/** Holds every `fop` a translator is asked for by `ms` before it goes (a slow brick, for one fop). */
-function delayFop(x: Xlator, fop: FopName, ms: number): void {
-  const call = x.call.bind(x);
-  x.call = (async (f: FopName, a: never) => {
-    if (f === fop) await new Promise((res) => setTimeout(res, ms));
-    return call(f, a);
-  }) as Xlator['call'];
-}
-
-async function replicateOver(t: Parameters<typeof startReplicated>[0], vol: Awaited<ReturnType<typeof startReplicated>>): Promise<Xlator> {
-  const graph = await prepareGraph(fs.readFileSync(vol.volfilePath, 'utf8'), 'test', { readyTimeoutMs: 1500 });
-  t.teardown(() => graph.fini());
-  return graph.byName.get('rv-replicate-0')!;
-}
-
 test('with one replica down, close returns only after the survivor\'s post-op: it blames the missing replica, not itself', async (t) => {
   const vol = await startReplicated(t, 2, 1, { pingTimeoutS: 5 });
   await vol.bricks[1]!.kill('SIGKILL');
-  const r = await replicateOver(t, vol);
+  const r = await replicateClient(t, vol);
   const { fd } = await r.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
   await r.call('write', { fd, offset: 0, data: Buffer.from('acknowledged\n') });
   // A slow post-op (the brick busy, the network late): a close that does not wait for it
@@ -59,7 +42,7 @@ test('with one replica down, close returns only after the survivor\'s post-op: i
 
 test('with every replica up, the post-op sent behind a close has landed once release returns', async (t) => {
   const vol = await startReplicated(t, 2, 1, { pingTimeoutS: 5 });
-  const r = await replicateOver(t, vol);
+  const r = await replicateClient(t, vol);
   const { fd } = await r.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
   await r.call('write', { fd, offset: 0, data: Buffer.from('acknowledged\n') });
   await r.call('flush', { fd });

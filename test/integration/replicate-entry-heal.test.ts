@@ -9,31 +9,12 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import '../../client/xlators/index.js';
-import { prepareGraph } from '../../client/graph-switch.js';
-import type { FopName } from '../../lib/fops.js';
-import type { Xlator } from '../../lib/xlator.js';
-import { startReplicated } from '../helpers/replica.js';
-
-/** Holds every `fop` a translator is asked for by `ms` before it goes (a slow brick, for one fop). */
-function delayFop(x: Xlator, fop: FopName, ms: number): void {
-  const call = x.call.bind(x);
-  x.call = (async (f: FopName, a: never) => {
-    if (f === fop) await new Promise((res) => setTimeout(res, ms));
-    return call(f, a);
-  }) as Xlator['call'];
-}
-
-/** One client's replicate translator (its own connections to the bricks, as another mount). */
-async function client(t: Parameters<typeof startReplicated>[0], vol: Awaited<ReturnType<typeof startReplicated>>): Promise<Xlator> {
-  const graph = await prepareGraph(fs.readFileSync(vol.volfilePath, 'utf8'), 'test', { readyTimeoutMs: 1500 });
-  t.teardown(() => graph.fini());
-  return graph.byName.get('rv-replicate-0')!;
-}
+import { delayFop, replicateClient, startReplicated } from '../helpers/replica.js';
 
 test('a heal of a directory waits for an entry change in flight in it: a name renamed in is on every replica after', async (t) => {
   const vol = await startReplicated(t, 2, 1, { pingTimeoutS: 5 });
-  const mover = await client(t, vol);
-  const mount = await client(t, vol);
+  const mover = await replicateClient(t, vol);
+  const mount = await replicateClient(t, vol);
   await mover.call('mkdir', { path: '/d', mode: 0o755 });
   const { fd } = await mover.call('create', { path: '/stage', mode: 0o644, flags: fs.constants.O_RDWR });
   await mover.call('write', { fd, offset: 0, data: Buffer.from('moved here\n') });
