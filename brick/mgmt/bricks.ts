@@ -1,11 +1,11 @@
 // Brick process supervision (glusterd's brick ops): port allocation, spawning detached
 // brick processes that outlive the daemon (as glusterfsd does), adopting them after a
 // daemon restart through their pidfiles, and stopping them.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnDataPath } from '../../lib/data-path-process.js';
 
 /** dist/brick/main.js, next to this module's own directory in the build. */
 export const BRICK_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
@@ -152,7 +152,7 @@ export async function startBrick(b: BrickProcess, brickMain = BRICK_MAIN, timeou
   fs.appendFileSync(b.log, `=== ${new Date().toISOString()} brickfs daemon: starting brick ${b.label} on port ${b.port}\n`);
   const offset = fs.statSync(b.log).size;
   const fd = fs.openSync(b.log, 'a');
-  const child = spawn(process.execPath, [brickMain, '--volfile', b.volfile, '--pidfile', b.pidfile], {
+  const child = spawnDataPath([brickMain, '--volfile', b.volfile, '--pidfile', b.pidfile], {
     detached: true,
     stdio: ['ignore', fd, fd],
   });

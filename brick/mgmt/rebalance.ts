@@ -2,10 +2,10 @@
 // spawned detached, one per volume, so it outlives a daemon restart as bricks do; found
 // again through its pidfile and command line; stopped with SIGTERM. What it does and the
 // status file it writes are the contract in lib/mgmt/rebalance.ts.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnDataPath } from '../../lib/data-path-process.js';
 import type { RebalanceStatus, RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
 import { logTail, pidAlive, readPidfile, sleep } from './bricks.js';
 import { writeFileAtomic } from './store.js';
@@ -106,7 +106,7 @@ export async function startRebalance(p: RebalanceProcess, main: string, args: Re
   fs.appendFileSync(p.log, `=== ${new Date().toISOString()} brickfs daemon: starting rebalance of volume ${p.volume}: ${argv.slice(1).join(' ')}\n`);
   const offset = fs.statSync(p.log).size;
   const fd = fs.openSync(p.log, 'a');
-  const child = spawn(process.execPath, argv, { detached: true, stdio: ['ignore', fd, fd] });
+  const child = spawnDataPath(argv, { detached: true, stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   let spawnError: Error | undefined;

@@ -216,7 +216,8 @@ export class LowLevelBridge {
       this.unmountNow();
     });
     n.setWriteSlabs(this.session, this.writeSlabs, this.slabBusy);
-    await raiseReadahead(this.mountpoint);
+    // Not awaited: it waits for a request to ourselves, which this start must not hold up.
+    void raiseReadahead(this.mountpoint);
   }
 
   /**
@@ -600,12 +601,18 @@ const KERNEL_READ_AHEAD_KB = 4096;
 
 /**
  * Sets the readahead of the mount's backing device (/sys/class/bdi/MAJ:MIN), found through
- * /proc/self/mountinfo: a stat of the mount point would be a request to ourselves. Needs
- * root; otherwise the kernel's default stays.
+ * /proc/self/mountinfo. Needs root; otherwise the kernel's default stays.
+ *
+ * Not before the kernel has our answer to FUSE_INIT: it offers its current window as
+ * max_readahead in INIT and then sets the window to the smaller of it and our answer, so a
+ * window raised earlier fell back to 128 KiB (every mount until the eighth pass). The kernel
+ * holds any request until INIT is answered, so once an (asynchronous: it is a request to
+ * ourselves) stat of the mount point has come back, INIT is done.
  */
 async function raiseReadahead(mountpoint: string): Promise<void> {
   const dev = mountDevice(mountpoint);
   if (!dev) return;
+  await fs.promises.stat(mountpoint).catch(() => undefined);
   await fs.promises.writeFile(`/sys/class/bdi/${dev}/read_ahead_kb`, `${KERNEL_READ_AHEAD_KB}\n`)
     .catch((e: Error) => log.debug(`${mountpoint}: kernel readahead left at its default: ${e.message}`));
 }

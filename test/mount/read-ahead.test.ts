@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { mountVolfile, startDistribute, xlatorStatedump } from '../helpers/cluster.js';
+import { eventually, shOk } from '../helpers/proc.js';
 
 const MiB = 1024 ** 2;
 
@@ -71,4 +72,16 @@ test('a multi-MiB file reads back intact with 1 MiB reads; a change through a se
   await (await fs.promises.open(file, 'r')).close();
   t.is((await readToEnd(reader, 0)).hash, sha256(expected));
   t.true((await xlatorStatedump(mnt, 'performance/read-ahead') as Record<string, number>).invalidations > 0);
+});
+
+test("the kernel's readahead window for the mount is raised to 4 MiB, and stays raised after FUSE_INIT", async (t) => {
+  const vol = await startDistribute(t, 1);
+  const mnt = await mountVolfile(t, vol.volfilePath);
+  const dev = (await shOk(t, `mountpoint -d ${mnt}`)).trim();
+  const kb = (): number => Number(fs.readFileSync(`/sys/class/bdi/${dev}/read_ahead_kb`, 'utf8'));
+  // Before the eighth pass the window was set before the kernel had our INIT answer, which
+  // put it back to 128 KiB: the kernel then cut sequential reads into 256 KiB requests.
+  await eventually(async () => kb() === 4096, 5000, 'read_ahead_kb 4096');
+  await new Promise((r) => setTimeout(r, 300));
+  t.is(kb(), 4096);
 });

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { spawnDataPath } from '../../../lib/data-path-process.js';
 import { OperationError, UsageError, VolfileSyntaxError } from '../../../lib/errors.js';
 import { graphFromVolfile } from '../../../lib/graph.js';
 import { Logger } from '../../../lib/log.js';
@@ -88,7 +88,7 @@ async function mountInBackground(volfileText: string, source: string, dir: strin
   if (o) args.push('-o', o);
   // The mount process follows the volume's volfile on the daemon it came from.
   if (watch) args.push('--watch', formatWatch(watch), '--volfile-version', String(watch.version));
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd, 'ipc'] });
+  const child = spawnDataPath(args, { detached: true, stdio: ['ignore', logFd, logFd, 'ipc'] });
   fs.closeSync(logFd);
   const outcome = await new Promise<{ ok: true } | { ok: false; message: string }>((resolve) => {
     const timer = setTimeout(() => {
