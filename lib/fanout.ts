@@ -63,13 +63,18 @@ export function firstFailure<T>(results: Array<Settled<T>>, ignore: readonly str
 /**
  * The migrate fop on every child, for translators whose file lives on all their children
  * (replicate, stripe): a move needs every copy held, so any failure fails it (thaw is best
- * effort). Dirty when any copy changed.
+ * effort). Dirty when any copy changed; diverged when any child says so.
  */
 export async function migrateOnAll(children: readonly Xlator[], args: FopArgs<'migrate'>): Promise<FopReply<'migrate'>> {
-  const res = await fanout(children, 'migrate', args);
+  return migrateReply(args, await fanout(children, 'migrate', args));
+}
+
+/** migrateOnAll's answer from the children's replies. */
+export function migrateReply(args: FopArgs<'migrate'>, res: Array<Settled<FopReply<'migrate'>>>, diverged = false): FopReply<'migrate'> {
   if (args.op === 'thaw') return {};
   const failed = firstFailure(res);
   if (failed) throw failed;
   const ok = successes(res);
-  return { iatt: ok[0]?.value.iatt, dirty: ok.some((r) => r.value.dirty === true) };
+  const anyDiverged = diverged || ok.some((r) => r.value.diverged === true);
+  return { iatt: ok[0]?.value.iatt, dirty: anyDiverged || ok.some((r) => r.value.dirty === true), ...(anyDiverged ? { diverged: true } : {}) };
 }

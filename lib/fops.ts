@@ -185,11 +185,13 @@ export interface FopTable {
    * done (reads go on); commit — the copy elsewhere is live: remove this name, answer
    * ESTALE on every fd still open on the file, and release what was held; thaw — give up.
    * The owner (prefixed with the connection by protocol/server) is released when its
-   * connection goes.
+   * connection goes. diverged (from cluster/replicate on freeze, never from a brick): the
+   * copies a read may use differ in size, a change done on some replicas is still on its
+   * way to others; it cannot land while frozen, so the mover thaws and copies again.
    */
   migrate: {
     args: { path: string; owner: string; op: 'watch' | 'freeze' | 'thaw' | 'commit' };
-    reply: { iatt?: Iatt; dirty?: boolean };
+    reply: { iatt?: Iatt; dirty?: boolean; diverged?: boolean };
   };
 }
 

@@ -259,14 +259,16 @@ export class Rebalancer {
         }
         if (!frozen.dirty) break;
         // Written to while copying. A small file is copied again now that writes wait; a
-        // big one is not held that long: let writes go and copy again, a few times.
+        // big one is not held that long: let writes go and copy again, a few times. Copies
+        // of a replicated file that differ (diverged: a write done on some replicas, held
+        // on its way to the others) cannot agree while frozen: thaw and copy again.
         await dst.call('ftruncate', { fd: dstFd, size: 0 });
-        if ((frozen.iatt?.size ?? Infinity) <= FROZEN_COPY_MAX_BYTES) {
+        if (!frozen.diverged && (frozen.iatt?.size ?? Infinity) <= FROZEN_COPY_MAX_BYTES) {
           bytes += await this.copy(src, srcFd, dst, dstFd);
           break;
         }
         await src.call('migrate', { path, owner: this.owner, op: 'thaw' });
-        if (attempt >= COPY_ATTEMPTS) throw FsError.of('EBUSY', `${path} kept changing while it was copied; it stays where it is (run the rebalance again later)`);
+        if (attempt >= COPY_ATTEMPTS) throw FsError.of('EBUSY', `${path} kept changing while it was copied${frozen.diverged ? ' (its replicas differed)' : ''}; it stays where it is (run the rebalance again later)`);
         await src.call('migrate', { path, owner: this.owner, op: 'watch' });
       }
       // fstat, not lookup: a replicated source with writes held by the freeze shows pending

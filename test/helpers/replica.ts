@@ -35,3 +35,23 @@ export function delayFop(x: Xlator, fop: FopName, ms: number): void {
     return call(f, a);
   }) as Xlator['call'];
 }
+
+/**
+ * Holds every `fop` a translator is asked for until release() (a write stuck on its way to
+ * one brick, for as long as a test needs: no timing involved). held() counts those waiting.
+ */
+export function holdFop(x: Xlator, fop: FopName): { release: () => void; held: () => number } {
+  const call = x.call.bind(x);
+  let release!: () => void;
+  const gate = new Promise<void>((res) => { release = res; });
+  let waiting = 0;
+  x.call = (async (f: FopName, a: never) => {
+    if (f === fop) {
+      waiting++;
+      await gate;
+      waiting--;
+    }
+    return call(f, a);
+  }) as Xlator['call'];
+  return { release, held: () => waiting };
+}

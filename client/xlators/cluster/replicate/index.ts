@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
-import { fanout, firstFailure, migrateOnAll, successes, type Settled } from '../../../../lib/fanout.js';
+import { fanout, firstFailure, migrateOnAll, migrateReply, successes, type Settled } from '../../../../lib/fanout.js';
 import { isDir, type FopArgs, type FopName, type FopReply, type Xattrs } from '../../../../lib/fops.js';
 import { nameHash } from '../../../../lib/hash.js';
 import { registerXlator } from '../../../../lib/registry.js';
@@ -49,6 +49,19 @@ const BURST_KINDS: readonly Kind[] = ['data', 'metadata'];
 
 /** How long a write burst keeps its lock after its last write. */
 const BURST_IDLE_MS = 50;
+
+/**
+ * A replica's answer to a change of a file that was moved away from it (rebalance committed
+ * a migration): ESTALE through an fd; ENOENT by path, for a name that was there when the
+ * change took its lock and marks. The change was held there by the migration's freeze, so
+ * the copy now in use may have been read from that replica without it: the change fails
+ * with this error, whatever the other replicas answered, and cluster/distribute redoes it
+ * where the file lives now. The other replicas' success was on the copy left behind.
+ */
+function movedAway<T>(results: Array<Settled<T>>): FsError | undefined {
+  for (const r of results) if (!r.ok && (r.error.code === 'ESTALE' || r.error.code === 'ENOENT')) return r.error;
+  return undefined;
+}
 
 /** What one transaction changes and where its locks and changelog live. */
 interface TxnTarget {
@@ -284,6 +297,8 @@ export class Replicate extends Xlator implements FopImpl {
         return ok[0]!.value;
       }
       const post = await posting;
+      const moved = t.lockName === INODE_LOCK ? movedAway(results) : undefined;
+      if (moved) throw moved;
       // The post-op moved the file's ctime: hand back the attributes from after it, or
       // a caller comparing ctimes (tar: "file changed as we read it") sees a change.
       const first = ok[0];
@@ -622,7 +637,8 @@ export class Replicate extends Xlator implements FopImpl {
 
   /**
    * One change of a file under its open burst: sent to the given replicas, the burst kept
-   * open while it runs, and a replica that failed it stays blamed. Answers the first success.
+   * open while it runs, and a replica that failed it stays blamed. Answers the first success,
+   * unless a replica says the file moved away (movedAway): that is the answer.
    */
   private async inBurst<F extends 'write' | 'writev' | 'setattr'>(
     b: WriteBurst, fop: F, args: FopArgs<F> | ((child: number) => FopArgs<F>), targets: number[],
@@ -637,6 +653,8 @@ export class Replicate extends Xlator implements FopImpl {
     }
     for (const r of res) if (!r.ok) b.failed.add(r.child);
     this.armBurstTimer(b);
+    const moved = movedAway(res);
+    if (moved) throw moved;
     const ok = successes(res);
     if (!ok.length) throw firstFailure(res) ?? FsError.of('ENOTCONN');
     return ok[0]!.value;
@@ -671,6 +689,10 @@ export class Replicate extends Xlator implements FopImpl {
       await this.postOpLanded(f.path);
     }
     const res = await fanout(this.children, fop, (i) => ({ ...a, fd: f.childFds[i]! }), this.withFds(f));
+    // An fsync that met a moved file (movedAway) is redone where it lives now: the writes
+    // redone there are what must be on disk, not the copy left behind.
+    const moved = fop === 'fsync' ? movedAway(res) : undefined;
+    if (moved) throw moved;
     const ok = successes(res);
     if (ok.length === 0 && res.length > 0) throw (res[0] as Extract<Settled<unknown>, { ok: false }>).error;
     return (ok[0]?.value ?? {}) as FopReply<F>;
@@ -752,9 +774,22 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   /** xattrop and entrylk from above (distribute's own) go to every replica. */
-  /** Rebalance holds and releases every copy of a file being moved. */
+  /**
+   * Rebalance holds and releases every copy of a file being moved. A freeze that finds the
+   * sizes of the copies a read may use (sources) differ says so (diverged): an append or
+   * truncate done on some replicas is held on its way to the others, and would be redone
+   * after the move (movedAway) on a copy that may already hold it. Changes that leave the
+   * size alone are idempotent when redone. The changelog is read without healing: a writer's
+   * marks are pending, and a heal would wait for its lock, which waits for the freeze.
+   */
   async migrate(a: FopArgs<'migrate'>): Promise<FopReply<'migrate'>> {
-    return migrateOnAll(this.children, a);
+    if (a.op !== 'freeze') return migrateOnAll(this.children, a);
+    const res = await fanout(this.children, 'migrate', a);
+    if (res.some((r) => !r.ok)) return migrateReply(a, res);
+    const looked = await fanout(this.children, 'lookup', { path: a.path, xattrs: this.names.map(changelogName) });
+    const sources = new Changelog(this.names, looked.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined))).sources('data');
+    const sizes = new Set(successes(res).filter((r) => sources.includes(r.child)).map((r) => r.value.iatt?.size));
+    return migrateReply(a, res, sizes.size > 1);
   }
 
   async entrylk(a: FopArgs<'entrylk'>): Promise<FopReply<'entrylk'>> {
