@@ -63,6 +63,13 @@ function movedAway<T>(results: Array<Settled<T>>): FsError | undefined {
   return undefined;
 }
 
+/** The xattrs of `names` that `all` holds. */
+function pickXattrs(all: Xattrs | undefined, names: readonly string[]): Xattrs {
+  const out: Xattrs = {};
+  for (const n of names) if (all?.[n] !== undefined) out[n] = all[n]!;
+  return out;
+}
+
 /** What one transaction changes and where its locks and changelog live. */
 interface TxnTarget {
   kind: Kind;
@@ -334,8 +341,8 @@ export class Replicate extends Xlator implements FopImpl {
    * Looks a path up on every replica with the changelog, healing it first when a copy is
    * blamed. want: also ask one replica for the content (quick-read; see lookup).
    */
-  private async inspect(path: string, want?: { child: number; wantData: number }): Promise<{ res: Array<Settled<FopReply<'lookup'>>>; log: Changelog; healed: boolean }> {
-    const names = this.names.map(changelogName);
+  private async inspect(path: string, want?: { child: number; wantData: number }, callerXattrs: readonly string[] = []): Promise<{ res: Array<Settled<FopReply<'lookup'>>>; log: Changelog; healed: boolean }> {
+    const names = [...this.names.map(changelogName), ...callerXattrs];
     let res = await fanout(this.children, 'lookup', (i) => (want?.child === i ? { path, xattrs: names, wantData: want.wantData } : { path, xattrs: names }));
     let log = new Changelog(this.names, res.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined)));
     const ok = successes(res);
@@ -376,7 +383,8 @@ export class Replicate extends Xlator implements FopImpl {
     // in the same round trip as the changelog check (as readfile does).
     const guess = nameHash(a.path) % this.children.length;
     const want = a.wantData === undefined ? undefined : { child: guess, wantData: a.wantData };
-    const { res, log, healed } = await this.inspect(a.path, want);
+    // The caller's own xattrs (distribute's layout of a directory) ride on the same lookups.
+    const { res, log, healed } = await this.inspect(a.path, want, a.xattrs);
     const ok = successes(res);
     if (ok.length === 0) {
       const errs = res.filter((r): r is Extract<typeof r, { ok: false }> => !r.ok).map((r) => r.error);
@@ -388,10 +396,7 @@ export class Replicate extends Xlator implements FopImpl {
     const from = ok.find((r) => r.child === reader) ?? ok[0]!;
     const reply = from.value;
     // The caller's own xattr question is answered without our changelog names.
-    if (a.xattrs?.length) {
-      const own = await this.children[from.child]!.call('lookup', { path: a.path, xattrs: a.xattrs });
-      return own;
-    }
+    if (a.xattrs?.length) return { iatt: reply.iatt, linkto: reply.linkto, xattrs: pickXattrs(reply.xattrs, a.xattrs) };
     const data = want && !dir && !healed ? this.trustedData(a.path, res, log, guess, reply.iatt.size) : undefined;
     return data ? { iatt: reply.iatt, linkto: reply.linkto, data } : { iatt: reply.iatt, linkto: reply.linkto };
   }
@@ -414,9 +419,19 @@ export class Replicate extends Xlator implements FopImpl {
   /** Reads that any trusted replica can answer. */
   private async readOne<F extends 'access' | 'readlink' | 'getxattr' | 'listxattr' | 'readdir' | 'statfs'>(fop: F, args: FopArgs<F>, kind: Kind): Promise<FopReply<F>> {
     const path = (args as { path: string }).path;
-    const { log } = await this.inspect(path);
+    // Asked at once of the replica the changelog check will almost always pick (the first one
+    // up, attrReplica), beside that check rather than after it: one round trip, not two. Its
+    // answer is used only if the check then picks that replica and healed nothing.
+    const guess = Math.min(...this.up);
+    const early = Number.isFinite(guess) ? fanout(this.children, fop, args, [guess]).then((r) => r[0]!) : undefined;
+    const { log, healed } = await this.inspect(path);
     const order = [this.attrReplica(log, kind), ...this.all()].filter((i): i is number => i !== undefined);
     let last: FsError | undefined;
+    if (early && !healed && order[0] === guess && log.answered(guess)) {
+      const r = await early;
+      if (r.ok) return r.value;
+      if (r.error.code !== 'ENOTCONN') throw r.error;
+    }
     for (const i of [...new Set(order)]) {
       if (!log.answered(i) && fop !== 'statfs') continue;
       try {
