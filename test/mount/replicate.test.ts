@@ -131,25 +131,3 @@ test('quorum auto: with the first of two replicas down, writes are refused and r
   t.regex(w.stderr, /Read-only file system/);
   t.is(await shOk(t, `cat ${mnt}/q`), 'kept\n');
 });
-
-test("a directory's owner, mode and times set one after another land on every replica, a chmod alone keeps the mtime, and no mark is left", async (t) => {
-  const vol = await startReplicated(t, 2, 1);
-  const mnt = await mountVolfile(t, vol.volfilePath);
-  // tar's order for a directory after its entries: chown, chmod, then the times.
-  await shOk(t, `mkdir ${mnt}/d && chown 1234:5678 ${mnt}/d && chmod 750 ${mnt}/d && touch -m -d '2001-02-03 04:05:06' ${mnt}/d`);
-  // A chmod of its own, later: the post-op must not stamp the time of day as the mtime.
-  await sleep(300);
-  await shOk(t, `chmod 705 ${mnt}/d`);
-  await sleep(300);
-  const want = new Date('2001-02-03T04:05:06').getTime();
-  for (const b of vol.bricks) {
-    const st = fs.statSync(path.join(b.dir, 'd'));
-    t.is(st.mode & 0o7777, 0o705, `${b.dir}: mode`);
-    t.is(st.uid, 1234, `${b.dir}: owner`);
-    t.is(st.gid, 5678, `${b.dir}: group`);
-    t.is(Math.floor(st.mtimeMs), want, `${b.dir}: mtime`);
-  }
-  t.is(Math.floor(fs.statSync(path.join(mnt, 'd')).mtimeMs), want);
-  const info = await runHeal(vol.volfile, { op: 'info' });
-  t.deepEqual(info.sets[0]!.pending, []);
-});

@@ -38,10 +38,6 @@ interface WriteBurst {
   timer?: NodeJS.Timeout;
   /** An mtime set by a setattr in the burst and not moved by a write since: the post-op keeps it. */
   mtimeMs?: number;
-  /** What the burst marks: BURST_KINDS, or METADATA_BURST_KINDS when a setattr started it. */
-  kinds: readonly Kind[];
-  /** A write went through the burst: the post-op stamps one mtime on every copy. */
-  wrote: boolean;
 }
 
 /**
@@ -50,14 +46,6 @@ interface WriteBurst {
  * lock and marks instead of a transaction of their own.
  */
 const BURST_KINDS: readonly Kind[] = ['data', 'metadata'];
-
-/**
- * What a burst started by a setattr by path marks (a directory's or a closed file's owner,
- * mode and times: tar sets a directory's three after its entries, each a transaction of
- * three round trips before). Metadata only: a directory has no data to mark. A write that
- * comes while one is open ends it and starts a full burst.
- */
-const METADATA_BURST_KINDS: readonly Kind[] = ['metadata'];
 
 /** How long a write burst keeps its lock after its last write. */
 const BURST_IDLE_MS = 50;
@@ -571,33 +559,24 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   /** The open burst of a path, or a new one: lock, quorum, pre-op. */
-  private async burstFor(path: string, kinds: readonly Kind[] = BURST_KINDS): Promise<WriteBurst> {
-    const covers = (b: WriteBurst): boolean => kinds.every((k) => b.kinds.includes(k));
+  private async burstFor(path: string): Promise<WriteBurst> {
     let open = this.bursts.get(path);
-    if (open) {
-      const b = await open;
-      // Ended while we waited (its idle timer, a transaction): start again.
-      if (this.bursts.get(path) !== b) return this.burstFor(path, kinds);
-      if (covers(b)) return b;
-      // A metadata burst meets a write: it ends, and a burst marking data too starts.
-      await this.endBurst(path);
-      return this.burstFor(path, kinds);
-    }
+    if (open) return open;
     // The previous burst's post-op, sent behind a close, frees the lock this one needs.
     if (this.endingBursts.has(path)) {
       await this.postOpLanded(path);
       open = this.bursts.get(path);
-      if (open) return this.burstFor(path, kinds);
+      if (open) return open;
     }
     const starting = (async (): Promise<WriteBurst> => {
-      const mark = (n: number): Xattrs => Object.fromEntries(this.names.map((name) => [changelogName(name), countersOf(kinds, n)]));
+      const mark = (n: number): Xattrs => Object.fromEntries(this.names.map((name) => [changelogName(name), countersOf(BURST_KINDS, n)]));
       const { locked, marked, reachable, error } = await this.lockAndMark(path, INODE_LOCK, mark(1), mark(-1));
       if (!this.hasQuorum(reachable) || !marked.length) {
         await this.clearAndUnlock(path, INODE_LOCK, locked, marked, mark(-1));
         if (!marked.length && this.hasQuorum(reachable)) throw error ?? FsError.of('ENOTCONN');
         throw FsError.of('EROFS', `quorum not met: ${reachable.length} of ${this.children.length} replicas reachable`);
       }
-      return { path, locked, marked, failed: new Set(), inflight: 0, kinds, wrote: false };
+      return { path, locked, marked, failed: new Set(), inflight: 0 };
     })();
     this.bursts.set(path, starting);
     try {
@@ -646,11 +625,10 @@ export class Replicate extends Xlator implements FopImpl {
     clearTimeout(b.timer);
     while (b.inflight > 0) await new Promise((r) => setImmediate(r));
     const done = b.marked.filter((i) => !b.failed.has(i));
-    const clear: Xattrs = Object.fromEntries(done.map((i) => [changelogName(this.names[i]!), countersOf(b.kinds, -1)]));
+    const clear: Xattrs = Object.fromEntries(done.map((i) => [changelogName(this.names[i]!), countersOf(BURST_KINDS, -1)]));
     // Each replica stamped its own clock on the writes; the post-op gives them one mtime,
     // so copies stay identical in metadata too (GlusterFS's ctime feature does the same).
-    // Without a write, only an mtime a setattr set is stamped (a chmod moves no mtime).
-    await this.clearAndUnlock(path, INODE_LOCK, b.locked, b.marked, clear, b.mtimeMs ?? (b.wrote ? Date.now() : undefined));
+    await this.clearAndUnlock(path, INODE_LOCK, b.locked, b.marked, clear, b.mtimeMs ?? Date.now());
   }
 
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
@@ -667,7 +645,6 @@ export class Replicate extends Xlator implements FopImpl {
     const b = await this.burstFor(f.path);
     clearTimeout(b.timer);
     b.mtimeMs = undefined;
-    b.wrote = true;
     for (const i of b.marked) if (f.childFds[i] === undefined) b.failed.add(i);
     const targets = b.marked.filter((i) => f.childFds[i] !== undefined);
     return this.inBurst(b, fop, (i) => ({ ...a, fd: f.childFds[i]! }), targets);
@@ -759,15 +736,11 @@ export class Replicate extends Xlator implements FopImpl {
     return r;
   }
 
-  /**
-   * A change of owner, mode or times runs in the file's burst: the open one, or one it starts
-   * (METADATA_BURST_KINDS), so a run of them shares one lock + pre-op and one post-op behind
-   * them. A change of size is a data transaction of its own.
-   */
   async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
-    if (a.attrs.size !== undefined) return this.transaction(this.inodeTarget(a.path, 'data'), (i) => this.children[i]!.call('setattr', a));
-    const b = await this.burstFor(a.path, METADATA_BURST_KINDS);
-    return this.setattrInBurst(b, a);
+    const open = this.bursts.get(a.path);
+    if (a.attrs.size === undefined && open && !(open instanceof Promise)) return this.setattrInBurst(open, a);
+    const kind: Kind = a.attrs.size !== undefined ? 'data' : 'metadata';
+    return this.transaction(this.inodeTarget(a.path, kind), (i) => this.children[i]!.call('setattr', a));
   }
 
   async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
