@@ -14,21 +14,27 @@ const SHAPES: Array<[string, number, VolumeShape]> = [
   ['stripe over replica pairs (stripe 2 replica 2)', 4, { stripe: 2, replica: 2, blockSize: '64KiB' }],
 ];
 
-/** The session: ordinary tools doing ordinary things, relative to the current directory. */
+/**
+ * The session: ordinary tools doing ordinary things, relative to the current directory. One
+ * command per line: under `set -e` a failure inside an `a && b` list does not stop the shell,
+ * so a failing tar -c once skipped the untar silently and showed up only as a missing tree.
+ */
 const SESSION = `set -e; set +o pipefail
 mkdir -p src/a/b src/c
 for i in $(seq 1 25); do tail -c +$(( i * 7 + 1 )) "$SEED" | head -c $(( i * 9973 % 200000 )) > src/a/f$i; done
 for i in $(seq 1 10); do echo "small $i" > src/a/b/s$i; done
 ln -s a/b src/link; : > src/empty
 find src -exec touch -h -d '2000-01-01 00:00:00' {} +
-tar -cf ../t.tar src && mkdir untar && tar -C untar -xf ../t.tar
+tar -cf ../t.tar src
+mkdir untar
+tar -C untar -xf ../t.tar
 cp -a src copy
-mv copy/a/f1 copy/a/moved && mv copy/c copy/c2 && ln copy/a/f2 copy/a/hard && ln -s moved copy/a/soft
-chmod 750 copy/a/f3 && chown 1234:4321 copy/a/f4
-truncate -s 100000 copy/a/f5 && truncate -s 7 copy/a/f6 && printf 'xyz' >> copy/a/f7
+mv copy/a/f1 copy/a/moved; mv copy/c copy/c2; ln copy/a/f2 copy/a/hard; ln -s moved copy/a/soft
+chmod 750 copy/a/f3; chown 1234:4321 copy/a/f4
+truncate -s 100000 copy/a/f5; truncate -s 7 copy/a/f6; printf 'xyz' >> copy/a/f7
 touch -d '2001-02-03 04:05:06' copy/a/f8 copy/a/b
 dd if="$SEED" of=copy/a/f9 bs=4096 seek=40 count=3 conv=notrunc status=none
-rm -rf src/a/b && rm copy/a/f10
+rm -rf src/a/b; rm copy/a/f10
 `;
 
 /** Everything that matters about a tree, one line per entry, sorted. */
