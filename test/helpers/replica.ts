@@ -27,13 +27,18 @@ export async function replicateClient(t: Owner, vol: TestVolume): Promise<Xlator
   return graph.byName.get('rv-replicate-0')!;
 }
 
-/** Holds every `fop` a translator is asked for by `ms` before it goes (a slow brick, for one fop). */
-export function delayFop(x: Xlator, fop: FopName, ms: number): void {
+/** Makes every `fop` a translator is asked for wait for `before()` first; other fops go at once. */
+function gateFop(x: Xlator, fop: FopName, before: () => Promise<void>): void {
   const call = x.call.bind(x);
   x.call = (async (f: FopName, a: never) => {
-    if (f === fop) await new Promise((res) => setTimeout(res, ms));
+    if (f === fop) await before();
     return call(f, a);
   }) as Xlator['call'];
+}
+
+/** Holds every `fop` a translator is asked for by `ms` before it goes (a slow brick, for one fop). */
+export function delayFop(x: Xlator, fop: FopName, ms: number): void {
+  gateFop(x, fop, () => new Promise((res) => setTimeout(res, ms)));
 }
 
 /**
@@ -41,17 +46,13 @@ export function delayFop(x: Xlator, fop: FopName, ms: number): void {
  * one brick, for as long as a test needs: no timing involved). held() counts those waiting.
  */
 export function holdFop(x: Xlator, fop: FopName): { release: () => void; held: () => number } {
-  const call = x.call.bind(x);
   let release!: () => void;
   const gate = new Promise<void>((res) => { release = res; });
   let waiting = 0;
-  x.call = (async (f: FopName, a: never) => {
-    if (f === fop) {
-      waiting++;
-      await gate;
-      waiting--;
-    }
-    return call(f, a);
-  }) as Xlator['call'];
+  gateFop(x, fop, async () => {
+    waiting++;
+    await gate;
+    waiting--;
+  });
   return { release, held: () => waiting };
 }

@@ -37,6 +37,11 @@ function read(b: Uint8Array | undefined, kind: Kind): number {
 export class Changelog {
   constructor(readonly names: readonly string[], private readonly rows: ReadonlyArray<Xattrs | undefined>) {}
 
+  /** The changelog in lookups of one path on every replica (asked for the changelogName xattrs). */
+  static fromLookups(names: readonly string[], res: ReadonlyArray<{ ok: true; value: { xattrs?: Xattrs } } | { ok: false }>): Changelog {
+    return new Changelog(names, res.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined)));
+  }
+
   /** Pending count copy i holds against copy j for a kind (0 when i did not answer). */
   pending(i: number, j: number, kind: Kind): number {
     return read(this.rows[i]?.[changelogName(this.names[j]!)], kind);

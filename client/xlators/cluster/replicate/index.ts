@@ -344,7 +344,7 @@ export class Replicate extends Xlator implements FopImpl {
   private async inspect(path: string, want?: { child: number; wantData: number }, callerXattrs: readonly string[] = []): Promise<{ res: Array<Settled<FopReply<'lookup'>>>; log: Changelog; healed: boolean }> {
     const names = [...this.names.map(changelogName), ...callerXattrs];
     let res = await fanout(this.children, 'lookup', (i) => (want?.child === i ? { path, xattrs: names, wantData: want.wantData } : { path, xattrs: names }));
-    let log = new Changelog(this.names, res.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined)));
+    let log = Changelog.fromLookups(this.names, res);
     const ok = successes(res);
     const missing = res.some((r) => !r.ok && r.error.code === 'ENOENT') && ok.length > 0;
     // Marks of this client's own write burst (open, or its post-op on the way) are not damage.
@@ -355,7 +355,7 @@ export class Replicate extends Xlator implements FopImpl {
       });
       if (healed) {
         res = await fanout(this.children, 'lookup', { path, xattrs: names });
-        log = new Changelog(this.names, res.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined)));
+        log = Changelog.fromLookups(this.names, res);
         return { res, log, healed: true };
       }
     }
@@ -416,6 +416,11 @@ export class Replicate extends Xlator implements FopImpl {
     return r.value.data;
   }
 
+  /** One replica's answer, settled at once: one asked before it is known to be used is dropped without an unhandled rejection. */
+  private async askOne<F extends FopName>(child: number, fop: F, args: FopArgs<F>): Promise<Settled<FopReply<F>>> {
+    return (await fanout(this.children, fop, args, [child]))[0]!;
+  }
+
   /** Reads that any trusted replica can answer. */
   private async readOne<F extends 'access' | 'readlink' | 'getxattr' | 'listxattr' | 'readdir' | 'statfs'>(fop: F, args: FopArgs<F>, kind: Kind): Promise<FopReply<F>> {
     const path = (args as { path: string }).path;
@@ -423,7 +428,7 @@ export class Replicate extends Xlator implements FopImpl {
     // up, attrReplica), beside that check rather than after it: one round trip, not two. Its
     // answer is used only if the check then picks that replica and healed nothing.
     const guess = Math.min(...this.up);
-    const early = Number.isFinite(guess) ? fanout(this.children, fop, args, [guess]).then((r) => r[0]!) : undefined;
+    const early = Number.isFinite(guess) ? this.askOne(guess, fop, args) : undefined;
     const { log, healed } = await this.inspect(path);
     const order = [this.attrReplica(log, kind), ...this.all()].filter((i): i is number => i !== undefined);
     let last: FsError | undefined;
@@ -528,12 +533,8 @@ export class Replicate extends Xlator implements FopImpl {
    */
   async readfile(a: FopArgs<'readfile'>): Promise<FopReply<'readfile'>> {
     if (this.bursts.has(a.path)) throw FsError.of('ENOSYS', `${a.path} has writes in flight here`);
-    const settle = (i: number): Promise<Settled<FopReply<'readfile'>>> => this.children[i]!.call('readfile', a).then(
-      (value) => ({ ok: true as const, child: i, value }), (e: unknown) => ({ ok: false as const, child: i, error: FsError.from(e) }),
-    );
     const guess = nameHash(a.path) % this.children.length;
-    // Settled at once, so an answer not used is dropped without an unhandled rejection.
-    const early = settle(guess);
+    const early = this.askOne(guess, 'readfile', a);
     const { res, log, healed } = await this.inspect(a.path);
     const ok = successes(res);
     if (ok.length === 0) {
@@ -542,7 +543,7 @@ export class Replicate extends Xlator implements FopImpl {
     }
     const reader = this.pickReader(a.path, log, 'data');
     if (reader === undefined || this.bursts.has(a.path)) throw FsError.of('ENOSYS', `${a.path}: no replica to trust for a read by path`);
-    const r = reader === guess && !healed ? await early : await settle(reader);
+    const r = reader === guess && !healed ? await early : await this.askOne(reader, 'readfile', a);
     if (r.ok) return r.value;
     // A replica that went away or cannot read by path: open chooses again.
     if (r.error.code === 'ENOTCONN' || r.error.code === 'ENOSYS') throw FsError.of('ENOSYS', r.error.message);
@@ -802,7 +803,7 @@ export class Replicate extends Xlator implements FopImpl {
     const res = await fanout(this.children, 'migrate', a);
     if (res.some((r) => !r.ok)) return migrateReply(a, res);
     const looked = await fanout(this.children, 'lookup', { path: a.path, xattrs: this.names.map(changelogName) });
-    const sources = new Changelog(this.names, looked.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined))).sources('data');
+    const sources = Changelog.fromLookups(this.names, looked).sources('data');
     const sizes = new Set(successes(res).filter((r) => sources.includes(r.child)).map((r) => r.value.iatt?.size));
     return migrateReply(a, res, sizes.size > 1);
   }

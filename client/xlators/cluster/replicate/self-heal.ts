@@ -48,7 +48,7 @@ export class SelfHeal {
 
   private async inspect(path: string): Promise<{ res: Lookup[]; log: Changelog }> {
     const res = await fanout(this.children, 'lookup', { path, xattrs: [...this.names.map(changelogName), ...CARRIED] });
-    return { res, log: new Changelog(this.names, res.map((r) => (r.ok ? r.value.xattrs ?? {} : undefined))) };
+    return { res, log: Changelog.fromLookups(this.names, res) };
   }
 
   private async withLock<T>(path: string, fn: () => Promise<T>, name = INODE_LOCK): Promise<T> {
