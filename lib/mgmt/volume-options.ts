@@ -89,6 +89,11 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     xlator: 'performance/quick-read',
     key: 'cache-size',
   },
+  'performance.quick-read-prefetch-files': {
+    spec: { type: 'int', min: 0, max: 16, description: 'Small files of a recently listed directory whose content quick-read fetches ahead, in parallel, once a walker looks one of them (or the directory) up; 0 turns it off' },
+    xlator: 'performance/quick-read',
+    key: 'prefetch-files',
+  },
   'performance.open-behind': {
     spec: { type: 'bool', description: 'Answer read-only opens at once and read small files by path, one round trip per file; another client\'s unlink of a file open here makes its reads fail (on/off)' },
     xlator: 'performance/open-behind',

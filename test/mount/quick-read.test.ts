@@ -176,6 +176,24 @@ serial('a change made through another mount is seen within the timeouts', async 
   t.true(Date.now() - changedAt < 4000);
 });
 
+serial('prefetch: another mount\'s change of a prefetched file is seen at once with every cache 60 s or longer', async (t) => {
+  // Every cache long, so only the brick's upcall can make b see the change in time: a
+  // prefetched content that outlived it would be read for a minute.
+  const vol = await startDistribute(t, 2, { set: { ...NO_IO_CACHE, 'performance.quick-read-cache-timeout': '60', 'performance.md-cache-timeout': '600' } });
+  const a = await mountVolfile(t, vol.volfilePath);
+  const b = await mountVolfile(t, vol.volfilePath, undefined, 'attribute-timeout=600,entry-timeout=600');
+  const files = writeSmallFiles(path.join(a, 'walk'), 8);
+  await sleep(COLD_MS);
+  t.is(fs.readdirSync(path.join(b, 'walk')).length, 8);
+  // f0 is empty (no read reaches the mount): f1 is the first read.
+  t.true(fs.readFileSync(path.join(b, 'walk', 'f1')).equals(files.get('f1')!));
+  await eventually(async () => (await qrDump(b)).prefetches! >= 6, 4000, 'b fetched the other files ahead');
+  // Same size, other bytes: only the content (and the times) tell.
+  const changed = Buffer.from(files.get('f3')!).fill(0x5a);
+  fs.writeFileSync(path.join(a, 'walk', 'f3'), changed);
+  await eventually(() => fs.readFileSync(path.join(b, 'walk', 'f3')).equals(changed), 4000, 'b reads a\'s content, not what it prefetched');
+});
+
 serial('files above max-file-size, and a max-file-size set by volume set, read right', async (t) => {
   const vol = await startDistribute(t, 2, { set: { 'performance.quick-read-max-file-size': '4KiB' } });
   t.regex(vol.volfile, /option max-file-size 4096/);
@@ -215,4 +233,40 @@ serial('distribute 2: a file found through its link file is answered with the co
   readBack(t, freshDir, files);
   const d = await qrDump(fresh);
   t.true(d.hits! >= files.size * 0.8, JSON.stringify(d));
+});
+
+/**
+ * A walker's pattern: list a directory, then (the kernel's entries expired) read its files
+ * one by one. Returns the quick-read counters that moved during the reads.
+ */
+async function listThenRead(t: ExecutionContext, vol: TestVolume, n: number): Promise<Record<string, number>> {
+  const mnt = await mountVolfile(t, vol.volfilePath);
+  const dir = path.join(mnt, 'walk');
+  const files = writeSmallFiles(dir, n);
+  await sleep(COLD_MS);
+  fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+  t.is(fs.readdirSync(dir).length, n);
+  await sleep(COLD_MS);
+  const before = await qrDump(mnt);
+  readBack(t, dir, files);
+  const after = await qrDump(mnt);
+  return { prefetches: after.prefetches! - before.prefetches!, prefetchHits: after.prefetchHits! - before.prefetchHits!, hits: after.hits! - before.hits! };
+}
+
+serial('prefetch, distribute 2: files of a listed directory read one by one are fetched ahead, intact', async (t) => {
+  const moved = await listThenRead(t, await startDistribute(t, 2, { set: NO_IO_CACHE }), 40);
+  // The first lookup fetches the next 16, each prefetched lookup that answers keeps them coming.
+  t.true(moved.prefetchHits! >= 30, `lookups answered by prefetch: ${JSON.stringify(moved)}`);
+  t.true(moved.hits! >= 35, `reads answered here: ${JSON.stringify(moved)}`);
+});
+
+serial('prefetch, replica 2: the same, with the changelog check deciding which copy is trusted', async (t) => {
+  const moved = await listThenRead(t, await startReplicated(t, 2, 1, { set: NO_IO_CACHE }), 40);
+  t.true(moved.prefetchHits! >= 30, `lookups answered by prefetch: ${JSON.stringify(moved)}`);
+});
+
+serial('prefetch off (performance.quick-read-prefetch-files 0): every lookup goes down (the counters above mean something)', async (t) => {
+  const moved = await listThenRead(t, await startDistribute(t, 2, { set: { ...NO_IO_CACHE, 'performance.quick-read-prefetch-files': '0' } }), 40);
+  t.like(moved, { prefetches: 0, prefetchHits: 0 });
+  t.true(moved.hits! >= 35, 'quick-read itself still answers the reads');
 });

@@ -132,6 +132,13 @@ class MemChild extends Xlator {
           this.inos.set(a.path as string, this.nextIno++);
         }
         return reply({ iatt: iatt(3) });
+      case 'readdir': {
+        const dir = (a.path as string) === '/' ? '' : (a.path as string);
+        this.calls.push(`readdir ${String(a.path)}`);
+        const entries = [...this.files.keys()].filter((p) => p.startsWith(dir + '/') && !p.slice(dir.length + 1).includes('/'))
+          .map((p) => ({ name: p.slice(dir.length + 1), iatt: { ...iatt(this.files.get(p)!.length), ino: this.inoOf(p) } }));
+        return reply({ entries });
+      }
       case 'release':
         this.calls.push(`release ${String(a.fd)}`);
         this.fdPath.delete(a.fd as number);
@@ -421,4 +428,116 @@ test('an fd on a file that lost its name never reads the content of the file tha
   await q2.call('lookup', { path: '/b' });
   await q2.call('read', { fd: nothing.fd, offset: 0, size: 100 });
   t.true(c2.calls.includes(`read ${nothing.fd} 0+100`));
+});
+
+// ---- prefetch of a listed directory's small files -------------------------------------------
+
+/** Lets every lookup in flight (the child answers on a later microtask turn) settle. */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Files /d/f0 ... /d/f{n-1}, each "content i". */
+function dirOf(n: number): Record<string, string> {
+  return Object.fromEntries(Array.from({ length: n }, (_, i) => [`/d/f${i}`, `content ${i}`]));
+}
+
+test('prefetch: after a listing, the first lookup fetches the other small files, whose lookups and reads then stay here', async (t) => {
+  const { child, qr } = setup(dirOf(4));
+  await qr.call('readdir', { path: '/d' });
+  await qr.call('lookup', { path: '/d/f0' });
+  await settle();
+  t.deepEqual(child.calls.filter((c) => c.startsWith('lookup')).sort(), ['lookup /d/f0 65536', 'lookup /d/f1 65536', 'lookup /d/f2 65536', 'lookup /d/f3 65536']);
+  const mark = child.calls.length;
+  for (const i of [1, 2, 3]) {
+    const r = await qr.call('lookup', { path: `/d/f${i}` });
+    t.is(r.iatt.size, `content ${i}`.length);
+    const fd = (await qr.call('open', { path: `/d/f${i}`, flags: O_RDONLY })).fd;
+    t.is(text(await qr.call('read', { fd, offset: 0, size: 100 })), `content ${i}`);
+    await qr.call('release', { fd });
+  }
+  t.deepEqual(child.calls.slice(mark).filter((c) => !c.startsWith('open') && !c.startsWith('release')), [], 'no lookup, no read reached the child');
+  t.like(dump(qr), { prefetches: 3, prefetchHits: 3 });
+});
+
+test('prefetch: a prefetched entry answers one lookup; the next one asks the child again', async (t) => {
+  const { child, qr } = setup(dirOf(2));
+  await qr.call('readdir', { path: '/d' });
+  await qr.call('lookup', { path: '/d/f0' });
+  await settle();
+  await qr.call('lookup', { path: '/d/f1' });
+  const mark = child.calls.length;
+  await qr.call('lookup', { path: '/d/f1' });
+  t.deepEqual(child.calls.slice(mark), ['lookup /d/f1 65536']);
+});
+
+test('prefetch: looking up a listed directory fetches its files', async (t) => {
+  const { child, qr } = setup(dirOf(3));
+  child.files.set('/d', Buffer.alloc(0));
+  await qr.call('readdir', { path: '/d' });
+  await qr.call('lookup', { path: '/d' });
+  await settle();
+  t.deepEqual(child.calls.filter((c) => c.startsWith('lookup /d/')).sort(), ['lookup /d/f0 65536', 'lookup /d/f1 65536', 'lookup /d/f2 65536']);
+});
+
+test('prefetch: a change made here or announced by a brick after the prefetch sends the lookup to the child', async (t) => {
+  const { child, qr } = setup(dirOf(3));
+  await qr.call('readdir', { path: '/d' });
+  await qr.call('lookup', { path: '/d/f0' });
+  await settle();
+  await qr.call('setattr', { path: '/d/f1', attrs: { size: 2 } });
+  qr.invalidate(['/d/f2'], child);
+  const mark = child.calls.length;
+  t.is((await qr.call('lookup', { path: '/d/f1' })).iatt.size, 2);
+  await qr.call('lookup', { path: '/d/f2' });
+  t.deepEqual(child.calls.slice(mark), ['lookup /d/f1 65536', 'lookup /d/f2 65536']);
+});
+
+test('prefetch: a change while the prefetch is in flight keeps nothing of it', async (t) => {
+  const { child, qr } = setup(dirOf(2));
+  await qr.call('readdir', { path: '/d' });
+  // The lookup of f0 sends the prefetch of f1 first: that is the lookup held.
+  let release!: () => void;
+  child.hold = new Promise((r) => { release = r; });
+  await qr.call('lookup', { path: '/d/f0' });
+  t.true(child.calls.includes('lookup /d/f1 65536'));
+  await qr.call('setattr', { path: '/d/f1', attrs: { size: 3 } });
+  release();
+  await settle();
+  const mark = child.calls.length;
+  t.is((await qr.call('lookup', { path: '/d/f1' })).iatt.size, 3);
+  t.deepEqual(child.calls.slice(mark), ['lookup /d/f1 65536'], 'the prefetch made before the change answers nothing');
+  t.like(dump(qr), { staleFills: 0, prefetchHits: 0 });
+});
+
+test('prefetch: a stat-only pass over a listed directory stops prefetching once the credit is used up', async (t) => {
+  const { child, qr } = setup(dirOf(60));
+  await qr.call('readdir', { path: '/d' });
+  for (let i = 0; i < 60; i++) {
+    await qr.call('lookup', { path: `/d/f${i}` });
+    await settle();
+  }
+  const fetched = child.calls.filter((c) => c.endsWith(' 65536')).length;
+  t.true(fetched <= 20, `content fetched ${fetched} times for 60 stats, none read`);
+  t.true(dump(qr).prefetches! <= 16);
+});
+
+test('prefetch: off with prefetch-files 0', async (t) => {
+  const { child, qr } = setup(dirOf(4), { 'prefetch-files': '0' });
+  await qr.call('readdir', { path: '/d' });
+  await qr.call('lookup', { path: '/d/f0' });
+  await settle();
+  t.deepEqual(child.calls, ['readdir /d', 'lookup /d/f0 65536']);
+});
+
+test('prefetch: a lookup of a file whose prefetch is on the way waits for it rather than asking again', async (t) => {
+  const { child, qr } = setup(dirOf(2));
+  await qr.call('readdir', { path: '/d' });
+  let release!: () => void;
+  child.hold = new Promise((r) => { release = r; });
+  await qr.call('lookup', { path: '/d/f0' });
+  const waiting = qr.call('lookup', { path: '/d/f1' });
+  await settle();
+  release();
+  t.is((await waiting).iatt.size, 'content 1'.length);
+  t.is(child.calls.filter((c) => c.startsWith('lookup /d/f1')).length, 1);
+  t.like(dump(qr), { prefetchHits: 1 });
 });

@@ -1,9 +1,10 @@
 import fs from 'node:fs';
+import pathMod from 'node:path/posix';
 import { LOOKUP_DATA_MAX_BYTES, O_ACCMODE, O_DIRECT, type FopArgs, type FopReply, type Iatt } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl } from '../../../lib/xlator.js';
 
-const { O_RDONLY, O_TRUNC } = fs.constants;
+const { O_RDONLY, O_TRUNC, S_IFMT, S_IFREG } = fs.constants;
 /** What an entry costs beyond its data (the map entry, the attributes, the path), so empty files count too. */
 const ENTRY_OVERHEAD_BYTES = 256;
 /**
@@ -17,6 +18,12 @@ const MAX_CREDIT = 16;
 const USE_CREDIT = 8;
 const PROBE_EVERY = 16;
 const MAX_PROBE_EVERY = 64;
+/** Directories whose last listing is remembered for prefetch, least recently listed dropped first. */
+const LISTINGS_MAX = 1024;
+/** Names a remembered listing keeps at most (the first ones). */
+const LISTING_NAMES_MAX = 4096;
+/** Prefetch lookups in flight at once, over all directories. */
+const PREFETCH_IN_FLIGHT = 8;
 
 /** A small file's content as a lookup brought it. */
 interface Cached {
@@ -27,6 +34,17 @@ interface Cached {
   cost: number;
   /** It answered a read (it has earned its fetch credit). */
   used: boolean;
+  /** Fetched by prefetch, and no lookup from above has seen it yet: the first one is answered from it. */
+  prefetched: boolean;
+}
+
+/** A directory's small regular files in its last listing, and how far prefetch went through them. */
+interface Listing {
+  names: string[];
+  /** Index of the next name to prefetch: each is fetched at most once per listing. */
+  next: number;
+  /** Names a lookup from above asked for itself: no need to prefetch them. */
+  asked: Set<string>;
 }
 
 /** Same file, same size and modification time (ctime may come from another replica). */
@@ -79,6 +97,7 @@ export class QuickRead extends Xlator implements FopImpl {
     'max-file-size': { type: 'size', default: 64 * 1024, min: 0, max: LOOKUP_DATA_MAX_BYTES, description: 'Largest file (bytes) whose content a lookup fetches' },
     'cache-timeout': { type: 'int', default: 1, min: 0, max: 60, description: 'Seconds a fetched content answers reads (0 turns quick-read off)' },
     'cache-size': { type: 'size', default: 64 * 1024 * 1024, min: 0, max: 1024 ** 3, description: 'Bytes of content held in total, least recently used dropped first' },
+    'prefetch-files': { type: 'int', default: 16, min: 0, max: MAX_CREDIT, description: 'Small files of a recently listed directory fetched ahead once one of them (or the directory) is looked up, while fetched content gets read (0 turns prefetch off)' },
   } as const;
 
   /** By path, least recently used first (a Map keeps insertion order; a hit re-inserts). */
@@ -98,6 +117,13 @@ export class QuickRead extends Xlator implements FopImpl {
   private probeEvery = PROBE_EVERY;
   /** Lookups sent without asking for content because fetched content went unread. */
   private unasked = 0;
+  /** By directory path, least recently listed first. */
+  private readonly listings = new Map<string, Listing>();
+  /** Prefetch lookups in flight, by path: a lookup from above for one waits for it. */
+  private readonly prefetching = new Map<string, Promise<void>>();
+  private readonly prefetchQueue: string[] = [];
+  private prefetches = 0;
+  private prefetchHits = 0;
 
   private get child(): Xlator {
     return this.children[0]!;
@@ -122,16 +148,17 @@ export class QuickRead extends Xlator implements FopImpl {
       entries: this.cache.size, bytes: this.bytes, hits: this.hits, misses: this.misses, fills: this.fills,
       staleFills: this.staleFills, drops: this.drops, evictions: this.evictions, invalidations: this.invalidations,
       credit: this.credit, unasked: this.unasked, openFds: this.fds.size, lookupsInFlight: this.fetches.size,
+      listings: this.listings.size, prefetches: this.prefetches, prefetchHits: this.prefetchHits,
     };
   }
 
   // ---- the cache ------------------------------------------------------------------------
 
-  private put(path: string, data: Buffer, iatt: Iatt): void {
+  private put(path: string, data: Buffer, iatt: Iatt, prefetched = false): void {
     this.remove(path);
     const cost = data.length + path.length + ENTRY_OVERHEAD_BYTES;
     if (cost > this.optNumber('cache-size')) return;
-    this.cache.set(path, { data, iatt, fetchedAt: Date.now(), cost, used: false });
+    this.cache.set(path, { data, iatt, fetchedAt: Date.now(), cost, used: false, prefetched });
     this.bytes += cost;
     this.fills++;
     this.credit = Math.max(0, this.credit - 1);
@@ -164,6 +191,8 @@ export class QuickRead extends Xlator implements FopImpl {
   }
 
   private clear(): void {
+    this.listings.clear();
+    this.prefetchQueue.length = 0;
     this.cache.clear();
     this.bytes = 0;
   }
@@ -209,6 +238,7 @@ export class QuickRead extends Xlator implements FopImpl {
   /** The same for a name and everything under it (a renamed or removed directory). */
   private dropTree(path: string): void {
     this.drop(path);
+    this.dropListings(path);
     const prefix = path === '/' ? '/' : path + '/';
     for (const k of [...this.cache.keys()]) if (k.startsWith(prefix) && this.remove(k)) this.drops++;
     for (const f of this.fetches) if (f.path.startsWith(prefix)) f.stale = true;
@@ -250,6 +280,12 @@ export class QuickRead extends Xlator implements FopImpl {
    */
   async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
     if (a.xattrs?.length || a.wantData !== undefined || this.timeoutMs === 0) return this.child.call('lookup', a);
+    // A prefetch of this very file answers it, once; one on the way is waited for.
+    const inFlight = this.prefetching.get(a.path);
+    if (inFlight) await inFlight;
+    const pre = this.takePrefetched(a.path);
+    if (pre) return { iatt: pre.iatt };
+    this.prefetchAround(a.path);
     if (!this.askContent()) {
       const r = await this.child.call('lookup', a);
       const held = this.cache.get(a.path);
@@ -274,10 +310,116 @@ export class QuickRead extends Xlator implements FopImpl {
     }
   }
 
+  // ---- prefetch ---------------------------------------------------------------------------
+  //
+  // Our addition, not GlusterFS's. A walker (tar -c, cp -r, grep -r, rsync, a build) lists a
+  // directory and then reads its files one by one, each read a lookup round trip once the
+  // kernel's entries (1 s) have expired. The listing already names the small files, so the
+  // first lookup in the directory (or of the directory itself) fetches the next ones' content
+  // in parallel, and their lookups are then answered from memory. Bounded by the fetch credit
+  // (content fetched but never read stops it, as it stops lookups asking for content), by
+  // prefetch-files per lookup and PREFETCH_IN_FLIGHT at once; each file is fetched at most once
+  // per listing. Coherence is the cache's own: a prefetched entry answers one lookup, within
+  // cache-timeout, unless a change of this client or a brick's upcall dropped it first.
+
+  /** Remembers a listing's small regular files for prefetch. */
+  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+    const r = await this.child.call('readdir', a);
+    this.listings.delete(a.path);
+    if (this.prefetchMax > 0) {
+      const max = this.optNumber('max-file-size');
+      const names: string[] = [];
+      for (const e of r.entries) {
+        if (names.length >= LISTING_NAMES_MAX) break;
+        if ((e.iatt.mode & S_IFMT) === S_IFREG && e.iatt.size <= max && e.linkto === undefined) names.push(e.name);
+      }
+      if (names.length > 1) {
+        this.listings.set(a.path, { names, next: 0, asked: new Set() });
+        if (this.listings.size > LISTINGS_MAX) this.listings.delete(this.listings.keys().next().value!);
+      }
+    }
+    return r;
+  }
+
+  private get prefetchMax(): number {
+    return this.timeoutMs > 0 ? this.optNumber('prefetch-files') : 0;
+  }
+
+  /** A prefetched entry, fresh, not yet seen by a lookup from above: it answers that one lookup. */
+  private takePrefetched(path: string): Cached | undefined {
+    const e = this.cache.get(path);
+    if (!e?.prefetched) return undefined;
+    e.prefetched = false;
+    if (Date.now() - e.fetchedAt >= this.timeoutMs) return undefined;
+    this.prefetchHits++;
+    // The walker is in this directory: keep the next files coming.
+    this.prefetchFiles(pathMod.dirname(path));
+    return e;
+  }
+
+  /** A lookup of path: prefetch the files of path when it is a listed directory, else its siblings. */
+  private prefetchAround(path: string): void {
+    const queued = this.prefetchQueue.indexOf(path);
+    if (queued >= 0) this.prefetchQueue.splice(queued, 1);
+    if (this.listings.has(path)) return this.prefetchFiles(path);
+    const dir = pathMod.dirname(path);
+    this.listings.get(dir)?.asked.add(pathMod.basename(path));
+    this.prefetchFiles(dir);
+  }
+
+  /** Queues the next files of dir's listing, as many as prefetch-files and the fetch credit allow. */
+  private prefetchFiles(dir: string): void {
+    const l = this.listings.get(dir);
+    if (!l) return;
+    let budget = Math.min(this.prefetchMax, this.credit);
+    while (budget > 0 && l.next < l.names.length) {
+      const name = l.names[l.next++]!;
+      const p = pathMod.join(dir, name);
+      if (l.asked.has(name) || this.cache.has(p) || this.prefetching.has(p)) continue;
+      budget--;
+      this.prefetchQueue.push(p);
+    }
+    if (l.next >= l.names.length) this.listings.delete(dir);
+    this.pumpPrefetch();
+  }
+
+  private pumpPrefetch(): void {
+    while (this.prefetching.size < PREFETCH_IN_FLIGHT && this.prefetchQueue.length > 0) {
+      const p = this.prefetchQueue.shift()!;
+      if (this.cache.has(p) || this.prefetching.has(p)) continue;
+      this.prefetching.set(p, this.prefetchOne(p).finally(() => {
+        this.prefetching.delete(p);
+        this.pumpPrefetch();
+      }));
+    }
+  }
+
+  private async prefetchOne(path: string): Promise<void> {
+    const fetch: Fetch = { path, stale: false };
+    this.fetches.add(fetch);
+    this.prefetches++;
+    try {
+      const r = await this.child.call('lookup', { path, wantData: this.optNumber('max-file-size') });
+      if (r.data !== undefined && !fetch.stale) this.put(path, Buffer.isBuffer(r.data) ? r.data : Buffer.from(r.data), r.iatt, true);
+    } catch {
+      // Gone since the listing, or a brick away: the lookup from above finds out for itself.
+    } finally {
+      this.fetches.delete(fetch);
+    }
+  }
+
+  /** A directory renamed or removed: its listings (and those below it) name nothing there now. */
+  private dropListings(path: string): void {
+    const prefix = path === '/' ? '/' : path + '/';
+    for (const d of [...this.listings.keys()]) if (d === path || d.startsWith(prefix)) this.listings.delete(d);
+  }
+
   async readfile(a: FopArgs<'readfile'>): Promise<FopReply<'readfile'>> {
     const e = this.hit(a.path);
     if (!e) {
       this.misses++;
+      // A read by path with the kernel's entries still fresh (no lookup came by): a walker too.
+      this.prefetchAround(a.path);
       return this.child.call('readfile', a);
     }
     return { data: e.data.subarray(a.offset, a.offset + a.size) };
