@@ -259,8 +259,19 @@ export const INTERNAL_XATTR_PREFIX = 'trusted.brickfs.';
 export const XATTR_GFID = `${INTERNAL_XATTR_PREFIX}gfid`;
 export const XATTR_LAYOUT = `${INTERNAL_XATTR_PREFIX}layout`;
 export const XATTR_LINKTO = `${INTERNAL_XATTR_PREFIX}linkto`;
-/** AFR changelog: `trusted.brickfs.afr.<replica name>` = pending data, metadata, entry counts. */
+/**
+ * AFR changelog: one xattr per copy, int32 counters, two per replica of its set (by
+ * position): [data, or entry for a directory; metadata]. 16 bytes for replica 2, which ext4
+ * keeps inside a 256-byte inode beside the gfid (docs/replicate.md, "The changelog on disk").
+ */
+export const XATTR_AFR = `${INTERNAL_XATTR_PREFIX}afr`;
+/** The changelog of earlier versions, read but no longer written: `trusted.brickfs.afr.<replica name>` = [data, metadata, entry]. */
 export const XATTR_AFR_PREFIX = `${INTERNAL_XATTR_PREFIX}afr.`;
+
+/** Whether a brick xattr is (part of) the replication changelog. */
+export function isChangelogXattr(name: string): boolean {
+  return name === XATTR_AFR || name.startsWith(XATTR_AFR_PREFIX);
+}
 /** Directory at the top of a brick where brickfs keeps its own files; never visible to clients. */
 export const BRICK_PRIVATE_DIR = '.brickfs';
 /** Where the rebalancer stages a file's copy on its new brick, under BRICK_PRIVATE_DIR; clients cannot reach it through a mount. */

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as xattr from '@napi-rs/xattr';
 import '../../client/xlators/index.js';
-import { Changelog, changelogName } from '../../client/xlators/cluster/replicate/changelog.js';
+import { Changelog, changelogNames } from '../../client/xlators/cluster/replicate/changelog.js';
 import type { Xattrs } from '../../lib/fops.js';
 import { delayFop, replicateClient, startReplicated } from '../helpers/replica.js';
 
@@ -16,9 +16,9 @@ const NAMES = ['rv-client-0', 'rv-client-1'];
 /** The changelog a brick's copy of a file holds, read from disk (as row 0). */
 function changelogOnDisk(file: string): Changelog {
   const row: Xattrs = {};
-  for (const n of NAMES) {
-    const v = xattr.getAttributeSync(file, changelogName(n));
-    if (v) row[changelogName(n)] = v;
+  for (const n of changelogNames(NAMES)) {
+    const v = xattr.getAttributeSync(file, n);
+    if (v) row[n] = v;
   }
   return new Changelog(NAMES, [row, undefined]);
 }

@@ -4,7 +4,7 @@ import pathMod from 'node:path';
 import * as xattr from '@napi-rs/xattr';
 import { FsError } from '../../../lib/errors.js';
 import {
-  BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, LOOKUP_DATA_MAX_BYTES, MIGRATE_STAGING_DIR, XATTR_AFR_PREFIX, S_IFLNK, S_IFMT,
+  BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, LOOKUP_DATA_MAX_BYTES, MIGRATE_STAGING_DIR, isChangelogXattr, S_IFLNK, S_IFMT,
   S_IFREG, XATTR_LINKTO,
   type DirEntry, type FopArgs, type FopReply, type Iatt, type SetattrFields, type StatFs, type Xattrs,
 } from '../../../lib/fops.js';
@@ -683,7 +683,7 @@ export class Posix extends Xlator implements FopImpl {
         throw xattrError(e);
       }
       out[name] = next;
-      touchesChangelog ||= name.startsWith(XATTR_AFR_PREFIX);
+      touchesChangelog ||= isChangelogXattr(name);
     }
     if (touchesChangelog) this.updateIndex(abs, a.path, out);
     // Setting xattrs leaves atime alone: the lstat above still has it.
@@ -709,14 +709,14 @@ export class Posix extends Xlator implements FopImpl {
   private updateIndex(abs: string, volPath: string, written: Xattrs): void {
     let pending = false;
     for (const name in written) {
-      if (name.startsWith(XATTR_AFR_PREFIX) && written[name]!.some((b) => b !== 0)) {
+      if (isChangelogXattr(name) && written[name]!.some((b) => b !== 0)) {
         pending = true;
         break;
       }
     }
     if (!pending) {
       for (const name of xattr.listAttributesSync(abs)) {
-        if (!name.startsWith(XATTR_AFR_PREFIX) || name in written) continue;
+        if (!isChangelogXattr(name) || name in written) continue;
         const v = this.getXattr(abs, name);
         if (v && v.some((b) => b !== 0)) {
           pending = true;

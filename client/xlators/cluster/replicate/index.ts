@@ -7,7 +7,7 @@ import { isDir, type FopArgs, type FopName, type FopReply, type Xattrs } from '.
 import { nameHash } from '../../../../lib/hash.js';
 import { registerXlator } from '../../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../../lib/xlator.js';
-import { Changelog, changelogName, counters, countersOf, KINDS, type Kind } from './changelog.js';
+import { Changelog, changelogDelta, changelogNames, KINDS, type Kind } from './changelog.js';
 import { SelfHeal } from './self-heal.js';
 
 /** Lock name for a file's own data and metadata transactions (entry locks use the child name). */
@@ -252,7 +252,7 @@ export class Replicate extends Xlator implements FopImpl {
       await this.endBurst(t.lockPath);
       await this.postOpLanded(t.lockPath);
     }
-    const mark = (n: number): Xattrs => Object.fromEntries(this.names.map((name) => [changelogName(name), counters(t.kind, n)]));
+    const mark = (n: number): Xattrs => changelogDelta(this.children.length, this.all(), [t.kind], n);
     // `only` (the replicas an fd is open on) needs the lock everywhere but marks on some.
     let locked: number[];
     let marked: number[];
@@ -286,7 +286,7 @@ export class Replicate extends Xlator implements FopImpl {
       }));
       const done = successes(results).map((r) => r.child);
       // Clear the marks about replicas that did the change, on the replicas that hold marks.
-      const clear: Xattrs = Object.fromEntries(done.map((i) => [changelogName(this.names[i]!), counters(t.kind, -1)]));
+      const clear = changelogDelta(this.children.length, done, [t.kind], -1);
       const posting = this.clearAndUnlock(t.lockPath, t.lockName, locked, marked, clear).then((post) => {
         for (const r of post) if (!r.ok && r.error.code !== 'ENOENT') this.log.warn(`post-op on ${this.names[r.child]} for ${t.changelogPath}: ${r.error.message}`);
         return post;
@@ -342,7 +342,7 @@ export class Replicate extends Xlator implements FopImpl {
    * blamed. want: also ask one replica for the content (quick-read; see lookup).
    */
   private async inspect(path: string, want?: { child: number; wantData: number }, callerXattrs: readonly string[] = []): Promise<{ res: Array<Settled<FopReply<'lookup'>>>; log: Changelog; healed: boolean }> {
-    const names = [...this.names.map(changelogName), ...callerXattrs];
+    const names = [...changelogNames(this.names), ...callerXattrs];
     let res = await fanout(this.children, 'lookup', (i) => (want?.child === i ? { path, xattrs: names, wantData: want.wantData } : { path, xattrs: names }));
     let log = Changelog.fromLookups(this.names, res);
     const ok = successes(res);
@@ -570,7 +570,7 @@ export class Replicate extends Xlator implements FopImpl {
       if (open) return open;
     }
     const starting = (async (): Promise<WriteBurst> => {
-      const mark = (n: number): Xattrs => Object.fromEntries(this.names.map((name) => [changelogName(name), countersOf(BURST_KINDS, n)]));
+      const mark = (n: number): Xattrs => changelogDelta(this.children.length, this.all(), BURST_KINDS, n);
       const { locked, marked, reachable, error } = await this.lockAndMark(path, INODE_LOCK, mark(1), mark(-1));
       if (!this.hasQuorum(reachable) || !marked.length) {
         await this.clearAndUnlock(path, INODE_LOCK, locked, marked, mark(-1));
@@ -626,7 +626,7 @@ export class Replicate extends Xlator implements FopImpl {
     clearTimeout(b.timer);
     while (b.inflight > 0) await new Promise((r) => setImmediate(r));
     const done = b.marked.filter((i) => !b.failed.has(i));
-    const clear: Xattrs = Object.fromEntries(done.map((i) => [changelogName(this.names[i]!), countersOf(BURST_KINDS, -1)]));
+    const clear = changelogDelta(this.children.length, done, BURST_KINDS, -1);
     // Each replica stamped its own clock on the writes; the post-op gives them one mtime,
     // so copies stay identical in metadata too (GlusterFS's ctime feature does the same).
     await this.clearAndUnlock(path, INODE_LOCK, b.locked, b.marked, clear, b.mtimeMs ?? Date.now());
@@ -802,7 +802,7 @@ export class Replicate extends Xlator implements FopImpl {
     if (a.op !== 'freeze') return migrateOnAll(this.children, a);
     const res = await fanout(this.children, 'migrate', a);
     if (res.some((r) => !r.ok)) return migrateReply(a, res);
-    const looked = await fanout(this.children, 'lookup', { path: a.path, xattrs: this.names.map(changelogName) });
+    const looked = await fanout(this.children, 'lookup', { path: a.path, xattrs: changelogNames(this.names) });
     const sources = Changelog.fromLookups(this.names, looked).sources('data');
     const sizes = new Set(successes(res).filter((r) => sources.includes(r.child)).map((r) => r.value.iatt?.size));
     return migrateReply(a, res, sizes.size > 1);

@@ -8,7 +8,7 @@ import {
 } from '../../../../lib/fops.js';
 import type { Logger } from '../../../../lib/log.js';
 import type { Xlator } from '../../../../lib/xlator.js';
-import { Changelog, changelogName, KINDS, type Kind } from './changelog.js';
+import { Changelog, changelogNames, KINDS, type Kind } from './changelog.js';
 
 const CHUNK = 1024 * 1024;
 /** The lock name replicate's transactions and heals take on a path's inode (index.ts's INODE_LOCK). */
@@ -47,7 +47,7 @@ export class SelfHeal {
   ) {}
 
   private async inspect(path: string): Promise<{ res: Lookup[]; log: Changelog }> {
-    const res = await fanout(this.children, 'lookup', { path, xattrs: [...this.names.map(changelogName), ...CARRIED] });
+    const res = await fanout(this.children, 'lookup', { path, xattrs: [...changelogNames(this.names), ...CARRIED] });
     return { res, log: Changelog.fromLookups(this.names, res) };
   }
 
