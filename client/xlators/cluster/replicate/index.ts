@@ -504,59 +504,17 @@ export class Replicate extends Xlator implements FopImpl {
     return { fd };
   }
 
-  /**
-   * A create opens the new file's write burst in the same round trip: right behind the
-   * create, on the same connection, each replica gets the burst's lock + pre-op on the file
-   * (the brick applies them in arrival order, so on the file just made). The writes that
-   * follow then go at once, where the first of them used to wait for lock + pre-op. When any
-   * replica's create or lock + pre-op fails, the marks taken are undone and the first write
-   * opens a burst as usual.
-   */
   async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
     const childFds: Array<number | undefined> = new Array(this.children.length).fill(undefined);
-    const withBurst = !this.bursts.has(a.path) && !this.endingBursts.has(a.path);
-    const preOps: Array<Promise<Settled<FopReply<'xattrop'>>>> = [];
-    const burstMark = (n: number): Xattrs => changelogDelta(this.children.length, this.all(), BURST_KINDS, n);
-    let first: FopReply<'create'>;
-    try {
-      first = await this.transaction(this.entryTarget(a.path), async (i) => {
-        const creating = this.children[i]!.call('create', a);
-        if (withBurst) preOps.push(this.askOne(i, 'xattrop', { path: a.path, add: burstMark(1), lock: { name: INODE_LOCK, owner: this.owner } }));
-        const r = await creating;
-        childFds[i] = r.fd;
-        return r;
-      });
-    } finally {
-      if (withBurst) await this.adoptCreateBurst(a.path, childFds, await Promise.all(preOps), burstMark(-1));
-    }
+    const first = await this.transaction(this.entryTarget(a.path), async (i) => {
+      const r = await this.children[i]!.call('create', a);
+      childFds[i] = r.fd;
+      return r;
+    });
     const fd = this.nextFd++;
     const readChild = childFds.findIndex((f) => f !== undefined);
     this.fds.set(fd, { path: a.path, childFds, readChild: readChild >= 0 ? readChild : undefined, attrChild: Math.max(readChild, 0) });
     return { fd, iatt: first.iatt };
-  }
-
-  /**
-   * The burst a create opened: kept when every replica that created the file also took its
-   * lock and marks (and nothing else opened one meanwhile); otherwise every mark taken is
-   * undone, and the lock dropped.
-   */
-  private async adoptCreateBurst(path: string, childFds: Array<number | undefined>, pre: Array<Settled<FopReply<'xattrop'>>>, undo: Xattrs): Promise<void> {
-    const ok = successes(pre);
-    const locked = ok.filter((r) => r.value.locked).map((r) => r.child).sort((x, y) => x - y);
-    const created = this.all().filter((i) => childFds[i] !== undefined);
-    const whole = created.length > 0 && locked.length === ok.length && locked.length === created.length && created.every((i) => locked.includes(i));
-    if (whole && !this.bursts.has(path) && !this.endingBursts.has(path)) {
-      const b: WriteBurst = { path, locked, marked: locked, failed: new Set(), inflight: 0 };
-      this.bursts.set(path, b);
-      this.armBurstTimer(b);
-      return;
-    }
-    const spec = { name: INODE_LOCK, owner: this.owner };
-    await Promise.all([
-      fanout(this.children, 'xattrop', { path, add: undo, unlock: spec }, locked),
-      // A brick that ignores `lock` (an older one) marked without locking.
-      fanout(this.children, 'xattrop', { path, add: undo }, ok.filter((r) => !r.value.locked).map((r) => r.child)),
-    ]);
   }
 
   async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
