@@ -129,7 +129,9 @@ test('bench: SIGTERM, then SIGTERM and SIGINT while it cleans up: the cleanup co
   // Stands in for what a killed tool still had in flight when the cleanup starts (on a FUSE
   // mount a create's reply can come after the kill): files keep appearing in the scratch
   // directory for a second, until it is gone.
-  const late = spawn('timeout', ['1', 'bash', '-c', 'i=0; while touch "$0/late-$i" 2>/dev/null; do i=$((i+1)); done', scratch], { stdio: 'ignore' });
+  // late-0 first, outside any deadline: on a loaded machine a `timeout 1` could expire before
+  // bash even started (seen once in CI); then about a second of more files.
+  const late = spawn('bash', ['-c', 'touch "$0/late-0" || exit 0; end=$((SECONDS + 2)); i=1; while [ "$SECONDS" -lt "$end" ] && touch "$0/late-$i" 2>/dev/null; do i=$((i+1)); done', scratch], { stdio: 'ignore' });
   const lateDone = once(late, 'exit');
   await eventually(() => fs.existsSync(path.join(scratch, 'late-0')), 5000, 'the late writer');
   bench.kill('SIGTERM');
