@@ -14,6 +14,16 @@ const SLOTS_PER_REPLICA = 2;
 const SLOT_BYTES = 4;
 const SLOT: Record<Kind, number> = { data: 0, entry: 0, metadata: 1 };
 
+/** Bytes of the packed changelog of a set of `replicas`. */
+function packedBytes(replicas: number): number {
+  return replicas * SLOTS_PER_REPLICA * SLOT_BYTES;
+}
+
+/** Where the counter of a kind about replica j sits in the packed changelog. */
+function slotOffset(j: number, kind: Kind): number {
+  return (j * SLOTS_PER_REPLICA + SLOT[kind]) * SLOT_BYTES;
+}
+
 // Earlier versions kept one xattr per replica, `trusted.brickfs.afr.<replica name>` =
 // [data, metadata, entry]. Those are still read (a volume made by them may hold pending
 // marks), counted with the new ones, and cleared by heals; they are never written otherwise.
@@ -34,8 +44,8 @@ export function changelogNames(names: readonly string[]): string[] {
  * a set of `replicas`).
  */
 export function changelogDelta(replicas: number, about: readonly number[], kinds: readonly Kind[], n: number): Xattrs {
-  const b = Buffer.alloc(replicas * SLOTS_PER_REPLICA * SLOT_BYTES);
-  for (const j of about) for (const kind of kinds) b.writeInt32BE(n, (j * SLOTS_PER_REPLICA + SLOT[kind]) * SLOT_BYTES);
+  const b = Buffer.alloc(packedBytes(replicas));
+  for (const j of about) for (const kind of kinds) b.writeInt32BE(n, slotOffset(j, kind));
   return { [XATTR_AFR]: b };
 }
 
@@ -69,7 +79,7 @@ export class Changelog {
 
   private packed(i: number, j: number, kind: Kind): number {
     if (!this.packedKind(kind)) return 0;
-    return int32At(this.rows[i]?.[XATTR_AFR], (j * SLOTS_PER_REPLICA + SLOT[kind]) * SLOT_BYTES);
+    return int32At(this.rows[i]?.[XATTR_AFR], slotOffset(j, kind));
   }
 
   private legacy(i: number, j: number, kind: Kind): number {
@@ -132,8 +142,8 @@ export class Changelog {
     for (const j of about) {
       const v = this.packed(i, j, kind);
       if (v !== 0) {
-        packed ??= Buffer.alloc(this.names.length * SLOTS_PER_REPLICA * SLOT_BYTES);
-        packed.writeInt32BE(-v, (j * SLOTS_PER_REPLICA + SLOT[kind]) * SLOT_BYTES);
+        packed ??= Buffer.alloc(packedBytes(this.names.length));
+        packed.writeInt32BE(-v, slotOffset(j, kind));
       }
       const old = this.legacy(i, j, kind);
       if (old !== 0) {
