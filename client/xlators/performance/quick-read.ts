@@ -292,19 +292,29 @@ export class QuickRead extends Xlator implements FopImpl {
       if (held && !sameFile(held.iatt, r.iatt)) this.drop(a.path);
       return r;
     }
+    const { reply, stale } = await this.fetchContent(a, false);
+    if (reply.data === undefined) return reply;
+    if (stale) this.staleFills++;
+    const { data: _content, ...rest } = reply;
+    return rest;
+  }
+
+  /**
+   * A lookup that asks for the content, kept (marked prefetched or not) unless the path
+   * changed while it was in flight; stale says it did.
+   */
+  private async fetchContent(a: FopArgs<'lookup'>, prefetched: boolean): Promise<{ reply: FopReply<'lookup'>; stale: boolean }> {
     const fetch: Fetch = { path: a.path, stale: false };
     this.fetches.add(fetch);
     try {
-      const r = await this.child.call('lookup', { ...a, wantData: this.optNumber('max-file-size') });
-      if (r.data === undefined) {
+      const reply = await this.child.call('lookup', { ...a, wantData: this.optNumber('max-file-size') });
+      if (reply.data === undefined) {
         // Not a small file now, or a copy that cannot be trusted: what was kept is no longer right.
         if (!fetch.stale) this.drop(a.path);
-        return r;
+      } else if (!fetch.stale) {
+        this.put(a.path, Buffer.isBuffer(reply.data) ? reply.data : Buffer.from(reply.data), reply.iatt, prefetched);
       }
-      if (fetch.stale) this.staleFills++;
-      else this.put(a.path, Buffer.isBuffer(r.data) ? r.data : Buffer.from(r.data), r.iatt);
-      const { data: _content, ...rest } = r;
-      return rest;
+      return { reply, stale: fetch.stale };
     } finally {
       this.fetches.delete(fetch);
     }
@@ -395,17 +405,9 @@ export class QuickRead extends Xlator implements FopImpl {
   }
 
   private async prefetchOne(path: string): Promise<void> {
-    const fetch: Fetch = { path, stale: false };
-    this.fetches.add(fetch);
     this.prefetches++;
-    try {
-      const r = await this.child.call('lookup', { path, wantData: this.optNumber('max-file-size') });
-      if (r.data !== undefined && !fetch.stale) this.put(path, Buffer.isBuffer(r.data) ? r.data : Buffer.from(r.data), r.iatt, true);
-    } catch {
-      // Gone since the listing, or a brick away: the lookup from above finds out for itself.
-    } finally {
-      this.fetches.delete(fetch);
-    }
+    // Gone since the listing, or a brick away: the lookup from above finds out for itself.
+    await this.fetchContent({ path }, true).catch(() => undefined);
   }
 
   /** A directory renamed or removed: its listings (and those below it) name nothing there now. */
