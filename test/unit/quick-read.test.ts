@@ -491,13 +491,19 @@ test('prefetch: a change made here or announced by a brick after the prefetch se
   t.deepEqual(child.calls.slice(mark), ['lookup /d/f1 65536', 'lookup /d/f2 65536']);
 });
 
-test('prefetch: a change while the prefetch is in flight keeps nothing of it', async (t) => {
-  const { child, qr } = setup(dirOf(2));
-  await qr.call('readdir', { path: '/d' });
+/** /d listed with f0 and f1, then f0 looked up: its prefetch of f1 is held at the child until release(). */
+async function heldPrefetchOfF1() {
+  const s = setup(dirOf(2));
+  await s.qr.call('readdir', { path: '/d' });
   // The lookup of f0 sends the prefetch of f1 first: that is the lookup held.
   let release!: () => void;
-  child.hold = new Promise((r) => { release = r; });
-  await qr.call('lookup', { path: '/d/f0' });
+  s.child.hold = new Promise((r) => { release = r; });
+  await s.qr.call('lookup', { path: '/d/f0' });
+  return { ...s, release };
+}
+
+test('prefetch: a change while the prefetch is in flight keeps nothing of it', async (t) => {
+  const { child, qr, release } = await heldPrefetchOfF1();
   t.true(child.calls.includes('lookup /d/f1 65536'));
   await qr.call('setattr', { path: '/d/f1', attrs: { size: 3 } });
   release();
@@ -529,11 +535,7 @@ test('prefetch: off with prefetch-files 0', async (t) => {
 });
 
 test('prefetch: a lookup of a file whose prefetch is on the way waits for it rather than asking again', async (t) => {
-  const { child, qr } = setup(dirOf(2));
-  await qr.call('readdir', { path: '/d' });
-  let release!: () => void;
-  child.hold = new Promise((r) => { release = r; });
-  await qr.call('lookup', { path: '/d/f0' });
+  const { child, qr, release } = await heldPrefetchOfF1();
   const waiting = qr.call('lookup', { path: '/d/f1' });
   await settle();
   release();
