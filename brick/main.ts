@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { graphFromVolfile, type Graph } from '../lib/graph.js';
 import { parseVolfile } from '../lib/volfile/parse.js';
+import { readPidfile } from './mgmt/bricks.js';
 import './xlators/index.js';
 
 /**
@@ -39,7 +40,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     graph.fini().finally(() => {
-      if (values.pidfile) fs.rmSync(values.pidfile, { force: true });
+      // Only our own: a brick started again on the same pidfile (by hand, or a daemon restart
+      // that lost track of this one) must not lose its pidfile when this one exits.
+      if (values.pidfile && readPidfile(values.pidfile) === process.pid) fs.rmSync(values.pidfile, { force: true });
       process.exit(0);
     });
   };

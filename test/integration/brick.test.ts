@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Packr } from 'msgpackr';
 import { startDistribute } from '../helpers/cluster.js';
-import { tmpDir } from '../helpers/proc.js';
+import { BRICK_MAIN, eventually, spawnOwned, tmpDir } from '../helpers/proc.js';
 import { RawBrickClient } from '../helpers/wire.js';
 
 async function setup(t: Parameters<typeof startDistribute>[0]) {
@@ -275,4 +275,24 @@ test('the self-heal index holds a path exactly while one of its changelog counte
   t.deepEqual(await indexed(), ['/moved']);
   t.is((await c.call('unlink', { path: '/moved' })).err, undefined);
   t.deepEqual(await indexed(), []);
+});
+
+test('a brick removes its pidfile when it stops, but not one that another process has taken over', async (t) => {
+  const vol = await startDistribute(t, 1);
+  const brick = vol.bricks[0]!;
+  await brick.kill('SIGTERM');
+  const pidfile = path.join(vol.root, 'brick0.pid');
+  /** Runs the brick with a pidfile and stops it; `takenOver`: another process rewrote the pidfile meanwhile. */
+  const runAndStop = async (takenOver: boolean): Promise<void> => {
+    const p = spawnOwned(t, process.execPath, [BRICK_MAIN, '--volfile', brick.volfile, '--pidfile', pidfile], brick.log);
+    await eventually(() => fs.existsSync(pidfile) && fs.readFileSync(pidfile, 'utf8').trim() === String(p.pid), 10_000, 'the brick\'s pidfile');
+    if (takenOver) fs.writeFileSync(pidfile, '4194000\n');
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await gone;
+  };
+  await runAndStop(false);
+  t.false(fs.existsSync(pidfile), 'its own pidfile is removed');
+  await runAndStop(true);
+  t.is(fs.readFileSync(pidfile, 'utf8'), '4194000\n', 'another process\'s pidfile stays');
 });

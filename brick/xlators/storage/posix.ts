@@ -345,9 +345,22 @@ export class Posix extends Xlator implements FopImpl {
     }
   }
 
+  /**
+   * Creates exclusively, so the caller's xattrs (the gfid above all) land only on a file this
+   * call made. Without O_EXCL a name that exists (another client's create, a stale negative
+   * entry) is opened as open would, keeping its gfid; a DHT link file there is refused (ESTALE).
+   */
   async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
     const abs = this.confined(a.path);
-    const fd = await this.openAbs(abs, Number(a.flags) | O_CREAT, Number(a.mode) & 0o7777);
+    const flags = Number(a.flags);
+    let fd: number;
+    try {
+      fd = fs.openSync(abs, (flags & ALLOWED_OPEN_FLAGS) | O_CREAT | O_EXCL | O_NOFOLLOW, Number(a.mode) & 0o7777);
+    } catch (e) {
+      if (flags & O_EXCL || (e as NodeJS.ErrnoException).code !== 'EEXIST') throw FsError.from(e);
+      const existing = await this.openExisting(abs, flags);
+      return { fd: existing.fd, iatt: existing.iatt };
+    }
     try {
       this.setXattrs(abs, a.xattrs);
       const st = fs.fstatSync(fd);
@@ -389,19 +402,23 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
-    const abs = this.confined(a.path);
-    const flags = Number(a.flags) & ~(O_CREAT | O_EXCL);
+    return { fd: (await this.openExisting(this.confined(a.path), Number(a.flags))).fd };
+  }
+
+  /** Opens a file that exists (O_CREAT and O_EXCL dropped); never a link file. */
+  private async openExisting(abs: string, requested: number): Promise<{ fd: number; iatt: Iatt }> {
+    const flags = requested & ~(O_CREAT | O_EXCL);
     const fd = await (flags & O_TRUNC ? this.changeByPath(abs, () => this.openAbs(abs, flags, 0)) : this.openAbs(abs, flags, 0));
-    const st = fs.fstatSync(fd);
-    this.openFds.set(fd, st.ino);
+    const iatt = iattOf(fs.fstatSync(fd));
+    this.openFds.set(fd, iatt.ino);
     try {
-      this.refuseLinkfile(abs, iattOf(st));
+      this.refuseLinkfile(abs, iatt);
     } catch (e) {
       this.openFds.delete(fd);
       fs.closeSync(fd);
       throw e;
     }
-    return { fd };
+    return { fd, iatt };
   }
 
   async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
 import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
 import { fanout, firstFailure, successes, type Settled } from '../../../../lib/fanout.js';
@@ -11,6 +12,8 @@ import { computeLayout, decodeRange, encodeRange, findRange, sameRange, type Has
 import { registerXlator } from '../../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorInit } from '../../../../lib/xlator.js';
 import { BoundedMap } from '../../../../lib/bounded-map.js';
+
+const { O_EXCL } = fsConstants;
 
 /** Where a non-directory lives: the child with the data, and the hashed child when it differs. */
 interface Location {
@@ -534,7 +537,17 @@ export class Distribute extends Xlator implements FopImpl {
 
   async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
     const hashed = await this.hashedChild(a.path);
-    const r = await this.children[hashed]!.call('create', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: newGfid() } });
+    let r: FopReply<'create'>;
+    try {
+      r = await this.children[hashed]!.call('create', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: newGfid() } });
+    } catch (e) {
+      // ESTALE: the hashed brick holds a link file, so the name exists on another brick (a
+      // rename, a rebalance) that this client's kernel thought absent. Without O_EXCL that
+      // is an open of the existing file, wherever it lives.
+      if (!(e instanceof FsError && e.code === 'ESTALE') || a.flags & O_EXCL) throw e;
+      const { fd } = await this.open({ path: a.path, flags: a.flags });
+      return { fd, iatt: (await this.onFd('fstat', { fd })).iatt };
+    }
     this.where.set(a.path, hashed);
     return { iatt: r.iatt, fd: this.addFd(hashed, r.fd, a.path, a.flags) };
   }
