@@ -95,10 +95,15 @@ export interface FopTable {
   readdir: { args: { path: string }; reply: { entries: DirEntry[] } };
   /** Makes a directory; xattrs are set on it before it becomes visible to lookups. */
   mkdir: { args: { path: string; mode: number; xattrs?: Xattrs }; reply: { iatt: Iatt } };
-  /** Creates and opens a regular file (O_CREAT semantics given by flags). */
+  /**
+   * Creates and opens a regular file (O_CREAT semantics given by flags). burst: also start
+   * replicate's write burst on the new file in the same request: take this lock on its path
+   * (trylock) and set these changelog counters on it. Only a file the brick made gets them,
+   * and only with the lock; the reply says `burst: true` when both happened.
+   */
   create: {
-    args: { path: string; mode: number; flags: number; xattrs?: Xattrs };
-    reply: { fd: number; iatt: Iatt };
+    args: { path: string; mode: number; flags: number; xattrs?: Xattrs; burst?: { lock: EntryLockSpec; add: Xattrs } };
+    reply: { fd: number; iatt: Iatt; burst?: boolean };
   };
   /** Makes a node that is not a directory or symlink (fifos, DHT link files). */
   mknod: {
@@ -167,8 +172,13 @@ export interface FopTable {
    * whatever the outcome. One request instead of two for replicate's pre-op and post-op.
    */
   xattrop: {
-    /** mtimeMs: also set the modification time (replicas get one time from the client). */
-    args: { path: string; add: Xattrs; mtimeMs?: number; lock?: EntryLockSpec; unlock?: EntryLockSpec };
+    /**
+     * mtimeMs: also set the modification time (replicas get one time from the client).
+     * behind: the caller does not wait for the answer soon (a post-op after the change was
+     * answered); protocol/client may hold it briefly to share a later request's write, and
+     * does not send the flag.
+     */
+    args: { path: string; add: Xattrs; mtimeMs?: number; lock?: EntryLockSpec; unlock?: EntryLockSpec; behind?: boolean };
     reply: { xattrs: Xattrs; iatt: Iatt; locked?: boolean };
   };
   /** Paths this brick has pending changelog entries for (the self-heal index). */

@@ -68,6 +68,14 @@ export abstract class Xlator {
     this.opts = parseOptions((this.constructor as XlatorClass).options, options);
   }
 
+  /**
+   * Someone now waits for requests sent `behind` (lib/rpc/coalescing-sender.ts): send them
+   * at once. The default passes it to the children; protocol/client flushes.
+   */
+  flushBehind(): void {
+    for (const c of this.children) c.flushBehind();
+  }
+
   /** A child went up or down; the default passes the event to the parents. */
   notify(event: XlatorEvent, _from: Xlator): void {
     for (const p of this.parents) p.notify(event, this);

@@ -110,6 +110,27 @@ export class Locks extends Xlator implements FopImpl {
     }
   }
 
+  /**
+   * A create that starts a write burst: the burst's lock is taken first (trylock) and kept
+   * only if storage/posix made the file and set the marks; without the lock the file is
+   * created plain. Taken synchronously, in arrival order, as xattrop's.
+   */
+  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+    const { burst, ...plain } = a;
+    if (!burst) return this.children[0]!.call('create', a);
+    if (typeof burst.lock?.name !== 'string' || typeof burst.lock.owner !== 'string') throw FsError.of('EINVAL', 'create burst lock needs name and owner');
+    if (!this.tryTake(a.path, burst.lock.name, burst.lock.owner)) return this.children[0]!.call('create', plain);
+    let r: FopReply<'create'>;
+    try {
+      r = await this.children[0]!.call('create', a);
+    } catch (e) {
+      this.dropLock(a.path, burst.lock.name, burst.lock.owner);
+      throw e;
+    }
+    if (!r.burst) this.dropLock(a.path, burst.lock.name, burst.lock.owner);
+    return r;
+  }
+
   /** Whether name on dir is free of held locks and of conflicting requests waiting before (all waiting when `before` is undefined). */
   private free(dir: string, name: string, before?: Waiter): boolean {
     for (const h of this.held.get(dir)?.keys() ?? []) if (conflicts(h, name)) return false;

@@ -9,12 +9,15 @@ import {
   decodeRequest, encodeFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, MalformedFrameError, MAX_FRAME_BYTES, WIRE_VERSION,
   type ReplyFrame,
 } from '../../../lib/rpc/frame.js';
+import { CoalescingSender } from '../../../lib/rpc/coalescing-sender.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 
 /** Per-connection state: fds to release and the lock-owner prefix when the client goes. */
 interface Conn {
   id: string;
   ws: WebSocket;
+  /** Replies of one event-loop turn go out in one socket write. */
+  sender: CoalescingSender;
   subvol: Xlator;
   /** Open fds and the volume path each was opened at (what an upcall names for an fd fop). */
   fds: Map<number, string>;
@@ -117,7 +120,7 @@ export class Server extends Xlator {
       ws.close(4004, `no subvolume ${JSON.stringify(want)} here; exported: ${this.children.map((c) => c.name).join(' ')}`);
       return;
     }
-    const conn: Conn = { id: url.searchParams.get('client') || randomUUID(), ws, subvol, fds: new Map() };
+    const conn: Conn = { id: url.searchParams.get('client') || randomUUID(), ws, sender: new CoalescingSender(ws), subvol, fds: new Map() };
     this.conns.add(conn);
     ws.on('message', (data, isBinary) => this.onMessage(conn, data as Buffer, isBinary));
     ws.on('close', () => this.drop(conn));
@@ -126,8 +129,7 @@ export class Server extends Xlator {
 
   private send(conn: Conn, frame: ReplyFrame): void {
     if (conn.ws.readyState !== conn.ws.OPEN) return;
-    const encoded = encodeFramePooled(frame);
-    conn.ws.send(encoded.bytes, encoded.release);
+    conn.sender.send(encodeFramePooled(frame));
   }
 
   private sendError(conn: Conn, id: number, err: FsError): void {
@@ -161,12 +163,10 @@ export class Server extends Xlator {
       return;
     }
     if (fop === 'entrylk' || fop === 'migrate') args.owner = `${conn.id}:${String(args.owner)}`;
-    if (fop === 'xattrop') {
-      // Locks taken along with a changelog update belong to the connection too (clientGone).
-      for (const k of ['lock', 'unlock'] as const) {
-        const spec = args[k] as { owner?: unknown } | undefined;
-        if (spec && typeof spec === 'object') spec.owner = `${conn.id}:${String(spec.owner)}`;
-      }
+    // Locks taken along with a changelog update or a create belong to the connection too (clientGone).
+    const specs = fop === 'xattrop' ? [args.lock, args.unlock] : fop === 'create' ? [(args.burst as { lock?: unknown } | undefined)?.lock] : [];
+    for (const spec of specs as Array<{ owner?: unknown } | undefined>) {
+      if (spec && typeof spec === 'object') spec.owner = `${conn.id}:${String(spec.owner)}`;
     }
     this.dispatch(conn, id, fop, args);
   }

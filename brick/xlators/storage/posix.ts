@@ -363,9 +363,15 @@ export class Posix extends Xlator implements FopImpl {
     }
     try {
       this.setXattrs(abs, a.xattrs);
+      // A burst's marks on a file that had none: the counters are the deltas themselves.
+      if (a.burst) {
+        for (const v of Object.values(a.burst.add)) if (!(v instanceof Uint8Array) || v.length % 4 !== 0) throw FsError.of('EINVAL', 'create burst marks: not int32 counters');
+        this.setXattrs(abs, a.burst.add);
+        this.updateIndex(abs, a.path, a.burst.add);
+      }
       const st = fs.fstatSync(fd);
       this.openFds.set(fd, st.ino);
-      return { fd, iatt: iattOf(st) };
+      return { fd, iatt: iattOf(st), ...(a.burst ? { burst: true } : {}) };
     } catch (e) {
       this.openFds.delete(fd);
       try { fs.closeSync(fd); } catch { /* already failing */ }

@@ -231,11 +231,11 @@ export class Replicate extends Xlator implements FopImpl {
    * unlocked alone.
    */
   private async clearAndUnlock(
-    path: string, name: string, locked: number[], marked: number[], clear: Xattrs, mtimeMs?: number,
+    path: string, name: string, locked: number[], marked: number[], clear: Xattrs, mtimeMs?: number, behind = false,
   ): Promise<Array<Settled<FopReply<'xattrop'>>>> {
     const unlock = { name, owner: this.owner };
     const [post] = await Promise.all([
-      fanout(this.children, 'xattrop', { path, add: clear, unlock, ...(mtimeMs === undefined ? {} : { mtimeMs }) }, marked),
+      fanout(this.children, 'xattrop', { path, add: clear, unlock, ...(mtimeMs === undefined ? {} : { mtimeMs }), ...(behind ? { behind } : {}) }, marked),
       this.unlock({ path, name, children: locked.filter((i) => !marked.includes(i)) }),
     ]);
     return post;
@@ -287,11 +287,6 @@ export class Replicate extends Xlator implements FopImpl {
       const done = successes(results).map((r) => r.child);
       // Clear the marks about replicas that did the change, on the replicas that hold marks.
       const clear = changelogDelta(this.children.length, done, [t.kind], -1);
-      const posting = this.clearAndUnlock(t.lockPath, t.lockName, locked, marked, clear).then((post) => {
-        for (const r of post) if (!r.ok && r.error.code !== 'ENOENT') this.log.warn(`post-op on ${this.names[r.child]} for ${t.changelogPath}: ${r.error.message}`);
-        return post;
-      });
-      unlocked = true;
       const ok = successes(results);
       // An entry change (create, unlink, mkdir... in a directory) is answered once it is done
       // everywhere; the directory's post-op and unlock follow in the background (they are
@@ -299,7 +294,13 @@ export class Replicate extends Xlator implements FopImpl {
       // they land every replica still carries its own mark too, which no heal reads as blame,
       // and a crash in between leaves marks that a heal settles. File changes wait: their
       // reply carries the attributes from after the post-op.
-      if (t.lockName !== INODE_LOCK && ok.length > 0) {
+      const background = t.lockName !== INODE_LOCK && ok.length > 0;
+      const posting = this.clearAndUnlock(t.lockPath, t.lockName, locked, marked, clear, undefined, background).then((post) => {
+        for (const r of post) if (!r.ok && r.error.code !== 'ENOENT') this.log.warn(`post-op on ${this.names[r.child]} for ${t.changelogPath}: ${r.error.message}`);
+        return post;
+      });
+      unlocked = true;
+      if (background) {
         this.inBackground(posting);
         return ok[0]!.value;
       }
@@ -504,13 +505,23 @@ export class Replicate extends Xlator implements FopImpl {
     return { fd };
   }
 
+  /**
+   * The new file's write burst starts in the create request itself (its lock and pre-op
+   * marks, which each brick applies only to a file it made), so the first write does not
+   * wait for a lock + pre-op round trip of its own.
+   */
   async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
     const childFds: Array<number | undefined> = new Array(this.children.length).fill(undefined);
+    const withBurst = !this.bursts.has(a.path) && !this.endingBursts.has(a.path);
+    const args = withBurst ? { ...a, burst: { lock: { name: INODE_LOCK, owner: this.owner }, add: this.burstMarks(1) } } : a;
+    const started: number[] = [];
     const first = await this.transaction(this.entryTarget(a.path), async (i) => {
-      const r = await this.children[i]!.call('create', a);
+      const r = await this.children[i]!.call('create', args);
       childFds[i] = r.fd;
+      if (r.burst) started.push(i);
       return r;
     });
+    if (started.length) this.adoptCreatedBurst(a.path, started, childFds);
     const fd = this.nextFd++;
     const readChild = childFds.findIndex((f) => f !== undefined);
     this.fds.set(fd, { path: a.path, childFds, readChild: readChild >= 0 ? readChild : undefined, attrChild: Math.max(readChild, 0) });
@@ -570,10 +581,9 @@ export class Replicate extends Xlator implements FopImpl {
       if (open) return open;
     }
     const starting = (async (): Promise<WriteBurst> => {
-      const mark = (n: number): Xattrs => changelogDelta(this.children.length, this.all(), BURST_KINDS, n);
-      const { locked, marked, reachable, error } = await this.lockAndMark(path, INODE_LOCK, mark(1), mark(-1));
+      const { locked, marked, reachable, error } = await this.lockAndMark(path, INODE_LOCK, this.burstMarks(1), this.burstMarks(-1));
       if (!this.hasQuorum(reachable) || !marked.length) {
-        await this.clearAndUnlock(path, INODE_LOCK, locked, marked, mark(-1));
+        await this.clearAndUnlock(path, INODE_LOCK, locked, marked, this.burstMarks(-1));
         if (!marked.length && this.hasQuorum(reachable)) throw error ?? FsError.of('ENOTCONN');
         throw FsError.of('EROFS', `quorum not met: ${reachable.length} of ${this.children.length} replicas reachable`);
       }
@@ -590,13 +600,39 @@ export class Replicate extends Xlator implements FopImpl {
     }
   }
 
+  /** The pre-op (1) or its undo (-1) of a write burst: data and metadata, about every replica. */
+  private burstMarks(n: 1 | -1): Xattrs {
+    return changelogDelta(this.children.length, this.all(), BURST_KINDS, n);
+  }
+
+  /**
+   * Takes on the burst a create started on `started`. When a replica made the file without
+   * it (its lock was busy, or it opened a file that was there), or there is no quorum, the
+   * marks are undone and the lock dropped, behind, and the first write starts a burst the
+   * ordinary way (after the undo: it waits for it as for any ending burst).
+   */
+  private adoptCreatedBurst(path: string, started: number[], childFds: Array<number | undefined>): void {
+    const withFile = this.all().filter((i) => childFds[i] !== undefined);
+    if (!this.bursts.has(path) && withFile.every((i) => started.includes(i)) && this.hasQuorum(started)) {
+      const b: WriteBurst = { path, locked: started, marked: started, failed: new Set(), inflight: 0 };
+      this.bursts.set(path, b);
+      this.armBurstTimer(b);
+      return;
+    }
+    const undo: Promise<void> = this.clearAndUnlock(path, INODE_LOCK, started, started, this.burstMarks(-1), undefined, true).then(() => undefined).finally(() => {
+      if (this.endingBursts.get(path) === undo) this.endingBursts.delete(path);
+    });
+    this.endingBursts.set(path, undo);
+    this.inBackground(undo);
+  }
+
   /** Bursts whose post-op + unlock is on its way after a close, by path. */
   private readonly endingBursts = new Map<string, Promise<void>>();
 
   /** Ends the file's burst in the background, tracked (fini waits) and findable by path. */
   private endBurstBehind(path: string): void {
     if (!this.bursts.has(path)) return;
-    const ending: Promise<void> = this.endBurst(path).finally(() => {
+    const ending: Promise<void> = this.endBurst(path, true).finally(() => {
       if (this.endingBursts.get(path) === ending) this.endingBursts.delete(path);
     });
     this.endingBursts.set(path, ending);
@@ -613,15 +649,21 @@ export class Replicate extends Xlator implements FopImpl {
 
   /** Waits until a post-op sent behind a close of the file has landed (its lock is free again). */
   private async postOpLanded(path: string): Promise<void> {
-    for (let e = this.endingBursts.get(path); e; e = this.endingBursts.get(path)) await e.catch(() => undefined);
+    for (let e = this.endingBursts.get(path); e; e = this.endingBursts.get(path)) {
+      this.flushBehind();
+      await e.catch(() => undefined);
+    }
   }
 
-  /** Ends a path's burst, if any: post-op for the replicas that took every write, unlock. */
-  private async endBurst(path: string): Promise<void> {
+  /**
+   * Ends a path's burst, if any: post-op for the replicas that took every write, unlock.
+   * `behind`: nobody waits for it (a close went on without it).
+   */
+  private async endBurst(path: string, behind = false): Promise<void> {
     const entry = this.bursts.get(path);
     if (!entry) return;
     const b = await entry;
-    if (this.bursts.get(path) !== b) return this.endBurst(path);
+    if (this.bursts.get(path) !== b) return this.endBurst(path, behind);
     this.bursts.delete(path);
     clearTimeout(b.timer);
     while (b.inflight > 0) await new Promise((r) => setImmediate(r));
@@ -629,7 +671,7 @@ export class Replicate extends Xlator implements FopImpl {
     const clear = changelogDelta(this.children.length, done, BURST_KINDS, -1);
     // Each replica stamped its own clock on the writes; the post-op gives them one mtime,
     // so copies stay identical in metadata too (GlusterFS's ctime feature does the same).
-    await this.clearAndUnlock(path, INODE_LOCK, b.locked, b.marked, clear, b.mtimeMs ?? Date.now());
+    await this.clearAndUnlock(path, INODE_LOCK, b.locked, b.marked, clear, b.mtimeMs ?? Date.now(), behind);
   }
 
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
@@ -680,7 +722,7 @@ export class Replicate extends Xlator implements FopImpl {
   private armBurstTimer(b: WriteBurst): void {
     if (b.inflight > 0) return;
     clearTimeout(b.timer);
-    b.timer = setTimeout(() => void this.endBurst(b.path).catch((e: Error) => this.log.warn(`post-op of ${b.path}: ${e.message}`)), BURST_IDLE_MS);
+    b.timer = setTimeout(() => void this.endBurst(b.path, true).catch((e: Error) => this.log.warn(`post-op of ${b.path}: ${e.message}`)), BURST_IDLE_MS);
   }
 
   async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
@@ -690,11 +732,11 @@ export class Replicate extends Xlator implements FopImpl {
 
   private async onFds<F extends 'fsync' | 'flush' | 'release'>(fop: F, a: FopArgs<F> & { fd: number }): Promise<FopReply<F>> {
     const f = this.fdOf(a.fd);
-    if (fop === 'flush' && !(await this.burstDegraded(f.path))) {
+    if (fop !== 'fsync' && !(await this.burstDegraded(f.path))) {
       // close does not wait for the burst's post-op + unlock: while every replica took every
       // write, the pre-op marks cover a crash in between (as GlusterFS's post-op delayed past
-      // close). It lands behind; this client's next change of the file, fsync and release
-      // wait for it.
+      // close). It lands behind; this client's next change of the file and fsync wait for
+      // it. A release goes out behind it on the same connections.
       this.endBurstBehind(f.path);
     } else {
       // A degraded burst (a replica missed a write) waits: a survivor that crashed before its
