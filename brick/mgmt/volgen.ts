@@ -214,9 +214,25 @@ export function clientGraph(vol: VolgenInput): Decl[] {
     ['performance/nl-cache', 'nl-cache'], ['performance/readdir-ahead', 'readdir-ahead'], ['performance/md-cache', 'md-cache'],
   ] as const;
   for (const [type, suffix] of performance) {
-    if (translatorOn(vol, type)) out.push({ name: `${vol.name}-${suffix}`, type, options: optionsFor(vol, type), subvolumes: [out.at(-1)!.name] });
+    if (!translatorOn(vol, type)) continue;
+    const options = optionsFor(vol, type);
+    // With the bricks pushing invalidations, another client's new name drops a listing at
+    // once, so nl-cache can trust what it knows as long as GlusterFS's nl-cache does (60 s,
+    // which there also needs cache-invalidation); without them, 1 s bounds what it misses.
+    if (type === 'performance/nl-cache' && options['nl-cache-timeout'] === undefined && invalidationOn(vol)) {
+      options['nl-cache-timeout'] = String(NL_CACHE_TIMEOUT_WITH_INVALIDATION_S);
+    }
+    out.push({ name: `${vol.name}-${suffix}`, type, options, subvolumes: [out.at(-1)!.name] });
   }
   return out;
+}
+
+/** nl-cache's timeout when `performance.nl-cache-timeout` is not set and the bricks push invalidations. */
+export const NL_CACHE_TIMEOUT_WITH_INVALIDATION_S = 60;
+
+/** Whether the bricks push invalidations (features.cache-invalidation, on unless set off). */
+function invalidationOn(vol: VolgenInput): boolean {
+  return optionsFor(vol, 'protocol/server')['cache-invalidation'] !== 'false';
 }
 
 /**
@@ -227,7 +243,7 @@ export function clientGraph(vol: VolgenInput): Decl[] {
 export function brickGraph(vol: VolgenInput, brick: BrickInfo): Decl[] {
   const posix = `${vol.name}-posix`;
   const serverOpts = optionsFor(vol, 'protocol/server');
-  const invalidation = serverOpts['cache-invalidation'] === 'false' ? 'off' : 'on';
+  const invalidation = invalidationOn(vol) ? 'on' : 'off';
   return [
     { name: posix, type: 'storage/posix', options: { directory: brick.path }, subvolumes: [] },
     // Clients ask for this name (remote-subvolume), so it is the brick path, as in GlusterFS.

@@ -166,7 +166,7 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     key: TRANSLATOR_SWITCH,
   },
   'performance.nl-cache-timeout': {
-    spec: { type: 'int', min: 0, max: 600, description: 'Seconds a directory listing this client knows stays trusted for negative lookups' },
+    spec: { type: 'int', min: 0, max: 600, description: 'Seconds a directory listing this client knows stays trusted for negative lookups (default 60 while features.cache-invalidation is on, else 1)' },
     xlator: 'performance/nl-cache',
     key: 'nl-cache-timeout',
   },

@@ -361,3 +361,13 @@ test('readdir-ahead: between nl-cache and md-cache when on, its options reach it
     t.deepEqual([v.type, v.min, v.max], [x.type, x.min, x.max], key);
   }
 });
+
+test('nl-cache trusts a listing 60 s while the bricks push invalidations, its own 1 s when they do not, and a set timeout always', (t) => {
+  const nlTimeout = (options: Record<string, string>): string | undefined =>
+    clientGraph({ ...vol, options }).find((d) => d.type === 'performance/nl-cache')!.options['nl-cache-timeout'];
+  t.is(nlTimeout({}), '60');
+  t.is(nlTimeout({ 'features.cache-invalidation': 'true' }), '60');
+  t.is(nlTimeout({ 'features.cache-invalidation': 'false' }), undefined, 'the translator\'s default (1 s)');
+  t.is(nlTimeout({ 'performance.nl-cache-timeout': '5' }), '5');
+  t.is(nlTimeout({ 'features.cache-invalidation': 'false', 'performance.nl-cache-timeout': '30' }), '30');
+});
