@@ -41,6 +41,11 @@ const MAX_WRITEV_EXTENTS = 4096;
 const ALLOWED_OPEN_FLAGS = O_RDONLY | O_WRONLY | O_RDWR | O_APPEND | O_TRUNC | O_CREAT | O_EXCL
   | fs.constants.O_SYNC | fs.constants.O_DSYNC | fs.constants.O_NONBLOCK;
 
+/** Changelog deltas and counters are int32s, big-endian, back to back. */
+function assertCounters(what: string, v: unknown): asserts v is Uint8Array {
+  if (!(v instanceof Uint8Array) || v.length % 4 !== 0) throw FsError.of('EINVAL', `${what}: not int32 counters`);
+}
+
 export function iattOf(st: fs.Stats): Iatt {
   return {
     mode: st.mode, nlink: st.nlink, uid: st.uid, gid: st.gid, rdev: st.rdev, size: st.size,
@@ -358,14 +363,13 @@ export class Posix extends Xlator implements FopImpl {
       fd = fs.openSync(abs, (flags & ALLOWED_OPEN_FLAGS) | O_CREAT | O_EXCL | O_NOFOLLOW, Number(a.mode) & 0o7777);
     } catch (e) {
       if (flags & O_EXCL || (e as NodeJS.ErrnoException).code !== 'EEXIST') throw FsError.from(e);
-      const existing = await this.openExisting(abs, flags);
-      return { fd: existing.fd, iatt: existing.iatt };
+      return this.openExisting(abs, flags);
     }
     try {
       this.setXattrs(abs, a.xattrs);
       // A burst's marks on a file that had none: the counters are the deltas themselves.
       if (a.burst) {
-        for (const v of Object.values(a.burst.add)) if (!(v instanceof Uint8Array) || v.length % 4 !== 0) throw FsError.of('EINVAL', 'create burst marks: not int32 counters');
+        for (const [name, v] of Object.entries(a.burst.add)) assertCounters(`create burst ${name}`, v);
         this.setXattrs(abs, a.burst.add);
         this.updateIndex(abs, a.path, a.burst.add);
       }
@@ -691,7 +695,7 @@ export class Posix extends Xlator implements FopImpl {
     const out: Xattrs = {};
     let touchesChangelog = false;
     for (const [name, delta] of Object.entries(a.add ?? {})) {
-      if (!(delta instanceof Uint8Array) || delta.length % 4 !== 0) throw FsError.of('EINVAL', `xattrop ${name}: not int32 counters`);
+      assertCounters(`xattrop ${name}`, delta);
       const cur = this.getXattr(abs, name);
       const next = Buffer.alloc(Math.max(delta.length, cur?.length ?? 0));
       const d = Buffer.from(delta.buffer, delta.byteOffset, delta.byteLength);

@@ -619,11 +619,7 @@ export class Replicate extends Xlator implements FopImpl {
       this.armBurstTimer(b);
       return;
     }
-    const undo: Promise<void> = this.clearAndUnlock(path, INODE_LOCK, started, started, this.burstMarks(-1), undefined, true).then(() => undefined).finally(() => {
-      if (this.endingBursts.get(path) === undo) this.endingBursts.delete(path);
-    });
-    this.endingBursts.set(path, undo);
-    this.inBackground(undo);
+    this.trackEnding(path, this.clearAndUnlock(path, INODE_LOCK, started, started, this.burstMarks(-1), undefined, true));
   }
 
   /** Bursts whose post-op + unlock is on its way after a close, by path. */
@@ -632,7 +628,12 @@ export class Replicate extends Xlator implements FopImpl {
   /** Ends the file's burst in the background, tracked (fini waits) and findable by path. */
   private endBurstBehind(path: string): void {
     if (!this.bursts.has(path)) return;
-    const ending: Promise<void> = this.endBurst(path, true).finally(() => {
+    this.trackEnding(path, this.endBurst(path, true));
+  }
+
+  /** A burst's post-op (or undo) on its way: in endingBursts until it lands, and in the background set fini waits for. */
+  private trackEnding(path: string, posting: Promise<unknown>): void {
+    const ending: Promise<void> = posting.then(() => undefined).finally(() => {
       if (this.endingBursts.get(path) === ending) this.endingBursts.delete(path);
     });
     this.endingBursts.set(path, ending);
