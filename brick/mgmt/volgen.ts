@@ -222,6 +222,11 @@ export function clientGraph(vol: VolgenInput): Decl[] {
     if (type === 'performance/nl-cache' && options['nl-cache-timeout'] === undefined && invalidationOn(vol)) {
       options['nl-cache-timeout'] = String(NL_CACHE_TIMEOUT_WITH_INVALIDATION_S);
     }
+    // Likewise a listing readdir-ahead holds is dropped by another client's change at once:
+    // it may answer every readdir of its directory within cache-timeout (rm lists each twice).
+    if (type === 'performance/readdir-ahead' && options['reuse-listings'] === undefined && invalidationOn(vol)) {
+      options['reuse-listings'] = 'true';
+    }
     out.push({ name: `${vol.name}-${suffix}`, type, options, subvolumes: [out.at(-1)!.name] });
   }
   return out;

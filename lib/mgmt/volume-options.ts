@@ -190,6 +190,11 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     xlator: 'performance/readdir-ahead',
     key: 'cache-timeout',
   },
+  'performance.readdir-ahead-reuse-listings': {
+    spec: { type: 'bool', description: 'A listing answers every readdir of its directory until it is cache-timeout old, not one (default on while features.cache-invalidation is on, else off)' },
+    xlator: 'performance/readdir-ahead',
+    key: 'reuse-listings',
+  },
   'performance.readdir-ahead-cache-size': {
     spec: { type: 'int', min: 0, max: 1 << 24, description: 'Directory entries held at most in prefetched listings, per client' },
     xlator: 'performance/readdir-ahead',

@@ -139,7 +139,7 @@ class StubChild extends Xlator {
   }
 }
 
-type Options = Partial<Record<'max-prefetch' | 'parallel' | 'cache-timeout' | 'cache-size', string>>;
+type Options = Partial<Record<'max-prefetch' | 'parallel' | 'cache-timeout' | 'cache-size' | 'reuse-listings', string>>;
 
 function make(options: Options = {}): { ra: ReaddirAhead; child: StubChild } {
   const child = new StubChild({ name: 'stub', type: 'test/stub', options: {}, children: [] });
@@ -170,6 +170,51 @@ test('a listing prefetches its subdirectories (not its files); their readdirs ar
   await ra.call('readdir', { path: '/a' });
   t.deepEqual(child.readdirs, ['/', '/a', '/b', '/a'], 'a listing answers one readdir only');
   t.like(ra.statedump(), { prefetched: 2, hits: 1, held: 1 });
+});
+
+test('reuse-listings: a listing answers the next readdirs of its directory too, until it is cache-timeout old (rm lists each directory twice)', async (t) => {
+  const { ra, child } = make({ 'cache-timeout': '1', 'reuse-listings': 'on' });
+  child.add('/a/', '/a/x', '/a/d/');
+  t.deepEqual(names(await ra.call('readdir', { path: '/a' })), ['d', 'x']);
+  t.deepEqual(names(await ra.call('readdir', { path: '/a' })), ['d', 'x']);
+  t.deepEqual(child.readdirs, ['/a', '/a/d'], 'the listing that went down answered the second readdir');
+  await settle(ra);
+  await ra.call('readdir', { path: '/a/d' });
+  await ra.call('readdir', { path: '/a/d' });
+  t.deepEqual(child.readdirs, ['/a', '/a/d'], 'and a prefetched one answers twice');
+  await new Promise((r) => setTimeout(r, 1100));
+  await ra.call('readdir', { path: '/a' });
+  await settle(ra);
+  t.deepEqual(child.readdirs, ['/a', '/a/d', '/a', '/a/d'], 'too old: asked again (and /a/d prefetched again)');
+  t.like(ra.statedump(), { hits: 3, misses: 2, expired: 0, backedOff: 0 }, 'a used listing expiring is no waste');
+  await ra.call('unlink', { path: '/a/x' });
+  t.deepEqual(names(await ra.call('readdir', { path: '/a' })), ['d'], 'an own change drops it');
+  t.deepEqual(child.readdirs, ['/a', '/a/d', '/a', '/a/d', '/a']);
+});
+
+test('reuse-listings: a listing that went down while this client changed the directory is not held', async (t) => {
+  const { ra, child } = make({ 'reuse-listings': 'on' });
+  child.add('/a/');
+  const open = child.gate('/a');
+  const listing = ra.call('readdir', { path: '/a' });
+  await new Promise((r) => setImmediate(r));
+  await ra.call('create', { path: '/a/new', mode: 0o644, flags: 0 });
+  open();
+  t.deepEqual(names(await listing), [], 'read before the create landed');
+  t.deepEqual(names(await ra.call('readdir', { path: '/a' })), ['new']);
+  t.deepEqual(child.readdirs, ['/a', '/a']);
+});
+
+test('reuse-listings: readdirs of a directory whose listing is on its way wait for it', async (t) => {
+  const { ra, child } = make({ 'reuse-listings': 'on' });
+  child.add('/a/', '/a/x');
+  const open = child.gate('/a');
+  const first = ra.call('readdir', { path: '/a' });
+  const second = ra.call('readdir', { path: '/a' });
+  await new Promise((r) => setImmediate(r));
+  open();
+  t.deepEqual((await Promise.all([first, second])).map(names), [['x'], ['x']]);
+  t.deepEqual(child.readdirs, ['/a']);
 });
 
 test('an answer from a prefetch prefetches further down', async (t) => {

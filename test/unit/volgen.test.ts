@@ -351,7 +351,7 @@ test('readdir-ahead: between nl-cache and md-cache when on, its options reach it
   const on = decls({ 'performance.readdir-ahead': 'true', 'performance.readdir-ahead-parallel': '4', 'performance.readdir-ahead-cache-timeout': '2' });
   t.deepEqual(on.slice(-3).map((d) => d.type), ['performance/nl-cache', 'performance/readdir-ahead', 'performance/md-cache']);
   const rda = on.find((d) => d.type === 'performance/readdir-ahead')!;
-  t.deepEqual([rda.name, rda.subvolumes, rda.options], ['demo-readdir-ahead', ['demo-nl-cache'], { parallel: '4', 'cache-timeout': '2' }]);
+  t.deepEqual([rda.name, rda.subvolumes, rda.options], ['demo-readdir-ahead', ['demo-nl-cache'], { parallel: '4', 'cache-timeout': '2', 'reuse-listings': 'true' }]);
   t.deepEqual(on.find((d) => d.type === 'performance/md-cache')!.subvolumes, ['demo-readdir-ahead']);
   t.false(decls({ 'performance.readdir-ahead': 'false' }).some((d) => d.type === 'performance/readdir-ahead'));
   t.notThrows(() => graphFromVolfile(clientVolfile({ ...vol, options: { 'performance.readdir-ahead': 'true', 'performance.readdir-ahead-max-prefetch': '0' } })));
@@ -360,6 +360,17 @@ test('readdir-ahead: between nl-cache and md-cache when on, its options reach it
     const x = ReaddirAhead.options[xlKey];
     t.deepEqual([v.type, v.min, v.max], [x.type, x.min, x.max], key);
   }
+  t.is(VOLUME_OPTIONS['performance.readdir-ahead-reuse-listings']!.spec.type, ReaddirAhead.options['reuse-listings'].type);
+});
+
+test('readdir-ahead reuses listings while the bricks push invalidations, not when they do not, and a set value always wins', (t) => {
+  const reuse = (options: Record<string, string>): string | undefined =>
+    clientGraph({ ...vol, options }).find((d) => d.type === 'performance/readdir-ahead')!.options['reuse-listings'];
+  t.is(reuse({}), 'true');
+  t.is(reuse({ 'features.cache-invalidation': 'true' }), 'true');
+  t.is(reuse({ 'features.cache-invalidation': 'false' }), undefined, 'the translator\'s default (off)');
+  t.is(reuse({ 'performance.readdir-ahead-reuse-listings': 'false' }), 'false');
+  t.is(reuse({ 'features.cache-invalidation': 'false', 'performance.readdir-ahead-reuse-listings': 'true' }), 'true');
 });
 
 test('nl-cache trusts a listing 60 s while the bricks push invalidations, its own 1 s when they do not, and a set timeout always', (t) => {

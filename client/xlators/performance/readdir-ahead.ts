@@ -25,8 +25,11 @@ interface Prefetch {
   entries?: DirEntry[];
   /** This client changed something the listing shows while it was in flight or held: never used. */
   spoiled: boolean;
-  /** Already answered a readdir (a listing is used once). */
-  taken: boolean;
+  /**
+   * Already answered a readdir. With reuse-listings it stays held for more readdirs of the
+   * directory until it is cache-timeout old, and expiring then is no waste; else it was dropped.
+   */
+  used: boolean;
 }
 
 const parentOf = (p: string): string => pathMod.dirname(p);
@@ -41,6 +44,10 @@ const under = (p: string, tree: string): boolean => p === tree || p.startsWith(t
  * most `parallel` requests in flight in all; the walker's readdir of each is then answered
  * from memory, once. A readdir that arrives while its
  * prefetch is in flight waits for it; one whose prefetch is still queued goes down at once.
+ * With reuse-listings (volgen turns it on while the bricks push invalidations), a listing
+ * that answered a readdir (a prefetched one, or one that went down because nothing was held)
+ * answers the next readdirs of that directory too, until it is cache-timeout old: GNU rm
+ * lists every directory twice in a row (once to see whether it is empty, once to walk it).
  *
  * Coherence: a held listing is at most cache-timeout old when it is used (the bound of
  * md-cache and the kernel for other clients' changes); every change this client makes to a
@@ -56,6 +63,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     'max-prefetch': { type: 'int', default: 32, min: 0, max: 4096, description: 'Subdirectories prefetched per listing, at most (0: none)' },
     parallel: { type: 'int', default: 2, min: 1, max: 64, description: 'Prefetch requests in flight at most, in all' },
     'cache-timeout': { type: 'int', default: 1, min: 0, max: 600, description: 'Seconds a prefetched listing may be used after it was asked for (0: no prefetching)' },
+    'reuse-listings': { type: 'bool', default: false, description: 'A listing answers every readdir of its directory until it is cache-timeout old, not just one (safe while the bricks push invalidations; volgen sets it then)' },
     'cache-size': { type: 'int', default: 100000, min: 0, max: 1 << 24, description: 'Directory entries held at most, across all prefetched listings (a listing counts its entries plus one)' },
   } as const;
 
@@ -152,7 +160,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
   /** Drops the listings of dirs and of everything under trees, held or in flight. */
   private spoil(dirs: readonly string[], trees: readonly string[]): void {
     const one = (p: Prefetch): void => {
-      if (p.spoiled || p.taken) return;
+      if (p.spoiled) return;
       p.spoiled = true;
       this.counters.dropped++;
       this.unhold(p);
@@ -177,7 +185,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     for (const p of this.ready.values()) {
       if (now - p.sentAt <= ttl) break;
       this.unhold(p);
-      this.expired(p.dir, now);
+      if (!p.used) this.expired(p.dir, now);
     }
   }
 
@@ -248,7 +256,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
   private fetch(dir: string): void {
     this.running++;
     this.counters.prefetched++;
-    const p: Prefetch = { dir, sentAt: this.now(), spoiled: false, taken: false, done: undefined as unknown as Prefetch['done'] };
+    const p: Prefetch = { dir, sentAt: this.now(), spoiled: false, used: false, done: undefined as unknown as Prefetch['done'] };
     this.inflight.set(dir, p);
     p.done = this.children[0]!.call('readdir', { path: dir }).then((r) => r.entries, () => {
       this.counters.failed++;
@@ -256,7 +264,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     }).then((entries) => {
       this.running--;
       if (this.inflight.get(dir) === p) this.inflight.delete(dir);
-      if (entries && !p.spoiled && !p.taken && !this.stopped) this.hold(p, entries);
+      if (entries && !p.spoiled && !this.stopped) this.hold(p, entries);
       this.pending.delete(p.done);
       this.pump();
       return entries;
@@ -266,6 +274,8 @@ export class ReaddirAhead extends Xlator implements FopImpl {
 
   /** Keeps a listing that came back, within cache-size (the oldest held ones make room). */
   private hold(p: Prefetch, entries: DirEntry[]): void {
+    const older = this.ready.get(p.dir);
+    if (older) this.unhold(older);
     this.sweep();
     const cost = entries.length + 1;
     const limit = this.optNumber('cache-size');
@@ -283,17 +293,41 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     this.heldEntries += cost;
   }
 
-  /** The listing p holds if it may answer a readdir now (taking it), else undefined. */
+  /** The listing p holds if it may answer a readdir now, else undefined. */
   private take(p: Prefetch): DirEntry[] | undefined {
-    if (p.spoiled || p.taken || !p.entries) return undefined;
-    this.unhold(p);
-    if (this.now() - p.sentAt > this.ttlMs) {
-      this.expired(p.dir, this.now());
+    const reuse = this.optBool('reuse-listings');
+    if (p.spoiled || !p.entries || (p.used && !reuse)) return undefined;
+    const now = this.now();
+    if (now - p.sentAt > this.ttlMs) {
+      this.unhold(p);
+      if (!p.used) this.expired(p.dir, now);
       return undefined;
     }
-    p.taken = true;
-    this.window = Math.min(this.optNumber('max-prefetch'), this.window + 1 / this.window);
+    if (!p.used) {
+      p.used = true;
+      this.window = Math.min(this.optNumber('max-prefetch'), this.window + 1 / this.window);
+    }
+    if (!reuse) this.unhold(p);
     return p.entries;
+  }
+
+  /**
+   * A readdir nothing held could answer goes down. With reuse-listings its listing is held
+   * like a prefetched one (a change meanwhile spoils it), and a readdir of the same directory
+   * arriving meanwhile waits for it.
+   */
+  private listNow(a: FopArgs<'readdir'>): Promise<DirEntry[]> {
+    const dir = a.path;
+    const p: Prefetch = { dir, sentAt: this.now(), spoiled: false, used: true, done: undefined as unknown as Prefetch['done'] };
+    const listed = this.children[0]!.call('readdir', a).then((r) => r.entries).finally(() => {
+      if (this.inflight.get(dir) === p) this.inflight.delete(dir);
+    });
+    p.done = listed.then((entries) => {
+      if (!p.spoiled && !this.stopped && this.ttlMs > 0 && this.optBool('reuse-listings')) this.hold(p, entries);
+      return entries;
+    }, () => undefined);
+    if (this.optBool('reuse-listings') && !this.inflight.has(dir)) this.inflight.set(dir, p);
+    return listed;
   }
 
   async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
@@ -315,7 +349,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
       if (this.queued.delete(dir)) this.counters.promoted++;
       this.counters.misses++;
       this.wasted.delete(dir);
-      entries = (await this.children[0]!.call('readdir', a)).entries;
+      entries = await this.listNow(a);
     }
     this.advance(dir);
     this.schedule(dir, entries);

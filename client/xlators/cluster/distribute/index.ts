@@ -430,27 +430,57 @@ export class Distribute extends Xlator implements FopImpl {
     return first;
   }
 
+  /**
+   * rmdir as DHT does it: every copy but the hashed one, then the hashed one, so the name
+   * resolves until the end. Nothing is listed first: a copy holding only stale link files
+   * answers ENOTEMPTY, is emptied of them and removed again. A copy holding anything else
+   * fails the rmdir, and the copies already removed are made again (DHT's selfheal-restore):
+   * a failed rmdir does not leave the directory gone from some bricks.
+   */
   async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
-    const listing = await fanout(this.children, 'readdir', { path: a.path });
-    const failed = firstFailure(listing, ['ENOENT']);
-    if (failed) throw failed;
-    if (successes(listing).length === 0) throw FsError.of('ENOENT');
-    for (const { value, child } of successes(listing)) {
-      for (const e of value.entries) {
-        if (!e.linkto) throw FsError.of('ENOTEMPTY');
-        // Stale link files alone do not keep a directory alive.
-        await this.children[child]!.call('unlink', { path: `${a.path}/${e.name}` }).catch(() => undefined);
-      }
-    }
     const hashed = await this.hashedChild(a.path);
-    const res = await fanout(this.children, 'rmdir', a, this.all().filter((i) => i !== hashed));
-    const rmFailed = firstFailure(res, ['ENOENT']);
-    if (rmFailed) throw rmFailed;
-    await this.children[hashed]!.call('rmdir', a).catch((e) => {
-      if (FsError.from(e).code !== 'ENOENT') throw e;
-    });
+    const others = await Promise.all(this.all().filter((i) => i !== hashed).map((i) => this.removeCopy(i, a.path)));
+    const removed = others.filter((r) => r.removed).map((r) => r.child);
+    const failed = others.find((r) => r.error);
+    if (failed) throw await this.restoreAfterRmdir(a.path, removed, failed.error!);
+    const last = await this.removeCopy(hashed, a.path);
+    if (last.error) throw await this.restoreAfterRmdir(a.path, removed, last.error);
+    if (!last.removed && removed.length === 0) throw FsError.of('ENOENT');
     this.forgetTree(a.path);
     return {};
+  }
+
+  /** Removes one copy of a directory (and the stale link files that alone keep it); a copy already gone is not an error. */
+  private async removeCopy(child: number, dir: string): Promise<{ child: number; removed: boolean; error?: FsError }> {
+    const c = this.children[child]!;
+    for (let purged = false; ; purged = true) {
+      try {
+        await c.call('rmdir', { path: dir });
+        return { child, removed: true };
+      } catch (e) {
+        const error = FsError.from(e);
+        if (error.code === 'ENOENT') return { child, removed: false };
+        if (error.code !== 'ENOTEMPTY' || purged) return { child, removed: false, error };
+        const { entries } = await c.call('readdir', { path: dir }).catch(() => ({ entries: [] as DirEntry[] }));
+        if (entries.length === 0 || entries.some((x) => !x.linkto)) return { child, removed: false, error };
+        for (const x of entries) await c.call('unlink', { path: `${dir}/${x.name}` }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Makes again, from the hashed copy, the copies a failed rmdir removed, and gives back its error. */
+  private async restoreAfterRmdir(dir: string, removed: number[], error: FsError): Promise<FsError> {
+    if (removed.length === 0) return error;
+    try {
+      const model = await this.children[await this.hashedChild(dir)]!.call('lookup', { path: dir, xattrs: [XATTR_LAYOUT, XATTR_GFID] });
+      // The copies removed were empty: the entries all still sit where the layout says.
+      const settled = decodeRange(model.xattrs?.[XATTR_LAYOUT])?.settled === true;
+      await this.healDirectory(dir, model.iatt, model.xattrs?.[XATTR_GFID], removed, settled);
+    } catch (e) {
+      this.layouts.delete(dir);
+      this.log.warn(`rmdir ${dir} failed (${error.code}) after removing it from ${removed.map((i) => this.children[i]!.name).join(' ')}; making it there again failed (${FsError.from(e).message}), a lookup will heal it`);
+    }
+    return error;
   }
 
   private addFd(child: number, childFd: number, path: string, flags: number): number {

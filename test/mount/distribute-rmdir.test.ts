@@ -1,0 +1,73 @@
+// rmdir on distribute removes every copy but the hashed one, then the hashed one, without
+// listing the directory first: a copy that holds only stale link files is emptied of them,
+// and a copy that holds anything else fails the rmdir with every copy still there.
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { mountVolfile, startDistribute, type TestVolume } from '../helpers/cluster.js';
+import { sh, shOk } from '../helpers/proc.js';
+
+/** The index of the brick holding name (a regular file) under dir, if exactly one does. */
+function brickOf(vol: TestVolume, rel: string): number {
+  const at = vol.bricks.map((b, i) => (fs.existsSync(path.join(b.dir, rel)) ? i : -1)).filter((i) => i >= 0);
+  if (at.length !== 1) throw new Error(`${rel} is on bricks ${at.join(',')}`);
+  return at[0]!;
+}
+
+/** A directory copy's gfid and layout xattrs, hex ('' when missing). */
+async function dirXattrs(dir: string): Promise<string> {
+  const r = await sh(`getfattr -e hex -n trusted.brickfs.gfid ${dir} 2>/dev/null | grep = ; getfattr -e hex -n trusted.brickfs.layout ${dir} 2>/dev/null | grep =`);
+  return r.stdout;
+}
+
+test('rmdir of a directory that holds a file fails ENOTEMPTY and leaves every copy, gfid and layout in place, whichever brick holds the file', async (t) => {
+  const vol = await startDistribute(t, 2);
+  const m = await mountVolfile(t, vol.volfilePath);
+  // Names hashing to each brick: a directory of that name has its hashed copy there.
+  await shOk(t, `for i in $(seq 0 15); do touch ${m}/n$i; done`);
+  const names = Array.from({ length: 16 }, (_, i) => `n${i}`);
+  const on = [0, 1].map((b) => names.find((n) => brickOf(vol, n) === b));
+  t.truthy(on[0] && on[1], `names on both bricks: ${on.join(' ')}`);
+  await shOk(t, `rm ${m}/n*`);
+  for (const hashed of [0, 1]) {
+    const d = on[hashed]!;
+    await shOk(t, `mkdir ${m}/${d}`);
+    const before = await Promise.all(vol.bricks.map((b) => dirXattrs(path.join(b.dir, d))));
+    t.true(before.every((x) => x.includes('gfid=') && x.includes('layout=')), before.join('|'));
+    // The file on the hashed copy: the other copy is removed first, then made again.
+    fs.writeFileSync(path.join(vol.bricks[hashed]!.dir, d, 'keep'), 'k');
+    const r = await sh(`rmdir ${m}/${d}`);
+    t.not(r.code, 0);
+    t.regex(r.stderr, /not empty/i);
+    const after = await Promise.all(vol.bricks.map((b) => dirXattrs(path.join(b.dir, d))));
+    t.deepEqual(after.map((x) => x.split('\n')[0]), before.map((x) => x.split('\n')[0]), `${d}: every copy there, same gfid`);
+    t.true(after.every((x) => x.includes('layout=')), after.join('|'));
+    // The directory works on both bricks: files land on each.
+    await shOk(t, `for i in $(seq 0 15); do echo $i > ${m}/${d}/f$i; done`);
+    t.is((await shOk(t, `cat ${m}/${d}/f7 && ls ${m}/${d} | wc -l`)).trim(), '7\n17');
+    t.true(vol.bricks.every((b) => fs.readdirSync(path.join(b.dir, d)).some((n) => n.startsWith('f'))), 'files on both bricks');
+    await shOk(t, `rm -f ${m}/${d}/f*`);
+    fs.unlinkSync(path.join(vol.bricks[hashed]!.dir, d, 'keep'));
+    await shOk(t, `rmdir ${m}/${d}`);
+    t.false(vol.bricks.some((b) => fs.existsSync(path.join(b.dir, d))), `${d} gone from every brick`);
+  }
+});
+
+test('rmdir of a directory whose copies hold only stale link files removes them and the directory', async (t) => {
+  const vol = await startDistribute(t, 2);
+  const m = await mountVolfile(t, vol.volfilePath);
+  // Renames within a directory leave link files on the new names' hashed bricks.
+  await shOk(t, `mkdir ${m}/d && for i in $(seq 0 15); do echo $i > ${m}/d/a$i; mv ${m}/d/a$i ${m}/d/b$i; done`);
+  const linkfiles = vol.bricks.flatMap((b) => fs.readdirSync(path.join(b.dir, 'd')).filter((n) => (fs.statSync(path.join(b.dir, 'd', n)).mode & 0o1000) !== 0));
+  t.true(linkfiles.length > 0, 'some renames made link files');
+  // The data goes behind brickfs' back: the link files are stale.
+  for (const b of vol.bricks) {
+    for (const n of fs.readdirSync(path.join(b.dir, 'd'))) {
+      if ((fs.statSync(path.join(b.dir, 'd', n)).mode & 0o1000) === 0) fs.unlinkSync(path.join(b.dir, 'd', n));
+    }
+  }
+  t.is(await shOk(t, `ls -A ${m}/d`), '');
+  await shOk(t, `rmdir ${m}/d`);
+  t.false(vol.bricks.some((b) => fs.existsSync(path.join(b.dir, 'd'))), 'gone from every brick');
+  t.is((await sh(`ls ${m}/d`)).code, 2);
+});
