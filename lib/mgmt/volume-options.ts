@@ -114,6 +114,11 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     xlator: 'performance/write-behind',
     key: 'flush-behind',
   },
+  'performance.write-behind-hold-ms': {
+    spec: { type: 'int', min: 0, max: 1000, description: 'Milliseconds a small batch of writes to an idle file waits for the next write to merge with (0: sent at once, GlusterFS\'s trickling-writes)' },
+    xlator: 'performance/write-behind',
+    key: 'hold-ms',
+  },
   'performance.read-ahead': {
     spec: { type: 'bool', description: 'Fetch the next pages of a file read sequentially before they are asked for (on/off)' },
     xlator: 'performance/read-ahead',

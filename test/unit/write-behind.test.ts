@@ -61,9 +61,10 @@ class StubChild extends Xlator {
   }
 }
 
+/** A write-behind over a stub child; hold-ms 0 (an idle file's write goes at once) unless told. */
 function make(options: Record<string, string> = {}): { wb: WriteBehind; child: StubChild } {
   const child = new StubChild({ name: 'stub', type: 'test/stub', options: {}, children: [] });
-  const wb = new WriteBehind({ name: 'wb', type: 'performance/write-behind', options, children: [child] });
+  const wb = new WriteBehind({ name: 'wb', type: 'performance/write-behind', options: { 'hold-ms': '0', ...options }, children: [child] });
   return { wb, child };
 }
 
@@ -122,6 +123,39 @@ test.serial('big acknowledged writes are copied into pooled slabs, each given ba
   for (const w of child.writes) if (!w.answered) w.answer();
   await settle();
   t.is(bulkPool.outstanding, before, 'failed, merged and single writes all gave their slabs back');
+});
+
+test('hold-ms: an idle file\'s small write waits for the next ones to merge with, then goes when the hold is over', async (t) => {
+  const { wb, child } = make({ 'hold-ms': '500' });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  const start = Date.now();
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('aaaa') });
+  await wb.call('write', { fd, offset: 4, data: Buffer.from('bbbb') });
+  await settle();
+  t.deepEqual(child.seen.slice(1), [], 'held');
+  while (child.seen.length < 2 && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 10));
+  t.true(Date.now() - start >= 490, 'not before the hold was over');
+  t.deepEqual(child.seen.slice(1), ['write 0+8'], 'one write, after the hold');
+  child.writes[0]!.answer();
+  await settle();
+  await wb.call('write', { fd, offset: 8, data: Buffer.from('cccc') });
+  const flushed = wb.call('flush', { fd });
+  await settle();
+  t.deepEqual(child.seen.slice(1), ['write 0+8', 'write 8+4'], 'a flush sends the held batch at once');
+  child.writes[1]!.answer();
+  await flushed;
+});
+
+test('hold-ms: a batch that reaches aggregate-size goes at once', async (t) => {
+  const { wb, child } = make({ 'hold-ms': '1000', 'aggregate-size': '8192' });
+  const fd = await createAndWrite(wb, [[0, 1]]);
+  await settle();
+  t.deepEqual(child.seen.slice(1), []);
+  await wb.call('write', { fd, offset: 4096, data: bytes(4096, 2) });
+  await settle();
+  t.deepEqual(child.seen.slice(1), ['write 0+8192']);
+  child.writes[0]!.answer();
+  await wb.call('release', { fd });
 });
 
 test('contiguous small writes queued while one is in flight go down merged', async (t) => {

@@ -67,6 +67,10 @@ interface FileState {
   urgent: boolean;
   /** Sends held setattrs after SETATTR_HOLD_MS even if nobody asked. */
   holdTimer?: NodeJS.Timeout;
+  /** Sends a batch held for the next write to merge with (hold-ms) when nothing came. */
+  writeHold?: NodeJS.Timeout;
+  /** The hold is over: the last batch goes as it is. */
+  writeHoldOver?: boolean;
 }
 
 /**
@@ -121,6 +125,12 @@ export class WriteBehind extends Xlator implements FopImpl {
     'aggregate-size': {
       type: 'size', default: 128 * 1024, min: 4096, max: 4 * 1024 ** 2,
       description: 'Contiguous queued writes are merged into one write of at most this size',
+    },
+    'hold-ms': {
+      // GlusterFS's trickling-writes (on there) is hold-ms 0: tar writes a file in 10 KiB
+      // records, each would be a request of its own.
+      type: 'int', default: 1, min: 0, max: 1000,
+      description: 'A batch below aggregate-size with nothing in flight waits this long for the next write to merge with (0: goes at once)',
     },
   } as const;
 
@@ -459,6 +469,7 @@ export class WriteBehind extends Xlator implements FopImpl {
         end = Math.max(...runs.map((r) => r.end));
       }
       if (s.inflight.size > 0 && (head.caller || head.setattr || (n === s.queued.length && bytes < max))) return;
+      if (!head.caller && !head.setattr && n === s.queued.length && bytes < max && this.holdWrites(s)) return;
       if (overlapsAny(s.inflight, head.barrier ? 0 : head.offset, head.barrier ? Infinity : head.offset + head.data.length)) return;
       const batch: Batch = { start, end, writes: s.queued.splice(0, n), runs: runs && runs.length > 1 ? runs : undefined };
       s.inflight.add(batch);
@@ -466,8 +477,32 @@ export class WriteBehind extends Xlator implements FopImpl {
     }
   }
 
+  /**
+   * Whether the last batch, below aggregate-size with nothing in flight, waits for the next
+   * write (hold-ms, once per batch); nobody may be waiting for it.
+   */
+  private holdWrites(s: FileState): boolean {
+    if (s.urgent || s.writeHoldOver) return false;
+    const ms = this.optNumber('hold-ms');
+    if (ms === 0) return false;
+    if (!s.writeHold) {
+      s.writeHold = setTimeout(() => {
+        s.writeHold = undefined;
+        s.writeHoldOver = true;
+        this.pump(s);
+      }, ms);
+      s.writeHold.unref();
+    }
+    return true;
+  }
+
   private send(s: FileState, batch: Batch): void {
     const head = batch.writes[0]!;
+    if (!head.setattr && !head.caller) {
+      clearTimeout(s.writeHold);
+      s.writeHold = undefined;
+      s.writeHoldOver = false;
+    }
     if (head.setattr) return this.sendSetattr(s, batch, Object.assign({}, ...batch.writes.map((w) => w.setattr)));
     if (batch.runs) return this.sendRuns(s, batch);
     const data = batch.writes.length === 1 ? head.data : this.merge(batch);
@@ -596,6 +631,9 @@ export class WriteBehind extends Xlator implements FopImpl {
       s.urgent = false;
       clearTimeout(s.holdTimer);
       s.holdTimer = undefined;
+      clearTimeout(s.writeHold);
+      s.writeHold = undefined;
+      s.writeHoldOver = false;
       this.busy.delete(s);
       this.forgetIfUnused(s);
     }

@@ -91,6 +91,8 @@ export class Distribute extends Xlator implements FopImpl {
   private readonly childIndex = new Map<string, number>();
   /** Layouts this graph has written (fix-layout counts its work with it). */
   private layoutWrites = 0;
+  /** Fops on a directory sent to its copies without a lookup first (onKnownDir). */
+  private knownDirFops = 0;
   /** Each subvolume's share of new names: the layout weights, 0 for a decommissioned one. */
   private weights: number[] = [];
 
@@ -138,7 +140,7 @@ export class Distribute extends Xlator implements FopImpl {
   override statedump(): Record<string, unknown> {
     return {
       children: this.children.map((c) => c.name), weights: this.weights, epoch: this.epoch,
-      cachedLayouts: this.layouts.size, openFds: this.fds.size,
+      cachedLayouts: this.layouts.size, openFds: this.fds.size, knownDirFops: this.knownDirFops,
     };
   }
 
@@ -362,12 +364,35 @@ export class Distribute extends Xlator implements FopImpl {
     }
   }
 
+  /**
+   * A fop on a directory this client has the layout of (made, listed or looked up here):
+   * no lookup first (tar sets each directory's times, owner and mode by path, three fops).
+   * Undefined when it is not there any more as a directory: the caller looks it up.
+   */
+  private async onKnownDir<F extends 'setattr' | 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr' | 'readlink' | 'access'>(
+    path: string, fop: F, args: FopArgs<F>,
+  ): Promise<FopReply<F> | undefined> {
+    if (path === '/' || !this.layouts.has(path)) return undefined;
+    this.knownDirFops++;
+    const hashed = await this.hashedChild(path);
+    const oneCopy = fop === 'getxattr' || fop === 'listxattr' || fop === 'readlink' || fop === 'access';
+    const res = await fanout(this.children, fop, args, oneCopy ? [hashed] : this.all());
+    const gone = res.find((r) => !r.ok && (r.error.code === 'ENOENT' || r.error.code === 'ENOTDIR'));
+    if (gone) {
+      this.layouts.delete(path);
+      return undefined;
+    }
+    const failed = firstFailure(res);
+    if (failed) throw failed;
+    return (res.find((r) => r.child === hashed) as { value: FopReply<F> }).value;
+  }
+
   /** Runs a fop on the child holding a path; on all children when the path is a directory. */
   private async onHolder<F extends 'setattr' | 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr' | 'readlink' | 'access'>(
     fop: F, args: FopArgs<F>,
   ): Promise<FopReply<F>> {
     const path = (args as { path: string }).path;
-    const remembered = await this.onRemembered(path, fop, args);
+    const remembered = await this.onRemembered(path, fop, args) ?? await this.onKnownDir(path, fop, args);
     if (remembered) return remembered;
     return this.followingMoves(path, async (loc) => {
       if (!('dir' in loc)) return this.children[loc.cached]!.call(fop, args);

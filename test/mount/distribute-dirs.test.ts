@@ -1,11 +1,12 @@
-// rmdir on distribute removes every copy but the hashed one, then the hashed one, without
-// listing the directory first: a copy that holds only stale link files is emptied of them,
-// and a copy that holds anything else fails the rmdir with every copy still there.
+// Directories on distribute. rmdir removes every copy but the hashed one, then the hashed
+// one, without listing the directory first: a copy that holds only stale link files is
+// emptied of them, and a copy that holds anything else fails the rmdir with every copy still
+// there. A setattr of a directory this client knows goes to every copy without a lookup.
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { mountVolfile, startDistribute, type TestVolume } from '../helpers/cluster.js';
-import { sh, shOk } from '../helpers/proc.js';
+import { mountVolfile, startDistribute, xlatorStatedump, type TestVolume } from '../helpers/cluster.js';
+import { sh, shOk, sleep } from '../helpers/proc.js';
 
 /** The index of the brick holding name (a regular file) under dir, if exactly one does. */
 function brickOf(vol: TestVolume, rel: string): number {
@@ -70,4 +71,31 @@ test('rmdir of a directory whose copies hold only stale link files removes them 
   await shOk(t, `rmdir ${m}/d`);
   t.false(vol.bricks.some((b) => fs.existsSync(path.join(b.dir, 'd'))), 'gone from every brick');
   t.is((await sh(`ls ${m}/d`)).code, 2);
+});
+
+test('a setattr of a directory this mount knows goes to every copy without a lookup; a directory replaced by a file behind its back: the file takes the change', async (t) => {
+  const vol = await startDistribute(t, 2);
+  const m = await mountVolfile(t, vol.volfilePath);
+  const known = async (): Promise<number> => (await xlatorStatedump(m, 'cluster/distribute')).knownDirFops as number;
+  await shOk(t, `touch ${m}/e`);
+  const eHashed = brickOf(vol, 'e');
+  await shOk(t, `rm ${m}/e && mkdir ${m}/d ${m}/e`);
+  const before = await known();
+  await shOk(t, `chmod 700 ${m}/d && touch -m -d '2001-02-03 04:05:06' ${m}/d`);
+  t.true(await known() >= before + 2, 'sent without a lookup');
+  for (const b of vol.bricks) {
+    const st = fs.statSync(path.join(b.dir, 'd'));
+    t.is(st.mode & 0o777, 0o700);
+    t.is(st.mtime.getFullYear(), 2001);
+  }
+  // e goes from every brick and comes back as a file on one, behind brickfs' back.
+  for (const b of vol.bricks) fs.rmdirSync(path.join(b.dir, 'e'));
+  fs.writeFileSync(path.join(vol.bricks[eHashed]!.dir, 'e'), 'file');
+  // Past the kernel's and md-cache's 1 s, the kernel looks e up again and sees a file (the
+  // inode it had is a directory's, which it would refuse to change into a file: EIO); the
+  // layout distribute keeps for e is still there.
+  await sleep(2200);
+  await shOk(t, `chmod 640 ${m}/e`);
+  t.is(fs.statSync(path.join(vol.bricks[eHashed]!.dir, 'e')).mode & 0o777, 0o640, 'the file took the mode');
+  t.false(fs.existsSync(path.join(vol.bricks[1 - eHashed]!.dir, 'e')));
 });
