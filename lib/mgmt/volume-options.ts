@@ -59,11 +59,6 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     xlator: 'cluster/replicate',
     key: 'self-heal',
   },
-  'cluster.metadata-burst': {
-    spec: { type: 'bool', description: 'An owner, mode or time change keeps its lock and pre-op 50 ms for the next ones, as a write burst does (on/off)' },
-    xlator: 'cluster/replicate',
-    key: 'metadata-burst',
-  },
   'cluster.lookup-optimize': {
     spec: { type: 'bool', description: 'Trust a miss on the hashed brick when the directory layout is settled (on/off)' },
     xlator: 'cluster/distribute',

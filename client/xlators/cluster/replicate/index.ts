@@ -30,8 +30,6 @@ interface ReplicaFd {
  */
 interface WriteBurst {
   path: string;
-  /** What its pre-op marked: BURST_KINDS for writes, METADATA_BURST for owner, mode and time changes alone. */
-  kinds: readonly Kind[];
   locked: number[];
   marked: number[];
   /** Replicas where some write of the burst failed: they stay blamed. */
@@ -48,12 +46,6 @@ interface WriteBurst {
  * lock and marks instead of a transaction of their own.
  */
 const BURST_KINDS: readonly Kind[] = ['data', 'metadata'];
-
-/**
- * What a burst of owner, mode and time changes alone marks (tar sets a directory's times,
- * owner and mode in three fops, each a transaction of its own before).
- */
-const METADATA_BURST: readonly Kind[] = ['metadata'];
 
 /** How long a write burst keeps its lock after its last write. */
 const BURST_IDLE_MS = 50;
@@ -100,7 +92,6 @@ export class Replicate extends Xlator implements FopImpl {
     'quorum-type': { type: 'string', default: 'auto', values: ['none', 'auto', 'fixed'], description: 'When writes are refused: auto = more than half the replicas, or exactly half including the first' },
     'quorum-count': { type: 'int', default: 1, min: 1, max: 16, description: 'Replicas needed for writes with quorum-type fixed' },
     'self-heal': { type: 'bool', default: true, description: 'Heal a blamed file when a client looks it up' },
-    'metadata-burst': { type: 'bool', default: true, description: 'An owner, mode or time change keeps its lock and pre-op a moment for the next ones (tar: utimens, chown, chmod of a directory), as writes do' },
   } as const;
 
   private readonly fds = new Map<number, ReplicaFd>();
@@ -579,31 +570,24 @@ export class Replicate extends Xlator implements FopImpl {
     return this.all().filter((i) => f.childFds[i] !== undefined);
   }
 
-  /**
-   * The open burst of a path, or a new one: lock, quorum, pre-op. An open burst that does
-   * not mark every kind asked for (a metadata burst, when a write comes) ends first.
-   */
-  private async burstFor(path: string, kinds: readonly Kind[] = BURST_KINDS): Promise<WriteBurst> {
-    for (;;) {
-      const open = this.bursts.get(path);
-      if (open) {
-        const b = await open;
-        if (kinds.every((k) => b.kinds.includes(k))) return b;
-        await this.endBurst(path);
-        continue;
-      }
-      // The previous burst's post-op, sent behind a close, frees the lock this one needs.
-      if (!this.endingBursts.has(path)) break;
+  /** The open burst of a path, or a new one: lock, quorum, pre-op. */
+  private async burstFor(path: string): Promise<WriteBurst> {
+    let open = this.bursts.get(path);
+    if (open) return open;
+    // The previous burst's post-op, sent behind a close, frees the lock this one needs.
+    if (this.endingBursts.has(path)) {
       await this.postOpLanded(path);
+      open = this.bursts.get(path);
+      if (open) return open;
     }
     const starting = (async (): Promise<WriteBurst> => {
-      const { locked, marked, reachable, error } = await this.lockAndMark(path, INODE_LOCK, this.burstMarks(1, kinds), this.burstMarks(-1, kinds));
+      const { locked, marked, reachable, error } = await this.lockAndMark(path, INODE_LOCK, this.burstMarks(1), this.burstMarks(-1));
       if (!this.hasQuorum(reachable) || !marked.length) {
-        await this.clearAndUnlock(path, INODE_LOCK, locked, marked, this.burstMarks(-1, kinds));
+        await this.clearAndUnlock(path, INODE_LOCK, locked, marked, this.burstMarks(-1));
         if (!marked.length && this.hasQuorum(reachable)) throw error ?? FsError.of('ENOTCONN');
         throw FsError.of('EROFS', `quorum not met: ${reachable.length} of ${this.children.length} replicas reachable`);
       }
-      return { path, kinds, locked, marked, failed: new Set(), inflight: 0 };
+      return { path, locked, marked, failed: new Set(), inflight: 0 };
     })();
     this.bursts.set(path, starting);
     try {
@@ -616,9 +600,9 @@ export class Replicate extends Xlator implements FopImpl {
     }
   }
 
-  /** The pre-op (1) or its undo (-1) of a burst, about every replica: data and metadata for writes. */
-  private burstMarks(n: 1 | -1, kinds: readonly Kind[] = BURST_KINDS): Xattrs {
-    return changelogDelta(this.children.length, this.all(), kinds, n);
+  /** The pre-op (1) or its undo (-1) of a write burst: data and metadata, about every replica. */
+  private burstMarks(n: 1 | -1): Xattrs {
+    return changelogDelta(this.children.length, this.all(), BURST_KINDS, n);
   }
 
   /**
@@ -630,7 +614,7 @@ export class Replicate extends Xlator implements FopImpl {
   private adoptCreatedBurst(path: string, started: number[], childFds: Array<number | undefined>): void {
     const withFile = this.all().filter((i) => childFds[i] !== undefined);
     if (!this.bursts.has(path) && withFile.every((i) => started.includes(i)) && this.hasQuorum(started)) {
-      const b: WriteBurst = { path, kinds: BURST_KINDS, locked: started, marked: started, failed: new Set(), inflight: 0 };
+      const b: WriteBurst = { path, locked: started, marked: started, failed: new Set(), inflight: 0 };
       this.bursts.set(path, b);
       this.armBurstTimer(b);
       return;
@@ -685,33 +669,10 @@ export class Replicate extends Xlator implements FopImpl {
     clearTimeout(b.timer);
     while (b.inflight > 0) await new Promise((r) => setImmediate(r));
     const done = b.marked.filter((i) => !b.failed.has(i));
-    const clear = changelogDelta(this.children.length, done, b.kinds, -1);
+    const clear = changelogDelta(this.children.length, done, BURST_KINDS, -1);
     // Each replica stamped its own clock on the writes; the post-op gives them one mtime,
     // so copies stay identical in metadata too (GlusterFS's ctime feature does the same).
-    // A metadata burst wrote no data: the times its setattrs set are on every copy already.
-    const mtimeMs = b.kinds.includes('data') ? b.mtimeMs ?? Date.now() : undefined;
-    await this.clearAndUnlock(path, INODE_LOCK, b.locked, b.marked, clear, mtimeMs, behind);
-  }
-
-  /**
-   * Ends a metadata burst on a name about to go or be replaced: its post-op goes by path and
-   * must not land on whatever takes the name next. (A write burst stays: its file may still
-   * be written through an open fd.)
-   */
-  private async endMetadataBurst(path: string): Promise<void> {
-    const open = this.bursts.get(path);
-    const b = open && await Promise.resolve(open).catch(() => undefined);
-    if (b && !b.kinds.includes('data')) await this.endBurst(path);
-  }
-
-  /** Ends the bursts of a path and of every path under it (a directory being renamed). */
-  private async endBurstsAt(path: string): Promise<void> {
-    const prefix = path === '/' ? '/' : `${path}/`;
-    const under = [...this.bursts.keys(), ...this.endingBursts.keys()].filter((p) => p === path || p.startsWith(prefix));
-    for (const p of new Set(under)) {
-      await this.endBurst(p);
-      await this.postOpLanded(p);
-    }
+    await this.clearAndUnlock(path, INODE_LOCK, b.locked, b.marked, clear, b.mtimeMs ?? Date.now(), behind);
   }
 
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
@@ -822,25 +783,8 @@ export class Replicate extends Xlator implements FopImpl {
   async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
     const open = this.bursts.get(a.path);
     if (a.attrs.size === undefined && open && !(open instanceof Promise)) return this.setattrInBurst(open, a);
-    if (a.attrs.size === undefined && this.optBool('metadata-burst')) return this.setattrInMetadataBurst(a);
     const kind: Kind = a.attrs.size !== undefined ? 'data' : 'metadata';
     return this.transaction(this.inodeTarget(a.path, kind), (i) => this.children[i]!.call('setattr', a));
-  }
-
-  /**
-   * An owner, mode or time change of a path with no burst open starts a metadata burst: the
-   * lock and the metadata pre-op stay for BURST_IDLE_MS, and the changes that follow (tar's
-   * utimens, chown, chmod of each directory) are one round trip each; the post-op and unlock
-   * go behind. Only while every replica takes every change: a degraded burst ends before the
-   * change is answered, as a degraded write burst ends before close.
-   */
-  private async setattrInMetadataBurst(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
-    const b = await this.burstFor(a.path, METADATA_BURST);
-    try {
-      return await this.setattrInBurst(b, a);
-    } finally {
-      if (b.failed.size > 0 || b.marked.length < this.children.length) await this.endBurst(a.path);
-    }
   }
 
   async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
@@ -864,12 +808,10 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
-    await this.endMetadataBurst(a.path);
     return this.entryOp('unlink', a);
   }
 
   async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
-    await this.endBurst(a.path);
     return this.entryOp('rmdir', a);
   }
 
@@ -879,10 +821,7 @@ export class Replicate extends Xlator implements FopImpl {
 
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
     // The destination's parent carries the changelog; the source's is locked too when different.
-    // Bursts at or under the old name end first: their post-ops go by path. So does a
-    // metadata burst on a name the rename replaces.
-    await this.endBurstsAt(a.from);
-    await this.endMetadataBurst(a.to);
+    await this.endBurst(a.from);
     const fromDir = pathMod.dirname(a.from);
     const extra = fromDir !== pathMod.dirname(a.to) ? await this.lock(fromDir, pathMod.basename(a.from)) : undefined;
     try {
