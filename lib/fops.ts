@@ -145,7 +145,11 @@ export interface FopTable {
   /** Removes an empty directory. */
   rmdir: { args: { path: string }; reply: Empty };
   /** Renames, replacing the target as rename(2) does. */
-  rename: { args: { from: string; to: string }; reply: Empty };
+  /**
+   * Renames a name. dataOnly: refuse (ESTALE) when `from` is a DHT link file here; distribute
+   * renames data, and a rebalance may have left a link file where the data was.
+   */
+  rename: { args: { from: string; to: string; dataOnly?: boolean }; reply: Empty };
   /** Makes a hard link at path to the existing target. */
   link: { args: { target: string; path: string }; reply: { iatt: Iatt } };
   /** Makes a symlink at path whose content is target. */

@@ -565,7 +565,13 @@ export class Posix extends Xlator implements FopImpl {
     const from = this.confined(a.from);
     const to = this.confined(a.to);
     if (from === this.root || to === this.root) throw FsError.of('EPERM', 'cannot rename the brick root');
-    await this.changeByPath(from, async () => this.mayAddSymlink(() => fs.renameSync(from, to))).catch((e) => { throw FsError.from(e); });
+    await this.changeByPath(from, async () => {
+      if (a.dataOnly) {
+        const st = fs.lstatSync(from, { throwIfNoEntry: false });
+        if (st) this.refuseLinkfile(from, iattOf(st));
+      }
+      this.mayAddSymlink(() => fs.renameSync(from, to));
+    }).catch((e) => { throw FsError.from(e); });
     // A pending heal follows the name (only a file's own entry; a directory's children keep theirs).
     const entry = this.indexEntry(a.from);
     if (fs.lstatSync(entry, { throwIfNoEntry: false })) {

@@ -736,9 +736,28 @@ export class Distribute extends Xlator implements FopImpl {
 
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
     this.where.delete(a.to);
-    await this.followingMoves(a.from, (src) => this.renameLocated(a, src));
+    if (!(await this.renameRemembered(a))) await this.followingMoves(a.from, (src) => this.renameLocated(a, src));
     this.renameFds(a.from, a.to);
     return {};
+  }
+
+  /**
+   * A rename of a file whose place the lookup before it found (the kernel looks the name up
+   * first): no second lookup of it. False when it is not remembered, or is not there any
+   * more (a rebalance moved it, leaving a link file, which the brick refuses to rename as
+   * data): the caller locates it and renames.
+   */
+  private async renameRemembered(a: FopArgs<'rename'>): Promise<boolean> {
+    const cached = this.where.get(a.from);
+    if (cached === undefined) return false;
+    const hashed = await this.hashedChild(a.from);
+    try {
+      await this.renameLocated(a, { cached, hashed, iatt: undefined as unknown as Iatt, viaLink: hashed !== cached });
+      return true;
+    } catch (e) {
+      if (!isMoved(e)) throw e;
+      return false;
+    }
   }
 
   private async renameLocated(a: FopArgs<'rename'>, src: Located): Promise<void> {
@@ -764,10 +783,13 @@ export class Distribute extends Xlator implements FopImpl {
     // Order keeps the file reachable at every step: link file first, then the data rename,
     // then the cleanup of what the old names left behind.
     if (toHashed !== s) {
-      const gfid = await this.children[s]!.call('getxattr', { path: a.from, name: XATTR_GFID }).then((r) => r.value, () => undefined);
-      await this.makeLinkfile(toHashed, a.to, s, gfid);
+      // Its gfid for the link file; and a file that left s since it was located (a link file
+      // or nothing there now) gets no link file pointing at s.
+      const here = await this.children[s]!.call('lookup', { path: a.from, xattrs: [XATTR_GFID] });
+      if (here.linkto) throw FsError.of('ESTALE', `${a.from} moved away from ${this.children[s]!.name}`);
+      await this.makeLinkfile(toHashed, a.to, s, here.xattrs?.[XATTR_GFID]);
     }
-    await this.children[s]!.call('rename', a);
+    await this.children[s]!.call('rename', { ...a, dataOnly: true });
     if (dst && dst.cached !== s && dst.cached !== toHashed) {
       await this.children[dst.cached]!.call('unlink', { path: a.to }).catch(() => undefined);
     }

@@ -1,10 +1,13 @@
-// Directories on distribute. rmdir removes every copy but the hashed one, then the hashed
-// one, without listing the directory first: a copy that holds only stale link files is
-// emptied of them, and a copy that holds anything else fails the rmdir with every copy still
-// there. A setattr of a directory this client knows goes to every copy without a lookup.
+// Distribute's shortcuts past lookups, and what keeps them right. rmdir removes every copy
+// but the hashed one, then the hashed one, without listing the directory first: a copy that
+// holds only stale link files is emptied of them, and a copy that holds anything else fails
+// the rmdir with every copy still there. A setattr of a directory this client knows goes to
+// every copy without a lookup. A rename of a file goes where the lookup before it found it,
+// and follows it when a rebalance moved it since.
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
+import * as xattr from '@napi-rs/xattr';
 import { mountVolfile, startDistribute, xlatorStatedump, type TestVolume } from '../helpers/cluster.js';
 import { sh, shOk, sleep } from '../helpers/proc.js';
 
@@ -98,4 +101,39 @@ test('a setattr of a directory this mount knows goes to every copy without a loo
   await shOk(t, `chmod 640 ${m}/e`);
   t.is(fs.statSync(path.join(vol.bricks[eHashed]!.dir, 'e')).mode & 0o777, 0o640, 'the file took the mode');
   t.false(fs.existsSync(path.join(vol.bricks[1 - eHashed]!.dir, 'e')));
+});
+
+test('a rename right after the file moved to the other brick (a link file where it was) renames the data and leaves no stray link file', async (t) => {
+  const vol = await startDistribute(t, 2);
+  const m = await mountVolfile(t, vol.volfilePath);
+  await shOk(t, `mkdir ${m}/d`);
+  for (let i = 0; i < 6; i++) {
+    const f = `d/f${i}`;
+    // The lookup of this write leaves where f is in distribute's memory, and f in the kernel's.
+    await shOk(t, `echo data${i} > ${m}/${f}`);
+    const from = brickOf(vol, f);
+    const to = 1 - from;
+    // A rebalance's migration, done by hand: the data to the other brick, a link file to it here.
+    const gfid = xattr.getAttributeSync(path.join(vol.bricks[from]!.dir, f), 'trusted.brickfs.gfid')!;
+    fs.renameSync(path.join(vol.bricks[from]!.dir, f), path.join(vol.bricks[to]!.dir, f));
+    const link = path.join(vol.bricks[from]!.dir, f);
+    fs.writeFileSync(link, '');
+    fs.chmodSync(link, 0o1000);
+    xattr.setAttributeSync(link, 'trusted.brickfs.linkto', Buffer.from(`tv-client-${to}`));
+    xattr.setAttributeSync(link, 'trusted.brickfs.gfid', gfid);
+    await shOk(t, `mv ${m}/${f} ${m}/d/g${i}`);
+  }
+  t.is(await shOk(t, `cat ${m}/d/g*`), 'data0\ndata1\ndata2\ndata3\ndata4\ndata5\n');
+  t.is((await sh(`ls ${m}/d/f0`)).code, 2);
+  for (let i = 0; i < 6; i++) {
+    const copies = vol.bricks.map((b) => path.join(b.dir, 'd', `g${i}`)).filter((p) => fs.existsSync(p));
+    const data = copies.filter((p) => (fs.statSync(p).mode & 0o1000) === 0);
+    t.is(data.length, 1, `g${i}: one data file`);
+    t.is(fs.readFileSync(data[0]!, 'utf8'), `data${i}\n`);
+    for (const l of copies.filter((p) => p !== data[0])) {
+      const target = xattr.getAttributeSync(l, 'trusted.brickfs.linkto')!.toString();
+      t.is(path.join(vol.bricks[Number(target.slice(-1))]!.dir, 'd', `g${i}`), data[0], `g${i}: the link file points at the data`);
+    }
+    t.false(vol.bricks.some((b) => fs.existsSync(path.join(b.dir, 'd', `f${i}`))), `f${i} gone, link file too`);
+  }
 });
