@@ -488,7 +488,7 @@ export class Distribute extends Xlator implements FopImpl {
         if (error.code !== 'ENOTEMPTY' || purged) return { child, removed: false, error };
         const { entries } = await c.call('readdir', { path: dir }).catch(() => ({ entries: [] as DirEntry[] }));
         if (entries.length === 0 || entries.some((x) => !x.linkto)) return { child, removed: false, error };
-        for (const x of entries) await c.call('unlink', { path: `${dir}/${x.name}` }).catch(() => undefined);
+        for (const x of entries) await c.call('unlink', { path: `${dir}/${x.name}`, linkfileOnly: true }).catch(() => undefined);
       }
     }
   }
