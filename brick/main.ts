@@ -33,8 +33,6 @@ async function main(): Promise<void> {
   const graph = graphFromVolfile(fs.readFileSync(volfile, 'utf8'), volfile);
   await graph.init();
   running = graph;
-  if (values.pidfile) fs.writeFileSync(values.pidfile, `${process.pid}\n`);
-  process.stderr.write(`brick ${graph.top.name} serving (pid ${process.pid})\n`);
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -48,6 +46,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Written once the handlers are in place: whoever reads our pid from it may signal us at once.
+  if (values.pidfile) fs.writeFileSync(values.pidfile, `${process.pid}\n`);
+  process.stderr.write(`brick ${graph.top.name} serving (pid ${process.pid})\n`);
 }
 
 main().catch((e: Error) => {
