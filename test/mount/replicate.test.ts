@@ -131,3 +131,32 @@ test('quorum auto: with the first of two replicas down, writes are refused and r
   t.regex(w.stderr, /Read-only file system/);
   t.is(await shOk(t, `cat ${mnt}/q`), 'kept\n');
 });
+
+test('a file open for writing keeps taking writes after its directory is renamed: every copy has them, nothing pending', async (t) => {
+  const vol = await startReplicated(t, 2, 1);
+  const mnt = await mountVolfile(t, vol.volfilePath);
+  // One process: open, write, rename the directory, write (in the same burst), idle past the
+  // burst's 50 ms, write again (a new burst, under the new name), close.
+  const script = path.join(vol.root, 'rename-open.py');
+  fs.writeFileSync(script, `
+import os, sys, time
+m = sys.argv[1]
+os.makedirs(m + "/a/deep")
+fd = os.open(m + "/a/deep/f", os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b"one\\n")
+os.rename(m + "/a", m + "/b")
+os.write(fd, b"two\\n")
+time.sleep(0.3)
+os.write(fd, b"three\\n")
+os.close(fd)
+`);
+  await shOk(t, `python3 ${script} ${mnt}`);
+  t.is(await shOk(t, `cat ${mnt}/b/deep/f`), 'one\ntwo\nthree\n');
+  await sleep(300);
+  for (const b of vol.bricks) {
+    const f = path.join(b.dir, 'b', 'deep', 'f');
+    t.is(fs.readFileSync(f, 'utf8'), 'one\ntwo\nthree\n', `${b.dir}: every write`);
+    const afr = await shOk(t, `getfattr --only-values -e hex -n trusted.brickfs.afr ${f} | od -An -tx1 | tr -d ' \\n'`);
+    t.regex(afr, /^0*$/, `${b.dir}: nothing pending`);
+  }
+});

@@ -47,6 +47,13 @@ interface WriteBurst {
  */
 const BURST_KINDS: readonly Kind[] = ['data', 'metadata'];
 
+/** Where path is after a rename of `from` to `to`: undefined when it is neither `from` nor under it. */
+function renamedPath(path: string, from: string, to: string): string | undefined {
+  if (path === from) return to;
+  if (path.startsWith(from === '/' ? '/' : `${from}/`)) return to + path.slice(from.length);
+  return undefined;
+}
+
 /** How long a write burst keeps its lock after its last write. */
 const BURST_IDLE_MS = 50;
 
@@ -675,6 +682,15 @@ export class Replicate extends Xlator implements FopImpl {
     await this.clearAndUnlock(path, INODE_LOCK, b.locked, b.marked, clear, b.mtimeMs ?? Date.now(), behind);
   }
 
+  /**
+   * Ends the open bursts of a path and of every path under it (a directory being renamed). A
+   * post-op already sent behind a close needs no wait: it goes ahead of what is sent next on
+   * each replica's connection.
+   */
+  private async endBurstsAt(path: string): Promise<void> {
+    for (const p of [...this.bursts.keys()]) if (renamedPath(p, path, path) !== undefined) await this.endBurst(p);
+  }
+
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
     return this.writeInBurst('write', a);
   }
@@ -821,11 +837,16 @@ export class Replicate extends Xlator implements FopImpl {
 
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
     // The destination's parent carries the changelog; the source's is locked too when different.
-    await this.endBurst(a.from);
+    // Bursts at or under the old name end first: their post-ops go by path. Open files under
+    // it follow the new name (a directory renamed with files open and written in it).
+    await this.endBurstsAt(a.from);
     const fromDir = pathMod.dirname(a.from);
     const extra = fromDir !== pathMod.dirname(a.to) ? await this.lock(fromDir, pathMod.basename(a.from)) : undefined;
     try {
-      for (const [i, f] of this.fds) if (f.path === a.from) this.fds.set(i, { ...f, path: a.to });
+      for (const [i, f] of this.fds) {
+        const moved = renamedPath(f.path, a.from, a.to);
+        if (moved !== undefined) this.fds.set(i, { ...f, path: moved });
+      }
       return await this.transaction(this.entryTarget(a.to), (i) => this.children[i]!.call('rename', a));
     } finally {
       if (extra) await this.unlock({ path: fromDir, name: pathMod.basename(a.from), children: extra });
