@@ -842,12 +842,19 @@ export class Replicate extends Xlator implements FopImpl {
     await this.endBurstsAt(a.from);
     const fromDir = pathMod.dirname(a.from);
     const extra = fromDir !== pathMod.dirname(a.to) ? await this.lock(fromDir, pathMod.basename(a.from)) : undefined;
+    const before: Array<[number, ReplicaFd]> = [];
     try {
       for (const [i, f] of this.fds) {
         const moved = renamedPath(f.path, a.from, a.to);
-        if (moved !== undefined) this.fds.set(i, { ...f, path: moved });
+        if (moved === undefined) continue;
+        before.push([i, f]);
+        this.fds.set(i, { ...f, path: moved });
       }
       return await this.transaction(this.entryTarget(a.to), (i) => this.children[i]!.call('rename', a));
+    } catch (e) {
+      // Not renamed: the open files keep their names.
+      for (const [i, f] of before) if (this.fds.has(i)) this.fds.set(i, f);
+      throw e;
     } finally {
       if (extra) await this.unlock({ path: fromDir, name: pathMod.basename(a.from), children: extra });
     }
