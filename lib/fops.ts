@@ -144,10 +144,10 @@ export interface FopTable {
   unlink: { args: { path: string; linkfileOnly?: boolean; dataOnly?: boolean }; reply: Empty };
   /** Removes an empty directory. */
   rmdir: { args: { path: string }; reply: Empty };
-  /** Renames, replacing the target as rename(2) does. */
   /**
-   * Renames a name. dataOnly: refuse (ESTALE) when `from` is a DHT link file here; distribute
-   * renames data, and a rebalance may have left a link file where the data was.
+   * Renames, replacing the target as rename(2) does. dataOnly: refuse (ENOENT, as unlink's)
+   * when `from` is a DHT link file here; distribute renames data, and a rebalance may have
+   * left a link file where the data was.
    */
   rename: { args: { from: string; to: string; dataOnly?: boolean }; reply: Empty };
   /** Makes a hard link at path to the existing target. */

@@ -363,9 +363,12 @@ test('readdir-ahead: between nl-cache and md-cache when on, its options reach it
   t.is(VOLUME_OPTIONS['performance.readdir-ahead-reuse-listings']!.spec.type, ReaddirAhead.options['reuse-listings'].type);
 });
 
+/** The value volgen writes for one option of one translator type, given the volume's options. */
+const written = (type: string, key: string) => (options: Record<string, string>): string | undefined =>
+  clientGraph({ ...vol, options }).find((d) => d.type === type)!.options[key];
+
 test('readdir-ahead reuses listings while the bricks push invalidations, not when they do not, and a set value always wins', (t) => {
-  const reuse = (options: Record<string, string>): string | undefined =>
-    clientGraph({ ...vol, options }).find((d) => d.type === 'performance/readdir-ahead')!.options['reuse-listings'];
+  const reuse = written('performance/readdir-ahead', 'reuse-listings');
   t.is(reuse({}), 'true');
   t.is(reuse({ 'features.cache-invalidation': 'true' }), 'true');
   t.is(reuse({ 'features.cache-invalidation': 'false' }), undefined, 'the translator\'s default (off)');
@@ -374,8 +377,7 @@ test('readdir-ahead reuses listings while the bricks push invalidations, not whe
 });
 
 test('nl-cache trusts a listing 60 s while the bricks push invalidations, its own 1 s when they do not, and a set timeout always', (t) => {
-  const nlTimeout = (options: Record<string, string>): string | undefined =>
-    clientGraph({ ...vol, options }).find((d) => d.type === 'performance/nl-cache')!.options['nl-cache-timeout'];
+  const nlTimeout = written('performance/nl-cache', 'nl-cache-timeout');
   t.is(nlTimeout({}), '60');
   t.is(nlTimeout({ 'features.cache-invalidation': 'true' }), '60');
   t.is(nlTimeout({ 'features.cache-invalidation': 'false' }), undefined, 'the translator\'s default (1 s)');

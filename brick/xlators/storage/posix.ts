@@ -212,6 +212,19 @@ export class Posix extends Xlator implements FopImpl {
     return iatt.mode === LINKFILE_MODE && iatt.size === 0 && this.getXattr(abs, XATTR_LINKTO) !== undefined;
   }
 
+  /**
+   * Distribute's guards on unlink and rename, which it sends without a lookup round trip
+   * first. linkfileOnly: only its stale link file may go (a real file that took the name
+   * meanwhile stays). dataOnly: the file where it last saw it; a link file there means the
+   * data moved (ENOENT: distribute looks the name up after all).
+   */
+  private async checkLinkfileGuards(abs: string, volPath: string, g: { linkfileOnly?: boolean; dataOnly?: boolean }): Promise<void> {
+    if (!g.linkfileOnly && !g.dataOnly) return;
+    const link = this.isLinkfile(abs, await this.lstatIatt(abs));
+    if (g.linkfileOnly && !link) throw FsError.of('ENOENT', `${volPath} is not a link file`);
+    if (g.dataOnly && link) throw FsError.of('ENOENT', `${volPath} is a link file`);
+  }
+
   /** Refuses data and user-metadata fops on a link file: the caller's idea of where the file lives is stale. */
   private refuseLinkfile(abs: string, iatt: Iatt): void {
     if (this.isLinkfile(abs, iatt)) throw FsError.of('ESTALE', 'this name is a link file here; the data lives elsewhere');
@@ -536,14 +549,7 @@ export class Posix extends Xlator implements FopImpl {
 
   async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
     const abs = this.confined(a.path);
-    // Distribute, without a lookup round trip first. linkfileOnly: its stale link file after
-    // the data went (a real file that took the name meanwhile stays). dataOnly: the file where
-    // it last saw it (a link file there means the data moved: look the name up after all).
-    if (a.linkfileOnly || a.dataOnly) {
-      const link = this.isLinkfile(abs, await this.lstatIatt(abs));
-      if (a.linkfileOnly && !link) throw FsError.of('ENOENT', `${a.path} is not a link file`);
-      if (a.dataOnly && link) throw FsError.of('ENOENT', `${a.path} is a link file`);
-    }
+    await this.checkLinkfileGuards(abs, a.path, a);
     await this.changeByPath(abs, async () => fs.unlinkSync(abs)).catch((e) => { throw FsError.from(e); });
     this.forgetIndex(a.path);
     return {};
@@ -566,10 +572,8 @@ export class Posix extends Xlator implements FopImpl {
     const to = this.confined(a.to);
     if (from === this.root || to === this.root) throw FsError.of('EPERM', 'cannot rename the brick root');
     await this.changeByPath(from, async () => {
-      if (a.dataOnly) {
-        const st = fs.lstatSync(from, { throwIfNoEntry: false });
-        if (st) this.refuseLinkfile(from, iattOf(st));
-      }
+      // Under the gate: a migration that committed meanwhile left a link file here.
+      await this.checkLinkfileGuards(from, a.from, a);
       this.mayAddSymlink(() => fs.renameSync(from, to));
     }).catch((e) => { throw FsError.from(e); });
     // A pending heal follows the name (only a file's own entry; a directory's children keep theirs).

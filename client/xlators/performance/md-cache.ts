@@ -3,6 +3,7 @@ import pathMod from 'node:path/posix';
 import { BoundedMap } from '../../../lib/bounded-map.js';
 import type { FopArgs, FopReply, Iatt } from '../../../lib/fops.js';
 import { isDir } from '../../../lib/fops.js';
+import { renamedPath } from '../../../lib/paths.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../lib/xlator.js';
 
@@ -303,8 +304,8 @@ export class MdCache extends Xlator implements FopImpl {
         this.dropTree(a.to);
       }
       for (const [fd, p] of this.fdPath) {
-        if (p === a.from) this.fdPath.set(fd, a.to);
-        else if (p.startsWith(a.from + '/')) this.fdPath.set(fd, a.to + p.slice(a.from.length));
+        const moved = renamedPath(p, a.from, a.to);
+        if (moved !== undefined) this.fdPath.set(fd, moved);
       }
     }
   }

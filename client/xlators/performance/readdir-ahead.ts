@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import pathMod from 'node:path/posix';
 import { BoundedMap } from '../../../lib/bounded-map.js';
 import { BRICK_PRIVATE_DIR, isDir, type DirEntry, type FopArgs, type FopReply } from '../../../lib/fops.js';
+import { renamedPath } from '../../../lib/paths.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../lib/xlator.js';
 
@@ -452,8 +453,8 @@ export class ReaddirAhead extends Xlator implements FopImpl {
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
     const r = await this.changing([...this.entryDirs(a.from), ...this.entryDirs(a.to)], [a.from, a.to], () => this.children[0]!.call('rename', a));
     for (const [fd, p] of this.fdPath) {
-      if (p === a.from) this.fdPath.set(fd, a.to);
-      else if (p.startsWith(a.from + '/')) this.fdPath.set(fd, a.to + p.slice(a.from.length));
+      const moved = renamedPath(p, a.from, a.to);
+      if (moved !== undefined) this.fdPath.set(fd, moved);
     }
     return r;
   }

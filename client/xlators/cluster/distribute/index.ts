@@ -8,6 +8,7 @@ import {
   type DirEntry, type FopArgs, type FopName, type FopReply, type Iatt, type StatFs, type Xattrs,
 } from '../../../../lib/fops.js';
 import { nameHash } from '../../../../lib/hash.js';
+import { renamedPath } from '../../../../lib/paths.js';
 import { computeLayout, decodeRange, encodeRange, findRange, sameRange, type HashRange } from '../../../../lib/layout.js';
 import { registerXlator } from '../../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorInit } from '../../../../lib/xlator.js';
@@ -45,6 +46,9 @@ interface DhtFd {
   /** A reopen after the file moved, shared by the fops that found it moved. */
   reopening?: Promise<boolean>;
 }
+
+/** Fops on a directory that read it: its hashed copy answers (the others change every copy). */
+const ONE_COPY_DIR_FOPS: ReadonlySet<FopName> = new Set(['getxattr', 'listxattr', 'readlink', 'access']);
 
 /** Times a fop follows a file that moved (rebalance) before giving up. */
 const MOVED_RETRIES = 3;
@@ -375,8 +379,7 @@ export class Distribute extends Xlator implements FopImpl {
     if (path === '/' || !this.layouts.has(path)) return undefined;
     this.knownDirFops++;
     const hashed = await this.hashedChild(path);
-    const oneCopy = fop === 'getxattr' || fop === 'listxattr' || fop === 'readlink' || fop === 'access';
-    const res = await fanout(this.children, fop, args, oneCopy ? [hashed] : this.all());
+    const res = await fanout(this.children, fop, args, ONE_COPY_DIR_FOPS.has(fop) ? [hashed] : this.all());
     const gone = res.find((r) => !r.ok && (r.error.code === 'ENOENT' || r.error.code === 'ENOTDIR'));
     if (gone) {
       this.layouts.delete(path);
@@ -396,7 +399,7 @@ export class Distribute extends Xlator implements FopImpl {
     if (remembered) return remembered;
     return this.followingMoves(path, async (loc) => {
       if (!('dir' in loc)) return this.children[loc.cached]!.call(fop, args);
-      if (fop === 'getxattr' || fop === 'listxattr' || fop === 'readlink' || fop === 'access') {
+      if (ONE_COPY_DIR_FOPS.has(fop)) {
         return this.children[loc.hashed]!.call(fop, args);
       }
       const res = await fanout(this.children, fop, args);
@@ -673,11 +676,7 @@ export class Distribute extends Xlator implements FopImpl {
 
   /** Keeps open fds' paths current across a rename (a reopen after a move needs the name). */
   private renameFds(from: string, to: string): void {
-    const prefix = from + '/';
-    for (const f of this.fds.values()) {
-      if (f.path === from) f.path = to;
-      else if (f.path.startsWith(prefix)) f.path = to + f.path.slice(from.length);
-    }
+    for (const f of this.fds.values()) f.path = renamedPath(f.path, from, to) ?? f.path;
   }
 
   async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
@@ -752,7 +751,7 @@ export class Distribute extends Xlator implements FopImpl {
     if (cached === undefined) return false;
     const hashed = await this.hashedChild(a.from);
     try {
-      await this.renameLocated(a, { cached, hashed, iatt: undefined as unknown as Iatt, viaLink: hashed !== cached });
+      await this.renameLocated(a, { cached, hashed });
       return true;
     } catch (e) {
       if (!isMoved(e)) throw e;
@@ -760,7 +759,7 @@ export class Distribute extends Xlator implements FopImpl {
     }
   }
 
-  private async renameLocated(a: FopArgs<'rename'>, src: Located): Promise<void> {
+  private async renameLocated(a: FopArgs<'rename'>, src: Located | Pick<Location, 'cached' | 'hashed'>): Promise<void> {
     this.where.delete(a.from);
     if ('dir' in src) {
       const res = await fanout(this.children, 'rename', a);

@@ -5,6 +5,7 @@ import { FsError } from '../../../../lib/errors.js';
 import { fanout, firstFailure, migrateOnAll, migrateReply, successes, type Settled } from '../../../../lib/fanout.js';
 import { isDir, type FopArgs, type FopName, type FopReply, type Xattrs } from '../../../../lib/fops.js';
 import { nameHash } from '../../../../lib/hash.js';
+import { renamedPath } from '../../../../lib/paths.js';
 import { registerXlator } from '../../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../../lib/xlator.js';
 import { Changelog, changelogDelta, changelogNames, KINDS, type Kind } from './changelog.js';
@@ -46,13 +47,6 @@ interface WriteBurst {
  * lock and marks instead of a transaction of their own.
  */
 const BURST_KINDS: readonly Kind[] = ['data', 'metadata'];
-
-/** Where path is after a rename of `from` to `to`: undefined when it is neither `from` nor under it. */
-function renamedPath(path: string, from: string, to: string): string | undefined {
-  if (path === from) return to;
-  if (path.startsWith(from === '/' ? '/' : `${from}/`)) return to + path.slice(from.length);
-  return undefined;
-}
 
 /** How long a write burst keeps its lock after its last write. */
 const BURST_IDLE_MS = 50;
