@@ -15,14 +15,20 @@ export async function fanout<F extends FopName>(
   args: FopArgs<F> | ((child: number) => FopArgs<F>),
   which: readonly number[] = children.map((_, i) => i),
 ): Promise<Array<Settled<FopReply<F>>>> {
-  return Promise.all(which.map(async (i): Promise<Settled<FopReply<F>>> => {
-    try {
-      const a = typeof args === 'function' ? args(i) : args;
-      return { ok: true, value: await children[i]!.call(fop, a), child: i };
-    } catch (e) {
-      return { ok: false, error: FsError.from(e), child: i };
-    }
-  }));
+  return settleEach(which, (i) => children[i]!.call(fop, typeof args === 'function' ? args(i) : args));
+}
+
+/** Runs `op` for each child at once and returns every outcome, in `which` order. Never rejects. */
+export async function settleEach<T>(which: readonly number[], op: (child: number) => Promise<T>): Promise<Array<Settled<T>>> {
+  return Promise.all(which.map((child) => settle(child, () => op(child))));
+}
+
+async function settle<T>(child: number, op: () => Promise<T>): Promise<Settled<T>> {
+  try {
+    return { ok: true, value: await op(), child };
+  } catch (e) {
+    return { ok: false, error: FsError.from(e), child };
+  }
 }
 
 /** One wind of a fop to one child, for fanouts that send several pieces to the same child. */
@@ -40,13 +46,7 @@ export async function fanoutCalls<F extends FopName>(
   fop: F,
   calls: ReadonlyArray<FanoutCall<F>>,
 ): Promise<Array<Settled<FopReply<F>>>> {
-  return Promise.all(calls.map(async ({ child, args }): Promise<Settled<FopReply<F>>> => {
-    try {
-      return { ok: true, value: await children[child]!.call(fop, args), child };
-    } catch (e) {
-      return { ok: false, error: FsError.from(e), child };
-    }
-  }));
+  return Promise.all(calls.map(({ child, args }) => settle(child, () => children[child]!.call(fop, args))));
 }
 
 /** The successes of a fanout. */

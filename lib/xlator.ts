@@ -91,6 +91,16 @@ export abstract class Xlator {
     for (const p of this.parents) p.invalidate(paths, this);
   }
 
+  /**
+   * A lock `owner` holds on (path, name) is wanted by another request. On a brick
+   * features/locks says so and protocol/server tells the holder's client (a push); in the
+   * client protocol/client passes it up to the translator that took the lock. Default: tell
+   * the parents.
+   */
+  lockContended(path: string, name: string, owner: string): void {
+    for (const p of this.parents) p.lockContended(path, name, owner);
+  }
+
   /** A client connection went away: drop what it held (locks). Default: tell the children. */
   clientGone(clientId: string): void {
     for (const c of this.children) c.clientGone(clientId);

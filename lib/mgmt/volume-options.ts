@@ -59,6 +59,16 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     xlator: 'cluster/replicate',
     key: 'self-heal',
   },
+  'cluster.entry-eager-lock': {
+    spec: { type: 'bool', description: 'Replicated creates and unlinks in one directory share one whole-directory lock and pending mark while they come in a row (on/off, default on)' },
+    xlator: 'cluster/replicate',
+    key: 'entry-burst',
+  },
+  'cluster.post-op-delay-ms': {
+    spec: { type: 'int', min: 0, max: 60000, description: 'Milliseconds a replicated write or entry burst keeps its lock and pending marks after its last change (default 50)' },
+    xlator: 'cluster/replicate',
+    key: 'post-op-delay-ms',
+  },
   'cluster.lookup-optimize': {
     spec: { type: 'bool', description: 'Trust a miss on the hashed brick when the directory layout is settled (on/off)' },
     xlator: 'cluster/distribute',

@@ -6,7 +6,8 @@ import type { WireError } from '../errors.js';
  * The wire envelope, msgpack-encoded, one per WebSocket binary message:
  *   request  {v, id, fop, args}
  *   reply    {v, id, ok}  or  {v, id, err: {errno, code, message}}
- *   push     {v, push: KIND, ...}   brick → client, unasked (KIND 'invalidate': {paths})
+ *   push     {v, push: KIND, ...}   brick → client, unasked ('invalidate': {paths};
+ *                                   'contended': {path, name, owner})
  * A push has no id: a client that does not know pushes reads its id as 0, finds no request
  * waiting for it and drops it (protocol/client before pushes existed did exactly that,
  * silently, and kept the connection). Binary data (read/write payloads, xattr values) travels as msgpack bin, never base64.
@@ -44,8 +45,20 @@ export interface InvalidatePush {
   paths: string[];
 }
 
+/**
+ * A lock this client holds (owner as the client named it) is wanted by another request:
+ * a client holding it for a burst lets it go now.
+ */
+export interface ContendedPush {
+  v: number;
+  push: 'contended';
+  path: string;
+  name: string;
+  owner: string;
+}
+
 /** Every message a brick sends on its own; `push` names the kind. */
-export type PushFrame = InvalidatePush;
+export type PushFrame = InvalidatePush | ContendedPush;
 
 // Plain maps (no records) so the format is msgpack any peer can read, and frozen
 // samples in test/fixtures stay meaningful.
@@ -152,6 +165,10 @@ export function decodeServerFrame(buf: Uint8Array): ReplyFrame | PushFrame | und
   const o = decodeObject(buf);
   if (o.push === undefined) return replyOf(o);
   if (o.v !== WIRE_VERSION) throw new MalformedFrameError(`unsupported wire version ${String(o.v)}`);
+  if (o.push === 'contended') {
+    if (typeof o.path !== 'string' || typeof o.name !== 'string' || typeof o.owner !== 'string') throw new MalformedFrameError('contended push without path, name and owner');
+    return { v: WIRE_VERSION, push: 'contended', path: o.path, name: o.name, owner: o.owner };
+  }
   if (o.push !== 'invalidate') return undefined;
   if (!Array.isArray(o.paths) || !o.paths.every((p) => typeof p === 'string')) throw new MalformedFrameError('invalidate push without a list of paths');
   return { v: WIRE_VERSION, push: 'invalidate', paths: o.paths as string[] };

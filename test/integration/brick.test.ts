@@ -199,6 +199,28 @@ test('the whole-directory entry lock excludes every entry name of its directory,
   t.true(freed, 'the whole-directory lock of a closed connection is dropped');
 });
 
+test('a lock request that waits tells the holder\'s connection (a contended push with its own owner), and no one else', async (t) => {
+  const { brick, c } = await setup(t);
+  const { ENTRYLK_WHOLE_DIR: ALL } = await import('../../lib/fops.js');
+  const other = await RawBrickClient.connect(brick.port, brick.dir);
+  const third = await RawBrickClient.connect(brick.port, brick.dir);
+  t.teardown(() => { other.close(); third.close(); });
+  const one = Buffer.alloc(12);
+  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, lock: { name: ALL, owner: 'burst' } })).err, undefined);
+  // A trylock that fails waits for nothing: no push.
+  t.is((await other.call('entrylk', { path: '/', name: 'f', owner: 'b', cmd: 'trylock' })).err?.code, 'EAGAIN');
+  await new Promise((r) => setTimeout(r, 50));
+  t.deepEqual(c.pushes, []);
+  // A request that waits does.
+  const waiting = other.call('entrylk', { path: '/', name: 'f', owner: 'b', cmd: 'lock' });
+  await eventually(() => c.pushes.length === 1, 5000, 'contended push');
+  t.deepEqual(c.pushes[0], { v: 1, push: 'contended', path: '/', name: ALL, owner: 'burst' });
+  t.deepEqual(third.pushes, []);
+  t.deepEqual(other.pushes, []);
+  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, unlock: { name: ALL, owner: 'burst' } })).err, undefined);
+  t.is((await waiting).err, undefined);
+});
+
 test('unlink with linkfileOnly removes a link file and leaves a real file of that name', async (t) => {
   const { c } = await setup(t);
   const { LINKFILE_MODE, XATTR_LINKTO } = await import('../../lib/fops.js');

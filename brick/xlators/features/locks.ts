@@ -77,6 +77,8 @@ export class Locks extends Xlator implements FopImpl {
       const list = this.waiting.get(dir) ?? [];
       list.push(w);
       this.waiting.set(dir, list);
+      // A client holding a lock in a burst (replicate's eager locks) lets it go when told.
+      for (const [name, owner] of this.held.get(dir) ?? []) if (conflicts(name, a.name!)) this.lockContended(dir, name, owner);
     });
     return {};
   }

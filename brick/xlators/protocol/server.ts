@@ -252,6 +252,15 @@ export class Server extends Xlator {
     conn.ws.send(encodeFrame({ v: WIRE_VERSION, push: 'invalidate', paths: [...paths] }));
   }
 
+  /** features/locks: tell the holder's client that its lock is wanted (owners are "clientId:owner"). */
+  override lockContended(path: string, name: string, owner: string): void {
+    for (const c of this.conns) {
+      if (!owner.startsWith(c.id + ':') || c.ws.readyState !== c.ws.OPEN) continue;
+      c.ws.send(encodeFrame({ v: WIRE_VERSION, push: 'contended', path, name, owner: owner.slice(c.id.length + 1) }));
+      return;
+    }
+  }
+
   private drop(conn: Conn): void {
     if (!this.conns.delete(conn)) return;
     this.pushing.delete(conn);

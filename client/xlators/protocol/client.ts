@@ -190,6 +190,10 @@ export class ProtocolClient extends Xlator {
     }
     if (frame === undefined) return;
     if ('push' in frame) {
+      if (frame.push === 'contended') {
+        this.lockContended(frame.path, frame.name, frame.owner);
+        return;
+      }
       // Another client changed these paths on this brick: the caches above drop them.
       this.invalidations++;
       this.invalidate(frame.paths, this);

@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
-import { fanout, firstFailure, migrateOnAll, migrateReply, successes, type Settled } from '../../../../lib/fanout.js';
-import { isDir, type FopArgs, type FopName, type FopReply, type Xattrs } from '../../../../lib/fops.js';
+import { fanout, firstFailure, migrateOnAll, migrateReply, settleEach, successes, type Settled } from '../../../../lib/fanout.js';
+import { ENTRYLK_WHOLE_DIR, isDir, type FopArgs, type FopName, type FopReply, type Xattrs } from '../../../../lib/fops.js';
 import { nameHash } from '../../../../lib/hash.js';
 import { renamedPath } from '../../../../lib/paths.js';
 import { registerXlator } from '../../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../../lib/xlator.js';
 import { Changelog, changelogDelta, changelogNames, KINDS, type Kind } from './changelog.js';
+import { EntryBursts, type Marked } from './entry-burst.js';
 import { SelfHeal } from './self-heal.js';
 
 /** Lock name for a file's own data and metadata transactions (entry locks use the child name). */
@@ -47,9 +48,6 @@ interface WriteBurst {
  * lock and marks instead of a transaction of their own.
  */
 const BURST_KINDS: readonly Kind[] = ['data', 'metadata'];
-
-/** How long a write burst keeps its lock after its last write. */
-const BURST_IDLE_MS = 50;
 
 /**
  * A replica's answer to a change of a file that was moved away from it (rebalance committed
@@ -93,6 +91,8 @@ export class Replicate extends Xlator implements FopImpl {
     'quorum-type': { type: 'string', default: 'auto', values: ['none', 'auto', 'fixed'], description: 'When writes are refused: auto = more than half the replicas, or exactly half including the first' },
     'quorum-count': { type: 'int', default: 1, min: 1, max: 16, description: 'Replicas needed for writes with quorum-type fixed' },
     'self-heal': { type: 'bool', default: true, description: 'Heal a blamed file when a client looks it up' },
+    'entry-burst': { type: 'bool', default: true, description: 'Run a row of creates and unlinks in one directory under one whole-directory lock and pending mark (eager-lock for entries)' },
+    'post-op-delay-ms': { type: 'int', default: 50, min: 0, max: 60000, description: 'How long a write or entry burst keeps its lock and marks after its last change (GlusterFS post-op-delay-secs)' },
   } as const;
 
   private readonly fds = new Map<number, ReplicaFd>();
@@ -103,11 +103,24 @@ export class Replicate extends Xlator implements FopImpl {
   private nextFd = 1;
   private readonly owner = randomUUID().slice(0, 12);
   readonly heal: SelfHeal;
+  private readonly entryBursts: EntryBursts;
 
   constructor(init: XlatorInit) {
     super(init);
     if (init.children.length < 2) throw new Error('cluster/replicate needs at least two subvolumes');
     this.heal = new SelfHeal(this.children, this.names, this.log, (p, name) => this.lock(p, name), (held) => this.unlock(held));
+    const entry = (about: readonly number[], n: number): Xattrs => changelogDelta(this.children.length, about, ['entry'], n);
+    this.entryBursts = new EntryBursts({
+      log: this.log,
+      entryMarks: (n) => entry(this.all(), n),
+      entryClear: (done) => entry(done, -1),
+      tryLockAndMark: (dir, add, undo) => this.tryLockAndMark(dir, ENTRYLK_WHOLE_DIR, add, undo),
+      clearAndUnlock: (dir, locked, marked, clear, behind) => this.clearAndUnlock(dir, ENTRYLK_WHOLE_DIR, locked, marked, clear, undefined, behind),
+      hasQuorum: (reachable) => this.hasQuorum(reachable),
+      idleMs: () => this.optNumber('post-op-delay-ms'),
+      inBackground: (p) => this.inBackground(p),
+      flushBehind: () => this.flushBehind(),
+    });
   }
 
   get names(): string[] {
@@ -120,6 +133,7 @@ export class Replicate extends Xlator implements FopImpl {
 
   override async fini(): Promise<void> {
     for (const path of [...this.bursts.keys()]) await this.endBurst(path).catch(() => undefined);
+    await this.entryBursts.endAll();
     await Promise.all([...this.backgroundPostOps]);
   }
 
@@ -132,7 +146,17 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   override statedump(): Record<string, unknown> {
-    return { replicas: this.names, openFds: this.fds.size, quorum: this.optString('quorum-type') };
+    return { replicas: this.names, openFds: this.fds.size, quorum: this.optString('quorum-type'), writeBursts: this.bursts.size, entryBursts: this.entryBursts.size };
+  }
+
+  /**
+   * A brick says another request waits for a lock this client holds: a burst holding it
+   * ends now instead of after its idle time (GlusterFS's lock contention notification).
+   */
+  override lockContended(path: string, name: string, owner: string): void {
+    if (owner !== this.owner) return super.lockContended(path, name, owner);
+    if (name === ENTRYLK_WHOLE_DIR) this.entryBursts.contended(path);
+    else if (name === INODE_LOCK) this.endBurstBehind(path);
   }
 
   /** The set stays up while any replica is: parents hear CHILD_DOWN only when the last goes. */
@@ -199,9 +223,21 @@ export class Replicate extends Xlator implements FopImpl {
    * (what quorum counts) when it answered at all: one that refused the pre-op (ENOENT, a
    * file being migrated) is there, as it was when the lock was a request of its own.
    */
-  private async lockAndMark(
-    path: string, name: string, add: Xattrs, undo: Xattrs,
-  ): Promise<{ locked: number[]; marked: number[]; reachable: number[]; error?: FsError }> {
+  private async lockAndMark(path: string, name: string, add: Xattrs, undo: Xattrs): Promise<Marked> {
+    const got = await this.tryLockAndMark(path, name, add, undo);
+    if (got) return got;
+    const locked = await this.lock(path, name);
+    try {
+      const pre = await fanout(this.children, 'xattrop', { path, add }, locked);
+      return { locked, marked: successes(pre).map((r) => r.child), reachable: locked, error: firstFailure(pre) };
+    } catch (e) {
+      await this.unlock({ path, name, children: locked });
+      throw e;
+    }
+  }
+
+  /** lockAndMark without waiting: undefined (marks undone, locks dropped) when a replica's lock is busy. */
+  private async tryLockAndMark(path: string, name: string, add: Xattrs, undo: Xattrs): Promise<Marked | undefined> {
     const spec = { name, owner: this.owner };
     const res = await fanout(this.children, 'xattrop', { path, add, lock: spec });
     const got = successes(res);
@@ -216,14 +252,7 @@ export class Replicate extends Xlator implements FopImpl {
     const lockedHere = got.filter((r) => r.value.locked).map((r) => r.child);
     await fanout(this.children, 'xattrop', { path, add: undo, unlock: spec }, lockedHere);
     if (unlocked.length) await fanout(this.children, 'xattrop', { path, add: undo }, unlocked);
-    const locked = await this.lock(path, name);
-    try {
-      const pre = await fanout(this.children, 'xattrop', { path, add }, locked);
-      return { locked, marked: successes(pre).map((r) => r.child), reachable: locked, error: firstFailure(pre) };
-    } catch (e) {
-      await this.unlock({ path, name, children: locked });
-      throw e;
-    }
+    return undefined;
   }
 
   /**
@@ -278,13 +307,7 @@ export class Replicate extends Xlator implements FopImpl {
     }
     let unlocked = false;
     try {
-      const results = await Promise.all(marked.map(async (i): Promise<Settled<T>> => {
-        try {
-          return { ok: true, value: await op(i), child: i };
-        } catch (e) {
-          return { ok: false, error: FsError.from(e), child: i };
-        }
-      }));
+      const results = await settleEach(marked, op);
       const done = successes(results).map((r) => r.child);
       // Clear the marks about replicas that did the change, on the replicas that hold marks.
       const clear = changelogDelta(this.children.length, done, [t.kind], -1);
@@ -334,7 +357,13 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   private entryOp<F extends 'mkdir' | 'mknod' | 'symlink' | 'unlink' | 'rmdir' | 'link'>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
-    return this.transaction(this.entryTarget((args as { path: string }).path), (i) => this.children[i]!.call(fop, args));
+    return this.entryChange((args as { path: string }).path, (i) => this.children[i]!.call(fop, args));
+  }
+
+  /** A change of a name: in its directory's entry burst when it can join one, else a transaction of its own. */
+  private async entryChange<T>(path: string, op: (child: number) => Promise<T>): Promise<T> {
+    const b = this.optBool('entry-burst') ? await this.entryBursts.join(pathMod.dirname(path)) : undefined;
+    return b ? this.entryBursts.run(b, op) : this.transaction(this.entryTarget(path), op);
   }
 
   // ---- reads ---------------------------------------------------------------------------
@@ -349,8 +378,9 @@ export class Replicate extends Xlator implements FopImpl {
     let log = Changelog.fromLookups(this.names, res);
     const ok = successes(res);
     const missing = res.some((r) => !r.ok && r.error.code === 'ENOENT') && ok.length > 0;
-    // Marks of this client's own write burst (open, or its post-op on the way) are not damage.
-    if (this.optBool('self-heal') && !this.bursts.has(path) && !this.endingBursts.has(path) && (missing || KINDS.some((k) => log.healable(k)))) {
+    // Marks of this client's own bursts (open, or their post-op on the way) are not damage.
+    const own = this.bursts.has(path) || this.endingBursts.has(path) || this.entryBursts.busy(path);
+    if (this.optBool('self-heal') && !own && (missing || KINDS.some((k) => log.healable(k)))) {
       const healed = await this.heal.healPath(path).catch((e: Error) => {
         this.log.warn(`self-heal of ${path}: ${e.message}`);
         return false;
@@ -384,6 +414,9 @@ export class Replicate extends Xlator implements FopImpl {
     // quick-read's content is asked of the replica open would read from when none is blamed,
     // in the same round trip as the changelog check (as readfile does).
     const guess = nameHash(a.path) % this.children.length;
+    // A directory's own entry burst ends first: the attributes answered are from after its
+    // post-op, so its ctime does not move later (tar: "file changed as we read it").
+    if (this.entryBursts.busy(a.path)) await this.entryBursts.endAndLand(a.path);
     const want = a.wantData === undefined ? undefined : { child: guess, wantData: a.wantData };
     // The caller's own xattrs (distribute's layout of a directory) ride on the same lookups.
     const { res, log, healed } = await this.inspect(a.path, want, a.xattrs);
@@ -516,7 +549,7 @@ export class Replicate extends Xlator implements FopImpl {
     const withBurst = !this.bursts.has(a.path) && !this.endingBursts.has(a.path);
     const args = withBurst ? { ...a, burst: { lock: { name: INODE_LOCK, owner: this.owner }, add: this.burstMarks(1) } } : a;
     const started: number[] = [];
-    const first = await this.transaction(this.entryTarget(a.path), async (i) => {
+    const first = await this.entryChange(a.path, async (i) => {
       const r = await this.children[i]!.call('create', args);
       childFds[i] = r.fd;
       if (r.burst) started.push(i);
@@ -729,11 +762,11 @@ export class Replicate extends Xlator implements FopImpl {
     return ok[0]!.value;
   }
 
-  /** Once nothing of a burst is in flight, it ends after BURST_IDLE_MS without more. */
+  /** Once nothing of a burst is in flight, it ends after post-op-delay-ms without more. */
   private armBurstTimer(b: WriteBurst): void {
     if (b.inflight > 0) return;
     clearTimeout(b.timer);
-    b.timer = setTimeout(() => void this.endBurst(b.path, true).catch((e: Error) => this.log.warn(`post-op of ${b.path}: ${e.message}`)), BURST_IDLE_MS);
+    b.timer = setTimeout(() => void this.endBurst(b.path, true).catch((e: Error) => this.log.warn(`post-op of ${b.path}: ${e.message}`)), this.optNumber('post-op-delay-ms'));
   }
 
   async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
@@ -822,6 +855,8 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
+    // The directory's own burst posts to it before it goes.
+    await this.entryBursts.endAt(a.path);
     return this.entryOp('rmdir', a);
   }
 
@@ -835,6 +870,9 @@ export class Replicate extends Xlator implements FopImpl {
     // it follow the new name (a directory renamed with files open and written in it).
     await this.endBurstsAt(a.from);
     const fromDir = pathMod.dirname(a.from);
+    // A rename locks names one by one, which an entry burst of either directory holds.
+    await this.entryBursts.endAt(a.from);
+    for (const dir of new Set([fromDir, pathMod.dirname(a.to)])) await this.entryBursts.endAndLand(dir);
     const extra = fromDir !== pathMod.dirname(a.to) ? await this.lock(fromDir, pathMod.basename(a.from)) : undefined;
     const before: Array<[number, ReplicaFd]> = [];
     try {
