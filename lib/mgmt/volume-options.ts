@@ -65,9 +65,14 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     key: 'entry-burst',
   },
   'cluster.post-op-delay-ms': {
-    spec: { type: 'int', min: 0, max: 60000, description: 'Milliseconds a replicated write or entry burst keeps its lock and pending marks after its last change (default 50)' },
+    spec: { type: 'int', min: 0, max: 60000, description: 'Milliseconds a replicated write burst keeps its lock and pending marks after its last write (default 50)' },
     xlator: 'cluster/replicate',
     key: 'post-op-delay-ms',
+  },
+  'cluster.entry-post-op-delay-ms': {
+    spec: { type: 'int', min: 0, max: 60000, description: 'Milliseconds a replicated entry burst keeps its directory locked and marked after its last change; it ends at the latest 1 s after it began, and at once when another client wants the lock (default 1000)' },
+    xlator: 'cluster/replicate',
+    key: 'entry-post-op-delay-ms',
   },
   'cluster.lookup-optimize': {
     spec: { type: 'bool', description: 'Trust a miss on the hashed brick when the directory layout is settled (on/off)' },

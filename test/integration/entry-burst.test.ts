@@ -20,7 +20,7 @@ const ENTRY_MARKS = Buffer.from([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]
 const BLAMES_1 = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
 const ZERO = Buffer.alloc(16);
 /** Bursts that end only when something ends them (no idle timer within a test's time). */
-const NO_IDLE_END = { set: { 'cluster.post-op-delay-ms': '60000' } };
+const NO_IDLE_END = { set: { 'cluster.entry-post-op-delay-ms': '60000' } };
 
 /** Counts the xattrops a replicate translator sends to each replica about `dir`. */
 function countXattrops(r: Xlator, dir: string): number[] {
@@ -76,6 +76,40 @@ test('a row of creates and unlinks in one directory takes one lock + pre-op per 
   for (const [i, b] of vol.bricks.entries()) {
     t.deepEqual(dirMarks(b.dir, 'd'), ZERO, `${b.dir}: marks cleared`);
     t.true(await dirLockFree(cs[i]!, '/d'), `${b.dir}: lock free`);
+  }
+});
+
+test('renames within a directory and between two run in their bursts: marks on both parents, no transaction of their own', async (t) => {
+  const vol = await startReplicated(t, 2, 1, NO_IDLE_END);
+  const r = await replicateClient(t, vol);
+  await r.call('mkdir', { path: '/a', mode: 0o755 });
+  await r.call('mkdir', { path: '/b', mode: 0o755 });
+  for (const n of ['f1', 'f2', 'f3']) {
+    const { fd } = await r.call('create', { path: `/a/${n}`, mode: 0o644, flags: O_RDWR });
+    await r.call('release', { fd });
+  }
+  const onA = countXattrops(r, '/a');
+  const onB = countXattrops(r, '/b');
+  await r.call('rename', { from: '/a/f1', to: '/a/g1' });
+  await r.call('rename', { from: '/a/f2', to: '/b/f2' });
+  await r.call('rename', { from: '/a/f3', to: '/b/f3' });
+  await r.call('rename', { from: '/b/f3', to: '/a/f3' });
+  t.deepEqual(onA, [0, 0], 'the renames joined /a\'s open burst');
+  t.deepEqual(onB, [1, 1], '/b: one pre-op for its burst');
+  for (const b of vol.bricks) {
+    t.deepEqual(dirMarks(b.dir, 'a'), ENTRY_MARKS, `${b.dir}: /a marked`);
+    t.deepEqual(dirMarks(b.dir, 'b'), ENTRY_MARKS, `${b.dir}: /b marked`);
+    t.deepEqual(fs.readdirSync(path.join(b.dir, 'a')).sort(), ['f3', 'g1']);
+    t.deepEqual(fs.readdirSync(path.join(b.dir, 'b')).sort(), ['f2']);
+  }
+  // Renaming a directory ends the bursts under it first (their post-ops go by path).
+  await r.call('rename', { from: '/b', to: '/c' });
+  for (const b of vol.bricks) t.deepEqual(dirMarks(b.dir, 'c'), ZERO, `${b.dir}: /c (was /b) settled before the rename`);
+  await r.call('lookup', { path: '/a' });
+  await r.call('lookup', { path: '/' });
+  for (const b of vol.bricks) {
+    t.deepEqual(dirMarks(b.dir, 'a'), ZERO, `${b.dir}: /a settled`);
+    t.deepEqual(dirMarks(b.dir, '.'), ZERO, `${b.dir}: / settled`);
   }
 });
 

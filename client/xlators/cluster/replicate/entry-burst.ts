@@ -47,6 +47,10 @@ export interface EntryBurstHost {
   flushBehind(): void;
 }
 
+function sameReplicas(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /** A burst ends at the latest this long after it began, so its marks never stand for long. */
 const MAX_AGE_MS = 1000;
 /** After a directory's lock was wanted by someone else (or busy), its changes go one by one this long. */
@@ -84,7 +88,7 @@ export class EntryBursts {
    * The burst a change in dir joins (counted in flight until `run` ends), or undefined when
    * the change must go as a transaction of its own.
    */
-  async join(dir: string): Promise<EntryBurst | undefined> {
+  async join(dir: string, waitForEnding = true): Promise<EntryBurst | undefined> {
     for (;;) {
       const entry = this.open.get(dir);
       if (entry) {
@@ -100,6 +104,7 @@ export class EntryBursts {
         this.endBehind(dir);
         continue;
       }
+      if (!waitForEnding && this.ending.has(dir)) return undefined;
       await this.landed(dir);
       if (this.open.has(dir)) continue;
       if ((this.pausedUntil.get(dir) ?? 0) > Date.now()) return undefined;
@@ -129,23 +134,48 @@ export class EntryBursts {
   }
 
   /**
-   * One change on every replica the burst marked. A replica that fails it while another
-   * does it stays blamed (not cleared at the post-op); a change that fails everywhere is
+   * The bursts of several directories (a rename's two parents), joined in order, or
+   * undefined (none kept) when one cannot be joined or they marked different replicas.
+   * Only the first may wait for a post-op on its way: one that waited while holding another
+   * burst open could wait on a post-op that waits for that burst's changes to finish.
+   */
+  async joinAll(dirs: readonly string[]): Promise<EntryBurst[] | undefined> {
+    const joined: EntryBurst[] = [];
+    for (const dir of dirs) {
+      const b = await this.join(dir, joined.length === 0);
+      if (b && (joined.length === 0 || sameReplicas(b.marked, joined[0]!.marked))) {
+        joined.push(b);
+        continue;
+      }
+      for (const j of [...joined, ...(b ? [b] : [])]) this.leave(j);
+      return undefined;
+    }
+    return joined;
+  }
+
+  /**
+   * One change on every replica the bursts marked. A replica that fails it while another
+   * does it stays blamed (not cleared at the post-ops); a change that fails everywhere is
    * the answer and blames nobody.
    */
-  async run<T>(b: EntryBurst, op: (child: number) => Promise<T>): Promise<T> {
+  async run<T>(bursts: readonly EntryBurst[], op: (child: number) => Promise<T>): Promise<T> {
     try {
-      const results = await settleEach(b.marked, op);
+      const results = await settleEach(bursts[0]!.marked, op);
       const ok = successes(results);
       if (ok.length === 0) throw (results.find((r) => !r.ok) as { error: FsError } | undefined)?.error ?? FsError.of('ENOTCONN');
-      for (const r of results) if (!r.ok) b.failed.add(r.child);
+      for (const r of results) if (!r.ok) for (const b of bursts) b.failed.add(r.child);
       return ok[0]!.value;
     } finally {
-      b.inflight--;
-      if (b.inflight === 0 && this.open.get(b.dir) === b) {
-        clearTimeout(b.timer);
-        b.timer = setTimeout(() => this.endBehind(b.dir), this.host.idleMs());
-      }
+      for (const b of bursts) this.leave(b);
+    }
+  }
+
+  /** A change of the burst is over: the last one out starts its idle time. */
+  private leave(b: EntryBurst): void {
+    b.inflight--;
+    if (b.inflight === 0 && this.open.get(b.dir) === b) {
+      clearTimeout(b.timer);
+      b.timer = setTimeout(() => this.endBehind(b.dir), this.host.idleMs());
     }
   }
 

@@ -92,7 +92,8 @@ export class Replicate extends Xlator implements FopImpl {
     'quorum-count': { type: 'int', default: 1, min: 1, max: 16, description: 'Replicas needed for writes with quorum-type fixed' },
     'self-heal': { type: 'bool', default: true, description: 'Heal a blamed file when a client looks it up' },
     'entry-burst': { type: 'bool', default: true, description: 'Run a row of creates and unlinks in one directory under one whole-directory lock and pending mark (eager-lock for entries)' },
-    'post-op-delay-ms': { type: 'int', default: 50, min: 0, max: 60000, description: 'How long a write or entry burst keeps its lock and marks after its last change (GlusterFS post-op-delay-secs)' },
+    'post-op-delay-ms': { type: 'int', default: 50, min: 0, max: 60000, description: 'How long a write burst keeps its lock and marks after its last write (GlusterFS post-op-delay-secs)' },
+    'entry-post-op-delay-ms': { type: 'int', default: 1000, min: 0, max: 60000, description: 'How long an entry burst keeps its directory locked and marked after its last change (it ends at the latest 1 s after it began, or at once when another client wants the lock)' },
   } as const;
 
   private readonly fds = new Map<number, ReplicaFd>();
@@ -117,7 +118,7 @@ export class Replicate extends Xlator implements FopImpl {
       tryLockAndMark: (dir, add, undo) => this.tryLockAndMark(dir, ENTRYLK_WHOLE_DIR, add, undo),
       clearAndUnlock: (dir, locked, marked, clear, behind) => this.clearAndUnlock(dir, ENTRYLK_WHOLE_DIR, locked, marked, clear, undefined, behind),
       hasQuorum: (reachable) => this.hasQuorum(reachable),
-      idleMs: () => this.optNumber('post-op-delay-ms'),
+      idleMs: () => this.optNumber('entry-post-op-delay-ms'),
       inBackground: (p) => this.inBackground(p),
       flushBehind: () => this.flushBehind(),
     });
@@ -363,7 +364,7 @@ export class Replicate extends Xlator implements FopImpl {
   /** A change of a name: in its directory's entry burst when it can join one, else a transaction of its own. */
   private async entryChange<T>(path: string, op: (child: number) => Promise<T>): Promise<T> {
     const b = this.optBool('entry-burst') ? await this.entryBursts.join(pathMod.dirname(path)) : undefined;
-    return b ? this.entryBursts.run(b, op) : this.transaction(this.entryTarget(path), op);
+    return b ? this.entryBursts.run([b], op) : this.transaction(this.entryTarget(path), op);
   }
 
   // ---- reads ---------------------------------------------------------------------------
@@ -865,15 +866,12 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
-    // The destination's parent carries the changelog; the source's is locked too when different.
-    // Bursts at or under the old name end first: their post-ops go by path. Open files under
-    // it follow the new name (a directory renamed with files open and written in it).
+    // Bursts at or under the old name end first: their post-ops go by path; so do the entry
+    // bursts of a directory the new name replaces. Open files under the old name follow the
+    // new one (a directory renamed with files open and written in it).
     await this.endBurstsAt(a.from);
-    const fromDir = pathMod.dirname(a.from);
-    // A rename locks names one by one, which an entry burst of either directory holds.
     await this.entryBursts.endAt(a.from);
-    for (const dir of new Set([fromDir, pathMod.dirname(a.to)])) await this.entryBursts.endAndLand(dir);
-    const extra = fromDir !== pathMod.dirname(a.to) ? await this.lock(fromDir, pathMod.basename(a.from)) : undefined;
+    await this.entryBursts.endAt(a.to);
     const before: Array<[number, ReplicaFd]> = [];
     try {
       for (const [i, f] of this.fds) {
@@ -882,11 +880,30 @@ export class Replicate extends Xlator implements FopImpl {
         before.push([i, f]);
         this.fds.set(i, { ...f, path: moved });
       }
-      return await this.transaction(this.entryTarget(a.to), (i) => this.children[i]!.call('rename', a));
+      return await this.renameChange(a);
     } catch (e) {
       // Not renamed: the open files keep their names.
       for (const [i, f] of before) if (this.fds.has(i)) this.fds.set(i, f);
       throw e;
+    }
+  }
+
+  /**
+   * A rename in the entry bursts of both parents when it can join them (both carry its
+   * marks), else a transaction on the destination's parent with the source's name locked
+   * too when the parents differ.
+   */
+  private async renameChange(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+    const op = (i: number): Promise<FopReply<'rename'>> => this.children[i]!.call('rename', a);
+    const fromDir = pathMod.dirname(a.from);
+    const toDir = pathMod.dirname(a.to);
+    const bursts = this.optBool('entry-burst') ? await this.entryBursts.joinAll([...new Set([toDir, fromDir])]) : undefined;
+    if (bursts) return this.entryBursts.run(bursts, op);
+    // The transaction locks names one by one, which an entry burst of either directory holds.
+    for (const dir of new Set([fromDir, toDir])) await this.entryBursts.endAndLand(dir);
+    const extra = fromDir !== toDir ? await this.lock(fromDir, pathMod.basename(a.from)) : undefined;
+    try {
+      return await this.transaction(this.entryTarget(a.to), op);
     } finally {
       if (extra) await this.unlock({ path: fromDir, name: pathMod.basename(a.from), children: extra });
     }
