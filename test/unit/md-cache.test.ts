@@ -16,7 +16,7 @@ class StubChild extends Xlator {
     this.calls.push(fop);
     const replies: Partial<Record<FopName, unknown>> = {
       lookup: { iatt: iatt(this.size) }, fstat: { iatt: iatt(this.size) }, setattr: { iatt: iatt(this.size) },
-      create: { fd: 7, iatt: iatt(0) }, mkdir: { iatt: iatt(0) }, write: { size: 1 }, unlink: {}, rename: {}, release: {},
+      create: { fd: 7, iatt: iatt(0) }, mkdir: { iatt: { ...iatt(0), mode: 0o40755, nlink: 2 } }, write: { size: 1 }, unlink: {}, rename: {}, release: {},
       readdir: { entries: [{ name: 'a', iatt: iatt(5) }] },
     };
     return Promise.resolve(replies[fop] as FopReply<F>);
@@ -85,7 +85,17 @@ test('an entry change updates the cached parent (times, link count) instead of d
   t.true(after.mtimeMs > before.mtimeMs);
   await md.call('rename', { from: '/d/sub', to: '/e' });
   await md.call('lookup', { path: '/d' });
-  t.is(child.calls.filter((c) => c === 'lookup').length, 2, 'a rename drops both parents');
+  t.is(child.calls.filter((c) => c === 'lookup').length, 2, 'a rename of a directory drops both parents');
+  // A file known to be one moves its parent's times only, as a create does.
+  const { fd } = await md.call('create', { path: '/d/f', mode: 0o644, flags: 0o101 });
+  await md.call('release', { fd });
+  const beforeRename = (await md.call('lookup', { path: '/d' })).iatt;
+  await new Promise((r) => setTimeout(r, 5));
+  await md.call('rename', { from: '/d/f', to: '/d/g' });
+  const afterRename = (await md.call('lookup', { path: '/d' })).iatt;
+  t.is(child.calls.filter((c) => c === 'lookup').length, 2, 'a rename of a known file keeps its parent cached');
+  t.true(afterRename.mtimeMs > beforeRename.mtimeMs, 'with its times moved');
+  t.is(afterRename.nlink, beforeRename.nlink);
 });
 
 test('a setattr answered without attributes (write-behind took it) is applied to the cached entry', async (t) => {

@@ -291,13 +291,18 @@ export class MdCache extends Xlator implements FopImpl {
 
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
     const wasDir = this.fresh(a.from);
-    // A renamed directory changes both parents' link counts (find reads them): drop both.
+    // A file known to be one moves its parents' times only, as a create or unlink does
+    // (the kernel re-reads them before the next change there). A renamed directory, or a
+    // name not known, may change both parents' link counts (find reads them): drop both.
+    const knownFile = wasDir !== undefined && !isDir(wasDir);
     for (const p of [a.from, a.to]) {
       this.cache.delete(p);
-      this.cache.delete(pathMod.dirname(p));
+      if (!knownFile) this.cache.delete(pathMod.dirname(p));
     }
     try {
-      return await this.children[0]!.call('rename', a);
+      const r = await this.children[0]!.call('rename', a);
+      if (knownFile) for (const p of [a.from, a.to]) this.touchParent(p);
+      return r;
     } finally {
       if (!wasDir || isDir(wasDir)) {
         this.dropTree(a.from);

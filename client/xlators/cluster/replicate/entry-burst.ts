@@ -1,3 +1,4 @@
+import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
 import { settleEach, successes } from '../../../../lib/fanout.js';
 import type { Xattrs } from '../../../../lib/fops.js';
@@ -216,6 +217,13 @@ export class EntryBursts {
   async endAndLand(dir: string): Promise<void> {
     await this.end(dir);
     await this.landed(dir);
+  }
+
+  /** endAndLand for the bursts of dir's subdirectories (a listing of dir carries their attributes). */
+  async endChildrenOf(dir: string): Promise<void> {
+    if (this.open.size === 0 && this.ending.size === 0) return;
+    const children = [...new Set([...this.open.keys(), ...this.ending.keys()])].filter((d) => d !== dir && pathMod.dirname(d) === dir);
+    for (const d of children) await this.endAndLand(d);
   }
 
   /** endAndLand for path and every directory under it (one being renamed or removed). */

@@ -282,6 +282,8 @@ export class Replicate extends Xlator implements FopImpl {
     if (t.lockName === INODE_LOCK) {
       await this.endBurst(t.lockPath);
       await this.postOpLanded(t.lockPath);
+      // A directory's own change answers its attributes from after its entry burst's post-op.
+      if (this.entryBursts.busy(t.lockPath)) await this.entryBursts.endAndLand(t.lockPath);
     }
     const mark = (n: number): Xattrs => changelogDelta(this.children.length, this.all(), [t.kind], n);
     // `only` (the replicas an fd is open on) needs the lock everywhere but marks on some.
@@ -416,7 +418,8 @@ export class Replicate extends Xlator implements FopImpl {
     // in the same round trip as the changelog check (as readfile does).
     const guess = nameHash(a.path) % this.children.length;
     // A directory's own entry burst ends first: the attributes answered are from after its
-    // post-op, so its ctime does not move later (tar: "file changed as we read it").
+    // post-op, so its ctime does not move later (tar: "file changed as we read it"). So do
+    // readdir (for the subdirectories listed), fstat and the directory's own changes.
     if (this.entryBursts.busy(a.path)) await this.entryBursts.endAndLand(a.path);
     const want = a.wantData === undefined ? undefined : { child: guess, wantData: a.wantData };
     // The caller's own xattrs (distribute's layout of a directory) ride on the same lookups.
@@ -502,6 +505,8 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+    // A listing carries each subdirectory's attributes: those in an entry burst end it first.
+    await this.entryBursts.endChildrenOf(a.path);
     return this.readOne('readdir', a, 'entry');
   }
 
@@ -598,6 +603,7 @@ export class Replicate extends Xlator implements FopImpl {
 
   async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
     const f = this.fdOf(a.fd);
+    if (this.entryBursts.busy(f.path)) await this.entryBursts.endAndLand(f.path);
     return this.children[f.attrChild]!.call('fstat', { fd: f.childFds[f.attrChild]! });
   }
 
