@@ -63,10 +63,11 @@ const MAX_PAUSED = 1024;
  * The entry bursts of one replicate instance, by directory. A change joins the open burst
  * of its directory or starts one (trylock only: a busy lock, someone else's or a name
  * lock of our own, means the change goes the one-by-one way, so nothing waits on a lock
- * this client holds). A burst ends after the host's idle time without changes, after MAX_AGE_MS, when
- * the brick says another request waits for its lock (a `contended` push), and before
- * anything that needs the directory's names locked by other means (a rename, an rmdir of
- * the directory, a lookup of it).
+ * this client holds). A burst ends after the host's idle time without changes, at
+ * MAX_AGE_MS, when the brick says another request waits for its lock (a `contended`
+ * push), and before what replicate must not do under it: a rename or rmdir of the
+ * directory (the post-op goes by path), and anything that answers the directory's
+ * attributes (the post-op moves its ctime).
  */
 export class EntryBursts {
   private readonly open = new Map<string, EntryBurst | Promise<EntryBurst | undefined>>();
