@@ -221,15 +221,19 @@ export class EntryBursts {
   }
 
   /** endAndLand for the bursts of dir's subdirectories (a listing of dir carries their attributes). */
-  async endChildrenOf(dir: string): Promise<void> {
-    if (this.open.size === 0 && this.ending.size === 0) return;
-    const children = [...new Set([...this.open.keys(), ...this.ending.keys()])].filter((d) => d !== dir && pathMod.dirname(d) === dir);
-    for (const d of children) await this.endAndLand(d);
+  endChildrenOf(dir: string): Promise<void> {
+    return this.endWhere((d) => d !== dir && pathMod.dirname(d) === dir);
   }
 
   /** endAndLand for path and every directory under it (one being renamed or removed). */
-  async endAt(path: string): Promise<void> {
-    const dirs = [...new Set([...this.open.keys(), ...this.ending.keys()])].filter((d) => renamedPath(d, path, path) !== undefined);
+  endAt(path: string): Promise<void> {
+    return this.endWhere((d) => renamedPath(d, path, path) !== undefined);
+  }
+
+  /** endAndLand for every directory with a burst open or ending that `which` picks. */
+  private async endWhere(which: (dir: string) => boolean): Promise<void> {
+    if (this.open.size === 0 && this.ending.size === 0) return;
+    const dirs = [...new Set([...this.open.keys(), ...this.ending.keys()])].filter(which);
     for (const d of dirs) await this.endAndLand(d);
   }
 
