@@ -5,8 +5,8 @@
 # floor"). Usage: scripts/passthrough-mount.sh DIR MNT; unmount with `brickfs umount MNT`.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 DIR MNT   (then: node bin/brickfs.js umount MNT)" >&2; exit 2; }
+mkdir -p "$1" "$2"
 DIR=$(readlink -f "$1"); MNT=$2
-mkdir -p "$DIR" "$MNT"
 TMP=$(mktemp -d); VOL=$TMP/passthrough.vol
 trap 'rm -rf "$TMP"' EXIT
 printf 'volume passthrough\n    type storage/posix\n    option directory %s\nend-volume\n' "$DIR" >"$VOL"

@@ -119,6 +119,31 @@ test('many pipelined requests on one connection are all answered, matched by id'
   for (let id = 1000; id < 1200; id++) t.is(seen.get(id), id % 2 ? 'ok' : 'ENOENT');
 });
 
+test('reads of every size at once, pipelined on one fd, each get their own bytes (small ones synchronous unless a read is in the pool)', async (t) => {
+  const { brick, c } = await setup(t);
+  const { encodeFrame, WIRE_VERSION } = await import('../../lib/rpc/frame.js');
+  const data = Buffer.from(Array.from({ length: 3 << 20 }, (_, i) => (i * 31 + (i >> 12)) % 253));
+  fs.writeFileSync(path.join(brick.dir, 'big'), data);
+  const opened = await c.call('open', { path: '/big', flags: 0 });
+  const fd = (opened.ok as { fd: number }).fd;
+  // 1 MiB reads go to the thread pool; the 4 KiB and 60 KiB ones around them, and a read past
+  // the end, go either way depending on what is in the pool when they arrive.
+  const reads = Array.from({ length: 120 }, (_, i) => {
+    const size = i % 10 === 0 ? 1 << 20 : i % 3 === 0 ? 60 * 1024 : 4096;
+    const offset = i === 119 ? data.length - 100 : ((i * 7919 * 4096) % (data.length - size));
+    return { id: 5000 + i, size, offset };
+  });
+  for (const r of reads) c.ws.send(encodeFrame({ v: WIRE_VERSION, id: r.id, fop: 'read', args: { fd, size: r.size, offset: r.offset } }));
+  const got = new Map<number, Buffer>();
+  for (let i = 0; i < reads.length; i++) {
+    const r = await c.next();
+    t.is(r.err, undefined);
+    got.set(r.id, Buffer.from((r.ok as { data: Uint8Array }).data));
+  }
+  for (const r of reads) t.true(got.get(r.id)!.equals(data.subarray(r.offset, r.offset + r.size)), `read ${r.id}: ${r.size} bytes at ${r.offset}`);
+  await stillServes(t, c);
+});
+
 test('an xattrop can take an entry lock before it and drop one after it; a busy lock adds nothing', async (t) => {
   const { brick, c } = await setup(t);
   const other = await RawBrickClient.connect(brick.port, brick.dir);

@@ -10,7 +10,7 @@ const SCRIPT = path.join(REPO, 'scripts', 'passthrough-mount.sh');
 
 test('passthrough-mount.sh serves a local directory both ways and unmounts clean', async (t) => {
   const root = tmpDir(t);
-  const dir = path.join(root, 'dir');
+  const dir = path.join(root, 'made', 'dir');
   const mnt = path.join(root, 'mnt');
   t.teardown(() => unmountQuietly(mnt));
   await shOk(t, `${SCRIPT} ${dir} ${mnt}`);
