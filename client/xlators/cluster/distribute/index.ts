@@ -769,22 +769,19 @@ export class Distribute extends Xlator implements FopImpl {
       if (failed) throw failed;
       return;
     }
-    let dst: Location | undefined;
-    try {
-      const d = await this.locate(a.to);
-      if ('dir' in d) throw FsError.of('EISDIR');
-      dst = d;
-    } catch (e) {
-      if (FsError.from(e).code !== 'ENOENT') throw e;
-    }
     const toHashed = await this.hashedChild(a.to);
     const s = src.cached;
+    // Where the destination is, and (when the new name hashes elsewhere) the source's gfid
+    // for its link file: asked at once, one round trip instead of two. The lookup also makes
+    // sure the file is still data on s: one that left since it was located (a link file or
+    // nothing there now) gets no link file pointing at s.
+    const [dst, here] = await Promise.all([
+      this.locateFileIfAny(a.to),
+      toHashed !== s ? this.children[s]!.call('lookup', { path: a.from, xattrs: [XATTR_GFID] }) : undefined,
+    ]);
     // Order keeps the file reachable at every step: link file first, then the data rename,
     // then the cleanup of what the old names left behind.
-    if (toHashed !== s) {
-      // Its gfid for the link file; and a file that left s since it was located (a link file
-      // or nothing there now) gets no link file pointing at s.
-      const here = await this.children[s]!.call('lookup', { path: a.from, xattrs: [XATTR_GFID] });
+    if (here) {
       if (here.linkto) throw FsError.of('ESTALE', `${a.from} moved away from ${this.children[s]!.name}`);
       await this.makeLinkfile(toHashed, a.to, s, here.xattrs?.[XATTR_GFID]);
     }
@@ -794,6 +791,16 @@ export class Distribute extends Xlator implements FopImpl {
     }
     if (src.hashed !== s) await this.removeLinkfile(src.hashed, a.from);
     this.where.set(a.to, s);
+  }
+
+  /** locateFile, or undefined when the name is free. */
+  private async locateFileIfAny(path: string): Promise<Location | undefined> {
+    try {
+      return await this.locateFile(path);
+    } catch (e) {
+      if (FsError.from(e).code !== 'ENOENT') throw e;
+      return undefined;
+    }
   }
 
   async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
