@@ -3,6 +3,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
+import { runCliOk } from '../helpers/cli.js';
 import { isMountPoint, unmountQuietly } from '../helpers/cluster.js';
 import { REPO, sh, shOk, tmpDir } from '../helpers/proc.js';
 
@@ -26,7 +27,7 @@ test('passthrough-mount.sh serves a local directory both ways and unmounts clean
   t.is(fs.readFileSync(path.join(mnt, 'g'), 'utf8'), 'from below');
   t.deepEqual(fs.readdirSync(mnt).sort(), ['g', 'sub']);
 
-  await shOk(t, `node ${path.join(REPO, 'bin', 'brickfs.js')} umount ${mnt}`);
+  await runCliOk(t, ['umount', mnt]);
   t.false(isMountPoint(mnt));
   t.true(fs.existsSync(path.join(dir, 'sub', 'f')), 'unmounting leaves the directory as it was');
 });
