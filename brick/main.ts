@@ -9,7 +9,7 @@ import './xlators/index.js';
  * The brick process (role of glusterfsd): builds the brick graph
  * (protocol/server → features/locks → storage/posix) from a brick volfile and serves it.
  * SIGHUP re-reads the volfile and applies its options (the management daemon sends it after
- * `volume set`, as glusterd reconfigures its bricks).
+ * `volume set`, as glusterd reconfigures its bricks); SIGUSR1 writes a statedump to the log.
  *   node dist/brick/main.js --volfile FILE [--pidfile FILE]
  */
 async function main(): Promise<void> {
@@ -46,6 +46,10 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // GlusterFS's statedump signal, as for a mount: every translator's state, to the brick log.
+  process.on('SIGUSR1', () => {
+    process.stderr.write(`${new Date().toISOString()} statedump ${JSON.stringify(graph.statedump())}\n`);
+  });
   // Written once the handlers are in place: whoever reads our pid from it may signal us at once.
   if (values.pidfile) fs.writeFileSync(values.pidfile, `${process.pid}\n`);
   process.stderr.write(`brick ${graph.top.name} serving (pid ${process.pid})\n`);

@@ -241,7 +241,8 @@ function invalidationOn(vol: VolgenInput): boolean {
 }
 
 /**
- * The brick graph: storage/posix → features/locks (named by the brick path) → protocol/server.
+ * The brick graph: storage/posix (with the storage.* options) → features/locks (named by the
+ * brick path) → protocol/server.
  * cache-invalidation is written out either way, so a brick volfile shows whether the brick
  * pushes invalidations (on unless `volume set VOL features.cache-invalidation off`).
  */
@@ -250,7 +251,7 @@ export function brickGraph(vol: VolgenInput, brick: BrickInfo): Decl[] {
   const serverOpts = optionsFor(vol, 'protocol/server');
   const invalidation = invalidationOn(vol) ? 'on' : 'off';
   return [
-    { name: posix, type: 'storage/posix', options: { directory: brick.path }, subvolumes: [] },
+    { name: posix, type: 'storage/posix', options: { directory: brick.path, ...optionsFor(vol, 'storage/posix') }, subvolumes: [] },
     // Clients ask for this name (remote-subvolume), so it is the brick path, as in GlusterFS.
     { name: brick.path, type: 'features/locks', options: {}, subvolumes: [posix] },
     {

@@ -79,6 +79,11 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     xlator: 'cluster/distribute',
     key: 'lookup-optimize',
   },
+  'storage.writeback-window': {
+    spec: { type: 'size', min: 0, max: 1024 ** 3, description: 'Bytes a file is written in sequence before its brick starts writing them to disk while the writer goes on (bytes, or with K/M/G; 0 leaves it to the kernel; default 4M); running bricks apply it at once' },
+    xlator: 'storage/posix',
+    key: 'writeback-window',
+  },
   'features.cache-invalidation': {
     spec: { type: 'bool', description: 'Bricks tell every other client which paths a client changed, so their caches (and the kernel\'s) drop them at once instead of after their timeouts; running bricks apply it at once (on/off, default on)' },
     xlator: 'protocol/server',

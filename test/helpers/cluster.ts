@@ -30,6 +30,14 @@ export class TestBrick {
     }, BRICK_START_WAIT_MS, `brick on port ${this.port}`);
   }
 
+  /** The brick's statedump (SIGUSR1, written to its log): every translator of its graph, by name. */
+  async statedump(): Promise<Record<string, { type: string } & Record<string, unknown>>> {
+    const seen = fs.readFileSync(this.log, 'utf8').length;
+    this.proc!.kill('SIGUSR1');
+    const dump = await eventually(() => /statedump (\{.*\})\n/.exec(fs.readFileSync(this.log, 'utf8').slice(seen))?.[1], 5000, 'brick statedump');
+    return JSON.parse(dump!);
+  }
+
   /** Kills the brick process (SIGKILL by default) and waits for it to be gone. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const p = this.proc;

@@ -8,6 +8,7 @@ import { IoCache } from '../../client/xlators/performance/io-cache.js';
 import { ReadAhead } from '../../client/xlators/performance/read-ahead.js';
 import { ReaddirAhead } from '../../client/xlators/performance/readdir-ahead.js';
 import { graphFromVolfile } from '../../lib/graph.js';
+import { validateVolumeOption } from '../../lib/mgmt/args.js';
 import { VOLUME_OPTIONS } from '../../lib/mgmt/volume-options.js';
 import { parseVolfile } from '../../lib/volfile/parse.js';
 import '../../client/xlators/index.js';
@@ -112,6 +113,13 @@ test('brick volfile: features.cache-invalidation lands on protocol/server, never
   t.is(parseVolfile(brickVolfile(off, vol.bricks[0]!))[2]!.options['cache-invalidation'], 'off');
   t.is(parseVolfile(brickVolfile({ ...vol, options: { ...vol.options, 'features.cache-invalidation': 'true' } }, vol.bricks[0]!))[2]!.options['cache-invalidation'], 'on');
   t.notRegex(clientVolfile(off), /cache-invalidation/);
+});
+
+test('brick volfile: storage.writeback-window lands on storage/posix, never in the client volfile', (t) => {
+  const set = { ...vol, options: { ...vol.options, 'storage.writeback-window': validateVolumeOption('storage.writeback-window', '16M') } };
+  t.deepEqual(parseVolfile(brickVolfile(set, vol.bricks[0]!))[0]!.options, { directory: '/srv/b0', 'writeback-window': String(16 * 1024 * 1024) });
+  t.notRegex(clientVolfile(set), /writeback-window/);
+  t.throws(() => validateVolumeOption('storage.writeback-window', 'lots'));
 });
 
 test('brick volfile: IPv6 brick hosts listen on every address', (t) => {

@@ -11,6 +11,7 @@ import {
 import { BoundedMap } from '../../../lib/bounded-map.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorInit } from '../../../lib/xlator.js';
+import { EarlyWriteback } from './early-writeback.js';
 import { MigrationGate } from './migration-gate.js';
 
 const fsp = fs.promises;
@@ -78,6 +79,10 @@ export class Posix extends Xlator implements FopImpl {
   static override readonly description = 'Stores files as plain files in a brick directory';
   static override readonly options = {
     directory: { type: 'path', required: true, description: 'The brick directory' },
+    'writeback-window': {
+      type: 'size', default: 4 * 1024 * 1024, min: 0, max: 1024 ** 3,
+      description: 'Bytes an fd writes in sequence before the brick starts writing them to disk, while the writer goes on (0: leave it to the kernel)',
+    },
   } as const;
 
   private readonly root: string;
@@ -87,6 +92,7 @@ export class Posix extends Xlator implements FopImpl {
   /** fds this brick opened for clients, with their inode: nothing else may be used through the wire. */
   private readonly openFds = new Map<number, number>();
   private readonly gate = new MigrationGate();
+  private readonly writeback = new EarlyWriteback(() => this.optNumber('writeback-window'), (fd) => this.backgroundDatasync(fd));
   /**
    * Parent directories whose real path was checked to lie inside the brick. Only a symlink
    * can make a checked path lead out, and symlinks appear under a name only through symlink,
@@ -111,12 +117,15 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   override async fini(): Promise<void> {
-    for (const fd of this.openFds.keys()) fs.closeSync(fd);
+    for (const fd of this.openFds.keys()) {
+      await this.writeback.forget(fd);
+      fs.closeSync(fd);
+    }
     this.openFds.clear();
   }
 
   override statedump(): Record<string, unknown> {
-    return { directory: this.root, openFds: this.openFds.size, migration: this.gate.statedump() };
+    return { directory: this.root, openFds: this.openFds.size, migration: this.gate.statedump(), writeback: this.writeback.statedump() };
   }
 
   /** Brick path of a volume path, refusing anything that could leave the brick. */
@@ -505,9 +514,13 @@ export class Posix extends Xlator implements FopImpl {
   async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
     if (!(a.data instanceof Uint8Array)) throw FsError.of('EINVAL', 'write data must be binary');
     return this.changeByFd(a.fd, async (fd) => {
+      this.writeback.reportError(fd);
+      const offset = Number(a.offset);
+      // Counted as it is sent: bulk writes finish in the thread pool in any order.
+      this.writeback.written(fd, offset, a.data.length);
       try {
-        if (a.data.length < SYNC_WRITE_MAX_BYTES) return { size: fs.writeSync(fd, a.data, 0, a.data.length, Number(a.offset)) };
-        const { bytesWritten } = await fsWrite(fd, a.data, 0, a.data.length, Number(a.offset));
+        if (a.data.length < SYNC_WRITE_MAX_BYTES) return { size: fs.writeSync(fd, a.data, 0, a.data.length, offset) };
+        const { bytesWritten } = await fsWrite(fd, a.data, 0, a.data.length, offset);
         return { size: bytesWritten };
       } catch (e) {
         throw FsError.from(e);
@@ -527,11 +540,13 @@ export class Posix extends Xlator implements FopImpl {
       }
     }
     return this.changeByFd(a.fd, async (fd) => {
+      this.writeback.reportError(fd);
       let size = 0;
       try {
         for (const e of a.extents) {
           const n = fs.writeSync(fd, e.data, 0, e.data.length, e.offset);
           size += n;
+          this.writeback.written(fd, e.offset, n);
           if (n < e.data.length) break;
         }
       } catch (e) {
@@ -549,8 +564,15 @@ export class Posix extends Xlator implements FopImpl {
     });
   }
 
+  /** The fdatasync early writeback starts (its own method so a test can make it fail). */
+  protected backgroundDatasync(fd: number): Promise<void> {
+    return fsFdatasync(fd);
+  }
+
   async fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
     const fd = this.checkFd(a.fd);
+    await this.writeback.settled(fd);
+    this.writeback.reportError(fd);
     await (a.datasync ? fsFdatasync(fd) : fsFsync(fd)).catch((e) => { throw FsError.from(e); });
     return {};
   }
@@ -564,6 +586,8 @@ export class Posix extends Xlator implements FopImpl {
     const fd = this.checkFd(a.fd);
     this.openFds.delete(fd);
     this.gate.forgetFd(fd);
+    const lost = await this.writeback.forget(fd);
+    if (lost) this.log.warn(`fd ${fd}: a writeback failed after its last write and no fsync asked (${lost.code}: ${lost.message})`);
     try {
       fs.closeSync(fd);
     } catch (e) {

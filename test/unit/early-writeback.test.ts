@@ -1,0 +1,144 @@
+// Early writeback (brick/xlators/storage/early-writeback.ts): when a writeback starts, that
+// only one runs per fd, and that its errors reach the fd's next write or fsync, not nobody.
+// storage/posix's use of it is tested on a real directory, with the background fdatasync
+// made to fail.
+import test, { type ExecutionContext } from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FsError } from '../../lib/errors.js';
+import { EarlyWriteback } from '../../brick/xlators/storage/early-writeback.js';
+import { Posix } from '../../brick/xlators/storage/posix.js';
+
+const KiB = 1024;
+
+/** A datasync that records its calls and settles when told. */
+function manualSync() {
+  const calls: number[] = [];
+  const pending: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  const datasync = (fd: number): Promise<void> => {
+    calls.push(fd);
+    return new Promise<void>((resolve, reject) => pending.push({ resolve, reject }));
+  };
+  return { calls, pending, datasync };
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+test('a writeback starts once a window has been written in sequence, not before', (t) => {
+  const s = manualSync();
+  const wb = new EarlyWriteback(() => 256 * KiB, s.datasync);
+  for (let off = 0; off < 192 * KiB; off += 64 * KiB) wb.written(7, off, 64 * KiB);
+  t.deepEqual(s.calls, [], '192 KiB of a 256 KiB window');
+  wb.written(7, 192 * KiB, 64 * KiB);
+  t.deepEqual(s.calls, [7]);
+});
+
+test('writes out of sequence start nothing (random writers are left to the kernel)', (t) => {
+  const s = manualSync();
+  const wb = new EarlyWriteback(() => 256 * KiB, s.datasync);
+  for (let i = 0; i < 64; i++) wb.written(7, ((i * 37) % 64) * 64 * KiB, 64 * KiB);
+  t.deepEqual(s.calls, []);
+  // Another fd's stream is its own.
+  wb.written(8, 0, 128 * KiB);
+  wb.written(9, 0, 256 * KiB);
+  t.deepEqual(s.calls, [9]);
+});
+
+test('one writeback at a time per fd; the bytes written meanwhile start the next', async (t) => {
+  const s = manualSync();
+  const wb = new EarlyWriteback(() => 256 * KiB, s.datasync);
+  wb.written(7, 0, 256 * KiB);
+  wb.written(7, 256 * KiB, 256 * KiB);
+  wb.written(7, 512 * KiB, 256 * KiB);
+  t.is(s.calls.length, 1, 'the first is still running');
+  s.pending[0]!.resolve();
+  await tick();
+  wb.written(7, 768 * KiB, 4 * KiB);
+  t.is(s.calls.length, 2, '516 KiB written since the first started');
+});
+
+test('a window of 0 turns it off', (t) => {
+  const s = manualSync();
+  let window = 0;
+  const wb = new EarlyWriteback(() => window, s.datasync);
+  wb.written(7, 0, 64 * 1024 * KiB);
+  t.deepEqual(s.calls, []);
+  window = 64 * KiB; // reconfigured: applies at the next write
+  wb.written(7, 0, 64 * KiB);
+  t.deepEqual(s.calls, [7]);
+});
+
+test('a failed writeback is reported once, by the next reportError; settled waits for it', async (t) => {
+  const s = manualSync();
+  const wb = new EarlyWriteback(() => 64 * KiB, s.datasync);
+  wb.written(7, 0, 64 * KiB);
+  let settled = false;
+  const waiting = wb.settled(7).then(() => { settled = true; });
+  await tick();
+  t.false(settled, 'settled waits for the running writeback');
+  wb.reportError(7);
+  s.pending[0]!.reject(FsError.of('EIO', 'disk on fire'));
+  await waiting;
+  t.is(t.throws(() => wb.reportError(7))?.message.includes('disk on fire'), true);
+  t.notThrows(() => wb.reportError(7), 'once');
+  t.is(await wb.forget(7), undefined, 'nothing left untold');
+});
+
+test('forget waits for the running writeback and returns an error nobody was told of', async (t) => {
+  const s = manualSync();
+  const wb = new EarlyWriteback(() => 64 * KiB, s.datasync);
+  wb.written(7, 0, 64 * KiB);
+  let forgotten = false;
+  const done = wb.forget(7).then((e) => { forgotten = true; return e; });
+  await tick();
+  t.false(forgotten, 'the fd must not be closed under the running fdatasync');
+  s.pending[0]!.reject(FsError.of('ENOSPC'));
+  t.is((await done)?.code, 'ENOSPC');
+});
+
+/** storage/posix whose background fdatasync fails with EIO, the way a dying disk's writeback does. */
+class FailingWritebackPosix extends Posix {
+  backgroundSyncs = 0;
+  protected override backgroundDatasync(): Promise<void> {
+    this.backgroundSyncs++;
+    return Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO', errno: -5 }));
+  }
+}
+
+async function posixWithFile(t: ExecutionContext) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bfs-ewb-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const posix = new FailingWritebackPosix({ name: 'p', type: 'storage/posix', options: { directory: dir, 'writeback-window': '128KiB' }, children: [] });
+  await posix.init();
+  t.teardown(() => posix.fini());
+  const { fd } = await posix.create({ path: '/f', flags: fs.constants.O_RDWR, mode: 0o644 });
+  return { posix, fd, file: path.join(dir, 'f') };
+}
+
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
+
+test('storage/posix: a failed background writeback fails the fd\'s next write, once', async (t) => {
+  const { posix, fd, file } = await posixWithFile(t);
+  const chunk = Buffer.alloc(64 * KiB, 1);
+  await posix.write({ fd, offset: 0, data: chunk });
+  t.is(posix.backgroundSyncs, 0);
+  await posix.write({ fd, offset: 64 * KiB, data: chunk });
+  t.is(posix.backgroundSyncs, 1, 'a 128 KiB window was written in sequence');
+  await settle();
+  const e = await t.throwsAsync(posix.write({ fd, offset: 128 * KiB, data: chunk }));
+  t.is((e as FsError).code, 'EIO');
+  t.is(fs.statSync(file).size, 128 * KiB, 'the failing write wrote nothing');
+  t.deepEqual(await posix.write({ fd, offset: 128 * KiB, data: chunk }), { size: 64 * KiB }, 'reported once');
+  await posix.release({ fd });
+});
+
+test('storage/posix: fsync reports a failed background writeback, once', async (t) => {
+  const { posix, fd } = await posixWithFile(t);
+  await posix.writev({ fd, extents: [{ offset: 0, data: Buffer.alloc(128 * KiB, 2) }] });
+  t.is(posix.backgroundSyncs, 1, 'writev counts too');
+  const e = await t.throwsAsync(posix.fsync({ fd, datasync: false }));
+  t.is((e as FsError).code, 'EIO');
+  t.deepEqual(await posix.fsync({ fd, datasync: false }), {}, 'reported once');
+  await posix.release({ fd });
+});
