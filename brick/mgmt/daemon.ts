@@ -174,6 +174,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       if (typeof value !== 'string') throw new UsageError('expected a JSON body {"value": "STRING"}');
       return { json: { volume: await mgr.set(params[0]!, params[1]!, value) } };
     }],
+    ['DELETE', new RegExp(`^/v1/volumes/${VOL}/options/([^/]+)$`), async ({ params }) => ({ json: { volume: await mgr.reset(params[0]!, params[1]!) } })],
+    ['DELETE', new RegExp(`^/v1/volumes/${VOL}/options$`), async ({ params }) => ({ json: { volume: await mgr.reset(params[0]!) } })],
     ['GET', new RegExp(`^/v1/volumes/${VOL}/volfile$`), volfile],
     ['POST', new RegExp(`^/v1/volumes/${VOL}/add-brick$`), async ({ params, body }) => ({
       json: await mgr.addBrick(params[0]!, body as AddBrickRequest),

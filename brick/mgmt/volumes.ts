@@ -1,4 +1,4 @@
-// Volume operations of the management daemon: create/start/stop/delete/set and the views
+// Volume operations of the management daemon: create/start/stop/delete/set/reset and the views
 // info/status/volfile. HTTP-free: daemon.ts maps requests here and MgmtErrors to replies.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -14,7 +14,7 @@ import type {
 } from '../../lib/mgmt/api.js';
 import {
   formatBrick, parseAddBrickArgs, parseBrickList, parseBrickSpec, parseCreateArgs, parseThrottle, validateVolumeName,
-  validateVolumeOption, type BrickSpec,
+  validateVolumeOption, validateVolumeOptionKey, type BrickSpec,
 } from '../../lib/mgmt/args.js';
 import type { RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
 import {
@@ -392,22 +392,43 @@ export class VolumeManager {
       const vol = this.need(name);
       if (typeof key !== 'string' || typeof value !== 'string') throw new UsageError('expected {"value": STRING}');
       vol.options[key] = validateVolumeOption(key, value);
-      vol.version += 1;
-      await this.writeVolfiles(vol);
-      await this.store.put(vol);
-      // Running bricks re-read their volfile (brick-side options such as features.cache-invalidation).
-      if (vol.status === 'started') {
-        for (const b of vol.bricks) {
-          const pid = brickPid(this.proc(vol, b));
-          try {
-            if (pid !== null) process.kill(pid, 'SIGHUP');
-          } catch { /* gone since: it reads the new volfile when it starts again */ }
-        }
-      }
-      log.info(`volume ${name}: ${key} = ${vol.options[key]} (version ${vol.version})`);
-      this.events.emit('changed', name);
+      await this.optionsChanged(vol, `${key} = ${vol.options[key]}`);
       return toVolumeInfo(vol);
     });
+  }
+
+  /**
+   * Puts one option (or, without a key, every option) back to its default (GlusterFS's
+   * `volume reset`). Resetting an option that is not set changes nothing and succeeds.
+   */
+  reset(name: string, key?: string): Promise<VolumeInfo> {
+    return this.lock.run(async () => {
+      const vol = this.need(name);
+      if (key !== undefined) validateVolumeOptionKey(key);
+      const keys = key === undefined ? Object.keys(vol.options) : [key].filter((k) => k in vol.options);
+      if (keys.length === 0) return toVolumeInfo(vol);
+      for (const k of keys) delete vol.options[k];
+      await this.optionsChanged(vol, `${keys.join(', ')} reset`);
+      return toVolumeInfo(vol);
+    });
+  }
+
+  /** After a change of vol.options: a new version, its volfiles, and running bricks told to re-read theirs. */
+  private async optionsChanged(vol: VolumeDef, what: string): Promise<void> {
+    vol.version += 1;
+    await this.writeVolfiles(vol);
+    await this.store.put(vol);
+    // Running bricks re-read their volfile (brick-side options such as features.cache-invalidation).
+    if (vol.status === 'started') {
+      for (const b of vol.bricks) {
+        const pid = brickPid(this.proc(vol, b));
+        try {
+          if (pid !== null) process.kill(pid, 'SIGHUP');
+        } catch { /* gone since: it reads the new volfile when it starts again */ }
+      }
+    }
+    log.info(`volume ${vol.name}: ${what} (version ${vol.version})`);
+    this.events.emit('changed', vol.name);
   }
 
   // ---- Growing and shrinking a volume: add-brick, remove-brick, rebalance ----

@@ -253,13 +253,17 @@ export function parseRebalanceArgs(
   return { action, fixLayout, ...(opts.throttle === undefined ? {} : { throttle: parseThrottle(opts.throttle) }) };
 }
 
+/** Validates a `volume set` or `volume reset` key; throws a UsageError naming the known keys. */
+export function validateVolumeOptionKey(key: string): void {
+  if (VOLUME_OPTIONS[key]) return;
+  const known = Object.entries(VOLUME_OPTIONS).map(([k, d]) => `${k} (${d.spec.description})`);
+  throw new UsageError(`unknown volume option "${key}"; known options: ${known.join('; ')}`);
+}
+
 /** Validates `volume set KEY VALUE`; returns the normalised value or throws a UsageError naming the known keys. */
 export function validateVolumeOption(key: string, value: string): string {
-  const def = VOLUME_OPTIONS[key];
-  if (!def) {
-    const known = Object.entries(VOLUME_OPTIONS).map(([k, d]) => `${k} (${d.spec.description})`);
-    throw new UsageError(`unknown volume option "${key}"; known options: ${known.join('; ')}`);
-  }
+  validateVolumeOptionKey(key);
+  const def = VOLUME_OPTIONS[key]!;
   try {
     return String(parseOptions({ [key]: def.spec }, { [key]: value })[key]);
   } catch (e) {

@@ -41,6 +41,8 @@ test('usage errors exit 2: missing bricks, unknown command, missing arguments, b
     ['volume'],
     [],
     ['volume', 'set', 'v', 'network.ping-timeout'],
+    ['volume', 'reset'],
+    ['volume', 'reset', 'v', 'network.ping-timeout', 'extra'],
     ['volume', 'start', 'v', 'now'],
     ['volume', 'info', '--bogus'],
   ]) {
@@ -56,7 +58,7 @@ test('an unknown volume is exit 1 with a message, for every command', async (t) 
   const d = await startDaemon(t);
   for (const args of [
     ['info', 'nope'], ['status', 'nope'], ['start', 'nope'], ['stop', 'nope'], ['delete', 'nope'],
-    ['volfile', 'nope'], ['set', 'nope', 'network.ping-timeout', '5'],
+    ['volfile', 'nope'], ['set', 'nope', 'network.ping-timeout', '5'], ['reset', 'nope'], ['reset', 'nope', 'network.ping-timeout'],
     ['add-brick', 'nope', 'localhost:/srv/x'], ['remove-brick', 'nope', 'localhost:/srv/x', 'start'],
     ['remove-brick', 'nope', 'localhost:/srv/x', 'status'], ['remove-brick', 'nope', 'localhost:/srv/x', 'commit'],
     ['rebalance', 'nope', 'start'], ['rebalance', 'nope', 'status'], ['rebalance', 'nope', 'stop'],
@@ -184,6 +186,46 @@ test('volume set: unknown key and bad values are usage errors naming the known k
   const raw = await d.http('/v1/volumes/opts/options/nope', { method: 'PUT', body: JSON.stringify({ value: '1' }) });
   t.is(raw.status, 400);
   t.regex((JSON.parse(raw.text) as { error: string }).error, /known options/);
+});
+
+test('volume reset: one option or every option back to its default; bricks reload; unknown keys are usage errors', async (t) => {
+  const d = await startDaemon(t);
+  t.is((await d.cli(['volume', 'create', 'rs', ...local(brickPaths(t, 2))])).code, 0);
+  const info = async () => (await runCliJson<VolumeListReply>(t, ['volume', 'info', 'rs', '--json'], { server: d.server })).volumes[0]!;
+  for (const [k, v] of [['network.ping-timeout', '9'], ['performance.read-ahead-page-count', '8'], ['storage.writeback-window', '1M']] as const) {
+    t.is((await d.cli(['volume', 'set', 'rs', k, v])).code, 0);
+  }
+  t.is((await d.cli(['volume', 'start', 'rs'])).code, 0);
+  const before = await info();
+  t.is(before.version, 4);
+
+  const one = await d.cli(['volume', 'reset', 'rs', 'storage.writeback-window']);
+  t.is(one.code, 0, one.stderr);
+  t.is(one.stdout, 'volume reset: success\n');
+  const afterOne = await info();
+  t.deepEqual(afterOne.options, { 'network.ping-timeout': '9', 'performance.read-ahead-page-count': '8' });
+  t.is(afterOne.version, 5);
+  const brickVols = path.join(d.stateDir, 'vols', 'rs', 'bricks');
+  for (const f of fs.readdirSync(brickVols)) t.notRegex(fs.readFileSync(path.join(brickVols, f), 'utf8'), /writeback-window/);
+  const logs = path.join(d.stateDir, 'logs', 'bricks');
+  await eventually(() => fs.readdirSync(logs).every((f) => fs.readFileSync(path.join(logs, f), 'utf8').includes('options reloaded')), 5000, 'bricks reloaded');
+
+  t.is((await d.cli(['volume', 'reset', 'rs', 'storage.writeback-window'])).code, 0, 'resetting an option that is not set succeeds');
+  t.is((await info()).version, 5, '...and changes nothing');
+
+  t.is((await d.cli(['volume', 'reset', 'rs'])).code, 0);
+  const afterAll = await info();
+  t.deepEqual(afterAll.options, {});
+  t.is(afterAll.version, 6);
+  const volfile = (await d.cli(['volume', 'volfile', 'rs'])).stdout;
+  t.notRegex(volfile, /ping-timeout|page-count/);
+
+  const unknown = await d.cli(['volume', 'reset', 'rs', 'performance.magic']);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /unknown volume option "performance\.magic"; known options: network\.ping-timeout/);
+  const raw = await d.http('/v1/volumes/rs/options/nope', { method: 'DELETE' });
+  t.is(raw.status, 400, 'the daemon checks too');
+  t.is((await d.cli(['volume', 'stop', 'rs'])).code, 0);
 });
 
 test('volfile API: 404 unknown, 409 not started, text once started; long poll sees set', async (t) => {

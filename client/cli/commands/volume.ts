@@ -7,6 +7,7 @@ import { command as heal } from './volume/heal.js';
 import { command as info } from './volume/info.js';
 import { command as rebalance } from './volume/rebalance.js';
 import { command as removeBrick } from './volume/remove-brick.js';
+import { command as reset } from './volume/reset.js';
 import { command as set } from './volume/set.js';
 import { command as start } from './volume/start.js';
 import { command as status } from './volume/status.js';
@@ -26,11 +27,12 @@ export const command: CommandModule<GlobalArgs, GlobalArgs> = {
     .command(status)
     .command(volfile)
     .command(set)
+    .command(reset)
     .command(addBrick)
     .command(rebalance)
     .command(removeBrick)
     .command(heal)
-    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, status, volfile, set, add-brick, rebalance, remove-brick or heal')
+    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, status, volfile, set, reset, add-brick, rebalance, remove-brick or heal')
     .example('$0 volume create demo localhost:/srv/b1 localhost:/srv/b2', 'define a volume')
     .example('$0 volume start demo', 'start its bricks'),
   handler: () => undefined,
