@@ -4,7 +4,9 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pidAlive } from '../../brick/mgmt/bricks.js';
+import type { VolumeGetReply } from '../../client/cli/commands/volume/get.js';
 import type { StatusListReply, VolumeListReply } from '../../lib/mgmt/api.js';
+import { VOLUME_OPTIONS } from '../../lib/mgmt/volume-options.js';
 import { parseVolfile } from '../../lib/volfile/parse.js';
 import { runCli, runCliJson } from '../helpers/cli.js';
 import { startDaemon } from '../helpers/daemon.js';
@@ -42,6 +44,7 @@ test('usage errors exit 2: missing bricks, unknown command, missing arguments, b
     [],
     ['volume', 'set', 'v', 'network.ping-timeout'],
     ['volume', 'reset'],
+    ['volume', 'get', 'v'],
     ['volume', 'reset', 'v', 'network.ping-timeout', 'extra'],
     ['volume', 'start', 'v', 'now'],
     ['volume', 'info', '--bogus'],
@@ -58,7 +61,7 @@ test('an unknown volume is exit 1 with a message, for every command', async (t) 
   const d = await startDaemon(t);
   for (const args of [
     ['info', 'nope'], ['status', 'nope'], ['start', 'nope'], ['stop', 'nope'], ['delete', 'nope'],
-    ['volfile', 'nope'], ['set', 'nope', 'network.ping-timeout', '5'], ['reset', 'nope'], ['reset', 'nope', 'network.ping-timeout'],
+    ['volfile', 'nope'], ['set', 'nope', 'network.ping-timeout', '5'], ['reset', 'nope'], ['reset', 'nope', 'network.ping-timeout'], ['get', 'nope', 'all'],
     ['add-brick', 'nope', 'localhost:/srv/x'], ['remove-brick', 'nope', 'localhost:/srv/x', 'start'],
     ['remove-brick', 'nope', 'localhost:/srv/x', 'status'], ['remove-brick', 'nope', 'localhost:/srv/x', 'commit'],
     ['rebalance', 'nope', 'start'], ['rebalance', 'nope', 'status'], ['rebalance', 'nope', 'stop'],
@@ -226,6 +229,40 @@ test('volume reset: one option or every option back to its default; bricks reloa
   const raw = await d.http('/v1/volumes/rs/options/nope', { method: 'DELETE' });
   t.is(raw.status, 400, 'the daemon checks too');
   t.is((await d.cli(['volume', 'stop', 'rs'])).code, 0);
+});
+
+test('volume get: the value in effect of every option, set or default, as the generated graphs have it', async (t) => {
+  const d = await startDaemon(t);
+  t.is((await d.cli(['volume', 'create', 'g', ...local(brickPaths(t, 2))])).code, 0);
+  const get = async (key = 'all') => {
+    const r = await runCliJson<VolumeGetReply>(t, ['volume', 'get', 'g', key, '--json'], { server: d.server });
+    return Object.fromEntries(r.options.map((o) => [o.key, o]));
+  };
+  const defaults = await get();
+  t.deepEqual(Object.keys(defaults), Object.keys(VOLUME_OPTIONS), 'every key, in the order `volume set` lists them');
+  t.true(Object.values(defaults).every((o) => !o.set));
+  t.is(defaults['network.ping-timeout']!.value, '42');
+  t.is(defaults['storage.writeback-window']!.value, String(4 * 1024 * 1024));
+  t.is(defaults['performance.flush-behind']!.value, 'off');
+  t.is(defaults['performance.io-cache']!.value, 'on');
+  t.is(defaults['performance.nl-cache-timeout']!.value, '60', 'volgen\'s default while cache invalidation is on');
+
+  t.is((await d.cli(['volume', 'set', 'g', 'features.cache-invalidation', 'off'])).code, 0);
+  t.is((await d.cli(['volume', 'set', 'g', 'performance.io-cache', 'off'])).code, 0);
+  t.is((await d.cli(['volume', 'set', 'g', 'storage.writeback-window', '1M'])).code, 0);
+  const after = await get();
+  t.deepEqual(after['features.cache-invalidation'], { key: 'features.cache-invalidation', value: 'off', set: true });
+  t.is(after['performance.nl-cache-timeout']!.value, '1', 'the translator\'s own default once invalidation is off');
+  t.is(after['performance.io-cache']!.value, 'off');
+  t.deepEqual(after['storage.writeback-window'], { key: 'storage.writeback-window', value: String(1024 * 1024), set: true });
+  t.deepEqual(Object.keys(await get('performance.io-cache')), ['performance.io-cache']);
+
+  const human = await d.cli(['volume', 'get', 'g', 'network.ping-timeout']);
+  t.is(human.code, 0, human.stderr);
+  t.regex(human.stdout, /^Option\s+Value\n------\s+-----\nnetwork\.ping-timeout\s+42\n$/);
+  const unknown = await d.cli(['volume', 'get', 'g', 'performance.magic']);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /unknown volume option "performance\.magic"/);
 });
 
 test('volfile API: 404 unknown, 409 not started, text once started; long poll sees set', async (t) => {

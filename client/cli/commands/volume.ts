@@ -3,6 +3,7 @@ import type { GlobalArgs } from '../api.js';
 import { command as addBrick } from './volume/add-brick.js';
 import { command as create } from './volume/create.js';
 import { command as del } from './volume/delete.js';
+import { command as get } from './volume/get.js';
 import { command as heal } from './volume/heal.js';
 import { command as info } from './volume/info.js';
 import { command as rebalance } from './volume/rebalance.js';
@@ -28,11 +29,12 @@ export const command: CommandModule<GlobalArgs, GlobalArgs> = {
     .command(volfile)
     .command(set)
     .command(reset)
+    .command(get)
     .command(addBrick)
     .command(rebalance)
     .command(removeBrick)
     .command(heal)
-    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, status, volfile, set, reset, add-brick, rebalance, remove-brick or heal')
+    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, status, volfile, set, reset, get, add-brick, rebalance, remove-brick or heal')
     .example('$0 volume create demo localhost:/srv/b1 localhost:/srv/b2', 'define a volume')
     .example('$0 volume start demo', 'start its bricks'),
   handler: () => undefined,
