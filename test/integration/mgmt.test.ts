@@ -231,6 +231,18 @@ test('volume reset: one option or every option back to its default; bricks reloa
   t.is((await d.cli(['volume', 'stop', 'rs'])).code, 0);
 });
 
+test('volume list: one name per line, or gluster\'s line when there is none', async (t) => {
+  const d = await startDaemon(t);
+  const empty = await d.cli(['volume', 'list']);
+  t.is(empty.code, 0, empty.stderr);
+  t.is(empty.stdout, 'No volumes present in cluster\n');
+  t.is((await d.cli(['volume', 'create', 'beta', ...local(brickPaths(t, 1))])).code, 0);
+  t.is((await d.cli(['volume', 'create', 'alpha', ...local(brickPaths(t, 1))])).code, 0);
+  const two = await d.cli(['volume', 'list']);
+  t.deepEqual(two.stdout.trim().split('\n').sort(), ['alpha', 'beta']);
+  t.is((await d.cli(['volume', 'list', 'alpha'])).code, 2, 'list takes no volume name');
+});
+
 test('volume get: the value in effect of every option, set or default, as the generated graphs have it', async (t) => {
   const d = await startDaemon(t);
   t.is((await d.cli(['volume', 'create', 'g', ...local(brickPaths(t, 2))])).code, 0);

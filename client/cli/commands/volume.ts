@@ -6,6 +6,7 @@ import { command as del } from './volume/delete.js';
 import { command as get } from './volume/get.js';
 import { command as heal } from './volume/heal.js';
 import { command as info } from './volume/info.js';
+import { command as list } from './volume/list.js';
 import { command as rebalance } from './volume/rebalance.js';
 import { command as removeBrick } from './volume/remove-brick.js';
 import { command as reset } from './volume/reset.js';
@@ -25,6 +26,7 @@ export const command: CommandModule<GlobalArgs, GlobalArgs> = {
     .command(stop)
     .command(del)
     .command(info)
+    .command(list)
     .command(status)
     .command(volfile)
     .command(set)
@@ -34,7 +36,7 @@ export const command: CommandModule<GlobalArgs, GlobalArgs> = {
     .command(rebalance)
     .command(removeBrick)
     .command(heal)
-    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, status, volfile, set, reset, get, add-brick, rebalance, remove-brick or heal')
+    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, list, status, volfile, set, reset, get, add-brick, rebalance, remove-brick or heal')
     .example('$0 volume create demo localhost:/srv/b1 localhost:/srv/b2', 'define a volume')
     .example('$0 volume start demo', 'start its bricks'),
   handler: () => undefined,
