@@ -45,6 +45,18 @@ test('writes out of sequence start nothing (random writers are left to the kerne
   t.deepEqual(s.calls, [9]);
 });
 
+test('a stripe child\'s writes count as in sequence: each block a few blocks after the last', (t) => {
+  const s = manualSync();
+  const wb = new EarlyWriteback(() => 512 * KiB, s.datasync);
+  // Child 0 of a 3-way stripe of 128 KiB blocks: blocks 0, 3, 6, 9 of the file.
+  for (let block = 0; block < 12; block += 3) wb.written(7, block * 128 * KiB, 128 * KiB);
+  t.deepEqual(s.calls, [7]);
+  // A gap of a whole window is not a sequence any more.
+  const other = new EarlyWriteback(() => 512 * KiB, s.datasync);
+  for (let i = 0; i < 8; i++) other.written(8, i * 640 * KiB, 128 * KiB);
+  t.deepEqual(s.calls, [7]);
+});
+
 test('one writeback at a time per fd; the bytes written meanwhile start the next', async (t) => {
   const s = manualSync();
   const wb = new EarlyWriteback(() => 256 * KiB, s.datasync);

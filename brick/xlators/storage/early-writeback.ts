@@ -3,7 +3,7 @@ import { FsError } from '../../../lib/errors.js';
 
 /** One open fd's sequential stream. */
 interface Stream {
-  /** Where the fd's last write ended: a write starting here continues the stream. */
+  /** Where the fd's last write ended: a write starting here, or less than a window after, continues the stream. */
   end: number;
   /** Bytes written in sequence since the last writeback started. */
   pending: number;
@@ -59,7 +59,10 @@ export class EarlyWriteback {
       s = { end: 0, pending: 0 };
       this.streams.set(fd, s);
     }
-    s.pending = offset === s.end ? s.pending + bytes : bytes;
+    // In sequence: at or after where the last write ended, less than a window beyond it, so
+    // a stripe child's blocks (each the next but one, two... block of the file) count too.
+    const continues = offset >= s.end && offset - s.end < window;
+    s.pending = continues ? s.pending + bytes : bytes;
     s.end = offset + bytes;
     if (s.pending < window || s.running) return;
     s.pending = 0;
