@@ -169,6 +169,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     })],
     ['POST', new RegExp(`^/v1/volumes/${VOL}/stop$`), async ({ params }) => ({ json: await mgr.stop(params[0]!) })],
     ['GET', new RegExp(`^/v1/volumes/${VOL}/status$`), async ({ params }) => ({ json: await mgr.status(params[0]!) })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/statedump$`), async ({ params }) => ({ json: await mgr.statedump(params[0]!) })],
     ['PUT', new RegExp(`^/v1/volumes/${VOL}/options/([^/]+)$`), async ({ params, body }) => {
       const value = (body as Partial<SetOptionRequest> | null)?.value;
       if (typeof value !== 'string') throw new UsageError('expected a JSON body {"value": "STRING"}');

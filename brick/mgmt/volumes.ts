@@ -10,7 +10,7 @@ import { Logger } from '../../lib/log.js';
 import type {
   AddBrickReply, AddBrickRequest, BrickInfo, BrickStatus, CreateReply, CreateRequest, RebalancePurpose, RebalanceStartRequest,
   RebalanceStatusReply, RemoveBrickEndReply, RemoveBrickRequest, RemoveBrickStartReply, RemoveBrickStatusReply, RemovingInfo,
-  StartStopReply, VolumeInfo, VolumeStatusInfo,
+  StartStopReply, StatedumpReply, VolumeInfo, VolumeStatusInfo,
 } from '../../lib/mgmt/api.js';
 import {
   formatBrick, parseAddBrickArgs, parseBrickList, parseBrickSpec, parseCreateArgs, parseThrottle, validateVolumeName,
@@ -18,7 +18,7 @@ import {
 } from '../../lib/mgmt/args.js';
 import type { RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
 import {
-  allocatePorts, BRICK_MAIN, brickPid, brickState, BrickStartError, ensureBrick, portFree, stopBrick, type BrickProcess,
+  allocatePorts, BRICK_MAIN, brickPid, brickState, brickStatedump, BrickStartError, ensureBrick, portFree, stopBrick, type BrickProcess,
 } from './bricks.js';
 import { MgmtError, noSuchVolume } from './errors.js';
 import { isThisHost } from './hosts.js';
@@ -179,6 +179,27 @@ export class VolumeManager {
       return { host: b.host, path: b.path, port: b.port, ...st };
     }));
     return { name: v.name, status: v.status, bricks };
+  }
+
+  /**
+   * Each running brick's statedump (GlusterFS's `volume statedump`): SIGUSR1, then the
+   * line the brick writes to its log. A brick that is not running, or does not answer
+   * within STATEDUMP_WAIT_MS, gets an error instead.
+   */
+  async statedump(name: string): Promise<StatedumpReply> {
+    const v = this.need(name);
+    const bricks = await Promise.all(v.bricks.map(async (b) => {
+      const where = { host: b.host, path: b.path };
+      const proc = this.proc(v, b);
+      const pid = brickPid(proc);
+      if (pid === null) return { ...where, error: 'not running' };
+      try {
+        return { ...where, dump: await brickStatedump(proc, pid) };
+      } catch (e) {
+        return { ...where, error: (e as Error).message };
+      }
+    }));
+    return { name: v.name, bricks };
   }
 
   /** Status of every volume. */

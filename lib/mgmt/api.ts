@@ -73,6 +73,19 @@ export interface VolumeStatusInfo {
   bricks: BrickStatus[];
 }
 
+/** POST /v1/volumes/:name/statedump and `volume statedump --json`: each brick's statedump. */
+export interface StatedumpReply {
+  name: string;
+  bricks: Array<{
+    host: string;
+    path: string;
+    /** Every translator of the brick's graph by name, as its SIGUSR1 statedump wrote it; absent when the brick is not running. */
+    dump?: Record<string, unknown>;
+    /** Why there is no dump. */
+    error?: string;
+  }>;
+}
+
 /** GET /v1/volumes and `volume info --json`. */
 export interface VolumeListReply {
   volumes: VolumeInfo[];

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pidAlive } from '../../brick/mgmt/bricks.js';
 import type { VolumeGetReply } from '../../client/cli/commands/volume/get.js';
-import type { StatusListReply, VolumeListReply } from '../../lib/mgmt/api.js';
+import type { StatedumpReply, StatusListReply, VolumeListReply } from '../../lib/mgmt/api.js';
 import { VOLUME_OPTIONS } from '../../lib/mgmt/volume-options.js';
 import { parseVolfile } from '../../lib/volfile/parse.js';
 import { runCli, runCliJson } from '../helpers/cli.js';
@@ -45,6 +45,7 @@ test('usage errors exit 2: missing bricks, unknown command, missing arguments, b
     ['volume', 'set', 'v', 'network.ping-timeout'],
     ['volume', 'reset'],
     ['volume', 'get', 'v'],
+    ['volume', 'statedump'],
     ['volume', 'reset', 'v', 'network.ping-timeout', 'extra'],
     ['volume', 'start', 'v', 'now'],
     ['volume', 'info', '--bogus'],
@@ -61,7 +62,7 @@ test('an unknown volume is exit 1 with a message, for every command', async (t) 
   const d = await startDaemon(t);
   for (const args of [
     ['info', 'nope'], ['status', 'nope'], ['start', 'nope'], ['stop', 'nope'], ['delete', 'nope'],
-    ['volfile', 'nope'], ['set', 'nope', 'network.ping-timeout', '5'], ['reset', 'nope'], ['reset', 'nope', 'network.ping-timeout'], ['get', 'nope', 'all'],
+    ['volfile', 'nope'], ['set', 'nope', 'network.ping-timeout', '5'], ['reset', 'nope'], ['reset', 'nope', 'network.ping-timeout'], ['get', 'nope', 'all'], ['statedump', 'nope'],
     ['add-brick', 'nope', 'localhost:/srv/x'], ['remove-brick', 'nope', 'localhost:/srv/x', 'start'],
     ['remove-brick', 'nope', 'localhost:/srv/x', 'status'], ['remove-brick', 'nope', 'localhost:/srv/x', 'commit'],
     ['rebalance', 'nope', 'start'], ['rebalance', 'nope', 'status'], ['rebalance', 'nope', 'stop'],
@@ -229,6 +230,32 @@ test('volume reset: one option or every option back to its default; bricks reloa
   const raw = await d.http('/v1/volumes/rs/options/nope', { method: 'DELETE' });
   t.is(raw.status, 400, 'the daemon checks too');
   t.is((await d.cli(['volume', 'stop', 'rs'])).code, 0);
+});
+
+test('volume statedump: every running brick\'s graph state; a brick that is down is named, exit 1', async (t) => {
+  const d = await startDaemon(t);
+  t.is((await d.cli(['volume', 'create', 'sd', ...local(brickPaths(t, 2))])).code, 0);
+  t.is((await d.cli(['volume', 'start', 'sd'])).code, 0);
+  t.teardown(() => d.cli(['volume', 'stop', 'sd']));
+  const all = await runCliJson<StatedumpReply>(t, ['volume', 'statedump', 'sd', '--json'], { server: d.server });
+  t.is(all.bricks.length, 2);
+  for (const b of all.bricks) {
+    const posix = Object.values(b.dump ?? {}).find((x) => (x as { type: string }).type === 'storage/posix') as { writeback?: unknown; directory: string };
+    t.is(posix.directory, b.path);
+    t.deepEqual(posix.writeback, { streams: 0, started: 0, failed: 0 });
+  }
+  const human = await d.cli(['volume', 'statedump', 'sd']);
+  t.is(human.code, 0, human.stderr);
+  t.regex(human.stdout, /^Brick localhost:\/.*\n\{\n/);
+
+  const st = await runCliJson<StatusListReply>(t, ['volume', 'status', 'sd', '--json'], { server: d.server });
+  process.kill(st.volumes[0]!.bricks[1]!.pid!, 'SIGKILL');
+  await eventually(() => !alive(st.volumes[0]!.bricks[1]!.pid!), 5000, 'brick gone');
+  const partial = await d.cli(['volume', 'statedump', 'sd', '--json']);
+  t.is(partial.code, 1, partial.stdout + partial.stderr);
+  const got = JSON.parse(partial.stdout) as StatedumpReply;
+  t.truthy(got.bricks[0]!.dump);
+  t.deepEqual({ dump: got.bricks[1]!.dump, error: got.bricks[1]!.error }, { dump: undefined, error: 'not running' });
 });
 
 test('volume list: one name per line, or gluster\'s line when there is none', async (t) => {

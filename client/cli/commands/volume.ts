@@ -12,6 +12,7 @@ import { command as removeBrick } from './volume/remove-brick.js';
 import { command as reset } from './volume/reset.js';
 import { command as set } from './volume/set.js';
 import { command as start } from './volume/start.js';
+import { command as statedump } from './volume/statedump.js';
 import { command as status } from './volume/status.js';
 import { command as stop } from './volume/stop.js';
 import { command as volfile } from './volume/volfile.js';
@@ -28,6 +29,7 @@ export const command: CommandModule<GlobalArgs, GlobalArgs> = {
     .command(info)
     .command(list)
     .command(status)
+    .command(statedump)
     .command(volfile)
     .command(set)
     .command(reset)
@@ -36,7 +38,7 @@ export const command: CommandModule<GlobalArgs, GlobalArgs> = {
     .command(rebalance)
     .command(removeBrick)
     .command(heal)
-    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, list, status, volfile, set, reset, get, add-brick, rebalance, remove-brick or heal')
+    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, list, status, statedump, volfile, set, reset, get, add-brick, rebalance, remove-brick or heal')
     .example('$0 volume create demo localhost:/srv/b1 localhost:/srv/b2', 'define a volume')
     .example('$0 volume start demo', 'start its bricks'),
   handler: () => undefined,
