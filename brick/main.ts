@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { graphFromVolfile, type Graph } from '../lib/graph.js';
+import { writeStatedump } from '../lib/statedump.js';
 import { parseVolfile } from '../lib/volfile/parse.js';
 import { readPidfile } from './mgmt/bricks.js';
 import './xlators/index.js';
@@ -47,9 +48,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   // GlusterFS's statedump signal, as for a mount: every translator's state, to the brick log.
-  process.on('SIGUSR1', () => {
-    process.stderr.write(`${new Date().toISOString()} statedump ${JSON.stringify(graph.statedump())}\n`);
-  });
+  process.on('SIGUSR1', () => writeStatedump(graph.statedump()));
   // Written once the handlers are in place: whoever reads our pid from it may signal us at once.
   if (values.pidfile) fs.writeFileSync(values.pidfile, `${process.pid}\n`);
   process.stderr.write(`brick ${graph.top.name} serving (pid ${process.pid})\n`);

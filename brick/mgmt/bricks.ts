@@ -122,23 +122,6 @@ export async function brickState(b: BrickProcess): Promise<{ pid: number | null;
   return { pid, online: pid !== null && (await portAccepts(b.port, probeHost(b.listenHost))) };
 }
 
-/** How long a brick has to write its statedump after SIGUSR1. */
-const STATEDUMP_WAIT_MS = 5000;
-
-/** Asks a running brick for its statedump (SIGUSR1) and reads it from the brick's log. */
-export async function brickStatedump(b: BrickProcess, pid: number): Promise<Record<string, unknown>> {
-  const from = fs.statSync(b.log, { throwIfNoEntry: false })?.size ?? 0;
-  process.kill(pid, 'SIGUSR1');
-  const deadline = Date.now() + STATEDUMP_WAIT_MS;
-  for (;;) {
-    const fresh = fs.readFileSync(b.log).subarray(from).toString('utf8');
-    const m = /statedump (\{.*\})\n/.exec(fresh);
-    if (m) return JSON.parse(m[1]!) as Record<string, unknown>;
-    if (Date.now() > deadline) throw new Error(`no statedump in ${b.log} within ${STATEDUMP_WAIT_MS / 1000} s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** The last lines a process wrote to its log since offset. */
 export function logTail(file: string, offset: number, lines = 15): string {
   try {

@@ -17,8 +17,9 @@ import {
   validateVolumeOption, validateVolumeOptionKey, type BrickSpec,
 } from '../../lib/mgmt/args.js';
 import type { RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
+import { requestStatedump } from '../../lib/statedump.js';
 import {
-  allocatePorts, BRICK_MAIN, brickPid, brickState, brickStatedump, BrickStartError, ensureBrick, portFree, stopBrick, type BrickProcess,
+  allocatePorts, BRICK_MAIN, brickPid, brickState, BrickStartError, ensureBrick, portFree, stopBrick, type BrickProcess,
 } from './bricks.js';
 import { MgmtError, noSuchVolume } from './errors.js';
 import { isThisHost } from './hosts.js';
@@ -184,7 +185,7 @@ export class VolumeManager {
   /**
    * Each running brick's statedump (GlusterFS's `volume statedump`): SIGUSR1, then the
    * line the brick writes to its log. A brick that is not running, or does not answer
-   * within STATEDUMP_WAIT_MS, gets an error instead.
+   * within requestStatedump's wait, gets an error instead.
    */
   async statedump(name: string): Promise<StatedumpReply> {
     const v = this.need(name);
@@ -194,7 +195,7 @@ export class VolumeManager {
       const pid = brickPid(proc);
       if (pid === null) return { ...where, error: 'not running' };
       try {
-        return { ...where, dump: await brickStatedump(proc, pid) };
+        return { ...where, dump: await requestStatedump(pid, proc.log) };
       } catch (e) {
         return { ...where, error: (e as Error).message };
       }

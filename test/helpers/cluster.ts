@@ -4,6 +4,7 @@ import path from 'node:path';
 import { brickGraph, clientGraph } from '../../brick/mgmt/volgen.js';
 import { mountPidfile, mountRunFile } from '../../client/mount-table.js';
 import { validateVolumeOption } from '../../lib/mgmt/args.js';
+import { requestStatedump } from '../../lib/statedump.js';
 import { formatVolfile } from '../../lib/volfile/parse.js';
 import { BRICK_MAIN, cli, eventually, freePort, portOpen, sleep, spawnOwned, tmpDir, type Owner } from './proc.js';
 
@@ -32,10 +33,7 @@ export class TestBrick {
 
   /** The brick's statedump (SIGUSR1, written to its log): every translator of its graph, by name. */
   async statedump(): Promise<Record<string, { type: string } & Record<string, unknown>>> {
-    const seen = fs.readFileSync(this.log, 'utf8').length;
-    this.proc!.kill('SIGUSR1');
-    const dump = await eventually(() => /statedump (\{.*\})\n/.exec(fs.readFileSync(this.log, 'utf8').slice(seen))?.[1], 5000, 'brick statedump');
-    return JSON.parse(dump!);
+    return await requestStatedump(this.proc!.pid!, this.log) as Record<string, { type: string } & Record<string, unknown>>;
   }
 
   /** Kills the brick process (SIGKILL by default) and waits for it to be gone. */
@@ -154,11 +152,8 @@ export function isMountPoint(dir: string): boolean {
 
 /** A mount's statedump (SIGUSR1, written to its log): the FUSE bridge and the current graph. */
 export async function mountStatedump(mnt: string): Promise<{ fuse: Record<string, unknown>; xlators: Record<string, { type: string }> }> {
-  const log = mountRunFile(mnt, 'log');
-  const seen = fs.readFileSync(log, 'utf8').length;
-  process.kill(Number(fs.readFileSync(mountPidfile(mnt), 'utf8').trim()), 'SIGUSR1');
-  const dump = await eventually(() => /statedump (\{.*\})\n/.exec(fs.readFileSync(log, 'utf8').slice(seen))?.[1], 5000, 'statedump');
-  return JSON.parse(dump!);
+  const pid = Number(fs.readFileSync(mountPidfile(mnt), 'utf8').trim());
+  return await requestStatedump(pid, mountRunFile(mnt, 'log')) as { fuse: Record<string, unknown>; xlators: Record<string, { type: string }> };
 }
 
 /** One translator's part of a mount's statedump, by its type (e.g. performance/read-ahead). */

@@ -6,6 +6,7 @@ import { spawnDataPath } from '../../../lib/data-path-process.js';
 import { OperationError, UsageError, VolfileSyntaxError } from '../../../lib/errors.js';
 import { graphFromVolfile } from '../../../lib/graph.js';
 import { Logger } from '../../../lib/log.js';
+import { writeStatedump } from '../../../lib/statedump.js';
 import { isMounted, mountRunFile } from '../../mount-table.js';
 import type { VolfileSource } from '../../graph-switch.js';
 import { fetchVolfile, parseServer, parseVolumeSource } from '../mgmt-client.js';
@@ -131,9 +132,7 @@ async function mountInForeground(volfileText: string, volfileName: string, sourc
     void m.stop().then(() => process.exit(0));
   };
   // GlusterFS's statedump signal: the graphs alive, their open fds and translators, to the log.
-  process.on('SIGUSR1', () => {
-    process.stderr.write(`${new Date().toISOString()} statedump ${JSON.stringify({ fuse: m.bridge.statedump(), ...m.graphs.statedump() })}\n`);
-  });
+  process.on('SIGUSR1', () => writeStatedump({ fuse: m.bridge.statedump(), ...m.graphs.statedump() }));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   process.on('SIGHUP', stop);
