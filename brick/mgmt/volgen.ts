@@ -216,24 +216,33 @@ export function clientGraph(vol: VolgenInput): Decl[] {
   for (const [type, suffix] of performance) {
     if (!translatorOn(vol, type)) continue;
     const options = optionsFor(vol, type);
-    // With the bricks pushing invalidations, another client's new name drops a listing at
-    // once, so nl-cache can trust what it knows as long as GlusterFS's nl-cache does (60 s,
-    // which there also needs cache-invalidation); without them, 1 s bounds what it misses.
-    if (type === 'performance/nl-cache' && options['nl-cache-timeout'] === undefined && invalidationOn(vol)) {
-      options['nl-cache-timeout'] = String(NL_CACHE_TIMEOUT_WITH_INVALIDATION_S);
-    }
-    // Likewise a listing readdir-ahead holds is dropped by another client's change at once:
-    // it may answer every readdir of its directory within cache-timeout (rm lists each twice).
-    if (type === 'performance/readdir-ahead' && options['reuse-listings'] === undefined && invalidationOn(vol)) {
-      options['reuse-listings'] = 'true';
+    if (invalidationOn(vol)) {
+      for (const [key, value] of Object.entries(DEFAULTS_WITH_INVALIDATION[type] ?? {})) options[key] ??= value;
     }
     out.push({ name: `${vol.name}-${suffix}`, type, options, subvolumes: [out.at(-1)!.name] });
   }
   return out;
 }
 
-/** nl-cache's timeout when `performance.nl-cache-timeout` is not set and the bricks push invalidations. */
-export const NL_CACHE_TIMEOUT_WITH_INVALIDATION_S = 60;
+/**
+ * Translator options whose default is longer while the bricks push invalidations
+ * (features.cache-invalidation): another client's change then drops what a cache holds at
+ * once, so the timeout is only the bound for what no push reaches (docs/cache-invalidation.md,
+ * "Limits"), not the bound on seeing other clients' changes. Without pushes, the translators'
+ * own defaults (1 s, and no reuse) bound what a client misses.
+ * - nl-cache: trusts a listing as long as GlusterFS's nl-cache does (60 s, which there also
+ *   needs cache-invalidation);
+ * - readdir-ahead: a listing answers every readdir of its directory within cache-timeout
+ *   (rm lists each directory twice);
+ * - md-cache: keeps attributes 60 s, as GlusterFS's metadata-cache option group does with
+ *   cache-invalidation on (600 s there), so the stat, open or rm of a file this client made,
+ *   listed or renamed a while ago needs no lookup.
+ */
+export const DEFAULTS_WITH_INVALIDATION: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  'performance/nl-cache': { 'nl-cache-timeout': '60' },
+  'performance/readdir-ahead': { 'reuse-listings': 'true' },
+  'performance/md-cache': { 'md-cache-timeout': '60' },
+};
 
 /** Whether the bricks push invalidations (features.cache-invalidation, on unless set off). */
 function invalidationOn(vol: VolgenInput): boolean {

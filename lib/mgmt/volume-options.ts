@@ -231,7 +231,7 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     key: TRANSLATOR_SWITCH,
   },
   'performance.md-cache-timeout': {
-    spec: { type: 'int', min: 0, max: 600, description: 'Seconds clients keep file attributes (0 turns the attribute cache off)' },
+    spec: { type: 'int', min: 0, max: 600, description: 'Seconds clients keep file attributes (0 turns the attribute cache off; default 60 while features.cache-invalidation is on, else 1)' },
     xlator: 'performance/md-cache',
     key: 'md-cache-timeout',
   },

@@ -285,6 +285,7 @@ test('volume get: the value in effect of every option, set or default, as the ge
   t.is(defaults['performance.flush-behind']!.value, 'off');
   t.is(defaults['performance.io-cache']!.value, 'on');
   t.is(defaults['performance.nl-cache-timeout']!.value, '60', 'volgen\'s default while cache invalidation is on');
+  t.is(defaults['performance.md-cache-timeout']!.value, '60', 'volgen\'s default while cache invalidation is on');
 
   t.is((await d.cli(['volume', 'set', 'g', 'features.cache-invalidation', 'off'])).code, 0);
   t.is((await d.cli(['volume', 'set', 'g', 'performance.io-cache', 'off'])).code, 0);
@@ -292,6 +293,7 @@ test('volume get: the value in effect of every option, set or default, as the ge
   const after = await get();
   t.deepEqual(after['features.cache-invalidation'], { key: 'features.cache-invalidation', value: 'off', set: true });
   t.is(after['performance.nl-cache-timeout']!.value, '1', 'the translator\'s own default once invalidation is off');
+  t.is(after['performance.md-cache-timeout']!.value, '1', 'the translator\'s own default once invalidation is off');
   t.is(after['performance.io-cache']!.value, 'off');
   t.deepEqual(after['storage.writeback-window'], { key: 'storage.writeback-window', value: String(1024 * 1024), set: true });
   t.deepEqual(Object.keys(await get('performance.io-cache')), ['performance.io-cache']);

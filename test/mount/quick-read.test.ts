@@ -63,8 +63,12 @@ async function coldReadsAreHits(t: ExecutionContext, vol: TestVolume, n: number)
 }
 
 // io-cache (above open-behind) would answer the second pass from the pages the first one
-// filled, before quick-read sees it: off here, so the counters are quick-read's alone.
-const NO_IO_CACHE = { 'performance.io-cache': 'off' };
+// filled, before quick-read sees it: off here, so the counters are quick-read's alone. And
+// md-cache keeps attributes 1 s, not the 60 s it keeps them while the bricks push
+// invalidations: these tests count what lookups that reach quick-read do, and md-cache would
+// answer the lookups of names this mount made or listed (the reads then miss and go down as
+// one readfile each, the same one round trip; the last test covers that default).
+const NO_IO_CACHE = { 'performance.io-cache': 'off', 'performance.md-cache-timeout': '1' };
 
 serial('distribute 2: 100 small files read cold are answered from their lookups, intact', async (t) => {
   await coldReadsAreHits(t, await startDistribute(t, 2, { set: NO_IO_CACHE }), 100);
@@ -195,7 +199,7 @@ serial('prefetch: another mount\'s change of a prefetched file is seen at once w
 });
 
 serial('files above max-file-size, and a max-file-size set by volume set, read right', async (t) => {
-  const vol = await startDistribute(t, 2, { set: { 'performance.quick-read-max-file-size': '4KiB' } });
+  const vol = await startDistribute(t, 2, { set: { 'performance.quick-read-max-file-size': '4KiB', 'performance.md-cache-timeout': '1' } });
   t.regex(vol.volfile, /option max-file-size 4096/);
   const mnt = await mountVolfile(t, vol.volfilePath);
   const dir = path.join(mnt, 'mixed');
@@ -269,4 +273,14 @@ serial('prefetch off (performance.quick-read-prefetch-files 0): every lookup goe
   const moved = await listThenRead(t, await startDistribute(t, 2, { set: { ...NO_IO_CACHE, 'performance.quick-read-prefetch-files': '0' } }), 40);
   t.like(moved, { prefetches: 0, prefetchHits: 0 });
   t.true(moved.hits! >= 35, 'quick-read itself still answers the reads');
+});
+
+serial('prefetch with md-cache answering the lookups (its default): the reads of a listed directory drive it, intact', async (t) => {
+  const vol = await startDistribute(t, 2, { set: { 'performance.io-cache': 'off' } });
+  t.regex(vol.volfile, /option md-cache-timeout 60/);
+  const moved = await listThenRead(t, vol, 40);
+  // No lookup reaches quick-read: the first read misses and fetches the next 16, and each
+  // read of prefetched content fetches on.
+  t.true(moved.prefetchHits! >= 30, `reads answered by prefetch: ${JSON.stringify(moved)}`);
+  t.true(moved.hits! >= 35, `reads answered here: ${JSON.stringify(moved)}`);
 });

@@ -98,6 +98,33 @@ test('an entry change updates the cached parent (times, link count) instead of d
   t.is(afterRename.nlink, beforeRename.nlink);
 });
 
+test('a renamed file is cached under its new name (the lookup before rm or stat needs no round trip), not under the old one', async (t) => {
+  const { md, child } = make('600');
+  child.size = 42;
+  await md.call('lookup', { path: '/d/f' });
+  const before = Date.now();
+  await md.call('rename', { from: '/d/f', to: '/d/g' });
+  const moved = (await md.call('lookup', { path: '/d/g' })).iatt;
+  t.deepEqual(child.calls, ['lookup', 'rename'], 'the new name is answered from the cache');
+  t.is(moved.size, 42, 'with the file\'s attributes');
+  t.true(moved.ctimeMs >= before, 'and the rename\'s ctime');
+  await md.call('lookup', { path: '/d/f' });
+  t.deepEqual(child.calls, ['lookup', 'rename', 'lookup'], 'the old name is asked for again');
+});
+
+test('a rename racing with another client\'s change does not cache the new name from the old attributes', async (t) => {
+  const { md, child } = make('600');
+  await md.call('lookup', { path: '/d/f' });
+  const plain = child.call.bind(child);
+  child.call = (<F extends FopName>(fop: F, args: FopArgs<F>) => {
+    if (fop === 'rename') md.invalidate(['/d/f'], child);
+    return plain(fop, args);
+  }) as typeof child.call;
+  await md.call('rename', { from: '/d/f', to: '/d/g' });
+  await md.call('lookup', { path: '/d/g' });
+  t.deepEqual(child.calls, ['lookup', 'rename', 'lookup']);
+});
+
 test('a setattr answered without attributes (write-behind took it) is applied to the cached entry', async (t) => {
   const { md, child } = make();
   await md.call('lookup', { path: '/f' });

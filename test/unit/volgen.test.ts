@@ -392,3 +392,11 @@ test('nl-cache trusts a listing 60 s while the bricks push invalidations, its ow
   t.is(nlTimeout({ 'performance.nl-cache-timeout': '5' }), '5');
   t.is(nlTimeout({ 'features.cache-invalidation': 'false', 'performance.nl-cache-timeout': '30' }), '30');
 });
+
+test('md-cache keeps attributes 60 s while the bricks push invalidations, its own 1 s when they do not, and a set timeout always', (t) => {
+  const mdTimeout = written('performance/md-cache', 'md-cache-timeout');
+  t.is(mdTimeout({}), '60');
+  t.is(mdTimeout({ 'features.cache-invalidation': 'false' }), undefined, 'the translator\'s default (1 s)');
+  t.is(mdTimeout({ 'performance.md-cache-timeout': '0' }), '0', 'off stays off');
+  t.is(mdTimeout({ 'features.cache-invalidation': 'false', 'performance.md-cache-timeout': '600' }), '600');
+});

@@ -290,21 +290,28 @@ export class MdCache extends Xlator implements FopImpl {
   }
 
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
-    const wasDir = this.fresh(a.from);
+    const source = this.fresh(a.from);
     // A file known to be one moves its parents' times only, as a create or unlink does
     // (the kernel re-reads them before the next change there). A renamed directory, or a
     // name not known, may change both parents' link counts (find reads them): drop both.
-    const knownFile = wasDir !== undefined && !isDir(wasDir);
+    const knownFile = source !== undefined && !isDir(source);
     for (const p of [a.from, a.to]) {
       this.cache.delete(p);
       if (!knownFile) this.cache.delete(pathMod.dirname(p));
     }
+    const gen = this.generation;
     try {
       const r = await this.children[0]!.call('rename', a);
-      if (knownFile) for (const p of [a.from, a.to]) this.touchParent(p);
+      if (knownFile) {
+        for (const p of [a.from, a.to]) this.touchParent(p);
+        // The file is unchanged but for the rename's ctime: the lookup of its new name that
+        // follows (stat, rm, the next rename) needs no round trip. Not when another client
+        // changed something meanwhile: the attributes may be from before that.
+        if (gen === this.generation) this.put(a.to, { ...source, ctimeMs: Date.now() });
+      }
       return r;
     } finally {
-      if (!wasDir || isDir(wasDir)) {
+      if (!knownFile) {
         this.dropTree(a.from);
         this.dropTree(a.to);
       }

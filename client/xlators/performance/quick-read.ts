@@ -208,6 +208,9 @@ export class QuickRead extends Xlator implements FopImpl {
     this.cache.delete(path);
     this.cache.set(path, e);
     this.hits++;
+    // A read of prefetched content no lookup saw (md-cache above answered the lookups): a
+    // walker in this directory all the same.
+    if (e.prefetched) this.prefetchUsed(path, e);
     if (!e.used) {
       e.used = true;
       this.credit = Math.min(MAX_CREDIT, this.credit + USE_CREDIT);
@@ -326,7 +329,9 @@ export class QuickRead extends Xlator implements FopImpl {
   // directory and then reads its files one by one, each read a lookup round trip once the
   // kernel's entries (1 s) have expired. The listing already names the small files, so the
   // first lookup in the directory (or of the directory itself) fetches the next ones' content
-  // in parallel, and their lookups are then answered from memory. Bounded by the fetch credit
+  // in parallel, and their lookups are then answered from memory. When md-cache above answers
+  // the lookups (the listing gave it the attributes), the first read that misses starts it and
+  // each read of prefetched content keeps it going, as a lookup would. Bounded by the fetch credit
   // (content fetched but never read stops it, as it stops lookups asking for content), by
   // prefetch-files per lookup and PREFETCH_IN_FLIGHT at once; each file is fetched at most once
   // per listing. Coherence is the cache's own: a prefetched entry answers one lookup, within
@@ -359,12 +364,19 @@ export class QuickRead extends Xlator implements FopImpl {
   private takePrefetched(path: string): Cached | undefined {
     const e = this.cache.get(path);
     if (!e?.prefetched) return undefined;
-    e.prefetched = false;
-    if (Date.now() - e.fetchedAt >= this.timeoutMs) return undefined;
-    this.prefetchHits++;
-    // The walker is in this directory: keep the next files coming.
-    this.prefetchFiles(pathMod.dirname(path));
+    if (Date.now() - e.fetchedAt >= this.timeoutMs) {
+      e.prefetched = false;
+      return undefined;
+    }
+    this.prefetchUsed(path, e);
     return e;
+  }
+
+  /** Prefetched content answered its first lookup or read: the walker is in this directory, keep the next files coming. */
+  private prefetchUsed(path: string, e: Cached): void {
+    e.prefetched = false;
+    this.prefetchHits++;
+    this.prefetchFiles(pathMod.dirname(path));
   }
 
   /** A lookup of path: prefetch the files of path when it is a listed directory, else its siblings. */
