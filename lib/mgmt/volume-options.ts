@@ -70,7 +70,7 @@ export const VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
     key: 'post-op-delay-ms',
   },
   'cluster.entry-post-op-delay-ms': {
-    spec: { type: 'int', min: 0, max: 60000, description: 'Milliseconds a replicated entry burst keeps its directory locked and marked after its last change; it ends at the latest 1 s after it began, and at once when another client wants the lock (default 1000)' },
+    spec: { type: 'int', min: 0, max: 60000, description: 'Milliseconds a replicated entry burst keeps its directory locked and marked after its last change; it ends at the latest 5 s after it began, and at once when another client wants the lock (default 1000)' },
     xlator: 'cluster/replicate',
     key: 'entry-post-op-delay-ms',
   },

@@ -52,8 +52,15 @@ function sameReplicas(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** A burst ends at the latest this long after it began, so its marks never stand for long. */
-const MAX_AGE_MS = 1000;
+/**
+ * A burst ends at the latest this long after it began, so its marks never stand for long.
+ * Not shorter: a walker that comes back to a directory every few hundred milliseconds (the
+ * bench's small-file set spreads its files over 100 directories in turn) would start a burst
+ * at almost every visit (1 s: 2x the lock and mark requests, creates and renames ~20 %
+ * slower on 2 x 2; docs/performance.md, fifteenth pass). Another client that wants the lock
+ * ends it at once (`contended`), whatever its age.
+ */
+const MAX_AGE_MS = 5000;
 /** After a directory's lock was wanted by someone else (or busy), its changes go one by one this long. */
 const PAUSE_MS = 1000;
 /** Bound on the directories remembered as paused. */

@@ -93,7 +93,7 @@ export class Replicate extends Xlator implements FopImpl {
     'self-heal': { type: 'bool', default: true, description: 'Heal a blamed file when a client looks it up' },
     'entry-burst': { type: 'bool', default: true, description: 'Run a row of creates and unlinks in one directory under one whole-directory lock and pending mark (eager-lock for entries)' },
     'post-op-delay-ms': { type: 'int', default: 50, min: 0, max: 60000, description: 'How long a write burst keeps its lock and marks after its last write (GlusterFS post-op-delay-secs)' },
-    'entry-post-op-delay-ms': { type: 'int', default: 1000, min: 0, max: 60000, description: 'How long an entry burst keeps its directory locked and marked after its last change (it ends at the latest 1 s after it began, or at once when another client wants the lock)' },
+    'entry-post-op-delay-ms': { type: 'int', default: 1000, min: 0, max: 60000, description: 'How long an entry burst keeps its directory locked and marked after its last change (it ends at the latest 5 s after it began, or at once when another client wants the lock)' },
   } as const;
 
   private readonly fds = new Map<number, ReplicaFd>();
