@@ -99,11 +99,13 @@ export interface FopTable {
    * Creates and opens a regular file (O_CREAT semantics given by flags). burst: also start
    * replicate's write burst on the new file in the same request: take this lock on its path
    * (trylock) and set these changelog counters on it. Only a file the brick made gets them,
-   * and only with the lock; the reply says `burst: true` when both happened.
+   * and only with the lock; the reply says `burst: true` when both happened. `created: true`
+   * says the brick made the file (so the caller's xattrs are on it), not opened one that was
+   * there; a translator that cannot vouch for every copy leaves it out.
    */
   create: {
     args: { path: string; mode: number; flags: number; xattrs?: Xattrs; burst?: { lock: EntryLockSpec; add: Xattrs } };
-    reply: { fd: number; iatt: Iatt; burst?: boolean };
+    reply: { fd: number; iatt: Iatt; burst?: boolean; created?: boolean };
   };
   /** Makes a node that is not a directory or symlink (fifos, DHT link files). */
   mknod: {
@@ -147,9 +149,10 @@ export interface FopTable {
   /**
    * Renames, replacing the target as rename(2) does. dataOnly: refuse (ENOENT, as unlink's)
    * when `from` is a DHT link file here; distribute renames data, and a rebalance may have
-   * left a link file where the data was.
+   * left a link file where the data was. replacedLinkto: the target the rename replaced was
+   * a DHT link file, pointing there (distribute then removes the data it stood for).
    */
-  rename: { args: { from: string; to: string; dataOnly?: boolean }; reply: Empty };
+  rename: { args: { from: string; to: string; dataOnly?: boolean }; reply: { replacedLinkto?: string } };
   /** Makes a hard link at path to the existing target. */
   link: { args: { target: string; path: string }; reply: { iatt: Iatt } };
   /** Makes a symlink at path whose content is target. */

@@ -139,3 +139,33 @@ test('a rename right after the file moved to the other brick (a link file where 
     t.false(vol.bricks.some((b) => fs.existsSync(path.join(b.dir, 'd', `f${i}`))), `f${i} gone, link file too`);
   }
 });
+
+test('a rename over a name whose data lives on the other brick (a link file on its hashed one) removes that data; the new name\'s link file carries the file\'s gfid', async (t) => {
+  const vol = await startDistribute(t, 2);
+  const m = await mountVolfile(t, vol.volfilePath);
+  const n = 40;
+  // t<i> renamed from t<i>.pre: for about half, the data stays on t<i>.pre's brick and t<i>'s
+  // hashed brick gets a link file. Then a<i> (made here: distribute knows its gfid) replaces
+  // each t<i>: every mix of "the new name hashes where the data is or not" and "the old target
+  // is reached through a link file or not".
+  await shOk(t, `mkdir ${m}/d && for i in $(seq 1 ${n}); do echo old$i > ${m}/d/t$i.pre && mv ${m}/d/t$i.pre ${m}/d/t$i; done`);
+  const linked = vol.bricks.flatMap((b) => fs.readdirSync(path.join(b.dir, 'd')).filter((f) => (fs.statSync(path.join(b.dir, 'd', f)).mode & 0o1000) !== 0));
+  t.true(linked.length >= 5, `some targets are reached through a link file: ${linked.join(' ')}`);
+  await shOk(t, `for i in $(seq 1 ${n}); do echo new$i > ${m}/d/a$i && mv -f ${m}/d/a$i ${m}/d/t$i; done`);
+  for (let i = 1; i <= n; i++) {
+    const copies = vol.bricks.map((b) => path.join(b.dir, 'd', `t${i}`)).filter((p) => fs.existsSync(p));
+    const data = copies.filter((p) => (fs.statSync(p).mode & 0o1000) === 0);
+    t.is(data.length, 1, `t${i}: one data file, the old one's data is gone`);
+    t.is(fs.readFileSync(data[0]!, 'utf8'), `new${i}\n`);
+    const gfid = xattr.getAttributeSync(data[0]!, 'trusted.brickfs.gfid')!;
+    for (const l of copies.filter((p) => p !== data[0])) {
+      const target = xattr.getAttributeSync(l, 'trusted.brickfs.linkto')!.toString();
+      t.is(path.join(vol.bricks[Number(target.slice(-1))]!.dir, 'd', `t${i}`), data[0], `t${i}: the link file points at the data`);
+      t.deepEqual(xattr.getAttributeSync(l, 'trusted.brickfs.gfid'), gfid, `t${i}: the link file has the file's gfid`);
+    }
+    t.false(vol.bricks.some((b) => fs.existsSync(path.join(b.dir, 'd', `a${i}`))), `a${i} gone`);
+  }
+  // A fresh mount reads every new content.
+  const fresh = await mountVolfile(t, vol.volfilePath);
+  t.is(await shOk(t, `for i in $(seq 1 ${n}); do cat ${fresh}/d/t$i; done`), Array.from({ length: n }, (_, i) => `new${i + 1}\n`).join(''));
+});

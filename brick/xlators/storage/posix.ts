@@ -407,7 +407,7 @@ export class Posix extends Xlator implements FopImpl {
       }
       const st = fs.fstatSync(fd);
       this.openFds.set(fd, st.ino);
-      return { fd, iatt: iattOf(st), ...(a.burst ? { burst: true } : {}) };
+      return { fd, iatt: iattOf(st), created: true, ...(a.burst ? { burst: true } : {}) };
     } catch (e) {
       this.openFds.delete(fd);
       try { fs.closeSync(fd); } catch { /* already failing */ }
@@ -620,9 +620,11 @@ export class Posix extends Xlator implements FopImpl {
     const from = this.confined(a.from);
     const to = this.confined(a.to);
     if (from === this.root || to === this.root) throw FsError.of('EPERM', 'cannot rename the brick root');
+    let replacedLinkto: string | undefined;
     await this.changeByPath(from, async () => {
       // Under the gate: a migration that committed meanwhile left a link file here.
       await this.checkLinkfileGuards(from, a.from, a);
+      replacedLinkto = this.linkfileTarget(to);
       this.mayAddSymlink(() => fs.renameSync(from, to));
     }).catch((e) => { throw FsError.from(e); });
     // A pending heal follows the name (only a file's own entry; a directory's children keep theirs).
@@ -632,7 +634,14 @@ export class Posix extends Xlator implements FopImpl {
         fs.renameSync(entry, this.indexEntry(a.to));
       } catch { /* removed meanwhile */ }
     }
-    return {};
+    return replacedLinkto === undefined ? {} : { replacedLinkto };
+  }
+
+  /** Where the DHT link file at abs points, or undefined when abs is not one (or is not there). */
+  private linkfileTarget(abs: string): string | undefined {
+    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+    if (!st || st.mode !== LINKFILE_MODE || st.size !== 0) return undefined;
+    return this.getXattr(abs, XATTR_LINKTO)?.toString();
   }
 
   async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {

@@ -90,6 +90,13 @@ export class Distribute extends Xlator implements FopImpl {
   private readonly layouts: BoundedMap<string, DirLayout>;
   /** Child holding each recently seen file (GlusterFS keeps it in the inode); checked on use. */
   private readonly where: BoundedMap<string, number>;
+  /**
+   * Gfids of files this client made (the brick said it created them), by path: a rename to a
+   * name that hashes elsewhere makes the link file with it, without asking the brick first.
+   * Dropped when the path changes here or a brick says another client changed it; a stale
+   * one would only label a link file (nothing reads a link file's gfid).
+   */
+  private readonly gfids: BoundedMap<string, Buffer>;
   private readonly fds = new Map<number, DhtFd>();
   private nextFd = 1;
   private readonly childIndex = new Map<string, number>();
@@ -107,6 +114,7 @@ export class Distribute extends Xlator implements FopImpl {
     this.weights = this.parseWeights();
     this.layouts = new BoundedMap(this.optNumber('layout-cache-entries'));
     this.where = new BoundedMap(4 * this.optNumber('layout-cache-entries'));
+    this.gfids = new BoundedMap(4 * this.optNumber('layout-cache-entries'));
   }
 
   override reconfigure(options: Record<string, string>): void {
@@ -266,6 +274,13 @@ export class Distribute extends Xlator implements FopImpl {
     const prefix = dir === '/' ? '/' : dir + '/';
     for (const k of [...this.layouts.keys()]) if (k === dir || k.startsWith(prefix)) this.layouts.delete(k);
     for (const k of [...this.where.keys()]) if (k.startsWith(prefix)) this.where.delete(k);
+    for (const k of [...this.gfids.keys()]) if (k.startsWith(prefix)) this.gfids.delete(k);
+  }
+
+  /** Another client changed these paths: a gfid remembered for one may no longer be its file's. */
+  override invalidate(paths: readonly string[], from: Xlator): void {
+    for (const p of paths) this.gfids.delete(p);
+    super.invalidate(paths, from);
   }
 
   private async hashed(path: string): Promise<{ child: number; settled: boolean }> {
@@ -596,8 +611,9 @@ export class Distribute extends Xlator implements FopImpl {
   async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
     const hashed = await this.hashedChild(a.path);
     let r: FopReply<'create'>;
+    const gfid = newGfid();
     try {
-      r = await this.children[hashed]!.call('create', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: newGfid() } });
+      r = await this.children[hashed]!.call('create', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: gfid } });
     } catch (e) {
       // ESTALE: the hashed brick holds a link file, so the name exists on another brick (a
       // rename, a rebalance) that this client's kernel thought absent. Without O_EXCL that
@@ -607,6 +623,8 @@ export class Distribute extends Xlator implements FopImpl {
       return { fd, iatt: (await this.onFd('fstat', { fd })).iatt };
     }
     this.where.set(a.path, hashed);
+    if (r.created) this.gfids.set(a.path, gfid);
+    else this.gfids.delete(a.path);
     return { iatt: r.iatt, fd: this.addFd(hashed, r.fd, a.path, a.flags) };
   }
 
@@ -680,6 +698,7 @@ export class Distribute extends Xlator implements FopImpl {
   }
 
   async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+    this.gfids.delete(a.path);
     // Where a lookup or listing just saw the file: unlink there at once, unless that is a
     // link file now (the brick checks); anything else missing there is looked up as before.
     const remembered = this.where.get(a.path);
@@ -714,8 +733,11 @@ export class Distribute extends Xlator implements FopImpl {
     }
   }
 
-  /** Makes (or repoints) the link file at path on child `at`, pointing to child `to`. */
-  private async makeLinkfile(at: number, path: string, to: number, gfid?: Buffer): Promise<void> {
+  /**
+   * Makes (or repoints) the link file at path on child `at`, pointing to child `to`. Returns
+   * the child a link file that was there pointed to (the data of the name it stood for).
+   */
+  private async makeLinkfile(at: number, path: string, to: number, gfid?: Buffer): Promise<number | undefined> {
     const linkto = Buffer.from(this.children[to]!.name);
     const xattrs: Xattrs = { [XATTR_LINKTO]: linkto, ...(gfid ? { [XATTR_GFID]: gfid } : {}) };
     try {
@@ -728,13 +750,20 @@ export class Distribute extends Xlator implements FopImpl {
         await this.children[at]!.call('unlink', { path });
         await this.children[at]!.call('mknod', { path, mode: LINKFILE_MODE, rdev: 0, xattrs });
       } else {
-        await this.children[at]!.call('setxattr', { path, name: XATTR_LINKTO, value: linkto, flags: 0 });
+        // The link file stood for the name's old file: it now stands for this one, gfid too.
+        await Promise.all([
+          this.children[at]!.call('setxattr', { path, name: XATTR_LINKTO, value: linkto, flags: 0 }),
+          gfid ? this.children[at]!.call('setxattr', { path, name: XATTR_GFID, value: gfid, flags: 0 }) : undefined,
+        ]);
+        return this.childIndex.get(cur.linkto);
       }
     }
+    return undefined;
   }
 
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
     this.where.delete(a.to);
+    this.gfids.delete(a.to);
     if (!(await this.renameRemembered(a))) await this.followingMoves(a.from, (src) => this.renameLocated(a, src));
     this.renameFds(a.from, a.to);
     return {};
@@ -769,28 +798,45 @@ export class Distribute extends Xlator implements FopImpl {
       if (failed) throw failed;
       return;
     }
-    const toHashed = await this.hashedChild(a.to);
+    const { child: toHashed, settled } = await this.hashed(a.to);
     const s = src.cached;
+    // With the layout settled and lookup-optimize on, a name that exists has its data or a
+    // link file on its hashed child: what this rename replaces shows there (the link file
+    // made below finds it, the brick's rename says what it replaced) and needs no lookup.
+    const targetShows = settled && this.optBool('lookup-optimize');
+    // The new name's link file carries the source's gfid: known here for a file this client
+    // made, else asked of s.
+    const knownGfid = toHashed !== s ? this.gfids.get(a.from) : undefined;
     // Where the destination is, and (when the new name hashes elsewhere) the source's gfid
     // for its link file: asked at once, one round trip instead of two. The lookup also makes
     // sure the file is still data on s: one that left since it was located (a link file or
-    // nothing there now) gets no link file pointing at s.
+    // nothing there now) gets no link file pointing at s. (Without it, a file that left
+    // fails the rename below instead, and the retry repoints the link file.)
     const [dst, here] = await Promise.all([
-      this.locateFileIfAny(a.to),
-      toHashed !== s ? this.children[s]!.call('lookup', { path: a.from, xattrs: [XATTR_GFID] }) : undefined,
+      targetShows ? undefined : this.locateFileIfAny(a.to),
+      toHashed !== s && !knownGfid ? this.children[s]!.call('lookup', { path: a.from, xattrs: [XATTR_GFID] }) : undefined,
     ]);
     // Order keeps the file reachable at every step: link file first, then the data rename,
     // then the cleanup of what the old names left behind.
-    if (here) {
-      if (here.linkto) throw FsError.of('ESTALE', `${a.from} moved away from ${this.children[s]!.name}`);
-      await this.makeLinkfile(toHashed, a.to, s, here.xattrs?.[XATTR_GFID]);
+    const replaced = new Set<number>();
+    if (dst) replaced.add(dst.cached);
+    if (toHashed !== s) {
+      if (here?.linkto) throw FsError.of('ESTALE', `${a.from} moved away from ${this.children[s]!.name}`);
+      const pointed = await this.makeLinkfile(toHashed, a.to, s, knownGfid ?? here?.xattrs?.[XATTR_GFID]);
+      if (pointed !== undefined) replaced.add(pointed);
     }
-    await this.children[s]!.call('rename', { ...a, dataOnly: true });
-    if (dst && dst.cached !== s && dst.cached !== toHashed) {
-      await this.children[dst.cached]!.call('unlink', { path: a.to }).catch(() => undefined);
+    const r = await this.children[s]!.call('rename', { ...a, dataOnly: true });
+    const pointed = r.replacedLinkto === undefined ? undefined : this.childIndex.get(r.replacedLinkto);
+    if (pointed !== undefined) replaced.add(pointed);
+    // The replaced name's data where its link file pointed: the rename took the name.
+    for (const c of replaced) {
+      if (c !== s && c !== toHashed) await this.children[c]!.call('unlink', { path: a.to, dataOnly: true }).catch(() => undefined);
     }
     if (src.hashed !== s) await this.removeLinkfile(src.hashed, a.from);
     this.where.set(a.to, s);
+    const gfid = this.gfids.get(a.from);
+    this.gfids.delete(a.from);
+    if (gfid) this.gfids.set(a.to, gfid);
   }
 
   /** locateFile, or undefined when the name is free. */

@@ -555,17 +555,19 @@ export class Replicate extends Xlator implements FopImpl {
     const withBurst = !this.bursts.has(a.path) && !this.endingBursts.has(a.path);
     const args = withBurst ? { ...a, burst: { lock: { name: INODE_LOCK, owner: this.owner }, add: this.burstMarks(1) } } : a;
     const started: number[] = [];
+    let createdEverywhere = true;
     const first = await this.entryChange(a.path, async (i) => {
       const r = await this.children[i]!.call('create', args);
       childFds[i] = r.fd;
       if (r.burst) started.push(i);
+      if (!r.created) createdEverywhere = false;
       return r;
     });
     if (started.length) this.adoptCreatedBurst(a.path, started, childFds);
     const fd = this.nextFd++;
     const readChild = childFds.findIndex((f) => f !== undefined);
     this.fds.set(fd, { path: a.path, childFds, readChild: readChild >= 0 ? readChild : undefined, attrChild: Math.max(readChild, 0) });
-    return { fd, iatt: first.iatt };
+    return { fd, iatt: first.iatt, ...(createdEverywhere ? { created: true } : {}) };
   }
 
   async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
