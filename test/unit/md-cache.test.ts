@@ -208,3 +208,23 @@ test('a brick that comes or goes (CHILD_UP/CHILD_DOWN) empties the cache: pushes
   await md.call('lookup', { path: '/f' });
   t.deepEqual(child.calls, ['lookup', 'lookup']);
 });
+
+test('a file with several names stays cached at most 1 s, whatever the timeout (a change by one name never reaches the others)', async (t) => {
+  const { md, child } = make('600');
+  const plain = child.call.bind(child);
+  child.call = (<F extends FopName>(fop: F, args: FopArgs<F>) => {
+    if (fop === 'lookup' && (args as { path: string }).path === '/h') {
+      child.calls.push(fop);
+      return Promise.resolve({ iatt: { ...iatt(1), nlink: 2 } } as FopReply<F>);
+    }
+    return plain(fop, args);
+  }) as typeof child.call;
+  await md.call('lookup', { path: '/h' });
+  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/h' });
+  t.deepEqual(child.calls, ['lookup', 'lookup'], 'both cached at first');
+  await new Promise((r) => setTimeout(r, 1100));
+  await md.call('lookup', { path: '/h' });
+  await md.call('lookup', { path: '/f' });
+  t.deepEqual(child.calls, ['lookup', 'lookup', 'lookup'], 'the two-name file is asked again, the other is not');
+});

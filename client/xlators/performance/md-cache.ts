@@ -7,6 +7,9 @@ import { renamedPath } from '../../../lib/paths.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../lib/xlator.js';
 
+/** Most a file with more than one name stays cached (see put). */
+const MULTI_LINK_TTL_MS = 1000;
+
 interface Entry {
   iatt: Iatt;
   expiresAt: number;
@@ -56,7 +59,12 @@ export class MdCache extends Xlator implements FopImpl {
   }
 
   private put(path: string, iatt: Iatt): void {
-    if (this.ttlMs > 0) this.cache.set(path, { iatt, expiresAt: Date.now() + this.ttlMs });
+    if (this.ttlMs <= 0) return;
+    // A file with several names: a change through one name (here or, pushed by path, on
+    // another client) never reaches the other names' entries, so they keep at most the 1 s
+    // that bounded every entry before timeouts grew with cache invalidation.
+    const ttl = iatt.nlink > 1 && !isDir(iatt) ? Math.min(this.ttlMs, MULTI_LINK_TTL_MS) : this.ttlMs;
+    this.cache.set(path, { iatt, expiresAt: Date.now() + ttl });
   }
 
   private fresh(path: string): Iatt | undefined {
