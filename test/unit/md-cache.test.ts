@@ -228,3 +228,14 @@ test('a file with several names stays cached at most 1 s, whatever the timeout (
   await md.call('lookup', { path: '/f' });
   t.deepEqual(child.calls, ['lookup', 'lookup', 'lookup'], 'the two-name file is asked again, the other is not');
 });
+
+test('reconfigure to a shorter timeout drops what was kept under the longer one', async (t) => {
+  const { md, child } = make('600');
+  await md.call('lookup', { path: '/f' });
+  md.reconfigure({ 'md-cache-timeout': '600' });
+  await md.call('lookup', { path: '/f' });
+  t.is(child.calls.length, 1, 'the same timeout keeps the cache');
+  md.reconfigure({ 'md-cache-timeout': '1' });
+  await md.call('lookup', { path: '/f' });
+  t.is(child.calls.length, 2);
+});

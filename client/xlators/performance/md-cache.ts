@@ -54,6 +54,13 @@ export class MdCache extends Xlator implements FopImpl {
     return this.optNumber('md-cache-timeout') * 1000;
   }
 
+  /** A shorter timeout (cache invalidation turned off: 60 s -> 1 s) also bounds what is already kept. */
+  override reconfigure(options: Record<string, string>): void {
+    const before = this.ttlMs;
+    super.reconfigure(options);
+    if (this.ttlMs < before) this.cache.clear();
+  }
+
   override statedump(): Record<string, unknown> {
     return { entries: this.cache.size, hits: this.hits, misses: this.misses, invalidations: this.invalidations, openFds: this.fdPath.size };
   }
