@@ -4,11 +4,11 @@
 // the rmdir with every copy still there. A setattr of a directory this client knows goes to
 // every copy without a lookup. A rename of a file goes where the lookup before it found it,
 // and follows it when a rebalance moved it since.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as xattr from '@napi-rs/xattr';
-import { mountVolfile, startDistribute, xlatorStatedump, type TestVolume } from '../helpers/cluster.js';
+import { mountVolfile, startDistribute, startVolume, xlatorStatedump, type TestVolume } from '../helpers/cluster.js';
 import { sh, shOk, sleep } from '../helpers/proc.js';
 
 /** The index of the brick holding name (a regular file) under dir, if exactly one does. */
@@ -140,32 +140,57 @@ test('a rename right after the file moved to the other brick (a link file where 
   }
 });
 
-test('a rename over a name whose data lives on the other brick (a link file on its hashed one) removes that data; the new name\'s link file carries the file\'s gfid', async (t) => {
-  const vol = await startDistribute(t, 2);
+/**
+ * Renames over names whose data lives on another subvolume (a link file on their hashed
+ * one), on a volume of distribute over sets of `width` bricks (replica or stripe sets).
+ * Each name t<i> is first renamed from t<i>.pre: for about half, the data stays on
+ * t<i>.pre's set and t<i>'s hashed set gets a link file. Then a<i> (made here: distribute
+ * knows its gfid) replaces each t<i>: every mix of "the new name hashes where the data is or
+ * not" and "the old target is reached through a link file or not". On the bricks: one set
+ * holds t<i>'s data, every link file points at it with its gfid, nothing is left of the old
+ * data; a fresh mount reads every new content.
+ */
+async function renameOverLinkedTargets(t: ExecutionContext, vol: TestVolume, width: number): Promise<void> {
   const m = await mountVolfile(t, vol.volfilePath);
   const n = 40;
-  // t<i> renamed from t<i>.pre: for about half, the data stays on t<i>.pre's brick and t<i>'s
-  // hashed brick gets a link file. Then a<i> (made here: distribute knows its gfid) replaces
-  // each t<i>: every mix of "the new name hashes where the data is or not" and "the old target
-  // is reached through a link file or not".
   await shOk(t, `mkdir ${m}/d && for i in $(seq 1 ${n}); do echo old$i > ${m}/d/t$i.pre && mv ${m}/d/t$i.pre ${m}/d/t$i; done`);
-  const linked = vol.bricks.flatMap((b) => fs.readdirSync(path.join(b.dir, 'd')).filter((f) => (fs.statSync(path.join(b.dir, 'd', f)).mode & 0o1000) !== 0));
-  t.true(linked.length >= 5, `some targets are reached through a link file: ${linked.join(' ')}`);
+  const isLink = (p: string): boolean => (fs.statSync(p).mode & 0o1000) !== 0;
+  const linked = vol.bricks.flatMap((b) => fs.readdirSync(path.join(b.dir, 'd')).filter((f) => isLink(path.join(b.dir, 'd', f))));
+  t.true(linked.length >= 5 * width, `some targets are reached through a link file: ${linked.join(' ')}`);
   await shOk(t, `for i in $(seq 1 ${n}); do echo new$i > ${m}/d/a$i && mv -f ${m}/d/a$i ${m}/d/t$i; done`);
+  const sets = vol.bricks.length / width;
   for (let i = 1; i <= n; i++) {
-    const copies = vol.bricks.map((b) => path.join(b.dir, 'd', `t${i}`)).filter((p) => fs.existsSync(p));
-    const data = copies.filter((p) => (fs.statSync(p).mode & 0o1000) === 0);
-    t.is(data.length, 1, `t${i}: one data file, the old one's data is gone`);
-    t.is(fs.readFileSync(data[0]!, 'utf8'), `new${i}\n`);
-    const gfid = xattr.getAttributeSync(data[0]!, 'trusted.brickfs.gfid')!;
-    for (const l of copies.filter((p) => p !== data[0])) {
-      const target = xattr.getAttributeSync(l, 'trusted.brickfs.linkto')!.toString();
-      t.is(path.join(vol.bricks[Number(target.slice(-1))]!.dir, 'd', `t${i}`), data[0], `t${i}: the link file points at the data`);
-      t.deepEqual(xattr.getAttributeSync(l, 'trusted.brickfs.gfid'), gfid, `t${i}: the link file has the file's gfid`);
-    }
+    // What each set holds of t<i>, as its first brick has it; every brick of a set agrees.
+    const held = Array.from({ length: sets }, (_, s) => {
+      const copies = vol.bricks.slice(s * width, (s + 1) * width).map((b) => path.join(b.dir, 'd', `t${i}`));
+      const kinds = copies.map((p) => (!fs.existsSync(p) ? 'none' : isLink(p) ? 'link' : 'data'));
+      t.true(kinds.every((k) => k === kinds[0]), `t${i}: set ${s} is one thing on every brick: ${kinds.join(' ')}`);
+      return { kind: kinds[0]!, first: copies[0]! };
+    });
+    const data = held.flatMap((h, s) => (h.kind === 'data' ? [s] : []));
+    t.is(data.length, 1, `t${i}: one set holds data, the old data is gone`);
+    const gfid = xattr.getAttributeSync(held[data[0]!]!.first, 'trusted.brickfs.gfid')!;
+    held.forEach((h, s) => {
+      if (h.kind !== 'link') return;
+      const target = xattr.getAttributeSync(h.first, 'trusted.brickfs.linkto')!.toString();
+      // Distribute's children are named VOL-client-K, VOL-replicate-K or VOL-stripe-K, K the set.
+      t.is(Number(target.slice(target.lastIndexOf('-') + 1)), data[0], `t${i}: the link file on set ${s} (${target}) points at the data`);
+      t.deepEqual(xattr.getAttributeSync(h.first, 'trusted.brickfs.gfid'), gfid, `t${i}: the link file has the file's gfid`);
+    });
     t.false(vol.bricks.some((b) => fs.existsSync(path.join(b.dir, 'd', `a${i}`))), `a${i} gone`);
   }
-  // A fresh mount reads every new content.
   const fresh = await mountVolfile(t, vol.volfilePath);
   t.is(await shOk(t, `for i in $(seq 1 ${n}); do cat ${fresh}/d/t$i; done`), Array.from({ length: n }, (_, i) => `new${i + 1}\n`).join(''));
+}
+
+test('a rename over a name whose data lives on the other brick (a link file on its hashed one) removes that data; the new name\'s link file carries the file\'s gfid', async (t) => {
+  await renameOverLinkedTargets(t, await startDistribute(t, 2), 1);
+});
+
+test('the same on 2 x 2 replicate: each replica reports the link file its rename replaced', async (t) => {
+  await renameOverLinkedTargets(t, await startVolume(t, 4, { replica: 2 }), 2);
+});
+
+test('the same on distribute over two stripe sets of 2: the stripe reports the link file its rename replaced', async (t) => {
+  await renameOverLinkedTargets(t, await startVolume(t, 4, { stripe: 2 }), 2);
 });

@@ -243,8 +243,9 @@ export class Stripe extends Xlator implements FopImpl {
 
   /** Renames every copy. */
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
-    await this.everywhere('rename', a.from, a, ['ENOENT']);
-    return {};
+    const replies = await this.everywhere('rename', a.from, a, ['ENOENT']);
+    // A DHT link file the rename replaced (on every child alike): distribute above removes its data.
+    return replies.find((r) => r.replacedLinkto !== undefined) ?? {};
   }
 
   // ---- open files ------------------------------------------------------------------------
