@@ -150,9 +150,10 @@ export interface FopTable {
    * Renames, replacing the target as rename(2) does. dataOnly: refuse (ENOENT, as unlink's)
    * when `from` is a DHT link file here; distribute renames data, and a rebalance may have
    * left a link file where the data was. replacedLinkto: the target the rename replaced was
-   * a DHT link file, pointing there (distribute then removes the data it stood for).
+   * a DHT link file, pointing there (distribute then removes the data it stood for);
+   * targetChecked says the brick looks (one from before the fifteenth pass does not).
    */
-  rename: { args: { from: string; to: string; dataOnly?: boolean }; reply: { replacedLinkto?: string } };
+  rename: { args: { from: string; to: string; dataOnly?: boolean }; reply: { replacedLinkto?: string; targetChecked?: boolean } };
   /** Makes a hard link at path to the existing target. */
   link: { args: { target: string; path: string }; reply: { iatt: Iatt } };
   /** Makes a symlink at path whose content is target. */

@@ -634,7 +634,7 @@ export class Posix extends Xlator implements FopImpl {
         fs.renameSync(entry, this.indexEntry(a.to));
       } catch { /* removed meanwhile */ }
     }
-    return replacedLinkto === undefined ? {} : { replacedLinkto };
+    return replacedLinkto === undefined ? { targetChecked: true } : { targetChecked: true, replacedLinkto };
   }
 
   /** Where the DHT link file at abs points, or undefined when abs is not one (or is not there). */

@@ -245,7 +245,7 @@ export class Stripe extends Xlator implements FopImpl {
   async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
     const replies = await this.everywhere('rename', a.from, a, ['ENOENT']);
     // A DHT link file the rename replaced (on every child alike): distribute above removes its data.
-    return replies.find((r) => r.replacedLinkto !== undefined) ?? {};
+    return replies.find((r) => r.replacedLinkto !== undefined) ?? replies[0] ?? {};
   }
 
   // ---- open files ------------------------------------------------------------------------
