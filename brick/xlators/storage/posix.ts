@@ -228,7 +228,13 @@ export class Posix extends Xlator implements FopImpl {
 
   /** A DHT link file: sticky-only mode, empty, with a link target. Never served as data. */
   private isLinkfile(abs: string, iatt: Iatt): boolean {
-    return iatt.mode === LINKFILE_MODE && iatt.size === 0 && this.getXattr(abs, XATTR_LINKTO) !== undefined;
+    return this.linkTarget(abs, iatt) !== undefined;
+  }
+
+  /** Where the DHT link file at abs (with these attributes) points; undefined when it is not one. */
+  private linkTarget(abs: string, st: { mode: number; size: number }): string | undefined {
+    if (st.mode !== LINKFILE_MODE || st.size !== 0) return undefined;
+    return this.getXattr(abs, XATTR_LINKTO)?.toString();
   }
 
   /**
@@ -273,10 +279,8 @@ export class Posix extends Xlator implements FopImpl {
     const abs = this.confined(a.path);
     const iatt = await this.lstatIatt(abs);
     const reply: FopReply<'lookup'> = { iatt };
-    if (iatt.mode === LINKFILE_MODE && iatt.size === 0) {
-      const l = this.getXattr(abs, XATTR_LINKTO);
-      if (l) reply.linkto = l.toString();
-    }
+    const linkto = this.linkTarget(abs, iatt);
+    if (linkto !== undefined) reply.linkto = linkto;
     if (a.xattrs?.length) {
       const out: Xattrs = {};
       for (const name of a.xattrs) {
@@ -353,10 +357,8 @@ export class Posix extends Xlator implements FopImpl {
       const s = fs.lstatSync(abs + '/' + name, { throwIfNoEntry: false });
       if (!s) continue; // removed meanwhile
       const e: DirEntry = { name, iatt: iattOf(s) };
-      if (s.mode === LINKFILE_MODE && s.size === 0) {
-        const l = this.getXattr(abs + '/' + name, XATTR_LINKTO);
-        if (l) e.linkto = l.toString();
-      }
+      const linkto = this.linkTarget(abs + '/' + name, s);
+      if (linkto !== undefined) e.linkto = linkto;
       entries.push(e);
     }
     return { entries };
@@ -624,7 +626,8 @@ export class Posix extends Xlator implements FopImpl {
     await this.changeByPath(from, async () => {
       // Under the gate: a migration that committed meanwhile left a link file here.
       await this.checkLinkfileGuards(from, a.from, a);
-      replacedLinkto = this.linkfileTarget(to);
+      const target = fs.lstatSync(to, { throwIfNoEntry: false });
+      replacedLinkto = target && this.linkTarget(to, target);
       this.mayAddSymlink(() => fs.renameSync(from, to));
     }).catch((e) => { throw FsError.from(e); });
     // A pending heal follows the name (only a file's own entry; a directory's children keep theirs).
@@ -637,12 +640,6 @@ export class Posix extends Xlator implements FopImpl {
     return replacedLinkto === undefined ? { targetChecked: true } : { targetChecked: true, replacedLinkto };
   }
 
-  /** Where the DHT link file at abs points, or undefined when abs is not one (or is not there). */
-  private linkfileTarget(abs: string): string | undefined {
-    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
-    if (!st || st.mode !== LINKFILE_MODE || st.size !== 0) return undefined;
-    return this.getXattr(abs, XATTR_LINKTO)?.toString();
-  }
 
   async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
     const target = this.confined(a.target);

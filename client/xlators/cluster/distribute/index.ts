@@ -806,7 +806,7 @@ export class Distribute extends Xlator implements FopImpl {
     const targetShows = settled && this.optBool('lookup-optimize');
     // The new name's link file carries the source's gfid: known here for a file this client
     // made, else asked of s.
-    const knownGfid = toHashed !== s ? this.gfids.get(a.from) : undefined;
+    const knownGfid = this.gfids.get(a.from);
     // Where the destination is, and (when the new name hashes elsewhere) the source's gfid
     // for its link file: asked at once, one round trip instead of two. The lookup also makes
     // sure the file is still data on s: one that left since it was located (a link file or
@@ -837,9 +837,8 @@ export class Distribute extends Xlator implements FopImpl {
     }
     if (src.hashed !== s) await this.removeLinkfile(src.hashed, a.from);
     this.where.set(a.to, s);
-    const gfid = this.gfids.get(a.from);
     this.gfids.delete(a.from);
-    if (gfid) this.gfids.set(a.to, gfid);
+    if (knownGfid) this.gfids.set(a.to, knownGfid);
   }
 
   /** The children but `except` that hold path as data (not as a link file). */
