@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FsError } from '../lib/errors.js';
 import { reopenFlags, type FopArgs, type FopName, type FopReply, type Iatt } from '../lib/fops.js';
+import { ROOT_FRAME, type Frame } from '../lib/frame.js';
 import { graphFromVolfile, type Graph } from '../lib/graph.js';
 import { Logger } from '../lib/log.js';
 import { Xlator } from '../lib/xlator.js';
@@ -126,39 +127,42 @@ export class ActiveGraph {
   }
 
   /** Runs a path fop on the current graph. */
-  call<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
-    return this.run(this.current, fop, args);
+  call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
+    return this.run(this.current, fop, args, frame);
   }
 
   /** Opens a file; the answer is a handle number of the bridge, valid across switches. */
-  open(path: string, flags: number): Promise<number> {
-    return this.opener('open', { path, flags }).then((o) => o.fh);
+  open(path: string, flags: number, frame: Frame): Promise<number> {
+    return this.opener('open', { path, flags }, frame).then((o) => o.fh);
   }
 
   /** Creates and opens a file. fuse-native does not pass create's flags: the handle is O_RDWR. */
-  create(path: string, mode: number): Promise<number> {
-    return this.opener('create', { path, mode, flags: fs.constants.O_RDWR }).then((o) => o.fh);
+  create(path: string, mode: number, frame: Frame): Promise<number> {
+    return this.opener('create', { path, mode, flags: fs.constants.O_RDWR }, frame).then((o) => o.fh);
   }
 
   /** Creates and opens a file with create's own flags; also answers the new file's attributes. */
-  createEntry(path: string, mode: number, flags: number): Promise<{ fh: number; iatt?: Iatt }> {
-    return this.opener('create', { path, mode, flags });
+  createEntry(path: string, mode: number, flags: number, frame: Frame): Promise<{ fh: number; iatt?: Iatt }> {
+    return this.opener('create', { path, mode, flags }, frame);
   }
 
-  /** Runs an fd fop on a handle, moving the handle to the current graph first if needed. */
-  fdCall<F extends FdFop>(fh: number, path: string | undefined, fop: F, args: FdFopArgs<F>): Promise<FopReply<F>> {
+  /**
+   * Runs an fd fop on a handle, moving the handle to the current graph first if needed. The
+   * fop is the caller's; the move is not (moveHandle).
+   */
+  fdCall<F extends FdFop>(fh: number, path: string | undefined, fop: F, args: FdFopArgs<F>, frame: Frame): Promise<FopReply<F>> {
     const h = this.handles.get(fh);
     if (!h) return Promise.reject(FsError.of('EBADF', `file handle ${fh} is not open`));
     if (path) h.path = path;
     const slot = h.binding.slot;
     if (!h.migrating && (slot === this.current || (!slot.finished && h.retryAt !== undefined && Date.now() < h.retryAt))) {
-      return this.onFd(h.binding, fop, args);
+      return this.onFd(h.binding, fop, args, frame);
     }
-    return this.migrate(h).then(() => this.onFd(h.binding, fop, args));
+    return this.migrate(h).then(() => this.onFd(h.binding, fop, args, frame));
   }
 
   /** The last close of a handle: releases its fd in whichever graph holds it. */
-  async release(fh: number, path: string | undefined): Promise<void> {
+  async release(fh: number, path: string | undefined, frame: Frame): Promise<void> {
     const h = this.handles.get(fh);
     if (!h) throw FsError.of('EBADF', `file handle ${fh} is not open`);
     if (path) h.path = path;
@@ -169,9 +173,9 @@ export class ActiveGraph {
     this.handles.delete(fh);
     const b = h.binding;
     if (b.slot === this.current) {
-      await this.releaseBinding(b);
+      await this.releaseBinding(b, frame);
     } else {
-      await this.releaseBinding(b).catch((e: Error) => log.warn(`release of ${h.path} in old graph ${b.slot.id}: ${e.message}`));
+      await this.releaseBinding(b, frame).catch((e: Error) => log.warn(`release of ${h.path} in old graph ${b.slot.id}: ${e.message}`));
     }
   }
 
@@ -216,11 +220,11 @@ export class ActiveGraph {
     return { graph, id: this.nextGraphId++, version, inflight: 0, bindings: new Set(), finished: false };
   }
 
-  private run<F extends FopName>(slot: GraphSlot, fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
+  private run<F extends FopName>(slot: GraphSlot, fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
     slot.inflight++;
     let p: Promise<FopReply<F>>;
     try {
-      p = slot.graph.top.call(fop, args);
+      p = slot.graph.top.call(fop, args, frame);
     } catch (e) {
       slot.inflight--;
       return Promise.reject(e);
@@ -229,7 +233,7 @@ export class ActiveGraph {
   }
 
   /** run() for an fd fop, counted on the fd too (one promise less on the read/write path). */
-  private onFd<F extends FdFop | 'release'>(b: FdBinding, fop: F, args: Omit<FopArgs<F>, 'fd'>): Promise<FopReply<F>> {
+  private onFd<F extends FdFop | 'release'>(b: FdBinding, fop: F, args: Omit<FopArgs<F>, 'fd'>, frame: Frame): Promise<FopReply<F>> {
     const slot = b.slot;
     slot.inflight++;
     b.inflight++;
@@ -239,7 +243,7 @@ export class ActiveGraph {
     };
     let p: Promise<FopReply<F>>;
     try {
-      p = slot.graph.top.call(fop, { ...args, fd: b.fd } as FopArgs<F>);
+      p = slot.graph.top.call(fop, { ...args, fd: b.fd } as FopArgs<F>, frame);
     } catch (e) {
       done();
       return Promise.reject(e);
@@ -248,13 +252,13 @@ export class ActiveGraph {
   }
 
   /** open or create on the current graph; an open that spans a switch gives an old-graph fd, moved later. */
-  private async opener(fop: 'open' | 'create', args: FopArgs<'open'> | FopArgs<'create'>): Promise<{ fh: number; iatt?: Iatt }> {
+  private async opener(fop: 'open' | 'create', args: FopArgs<'open'> | FopArgs<'create'>, frame: Frame): Promise<{ fh: number; iatt?: Iatt }> {
     const slot = this.current;
     slot.inflight++;
     let h: Handle;
     let iatt: Iatt | undefined;
     try {
-      const r: { fd: number; iatt?: Iatt } = await slot.graph.top.call(fop, args as FopArgs<'create'>);
+      const r: { fd: number; iatt?: Iatt } = await slot.graph.top.call(fop, args as FopArgs<'create'>, frame);
       iatt = r.iatt;
       h = { binding: this.bind(slot, r.fd), flags: args.flags, path: args.path };
     } finally {
@@ -281,7 +285,9 @@ export class ActiveGraph {
   /**
    * Opens the handle's path in the current graph and releases the old fd. When the open
    * fails the handle stays where it is as long as that graph is alive (tried again later);
-   * only a handle whose graph is gone gets the error.
+   * only a handle whose graph is gone gets the error. Done as root, whichever fop (or the
+   * retiring graph's sweep) asked for it: the open was allowed once, and concurrent fops on
+   * the handle share the move.
    */
   private async moveHandle(h: Handle): Promise<void> {
     const old = h.binding;
@@ -289,7 +295,7 @@ export class ActiveGraph {
     if (old.slot === target || h.closed) return;
     let fd: number;
     try {
-      ({ fd } = await this.run(target, 'open', { path: h.path, flags: reopenFlags(h.flags) }));
+      ({ fd } = await this.run(target, 'open', { path: h.path, flags: reopenFlags(h.flags) }, ROOT_FRAME));
     } catch (e) {
       const err = FsError.from(e);
       if (!old.slot.finished) {
@@ -305,14 +311,14 @@ export class ActiveGraph {
       old.slot.bindings.delete(old);
       return;
     }
-    await this.releaseBinding(old).catch((e: Error) => log.warn(`${h.path}: release of the old fd in graph ${old.slot.id}: ${e.message}`));
+    await this.releaseBinding(old, ROOT_FRAME).catch((e: Error) => log.warn(`${h.path}: release of the old fd in graph ${old.slot.id}: ${e.message}`));
   }
 
   /** Releases a binding's fd once the fops running on it are done. */
-  private async releaseBinding(b: FdBinding): Promise<void> {
+  private async releaseBinding(b: FdBinding, frame: Frame): Promise<void> {
     try {
       if (b.inflight > 0) await new Promise<void>((resolve) => { b.onIdle = resolve; });
-      if (!b.slot.finished) await this.onFd(b, 'release', {});
+      if (!b.slot.finished) await this.onFd(b, 'release', {}, frame);
     } finally {
       b.slot.bindings.delete(b);
     }

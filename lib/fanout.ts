@@ -1,5 +1,6 @@
 import { FsError } from './errors.js';
 import type { FopArgs, FopName, FopReply } from './fops.js';
+import type { Frame } from './frame.js';
 import type { Xlator } from './xlator.js';
 
 /** One child's outcome of a fanned-out fop. */
@@ -13,9 +14,10 @@ export async function fanout<F extends FopName>(
   children: readonly Xlator[],
   fop: F,
   args: FopArgs<F> | ((child: number) => FopArgs<F>),
+  frame: Frame,
   which: readonly number[] = children.map((_, i) => i),
 ): Promise<Array<Settled<FopReply<F>>>> {
-  return settleEach(which, (i) => children[i]!.call(fop, typeof args === 'function' ? args(i) : args));
+  return settleEach(which, (i) => children[i]!.call(fop, typeof args === 'function' ? args(i) : args, frame));
 }
 
 /** Runs `op` for each child at once and returns every outcome, in `which` order. Never rejects. */
@@ -45,8 +47,9 @@ export async function fanoutCalls<F extends FopName>(
   children: readonly Xlator[],
   fop: F,
   calls: ReadonlyArray<FanoutCall<F>>,
+  frame: Frame,
 ): Promise<Array<Settled<FopReply<F>>>> {
-  return Promise.all(calls.map(({ child, args }) => settle(child, () => children[child]!.call(fop, args))));
+  return Promise.all(calls.map(({ child, args }) => settle(child, () => children[child]!.call(fop, args, frame))));
 }
 
 /** The successes of a fanout. */
@@ -65,8 +68,8 @@ export function firstFailure<T>(results: Array<Settled<T>>, ignore: readonly str
  * (replicate, stripe): a move needs every copy held, so any failure fails it (thaw is best
  * effort). Dirty when any copy changed; diverged when any child says so.
  */
-export async function migrateOnAll(children: readonly Xlator[], args: FopArgs<'migrate'>): Promise<FopReply<'migrate'>> {
-  return migrateReply(args, await fanout(children, 'migrate', args));
+export async function migrateOnAll(children: readonly Xlator[], args: FopArgs<'migrate'>, frame: Frame): Promise<FopReply<'migrate'>> {
+  return migrateReply(args, await fanout(children, 'migrate', args, frame));
 }
 
 /** migrateOnAll's answer from the children's replies. */

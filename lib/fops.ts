@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type { Frame } from './frame.js';
 /**
  * The one fop table. Every file operation's arguments and reply are declared here;
  * the translator base class, the RPC dispatcher and the FUSE bridge derive from it.
@@ -34,6 +35,12 @@ export interface Iatt {
   atimeMs: number;
   mtimeMs: number;
   ctimeMs: number;
+  /**
+   * The file's identity (XATTR_GFID, 32 hex digits), the same on every copy and through
+   * every name; absent on a brick entry that has none. st_ino derives from it; ino is the
+   * brick's own number, good only within one brick.
+   */
+  gfid?: string;
 }
 
 /** One directory entry with its attributes (readdirplus style). */
@@ -72,6 +79,13 @@ export interface SetattrFields {
   size?: number;
   atimeMs?: number;
   mtimeMs?: number;
+  /**
+   * The time is the brick's clock at the change (utimensat's UTIME_NOW, touch(1) without a
+   * date): allowed to anyone who may write the file, where a given time needs its owner.
+   * atimeMs/mtimeMs still carry the client's idea of now, for the caches.
+   */
+  atimeNow?: boolean;
+  mtimeNow?: boolean;
 }
 
 type Empty = Record<string, never>;
@@ -269,7 +283,7 @@ export function isFopName(name: unknown): name is FopName {
 
 /** A handler per fop: what a translator may implement. */
 export type FopHandlers = {
-  [F in FopName]: (args: FopArgs<F>) => Promise<FopReply<F>>;
+  [F in FopName]: (args: FopArgs<F>, frame: Frame) => Promise<FopReply<F>>;
 };
 
 /** Prefix of the reserved xattr namespace for brickfs' own metadata on bricks. */

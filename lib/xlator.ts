@@ -1,5 +1,6 @@
 import { FsError } from './errors.js';
 import type { FopArgs, FopHandlers, FopName, FopReply } from './fops.js';
+import type { Frame } from './frame.js';
 import { parseOptions, type OptionSchema, type OptionValues } from './options.js';
 import { Logger } from './log.js';
 
@@ -49,12 +50,12 @@ export abstract class Xlator {
   }
 
   /** Winds a fop: this translator's handler if it has one, else the first child's. */
-  call<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
-    const own = (this as unknown as Record<string, ((a: FopArgs<F>) => Promise<FopReply<F>>) | undefined>)[fop];
-    if (own) return own.call(this, args);
+  call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
+    const own = (this as unknown as Record<string, ((a: FopArgs<F>, f: Frame) => Promise<FopReply<F>>) | undefined>)[fop];
+    if (own) return own.call(this, args, frame);
     const child = this.children[0];
     if (!child) return Promise.reject(FsError.of('ENOSYS', `${this.name}: ${fop} not supported`));
-    return child.call(fop, args);
+    return child.call(fop, args, frame);
   }
 
   /** Called once, children first, before any fop. */

@@ -1,3 +1,4 @@
+import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
 import Fuse, { type FuseOps, type FuseStat } from 'fuse-native';
 import { Errno } from '../../lib/errors.js';
 import { BRICK_PRIVATE_DIR, type Iatt, type SetattrFields } from '../../lib/fops.js';
@@ -77,28 +78,34 @@ export class FuseBridge {
 
   private ops(): FuseOps {
     const graphs = this.graphs;
+    /**
+     * fuse-native hands no caller to JavaScript (libfuse 2's fuse_get_context is not bound):
+     * every request goes as root, and new entries are root's. The low-level bridge, the
+     * default, carries each caller (docs/posix.md).
+     */
+    const f: Frame = ROOT_FRAME;
     /** Runs a fop and answers 0 or a negative errno. */
     const done = (p: Promise<unknown>, cb: (err: number) => void): void => {
       p.then(() => cb(0), (e) => cb(errnoOf(e)));
     };
     const setattr = (path: string, attrs: SetattrFields, cb: (err: number) => void): void => {
       if (isPrivate(path)) return cb(-Errno.ENOENT);
-      done(graphs.call('setattr', { path, attrs }), cb);
+      done(graphs.call('setattr', { path, attrs }, f), cb);
     };
     return {
       getattr: (path, cb) => {
         if (isPrivate(path)) return cb(-Errno.ENOENT);
-        graphs.call('lookup', { path }).then((r) => cb(0, statOf(r.iatt)), (e) => cb(errnoOf(e)));
+        graphs.call('lookup', { path }, f).then((r) => cb(0, statOf(r.iatt)), (e) => cb(errnoOf(e)));
       },
       fgetattr: (path, fd, cb) => {
-        graphs.fdCall(fd, path, 'fstat', {}).then((r) => cb(0, statOf(r.iatt)), (e) => cb(errnoOf(e)));
+        graphs.fdCall(fd, path, 'fstat', {}, f).then((r) => cb(0, statOf(r.iatt)), (e) => cb(errnoOf(e)));
       },
       access: (path, mode, cb) => {
         if (isPrivate(path)) return cb(-Errno.ENOENT);
-        done(graphs.call('access', { path, mode }), cb);
+        done(graphs.call('access', { path, mode }, f), cb);
       },
       statfs: (path, cb) => {
-        graphs.call('statfs', { path: isPrivate(path) ? '/' : path }).then(({ statfs: s }) => {
+        graphs.call('statfs', { path: isPrivate(path) ? '/' : path }, f).then(({ statfs: s }) => {
           // fuse-native passes 32-bit counts: grow the block size until they fit.
           let { frsize, blocks, bfree, bavail } = s;
           while (blocks > 0xffffffff) {
@@ -112,7 +119,7 @@ export class FuseBridge {
       },
       readdir: (path, cb) => {
         if (isPrivate(path)) return cb(-Errno.ENOENT);
-        graphs.call('readdir', { path }).then(({ entries }) => {
+        graphs.call('readdir', { path }, f).then(({ entries }) => {
           const names = ['.', '..'];
           const stats: FuseStat[] = [DIR_STAT, DIR_STAT];
           for (const e of entries) {
@@ -125,27 +132,27 @@ export class FuseBridge {
       },
       mkdir: (path, mode, cb) => {
         if (isPrivate(path)) return cb(-Errno.EPERM);
-        done(graphs.call('mkdir', { path, mode }), cb);
+        done(graphs.call('mkdir', { path, mode }, f), cb);
       },
       rmdir: (path, cb) => {
         if (isPrivate(path)) return cb(-Errno.ENOENT);
-        done(graphs.call('rmdir', { path }), cb);
+        done(graphs.call('rmdir', { path }, f), cb);
       },
       create: (path, mode, cb) => {
         if (isPrivate(path)) return cb(-Errno.EPERM);
         // fuse-native does not pass create's flags; the kernel enforces the access mode.
-        graphs.create(path, mode).then((fh) => cb(0, fh), (e) => cb(errnoOf(e)));
+        graphs.create(path, mode, f).then((fh) => cb(0, fh), (e) => cb(errnoOf(e)));
       },
       mknod: (path, mode, rdev, cb) => {
         if (isPrivate(path)) return cb(-Errno.EPERM);
-        done(graphs.call('mknod', { path, mode, rdev }), cb);
+        done(graphs.call('mknod', { path, mode, rdev }, f), cb);
       },
       open: (path, flags, cb) => {
         if (isPrivate(path)) return cb(-Errno.ENOENT);
-        graphs.open(path, flags).then((fh) => cb(0, fh), (e) => cb(errnoOf(e)));
+        graphs.open(path, flags, f).then((fh) => cb(0, fh), (e) => cb(errnoOf(e)));
       },
       read: (path, fd, buf, len, pos, cb) => {
-        graphs.fdCall(fd, path, 'read', { offset: pos, size: len }).then(({ data }) => {
+        graphs.fdCall(fd, path, 'read', { offset: pos, size: len }, f).then(({ data }) => {
           const n = Math.min(len, data.length);
           data.copy(buf, 0, 0, n);
           cb(n);
@@ -153,35 +160,35 @@ export class FuseBridge {
       },
       write: (path, fd, buf, len, pos, cb) => {
         // buf stays valid until cb: the RPC layer encodes it before that.
-        graphs.fdCall(fd, path, 'write', { offset: pos, data: len === buf.length ? buf : buf.subarray(0, len) })
+        graphs.fdCall(fd, path, 'write', { offset: pos, data: len === buf.length ? buf : buf.subarray(0, len) }, f)
           .then((r) => cb(r.size), (e) => cb(errnoOf(e)));
       },
       truncate: (path, size, cb) => setattr(path, { size }, cb),
-      ftruncate: (path, fd, size, cb) => done(graphs.fdCall(fd, path, 'ftruncate', { size }), cb),
-      flush: (path, fd, cb) => done(graphs.fdCall(fd, path, 'flush', {}), cb),
-      fsync: (path, datasync, fd, cb) => done(graphs.fdCall(fd, path, 'fsync', { datasync: !!datasync }), cb),
-      release: (path, fd, cb) => done(graphs.release(fd, path), cb),
+      ftruncate: (path, fd, size, cb) => done(graphs.fdCall(fd, path, 'ftruncate', { size }, f), cb),
+      flush: (path, fd, cb) => done(graphs.fdCall(fd, path, 'flush', {}, f), cb),
+      fsync: (path, datasync, fd, cb) => done(graphs.fdCall(fd, path, 'fsync', { datasync: !!datasync }, f), cb),
+      release: (path, fd, cb) => done(graphs.release(fd, path, f), cb),
       unlink: (path, cb) => {
         if (isPrivate(path)) return cb(-Errno.ENOENT);
-        done(graphs.call('unlink', { path }), cb);
+        done(graphs.call('unlink', { path }, f), cb);
       },
       rename: (from, to, cb) => {
         if (isPrivate(from)) return cb(-Errno.ENOENT);
         if (isPrivate(to)) return cb(-Errno.EPERM);
-        done(graphs.call('rename', { from, to }), cb);
+        done(graphs.call('rename', { from, to }, f), cb);
       },
       link: (target, path, cb) => {
         if (isPrivate(target)) return cb(-Errno.ENOENT);
         if (isPrivate(path)) return cb(-Errno.EPERM);
-        done(graphs.call('link', { target, path }), cb);
+        done(graphs.call('link', { target, path }, f), cb);
       },
       symlink: (target, path, cb) => {
         if (isPrivate(path)) return cb(-Errno.EPERM);
-        done(graphs.call('symlink', { target, path }), cb);
+        done(graphs.call('symlink', { target, path }, f), cb);
       },
       readlink: (path, cb) => {
         if (isPrivate(path)) return cb(-Errno.ENOENT);
-        graphs.call('readlink', { path }).then((r) => cb(0, r.target), (e) => cb(errnoOf(e)));
+        graphs.call('readlink', { path }, f).then((r) => cb(0, r.target), (e) => cb(errnoOf(e)));
       },
       chmod: (path, mode, cb) => setattr(path, { mode }, cb),
       chown: (path, uid, gid, cb) => {
@@ -202,21 +209,21 @@ export class FuseBridge {
         // Other namespaces (security.capability is asked on every write) answer at once.
         if (!userXattr(name)) return cb(-Errno.ENODATA);
         if (isPrivate(path)) return cb(-Errno.ENOENT);
-        graphs.call('getxattr', { path, name }).then((r) => cb(0, r.value), (e) => cb(errnoOf(e)));
+        graphs.call('getxattr', { path, name }, f).then((r) => cb(0, r.value), (e) => cb(errnoOf(e)));
       },
       setxattr: (path, name, value, _pos, flags, cb) => {
         if (!userXattr(name)) return cb(-Errno.ENOTSUP);
         if (isPrivate(path)) return cb(-Errno.ENOENT);
-        done(graphs.call('setxattr', { path, name, value: Buffer.from(value), flags }), cb);
+        done(graphs.call('setxattr', { path, name, value: Buffer.from(value), flags }, f), cb);
       },
       listxattr: (path, cb) => {
         if (isPrivate(path)) return cb(-Errno.ENOENT);
-        graphs.call('listxattr', { path }).then((r) => cb(0, r.names.filter(userXattr)), (e) => cb(errnoOf(e)));
+        graphs.call('listxattr', { path }, f).then((r) => cb(0, r.names.filter(userXattr)), (e) => cb(errnoOf(e)));
       },
       removexattr: (path, name, cb) => {
         if (!userXattr(name)) return cb(-Errno.ENOTSUP);
         if (isPrivate(path)) return cb(-Errno.ENOENT);
-        done(graphs.call('removexattr', { path, name }), cb);
+        done(graphs.call('removexattr', { path, name }, f), cb);
       },
     };
   }

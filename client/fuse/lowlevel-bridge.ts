@@ -9,7 +9,9 @@ import { profiling } from '../../lib/profile.js';
 import type { ActiveGraph } from '../graph-switch.js';
 import { errnoOf, fsnameOption, isPrivate, profiled, userXattr, type BridgeOptions } from './common.js';
 import { mountDevice } from '../mount-table.js';
+import { Callers } from './caller.js';
 import { InodeTable, ROOT_ID, type Inode } from './inode-table.js';
+import type { Frame } from '../../lib/frame.js';
 
 /** A kernel request (libfuse's fuse_req_t); answered exactly once through Native's reply*. */
 type Req = bigint;
@@ -20,6 +22,8 @@ interface Native {
   mount(mountpoint: string, options: string, handlers: Handlers, ended: () => void): Session;
   /** Stops serving and unmounts; requests still unanswered may be answered later. */
   unmount(session: Session): void;
+  /** Where the addon writes each request's uid, gid, pid and umask before its handler runs. */
+  setCallerBuffer(session: Session, caller: Uint32Array): void;
   /** Lends write slabs (equal-sized Buffers); busy[i] is set by the addon, cleared by us. */
   setWriteSlabs(session: Session, slabs: Buffer[], busy: Uint8Array): void;
   replyErr(req: Req, errno: number): void;
@@ -122,15 +126,27 @@ function loadNative(): Native {
 }
 
 /** The attribute block fuse_ll.c reads (A_* there), in doubles. */
-const ATTR_LEN = 14;
+const ATTR_LEN = 16;
 /** One, reused: replies read it at once. */
 const attrBlock = new Float64Array(ATTR_LEN);
 
-function attrOf(id: number, i: Iatt, t: Timeouts, a = attrBlock, at = 0): Float64Array {
-  a[at] = id; a[at + 1] = i.mode; a[at + 2] = i.nlink; a[at + 3] = i.uid; a[at + 4] = i.gid; a[at + 5] = i.rdev;
+function attrOf(x: Pick<Inode, 'id' | 'gfid'>, i: Iatt, t: Timeouts, a = attrBlock, at = 0): Float64Array {
+  a[at] = x.id; a[at + 1] = i.mode; a[at + 2] = i.nlink; a[at + 3] = i.uid; a[at + 4] = i.gid; a[at + 5] = i.rdev;
   a[at + 6] = i.size; a[at + 7] = i.blocks; a[at + 8] = i.blksize; a[at + 9] = i.atimeMs; a[at + 10] = i.mtimeMs;
   a[at + 11] = i.ctimeMs; a[at + 12] = t.attr; a[at + 13] = t.entry;
+  const [hi, lo] = stIno(x.gfid ?? i.gfid);
+  a[at + 14] = hi; a[at + 15] = lo;
   return a;
+}
+
+/**
+ * st_ino as two 32-bit halves for the attribute block: the last 8 bytes of the gfid (as
+ * GlusterFS's gfid_to_ino), the same through every name of a file, on every client and after
+ * a remount. [0, 0] when the reply carries no gfid: the addon then uses the nodeid.
+ */
+export function stIno(g: string | undefined): [number, number] {
+  if (!g || g.length !== 32) return [0, 0];
+  return [parseInt(g.slice(16, 24), 16), parseInt(g.slice(24, 32), 16)];
 }
 
 /** The attribute block of a negative entry: inode 0, kept for the negative timeout. */
@@ -159,6 +175,9 @@ export class LowLevelBridge {
   /** Where the addon copies write payloads (no Buffer allocated per write). */
   private readonly writeSlabs = Array.from({ length: WRITE_SLABS }, () => Buffer.allocUnsafeSlow(MAX_WRITE_BYTES));
   private readonly slabBusy = new Uint8Array(WRITE_SLABS);
+  /** The caller of the request being handled (uid, gid, pid, umask), written by the addon. */
+  private readonly caller = new Uint32Array(4);
+  private readonly callers = new Callers();
   private readonly nodes = new InodeTable();
   private readonly dirs = new Map<number, DirHandle>();
   private nextDir = 1;
@@ -216,6 +235,7 @@ export class LowLevelBridge {
       this.unmountNow();
     });
     n.setWriteSlabs(this.session, this.writeSlabs, this.slabBusy);
+    n.setCallerBuffer(this.session, this.caller);
     // Not awaited: it waits for a request to ourselves, which this start must not hold up.
     void raiseReadahead(this.mountpoint);
   }
@@ -286,7 +306,9 @@ export class LowLevelBridge {
   }
 
   private handlers(n: Native): Handlers {
-    const { graphs, nodes, timeouts } = this;
+    const { graphs, nodes, timeouts, caller, callers } = this;
+    /** The frame of the request being handled: read before the handler's first await. */
+    const who = (): Frame => callers.frame(caller[0]!, caller[1]!, caller[2]! | 0);
     const fail = (req: Req, e: unknown): void => n.replyErr(req, -errnoOf(e));
     /** The node of ino, or answers ESTALE. */
     const node = (req: Req, ino: number): Inode | undefined => {
@@ -296,14 +318,14 @@ export class LowLevelBridge {
     };
     const ok = (req: Req) => (): void => n.replyErr(req, 0);
     const replyEntry = (req: Req, parent: number, name: string, iatt: Iatt): Inode => {
-      const x = nodes.entry(parent, name, iatt.mode);
+      const x = nodes.entry(parent, name, iatt.mode, iatt.gfid);
       x.nlookup++;
-      n.replyEntry(req, attrOf(x.id, iatt, timeouts));
+      n.replyEntry(req, attrOf(x, iatt, timeouts));
       return x;
     };
     /** A fop that makes (parent, name): answers its entry (a lookup when the reply has no attributes). */
-    const make = (req: Req, parent: number, name: string, path: string, p: Promise<{ iatt?: Iatt }>): void => {
-      p.then((r) => r.iatt ?? graphs.call('lookup', { path }).then((l) => l.iatt))
+    const make = (req: Req, parent: number, name: string, path: string, p: Promise<{ iatt?: Iatt }>, f: Frame): void => {
+      p.then((r) => r.iatt ?? graphs.call('lookup', { path }, f).then((l) => l.iatt))
         .then((iatt) => { replyEntry(req, parent, name, iatt); }, (e) => fail(req, e));
     };
     /** The path of a new name (parent, name), or answers the error: private names are refused. */
@@ -318,15 +340,15 @@ export class LowLevelBridge {
       return path;
     };
     /** Current attributes of a node: by path, or through an open handle once its name is gone. */
-    const attrs = (x: Inode): Promise<Iatt> => {
+    const attrs = (x: Inode, f: Frame): Promise<Iatt> => {
       const path = nodes.path(x);
       const [fh] = x.handles;
-      if (!x.attached && fh !== undefined) return graphs.fdCall(fh, path, 'fstat', {}).then((r) => r.iatt);
-      return graphs.call('lookup', { path }).then((r) => r.iatt);
+      if (!x.attached && fh !== undefined) return graphs.fdCall(fh, path, 'fstat', {}, f).then((r) => r.iatt);
+      return graphs.call('lookup', { path }, f).then((r) => r.iatt);
     };
-    const listing = async (ino: number, x: Inode, d: DirHandle): Promise<void> => {
+    const listing = async (ino: number, x: Inode, d: DirHandle, f: Frame): Promise<void> => {
       const path = nodes.path(x);
-      const { entries } = await graphs.call('readdir', { path });
+      const { entries } = await graphs.call('readdir', { path }, f);
       const names = ['.', '..'];
       const parent = nodes.get(x.parent) ?? x;
       const kids = [x, parent];
@@ -335,8 +357,8 @@ export class LowLevelBridge {
       attrs[ATTR_LEN] = parent.id; attrs[ATTR_LEN + 1] = S_IFDIR;
       for (const e of entries) {
         if (ino === ROOT_ID && e.name === BRICK_PRIVATE_DIR) continue;
-        const kid = nodes.entry(ino, e.name, e.iatt.mode);
-        attrOf(kid.id, e.iatt, timeouts, attrs, names.length * ATTR_LEN);
+        const kid = nodes.entry(ino, e.name, e.iatt.mode, e.iatt.gfid);
+        attrOf(kid, e.iatt, timeouts, attrs, names.length * ATTR_LEN);
         names.push(e.name);
         kids.push(kid);
       }
@@ -351,7 +373,7 @@ export class LowLevelBridge {
       const d = this.dirs.get(fh);
       if (!d) return n.replyErr(req, Errno.EBADF);
       // Offset 0 (the first read, rewinddir) lists afresh, as libfuse's high-level API does.
-      const ready = off === 0 || !d.names ? listing(ino, x, d) : Promise.resolve();
+      const ready = off === 0 || !d.names ? listing(ino, x, d, who()) : Promise.resolve();
       ready.then(() => {
         const attrs = d.attrs!;
         const kids = d.nodes!;
@@ -365,11 +387,12 @@ export class LowLevelBridge {
       }, (e) => fail(req, e));
     };
     const remove = (req: Req, fop: 'unlink' | 'rmdir', parent: number, name: string): void => {
+      const f = who();
       const dir = node(req, parent);
       if (!dir) return;
       const path = nodes.childPath(dir, name);
       if (isPrivate(path)) return n.replyErr(req, Errno.ENOENT);
-      graphs.call(fop, { path }).then(() => {
+      graphs.call(fop, { path }, f).then(() => {
         nodes.remove(parent, name);
         n.replyErr(req, 0);
       }, (e) => fail(req, e));
@@ -382,11 +405,12 @@ export class LowLevelBridge {
 
     return {
       lookup: (req, parent, name) => {
+        const f = who();
         const dir = node(req, parent);
         if (!dir) return;
         const path = nodes.childPath(dir, name);
         if (isPrivate(path)) return n.replyErr(req, Errno.ENOENT);
-        graphs.call('lookup', { path }).then((r) => { replyEntry(req, parent, name, r.iatt); }, (e) => {
+        graphs.call('lookup', { path }, f).then((r) => { replyEntry(req, parent, name, r.iatt); }, (e) => {
           // A negative entry (inode 0) the kernel keeps for negative-timeout seconds.
           if (timeouts.negative > 0 && FsError.from(e).code === 'ENOENT') n.replyEntry(req, negativeEntry(timeouts));
           else fail(req, e);
@@ -394,11 +418,13 @@ export class LowLevelBridge {
       },
       forget: (ino, nlookup) => nodes.forget(ino, nlookup),
       getattr: (req, ino) => {
+        const f = who();
         const x = node(req, ino);
         if (!x) return;
-        attrs(x).then((iatt) => n.replyAttr(req, attrOf(x.id, iatt, timeouts)), (e) => fail(req, e));
+        attrs(x, f).then((iatt) => n.replyAttr(req, attrOf(x, iatt, timeouts)), (e) => fail(req, e));
       },
       setattr: (req, ino, toSet, mode, uid, gid, size, atimeMs, mtimeMs, fh) => {
+        const f = who();
         const x = node(req, ino);
         if (!x) return;
         const path = nodes.path(x);
@@ -408,51 +434,59 @@ export class LowLevelBridge {
         if (toSet & SET_GID) set.gid = gid;
         if (toSet & SET_ATIME) set.atimeMs = toSet & SET_ATIME_NOW ? Date.now() : atimeMs;
         if (toSet & SET_MTIME) set.mtimeMs = toSet & SET_MTIME_NOW ? Date.now() : mtimeMs;
+        if (toSet & SET_ATIME_NOW) set.atimeNow = true;
+        if (toSet & SET_MTIME_NOW) set.mtimeNow = true;
         const byFd = fh >= 0 && (toSet & SET_SIZE) !== 0;
         if (toSet & SET_SIZE && !byFd) set.size = size;
         const [anyFh] = x.handles;
         const run = async (): Promise<Iatt> => {
-          if (byFd) await graphs.fdCall(fh, path, 'ftruncate', { size });
+          if (byFd) await graphs.fdCall(fh, path, 'ftruncate', { size }, f);
           // An unlinked file open for writing still takes a truncate through its handle.
           if (set.size !== undefined && !x.attached && anyFh !== undefined) {
-            await graphs.fdCall(anyFh, path, 'ftruncate', { size: set.size });
+            await graphs.fdCall(anyFh, path, 'ftruncate', { size: set.size }, f);
             delete set.size;
           }
           let iatt: Iatt | undefined;
-          if (Object.keys(set).length > 0) iatt = (await graphs.call('setattr', { path, attrs: set }))?.iatt;
+          if (Object.keys(set).length > 0) iatt = (await graphs.call('setattr', { path, attrs: set }, f))?.iatt;
           if (iatt) return iatt;
-          if (fh >= 0) return (await graphs.fdCall(fh, path, 'fstat', {})).iatt;
-          return attrs(x);
+          if (fh >= 0) return (await graphs.fdCall(fh, path, 'fstat', {}, f)).iatt;
+          return attrs(x, f);
         };
-        run().then((iatt) => n.replyAttr(req, attrOf(x.id, iatt, timeouts)), (e) => fail(req, e));
+        run().then((iatt) => n.replyAttr(req, attrOf(x, iatt, timeouts)), (e) => fail(req, e));
       },
       readlink: (req, ino) => {
+        const f = who();
         const x = node(req, ino);
         if (!x) return;
-        graphs.call('readlink', { path: nodes.path(x) }).then((r) => n.replyReadlink(req, r.target), (e) => fail(req, e));
+        graphs.call('readlink', { path: nodes.path(x) }, f).then((r) => n.replyReadlink(req, r.target), (e) => fail(req, e));
       },
       mknod: (req, parent, name, mode, rdev) => {
+        const f = who();
         const path = newPath(req, parent, name);
-        if (path !== undefined) make(req, parent, name, path, graphs.call('mknod', { path, mode, rdev }));
+        if (path !== undefined) make(req, parent, name, path, graphs.call('mknod', { path, mode, rdev }, f), f);
       },
       mkdir: (req, parent, name, mode) => {
+        const f = who();
         const path = newPath(req, parent, name);
-        if (path !== undefined) make(req, parent, name, path, graphs.call('mkdir', { path, mode }));
+        if (path !== undefined) make(req, parent, name, path, graphs.call('mkdir', { path, mode }, f), f);
       },
       symlink: (req, target, parent, name) => {
+        const f = who();
         const path = newPath(req, parent, name);
-        if (path !== undefined) make(req, parent, name, path, graphs.call('symlink', { target, path }));
+        if (path !== undefined) make(req, parent, name, path, graphs.call('symlink', { target, path }, f), f);
       },
       link: (req, ino, newParent, newName) => {
+        const f = who();
         const x = node(req, ino);
         if (!x) return;
         const path = newPath(req, newParent, newName);
-        // Each name of a hard link is its own kernel inode, as with libfuse's high-level API.
-        if (path !== undefined) make(req, newParent, newName, path, graphs.call('link', { target: nodes.path(x), path }));
+        // The new name's reply carries the file's gfid: the kernel gets the same inode back.
+        if (path !== undefined) make(req, newParent, newName, path, graphs.call('link', { target: nodes.path(x), path }, f), f);
       },
       unlink: (req, parent, name) => remove(req, 'unlink', parent, name),
       rmdir: (req, parent, name) => remove(req, 'rmdir', parent, name),
       rename: (req, parent, name, newParent, newName) => {
+        const f = who();
         const from = nodes.get(parent);
         const to = nodes.get(newParent);
         if (!from || !to) return n.replyErr(req, Errno.ESTALE);
@@ -460,58 +494,65 @@ export class LowLevelBridge {
         const toPath = nodes.childPath(to, newName);
         if (isPrivate(fromPath)) return n.replyErr(req, Errno.ENOENT);
         if (isPrivate(toPath)) return n.replyErr(req, Errno.EPERM);
-        graphs.call('rename', { from: fromPath, to: toPath }).then(() => {
+        graphs.call('rename', { from: fromPath, to: toPath }, f).then(() => {
           nodes.move(parent, name, newParent, newName);
           n.replyErr(req, 0);
         }, (e) => fail(req, e));
       },
       open: (req, ino, flags) => {
+        const f = who();
         const x = node(req, ino);
         if (!x) return;
-        graphs.open(nodes.path(x), flags).then((fh) => {
+        graphs.open(nodes.path(x), flags, f).then((fh) => {
           x.handles.add(fh);
           n.replyOpen(req, fh);
         }, (e) => fail(req, e));
       },
       create: (req, parent, name, mode, flags) => {
+        const f = who();
         const path = newPath(req, parent, name);
         if (path === undefined) return;
-        graphs.createEntry(path, mode, flags).then(async ({ fh, iatt }) => {
-          iatt ??= (await graphs.fdCall(fh, path, 'fstat', {})).iatt;
-          const x = nodes.entry(parent, name, iatt.mode);
+        graphs.createEntry(path, mode, flags, f).then(async ({ fh, iatt }) => {
+          iatt ??= (await graphs.fdCall(fh, path, 'fstat', {}, f)).iatt;
+          const x = nodes.entry(parent, name, iatt.mode, iatt.gfid);
           x.nlookup++;
           x.handles.add(fh);
-          n.replyCreate(req, attrOf(x.id, iatt, timeouts), fh);
+          n.replyCreate(req, attrOf(x, iatt, timeouts), fh);
         }).catch((e) => fail(req, e));
       },
       read: (req, ino, size, off, fh) => {
+        const f = who();
         const x = nodes.get(ino);
-        graphs.fdCall(fh, x && nodes.path(x), 'read', { offset: off, size }).then(({ data }) => {
+        graphs.fdCall(fh, x && nodes.path(x), 'read', { offset: off, size }, f).then(({ data }) => {
           n.replyBuf(req, data.length > size ? data.subarray(0, size) : data);
         }, (e) => fail(req, e));
       },
       write: (req, ino, data, off, fh, size) => {
+        const f = who();
         const x = nodes.get(ino);
         const slot = typeof data === 'number' ? data : -1;
         const buf = slot >= 0 ? this.writeSlabs[slot]!.subarray(0, size) : (data as Buffer);
         // The slab is free again once the write is answered: write-behind copied it, or the
         // brick has it.
         const free = (): void => { if (slot >= 0) this.slabBusy[slot] = 0; };
-        graphs.fdCall(fh, x && nodes.path(x), 'write', { offset: off, data: buf })
+        graphs.fdCall(fh, x && nodes.path(x), 'write', { offset: off, data: buf }, f)
           .then((r) => { free(); n.replyWrite(req, r.size); }, (e) => { free(); fail(req, e); });
       },
       flush: (req, ino, fh) => {
+        const f = who();
         const x = nodes.get(ino);
-        graphs.fdCall(fh, x && nodes.path(x), 'flush', {}).then(ok(req), (e) => fail(req, e));
+        graphs.fdCall(fh, x && nodes.path(x), 'flush', {}, f).then(ok(req), (e) => fail(req, e));
       },
       fsync: (req, ino, datasync, fh) => {
+        const f = who();
         const x = nodes.get(ino);
-        graphs.fdCall(fh, x && nodes.path(x), 'fsync', { datasync: !!datasync }).then(ok(req), (e) => fail(req, e));
+        graphs.fdCall(fh, x && nodes.path(x), 'fsync', { datasync: !!datasync }, f).then(ok(req), (e) => fail(req, e));
       },
       release: (req, ino, fh) => {
+        const f = who();
         const x = nodes.get(ino);
         x?.handles.delete(fh);
-        graphs.release(fh, x && nodes.path(x)).then(ok(req), (e) => fail(req, e));
+        graphs.release(fh, x && nodes.path(x), f).then(ok(req), (e) => fail(req, e));
       },
       opendir: (req, ino) => {
         if (!node(req, ino)) return;
@@ -526,40 +567,46 @@ export class LowLevelBridge {
         n.replyErr(req, 0);
       },
       statfs: (req, ino) => {
+        const f = who();
         const x = nodes.get(ino);
-        graphs.call('statfs', { path: x ? nodes.path(x) : '/' }).then(({ statfs: s }) => {
+        graphs.call('statfs', { path: x ? nodes.path(x) : '/' }, f).then(({ statfs: s }) => {
           n.replyStatfs(req, Float64Array.of(s.bsize, s.frsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.favail, s.namemax));
         }, (e) => fail(req, e));
       },
       access: (req, ino, mask) => {
+        const f = who();
         const x = node(req, ino);
         if (!x) return;
-        graphs.call('access', { path: nodes.path(x), mode: mask }).then(ok(req), (e) => fail(req, e));
+        graphs.call('access', { path: nodes.path(x), mode: mask }, f).then(ok(req), (e) => fail(req, e));
       },
       getxattr: (req, ino, name, size) => {
+        const f = who();
         if (!userXattr(name)) return n.replyErr(req, Errno.ENODATA);
         const x = node(req, ino);
         if (!x) return;
-        graphs.call('getxattr', { path: nodes.path(x), name }).then((r) => xattrReply(req, size, r.value), (e) => fail(req, e));
+        graphs.call('getxattr', { path: nodes.path(x), name }, f).then((r) => xattrReply(req, size, r.value), (e) => fail(req, e));
       },
       listxattr: (req, ino, size) => {
+        const f = who();
         const x = node(req, ino);
         if (!x) return;
-        graphs.call('listxattr', { path: nodes.path(x) }).then((r) => {
+        graphs.call('listxattr', { path: nodes.path(x) }, f).then((r) => {
           xattrReply(req, size, Buffer.from(r.names.filter(userXattr).map((s) => `${s}\0`).join('')));
         }, (e) => fail(req, e));
       },
       setxattr: (req, ino, name, value, flags) => {
+        const f = who();
         if (!userXattr(name)) return n.replyErr(req, Errno.ENOTSUP);
         const x = node(req, ino);
         if (!x) return;
-        graphs.call('setxattr', { path: nodes.path(x), name, value, flags }).then(ok(req), (e) => fail(req, e));
+        graphs.call('setxattr', { path: nodes.path(x), name, value, flags }, f).then(ok(req), (e) => fail(req, e));
       },
       removexattr: (req, ino, name) => {
+        const f = who();
         if (!userXattr(name)) return n.replyErr(req, Errno.ENOTSUP);
         const x = node(req, ino);
         if (!x) return;
-        graphs.call('removexattr', { path: nodes.path(x), name }).then(ok(req), (e) => fail(req, e));
+        graphs.call('removexattr', { path: nodes.path(x), name }, f).then(ok(req), (e) => fail(req, e));
       },
     };
   }

@@ -10,7 +10,7 @@ import { Logger } from '../../lib/log.js';
 import { REBALANCE_THROTTLES, type RebalanceStatus, type RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
 import { Distribute } from '../xlators/cluster/distribute/index.js';
 import '../xlators/index.js';
-import { Rebalancer } from './rebalancer.js';
+import { REBALANCE_FRAME, Rebalancer } from './rebalancer.js';
 
 const log = new Logger('rebalance');
 const STATUS_EVERY_MS = 500;
@@ -75,7 +75,7 @@ async function main(): Promise<number> {
   // Every brick must answer before files move: a brick away would hide files from the walk.
   const deadline = Date.now() + CONNECT_WAIT_MS;
   for (;;) {
-    const res = await Promise.allSettled(dht.children.map((c) => c.call('lookup', { path: '/' })));
+    const res = await Promise.allSettled(dht.children.map((c) => c.call('lookup', { path: '/' }, REBALANCE_FRAME)));
     if (res.every((r) => r.status === 'fulfilled')) break;
     if (Date.now() > deadline) {
       const down = dht.children.filter((_, i) => res[i]!.status === 'rejected').map((c) => c.name);

@@ -12,6 +12,7 @@ import {
   type DirEntry, type FopReply, type Iatt,
 } from '../../lib/fops.js';
 import { fanout } from '../../lib/fanout.js';
+import { INTERNAL_PID, serviceFrame } from '../../lib/frame.js';
 import { Logger } from '../../lib/log.js';
 import type { RebalanceMode, RebalanceStatus, RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
 import type { Xlator } from '../../lib/xlator.js';
@@ -26,6 +27,9 @@ const FROZEN_COPY_MAX_BYTES = 32 << 20;
 /** Unfrozen copies of a file that keeps changing before the move gives up for this run. */
 const COPY_ATTEMPTS = 3;
 const ZEROS = Buffer.alloc(COPY_CHUNK);
+
+/** Who the rebalance process is to the bricks: the pool's own service, with root's rights. */
+export const REBALANCE_FRAME = serviceFrame(INTERNAL_PID.rebalance);
 
 /** How each throttle level spends its time: files moved at once, and rest per unit of work. */
 const THROTTLE: Record<RebalanceThrottle, { parallel: number; restRatio: number; nice: number }> = {
@@ -120,7 +124,7 @@ export class Rebalancer {
 
   /** Every child's listing of a directory (a child without the directory lists nothing). */
   private async listDir(dir: string): Promise<DirEntry[][]> {
-    const res = await fanout(this.children, 'readdir', { path: dir });
+    const res = await fanout(this.children, 'readdir', { path: dir }, REBALANCE_FRAME);
     return res.map((r) => {
       if (r.ok) return r.value.entries;
       if (r.error.code === 'ENOENT') return [];
@@ -145,18 +149,18 @@ export class Rebalancer {
 
   /** Leftovers of a run that died between copy and switch: copies nobody points to. */
   private async clearStaging(): Promise<void> {
-    const res = await fanout(this.children, 'readdir', { path: STAGING });
+    const res = await fanout(this.children, 'readdir', { path: STAGING }, REBALANCE_FRAME);
     for (const r of res) {
       if (!r.ok) continue;
       for (const e of r.value.entries) {
-        await this.children[r.child]!.call('unlink', { path: `${STAGING}/${e.name}` }).catch(() => undefined);
+        await this.children[r.child]!.call('unlink', { path: `${STAGING}/${e.name}` }, REBALANCE_FRAME).catch(() => undefined);
       }
     }
   }
 
   /** Fixes a directory's layout, moves its files, settles it; returns its subdirectories. */
   private async rebalanceDir(dir: string): Promise<string[]> {
-    if (await this.dht.fixLayout(dir)) this.status.dirsFixed++;
+    if (await this.dht.fixLayout(dir, REBALANCE_FRAME)) this.status.dirsFixed++;
     const listings = await this.listDir(dir);
     const subdirs = this.subdirs(listings).map((n) => joinPath(dir, n));
     this.status.dirsScanned++;
@@ -185,7 +189,7 @@ export class Rebalancer {
     if (this.stopping && next < files.length) return subdirs;
     for (const { child, entry } of links) await this.checkLinkfile(dir, child, entry);
     if (failed === 0) {
-      await this.dht.settleLayout(dir);
+      await this.dht.settleLayout(dir, REBALANCE_FRAME);
       this.opts.onDirDone?.(dir);
     }
     return subdirs;
@@ -197,7 +201,7 @@ export class Rebalancer {
     this.status.filesScanned++;
     let outcome: Outcome;
     try {
-      const hashed = await this.dht.hashedChild(path);
+      const hashed = await this.dht.hashedChild(path, REBALANCE_FRAME);
       const type = e.iatt.mode & S_IFMT;
       if (hashed === child) outcome = 'stays';
       else if (type === S_IFREG && e.iatt.nlink > 1) outcome = await this.pointAt(path, hashed, child); // hard links stay together
@@ -233,7 +237,7 @@ export class Rebalancer {
     // which copy is newer is not known, so neither is touched.
     if (there && !there.linkto) throw onTwoChildren(path, src, dst);
     try {
-      await src.call('migrate', { path, owner: this.owner, op: 'watch' });
+      await src.call('migrate', { path, owner: this.owner, op: 'watch' }, REBALANCE_FRAME);
     } catch (e) {
       if (FsError.from(e).code === 'ENOENT') return 'skipped'; // removed or renamed since the listing
       throw e;
@@ -243,16 +247,16 @@ export class Rebalancer {
     let dstFd: number | undefined;
     let staged = false;
     try {
-      const created = await dst.call('create', { path: stage, mode: 0o600, flags: O_RDWR | O_TRUNC, xattrs: gfid ? { [XATTR_GFID]: gfid } : {} });
+      const created = await dst.call('create', { path: stage, mode: 0o600, flags: O_RDWR | O_TRUNC, xattrs: gfid ? { [XATTR_GFID]: gfid } : {} }, REBALANCE_FRAME);
       dstFd = created.fd;
       staged = true;
-      srcFd = (await src.call('open', { path, flags: O_RDONLY })).fd;
+      srcFd = (await src.call('open', { path, flags: O_RDONLY }, REBALANCE_FRAME)).fd;
       let bytes = 0;
       for (let attempt = 1; ; attempt++) {
         bytes += await this.copy(src, srcFd, dst, dstFd);
         let frozen;
         try {
-          frozen = await src.call('migrate', { path, owner: this.owner, op: 'freeze' });
+          frozen = await src.call('migrate', { path, owner: this.owner, op: 'freeze' }, REBALANCE_FRAME);
         } catch (e) {
           if (FsError.from(e).code === 'ENOENT') return 'skipped';
           throw e;
@@ -262,63 +266,63 @@ export class Rebalancer {
         // big one is not held that long: let writes go and copy again, a few times. Copies
         // of a replicated file that differ (diverged: a write done on some replicas, held
         // on its way to the others) cannot agree while frozen: thaw and copy again.
-        await dst.call('ftruncate', { fd: dstFd, size: 0 });
+        await dst.call('ftruncate', { fd: dstFd, size: 0 }, REBALANCE_FRAME);
         if (!frozen.diverged && (frozen.iatt?.size ?? Infinity) <= FROZEN_COPY_MAX_BYTES) {
           bytes += await this.copy(src, srcFd, dst, dstFd);
           break;
         }
-        await src.call('migrate', { path, owner: this.owner, op: 'thaw' });
+        await src.call('migrate', { path, owner: this.owner, op: 'thaw' }, REBALANCE_FRAME);
         if (attempt >= COPY_ATTEMPTS) throw FsError.of('EBUSY', `${path} kept changing while it was copied${frozen.diverged ? ' (its replicas differed)' : ''}; it stays where it is (run the rebalance again later)`);
-        await src.call('migrate', { path, owner: this.owner, op: 'watch' });
+        await src.call('migrate', { path, owner: this.owner, op: 'watch' }, REBALANCE_FRAME);
       }
       // fstat, not lookup: a replicated source with writes held by the freeze shows pending
       // changelog marks, and a lookup would try to heal them and wait for the writer's lock.
-      const { iatt } = await src.call('fstat', { fd: srcFd });
-      await dst.call('ftruncate', { fd: dstFd, size: iatt.size });
+      const { iatt } = await src.call('fstat', { fd: srcFd }, REBALANCE_FRAME);
+      await dst.call('ftruncate', { fd: dstFd, size: iatt.size }, REBALANCE_FRAME);
       await this.copyUserXattrs(src, dst, path, stage);
-      await dst.call('fsync', { fd: dstFd, datasync: false });
-      await dst.call('setattr', { path: stage, attrs: attrsOf(iatt) });
+      await dst.call('fsync', { fd: dstFd, datasync: false }, REBALANCE_FRAME);
+      await dst.call('setattr', { path: stage, attrs: attrsOf(iatt) }, REBALANCE_FRAME);
       await this.release(dst, dstFd);
       dstFd = undefined;
       await this.release(src, srcFd);
       srcFd = undefined;
       // The switch: the copy takes the name on its hashed child (replacing a link file),
       // then the source lets go. Both hold identical data in between; lookups see the copy.
-      await dst.call('rename', { from: stage, to: path });
+      await dst.call('rename', { from: stage, to: path }, REBALANCE_FRAME);
       staged = false;
-      await src.call('migrate', { path, owner: this.owner, op: 'commit' });
+      await src.call('migrate', { path, owner: this.owner, op: 'commit' }, REBALANCE_FRAME);
       this.status.bytesMoved += bytes;
       return 'moved';
     } finally {
       if (srcFd !== undefined) await this.release(src, srcFd);
       if (dstFd !== undefined) await this.release(dst, dstFd);
-      if (staged) await dst.call('unlink', { path: stage }).catch(() => undefined);
-      await src.call('migrate', { path, owner: this.owner, op: 'thaw' }).catch(() => undefined);
+      if (staged) await dst.call('unlink', { path: stage }, REBALANCE_FRAME).catch(() => undefined);
+      await src.call('migrate', { path, owner: this.owner, op: 'thaw' }, REBALANCE_FRAME).catch(() => undefined);
     }
   }
 
   private async release(x: Xlator, fd: number): Promise<void> {
-    await x.call('release', { fd }).catch((e: Error) => log.warn(`release on ${x.name}: ${e.message}`));
+    await x.call('release', { fd }, REBALANCE_FRAME).catch((e: Error) => log.warn(`release on ${x.name}: ${e.message}`));
   }
 
   /** Copies the whole file; chunks of zeros are skipped so holes stay holes. Returns bytes read. */
   private async copy(src: Xlator, srcFd: number, dst: Xlator, dstFd: number): Promise<number> {
     let offset = 0;
     for (;;) {
-      const { data } = await src.call('read', { fd: srcFd, offset, size: COPY_CHUNK });
+      const { data } = await src.call('read', { fd: srcFd, offset, size: COPY_CHUNK }, REBALANCE_FRAME);
       if (data.length === 0) return offset;
       const zeros = data.length === COPY_CHUNK ? data.equals(ZEROS) : data.equals(ZEROS.subarray(0, data.length));
-      if (!zeros) await dst.call('write', { fd: dstFd, offset, data });
+      if (!zeros) await dst.call('write', { fd: dstFd, offset, data }, REBALANCE_FRAME);
       offset += data.length;
       if (data.length < COPY_CHUNK) return offset;
     }
   }
 
   private async copyUserXattrs(src: Xlator, dst: Xlator, path: string, stage: string): Promise<void> {
-    const { names } = await src.call('listxattr', { path });
+    const { names } = await src.call('listxattr', { path }, REBALANCE_FRAME);
     for (const name of names.filter((n) => n.startsWith('user.'))) {
-      const { value } = await src.call('getxattr', { path, name });
-      await dst.call('setxattr', { path: stage, name, value, flags: 0 });
+      const { value } = await src.call('getxattr', { path, name }, REBALANCE_FRAME);
+      await dst.call('setxattr', { path: stage, name, value, flags: 0 }, REBALANCE_FRAME);
     }
   }
 
@@ -329,7 +333,7 @@ export class Rebalancer {
   private async pointAt(path: string, at: number, to: number): Promise<Outcome> {
     const cur = await lookupIfAny(this.children[at]!, path);
     if (cur && !cur.linkto) throw onTwoChildren(path, this.children[at]!, this.children[to]!);
-    if (cur?.linkto !== this.children[to]!.name) await this.dht.pointLinkfile(path, at, to);
+    if (cur?.linkto !== this.children[to]!.name) await this.dht.pointLinkfile(path, at, to, REBALANCE_FRAME);
     return 'skipped';
   }
 
@@ -337,13 +341,13 @@ export class Rebalancer {
   private async moveSymlink(path: string, from: number, to: number): Promise<Outcome> {
     const src = this.children[from]!;
     const dst = this.children[to]!;
-    const { target } = await src.call('readlink', { path });
+    const { target } = await src.call('readlink', { path }, REBALANCE_FRAME);
     const gfid = await gfidOf(src, path);
     const there = await lookupIfAny(dst, path);
     if (there && !there.linkto) return 'skipped'; // a real entry of that name there: leave both for a human
-    if (there) await dst.call('unlink', { path });
-    await dst.call('symlink', { target, path, xattrs: gfid ? { [XATTR_GFID]: gfid } : {} });
-    await src.call('unlink', { path });
+    if (there) await dst.call('unlink', { path }, REBALANCE_FRAME);
+    await dst.call('symlink', { target, path, xattrs: gfid ? { [XATTR_GFID]: gfid } : {} }, REBALANCE_FRAME);
+    await src.call('unlink', { path }, REBALANCE_FRAME);
     return 'moved';
   }
 
@@ -354,18 +358,18 @@ export class Rebalancer {
   private async checkLinkfile(dir: string, child: number, e: DirEntry): Promise<void> {
     const path = joinPath(dir, e.name);
     try {
-      const hashed = await this.dht.hashedChild(path);
+      const hashed = await this.dht.hashedChild(path, REBALANCE_FRAME);
       let stale = hashed !== child;
       if (!stale) {
         const target = this.dht.childNamed(e.linkto!);
         const data = target === undefined ? undefined
-          : await this.children[target]!.call('lookup', { path }).catch(() => undefined);
+          : await this.children[target]!.call('lookup', { path }, REBALANCE_FRAME).catch(() => undefined);
         stale = !data || data.linkto !== undefined;
       }
       if (!stale) return;
       // Look again right before removing: a rename may have made it a real file meanwhile.
-      const now = await this.children[child]!.call('lookup', { path });
-      if (now.linkto) await this.children[child]!.call('unlink', { path });
+      const now = await this.children[child]!.call('lookup', { path }, REBALANCE_FRAME);
+      if (now.linkto) await this.children[child]!.call('unlink', { path }, REBALANCE_FRAME);
     } catch (err) {
       if (FsError.from(err).code !== 'ENOENT') log.warn(`link file ${path} on ${this.children[child]!.name}: ${(err as Error).message}`);
     }
@@ -374,14 +378,14 @@ export class Rebalancer {
 
 /** A lookup where absence is an answer, not an error. */
 function lookupIfAny(x: Xlator, path: string): Promise<FopReply<'lookup'> | undefined> {
-  return x.call('lookup', { path }).catch((e) => {
+  return x.call('lookup', { path }, REBALANCE_FRAME).catch((e) => {
     if (FsError.from(e).code === 'ENOENT') return undefined;
     throw e;
   });
 }
 
 function gfidOf(x: Xlator, path: string): Promise<Buffer | undefined> {
-  return x.call('getxattr', { path, name: XATTR_GFID }).then((r) => r.value, () => undefined);
+  return x.call('getxattr', { path, name: XATTR_GFID }, REBALANCE_FRAME).then((r) => r.value, () => undefined);
 }
 
 function onTwoChildren(path: string, a: Xlator, b: Xlator): FsError {

@@ -4,7 +4,7 @@ import type { WireError } from '../errors.js';
 
 /**
  * The wire envelope, msgpack-encoded, one per WebSocket binary message:
- *   request  {v, id, fop, args}
+ *   request  {v, id, fop, args, cred}    cred: the caller's {uid, gid, groups, pid} (lib/frame.ts)
  *   reply    {v, id, ok}  or  {v, id, err: {errno, code, message}}
  *   push     {v, push: KIND, ...}   brick → client, unasked ('invalidate': {paths};
  *                                   'contended': {path, name, owner})
@@ -13,7 +13,7 @@ import type { WireError } from '../errors.js';
  * silently, and kept the connection). Binary data (read/write payloads, xattr values) travels as msgpack bin, never base64.
  * id 0 is reserved for replies to frames whose id could not be read.
  */
-export const WIRE_VERSION = 1;
+export const WIRE_VERSION = 2;
 
 /** Largest frame a brick accepts; bigger ones get an EMSGSIZE reply. */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
@@ -26,6 +26,8 @@ export interface RequestFrame {
   id: number;
   fop: string;
   args: Record<string, unknown>;
+  /** The caller's credentials as sent; the brick checks them (frameFromWire) before any fop. */
+  cred?: unknown;
 }
 
 export interface ReplyFrame {
@@ -100,7 +102,7 @@ export function encodeFramePooled(frame: RequestFrame | ReplyFrame): EncodedFram
   const { data: _data, ...rest } = bulk.map;
   const map = { ...rest, data: EMPTY };
   const head: Buffer = packr.pack('args' in frame
-    ? { v: frame.v, id: frame.id, fop: frame.fop, args: map }
+    ? { v: frame.v, id: frame.id, fop: frame.fop, args: map, cred: frame.cred }
     : { v: frame.v, id: frame.id, ok: map });
   const h = head.length - 2;
   const total = h + 5 + bulk.data.length;
@@ -144,7 +146,7 @@ export function decodeRequest(buf: Uint8Array): RequestFrame {
   if (typeof o.fop !== 'string') throw new MalformedFrameError('request has no fop', id);
   const args = o.args ?? {};
   if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new MalformedFrameError('request args is not a map', id);
-  return { v: WIRE_VERSION, id, fop: o.fop, args: args as Record<string, unknown> };
+  return { v: WIRE_VERSION, id, fop: o.fop, args: args as Record<string, unknown>, cred: o.cred };
 }
 
 export function decodeReply(buf: Uint8Array): ReplyFrame {

@@ -98,6 +98,13 @@ typedef struct session {
   int notify_started, notify_stop, notify_exited, notify_joined;
   /** Sent, not in the kernel's cache (ENOENT, normal), failed, dropped (queue full). */
   double notify_sent, notify_enoent, notify_failed, notify_dropped;
+  /**
+   * The caller of the request being handed to JavaScript (setCallerBuffer): uid, gid, pid,
+   * umask, written before each handler runs, read by it synchronously. A shared array
+   * instead of four more arguments per request.
+   */
+  napi_ref caller_ref;
+  uint32_t *caller;
 } session_t;
 
 #define NAPI_OK(call) do { if ((call) != napi_ok) { return NULL; } } while (0)
@@ -231,6 +238,8 @@ static void maybe_free(session_t *s) {
   if (s->ended_cb) napi_delete_reference(s->env, s->ended_cb);
   if (s->resource) napi_delete_reference(s->env, s->resource);
   if (s->slabs_ref) napi_delete_reference(s->env, s->slabs_ref);
+  if (s->caller_ref) napi_delete_reference(s->env, s->caller_ref);
+  s->caller = NULL;
   free(s->slab_ptr);
   napi_async_destroy(s->env, s->actx);
   free(s->fbuf.mem);
@@ -285,7 +294,16 @@ static napi_value reqv(napi_env env, fuse_req_t req) {
 static void call_js(session_t *s, enum op op, fuse_req_t req, size_t argc, napi_value *argv) {
   napi_env env = s->env;
   napi_value fn, global, result;
-  if (req) s->outstanding++;
+  if (req) {
+    s->outstanding++;
+    if (s->caller) {
+      const struct fuse_ctx *c = fuse_req_ctx(req);
+      s->caller[0] = c->uid;
+      s->caller[1] = c->gid;
+      s->caller[2] = (uint32_t)c->pid;
+      s->caller[3] = c->umask;
+    }
+  }
   napi_get_reference_value(env, s->handlers[op], &fn);
   napi_get_global(env, &global);
   if (napi_call_function(env, global, fn, argc, argv, &result) != napi_ok) {
@@ -654,6 +672,25 @@ static napi_value js_unmount(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/** setCallerBuffer(session, caller: Uint32Array(4)): where each request's uid, gid, pid and umask go before its handler runs. */
+static napi_value js_set_caller_buffer(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  session_t *s = session_arg(env, argv[0]);
+  if (!s || s->caller) return NULL;
+  napi_typedarray_type type;
+  size_t len;
+  void *data;
+  if (napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_uint32_array || len < 4) {
+    napi_throw_type_error(env, NULL, "setCallerBuffer: needs a Uint32Array of 4");
+    return NULL;
+  }
+  NAPI_OK(napi_create_reference(env, argv[1], 1, &s->caller_ref));
+  s->caller = data;
+  return NULL;
+}
+
 /** setWriteSlabs(session, slabs: Buffer[], busy: Uint8Array): lends equal-sized write slabs. */
 static napi_value js_set_write_slabs(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -787,7 +824,13 @@ static double dbl(napi_env env, napi_value v) {
 }
 
 /** Attribute layout shared with lowlevel-bridge.ts (ATTR_* there). */
-enum { A_INO, A_MODE, A_NLINK, A_UID, A_GID, A_RDEV, A_SIZE, A_BLOCKS, A_BLKSIZE, A_ATIME, A_MTIME, A_CTIME, A_ATTR_TIMEOUT, A_ENTRY_TIMEOUT, A_LEN };
+/** A_INO is the kernel's nodeid; st_ino is the file's own number, A_STINO_HI << 32 | A_STINO_LO (the gfid's, 64 bits). */
+enum { A_INO, A_MODE, A_NLINK, A_UID, A_GID, A_RDEV, A_SIZE, A_BLOCKS, A_BLKSIZE, A_ATIME, A_MTIME, A_CTIME, A_ATTR_TIMEOUT, A_ENTRY_TIMEOUT, A_STINO_HI, A_STINO_LO, A_LEN };
+
+static ino_t stino_of(const double *a) {
+  uint64_t ino = ((uint64_t)a[A_STINO_HI] << 32) | (uint64_t)a[A_STINO_LO];
+  return ino ? (ino_t)ino : (ino_t)a[A_INO];
+}
 
 static void ts_of(double ms, struct timespec *ts) {
   double sec = floor(ms / 1000.0);
@@ -807,7 +850,7 @@ static const double *attr_arg(napi_env env, napi_value v) {
 
 static void stat_of(const double *a, struct stat *st) {
   memset(st, 0, sizeof *st);
-  st->st_ino = (ino_t)a[A_INO];
+  st->st_ino = stino_of(a);
   st->st_mode = (mode_t)a[A_MODE];
   st->st_nlink = (nlink_t)a[A_NLINK];
   st->st_uid = (uid_t)a[A_UID];
@@ -966,7 +1009,7 @@ static uint32_t reply_listing(napi_env env, fuse_req_t req, napi_value *argv, in
     } else {
       struct stat st;
       memset(&st, 0, sizeof st);
-      st.st_ino = (ino_t)a[A_INO];
+      st.st_ino = stino_of(a);
       st.st_mode = (mode_t)a[A_MODE];
       need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
       if (used + need > size) break;
@@ -1000,6 +1043,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL },
     { "unmount", NULL, js_unmount, NULL, NULL, NULL, napi_default, NULL },
     { "setWriteSlabs", NULL, js_set_write_slabs, NULL, NULL, NULL, napi_default, NULL },
+    { "setCallerBuffer", NULL, js_set_caller_buffer, NULL, NULL, NULL, napi_default, NULL },
     { "invalInode", NULL, js_inval_inode, NULL, NULL, NULL, napi_default, NULL },
     { "invalEntry", NULL, js_inval_entry, NULL, NULL, NULL, napi_default, NULL },
     { "stopNotify", NULL, js_stop_notify, NULL, NULL, NULL, napi_default, NULL },

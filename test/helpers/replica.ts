@@ -1,3 +1,4 @@
+import { ROOT_FRAME } from '../../lib/frame.js';
 import fs from 'node:fs';
 import { prepareGraph } from '../../client/graph-switch.js';
 import type { FopName } from '../../lib/fops.js';
@@ -32,7 +33,7 @@ function gateFop(x: Xlator, fop: FopName, before: () => Promise<void>): void {
   const call = x.call.bind(x);
   x.call = (async (f: FopName, a: never) => {
     if (f === fop) await before();
-    return call(f, a);
+    return call(f, a, ROOT_FRAME);
   }) as Xlator['call'];
 }
 

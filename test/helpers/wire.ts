@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
 import { decodeServerFrame, encodeFrame, WIRE_VERSION, type PushFrame, type ReplyFrame } from '../../lib/rpc/frame.js';
 
 /** A raw protocol client for poking a brick with well- and ill-formed frames. */
@@ -48,10 +49,10 @@ export class RawBrickClient {
     this.ws.send(data);
   }
 
-  /** Sends one well-formed request and returns its reply. */
-  async call(fop: string, args: Record<string, unknown>): Promise<ReplyFrame> {
+  /** Sends one well-formed request, as root unless another caller (or none: null) is given, and returns its reply. */
+  async call(fop: string, args: Record<string, unknown>, cred: Frame | null = ROOT_FRAME): Promise<ReplyFrame> {
     const id = this.nextId++;
-    this.ws.send(encodeFrame({ v: WIRE_VERSION, id, fop, args }));
+    this.ws.send(encodeFrame({ v: WIRE_VERSION, id, fop, args, ...(cred ? { cred } : {}) }));
     const r = await this.next();
     if (r.id !== id) throw new Error(`reply for ${r.id}, expected ${id}`);
     return r;

@@ -1,6 +1,7 @@
 // lookup with wantData (quick-read) on a real brick process over a real socket: a small
 // regular file's bytes come with its attributes; nothing for a larger file, a directory, a
 // symlink, a DHT link file, or a file a rebalance is moving.
+import { ROOT_FRAME } from '../../lib/frame.js';
 import test from 'ava';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -24,7 +25,7 @@ interface LookupOk {
 }
 
 async function lookup(c: RawBrickClient, p: string, wantData?: number): Promise<LookupOk> {
-  const r = await c.call('lookup', wantData === undefined ? { path: p } : { path: p, wantData });
+  const r = await c.call('lookup', wantData === undefined ? { path: p } : { path: p, wantData }, ROOT_FRAME);
   if (r.err) throw new Error(`lookup ${p}: ${r.err.code}`);
   return r.ok as LookupOk;
 }
@@ -49,7 +50,7 @@ test('a small file comes with its content; a larger one, or a lookup that does n
   const mib = crypto.randomBytes(1024 ** 2 + 1);
   fs.writeFileSync(path.join(brick.dir, 'mib'), mib);
   t.is((await lookup(c, '/mib', 16 * 1024 ** 2)).data, undefined);
-  t.is((await c.call('lookup', { path: '/nope', wantData: 100 })).err?.code, 'ENOENT');
+  t.is((await c.call('lookup', { path: '/nope', wantData: 100 }, ROOT_FRAME)).err?.code, 'ENOENT');
 });
 
 test('no content for a directory, a symlink, a DHT link file, or a file being moved by a rebalance', async (t) => {
@@ -59,19 +60,19 @@ test('no content for a directory, a symlink, a DHT link file, or a file being mo
   fs.symlinkSync('target', path.join(brick.dir, 'sym'));
   t.is((await lookup(c, '/dir', 65536)).data, undefined);
   t.is((await lookup(c, '/sym', 65536)).data, undefined);
-  await c.call('mknod', { path: '/linked', mode: 0o101000, rdev: 0, xattrs: { 'trusted.brickfs.linkto': Buffer.from('elsewhere') } });
+  await c.call('mknod', { path: '/linked', mode: 0o101000, rdev: 0, xattrs: { 'trusted.brickfs.linkto': Buffer.from('elsewhere') } }, ROOT_FRAME);
   const l = await lookup(c, '/linked', 65536);
   t.is(l.linkto, 'elsewhere');
   t.is(l.data, undefined, 'a link file never carries data');
   // A file a rebalance watches or froze: its content would soon be this brick's old copy.
   fs.writeFileSync(path.join(brick.dir, 'moving'), 'moving bytes');
   t.is(Buffer.from((await lookup(c, '/moving', 65536)).data!).toString(), 'moving bytes');
-  t.falsy((await c.call('migrate', { path: '/moving', owner: 'm', op: 'watch' })).err);
+  t.falsy((await c.call('migrate', { path: '/moving', owner: 'm', op: 'watch' }, ROOT_FRAME)).err);
   t.is((await lookup(c, '/moving', 65536)).data, undefined, 'watched');
-  t.falsy((await c.call('migrate', { path: '/moving', owner: 'm', op: 'freeze' })).err);
+  t.falsy((await c.call('migrate', { path: '/moving', owner: 'm', op: 'freeze' }, ROOT_FRAME)).err);
   t.is((await lookup(c, '/moving', 65536)).data, undefined, 'frozen');
   t.is((await lookup(c, '/target', 65536)).data?.length, 12, 'other files are not affected');
-  t.falsy((await c.call('migrate', { path: '/moving', owner: 'm', op: 'thaw' })).err);
+  t.falsy((await c.call('migrate', { path: '/moving', owner: 'm', op: 'thaw' }, ROOT_FRAME)).err);
   t.is(Buffer.from((await lookup(c, '/moving', 65536)).data!).toString(), 'moving bytes', 'thawed: content again');
 });
 

@@ -1,5 +1,6 @@
 // A real brick process fed bad input over a real socket: every bad frame or path gets an
 // error reply, nothing outside the brick is touched, and the brick keeps serving.
+import { ROOT_FRAME } from '../../lib/frame.js';
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,7 +19,7 @@ async function setup(t: Parameters<typeof startDistribute>[0]) {
 }
 
 async function stillServes(t: import('ava').ExecutionContext, c: RawBrickClient): Promise<void> {
-  const r = await c.call('lookup', { path: '/hello' });
+  const r = await c.call('lookup', { path: '/hello' }, ROOT_FRAME);
   t.is(r.err, undefined);
   t.is((r.ok as { iatt: { size: number } }).iatt.size, 2);
 }
@@ -51,9 +52,9 @@ test('an oversized frame gets EMSGSIZE and the brick keeps serving', async (t) =
 test('unknown fops get ENOSYS, wrong argument types EINVAL, unopened fds EBADF', async (t) => {
   const { c } = await setup(t);
   t.is((await c.call('format_disk', {})).err?.code, 'ENOSYS');
-  t.is((await c.call('lookup', { path: 42 })).err?.code, 'EINVAL');
-  t.is((await c.call('lookup', { path: 'relative' })).err?.code, 'EINVAL');
-  for (const fd of [0, 1, 2, 99]) t.is((await c.call('write', { fd, offset: 0, data: Buffer.from('x') })).err?.code, 'EBADF');
+  t.is((await c.call('lookup', { path: 42 }, ROOT_FRAME)).err?.code, 'EINVAL');
+  t.is((await c.call('lookup', { path: 'relative' }, ROOT_FRAME)).err?.code, 'EINVAL');
+  for (const fd of [0, 1, 2, 99]) t.is((await c.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME)).err?.code, 'EBADF');
   await stillServes(t, c);
 });
 
@@ -63,11 +64,11 @@ test('paths with .. never leave the brick', async (t) => {
   fs.writeFileSync(path.join(outside, 'secret'), 'top secret');
   const rel = path.relative(brick.dir, path.join(outside, 'secret'));
   for (const p of [`/${rel}`, '/../etc/passwd', '/a/../../etc/passwd', '/./hello', '//hello']) {
-    const r = await c.call('lookup', { path: p });
+    const r = await c.call('lookup', { path: p }, ROOT_FRAME);
     t.is(r.err?.code, 'EPERM', p);
   }
-  t.is((await c.call('unlink', { path: `/${rel}` })).err?.code, 'EPERM');
-  t.is((await c.call('create', { path: '/../escaped', mode: 0o644, flags: 0o101 })).err?.code, 'EPERM');
+  t.is((await c.call('unlink', { path: `/${rel}` }, ROOT_FRAME)).err?.code, 'EPERM');
+  t.is((await c.call('create', { path: '/../escaped', mode: 0o644, flags: 0o101 }, ROOT_FRAME)).err?.code, 'EPERM');
   t.is(fs.readFileSync(path.join(outside, 'secret'), 'utf8'), 'top secret');
   t.false(fs.existsSync(path.join(path.dirname(brick.dir), 'escaped')));
   await stillServes(t, c);
@@ -80,17 +81,17 @@ test('symlinks leading out of the brick are never followed', async (t) => {
   fs.symlinkSync(outside, path.join(brick.dir, 'evil-dir'));
   fs.symlinkSync(path.join(outside, 'secret'), path.join(brick.dir, 'evil-file'));
   // Through a symlinked directory: refused.
-  t.is((await c.call('lookup', { path: '/evil-dir/secret' })).err?.code, 'EPERM');
-  t.is((await c.call('open', { path: '/evil-dir/secret', flags: 0 })).err?.code, 'EPERM');
-  t.is((await c.call('create', { path: '/evil-dir/new', mode: 0o644, flags: 0o101 })).err?.code, 'EPERM');
-  t.is((await c.call('unlink', { path: '/evil-dir/secret' })).err?.code, 'EPERM');
-  t.is((await c.call('rename', { from: '/hello', to: '/evil-dir/stolen' })).err?.code, 'EPERM');
+  t.is((await c.call('lookup', { path: '/evil-dir/secret' }, ROOT_FRAME)).err?.code, 'EPERM');
+  t.is((await c.call('open', { path: '/evil-dir/secret', flags: 0 }, ROOT_FRAME)).err?.code, 'EPERM');
+  t.is((await c.call('create', { path: '/evil-dir/new', mode: 0o644, flags: 0o101 }, ROOT_FRAME)).err?.code, 'EPERM');
+  t.is((await c.call('unlink', { path: '/evil-dir/secret' }, ROOT_FRAME)).err?.code, 'EPERM');
+  t.is((await c.call('rename', { from: '/hello', to: '/evil-dir/stolen' }, ROOT_FRAME)).err?.code, 'EPERM');
   // The symlink itself: opened without following, listed as a link, never read through.
-  t.is((await c.call('open', { path: '/evil-file', flags: 0 })).err?.code, 'ELOOP');
-  t.is((await c.call('readdir', { path: '/evil-dir' })).err?.code, 'ENOTDIR');
-  const st = await c.call('lookup', { path: '/evil-file' });
+  t.is((await c.call('open', { path: '/evil-file', flags: 0 }, ROOT_FRAME)).err?.code, 'ELOOP');
+  t.is((await c.call('readdir', { path: '/evil-dir' }, ROOT_FRAME)).err?.code, 'ENOTDIR');
+  const st = await c.call('lookup', { path: '/evil-file' }, ROOT_FRAME);
   t.is(((st.ok as { iatt: { mode: number } }).iatt.mode & 0o170000), 0o120000);
-  await c.call('setattr', { path: '/evil-file', attrs: { mode: 0o777, size: 0 } });
+  await c.call('setattr', { path: '/evil-file', attrs: { mode: 0o777, size: 0 } }, ROOT_FRAME);
   t.is(fs.readFileSync(path.join(outside, 'secret'), 'utf8'), 'top secret');
   t.is(fs.statSync(path.join(outside, 'secret')).mode & 0o777, 0o644);
   t.false(fs.existsSync(path.join(outside, 'new')));
@@ -124,7 +125,7 @@ test('reads of every size at once, pipelined on one fd, each get their own bytes
   const { encodeFrame, WIRE_VERSION } = await import('../../lib/rpc/frame.js');
   const data = Buffer.from(Array.from({ length: 3 << 20 }, (_, i) => (i * 31 + (i >> 12)) % 253));
   fs.writeFileSync(path.join(brick.dir, 'big'), data);
-  const opened = await c.call('open', { path: '/big', flags: 0 });
+  const opened = await c.call('open', { path: '/big', flags: 0 }, ROOT_FRAME);
   const fd = (opened.ok as { fd: number }).fd;
   // 1 MiB reads go to the thread pool; the 4 KiB and 60 KiB ones around them, and a read past
   // the end, go either way depending on what is in the pool when they arrive.
@@ -150,31 +151,31 @@ test('an xattrop can take an entry lock before it and drop one after it; a busy 
   t.teardown(() => other.close());
   const one = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeInt32BE(n); return b; };
   const counter = async (): Promise<number> => {
-    const r = await c.call('xattrop', { path: '/hello', add: { 'user.n': one(0) } });
+    const r = await c.call('xattrop', { path: '/hello', add: { 'user.n': one(0) } }, ROOT_FRAME);
     return ((r.ok as { xattrs: Record<string, Uint8Array> }).xattrs['user.n'] as Buffer).readInt32BE(0);
   };
-  const taken = await c.call('xattrop', { path: '/hello', add: { 'user.n': one(1) }, lock: { name: 'x', owner: 'a' } });
+  const taken = await c.call('xattrop', { path: '/hello', add: { 'user.n': one(1) }, lock: { name: 'x', owner: 'a' } }, ROOT_FRAME);
   t.is(taken.err, undefined);
   t.true((taken.ok as { locked?: boolean }).locked);
   // Another connection finds the lock held, as entrylk and as a compound request.
-  t.is((await other.call('entrylk', { path: '/hello', name: 'x', owner: 'b', cmd: 'trylock' })).err?.code, 'EAGAIN');
-  t.is((await other.call('xattrop', { path: '/hello', add: { 'user.n': one(5) }, lock: { name: 'x', owner: 'b' } })).err?.code, 'EAGAIN');
+  t.is((await other.call('entrylk', { path: '/hello', name: 'x', owner: 'b', cmd: 'trylock' }, ROOT_FRAME)).err?.code, 'EAGAIN');
+  t.is((await other.call('xattrop', { path: '/hello', add: { 'user.n': one(5) }, lock: { name: 'x', owner: 'b' } }, ROOT_FRAME)).err?.code, 'EAGAIN');
   t.is(await counter(), 1, 'the refused request added nothing');
   // A waiting lock is granted once the compound unlock lands.
-  const waiting = other.call('entrylk', { path: '/hello', name: 'x', owner: 'b', cmd: 'lock' });
-  const dropped = await c.call('xattrop', { path: '/hello', add: { 'user.n': one(-1) }, unlock: { name: 'x', owner: 'a' } });
+  const waiting = other.call('entrylk', { path: '/hello', name: 'x', owner: 'b', cmd: 'lock' }, ROOT_FRAME);
+  const dropped = await c.call('xattrop', { path: '/hello', add: { 'user.n': one(-1) }, unlock: { name: 'x', owner: 'a' } }, ROOT_FRAME);
   t.is(dropped.err, undefined);
   t.is((await waiting).err, undefined);
   t.is(await counter(), 0);
   // A failed xattrop does not keep the lock it took.
-  t.is((await c.call('xattrop', { path: '/missing', add: { 'user.n': one(1) }, lock: { name: 'y', owner: 'a' } })).err?.code, 'ENOENT');
-  t.is((await other.call('entrylk', { path: '/missing', name: 'y', owner: 'b', cmd: 'trylock' })).err, undefined);
+  t.is((await c.call('xattrop', { path: '/missing', add: { 'user.n': one(1) }, lock: { name: 'y', owner: 'a' } }, ROOT_FRAME)).err?.code, 'ENOENT');
+  t.is((await other.call('entrylk', { path: '/missing', name: 'y', owner: 'b', cmd: 'trylock' }, ROOT_FRAME)).err, undefined);
   // Locks taken by a compound request go with their connection.
-  t.is((await c.call('xattrop', { path: '/hello', add: { 'user.n': one(0) }, lock: { name: 'z', owner: 'a' } })).err, undefined);
+  t.is((await c.call('xattrop', { path: '/hello', add: { 'user.n': one(0) }, lock: { name: 'z', owner: 'a' } }, ROOT_FRAME)).err, undefined);
   c.close();
   let freed = false;
   for (let i = 0; i < 50 && !freed; i++) {
-    freed = (await other.call('entrylk', { path: '/hello', name: 'z', owner: 'b', cmd: 'trylock' })).err === undefined;
+    freed = (await other.call('entrylk', { path: '/hello', name: 'z', owner: 'b', cmd: 'trylock' }, ROOT_FRAME)).err === undefined;
     if (!freed) await new Promise((r) => setTimeout(r, 100));
   }
   t.true(freed, 'the lock of a closed connection is dropped');
@@ -188,10 +189,10 @@ test('the whole-directory entry lock excludes every entry name of its directory,
   const third = await RawBrickClient.connect(brick.port, brick.dir);
   t.teardown(() => { other.close(); third.close(); });
   const lk = (x: RawBrickClient, name: string, owner: string, cmd: string, p = '/'): Promise<{ err?: { code: string } }> =>
-    x.call('entrylk', { path: p, name, owner, cmd }) as Promise<{ err?: { code: string } }>;
+    x.call('entrylk', { path: p, name, owner, cmd }, ROOT_FRAME) as Promise<{ err?: { code: string } }>;
   const one = Buffer.alloc(12);
   // A name held (as a transaction's lock + pre-op takes it): the whole directory waits.
-  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, lock: { name: 'x', owner: 'a' } })).err, undefined);
+  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, lock: { name: 'x', owner: 'a' } }, ROOT_FRAME)).err, undefined);
   t.is((await lk(other, ALL, 'h', 'trylock')).err?.code, 'EAGAIN');
   let granted = false;
   const whole = lk(other, ALL, 'h', 'lock').then((r) => { granted = true; return r; });
@@ -201,10 +202,10 @@ test('the whole-directory entry lock excludes every entry name of its directory,
   t.is((await lk(c, 'x', 'a', 'trylock', '/sub')).err, undefined);
   t.is((await lk(c, '\u0000inode', 'a', 'trylock')).err, undefined);
   // A new name lock queues behind the waiting whole-directory request (no starvation).
-  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, lock: { name: 'y', owner: 'a' } })).err?.code, 'EAGAIN');
+  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, lock: { name: 'y', owner: 'a' } }, ROOT_FRAME)).err?.code, 'EAGAIN');
   const y = lk(third, 'y', 'a3', 'lock');
   // The post-op + unlock of the name hands the directory over; the queued name waits for it.
-  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, unlock: { name: 'x', owner: 'a' } })).err, undefined);
+  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, unlock: { name: 'x', owner: 'a' } }, ROOT_FRAME)).err, undefined);
   t.is((await whole).err, undefined);
   let yGranted = false;
   void y.then(() => { yGranted = true; });
@@ -231,41 +232,41 @@ test('a lock request that waits tells the holder\'s connection (a contended push
   const third = await RawBrickClient.connect(brick.port, brick.dir);
   t.teardown(() => { other.close(); third.close(); });
   const one = Buffer.alloc(12);
-  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, lock: { name: ALL, owner: 'burst' } })).err, undefined);
+  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, lock: { name: ALL, owner: 'burst' } }, ROOT_FRAME)).err, undefined);
   // A trylock that fails waits for nothing: no push.
-  t.is((await other.call('entrylk', { path: '/', name: 'f', owner: 'b', cmd: 'trylock' })).err?.code, 'EAGAIN');
+  t.is((await other.call('entrylk', { path: '/', name: 'f', owner: 'b', cmd: 'trylock' }, ROOT_FRAME)).err?.code, 'EAGAIN');
   await new Promise((r) => setTimeout(r, 50));
   t.deepEqual(c.pushes, []);
   // A request that waits does.
-  const waiting = other.call('entrylk', { path: '/', name: 'f', owner: 'b', cmd: 'lock' });
+  const waiting = other.call('entrylk', { path: '/', name: 'f', owner: 'b', cmd: 'lock' }, ROOT_FRAME);
   await eventually(() => c.pushes.length === 1, 5000, 'contended push');
   t.deepEqual(c.pushes[0], { v: 1, push: 'contended', path: '/', name: ALL, owner: 'burst' });
   t.deepEqual(third.pushes, []);
   t.deepEqual(other.pushes, []);
-  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, unlock: { name: ALL, owner: 'burst' } })).err, undefined);
+  t.is((await c.call('xattrop', { path: '/', add: { 'user.n': one }, unlock: { name: ALL, owner: 'burst' } }, ROOT_FRAME)).err, undefined);
   t.is((await waiting).err, undefined);
 });
 
 test('unlink with linkfileOnly removes a link file and leaves a real file of that name', async (t) => {
   const { c } = await setup(t);
   const { LINKFILE_MODE, XATTR_LINKTO } = await import('../../lib/fops.js');
-  const made = await c.call('mknod', { path: '/link', mode: LINKFILE_MODE, rdev: 0, xattrs: { [XATTR_LINKTO]: Buffer.from('tv-client-1') } });
+  const made = await c.call('mknod', { path: '/link', mode: LINKFILE_MODE, rdev: 0, xattrs: { [XATTR_LINKTO]: Buffer.from('tv-client-1') } }, ROOT_FRAME);
   t.is(made.err, undefined);
-  t.is((await c.call('unlink', { path: '/hello', linkfileOnly: true })).err?.code, 'ENOENT');
-  t.is((await c.call('lookup', { path: '/hello' })).err, undefined, 'the real file stays');
-  t.is((await c.call('unlink', { path: '/link', linkfileOnly: true })).err, undefined);
-  t.is((await c.call('lookup', { path: '/link' })).err?.code, 'ENOENT');
-  t.is((await c.call('unlink', { path: '/link', linkfileOnly: true })).err?.code, 'ENOENT');
+  t.is((await c.call('unlink', { path: '/hello', linkfileOnly: true }, ROOT_FRAME)).err?.code, 'ENOENT');
+  t.is((await c.call('lookup', { path: '/hello' }, ROOT_FRAME)).err, undefined, 'the real file stays');
+  t.is((await c.call('unlink', { path: '/link', linkfileOnly: true }, ROOT_FRAME)).err, undefined);
+  t.is((await c.call('lookup', { path: '/link' }, ROOT_FRAME)).err?.code, 'ENOENT');
+  t.is((await c.call('unlink', { path: '/link', linkfileOnly: true }, ROOT_FRAME)).err?.code, 'ENOENT');
 });
 
 test('unlink with dataOnly leaves a link file (ENOENT) and removes a real file', async (t) => {
   const { c } = await setup(t);
   const { LINKFILE_MODE, XATTR_LINKTO } = await import('../../lib/fops.js');
-  t.is((await c.call('mknod', { path: '/link', mode: LINKFILE_MODE, rdev: 0, xattrs: { [XATTR_LINKTO]: Buffer.from('tv-client-1') } })).err, undefined);
-  t.is((await c.call('unlink', { path: '/link', dataOnly: true })).err?.code, 'ENOENT');
-  t.is((await c.call('lookup', { path: '/link' })).err, undefined, 'the link file stays');
-  t.is((await c.call('unlink', { path: '/hello', dataOnly: true })).err, undefined);
-  t.is((await c.call('lookup', { path: '/hello' })).err?.code, 'ENOENT');
+  t.is((await c.call('mknod', { path: '/link', mode: LINKFILE_MODE, rdev: 0, xattrs: { [XATTR_LINKTO]: Buffer.from('tv-client-1') } }, ROOT_FRAME)).err, undefined);
+  t.is((await c.call('unlink', { path: '/link', dataOnly: true }, ROOT_FRAME)).err?.code, 'ENOENT');
+  t.is((await c.call('lookup', { path: '/link' }, ROOT_FRAME)).err, undefined, 'the link file stays');
+  t.is((await c.call('unlink', { path: '/hello', dataOnly: true }, ROOT_FRAME)).err, undefined);
+  t.is((await c.call('lookup', { path: '/hello' }, ROOT_FRAME)).err?.code, 'ENOENT');
 });
 
 test('a directory the brick has served, then replaced by a symlink leading out (rename, symlink, link), is refused', async (t) => {
@@ -274,20 +275,20 @@ test('a directory the brick has served, then replaced by a symlink leading out (
   fs.writeFileSync(path.join(outside, 'secret'), 'top secret');
   // The brick has checked these parents before they are swapped (it remembers checked ones).
   for (const d of ['/d1', '/d2', '/d3']) {
-    t.is((await c.call('mkdir', { path: d, mode: 0o755 })).err, undefined);
-    t.is((await c.call('lookup', { path: `${d}/secret` })).err?.code, 'ENOENT');
+    t.is((await c.call('mkdir', { path: d, mode: 0o755 }, ROOT_FRAME)).err, undefined);
+    t.is((await c.call('lookup', { path: `${d}/secret` }, ROOT_FRAME)).err?.code, 'ENOENT');
   }
-  t.is((await c.call('rmdir', { path: '/d1' })).err, undefined);
-  t.is((await c.call('symlink', { path: '/d1', target: outside })).err, undefined);
-  t.is((await c.call('symlink', { path: '/elsewhere', target: outside })).err, undefined);
-  t.is((await c.call('rename', { from: '/d2', to: '/d2-old' })).err, undefined);
-  t.is((await c.call('rename', { from: '/elsewhere', to: '/d2' })).err, undefined);
-  t.is((await c.call('rmdir', { path: '/d3' })).err, undefined);
-  t.is((await c.call('link', { target: '/d1', path: '/d3' })).err, undefined);
+  t.is((await c.call('rmdir', { path: '/d1' }, ROOT_FRAME)).err, undefined);
+  t.is((await c.call('symlink', { path: '/d1', target: outside }, ROOT_FRAME)).err, undefined);
+  t.is((await c.call('symlink', { path: '/elsewhere', target: outside }, ROOT_FRAME)).err, undefined);
+  t.is((await c.call('rename', { from: '/d2', to: '/d2-old' }, ROOT_FRAME)).err, undefined);
+  t.is((await c.call('rename', { from: '/elsewhere', to: '/d2' }, ROOT_FRAME)).err, undefined);
+  t.is((await c.call('rmdir', { path: '/d3' }, ROOT_FRAME)).err, undefined);
+  t.is((await c.call('link', { target: '/d1', path: '/d3' }, ROOT_FRAME)).err, undefined);
   for (const d of ['/d1', '/d2', '/d3']) {
-    t.is((await c.call('lookup', { path: `${d}/secret` })).err?.code, 'EPERM', d);
-    t.is((await c.call('readfile', { path: `${d}/secret`, offset: 0, size: 100 })).err?.code, 'EPERM', d);
-    t.is((await c.call('create', { path: `${d}/new`, mode: 0o644, flags: 0o101 })).err?.code, 'EPERM', d);
+    t.is((await c.call('lookup', { path: `${d}/secret` }, ROOT_FRAME)).err?.code, 'EPERM', d);
+    t.is((await c.call('readfile', { path: `${d}/secret`, offset: 0, size: 100 }, ROOT_FRAME)).err?.code, 'EPERM', d);
+    t.is((await c.call('create', { path: `${d}/new`, mode: 0o644, flags: 0o101 }, ROOT_FRAME)).err?.code, 'EPERM', d);
   }
   t.false(fs.existsSync(path.join(outside, 'new')));
   t.is(fs.readFileSync(path.join(outside, 'secret'), 'utf8'), 'top secret');
@@ -298,29 +299,29 @@ test('the self-heal index holds a path exactly while one of its changelog counte
   const { c } = await setup(t);
   const { XATTR_AFR_PREFIX } = await import('../../lib/fops.js');
   const counters = (...n: number[]): Buffer => { const b = Buffer.alloc(12); n.forEach((x, i) => b.writeInt32BE(x, i * 4)); return b; };
-  const indexed = async (): Promise<string[]> => ((await c.call('indexlist', {})).ok as { paths: string[] }).paths.sort();
+  const indexed = async (): Promise<string[]> => ((await c.call('indexlist', {}, ROOT_FRAME)).ok as { paths: string[] }).paths.sort();
   const a = `${XATTR_AFR_PREFIX}tv-client-0`;
   const b = `${XATTR_AFR_PREFIX}tv-client-1`;
-  t.is((await c.call('mkdir', { path: '/dir', mode: 0o755 })).err, undefined);
+  t.is((await c.call('mkdir', { path: '/dir', mode: 0o755 }, ROOT_FRAME)).err, undefined);
   t.deepEqual(await indexed(), []);
   // Two transactions overlap on one directory: the entry stays until both are done.
-  for (let i = 0; i < 2; i++) t.is((await c.call('xattrop', { path: '/dir', add: { [a]: counters(0, 0, 1), [b]: counters(0, 0, 1) } })).err, undefined);
-  t.is((await c.call('xattrop', { path: '/hello', add: { [a]: counters(1, 0, 0), [b]: counters(1, 0, 0) } })).err, undefined);
+  for (let i = 0; i < 2; i++) t.is((await c.call('xattrop', { path: '/dir', add: { [a]: counters(0, 0, 1), [b]: counters(0, 0, 1) } }, ROOT_FRAME)).err, undefined);
+  t.is((await c.call('xattrop', { path: '/hello', add: { [a]: counters(1, 0, 0), [b]: counters(1, 0, 0) } }, ROOT_FRAME)).err, undefined);
   t.deepEqual(await indexed(), ['/dir', '/hello']);
-  t.is((await c.call('xattrop', { path: '/dir', add: { [a]: counters(0, 0, -1), [b]: counters(0, 0, -1) } })).err, undefined);
+  t.is((await c.call('xattrop', { path: '/dir', add: { [a]: counters(0, 0, -1), [b]: counters(0, 0, -1) } }, ROOT_FRAME)).err, undefined);
   t.deepEqual(await indexed(), ['/dir', '/hello']);
-  t.is((await c.call('xattrop', { path: '/dir', add: { [a]: counters(0, 0, -1), [b]: counters(0, 0, -1) } })).err, undefined);
+  t.is((await c.call('xattrop', { path: '/dir', add: { [a]: counters(0, 0, -1), [b]: counters(0, 0, -1) } }, ROOT_FRAME)).err, undefined);
   t.deepEqual(await indexed(), ['/hello']);
   // A counter this request does not carry still blames: the entry stays.
-  t.is((await c.call('xattrop', { path: '/hello', add: { [a]: counters(-1, 0, 0) } })).err, undefined);
+  t.is((await c.call('xattrop', { path: '/hello', add: { [a]: counters(-1, 0, 0) } }, ROOT_FRAME)).err, undefined);
   t.deepEqual(await indexed(), ['/hello']);
-  t.is((await c.call('xattrop', { path: '/hello', add: { [b]: counters(-1, 0, 0) } })).err, undefined);
+  t.is((await c.call('xattrop', { path: '/hello', add: { [b]: counters(-1, 0, 0) } }, ROOT_FRAME)).err, undefined);
   t.deepEqual(await indexed(), []);
   // A pending entry follows a rename and goes with an unlink.
-  t.is((await c.call('xattrop', { path: '/hello', add: { [a]: counters(1, 0, 0) } })).err, undefined);
-  t.is((await c.call('rename', { from: '/hello', to: '/moved' })).err, undefined);
+  t.is((await c.call('xattrop', { path: '/hello', add: { [a]: counters(1, 0, 0) } }, ROOT_FRAME)).err, undefined);
+  t.is((await c.call('rename', { from: '/hello', to: '/moved' }, ROOT_FRAME)).err, undefined);
   t.deepEqual(await indexed(), ['/moved']);
-  t.is((await c.call('unlink', { path: '/moved' })).err, undefined);
+  t.is((await c.call('unlink', { path: '/moved' }, ROOT_FRAME)).err, undefined);
   t.deepEqual(await indexed(), []);
 });
 

@@ -1,6 +1,7 @@
 // The replication changelog as it lies on a brick (real brick processes, no FUSE): one
 // packed xattr per copy, small enough for ext4 to keep inside the inode; the per-replica
 // xattrs of earlier versions are still read, healed from and cleared.
+import { ROOT_FRAME } from '../../lib/frame.js';
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,12 +20,12 @@ function changelogXattrs(file: string): Record<string, Buffer> {
 test('a written file carries one changelog xattr of 16 bytes on each copy (replica 2), zero at rest', async (t) => {
   const vol = await startReplicated(t, 2, 1);
   const r = await replicateClient(t, vol);
-  const { fd } = await r.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await r.call('write', { fd, offset: 0, data: Buffer.from('data\n') });
-  await r.call('setattr', { path: '/f', attrs: { mode: 0o600 } });
-  await r.call('flush', { fd });
-  await r.call('release', { fd });
-  await r.call('mkdir', { path: '/d', mode: 0o755 });
+  const { fd } = await r.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await r.call('write', { fd, offset: 0, data: Buffer.from('data\n') }, ROOT_FRAME);
+  await r.call('setattr', { path: '/f', attrs: { mode: 0o600 } }, ROOT_FRAME);
+  await r.call('flush', { fd }, ROOT_FRAME);
+  await r.call('release', { fd }, ROOT_FRAME);
+  await r.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
   for (const b of vol.bricks) {
     const onFile = changelogXattrs(path.join(b.dir, 'f'));
     t.deepEqual(Object.keys(onFile), [XATTR_AFR], `${b.dir}/f: one changelog xattr`);
@@ -39,10 +40,10 @@ test('pending marks in the per-replica xattrs of earlier versions still blame: t
   const names = ['rv-client-0', 'rv-client-1'];
   const r = await replicateClient(t, vol);
   t.deepEqual(r.children.map((c) => c.name), names, 'the helper names replicas as this test assumes');
-  const { fd } = await r.call('create', { path: '/old', mode: 0o644, flags: fs.constants.O_RDWR });
-  await r.call('write', { fd, offset: 0, data: Buffer.from('the good copy\n') });
-  await r.call('flush', { fd });
-  await r.call('release', { fd });
+  const { fd } = await r.call('create', { path: '/old', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await r.call('write', { fd, offset: 0, data: Buffer.from('the good copy\n') }, ROOT_FRAME);
+  await r.call('flush', { fd }, ROOT_FRAME);
+  await r.call('release', { fd }, ROOT_FRAME);
   // What an earlier version left after a write that brick 1 missed: brick 0's copy blames
   // brick 1 for one data change in the old format, and brick 1's copy is behind.
   const good = path.join(vol.bricks[0]!.dir, 'old');
@@ -54,7 +55,7 @@ test('pending marks in the per-replica xattrs of earlier versions still blame: t
   fs.writeFileSync(stale, 'stale\n');
   // A client that never saw the file looks it up: the changelog check heals it.
   const fresh = await replicateClient(t, vol);
-  const st = await fresh.call('lookup', { path: '/old' });
+  const st = await fresh.call('lookup', { path: '/old' }, ROOT_FRAME);
   t.is(st.iatt.size, 'the good copy\n'.length);
   t.is(fs.readFileSync(stale, 'utf8'), 'the good copy\n', 'the stale copy was healed from the blaming one');
   const left = changelogXattrs(good);

@@ -1,6 +1,7 @@
 // A replicated create starts the new file's write burst in the create request itself: each
 // brick takes the burst's lock and sets its pre-op marks on a file it made, so the first
 // write needs no lock + pre-op round trip. Real brick processes, no FUSE.
+import { ROOT_FRAME } from '../../lib/frame.js';
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,9 +21,9 @@ const ZERO = Buffer.alloc(16);
 
 /** Whether another owner can take the burst's lock on a brick's path now (and drops it again). */
 async function lockFree(c: RawBrickClient, p: string): Promise<boolean> {
-  const r = await c.call('xattrop', { path: p, add: {}, lock: { name: INODE_LOCK, owner: 'someone-else' } });
+  const r = await c.call('xattrop', { path: p, add: {}, lock: { name: INODE_LOCK, owner: 'someone-else' } }, ROOT_FRAME);
   if (r.err) return false;
-  await c.call('xattrop', { path: p, add: {}, unlock: { name: INODE_LOCK, owner: 'someone-else' } });
+  await c.call('xattrop', { path: p, add: {}, unlock: { name: INODE_LOCK, owner: 'someone-else' } }, ROOT_FRAME);
   return true;
 }
 
@@ -37,7 +38,7 @@ test('a brick create with a burst takes its lock and sets its marks on the file 
   t.teardown(() => c.close());
   const burst = { lock: { name: INODE_LOCK, owner: 'me' }, add: { [XATTR_AFR]: BURST_MARKS } };
 
-  const made = await c.call('create', { path: '/new', mode: 0o644, flags: O_WRONLY, burst });
+  const made = await c.call('create', { path: '/new', mode: 0o644, flags: O_WRONLY, burst }, ROOT_FRAME);
   t.is(made.err, undefined);
   t.true((made.ok as { burst?: boolean }).burst, 'the reply says the burst started');
   t.deepEqual(xattr.getAttributeSync(path.join(brick.dir, 'new'), XATTR_AFR), BURST_MARKS);
@@ -46,7 +47,7 @@ test('a brick create with a burst takes its lock and sets its marks on the file 
 
   // A name that exists: opened, no marks, no lock kept.
   fs.writeFileSync(path.join(brick.dir, 'old'), 'there\n');
-  const opened = await c.call('create', { path: '/old', mode: 0o644, flags: O_WRONLY, burst });
+  const opened = await c.call('create', { path: '/old', mode: 0o644, flags: O_WRONLY, burst }, ROOT_FRAME);
   t.is(opened.err, undefined);
   t.falsy((opened.ok as { burst?: boolean }).burst);
   t.is(xattr.getAttributeSync(path.join(brick.dir, 'old'), XATTR_AFR), null);
@@ -57,9 +58,9 @@ test('a brick create with a burst takes its lock and sets its marks on the file 
   const c2 = await RawBrickClient.connect(brick.port, brick.dir);
   t.teardown(() => c2.close());
   fs.writeFileSync(path.join(brick.dir, 'busy'), '');
-  t.is((await c2.call('xattrop', { path: '/busy', add: {}, lock: { name: INODE_LOCK, owner: 'holder' } })).err, undefined);
+  t.is((await c2.call('xattrop', { path: '/busy', add: {}, lock: { name: INODE_LOCK, owner: 'holder' } }, ROOT_FRAME)).err, undefined);
   fs.rmSync(path.join(brick.dir, 'busy'));
-  const plain = await c.call('create', { path: '/busy', mode: 0o644, flags: O_WRONLY, burst });
+  const plain = await c.call('create', { path: '/busy', mode: 0o644, flags: O_WRONLY, burst }, ROOT_FRAME);
   t.is(plain.err, undefined);
   t.falsy((plain.ok as { burst?: boolean }).burst, 'no burst without its lock');
   t.is(xattr.getAttributeSync(path.join(brick.dir, 'busy'), XATTR_AFR), null, 'and no marks');
@@ -75,18 +76,18 @@ test('replicate: the create\'s burst carries the first writes; close settles the
     const call = child.call.bind(child);
     child.call = ((fop: string, a: never) => {
       if (fop === 'xattrop') xattrops++;
-      return call(fop as never, a);
+      return call(fop as never, a, ROOT_FRAME);
     }) as typeof child.call;
   }
 
-  const { fd } = await r.call('create', { path: '/f', mode: 0o644, flags: O_RDWR });
+  const { fd } = await r.call('create', { path: '/f', mode: 0o644, flags: O_RDWR }, ROOT_FRAME);
   for (const b of vol.bricks) t.deepEqual(xattr.getAttributeSync(path.join(b.dir, 'f'), XATTR_AFR), BURST_MARKS, `${b.dir}: pre-op marks from the create`);
   const afterCreate = xattrops;
-  await r.call('write', { fd, offset: 0, data: Buffer.from('one\n') });
-  await r.call('write', { fd, offset: 4, data: Buffer.from('two\n') });
+  await r.call('write', { fd, offset: 0, data: Buffer.from('one\n') }, ROOT_FRAME);
+  await r.call('write', { fd, offset: 4, data: Buffer.from('two\n') }, ROOT_FRAME);
   t.is(xattrops, afterCreate, 'the writes took no lock + pre-op of their own');
-  await r.call('flush', { fd });
-  await r.call('release', { fd });
+  await r.call('flush', { fd }, ROOT_FRAME);
+  await r.call('release', { fd }, ROOT_FRAME);
   for (const [i, b] of vol.bricks.entries()) {
     const file = path.join(b.dir, 'f');
     t.is(fs.readFileSync(file, 'utf8'), 'one\ntwo\n');
@@ -101,7 +102,7 @@ test('replicate: a file created and never written ends its burst by itself; the 
   const r = await replicateClient(t, vol);
   const raws = await Promise.all(vol.bricks.map((b) => RawBrickClient.connect(b.port, b.dir)));
   t.teardown(() => raws.forEach((c) => c.close()));
-  await r.call('create', { path: '/empty', mode: 0o644, flags: O_RDWR });
+  await r.call('create', { path: '/empty', mode: 0o644, flags: O_RDWR }, ROOT_FRAME);
   await eventually(async () => (await Promise.all(raws.map((c) => lockFree(c, '/empty')))).every(Boolean), 5000, 'the burst to end');
   const files = vol.bricks.map((b) => path.join(b.dir, 'empty'));
   for (const f of files) t.deepEqual(xattr.getAttributeSync(f, XATTR_AFR), ZERO, `${f}: marks settled`);
@@ -116,15 +117,15 @@ test('replicate: when one replica makes the file without the burst, the other\'s
   // Another owner holds the new name's burst lock on replica 1 (a lock left by a file of
   // that name that was just removed): replica 1 creates plain.
   fs.writeFileSync(path.join(vol.bricks[1]!.dir, 'g'), '');
-  t.is((await raws[1]!.call('xattrop', { path: '/g', add: {}, lock: { name: INODE_LOCK, owner: 'holder' } })).err, undefined);
+  t.is((await raws[1]!.call('xattrop', { path: '/g', add: {}, lock: { name: INODE_LOCK, owner: 'holder' } }, ROOT_FRAME)).err, undefined);
   fs.rmSync(path.join(vol.bricks[1]!.dir, 'g'));
-  const { fd } = await r.call('create', { path: '/g', mode: 0o644, flags: O_RDWR });
+  const { fd } = await r.call('create', { path: '/g', mode: 0o644, flags: O_RDWR }, ROOT_FRAME);
   await eventually(() => xattr.getAttributeSync(path.join(vol.bricks[0]!.dir, 'g'), XATTR_AFR)?.equals(ZERO), 5000, 'the undo on replica 0');
   t.true(await lockFree(raws[0]!, '/g'), 'replica 0 dropped the lock');
-  await raws[1]!.call('xattrop', { path: '/g', add: {}, unlock: { name: INODE_LOCK, owner: 'holder' } });
-  await r.call('write', { fd, offset: 0, data: Buffer.from('data\n') });
-  await r.call('flush', { fd });
-  await r.call('release', { fd });
+  await raws[1]!.call('xattrop', { path: '/g', add: {}, unlock: { name: INODE_LOCK, owner: 'holder' } }, ROOT_FRAME);
+  await r.call('write', { fd, offset: 0, data: Buffer.from('data\n') }, ROOT_FRAME);
+  await r.call('flush', { fd }, ROOT_FRAME);
+  await r.call('release', { fd }, ROOT_FRAME);
   for (const b of vol.bricks) {
     const file = path.join(b.dir, 'g');
     t.is(fs.readFileSync(file, 'utf8'), 'data\n', `${b.dir}: the write reached every copy`);

@@ -1,6 +1,7 @@
 // Entry bursts (replicate's eager-lock for a directory's names): a row of creates and
 // unlinks in one directory shares one whole-directory lock, one pre-op and one post-op per
 // replica. Real brick processes, replicate client graphs of their own, no FUSE.
+import { ROOT_FRAME } from '../../lib/frame.js';
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -29,7 +30,7 @@ function countXattrops(r: Xlator, dir: string): number[] {
     const call = child.call.bind(child);
     child.call = ((fop: string, a: { path?: string }) => {
       if (fop === 'xattrop' && a.path === dir) counts[i]!++;
-      return call(fop as never, a as never);
+      return call(fop as never, a as never, ROOT_FRAME);
     }) as typeof child.call;
   });
   return counts;
@@ -37,9 +38,9 @@ function countXattrops(r: Xlator, dir: string): number[] {
 
 /** Whether another owner can take the directory's whole-directory lock on a brick now (and drops it again). */
 async function dirLockFree(c: RawBrickClient, dir: string): Promise<boolean> {
-  const r = await c.call('entrylk', { path: dir, name: ENTRYLK_WHOLE_DIR, owner: 'someone-else', cmd: 'trylock' });
+  const r = await c.call('entrylk', { path: dir, name: ENTRYLK_WHOLE_DIR, owner: 'someone-else', cmd: 'trylock' }, ROOT_FRAME);
   if (r.err) return false;
-  await c.call('entrylk', { path: dir, name: ENTRYLK_WHOLE_DIR, owner: 'someone-else', cmd: 'unlock' });
+  await c.call('entrylk', { path: dir, name: ENTRYLK_WHOLE_DIR, owner: 'someone-else', cmd: 'unlock' }, ROOT_FRAME);
   return true;
 }
 
@@ -55,15 +56,15 @@ test('a row of creates and unlinks in one directory takes one lock + pre-op per 
   const vol = await startReplicated(t, 2, 1, NO_IDLE_END);
   const r = await replicateClient(t, vol);
   const cs = await raws(t, vol);
-  await r.call('mkdir', { path: '/d', mode: 0o755 });
+  await r.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
   const sent = countXattrops(r, '/d');
   for (let i = 0; i < 20; i++) {
-    const { fd } = await r.call('create', { path: `/d/f${i}`, mode: 0o644, flags: O_RDWR });
-    await r.call('release', { fd });
+    const { fd } = await r.call('create', { path: `/d/f${i}`, mode: 0o644, flags: O_RDWR }, ROOT_FRAME);
+    await r.call('release', { fd }, ROOT_FRAME);
   }
-  await r.call('mkdir', { path: '/d/sub', mode: 0o755 });
-  await r.call('symlink', { path: '/d/link', target: 'f0' });
-  for (let i = 0; i < 10; i++) await r.call('unlink', { path: `/d/f${i}` });
+  await r.call('mkdir', { path: '/d/sub', mode: 0o755 }, ROOT_FRAME);
+  await r.call('symlink', { path: '/d/link', target: 'f0' }, ROOT_FRAME);
+  for (let i = 0; i < 10; i++) await r.call('unlink', { path: `/d/f${i}` }, ROOT_FRAME);
   // 32 changes: one by one, each would take two xattrops per replica (64). A burst lives
   // at most a second, so a slow run may take a few.
   for (const n of sent) t.true(n <= 8, `xattrops on /d per replica: ${sent.join(', ')}`);
@@ -72,7 +73,7 @@ test('a row of creates and unlinks in one directory takes one lock + pre-op per 
     t.false(await dirLockFree(cs[i]!, '/d'), `${b.dir}: the whole directory is locked`);
     t.deepEqual(fs.readdirSync(path.join(b.dir, 'd')).sort(), ['f10', 'f11', 'f12', 'f13', 'f14', 'f15', 'f16', 'f17', 'f18', 'f19', 'link', 'sub']);
   }
-  await r.call('lookup', { path: '/d' });
+  await r.call('lookup', { path: '/d' }, ROOT_FRAME);
   for (const [i, b] of vol.bricks.entries()) {
     t.deepEqual(dirMarks(b.dir, 'd'), ZERO, `${b.dir}: marks cleared`);
     t.true(await dirLockFree(cs[i]!, '/d'), `${b.dir}: lock free`);
@@ -82,18 +83,18 @@ test('a row of creates and unlinks in one directory takes one lock + pre-op per 
 test('renames within a directory and between two run in their bursts: marks on both parents, no transaction of their own', async (t) => {
   const vol = await startReplicated(t, 2, 1, NO_IDLE_END);
   const r = await replicateClient(t, vol);
-  await r.call('mkdir', { path: '/a', mode: 0o755 });
-  await r.call('mkdir', { path: '/b', mode: 0o755 });
+  await r.call('mkdir', { path: '/a', mode: 0o755 }, ROOT_FRAME);
+  await r.call('mkdir', { path: '/b', mode: 0o755 }, ROOT_FRAME);
   for (const n of ['f1', 'f2', 'f3']) {
-    const { fd } = await r.call('create', { path: `/a/${n}`, mode: 0o644, flags: O_RDWR });
-    await r.call('release', { fd });
+    const { fd } = await r.call('create', { path: `/a/${n}`, mode: 0o644, flags: O_RDWR }, ROOT_FRAME);
+    await r.call('release', { fd }, ROOT_FRAME);
   }
   const onA = countXattrops(r, '/a');
   const onB = countXattrops(r, '/b');
-  await r.call('rename', { from: '/a/f1', to: '/a/g1' });
-  await r.call('rename', { from: '/a/f2', to: '/b/f2' });
-  await r.call('rename', { from: '/a/f3', to: '/b/f3' });
-  await r.call('rename', { from: '/b/f3', to: '/a/f3' });
+  await r.call('rename', { from: '/a/f1', to: '/a/g1' }, ROOT_FRAME);
+  await r.call('rename', { from: '/a/f2', to: '/b/f2' }, ROOT_FRAME);
+  await r.call('rename', { from: '/a/f3', to: '/b/f3' }, ROOT_FRAME);
+  await r.call('rename', { from: '/b/f3', to: '/a/f3' }, ROOT_FRAME);
   t.deepEqual(onA, [0, 0], 'the renames joined /a\'s open burst');
   t.deepEqual(onB, [1, 1], '/b: one pre-op for its burst');
   for (const b of vol.bricks) {
@@ -103,10 +104,10 @@ test('renames within a directory and between two run in their bursts: marks on b
     t.deepEqual(fs.readdirSync(path.join(b.dir, 'b')).sort(), ['f2']);
   }
   // Renaming a directory ends the bursts under it first (their post-ops go by path).
-  await r.call('rename', { from: '/b', to: '/c' });
+  await r.call('rename', { from: '/b', to: '/c' }, ROOT_FRAME);
   for (const b of vol.bricks) t.deepEqual(dirMarks(b.dir, 'c'), ZERO, `${b.dir}: /c (was /b) settled before the rename`);
-  await r.call('lookup', { path: '/a' });
-  await r.call('lookup', { path: '/' });
+  await r.call('lookup', { path: '/a' }, ROOT_FRAME);
+  await r.call('lookup', { path: '/' }, ROOT_FRAME);
   for (const b of vol.bricks) {
     t.deepEqual(dirMarks(b.dir, 'a'), ZERO, `${b.dir}: /a settled`);
     t.deepEqual(dirMarks(b.dir, '.'), ZERO, `${b.dir}: / settled`);
@@ -117,16 +118,16 @@ test('another client\'s change in the directory ends the burst at once (the bric
   const vol = await startReplicated(t, 2, 1, NO_IDLE_END);
   const a = await replicateClient(t, vol);
   const b = await replicateClient(t, vol);
-  await a.call('mkdir', { path: '/d', mode: 0o755 });
-  const made = await a.call('create', { path: '/d/a', mode: 0o644, flags: O_RDWR });
-  await a.call('release', { fd: made.fd });
+  await a.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
+  const made = await a.call('create', { path: '/d/a', mode: 0o644, flags: O_RDWR }, ROOT_FRAME);
+  await a.call('release', { fd: made.fd }, ROOT_FRAME);
   for (const brick of vol.bricks) t.deepEqual(dirMarks(brick.dir, 'd'), ENTRY_MARKS, 'a\'s burst is open');
   // Without the push, b's lock would wait out the brick's lock-timeout (30 s) and fail EAGAIN.
-  const other = await b.call('create', { path: '/d/b', mode: 0o644, flags: O_RDWR });
-  await b.call('release', { fd: other.fd });
-  await a.call('unlink', { path: '/d/a' });
-  await b.call('unlink', { path: '/d/b' });
-  await a.call('lookup', { path: '/d' });
+  const other = await b.call('create', { path: '/d/b', mode: 0o644, flags: O_RDWR }, ROOT_FRAME);
+  await b.call('release', { fd: other.fd }, ROOT_FRAME);
+  await a.call('unlink', { path: '/d/a' }, ROOT_FRAME);
+  await b.call('unlink', { path: '/d/b' }, ROOT_FRAME);
+  await a.call('lookup', { path: '/d' }, ROOT_FRAME);
   for (const brick of vol.bricks) {
     t.deepEqual(fs.readdirSync(path.join(brick.dir, 'd')), [], `${brick.dir}: every change landed`);
     t.deepEqual(dirMarks(brick.dir, 'd'), ZERO, `${brick.dir}: nothing pending`);
@@ -136,24 +137,24 @@ test('another client\'s change in the directory ends the burst at once (the bric
 test('a replica that fails a change in a burst stays blamed after its post-op, and a lookup heals it', async (t) => {
   const vol = await startReplicated(t, 2, 1);
   const r = await replicateClient(t, vol);
-  await r.call('mkdir', { path: '/d', mode: 0o755 });
-  await r.call('mkdir', { path: '/d/x', mode: 0o755 });
+  await r.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
+  await r.call('mkdir', { path: '/d/x', mode: 0o755 }, ROOT_FRAME);
   // Replica 1 fails one create of the row (a disk error there).
   const child = r.children[1]!;
   const call = child.call.bind(child);
   child.call = ((fop: string, args: { path?: string }) => {
     if (fop === 'mkdir' && args.path === '/d/y') return Promise.reject(FsError.of('EIO', 'injected'));
-    return call(fop as never, args as never);
+    return call(fop as never, args as never, ROOT_FRAME);
   }) as typeof child.call;
-  await r.call('mkdir', { path: '/d/y', mode: 0o755 });
-  await r.call('mkdir', { path: '/d/z', mode: 0o755 });
+  await r.call('mkdir', { path: '/d/y', mode: 0o755 }, ROOT_FRAME);
+  await r.call('mkdir', { path: '/d/z', mode: 0o755 }, ROOT_FRAME);
   child.call = call;
   const [b0, b1] = vol.bricks;
   await eventually(() => dirMarks(b0!.dir, 'd')?.equals(BLAMES_1) === true, 5000, 'replica 0 to blame replica 1 once the burst ends');
   t.false(fs.existsSync(path.join(b1!.dir, 'd/y')));
   // Another client's lookup sees the blame and heals the directory.
   const other = await replicateClient(t, vol);
-  await other.call('lookup', { path: '/d' });
+  await other.call('lookup', { path: '/d' }, ROOT_FRAME);
   t.true(fs.existsSync(path.join(b1!.dir, 'd/y')), 'healed onto replica 1');
   for (const b of vol.bricks) t.deepEqual(dirMarks(b.dir, 'd'), ZERO, `${b.dir}: nothing pending after the heal`);
 });

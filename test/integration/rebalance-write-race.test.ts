@@ -6,6 +6,7 @@
 // append also on the other one, so the copy has it and doing it again would double it.
 // docs/replicate.md, "A change racing a rebalance". Real bricks, the real rebalance process;
 // no FUSE.
+import { ROOT_FRAME } from '../../lib/frame.js';
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -48,15 +49,15 @@ async function grownVolume(t: ExecutionContext, content: string): Promise<Race> 
   const old = await distributeOf(t, oldVol, 'old');
   const names = Array.from({ length: 8 }, (_, i) => `/f-${i}`);
   for (const p of names) {
-    const { fd } = await old.call('create', { path: p, mode: 0o644, flags: O_WRONLY });
-    await old.call('write', { fd, offset: 0, data: Buffer.from(content) });
-    await old.call('release', { fd });
+    const { fd } = await old.call('create', { path: p, mode: 0o644, flags: O_WRONLY }, ROOT_FRAME);
+    await old.call('write', { fd, offset: 0, data: Buffer.from(content) }, ROOT_FRAME);
+    await old.call('release', { fd }, ROOT_FRAME);
   }
   const dht = await distributeOf(t, newVol, 'writer');
   const homes = census(vol.bricks).data;
   for (const p of names) {
     const from = Math.floor(homes.get(p)![0]! / REPLICA);
-    const to = await dht.hashedChild(p);
+    const to = await dht.hashedChild(p, ROOT_FRAME);
     if (to !== from) return { vol, newVol, dht, path: p, from, to };
   }
   throw new Error('no file of the old layout hashes elsewhere on the grown one');
@@ -97,11 +98,11 @@ function copySource(p: string): number {
 
 test.serial('an overwrite done on one old replica and held on the other (the one the mover copies from) is not lost when the file moves', async (t) => {
   const r = await grownVolume(t, 'line 0\nline 1\n');
-  const { fd } = await r.dht.call('open', { path: r.path, flags: O_WRONLY });
+  const { fd } = await r.dht.call('open', { path: r.path, flags: O_WRONLY }, ROOT_FRAME);
   await race(t, r, 'write', copySource(r.path),
-    () => r.dht.call('write', { fd, offset: 0, data: Buffer.from('LINE') }),
+    () => r.dht.call('write', { fd, offset: 0, data: Buffer.from('LINE') }, ROOT_FRAME),
     (other) => fs.readFileSync(other, 'utf8').startsWith('LINE'));
-  await r.dht.call('release', { fd });
+  await r.dht.call('release', { fd }, ROOT_FRAME);
   for (const i of [0, 1]) t.is(fs.readFileSync(brickFile(r, r.to, i), 'utf8'), 'LINE 0\nline 1\n', `new replica ${i}`);
 });
 
@@ -109,13 +110,13 @@ for (const [heldOn, doubled] of [['the replica the copy is read from', 'lost'], 
   test.serial(`an append done on one old replica and held on ${heldOn} is not ${doubled} when the file moves`, async (t) => {
     const r = await grownVolume(t, 'line 0\n');
     const held = doubled === 'lost' ? copySource(r.path) : 1 - copySource(r.path);
-    const { fd } = await r.dht.call('open', { path: r.path, flags: O_WRONLY | O_APPEND });
+    const { fd } = await r.dht.call('open', { path: r.path, flags: O_WRONLY | O_APPEND }, ROOT_FRAME);
     const { runs } = await race(t, r, 'write', held,
-      () => r.dht.call('write', { fd, offset: 7, data: Buffer.from('line 1\n') }),
+      () => r.dht.call('write', { fd, offset: 7, data: Buffer.from('line 1\n') }, ROOT_FRAME),
       (other) => fs.readFileSync(other, 'utf8') === 'line 0\nline 1\n');
     // The same fd follows the file to its new place.
-    await r.dht.call('write', { fd, offset: 14, data: Buffer.from('line 2\n') });
-    await r.dht.call('release', { fd });
+    await r.dht.call('write', { fd, offset: 14, data: Buffer.from('line 2\n') }, ROOT_FRAME);
+    await r.dht.call('release', { fd }, ROOT_FRAME);
     for (const i of [0, 1]) t.is(fs.readFileSync(brickFile(r, r.to, i), 'utf8'), 'line 0\nline 1\nline 2\n', `new replica ${i}`);
     t.true(runs.every((s) => s.state === 'completed'), JSON.stringify(runs));
   });
@@ -123,11 +124,11 @@ for (const [heldOn, doubled] of [['the replica the copy is read from', 'lost'], 
 
 test.serial('a truncate done on one old replica and held on the other (the one the mover copies from) is not lost when the file moves', async (t) => {
   const r = await grownVolume(t, 'line 0\nline 1\n');
-  const { fd } = await r.dht.call('open', { path: r.path, flags: O_WRONLY });
+  const { fd } = await r.dht.call('open', { path: r.path, flags: O_WRONLY }, ROOT_FRAME);
   await race(t, r, 'ftruncate', copySource(r.path),
-    () => r.dht.call('ftruncate', { fd, size: 7 }),
+    () => r.dht.call('ftruncate', { fd, size: 7 }, ROOT_FRAME),
     (other) => fs.statSync(other).size === 7);
-  await r.dht.call('release', { fd });
+  await r.dht.call('release', { fd }, ROOT_FRAME);
   for (const i of [0, 1]) t.is(fs.readFileSync(brickFile(r, r.to, i), 'utf8'), 'line 0\n', `new replica ${i}`);
 });
 
@@ -135,7 +136,7 @@ test.serial('a chmod done on one old replica and held on the other (the one the 
   const r = await grownVolume(t, 'line 0\n');
   // The mover takes the attributes from the first source (replicate's attrReplica): replica 0.
   await race(t, r, 'setattr', 0,
-    () => r.dht.call('setattr', { path: r.path, attrs: { mode: 0o600 } }),
+    () => r.dht.call('setattr', { path: r.path, attrs: { mode: 0o600 } }, ROOT_FRAME),
     (other) => (fs.statSync(other).mode & 0o777) === 0o600);
   for (const i of [0, 1]) t.is(fs.statSync(brickFile(r, r.to, i)).mode & 0o777, 0o600, `new replica ${i}`);
 });

@@ -4,6 +4,7 @@
 // that pass says nothing: distribute then looks for the data itself. Real bricks over real
 // sockets, the client graph in this process (the second case makes the bricks' rename
 // replies look like an older brick's).
+import { ROOT_FRAME } from '../../lib/frame.js';
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,7 +25,7 @@ async function renameOverLinkedTarget(t: ExecutionContext, olderBricks: boolean)
     for (const c of dht.children) {
       const call = c.call.bind(c);
       c.call = (async <F extends FopName>(fop: F, args: FopArgs<F>) => {
-        const r = await call(fop, args);
+        const r = await call(fop, args, ROOT_FRAME);
         if (fop !== 'rename') return r;
         const { targetChecked: _c, replacedLinkto: _l, ...older } = r as FopReply<'rename'>;
         return older as FopReply<F>;
@@ -32,29 +33,29 @@ async function renameOverLinkedTarget(t: ExecutionContext, olderBricks: boolean)
     }
   }
   const write = async (p: string, text: string): Promise<void> => {
-    const f = await dht.call('create', { path: p, mode: 0o644, flags: O_WRONLY });
-    await dht.call('write', { fd: f.fd, offset: 0, data: Buffer.from(text) });
-    await dht.call('release', { fd: f.fd });
+    const f = await dht.call('create', { path: p, mode: 0o644, flags: O_WRONLY }, ROOT_FRAME);
+    await dht.call('write', { fd: f.fd, offset: 0, data: Buffer.from(text) }, ROOT_FRAME);
+    await dht.call('release', { fd: f.fd }, ROOT_FRAME);
   };
   // The target's data on brick x, its link file on its hashed brick s; the source made on s.
   const named = async (want: number, prefix: string): Promise<string> => {
-    for (let i = 0; ; i++) if ((await dht.hashedChild(`/${prefix}${i}`)) === want) return `/${prefix}${i}`;
+    for (let i = 0; ; i++) if ((await dht.hashedChild(`/${prefix}${i}`, ROOT_FRAME)) === want) return `/${prefix}${i}`;
   };
   const target = await named(0, 'target-');
   const s = 0;
   const x = 1;
   const pre = await named(x, 'pre-');
   await write(pre, 'old target\n');
-  await dht.call('rename', { from: pre, to: target });
+  await dht.call('rename', { from: pre, to: target }, ROOT_FRAME);
   const at = (b: number): string => path.join(vol.bricks[b]!.dir, target.slice(1));
   t.is(fs.statSync(at(s)).size, 0, 'the target is a link file on its hashed brick');
   t.is(fs.readFileSync(at(x), 'utf8'), 'old target\n', 'and data on the other');
   const source = await named(s, 'source-');
   await write(source, 'new content\n');
-  await dht.call('rename', { from: source, to: target });
+  await dht.call('rename', { from: source, to: target }, ROOT_FRAME);
   t.is(fs.readFileSync(at(s), 'utf8'), 'new content\n', 'the data renamed over the link file');
   t.false(fs.existsSync(at(x)), 'the old target\'s data is gone');
-  const r = await dht.call('readfile', { path: target, offset: 0, size: 100 });
+  const r = await dht.call('readfile', { path: target, offset: 0, size: 100 }, ROOT_FRAME);
   t.is(r.data.toString(), 'new content\n');
 }
 

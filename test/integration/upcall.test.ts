@@ -1,5 +1,6 @@
 // A real brick process and raw protocol connections: a change made through one connection
 // is pushed to the others (features.cache-invalidation), coalesced per event-loop turn.
+import { ROOT_FRAME } from '../../lib/frame.js';
 import test from 'ava';
 import fs from 'node:fs';
 import { encodeFrame, WIRE_VERSION } from '../../lib/rpc/frame.js';
@@ -20,7 +21,7 @@ const pushed = (c: RawBrickClient): string[][] => c.pushes.flatMap((p) => (p.pus
 
 test('a change through one connection is pushed to the others, not to itself; a burst is a few frames', async (t) => {
   const { a, b } = await clients(t);
-  const created = await a.call('create', { path: '/f', mode: 0o644, flags: 0o102 });
+  const created = await a.call('create', { path: '/f', mode: 0o644, flags: 0o102 }, ROOT_FRAME);
   const fd = (created.ok as { fd: number }).fd;
   await eventually(() => b.pushes.length === 1, 5000, 'push of the create');
   t.deepEqual(pushed(b), [['/f']]);
@@ -34,27 +35,27 @@ test('a change through one connection is pushed to the others, not to itself; a 
   t.deepEqual([...new Set(pushed(b).slice(1).flat())], ['/f'], 'an fd fop names the path the fd was opened at');
   t.deepEqual(a.pushes, [], 'the client that made the change is not told');
   b.pushes.length = 0;
-  await a.call('rename', { from: '/f', to: '/g' });
-  await a.call('link', { target: '/g', path: '/h' });
+  await a.call('rename', { from: '/f', to: '/g' }, ROOT_FRAME);
+  await a.call('link', { target: '/g', path: '/h' }, ROOT_FRAME);
   await eventually(() => pushed(b).flat().length >= 4, 5000, 'push of rename and link');
   t.deepEqual(new Set(pushed(b).flat()), new Set(['/f', '/g', '/h']));
   // After the rename, the fd's path is the new name.
   b.pushes.length = 0;
-  await a.call('ftruncate', { fd, size: 0 });
+  await a.call('ftruncate', { fd, size: 0 }, ROOT_FRAME);
   await eventually(() => b.pushes.length === 1, 5000, 'push of the ftruncate');
   t.deepEqual(pushed(b), [['/g']]);
 });
 
 test('xattrop and failed fops push nothing; b\'s changes go to a', async (t) => {
   const { a, b } = await clients(t);
-  await a.call('mkdir', { path: '/d', mode: 0o755 });
+  await a.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
   await eventually(() => b.pushes.length === 1, 5000, 'push of the mkdir');
   b.pushes.length = 0;
   const one = Buffer.alloc(4);
   one.writeInt32BE(1);
-  t.is((await a.call('xattrop', { path: '/d', add: { 'user.n': one } })).err, undefined);
-  t.is((await a.call('unlink', { path: '/missing' })).err?.code, 'ENOENT');
-  t.is((await b.call('setattr', { path: '/d', attrs: { mode: 0o700 } })).err, undefined);
+  t.is((await a.call('xattrop', { path: '/d', add: { 'user.n': one } }, ROOT_FRAME)).err, undefined);
+  t.is((await a.call('unlink', { path: '/missing' }, ROOT_FRAME)).err?.code, 'ENOENT');
+  t.is((await b.call('setattr', { path: '/d', attrs: { mode: 0o700 } }, ROOT_FRAME)).err, undefined);
   await eventually(() => a.pushes.length === 1, 5000, 'push of b\'s setattr');
   await sleep(100);
   t.deepEqual(b.pushes, []);
@@ -63,8 +64,8 @@ test('xattrop and failed fops push nothing; b\'s changes go to a', async (t) => 
 
 test('features.cache-invalidation off: nothing is pushed', async (t) => {
   const { a, b } = await clients(t, { 'features.cache-invalidation': 'off' });
-  await a.call('mkdir', { path: '/d', mode: 0o755 });
-  await a.call('setattr', { path: '/d', attrs: { mode: 0o700 } });
+  await a.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
+  await a.call('setattr', { path: '/d', attrs: { mode: 0o700 } }, ROOT_FRAME);
   await sleep(200);
   t.deepEqual(b.pushes, []);
 });
@@ -75,7 +76,7 @@ test('SIGHUP: a running brick applies a changed cache-invalidation option from i
   fs.writeFileSync(brick.volfile, fs.readFileSync(brick.volfile, 'utf8').replace('option cache-invalidation on', 'option cache-invalidation off'));
   brick.proc!.kill('SIGHUP');
   await eventually(() => log().includes('options reloaded'), 5000, 'reload in the brick log');
-  await a.call('mkdir', { path: '/d', mode: 0o755 });
+  await a.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
   await sleep(200);
   t.deepEqual(b.pushes, [], 'off: nothing pushed');
   // A volfile that cannot apply changes nothing: the brick goes on as it was.
@@ -85,7 +86,7 @@ test('SIGHUP: a running brick applies a changed cache-invalidation option from i
   fs.writeFileSync(brick.volfile, fs.readFileSync(brick.volfile, 'utf8').replace('option cache-invalidation maybe', 'option cache-invalidation on'));
   brick.proc!.kill('SIGHUP');
   await eventually(() => log().split('options reloaded').length === 3, 5000, 'second reload in the brick log');
-  await a.call('rmdir', { path: '/d' });
+  await a.call('rmdir', { path: '/d' }, ROOT_FRAME);
   await eventually(() => b.pushes.length === 1, 5000, 'on again: pushed');
   t.deepEqual(pushed(b), [['/d']]);
 });

@@ -2,6 +2,8 @@
 // switches to a new graph without a remount, and files open across the switch keep working.
 // Also: the bricks' private directory is invisible and untouchable through a mount; and the
 // rules of the switch itself (client/graph-switch.ts) over stub graphs whose fops we hold.
+import { ROOT_FRAME } from '../../lib/frame.js';
+import { type Frame } from '../../lib/frame.js';
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -231,25 +233,25 @@ class StubTop extends Xlator {
     await this.held;
   }
 
-  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+  async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
     await this.step(`open ${a.path} ${a.flags}`);
     const fd = this.nextFd++;
     this.fds.set(fd, a.flags);
     return { fd };
   }
 
-  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
-    const { fd } = await this.open({ path: a.path, flags: a.flags });
+  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
+    const { fd } = await this.open({ path: a.path, flags: a.flags }, ROOT_FRAME);
     return { fd, iatt: {} as FopReply<'create'>['iatt'] };
   }
 
-  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
+  async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
     if (!this.fds.has(a.fd)) throw FsError.of('EBADF');
     await this.step(`write ${a.fd} ${a.data.toString()}`);
     return { size: a.data.length };
   }
 
-  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
     if (!this.fds.delete(a.fd)) throw FsError.of('EBADF');
     this.seen.push(`release ${a.fd}`);
     return {};
@@ -271,21 +273,21 @@ test('switch rules: running fops finish on the old graph, handles move, the old 
   const graphs = new ActiveGraph(a.graph, 1, { retireCheckMs: 10, remigrateMs: 50 });
   t.teardown(() => graphs.fini());
   const { O_RDWR, O_WRONLY, O_APPEND, O_TRUNC } = fs.constants;
-  const fh = await graphs.open('/f', O_WRONLY | O_APPEND | O_TRUNC);
-  const created = await graphs.create('/c', 0o644);
+  const fh = await graphs.open('/f', O_WRONLY | O_APPEND | O_TRUNC, ROOT_FRAME);
+  const created = await graphs.create('/c', 0o644, ROOT_FRAME);
   // A write and an open are running on graph a when the switch happens. The write's path
   // says the file was renamed since it was opened (fuse-native passes it with every fd op).
   let release!: () => void;
   a.top.held = new Promise((r) => { release = r; });
-  const running = graphs.fdCall(fh, '/f-renamed', 'write', { offset: 0, data: Buffer.from('w1') });
-  const opening = graphs.open('/g', O_RDWR);
+  const running = graphs.fdCall(fh, '/f-renamed', 'write', { offset: 0, data: Buffer.from('w1') }, ROOT_FRAME);
+  const opening = graphs.open('/g', O_RDWR, ROOT_FRAME);
   await sleep(10);
   graphs.switchTo(b.graph, 2);
   t.is(graphs.graphId, 2);
   // The handle moves (in the background, and a new op on it waits for that): open in b at
   // the new name without O_TRUNC; the old fd is released once the write still running on it
   // is done, then the new write runs in b.
-  const moved = graphs.fdCall(fh, '/f-renamed', 'write', { offset: 2, data: Buffer.from('w2') });
+  const moved = graphs.fdCall(fh, '/f-renamed', 'write', { offset: 2, data: Buffer.from('w2') }, ROOT_FRAME);
   await eventually(() => b.top.seen.includes(`open /f-renamed ${O_WRONLY | O_APPEND}`), 2000, 'reopen in graph b');
   await sleep(20);
   t.false(a.top.seen.includes('release 1'));
@@ -302,12 +304,12 @@ test('switch rules: running fops finish on the old graph, handles move, the old 
   // The open that spanned the switch and the created file (remembered as O_RDWR) moved too.
   t.true(b.top.seen.includes(`open /g ${O_RDWR}`));
   t.true(b.top.seen.includes(`open /c ${O_RDWR}`));
-  await graphs.fdCall(g, '/g', 'write', { offset: 0, data: Buffer.from('g') });
-  await graphs.release(g, '/g');
-  await graphs.release(created, '/c');
-  await graphs.release(fh, '/f-renamed');
+  await graphs.fdCall(g, '/g', 'write', { offset: 0, data: Buffer.from('g') }, ROOT_FRAME);
+  await graphs.release(g, '/g', ROOT_FRAME);
+  await graphs.release(created, '/c', ROOT_FRAME);
+  await graphs.release(fh, '/f-renamed', ROOT_FRAME);
   t.deepEqual(b.top.seen.filter((s) => s.startsWith('release')).length, 3);
-  await t.throwsAsync(graphs.fdCall(fh, '/f', 'write', { offset: 0, data: Buffer.from('x') }), { code: 'EBADF' });
+  await t.throwsAsync(graphs.fdCall(fh, '/f', 'write', { offset: 0, data: Buffer.from('x') }, ROOT_FRAME), { code: 'EBADF' });
 });
 
 /** The daemon's volfile route in miniature: long poll, 404 on demand, every request noted. */

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FsError } from '../../lib/errors.js';
+import { ROOT_FRAME } from '../../lib/frame.js';
 import { EarlyWriteback } from '../../brick/xlators/storage/early-writeback.js';
 import { Posix } from '../../brick/xlators/storage/posix.js';
 
@@ -124,7 +125,7 @@ async function posixWithFile(t: ExecutionContext) {
   const posix = new FailingWritebackPosix({ name: 'p', type: 'storage/posix', options: { directory: dir, 'writeback-window': '128KiB' }, children: [] });
   await posix.init();
   t.teardown(() => posix.fini());
-  const { fd } = await posix.create({ path: '/f', flags: fs.constants.O_RDWR, mode: 0o644 });
+  const { fd } = await posix.create({ path: '/f', flags: fs.constants.O_RDWR, mode: 0o644 }, ROOT_FRAME);
   return { posix, fd, file: path.join(dir, 'f') };
 }
 
@@ -133,24 +134,24 @@ const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
 test('storage/posix: a failed background writeback fails the fd\'s next write, once', async (t) => {
   const { posix, fd, file } = await posixWithFile(t);
   const chunk = Buffer.alloc(64 * KiB, 1);
-  await posix.write({ fd, offset: 0, data: chunk });
+  await posix.write({ fd, offset: 0, data: chunk }, ROOT_FRAME);
   t.is(posix.backgroundSyncs, 0);
-  await posix.write({ fd, offset: 64 * KiB, data: chunk });
+  await posix.write({ fd, offset: 64 * KiB, data: chunk }, ROOT_FRAME);
   t.is(posix.backgroundSyncs, 1, 'a 128 KiB window was written in sequence');
   await settle();
-  const e = await t.throwsAsync(posix.write({ fd, offset: 128 * KiB, data: chunk }));
+  const e = await t.throwsAsync(posix.write({ fd, offset: 128 * KiB, data: chunk }, ROOT_FRAME));
   t.is((e as FsError).code, 'EIO');
   t.is(fs.statSync(file).size, 128 * KiB, 'the failing write wrote nothing');
-  t.deepEqual(await posix.write({ fd, offset: 128 * KiB, data: chunk }), { size: 64 * KiB }, 'reported once');
-  await posix.release({ fd });
+  t.deepEqual(await posix.write({ fd, offset: 128 * KiB, data: chunk }, ROOT_FRAME), { size: 64 * KiB }, 'reported once');
+  await posix.release({ fd }, ROOT_FRAME);
 });
 
 test('storage/posix: fsync reports a failed background writeback, once', async (t) => {
   const { posix, fd } = await posixWithFile(t);
-  await posix.writev({ fd, extents: [{ offset: 0, data: Buffer.alloc(128 * KiB, 2) }] });
+  await posix.writev({ fd, extents: [{ offset: 0, data: Buffer.alloc(128 * KiB, 2) }] }, ROOT_FRAME);
   t.is(posix.backgroundSyncs, 1, 'writev counts too');
-  const e = await t.throwsAsync(posix.fsync({ fd, datasync: false }));
+  const e = await t.throwsAsync(posix.fsync({ fd, datasync: false }, ROOT_FRAME));
   t.is((e as FsError).code, 'EIO');
-  t.deepEqual(await posix.fsync({ fd, datasync: false }), {}, 'reported once');
-  await posix.release({ fd });
+  t.deepEqual(await posix.fsync({ fd, datasync: false }, ROOT_FRAME), {}, 'reported once');
+  await posix.release({ fd }, ROOT_FRAME);
 });

@@ -1,3 +1,4 @@
+import { ROOT_FRAME } from '../../lib/frame.js';
 import test from 'ava';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -161,19 +162,19 @@ function file(child: MemChild, path: string, n: number, mtimeMs?: number): Buffe
 }
 
 async function open(ioc: IoCache, path: string, flags = O_RDONLY): Promise<number> {
-  return (await ioc.call('open', { path, flags })).fd;
+  return (await ioc.call('open', { path, flags }, ROOT_FRAME)).fd;
 }
 
 async function read(ioc: IoCache, fd: number, offset: number, size: number): Promise<Buffer> {
-  return (await ioc.call('read', { fd, offset, size })).data;
+  return (await ioc.call('read', { fd, offset, size }, ROOT_FRAME)).data;
 }
 
 /** The kernel's way to read a file: lookup, open, read it whole, release. */
 async function cat(ioc: IoCache, path: string, size = 1024 * KiB): Promise<Buffer> {
-  await ioc.call('lookup', { path });
+  await ioc.call('lookup', { path }, ROOT_FRAME);
   const fd = await open(ioc, path);
   const data = await read(ioc, fd, 0, size);
-  await ioc.call('release', { fd });
+  await ioc.call('release', { fd }, ROOT_FRAME);
   return data;
 }
 
@@ -237,7 +238,7 @@ test('a write through this client drops the pages: the next read has the new byt
   t.deepEqual(await read(ioc, reader, 0, 64 * KiB), content);
   const writer = await open(ioc, '/f', O_RDWR);
   const patch = crypto.randomBytes(100);
-  await ioc.call('write', { fd: writer, offset: 20_000, data: patch });
+  await ioc.call('write', { fd: writer, offset: 20_000, data: patch }, ROOT_FRAME);
   patch.copy(content, 20_000);
   t.deepEqual(await read(ioc, reader, 0, 64 * KiB), content);
   // writev and ftruncate too.
@@ -245,7 +246,7 @@ test('a write through this client drops the pages: the next read has the new byt
   const reads = child.reads.length;
   t.deepEqual(await cat(ioc, '/f'), content);
   t.is(child.reads.length, reads);
-  await ioc.call('ftruncate', { fd: writer, size: 10_000 });
+  await ioc.call('ftruncate', { fd: writer, size: 10_000 }, ROOT_FRAME);
   t.deepEqual(await read(ioc, reader, 0, 64 * KiB), content.subarray(0, 10_000));
   t.true(dump(ioc).invalidations >= 2);
 });
@@ -254,18 +255,18 @@ test('right after a change of ours, reads go to the child until fresh attributes
   const { ioc, child } = make();
   file(child, '/f', 10_000);
   let fd = await open(ioc, '/f', O_RDWR);
-  await ioc.call('write', { fd, offset: 0, data: Buffer.from('x') });
+  await ioc.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
   await read(ioc, fd, 0, 16 * KiB);
   await read(ioc, fd, 0, 16 * KiB);
   t.is(child.reads.length, 2);
   t.is(child.fstats, 0, 'no revalidation round trip added to a read after a write');
   t.like(dump(ioc), { pages: 0, passed: 2 });
   // Closed and opened again (the kernel's lookup answered above, by md-cache): still no round trip added.
-  await ioc.call('release', { fd });
+  await ioc.call('release', { fd }, ROOT_FRAME);
   fd = await open(ioc, '/f', O_RDWR);
   await read(ioc, fd, 0, 16 * KiB);
   t.is(child.fstats, 0);
-  await ioc.call('fstat', { fd });
+  await ioc.call('fstat', { fd }, ROOT_FRAME);
   await read(ioc, fd, 0, 16 * KiB);
   await read(ioc, fd, 0, 16 * KiB);
   t.is(child.reads.length, 4, 'an fstat passing through brought them: cached again');
@@ -279,15 +280,15 @@ test('an O_TRUNC open, a create with O_TRUNC and a setattr of the size drop the 
   const fd = await open(ioc, '/f', O_RDWR | O_TRUNC);
   t.deepEqual(await read(ioc, fd, 0, 64 * KiB), Buffer.alloc(0));
   child.put('/f', Buffer.from('abc'), 5);
-  await ioc.call('lookup', { path: '/f' });
+  await ioc.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.deepEqual(await read(ioc, fd, 0, 64 * KiB), Buffer.from('abc'));
   t.deepEqual(await read(ioc, fd, 0, 64 * KiB), Buffer.from('abc'));
-  const cfd = (await ioc.call('create', { path: '/f', mode: 0o644, flags: O_CREAT | O_RDWR | O_TRUNC })).fd;
+  const cfd = (await ioc.call('create', { path: '/f', mode: 0o644, flags: O_CREAT | O_RDWR | O_TRUNC }, ROOT_FRAME)).fd;
   t.deepEqual(await read(ioc, cfd, 0, 64 * KiB), Buffer.alloc(0));
   child.put('/f', Buffer.from('defgh'), 5);
-  await ioc.call('lookup', { path: '/f' });
+  await ioc.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.deepEqual(await read(ioc, fd, 0, 64 * KiB), Buffer.from('defgh'));
-  await ioc.call('setattr', { path: '/f', attrs: { size: 2 } });
+  await ioc.call('setattr', { path: '/f', attrs: { size: 2 } }, ROOT_FRAME);
   t.deepEqual(await read(ioc, fd, 0, 64 * KiB), Buffer.from('de'));
 });
 
@@ -296,7 +297,7 @@ test('unlink and rename drop both names and everything under a renamed directory
   // Same sizes and mtimes everywhere: the attributes cannot tell the files apart.
   file(child, '/u', 1000, 7);
   await cat(ioc, '/u');
-  await ioc.call('unlink', { path: '/u' });
+  await ioc.call('unlink', { path: '/u' }, ROOT_FRAME);
   const u2 = file(child, '/u', 1000, 7);
   t.deepEqual(await cat(ioc, '/u'), u2, 'a new file at an unlinked name');
 
@@ -304,14 +305,14 @@ test('unlink and rename drop both names and everything under a renamed directory
   const b = file(child, '/b', 1000, 7);
   await cat(ioc, '/a');
   await cat(ioc, '/b');
-  await ioc.call('rename', { from: '/b', to: '/a' });
+  await ioc.call('rename', { from: '/b', to: '/a' }, ROOT_FRAME);
   t.deepEqual(await cat(ioc, '/a'), b, 'renamed over');
   const b2 = file(child, '/b', 1000, 7);
   t.deepEqual(await cat(ioc, '/b'), b2, 'a new file at the old name');
 
   file(child, '/d/f', 1000, 7);
   await cat(ioc, '/d/f');
-  await ioc.call('rename', { from: '/d', to: '/e' });
+  await ioc.call('rename', { from: '/d', to: '/e' }, ROOT_FRAME);
   const df = file(child, '/d/f', 1000, 7);
   t.deepEqual(await cat(ioc, '/d/f'), df, 'under a renamed directory');
 });
@@ -339,7 +340,7 @@ test('invalidate() drops the paths and tells the parents', async (t) => {
   // A fill in flight when the push arrives is not kept.
   file(child, '/f', 3000, 9);
   ioc.invalidate(['/f'], child);
-  await ioc.call('lookup', { path: '/f' });
+  await ioc.call('lookup', { path: '/f' }, ROOT_FRAME);
   const fd = await open(ioc, '/f');
   child.holding = true;
   const pending = read(ioc, fd, 0, 4096);
@@ -386,7 +387,7 @@ test('priority: lower-priority files are evicted first, 0 is never cached; renam
   await cat(ioc, '/d.c');
   t.is(child.reads.length, reads, 'a.h, c.c and d.c held: b.c went');
   // Now under /keep (priority 2): it outlives c.c and d.c.
-  await ioc.call('rename', { from: '/d.c', to: '/keep/d.c' });
+  await ioc.call('rename', { from: '/d.c', to: '/keep/d.c' }, ROOT_FRAME);
   await cat(ioc, '/keep/d.c');
   file(child, '/e.c', PS);
   file(child, '/f.c', PS);
@@ -425,7 +426,7 @@ test('a file larger than half the cache is not kept', async (t) => {
 test('a small read of a large file is not filled with whole pages, but is answered from pages held', async (t) => {
   const { ioc, child } = make();
   const content = file(child, '/f', 200_000);
-  await ioc.call('lookup', { path: '/f' });
+  await ioc.call('lookup', { path: '/f' }, ROOT_FRAME);
   const fd = await open(ioc, '/f');
   t.deepEqual(await read(ioc, fd, 50_000, 4096), content.subarray(50_000, 54_096));
   t.deepEqual(child.reads.map((r) => `${r.offset}+${r.size}`), ['50000+4096'], 'as asked');
@@ -437,19 +438,19 @@ test('a small read of a large file is not filled with whole pages, but is answer
 test('a fill that started before a write of ours is not kept', async (t) => {
   const { ioc, child } = make();
   const content = file(child, '/f', 10_000);
-  await ioc.call('lookup', { path: '/f' });
+  await ioc.call('lookup', { path: '/f' }, ROOT_FRAME);
   const reader = await open(ioc, '/f');
   const writer = await open(ioc, '/f', O_RDWR);
   child.holding = true;
   const pending = read(ioc, reader, 0, 16 * KiB);
   await settle();
   child.holding = false;
-  await ioc.call('write', { fd: writer, offset: 0, data: Buffer.from('new') });
+  await ioc.call('write', { fd: writer, offset: 0, data: Buffer.from('new') }, ROOT_FRAME);
   child.held.splice(0).forEach((go) => go());
   const first = await pending;
   t.is(first.length, content.length);
   t.like(dump(ioc), { pages: 0, discardedFills: 1 });
-  await ioc.call('lookup', { path: '/f' });
+  await ioc.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.deepEqual((await read(ioc, reader, 0, 16 * KiB)).subarray(0, 3), Buffer.from('new'));
 });
 
@@ -457,13 +458,13 @@ test('attributes from a listing validate pages; a different size there drops the
   const { ioc, child } = make();
   file(child, '/dir/f', 3000);
   const fd = await open(ioc, '/dir/f');
-  await ioc.call('readdir', { path: '/dir' });
+  await ioc.call('readdir', { path: '/dir' }, ROOT_FRAME);
   await read(ioc, fd, 0, 4096);
   await read(ioc, fd, 0, 4096);
   t.is(child.reads.length, 1);
   t.is(child.fstats, 0);
   const fresh = file(child, '/dir/f', 3001);
-  await ioc.call('readdir', { path: '/dir' });
+  await ioc.call('readdir', { path: '/dir' }, ROOT_FRAME);
   t.like(dump(ioc), { pages: 0 });
   t.deepEqual(await read(ioc, fd, 0, 4096), fresh);
 });
@@ -500,31 +501,31 @@ for (const behind of [false, true]) {
           if (!got.equals(want)) return t.fail(`op ${i}: read ${fds.get(fd)} ${offset}+${size}: ${got.length} bytes, want ${want.length}`);
           reads++;
         } else if (op < 0.55) {
-          await ioc.call('write', { fd, offset: Math.floor(rnd() * 70_000), data: crypto.randomBytes(1 + Math.floor(rnd() * 20_000)) });
+          await ioc.call('write', { fd, offset: Math.floor(rnd() * 70_000), data: crypto.randomBytes(1 + Math.floor(rnd() * 20_000)) }, ROOT_FRAME);
         } else if (op < 0.6) {
-          await ioc.call('ftruncate', { fd, size: Math.floor(rnd() * 70_000) });
+          await ioc.call('ftruncate', { fd, size: Math.floor(rnd() * 70_000) }, ROOT_FRAME);
         } else if (op < 0.63) {
-          await ioc.call('setattr', { path: pick(paths), attrs: { size: Math.floor(rnd() * 70_000) } });
+          await ioc.call('setattr', { path: pick(paths), attrs: { size: Math.floor(rnd() * 70_000) } }, ROOT_FRAME);
         } else if (op < 0.66) {
           await openOne(pick(paths), O_RDWR | O_TRUNC);
         } else if (op < 0.69) {
           // Swap /a and /b by name: fds follow their files.
           for (const [from, to] of [['/a', '/t'], ['/b', '/a'], ['/t', '/b']] as const) {
-            await ioc.call('rename', { from, to });
+            await ioc.call('rename', { from, to }, ROOT_FRAME);
             for (const [f, p] of fds) if (p === from) fds.set(f, to);
           }
         } else if (op < 0.75) {
           if (fds.size > 3) {
-            await ioc.call('release', { fd });
+            await ioc.call('release', { fd }, ROOT_FRAME);
             fds.delete(fd);
           }
           await openOne(pick(paths), O_RDONLY);
         } else if (op < 0.85) {
-          await ioc.call('lookup', { path: pick(paths) });
+          await ioc.call('lookup', { path: pick(paths) }, ROOT_FRAME);
         } else if (op < 0.9) {
-          await ioc.call('readdir', { path: pick(['/', '/d']) });
+          await ioc.call('readdir', { path: pick(['/', '/d']) }, ROOT_FRAME);
         } else if (op < 0.95) {
-          await ioc.call('fstat', { fd });
+          await ioc.call('fstat', { fd }, ROOT_FRAME);
         } else if (behind) {
           file(child, pick(paths), Math.floor(rnd() * 60_000));
         }

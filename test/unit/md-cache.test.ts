@@ -1,3 +1,4 @@
+import { ROOT_FRAME } from '../../lib/frame.js';
 import test from 'ava';
 import type { FopArgs, FopName, FopReply, Iatt } from '../../lib/fops.js';
 import { Xlator } from '../../lib/xlator.js';
@@ -31,68 +32,68 @@ function make(timeout = '1'): { md: MdCache; child: StubChild } {
 
 test('a repeated lookup is answered from the cache within the timeout', async (t) => {
   const { md, child } = make();
-  await md.call('lookup', { path: '/f' });
-  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.deepEqual(child.calls, ['lookup']);
 });
 
 test('entries expire after md-cache-timeout', async (t) => {
   const { md, child } = make('1');
-  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   await new Promise((r) => setTimeout(r, 1100));
-  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.deepEqual(child.calls, ['lookup', 'lookup']);
 });
 
 test('timeout 0 disables caching', async (t) => {
   const { md, child } = make('0');
-  await md.call('lookup', { path: '/f' });
-  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.is(child.calls.length, 2);
 });
 
 test('writes, unlink and rename through this client invalidate what they change', async (t) => {
   const { md, child } = make();
-  const { fd } = await md.call('create', { path: '/f', mode: 0o644, flags: 2 });
-  await md.call('fstat', { fd });
+  const { fd } = await md.call('create', { path: '/f', mode: 0o644, flags: 2 }, ROOT_FRAME);
+  await md.call('fstat', { fd }, ROOT_FRAME);
   t.deepEqual(child.calls, ['create'], 'fstat after create is served from the create reply');
-  await md.call('write', { fd, offset: 8, data: Buffer.from('x') });
-  t.is((await md.call('fstat', { fd })).iatt.size, 9, 'a write moves the cached size to its end');
+  await md.call('write', { fd, offset: 8, data: Buffer.from('x') }, ROOT_FRAME);
+  t.is((await md.call('fstat', { fd }, ROOT_FRAME)).iatt.size, 9, 'a write moves the cached size to its end');
   t.false(child.calls.includes('fstat'), 'the size after a write comes from the cache');
-  await md.call('unlink', { path: '/f' });
-  await md.call('lookup', { path: '/f' });
+  await md.call('unlink', { path: '/f' }, ROOT_FRAME);
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.is(child.calls.filter((c) => c === 'lookup').length, 1);
-  await md.call('lookup', { path: '/d/x' });
-  await md.call('rename', { from: '/d', to: '/e' });
-  await md.call('lookup', { path: '/d/x' });
+  await md.call('lookup', { path: '/d/x' }, ROOT_FRAME);
+  await md.call('rename', { from: '/d', to: '/e' }, ROOT_FRAME);
+  await md.call('lookup', { path: '/d/x' }, ROOT_FRAME);
   t.is(child.calls.filter((c) => c === 'lookup').length, 3, 'renaming a directory drops what lies under it');
 });
 
 test('readdir fills the cache with the entries attributes (find + stat without round trips)', async (t) => {
   const { md, child } = make();
-  await md.call('readdir', { path: '/dir' });
-  t.is((await md.call('lookup', { path: '/dir/a' })).iatt.size, 5);
+  await md.call('readdir', { path: '/dir' }, ROOT_FRAME);
+  t.is((await md.call('lookup', { path: '/dir/a' }, ROOT_FRAME)).iatt.size, 5);
   t.deepEqual(child.calls, ['readdir']);
 });
 
 test('an entry change updates the cached parent (times, link count) instead of dropping it', async (t) => {
   const { md, child } = make();
-  const before = (await md.call('lookup', { path: '/d' })).iatt;
-  await md.call('mkdir', { path: '/d/sub', mode: 0o755 });
-  const after = (await md.call('lookup', { path: '/d' })).iatt;
+  const before = (await md.call('lookup', { path: '/d' }, ROOT_FRAME)).iatt;
+  await md.call('mkdir', { path: '/d/sub', mode: 0o755 }, ROOT_FRAME);
+  const after = (await md.call('lookup', { path: '/d' }, ROOT_FRAME)).iatt;
   t.is(child.calls.filter((c) => c === 'lookup').length, 1, 'the parent is still cached');
   t.is(after.nlink, before.nlink + 1);
   t.true(after.mtimeMs > before.mtimeMs);
-  await md.call('rename', { from: '/d/sub', to: '/e' });
-  await md.call('lookup', { path: '/d' });
+  await md.call('rename', { from: '/d/sub', to: '/e' }, ROOT_FRAME);
+  await md.call('lookup', { path: '/d' }, ROOT_FRAME);
   t.is(child.calls.filter((c) => c === 'lookup').length, 2, 'a rename of a directory drops both parents');
   // A file known to be one moves its parent's times only, as a create does.
-  const { fd } = await md.call('create', { path: '/d/f', mode: 0o644, flags: 0o101 });
-  await md.call('release', { fd });
-  const beforeRename = (await md.call('lookup', { path: '/d' })).iatt;
+  const { fd } = await md.call('create', { path: '/d/f', mode: 0o644, flags: 0o101 }, ROOT_FRAME);
+  await md.call('release', { fd }, ROOT_FRAME);
+  const beforeRename = (await md.call('lookup', { path: '/d' }, ROOT_FRAME)).iatt;
   await new Promise((r) => setTimeout(r, 5));
-  await md.call('rename', { from: '/d/f', to: '/d/g' });
-  const afterRename = (await md.call('lookup', { path: '/d' })).iatt;
+  await md.call('rename', { from: '/d/f', to: '/d/g' }, ROOT_FRAME);
+  const afterRename = (await md.call('lookup', { path: '/d' }, ROOT_FRAME)).iatt;
   t.is(child.calls.filter((c) => c === 'lookup').length, 2, 'a rename of a known file keeps its parent cached');
   t.true(afterRename.mtimeMs > beforeRename.mtimeMs, 'with its times moved');
   t.is(afterRename.nlink, beforeRename.nlink);
@@ -101,39 +102,39 @@ test('an entry change updates the cached parent (times, link count) instead of d
 test('a renamed file is cached under its new name (the lookup before rm or stat needs no round trip), not under the old one', async (t) => {
   const { md, child } = make('600');
   child.size = 42;
-  await md.call('lookup', { path: '/d/f' });
+  await md.call('lookup', { path: '/d/f' }, ROOT_FRAME);
   const before = Date.now();
-  await md.call('rename', { from: '/d/f', to: '/d/g' });
-  const moved = (await md.call('lookup', { path: '/d/g' })).iatt;
+  await md.call('rename', { from: '/d/f', to: '/d/g' }, ROOT_FRAME);
+  const moved = (await md.call('lookup', { path: '/d/g' }, ROOT_FRAME)).iatt;
   t.deepEqual(child.calls, ['lookup', 'rename'], 'the new name is answered from the cache');
   t.is(moved.size, 42, 'with the file\'s attributes');
   t.true(moved.ctimeMs >= before, 'and the rename\'s ctime');
-  await md.call('lookup', { path: '/d/f' });
+  await md.call('lookup', { path: '/d/f' }, ROOT_FRAME);
   t.deepEqual(child.calls, ['lookup', 'rename', 'lookup'], 'the old name is asked for again');
 });
 
 test('a rename racing with another client\'s change does not cache the new name from the old attributes', async (t) => {
   const { md, child } = make('600');
-  await md.call('lookup', { path: '/d/f' });
+  await md.call('lookup', { path: '/d/f' }, ROOT_FRAME);
   const plain = child.call.bind(child);
   child.call = (<F extends FopName>(fop: F, args: FopArgs<F>) => {
     if (fop === 'rename') md.invalidate(['/d/f'], child);
     return plain(fop, args);
   }) as typeof child.call;
-  await md.call('rename', { from: '/d/f', to: '/d/g' });
-  await md.call('lookup', { path: '/d/g' });
+  await md.call('rename', { from: '/d/f', to: '/d/g' }, ROOT_FRAME);
+  await md.call('lookup', { path: '/d/g' }, ROOT_FRAME);
   t.deepEqual(child.calls, ['lookup', 'rename', 'lookup']);
 });
 
 test('a setattr answered without attributes (write-behind took it) is applied to the cached entry', async (t) => {
   const { md, child } = make();
-  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   child.call = ((fop: FopName) => {
     child.calls.push(fop);
     return Promise.resolve(fop === 'setattr' ? {} : { iatt: iatt(1) });
   }) as typeof child.call;
-  await md.call('setattr', { path: '/f', attrs: { mode: 0o600, uid: 7, mtimeMs: 5000 } });
-  const after = (await md.call('lookup', { path: '/f' })).iatt;
+  await md.call('setattr', { path: '/f', attrs: { mode: 0o600, uid: 7, mtimeMs: 5000 } }, ROOT_FRAME);
+  const after = (await md.call('lookup', { path: '/f' }, ROOT_FRAME)).iatt;
   t.deepEqual(child.calls, ['lookup', 'setattr'], 'the stat after it is served from the cache');
   t.is(after.mode, 0o100600);
   t.is(after.uid, 7);
@@ -152,18 +153,18 @@ class Recorder extends Xlator {
 test('invalidate (another client changed a path): its attributes and its parent\'s go, and it is passed up', async (t) => {
   const { md, child } = make('600');
   const up = new Recorder({ name: 'up', type: 'test/recorder', options: {}, children: [md] });
-  for (const p of ['/d', '/d/f', '/d/g', '/e']) await md.call('lookup', { path: p });
+  for (const p of ['/d', '/d/f', '/d/g', '/e']) await md.call('lookup', { path: p }, ROOT_FRAME);
   t.is(child.calls.length, 4);
   md.invalidate(['/d/f'], child);
   t.deepEqual(up.seen, [['/d/f']]);
-  for (const p of ['/d', '/d/f', '/d/g', '/e']) await md.call('lookup', { path: p });
+  for (const p of ['/d', '/d/f', '/d/g', '/e']) await md.call('lookup', { path: p }, ROOT_FRAME);
   t.deepEqual(child.calls.slice(4), ['lookup', 'lookup'], 'only /d/f and its parent /d are asked again');
   t.like(md.statedump(), { invalidations: 1 });
 });
 
 test('invalidate of a cached directory drops what is cached below it (renamed or removed elsewhere)', async (t) => {
   const { md, child } = make('600');
-  await md.call('mkdir', { path: '/d', mode: 0o755 });
+  await md.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
   child.calls.length = 0;
   // mkdir's stub iatt is a file's: look the directory up as one.
   const dirIatt = { ...iatt(0), mode: 0o040755 };
@@ -172,12 +173,12 @@ test('invalidate of a cached directory drops what is cached below it (renamed or
     return Promise.resolve((fop === 'lookup' ? { iatt: dirIatt } : { entries: [{ name: 'a', iatt: iatt(5) }] }) as FopReply<F>);
   }) as StubChild['call'];
   md.invalidate(['/d'], child);
-  await md.call('lookup', { path: '/d' });
-  await md.call('readdir', { path: '/d' });
-  await md.call('lookup', { path: '/d/a' });
+  await md.call('lookup', { path: '/d' }, ROOT_FRAME);
+  await md.call('readdir', { path: '/d' }, ROOT_FRAME);
+  await md.call('lookup', { path: '/d/a' }, ROOT_FRAME);
   t.deepEqual(child.calls, ['lookup', 'readdir'], '/d/a came with the listing');
   md.invalidate(['/d'], child);
-  await md.call('lookup', { path: '/d/a' });
+  await md.call('lookup', { path: '/d/a' }, ROOT_FRAME);
   t.deepEqual(child.calls, ['lookup', 'readdir', 'lookup'], 'the entry below the changed directory went with it');
 });
 
@@ -190,22 +191,22 @@ test('a lookup in flight when an invalidation arrives is answered but not cached
     await gate;
     return answer(fop, args);
   }) as StubChild['call'];
-  const inFlight = md.call('lookup', { path: '/f' });
+  const inFlight = md.call('lookup', { path: '/f' }, ROOT_FRAME);
   await new Promise((r) => setImmediate(r));
   md.invalidate(['/f'], child);
   release();
   t.is((await inFlight).iatt.size, 1);
-  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.deepEqual(child.calls, ['lookup', 'lookup'], 'asked again');
-  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.deepEqual(child.calls, ['lookup', 'lookup'], 'a lookup after the invalidation is cached again');
 });
 
 test('a brick that comes or goes (CHILD_UP/CHILD_DOWN) empties the cache: pushes may have been lost meanwhile', async (t) => {
   const { md, child } = make('600');
-  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   md.notify('CHILD_UP', child);
-  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.deepEqual(child.calls, ['lookup', 'lookup']);
 });
 
@@ -219,23 +220,23 @@ test('a file with several names stays cached at most 1 s, whatever the timeout (
     }
     return plain(fop, args);
   }) as typeof child.call;
-  await md.call('lookup', { path: '/h' });
-  await md.call('lookup', { path: '/f' });
-  await md.call('lookup', { path: '/h' });
+  await md.call('lookup', { path: '/h' }, ROOT_FRAME);
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
+  await md.call('lookup', { path: '/h' }, ROOT_FRAME);
   t.deepEqual(child.calls, ['lookup', 'lookup'], 'both cached at first');
   await new Promise((r) => setTimeout(r, 1100));
-  await md.call('lookup', { path: '/h' });
-  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/h' }, ROOT_FRAME);
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.deepEqual(child.calls, ['lookup', 'lookup', 'lookup'], 'the two-name file is asked again, the other is not');
 });
 
 test('reconfigure to a shorter timeout drops what was kept under the longer one', async (t) => {
   const { md, child } = make('600');
-  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   md.reconfigure({ 'md-cache-timeout': '600' });
-  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.is(child.calls.length, 1, 'the same timeout keeps the cache');
   md.reconfigure({ 'md-cache-timeout': '1' });
-  await md.call('lookup', { path: '/f' });
+  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.is(child.calls.length, 2);
 });

@@ -1,3 +1,4 @@
+import { ROOT_FRAME } from '../../lib/frame.js';
 import test from 'ava';
 import pathMod from 'node:path/posix';
 import { FsError } from '../../lib/errors.js';
@@ -99,12 +100,12 @@ const enoent = { instanceOf: FsError, code: 'ENOENT' } as const;
 
 test('after mkdir, a new name in it is ENOENT without asking the child; once created, it is asked', async (t) => {
   const { nl, child } = make();
-  await nl.call('mkdir', { path: '/d', mode: 0o755 });
-  await t.throwsAsync(nl.call('lookup', { path: '/d/new' }), enoent);
-  await t.throwsAsync(nl.call('lookup', { path: '/d/x', xattrs: ['user.a'] }), enoent, 'a missing name has no xattrs either');
+  await nl.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/new' }, ROOT_FRAME), enoent);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/x', xattrs: ['user.a'] }, ROOT_FRAME), enoent, 'a missing name has no xattrs either');
   t.deepEqual(child.lookups, []);
-  await nl.call('create', { path: '/d/new', mode: 0o644, flags: 0 });
-  await nl.call('lookup', { path: '/d/new' });
+  await nl.call('create', { path: '/d/new', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  await nl.call('lookup', { path: '/d/new' }, ROOT_FRAME);
   t.deepEqual(child.lookups, ['/d/new']);
   t.like(nl.statedump(), { directories: 1, hits: 2, misses: 1 });
 });
@@ -112,27 +113,27 @@ test('after mkdir, a new name in it is ENOENT without asking the child; once cre
 test('after readdir, listed names go to the child and others are ENOENT here', async (t) => {
   const { nl, child } = make();
   child.exists.add('/d').add('/d/a').add('/d/b');
-  await nl.call('readdir', { path: '/d' });
-  await nl.call('lookup', { path: '/d/a' });
-  await nl.call('lookup', { path: '/d/b' });
-  await t.throwsAsync(nl.call('lookup', { path: '/d/c' }), enoent);
+  await nl.call('readdir', { path: '/d' }, ROOT_FRAME);
+  await nl.call('lookup', { path: '/d/a' }, ROOT_FRAME);
+  await nl.call('lookup', { path: '/d/b' }, ROOT_FRAME);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/c' }, ROOT_FRAME), enoent);
   t.deepEqual(child.lookups, ['/d/a', '/d/b']);
 });
 
 test('lookups in unknown directories always reach the child', async (t) => {
   const { nl, child } = make();
   child.exists.add('/d');
-  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }), enoent);
-  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }), enoent);
-  await nl.call('readdir', { path: '/d' });
-  await t.throwsAsync(nl.call('lookup', { path: '/e/x' }), enoent);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }, ROOT_FRAME), enoent);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }, ROOT_FRAME), enoent);
+  await nl.call('readdir', { path: '/d' }, ROOT_FRAME);
+  await t.throwsAsync(nl.call('lookup', { path: '/e/x' }, ROOT_FRAME), enoent);
   t.deepEqual(child.lookups, ['/d/x', '/d/x', '/e/x']);
 });
 
 test('the root itself is never answered from its own listing', async (t) => {
   const { nl, child } = make();
-  await nl.call('readdir', { path: '/' });
-  await nl.call('lookup', { path: '/' });
+  await nl.call('readdir', { path: '/' }, ROOT_FRAME);
+  await nl.call('lookup', { path: '/' }, ROOT_FRAME);
   t.deepEqual(child.lookups, ['/']);
 });
 
@@ -140,87 +141,87 @@ test('a lookup through the child that finds a name adds it to a known set', asyn
   const { nl, child } = make();
   child.exists.add('/d');
   const listed = child.hold('readdir');
-  const listing = nl.call('readdir', { path: '/d' }); // read before another client makes /d/n
+  const listing = nl.call('readdir', { path: '/d' }, ROOT_FRAME); // read before another client makes /d/n
   child.exists.add('/d/n');
   const found = child.hold('lookup');
-  const looking = nl.call('lookup', { path: '/d/n' }); // /d unknown yet: goes down, finds it
+  const looking = nl.call('lookup', { path: '/d/n' }, ROOT_FRAME); // /d unknown yet: goes down, finds it
   listed();
   await listing;
   found();
   await looking;
-  await nl.call('lookup', { path: '/d/n' });
+  await nl.call('lookup', { path: '/d/n' }, ROOT_FRAME);
   t.deepEqual(child.lookups, ['/d/n', '/d/n']);
 });
 
 test('known state expires after nl-cache-timeout', async (t) => {
   const { nl, child } = make('1');
-  await nl.call('mkdir', { path: '/d', mode: 0o755 });
+  await nl.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
   child.exists.add('/d/other');
-  await t.throwsAsync(nl.call('lookup', { path: '/d/other' }), enoent);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/other' }, ROOT_FRAME), enoent);
   await new Promise((r) => setTimeout(r, 1100));
-  await nl.call('lookup', { path: '/d/other' });
+  await nl.call('lookup', { path: '/d/other' }, ROOT_FRAME);
   t.deepEqual(child.lookups, ['/d/other']);
   t.like(nl.statedump(), { directories: 0 });
 });
 
 test('timeout 0 disables the cache', async (t) => {
   const { nl, child } = make('0');
-  await nl.call('mkdir', { path: '/d', mode: 0o755 });
-  await nl.call('readdir', { path: '/d' });
-  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }), enoent);
+  await nl.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
+  await nl.call('readdir', { path: '/d' }, ROOT_FRAME);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }, ROOT_FRAME), enoent);
   t.deepEqual(child.lookups, ['/d/x']);
   t.like(nl.statedump(), { directories: 0 });
 });
 
 test('unlink makes the name negative again', async (t) => {
   const { nl, child } = make();
-  await nl.call('mkdir', { path: '/d', mode: 0o755 });
-  await nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 });
-  await nl.call('unlink', { path: '/d/f' });
-  await t.throwsAsync(nl.call('lookup', { path: '/d/f' }), enoent);
+  await nl.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
+  await nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  await nl.call('unlink', { path: '/d/f' }, ROOT_FRAME);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/f' }, ROOT_FRAME), enoent);
   t.deepEqual(child.lookups, []);
 });
 
 test('rename moves the name to the new parent', async (t) => {
   const { nl, child } = make();
-  await nl.call('mkdir', { path: '/a', mode: 0o755 });
-  await nl.call('mkdir', { path: '/b', mode: 0o755 });
-  await nl.call('create', { path: '/a/f', mode: 0o644, flags: 0 });
-  await nl.call('rename', { from: '/a/f', to: '/b/g' });
-  await t.throwsAsync(nl.call('lookup', { path: '/a/f' }), enoent);
-  await nl.call('lookup', { path: '/b/g' });
+  await nl.call('mkdir', { path: '/a', mode: 0o755 }, ROOT_FRAME);
+  await nl.call('mkdir', { path: '/b', mode: 0o755 }, ROOT_FRAME);
+  await nl.call('create', { path: '/a/f', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  await nl.call('rename', { from: '/a/f', to: '/b/g' }, ROOT_FRAME);
+  await t.throwsAsync(nl.call('lookup', { path: '/a/f' }, ROOT_FRAME), enoent);
+  await nl.call('lookup', { path: '/b/g' }, ROOT_FRAME);
   t.deepEqual(child.lookups, ['/b/g']);
 });
 
 test('rename onto a name that may exist keeps the old name (hard links of one file stay both)', async (t) => {
   const { nl, child } = make();
-  await nl.call('mkdir', { path: '/a', mode: 0o755 });
-  await nl.call('create', { path: '/a/f', mode: 0o644, flags: 0 });
-  await nl.call('link', { target: '/a/f', path: '/a/g' });
+  await nl.call('mkdir', { path: '/a', mode: 0o755 }, ROOT_FRAME);
+  await nl.call('create', { path: '/a/f', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  await nl.call('link', { target: '/a/f', path: '/a/g' }, ROOT_FRAME);
   // The stub removes the old name; a real brick would not for two links of one file.
-  await nl.call('rename', { from: '/a/f', to: '/a/g' });
-  await t.throwsAsync(nl.call('lookup', { path: '/a/f' }), enoent);
+  await nl.call('rename', { from: '/a/f', to: '/a/g' }, ROOT_FRAME);
+  await t.throwsAsync(nl.call('lookup', { path: '/a/f' }, ROOT_FRAME), enoent);
   t.deepEqual(child.lookups, ['/a/f'], 'answered by the child, not the cache');
 });
 
 test('renaming a directory forgets what was known below it and what it replaced', async (t) => {
   const { nl, child } = make();
-  await nl.call('mkdir', { path: '/a', mode: 0o755 });
-  await nl.call('mkdir', { path: '/a/sub', mode: 0o755 });
-  await nl.call('mkdir', { path: '/b', mode: 0o755 }); // known empty, replaced by /a
-  await nl.call('rename', { from: '/a', to: '/b' });
-  await nl.call('lookup', { path: '/b/sub' });
-  await t.throwsAsync(nl.call('lookup', { path: '/a/sub/x' }), enoent);
-  await t.throwsAsync(nl.call('lookup', { path: '/b/sub/x' }), enoent);
+  await nl.call('mkdir', { path: '/a', mode: 0o755 }, ROOT_FRAME);
+  await nl.call('mkdir', { path: '/a/sub', mode: 0o755 }, ROOT_FRAME);
+  await nl.call('mkdir', { path: '/b', mode: 0o755 }, ROOT_FRAME); // known empty, replaced by /a
+  await nl.call('rename', { from: '/a', to: '/b' }, ROOT_FRAME);
+  await nl.call('lookup', { path: '/b/sub' }, ROOT_FRAME);
+  await t.throwsAsync(nl.call('lookup', { path: '/a/sub/x' }, ROOT_FRAME), enoent);
+  await t.throwsAsync(nl.call('lookup', { path: '/b/sub/x' }, ROOT_FRAME), enoent);
   t.deepEqual(child.lookups, ['/b/sub', '/a/sub/x', '/b/sub/x']);
 });
 
 test('a lookup while a create of the same name is in flight reaches the child', async (t) => {
   const { nl, child } = make();
-  await nl.call('mkdir', { path: '/d', mode: 0o755 });
+  await nl.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
   const release = child.hold('create');
-  const creating = nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 });
-  const looking = nl.call('lookup', { path: '/d/f' });
+  const creating = nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  const looking = nl.call('lookup', { path: '/d/f' }, ROOT_FRAME);
   release();
   await creating;
   await looking;
@@ -229,10 +230,10 @@ test('a lookup while a create of the same name is in flight reaches the child', 
 
 test('a create that fails leaves the name to the child', async (t) => {
   const { nl, child } = make();
-  await nl.call('mkdir', { path: '/d', mode: 0o755 });
+  await nl.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
   child.exists.add('/d/f');
-  await t.throwsAsync(nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 }), { code: 'EEXIST' });
-  await nl.call('lookup', { path: '/d/f' });
+  await t.throwsAsync(nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 }, ROOT_FRAME), { code: 'EEXIST' });
+  await nl.call('lookup', { path: '/d/f' }, ROOT_FRAME);
   t.deepEqual(child.lookups, ['/d/f']);
 });
 
@@ -240,12 +241,12 @@ test('a listing that a create in its directory overlapped is not believed', asyn
   const { nl, child } = make();
   child.exists.add('/d');
   const listed = child.hold('readdir');
-  const listing = nl.call('readdir', { path: '/d' }); // read before the create: lacks f
-  await nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 });
+  const listing = nl.call('readdir', { path: '/d' }, ROOT_FRAME); // read before the create: lacks f
+  await nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 }, ROOT_FRAME);
   listed();
   t.deepEqual((await listing).entries, []);
-  await nl.call('lookup', { path: '/d/f' });
-  await t.throwsAsync(nl.call('lookup', { path: '/d/g' }), enoent);
+  await nl.call('lookup', { path: '/d/f' }, ROOT_FRAME);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/g' }, ROOT_FRAME), enoent);
   t.deepEqual(child.lookups, ['/d/f', '/d/g'], 'the directory stayed unknown');
 });
 
@@ -253,11 +254,11 @@ test('a listing that overlapped a create started before it is not believed', asy
   const { nl, child } = make();
   child.exists.add('/d');
   const sent = child.hold('create', 'before');
-  const creating = nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 });
-  t.deepEqual((await nl.call('readdir', { path: '/d' })).entries, []); // read before the create lands
+  const creating = nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  t.deepEqual((await nl.call('readdir', { path: '/d' }, ROOT_FRAME)).entries, []); // read before the create lands
   sent();
   await creating;
-  await nl.call('lookup', { path: '/d/f' });
+  await nl.call('lookup', { path: '/d/f' }, ROOT_FRAME);
   t.deepEqual(child.lookups, ['/d/f']);
 });
 
@@ -265,45 +266,45 @@ test('a listing of a path renamed away meanwhile is not believed for what came t
   const { nl, child } = make();
   child.exists.add('/a').add('/a/b').add('/x').add('/x/b').add('/x/b/f');
   const listed = child.hold('readdir');
-  const listing = nl.call('readdir', { path: '/a/b' }); // the old /a/b: empty
-  await nl.call('rename', { from: '/a', to: '/c' });
-  await nl.call('rename', { from: '/x', to: '/a' });
+  const listing = nl.call('readdir', { path: '/a/b' }, ROOT_FRAME); // the old /a/b: empty
+  await nl.call('rename', { from: '/a', to: '/c' }, ROOT_FRAME);
+  await nl.call('rename', { from: '/x', to: '/a' }, ROOT_FRAME);
   listed();
   t.deepEqual((await listing).entries, []);
-  await nl.call('lookup', { path: '/a/b/f' });
+  await nl.call('lookup', { path: '/a/b/f' }, ROOT_FRAME);
   t.deepEqual(child.lookups, ['/a/b/f']);
 });
 
 test('a failed mkdir or readdir makes nothing known', async (t) => {
   const { nl, child } = make();
   child.exists.add('/d');
-  await t.throwsAsync(nl.call('mkdir', { path: '/d', mode: 0o755 }), { code: 'EEXIST' });
+  await t.throwsAsync(nl.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME), { code: 'EEXIST' });
   child.fail.set('readdir', 'EIO');
-  await t.throwsAsync(nl.call('readdir', { path: '/d' }), { code: 'EIO' });
-  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }), enoent);
+  await t.throwsAsync(nl.call('readdir', { path: '/d' }, ROOT_FRAME), { code: 'EIO' });
+  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }, ROOT_FRAME), enoent);
   t.deepEqual(child.lookups, ['/d/x']);
   t.like(nl.statedump(), { directories: 0 });
 });
 
 test('rmdir of a known directory forgets it until it is made again', async (t) => {
   const { nl, child } = make();
-  await nl.call('mkdir', { path: '/d', mode: 0o755 });
-  await nl.call('rmdir', { path: '/d' });
+  await nl.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
+  await nl.call('rmdir', { path: '/d' }, ROOT_FRAME);
   child.exists.add('/d').add('/d/x'); // made again by another client
-  await nl.call('lookup', { path: '/d/x' });
+  await nl.call('lookup', { path: '/d/x' }, ROOT_FRAME);
   t.deepEqual(child.lookups, ['/d/x'], 'the old empty set is gone');
   child.exists.delete('/d/x');
   child.exists.delete('/d');
-  await nl.call('mkdir', { path: '/d', mode: 0o755 });
-  await t.throwsAsync(nl.call('lookup', { path: '/d/y' }), enoent);
+  await nl.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/y' }, ROOT_FRAME), enoent);
   t.deepEqual(child.lookups, ['/d/x'], 'a new mkdir makes it known again');
 });
 
 test('a brick coming up or going down forgets everything', async (t) => {
   const { nl, child } = make();
-  await nl.call('mkdir', { path: '/d', mode: 0o755 });
+  await nl.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
   nl.notify('CHILD_UP', child);
-  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }), enoent);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/x' }, ROOT_FRAME), enoent);
   t.deepEqual(child.lookups, ['/d/x']);
 });
 
@@ -317,17 +318,17 @@ test('invalidate (another client changed a name): the parent directory is no lon
   }
   new Up({ name: 'up', type: 'test/up', options: {}, children: [nl] });
   child.exists.add('/d').add('/e');
-  await nl.call('readdir', { path: '/d' });
-  await nl.call('readdir', { path: '/e' });
-  await t.throwsAsync(nl.call('lookup', { path: '/d/new' }), enoent);
+  await nl.call('readdir', { path: '/d' }, ROOT_FRAME);
+  await nl.call('readdir', { path: '/e' }, ROOT_FRAME);
+  await t.throwsAsync(nl.call('lookup', { path: '/d/new' }, ROOT_FRAME), enoent);
   t.deepEqual(child.lookups, []);
   // Another client makes /d/new: the brick's push names it.
   child.exists.add('/d/new');
   nl.invalidate(['/d/new'], child);
   t.deepEqual(seen, [['/d/new']]);
-  await nl.call('lookup', { path: '/d/new' });
+  await nl.call('lookup', { path: '/d/new' }, ROOT_FRAME);
   t.deepEqual(child.lookups, ['/d/new'], 'the name is asked for at once, not after the 600 s timeout');
-  await t.throwsAsync(nl.call('lookup', { path: '/e/x' }), enoent, 'other directories stay known');
+  await t.throwsAsync(nl.call('lookup', { path: '/e/x' }, ROOT_FRAME), enoent, 'other directories stay known');
   t.deepEqual(child.lookups, ['/d/new']);
   t.like(nl.statedump(), { invalidations: 1 });
 });
@@ -335,11 +336,11 @@ test('invalidate (another client changed a name): the parent directory is no lon
 test('invalidate of a directory (renamed or removed elsewhere) forgets it and every known directory below it', async (t) => {
   const { nl, child } = make('600');
   child.exists.add('/a').add('/a/b').add('/a/b/c').add('/z');
-  for (const d of ['/a', '/a/b', '/a/b/c', '/z']) await nl.call('readdir', { path: d });
+  for (const d of ['/a', '/a/b', '/a/b/c', '/z']) await nl.call('readdir', { path: d }, ROOT_FRAME);
   nl.invalidate(['/a/b'], child);
   t.like(nl.statedump(), { directories: 1 }, '/a (a name in it changed), /a/b and /a/b/c go; /z stays');
-  await t.throwsAsync(nl.call('lookup', { path: '/z/x' }), enoent);
-  await t.throwsAsync(nl.call('lookup', { path: '/a/b/c/x' }));
+  await t.throwsAsync(nl.call('lookup', { path: '/z/x' }, ROOT_FRAME), enoent);
+  await t.throwsAsync(nl.call('lookup', { path: '/a/b/c/x' }, ROOT_FRAME));
   t.deepEqual(child.lookups, ['/a/b/c/x']);
 });
 
@@ -347,12 +348,12 @@ test('a listing in flight when its directory is invalidated is not believed', as
   const { nl, child } = make('600');
   child.exists.add('/d');
   const release = child.hold('readdir');
-  const listing = nl.call('readdir', { path: '/d' });
+  const listing = nl.call('readdir', { path: '/d' }, ROOT_FRAME);
   await new Promise((r) => setImmediate(r));
   child.exists.add('/d/late');
   nl.invalidate(['/d/late'], child);
   release();
   await listing;
-  await t.throwsAsync(nl.call('lookup', { path: '/d/other' }));
+  await t.throwsAsync(nl.call('lookup', { path: '/d/other' }, ROOT_FRAME));
   t.deepEqual(child.lookups, ['/d/other'], 'the directory did not become known');
 });

@@ -1,3 +1,4 @@
+import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
 import test from 'ava';
 import fs from 'node:fs';
 import { FsError } from '../../lib/errors.js';
@@ -109,22 +110,22 @@ const text = (r: FopReply<'read'>): string => r.data.toString();
 
 test('a read-only open makes no child call; a read goes down as readfile of its path, range and all', async (t) => {
   const { child, ob } = setup({ '/a': 'hello, world' });
-  const { fd } = await ob.call('open', { path: '/a', flags: O_RDONLY });
+  const { fd } = await ob.call('open', { path: '/a', flags: O_RDONLY }, ROOT_FRAME);
   t.deepEqual(child.calls, []);
-  t.is(text(await ob.call('read', { fd, offset: 7, size: 100 })), 'world');
+  t.is(text(await ob.call('read', { fd, offset: 7, size: 100 }, ROOT_FRAME)), 'world');
   t.deepEqual(child.calls, ['readfile /a 7+100']);
   t.like(ob.statedump(), { openedBehind: 1, readfiles: 1, behindFds: 1 });
 });
 
 test('flush and release of a never-opened fd make no child call; fstat is a lookup', async (t) => {
   const { child, ob } = setup({ '/a': 'abc' });
-  const { fd } = await ob.call('open', { path: '/a', flags: O_RDONLY });
-  t.is((await ob.call('fstat', { fd })).iatt.size, 3);
+  const { fd } = await ob.call('open', { path: '/a', flags: O_RDONLY }, ROOT_FRAME);
+  t.is((await ob.call('fstat', { fd }, ROOT_FRAME)).iatt.size, 3);
   t.deepEqual(child.calls, ['lookup /a']);
-  await ob.call('flush', { fd });
-  await ob.call('release', { fd });
+  await ob.call('flush', { fd }, ROOT_FRAME);
+  await ob.call('release', { fd }, ROOT_FRAME);
   t.deepEqual(child.calls, ['lookup /a']);
-  await t.throwsAsync(ob.call('read', { fd, offset: 0, size: 1 }), { code: 'EBADF' });
+  await t.throwsAsync(ob.call('read', { fd, offset: 0, size: 1 }, ROOT_FRAME), { code: 'EBADF' });
   t.like(ob.statedump(), { openFds: 0, localFlushes: 1, localReleases: 1 });
 });
 
@@ -132,76 +133,76 @@ test('ENOSYS from the child: a real open with the same flags, then every read th
   const { child, ob } = setup({ '/a': 'abcdef' });
   child.noReadfile = true;
   const flags = O_RDONLY | fs.constants.O_NONBLOCK;
-  const { fd } = await ob.call('open', { path: '/a', flags });
-  t.is(text(await ob.call('read', { fd, offset: 1, size: 2 })), 'bc');
-  t.is(text(await ob.call('read', { fd, offset: 3, size: 10 })), 'def');
+  const { fd } = await ob.call('open', { path: '/a', flags }, ROOT_FRAME);
+  t.is(text(await ob.call('read', { fd, offset: 1, size: 2 }, ROOT_FRAME)), 'bc');
+  t.is(text(await ob.call('read', { fd, offset: 3, size: 10 }, ROOT_FRAME)), 'def');
   t.deepEqual(child.calls, ['readfile /a 1+2', `open /a ${flags}`, 'read 10 1+2', 'read 10 3+10']);
-  await ob.call('flush', { fd });
-  await ob.call('release', { fd });
+  await ob.call('flush', { fd }, ROOT_FRAME);
+  await ob.call('release', { fd }, ROOT_FRAME);
   t.deepEqual(child.calls.slice(-2), ['flush 10', 'release 10']);
   t.like(ob.statedump(), { realOpens: { enosys: 1, sequential: 0, 'fd-fop': 0, namespace: 0 } });
 });
 
 test('a second read opens the file in the background; later reads use the real fd', async (t) => {
   const { child, ob } = setup({ '/big': 'x'.repeat(100) });
-  const { fd } = await ob.call('open', { path: '/big', flags: O_RDONLY });
-  t.is((await ob.call('read', { fd, offset: 0, size: 10 })).data.length, 10);
+  const { fd } = await ob.call('open', { path: '/big', flags: O_RDONLY }, ROOT_FRAME);
+  t.is((await ob.call('read', { fd, offset: 0, size: 10 }, ROOT_FRAME)).data.length, 10);
   t.deepEqual(child.calls, ['readfile /big 0+10'], 'a read of the whole request alone opens nothing');
-  t.is((await ob.call('read', { fd, offset: 10, size: 10 })).data.length, 10);
-  t.is((await ob.call('read', { fd, offset: 20, size: 10 })).data.length, 10);
+  t.is((await ob.call('read', { fd, offset: 10, size: 10 }, ROOT_FRAME)).data.length, 10);
+  t.is((await ob.call('read', { fd, offset: 20, size: 10 }, ROOT_FRAME)).data.length, 10);
   t.deepEqual(child.calls, ['readfile /big 0+10', 'readfile /big 10+10', `open /big ${O_RDONLY}`, 'read 10 20+10']);
-  await ob.call('release', { fd });
+  await ob.call('release', { fd }, ROOT_FRAME);
   t.is(child.calls.at(-1), 'release 10');
 });
 
 test('unlink of the path really opens behind fds first; reads after it go through the real fd', async (t) => {
   const { child, ob } = setup({ '/a': 'still here', '/b': 'other' });
-  const { fd } = await ob.call('open', { path: '/a', flags: O_RDONLY });
-  const other = await ob.call('open', { path: '/b', flags: O_RDONLY });
-  await ob.call('unlink', { path: '/a' });
+  const { fd } = await ob.call('open', { path: '/a', flags: O_RDONLY }, ROOT_FRAME);
+  const other = await ob.call('open', { path: '/b', flags: O_RDONLY }, ROOT_FRAME);
+  await ob.call('unlink', { path: '/a' }, ROOT_FRAME);
   t.deepEqual(child.calls, [`open /a ${O_RDONLY}`, 'unlink /a']);
-  t.is(text(await ob.call('read', { fd, offset: 0, size: 100 })), 'still here');
+  t.is(text(await ob.call('read', { fd, offset: 0, size: 100 }, ROOT_FRAME)), 'still here');
   t.is(child.calls.at(-1), 'read 10 0+100');
   // The other file's fd stayed behind.
-  t.is(text(await ob.call('read', { fd: other.fd, offset: 0, size: 100 })), 'other');
+  t.is(text(await ob.call('read', { fd: other.fd, offset: 0, size: 100 }, ROOT_FRAME)), 'other');
   t.is(child.calls.at(-1), 'readfile /b 0+100');
-  await ob.call('release', { fd });
+  await ob.call('release', { fd }, ROOT_FRAME);
   t.is(child.calls.at(-1), 'release 10');
   t.like(ob.statedump(), { realOpens: { namespace: 1 } });
 });
 
 test('rename moves the path of behind fds; a rename over a behind fd\'s file opens it first', async (t) => {
   const { child, ob } = setup({ '/a': 'AAA', '/b': 'BBB' });
-  const a = await ob.call('open', { path: '/a', flags: O_RDONLY });
-  const b = await ob.call('open', { path: '/b', flags: O_RDONLY });
-  await ob.call('rename', { from: '/a', to: '/b' });
+  const a = await ob.call('open', { path: '/a', flags: O_RDONLY }, ROOT_FRAME);
+  const b = await ob.call('open', { path: '/b', flags: O_RDONLY }, ROOT_FRAME);
+  await ob.call('rename', { from: '/a', to: '/b' }, ROOT_FRAME);
   t.deepEqual(child.calls, [`open /b ${O_RDONLY}`, 'rename /a /b']);
-  t.is(text(await ob.call('read', { fd: a.fd, offset: 0, size: 10 })), 'AAA');
+  t.is(text(await ob.call('read', { fd: a.fd, offset: 0, size: 10 }, ROOT_FRAME)), 'AAA');
   t.is(child.calls.at(-1), 'readfile /b 0+10', 'read by the new name');
-  t.is(text(await ob.call('read', { fd: b.fd, offset: 0, size: 10 })), 'BBB', 'the replaced file reads on through its real fd');
+  t.is(text(await ob.call('read', { fd: b.fd, offset: 0, size: 10 }, ROOT_FRAME)), 'BBB', 'the replaced file reads on through its real fd');
   t.is(child.calls.at(-1), 'read 10 0+10');
 });
 
 test('a rename of a directory opens the behind fds under it; rmdir too', async (t) => {
   const { child, ob } = setup({ '/d/f': 'in d' });
-  const { fd } = await ob.call('open', { path: '/d/f', flags: O_RDONLY });
-  await ob.call('rename', { from: '/d', to: '/e' });
+  const { fd } = await ob.call('open', { path: '/d/f', flags: O_RDONLY }, ROOT_FRAME);
+  await ob.call('rename', { from: '/d', to: '/e' }, ROOT_FRAME);
   t.deepEqual(child.calls, [`open /d/f ${O_RDONLY}`, 'rename /d /e']);
-  t.is(text(await ob.call('read', { fd, offset: 0, size: 10 })), 'in d');
+  t.is(text(await ob.call('read', { fd, offset: 0, size: 10 }, ROOT_FRAME)), 'in d');
   t.is(child.calls.at(-1), 'read 10 0+10');
   child.files.set('/g/h', { data: Buffer.from('in g') });
-  const g = await ob.call('open', { path: '/g/h', flags: O_RDONLY });
+  const g = await ob.call('open', { path: '/g/h', flags: O_RDONLY }, ROOT_FRAME);
   child.calls.length = 0;
-  await ob.call('rmdir', { path: '/g' });
+  await ob.call('rmdir', { path: '/g' }, ROOT_FRAME);
   t.deepEqual(child.calls, [`open /g/h ${O_RDONLY}`, 'rmdir /g']);
-  await ob.call('release', { fd: g.fd });
+  await ob.call('release', { fd: g.fd }, ROOT_FRAME);
 });
 
 test('reads by path wait for a rename of their file in flight', async (t) => {
   const { child, ob } = setup({ '/a': 'moving' });
-  const { fd } = await ob.call('open', { path: '/a', flags: O_RDONLY });
-  const renamed = ob.call('rename', { from: '/a', to: '/z' });
-  const read = ob.call('read', { fd, offset: 0, size: 10 });
+  const { fd } = await ob.call('open', { path: '/a', flags: O_RDONLY }, ROOT_FRAME);
+  const renamed = ob.call('rename', { from: '/a', to: '/z' }, ROOT_FRAME);
+  const read = ob.call('read', { fd, offset: 0, size: 10 }, ROOT_FRAME);
   await renamed;
   t.is(text(await read), 'moving');
   t.deepEqual(child.calls, ['rename /a /z', 'readfile /z 0+10']);
@@ -212,28 +213,28 @@ test('write-capable, truncating, creating and direct opens go through at once', 
   const O_DIRECT = fs.constants.O_DIRECT ?? 0;
   for (const flags of [O_WRONLY, O_RDWR, O_RDONLY | O_TRUNC, O_RDONLY | O_CREAT, ...(O_DIRECT ? [O_RDONLY | O_DIRECT] : [])]) {
     child.calls.length = 0;
-    const { fd } = await ob.call('open', { path: '/a', flags });
+    const { fd } = await ob.call('open', { path: '/a', flags }, ROOT_FRAME);
     t.deepEqual(child.calls, [`open /a ${flags}`], `flags ${flags}`);
-    await ob.call('read', { fd, offset: 0, size: 1 });
+    await ob.call('read', { fd, offset: 0, size: 1 }, ROOT_FRAME);
     t.regex(child.calls.at(-1)!, /^read \d+ 0\+1$/);
-    await ob.call('flush', { fd });
-    await ob.call('release', { fd });
+    await ob.call('flush', { fd }, ROOT_FRAME);
+    await ob.call('release', { fd }, ROOT_FRAME);
     t.regex(child.calls.at(-1)!, /^release \d+$/);
   }
-  const c = await ob.call('create', { path: '/new', mode: 0o644, flags: O_RDWR | O_CREAT });
-  await ob.call('write', { fd: c.fd, offset: 0, data: Buffer.from('x') });
+  const c = await ob.call('create', { path: '/new', mode: 0o644, flags: O_RDWR | O_CREAT }, ROOT_FRAME);
+  await ob.call('write', { fd: c.fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
   t.regex(child.calls.at(-1)!, /^write \d+ 0\+1$/);
   t.like(ob.statedump(), { openedBehind: 0, passedThrough: O_DIRECT ? 5 : 4 });
 });
 
 test('fsync, write or fstat after a real open on a behind fd use the real fd', async (t) => {
   const { child, ob } = setup({ '/a': 'abc' });
-  const { fd } = await ob.call('open', { path: '/a', flags: O_RDONLY });
-  await ob.call('fsync', { fd, datasync: false });
+  const { fd } = await ob.call('open', { path: '/a', flags: O_RDONLY }, ROOT_FRAME);
+  await ob.call('fsync', { fd, datasync: false }, ROOT_FRAME);
   t.deepEqual(child.calls, [`open /a ${O_RDONLY}`, 'fsync 10']);
-  t.is((await ob.call('fstat', { fd })).iatt.size, 3);
+  t.is((await ob.call('fstat', { fd }, ROOT_FRAME)).iatt.size, 3);
   t.is(child.calls.at(-1), 'fstat 10');
-  await ob.call('flush', { fd });
+  await ob.call('flush', { fd }, ROOT_FRAME);
   t.is(child.calls.at(-1), 'flush 10');
   t.like(ob.statedump(), { realOpens: { 'fd-fop': 1 } });
 });
@@ -241,9 +242,38 @@ test('fsync, write or fstat after a real open on a behind fd use the real fd', a
 test('a real open that fails leaves nothing to release', async (t) => {
   const { child, ob } = setup({});
   child.noReadfile = true;
-  const { fd } = await ob.call('open', { path: '/gone', flags: O_RDONLY });
-  await t.throwsAsync(ob.call('read', { fd, offset: 0, size: 1 }), { code: 'ENOENT' });
-  await ob.call('release', { fd });
+  const { fd } = await ob.call('open', { path: '/gone', flags: O_RDONLY }, ROOT_FRAME);
+  await t.throwsAsync(ob.call('read', { fd, offset: 0, size: 1 }, ROOT_FRAME), { code: 'ENOENT' });
+  await ob.call('release', { fd }, ROOT_FRAME);
   t.false(child.calls.some((c) => c.startsWith('release')));
   t.like(ob.statedump(), { realOpenFailures: 1 });
+});
+
+/** Passes every fop down, noting the uid of the frame it came with ("write 1001"). */
+class FrameSpy extends Xlator {
+  readonly uids: string[] = [];
+
+  override call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
+    this.uids.push(`${fop} ${frame.uid}`);
+    return super.call(fop, args, frame);
+  }
+}
+
+const userFrame = (uid: number): Frame => ({ uid, gid: uid, groups: [], pid: 4000 + uid });
+
+test('a delayed real open goes down with the frame of the open it delayed; reads with their own', async (t) => {
+  const child = new MemChild({ name: 'mem', type: 'test/mem', options: {}, children: [] });
+  child.files.set('/big', { data: Buffer.from('x'.repeat(100)) });
+  child.files.set('/b', { data: Buffer.from('b') });
+  const spy = new FrameSpy({ name: 'spy', type: 'test/spy', options: {}, children: [child] });
+  const ob = new OpenBehind({ name: 'ob', type: 'performance/open-behind', options: {}, children: [spy] });
+  const { fd } = await ob.call('open', { path: '/big', flags: O_RDONLY }, userFrame(1000));
+  await ob.call('read', { fd, offset: 0, size: 10 }, userFrame(1001));
+  await ob.call('read', { fd, offset: 10, size: 10 }, userFrame(1002));
+  await ob.call('read', { fd, offset: 20, size: 10 }, userFrame(1003));
+  t.deepEqual(spy.uids, ['readfile 1001', 'readfile 1002', 'open 1000', 'read 1003']);
+  // Opened for real before its name goes: still the opener's frame.
+  await ob.call('open', { path: '/b', flags: O_RDONLY }, userFrame(1004));
+  await ob.call('unlink', { path: '/b' }, userFrame(1005));
+  t.deepEqual(spy.uids.slice(4), ['open 1004', 'unlink 1005']);
 });

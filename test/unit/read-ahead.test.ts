@@ -1,3 +1,4 @@
+import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
 import test from 'ava';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -139,11 +140,11 @@ function file(child: MemChild, path: string, n: number): Buffer {
 }
 
 async function openRead(ra: ReadAhead, path: string, flags = fs.constants.O_RDONLY): Promise<number> {
-  return (await ra.call('open', { path, flags })).fd;
+  return (await ra.call('open', { path, flags }, ROOT_FRAME)).fd;
 }
 
 async function read(ra: ReadAhead, fd: number, offset: number, size: number): Promise<Buffer> {
-  return (await ra.call('read', { fd, offset, size })).data;
+  return (await ra.call('read', { fd, offset, size }, ROOT_FRAME)).data;
 }
 
 /** Lets every pending promise callback run. */
@@ -215,12 +216,12 @@ test('a write through the translator drops the pages: a later read returns the n
   const { ra, child } = make();
   const content = file(child, '/f', 100_000);
   const fd = await openRead(ra, '/f');
-  const writer = (await ra.call('open', { path: '/f', flags: fs.constants.O_RDWR })).fd;
+  const writer = (await ra.call('open', { path: '/f', flags: fs.constants.O_RDWR }, ROOT_FRAME)).fd;
   await read(ra, fd, 0, 4 * KiB);
   await read(ra, fd, 4 * KiB, 4 * KiB);
   // Page 1 (16-32 KiB) is held now; another fd of the file writes into it.
   const fresh = Buffer.alloc(100, 0x5a);
-  await ra.call('write', { fd: writer, offset: 20 * KiB, data: fresh });
+  await ra.call('write', { fd: writer, offset: 20 * KiB, data: fresh }, ROOT_FRAME);
   t.deepEqual(await read(ra, fd, 8 * KiB, 4 * KiB), content.subarray(8 * KiB, 12 * KiB));
   t.deepEqual(await read(ra, fd, 12 * KiB, 4 * KiB), content.subarray(12 * KiB, 16 * KiB));
   const got = await read(ra, fd, 16 * KiB, 8 * KiB);
@@ -228,12 +229,12 @@ test('a write through the translator drops the pages: a later read returns the n
   fresh.copy(want, 4 * KiB);
   t.deepEqual(got, want, 'the bytes written, not the page fetched before the write');
   // The fd's own writes too, and a truncation.
-  const own = (await ra.call('open', { path: '/f', flags: fs.constants.O_RDWR })).fd;
+  const own = (await ra.call('open', { path: '/f', flags: fs.constants.O_RDWR }, ROOT_FRAME)).fd;
   await read(ra, own, 0, 4 * KiB);
   await read(ra, own, 4 * KiB, 4 * KiB);
-  await ra.call('write', { fd: own, offset: 9 * KiB, data: Buffer.from('mine') });
+  await ra.call('write', { fd: own, offset: 9 * KiB, data: Buffer.from('mine') }, ROOT_FRAME);
   t.is((await read(ra, own, 9 * KiB, 4)).toString(), 'mine');
-  await ra.call('ftruncate', { fd: writer, size: 10 * KiB });
+  await ra.call('ftruncate', { fd: writer, size: 10 * KiB }, ROOT_FRAME);
   t.is((await read(ra, fd, 24 * KiB, 4 * KiB)).length, 0, 'past the new end of file');
   t.true((ra.statedump().invalidations as number) >= 3);
 });
@@ -242,14 +243,14 @@ test('a page fetched while a write was in flight is not served after it', async 
   const { ra, child } = make();
   const content = file(child, '/f', 100_000);
   const fd = await openRead(ra, '/f');
-  const writer = (await ra.call('open', { path: '/f', flags: fs.constants.O_RDWR })).fd;
+  const writer = (await ra.call('open', { path: '/f', flags: fs.constants.O_RDWR }, ROOT_FRAME)).fd;
   await read(ra, fd, 0, 4 * KiB);
   child.holding = true;
   // The fetches take the old bytes now and answer later, after the write.
   const second = read(ra, fd, 4 * KiB, 4 * KiB);
   await settle();
   t.is(child.held.length, 3);
-  await ra.call('write', { fd: writer, offset: 8 * KiB, data: Buffer.from('new bytes') });
+  await ra.call('write', { fd: writer, offset: 8 * KiB, data: Buffer.from('new bytes') }, ROOT_FRAME);
   child.releaseHeld();
   // A read that started before the write may see either version; this one saw the old.
   t.deepEqual(await second, content.subarray(4 * KiB, 8 * KiB));
@@ -261,10 +262,10 @@ test('nothing is fetched while a write to the file is in flight', async (t) => {
   const { ra, child } = make();
   const content = file(child, '/f', 100_000);
   const fd = await openRead(ra, '/f');
-  const writer = (await ra.call('open', { path: '/f', flags: fs.constants.O_RDWR })).fd;
+  const writer = (await ra.call('open', { path: '/f', flags: fs.constants.O_RDWR }, ROOT_FRAME)).fd;
   await read(ra, fd, 0, 4 * KiB);
   child.holdingWrites = true;
-  const writing = ra.call('write', { fd: writer, offset: 12 * KiB, data: Buffer.from('written') });
+  const writing = ra.call('write', { fd: writer, offset: 12 * KiB, data: Buffer.from('written') }, ROOT_FRAME);
   // Sequential reads while the write is in flight go to the child as they are.
   const before = child.reads.length;
   t.deepEqual(await read(ra, fd, 4 * KiB, 4 * KiB), content.subarray(4 * KiB, 8 * KiB));
@@ -287,24 +288,24 @@ test('setattr of the size by path, an O_TRUNC open, unlink and rename drop the p
     t.true((ra.statedump().pages as number) > 0);
   };
   await prefetch();
-  await ra.call('rename', { from: '/a', to: '/b' });
+  await ra.call('rename', { from: '/a', to: '/b' }, ROOT_FRAME);
   t.is(ra.statedump().pages, 0, 'rename');
   await prefetch();
   // A truncation by the new name reaches the fd opened by the old one.
-  await ra.call('setattr', { path: '/b', attrs: { size: 6 * KiB } });
+  await ra.call('setattr', { path: '/b', attrs: { size: 6 * KiB } }, ROOT_FRAME);
   t.is(ra.statedump().pages, 0, 'setattr size');
   t.is((await read(ra, fd, 4 * KiB, 4 * KiB)).length, 2 * KiB);
-  await ra.call('setattr', { path: '/b', attrs: { size: 100_000 } });
+  await ra.call('setattr', { path: '/b', attrs: { size: 100_000 } }, ROOT_FRAME);
   await prefetch();
-  await ra.call('setattr', { path: '/b', attrs: { mode: 0o600 } });
+  await ra.call('setattr', { path: '/b', attrs: { mode: 0o600 } }, ROOT_FRAME);
   t.true((ra.statedump().pages as number) > 0, 'a mode change keeps them');
-  const trunc = await ra.call('open', { path: '/b', flags: fs.constants.O_WRONLY | fs.constants.O_TRUNC });
+  const trunc = await ra.call('open', { path: '/b', flags: fs.constants.O_WRONLY | fs.constants.O_TRUNC }, ROOT_FRAME);
   t.is(ra.statedump().pages, 0, 'O_TRUNC open');
   t.is((await read(ra, fd, 8 * KiB, 4 * KiB)).length, 0);
-  await ra.call('release', { fd: trunc.fd });
+  await ra.call('release', { fd: trunc.fd }, ROOT_FRAME);
   child.files.set('/b', crypto.randomBytes(100_000));
   await prefetch();
-  await ra.call('unlink', { path: '/b' });
+  await ra.call('unlink', { path: '/b' }, ROOT_FRAME);
   t.is(ra.statedump().pages, 0, 'unlink');
 });
 
@@ -411,13 +412,13 @@ test('release frees the fd\'s pages, after its fetches are done; flush drops the
   await read(ra, fd, 0, 4 * KiB);
   await read(ra, fd, 4 * KiB, 4 * KiB);
   t.true((ra.statedump().cachedBytes as number) > 0);
-  await ra.call('flush', { fd });
+  await ra.call('flush', { fd }, ROOT_FRAME);
   t.like(ra.statedump(), { pages: 0, cachedBytes: 0, openFds: 1 });
   child.holding = true;
   const reading = read(ra, fd, 8 * KiB, 4 * KiB);
   await settle();
   t.true(child.held.length > 0);
-  const released = ra.call('release', { fd });
+  const released = ra.call('release', { fd }, ROOT_FRAME);
   await settle();
   t.false(child.seen.includes(`release ${fd}`), 'not before the fetches in flight are answered');
   child.releaseHeld();
@@ -481,4 +482,27 @@ test('invalidate (another client wrote the file): its pages go and the next read
   const before = child.reads.length;
   t.deepEqual(await read(ra, fd, 16 * KiB, 4 * KiB), fresh.subarray(16 * KiB, 20 * KiB));
   t.true(readsSince(child, before).length > 0, 'asked the child again');
+});
+
+/** Passes every fop down, noting the uid of the frame it came with ("write 1001"). */
+class FrameSpy extends Xlator {
+  readonly uids: string[] = [];
+
+  override call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
+    this.uids.push(`${fop} ${frame.uid}`);
+    return super.call(fop, args, frame);
+  }
+}
+
+const userFrame = (uid: number): Frame => ({ uid, gid: uid, groups: [], pid: 4000 + uid });
+
+test('pages fetched ahead go down with the frame of the read that called for them', async (t) => {
+  const child = new MemChild({ name: 'mem', type: 'test/mem', options: {}, children: [] });
+  const spy = new FrameSpy({ name: 'spy', type: 'test/spy', options: {}, children: [child] });
+  const ra = new ReadAhead({ name: 'ra', type: 'performance/read-ahead', options: { 'page-size': '16K', 'page-count': '2' }, children: [spy] });
+  file(child, '/f', 100_000);
+  const { fd } = await ra.call('open', { path: '/f', flags: fs.constants.O_RDONLY }, userFrame(1000));
+  await ra.call('read', { fd, offset: 0, size: 4 * KiB }, userFrame(1001));
+  await ra.call('read', { fd, offset: 4 * KiB, size: 4 * KiB }, userFrame(1002));
+  t.deepEqual(spy.uids, ['open 1000', 'read 1001', 'read 1002', 'read 1002', 'read 1002']);
 });

@@ -1,3 +1,4 @@
+import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
 import test from 'ava';
 import fs from 'node:fs';
 import pathMod from 'node:path/posix';
@@ -47,7 +48,7 @@ class StubChild extends Xlator {
     return open;
   }
 
-  override async call<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
+  override async call<F extends FopName>(fop: F, args: FopArgs<F>, _frame: Frame): Promise<FopReply<F>> {
     const b = this.before.get(fop);
     this.before.delete(fop);
     if (b) await b;
@@ -162,12 +163,12 @@ const names = (r: FopReply<'readdir'>): string[] => r.entries.map((e) => e.name)
 test('a listing prefetches its subdirectories (not its files); their readdirs are answered without the child, once', async (t) => {
   const { ra, child } = make();
   child.add('/a/', '/a/x', '/b/', '/b/y/', '/f');
-  await ra.call('readdir', { path: '/' });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
   await settle(ra);
   t.deepEqual(child.readdirs, ['/', '/a', '/b']);
-  t.deepEqual(names(await ra.call('readdir', { path: '/a' })), ['x']);
+  t.deepEqual(names(await ra.call('readdir', { path: '/a' }, ROOT_FRAME)), ['x']);
   t.deepEqual(child.readdirs, ['/', '/a', '/b'], 'the hit reached no child');
-  await ra.call('readdir', { path: '/a' });
+  await ra.call('readdir', { path: '/a' }, ROOT_FRAME);
   t.deepEqual(child.readdirs, ['/', '/a', '/b', '/a'], 'a listing answers one readdir only');
   t.like(ra.statedump(), { prefetched: 2, hits: 1, held: 1 });
 });
@@ -175,20 +176,20 @@ test('a listing prefetches its subdirectories (not its files); their readdirs ar
 test('reuse-listings: a listing answers the next readdirs of its directory too, until it is cache-timeout old (rm lists each directory twice)', async (t) => {
   const { ra, child } = make({ 'cache-timeout': '1', 'reuse-listings': 'on' });
   child.add('/a/', '/a/x', '/a/d/');
-  t.deepEqual(names(await ra.call('readdir', { path: '/a' })), ['d', 'x']);
-  t.deepEqual(names(await ra.call('readdir', { path: '/a' })), ['d', 'x']);
+  t.deepEqual(names(await ra.call('readdir', { path: '/a' }, ROOT_FRAME)), ['d', 'x']);
+  t.deepEqual(names(await ra.call('readdir', { path: '/a' }, ROOT_FRAME)), ['d', 'x']);
   t.deepEqual(child.readdirs, ['/a', '/a/d'], 'the listing that went down answered the second readdir');
   await settle(ra);
-  await ra.call('readdir', { path: '/a/d' });
-  await ra.call('readdir', { path: '/a/d' });
+  await ra.call('readdir', { path: '/a/d' }, ROOT_FRAME);
+  await ra.call('readdir', { path: '/a/d' }, ROOT_FRAME);
   t.deepEqual(child.readdirs, ['/a', '/a/d'], 'and a prefetched one answers twice');
   await new Promise((r) => setTimeout(r, 1100));
-  await ra.call('readdir', { path: '/a' });
+  await ra.call('readdir', { path: '/a' }, ROOT_FRAME);
   await settle(ra);
   t.deepEqual(child.readdirs, ['/a', '/a/d', '/a', '/a/d'], 'too old: asked again (and /a/d prefetched again)');
   t.like(ra.statedump(), { hits: 3, misses: 2, expired: 0, backedOff: 0 }, 'a used listing expiring is no waste');
-  await ra.call('unlink', { path: '/a/x' });
-  t.deepEqual(names(await ra.call('readdir', { path: '/a' })), ['d'], 'an own change drops it');
+  await ra.call('unlink', { path: '/a/x' }, ROOT_FRAME);
+  t.deepEqual(names(await ra.call('readdir', { path: '/a' }, ROOT_FRAME)), ['d'], 'an own change drops it');
   t.deepEqual(child.readdirs, ['/a', '/a/d', '/a', '/a/d', '/a']);
 });
 
@@ -196,12 +197,12 @@ test('reuse-listings: a listing that went down while this client changed the dir
   const { ra, child } = make({ 'reuse-listings': 'on' });
   child.add('/a/');
   const open = child.gate('/a');
-  const listing = ra.call('readdir', { path: '/a' });
+  const listing = ra.call('readdir', { path: '/a' }, ROOT_FRAME);
   await new Promise((r) => setImmediate(r));
-  await ra.call('create', { path: '/a/new', mode: 0o644, flags: 0 });
+  await ra.call('create', { path: '/a/new', mode: 0o644, flags: 0 }, ROOT_FRAME);
   open();
   t.deepEqual(names(await listing), [], 'read before the create landed');
-  t.deepEqual(names(await ra.call('readdir', { path: '/a' })), ['new']);
+  t.deepEqual(names(await ra.call('readdir', { path: '/a' }, ROOT_FRAME)), ['new']);
   t.deepEqual(child.readdirs, ['/a', '/a']);
 });
 
@@ -209,8 +210,8 @@ test('reuse-listings: readdirs of a directory whose listing is on its way wait f
   const { ra, child } = make({ 'reuse-listings': 'on' });
   child.add('/a/', '/a/x');
   const open = child.gate('/a');
-  const first = ra.call('readdir', { path: '/a' });
-  const second = ra.call('readdir', { path: '/a' });
+  const first = ra.call('readdir', { path: '/a' }, ROOT_FRAME);
+  const second = ra.call('readdir', { path: '/a' }, ROOT_FRAME);
   await new Promise((r) => setImmediate(r));
   open();
   t.deepEqual((await Promise.all([first, second])).map(names), [['x'], ['x']]);
@@ -220,12 +221,12 @@ test('reuse-listings: readdirs of a directory whose listing is on its way wait f
 test('an answer from a prefetch prefetches further down', async (t) => {
   const { ra, child } = make();
   child.add('/a/', '/a/b/', '/a/b/c/');
-  await ra.call('readdir', { path: '/' });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
   await settle(ra);
-  await ra.call('readdir', { path: '/a' });
+  await ra.call('readdir', { path: '/a' }, ROOT_FRAME);
   await settle(ra);
   t.deepEqual(child.readdirs, ['/', '/a', '/a/b']);
-  await ra.call('readdir', { path: '/a/b' });
+  await ra.call('readdir', { path: '/a/b' }, ROOT_FRAME);
   await settle(ra);
   t.deepEqual(child.readdirs, ['/', '/a', '/a/b', '/a/b/c']);
   t.like(ra.statedump(), { hits: 2 });
@@ -235,7 +236,7 @@ test('max-prefetch subdirectories per listing, in the order they came, at most p
   const { ra, child } = make({ 'max-prefetch': '3', parallel: '2' });
   for (let i = 0; i < 6; i++) child.add(`/d${i}/`);
   const opens = [0, 1, 2].map((i) => child.gate(`/d${i}`));
-  await ra.call('readdir', { path: '/' });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
   t.deepEqual(child.readdirs, ['/', '/d0', '/d1']);
   t.like(ra.statedump(), { inFlight: 2, queued: 1 });
   opens[0]!();
@@ -252,13 +253,13 @@ test('max-prefetch subdirectories per listing, in the order they came, at most p
 test('past max-prefetch, the next subdirectory is prefetched as the walker uses one (or gets past it)', async (t) => {
   const { ra, child } = make({ 'max-prefetch': '2' });
   for (let i = 0; i < 6; i++) child.add(`/d${i}/`);
-  await ra.call('readdir', { path: '/' });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
   await settle(ra);
   t.deepEqual(child.readdirs, ['/', '/d0', '/d1']);
-  await ra.call('readdir', { path: '/d0' });
+  await ra.call('readdir', { path: '/d0' }, ROOT_FRAME);
   await settle(ra);
   t.deepEqual(child.readdirs, ['/', '/d0', '/d1', '/d2'], 'a hit moves the window on by one');
-  await ra.call('readdir', { path: '/d3' }); // the walker got ahead of the window
+  await ra.call('readdir', { path: '/d3' }, ROOT_FRAME); // the walker got ahead of the window
   await settle(ra);
   t.deepEqual(child.readdirs, ['/', '/d0', '/d1', '/d2', '/d3', '/d4']);
   t.like(ra.statedump(), { hits: 1, misses: 2, held: 3 }, '/d1, /d2 (passed by, left to expire) and /d4');
@@ -268,8 +269,8 @@ test('a readdir arriving while its prefetch is in flight waits for it instead of
   const { ra, child } = make();
   child.add('/a/', '/a/x');
   const open = child.gate('/a');
-  await ra.call('readdir', { path: '/' });
-  const listing = ra.call('readdir', { path: '/a' });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
+  const listing = ra.call('readdir', { path: '/a' }, ROOT_FRAME);
   await new Promise((r) => setImmediate(r));
   open();
   t.deepEqual(names(await listing), ['x']);
@@ -281,8 +282,8 @@ test('a readdir of a directory whose prefetch is still queued goes down at once'
   const { ra, child } = make({ parallel: '1' });
   child.add('/a/', '/b/');
   const open = child.gate('/a');
-  await ra.call('readdir', { path: '/' });
-  await ra.call('readdir', { path: '/b' });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
+  await ra.call('readdir', { path: '/b' }, ROOT_FRAME);
   t.deepEqual(child.readdirs, ['/', '/a', '/b']);
   open();
   await settle(ra);
@@ -293,13 +294,13 @@ test('a readdir of a directory whose prefetch is still queued goes down at once'
 test('a held listing older than cache-timeout is not used, and that directory is not prefetched again soon', async (t) => {
   const { ra, child } = make({ 'cache-timeout': '1' });
   child.add('/a/');
-  await ra.call('readdir', { path: '/' });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
   await settle(ra);
   await new Promise((r) => setTimeout(r, 1100));
-  await ra.call('readdir', { path: '/' });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
   await settle(ra);
   t.deepEqual(child.readdirs, ['/', '/a', '/'], 'the wasted one is not fetched again at once');
-  await ra.call('readdir', { path: '/a' });
+  await ra.call('readdir', { path: '/a' }, ROOT_FRAME);
   t.deepEqual(child.readdirs, ['/', '/a', '/', '/a']);
   t.like(ra.statedump(), { expired: 1, backedOff: 1, hits: 0 });
 });
@@ -307,17 +308,17 @@ test('a held listing older than cache-timeout is not used, and that directory is
 test('listings expiring unused halve how far ahead the next listings are prefetched; used ones widen it again', async (t) => {
   const { ra, child } = make({ 'max-prefetch': '8' });
   for (const top of ['a', 'b']) for (let i = 0; i < 10; i++) child.add(`/${top}/`, `/${top}/d${i}/`);
-  await ra.call('readdir', { path: '/a' });
+  await ra.call('readdir', { path: '/a' }, ROOT_FRAME);
   await settle(ra);
   t.is(child.readdirs.length, 1 + 8);
   await new Promise((r) => setTimeout(r, 1100));
-  await ra.call('readdir', { path: '/b' }); // the 8 of /a expire here (one halving), then 4 of /b go
+  await ra.call('readdir', { path: '/b' }, ROOT_FRAME); // the 8 of /a expire here (one halving), then 4 of /b go
   await settle(ra);
   t.deepEqual(child.readdirs.slice(9), ['/b', '/b/d0', '/b/d1', '/b/d2', '/b/d3']);
   t.like(ra.statedump(), { expired: 8, window: 4 });
   for (let i = 0; i < 5; i++) {
     await settle(ra);
-    await ra.call('readdir', { path: `/b/d${i}` });
+    await ra.call('readdir', { path: `/b/d${i}` }, ROOT_FRAME);
   }
   t.like(ra.statedump(), { hits: 5, window: 5 }, 'a window of listings used widens it by one');
 });
@@ -325,8 +326,8 @@ test('listings expiring unused halve how far ahead the next listings are prefetc
 test('cache-timeout 0 prefetches nothing', async (t) => {
   const { ra, child } = make({ 'cache-timeout': '0' });
   child.add('/a/');
-  await ra.call('readdir', { path: '/' });
-  await ra.call('readdir', { path: '/a' });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
+  await ra.call('readdir', { path: '/a' }, ROOT_FRAME);
   t.deepEqual(child.readdirs, ['/', '/a']);
 });
 
@@ -334,10 +335,10 @@ test('a failed prefetch is counted and its readdir goes to the child', async (t)
   const { ra, child } = make();
   child.add('/a/');
   child.failReaddir.add('/a');
-  await ra.call('readdir', { path: '/' });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
   await settle(ra);
   child.failReaddir.clear();
-  await ra.call('readdir', { path: '/a' });
+  await ra.call('readdir', { path: '/a' }, ROOT_FRAME);
   t.deepEqual(child.readdirs, ['/', '/a', '/a']);
   t.like(ra.statedump(), { failed: 1 });
 });
@@ -346,57 +347,57 @@ test('cache-size bounds the entries held: the oldest listings make room, one too
   const { ra, child } = make({ 'cache-size': '6' });
   child.add('/a/', '/a/1', '/a/2', '/b/', '/b/1', '/c/', '/c/1', '/c/2', '/d/');
   for (let i = 0; i < 7; i++) child.add(`/d/${i}`);
-  await ra.call('readdir', { path: '/' });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
   await settle(ra);
   const d = ra.statedump();
   t.true((d.heldEntries as number) <= 6, `held ${String(d.heldEntries)}`);
   t.true((d.evicted as number) >= 2, 'the oldest went, and /d (8 entries) was never held');
   const before = child.readdirs.length;
-  await ra.call('readdir', { path: '/c' });
+  await ra.call('readdir', { path: '/c' }, ROOT_FRAME);
   t.is(child.readdirs.length, before, 'the newest listing is still held');
-  await ra.call('readdir', { path: '/d' });
+  await ra.call('readdir', { path: '/d' }, ROOT_FRAME);
   t.is(child.readdirs.length, before + 1);
 });
 
 /** Each own change, what it changes, and the directory whose held listing must not be used after it. */
 const changes: Array<[string, string, (ra: ReaddirAhead) => Promise<unknown>, (r: FopReply<'readdir'>) => unknown]> = [
-  ['create', '/a', (ra) => ra.call('create', { path: '/a/new', mode: 0o644, flags: 0 }), names],
-  ['mkdir', '/a', (ra) => ra.call('mkdir', { path: '/a/new', mode: 0o755 }), names],
-  ['mknod', '/a', (ra) => ra.call('mknod', { path: '/a/new', mode: 0o10644, rdev: 0 }), names],
-  ['symlink', '/a', (ra) => ra.call('symlink', { target: 'x', path: '/a/new' }), names],
-  ['link (new name)', '/a', (ra) => ra.call('link', { target: '/b/f', path: '/a/new' }), names],
-  ['link (the target\'s link count)', '/b', (ra) => ra.call('link', { target: '/b/f', path: '/a/new' }), (r) => r.entries.map((e) => e.iatt.nlink)],
-  ['unlink', '/a', (ra) => ra.call('unlink', { path: '/a/f' }), names],
-  ['rmdir', '/a', (ra) => ra.call('rmdir', { path: '/a/sub' }), names],
-  ['rename (old parent)', '/a', (ra) => ra.call('rename', { from: '/a/f', to: '/b/g' }), names],
-  ['rename (new parent)', '/b', (ra) => ra.call('rename', { from: '/a/f', to: '/b/g' }), names],
-  ['rename of a directory (what was under it)', '/b', (ra) => ra.call('rename', { from: '/b', to: '/c' }).then(() => ra.call('rename', { from: '/a', to: '/b' })), names],
-  ['an entry change (the directory\'s own attributes in its parent)', '/a', (ra) => ra.call('create', { path: '/a/sub/new', mode: 0o644, flags: 0 }), names],
-  ['setattr of a child', '/a', (ra) => ra.call('setattr', { path: '/a/f', attrs: { mode: 0o600 } }), (r) => r.entries.map((e) => e.iatt.mode)],
-  ['setxattr of a child', '/a', (ra) => ra.call('setxattr', { path: '/a/f', name: 'user.x', value: Buffer.from('1'), flags: 0 }), (r) => r.entries.map((e) => e.iatt.ctimeMs)],
+  ['create', '/a', (ra) => ra.call('create', { path: '/a/new', mode: 0o644, flags: 0 }, ROOT_FRAME), names],
+  ['mkdir', '/a', (ra) => ra.call('mkdir', { path: '/a/new', mode: 0o755 }, ROOT_FRAME), names],
+  ['mknod', '/a', (ra) => ra.call('mknod', { path: '/a/new', mode: 0o10644, rdev: 0 }, ROOT_FRAME), names],
+  ['symlink', '/a', (ra) => ra.call('symlink', { target: 'x', path: '/a/new' }, ROOT_FRAME), names],
+  ['link (new name)', '/a', (ra) => ra.call('link', { target: '/b/f', path: '/a/new' }, ROOT_FRAME), names],
+  ['link (the target\'s link count)', '/b', (ra) => ra.call('link', { target: '/b/f', path: '/a/new' }, ROOT_FRAME), (r) => r.entries.map((e) => e.iatt.nlink)],
+  ['unlink', '/a', (ra) => ra.call('unlink', { path: '/a/f' }, ROOT_FRAME), names],
+  ['rmdir', '/a', (ra) => ra.call('rmdir', { path: '/a/sub' }, ROOT_FRAME), names],
+  ['rename (old parent)', '/a', (ra) => ra.call('rename', { from: '/a/f', to: '/b/g' }, ROOT_FRAME), names],
+  ['rename (new parent)', '/b', (ra) => ra.call('rename', { from: '/a/f', to: '/b/g' }, ROOT_FRAME), names],
+  ['rename of a directory (what was under it)', '/b', (ra) => ra.call('rename', { from: '/b', to: '/c' }, ROOT_FRAME).then(() => ra.call('rename', { from: '/a', to: '/b' }, ROOT_FRAME)), names],
+  ['an entry change (the directory\'s own attributes in its parent)', '/a', (ra) => ra.call('create', { path: '/a/sub/new', mode: 0o644, flags: 0 }, ROOT_FRAME), names],
+  ['setattr of a child', '/a', (ra) => ra.call('setattr', { path: '/a/f', attrs: { mode: 0o600 } }, ROOT_FRAME), (r) => r.entries.map((e) => e.iatt.mode)],
+  ['setxattr of a child', '/a', (ra) => ra.call('setxattr', { path: '/a/f', name: 'user.x', value: Buffer.from('1'), flags: 0 }, ROOT_FRAME), (r) => r.entries.map((e) => e.iatt.ctimeMs)],
   ['write through an fd', '/a', async (ra) => {
-    const { fd } = await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY });
-    await ra.call('write', { fd, offset: 0, data: Buffer.from('hello') });
+    const { fd } = await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY }, ROOT_FRAME);
+    await ra.call('write', { fd, offset: 0, data: Buffer.from('hello') }, ROOT_FRAME);
   }, (r) => r.entries.map((e) => e.iatt.size)],
   ['writev through an fd', '/a', async (ra) => {
-    const { fd } = await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY });
-    await ra.call('writev', { fd, extents: [{ offset: 10, data: Buffer.from('x') }] });
+    const { fd } = await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY }, ROOT_FRAME);
+    await ra.call('writev', { fd, extents: [{ offset: 10, data: Buffer.from('x') }] }, ROOT_FRAME);
   }, (r) => r.entries.map((e) => e.iatt.size)],
   ['ftruncate through an fd opened by create', '/a', async (ra) => {
-    const { fd } = await ra.call('create', { path: '/a/g', mode: 0o644, flags: 0 });
-    await ra.call('readdir', { path: '/' }); // a fresh prefetch of /a after the create
+    const { fd } = await ra.call('create', { path: '/a/g', mode: 0o644, flags: 0 }, ROOT_FRAME);
+    await ra.call('readdir', { path: '/' }, ROOT_FRAME); // a fresh prefetch of /a after the create
     await settle(ra);
-    await ra.call('ftruncate', { fd, size: 77 });
+    await ra.call('ftruncate', { fd, size: 77 }, ROOT_FRAME);
   }, (r) => r.entries.map((e) => e.iatt.size)],
   ['write through an fd of a file renamed since', '/b', async (ra) => {
-    const { fd } = await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY });
-    await ra.call('rename', { from: '/a/f', to: '/b/g' });
-    await ra.call('readdir', { path: '/' });
+    const { fd } = await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY }, ROOT_FRAME);
+    await ra.call('rename', { from: '/a/f', to: '/b/g' }, ROOT_FRAME);
+    await ra.call('readdir', { path: '/' }, ROOT_FRAME);
     await settle(ra);
-    await ra.call('write', { fd, offset: 0, data: Buffer.from('hello') });
+    await ra.call('write', { fd, offset: 0, data: Buffer.from('hello') }, ROOT_FRAME);
   }, (r) => r.entries.map((e) => e.iatt.size)],
   ['open with O_TRUNC', '/a', async (ra) => {
-    await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY | fs.constants.O_TRUNC });
+    await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY | fs.constants.O_TRUNC }, ROOT_FRAME);
   }, (r) => r.entries.map((e) => e.iatt.size)],
 ];
 
@@ -405,13 +406,13 @@ for (const [what, dir, change, view] of changes) {
     const { ra, child } = make();
     child.add('/a/', '/a/f', '/a/sub/', '/b/', '/b/f');
     child.tree.set('/a/f', { ...child.tree.get('/a/f')!, size: 3 });
-    await ra.call('readdir', { path: '/' });
+    await ra.call('readdir', { path: '/' }, ROOT_FRAME);
     await settle(ra);
     await change(ra);
     const before = child.readdirs.length;
-    const r = await ra.call('readdir', { path: dir });
+    const r = await ra.call('readdir', { path: dir }, ROOT_FRAME);
     t.is(child.readdirs[before], dir, 'asked the child');
-    t.deepEqual(view(r), view(await child.call('readdir', { path: dir })));
+    t.deepEqual(view(r), view(await child.call('readdir', { path: dir }, ROOT_FRAME)));
     t.true((ra.statedump().dropped as number) >= 1);
   });
 }
@@ -420,11 +421,11 @@ test('a prefetch in flight when a change went down is not used (the reply was re
   const { ra, child } = make();
   child.add('/a/', '/a/f');
   const open = child.gate('/a');
-  await ra.call('readdir', { path: '/' });
-  await ra.call('create', { path: '/a/new', mode: 0o644, flags: 0 });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
+  await ra.call('create', { path: '/a/new', mode: 0o644, flags: 0 }, ROOT_FRAME);
   open();
   await settle(ra);
-  t.deepEqual(names(await ra.call('readdir', { path: '/a' })), ['f', 'new']);
+  t.deepEqual(names(await ra.call('readdir', { path: '/a' }, ROOT_FRAME)), ['f', 'new']);
   t.deepEqual(child.readdirs, ['/', '/a', '/a']);
   t.like(ra.statedump(), { held: 0, hits: 0 });
 });
@@ -433,12 +434,12 @@ test('a prefetch sent while a change was on its way is not used', async (t) => {
   const { ra, child } = make();
   child.add('/a/', '/a/f');
   const land = child.holdBefore('unlink');
-  const unlinking = ra.call('unlink', { path: '/a/f' });
-  await ra.call('readdir', { path: '/' });
+  const unlinking = ra.call('unlink', { path: '/a/f' }, ROOT_FRAME);
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
   await settle(ra); // the prefetch of /a came back with f, which the unlink is about to remove
   land();
   await unlinking;
-  t.deepEqual(names(await ra.call('readdir', { path: '/a' })), []);
+  t.deepEqual(names(await ra.call('readdir', { path: '/a' }, ROOT_FRAME)), []);
   t.deepEqual(child.readdirs, ['/', '/a', '/a']);
 });
 
@@ -446,9 +447,9 @@ test('a readdir waiting on a prefetch that a change spoiled goes to the child', 
   const { ra, child } = make();
   child.add('/a/');
   const open = child.gate('/a');
-  await ra.call('readdir', { path: '/' });
-  const listing = ra.call('readdir', { path: '/a' });
-  await ra.call('mkdir', { path: '/a/new', mode: 0o755 });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
+  const listing = ra.call('readdir', { path: '/a' }, ROOT_FRAME);
+  await ra.call('mkdir', { path: '/a/new', mode: 0o755 }, ROOT_FRAME);
   open();
   t.deepEqual(names(await listing), ['new']);
   t.deepEqual(child.readdirs, ['/', '/a', '/a', '/a/new'], 'asked again (and /a/new prefetched from the answer)');
@@ -464,13 +465,13 @@ test('invalidate drops the listings of the paths and of their parents, and goes 
     }
   })({ name: 'top', type: 'test/top', options: {}, children: [ra] });
   t.is(ra.parents[0], parent);
-  await ra.call('readdir', { path: '/' });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
   await settle(ra);
   ra.invalidate(['/a/f', '/b'], child);
   t.deepEqual(seen, [['/a/f', '/b']]);
-  await ra.call('readdir', { path: '/a' });
-  await ra.call('readdir', { path: '/b' });
-  await ra.call('readdir', { path: '/c' });
+  await ra.call('readdir', { path: '/a' }, ROOT_FRAME);
+  await ra.call('readdir', { path: '/b' }, ROOT_FRAME);
+  await ra.call('readdir', { path: '/c' }, ROOT_FRAME);
   t.deepEqual(child.readdirs, ['/', '/a', '/b', '/c', '/a', '/b'], '/c stayed held');
   t.like(ra.statedump(), { hits: 1, dropped: 2 });
 });
@@ -478,26 +479,26 @@ test('invalidate drops the listings of the paths and of their parents, and goes 
 test('invalidate of a directory drops the listings below it (renamed or removed by another client), and its grandparent\'s', async (t) => {
   const { ra, child } = make();
   child.add('/top/', '/top/a/', '/top/a/sub/', '/top/a/sub/deep/', '/top/b/');
-  await ra.call('readdir', { path: '/top' });
+  await ra.call('readdir', { path: '/top' }, ROOT_FRAME);
   await settle(ra);
-  await ra.call('readdir', { path: '/top/a' }); // /top/a/sub now held
+  await ra.call('readdir', { path: '/top/a' }, ROOT_FRAME); // /top/a/sub now held
   await settle(ra);
-  await ra.call('readdir', { path: '/top/a/sub' }); // /top/a/sub/deep now held
+  await ra.call('readdir', { path: '/top/a/sub' }, ROOT_FRAME); // /top/a/sub/deep now held
   await settle(ra);
   ra.invalidate(['/top/a/sub'], child);
   const before = child.readdirs.length;
-  await ra.call('readdir', { path: '/top/a/sub/deep' });
-  await ra.call('readdir', { path: '/top/b' });
+  await ra.call('readdir', { path: '/top/a/sub/deep' }, ROOT_FRAME);
+  await ra.call('readdir', { path: '/top/b' }, ROOT_FRAME);
   t.deepEqual(child.readdirs.slice(before), ['/top/a/sub/deep'], '/top/b, a sibling of the parent, stayed held');
 });
 
 test('a child going down or up drops everything held', async (t) => {
   const { ra, child } = make();
   child.add('/a/');
-  await ra.call('readdir', { path: '/' });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
   await settle(ra);
   ra.notify('CHILD_DOWN', child);
-  await ra.call('readdir', { path: '/a' });
+  await ra.call('readdir', { path: '/a' }, ROOT_FRAME);
   t.deepEqual(child.readdirs, ['/', '/a', '/a']);
 });
 
@@ -505,10 +506,36 @@ test('fini waits for prefetches in flight and sends no more', async (t) => {
   const { ra, child } = make({ parallel: '1' });
   child.add('/a/', '/b/');
   const open = child.gate('/a');
-  await ra.call('readdir', { path: '/' });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
   const done = ra.fini();
   open();
   await done;
   t.deepEqual(child.readdirs, ['/', '/a']);
   t.like(ra.statedump(), { inFlight: 0, queued: 0, held: 0 });
+});
+
+/** Passes every fop down, noting the uid of the frame it came with ("write 1001"). */
+class FrameSpy extends Xlator {
+  readonly uids: string[] = [];
+
+  override call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
+    this.uids.push(`${fop} ${frame.uid}`);
+    return super.call(fop, args, frame);
+  }
+}
+
+const userFrame = (uid: number): Frame => ({ uid, gid: uid, groups: [], pid: 4000 + uid });
+
+test('prefetched listings go down with the frame of the readdir that listed their parent', async (t) => {
+  const child = new StubChild({ name: 'stub', type: 'test/stub', options: {}, children: [] });
+  const spy = new FrameSpy({ name: 'spy', type: 'test/spy', options: {}, children: [child] });
+  const ra = new ReaddirAhead({ name: 'ra', type: 'performance/readdir-ahead', options: {}, children: [spy] });
+  child.add('/a/', '/a/x/', '/b/');
+  await ra.call('readdir', { path: '/' }, userFrame(1000));
+  await settle(ra);
+  t.deepEqual(spy.uids, ['readdir 1000', 'readdir 1000', 'readdir 1000']);
+  await ra.call('readdir', { path: '/a' }, userFrame(1001));
+  await settle(ra);
+  t.deepEqual(child.readdirs, ['/', '/a', '/b', '/a/x']);
+  t.deepEqual(spy.uids.slice(3), ['readdir 1001'], 'the hit reached no child; the prefetch it started carries its frame');
 });

@@ -1,3 +1,4 @@
+import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
 import test from 'ava';
 import fs from 'node:fs';
 import { bulkPool } from '../../lib/buffer-pool.js';
@@ -83,8 +84,8 @@ const bytes = (n: number, fill: number): Buffer => Buffer.alloc(n, fill);
 
 /** Creates /f and writes a 4 KiB block of each [offset, fill] in order; the fd. */
 async function createAndWrite(wb: WriteBehind, blocks: Array<[offset: number, fill: number]>): Promise<number> {
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  for (const [offset, fill] of blocks) await wb.call('write', { fd, offset, data: bytes(4096, fill) });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  for (const [offset, fill] of blocks) await wb.call('write', { fd, offset, data: bytes(4096, fill) }, ROOT_FRAME);
   return fd;
 }
 
@@ -92,9 +93,9 @@ const enospc = (): FsError => FsError.of('ENOSPC', 'brick full');
 
 test('a write resolves before the child answers, and the child gets a copy of the data', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
   const buf = Buffer.from('hello');
-  t.deepEqual(await wb.call('write', { fd, offset: 0, data: buf }), { size: 5 });
+  t.deepEqual(await wb.call('write', { fd, offset: 0, data: buf }, ROOT_FRAME), { size: 5 });
   t.is(child.writes.length, 1);
   t.false(child.writes[0]!.answered, 'the caller had its answer before the child did');
   buf.fill(0x78); // FUSE reuses the buffer once the write is answered
@@ -106,13 +107,13 @@ test('a write resolves before the child answers, and the child gets a copy of th
 test.serial('big acknowledged writes are copied into pooled slabs, each given back once the child answered', async (t) => {
   const before = bulkPool.outstanding;
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
   const big = bytes(64 * 1024, 0x61);
-  await wb.call('write', { fd, offset: 0, data: big });
+  await wb.call('write', { fd, offset: 0, data: big }, ROOT_FRAME);
   big.fill(0x78); // FUSE reuses the buffer once the write is answered
   // Two 32 KiB writes queued behind the first merge into one pooled batch of 64 KiB.
-  await wb.call('write', { fd, offset: 65536, data: bytes(32 * 1024, 0x62) });
-  await wb.call('write', { fd, offset: 98304, data: bytes(32 * 1024, 0x63) });
+  await wb.call('write', { fd, offset: 65536, data: bytes(32 * 1024, 0x62) }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 98304, data: bytes(32 * 1024, 0x63) }, ROOT_FRAME);
   t.true(bulkPool.outstanding > before, 'the copies are pooled slabs');
   t.deepEqual(child.writes[0]!.data, bytes(64 * 1024, 0x61));
   child.writes[0]!.fail(enospc());
@@ -127,10 +128,10 @@ test.serial('big acknowledged writes are copied into pooled slabs, each given ba
 
 test('hold-ms: an idle file\'s small write waits for the next ones to merge with, then goes when the hold is over', async (t) => {
   const { wb, child } = make({ 'hold-ms': '500' });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
   const start = Date.now();
-  await wb.call('write', { fd, offset: 0, data: Buffer.from('aaaa') });
-  await wb.call('write', { fd, offset: 4, data: Buffer.from('bbbb') });
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('aaaa') }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 4, data: Buffer.from('bbbb') }, ROOT_FRAME);
   await settle();
   t.deepEqual(child.seen.slice(1), [], 'held');
   while (child.seen.length < 2 && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 10));
@@ -138,8 +139,8 @@ test('hold-ms: an idle file\'s small write waits for the next ones to merge with
   t.deepEqual(child.seen.slice(1), ['write 0+8'], 'one write, after the hold');
   child.writes[0]!.answer();
   await settle();
-  await wb.call('write', { fd, offset: 8, data: Buffer.from('cccc') });
-  const flushed = wb.call('flush', { fd });
+  await wb.call('write', { fd, offset: 8, data: Buffer.from('cccc') }, ROOT_FRAME);
+  const flushed = wb.call('flush', { fd }, ROOT_FRAME);
   await settle();
   t.deepEqual(child.seen.slice(1), ['write 0+8', 'write 8+4'], 'a flush sends the held batch at once');
   child.writes[1]!.answer();
@@ -151,20 +152,20 @@ test('hold-ms: a batch that reaches aggregate-size goes at once', async (t) => {
   const fd = await createAndWrite(wb, [[0, 1]]);
   await settle();
   t.deepEqual(child.seen.slice(1), []);
-  await wb.call('write', { fd, offset: 4096, data: bytes(4096, 2) });
+  await wb.call('write', { fd, offset: 4096, data: bytes(4096, 2) }, ROOT_FRAME);
   await settle();
   t.deepEqual(child.seen.slice(1), ['write 0+8192']);
   child.writes[0]!.answer();
-  await wb.call('release', { fd });
+  await wb.call('release', { fd }, ROOT_FRAME);
 });
 
 test('contiguous small writes queued while one is in flight go down merged', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: Buffer.from('aaaa') });
-  await wb.call('write', { fd, offset: 4, data: Buffer.from('bbbb') });
-  await wb.call('write', { fd, offset: 8, data: Buffer.from('cccc') });
-  await wb.call('write', { fd, offset: 12, data: Buffer.from('dddd') });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('aaaa') }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 4, data: Buffer.from('bbbb') }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 8, data: Buffer.from('cccc') }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 12, data: Buffer.from('dddd') }, ROOT_FRAME);
   t.deepEqual(child.seen.slice(1), ['write 0+4'], 'the later writes wait for the one in flight');
   child.writes[0]!.answer();
   await settle();
@@ -174,8 +175,8 @@ test('contiguous small writes queued while one is in flight go down merged', asy
 
 test('a merged write never exceeds aggregate-size, and full batches are pipelined', async (t) => {
   const { wb, child } = make({ 'aggregate-size': '8K' });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  for (let i = 0; i < 4; i++) await wb.call('write', { fd, offset: i * 4096, data: bytes(4096, i) });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  for (let i = 0; i < 4; i++) await wb.call('write', { fd, offset: i * 4096, data: bytes(4096, i) }, ROOT_FRAME);
   // 0 goes at once; 1+2 make a full 8K batch that goes while 0 is in flight; 3 may still grow.
   t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 4096+8192']);
   t.deepEqual(child.writes[1]!.data, Buffer.concat([bytes(4096, 1), bytes(4096, 2)]));
@@ -188,9 +189,9 @@ test('a merged write never exceeds aggregate-size, and full batches are pipeline
 
 test('flush waits for the pending writes before it goes down', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') });
-  const flush = watch(wb.call('flush', { fd }));
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
+  const flush = watch(wb.call('flush', { fd }, ROOT_FRAME));
   await settle();
   t.false(flush.done);
   t.false(child.seen.includes('flush'));
@@ -201,11 +202,11 @@ test('flush waits for the pending writes before it goes down', async (t) => {
 
 test('flush-behind: close returns before the pending writes land; the flush, then the release, go down after them', async (t) => {
   const { wb, child } = make({ 'flush-behind': 'on' });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') });
-  await wb.call('flush', { fd });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
+  await wb.call('flush', { fd }, ROOT_FRAME);
   t.deepEqual(child.seen.slice(1), ['write 0+1'], 'close answered with the write still in flight');
-  const release = watch(wb.call('release', { fd }));
+  const release = watch(wb.call('release', { fd }, ROOT_FRAME));
   await settle();
   t.false(release.done);
   child.writes[0]!.answer();
@@ -215,58 +216,58 @@ test('flush-behind: close returns before the pending writes land; the flush, the
 
 test('flush-behind: a failure already known is still reported by close', async (t) => {
   const { wb, child } = make({ 'flush-behind': 'on' });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
   child.writes[0]!.fail(enospc());
   await settle();
-  t.is((await t.throwsAsync<FsError>(wb.call('flush', { fd })))?.code, 'ENOSPC');
+  t.is((await t.throwsAsync<FsError>(wb.call('flush', { fd }, ROOT_FRAME)))?.code, 'ENOSPC');
 });
 
 test('a failed background write fails the next flush of its fd, once', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
   child.writes[0]!.fail(enospc());
-  const err = await t.throwsAsync<FsError>(wb.call('flush', { fd }), { instanceOf: FsError });
+  const err = await t.throwsAsync<FsError>(wb.call('flush', { fd }, ROOT_FRAME), { instanceOf: FsError });
   t.is(err?.code, 'ENOSPC');
   t.false(child.seen.includes('flush'), 'the failing flush does not go down');
-  await t.notThrowsAsync(wb.call('flush', { fd }), 'reported once');
+  await t.notThrowsAsync(wb.call('flush', { fd }, ROOT_FRAME), 'reported once');
 });
 
 test('a failed background write fails the next write of its fd, once; so does a short write', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: Buffer.from('abc') });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('abc') }, ROOT_FRAME);
   child.writes[0]!.fail(enospc());
   await settle();
-  const err = await t.throwsAsync<FsError>(wb.call('write', { fd, offset: 3, data: Buffer.from('d') }));
+  const err = await t.throwsAsync<FsError>(wb.call('write', { fd, offset: 3, data: Buffer.from('d') }, ROOT_FRAME));
   t.is(err?.code, 'ENOSPC');
   t.is(child.writes.length, 1, 'the rejected write is not sent');
-  t.deepEqual(await wb.call('write', { fd, offset: 3, data: Buffer.from('d') }), { size: 1 });
+  t.deepEqual(await wb.call('write', { fd, offset: 3, data: Buffer.from('d') }, ROOT_FRAME), { size: 1 });
   child.writes[1]!.answer(0);
-  const short = await t.throwsAsync<FsError>(wb.call('fsync', { fd, datasync: false }));
+  const short = await t.throwsAsync<FsError>(wb.call('fsync', { fd, datasync: false }, ROOT_FRAME));
   t.is(short?.code, 'EIO');
-  await t.notThrowsAsync(wb.call('fsync', { fd, datasync: false }));
+  await t.notThrowsAsync(wb.call('fsync', { fd, datasync: false }, ROOT_FRAME));
 });
 
 test('the error sticks to the fd that wrote, not to another fd of the file', async (t) => {
   const { wb, child } = make();
-  const { fd: a } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  const { fd: b } = await wb.call('open', { path: '/f', flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd: a, offset: 0, data: Buffer.from('x') });
+  const { fd: a } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const { fd: b } = await wb.call('open', { path: '/f', flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd: a, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
   child.writes[0]!.fail(enospc());
-  await t.notThrowsAsync(wb.call('fsync', { fd: b, datasync: false }));
-  await t.throwsAsync(wb.call('fsync', { fd: a, datasync: false }), { code: 'ENOSPC' });
+  await t.notThrowsAsync(wb.call('fsync', { fd: b, datasync: false }, ROOT_FRAME));
+  await t.throwsAsync(wb.call('fsync', { fd: a, datasync: false }, ROOT_FRAME), { code: 'ENOSPC' });
 });
 
 test('read, fstat and lookup of the file wait for its pending writes', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  const { fd: other } = await wb.call('open', { path: '/f', flags: fs.constants.O_RDONLY });
-  await wb.call('write', { fd, offset: 0, data: Buffer.from('data') });
-  const read = watch(wb.call('read', { fd: other, offset: 0, size: 4 }));
-  const fstat = watch(wb.call('fstat', { fd }));
-  const lookup = watch(wb.call('lookup', { path: '/f' }));
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const { fd: other } = await wb.call('open', { path: '/f', flags: fs.constants.O_RDONLY }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('data') }, ROOT_FRAME);
+  const read = watch(wb.call('read', { fd: other, offset: 0, size: 4 }, ROOT_FRAME));
+  const fstat = watch(wb.call('fstat', { fd }, ROOT_FRAME));
+  const lookup = watch(wb.call('lookup', { path: '/f' }, ROOT_FRAME));
   await settle();
   t.false(read.done || fstat.done || lookup.done);
   t.deepEqual(child.seen.slice(2), ['write 0+4']);
@@ -277,13 +278,13 @@ test('read, fstat and lookup of the file wait for its pending writes', async (t)
 
 test('a lookup of a path without pending writes goes down at once', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') });
-  const p = wb.call('lookup', { path: '/g' });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
+  const p = wb.call('lookup', { path: '/g' }, ROOT_FRAME);
   t.is(child.seen.at(-1), 'lookup /g', 'wound synchronously, with no wait');
   await p;
   const before = child.seen.length;
-  const q = wb.call('lookup', { path: '/f' });
+  const q = wb.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.is(child.seen.length, before, 'the busy path waits');
   child.writes[0]!.answer();
   await q;
@@ -291,10 +292,10 @@ test('a lookup of a path without pending writes goes down at once', async (t) =>
 
 test('overlapping writes are never in flight together; others are', async (t) => {
   const { wb, child } = make({ 'aggregate-size': '4K' });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) });
-  await wb.call('write', { fd, offset: 8192, data: bytes(4096, 2) });
-  await wb.call('write', { fd, offset: 2048, data: bytes(4096, 3) });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 8192, data: bytes(4096, 2) }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 2048, data: bytes(4096, 3) }, ROOT_FRAME);
   t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 8192+4096'], 'the overlapping write waits');
   child.writes[1]!.answer();
   await settle();
@@ -307,10 +308,10 @@ test('overlapping writes are never in flight together; others are', async (t) =>
 
 test('a write beyond cache-size waits until earlier writes completed', async (t) => {
   const { wb, child } = make({ 'cache-size': '8K', 'aggregate-size': '4K' });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) });
-  await wb.call('write', { fd, offset: 4096, data: bytes(4096, 2) });
-  const third = watch(wb.call('write', { fd, offset: 8192, data: bytes(4096, 3) }));
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 4096, data: bytes(4096, 2) }, ROOT_FRAME);
+  const third = watch(wb.call('write', { fd, offset: 8192, data: bytes(4096, 3) }, ROOT_FRAME));
   await settle();
   t.false(third.done, 'the window is full');
   t.is(child.writes.length, 2);
@@ -322,9 +323,9 @@ test('a write beyond cache-size waits until earlier writes completed', async (t)
 
 test('a write larger than cache-size goes through and returns the child reply', async (t) => {
   const { wb, child } = make({ 'cache-size': '4K' });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: bytes(100, 1) });
-  const big = watch(wb.call('write', { fd, offset: 100, data: bytes(8192, 2) }));
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: bytes(100, 1) }, ROOT_FRAME);
+  const big = watch(wb.call('write', { fd, offset: 100, data: bytes(8192, 2) }, ROOT_FRAME));
   await settle();
   t.deepEqual(child.seen.slice(1), ['write 0+100'], 'it waits for the queue before it');
   child.writes[0]!.answer();
@@ -336,10 +337,10 @@ test('a write larger than cache-size goes through and returns the child reply', 
 
 test('O_APPEND writes go through one at a time, after the writes before them', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  const { fd: app } = await wb.call('open', { path: '/f', flags: fs.constants.O_WRONLY | fs.constants.O_APPEND });
-  await wb.call('write', { fd, offset: 1 << 20, data: bytes(10, 1) });
-  const append = watch(wb.call('write', { fd: app, offset: 0, data: bytes(10, 2) }));
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const { fd: app } = await wb.call('open', { path: '/f', flags: fs.constants.O_WRONLY | fs.constants.O_APPEND }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 1 << 20, data: bytes(10, 1) }, ROOT_FRAME);
+  const append = watch(wb.call('write', { fd: app, offset: 0, data: bytes(10, 2) }, ROOT_FRAME));
   await settle();
   t.is(child.writes.length, 1, 'the append waits even without overlapping offsets');
   child.writes[0]!.answer();
@@ -352,11 +353,11 @@ test('O_APPEND writes go through one at a time, after the writes before them', a
 
 test('rename moves the pending state: a lookup of the new name waits', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/d/a', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('rename', { from: '/d/a', to: '/d/b' });
-  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') });
-  await wb.call('lookup', { path: '/d/a' });
-  const lookup = watch(wb.call('lookup', { path: '/d/b' }));
+  const { fd } = await wb.call('create', { path: '/d/a', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('rename', { from: '/d/a', to: '/d/b' }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
+  await wb.call('lookup', { path: '/d/a' }, ROOT_FRAME);
+  const lookup = watch(wb.call('lookup', { path: '/d/b' }, ROOT_FRAME));
   await settle();
   t.false(lookup.done);
   child.writes[0]!.answer();
@@ -364,9 +365,9 @@ test('rename moves the pending state: a lookup of the new name waits', async (t)
   t.deepEqual(child.seen.slice(-3), ['write 0+1', 'lookup /d/a', 'lookup /d/b'], 'the old name did not wait');
 
   // And with the directory it is in.
-  await wb.call('rename', { from: '/d', to: '/e' });
-  await wb.call('write', { fd, offset: 1, data: Buffer.from('y') });
-  const below = watch(wb.call('lookup', { path: '/e/b' }));
+  await wb.call('rename', { from: '/d', to: '/e' }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 1, data: Buffer.from('y') }, ROOT_FRAME);
+  const below = watch(wb.call('lookup', { path: '/e/b' }, ROOT_FRAME));
   await settle();
   t.false(below.done);
   child.writes[1]!.answer();
@@ -375,9 +376,9 @@ test('rename moves the pending state: a lookup of the new name waits', async (t)
 
 test('rename waits for the pending writes of both names', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/t', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') });
-  const rename = watch(wb.call('rename', { from: '/s', to: '/t' }));
+  const { fd } = await wb.call('create', { path: '/t', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
+  const rename = watch(wb.call('rename', { from: '/s', to: '/t' }, ROOT_FRAME));
   await settle();
   t.false(rename.done);
   t.false(child.seen.includes('rename'));
@@ -387,13 +388,13 @@ test('rename waits for the pending writes of both names', async (t) => {
 
 test('release waits for pending writes; statedump shows what is pending', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: bytes(10, 1) });
-  await wb.call('write', { fd, offset: 10, data: bytes(5, 1) });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: bytes(10, 1) }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 10, data: bytes(5, 1) }, ROOT_FRAME);
   const dump = wb.statedump();
   t.is(dump.pendingBytes, 15);
   t.deepEqual(dump.files, [{ path: '/f', pendingBytes: 15, queued: 1, inflight: 1, waitingForWindow: 0 }]);
-  const release = watch(wb.call('release', { fd }));
+  const release = watch(wb.call('release', { fd }, ROOT_FRAME));
   await settle();
   t.false(release.done);
   child.writes[0]!.answer();
@@ -407,9 +408,9 @@ test('release waits for pending writes; statedump shows what is pending', async 
 
 test('fini waits until every acknowledged write reached the child', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: bytes(10, 1) });
-  await wb.call('write', { fd, offset: 10, data: bytes(10, 1) });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: bytes(10, 1) }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 10, data: bytes(10, 1) }, ROOT_FRAME);
   const fini = watch(wb.fini());
   child.writes[0]!.answer();
   await settle();
@@ -421,12 +422,12 @@ test('fini waits until every acknowledged write reached the child', async (t) =>
 
 test('a setattr of a file open for writing goes behind: answered at once, sent after the writes before it, before the writes after it', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) });
-  const r = await wb.call('setattr', { path: '/f', attrs: { uid: 1000, gid: 1000 } });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) }, ROOT_FRAME);
+  const r = await wb.call('setattr', { path: '/f', attrs: { uid: 1000, gid: 1000 } }, ROOT_FRAME);
   t.is((r as { iatt?: unknown }).iatt, undefined, 'answered without attributes: it has not happened yet');
   t.false(child.seen.includes('setattr /f'), 'not sent while a write is in flight');
-  await wb.call('write', { fd, offset: 4096, data: bytes(4096, 2) });
+  await wb.call('write', { fd, offset: 4096, data: bytes(4096, 2) }, ROOT_FRAME);
   t.is(child.writes.length, 1, 'the write after the setattr waits for it');
   child.writes[0]!.answer();
   await settle();
@@ -435,49 +436,49 @@ test('a setattr of a file open for writing goes behind: answered at once, sent a
   t.is(child.writes.length, 2);
   t.deepEqual(child.seen.filter((x) => x.startsWith('write') || x.startsWith('setattr')), ['write 0+4096', 'setattr /f', 'write 4096+4096']);
   child.writes[1]!.answer();
-  await wb.call('flush', { fd });
+  await wb.call('flush', { fd }, ROOT_FRAME);
 });
 
 test('a failed setattr that went behind is reported by the next flush (close), once', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
   child.setattrError = FsError.of('ENOTCONN', 'brick gone');
-  await wb.call('setattr', { path: '/f', attrs: { mode: 0o600 } });
-  await t.throwsAsync(wb.call('flush', { fd }), { code: 'ENOTCONN' });
-  await t.notThrowsAsync(wb.call('flush', { fd }));
+  await wb.call('setattr', { path: '/f', attrs: { mode: 0o600 } }, ROOT_FRAME);
+  await t.throwsAsync(wb.call('flush', { fd }, ROOT_FRAME), { code: 'ENOTCONN' });
+  await t.notThrowsAsync(wb.call('flush', { fd }, ROOT_FRAME));
 });
 
 test('after close (flush), a setattr of the file goes through and its error reaches the caller', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('flush', { fd });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('flush', { fd }, ROOT_FRAME);
   child.setattrError = FsError.of('EPERM', 'no');
-  await t.throwsAsync(wb.call('setattr', { path: '/f', attrs: { mtimeMs: 1 } }), { code: 'EPERM' });
+  await t.throwsAsync(wb.call('setattr', { path: '/f', attrs: { mtimeMs: 1 } }, ROOT_FRAME), { code: 'EPERM' });
   child.setattrError = undefined;
-  const r = await wb.call('setattr', { path: '/f', attrs: { mtimeMs: 1 } });
+  const r = await wb.call('setattr', { path: '/f', attrs: { mtimeMs: 1 } }, ROOT_FRAME);
   t.truthy(r.iatt, 'the child answered');
   const m = make({ 'metadata-behind': 'off' });
-  const o = await m.wb.call('create', { path: '/g', mode: 0o644, flags: fs.constants.O_RDWR });
-  await m.wb.call('setattr', { path: '/g', attrs: { uid: 1 } });
+  const o = await m.wb.call('create', { path: '/g', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await m.wb.call('setattr', { path: '/g', attrs: { uid: 1 } }, ROOT_FRAME);
   t.true(m.child.seen.includes('setattr /g'), 'metadata-behind off: sent before the answer');
-  await m.wb.call('release', { fd: o.fd });
+  await m.wb.call('release', { fd: o.fd }, ROOT_FRAME);
 });
 
 test('a truncation never goes behind', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('setattr', { path: '/f', attrs: { size: 0 } });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('setattr', { path: '/f', attrs: { size: 0 } }, ROOT_FRAME);
   t.true(child.seen.includes('setattr /f'));
-  await wb.call('release', { fd });
+  await wb.call('release', { fd }, ROOT_FRAME);
 });
 
 test('consecutive setattrs that went behind go down as one, later fields winning', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR });
-  await wb.call('write', { fd, offset: 0, data: bytes(10, 1) });
-  await wb.call('setattr', { path: '/f', attrs: { uid: 5, gid: 5 } });
-  await wb.call('setattr', { path: '/f', attrs: { mode: 0o600 } });
-  await wb.call('setattr', { path: '/f', attrs: { mode: 0o640, mtimeMs: 9 } });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 0, data: bytes(10, 1) }, ROOT_FRAME);
+  await wb.call('setattr', { path: '/f', attrs: { uid: 5, gid: 5 } }, ROOT_FRAME);
+  await wb.call('setattr', { path: '/f', attrs: { mode: 0o600 } }, ROOT_FRAME);
+  await wb.call('setattr', { path: '/f', attrs: { mode: 0o640, mtimeMs: 9 } }, ROOT_FRAME);
   const attrs: unknown[] = [];
   const call = child.call.bind(child);
   child.call = ((fop: FopName, args: FopArgs<FopName>) => {
@@ -485,7 +486,7 @@ test('consecutive setattrs that went behind go down as one, later fields winning
     return call(fop, args);
   }) as typeof child.call;
   child.writes[0]!.answer();
-  await wb.call('flush', { fd });
+  await wb.call('flush', { fd }, ROOT_FRAME);
   t.deepEqual(attrs, [{ uid: 5, gid: 5, mode: 0o640, mtimeMs: 9 }]);
 });
 
@@ -503,7 +504,7 @@ test('writes that are not adjacent, queued behind one in flight, go down as one 
   child.writes[1]!.answer();
   await settle();
   t.is((wb.statedump() as { writevs: number }).writevs, 1);
-  await t.notThrowsAsync(wb.call('fsync', { fd, datasync: false }));
+  await t.notThrowsAsync(wb.call('fsync', { fd, datasync: false }, ROOT_FRAME));
 });
 
 test('a writev stops before a write overlapping one in flight; what follows that write waits with it', async (t) => {
@@ -532,14 +533,14 @@ test('a child without writev (ENOSYS) gets the runs as single writes in order, a
   await settle();
   t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 65536+4096', 'write 8192+4096']);
   child.writes[2]!.answer();
-  await wb.call('write', { fd, offset: 0, data: bytes(4096, 4) });
-  await wb.call('write', { fd, offset: 32768, data: bytes(4096, 5) });
+  await wb.call('write', { fd, offset: 0, data: bytes(4096, 4) }, ROOT_FRAME);
+  await wb.call('write', { fd, offset: 32768, data: bytes(4096, 5) }, ROOT_FRAME);
   await settle();
   t.false(child.seen.some((x) => x.startsWith('writev')), 'no writev reached the child');
   child.writes[3]!.answer();
   await settle();
   child.writes[4]!.answer();
-  await t.notThrowsAsync(wb.call('fsync', { fd, datasync: false }));
+  await t.notThrowsAsync(wb.call('fsync', { fd, datasync: false }, ROOT_FRAME));
 });
 
 test('a short writev fails the next fsync of its fd', async (t) => {
@@ -548,6 +549,37 @@ test('a short writev fails the next fsync of its fd', async (t) => {
   child.writes[0]!.answer();
   await settle();
   child.writes[1]!.answer(4096);
-  const err = await t.throwsAsync<FsError>(wb.call('fsync', { fd, datasync: false }));
+  const err = await t.throwsAsync<FsError>(wb.call('fsync', { fd, datasync: false }, ROOT_FRAME));
   t.is(err?.code, 'EIO');
+});
+
+/** Passes every fop down, noting the uid of the frame it came with ("write 1001"). */
+class FrameSpy extends Xlator {
+  readonly uids: string[] = [];
+
+  override call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
+    this.uids.push(`${fop} ${frame.uid}`);
+    return super.call(fop, args, frame);
+  }
+}
+
+const userFrame = (uid: number): Frame => ({ uid, gid: uid, groups: [], pid: 4000 + uid });
+
+test('queued writes and setattrs go down with the frame of their caller; merged writes with the first one\'s', async (t) => {
+  const child = new StubChild({ name: 'stub', type: 'test/stub', options: {}, children: [] });
+  const spy = new FrameSpy({ name: 'spy', type: 'test/spy', options: {}, children: [child] });
+  const wb = new WriteBehind({ name: 'wb', type: 'performance/write-behind', options: { 'hold-ms': '0' }, children: [spy] });
+  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, userFrame(1000));
+  await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) }, userFrame(1001));
+  // Queued behind the first, merged into one write.
+  await wb.call('write', { fd, offset: 4096, data: bytes(4096, 2) }, userFrame(1002));
+  await wb.call('write', { fd, offset: 8192, data: bytes(4096, 3) }, userFrame(1003));
+  await wb.call('setattr', { path: '/f', attrs: { mode: 0o600 } }, userFrame(1004));
+  child.writes[0]!.answer();
+  await settle();
+  t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 4096+8192']);
+  const synced = wb.call('fsync', { fd, datasync: false }, userFrame(1005));
+  child.writes[1]!.answer();
+  await synced;
+  t.deepEqual(spy.uids, ['create 1000', 'write 1001', 'write 1002', 'setattr 1004', 'fsync 1005']);
 });

@@ -1,3 +1,4 @@
+import { type Frame } from '../../../lib/frame.js';
 import { FsError } from '../../../lib/errors.js';
 import { ENTRYLK_WHOLE_DIR, type FopArgs, type FopReply } from '../../../lib/fops.js';
 import { registerXlator } from '../../../lib/registry.js';
@@ -47,7 +48,7 @@ export class Locks extends Xlator implements FopImpl {
     };
   }
 
-  async entrylk(a: FopArgs<'entrylk'>): Promise<FopReply<'entrylk'>> {
+  async entrylk(a: FopArgs<'entrylk'>, f: Frame): Promise<FopReply<'entrylk'>> {
     if (typeof a.path !== 'string' || typeof a.name !== 'string' || typeof a.owner !== 'string') {
       throw FsError.of('EINVAL', 'entrylk needs path, name and owner');
     }
@@ -87,16 +88,16 @@ export class Locks extends Xlator implements FopImpl {
    * A changelog update with the lock around it. Lock and update are taken in arrival order
    * (synchronously, before any await), so a later request on the same connection sees both.
    */
-  async xattrop(a: FopArgs<'xattrop'>): Promise<FopReply<'xattrop'>> {
+  async xattrop(a: FopArgs<'xattrop'>, f: Frame): Promise<FopReply<'xattrop'>> {
     const { lock, unlock, ...op } = a;
-    if (!lock && !unlock) return this.children[0]!.call('xattrop', a);
+    if (!lock && !unlock) return this.children[0]!.call('xattrop', a, f);
     for (const spec of [lock, unlock]) {
       if (spec && (typeof spec.name !== 'string' || typeof spec.owner !== 'string')) throw FsError.of('EINVAL', 'xattrop lock needs name and owner');
     }
     if (lock && !this.tryTake(a.path, lock.name, lock.owner)) throw FsError.of('EAGAIN', 'entry lock is held');
     let pending: Promise<FopReply<'xattrop'>>;
     try {
-      pending = this.children[0]!.call('xattrop', op);
+      pending = this.children[0]!.call('xattrop', op, f);
     } finally {
       // storage/posix applies an xattrop before its first await, so the counters are
       // changed by now: the lock can go before the reply, and a request this connection
@@ -117,14 +118,14 @@ export class Locks extends Xlator implements FopImpl {
    * only if storage/posix made the file and set the marks; without the lock the file is
    * created plain. Taken synchronously, in arrival order, as xattrop's.
    */
-  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
     const { burst, ...plain } = a;
-    if (!burst) return this.children[0]!.call('create', a);
+    if (!burst) return this.children[0]!.call('create', a, f);
     if (typeof burst.lock?.name !== 'string' || typeof burst.lock.owner !== 'string') throw FsError.of('EINVAL', 'create burst lock needs name and owner');
-    if (!this.tryTake(a.path, burst.lock.name, burst.lock.owner)) return this.children[0]!.call('create', plain);
+    if (!this.tryTake(a.path, burst.lock.name, burst.lock.owner)) return this.children[0]!.call('create', plain, f);
     let r: FopReply<'create'>;
     try {
-      r = await this.children[0]!.call('create', a);
+      r = await this.children[0]!.call('create', a, f);
     } catch (e) {
       this.dropLock(a.path, burst.lock.name, burst.lock.owner);
       throw e;

@@ -1,3 +1,4 @@
+import { frameFromWire, ROOT_FRAME, type Frame } from '../../../lib/frame.js';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -162,20 +163,26 @@ export class Server extends Xlator {
       this.sendError(conn, id, FsError.of('ENOSYS', `unknown fop ${JSON.stringify(fop)}`));
       return;
     }
+    // A request without valid credentials is refused, never run as someone by default.
+    const frame = frameFromWire(req.cred);
+    if (!frame) {
+      this.sendError(conn, id, FsError.of('EINVAL', 'request carries no valid credentials'));
+      return;
+    }
     if (fop === 'entrylk' || fop === 'migrate') args.owner = `${conn.id}:${String(args.owner)}`;
     // Locks taken along with a changelog update or a create belong to the connection too (clientGone).
     const specs = fop === 'xattrop' ? [args.lock, args.unlock] : fop === 'create' ? [(args.burst as { lock?: unknown } | undefined)?.lock] : [];
     for (const spec of specs as Array<{ owner?: unknown } | undefined>) {
       if (spec && typeof spec === 'object') spec.owner = `${conn.id}:${String(spec.owner)}`;
     }
-    this.dispatch(conn, id, fop, args);
+    this.dispatch(conn, id, fop, args, frame);
   }
 
-  private dispatch(conn: Conn, id: number, fop: FopName, args: Record<string, unknown>): void {
+  private dispatch(conn: Conn, id: number, fop: FopName, args: Record<string, unknown>, frame: Frame): void {
     const start = profileStart();
     let p: Promise<unknown>;
     try {
-      p = conn.subvol.call(fop, args as never);
+      p = conn.subvol.call(fop, args as never, frame);
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -265,7 +272,7 @@ export class Server extends Xlator {
     if (!this.conns.delete(conn)) return;
     this.pushing.delete(conn);
     for (const fd of conn.fds.keys()) {
-      conn.subvol.call('release', { fd }).catch(() => undefined);
+      conn.subvol.call('release', { fd }, ROOT_FRAME).catch(() => undefined);
     }
     conn.fds.clear();
     conn.subvol.clientGone(conn.id);

@@ -1,3 +1,4 @@
+import { type Frame } from '../../../lib/frame.js';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 import pathMod from 'node:path';
@@ -5,19 +6,20 @@ import * as xattr from '@napi-rs/xattr';
 import { FsError } from '../../../lib/errors.js';
 import {
   BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, LOOKUP_DATA_MAX_BYTES, MIGRATE_STAGING_DIR, isChangelogXattr, S_IFLNK, S_IFMT,
-  S_IFREG, XATTR_LINKTO,
+  S_IFREG, XATTR_GFID, XATTR_LINKTO,
   type DirEntry, type FopArgs, type FopReply, type Iatt, type SetattrFields, type StatFs, type Xattrs,
 } from '../../../lib/fops.js';
 import { BoundedMap } from '../../../lib/bounded-map.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorInit } from '../../../lib/xlator.js';
+import { asCaller } from './credentials.js';
 import { EarlyWriteback } from './early-writeback.js';
+import * as sys from './sys.js';
 import { MigrationGate } from './migration-gate.js';
 
 const fsp = fs.promises;
 const fsRead = promisify(fs.read);
 const fsWrite = promisify(fs.write);
-const fsOpen = promisify(fs.open);
 const fsClose = promisify(fs.close);
 const fsFtruncate = promisify(fs.ftruncate);
 const fsFsync = promisify(fs.fsync);
@@ -33,6 +35,10 @@ const INDEX_LINK_BASE = 'index-link';
  * machine, hundreds of microseconds of latency. Bulk writes (write-behind's 128 KiB) still
  * go through the pool, as does fsync.
  */
+/** Set-user-ID and set-group-ID bits (Node's fs.constants lacks them). */
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+
 const SYNC_WRITE_MAX_BYTES = 64 * 1024;
 
 /**
@@ -113,7 +119,10 @@ export class Posix extends Xlator implements FopImpl {
     const st = await fsp.stat(this.root).catch(() => undefined);
     if (!st?.isDirectory()) throw new Error(`brick directory ${this.root} does not exist or is not a directory`);
     this.rootReal = await fsp.realpath(this.root);
-    await fsp.mkdir(pathMod.join(this.root, BRICK_PRIVATE_DIR, MIGRATE_STAGING_DIR), { recursive: true });
+    // Modes come from the client, already under its caller's umask (the kernel applies it):
+    // the brick process's own umask must not take more bits away.
+    process.umask(0);
+    await fsp.mkdir(pathMod.join(this.root, BRICK_PRIVATE_DIR, MIGRATE_STAGING_DIR), { recursive: true, mode: 0o700 });
   }
 
   override async fini(): Promise<void> {
@@ -262,6 +271,31 @@ export class Posix extends Xlator implements FopImpl {
     if (st) this.refuseLinkfile(abs, iattOf(st));
   }
 
+  /** The gfid of an entry as Iatt carries it (hex), if it has one. */
+  private gfidOf(abs: string): string | undefined {
+    const v = this.getXattr(abs, XATTR_GFID);
+    return v?.length === 16 ? v.toString('hex') : undefined;
+  }
+
+  /** Attributes of a brick path with its gfid: what entry replies carry (st_ino derives from the gfid). */
+  private identified(abs: string, iatt: Iatt, gfid?: Buffer | Uint8Array): Iatt {
+    const g = gfid?.length === 16 ? Buffer.from(gfid).toString('hex') : this.gfidOf(abs);
+    if (g) iatt.gfid = g;
+    return iatt;
+  }
+
+  /** lstat as the caller: searching the parents needs their permission. */
+  private lstatAs(f: Frame, abs: string): Iatt {
+    let st: fs.Stats | undefined;
+    try {
+      st = asCaller(f, () => fs.lstatSync(abs, { throwIfNoEntry: false }));
+    } catch (e) {
+      throw FsError.from(e);
+    }
+    if (!st) throw FsError.of('ENOENT', `ENOENT: no such file or directory, lstat '${abs}'`);
+    return iattOf(st);
+  }
+
   private async lstatIatt(abs: string): Promise<Iatt> {
     let st: fs.Stats | undefined;
     try {
@@ -275,9 +309,9 @@ export class Posix extends Xlator implements FopImpl {
     return iattOf(st);
   }
 
-  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
+  async lookup(a: FopArgs<'lookup'>, f: Frame): Promise<FopReply<'lookup'>> {
     const abs = this.confined(a.path);
-    const iatt = await this.lstatIatt(abs);
+    const iatt = this.identified(abs, this.lstatAs(f, abs));
     const reply: FopReply<'lookup'> = { iatt };
     const linkto = this.linkTarget(abs, iatt);
     if (linkto !== undefined) reply.linkto = linkto;
@@ -329,11 +363,11 @@ export class Posix extends Xlator implements FopImpl {
     }
   }
 
-  async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
+  async fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
     return { iatt: iattOf(await fsFstat(this.readableFd(a.fd)).catch((e) => { throw FsError.from(e); })) };
   }
 
-  async access(a: FopArgs<'access'>): Promise<FopReply<'access'>> {
+  async access(a: FopArgs<'access'>, f: Frame): Promise<FopReply<'access'>> {
     const abs = this.confined(a.path);
     const st = await this.lstatIatt(abs);
     if ((st.mode & S_IFMT) === S_IFLNK) return {};
@@ -341,13 +375,13 @@ export class Posix extends Xlator implements FopImpl {
     return {};
   }
 
-  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+  async readdir(a: FopArgs<'readdir'>, f: Frame): Promise<FopReply<'readdir'>> {
     const abs = this.confined(a.path);
     const st = await this.lstatIatt(abs);
     if ((st.mode & S_IFMT) !== fs.constants.S_IFDIR) throw FsError.of('ENOTDIR');
     let names: string[];
     try {
-      names = fs.readdirSync(abs);
+      names = asCaller(f, () => fs.readdirSync(abs));
     } catch (e) {
       throw FsError.from(e);
     }
@@ -356,7 +390,7 @@ export class Posix extends Xlator implements FopImpl {
     for (const name of names) {
       const s = fs.lstatSync(abs + '/' + name, { throwIfNoEntry: false });
       if (!s) continue; // removed meanwhile
-      const e: DirEntry = { name, iatt: iattOf(s) };
+      const e: DirEntry = { name, iatt: this.identified(abs + '/' + name, iattOf(s)) };
       const linkto = this.linkTarget(abs + '/' + name, s);
       if (linkto !== undefined) e.linkto = linkto;
       entries.push(e);
@@ -364,21 +398,21 @@ export class Posix extends Xlator implements FopImpl {
     return { entries };
   }
 
-  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
+  async mkdir(a: FopArgs<'mkdir'>, f: Frame): Promise<FopReply<'mkdir'>> {
     const abs = this.confined(a.path);
     try {
-      fs.mkdirSync(abs, Number(a.mode) & 0o7777);
+      asCaller(f, () => fs.mkdirSync(abs, Number(a.mode) & 0o7777));
     } catch (e) {
       throw FsError.from(e);
     }
     this.setXattrs(abs, a.xattrs);
-    return { iatt: await this.lstatIatt(abs) };
+    return { iatt: this.identified(abs, await this.lstatIatt(abs), a.xattrs?.[XATTR_GFID]) };
   }
 
   /** Opens for a client; the caller registers the fd with its inode (it stats the fd anyway). */
-  private async openAbs(abs: string, flags: number, mode: number): Promise<number> {
+  private async openAbs(f: Frame, abs: string, flags: number, mode: number): Promise<number> {
     try {
-      return fs.openSync(abs, (flags & ALLOWED_OPEN_FLAGS) | O_NOFOLLOW, mode);
+      return asCaller(f, () => fs.openSync(abs, (flags & ALLOWED_OPEN_FLAGS) | O_NOFOLLOW, mode));
     } catch (e) {
       throw FsError.from(e);
     }
@@ -389,15 +423,16 @@ export class Posix extends Xlator implements FopImpl {
    * call made. Without O_EXCL a name that exists (another client's create, a stale negative
    * entry) is opened as open would, keeping its gfid; a DHT link file there is refused (ESTALE).
    */
-  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
     const abs = this.confined(a.path);
     const flags = Number(a.flags);
     let fd: number;
     try {
-      fd = fs.openSync(abs, (flags & ALLOWED_OPEN_FLAGS) | O_CREAT | O_EXCL | O_NOFOLLOW, Number(a.mode) & 0o7777);
+      fd = asCaller(f, () => fs.openSync(abs, (flags & ALLOWED_OPEN_FLAGS) | O_CREAT | O_EXCL | O_NOFOLLOW, Number(a.mode) & 0o7777));
     } catch (e) {
       if (flags & O_EXCL || (e as NodeJS.ErrnoException).code !== 'EEXIST') throw FsError.from(e);
-      return this.openExisting(abs, flags);
+      const { fd: existing, iatt } = await this.openExisting(f, abs, flags);
+      return { fd: existing, iatt: this.identified(abs, iatt) };
     }
     try {
       this.setXattrs(abs, a.xattrs);
@@ -409,7 +444,7 @@ export class Posix extends Xlator implements FopImpl {
       }
       const st = fs.fstatSync(fd);
       this.openFds.set(fd, st.ino);
-      return { fd, iatt: iattOf(st), created: true, ...(a.burst ? { burst: true } : {}) };
+      return { fd, iatt: this.identified(abs, iattOf(st), a.xattrs?.[XATTR_GFID]), created: true, ...(a.burst ? { burst: true } : {}) };
     } catch (e) {
       this.openFds.delete(fd);
       try { fs.closeSync(fd); } catch { /* already failing */ }
@@ -417,7 +452,7 @@ export class Posix extends Xlator implements FopImpl {
     }
   }
 
-  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
+  async mknod(a: FopArgs<'mknod'>, f: Frame): Promise<FopReply<'mknod'>> {
     const abs = this.confined(a.path);
     const mode = Number(a.mode);
     const type = mode & S_IFMT;
@@ -427,32 +462,37 @@ export class Posix extends Xlator implements FopImpl {
       // Synchronous, as the other metadata calls: three thread-pool round trips cost more.
       let fd: number;
       try {
-        fd = fs.openSync(abs, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600);
+        fd = asCaller(f, () => fs.openSync(abs, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600));
       } catch (e) {
         throw FsError.from(e);
       }
       try {
-        fs.fchmodSync(fd, mode & 0o7777);
+        asCaller(f, () => fs.fchmodSync(fd, mode & 0o7777));
       } finally {
         fs.closeSync(fd);
       }
-    } else if (type === fs.constants.S_IFIFO) {
-      throw FsError.of('ENOTSUP', 'fifos are not supported yet');
+    } else if (type === fs.constants.S_IFIFO || type === fs.constants.S_IFCHR || type === fs.constants.S_IFBLK || type === fs.constants.S_IFSOCK) {
+      // As the caller: the kernel refuses devices to anyone without CAP_MKNOD, as on a local disk.
+      try {
+        asCaller(f, () => sys.mknod(abs, mode, Number(a.rdev) || 0));
+      } catch (e) {
+        throw FsError.from(e);
+      }
     } else {
-      throw FsError.of('EPERM', 'device nodes are not allowed on a brick');
+      throw FsError.of('EINVAL', `mknod of type ${(type >> 12).toString(8)}`);
     }
     this.setXattrs(abs, a.xattrs);
-    return { iatt: await this.lstatIatt(abs) };
+    return { iatt: this.identified(abs, await this.lstatIatt(abs), a.xattrs?.[XATTR_GFID]) };
   }
 
-  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
-    return { fd: (await this.openExisting(this.confined(a.path), Number(a.flags))).fd };
+  async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
+    return { fd: (await this.openExisting(f, this.confined(a.path), Number(a.flags))).fd };
   }
 
   /** Opens a file that exists (O_CREAT and O_EXCL dropped); never a link file. */
-  private async openExisting(abs: string, requested: number): Promise<{ fd: number; iatt: Iatt }> {
+  private async openExisting(f: Frame, abs: string, requested: number): Promise<{ fd: number; iatt: Iatt }> {
     const flags = requested & ~(O_CREAT | O_EXCL);
-    const fd = await (flags & O_TRUNC ? this.changeByPath(abs, () => this.openAbs(abs, flags, 0)) : this.openAbs(abs, flags, 0));
+    const fd = await (flags & O_TRUNC ? this.changeByPath(abs, () => this.openAbs(f, abs, flags, 0)) : this.openAbs(f, abs, flags, 0));
     const iatt = iattOf(fs.fstatSync(fd));
     this.openFds.set(fd, iatt.ino);
     try {
@@ -465,7 +505,7 @@ export class Posix extends Xlator implements FopImpl {
     return { fd, iatt };
   }
 
-  async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
+  async read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
     const fd = this.readableFd(a.fd);
     const size = Math.min(Math.max(0, Number(a.size) | 0), 16 * 1024 * 1024);
     const buf = Buffer.allocUnsafe(size);
@@ -481,10 +521,10 @@ export class Posix extends Xlator implements FopImpl {
    * A read by path: open, pread, close, with no fd left behind for a client to hold. The open
    * and the checks are synchronous like the other metadata calls; the pread is read's.
    */
-  async readfile(a: FopArgs<'readfile'>): Promise<FopReply<'readfile'>> {
+  async readfile(a: FopArgs<'readfile'>, f: Frame): Promise<FopReply<'readfile'>> {
     const abs = this.confined(a.path);
     const size = Math.min(Math.max(0, Number(a.size) | 0), 16 * 1024 * 1024);
-    const fd = await this.openAbs(abs, O_RDONLY, 0);
+    const fd = await this.openAbs(f, abs, O_RDONLY, 0);
     try {
       const st = fs.fstatSync(fd);
       if (st.isDirectory()) throw FsError.of('EISDIR', String(a.path));
@@ -513,7 +553,7 @@ export class Posix extends Xlator implements FopImpl {
     }
   }
 
-  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
+  async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
     if (!(a.data instanceof Uint8Array)) throw FsError.of('EINVAL', 'write data must be binary');
     return this.changeByFd(a.fd, async (fd) => {
       this.writeback.reportError(fd);
@@ -531,7 +571,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   /** Writes in order through one fd, synchronously (small extents: no thread-pool hop each); stops at a short one. */
-  async writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
+  async writev(a: FopArgs<'writev'>, f: Frame): Promise<FopReply<'writev'>> {
     const extents: unknown = a.extents;
     if (!Array.isArray(extents) || extents.length > MAX_WRITEV_EXTENTS) {
       throw FsError.of('EINVAL', `writev extents must be an array of at most ${MAX_WRITEV_EXTENTS}`);
@@ -559,7 +599,7 @@ export class Posix extends Xlator implements FopImpl {
     });
   }
 
-  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
+  async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
     return this.changeByFd(a.fd, async (fd) => {
       await fsFtruncate(fd, Number(a.size)).catch((e) => { throw FsError.from(e); });
       return {};
@@ -571,7 +611,7 @@ export class Posix extends Xlator implements FopImpl {
     return fsFdatasync(fd);
   }
 
-  async fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
+  async fsync(a: FopArgs<'fsync'>, f: Frame): Promise<FopReply<'fsync'>> {
     const fd = this.checkFd(a.fd);
     await this.writeback.settled(fd);
     this.writeback.reportError(fd);
@@ -579,12 +619,12 @@ export class Posix extends Xlator implements FopImpl {
     return {};
   }
 
-  async flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
+  async flush(a: FopArgs<'flush'>, f: Frame): Promise<FopReply<'flush'>> {
     this.checkFd(a.fd);
     return {};
   }
 
-  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
     const fd = this.checkFd(a.fd);
     this.openFds.delete(fd);
     this.gate.forgetFd(fd);
@@ -598,19 +638,19 @@ export class Posix extends Xlator implements FopImpl {
     return {};
   }
 
-  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+  async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
     const abs = this.confined(a.path);
     await this.checkLinkfileGuards(abs, a.path, a);
-    await this.changeByPath(abs, async () => fs.unlinkSync(abs)).catch((e) => { throw FsError.from(e); });
+    await this.changeByPath(abs, async () => asCaller(f, () => fs.unlinkSync(abs))).catch((e) => { throw FsError.from(e); });
     this.forgetIndex(a.path);
     return {};
   }
 
-  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
+  async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
     const abs = this.confined(a.path);
     if (abs === this.root) throw FsError.of('EBUSY', 'cannot remove the brick root');
     try {
-      fs.rmdirSync(abs);
+      asCaller(f, () => fs.rmdirSync(abs));
     } catch (e) {
       throw FsError.from(e);
     }
@@ -618,7 +658,7 @@ export class Posix extends Xlator implements FopImpl {
     return {};
   }
 
-  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+  async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
     const from = this.confined(a.from);
     const to = this.confined(a.to);
     if (from === this.root || to === this.root) throw FsError.of('EPERM', 'cannot rename the brick root');
@@ -628,7 +668,7 @@ export class Posix extends Xlator implements FopImpl {
       await this.checkLinkfileGuards(from, a.from, a);
       const target = fs.lstatSync(to, { throwIfNoEntry: false });
       replacedLinkto = target && this.linkTarget(to, target);
-      this.mayAddSymlink(() => fs.renameSync(from, to));
+      this.mayAddSymlink(() => asCaller(f, () => fs.renameSync(from, to)));
     }).catch((e) => { throw FsError.from(e); });
     // A pending heal follows the name (only a file's own entry; a directory's children keep theirs).
     const entry = this.indexEntry(a.from);
@@ -641,67 +681,98 @@ export class Posix extends Xlator implements FopImpl {
   }
 
 
-  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
+  async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
     const target = this.confined(a.target);
     const abs = this.confined(a.path);
-    await this.changeByPath(target, async () => this.mayAddSymlink(() => fs.linkSync(target, abs))).catch((e) => { throw FsError.from(e); });
-    return { iatt: await this.lstatIatt(abs) };
+    await this.changeByPath(target, async () => this.mayAddSymlink(() => asCaller(f, () => fs.linkSync(target, abs)))).catch((e) => { throw FsError.from(e); });
+    return { iatt: this.identified(abs, await this.lstatIatt(abs)) };
   }
 
-  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
+  async symlink(a: FopArgs<'symlink'>, f: Frame): Promise<FopReply<'symlink'>> {
     const abs = this.confined(a.path);
     if (typeof a.target !== 'string' || a.target.includes('\0')) throw FsError.of('EINVAL');
     // The target is stored as written; the brick never follows it (every lookup is lstat,
     // and parents are resolved and checked to lie inside the brick).
     try {
-      this.mayAddSymlink(() => fs.symlinkSync(a.target, abs));
+      this.mayAddSymlink(() => asCaller(f, () => fs.symlinkSync(a.target, abs)));
     } catch (e) {
       throw FsError.from(e);
     }
     return { iatt: await this.lstatIatt(abs) };
   }
 
-  async readlink(a: FopArgs<'readlink'>): Promise<FopReply<'readlink'>> {
+  async readlink(a: FopArgs<'readlink'>, f: Frame): Promise<FopReply<'readlink'>> {
     const abs = this.confined(a.path);
-    return { target: await fsp.readlink(abs).catch((e) => { throw FsError.from(e); }) };
+    try {
+      return { target: asCaller(f, () => fs.readlinkSync(abs)) };
+    } catch (e) {
+      throw FsError.from(e);
+    }
   }
 
-  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+  async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
     const abs = this.confined(a.path);
     const at = a.attrs ?? {};
-    const cur = await this.lstatIatt(abs);
+    const cur = this.lstatAs(f, abs);
     this.refuseLinkfile(abs, cur);
     const isLink = (cur.mode & S_IFMT) === S_IFLNK;
-    await this.changeByPath(abs, () => this.applyAttrs(abs, at, cur, isLink));
-    return { iatt: await this.lstatIatt(abs) };
+    await this.changeByPath(abs, () => this.applyAttrs(f, abs, at, cur, isLink));
+    return { iatt: this.identified(abs, await this.lstatIatt(abs)) };
   }
 
-  private async applyAttrs(abs: string, at: SetattrFields, cur: Iatt, isLink: boolean): Promise<void> {
+  /**
+   * Each change as the caller, so the kernel applies its rules (only the owner chmods, only
+   * root chowns to another user, times other than now need ownership, a chown clears setuid).
+   * Owner before mode: a chown clears setuid and setgid, which a mode set with it (a heal
+   * copying both) means to keep. Clearing only setuid/setgid is the kernel's own doing after
+   * a write by someone else (FUSE sends it as a setattr from the writer): done as root.
+   */
+  private async applyAttrs(f: Frame, abs: string, at: SetattrFields, cur: Iatt, isLink: boolean): Promise<void> {
     try {
-      if (at.mode !== undefined && !isLink) fs.chmodSync(abs, Number(at.mode) & 0o7777);
       if (at.uid !== undefined || at.gid !== undefined) {
-        fs.lchownSync(abs, at.uid ?? -1, at.gid ?? -1);
+        asCaller(f, () => fs.lchownSync(abs, at.uid ?? -1, at.gid ?? -1));
+      }
+      if (at.mode !== undefined && !isLink) {
+        const mode = Number(at.mode) & 0o7777;
+        const privs = S_ISUID | S_ISGID;
+        const onlyDropsPrivs = (mode & ~privs) === (cur.mode & 0o7777 & ~privs) && (mode & privs & ~cur.mode) === 0;
+        if (onlyDropsPrivs) fs.chmodSync(abs, mode);
+        else asCaller(f, () => fs.chmodSync(abs, mode));
       }
       if (at.size !== undefined) {
         if (isLink) throw FsError.of('EINVAL');
-        const fd = await fsOpen(abs, O_WRONLY | O_NOFOLLOW);
+        // Opened as the caller (write permission), truncated in the thread pool.
+        const fd = asCaller(f, () => fs.openSync(abs, O_WRONLY | O_NOFOLLOW));
         try {
           await fsFtruncate(fd, Number(at.size));
         } finally {
           await fsClose(fd);
         }
       }
-      if (at.atimeMs !== undefined || at.mtimeMs !== undefined) {
-        const atime = (at.atimeMs ?? cur.atimeMs) / 1000;
-        const mtime = (at.mtimeMs ?? cur.mtimeMs) / 1000;
-        fs.lutimesSync(abs, atime, mtime);
-      }
+      if (at.atimeMs !== undefined || at.mtimeMs !== undefined) this.setTimes(f, abs, at, cur);
     } catch (e) {
       throw FsError.from(e);
     }
   }
 
-  async statfs(_a: FopArgs<'statfs'>): Promise<FopReply<'statfs'>> {
+  /** Times as utimensat(2) takes them: "now" needs only write permission, a given time ownership. */
+  private setTimes(f: Frame, abs: string, at: SetattrFields, cur: Iatt): void {
+    if (!at.atimeNow && !at.mtimeNow) {
+      const atime = (at.atimeMs ?? cur.atimeMs) / 1000;
+      const mtime = (at.mtimeMs ?? cur.mtimeMs) / 1000;
+      asCaller(f, () => fs.lutimesSync(abs, atime, mtime));
+      return;
+    }
+    const time = (now: boolean | undefined, ms: number | undefined): sys.TimeArg => (now ? sys.UTIME_NOW : ms ?? null);
+    const dir = fs.openSync(pathMod.dirname(abs), sys.O_PATH | sys.O_DIRECTORY | O_NOFOLLOW);
+    try {
+      asCaller(f, () => sys.utimensat(dir, pathMod.basename(abs), time(at.atimeNow, at.atimeMs), time(at.mtimeNow, at.mtimeMs)));
+    } finally {
+      fs.closeSync(dir);
+    }
+  }
+
+  async statfs(_a: FopArgs<'statfs'>, f: Frame): Promise<FopReply<'statfs'>> {
     const s = await fsp.statfs(this.root).catch((e) => { throw FsError.from(e); });
     const statfs: StatFs = {
       bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail,
@@ -715,7 +786,7 @@ export class Posix extends Xlator implements FopImpl {
     await this.lstatIatt(abs);
   }
 
-  async getxattr(a: FopArgs<'getxattr'>): Promise<FopReply<'getxattr'>> {
+  async getxattr(a: FopArgs<'getxattr'>, f: Frame): Promise<FopReply<'getxattr'>> {
     const abs = this.confined(a.path);
     this.refuseLinkfileFor(abs, String(a.name));
     let v: Buffer | null;
@@ -731,7 +802,7 @@ export class Posix extends Xlator implements FopImpl {
     return { value: v };
   }
 
-  async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
+  async setxattr(a: FopArgs<'setxattr'>, f: Frame): Promise<FopReply<'setxattr'>> {
     const abs = this.confined(a.path);
     const name = String(a.name);
     this.refuseLinkfileFor(abs, name);
@@ -754,7 +825,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   /** Adds int32 counters atomically: the brick is single-threaded and this runs without awaiting. */
-  async xattrop(a: FopArgs<'xattrop'>): Promise<FopReply<'xattrop'>> {
+  async xattrop(a: FopArgs<'xattrop'>, f: Frame): Promise<FopReply<'xattrop'>> {
     const abs = this.confined(a.path);
     const st = fs.lstatSync(abs);
     const out: Xattrs = {};
@@ -845,14 +916,14 @@ export class Posix extends Xlator implements FopImpl {
         if (code === 'EEXIST') return;
         if (code !== 'ENOENT' || attempt > 0) break;
         // First entry on this brick: the directory and the base file.
-        fs.mkdirSync(this.indexDir, { recursive: true });
-        fs.writeFileSync(base, '', { flag: 'a' });
+        fs.mkdirSync(this.indexDir, { recursive: true, mode: 0o700 });
+        fs.writeFileSync(base, '', { flag: 'a', mode: 0o600 });
       }
     }
-    fs.writeFileSync(entry, '');
+    fs.writeFileSync(entry, '', { mode: 0o600 });
   }
 
-  async indexlist(_a: FopArgs<'indexlist'>): Promise<FopReply<'indexlist'>> {
+  async indexlist(_a: FopArgs<'indexlist'>, f: Frame): Promise<FopReply<'indexlist'>> {
     let names: string[] = [];
     try {
       names = fs.readdirSync(this.indexDir);
@@ -860,7 +931,7 @@ export class Posix extends Xlator implements FopImpl {
     return { paths: names.map((n) => Buffer.from(n, 'base64url').toString()) };
   }
 
-  async listxattr(a: FopArgs<'listxattr'>): Promise<FopReply<'listxattr'>> {
+  async listxattr(a: FopArgs<'listxattr'>, f: Frame): Promise<FopReply<'listxattr'>> {
     const abs = this.confined(a.path);
     this.refuseLinkfileFor(abs, '');
     await this.mustExist(abs);
@@ -871,7 +942,7 @@ export class Posix extends Xlator implements FopImpl {
     }
   }
 
-  async removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
+  async removexattr(a: FopArgs<'removexattr'>, f: Frame): Promise<FopReply<'removexattr'>> {
     const abs = this.confined(a.path);
     const name = String(a.name);
     this.refuseLinkfileFor(abs, name);
@@ -891,7 +962,7 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   /** The brick's part in moving a file to another brick (see the migrate fop in lib/fops.ts). */
-  async migrate(a: FopArgs<'migrate'>): Promise<FopReply<'migrate'>> {
+  async migrate(a: FopArgs<'migrate'>, f: Frame): Promise<FopReply<'migrate'>> {
     const abs = this.confined(a.path);
     const owner = String(a.owner);
     const st = fs.lstatSync(abs, { throwIfNoEntry: false });

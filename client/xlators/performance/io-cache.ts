@@ -1,3 +1,4 @@
+import { type Frame } from '../../../lib/frame.js';
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { BoundedMap } from '../../../lib/bounded-map.js';
@@ -242,52 +243,52 @@ export class IoCache extends Xlator implements FopImpl {
     super.invalidate(paths, from);
   }
 
-  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
-    const r = await this.child.call('lookup', a);
+  async lookup(a: FopArgs<'lookup'>, f: Frame): Promise<FopReply<'lookup'>> {
+    const r = await this.child.call('lookup', a, f);
     this.see(a.path, r.iatt);
     return r;
   }
 
-  async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
-    const r = await this.child.call('fstat', a);
-    const f = this.fds.get(a.fd);
-    if (f && !f.file.detached) this.see(f.file.path, r.iatt);
+  async fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
+    const r = await this.child.call('fstat', a, f);
+    const st = this.fds.get(a.fd);
+    if (st && !st.file.detached) this.see(st.file.path, r.iatt);
     return r;
   }
 
-  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
-    const r = await this.child.call('readdir', a);
+  async readdir(a: FopArgs<'readdir'>, f: Frame): Promise<FopReply<'readdir'>> {
+    const r = await this.child.call('readdir', a, f);
     const base = a.path === '/' ? '' : a.path;
     for (const e of r.entries) if (!e.linkto) this.see(`${base}/${e.name}`, e.iatt);
     return r;
   }
 
-  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
-    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path), () => this.child.call('open', a)) : this.child.call('open', a));
+  async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
+    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path), () => this.child.call('open', a, f)) : this.child.call('open', a, f));
     this.track(r.fd, a.path, a.flags);
     return r;
   }
 
-  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
     // create of an existing file opens it, and truncates it with O_TRUNC.
-    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path), () => this.child.call('create', a)) : this.child.call('create', a));
+    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path), () => this.child.call('create', a, f)) : this.child.call('create', a, f));
     this.track(r.fd, a.path, a.flags);
     this.see(a.path, r.iatt);
     return r;
   }
 
-  async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
-    const f = this.fds.get(a.fd);
-    const file = f?.file;
-    if (!f || !file || f.bypass || file.detached || file.changing > 0 || a.size <= 0 || this.cacheSizeBytes === 0) return this.pass(a);
+  async read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
+    const st = this.fds.get(a.fd);
+    const file = st?.file;
+    if (!st || !file || st.bypass || file.detached || file.changing > 0 || a.size <= 0 || this.cacheSizeBytes === 0) return this.pass(a, f);
     let attrs = this.fresh(file.path);
     if (!attrs) {
       // Just changed here: what we knew is stale, and asking would cost this read a round trip.
-      if (this.justChanged(file.path)) return this.pass(a);
-      attrs = await this.revalidate(f, a.fd);
-      if (!attrs || file.detached || file.changing > 0) return this.pass(a);
+      if (this.justChanged(file.path)) return this.pass(a, f);
+      attrs = await this.revalidate(st, a.fd, f);
+      if (!attrs || file.detached || file.changing > 0) return this.pass(a, f);
     }
-    if (file.priority === 0 || !this.keeps(attrs.size)) return this.pass(a);
+    if (file.priority === 0 || !this.keeps(attrs.size)) return this.pass(a, f);
     const ps = this.pageSizeBytes;
     const first = Math.floor(a.offset / ps);
     // Pages from the end of the file on hold nothing.
@@ -300,47 +301,47 @@ export class IoCache extends Xlator implements FopImpl {
     }
     // A fill reads whole pages: worth it only if that is at most twice what was asked for.
     const fillBytes = Math.min((last + 1) * ps, attrs.size) - first * ps;
-    if (fillBytes > 2 * a.size) return this.pass(a);
-    return this.fill(file, a, attrs, first, last, ps);
+    if (fillBytes > 2 * a.size) return this.pass(a, f);
+    return this.fill(file, a, attrs, first, last, ps, f);
   }
 
-  write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
-    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('write', a));
+  write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
+    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('write', a, f));
   }
 
-  writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
-    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('writev', a));
+  writev(a: FopArgs<'writev'>, f: Frame): Promise<FopReply<'writev'>> {
+    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('writev', a, f));
   }
 
-  ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
-    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('ftruncate', a));
+  ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
+    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('ftruncate', a, f));
   }
 
   /** A change of size changes the data; any reply with attributes is the latest we know. */
-  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
-    const r = await (a.attrs.size === undefined ? this.child.call('setattr', a) : this.changing(this.fileFor(a.path), () => this.child.call('setattr', a)));
+  async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
+    const r = await (a.attrs.size === undefined ? this.child.call('setattr', a, f) : this.changing(this.fileFor(a.path), () => this.child.call('setattr', a, f)));
     // A write-behind below may answer without attributes.
     if (r.iatt) this.see(a.path, r.iatt);
     return r;
   }
 
-  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
-    const r = await this.child.call('link', a);
+  async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
+    const r = await this.child.call('link', a, f);
     this.see(a.path, r.iatt);
     return r;
   }
 
   /** Fds still open on the unlinked file read on through the child; the name now means nothing. */
-  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+  async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
     const s = this.fileFor(a.path);
-    const r = await this.changing(s, () => this.child.call('unlink', a));
+    const r = await this.changing(s, () => this.child.call('unlink', a, f));
     this.seen.delete(a.path);
     this.detach(s);
     return r;
   }
 
-  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
-    const r = await this.child.call('rmdir', a);
+  async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
+    const r = await this.child.call('rmdir', a, f);
     this.seen.delete(a.path);
     return r;
   }
@@ -349,8 +350,8 @@ export class IoCache extends Xlator implements FopImpl {
    * Both names and everything under a renamed directory lose their pages and attributes;
    * files move with their names, so their fds' later writes still drop the right pages.
    */
-  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
-    if (a.from === a.to) return this.child.call('rename', a);
+  async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
+    if (a.from === a.to) return this.child.call('rename', a, f);
     const under = (p: string, dir: string): boolean => p === dir || p.startsWith(dir + '/');
     const touched = [...this.files.values()].filter((s) => under(s.path, a.from) || under(s.path, a.to));
     // Only regular files have attributes here: a known file has nothing under it to scan for.
@@ -360,7 +361,7 @@ export class IoCache extends Xlator implements FopImpl {
       this.dropFile(s);
     }
     try {
-      const r = await this.child.call('rename', a);
+      const r = await this.child.call('rename', a, f);
       this.seen.delete(a.from);
       // rename(2) replaces only empty directories: nothing is under the target.
       if (!isFile) for (const k of [...this.seen.keys()]) if (k.startsWith(a.from + '/')) this.seen.delete(k);
@@ -384,14 +385,14 @@ export class IoCache extends Xlator implements FopImpl {
     }
   }
 
-  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
-    const f = this.fds.get(a.fd);
-    if (f) {
+  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
+    const st = this.fds.get(a.fd);
+    if (st) {
       this.fds.delete(a.fd);
-      f.file.fds--;
-      this.forgetIfUnused(f.file);
+      st.file.fds--;
+      this.forgetIfUnused(st.file);
     }
-    return this.child.call('release', a);
+    return this.child.call('release', a, f);
   }
 
   /**
@@ -405,9 +406,9 @@ export class IoCache extends Xlator implements FopImpl {
     return (max === 0 || size <= max) && size >= this.optNumber('min-file-size') && size <= this.cacheSizeBytes / 2;
   }
 
-  private pass(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
+  private pass(a: FopArgs<'read'>, frame: Frame): Promise<FopReply<'read'>> {
     this.passed++;
-    return this.child.call('read', a);
+    return this.child.call('read', a, frame);
   }
 
   private track(fd: number, path: string, flags: number): void {
@@ -500,12 +501,15 @@ export class IoCache extends Xlator implements FopImpl {
     return s !== undefined && !s.attrs && performance.now() - s.at < this.timeoutMs;
   }
 
-  /** An fstat through the reader's fd (one at a time per file); undefined if it failed. */
-  private revalidate(f: FdState, fd: number): Promise<Attrs | undefined> {
+  /**
+   * An fstat through the reader's fd, with the reader's frame (one at a time per file: the
+   * readers that come meanwhile share the first one's); undefined if it failed.
+   */
+  private revalidate(f: FdState, fd: number, frame: Frame): Promise<Attrs | undefined> {
     const s = f.file;
     if (s.validating) return s.validating;
     this.revalidations++;
-    const p = this.child.call('fstat', { fd }).then(
+    const p = this.child.call('fstat', { fd }, frame).then(
       (r) => {
         if (!s.detached && s.changing === 0) this.see(s.path, r.iatt);
         return s.changing === 0 && !s.detached ? attrsOf(r.iatt) : undefined;
@@ -533,12 +537,15 @@ export class IoCache extends Xlator implements FopImpl {
     return out;
   }
 
-  /** Reads pages first..last from the child, answers from them, and keeps them if nothing changed meanwhile. */
-  private async fill(s: FileState, a: FopArgs<'read'>, attrs: Attrs, first: number, last: number, ps: number): Promise<FopReply<'read'>> {
+  /**
+   * Reads pages first..last from the child (with the frame of the read that wants them),
+   * answers from them, and keeps them if nothing changed meanwhile.
+   */
+  private async fill(s: FileState, a: FopArgs<'read'>, attrs: Attrs, first: number, last: number, ps: number, frame: Frame): Promise<FopReply<'read'>> {
     this.misses++;
     const gen = s.gen;
     const start = first * ps;
-    const r = await this.child.call('read', { fd: a.fd, offset: start, size: (last - first + 1) * ps });
+    const r = await this.child.call('read', { fd: a.fd, offset: start, size: (last - first + 1) * ps }, frame);
     const data = r.data;
     const expected = Math.max(0, Math.min((last + 1) * ps, attrs.size) - start);
     const latest = this.seen.get(s.path)?.attrs;

@@ -1,3 +1,4 @@
+import { type Frame } from '../../../lib/frame.js';
 import fs from 'node:fs';
 import pathMod from 'node:path/posix';
 import { BoundedMap } from '../../../lib/bounded-map.js';
@@ -157,7 +158,7 @@ export class MdCache extends Xlator implements FopImpl {
     super.notify(event, from);
   }
 
-  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
+  async lookup(a: FopArgs<'lookup'>, f: Frame): Promise<FopReply<'lookup'>> {
     if (!a.xattrs?.length) {
       const iatt = this.fresh(a.path);
       if (iatt) {
@@ -167,12 +168,12 @@ export class MdCache extends Xlator implements FopImpl {
     }
     this.misses++;
     const gen = this.generation;
-    const r = await this.children[0]!.call('lookup', a);
+    const r = await this.children[0]!.call('lookup', a, f);
     if (gen === this.generation) this.put(a.path, r.iatt);
     return r;
   }
 
-  async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
+  async fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
     const path = this.fdPath.get(a.fd);
     const iatt = path === undefined ? undefined : this.fresh(path);
     if (iatt) {
@@ -181,38 +182,38 @@ export class MdCache extends Xlator implements FopImpl {
     }
     this.misses++;
     const gen = this.generation;
-    const r = await this.children[0]!.call('fstat', a);
+    const r = await this.children[0]!.call('fstat', a, f);
     if (path !== undefined && gen === this.generation) this.put(path, r.iatt);
     return r;
   }
 
-  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+  async readdir(a: FopArgs<'readdir'>, f: Frame): Promise<FopReply<'readdir'>> {
     const gen = this.generation;
-    const r = await this.children[0]!.call('readdir', a);
+    const r = await this.children[0]!.call('readdir', a, f);
     if (gen !== this.generation) return r;
     const base = a.path === '/' ? '' : a.path;
     for (const e of r.entries) this.put(`${base}/${e.name}`, e.iatt);
     return r;
   }
 
-  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
-    const r = await this.children[0]!.call('create', a);
+  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
+    const r = await this.children[0]!.call('create', a, f);
     this.touchParent(a.path);
     this.fdPath.set(r.fd, a.path);
     this.put(a.path, r.iatt);
     return r;
   }
 
-  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
-    const r = await this.children[0]!.call('open', a);
+  async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
+    const r = await this.children[0]!.call('open', a, f);
     this.fdPath.set(r.fd, a.path);
     if (a.flags & fs.constants.O_TRUNC) this.drop(a.path);
     return r;
   }
 
-  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
     this.fdPath.delete(a.fd);
-    return this.children[0]!.call('release', a);
+    return this.children[0]!.call('release', a, f);
   }
 
   private dropFd(fd: number): void {
@@ -220,9 +221,9 @@ export class MdCache extends Xlator implements FopImpl {
     if (path !== undefined) this.drop(path);
   }
 
-  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
+  async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
     try {
-      const r = await this.children[0]!.call('write', a);
+      const r = await this.children[0]!.call('write', a, f);
       this.wrote(a.fd, a.offset + r.size, r);
       return r;
     } catch (e) {
@@ -231,19 +232,19 @@ export class MdCache extends Xlator implements FopImpl {
     }
   }
 
-  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
+  async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
     this.dropFd(a.fd);
     try {
-      return await this.children[0]!.call('ftruncate', a);
+      return await this.children[0]!.call('ftruncate', a, f);
     } finally {
       this.dropFd(a.fd);
     }
   }
 
-  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+  async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
     const before = this.fresh(a.path);
     this.drop(a.path);
-    const r = await this.children[0]!.call('setattr', a);
+    const r = await this.children[0]!.call('setattr', a, f);
     if (r.iatt) {
       this.put(a.path, r.iatt);
     } else if (before) {
@@ -260,51 +261,51 @@ export class MdCache extends Xlator implements FopImpl {
     return r;
   }
 
-  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
-    const r = await this.children[0]!.call('mkdir', a);
+  async mkdir(a: FopArgs<'mkdir'>, f: Frame): Promise<FopReply<'mkdir'>> {
+    const r = await this.children[0]!.call('mkdir', a, f);
     this.touchParent(a.path, 1);
     this.put(a.path, r.iatt);
     return r;
   }
 
-  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
-    const r = await this.children[0]!.call('mknod', a);
+  async mknod(a: FopArgs<'mknod'>, f: Frame): Promise<FopReply<'mknod'>> {
+    const r = await this.children[0]!.call('mknod', a, f);
     this.touchParent(a.path);
     this.put(a.path, r.iatt);
     return r;
   }
 
-  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
-    const r = await this.children[0]!.call('symlink', a);
+  async symlink(a: FopArgs<'symlink'>, f: Frame): Promise<FopReply<'symlink'>> {
+    const r = await this.children[0]!.call('symlink', a, f);
     this.touchParent(a.path);
     this.put(a.path, r.iatt);
     return r;
   }
 
-  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
+  async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
     this.dropWithParent(a.path);
     // Every name of the file changes link count; other names' entries cannot be found by path.
     this.drop(a.target);
-    const r = await this.children[0]!.call('link', a);
+    const r = await this.children[0]!.call('link', a, f);
     this.put(a.path, r.iatt);
     return r;
   }
 
-  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+  async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
     this.cache.delete(a.path);
-    const r = await this.children[0]!.call('unlink', a);
+    const r = await this.children[0]!.call('unlink', a, f);
     this.dropWithParent(a.path);
     return r;
   }
 
-  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
+  async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
     this.cache.delete(a.path);
-    const r = await this.children[0]!.call('rmdir', a);
+    const r = await this.children[0]!.call('rmdir', a, f);
     this.dropWithParent(a.path, -1);
     return r;
   }
 
-  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+  async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
     const source = this.fresh(a.from);
     // A file known to be one moves its parents' times only, as a create or unlink does
     // (the kernel re-reads them before the next change there). A renamed directory, or a
@@ -316,7 +317,7 @@ export class MdCache extends Xlator implements FopImpl {
     }
     const gen = this.generation;
     try {
-      const r = await this.children[0]!.call('rename', a);
+      const r = await this.children[0]!.call('rename', a, f);
       if (knownFile) {
         for (const p of [a.from, a.to]) this.touchParent(p);
         // The file is unchanged but for the rename's ctime: the lookup of its new name that
@@ -337,14 +338,14 @@ export class MdCache extends Xlator implements FopImpl {
     }
   }
 
-  async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
+  async setxattr(a: FopArgs<'setxattr'>, f: Frame): Promise<FopReply<'setxattr'>> {
     this.drop(a.path);
-    return this.children[0]!.call('setxattr', a);
+    return this.children[0]!.call('setxattr', a, f);
   }
 
-  async removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
+  async removexattr(a: FopArgs<'removexattr'>, f: Frame): Promise<FopReply<'removexattr'>> {
     this.drop(a.path);
-    return this.children[0]!.call('removexattr', a);
+    return this.children[0]!.call('removexattr', a, f);
   }
 }
 

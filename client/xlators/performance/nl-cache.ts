@@ -1,3 +1,4 @@
+import { type Frame } from '../../../lib/frame.js';
 import { performance } from 'node:perf_hooks';
 import pathMod from 'node:path/posix';
 import { BoundedMap } from '../../../lib/bounded-map.js';
@@ -189,51 +190,51 @@ export class NlCache extends Xlator implements FopImpl {
    * A lookup that asks for xattrs is answered too: a name that does not exist has none,
    * and the child would fail it with ENOENT as well.
    */
-  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
+  async lookup(a: FopArgs<'lookup'>, f: Frame): Promise<FopReply<'lookup'>> {
     if (this.knownMissing(a.path)) {
       this.hits++;
       throw FsError.of('ENOENT', `${a.path}: not in its directory's listing (nl-cache)`);
     }
     this.misses++;
-    const r = await this.children[0]!.call('lookup', a);
+    const r = await this.children[0]!.call('lookup', a, f);
     // Made by another client since the directory became known.
     if (a.path !== '/') this.fresh(pathMod.dirname(a.path))?.names.add(pathMod.basename(a.path));
     return r;
   }
 
-  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
-    return this.listing(a.path, () => this.children[0]!.call('readdir', a), (r) => r.entries.map((e) => e.name));
+  async readdir(a: FopArgs<'readdir'>, f: Frame): Promise<FopReply<'readdir'>> {
+    return this.listing(a.path, () => this.children[0]!.call('readdir', a, f), (r) => r.entries.map((e) => e.name));
   }
 
-  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
-    return this.making(a.path, () => this.listing(a.path, () => this.children[0]!.call('mkdir', a), () => []));
+  async mkdir(a: FopArgs<'mkdir'>, f: Frame): Promise<FopReply<'mkdir'>> {
+    return this.making(a.path, () => this.listing(a.path, () => this.children[0]!.call('mkdir', a, f), () => []));
   }
 
-  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
-    return this.making(a.path, () => this.children[0]!.call('create', a));
+  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
+    return this.making(a.path, () => this.children[0]!.call('create', a, f));
   }
 
-  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
-    return this.making(a.path, () => this.children[0]!.call('mknod', a));
+  async mknod(a: FopArgs<'mknod'>, f: Frame): Promise<FopReply<'mknod'>> {
+    return this.making(a.path, () => this.children[0]!.call('mknod', a, f));
   }
 
-  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
-    return this.making(a.path, () => this.children[0]!.call('symlink', a));
+  async symlink(a: FopArgs<'symlink'>, f: Frame): Promise<FopReply<'symlink'>> {
+    return this.making(a.path, () => this.children[0]!.call('symlink', a, f));
   }
 
-  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
-    return this.making(a.path, () => this.children[0]!.call('link', a));
+  async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
+    return this.making(a.path, () => this.children[0]!.call('link', a, f));
   }
 
-  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
-    const r = await this.children[0]!.call('unlink', a);
+  async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
+    const r = await this.children[0]!.call('unlink', a, f);
     this.removed(a.path);
     return r;
   }
 
-  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
+  async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
     try {
-      const r = await this.children[0]!.call('rmdir', a);
+      const r = await this.children[0]!.call('rmdir', a, f);
       this.removed(a.path);
       return r;
     } finally {
@@ -246,12 +247,12 @@ export class NlCache extends Xlator implements FopImpl {
    * A renamed directory's known state, and that of everything below it, is dropped rather
    * than moved: the next listing rebuilds it. So is that of a directory the rename replaced.
    */
-  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+  async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
     // rename(2) between two names of one file, or of a path onto itself, succeeds and
     // removes nothing; paths cannot tell, unless the target was known not to exist.
     const fromGoes = this.knownMissing(a.to);
     try {
-      const r = await this.making(a.to, () => this.children[0]!.call('rename', a));
+      const r = await this.making(a.to, () => this.children[0]!.call('rename', a, f));
       if (fromGoes) this.removed(a.from);
       return r;
     } finally {

@@ -1,3 +1,4 @@
+import { type Frame } from '../../../lib/frame.js';
 import fs from 'node:fs';
 import { FsError } from '../../../lib/errors.js';
 import type { FopArgs, FopReply } from '../../../lib/fops.js';
@@ -24,6 +25,8 @@ interface ObFd {
   released?: boolean;
   /** Reads answered by path so far. */
   readsByPath: number;
+  /** The open's caller: a real open made later for this fd (delayed, or before a namespace change) goes with it. */
+  frame: Frame;
 }
 
 /** Not open below, and no real open on its way. */
@@ -79,127 +82,127 @@ export class OpenBehind extends Xlator implements FopImpl {
     };
   }
 
-  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+  async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
     const behind = (a.flags & O_ACCMODE) === O_RDONLY && (a.flags & (O_TRUNC | O_CREAT | O_DIRECT)) === 0;
     if (!behind) {
-      const r = await this.child.call('open', a);
+      const r = await this.child.call('open', a, f);
       this.passedThrough++;
-      return { fd: this.add({ path: a.path, flags: a.flags, real: r.fd, readsByPath: 0 }) };
+      return { fd: this.add({ path: a.path, flags: a.flags, real: r.fd, readsByPath: 0, frame: f }) };
     }
     this.openedBehind++;
-    return { fd: this.add({ path: a.path, flags: a.flags, readsByPath: 0 }) };
+    return { fd: this.add({ path: a.path, flags: a.flags, readsByPath: 0, frame: f }) };
   }
 
-  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
-    const r = await this.child.call('create', a);
-    return { iatt: r.iatt, fd: this.add({ path: a.path, flags: a.flags, real: r.fd, readsByPath: 0 }) };
+  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
+    const r = await this.child.call('create', a, f);
+    return { iatt: r.iatt, fd: this.add({ path: a.path, flags: a.flags, real: r.fd, readsByPath: 0, frame: f }) };
   }
 
-  async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
-    const f = this.fdOf(a.fd);
+  async read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
+    const ob = this.fdOf(a.fd);
     let reason: OpenReason = 'fd-fop';
-    if (isBehind(f)) {
-      if (f.moving) await f.moving.catch(() => undefined);
+    if (isBehind(ob)) {
+      if (ob.moving) await ob.moving.catch(() => undefined);
       // A real open may have started while waiting.
-      if (isBehind(f)) {
-        const r = await this.readByPath(f, a);
+      if (isBehind(ob)) {
+        const r = await this.readByPath(ob, a, f);
         if (r) return r;
         reason = 'enosys';
       }
     }
-    const real = await this.realFd(f, reason);
+    const real = await this.realFd(ob, reason);
     this.readsByFd++;
-    return this.child.call('read', { ...a, fd: real });
+    return this.child.call('read', { ...a, fd: real }, f);
   }
 
-  async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
-    const f = this.fdOf(a.fd);
-    if (isBehind(f)) {
-      if (f.moving) await f.moving.catch(() => undefined);
-      if (isBehind(f)) {
+  async fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
+    const ob = this.fdOf(a.fd);
+    if (isBehind(ob)) {
+      if (ob.moving) await ob.moving.catch(() => undefined);
+      if (isBehind(ob)) {
         this.lookups++;
-        const { iatt } = await this.child.call('lookup', { path: f.path });
+        const { iatt } = await this.child.call('lookup', { path: ob.path }, f);
         return { iatt };
       }
     }
-    return this.child.call('fstat', { fd: await this.realFd(f, 'fd-fop') });
+    return this.child.call('fstat', { fd: await this.realFd(ob, 'fd-fop') }, f);
   }
 
-  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
-    return this.child.call('write', { ...a, fd: await this.realFd(this.fdOf(a.fd), 'fd-fop') });
+  async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
+    return this.child.call('write', { ...a, fd: await this.realFd(this.fdOf(a.fd), 'fd-fop') }, f);
   }
 
-  async writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
-    return this.child.call('writev', { ...a, fd: await this.realFd(this.fdOf(a.fd), 'fd-fop') });
+  async writev(a: FopArgs<'writev'>, f: Frame): Promise<FopReply<'writev'>> {
+    return this.child.call('writev', { ...a, fd: await this.realFd(this.fdOf(a.fd), 'fd-fop') }, f);
   }
 
-  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
-    return this.child.call('ftruncate', { ...a, fd: await this.realFd(this.fdOf(a.fd), 'fd-fop') });
+  async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
+    return this.child.call('ftruncate', { ...a, fd: await this.realFd(this.fdOf(a.fd), 'fd-fop') }, f);
   }
 
-  async fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
-    return this.child.call('fsync', { ...a, fd: await this.realFd(this.fdOf(a.fd), 'fd-fop') });
+  async fsync(a: FopArgs<'fsync'>, f: Frame): Promise<FopReply<'fsync'>> {
+    return this.child.call('fsync', { ...a, fd: await this.realFd(this.fdOf(a.fd), 'fd-fop') }, f);
   }
 
   /** A close of an fd never opened below has nothing to flush. */
-  async flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
-    const f = this.fdOf(a.fd);
-    if (isBehind(f)) {
+  async flush(a: FopArgs<'flush'>, f: Frame): Promise<FopReply<'flush'>> {
+    const ob = this.fdOf(a.fd);
+    if (isBehind(ob)) {
       this.localFlushes++;
       return {};
     }
-    return this.child.call('flush', { fd: await this.realFd(f, 'fd-fop') });
+    return this.child.call('flush', { fd: await this.realFd(ob, 'fd-fop') }, f);
   }
 
-  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
-    const f = this.fdOf(a.fd);
+  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
+    const ob = this.fdOf(a.fd);
     this.fds.delete(a.fd);
-    f.released = true;
-    if (isBehind(f)) {
+    ob.released = true;
+    if (isBehind(ob)) {
       this.localReleases++;
       return {};
     }
     let real: number;
     try {
-      real = f.real ?? await f.opening!;
+      real = ob.real ?? await ob.opening!;
     } catch {
       // The real open failed: nothing is open below.
       return {};
     }
-    return this.child.call('release', { fd: real });
+    return this.child.call('release', { fd: real }, f);
   }
 
-  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+  async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
     await this.openNamed(a.path, false);
-    return this.child.call('unlink', a);
+    return this.child.call('unlink', a, f);
   }
 
-  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
+  async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
     await this.openNamed(a.path, true);
-    return this.child.call('rmdir', a);
+    return this.child.call('rmdir', a, f);
   }
 
   /**
    * What the rename replaces, and everything under a renamed directory, is opened for real
    * first; fds on the source name itself follow it to the new name.
    */
-  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
-    if (a.from === a.to) return this.child.call('rename', a);
+  async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
+    if (a.from === a.to) return this.child.call('rename', a, f);
     // Reads by the source name wait from now on, until the name here follows the rename.
-    const moved = [...this.fds.values()].filter((f) => f.path === a.from && isBehind(f));
+    const moved = [...this.fds.values()].filter((ob) => ob.path === a.from && isBehind(ob));
     // A real open of the source already on its way uses the old name: let it land first.
-    const landing = [...this.fds.values()].filter((f) => f.path === a.from && f.opening).map((f) => f.opening!.catch(() => undefined));
+    const landing = [...this.fds.values()].filter((ob) => ob.path === a.from && ob.opening).map((ob) => ob.opening!.catch(() => undefined));
     const renamed = (async () => {
       await Promise.all([this.openNamed(a.to, true), this.openUnder(a.from), ...landing]);
-      const r = await this.child.call('rename', a);
-      for (const f of moved) f.path = a.to;
+      const r = await this.child.call('rename', a, f);
+      for (const ob of moved) ob.path = a.to;
       return r;
     })();
-    for (const f of moved) f.moving = renamed;
+    for (const ob of moved) ob.moving = renamed;
     try {
       return await renamed;
     } finally {
-      for (const f of moved) if (f.moving === renamed) f.moving = undefined;
+      for (const ob of moved) if (ob.moving === renamed) ob.moving = undefined;
     }
   }
 
@@ -215,12 +218,12 @@ export class OpenBehind extends Xlator implements FopImpl {
     return f;
   }
 
-  /** A read by path; undefined when the child cannot read by path (the fd is opened for real). */
-  private async readByPath(f: ObFd, a: FopArgs<'read'>): Promise<FopReply<'read'> | undefined> {
+  /** A read by path, with the read's frame; undefined when the child cannot read by path (the fd is opened for real). */
+  private async readByPath(f: ObFd, a: FopArgs<'read'>, frame: Frame): Promise<FopReply<'read'> | undefined> {
     this.readfiles++;
     let r: FopReply<'readfile'>;
     try {
-      r = await this.child.call('readfile', { path: f.path, offset: a.offset, size: a.size });
+      r = await this.child.call('readfile', { path: f.path, offset: a.offset, size: a.size }, frame);
     } catch (e) {
       if (FsError.from(e).code !== 'ENOSYS') throw e;
       return undefined;
@@ -235,7 +238,10 @@ export class OpenBehind extends Xlator implements FopImpl {
     return { data: r.data };
   }
 
-  /** The child's fd for f, opening the file for real with the fd's own flags when it is not yet. */
+  /**
+   * The child's fd for f, opening the file for real with the fd's own flags when it is not
+   * yet: the open it delayed, so with that open's frame, whichever fop needs it now.
+   */
   private realFd(f: ObFd, reason: OpenReason): Promise<number> {
     if (f.real !== undefined) return Promise.resolve(f.real);
     if (f.opening) return f.opening;
@@ -243,7 +249,7 @@ export class OpenBehind extends Xlator implements FopImpl {
     const opening = (async () => {
       if (f.moving) await f.moving.catch(() => undefined);
       try {
-        const { fd } = await this.child.call('open', { path: f.path, flags: f.flags });
+        const { fd } = await this.child.call('open', { path: f.path, flags: f.flags }, f.frame);
         f.real = fd;
         return fd;
       } catch (e) {

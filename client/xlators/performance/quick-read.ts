@@ -1,3 +1,4 @@
+import { type Frame } from '../../../lib/frame.js';
 import fs from 'node:fs';
 import pathMod from 'node:path/posix';
 import { LOOKUP_DATA_MAX_BYTES, O_ACCMODE, O_DIRECT, type FopArgs, type FopReply, type Iatt } from '../../../lib/fops.js';
@@ -121,7 +122,8 @@ export class QuickRead extends Xlator implements FopImpl {
   private readonly listings = new Map<string, Listing>();
   /** Prefetch lookups in flight, by path: a lookup from above for one waits for it. */
   private readonly prefetching = new Map<string, Promise<void>>();
-  private readonly prefetchQueue: string[] = [];
+  /** Paths to prefetch, each with the frame of the fop that called for it (a lookup, or a read of a listed file). */
+  private readonly prefetchQueue: Array<{ path: string; frame: Frame }> = [];
   private prefetches = 0;
   private prefetchHits = 0;
 
@@ -198,7 +200,7 @@ export class QuickRead extends Xlator implements FopImpl {
   }
 
   /** The content of path while fresh, marked recently used; a read it answers (a hit) earns fetch credit the first time. */
-  private hit(path: string, ino?: number): Cached | undefined {
+  private hit(path: string, frame: Frame, ino?: number): Cached | undefined {
     const e = this.cache.get(path);
     if (!e || (ino !== undefined && e.iatt.ino !== ino)) return undefined;
     if (Date.now() - e.fetchedAt >= this.timeoutMs) {
@@ -210,7 +212,7 @@ export class QuickRead extends Xlator implements FopImpl {
     this.hits++;
     // A read of prefetched content no lookup saw (md-cache above answered the lookups): a
     // walker in this directory all the same.
-    if (e.prefetched) this.prefetchUsed(path, e);
+    if (e.prefetched) this.prefetchUsed(path, e, frame);
     if (!e.used) {
       e.used = true;
       this.credit = Math.min(MAX_CREDIT, this.credit + USE_CREDIT);
@@ -281,21 +283,21 @@ export class QuickRead extends Xlator implements FopImpl {
    * the path changed meanwhile. A lookup that did not ask keeps what is held only while the
    * attributes it brings are those the content came with.
    */
-  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
-    if (a.xattrs?.length || a.wantData !== undefined || this.timeoutMs === 0) return this.child.call('lookup', a);
+  async lookup(a: FopArgs<'lookup'>, f: Frame): Promise<FopReply<'lookup'>> {
+    if (a.xattrs?.length || a.wantData !== undefined || this.timeoutMs === 0) return this.child.call('lookup', a, f);
     // A prefetch of this very file answers it, once; one on the way is waited for.
     const inFlight = this.prefetching.get(a.path);
     if (inFlight) await inFlight;
-    const pre = this.takePrefetched(a.path);
+    const pre = this.takePrefetched(a.path, f);
     if (pre) return { iatt: pre.iatt };
-    this.prefetchAround(a.path);
+    this.prefetchAround(a.path, f);
     if (!this.askContent()) {
-      const r = await this.child.call('lookup', a);
+      const r = await this.child.call('lookup', a, f);
       const held = this.cache.get(a.path);
       if (held && !sameFile(held.iatt, r.iatt)) this.drop(a.path);
       return r;
     }
-    const { reply, stale } = await this.fetchContent(a, false);
+    const { reply, stale } = await this.fetchContent(a, false, f);
     if (reply.data === undefined) return reply;
     if (stale) this.staleFills++;
     const { data: _content, ...rest } = reply;
@@ -306,11 +308,11 @@ export class QuickRead extends Xlator implements FopImpl {
    * A lookup that asks for the content, kept (marked prefetched or not) unless the path
    * changed while it was in flight; stale says it did.
    */
-  private async fetchContent(a: FopArgs<'lookup'>, prefetched: boolean): Promise<{ reply: FopReply<'lookup'>; stale: boolean }> {
+  private async fetchContent(a: FopArgs<'lookup'>, prefetched: boolean, frame: Frame): Promise<{ reply: FopReply<'lookup'>; stale: boolean }> {
     const fetch: Fetch = { path: a.path, stale: false };
     this.fetches.add(fetch);
     try {
-      const reply = await this.child.call('lookup', { ...a, wantData: this.optNumber('max-file-size') });
+      const reply = await this.child.call('lookup', { ...a, wantData: this.optNumber('max-file-size') }, frame);
       if (reply.data === undefined) {
         // Not a small file now, or a copy that cannot be trusted: what was kept is no longer right.
         if (!fetch.stale) this.drop(a.path);
@@ -338,8 +340,8 @@ export class QuickRead extends Xlator implements FopImpl {
   // cache-timeout, unless a change of this client or a brick's upcall dropped it first.
 
   /** Remembers a listing's small regular files for prefetch. */
-  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
-    const r = await this.child.call('readdir', a);
+  async readdir(a: FopArgs<'readdir'>, f: Frame): Promise<FopReply<'readdir'>> {
+    const r = await this.child.call('readdir', a, f);
     this.listings.delete(a.path);
     if (this.prefetchMax > 0) {
       const max = this.optNumber('max-file-size');
@@ -361,36 +363,39 @@ export class QuickRead extends Xlator implements FopImpl {
   }
 
   /** A prefetched entry, fresh, not yet seen by a lookup from above: it answers that one lookup. */
-  private takePrefetched(path: string): Cached | undefined {
+  private takePrefetched(path: string, frame: Frame): Cached | undefined {
     const e = this.cache.get(path);
     if (!e?.prefetched) return undefined;
     if (Date.now() - e.fetchedAt >= this.timeoutMs) {
       e.prefetched = false;
       return undefined;
     }
-    this.prefetchUsed(path, e);
+    this.prefetchUsed(path, e, frame);
     return e;
   }
 
   /** Prefetched content answered its first lookup or read: the walker is in this directory, keep the next files coming. */
-  private prefetchUsed(path: string, e: Cached): void {
+  private prefetchUsed(path: string, e: Cached, frame: Frame): void {
     e.prefetched = false;
     this.prefetchHits++;
-    this.prefetchFiles(pathMod.dirname(path));
+    this.prefetchFiles(pathMod.dirname(path), frame);
   }
 
   /** A lookup of path: prefetch the files of path when it is a listed directory, else its siblings. */
-  private prefetchAround(path: string): void {
-    const queued = this.prefetchQueue.indexOf(path);
+  private prefetchAround(path: string, frame: Frame): void {
+    const queued = this.prefetchQueue.findIndex((q) => q.path === path);
     if (queued >= 0) this.prefetchQueue.splice(queued, 1);
-    if (this.listings.has(path)) return this.prefetchFiles(path);
+    if (this.listings.has(path)) return this.prefetchFiles(path, frame);
     const dir = pathMod.dirname(path);
     this.listings.get(dir)?.asked.add(pathMod.basename(path));
-    this.prefetchFiles(dir);
+    this.prefetchFiles(dir, frame);
   }
 
-  /** Queues the next files of dir's listing, as many as prefetch-files and the fetch credit allow. */
-  private prefetchFiles(dir: string): void {
+  /**
+   * Queues the next files of dir's listing, as many as prefetch-files and the fetch credit
+   * allow, to be fetched with the frame of the fop that asked for them.
+   */
+  private prefetchFiles(dir: string, frame: Frame): void {
     const l = this.listings.get(dir);
     if (!l) return;
     let budget = Math.min(this.prefetchMax, this.credit);
@@ -399,7 +404,7 @@ export class QuickRead extends Xlator implements FopImpl {
       const p = pathMod.join(dir, name);
       if (l.asked.has(name) || this.cache.has(p) || this.prefetching.has(p)) continue;
       budget--;
-      this.prefetchQueue.push(p);
+      this.prefetchQueue.push({ path: p, frame });
     }
     if (l.next >= l.names.length) this.listings.delete(dir);
     this.pumpPrefetch();
@@ -407,19 +412,19 @@ export class QuickRead extends Xlator implements FopImpl {
 
   private pumpPrefetch(): void {
     while (this.prefetching.size < PREFETCH_IN_FLIGHT && this.prefetchQueue.length > 0) {
-      const p = this.prefetchQueue.shift()!;
+      const { path: p, frame } = this.prefetchQueue.shift()!;
       if (this.cache.has(p) || this.prefetching.has(p)) continue;
-      this.prefetching.set(p, this.prefetchOne(p).finally(() => {
+      this.prefetching.set(p, this.prefetchOne(p, frame).finally(() => {
         this.prefetching.delete(p);
         this.pumpPrefetch();
       }));
     }
   }
 
-  private async prefetchOne(path: string): Promise<void> {
+  private async prefetchOne(path: string, frame: Frame): Promise<void> {
     this.prefetches++;
-    // Gone since the listing, or a brick away: the lookup from above finds out for itself.
-    await this.fetchContent({ path }, true).catch(() => undefined);
+    // Gone since the listing, a brick away, or not the caller's to see: the lookup from above finds out for itself.
+    await this.fetchContent({ path }, true, frame).catch(() => undefined);
   }
 
   /** A directory renamed or removed: its listings (and those below it) name nothing there now. */
@@ -428,102 +433,102 @@ export class QuickRead extends Xlator implements FopImpl {
     for (const d of [...this.listings.keys()]) if (d === path || d.startsWith(prefix)) this.listings.delete(d);
   }
 
-  async readfile(a: FopArgs<'readfile'>): Promise<FopReply<'readfile'>> {
-    const e = this.hit(a.path);
+  async readfile(a: FopArgs<'readfile'>, f: Frame): Promise<FopReply<'readfile'>> {
+    const e = this.hit(a.path, f);
     if (!e) {
       this.misses++;
       // A read by path with the kernel's entries still fresh (no lookup came by): a walker too.
-      this.prefetchAround(a.path);
-      return this.child.call('readfile', a);
+      this.prefetchAround(a.path, f);
+      return this.child.call('readfile', a, f);
     }
     return { data: e.data.subarray(a.offset, a.offset + a.size) };
   }
 
-  async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
-    const f = this.fds.get(a.fd);
-    const e = f?.ino !== undefined ? this.hit(f.path, f.ino) : undefined;
+  async read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
+    const qf = this.fds.get(a.fd);
+    const e = qf?.ino !== undefined ? this.hit(qf.path, f, qf.ino) : undefined;
     if (!e) {
-      if (f?.ino !== undefined) this.misses++;
-      return this.child.call('read', a);
+      if (qf?.ino !== undefined) this.misses++;
+      return this.child.call('read', a, f);
     }
     return { data: e.data.subarray(a.offset, a.offset + a.size) };
   }
 
   // ---- fds ------------------------------------------------------------------------------
 
-  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+  async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
     const readOnly = (a.flags & O_ACCMODE) === O_RDONLY && (a.flags & O_TRUNC) === 0;
-    const open = (): Promise<FopReply<'open'>> => this.child.call('open', a);
+    const open = (): Promise<FopReply<'open'>> => this.child.call('open', a, f);
     const r = readOnly ? await open() : await this.changing([a.path], open);
     const held = readOnly && (a.flags & O_DIRECT) === 0 ? this.cache.get(a.path) : undefined;
     this.fds.set(r.fd, held ? { path: a.path, ino: held.iatt.ino } : { path: a.path });
     return r;
   }
 
-  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
-    const r = await this.changing([a.path], () => this.child.call('create', a));
+  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
+    const r = await this.changing([a.path], () => this.child.call('create', a, f));
     this.fds.set(r.fd, { path: a.path });
     return r;
   }
 
-  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
     this.fds.delete(a.fd);
-    return this.child.call('release', a);
+    return this.child.call('release', a, f);
   }
 
-  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
-    return this.changing(this.pathOfFd(a.fd), () => this.child.call('write', a));
+  async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
+    return this.changing(this.pathOfFd(a.fd), () => this.child.call('write', a, f));
   }
 
-  async writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
-    return this.changing(this.pathOfFd(a.fd), () => this.child.call('writev', a));
+  async writev(a: FopArgs<'writev'>, f: Frame): Promise<FopReply<'writev'>> {
+    return this.changing(this.pathOfFd(a.fd), () => this.child.call('writev', a, f));
   }
 
-  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
-    return this.changing(this.pathOfFd(a.fd), () => this.child.call('ftruncate', a));
+  async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
+    return this.changing(this.pathOfFd(a.fd), () => this.child.call('ftruncate', a, f));
   }
 
   // ---- names and attributes -------------------------------------------------------------
 
-  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
-    return this.changing([a.path], () => this.child.call('setattr', a));
+  async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
+    return this.changing([a.path], () => this.child.call('setattr', a, f));
   }
 
-  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
-    return this.changing([a.path], () => this.child.call('unlink', a));
+  async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
+    return this.changing([a.path], () => this.child.call('unlink', a, f));
   }
 
-  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
-    return this.changing([a.path], () => this.child.call('rmdir', a), true);
+  async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
+    return this.changing([a.path], () => this.child.call('rmdir', a, f), true);
   }
 
   /** Both names and everything under them; fds opened at the old name follow it. */
-  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
-    const r = await this.changing([a.from, a.to], () => this.child.call('rename', a), true);
+  async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
+    const r = await this.changing([a.from, a.to], () => this.child.call('rename', a, f), true);
     if (a.from !== a.to) {
       const prefix = a.from + '/';
-      for (const f of this.fds.values()) {
-        if (f.path === a.from) f.path = a.to;
-        else if (f.path.startsWith(prefix)) f.path = a.to + f.path.slice(a.from.length);
+      for (const qf of this.fds.values()) {
+        if (qf.path === a.from) qf.path = a.to;
+        else if (qf.path.startsWith(prefix)) qf.path = a.to + qf.path.slice(a.from.length);
       }
     }
     return r;
   }
 
-  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
-    return this.changing([a.target, a.path], () => this.child.call('link', a));
+  async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
+    return this.changing([a.target, a.path], () => this.child.call('link', a, f));
   }
 
-  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
-    return this.changing([a.path], () => this.child.call('symlink', a));
+  async symlink(a: FopArgs<'symlink'>, f: Frame): Promise<FopReply<'symlink'>> {
+    return this.changing([a.path], () => this.child.call('symlink', a, f));
   }
 
-  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
-    return this.changing([a.path], () => this.child.call('mknod', a));
+  async mknod(a: FopArgs<'mknod'>, f: Frame): Promise<FopReply<'mknod'>> {
+    return this.changing([a.path], () => this.child.call('mknod', a, f));
   }
 
-  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
-    return this.changing([a.path], () => this.child.call('mkdir', a));
+  async mkdir(a: FopArgs<'mkdir'>, f: Frame): Promise<FopReply<'mkdir'>> {
+    return this.changing([a.path], () => this.child.call('mkdir', a, f));
   }
 }
 

@@ -1,3 +1,4 @@
+import { type Frame } from '../../../lib/frame.js';
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { FsError } from '../../../lib/errors.js';
@@ -149,83 +150,83 @@ export class ReadAhead extends Xlator implements FopImpl {
     await Promise.all([...this.fds.values()].flatMap((f) => [...f.fetching]));
   }
 
-  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
-    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path), () => this.child.call('open', a)) : this.child.call('open', a));
+  async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
+    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path), () => this.child.call('open', a, f)) : this.child.call('open', a, f));
     this.track(r.fd, a.path, a.flags);
     return r;
   }
 
-  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
     // create of an existing file opens it, and truncates it with O_TRUNC.
-    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path), () => this.child.call('create', a)) : this.child.call('create', a));
+    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path), () => this.child.call('create', a, f)) : this.child.call('create', a, f));
     this.track(r.fd, a.path, a.flags);
     return r;
   }
 
-  read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
-    const f = this.fds.get(a.fd);
-    if (!f || f.bypass || a.size <= 0) {
-      if (f?.bypass) this.bypassed++;
-      return this.child.call('read', a);
+  read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
+    const st = this.fds.get(a.fd);
+    if (!st || st.bypass || a.size <= 0) {
+      if (st?.bypass) this.bypassed++;
+      return this.child.call('read', a, f);
     }
     const ps = this.pageSizeBytes;
     const end = a.offset + a.size;
     const first = Math.floor(a.offset / ps);
     const last = Math.floor((end - 1) / ps);
-    this.expire(f);
-    const sequential = a.offset === f.next;
-    f.next = end;
+    this.expire(st);
+    const sequential = a.offset === st.next;
+    st.next = end;
     if (sequential) {
-      f.streak++;
-    } else if (!this.cover(f, first, last, ps)) {
+      st.streak++;
+    } else if (!this.cover(st, first, last, ps)) {
       // A seek: what was fetched ahead is not what comes next.
-      this.dropPages(f);
-      f.streak = 0;
+      this.dropPages(st);
+      st.streak = 0;
     }
     // The page before the read stays: the kernel's reads may arrive slightly out of order.
-    for (const p of [...f.pages.values()]) if (p.index < first - 1) this.drop(p);
-    if (f.streak > 0 && f.file.changing === 0 && this.unknownChanging === 0) this.fetchAhead(f, first, last + this.pageCount, ps);
-    const pages = this.cover(f, first, last, ps);
-    if (!pages) return this.miss(f, a);
-    return this.answer(f, a, pages, ps);
+    for (const p of [...st.pages.values()]) if (p.index < first - 1) this.drop(p);
+    if (st.streak > 0 && st.file.changing === 0 && this.unknownChanging === 0) this.fetchAhead(st, first, last + this.pageCount, ps, f);
+    const pages = this.cover(st, first, last, ps);
+    if (!pages) return this.miss(st, a, f);
+    return this.answer(st, a, pages, ps, f);
   }
 
-  write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
-    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('write', a));
+  write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
+    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('write', a, f));
   }
 
-  ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
-    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('ftruncate', a));
+  ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
+    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('ftruncate', a, f));
   }
 
   /** Only a change of size changes what a read returns. */
-  setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
-    if (a.attrs.size === undefined) return this.child.call('setattr', a);
-    return this.changing(this.fileFor(a.path), () => this.child.call('setattr', a));
+  setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
+    if (a.attrs.size === undefined) return this.child.call('setattr', a, f);
+    return this.changing(this.fileFor(a.path), () => this.child.call('setattr', a, f));
   }
 
   /** close(2) of a descriptor: its pages go (a dup of it may read on and fetch again). */
-  flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
-    const f = this.fds.get(a.fd);
-    if (f) this.dropPages(f);
-    return this.child.call('flush', a);
+  flush(a: FopArgs<'flush'>, f: Frame): Promise<FopReply<'flush'>> {
+    const st = this.fds.get(a.fd);
+    if (st) this.dropPages(st);
+    return this.child.call('flush', a, f);
   }
 
-  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
-    const f = this.fds.get(a.fd);
-    if (f) {
-      this.dropPages(f);
+  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
+    const st = this.fds.get(a.fd);
+    if (st) {
+      this.dropPages(st);
       this.fds.delete(a.fd);
-      f.file.fds.delete(f);
-      this.forgetIfUnused(f.file);
-      if (f.fetching.size > 0) await Promise.all(f.fetching);
+      st.file.fds.delete(st);
+      this.forgetIfUnused(st.file);
+      if (st.fetching.size > 0) await Promise.all(st.fetching);
     }
-    return this.child.call('release', a);
+    return this.child.call('release', a, f);
   }
 
   /** Fds still open on the unlinked file keep reading it; the name now means nothing. */
-  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
-    const r = await this.child.call('unlink', a);
+  async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
+    const r = await this.child.call('unlink', a, f);
     const s = this.files.get(a.path);
     if (s) {
       this.dropFilePages(s);
@@ -235,8 +236,8 @@ export class ReadAhead extends Xlator implements FopImpl {
   }
 
   /** Files move with their names (and their directory's), so later writes by the new name reach their fds. */
-  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
-    const r = await this.child.call('rename', a);
+  async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
+    const r = await this.child.call('rename', a, f);
     if (a.from === a.to) return r;
     const replaced = this.files.get(a.to);
     if (replaced) {
@@ -339,13 +340,16 @@ export class ReadAhead extends Xlator implements FopImpl {
     return out;
   }
 
-  /** Starts fetching the pages first..upTo the fd does not hold, short of the end of file and the cache size. */
-  private fetchAhead(f: FdState, first: number, upTo: number, ps: number): void {
+  /**
+   * Starts fetching the pages first..upTo the fd does not hold, short of the end of file and
+   * the cache size, with the frame of the read that called for them.
+   */
+  private fetchAhead(f: FdState, first: number, upTo: number, ps: number, frame: Frame): void {
     for (let i = first; i <= upTo; i++) {
       if (f.file.eof !== undefined && i * ps >= f.file.eof) return;
       if (f.pages.has(i)) continue;
       if (!this.room(ps, f)) return;
-      this.fetch(f, i, ps);
+      this.fetch(f, i, ps, frame);
     }
   }
 
@@ -362,7 +366,7 @@ export class ReadAhead extends Xlator implements FopImpl {
     return this.cachedBytes + bytes <= cap;
   }
 
-  private fetch(f: FdState, index: number, ps: number): void {
+  private fetch(f: FdState, index: number, ps: number, frame: Frame): void {
     const page: Page = { index, owner: f, startedAt: performance.now(), charged: ps, data: Promise.resolve(undefined) };
     f.pages.set(index, page);
     this.held.add(page);
@@ -370,7 +374,7 @@ export class ReadAhead extends Xlator implements FopImpl {
     this.prefetches++;
     let p: Promise<FopReply<'read'>>;
     try {
-      p = this.child.call('read', { fd: f.fd, offset: index * ps, size: ps });
+      p = this.child.call('read', { fd: f.fd, offset: index * ps, size: ps }, frame);
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -406,11 +410,11 @@ export class ReadAhead extends Xlator implements FopImpl {
   }
 
   /** The read's bytes from its pages; if one of them failed, the child answers instead. */
-  private async answer(f: FdState, a: FopArgs<'read'>, pages: Page[], ps: number): Promise<FopReply<'read'>> {
+  private async answer(f: FdState, a: FopArgs<'read'>, pages: Page[], ps: number, frame: Frame): Promise<FopReply<'read'>> {
     const parts: Buffer[] = [];
     for (const p of pages) {
       const data = await p.data;
-      if (!data) return this.miss(f, a);
+      if (!data) return this.miss(f, a, frame);
       const base = p.index * ps;
       const from = Math.max(a.offset - base, 0);
       const to = Math.min(a.offset + a.size - base, data.length);
@@ -422,9 +426,9 @@ export class ReadAhead extends Xlator implements FopImpl {
   }
 
   /** A read the pages do not answer goes to the child; a short reply shows the end of the file. */
-  private async miss(f: FdState, a: FopArgs<'read'>): Promise<FopReply<'read'>> {
+  private async miss(f: FdState, a: FopArgs<'read'>, frame: Frame): Promise<FopReply<'read'>> {
     this.misses++;
-    const r = await this.child.call('read', a);
+    const r = await this.child.call('read', a, frame);
     if (r.data.length < a.size && f.file.changing === 0) this.sawEof(f.file, a.offset + r.data.length);
     return r;
   }

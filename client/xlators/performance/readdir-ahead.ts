@@ -1,3 +1,4 @@
+import { type Frame } from '../../../lib/frame.js';
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import pathMod from 'node:path/posix';
@@ -68,8 +69,8 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     'cache-size': { type: 'int', default: 100000, min: 0, max: 1 << 24, description: 'Directory entries held at most, across all prefetched listings (a listing counts its entries plus one)' },
   } as const;
 
-  /** Prefetches not sent yet, oldest first (value: when queued). */
-  private readonly queued = new Map<string, number>();
+  /** Prefetches not sent yet, oldest first: when queued, and the frame of the readdir that queued it (the prefetch goes with it). */
+  private readonly queued = new Map<string, { at: number; frame: Frame }>();
   /** Prefetches in flight by directory (spoiled ones leave this map but stay counted in running). */
   private readonly inflight = new Map<string, Prefetch>();
   /** Listings that came back and wait for their readdir, in the order they came. */
@@ -203,9 +204,10 @@ export class ReaddirAhead extends Xlator implements FopImpl {
    * Queues the first `window` subdirectories of a listing just answered, and sends what
    * fits. The others wait in `rest` and are queued one by one as the walker uses the ones
    * before them (advance), so a directory with many subdirectories (node_modules) is covered
-   * while at most `window` (max-prefetch) of its listings are ahead of the walker.
+   * while at most `window` (max-prefetch) of its listings are ahead of the walker. They are
+   * fetched with the frame of the readdir that listed them, or that advanced to them.
    */
-  private schedule(dir: string, entries: readonly DirEntry[]): void {
+  private schedule(dir: string, entries: readonly DirEntry[], frame: Frame): void {
     const max = Math.min(Math.floor(this.window), this.optNumber('max-prefetch'));
     if (this.stopped || this.ttlMs === 0 || max === 0) return;
     const subs: string[] = [];
@@ -213,29 +215,29 @@ export class ReaddirAhead extends Xlator implements FopImpl {
       if (isDir(e.iatt) && !(dir === '/' && e.name === BRICK_PRIVATE_DIR)) subs.push(childPath(dir, e.name));
     }
     const now = this.now();
-    for (const sub of subs.slice(0, max)) this.enqueue(sub, now);
+    for (const sub of subs.slice(0, max)) this.enqueue(sub, now, frame);
     if (subs.length > max) this.rest.set(dir, { subs, next: max });
     else this.rest.delete(dir);
     this.pump();
   }
 
-  private enqueue(sub: string, now: number): void {
+  private enqueue(sub: string, now: number, frame: Frame): void {
     if (this.queued.size >= QUEUE_LIMIT || this.queued.has(sub) || this.inflight.has(sub) || this.ready.has(sub)) return;
     const wastedAt = this.wasted.get(sub);
     if (wastedAt !== undefined && now - wastedAt < WASTED_BACKOFF * this.ttlMs) {
       this.counters.backedOff++;
       return;
     }
-    this.queued.set(sub, now);
+    this.queued.set(sub, { at: now, frame });
   }
 
   /** The walker reached dir: the next sibling past the window is queued (past dir itself, if the walker got there first). */
-  private advance(dir: string): void {
+  private advance(dir: string, frame: Frame): void {
     const parent = parentOf(dir);
     const r = this.rest.get(parent);
     if (!r) return;
     if (r.subs[r.next] === dir) r.next++;
-    if (r.next < r.subs.length) this.enqueue(r.subs[r.next++]!, this.now());
+    if (r.next < r.subs.length) this.enqueue(r.subs[r.next++]!, this.now(), frame);
     if (r.next >= r.subs.length) this.rest.delete(parent);
   }
 
@@ -243,23 +245,23 @@ export class ReaddirAhead extends Xlator implements FopImpl {
   private pump(): void {
     const ttl = this.ttlMs;
     while (!this.stopped && this.running < this.optNumber('parallel') && this.queued.size > 0) {
-      const [dir, queuedAt] = this.queued.entries().next().value as [string, number];
+      const [dir, { at: queuedAt, frame }] = this.queued.entries().next().value as [string, { at: number; frame: Frame }];
       this.queued.delete(dir);
       // Queued for a whole timeout: the prefetcher is not keeping up, and the walker is elsewhere.
       if (this.now() - queuedAt > ttl) {
         this.counters.skipped++;
         continue;
       }
-      this.fetch(dir);
+      this.fetch(dir, frame);
     }
   }
 
-  private fetch(dir: string): void {
+  private fetch(dir: string, frame: Frame): void {
     this.running++;
     this.counters.prefetched++;
     const p: Prefetch = { dir, sentAt: this.now(), spoiled: false, used: false, done: undefined as unknown as Prefetch['done'] };
     this.inflight.set(dir, p);
-    p.done = this.children[0]!.call('readdir', { path: dir }).then((r) => r.entries, () => {
+    p.done = this.children[0]!.call('readdir', { path: dir }, frame).then((r) => r.entries, () => {
       this.counters.failed++;
       return undefined;
     }).then((entries) => {
@@ -317,10 +319,10 @@ export class ReaddirAhead extends Xlator implements FopImpl {
    * like a prefetched one (a change meanwhile spoils it), and a readdir of the same directory
    * arriving meanwhile waits for it.
    */
-  private listNow(a: FopArgs<'readdir'>): Promise<DirEntry[]> {
+  private listNow(a: FopArgs<'readdir'>, frame: Frame): Promise<DirEntry[]> {
     const dir = a.path;
     const p: Prefetch = { dir, sentAt: this.now(), spoiled: false, used: true, done: undefined as unknown as Prefetch['done'] };
-    const listed = this.children[0]!.call('readdir', a).then((r) => r.entries).finally(() => {
+    const listed = this.children[0]!.call('readdir', a, frame).then((r) => r.entries).finally(() => {
       if (this.inflight.get(dir) === p) this.inflight.delete(dir);
     });
     p.done = listed.then((entries) => {
@@ -331,7 +333,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     return listed;
   }
 
-  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+  async readdir(a: FopArgs<'readdir'>, f: Frame): Promise<FopReply<'readdir'>> {
     this.sweep();
     const dir = a.path;
     const held = this.ready.get(dir);
@@ -339,10 +341,10 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     if (entries) {
       this.counters.hits++;
     } else {
-      const f = this.inflight.get(dir);
-      if (f) {
-        await f.done;
-        entries = this.take(f);
+      const p = this.inflight.get(dir);
+      if (p) {
+        await p.done;
+        entries = this.take(p);
         if (entries) this.counters.waited++;
       }
     }
@@ -350,10 +352,10 @@ export class ReaddirAhead extends Xlator implements FopImpl {
       if (this.queued.delete(dir)) this.counters.promoted++;
       this.counters.misses++;
       this.wasted.delete(dir);
-      entries = await this.listNow(a);
+      entries = await this.listNow(a, f);
     }
-    this.advance(dir);
-    this.schedule(dir, entries);
+    this.advance(dir, f);
+    this.schedule(dir, entries, f);
     return { entries };
   }
 
@@ -380,78 +382,78 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     return p === undefined ? [] : [parentOf(p)];
   }
 
-  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
-    const r = await this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('create', a));
+  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
+    const r = await this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('create', a, f));
     this.fdPath.set(r.fd, a.path);
     return r;
   }
 
-  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
-    const wind = (): Promise<FopReply<'open'>> => this.children[0]!.call('open', a);
+  async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
+    const wind = (): Promise<FopReply<'open'>> => this.children[0]!.call('open', a, f);
     const r = await ((a.flags & fs.constants.O_TRUNC) ? this.changing([parentOf(a.path)], [], wind) : wind());
     this.fdPath.set(r.fd, a.path);
     return r;
   }
 
-  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
     this.fdPath.delete(a.fd);
-    return this.children[0]!.call('release', a);
+    return this.children[0]!.call('release', a, f);
   }
 
-  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
-    return this.changing(this.fdDirs(a.fd), [], () => this.children[0]!.call('write', a));
+  async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
+    return this.changing(this.fdDirs(a.fd), [], () => this.children[0]!.call('write', a, f));
   }
 
-  async writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
-    return this.changing(this.fdDirs(a.fd), [], () => this.children[0]!.call('writev', a));
+  async writev(a: FopArgs<'writev'>, f: Frame): Promise<FopReply<'writev'>> {
+    return this.changing(this.fdDirs(a.fd), [], () => this.children[0]!.call('writev', a, f));
   }
 
-  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
-    return this.changing(this.fdDirs(a.fd), [], () => this.children[0]!.call('ftruncate', a));
+  async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
+    return this.changing(this.fdDirs(a.fd), [], () => this.children[0]!.call('ftruncate', a, f));
   }
 
   /** The path's own listing too: a directory whose mode changed must be listed under the new one. */
-  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
-    return this.changing([parentOf(a.path), a.path], [], () => this.children[0]!.call('setattr', a));
+  async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
+    return this.changing([parentOf(a.path), a.path], [], () => this.children[0]!.call('setattr', a, f));
   }
 
   /** Setting an xattr moves ctime. */
-  async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
-    return this.changing([parentOf(a.path)], [], () => this.children[0]!.call('setxattr', a));
+  async setxattr(a: FopArgs<'setxattr'>, f: Frame): Promise<FopReply<'setxattr'>> {
+    return this.changing([parentOf(a.path)], [], () => this.children[0]!.call('setxattr', a, f));
   }
 
-  async removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
-    return this.changing([parentOf(a.path)], [], () => this.children[0]!.call('removexattr', a));
+  async removexattr(a: FopArgs<'removexattr'>, f: Frame): Promise<FopReply<'removexattr'>> {
+    return this.changing([parentOf(a.path)], [], () => this.children[0]!.call('removexattr', a, f));
   }
 
-  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
-    return this.changing([...this.entryDirs(a.path), a.path], [], () => this.children[0]!.call('mkdir', a));
+  async mkdir(a: FopArgs<'mkdir'>, f: Frame): Promise<FopReply<'mkdir'>> {
+    return this.changing([...this.entryDirs(a.path), a.path], [], () => this.children[0]!.call('mkdir', a, f));
   }
 
-  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
-    return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('mknod', a));
+  async mknod(a: FopArgs<'mknod'>, f: Frame): Promise<FopReply<'mknod'>> {
+    return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('mknod', a, f));
   }
 
-  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
-    return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('symlink', a));
+  async symlink(a: FopArgs<'symlink'>, f: Frame): Promise<FopReply<'symlink'>> {
+    return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('symlink', a, f));
   }
 
   /** The target's link count changes too, in its own directory's listing. */
-  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
-    return this.changing([...this.entryDirs(a.path), parentOf(a.target)], [], () => this.children[0]!.call('link', a));
+  async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
+    return this.changing([...this.entryDirs(a.path), parentOf(a.target)], [], () => this.children[0]!.call('link', a, f));
   }
 
-  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
-    return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('unlink', a));
+  async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
+    return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('unlink', a, f));
   }
 
-  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
-    return this.changing(this.entryDirs(a.path), [a.path], () => this.children[0]!.call('rmdir', a));
+  async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
+    return this.changing(this.entryDirs(a.path), [a.path], () => this.children[0]!.call('rmdir', a, f));
   }
 
   /** Both parents, and everything under the old and the new name (a renamed directory, or one it replaced). */
-  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
-    const r = await this.changing([...this.entryDirs(a.from), ...this.entryDirs(a.to)], [a.from, a.to], () => this.children[0]!.call('rename', a));
+  async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
+    const r = await this.changing([...this.entryDirs(a.from), ...this.entryDirs(a.to)], [a.from, a.to], () => this.children[0]!.call('rename', a, f));
     for (const [fd, p] of this.fdPath) {
       const moved = renamedPath(p, a.from, a.to);
       if (moved !== undefined) this.fdPath.set(fd, moved);

@@ -1,3 +1,4 @@
+import { type Frame } from '../../../lib/frame.js';
 import fs from 'node:fs';
 import pathMod from 'node:path/posix';
 import { bulkPool } from '../../../lib/buffer-pool.js';
@@ -28,6 +29,8 @@ interface Write {
    * (a write landing after a utimens would move mtime).
    */
   setattr?: SetattrFields;
+  /** Who wrote it (or changed the attributes): the caller's frame goes down with it when it is sent. */
+  frame: Frame;
   /** Resolves once the child has answered, whatever the answer. */
   done: Promise<void>;
   settle(): void;
@@ -192,90 +195,91 @@ export class WriteBehind extends Xlator implements FopImpl {
     };
   }
 
-  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
-    const f = this.fds.get(a.fd);
-    if (!f) return this.child.call('write', a);
-    if (f.error) throw this.takeError(f);
-    f.flushed = false;
-    const s = f.file;
+  async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
+    const st = this.fds.get(a.fd);
+    if (!st) return this.child.call('write', a, f);
+    if (st.error) throw this.takeError(st);
+    st.flushed = false;
+    const s = st.file;
     const size = a.data.length;
     // Synchronous and appending fds, and writes larger than the window, go through: they
     // still take their turn in the queue, so they land after the writes acknowledged before.
-    if (f.sync || f.append || size > this.cacheSizeBytes) {
+    if (st.sync || st.append || size > this.cacheSizeBytes) {
       this.writeThrough++;
       return new Promise((resolve, reject) => {
-        this.enqueue(s, a, { resolve, reject }, f.append);
+        this.enqueue(s, a, f, { resolve, reject }, st.append);
         this.pump(s);
       });
     }
     if (s.waiting.length === 0 && this.fits(s, size)) {
-      this.enqueue(s, a);
+      this.enqueue(s, a, f);
       this.pump(s);
       return { size };
     }
     // The window is full: the caller waits (memory stays bounded), behind earlier waiters.
     this.windowWaits++;
     return new Promise((resolve) => {
-      s.waiting.push({ size, admit: () => { this.enqueue(s, a); resolve({ size }); } });
+      s.waiting.push({ size, admit: () => { this.enqueue(s, a, f); resolve({ size }); } });
     });
   }
 
-  flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
-    const f = this.fds.get(a.fd);
-    if (f) f.flushed = true;
-    const flushed = this.afterFd(a.fd, () => this.reportOr(a.fd, 'flush', a));
-    if (!f || !this.optBool('flush-behind') || f.error || !this.busy.has(f.file)) return flushed;
+  flush(a: FopArgs<'flush'>, f: Frame): Promise<FopReply<'flush'>> {
+    const st = this.fds.get(a.fd);
+    if (st) st.flushed = true;
+    const flushed = this.afterFd(a.fd, () => this.reportOr(a.fd, 'flush', a, f));
+    if (!st || !this.optBool('flush-behind') || st.error || !this.busy.has(st.file)) return flushed;
     // flush-behind (GlusterFS's option): the flush goes down after the pending writes, in the
-    // background; release waits for it, and a failure meanwhile is logged there.
+    // background, with the frame of the close() that sent it; release waits for it, and a
+    // failure meanwhile is logged there.
     const behind: Promise<void> = flushed.then(() => undefined, (e: Error) => {
-      this.log.warn(`${f.file.path}: flush behind close failed: ${e.message}`);
+      this.log.warn(`${st.file.path}: flush behind close failed: ${e.message}`);
     }).finally(() => {
       this.flushesBehind.delete(behind);
-      if (f.flushBehind === behind) f.flushBehind = undefined;
+      if (st.flushBehind === behind) st.flushBehind = undefined;
     });
-    f.flushBehind = behind;
+    st.flushBehind = behind;
     this.flushesBehind.add(behind);
     return Promise.resolve({});
   }
 
-  fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
-    return this.afterFd(a.fd, () => this.reportOr(a.fd, 'fsync', a));
+  fsync(a: FopArgs<'fsync'>, f: Frame): Promise<FopReply<'fsync'>> {
+    return this.afterFd(a.fd, () => this.reportOr(a.fd, 'fsync', a, f));
   }
 
-  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
     // A flush that went behind close reaches the child before the release.
     await this.fds.get(a.fd)?.flushBehind;
     return this.afterFd(a.fd, () => {
-      const f = this.fds.get(a.fd);
-      if (f) {
+      const st = this.fds.get(a.fd);
+      if (st) {
         this.fds.delete(a.fd);
-        f.file.openFds--;
+        st.file.openFds--;
         // close() already returned: nobody is left to tell.
-        if (f.error) this.log.warn(`${f.file.path}: a background write failed after the last flush (${f.error.code}: ${f.error.message})`);
-        this.forgetIfUnused(f.file);
+        if (st.error) this.log.warn(`${st.file.path}: a background write failed after the last flush (${st.error.code}: ${st.error.message})`);
+        this.forgetIfUnused(st.file);
       }
-      return this.child.call('release', a);
+      return this.child.call('release', a, f);
     });
   }
 
   // Fd fops that read or change what the pending writes change: after them.
 
-  read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
-    return this.afterFd(a.fd, () => this.child.call('read', a));
+  read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
+    return this.afterFd(a.fd, () => this.child.call('read', a, f));
   }
 
-  fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
-    return this.afterFd(a.fd, () => this.child.call('fstat', a));
+  fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
+    return this.afterFd(a.fd, () => this.child.call('fstat', a, f));
   }
 
-  ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
-    return this.afterFd(a.fd, () => this.child.call('ftruncate', a));
+  ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
+    return this.afterFd(a.fd, () => this.child.call('ftruncate', a, f));
   }
 
   // Path fops on a file with pending writes: after them (the size, mtime, data they see).
 
-  lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
-    return this.afterPath(a.path, 'lookup', a);
+  lookup(a: FopArgs<'lookup'>, f: Frame): Promise<FopReply<'lookup'>> {
+    return this.afterPath(a.path, 'lookup', a, f);
   }
 
   /**
@@ -286,67 +290,67 @@ export class WriteBehind extends Xlator implements FopImpl {
    * to what it holds). Truncation, and any setattr of a file no unflushed fd holds, wait for
    * the pending writes and go through.
    */
-  setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+  setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
     const s = this.files.get(a.path);
     if (s && a.attrs.size === undefined && this.optBool('metadata-behind') && this.hasUnflushedFd(s)) {
-      this.enqueueSetattr(s, a.attrs);
+      this.enqueueSetattr(s, a.attrs, f);
       this.pump(s);
       return Promise.resolve({} as FopReply<'setattr'>);
     }
-    return this.afterPath(a.path, 'setattr', a);
+    return this.afterPath(a.path, 'setattr', a, f);
   }
 
-  getxattr(a: FopArgs<'getxattr'>): Promise<FopReply<'getxattr'>> {
-    return this.afterPath(a.path, 'getxattr', a);
+  getxattr(a: FopArgs<'getxattr'>, f: Frame): Promise<FopReply<'getxattr'>> {
+    return this.afterPath(a.path, 'getxattr', a, f);
   }
 
-  setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
-    return this.afterPath(a.path, 'setxattr', a);
+  setxattr(a: FopArgs<'setxattr'>, f: Frame): Promise<FopReply<'setxattr'>> {
+    return this.afterPath(a.path, 'setxattr', a, f);
   }
 
-  removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
-    return this.afterPath(a.path, 'removexattr', a);
+  removexattr(a: FopArgs<'removexattr'>, f: Frame): Promise<FopReply<'removexattr'>> {
+    return this.afterPath(a.path, 'removexattr', a, f);
   }
 
-  listxattr(a: FopArgs<'listxattr'>): Promise<FopReply<'listxattr'>> {
-    return this.afterPath(a.path, 'listxattr', a);
+  listxattr(a: FopArgs<'listxattr'>, f: Frame): Promise<FopReply<'listxattr'>> {
+    return this.afterPath(a.path, 'listxattr', a, f);
   }
 
-  readlink(a: FopArgs<'readlink'>): Promise<FopReply<'readlink'>> {
-    return this.afterPath(a.path, 'readlink', a);
+  readlink(a: FopArgs<'readlink'>, f: Frame): Promise<FopReply<'readlink'>> {
+    return this.afterPath(a.path, 'readlink', a, f);
   }
 
   /** An O_TRUNC open must not be overtaken by the writes before it. */
-  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
-    const r = await this.afterPath(a.path, 'open', a);
+  async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
+    const r = await this.afterPath(a.path, 'open', a, f);
     this.track(r.fd, a.path, a.flags);
     return r;
   }
 
-  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
-    const r = await this.afterPath(a.path, 'create', a);
+  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
+    const r = await this.afterPath(a.path, 'create', a, f);
     this.track(r.fd, a.path, a.flags);
     return r;
   }
 
   /** The name now means nothing: fds still open keep their file's state, path fops stop finding it. */
-  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
-    const r = await this.afterPath(a.path, 'unlink', a);
+  async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
+    const r = await this.afterPath(a.path, 'unlink', a, f);
     this.files.delete(a.path);
     return r;
   }
 
-  link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
+  link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
     const wait = this.drainedAll([a.target, a.path]);
-    const send = (): Promise<FopReply<'link'>> => this.child.call('link', a);
+    const send = (): Promise<FopReply<'link'>> => this.child.call('link', a, f);
     return wait ? wait.then(send) : send();
   }
 
   /** The file's state moves with its name, and with its directory's (as md-cache's fd paths). */
-  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+  async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
     const wait = this.drainedAll([a.from, a.to]);
     if (wait) await wait;
-    const r = await this.child.call('rename', a);
+    const r = await this.child.call('rename', a, f);
     if (a.from === a.to) return r;
     // A replaced target lives on for its open fds only.
     this.files.delete(a.to);
@@ -361,8 +365,8 @@ export class WriteBehind extends Xlator implements FopImpl {
   }
 
   /** Entries carry sizes and times: a listing waits for the pending writes of the files in it. */
-  readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
-    const send = (): Promise<FopReply<'readdir'>> => this.child.call('readdir', a);
+  readdir(a: FopArgs<'readdir'>, f: Frame): Promise<FopReply<'readdir'>> {
+    const send = (): Promise<FopReply<'readdir'>> => this.child.call('readdir', a, f);
     if (this.busy.size === 0) return send();
     const waits = [...this.busy].filter((s) => pathMod.dirname(s.path) === a.path).map((s) => this.drained(s));
     return waits.length ? Promise.all(waits).then(send) : send();
@@ -383,10 +387,10 @@ export class WriteBehind extends Xlator implements FopImpl {
     return false;
   }
 
-  private enqueueSetattr(s: FileState, attrs: SetattrFields): void {
+  private enqueueSetattr(s: FileState, attrs: SetattrFields, frame: Frame): void {
     let settle!: () => void;
     const done = new Promise<void>((r) => { settle = r; });
-    s.queued.push({ fd: -1, offset: 0, data: Buffer.alloc(0), barrier: true, setattr: { ...attrs }, done, settle });
+    s.queued.push({ fd: -1, offset: 0, data: Buffer.alloc(0), barrier: true, setattr: { ...attrs }, frame, done, settle });
     this.acknowledged++;
     this.busy.add(s);
   }
@@ -397,7 +401,7 @@ export class WriteBehind extends Xlator implements FopImpl {
   }
 
   /** Queues a write; an acknowledged one is copied, as FUSE reuses the caller's buffer once answered. */
-  private enqueue(s: FileState, a: FopArgs<'write'>, caller?: Write['caller'], barrier = false): void {
+  private enqueue(s: FileState, a: FopArgs<'write'>, frame: Frame, caller?: Write['caller'], barrier = false): void {
     let settle!: () => void;
     const done = new Promise<void>((r) => { settle = r; });
     let data = a.data;
@@ -408,7 +412,7 @@ export class WriteBehind extends Xlator implements FopImpl {
     } else if (!caller) {
       data = Buffer.from(data);
     }
-    s.queued.push({ fd: a.fd, offset: a.offset, data, slab, caller, barrier, done, settle });
+    s.queued.push({ fd: a.fd, offset: a.offset, data, slab, caller, barrier, frame, done, settle });
     if (!caller) {
       s.bytes += data.length;
       this.acknowledged++;
@@ -503,14 +507,17 @@ export class WriteBehind extends Xlator implements FopImpl {
       s.writeHold = undefined;
       s.writeHoldOver = false;
     }
-    if (head.setattr) return this.sendSetattr(s, batch, Object.assign({}, ...batch.writes.map((w) => w.setattr)));
+    // Merged setattrs (possibly of different callers) go with the first one's frame.
+    if (head.setattr) return this.sendSetattr(s, batch, Object.assign({}, ...batch.writes.map((w) => w.setattr)), head.frame);
     if (batch.runs) return this.sendRuns(s, batch);
     const data = batch.writes.length === 1 ? head.data : this.merge(batch);
     this.childWrites++;
     this.merged += batch.writes.length - 1;
     let p: Promise<FopReply<'write'>>;
     try {
-      p = this.child.call('write', { fd: head.fd, offset: head.offset, data });
+      // Writes merged into one batch are one fd's but may be different callers' (an fd shared
+      // across a fork): the batch goes with the first write's frame.
+      p = this.child.call('write', { fd: head.fd, offset: head.offset, data }, head.frame);
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -534,14 +541,15 @@ export class WriteBehind extends Xlator implements FopImpl {
       extents.push({ offset: run.start, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) });
     }
     const sent = extents.reduce((n, e) => n + e.data.length, 0);
-    const fd = batch.writes[0]!.fd;
+    // As a merged write, the writev goes with its first write's frame.
+    const { fd, frame } = batch.writes[0]!;
     this.childWrites++;
     this.writevs++;
     this.merged += batch.writes.length - 1;
-    const p = this.child.call('writev', { fd, extents }).catch((e: unknown) => {
+    const p = this.child.call('writev', { fd, extents }, frame).catch((e: unknown) => {
       if (FsError.from(e).code !== 'ENOSYS') throw e;
       this.writevUnsupported = true;
-      return this.writeEach(fd, extents);
+      return this.writeEach(fd, extents, frame);
     });
     p.then(
       (r) => this.complete(s, batch, sent, r, undefined),
@@ -550,10 +558,10 @@ export class WriteBehind extends Xlator implements FopImpl {
   }
 
   /** A writev for a child without it: the extents one after another (they may overlap), up to a short one. */
-  private async writeEach(fd: number, extents: WriteExtent[]): Promise<FopReply<'writev'>> {
+  private async writeEach(fd: number, extents: WriteExtent[], frame: Frame): Promise<FopReply<'writev'>> {
     let size = 0;
     for (const e of extents) {
-      const n = (await this.child.call('write', { fd, offset: e.offset, data: e.data })).size;
+      const n = (await this.child.call('write', { fd, offset: e.offset, data: e.data }, frame)).size;
       size += n;
       if (n < e.data.length) break;
     }
@@ -561,11 +569,11 @@ export class WriteBehind extends Xlator implements FopImpl {
   }
 
   /** A setattr that went behind; its failure sticks to every fd open on the file. */
-  private sendSetattr(s: FileState, batch: Batch, attrs: SetattrFields): void {
+  private sendSetattr(s: FileState, batch: Batch, attrs: SetattrFields, frame: Frame): void {
     this.childWrites++;
     let p: Promise<unknown>;
     try {
-      p = this.child.call('setattr', { path: s.path, attrs });
+      p = this.child.call('setattr', { path: s.path, attrs }, frame);
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -665,9 +673,9 @@ export class WriteBehind extends Xlator implements FopImpl {
     return wait ? wait.then(send) : send();
   }
 
-  private afterPath<F extends FopName>(path: string, fop: F, a: FopArgs<F>): Promise<FopReply<F>> {
+  private afterPath<F extends FopName>(path: string, fop: F, a: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
     const wait = this.drained(this.files.get(path));
-    return wait ? wait.then(() => this.child.call(fop, a)) : this.child.call(fop, a);
+    return wait ? wait.then(() => this.child.call(fop, a, frame)) : this.child.call(fop, a, frame);
   }
 
   private takeError(f: FdState): FsError {
@@ -677,10 +685,10 @@ export class WriteBehind extends Xlator implements FopImpl {
   }
 
   /** flush and fsync: the fd's sticky error if it has one, else the fop itself. */
-  private reportOr<F extends 'flush' | 'fsync'>(fd: number, fop: F, a: FopArgs<F>): Promise<FopReply<F>> {
-    const f = this.fds.get(fd);
-    if (f?.error) return Promise.reject(this.takeError(f));
-    return this.child.call(fop, a);
+  private reportOr<F extends 'flush' | 'fsync'>(fd: number, fop: F, a: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
+    const st = this.fds.get(fd);
+    if (st?.error) return Promise.reject(this.takeError(st));
+    return this.child.call(fop, a, frame);
   }
 }
 

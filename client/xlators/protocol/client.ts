@@ -1,3 +1,4 @@
+import { ROOT_FRAME, type Frame } from '../../../lib/frame.js';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { BrickDisconnectedError, FsError, RpcTimeoutError } from '../../../lib/errors.js';
@@ -214,13 +215,13 @@ export class ProtocolClient extends Xlator {
    * Sends one request to the brick as is (fd numbers already remote). `behind`: nobody
    * waits for its answer soon, so it may wait a moment to share the next request's write.
    */
-  private rpc<F extends FopName>(fop: F | 'ping', args: object, behind = false): Promise<FopReply<F>> {
+  private rpc<F extends FopName>(fop: F | 'ping', args: object, cred: Frame, behind = false): Promise<FopReply<F>> {
     const sender = this.sender;
     if (!this.connected || !sender) return Promise.reject(new BrickDisconnectedError(this.target));
     const id = this.nextId++;
     return new Promise<FopReply<F>>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, sentAt: Date.now(), fop, start: profileStart() });
-      const frame = encodeFramePooled({ v: WIRE_VERSION, id, fop, args: args as Record<string, unknown> });
+      const frame = encodeFramePooled({ v: WIRE_VERSION, id, fop, args: args as Record<string, unknown>, cred });
       sender.send(frame, behind);
     });
   }
@@ -234,7 +235,8 @@ export class ProtocolClient extends Xlator {
     const f = this.fds.get(fd);
     if (!f) throw FsError.of('EBADF', `fd ${fd} is not open`);
     if (f.epoch === this.epoch) return f.remote;
-    const { fd: remote } = await this.rpc('open', { path: f.path, flags: reopenFlags(f.flags) });
+    // The open was allowed when it was made: the reopen is the client's own work.
+    const { fd: remote } = await this.rpc('open', { path: f.path, flags: reopenFlags(f.flags) }, ROOT_FRAME);
     f.remote = remote;
     f.epoch = this.epoch;
     return remote;
@@ -246,13 +248,13 @@ export class ProtocolClient extends Xlator {
     return fd;
   }
 
-  override call<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
+  override call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
     switch (fop) {
       case 'open':
       case 'create':
-        return this.opener(fop, args as FopArgs<'open'>) as Promise<FopReply<F>>;
+        return this.opener(fop, args as FopArgs<'open'>, frame) as Promise<FopReply<F>>;
       case 'release':
-        return this.releaser((args as FopArgs<'release'>).fd) as Promise<FopReply<F>>;
+        return this.releaser((args as FopArgs<'release'>).fd, frame) as Promise<FopReply<F>>;
       case 'flush':
         // close(2) waits for flush; the brick has nothing to do for it (no posix locks or
         // buffered writes there), so answer here and save a round trip per close.
@@ -261,36 +263,36 @@ export class ProtocolClient extends Xlator {
           : Promise.reject(FsError.of('EBADF'));
       case 'xattrop': {
         const { behind, ...rest } = args as FopArgs<'xattrop'>;
-        return this.rpc(fop, rest, behind) as Promise<FopReply<F>>;
+        return this.rpc(fop, rest, frame, behind) as Promise<FopReply<F>>;
       }
       default:
-        if ('fd' in args && typeof args.fd === 'number') return this.byFd(fop, args);
-        return this.rpc(fop, args);
+        if ('fd' in args && typeof args.fd === 'number') return this.byFd(fop, args, frame);
+        return this.rpc(fop, args, frame);
     }
   }
 
-  private async opener(fop: 'open' | 'create', args: FopArgs<'open'>): Promise<FopReply<'open'>> {
-    const reply = await this.rpc(fop, args);
+  private async opener(fop: 'open' | 'create', args: FopArgs<'open'>, frame: Frame): Promise<FopReply<'open'>> {
+    const reply = await this.rpc(fop, args, frame);
     return { ...reply, fd: this.addFd(reply.fd, args.path, args.flags) };
   }
 
-  private async releaser(fd: number): Promise<FopReply<'release'>> {
+  private async releaser(fd: number, frame: Frame): Promise<FopReply<'release'>> {
     const f = this.fds.get(fd);
     if (!f) throw FsError.of('EBADF');
     this.fds.delete(fd);
     // A remote fd of an older connection was already released by the brick.
-    if (f.epoch === this.epoch && this.connected) await this.rpc('release', { fd: f.remote }, true);
+    if (f.epoch === this.epoch && this.connected) await this.rpc('release', { fd: f.remote }, frame, true);
     return {};
   }
 
-  private async byFd<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
+  private async byFd<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
     const remote = await this.remoteFd((args as { fd: number }).fd);
-    return this.rpc(fop, { ...args, fd: remote });
+    return this.rpc(fop, { ...args, fd: remote }, frame);
   }
 
   /** Round trip to the brick, for health checks. */
   ping(): Promise<unknown> {
-    return this.rpc('ping', {});
+    return this.rpc('ping', {}, ROOT_FRAME);
   }
 }
 

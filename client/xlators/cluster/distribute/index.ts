@@ -1,3 +1,4 @@
+import { ROOT_FRAME, type Frame } from '../../../../lib/frame.js';
 import { randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import pathMod from 'node:path/posix';
@@ -172,11 +173,14 @@ export class Distribute extends Xlator implements FopImpl {
    * (a directory made before add-brick, a damaged range) is rewritten, unsettled, because
    * its entries may sit where the old layout put them. A copy written at a newer epoch
    * means this graph is older than the brick set: use the target without writing it.
+   * The lookups are the caller's. A rewrite is the translator's own repair, not the caller's
+   * (who may not own the directory): it runs as `healer`, root unless fix-layout passes the
+   * rebalance service's frame.
    */
-  private async layoutOf(dir: string): Promise<DirLayout> {
+  private async layoutOf(dir: string, frame: Frame, healer: Frame = ROOT_FRAME): Promise<DirLayout> {
     const cached = this.layouts.get(dir);
     if (cached) return cached;
-    const res = await fanout(this.children, 'lookup', { path: dir, xattrs: [XATTR_LAYOUT, XATTR_GFID] });
+    const res = await fanout(this.children, 'lookup', { path: dir, xattrs: [XATTR_LAYOUT, XATTR_GFID] }, frame);
     const found = successes(res);
     if (found.length === 0) throw this.bestError(res);
     const model = found[0]!.value;
@@ -206,11 +210,11 @@ export class Distribute extends Xlator implements FopImpl {
     }
     // Cannot heal with a child away; serve the target without caching it.
     if (down.length > 0) return { ranges: target, settled: false };
-    return this.healDirectory(dir, model.iatt, model.xattrs?.[XATTR_GFID], missing, !anyRange);
+    return this.healDirectory(dir, model.iatt, model.xattrs?.[XATTR_GFID], missing, !anyRange, healer);
   }
 
   /** Creates missing copies of a directory and writes this graph's layout on every copy (DHT dir self-heal, fix-layout). */
-  private async healDirectory(dir: string, iatt: Iatt, gfid: Buffer | undefined, missing: number[], settled: boolean): Promise<DirLayout> {
+  private async healDirectory(dir: string, iatt: Iatt, gfid: Buffer | undefined, missing: number[], settled: boolean, frame: Frame): Promise<DirLayout> {
     this.layoutWrites++;
     this.log.info(`writing layout of ${dir} (epoch ${this.epoch}; missing on ${missing.map((i) => this.children[i]!.name).join(' ') || 'none'})`);
     const layout = this.target(dir);
@@ -218,15 +222,15 @@ export class Distribute extends Xlator implements FopImpl {
     const mk = await fanout(this.children, 'mkdir', (i) => ({
       path: dir, mode: iatt.mode & 0o7777,
       xattrs: { [XATTR_LAYOUT]: range(i), ...(gfid ? { [XATTR_GFID]: gfid } : {}) },
-    }), missing);
+    }), frame, missing);
     const failed = firstFailure(mk, ['EEXIST']);
     if (failed) throw failed;
     const present = this.all().filter((i) => !missing.includes(i));
-    const set = await fanout(this.children, 'setxattr', (i) => ({ path: dir, name: XATTR_LAYOUT, value: range(i), flags: 0 }), present);
+    const set = await fanout(this.children, 'setxattr', (i) => ({ path: dir, name: XATTR_LAYOUT, value: range(i), flags: 0 }), frame, present);
     const setFailed = firstFailure(set);
     if (setFailed) throw setFailed;
     if (missing.length) {
-      await fanout(this.children, 'setattr', { path: dir, attrs: { uid: iatt.uid, gid: iatt.gid } }, missing);
+      await fanout(this.children, 'setattr', { path: dir, attrs: { uid: iatt.uid, gid: iatt.gid } }, frame, missing);
     }
     const healed = { ranges: layout, settled };
     this.layouts.set(dir, healed);
@@ -240,28 +244,28 @@ export class Distribute extends Xlator implements FopImpl {
    * missing copies). True when something was rewritten. The directory stays unsettled
    * until its files have been moved (settleLayout).
    */
-  async fixLayout(dir: string): Promise<boolean> {
+  async fixLayout(dir: string, frame: Frame): Promise<boolean> {
     this.layouts.delete(dir);
     const before = this.layoutWrites;
-    await this.layoutOf(dir);
+    await this.layoutOf(dir, frame, frame);
     return this.layoutWrites !== before;
   }
 
   /** Marks a directory's layout settled on every copy: each entry now sits on its hashed child. */
-  async settleLayout(dir: string): Promise<void> {
-    const layout = await this.layoutOf(dir);
+  async settleLayout(dir: string, frame: Frame): Promise<void> {
+    const layout = await this.layoutOf(dir, frame, frame);
     const res = await fanout(this.children, 'setxattr', (i) => ({
       path: dir, name: XATTR_LAYOUT, value: encodeRange(layout.ranges[i]!, this.n, true, this.epoch), flags: 0,
-    }));
+    }), frame);
     const failed = firstFailure(res);
     if (failed) throw failed;
     this.layouts.set(dir, { ranges: layout.ranges, settled: true });
   }
 
   /** Makes (or repoints) the link file at path on child `at`, pointing to child `to`, with the file's gfid. */
-  async pointLinkfile(path: string, at: number, to: number): Promise<void> {
-    const gfid = await this.children[to]!.call('getxattr', { path, name: XATTR_GFID }).then((r) => r.value, () => undefined);
-    await this.makeLinkfile(at, path, to, gfid);
+  async pointLinkfile(path: string, at: number, to: number, frame: Frame): Promise<void> {
+    const gfid = await this.children[to]!.call('getxattr', { path, name: XATTR_GFID }, frame).then((r) => r.value, () => undefined);
+    await this.makeLinkfile(at, path, to, frame, gfid);
   }
 
   /** The child a link file's target names, if it is one of ours. */
@@ -283,16 +287,16 @@ export class Distribute extends Xlator implements FopImpl {
     super.invalidate(paths, from);
   }
 
-  private async hashed(path: string): Promise<{ child: number; settled: boolean }> {
-    const layout = await this.layoutOf(parentOf(path));
+  private async hashed(path: string, frame: Frame): Promise<{ child: number; settled: boolean }> {
+    const layout = await this.layoutOf(parentOf(path), frame);
     const i = findRange(layout.ranges, nameHash(baseOf(path)));
     if (i < 0) throw FsError.of('EIO', `no subvolume holds the hash of ${path}`);
     return { child: i, settled: layout.settled };
   }
 
   /** The child a name hashes to under this graph's layout of its directory (the rebalancer uses it too). */
-  async hashedChild(path: string): Promise<number> {
-    return (await this.hashed(path)).child;
+  async hashedChild(path: string, frame: Frame): Promise<number> {
+    return (await this.hashed(path, frame)).child;
   }
 
   private bestError<T>(res: Array<Settled<T>>): FsError {
@@ -308,34 +312,34 @@ export class Distribute extends Xlator implements FopImpl {
    * (quick-read) goes to every lookup of the name; only the data of the child that holds the
    * file is kept (a link file never carries any).
    */
-  private async locate(path: string, wantData?: number): Promise<Located> {
+  private async locate(path: string, frame: Frame, wantData?: number): Promise<Located> {
     if (path === '/') {
-      await this.layoutOf('/');
-      const r = successes(await fanout(this.children, 'lookup', { path: '/' }));
+      await this.layoutOf('/', frame);
+      const r = successes(await fanout(this.children, 'lookup', { path: '/' }, frame));
       if (!r.length) throw FsError.of('ENOTCONN', 'no subvolume is up');
       return { dir: r[0]!.value.iatt, hashed: r[0]!.child };
     }
     // Every lookup refreshes the remembered location, so it is never older than the
     // kernel's own entry cache that decides when the next lookup comes.
     this.where.delete(path);
-    const loc = await this.locateName(path, wantData);
+    const loc = await this.locateName(path, frame, wantData);
     if (!('dir' in loc)) this.where.set(path, loc.cached);
     return loc;
   }
 
-  private async locateName(path: string, wantData?: number): Promise<Located> {
-    const { child: hashed, settled } = await this.hashed(path);
+  private async locateName(path: string, frame: Frame, wantData?: number): Promise<Located> {
+    const { child: hashed, settled } = await this.hashed(path, frame);
     const args: FopArgs<'lookup'> = wantData === undefined ? { path } : { path, wantData };
     const withData = (l: Location, data: Buffer | undefined): Location => (data ? { ...l, data } : l);
     let first: FsError | undefined;
     try {
-      const r = await this.children[hashed]!.call('lookup', args);
+      const r = await this.children[hashed]!.call('lookup', args, frame);
       if (isDir(r.iatt)) return { dir: r.iatt, hashed };
       if (!r.linkto) return withData({ cached: hashed, hashed, iatt: r.iatt, viaLink: false }, r.data);
       const target = this.childIndex.get(r.linkto);
       if (target !== undefined) {
         try {
-          const t = await this.children[target]!.call('lookup', args);
+          const t = await this.children[target]!.call('lookup', args, frame);
           if (!t.linkto) return withData({ cached: target, hashed, iatt: t.iatt, viaLink: true }, t.data);
         } catch (e) {
           if (FsError.from(e).code !== 'ENOENT') throw e;
@@ -349,7 +353,7 @@ export class Distribute extends Xlator implements FopImpl {
       if (first.code === 'ENOENT' && settled && this.optBool('lookup-optimize')) throw first;
     }
     const others = this.all().filter((i) => i !== hashed);
-    const res = await fanout(this.children, 'lookup', args, others);
+    const res = await fanout(this.children, 'lookup', args, frame, others);
     for (const r of successes(res)) {
       if (isDir(r.value.iatt)) return { dir: r.value.iatt, hashed };
       if (!r.value.linkto) return withData({ cached: r.child, hashed, iatt: r.value.iatt, viaLink: false }, r.value.data);
@@ -360,8 +364,8 @@ export class Distribute extends Xlator implements FopImpl {
     throw FsError.of('ENOENT');
   }
 
-  private async locateFile(path: string): Promise<Location> {
-    const loc = await this.locate(path);
+  private async locateFile(path: string, frame: Frame): Promise<Location> {
+    const loc = await this.locate(path, frame);
     if ('dir' in loc) throw FsError.of('EISDIR');
     return loc;
   }
@@ -370,11 +374,11 @@ export class Distribute extends Xlator implements FopImpl {
    * Tries the child that held a file last time; ENOENT or ESTALE there (moved, or now a
    * link file, which the brick refuses to treat as data) falls back to a full locate.
    */
-  private async onRemembered<F extends FopName>(path: string, fop: F, args: FopArgs<F>): Promise<FopReply<F> | undefined> {
+  private async onRemembered<F extends FopName>(path: string, fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F> | undefined> {
     const child = this.where.get(path);
     if (child === undefined) return undefined;
     try {
-      return await this.children[child]!.call(fop, args);
+      return await this.children[child]!.call(fop, args, frame);
     } catch (e) {
       const code = FsError.from(e).code;
       if (code !== 'ENOENT' && code !== 'ESTALE' && code !== 'EISDIR') throw e;
@@ -389,12 +393,12 @@ export class Distribute extends Xlator implements FopImpl {
    * Undefined when it is not there any more as a directory: the caller looks it up.
    */
   private async onKnownDir<F extends 'setattr' | 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr' | 'readlink' | 'access'>(
-    path: string, fop: F, args: FopArgs<F>,
+    path: string, fop: F, args: FopArgs<F>, frame: Frame,
   ): Promise<FopReply<F> | undefined> {
     if (path === '/' || !this.layouts.has(path)) return undefined;
     this.knownDirFops++;
-    const hashed = await this.hashedChild(path);
-    const res = await fanout(this.children, fop, args, ONE_COPY_DIR_FOPS.has(fop) ? [hashed] : this.all());
+    const hashed = await this.hashedChild(path, frame);
+    const res = await fanout(this.children, fop, args, frame, ONE_COPY_DIR_FOPS.has(fop) ? [hashed] : this.all());
     const gone = res.find((r) => !r.ok && (r.error.code === 'ENOENT' || r.error.code === 'ENOTDIR'));
     if (gone) {
       this.layouts.delete(path);
@@ -407,17 +411,17 @@ export class Distribute extends Xlator implements FopImpl {
 
   /** Runs a fop on the child holding a path; on all children when the path is a directory. */
   private async onHolder<F extends 'setattr' | 'getxattr' | 'setxattr' | 'listxattr' | 'removexattr' | 'readlink' | 'access'>(
-    fop: F, args: FopArgs<F>,
+    fop: F, args: FopArgs<F>, frame: Frame,
   ): Promise<FopReply<F>> {
     const path = (args as { path: string }).path;
-    const remembered = await this.onRemembered(path, fop, args) ?? await this.onKnownDir(path, fop, args);
+    const remembered = await this.onRemembered(path, fop, args, frame) ?? await this.onKnownDir(path, fop, args, frame);
     if (remembered) return remembered;
-    return this.followingMoves(path, async (loc) => {
-      if (!('dir' in loc)) return this.children[loc.cached]!.call(fop, args);
+    return this.followingMoves(path, frame, async (loc) => {
+      if (!('dir' in loc)) return this.children[loc.cached]!.call(fop, args, frame);
       if (ONE_COPY_DIR_FOPS.has(fop)) {
-        return this.children[loc.hashed]!.call(fop, args);
+        return this.children[loc.hashed]!.call(fop, args, frame);
       }
-      const res = await fanout(this.children, fop, args);
+      const res = await fanout(this.children, fop, args, frame);
       const failed = firstFailure(res);
       if (failed) throw failed;
       return (res[loc.hashed] as { value: FopReply<F> }).value;
@@ -426,19 +430,19 @@ export class Distribute extends Xlator implements FopImpl {
 
   // ---- fops -----------------------------------------------------------------------------
 
-  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
-    const loc = await this.locate(a.path, a.wantData);
+  async lookup(a: FopArgs<'lookup'>, f: Frame): Promise<FopReply<'lookup'>> {
+    const loc = await this.locate(a.path, f, a.wantData);
     if ('dir' in loc) return { iatt: loc.dir };
     return loc.data ? { iatt: loc.iatt, data: loc.data } : { iatt: loc.iatt };
   }
 
-  async access(a: FopArgs<'access'>): Promise<FopReply<'access'>> {
-    return this.onHolder('access', a);
+  async access(a: FopArgs<'access'>, f: Frame): Promise<FopReply<'access'>> {
+    return this.onHolder('access', a, f);
   }
 
-  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
-    const layout = await this.layoutOf(a.path);
-    const res = await fanout(this.children, 'readdir', a);
+  async readdir(a: FopArgs<'readdir'>, f: Frame): Promise<FopReply<'readdir'>> {
+    const layout = await this.layoutOf(a.path, f);
+    const res = await fanout(this.children, 'readdir', a, f);
     const ok = successes(res);
     // A child that is down hides its files but does not fail the listing (as DHT does).
     const failed = firstFailure(res, ['ENOTCONN']);
@@ -457,16 +461,16 @@ export class Distribute extends Xlator implements FopImpl {
     return { entries: [...byName.values()] };
   }
 
-  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
-    const hashed = await this.hashedChild(a.path);
+  async mkdir(a: FopArgs<'mkdir'>, f: Frame): Promise<FopReply<'mkdir'>> {
+    const hashed = await this.hashedChild(a.path, f);
     const layout = this.target(a.path);
     const gfid = newGfid();
     const argsFor = (i: number): FopArgs<'mkdir'> => ({
       path: a.path, mode: a.mode, xattrs: { ...a.xattrs, [XATTR_GFID]: gfid, [XATTR_LAYOUT]: encodeRange(layout[i]!, this.n, true, this.epoch) },
     });
     // The hashed child decides (EEXIST there means the name is taken); then the rest.
-    const first = await this.children[hashed]!.call('mkdir', argsFor(hashed));
-    const rest = await fanout(this.children, 'mkdir', argsFor, this.all().filter((i) => i !== hashed));
+    const first = await this.children[hashed]!.call('mkdir', argsFor(hashed), f);
+    const rest = await fanout(this.children, 'mkdir', argsFor, f, this.all().filter((i) => i !== hashed));
     const failed = firstFailure(rest, ['EEXIST']);
     if (failed) this.log.warn(`mkdir ${a.path}: ${failed.message}; the directory will be healed on lookup`);
     else this.layouts.set(a.path, { ranges: layout, settled: true });
@@ -480,45 +484,52 @@ export class Distribute extends Xlator implements FopImpl {
    * fails the rmdir, and the copies already removed are made again (DHT's selfheal-restore):
    * a failed rmdir does not leave the directory gone from some bricks.
    */
-  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
-    const hashed = await this.hashedChild(a.path);
-    const others = await Promise.all(this.all().filter((i) => i !== hashed).map((i) => this.removeCopy(i, a.path)));
+  async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
+    const hashed = await this.hashedChild(a.path, f);
+    const others = await Promise.all(this.all().filter((i) => i !== hashed).map((i) => this.removeCopy(i, a.path, f)));
     const removed = others.filter((r) => r.removed).map((r) => r.child);
     const failed = others.find((r) => r.error);
     if (failed) throw await this.restoreAfterRmdir(a.path, removed, failed.error!);
-    const last = await this.removeCopy(hashed, a.path);
+    const last = await this.removeCopy(hashed, a.path, f);
     if (last.error) throw await this.restoreAfterRmdir(a.path, removed, last.error);
     if (!last.removed && removed.length === 0) throw FsError.of('ENOENT');
     this.forgetTree(a.path);
     return {};
   }
 
-  /** Removes one copy of a directory (and the stale link files that alone keep it); a copy already gone is not an error. */
-  private async removeCopy(child: number, dir: string): Promise<{ child: number; removed: boolean; error?: FsError }> {
+  /**
+   * Removes one copy of a directory (and the stale link files that alone keep it); a copy
+   * already gone is not an error. The rmdir is the caller's; clearing out link files is the
+   * translator's own cleanup (root): the caller need not be able to list or own them.
+   */
+  private async removeCopy(child: number, dir: string, frame: Frame): Promise<{ child: number; removed: boolean; error?: FsError }> {
     const c = this.children[child]!;
     for (let purged = false; ; purged = true) {
       try {
-        await c.call('rmdir', { path: dir });
+        await c.call('rmdir', { path: dir }, frame);
         return { child, removed: true };
       } catch (e) {
         const error = FsError.from(e);
         if (error.code === 'ENOENT') return { child, removed: false };
         if (error.code !== 'ENOTEMPTY' || purged) return { child, removed: false, error };
-        const { entries } = await c.call('readdir', { path: dir }).catch(() => ({ entries: [] as DirEntry[] }));
+        const { entries } = await c.call('readdir', { path: dir }, ROOT_FRAME).catch(() => ({ entries: [] as DirEntry[] }));
         if (entries.length === 0 || entries.some((x) => !x.linkto)) return { child, removed: false, error };
-        for (const x of entries) await c.call('unlink', { path: `${dir}/${x.name}`, linkfileOnly: true }).catch(() => undefined);
+        for (const x of entries) await c.call('unlink', { path: `${dir}/${x.name}`, linkfileOnly: true }, ROOT_FRAME).catch(() => undefined);
       }
     }
   }
 
-  /** Makes again, from the hashed copy, the copies a failed rmdir removed, and gives back its error. */
+  /**
+   * Makes again, from the hashed copy, the copies a failed rmdir removed, and gives back its
+   * error. A directory self-heal (root): the copies are restored as they were, owner too.
+   */
   private async restoreAfterRmdir(dir: string, removed: number[], error: FsError): Promise<FsError> {
     if (removed.length === 0) return error;
     try {
-      const model = await this.children[await this.hashedChild(dir)]!.call('lookup', { path: dir, xattrs: [XATTR_LAYOUT, XATTR_GFID] });
+      const model = await this.children[await this.hashedChild(dir, ROOT_FRAME)]!.call('lookup', { path: dir, xattrs: [XATTR_LAYOUT, XATTR_GFID] }, ROOT_FRAME);
       // The copies removed were empty: the entries all still sit where the layout says.
       const settled = decodeRange(model.xattrs?.[XATTR_LAYOUT])?.settled === true;
-      await this.healDirectory(dir, model.iatt, model.xattrs?.[XATTR_GFID], removed, settled);
+      await this.healDirectory(dir, model.iatt, model.xattrs?.[XATTR_GFID], removed, settled, ROOT_FRAME);
     } catch (e) {
       this.layouts.delete(dir);
       this.log.warn(`rmdir ${dir} failed (${error.code}) after removing it from ${removed.map((i) => this.children[i]!.name).join(' ')}; making it there again failed (${FsError.from(e).message}), a lookup will heal it`);
@@ -544,12 +555,12 @@ export class Distribute extends Xlator implements FopImpl {
    * ENOENT too, when the name is found on another child now (replicate's changelog marks
    * go by name, and meet the name gone from the old child).
    */
-  private async onFd<F extends 'read' | 'write' | 'writev' | 'fstat' | 'ftruncate' | 'fsync'>(fop: F, a: FopArgs<F> & { fd: number }): Promise<FopReply<F>> {
+  private async onFd<F extends 'read' | 'write' | 'writev' | 'fstat' | 'ftruncate' | 'fsync'>(fop: F, a: FopArgs<F> & { fd: number }, frame: Frame): Promise<FopReply<F>> {
     for (let attempt = 0; ; attempt++) {
       const f = this.fdOf(a.fd);
       const { child, childFd } = f;
       try {
-        return await this.children[child]!.call(fop, { ...a, fd: childFd });
+        return await this.children[child]!.call(fop, { ...a, fd: childFd }, frame);
       } catch (e) {
         if (attempt >= MOVED_RETRIES || !isMoved(e)) throw e;
         if (!(await this.reopen(f, child, childFd))) throw e;
@@ -559,19 +570,21 @@ export class Distribute extends Xlator implements FopImpl {
 
   /**
    * Reopens an fd on the child now holding its file, unless another fop already did.
-   * False when the file did not move (the error that led here stands).
+   * False when the file did not move (the error that led here stands). Done as root, not
+   * as the fop that found the move: the open was allowed once, and every fop waiting on
+   * the fd shares this reopen.
    */
   private reopen(f: DhtFd, child: number, childFd: number): Promise<boolean> {
     if (f.child !== child || f.childFd !== childFd) return Promise.resolve(true);
     f.reopening ??= (async () => {
       try {
-        const loc = await this.locateFile(f.path);
+        const loc = await this.locateFile(f.path, ROOT_FRAME);
         if (loc.cached === child) return false;
-        const r = await this.children[loc.cached]!.call('open', { path: f.path, flags: reopenFlags(f.flags) });
+        const r = await this.children[loc.cached]!.call('open', { path: f.path, flags: reopenFlags(f.flags) }, ROOT_FRAME);
         this.log.info(`${f.path} moved from ${this.children[child]!.name} to ${this.children[loc.cached]!.name}: fd reopened there`);
         f.child = loc.cached;
         f.childFd = r.fd;
-        await this.children[child]!.call('release', { fd: childFd }).catch(() => undefined);
+        await this.children[child]!.call('release', { fd: childFd }, ROOT_FRAME).catch(() => undefined);
         return true;
       } catch (e) {
         this.log.warn(`${f.path}: could not follow the file after a move: ${(e as Error).message}`);
@@ -588,9 +601,9 @@ export class Distribute extends Xlator implements FopImpl {
    * moved between the look and the fop: a rebalance committed in between), looks again.
    * A miss of the locate itself is final.
    */
-  private async followingMoves<T>(path: string, fn: (loc: Located) => Promise<T>): Promise<T> {
+  private async followingMoves<T>(path: string, frame: Frame, fn: (loc: Located) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const loc = await this.locate(path);
+      const loc = await this.locate(path, frame);
       try {
         return await fn(loc);
       } catch (e) {
@@ -601,26 +614,26 @@ export class Distribute extends Xlator implements FopImpl {
   }
 
   /** The same for fops on files only. */
-  private followingFileMoves<T>(path: string, fn: (loc: Location) => Promise<T>): Promise<T> {
-    return this.followingMoves(path, (loc) => {
+  private followingFileMoves<T>(path: string, frame: Frame, fn: (loc: Location) => Promise<T>): Promise<T> {
+    return this.followingMoves(path, frame, (loc) => {
       if ('dir' in loc) throw FsError.of('EISDIR');
       return fn(loc);
     });
   }
 
-  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
-    const hashed = await this.hashedChild(a.path);
+  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
+    const hashed = await this.hashedChild(a.path, f);
     let r: FopReply<'create'>;
     const gfid = newGfid();
     try {
-      r = await this.children[hashed]!.call('create', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: gfid } });
+      r = await this.children[hashed]!.call('create', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: gfid } }, f);
     } catch (e) {
       // ESTALE: the hashed brick holds a link file, so the name exists on another brick (a
       // rename, a rebalance) that this client's kernel thought absent. Without O_EXCL that
       // is an open of the existing file, wherever it lives.
       if (!(e instanceof FsError && e.code === 'ESTALE') || a.flags & O_EXCL) throw e;
-      const { fd } = await this.open({ path: a.path, flags: a.flags });
-      return { fd, iatt: (await this.onFd('fstat', { fd })).iatt };
+      const { fd } = await this.open({ path: a.path, flags: a.flags }, f);
+      return { fd, iatt: (await this.onFd('fstat', { fd }, f)).iatt };
     }
     this.where.set(a.path, hashed);
     if (r.created) this.gfids.set(a.path, gfid);
@@ -628,68 +641,68 @@ export class Distribute extends Xlator implements FopImpl {
     return { iatt: r.iatt, fd: this.addFd(hashed, r.fd, a.path, a.flags) };
   }
 
-  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
-    const hashed = await this.hashedChild(a.path);
-    return this.children[hashed]!.call('mknod', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: newGfid() } });
+  async mknod(a: FopArgs<'mknod'>, f: Frame): Promise<FopReply<'mknod'>> {
+    const hashed = await this.hashedChild(a.path, f);
+    return this.children[hashed]!.call('mknod', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: newGfid() } }, f);
   }
 
-  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
-    const hashed = await this.hashedChild(a.path);
-    return this.children[hashed]!.call('symlink', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: newGfid() } });
+  async symlink(a: FopArgs<'symlink'>, f: Frame): Promise<FopReply<'symlink'>> {
+    const hashed = await this.hashedChild(a.path, f);
+    return this.children[hashed]!.call('symlink', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: newGfid() } }, f);
   }
 
-  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+  async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
     const remembered = this.where.get(a.path);
-    const r = await this.onRemembered<'open'>(a.path, 'open', a);
+    const r = await this.onRemembered<'open'>(a.path, 'open', a, f);
     if (r && remembered !== undefined) return { fd: this.addFd(remembered, r.fd, a.path, a.flags) };
-    return this.followingFileMoves(a.path, async (loc) => {
-      const opened = await this.children[loc.cached]!.call('open', a);
+    return this.followingFileMoves(a.path, f, async (loc) => {
+      const opened = await this.children[loc.cached]!.call('open', a, f);
       return { fd: this.addFd(loc.cached, opened.fd, a.path, a.flags) };
     });
   }
 
-  async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
-    return this.onFd('read', a);
+  async read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
+    return this.onFd('read', a, f);
   }
 
   /** A read by path, on the file's holder like open; a file that moved meanwhile is looked up again. */
-  async readfile(a: FopArgs<'readfile'>): Promise<FopReply<'readfile'>> {
-    const r = await this.onRemembered<'readfile'>(a.path, 'readfile', a);
+  async readfile(a: FopArgs<'readfile'>, f: Frame): Promise<FopReply<'readfile'>> {
+    const r = await this.onRemembered<'readfile'>(a.path, 'readfile', a, f);
     if (r) return r;
-    return this.followingFileMoves(a.path, (loc) => this.children[loc.cached]!.call('readfile', a));
+    return this.followingFileMoves(a.path, f, (loc) => this.children[loc.cached]!.call('readfile', a, f));
   }
 
-  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
-    return this.onFd('write', a);
+  async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
+    return this.onFd('write', a, f);
   }
 
-  async writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
-    return this.onFd('writev', a);
+  async writev(a: FopArgs<'writev'>, f: Frame): Promise<FopReply<'writev'>> {
+    return this.onFd('writev', a, f);
   }
 
-  async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
-    return this.onFd('fstat', a);
+  async fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
+    return this.onFd('fstat', a, f);
   }
 
-  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
-    return this.onFd('ftruncate', a);
+  async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
+    return this.onFd('ftruncate', a, f);
   }
 
-  async fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
-    return this.onFd('fsync', a);
+  async fsync(a: FopArgs<'fsync'>, f: Frame): Promise<FopReply<'fsync'>> {
+    return this.onFd('fsync', a, f);
   }
 
-  async flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
-    const f = this.fdOf(a.fd);
-    await f.reopening;
-    return this.children[f.child]!.call('flush', { fd: f.childFd });
+  async flush(a: FopArgs<'flush'>, f: Frame): Promise<FopReply<'flush'>> {
+    const fd = this.fdOf(a.fd);
+    await fd.reopening;
+    return this.children[fd.child]!.call('flush', { fd: fd.childFd }, f);
   }
 
-  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
-    const f = this.fdOf(a.fd);
+  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
+    const fd = this.fdOf(a.fd);
     this.fds.delete(a.fd);
-    await f.reopening?.catch(() => undefined);
-    return this.children[f.child]!.call('release', { fd: f.childFd });
+    await fd.reopening?.catch(() => undefined);
+    return this.children[fd.child]!.call('release', { fd: fd.childFd }, f);
   }
 
   /** Keeps open fds' paths current across a rename (a reopen after a move needs the name). */
@@ -697,37 +710,37 @@ export class Distribute extends Xlator implements FopImpl {
     for (const f of this.fds.values()) f.path = renamedPath(f.path, from, to) ?? f.path;
   }
 
-  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
+  async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
     this.gfids.delete(a.path);
     // Where a lookup or listing just saw the file: unlink there at once, unless that is a
     // link file now (the brick checks); anything else missing there is looked up as before.
     const remembered = this.where.get(a.path);
     if (remembered !== undefined) {
       try {
-        await this.children[remembered]!.call('unlink', { ...a, dataOnly: true });
+        await this.children[remembered]!.call('unlink', { ...a, dataOnly: true }, f);
         this.where.delete(a.path);
-        const { child: hashed } = await this.hashed(a.path);
-        if (remembered !== hashed) await this.removeLinkfile(hashed, a.path);
+        const { child: hashed } = await this.hashed(a.path, f);
+        if (remembered !== hashed) await this.removeLinkfile(hashed, a.path, f);
         return {};
       } catch (e) {
         if (!isMoved(e)) throw e;
         this.where.delete(a.path);
       }
     }
-    const loc = await this.followingFileMoves(a.path, async (l) => {
-      await this.children[l.cached]!.call('unlink', a);
+    const loc = await this.followingFileMoves(a.path, f, async (l) => {
+      await this.children[l.cached]!.call('unlink', a, f);
       return l;
     });
     this.where.delete(a.path);
     // Awaited: once unlink returns, no brick holds anything of the name (GlusterFS's too).
-    if (loc.cached !== loc.hashed) await this.removeLinkfile(loc.hashed, a.path);
+    if (loc.cached !== loc.hashed) await this.removeLinkfile(loc.hashed, a.path, f);
     return {};
   }
 
   /** Removes a link file, leaving any real file of that name alone (the brick checks). */
-  private async removeLinkfile(child: number, path: string): Promise<void> {
+  private async removeLinkfile(child: number, path: string, frame: Frame): Promise<void> {
     try {
-      await this.children[child]!.call('unlink', { path, linkfileOnly: true });
+      await this.children[child]!.call('unlink', { path, linkfileOnly: true }, frame);
     } catch (e) {
       if (FsError.from(e).code !== 'ENOENT') this.log.warn(`could not remove link file ${path}: ${(e as Error).message}`);
     }
@@ -737,23 +750,23 @@ export class Distribute extends Xlator implements FopImpl {
    * Makes (or repoints) the link file at path on child `at`, pointing to child `to`. Returns
    * the child a link file that was there pointed to (the data of the name it stood for).
    */
-  private async makeLinkfile(at: number, path: string, to: number, gfid?: Buffer): Promise<number | undefined> {
+  private async makeLinkfile(at: number, path: string, to: number, frame: Frame, gfid?: Buffer): Promise<number | undefined> {
     const linkto = Buffer.from(this.children[to]!.name);
     const xattrs: Xattrs = { [XATTR_LINKTO]: linkto, ...(gfid ? { [XATTR_GFID]: gfid } : {}) };
     try {
-      await this.children[at]!.call('mknod', { path, mode: LINKFILE_MODE, rdev: 0, xattrs });
+      await this.children[at]!.call('mknod', { path, mode: LINKFILE_MODE, rdev: 0, xattrs }, frame);
     } catch (e) {
       if (FsError.from(e).code !== 'EEXIST') throw e;
-      const cur = await this.children[at]!.call('lookup', { path });
+      const cur = await this.children[at]!.call('lookup', { path }, frame);
       if (!cur.linkto) {
         // A real file of that name on the hashed child is the replaced rename target.
-        await this.children[at]!.call('unlink', { path });
-        await this.children[at]!.call('mknod', { path, mode: LINKFILE_MODE, rdev: 0, xattrs });
+        await this.children[at]!.call('unlink', { path }, frame);
+        await this.children[at]!.call('mknod', { path, mode: LINKFILE_MODE, rdev: 0, xattrs }, frame);
       } else {
         // The link file stood for the name's old file: it now stands for this one, gfid too.
         await Promise.all([
-          this.children[at]!.call('setxattr', { path, name: XATTR_LINKTO, value: linkto, flags: 0 }),
-          gfid ? this.children[at]!.call('setxattr', { path, name: XATTR_GFID, value: gfid, flags: 0 }) : undefined,
+          this.children[at]!.call('setxattr', { path, name: XATTR_LINKTO, value: linkto, flags: 0 }, frame),
+          gfid ? this.children[at]!.call('setxattr', { path, name: XATTR_GFID, value: gfid, flags: 0 }, frame) : undefined,
         ]);
         return this.childIndex.get(cur.linkto);
       }
@@ -761,10 +774,10 @@ export class Distribute extends Xlator implements FopImpl {
     return undefined;
   }
 
-  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+  async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
     this.where.delete(a.to);
     this.gfids.delete(a.to);
-    if (!(await this.renameRemembered(a))) await this.followingMoves(a.from, (src) => this.renameLocated(a, src));
+    if (!(await this.renameRemembered(a, f))) await this.followingMoves(a.from, f, (src) => this.renameLocated(a, src, f));
     this.renameFds(a.from, a.to);
     return {};
   }
@@ -775,12 +788,12 @@ export class Distribute extends Xlator implements FopImpl {
    * more (a rebalance moved it, leaving a link file, which the brick refuses to rename as
    * data): the caller locates it and renames.
    */
-  private async renameRemembered(a: FopArgs<'rename'>): Promise<boolean> {
+  private async renameRemembered(a: FopArgs<'rename'>, frame: Frame): Promise<boolean> {
     const cached = this.where.get(a.from);
     if (cached === undefined) return false;
-    const hashed = await this.hashedChild(a.from);
+    const hashed = await this.hashedChild(a.from, frame);
     try {
-      await this.renameLocated(a, { cached, hashed });
+      await this.renameLocated(a, { cached, hashed }, frame);
       return true;
     } catch (e) {
       if (!isMoved(e)) throw e;
@@ -788,17 +801,17 @@ export class Distribute extends Xlator implements FopImpl {
     }
   }
 
-  private async renameLocated(a: FopArgs<'rename'>, src: Located | Pick<Location, 'cached' | 'hashed'>): Promise<void> {
+  private async renameLocated(a: FopArgs<'rename'>, src: Located | Pick<Location, 'cached' | 'hashed'>, frame: Frame): Promise<void> {
     this.where.delete(a.from);
     if ('dir' in src) {
-      const res = await fanout(this.children, 'rename', a);
+      const res = await fanout(this.children, 'rename', a, frame);
       this.forgetTree(a.from);
       this.forgetTree(a.to);
       const failed = firstFailure(res);
       if (failed) throw failed;
       return;
     }
-    const { child: toHashed, settled } = await this.hashed(a.to);
+    const { child: toHashed, settled } = await this.hashed(a.to, frame);
     const s = src.cached;
     // With the layout settled and lookup-optimize on, a name that exists has its data or a
     // link file on its hashed child: what this rename replaces shows there (the link file
@@ -813,8 +826,8 @@ export class Distribute extends Xlator implements FopImpl {
     // nothing there now) gets no link file pointing at s. (Without it, a file that left
     // fails the rename below instead, and the retry repoints the link file.)
     const [dst, here] = await Promise.all([
-      targetShows ? undefined : this.locateFileIfAny(a.to),
-      toHashed !== s && !knownGfid ? this.children[s]!.call('lookup', { path: a.from, xattrs: [XATTR_GFID] }) : undefined,
+      targetShows ? undefined : this.locateFileIfAny(a.to, frame),
+      toHashed !== s && !knownGfid ? this.children[s]!.call('lookup', { path: a.from, xattrs: [XATTR_GFID] }, frame) : undefined,
     ]);
     // Order keeps the file reachable at every step: link file first, then the data rename,
     // then the cleanup of what the old names left behind.
@@ -822,76 +835,76 @@ export class Distribute extends Xlator implements FopImpl {
     if (dst) replaced.add(dst.cached);
     if (toHashed !== s) {
       if (here?.linkto) throw FsError.of('ESTALE', `${a.from} moved away from ${this.children[s]!.name}`);
-      const pointed = await this.makeLinkfile(toHashed, a.to, s, knownGfid ?? here?.xattrs?.[XATTR_GFID]);
+      const pointed = await this.makeLinkfile(toHashed, a.to, s, frame, knownGfid ?? here?.xattrs?.[XATTR_GFID]);
       if (pointed !== undefined) replaced.add(pointed);
     }
-    const r = await this.children[s]!.call('rename', { ...a, dataOnly: true });
+    const r = await this.children[s]!.call('rename', { ...a, dataOnly: true }, frame);
     const pointed = r.replacedLinkto === undefined ? undefined : this.childIndex.get(r.replacedLinkto);
     if (pointed !== undefined) replaced.add(pointed);
     // A brick from before the fifteenth pass does not say what its rename replaced: the
     // target's data, if it lived elsewhere, is looked for now.
-    if (targetShows && !r.targetChecked) for (const c of await this.dataHolders(a.to, [s, toHashed])) replaced.add(c);
+    if (targetShows && !r.targetChecked) for (const c of await this.dataHolders(a.to, [s, toHashed], frame)) replaced.add(c);
     // The replaced name's data where its link file pointed: the rename took the name.
     for (const c of replaced) {
-      if (c !== s && c !== toHashed) await this.children[c]!.call('unlink', { path: a.to, dataOnly: true }).catch(() => undefined);
+      if (c !== s && c !== toHashed) await this.children[c]!.call('unlink', { path: a.to, dataOnly: true }, frame).catch(() => undefined);
     }
-    if (src.hashed !== s) await this.removeLinkfile(src.hashed, a.from);
+    if (src.hashed !== s) await this.removeLinkfile(src.hashed, a.from, frame);
     this.where.set(a.to, s);
     this.gfids.delete(a.from);
     if (knownGfid) this.gfids.set(a.to, knownGfid);
   }
 
   /** The children but `except` that hold path as data (not as a link file). */
-  private async dataHolders(path: string, except: readonly number[]): Promise<number[]> {
-    const res = await fanout(this.children, 'lookup', { path }, this.all().filter((i) => !except.includes(i)));
+  private async dataHolders(path: string, except: readonly number[], frame: Frame): Promise<number[]> {
+    const res = await fanout(this.children, 'lookup', { path }, frame, this.all().filter((i) => !except.includes(i)));
     return successes(res).filter((r) => !r.value.linkto && !isDir(r.value.iatt)).map((r) => r.child);
   }
 
   /** locateFile, or undefined when the name is free. */
-  private async locateFileIfAny(path: string): Promise<Location | undefined> {
+  private async locateFileIfAny(path: string, frame: Frame): Promise<Location | undefined> {
     try {
-      return await this.locateFile(path);
+      return await this.locateFile(path, frame);
     } catch (e) {
       if (FsError.from(e).code !== 'ENOENT') throw e;
       return undefined;
     }
   }
 
-  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
-    const hashed = await this.hashedChild(a.path);
-    return this.followingFileMoves(a.target, async (src) => {
-      const r = await this.children[src.cached]!.call('link', a);
-      if (hashed !== src.cached) await this.makeLinkfile(hashed, a.path, src.cached);
+  async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
+    const hashed = await this.hashedChild(a.path, f);
+    return this.followingFileMoves(a.target, f, async (src) => {
+      const r = await this.children[src.cached]!.call('link', a, f);
+      if (hashed !== src.cached) await this.makeLinkfile(hashed, a.path, src.cached, f);
       return r;
     });
   }
 
-  async readlink(a: FopArgs<'readlink'>): Promise<FopReply<'readlink'>> {
-    return this.onHolder('readlink', a);
+  async readlink(a: FopArgs<'readlink'>, f: Frame): Promise<FopReply<'readlink'>> {
+    return this.onHolder('readlink', a, f);
   }
 
-  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
-    return this.onHolder('setattr', a);
+  async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
+    return this.onHolder('setattr', a, f);
   }
 
-  async getxattr(a: FopArgs<'getxattr'>): Promise<FopReply<'getxattr'>> {
-    return this.onHolder('getxattr', a);
+  async getxattr(a: FopArgs<'getxattr'>, f: Frame): Promise<FopReply<'getxattr'>> {
+    return this.onHolder('getxattr', a, f);
   }
 
-  async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
-    return this.onHolder('setxattr', a);
+  async setxattr(a: FopArgs<'setxattr'>, f: Frame): Promise<FopReply<'setxattr'>> {
+    return this.onHolder('setxattr', a, f);
   }
 
-  async listxattr(a: FopArgs<'listxattr'>): Promise<FopReply<'listxattr'>> {
-    return this.onHolder('listxattr', a);
+  async listxattr(a: FopArgs<'listxattr'>, f: Frame): Promise<FopReply<'listxattr'>> {
+    return this.onHolder('listxattr', a, f);
   }
 
-  async removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
-    return this.onHolder('removexattr', a);
+  async removexattr(a: FopArgs<'removexattr'>, f: Frame): Promise<FopReply<'removexattr'>> {
+    return this.onHolder('removexattr', a, f);
   }
 
-  async statfs(a: FopArgs<'statfs'>): Promise<FopReply<'statfs'>> {
-    const ok = successes(await fanout(this.children, 'statfs', a));
+  async statfs(a: FopArgs<'statfs'>, f: Frame): Promise<FopReply<'statfs'>> {
+    const ok = successes(await fanout(this.children, 'statfs', a, f));
     if (!ok.length) throw FsError.of('ENOTCONN', 'no subvolume is up');
     const base = ok[0]!.value.statfs;
     const sum: StatFs = { ...base, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, favail: 0 };

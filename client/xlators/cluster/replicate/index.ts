@@ -4,13 +4,14 @@ import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
 import { fanout, firstFailure, migrateOnAll, migrateReply, settleEach, successes, type Settled } from '../../../../lib/fanout.js';
 import { ENTRYLK_WHOLE_DIR, isDir, type FopArgs, type FopName, type FopReply, type Xattrs } from '../../../../lib/fops.js';
+import { ROOT_FRAME, type Frame } from '../../../../lib/frame.js';
 import { nameHash } from '../../../../lib/hash.js';
 import { renamedPath } from '../../../../lib/paths.js';
 import { registerXlator } from '../../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../../lib/xlator.js';
 import { Changelog, changelogDelta, changelogNames, KINDS, type Kind } from './changelog.js';
 import { EntryBursts, type Marked } from './entry-burst.js';
-import { SelfHeal } from './self-heal.js';
+import { HEAL_FRAME, SelfHeal } from './self-heal.js';
 
 /** Lock name for a file's own data and metadata transactions (entry locks use the child name). */
 export const INODE_LOCK = '\u0000inode';
@@ -109,7 +110,7 @@ export class Replicate extends Xlator implements FopImpl {
   constructor(init: XlatorInit) {
     super(init);
     if (init.children.length < 2) throw new Error('cluster/replicate needs at least two subvolumes');
-    this.heal = new SelfHeal(this.children, this.names, this.log, (p, name) => this.lock(p, name), (held) => this.unlock(held));
+    this.heal = new SelfHeal(this.children, this.names, this.log, (p, name, frame) => this.lock(p, name, frame), (held, frame) => this.unlock(held, frame));
     const entry = (about: readonly number[], n: number): Xattrs => changelogDelta(this.children.length, about, ['entry'], n);
     this.entryBursts = new EntryBursts({
       log: this.log,
@@ -189,21 +190,22 @@ export class Replicate extends Xlator implements FopImpl {
   /**
    * Locks a name on every reachable replica. All at once first; if any is busy, drop
    * them and take them one by one in replica order, which cannot deadlock with another
-   * client doing the same.
+   * client doing the same. The frame is root's (a transaction's or a heal's): the locks are
+   * replicate's own, not the caller's to be refused.
    */
-  async lock(path: string, name: string): Promise<number[]> {
+  async lock(path: string, name: string, frame: Frame): Promise<number[]> {
     const args = { path, name, owner: this.owner };
-    const tried = await fanout(this.children, 'entrylk', { ...args, cmd: 'trylock' });
+    const tried = await fanout(this.children, 'entrylk', { ...args, cmd: 'trylock' }, frame);
     if (tried.every((r) => r.ok || r.error.code === 'ENOTCONN')) return successes(tried).map((r) => r.child);
-    await this.unlock({ path, name, children: successes(tried).map((r) => r.child) });
+    await this.unlock({ path, name, children: successes(tried).map((r) => r.child) }, frame);
     const held: number[] = [];
     for (const i of this.all()) {
       try {
-        await this.children[i]!.call('entrylk', { ...args, cmd: 'lock' });
+        await this.children[i]!.call('entrylk', { ...args, cmd: 'lock' }, frame);
         held.push(i);
       } catch (e) {
         if (FsError.from(e).code !== 'ENOTCONN') {
-          await this.unlock({ path, name, children: held });
+          await this.unlock({ path, name, children: held }, frame);
           throw e;
         }
       }
@@ -211,9 +213,9 @@ export class Replicate extends Xlator implements FopImpl {
     return held;
   }
 
-  async unlock(held: { path: string; name: string; children: number[] }): Promise<void> {
+  async unlock(held: { path: string; name: string; children: number[] }, frame: Frame): Promise<void> {
     if (held.children.length === 0) return;
-    await fanout(this.children, 'entrylk', { path: held.path, name: held.name, owner: this.owner, cmd: 'unlock' }, held.children);
+    await fanout(this.children, 'entrylk', { path: held.path, name: held.name, owner: this.owner, cmd: 'unlock' }, frame, held.children);
   }
 
   /**
@@ -223,16 +225,17 @@ export class Replicate extends Xlator implements FopImpl {
    * `locked` when it holds the lock, `marked` when it also took the marks, `reachable`
    * (what quorum counts) when it answered at all: one that refused the pre-op (ENOENT, a
    * file being migrated) is there, as it was when the lock was a request of its own.
+   * Locks and marks are replicate's bookkeeping, sent as root whoever the change is for.
    */
   private async lockAndMark(path: string, name: string, add: Xattrs, undo: Xattrs): Promise<Marked> {
     const got = await this.tryLockAndMark(path, name, add, undo);
     if (got) return got;
-    const locked = await this.lock(path, name);
+    const locked = await this.lock(path, name, ROOT_FRAME);
     try {
-      const pre = await fanout(this.children, 'xattrop', { path, add }, locked);
+      const pre = await fanout(this.children, 'xattrop', { path, add }, ROOT_FRAME, locked);
       return { locked, marked: successes(pre).map((r) => r.child), reachable: locked, error: firstFailure(pre) };
     } catch (e) {
-      await this.unlock({ path, name, children: locked });
+      await this.unlock({ path, name, children: locked }, ROOT_FRAME);
       throw e;
     }
   }
@@ -240,7 +243,7 @@ export class Replicate extends Xlator implements FopImpl {
   /** lockAndMark without waiting: undefined (marks undone, locks dropped) when a replica's lock is busy. */
   private async tryLockAndMark(path: string, name: string, add: Xattrs, undo: Xattrs): Promise<Marked | undefined> {
     const spec = { name, owner: this.owner };
-    const res = await fanout(this.children, 'xattrop', { path, add, lock: spec });
+    const res = await fanout(this.children, 'xattrop', { path, add, lock: spec }, ROOT_FRAME);
     const got = successes(res);
     const busy = res.some((r) => !r.ok && r.error.code === 'EAGAIN');
     // A brick that ignores `lock` (an older one) marked without locking: same way back.
@@ -251,8 +254,8 @@ export class Replicate extends Xlator implements FopImpl {
       return { locked: marked, marked, reachable, error: firstFailure(res) };
     }
     const lockedHere = got.filter((r) => r.value.locked).map((r) => r.child);
-    await fanout(this.children, 'xattrop', { path, add: undo, unlock: spec }, lockedHere);
-    if (unlocked.length) await fanout(this.children, 'xattrop', { path, add: undo }, unlocked);
+    await fanout(this.children, 'xattrop', { path, add: undo, unlock: spec }, ROOT_FRAME, lockedHere);
+    if (unlocked.length) await fanout(this.children, 'xattrop', { path, add: undo }, ROOT_FRAME, unlocked);
     return undefined;
   }
 
@@ -266,8 +269,8 @@ export class Replicate extends Xlator implements FopImpl {
   ): Promise<Array<Settled<FopReply<'xattrop'>>>> {
     const unlock = { name, owner: this.owner };
     const [post] = await Promise.all([
-      fanout(this.children, 'xattrop', { path, add: clear, unlock, ...(mtimeMs === undefined ? {} : { mtimeMs }), ...(behind ? { behind } : {}) }, marked),
-      this.unlock({ path, name, children: locked.filter((i) => !marked.includes(i)) }),
+      fanout(this.children, 'xattrop', { path, add: clear, unlock, ...(mtimeMs === undefined ? {} : { mtimeMs }), ...(behind ? { behind } : {}) }, ROOT_FRAME, marked),
+      this.unlock({ path, name, children: locked.filter((i) => !marked.includes(i)) }, ROOT_FRAME),
     ]);
     return post;
   }
@@ -276,7 +279,8 @@ export class Replicate extends Xlator implements FopImpl {
 
   /**
    * Runs a change on every reachable replica with the changelog around it. Returns the
-   * first success; fails when no replica succeeded or there is no quorum.
+   * first success; fails when no replica succeeded or there is no quorum. `op` carries the
+   * caller's frame; the locks and the changelog around it go as root (lockAndMark).
    */
   private async transaction<T>(t: TxnTarget, op: (child: number) => Promise<T>, only?: number[]): Promise<T> {
     if (t.lockName === INODE_LOCK) {
@@ -291,13 +295,13 @@ export class Replicate extends Xlator implements FopImpl {
     let marked: number[];
     let preError: FsError | undefined;
     if (only || t.lockPath !== t.changelogPath) {
-      locked = await this.lock(t.lockPath, t.lockName);
+      locked = await this.lock(t.lockPath, t.lockName, ROOT_FRAME);
       const targets = only ? locked.filter((i) => only.includes(i)) : locked;
       if (!this.hasQuorum(targets)) {
-        await this.unlock({ path: t.lockPath, name: t.lockName, children: locked });
+        await this.unlock({ path: t.lockPath, name: t.lockName, children: locked }, ROOT_FRAME);
         throw FsError.of('EROFS', `quorum not met: ${targets.length} of ${this.children.length} replicas reachable`);
       }
-      const pre = await fanout(this.children, 'xattrop', { path: t.changelogPath, add: mark(1) }, targets);
+      const pre = await fanout(this.children, 'xattrop', { path: t.changelogPath, add: mark(1) }, ROOT_FRAME, targets);
       marked = successes(pre).map((r) => r.child);
       preError = firstFailure(pre);
     } else {
@@ -347,7 +351,7 @@ export class Replicate extends Xlator implements FopImpl {
       }
       return ok[0]!.value;
     } finally {
-      if (!unlocked) await this.unlock({ path: t.lockPath, name: t.lockName, children: locked });
+      if (!unlocked) await this.unlock({ path: t.lockPath, name: t.lockName, children: locked }, ROOT_FRAME);
     }
   }
 
@@ -359,8 +363,8 @@ export class Replicate extends Xlator implements FopImpl {
     return { kind, changelogPath: path, lockPath: path, lockName: INODE_LOCK };
   }
 
-  private entryOp<F extends 'mkdir' | 'mknod' | 'symlink' | 'unlink' | 'rmdir' | 'link'>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
-    return this.entryChange((args as { path: string }).path, (i) => this.children[i]!.call(fop, args));
+  private entryOp<F extends 'mkdir' | 'mknod' | 'symlink' | 'unlink' | 'rmdir' | 'link'>(fop: F, args: FopArgs<F>, f: Frame): Promise<FopReply<F>> {
+    return this.entryChange((args as { path: string }).path, (i) => this.children[i]!.call(fop, args, f));
   }
 
   /** A change of a name: in its directory's entry burst when it can join one, else a transaction of its own. */
@@ -373,11 +377,12 @@ export class Replicate extends Xlator implements FopImpl {
 
   /**
    * Looks a path up on every replica with the changelog, healing it first when a copy is
-   * blamed. want: also ask one replica for the content (quick-read; see lookup).
+   * blamed. want: also ask one replica for the content (quick-read; see lookup). The
+   * lookups serve the caller's fop and go with its frame; the heal goes as self-heal's.
    */
-  private async inspect(path: string, want?: { child: number; wantData: number }, callerXattrs: readonly string[] = []): Promise<{ res: Array<Settled<FopReply<'lookup'>>>; log: Changelog; healed: boolean }> {
+  private async inspect(path: string, f: Frame, want?: { child: number; wantData: number }, callerXattrs: readonly string[] = []): Promise<{ res: Array<Settled<FopReply<'lookup'>>>; log: Changelog; healed: boolean }> {
     const names = [...changelogNames(this.names), ...callerXattrs];
-    let res = await fanout(this.children, 'lookup', (i) => (want?.child === i ? { path, xattrs: names, wantData: want.wantData } : { path, xattrs: names }));
+    let res = await fanout(this.children, 'lookup', (i) => (want?.child === i ? { path, xattrs: names, wantData: want.wantData } : { path, xattrs: names }), f);
     let log = Changelog.fromLookups(this.names, res);
     const ok = successes(res);
     const missing = res.some((r) => !r.ok && r.error.code === 'ENOENT') && ok.length > 0;
@@ -389,7 +394,7 @@ export class Replicate extends Xlator implements FopImpl {
         return false;
       });
       if (healed) {
-        res = await fanout(this.children, 'lookup', { path, xattrs: names });
+        res = await fanout(this.children, 'lookup', { path, xattrs: names }, f);
         log = Changelog.fromLookups(this.names, res);
         return { res, log, healed: true };
       }
@@ -413,7 +418,7 @@ export class Replicate extends Xlator implements FopImpl {
     return log.sources(kind)[0];
   }
 
-  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
+  async lookup(a: FopArgs<'lookup'>, f: Frame): Promise<FopReply<'lookup'>> {
     // quick-read's content is asked of the replica open would read from when none is blamed,
     // in the same round trip as the changelog check (as readfile does).
     const guess = nameHash(a.path) % this.children.length;
@@ -423,7 +428,7 @@ export class Replicate extends Xlator implements FopImpl {
     if (this.entryBursts.busy(a.path)) await this.entryBursts.endAndLand(a.path);
     const want = a.wantData === undefined ? undefined : { child: guess, wantData: a.wantData };
     // The caller's own xattrs (distribute's layout of a directory) ride on the same lookups.
-    const { res, log, healed } = await this.inspect(a.path, want, a.xattrs);
+    const { res, log, healed } = await this.inspect(a.path, f, want, a.xattrs);
     const ok = successes(res);
     if (ok.length === 0) {
       const errs = res.filter((r): r is Extract<typeof r, { ok: false }> => !r.ok).map((r) => r.error);
@@ -456,19 +461,19 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   /** One replica's answer, settled at once: one asked before it is known to be used is dropped without an unhandled rejection. */
-  private async askOne<F extends FopName>(child: number, fop: F, args: FopArgs<F>): Promise<Settled<FopReply<F>>> {
-    return (await fanout(this.children, fop, args, [child]))[0]!;
+  private async askOne<F extends FopName>(child: number, fop: F, args: FopArgs<F>, f: Frame): Promise<Settled<FopReply<F>>> {
+    return (await fanout(this.children, fop, args, f, [child]))[0]!;
   }
 
   /** Reads that any trusted replica can answer. */
-  private async readOne<F extends 'access' | 'readlink' | 'getxattr' | 'listxattr' | 'readdir' | 'statfs'>(fop: F, args: FopArgs<F>, kind: Kind): Promise<FopReply<F>> {
+  private async readOne<F extends 'access' | 'readlink' | 'getxattr' | 'listxattr' | 'readdir' | 'statfs'>(fop: F, args: FopArgs<F>, kind: Kind, f: Frame): Promise<FopReply<F>> {
     const path = (args as { path: string }).path;
     // Asked at once of the replica the changelog check will almost always pick (the first one
     // up, attrReplica), beside that check rather than after it: one round trip, not two. Its
     // answer is used only if the check then picks that replica and healed nothing.
     const guess = Math.min(...this.up);
-    const early = Number.isFinite(guess) ? this.askOne(guess, fop, args) : undefined;
-    const { log, healed } = await this.inspect(path);
+    const early = Number.isFinite(guess) ? this.askOne(guess, fop, args, f) : undefined;
+    const { log, healed } = await this.inspect(path, f);
     const order = [this.attrReplica(log, kind), ...this.all()].filter((i): i is number => i !== undefined);
     let last: FsError | undefined;
     if (early && !healed && order[0] === guess && log.answered(guess)) {
@@ -479,7 +484,7 @@ export class Replicate extends Xlator implements FopImpl {
     for (const i of [...new Set(order)]) {
       if (!log.answered(i) && fop !== 'statfs') continue;
       try {
-        return await this.children[i]!.call(fop, args);
+        return await this.children[i]!.call(fop, args, f);
       } catch (e) {
         last = FsError.from(e);
         if (last.code !== 'ENOTCONN') throw last;
@@ -488,30 +493,30 @@ export class Replicate extends Xlator implements FopImpl {
     throw last ?? FsError.of('ENOTCONN');
   }
 
-  async access(a: FopArgs<'access'>): Promise<FopReply<'access'>> {
-    return this.readOne('access', a, 'metadata');
+  async access(a: FopArgs<'access'>, f: Frame): Promise<FopReply<'access'>> {
+    return this.readOne('access', a, 'metadata', f);
   }
 
-  async readlink(a: FopArgs<'readlink'>): Promise<FopReply<'readlink'>> {
-    return this.readOne('readlink', a, 'data');
+  async readlink(a: FopArgs<'readlink'>, f: Frame): Promise<FopReply<'readlink'>> {
+    return this.readOne('readlink', a, 'data', f);
   }
 
-  async getxattr(a: FopArgs<'getxattr'>): Promise<FopReply<'getxattr'>> {
-    return this.readOne('getxattr', a, 'metadata');
+  async getxattr(a: FopArgs<'getxattr'>, f: Frame): Promise<FopReply<'getxattr'>> {
+    return this.readOne('getxattr', a, 'metadata', f);
   }
 
-  async listxattr(a: FopArgs<'listxattr'>): Promise<FopReply<'listxattr'>> {
-    return this.readOne('listxattr', a, 'metadata');
+  async listxattr(a: FopArgs<'listxattr'>, f: Frame): Promise<FopReply<'listxattr'>> {
+    return this.readOne('listxattr', a, 'metadata', f);
   }
 
-  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
+  async readdir(a: FopArgs<'readdir'>, f: Frame): Promise<FopReply<'readdir'>> {
     // A listing carries each subdirectory's attributes: those in an entry burst end it first.
     await this.entryBursts.endChildrenOf(a.path);
-    return this.readOne('readdir', a, 'entry');
+    return this.readOne('readdir', a, 'entry', f);
   }
 
-  async statfs(a: FopArgs<'statfs'>): Promise<FopReply<'statfs'>> {
-    const ok = successes(await fanout(this.children, 'statfs', a));
+  async statfs(a: FopArgs<'statfs'>, f: Frame): Promise<FopReply<'statfs'>> {
+    const ok = successes(await fanout(this.children, 'statfs', a, f));
     if (!ok.length) throw FsError.of('ENOTCONN', 'no replica is up');
     // A replica set holds one copy's worth: report the smallest replica.
     return ok.reduce((a2, b) => (b.value.statfs.blocks * b.value.statfs.frsize < a2.value.statfs.blocks * a2.value.statfs.frsize ? b : a2)).value;
@@ -525,13 +530,13 @@ export class Replicate extends Xlator implements FopImpl {
     return f;
   }
 
-  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+  async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
     // The changelog check and the opens go out together (one round trip, not two), except
     // for O_TRUNC, which must not race a heal of the same file.
     const truncates = (a.flags & fs.constants.O_TRUNC) !== 0;
-    const inspected = this.inspect(a.path);
+    const inspected = this.inspect(a.path, f);
     if (truncates) await inspected;
-    const [{ log }, res] = await Promise.all([inspected, fanout(this.children, 'open', a)]);
+    const [{ log }, res] = await Promise.all([inspected, fanout(this.children, 'open', a, f)]);
     const ok = successes(res);
     if (ok.length === 0) throw res.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)!.error;
     const fd = this.nextFd++;
@@ -550,14 +555,14 @@ export class Replicate extends Xlator implements FopImpl {
    * marks, which each brick applies only to a file it made), so the first write does not
    * wait for a lock + pre-op round trip of its own.
    */
-  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
     const childFds: Array<number | undefined> = new Array(this.children.length).fill(undefined);
     const withBurst = !this.bursts.has(a.path) && !this.endingBursts.has(a.path);
     const args = withBurst ? { ...a, burst: { lock: { name: INODE_LOCK, owner: this.owner }, add: this.burstMarks(1) } } : a;
     const started: number[] = [];
     let createdEverywhere = true;
     const first = await this.entryChange(a.path, async (i) => {
-      const r = await this.children[i]!.call('create', args);
+      const r = await this.children[i]!.call('create', args, f);
       childFds[i] = r.fd;
       if (r.burst) started.push(i);
       if (!r.created) createdEverywhere = false;
@@ -565,15 +570,15 @@ export class Replicate extends Xlator implements FopImpl {
     });
     if (started.length) this.adoptCreatedBurst(a.path, started, childFds);
     const fd = this.nextFd++;
-    const readChild = childFds.findIndex((f) => f !== undefined);
+    const readChild = childFds.findIndex((fd) => fd !== undefined);
     this.fds.set(fd, { path: a.path, childFds, readChild: readChild >= 0 ? readChild : undefined, attrChild: Math.max(readChild, 0) });
     return { fd, iatt: first.iatt, ...(createdEverywhere ? { created: true } : {}) };
   }
 
-  async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
-    const f = this.fdOf(a.fd);
-    if (f.readChild === undefined) throw FsError.of('EIO', `${f.path} is in split-brain or has no good copy; see \`brickfs volume heal VOL info\``);
-    return this.children[f.readChild]!.call('read', { ...a, fd: f.childFds[f.readChild]! });
+  async read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
+    const rfd = this.fdOf(a.fd);
+    if (rfd.readChild === undefined) throw FsError.of('EIO', `${rfd.path} is in split-brain or has no good copy; see \`brickfs volume heal VOL info\``);
+    return this.children[rfd.readChild]!.call('read', { ...a, fd: rfd.childFds[rfd.readChild]! }, f);
   }
 
   /**
@@ -584,11 +589,11 @@ export class Replicate extends Xlator implements FopImpl {
    * trusted copy (split-brain, or another client's change in the middle), or this client's
    * own write burst on the file, ENOSYS: the caller opens and reads, and gets open's answer.
    */
-  async readfile(a: FopArgs<'readfile'>): Promise<FopReply<'readfile'>> {
+  async readfile(a: FopArgs<'readfile'>, f: Frame): Promise<FopReply<'readfile'>> {
     if (this.bursts.has(a.path)) throw FsError.of('ENOSYS', `${a.path} has writes in flight here`);
     const guess = nameHash(a.path) % this.children.length;
-    const early = this.askOne(guess, 'readfile', a);
-    const { res, log, healed } = await this.inspect(a.path);
+    const early = this.askOne(guess, 'readfile', a, f);
+    const { res, log, healed } = await this.inspect(a.path, f);
     const ok = successes(res);
     if (ok.length === 0) {
       const errs = res.filter((r): r is Extract<typeof r, { ok: false }> => !r.ok).map((r) => r.error);
@@ -596,21 +601,21 @@ export class Replicate extends Xlator implements FopImpl {
     }
     const reader = this.pickReader(a.path, log, 'data');
     if (reader === undefined || this.bursts.has(a.path)) throw FsError.of('ENOSYS', `${a.path}: no replica to trust for a read by path`);
-    const r = reader === guess && !healed ? await early : await this.askOne(reader, 'readfile', a);
+    const r = reader === guess && !healed ? await early : await this.askOne(reader, 'readfile', a, f);
     if (r.ok) return r.value;
     // A replica that went away or cannot read by path: open chooses again.
     if (r.error.code === 'ENOTCONN' || r.error.code === 'ENOSYS') throw FsError.of('ENOSYS', r.error.message);
     throw r.error;
   }
 
-  async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
-    const f = this.fdOf(a.fd);
-    if (this.entryBursts.busy(f.path)) await this.entryBursts.endAndLand(f.path);
-    return this.children[f.attrChild]!.call('fstat', { fd: f.childFds[f.attrChild]! });
+  async fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
+    const rfd = this.fdOf(a.fd);
+    if (this.entryBursts.busy(rfd.path)) await this.entryBursts.endAndLand(rfd.path);
+    return this.children[rfd.attrChild]!.call('fstat', { fd: rfd.childFds[rfd.attrChild]! }, f);
   }
 
-  private withFds(f: ReplicaFd): number[] {
-    return this.all().filter((i) => f.childFds[i] !== undefined);
+  private withFds(rfd: ReplicaFd): number[] {
+    return this.all().filter((i) => rfd.childFds[i] !== undefined);
   }
 
   /** The open burst of a path, or a new one: lock, quorum, pre-op. */
@@ -727,38 +732,39 @@ export class Replicate extends Xlator implements FopImpl {
     for (const p of [...this.bursts.keys()]) if (renamedPath(p, path, path) !== undefined) await this.endBurst(p);
   }
 
-  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
-    return this.writeInBurst('write', a);
+  async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
+    return this.writeInBurst('write', a, f);
   }
 
-  async writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
-    return this.writeInBurst('writev', a);
+  async writev(a: FopArgs<'writev'>, f: Frame): Promise<FopReply<'writev'>> {
+    return this.writeInBurst('writev', a, f);
   }
 
   /** A write or writev: under the file's open burst, on every marked replica with an fd. */
-  private async writeInBurst<F extends 'write' | 'writev'>(fop: F, a: FopArgs<F>): Promise<FopReply<F>> {
-    const f = this.fdOf(a.fd);
-    const b = await this.burstFor(f.path);
+  private async writeInBurst<F extends 'write' | 'writev'>(fop: F, a: FopArgs<F>, f: Frame): Promise<FopReply<F>> {
+    const rfd = this.fdOf(a.fd);
+    const b = await this.burstFor(rfd.path);
     clearTimeout(b.timer);
     b.mtimeMs = undefined;
-    for (const i of b.marked) if (f.childFds[i] === undefined) b.failed.add(i);
-    const targets = b.marked.filter((i) => f.childFds[i] !== undefined);
-    return this.inBurst(b, fop, (i) => ({ ...a, fd: f.childFds[i]! }), targets);
+    for (const i of b.marked) if (rfd.childFds[i] === undefined) b.failed.add(i);
+    const targets = b.marked.filter((i) => rfd.childFds[i] !== undefined);
+    return this.inBurst(b, fop, (i) => ({ ...a, fd: rfd.childFds[i]! }), targets, f);
   }
 
   /**
    * One change of a file under its open burst: sent to the given replicas, the burst kept
    * open while it runs, and a replica that failed it stays blamed. Answers the first success,
-   * unless a replica says the file moved away (movedAway): that is the answer.
+   * unless a replica says the file moved away (movedAway): that is the answer. The change
+   * goes with the caller's frame; the burst's lock and marks are root's (burstFor).
    */
   private async inBurst<F extends 'write' | 'writev' | 'setattr'>(
-    b: WriteBurst, fop: F, args: FopArgs<F> | ((child: number) => FopArgs<F>), targets: number[],
+    b: WriteBurst, fop: F, args: FopArgs<F> | ((child: number) => FopArgs<F>), targets: number[], f: Frame,
   ): Promise<FopReply<F>> {
     clearTimeout(b.timer);
     b.inflight++;
     let res: Array<Settled<FopReply<F>>>;
     try {
-      res = await fanout(this.children, fop, args, targets);
+      res = await fanout(this.children, fop, args, f, targets);
     } finally {
       b.inflight--;
     }
@@ -778,28 +784,28 @@ export class Replicate extends Xlator implements FopImpl {
     b.timer = setTimeout(() => void this.endBurst(b.path, true).catch((e: Error) => this.log.warn(`post-op of ${b.path}: ${e.message}`)), this.optNumber('post-op-delay-ms'));
   }
 
-  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
-    const f = this.fdOf(a.fd);
-    return this.transaction(this.inodeTarget(f.path, 'data'), (i) => this.children[i]!.call('ftruncate', { ...a, fd: f.childFds[i]! }), this.withFds(f));
+  async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
+    const rfd = this.fdOf(a.fd);
+    return this.transaction(this.inodeTarget(rfd.path, 'data'), (i) => this.children[i]!.call('ftruncate', { ...a, fd: rfd.childFds[i]! }, f), this.withFds(rfd));
   }
 
-  private async onFds<F extends 'fsync' | 'flush' | 'release'>(fop: F, a: FopArgs<F> & { fd: number }): Promise<FopReply<F>> {
-    const f = this.fdOf(a.fd);
-    if (fop !== 'fsync' && !(await this.burstDegraded(f.path))) {
+  private async onFds<F extends 'fsync' | 'flush' | 'release'>(fop: F, a: FopArgs<F> & { fd: number }, f: Frame): Promise<FopReply<F>> {
+    const rfd = this.fdOf(a.fd);
+    if (fop !== 'fsync' && !(await this.burstDegraded(rfd.path))) {
       // close does not wait for the burst's post-op + unlock: while every replica took every
       // write, the pre-op marks cover a crash in between (as GlusterFS's post-op delayed past
       // close). It lands behind; this client's next change of the file and fsync wait for
       // it. A release goes out behind it on the same connections.
-      this.endBurstBehind(f.path);
+      this.endBurstBehind(rfd.path);
     } else {
       // A degraded burst (a replica missed a write) waits: a survivor that crashed before its
       // post-op would blame itself, which voids its blame of the copy that missed the writes,
       // and that stale copy would then heal over acknowledged data.
       // The changelog is settled before fsync returns, as the data is.
-      await this.endBurst(f.path);
-      await this.postOpLanded(f.path);
+      await this.endBurst(rfd.path);
+      await this.postOpLanded(rfd.path);
     }
-    const res = await fanout(this.children, fop, (i) => ({ ...a, fd: f.childFds[i]! }), this.withFds(f));
+    const res = await fanout(this.children, fop, (i) => ({ ...a, fd: rfd.childFds[i]! }), f, this.withFds(rfd));
     // An fsync that met a moved file (movedAway) is redone where it lives now: the writes
     // redone there are what must be on disk, not the copy left behind.
     const moved = fop === 'fsync' ? movedAway(res) : undefined;
@@ -809,16 +815,16 @@ export class Replicate extends Xlator implements FopImpl {
     return (ok[0]?.value ?? {}) as FopReply<F>;
   }
 
-  async fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
-    return this.onFds('fsync', a);
+  async fsync(a: FopArgs<'fsync'>, f: Frame): Promise<FopReply<'fsync'>> {
+    return this.onFds('fsync', a, f);
   }
 
-  async flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
-    return this.onFds('flush', a);
+  async flush(a: FopArgs<'flush'>, f: Frame): Promise<FopReply<'flush'>> {
+    return this.onFds('flush', a, f);
   }
 
-  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
-    const r = await this.onFds('release', a).catch(() => ({}));
+  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
+    const r = await this.onFds('release', a, f).catch(() => ({}));
     this.fds.delete(a.fd);
     return r;
   }
@@ -826,54 +832,54 @@ export class Replicate extends Xlator implements FopImpl {
   // ---- metadata and namespace changes --------------------------------------------------
 
   /** A setattr (not size) of a file with a write burst open goes under the burst. */
-  private async setattrInBurst(b: WriteBurst, a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
-    const r = await this.inBurst(b, 'setattr', a, b.marked.filter((i) => !b.failed.has(i)));
+  private async setattrInBurst(b: WriteBurst, a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
+    const r = await this.inBurst(b, 'setattr', a, b.marked.filter((i) => !b.failed.has(i)), f);
     if (a.attrs.mtimeMs !== undefined) b.mtimeMs = a.attrs.mtimeMs;
     return r;
   }
 
-  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
+  async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
     const open = this.bursts.get(a.path);
-    if (a.attrs.size === undefined && open && !(open instanceof Promise)) return this.setattrInBurst(open, a);
+    if (a.attrs.size === undefined && open && !(open instanceof Promise)) return this.setattrInBurst(open, a, f);
     const kind: Kind = a.attrs.size !== undefined ? 'data' : 'metadata';
-    return this.transaction(this.inodeTarget(a.path, kind), (i) => this.children[i]!.call('setattr', a));
+    return this.transaction(this.inodeTarget(a.path, kind), (i) => this.children[i]!.call('setattr', a, f));
   }
 
-  async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
-    return this.transaction(this.inodeTarget(a.path, 'metadata'), (i) => this.children[i]!.call('setxattr', a));
+  async setxattr(a: FopArgs<'setxattr'>, f: Frame): Promise<FopReply<'setxattr'>> {
+    return this.transaction(this.inodeTarget(a.path, 'metadata'), (i) => this.children[i]!.call('setxattr', a, f));
   }
 
-  async removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
-    return this.transaction(this.inodeTarget(a.path, 'metadata'), (i) => this.children[i]!.call('removexattr', a));
+  async removexattr(a: FopArgs<'removexattr'>, f: Frame): Promise<FopReply<'removexattr'>> {
+    return this.transaction(this.inodeTarget(a.path, 'metadata'), (i) => this.children[i]!.call('removexattr', a, f));
   }
 
-  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
-    return this.entryOp('mkdir', a);
+  async mkdir(a: FopArgs<'mkdir'>, f: Frame): Promise<FopReply<'mkdir'>> {
+    return this.entryOp('mkdir', a, f);
   }
 
-  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
-    return this.entryOp('mknod', a);
+  async mknod(a: FopArgs<'mknod'>, f: Frame): Promise<FopReply<'mknod'>> {
+    return this.entryOp('mknod', a, f);
   }
 
-  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
-    return this.entryOp('symlink', a);
+  async symlink(a: FopArgs<'symlink'>, f: Frame): Promise<FopReply<'symlink'>> {
+    return this.entryOp('symlink', a, f);
   }
 
-  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
-    return this.entryOp('unlink', a);
+  async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
+    return this.entryOp('unlink', a, f);
   }
 
-  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
+  async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
     // The directory's own burst posts to it before it goes.
     await this.entryBursts.endAt(a.path);
-    return this.entryOp('rmdir', a);
+    return this.entryOp('rmdir', a, f);
   }
 
-  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
-    return this.entryOp('link', a);
+  async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
+    return this.entryOp('link', a, f);
   }
 
-  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
+  async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
     // Bursts at or under the old name end first: their post-ops go by path; so do the entry
     // bursts of a directory the new name replaces. Open files under the old name follow the
     // new one (a directory renamed with files open and written in it).
@@ -882,16 +888,16 @@ export class Replicate extends Xlator implements FopImpl {
     await this.entryBursts.endAt(a.to);
     const before: Array<[number, ReplicaFd]> = [];
     try {
-      for (const [i, f] of this.fds) {
-        const moved = renamedPath(f.path, a.from, a.to);
+      for (const [i, rfd] of this.fds) {
+        const moved = renamedPath(rfd.path, a.from, a.to);
         if (moved === undefined) continue;
-        before.push([i, f]);
-        this.fds.set(i, { ...f, path: moved });
+        before.push([i, rfd]);
+        this.fds.set(i, { ...rfd, path: moved });
       }
-      return await this.renameChange(a);
+      return await this.renameChange(a, f);
     } catch (e) {
       // Not renamed: the open files keep their names.
-      for (const [i, f] of before) if (this.fds.has(i)) this.fds.set(i, f);
+      for (const [i, rfd] of before) if (this.fds.has(i)) this.fds.set(i, rfd);
       throw e;
     }
   }
@@ -901,19 +907,19 @@ export class Replicate extends Xlator implements FopImpl {
    * marks), else a transaction on the destination's parent with the source's name locked
    * too when the parents differ.
    */
-  private async renameChange(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
-    const op = (i: number): Promise<FopReply<'rename'>> => this.children[i]!.call('rename', a);
+  private async renameChange(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
+    const op = (i: number): Promise<FopReply<'rename'>> => this.children[i]!.call('rename', a, f);
     const fromDir = pathMod.dirname(a.from);
     const toDir = pathMod.dirname(a.to);
     const bursts = this.optBool('entry-burst') ? await this.entryBursts.joinAll([...new Set([toDir, fromDir])]) : undefined;
     if (bursts) return this.entryBursts.run(bursts, op);
     // The transaction locks names one by one, which an entry burst of either directory holds.
     for (const dir of new Set([fromDir, toDir])) await this.entryBursts.endAndLand(dir);
-    const extra = fromDir !== toDir ? await this.lock(fromDir, pathMod.basename(a.from)) : undefined;
+    const extra = fromDir !== toDir ? await this.lock(fromDir, pathMod.basename(a.from), ROOT_FRAME) : undefined;
     try {
       return await this.transaction(this.entryTarget(a.to), op);
     } finally {
-      if (extra) await this.unlock({ path: fromDir, name: pathMod.basename(a.from), children: extra });
+      if (extra) await this.unlock({ path: fromDir, name: pathMod.basename(a.from), children: extra }, ROOT_FRAME);
     }
   }
 
@@ -926,25 +932,25 @@ export class Replicate extends Xlator implements FopImpl {
    * size alone are idempotent when redone. The changelog is read without healing: a writer's
    * marks are pending, and a heal would wait for its lock, which waits for the freeze.
    */
-  async migrate(a: FopArgs<'migrate'>): Promise<FopReply<'migrate'>> {
-    if (a.op !== 'freeze') return migrateOnAll(this.children, a);
-    const res = await fanout(this.children, 'migrate', a);
+  async migrate(a: FopArgs<'migrate'>, f: Frame): Promise<FopReply<'migrate'>> {
+    if (a.op !== 'freeze') return migrateOnAll(this.children, a, f);
+    const res = await fanout(this.children, 'migrate', a, f);
     if (res.some((r) => !r.ok)) return migrateReply(a, res);
-    const looked = await fanout(this.children, 'lookup', { path: a.path, xattrs: changelogNames(this.names) });
+    const looked = await fanout(this.children, 'lookup', { path: a.path, xattrs: changelogNames(this.names) }, f);
     const sources = Changelog.fromLookups(this.names, looked).sources('data');
     const sizes = new Set(successes(res).filter((r) => sources.includes(r.child)).map((r) => r.value.iatt?.size));
     return migrateReply(a, res, sizes.size > 1);
   }
 
-  async entrylk(a: FopArgs<'entrylk'>): Promise<FopReply<'entrylk'>> {
-    const res = await fanout(this.children, 'entrylk', a);
+  async entrylk(a: FopArgs<'entrylk'>, f: Frame): Promise<FopReply<'entrylk'>> {
+    const res = await fanout(this.children, 'entrylk', a, f);
     if (!successes(res).length) throw (res[0] as Extract<Settled<unknown>, { ok: false }>).error;
     return {};
   }
 
-  /** The raw per-replica answers of a fop, for heal tooling. */
+  /** The raw per-replica answers of a fop, for heal tooling: asked as self-heal, as the heal that follows is. */
   async onEach<F extends FopName>(fop: F, args: FopArgs<F>): Promise<Array<Settled<FopReply<F>>>> {
-    return fanout(this.children, fop, args);
+    return fanout(this.children, fop, args, HEAL_FRAME);
   }
 }
 

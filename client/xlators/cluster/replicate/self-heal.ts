@@ -6,6 +6,7 @@ import {
   ENTRYLK_WHOLE_DIR, INTERNAL_XATTR_PREFIX, isDir, S_IFLNK, S_IFMT, S_IFREG, XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO,
   type DirEntry, type FopReply, type Iatt, type Xattrs,
 } from '../../../../lib/fops.js';
+import { INTERNAL_PID, serviceFrame, type Frame } from '../../../../lib/frame.js';
 import type { Logger } from '../../../../lib/log.js';
 import type { Xlator } from '../../../../lib/xlator.js';
 import { Changelog, changelogNames, KINDS, type Kind } from './changelog.js';
@@ -15,6 +16,13 @@ const CHUNK = 1024 * 1024;
 const INODE_LOCK = '\u0000inode';
 /** brickfs' own xattrs that travel with a recreated copy (never the changelog). */
 const CARRIED = [XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO];
+
+/**
+ * What every heal sends with, on access or from `volume heal`: root's rights, whoever
+ * looked the file up, so no caller's permissions stop a copy from being repaired. An entry
+ * recreated as root gets the good copy's owner, group and mode after (copyMetadata).
+ */
+export const HEAL_FRAME: Frame = serviceFrame(INTERNAL_PID.selfHeal);
 
 type Lookup = Settled<FopReply<'lookup'>>;
 
@@ -42,21 +50,21 @@ export class SelfHeal {
     private readonly children: readonly Xlator[],
     private readonly names: readonly string[],
     private readonly log: Logger,
-    private readonly lockPath: (path: string, name: string) => Promise<number[]>,
-    private readonly unlockPath: (held: { path: string; name: string; children: number[] }) => Promise<void>,
+    private readonly lockPath: (path: string, name: string, frame: Frame) => Promise<number[]>,
+    private readonly unlockPath: (held: { path: string; name: string; children: number[] }, frame: Frame) => Promise<void>,
   ) {}
 
   private async inspect(path: string): Promise<{ res: Lookup[]; log: Changelog }> {
-    const res = await fanout(this.children, 'lookup', { path, xattrs: [...changelogNames(this.names), ...CARRIED] });
+    const res = await fanout(this.children, 'lookup', { path, xattrs: [...changelogNames(this.names), ...CARRIED] }, HEAL_FRAME);
     return { res, log: Changelog.fromLookups(this.names, res) };
   }
 
   private async withLock<T>(path: string, fn: () => Promise<T>, name = INODE_LOCK): Promise<T> {
-    const held = await this.lockPath(path, name);
+    const held = await this.lockPath(path, name, HEAL_FRAME);
     try {
       return await fn();
     } finally {
-      await this.unlockPath({ path, name, children: held });
+      await this.unlockPath({ path, name, children: held }, HEAL_FRAME);
     }
   }
 
@@ -124,7 +132,7 @@ export class SelfHeal {
       await this.copyData(path, source, sinks);
       // Writing the copy moved its mtime: put the source's times back, as AFR does.
       const { iatt } = (res[source] as { value: FopReply<'lookup'> }).value;
-      await Promise.all(sinks.map((i) => this.children[i]!.call('setattr', { path, attrs: { atimeMs: iatt.atimeMs, mtimeMs: iatt.mtimeMs } })));
+      await Promise.all(sinks.map((i) => this.children[i]!.call('setattr', { path, attrs: { atimeMs: iatt.atimeMs, mtimeMs: iatt.mtimeMs } }, HEAL_FRAME)));
     }
     else await this.copyMetadata(path, source, sinks, (res[source] as { value: FopReply<'lookup'> }).value.iatt);
   }
@@ -132,45 +140,45 @@ export class SelfHeal {
   private async resetChangelog(path: string, log: Changelog, kind: Kind, on: number[]): Promise<void> {
     await Promise.all(on.map(async (i) => {
       const add = log.resetDeltas(i, kind, on);
-      if (Object.keys(add).length) await this.children[i]!.call('xattrop', { path, add });
+      if (Object.keys(add).length) await this.children[i]!.call('xattrop', { path, add }, HEAL_FRAME);
     }));
   }
 
   /** Copies a regular file's bytes from the source to the sinks. */
   private async copyData(path: string, source: number, sinks: number[]): Promise<void> {
     const src = this.children[source]!;
-    const { fd: sfd } = await src.call('open', { path, flags: fs.constants.O_RDONLY });
-    const dst = await Promise.all(sinks.map(async (i) => ({ i, fd: (await this.children[i]!.call('open', { path, flags: fs.constants.O_WRONLY })).fd })));
+    const { fd: sfd } = await src.call('open', { path, flags: fs.constants.O_RDONLY }, HEAL_FRAME);
+    const dst = await Promise.all(sinks.map(async (i) => ({ i, fd: (await this.children[i]!.call('open', { path, flags: fs.constants.O_WRONLY }, HEAL_FRAME)).fd })));
     try {
       let offset = 0;
       for (;;) {
-        const { data } = await src.call('read', { fd: sfd, offset, size: CHUNK });
+        const { data } = await src.call('read', { fd: sfd, offset, size: CHUNK }, HEAL_FRAME);
         if (data.length === 0) break;
-        await Promise.all(dst.map((d) => this.children[d.i]!.call('write', { fd: d.fd, offset, data })));
+        await Promise.all(dst.map((d) => this.children[d.i]!.call('write', { fd: d.fd, offset, data }, HEAL_FRAME)));
         offset += data.length;
         if (data.length < CHUNK) break;
       }
-      await Promise.all(dst.map((d) => this.children[d.i]!.call('ftruncate', { fd: d.fd, size: offset })));
+      await Promise.all(dst.map((d) => this.children[d.i]!.call('ftruncate', { fd: d.fd, size: offset }, HEAL_FRAME)));
     } finally {
-      await src.call('release', { fd: sfd }).catch(() => undefined);
-      await Promise.all(dst.map((d) => this.children[d.i]!.call('release', { fd: d.fd }).catch(() => undefined)));
+      await src.call('release', { fd: sfd }, HEAL_FRAME).catch(() => undefined);
+      await Promise.all(dst.map((d) => this.children[d.i]!.call('release', { fd: d.fd }, HEAL_FRAME).catch(() => undefined)));
     }
   }
 
   /** Copies mode, owner, times and user xattrs. */
   private async copyMetadata(path: string, source: number, sinks: number[], iatt: Iatt): Promise<void> {
     const src = this.children[source]!;
-    const names = (await src.call('listxattr', { path })).names.filter((n) => !n.startsWith(INTERNAL_XATTR_PREFIX));
-    const values = await Promise.all(names.map(async (name) => ({ name, value: (await src.call('getxattr', { path, name })).value })));
+    const names = (await src.call('listxattr', { path }, HEAL_FRAME)).names.filter((n) => !n.startsWith(INTERNAL_XATTR_PREFIX));
+    const values = await Promise.all(names.map(async (name) => ({ name, value: (await src.call('getxattr', { path, name }, HEAL_FRAME)).value })));
     await Promise.all(sinks.map(async (i) => {
       const c = this.children[i]!;
-      const theirs = (await c.call('listxattr', { path })).names.filter((n) => !n.startsWith(INTERNAL_XATTR_PREFIX));
-      for (const n of theirs) if (!names.includes(n)) await c.call('removexattr', { path, name: n });
-      for (const { name, value } of values) await c.call('setxattr', { path, name, value, flags: 0 });
+      const theirs = (await c.call('listxattr', { path }, HEAL_FRAME)).names.filter((n) => !n.startsWith(INTERNAL_XATTR_PREFIX));
+      for (const n of theirs) if (!names.includes(n)) await c.call('removexattr', { path, name: n }, HEAL_FRAME);
+      for (const { name, value } of values) await c.call('setxattr', { path, name, value, flags: 0 }, HEAL_FRAME);
       await c.call('setattr', {
         path,
         attrs: { ...(isLnk(iatt) ? {} : { mode: iatt.mode & 0o7777 }), uid: iatt.uid, gid: iatt.gid, atimeMs: iatt.atimeMs, mtimeMs: iatt.mtimeMs },
-      });
+      }, HEAL_FRAME);
     }));
   }
 
@@ -181,7 +189,7 @@ export class SelfHeal {
    * every name present anywhere is created everywhere (existence wins: nothing is lost).
    */
   async healEntries(dir: string, source?: number, sinks?: number[]): Promise<void> {
-    const listings = await fanout(this.children, 'readdir', { path: dir });
+    const listings = await fanout(this.children, 'readdir', { path: dir }, HEAL_FRAME);
     const ok = successes(listings);
     if (!ok.length) return;
     const byChild = new Map(ok.map((r) => [r.child, new Map(r.value.entries.map((e) => [e.name, e]))]));
@@ -209,20 +217,20 @@ export class SelfHeal {
   private async recreate(path: string, e: DirEntry, source: number, sink: number): Promise<void> {
     const src = this.children[source]!;
     const dst = this.children[sink]!;
-    const look = await src.call('lookup', { path, xattrs: CARRIED });
+    const look = await src.call('lookup', { path, xattrs: CARRIED }, HEAL_FRAME);
     const xattrs: Xattrs = look.xattrs ?? {};
     this.log.info(`healing entry ${path} onto ${this.names[sink]}`);
     if (isDir(e.iatt)) {
-      await dst.call('mkdir', { path, mode: e.iatt.mode & 0o7777, xattrs });
+      await dst.call('mkdir', { path, mode: e.iatt.mode & 0o7777, xattrs }, HEAL_FRAME);
       await this.healEntries(path, source, [sink]);
     } else if (isLnk(e.iatt)) {
-      const { target } = await src.call('readlink', { path });
-      await dst.call('symlink', { target, path, xattrs });
+      const { target } = await src.call('readlink', { path }, HEAL_FRAME);
+      await dst.call('symlink', { target, path, xattrs }, HEAL_FRAME);
     } else if (look.linkto !== undefined) {
-      await dst.call('mknod', { path, mode: e.iatt.mode, rdev: 0, xattrs });
+      await dst.call('mknod', { path, mode: e.iatt.mode, rdev: 0, xattrs }, HEAL_FRAME);
     } else {
-      const { fd } = await dst.call('create', { path, mode: e.iatt.mode & 0o7777, flags: fs.constants.O_WRONLY | fs.constants.O_EXCL, xattrs });
-      await dst.call('release', { fd });
+      const { fd } = await dst.call('create', { path, mode: e.iatt.mode & 0o7777, flags: fs.constants.O_WRONLY | fs.constants.O_EXCL, xattrs }, HEAL_FRAME);
+      await dst.call('release', { fd }, HEAL_FRAME);
       await this.copyData(path, source, [sink]);
     }
     await this.copyMetadata(path, source, [sink], e.iatt);
@@ -232,17 +240,17 @@ export class SelfHeal {
     const c = this.children[child]!;
     this.log.info(`healing: removing ${path} from ${this.names[child]} (deleted while it was away)`);
     if (isDir(e.iatt)) {
-      const { entries } = await c.call('readdir', { path });
+      const { entries } = await c.call('readdir', { path }, HEAL_FRAME);
       for (const sub of entries) await this.remove(child, `${path}/${sub.name}`, sub);
-      await c.call('rmdir', { path });
+      await c.call('rmdir', { path }, HEAL_FRAME);
     } else {
-      await c.call('unlink', { path });
+      await c.call('unlink', { path }, HEAL_FRAME);
     }
   }
 
   /** Paths with pending changes, from every replica's index, with who is blamed. */
   async pending(): Promise<PendingEntry[]> {
-    const lists = successes(await fanout(this.children, 'indexlist', {}));
+    const lists = successes(await fanout(this.children, 'indexlist', {}, HEAL_FRAME));
     const paths = [...new Set(lists.flatMap((l) => l.value.paths))].sort();
     const out: PendingEntry[] = [];
     for (const path of paths) {
@@ -275,7 +283,7 @@ export class SelfHeal {
   async healFull(dir = '/'): Promise<number> {
     let healed = (await this.healPath(dir).catch((e: Error) => this.failed(dir, e))) ? 1 : 0;
     await this.withEntries(dir, () => this.healEntries(dir));
-    const ok = successes(await fanout(this.children, 'readdir', { path: dir }));
+    const ok = successes(await fanout(this.children, 'readdir', { path: dir }, HEAL_FRAME));
     const names = new Map<string, DirEntry>();
     for (const r of ok) for (const e of r.value.entries) names.set(e.name, e);
     for (const [name, e] of names) {

@@ -1,3 +1,4 @@
+import { type Frame } from '../../../../lib/frame.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { FsError } from '../../../../lib/errors.js';
@@ -82,10 +83,10 @@ export class Stripe extends Xlator implements FopImpl {
    * the others, errors in `tolerate` mean a copy already in the wanted state.
    */
   private async everywhere<F extends EverywhereFop>(
-    fop: F, path: string, args: FopArgs<F> | ((child: number) => FopArgs<F>), tolerate: readonly string[] = [],
+    fop: F, path: string, args: FopArgs<F> | ((child: number) => FopArgs<F>), frame: Frame, tolerate: readonly string[] = [],
   ): Promise<Array<FopReply<F>>> {
     this.requireAllUp(fop, path);
-    const res = await fanout(this.children, fop, args);
+    const res = await fanout(this.children, fop, args, frame);
     const first = res[0]!;
     if (!first.ok) throw first.error;
     const failed = firstFailure(res, tolerate);
@@ -111,17 +112,17 @@ export class Stripe extends Xlator implements FopImpl {
   }
 
   /** Closes what a half-failed open or create did open. */
-  private releaseAll(opened: ReadonlyArray<{ child: number; fd: number }>): void {
+  private releaseAll(opened: ReadonlyArray<{ child: number; fd: number }>, frame: Frame): void {
     for (const o of opened) {
-      this.children[o.child]!.call('release', { fd: o.fd }).catch((e: Error) => this.log.warn(`release after a failed open: ${e.message}`));
+      this.children[o.child]!.call('release', { fd: o.fd }, frame).catch((e: Error) => this.log.warn(`release after a failed open: ${e.message}`));
     }
   }
 
   /** The block size a file was striped with: its geometry xattr, or this volume's for files without one. */
-  private async blockSizeOf(path: string): Promise<number> {
+  private async blockSizeOf(path: string, frame: Frame): Promise<number> {
     let raw: Buffer;
     try {
-      raw = (await this.children[0]!.call('getxattr', { path, name: XATTR_STRIPE })).value;
+      raw = (await this.children[0]!.call('getxattr', { path, name: XATTR_STRIPE }, frame)).value;
     } catch (e) {
       if (FsError.from(e).code === 'ENODATA') return this.blockSize;
       throw e;
@@ -140,9 +141,9 @@ export class Stripe extends Xlator implements FopImpl {
    * Child 0's answer; for a regular file, the size, blocks and times merged from every copy.
    * Never the content (quick-read's wantData): each child holds only some blocks of a file.
    */
-  async lookup(a: FopArgs<'lookup'>): Promise<FopReply<'lookup'>> {
+  async lookup(a: FopArgs<'lookup'>, f: Frame): Promise<FopReply<'lookup'>> {
     const { wantData: _content, ...args } = a;
-    const res = await fanout(this.children, 'lookup', args);
+    const res = await fanout(this.children, 'lookup', args, f);
     const first = res[0]!;
     if (!first.ok) throw first.error;
     if (!isRegular(first.value.iatt)) return first.value;
@@ -159,8 +160,8 @@ export class Stripe extends Xlator implements FopImpl {
    * Child 0's names (every child has the same), with each regular file's attributes merged
    * from every child's listing: caches above (md-cache) keep these attributes as lookups'.
    */
-  async readdir(a: FopArgs<'readdir'>): Promise<FopReply<'readdir'>> {
-    const res = await fanout(this.children, 'readdir', a);
+  async readdir(a: FopArgs<'readdir'>, f: Frame): Promise<FopReply<'readdir'>> {
+    const res = await fanout(this.children, 'readdir', a, f);
     const failed = firstFailure(res);
     if (failed) throw failed;
     const [first, ...others] = successes(res).map((r) => r.value.entries);
@@ -178,26 +179,26 @@ export class Stripe extends Xlator implements FopImpl {
   }
 
   /** Changes mode, owner, times or size on every copy (a size on every copy keeps max = size). */
-  async setattr(a: FopArgs<'setattr'>): Promise<FopReply<'setattr'>> {
-    const replies = await this.everywhere('setattr', a.path, a, ['ENOENT']);
+  async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
+    const replies = await this.everywhere('setattr', a.path, a, f, ['ENOENT']);
     return { iatt: mergeIatt(replies.map((r) => r.iatt)) };
   }
 
   /** Sets an xattr on every copy. */
-  async setxattr(a: FopArgs<'setxattr'>): Promise<FopReply<'setxattr'>> {
-    await this.everywhere('setxattr', a.path, a);
+  async setxattr(a: FopArgs<'setxattr'>, f: Frame): Promise<FopReply<'setxattr'>> {
+    await this.everywhere('setxattr', a.path, a, f);
     return {};
   }
 
   /** Removes an xattr from every copy. */
-  async removexattr(a: FopArgs<'removexattr'>): Promise<FopReply<'removexattr'>> {
-    await this.everywhere('removexattr', a.path, a, ['ENODATA', 'ENOENT']);
+  async removexattr(a: FopArgs<'removexattr'>, f: Frame): Promise<FopReply<'removexattr'>> {
+    await this.everywhere('removexattr', a.path, a, f, ['ENODATA', 'ENOENT']);
     return {};
   }
 
   /** Usage of the whole set: space summed, inodes the smallest child's. */
-  async statfs(a: FopArgs<'statfs'>): Promise<FopReply<'statfs'>> {
-    const res = await fanout(this.children, 'statfs', a);
+  async statfs(a: FopArgs<'statfs'>, f: Frame): Promise<FopReply<'statfs'>> {
+    const res = await fanout(this.children, 'statfs', a, f);
     const failed = firstFailure(res);
     if (failed) throw failed;
     return { statfs: mergeStatfs(successes(res).map((r) => r.value.statfs)) };
@@ -206,44 +207,44 @@ export class Stripe extends Xlator implements FopImpl {
   // ---- namespace -------------------------------------------------------------------------
 
   /** Makes the directory on every child, with one gfid. */
-  async mkdir(a: FopArgs<'mkdir'>): Promise<FopReply<'mkdir'>> {
-    const replies = await this.everywhere('mkdir', a.path, { ...a, xattrs: this.withGfid(a.xattrs) }, ['EEXIST']);
+  async mkdir(a: FopArgs<'mkdir'>, f: Frame): Promise<FopReply<'mkdir'>> {
+    const replies = await this.everywhere('mkdir', a.path, { ...a, xattrs: this.withGfid(a.xattrs) }, f, ['EEXIST']);
     return replies[0]!;
   }
 
   /** Removes the directory from every child. */
-  async rmdir(a: FopArgs<'rmdir'>): Promise<FopReply<'rmdir'>> {
-    await this.everywhere('rmdir', a.path, a, ['ENOENT']);
+  async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
+    await this.everywhere('rmdir', a.path, a, f, ['ENOENT']);
     return {};
   }
 
   /** Makes the node on every child (DHT link files from distribute above among them). */
-  async mknod(a: FopArgs<'mknod'>): Promise<FopReply<'mknod'>> {
-    const replies = await this.everywhere('mknod', a.path, { ...a, xattrs: this.withGfid(a.xattrs) });
+  async mknod(a: FopArgs<'mknod'>, f: Frame): Promise<FopReply<'mknod'>> {
+    const replies = await this.everywhere('mknod', a.path, { ...a, xattrs: this.withGfid(a.xattrs) }, f);
     return { iatt: mergeIatt(replies.map((r) => r.iatt)) };
   }
 
   /** Makes the symlink on every child (child 0's copy is the one read). */
-  async symlink(a: FopArgs<'symlink'>): Promise<FopReply<'symlink'>> {
-    const replies = await this.everywhere('symlink', a.path, { ...a, xattrs: this.withGfid(a.xattrs) });
+  async symlink(a: FopArgs<'symlink'>, f: Frame): Promise<FopReply<'symlink'>> {
+    const replies = await this.everywhere('symlink', a.path, { ...a, xattrs: this.withGfid(a.xattrs) }, f);
     return replies[0]!;
   }
 
   /** Links every copy. */
-  async link(a: FopArgs<'link'>): Promise<FopReply<'link'>> {
-    const replies = await this.everywhere('link', a.path, a);
+  async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
+    const replies = await this.everywhere('link', a.path, a, f);
     return { iatt: mergeIatt(replies.map((r) => r.iatt)) };
   }
 
   /** Removes every copy. */
-  async unlink(a: FopArgs<'unlink'>): Promise<FopReply<'unlink'>> {
-    await this.everywhere('unlink', a.path, a, ['ENOENT']);
+  async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
+    await this.everywhere('unlink', a.path, a, f, ['ENOENT']);
     return {};
   }
 
   /** Renames every copy. */
-  async rename(a: FopArgs<'rename'>): Promise<FopReply<'rename'>> {
-    const replies = await this.everywhere('rename', a.from, a, ['ENOENT']);
+  async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
+    const replies = await this.everywhere('rename', a.from, a, f, ['ENOENT']);
     // A DHT link file the rename replaced (on every child alike): distribute above removes its data.
     return replies.find((r) => r.replacedLinkto !== undefined) ?? replies[0] ?? {};
   }
@@ -256,26 +257,26 @@ export class Stripe extends Xlator implements FopImpl {
    * appending at its own end of file would put the block in the wrong place.
    */
   /** Rebalance holds and releases every copy of a file being moved. */
-  async migrate(a: FopArgs<'migrate'>): Promise<FopReply<'migrate'>> {
-    return migrateOnAll(this.children, a);
+  async migrate(a: FopArgs<'migrate'>, f: Frame): Promise<FopReply<'migrate'>> {
+    return migrateOnAll(this.children, a, f);
   }
 
-  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
     this.requireAllUp('create', a.path);
     const blockSize = this.blockSize;
     const xattrs = this.withGfid(a.xattrs);
     const res = await fanout(this.children, 'create', (i) => ({
       ...a, flags: a.flags & ~O_APPEND,
       xattrs: { ...xattrs, [XATTR_STRIPE]: encodeGeometry({ blockSize, count: this.n, index: i }) },
-    }));
+    }), f);
     const opened = successes(res);
     const failed = firstFailure(res);
     if (failed) {
       // A child failed (it went down after the check): take the new copies back, so no
       // name is left that some children lack. The kernel creates only names its lookup
       // found absent, so these copies are ours.
-      this.releaseAll(opened.map((o) => ({ child: o.child, fd: o.value.fd })));
-      await fanout(this.children, 'unlink', { path: a.path }, opened.map((o) => o.child));
+      this.releaseAll(opened.map((o) => ({ child: o.child, fd: o.value.fd })), f);
+      await fanout(this.children, 'unlink', { path: a.path }, f, opened.map((o) => o.child));
       throw failed;
     }
     return {
@@ -285,41 +286,41 @@ export class Stripe extends Xlator implements FopImpl {
   }
 
   /** Opens every copy (without O_APPEND, as create) and learns the file's block size. */
-  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
+  async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
     const [res, geometry] = await Promise.all([
-      fanout(this.children, 'open', { ...a, flags: a.flags & ~O_APPEND }),
-      this.blockSizeOf(a.path).then((b) => ({ ok: true as const, b }), (e: unknown) => ({ ok: false as const, e: FsError.from(e) })),
+      fanout(this.children, 'open', { ...a, flags: a.flags & ~O_APPEND }, f),
+      this.blockSizeOf(a.path, f).then((b) => ({ ok: true as const, b }), (e: unknown) => ({ ok: false as const, e: FsError.from(e) })),
     ]);
     const opened = successes(res);
     const failed = firstFailure(res) ?? (geometry.ok ? undefined : geometry.e);
     if (failed || !geometry.ok) {
-      this.releaseAll(opened.map((o) => ({ child: o.child, fd: o.value.fd })));
+      this.releaseAll(opened.map((o) => ({ child: o.child, fd: o.value.fd })), f);
       throw failed ?? FsError.of('EIO');
     }
     return { fd: this.addFd(opened.map((o) => o.value.fd), geometry.b) };
   }
 
   /** Reads across blocks; holes read as zeros, never past the logical size. */
-  async read(a: FopArgs<'read'>): Promise<FopReply<'read'>> {
-    return { data: await stripedRead(this.children, this.fdOf(a.fd), a.offset, a.size) };
+  async read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
+    return { data: await stripedRead(this.children, this.fdOf(a.fd), a.offset, a.size, f) };
   }
 
   /** A file's bytes are spread over every child and its size is the largest copy's: the caller opens and reads instead. */
-  async readfile(a: FopArgs<'readfile'>): Promise<FopReply<'readfile'>> {
+  async readfile(a: FopArgs<'readfile'>, f: Frame): Promise<FopReply<'readfile'>> {
     throw FsError.of('ENOSYS', `${this.name}: readfile of ${a.path}: open and read instead`);
   }
 
   /** Writes across blocks, each piece on its child. */
-  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
-    return { size: await stripedWrite(this.children, this.fdOf(a.fd), a.offset, a.data) };
+  async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
+    return { size: await stripedWrite(this.children, this.fdOf(a.fd), a.offset, a.data, f) };
   }
 
   /** Each extent is a striped write of its own, in order (they may overlap); stops at a short one. */
-  async writev(a: FopArgs<'writev'>): Promise<FopReply<'writev'>> {
-    const f = this.fdOf(a.fd);
+  async writev(a: FopArgs<'writev'>, f: Frame): Promise<FopReply<'writev'>> {
+    const fd = this.fdOf(a.fd);
     let size = 0;
     for (const e of a.extents) {
-      const n = await stripedWrite(this.children, f, e.offset, e.data);
+      const n = await stripedWrite(this.children, fd, e.offset, e.data, f);
       size += n;
       if (n < e.data.length) break;
     }
@@ -327,33 +328,33 @@ export class Stripe extends Xlator implements FopImpl {
   }
 
   /** Attributes of the open file, merged from every copy. */
-  async fstat(a: FopArgs<'fstat'>): Promise<FopReply<'fstat'>> {
-    return statFd(this.children, this.fdOf(a.fd));
+  async fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
+    return statFd(this.children, this.fdOf(a.fd), f);
   }
 
   /** Sets every copy to the new size, so the largest copy is the new size, up or down. */
-  async ftruncate(a: FopArgs<'ftruncate'>): Promise<FopReply<'ftruncate'>> {
-    await onEveryFd(this.children, this.fdOf(a.fd), 'ftruncate', { size: a.size });
+  async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
+    await onEveryFd(this.children, this.fdOf(a.fd), 'ftruncate', { size: a.size }, f);
     return {};
   }
 
   /** Flushes every copy to stable storage. */
-  async fsync(a: FopArgs<'fsync'>): Promise<FopReply<'fsync'>> {
-    await onEveryFd(this.children, this.fdOf(a.fd), 'fsync', { datasync: a.datasync });
+  async fsync(a: FopArgs<'fsync'>, f: Frame): Promise<FopReply<'fsync'>> {
+    await onEveryFd(this.children, this.fdOf(a.fd), 'fsync', { datasync: a.datasync }, f);
     return {};
   }
 
   /** Passes close(2) to every copy. */
-  async flush(a: FopArgs<'flush'>): Promise<FopReply<'flush'>> {
-    await onEveryFd(this.children, this.fdOf(a.fd), 'flush', {});
+  async flush(a: FopArgs<'flush'>, f: Frame): Promise<FopReply<'flush'>> {
+    await onEveryFd(this.children, this.fdOf(a.fd), 'flush', {}, f);
     return {};
   }
 
   /** Releases every copy; the fd is gone even when a child fails. */
-  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
-    const f = this.fdOf(a.fd);
+  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
+    const fd = this.fdOf(a.fd);
     this.fds.delete(a.fd);
-    await onEveryFd(this.children, f, 'release', {});
+    await onEveryFd(this.children, fd, 'release', {}, f);
     return {};
   }
 }

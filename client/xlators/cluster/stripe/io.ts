@@ -2,6 +2,7 @@
 // (blocks.ts) and the pieces run on their children in parallel.
 import { fanout, fanoutCalls, firstFailure, successes } from '../../../../lib/fanout.js';
 import type { FopArgs, FopReply } from '../../../../lib/fops.js';
+import type { Frame } from '../../../../lib/frame.js';
 import type { Xlator } from '../../../../lib/xlator.js';
 import { assembleRead, readLength, segment, sizeSeen } from './blocks.js';
 import { logicalSize, mergeIatt } from './size.js';
@@ -15,23 +16,23 @@ export interface StripeFd {
 
 /** Winds an fd fop to every child's fd; the replies in child order, or the first failure. */
 export async function onEveryFd<F extends 'fstat' | 'ftruncate' | 'fsync' | 'flush' | 'release'>(
-  children: readonly Xlator[], f: StripeFd, fop: F, extra: Omit<FopArgs<F>, 'fd'>,
+  children: readonly Xlator[], f: StripeFd, fop: F, extra: Omit<FopArgs<F>, 'fd'>, frame: Frame,
 ): Promise<Array<FopReply<F>>> {
-  const res = await fanout(children, fop, (i) => ({ ...extra, fd: f.childFds[i]! }) as FopArgs<F>);
+  const res = await fanout(children, fop, (i) => ({ ...extra, fd: f.childFds[i]! }) as FopArgs<F>, frame);
   const failed = firstFailure(res);
   if (failed) throw failed;
   return successes(res).map((r) => r.value);
 }
 
 /** The logical size of an open file: the largest of its copies (fstat on every child). */
-export async function sizeOfFd(children: readonly Xlator[], f: StripeFd): Promise<number> {
-  const replies = await onEveryFd(children, f, 'fstat', {});
+export async function sizeOfFd(children: readonly Xlator[], f: StripeFd, frame: Frame): Promise<number> {
+  const replies = await onEveryFd(children, f, 'fstat', {}, frame);
   return logicalSize(replies.map((r) => r.iatt.size));
 }
 
 /** Attributes of an open file from every copy (size max, blocks summed). */
-export async function statFd(children: readonly Xlator[], f: StripeFd): Promise<FopReply<'fstat'>> {
-  const replies = await onEveryFd(children, f, 'fstat', {});
+export async function statFd(children: readonly Xlator[], f: StripeFd, frame: Frame): Promise<FopReply<'fstat'>> {
+  const replies = await onEveryFd(children, f, 'fstat', {}, frame);
   return { iatt: mergeIatt(replies.map((r) => r.iatt)) };
 }
 
@@ -41,12 +42,12 @@ export async function statFd(children: readonly Xlator[], f: StripeFd): Promise<
  * every child (fstat) only when the replies themselves do not prove the range is inside the
  * file, as GlusterFS's stripe_readv does.
  */
-export async function stripedRead(children: readonly Xlator[], f: StripeFd, offset: number, size: number): Promise<Buffer> {
+export async function stripedRead(children: readonly Xlator[], f: StripeFd, offset: number, size: number, frame: Frame): Promise<Buffer> {
   if (size <= 0) return Buffer.alloc(0);
   const pieces = segment(offset, size, f.blockSize, children.length);
   const res = await fanoutCalls(children, 'read', pieces.map((p) => ({
     child: p.child, args: { fd: f.childFds[p.child]!, offset: p.offset, size: p.length },
-  })));
+  })), frame);
   const failed = firstFailure(res);
   if (failed) throw failed;
   const got = res.map((r) => (r.ok ? r.value.data : Buffer.alloc(0)));
@@ -55,7 +56,7 @@ export async function stripedRead(children: readonly Xlator[], f: StripeFd, offs
   }
   const end = offset + size;
   let fileSize = sizeSeen(pieces, got);
-  if (fileSize < end) fileSize = await sizeOfFd(children, f);
+  if (fileSize < end) fileSize = await sizeOfFd(children, f, frame);
   return assembleRead(offset, readLength(offset, size, fileSize), pieces, got);
 }
 
@@ -64,16 +65,16 @@ export async function stripedRead(children: readonly Xlator[], f: StripeFd, offs
  * written from the start of the range, as a short write(2) does; fails only when the first
  * piece did.
  */
-export async function stripedWrite(children: readonly Xlator[], f: StripeFd, offset: number, data: Buffer): Promise<number> {
+export async function stripedWrite(children: readonly Xlator[], f: StripeFd, offset: number, data: Buffer, frame: Frame): Promise<number> {
   const pieces = segment(offset, data.length, f.blockSize, children.length);
   if (pieces.length === 1) {
     const p = pieces[0]!;
-    return (await children[p.child]!.call('write', { fd: f.childFds[p.child]!, offset, data })).size;
+    return (await children[p.child]!.call('write', { fd: f.childFds[p.child]!, offset, data }, frame)).size;
   }
   const res = await fanoutCalls(children, 'write', pieces.map((p) => ({
     child: p.child,
     args: { fd: f.childFds[p.child]!, offset: p.offset, data: data.subarray(p.bufOffset, p.bufOffset + p.length) },
-  })));
+  })), frame);
   let written = 0;
   for (let i = 0; i < res.length; i++) {
     const r = res[i]!;

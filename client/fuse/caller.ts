@@ -1,0 +1,60 @@
+import fs from 'node:fs';
+import { BoundedMap } from '../../lib/bounded-map.js';
+import type { Frame } from '../../lib/frame.js';
+
+/**
+ * How long a process's supplementary groups are trusted once read. A process changes its
+ * groups rarely (setgroups before exec, mostly), and reading /proc per request would cost
+ * more than the request; GlusterFS's fuse bridge caches them too (its gid-timeout).
+ */
+const GROUPS_TTL_MS = 1000;
+/** Processes whose groups are remembered at most (every cache here is bounded). */
+const GROUPS_CACHE_MAX = 4096;
+
+/**
+ * Frames for FUSE requests: the kernel gives uid, gid and pid with each request; the
+ * supplementary groups come from /proc (fuse_req_getgroups does the same), cached per
+ * process for a second. Root's are never read: root passes every check they could matter for.
+ */
+export class Callers {
+  private readonly groups = new BoundedMap<string, { groups: readonly number[]; at: number }>(GROUPS_CACHE_MAX);
+  /** The last frame made, reused while the same caller keeps asking (most requests in a burst come from one process). */
+  private last?: Frame;
+
+  frame(uid: number, gid: number, pid: number): Frame {
+    const last = this.last;
+    if (last && last.uid === uid && last.gid === gid && last.pid === pid && (uid === 0 || this.fresh(uid, gid, pid))) return last;
+    const frame: Frame = Object.freeze({ uid, gid, pid, groups: uid === 0 ? [] : this.groupsOf(uid, gid, pid) });
+    this.last = frame;
+    return frame;
+  }
+
+  private fresh(uid: number, gid: number, pid: number): boolean {
+    const e = this.groups.get(`${pid}:${uid}:${gid}`);
+    return e !== undefined && Date.now() - e.at < GROUPS_TTL_MS;
+  }
+
+  private groupsOf(uid: number, gid: number, pid: number): readonly number[] {
+    const key = `${pid}:${uid}:${gid}`;
+    const now = Date.now();
+    const e = this.groups.get(key);
+    if (e && now - e.at < GROUPS_TTL_MS) return e.groups;
+    const groups = readGroups(pid);
+    this.groups.set(key, { groups, at: now });
+    return groups;
+  }
+}
+
+/** The Groups: line of /proc/PID/status; none when the process is gone (its request is answered anyway). */
+function readGroups(pid: number): readonly number[] {
+  if (pid <= 0) return [];
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
+  } catch {
+    return [];
+  }
+  const m = /^Groups:\s*([0-9 \t]*)$/m.exec(text);
+  if (!m) return [];
+  return Object.freeze(m[1]!.trim().split(/\s+/).filter(Boolean).map(Number));
+}
