@@ -1,31 +1,15 @@
 import { ROOT_FRAME } from '../../lib/frame.js';
 import test from 'ava';
-import type { FopArgs, FopName, FopReply, Iatt } from '../../lib/fops.js';
 import { Xlator } from '../../lib/xlator.js';
 import { MdCache } from '../../client/xlators/performance/md-cache.js';
+import { StubChild } from '../helpers/stub-child.js';
 
-const iatt = (size: number): Iatt => ({
-  mode: 0o100644, nlink: 1, uid: 0, gid: 0, rdev: 0, size, blocks: 0, blksize: 4096, ino: 1, atimeMs: 0, mtimeMs: 0, ctimeMs: 0,
-});
+const enoent = { code: 'ENOENT' } as const;
 
-/** A child that answers from a table and counts what reaches it. */
-class StubChild extends Xlator {
-  readonly calls: string[] = [];
-  size = 1;
-
-  override call<F extends FopName>(fop: F, _args: FopArgs<F>): Promise<FopReply<F>> {
-    this.calls.push(fop);
-    const replies: Partial<Record<FopName, unknown>> = {
-      lookup: { iatt: iatt(this.size) }, fstat: { iatt: iatt(this.size) }, setattr: { iatt: iatt(this.size) },
-      create: { fd: 7, iatt: iatt(0) }, mkdir: { iatt: { ...iatt(0), mode: 0o40755, nlink: 2 } }, write: { size: 1 }, unlink: {}, rename: {}, release: {},
-      readdir: { entries: [{ name: 'a', iatt: iatt(5) }] },
-    };
-    return Promise.resolve(replies[fop] as FopReply<F>);
-  }
-}
-
+/** A child over a memory filesystem holding /f (1 byte); it records every call (test/helpers/stub-child.ts). */
 function make(timeout = '1'): { md: MdCache; child: StubChild } {
-  const child = new StubChild({ name: 'stub', type: 'test/stub', options: {}, children: [] });
+  const child = new StubChild('stub');
+  child.fs.writeFile('/f', 'x', { timeMs: 0 });
   const md = new MdCache({ name: 'md', type: 'performance/md-cache', options: { 'md-cache-timeout': timeout }, children: [child] });
   return { md, child };
 }
@@ -34,7 +18,7 @@ test('a repeated lookup is answered from the cache within the timeout', async (t
   const { md, child } = make();
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
-  t.deepEqual(child.calls, ['lookup']);
+  t.deepEqual(child.fops, ['lookup']);
 });
 
 test('entries expire after md-cache-timeout', async (t) => {
@@ -42,51 +26,54 @@ test('entries expire after md-cache-timeout', async (t) => {
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   await new Promise((r) => setTimeout(r, 1100));
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
-  t.deepEqual(child.calls, ['lookup', 'lookup']);
+  t.deepEqual(child.fops, ['lookup', 'lookup']);
 });
 
 test('timeout 0 disables caching', async (t) => {
   const { md, child } = make('0');
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
-  t.is(child.calls.length, 2);
+  t.is(child.fops.length, 2);
 });
 
 test('writes, unlink and rename through this client invalidate what they change', async (t) => {
   const { md, child } = make();
   const { fd } = await md.call('create', { path: '/f', mode: 0o644, flags: 2 }, ROOT_FRAME);
   await md.call('fstat', { fd }, ROOT_FRAME);
-  t.deepEqual(child.calls, ['create'], 'fstat after create is served from the create reply');
+  t.deepEqual(child.fops, ['create'], 'fstat after create is served from the create reply');
   await md.call('write', { fd, offset: 8, data: Buffer.from('x') }, ROOT_FRAME);
   t.is((await md.call('fstat', { fd }, ROOT_FRAME)).iatt.size, 9, 'a write moves the cached size to its end');
-  t.false(child.calls.includes('fstat'), 'the size after a write comes from the cache');
+  t.false(child.fops.includes('fstat'), 'the size after a write comes from the cache');
   await md.call('unlink', { path: '/f' }, ROOT_FRAME);
-  await md.call('lookup', { path: '/f' }, ROOT_FRAME);
-  t.is(child.calls.filter((c) => c === 'lookup').length, 1);
+  await t.throwsAsync(md.call('lookup', { path: '/f' }, ROOT_FRAME), enoent);
+  t.is(child.fops.filter((c) => c === 'lookup').length, 1);
+  child.fs.writeFile('/d/x');
   await md.call('lookup', { path: '/d/x' }, ROOT_FRAME);
   await md.call('rename', { from: '/d', to: '/e' }, ROOT_FRAME);
-  await md.call('lookup', { path: '/d/x' }, ROOT_FRAME);
-  t.is(child.calls.filter((c) => c === 'lookup').length, 3, 'renaming a directory drops what lies under it');
+  await t.throwsAsync(md.call('lookup', { path: '/d/x' }, ROOT_FRAME), enoent);
+  t.is(child.fops.filter((c) => c === 'lookup').length, 3, 'renaming a directory drops what lies under it');
 });
 
 test('readdir fills the cache with the entries attributes (find + stat without round trips)', async (t) => {
   const { md, child } = make();
+  child.fs.writeFile('/dir/a', '12345');
   await md.call('readdir', { path: '/dir' }, ROOT_FRAME);
   t.is((await md.call('lookup', { path: '/dir/a' }, ROOT_FRAME)).iatt.size, 5);
-  t.deepEqual(child.calls, ['readdir']);
+  t.deepEqual(child.fops, ['readdir']);
 });
 
 test('an entry change updates the cached parent (times, link count) instead of dropping it', async (t) => {
   const { md, child } = make();
+  child.fs.mkdirp('/d', { timeMs: 0 });
   const before = (await md.call('lookup', { path: '/d' }, ROOT_FRAME)).iatt;
   await md.call('mkdir', { path: '/d/sub', mode: 0o755 }, ROOT_FRAME);
   const after = (await md.call('lookup', { path: '/d' }, ROOT_FRAME)).iatt;
-  t.is(child.calls.filter((c) => c === 'lookup').length, 1, 'the parent is still cached');
+  t.is(child.fops.filter((c) => c === 'lookup').length, 1, 'the parent is still cached');
   t.is(after.nlink, before.nlink + 1);
   t.true(after.mtimeMs > before.mtimeMs);
   await md.call('rename', { from: '/d/sub', to: '/e' }, ROOT_FRAME);
   await md.call('lookup', { path: '/d' }, ROOT_FRAME);
-  t.is(child.calls.filter((c) => c === 'lookup').length, 2, 'a rename of a directory drops both parents');
+  t.is(child.fops.filter((c) => c === 'lookup').length, 2, 'a rename of a directory drops both parents');
   // A file known to be one moves its parent's times only, as a create does.
   const { fd } = await md.call('create', { path: '/d/f', mode: 0o644, flags: 0o101 }, ROOT_FRAME);
   await md.call('release', { fd }, ROOT_FRAME);
@@ -94,48 +81,43 @@ test('an entry change updates the cached parent (times, link count) instead of d
   await new Promise((r) => setTimeout(r, 5));
   await md.call('rename', { from: '/d/f', to: '/d/g' }, ROOT_FRAME);
   const afterRename = (await md.call('lookup', { path: '/d' }, ROOT_FRAME)).iatt;
-  t.is(child.calls.filter((c) => c === 'lookup').length, 2, 'a rename of a known file keeps its parent cached');
+  t.is(child.fops.filter((c) => c === 'lookup').length, 2, 'a rename of a known file keeps its parent cached');
   t.true(afterRename.mtimeMs > beforeRename.mtimeMs, 'with its times moved');
   t.is(afterRename.nlink, beforeRename.nlink);
 });
 
 test('a renamed file is cached under its new name (the lookup before rm or stat needs no round trip), not under the old one', async (t) => {
   const { md, child } = make('600');
-  child.size = 42;
+  child.fs.writeFile('/d/f', Buffer.alloc(42), { timeMs: 0 });
   await md.call('lookup', { path: '/d/f' }, ROOT_FRAME);
   const before = Date.now();
   await md.call('rename', { from: '/d/f', to: '/d/g' }, ROOT_FRAME);
   const moved = (await md.call('lookup', { path: '/d/g' }, ROOT_FRAME)).iatt;
-  t.deepEqual(child.calls, ['lookup', 'rename'], 'the new name is answered from the cache');
+  t.deepEqual(child.fops, ['lookup', 'rename'], 'the new name is answered from the cache');
   t.is(moved.size, 42, 'with the file\'s attributes');
   t.true(moved.ctimeMs >= before, 'and the rename\'s ctime');
-  await md.call('lookup', { path: '/d/f' }, ROOT_FRAME);
-  t.deepEqual(child.calls, ['lookup', 'rename', 'lookup'], 'the old name is asked for again');
+  await t.throwsAsync(md.call('lookup', { path: '/d/f' }, ROOT_FRAME), enoent);
+  t.deepEqual(child.fops, ['lookup', 'rename', 'lookup'], 'the old name is asked for again');
 });
 
 test('a rename racing with another client\'s change does not cache the new name from the old attributes', async (t) => {
   const { md, child } = make('600');
+  child.fs.writeFile('/d/f');
   await md.call('lookup', { path: '/d/f' }, ROOT_FRAME);
-  const plain = child.call.bind(child);
-  child.call = (<F extends FopName>(fop: F, args: FopArgs<F>) => {
-    if (fop === 'rename') md.invalidate(['/d/f'], child);
-    return plain(fop, args);
-  }) as typeof child.call;
+  child.tap('rename', () => md.invalidate(['/d/f'], child));
   await md.call('rename', { from: '/d/f', to: '/d/g' }, ROOT_FRAME);
   await md.call('lookup', { path: '/d/g' }, ROOT_FRAME);
-  t.deepEqual(child.calls, ['lookup', 'rename', 'lookup']);
+  t.deepEqual(child.fops, ['lookup', 'rename', 'lookup']);
 });
 
 test('a setattr answered without attributes (write-behind took it) is applied to the cached entry', async (t) => {
   const { md, child } = make();
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
-  child.call = ((fop: FopName) => {
-    child.calls.push(fop);
-    return Promise.resolve(fop === 'setattr' ? {} : { iatt: iatt(1) });
-  }) as typeof child.call;
+  // write-behind answers a setattr it took without attributes.
+  child.answerWith('setattr', () => ({}) as never);
   await md.call('setattr', { path: '/f', attrs: { mode: 0o600, uid: 7, mtimeMs: 5000 } }, ROOT_FRAME);
   const after = (await md.call('lookup', { path: '/f' }, ROOT_FRAME)).iatt;
-  t.deepEqual(child.calls, ['lookup', 'setattr'], 'the stat after it is served from the cache');
+  t.deepEqual(child.fops, ['lookup', 'setattr'], 'the stat after it is served from the cache');
   t.is(after.mode, 0o100600);
   t.is(after.uid, 7);
   t.is(after.mtimeMs, 5000);
@@ -152,13 +134,14 @@ class Recorder extends Xlator {
 
 test('invalidate (another client changed a path): its attributes and its parent\'s go, and it is passed up', async (t) => {
   const { md, child } = make('600');
+  for (const p of ['/d/f', '/d/g', '/e']) child.fs.writeFile(p);
   const up = new Recorder({ name: 'up', type: 'test/recorder', options: {}, children: [md] });
   for (const p of ['/d', '/d/f', '/d/g', '/e']) await md.call('lookup', { path: p }, ROOT_FRAME);
-  t.is(child.calls.length, 4);
+  t.is(child.fops.length, 4);
   md.invalidate(['/d/f'], child);
   t.deepEqual(up.seen, [['/d/f']]);
   for (const p of ['/d', '/d/f', '/d/g', '/e']) await md.call('lookup', { path: p }, ROOT_FRAME);
-  t.deepEqual(child.calls.slice(4), ['lookup', 'lookup'], 'only /d/f and its parent /d are asked again');
+  t.deepEqual(child.fops.slice(4), ['lookup', 'lookup'], 'only /d/f and its parent /d are asked again');
   t.like(md.statedump(), { invalidations: 1 });
 });
 
@@ -166,40 +149,29 @@ test('invalidate of a cached directory drops what is cached below it (renamed or
   const { md, child } = make('600');
   await md.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
   child.calls.length = 0;
-  // mkdir's stub iatt is a file's: look the directory up as one.
-  const dirIatt = { ...iatt(0), mode: 0o040755 };
-  child.call = (<F extends FopName>(fop: F) => {
-    child.calls.push(fop);
-    return Promise.resolve((fop === 'lookup' ? { iatt: dirIatt } : { entries: [{ name: 'a', iatt: iatt(5) }] }) as FopReply<F>);
-  }) as StubChild['call'];
+  child.fs.writeFile('/d/a', '12345');
   md.invalidate(['/d'], child);
   await md.call('lookup', { path: '/d' }, ROOT_FRAME);
   await md.call('readdir', { path: '/d' }, ROOT_FRAME);
   await md.call('lookup', { path: '/d/a' }, ROOT_FRAME);
-  t.deepEqual(child.calls, ['lookup', 'readdir'], '/d/a came with the listing');
+  t.deepEqual(child.fops, ['lookup', 'readdir'], '/d/a came with the listing');
   md.invalidate(['/d'], child);
   await md.call('lookup', { path: '/d/a' }, ROOT_FRAME);
-  t.deepEqual(child.calls, ['lookup', 'readdir', 'lookup'], 'the entry below the changed directory went with it');
+  t.deepEqual(child.fops, ['lookup', 'readdir', 'lookup'], 'the entry below the changed directory went with it');
 });
 
 test('a lookup in flight when an invalidation arrives is answered but not cached (its attributes may predate the change)', async (t) => {
   const { md, child } = make('600');
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  const answer = child.call.bind(child);
-  child.call = (async <F extends FopName>(fop: F, args: FopArgs<F>) => {
-    await gate;
-    return answer(fop, args);
-  }) as StubChild['call'];
+  const release = child.hold('lookup', 'before');
   const inFlight = md.call('lookup', { path: '/f' }, ROOT_FRAME);
   await new Promise((r) => setImmediate(r));
   md.invalidate(['/f'], child);
   release();
   t.is((await inFlight).iatt.size, 1);
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
-  t.deepEqual(child.calls, ['lookup', 'lookup'], 'asked again');
+  t.deepEqual(child.fops, ['lookup', 'lookup'], 'asked again');
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
-  t.deepEqual(child.calls, ['lookup', 'lookup'], 'a lookup after the invalidation is cached again');
+  t.deepEqual(child.fops, ['lookup', 'lookup'], 'a lookup after the invalidation is cached again');
 });
 
 test('a brick that comes or goes (CHILD_UP/CHILD_DOWN) empties the cache: pushes may have been lost meanwhile', async (t) => {
@@ -207,27 +179,21 @@ test('a brick that comes or goes (CHILD_UP/CHILD_DOWN) empties the cache: pushes
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   md.notify('CHILD_UP', child);
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
-  t.deepEqual(child.calls, ['lookup', 'lookup']);
+  t.deepEqual(child.fops, ['lookup', 'lookup']);
 });
 
 test('a file with several names stays cached at most 1 s, whatever the timeout (a change by one name never reaches the others)', async (t) => {
   const { md, child } = make('600');
-  const plain = child.call.bind(child);
-  child.call = (<F extends FopName>(fop: F, args: FopArgs<F>) => {
-    if (fop === 'lookup' && (args as { path: string }).path === '/h') {
-      child.calls.push(fop);
-      return Promise.resolve({ iatt: { ...iatt(1), nlink: 2 } } as FopReply<F>);
-    }
-    return plain(fop, args);
-  }) as typeof child.call;
+  child.fs.writeFile('/h');
+  child.fs.link('/h', '/h2'); // two names: nlink 2
   await md.call('lookup', { path: '/h' }, ROOT_FRAME);
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   await md.call('lookup', { path: '/h' }, ROOT_FRAME);
-  t.deepEqual(child.calls, ['lookup', 'lookup'], 'both cached at first');
+  t.deepEqual(child.fops, ['lookup', 'lookup'], 'both cached at first');
   await new Promise((r) => setTimeout(r, 1100));
   await md.call('lookup', { path: '/h' }, ROOT_FRAME);
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
-  t.deepEqual(child.calls, ['lookup', 'lookup', 'lookup'], 'the two-name file is asked again, the other is not');
+  t.deepEqual(child.fops, ['lookup', 'lookup', 'lookup'], 'the two-name file is asked again, the other is not');
 });
 
 test('reconfigure to a shorter timeout drops what was kept under the longer one', async (t) => {
@@ -235,8 +201,8 @@ test('reconfigure to a shorter timeout drops what was kept under the longer one'
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   md.reconfigure({ 'md-cache-timeout': '600' });
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
-  t.is(child.calls.length, 1, 'the same timeout keeps the cache');
+  t.is(child.fops.length, 1, 'the same timeout keeps the cache');
   md.reconfigure({ 'md-cache-timeout': '1' });
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
-  t.is(child.calls.length, 2);
+  t.is(child.fops.length, 2);
 });

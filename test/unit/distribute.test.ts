@@ -1,0 +1,232 @@
+// cluster/distribute over in-memory stub children (test/helpers/stub-child.ts): where files
+// land, directories and their layouts, link files, readdir and a child that is away.
+import test from 'ava';
+import { constants as fsConstants } from 'node:fs';
+import pathMod from 'node:path/posix';
+import { FsError } from '../../lib/errors.js';
+import { isDir, LINKFILE_MODE, XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO } from '../../lib/fops.js';
+import { ROOT_FRAME } from '../../lib/frame.js';
+import { nameHash } from '../../lib/hash.js';
+import { computeLayout, decodeRange, findRange } from '../../lib/layout.js';
+import { Distribute } from '../../client/xlators/cluster/distribute/index.js';
+import { StubChild, stubChildren, userFrame } from '../helpers/stub-child.js';
+
+const { O_CREAT, O_RDWR, O_RDONLY } = fsConstants;
+const USER = userFrame(1000, 100);
+
+function make(n = 3, options: Record<string, string> = {}): { dht: Distribute; kids: StubChild[] } {
+  const kids = stubChildren(n, 'brick');
+  const dht = new Distribute({ name: 'dht', type: 'cluster/distribute', options, children: kids });
+  return { dht, kids };
+}
+
+/** The child a name hashes to under the layout distribute computes for its directory. */
+function hashedOf(path: string, n: number): number {
+  return findRange(computeLayout(n, pathMod.dirname(path)), nameHash(pathMod.basename(path)));
+}
+
+/** A name in dir that hashes to child `want` (and, with `not`, never to those). */
+function nameOn(dir: string, want: number, n: number, prefix = 'f'): string {
+  for (let i = 0; i < 10000; i++) {
+    const p = pathMod.join(dir, `${prefix}${i}`);
+    if (hashedOf(p, n) === want) return p;
+  }
+  throw new Error(`no name in ${dir} hashes to ${want}`);
+}
+
+/** Which children hold path, as data or link file. */
+function holders(kids: StubChild[], path: string): number[] {
+  return kids.flatMap((k, i) => (k.fs.exists(path) ? [i] : []));
+}
+
+test('created files land on their hashed child only, owned by the caller, with a gfid', async (t) => {
+  const { dht, kids } = make(3);
+  const names = [0, 1, 2].map((c) => nameOn('/', c, 3));
+  for (const p of names) {
+    const { fd } = await dht.call('create', { path: p, mode: 0o640, flags: O_CREAT | O_RDWR }, USER);
+    await dht.call('write', { fd, offset: 0, data: Buffer.from(`data of ${p}`) }, USER);
+    await dht.call('release', { fd }, USER);
+  }
+  for (const [c, p] of names.entries()) {
+    t.deepEqual(holders(kids, p), [c], `${p} is on brick-${c} only`);
+    const n = kids[c]!.fs.get(p);
+    t.is(kids[c]!.fs.readFile(p).toString(), `data of ${p}`);
+    t.is(n.uid, 1000);
+    t.is(n.gid, 100);
+    t.is(n.mode & 0o7777, 0o640);
+    t.is(n.xattrs.get(XATTR_GFID)?.length, 16, 'distribute gives each file its gfid');
+    const create = kids[c]!.callsOf('create');
+    t.is(create.length, 1);
+    t.is(create[0]!.frame, USER, 'the create goes with the caller\'s frame');
+  }
+});
+
+test('the root gets a layout on first use, written as root (the translator\'s own repair)', async (t) => {
+  const { dht, kids } = make(3);
+  await dht.call('lookup', { path: '/' }, USER);
+  const want = computeLayout(3, '/');
+  for (const [i, k] of kids.entries()) {
+    const d = decodeRange(k.fs.xattr('/', XATTR_LAYOUT));
+    t.deepEqual(d?.range, want[i], `brick-${i} carries its range of /`);
+    t.is(d?.count, 3);
+    const set = k.callsOf('setxattr');
+    t.is(set.length, 1);
+    t.is(set[0]!.frame, ROOT_FRAME);
+    t.is(k.callsOf('lookup')[0]!.frame, USER, 'the lookups are the caller\'s');
+  }
+});
+
+test('mkdir makes the directory on every child, each copy with its range of the layout and one gfid', async (t) => {
+  const { dht, kids } = make(3);
+  const r = await dht.call('mkdir', { path: '/d', mode: 0o750 }, USER);
+  t.true(isDir(r.iatt));
+  const want = computeLayout(3, '/d');
+  const gfids = new Set<string>();
+  for (const [i, k] of kids.entries()) {
+    const n = k.fs.get('/d');
+    t.true(isDir(k.fs.iatt(n)), `/d on brick-${i}`);
+    t.is(n.uid, 1000);
+    t.is(n.mode & 0o7777, 0o750);
+    const d = decodeRange(n.xattrs.get(XATTR_LAYOUT));
+    t.deepEqual(d?.range, want[i]);
+    t.true(d?.settled);
+    gfids.add(n.xattrs.get(XATTR_GFID)!.toString('hex'));
+  }
+  t.is(gfids.size, 1, 'the same gfid on every copy');
+  // The ranges cover the whole hash space: a file made in /d lands on its hashed child.
+  const p = nameOn('/d', 2, 3);
+  const { fd } = await dht.call('create', { path: p, mode: 0o644, flags: O_CREAT | O_RDWR }, USER);
+  await dht.call('release', { fd }, USER);
+  t.deepEqual(holders(kids, p), [2]);
+});
+
+test('a lookup of a file living elsewhere follows the link file on its hashed child, without asking every child', async (t) => {
+  const { dht, kids } = make(3);
+  await dht.call('lookup', { path: '/' }, USER); // layouts of / written
+  const p = nameOn('/', 0, 3);
+  // The data on brick-2, a link file on the hashed brick-0 (as a rename or rebalance leaves).
+  kids[2]!.fs.writeFile(p, 'elsewhere');
+  kids[0]!.fs.linkfile(p, 'brick-2');
+  for (const k of kids) k.calls.length = 0;
+  const r = await dht.call('lookup', { path: p }, USER);
+  t.is(r.iatt.size, 9, 'the attributes are the data\'s, not the link file\'s');
+  t.not(r.iatt.mode, LINKFILE_MODE);
+  t.deepEqual(kids[0]!.pathsOf('lookup'), [p]);
+  t.deepEqual(kids[2]!.pathsOf('lookup'), [p]);
+  t.deepEqual(kids[1]!.calls, [], 'brick-1 is not asked');
+  const { fd } = await dht.call('open', { path: p, flags: O_RDONLY }, USER);
+  t.is((await dht.call('read', { fd, offset: 0, size: 100 }, USER)).data.toString(), 'elsewhere');
+  t.deepEqual(kids[0]!.callsOf('open', 'read'), [], 'open and read go to the data\'s child');
+});
+
+test('without the link file a settled layout\'s miss on the hashed child is final (lookup-optimize)', async (t) => {
+  const { dht, kids } = make(3);
+  await dht.call('lookup', { path: '/' }, USER);
+  const p = nameOn('/', 0, 3);
+  kids[2]!.fs.writeFile(p, 'stray');
+  for (const k of kids) k.calls.length = 0;
+  await t.throwsAsync(dht.call('lookup', { path: p }, USER), { instanceOf: FsError, code: 'ENOENT' });
+  t.deepEqual(kids[2]!.calls, [], 'the other children are not asked');
+});
+
+test('a rename to a name hashing to another child renames the data in place and leaves a link file there', async (t) => {
+  const { dht, kids } = make(3);
+  const from = nameOn('/', 1, 3, 'src');
+  const to = nameOn('/', 2, 3, 'dst');
+  const { fd } = await dht.call('create', { path: from, mode: 0o644, flags: O_CREAT | O_RDWR }, USER);
+  await dht.call('write', { fd, offset: 0, data: Buffer.from('payload') }, USER);
+  await dht.call('release', { fd }, USER);
+  const gfid = kids[1]!.fs.xattr(from, XATTR_GFID)!;
+  await dht.call('rename', { from, to }, USER);
+  t.deepEqual(holders(kids, from), [], 'the old name is gone everywhere');
+  t.deepEqual(holders(kids, to), [1, 2]);
+  t.is(kids[1]!.fs.readFile(to).toString(), 'payload', 'the data stayed on brick-1 under the new name');
+  t.true(kids[2]!.fs.isLinkfile(to), 'brick-2, where the new name hashes, has a link file');
+  t.is(kids[2]!.fs.xattr(to, XATTR_LINKTO)?.toString(), 'brick-1');
+  t.deepEqual(kids[2]!.fs.xattr(to, XATTR_GFID), gfid, 'with the file\'s gfid');
+  // Another client (a new distribute over the same bricks) finds the file through the link file.
+  const other = new Distribute({ name: 'dht2', type: 'cluster/distribute', options: {}, children: kids });
+  const { fd: rfd } = await other.call('open', { path: to, flags: O_RDONLY }, USER);
+  t.is((await other.call('read', { fd: rfd, offset: 0, size: 64 }, USER)).data.toString(), 'payload');
+});
+
+test('a rename back onto the hashed child removes the link file the first one left', async (t) => {
+  const { dht, kids } = make(3);
+  const a = nameOn('/', 1, 3, 'a');
+  const b = nameOn('/', 2, 3, 'b');
+  const c = nameOn('/', 1, 3, 'c');
+  kids[1]!.fs.writeFile(a, 'x');
+  await dht.call('rename', { from: a, to: b }, USER);
+  t.true(kids[2]!.fs.isLinkfile(b));
+  await dht.call('rename', { from: b, to: c }, USER);
+  t.deepEqual(holders(kids, b), [], 'the link file of the middle name went with it');
+  t.deepEqual(holders(kids, c), [1]);
+  t.false(kids[1]!.fs.isLinkfile(c));
+});
+
+test('readdir merges every child\'s entries, lists directories once and hides link files', async (t) => {
+  const { dht, kids } = make(3);
+  await dht.call('mkdir', { path: '/sub', mode: 0o755 }, USER);
+  const files = [0, 1, 2].map((c) => nameOn('/', c, 3));
+  for (const p of files) {
+    const { fd } = await dht.call('create', { path: p, mode: 0o644, flags: O_CREAT | O_RDWR }, USER);
+    await dht.call('write', { fd, offset: 0, data: Buffer.from(p) }, USER);
+    await dht.call('release', { fd }, USER);
+  }
+  const moved = nameOn('/', 0, 3, 'moved');
+  await dht.call('rename', { from: files[2]!, to: moved }, USER); // data on brick-2, link file on brick-0
+  const raw = (await kids[0]!.call('readdir', { path: '/' }, ROOT_FRAME)).entries;
+  t.truthy(raw.find((e) => e.name === pathMod.basename(moved) && e.linkto === 'brick-2'), 'the child itself lists the link file');
+  const { entries } = await dht.call('readdir', { path: '/' }, USER);
+  const names = entries.map((e) => e.name).sort();
+  t.deepEqual(names, ['sub', ...[files[0]!, files[1]!, moved].map((p) => pathMod.basename(p))].sort(), 'each name once');
+  const m = entries.find((e) => e.name === pathMod.basename(moved))!;
+  t.is(m.iatt.size, files[2]!.length, 'the moved file is listed with its data\'s attributes');
+  t.falsy(m.linkto);
+  t.true(entries.every((e) => e.iatt.mode !== LINKFILE_MODE));
+});
+
+test('with the hashed child not answering (ENOTCONN), a lookup asks every other child and finds the data', async (t) => {
+  const { dht, kids } = make(3);
+  await dht.call('lookup', { path: '/' }, USER);
+  const p = nameOn('/', 0, 3);
+  kids[1]!.fs.writeFile(p, 'on one');
+  kids[0]!.fs.linkfile(p, 'brick-1');
+  kids[0]!.failAlways('lookup', 'ENOTCONN', { path: p });
+  const r = await dht.call('lookup', { path: p }, USER);
+  t.is(r.iatt.size, 6);
+  t.deepEqual(kids[2]!.pathsOf('lookup').filter((x) => x === p), [p], 'brick-2 was asked too');
+});
+
+test('a name found nowhere while a child is down is ENOTCONN, not ENOENT (it may be on the missing child)', async (t) => {
+  const { dht, kids } = make(3);
+  await dht.call('lookup', { path: '/' }, USER);
+  const p = nameOn('/', 0, 3);
+  kids[0]!.failAlways('lookup', 'ENOTCONN', { path: p });
+  await t.throwsAsync(dht.call('lookup', { path: p }, USER), { instanceOf: FsError, code: 'ENOTCONN' });
+  t.deepEqual(kids[1]!.pathsOf('lookup').filter((x) => x === p), [p]);
+  t.deepEqual(kids[2]!.pathsOf('lookup').filter((x) => x === p), [p]);
+});
+
+test('lookup-optimize off: a miss on the hashed child asks everyone, and a down child makes the miss ENOTCONN', async (t) => {
+  const { dht, kids } = make(3, { 'lookup-optimize': 'false' });
+  await dht.call('lookup', { path: '/' }, USER);
+  const p = nameOn('/', 0, 3);
+  const q = nameOn('/', 0, 3, 'g');
+  kids[2]!.fs.writeFile(q, 'stray');
+  t.is((await dht.call('lookup', { path: q }, USER)).iatt.size, 5, 'a stray file (no link file) is found on a non-hashed child');
+  kids[1]!.failAlways('lookup', 'ENOTCONN', { path: p });
+  await t.throwsAsync(dht.call('lookup', { path: p }, USER), { instanceOf: FsError, code: 'ENOTCONN' });
+  kids[1]!.reset();
+  await t.throwsAsync(dht.call('lookup', { path: p }, USER), { instanceOf: FsError, code: 'ENOENT' }, 'with every child answering, ENOENT');
+});
+
+test('readdir with one child down lists the others\' files (its own are hidden, the listing does not fail)', async (t) => {
+  const { dht, kids } = make(3);
+  const files = [0, 1, 2].map((c) => nameOn('/', c, 3));
+  for (const [c, p] of files.entries()) kids[c]!.fs.writeFile(p, 'x');
+  await dht.call('lookup', { path: '/' }, USER);
+  kids[1]!.down();
+  const { entries } = await dht.call('readdir', { path: '/' }, USER);
+  t.deepEqual(entries.map((e) => e.name).sort(), [files[0]!, files[2]!].map((p) => pathMod.basename(p)).sort());
+});

@@ -1,0 +1,197 @@
+// cluster/replicate over in-memory stub children (test/helpers/stub-child.ts): writes on
+// every replica and the changelog around them (docs/replicate.md), blame of a replica that
+// failed, reads from one healthy replica, quorum, and whose frame each request carries.
+import test from 'ava';
+import { constants as fsConstants } from 'node:fs';
+import { FsError } from '../../lib/errors.js';
+import { XATTR_AFR } from '../../lib/fops.js';
+import { INTERNAL_PID, ROOT_FRAME } from '../../lib/frame.js';
+import { nameHash } from '../../lib/hash.js';
+import { Replicate } from '../../client/xlators/cluster/replicate/index.js';
+import { counters, StubChild, stubChildren, userFrame } from '../helpers/stub-child.js';
+
+const { O_CREAT, O_RDWR, O_RDONLY, O_WRONLY } = fsConstants;
+const USER = userFrame(1000, 100);
+
+function make(n: number, options: Record<string, string> = {}): { afr: Replicate; kids: StubChild[] } {
+  const kids = stubChildren(n, 'rep');
+  const afr = new Replicate({
+    name: 'afr', type: 'cluster/replicate', options: { 'entry-post-op-delay-ms': '0', ...options }, children: kids,
+  });
+  return { afr, kids };
+}
+
+/**
+ * The changelog of a set of n replicas as docs/replicate.md puts it on disk: two big-endian
+ * int32 counters per replica, [data or entry, metadata]; pending[j] = [data, metadata] about j.
+ */
+function changelog(n: number, pending: Record<number, [number, number]>): Buffer {
+  const b = Buffer.alloc(n * 8);
+  for (const [j, [d, m]] of Object.entries(pending)) {
+    b.writeInt32BE(d, Number(j) * 8);
+    b.writeInt32BE(m, Number(j) * 8 + 4);
+  }
+  return b;
+}
+
+/** The changelog counters a child holds for a path (all zero when it never got any). */
+function afrOf(k: StubChild, path: string, n: number): number[] {
+  const c = counters(k.fs.xattr(path, XATTR_AFR));
+  return c.length ? c : new Array<number>(n * 2).fill(0);
+}
+
+/** A path whose name hashes to `i` mod m (replicate spreads reads over sources by it). */
+function pathHashing(i: number, m: number, prefix = '/f'): string {
+  for (let k = 0; ; k++) if (nameHash(`${prefix}${k}`) % m === i) return `${prefix}${k}`;
+}
+
+test('a write reaches every replica, and the changelog is clear once the burst ends', async (t) => {
+  const { afr, kids } = make(2);
+  const { fd } = await afr.call('create', { path: '/f', mode: 0o644, flags: O_CREAT | O_RDWR }, USER);
+  t.is((await afr.call('write', { fd, offset: 0, data: Buffer.from('hello') }, USER)).size, 5);
+  await afr.call('write', { fd, offset: 5, data: Buffer.from(' world') }, USER);
+  // Mid-burst, every copy carries the pre-op marks (data and metadata, about every replica).
+  for (const k of kids) t.deepEqual(afrOf(k, '/f', 2), [1, 1, 1, 1], `${k.name} is marked while the burst is open`);
+  await afr.call('fsync', { fd, datasync: false }, USER);
+  await afr.call('release', { fd }, USER);
+  await afr.fini();
+  for (const k of kids) {
+    t.is(k.fs.readFile('/f').toString(), 'hello world', `${k.name} has every write`);
+    t.deepEqual(afrOf(k, '/f', 2), [0, 0, 0, 0], `${k.name}: nothing pending about the file`);
+    t.deepEqual(afrOf(k, '/', 2), [0, 0, 0, 0], `${k.name}: nothing pending about the directory`);
+    t.deepEqual(k.heldLocks(), [], 'every lock released');
+    t.is(k.openFds, 0);
+    t.is(k.callsOf('write').length, 2);
+  }
+});
+
+test('a replica that fails a write is blamed by the others; the write still succeeds', async (t) => {
+  const { afr, kids } = make(3);
+  for (const k of kids) k.fs.writeFile('/f', 'old!');
+  kids[1]!.fail('write', 'ENOSPC', { path: '/f' });
+  const { fd } = await afr.call('open', { path: '/f', flags: O_WRONLY }, USER);
+  t.is((await afr.call('write', { fd, offset: 0, data: Buffer.from('new!') }, USER)).size, 4);
+  await afr.call('release', { fd }, USER);
+  await afr.fini();
+  t.is(kids[0]!.fs.readFile('/f').toString(), 'new!');
+  t.is(kids[1]!.fs.readFile('/f').toString(), 'old!');
+  t.is(kids[2]!.fs.readFile('/f').toString(), 'new!');
+  // Data and metadata of the burst about rep-1 stay pending on the replicas that did the write.
+  for (const i of [0, 2]) t.deepEqual(afrOf(kids[i]!, '/f', 3), [0, 0, 1, 1, 0, 0], `rep-${i} blames rep-1`);
+  t.deepEqual(afrOf(kids[1]!, '/f', 3).filter((_, s) => s !== 2 && s !== 3), [0, 0, 0, 0], 'rep-1 blames nobody else');
+  for (const k of kids) t.deepEqual(k.heldLocks(), []);
+});
+
+test('reads come from one healthy replica: never a blamed one, and only one', async (t) => {
+  // The path's hash would pick rep-1 if the changelog were not read.
+  const path = pathHashing(1, 3);
+  const { afr, kids } = make(3, { 'self-heal': 'false' });
+  kids[0]!.fs.writeFile(path, 'good', { xattrs: { [XATTR_AFR]: changelog(3, { 1: [1, 0] }) } });
+  kids[1]!.fs.writeFile(path, 'STALE');
+  kids[2]!.fs.writeFile(path, 'good', { xattrs: { [XATTR_AFR]: changelog(3, { 1: [1, 0] }) } });
+  const { fd } = await afr.call('open', { path, flags: O_RDONLY }, USER);
+  t.is((await afr.call('read', { fd, offset: 0, size: 64 }, USER)).data.toString(), 'good');
+  t.is((await afr.call('read', { fd, offset: 1, size: 64 }, USER)).data.toString(), 'ood');
+  const readers = kids.filter((k) => k.callsOf('read').length > 0);
+  t.is(readers.length, 1, 'one replica answers the reads');
+  t.not(readers[0], kids[1], 'not the blamed one');
+  t.is(readers[0]!.callsOf('read').length, 2);
+  t.is((await afr.call('readfile', { path, offset: 0, size: 64 }, USER)).data.toString(), 'good', 'a read by path too');
+  // (readfile asks the path's hashed replica at once, beside the changelog check, and drops
+  // that answer when the check picks another: rep-1's readfile may be asked, never used.)
+  t.deepEqual(kids[1]!.callsOf('read'), [], 'rep-1 is never read through the fd');
+  await afr.call('release', { fd }, USER);
+  await afr.fini();
+});
+
+test('with no replica blamed, the reads of a file still go to one replica (spread by path)', async (t) => {
+  const { afr, kids } = make(3);
+  for (const k of kids) k.fs.writeFile('/g', 'same');
+  const { fd } = await afr.call('open', { path: '/g', flags: O_RDONLY }, USER);
+  for (let i = 0; i < 3; i++) await afr.call('read', { fd, offset: 0, size: 4 }, USER);
+  t.deepEqual(kids.map((k) => k.callsOf('read').length).filter((n) => n > 0), [3]);
+  t.is(kids[nameHash('/g') % 3]!.callsOf('read').length, 3, 'the replica the path hashes to');
+  await afr.call('release', { fd }, USER);
+});
+
+test('quorum auto: with two of three replicas down, changes are refused (EROFS) and nothing is left behind; reads go on', async (t) => {
+  const { afr, kids } = make(3);
+  kids[0]!.fs.writeFile('/f', 'data');
+  kids[1]!.down();
+  kids[2]!.down();
+  await t.throwsAsync(afr.call('create', { path: '/new', mode: 0o644, flags: O_CREAT | O_RDWR }, USER), { instanceOf: FsError, code: 'EROFS' });
+  await t.throwsAsync(afr.call('mkdir', { path: '/d', mode: 0o755 }, USER), { instanceOf: FsError, code: 'EROFS' });
+  await t.throwsAsync(afr.call('setattr', { path: '/f', attrs: { mode: 0o600 } }, USER), { instanceOf: FsError, code: 'EROFS' });
+  const { fd } = await afr.call('open', { path: '/f', flags: O_RDWR }, USER);
+  await t.throwsAsync(afr.call('write', { fd, offset: 0, data: Buffer.from('x') }, USER), { instanceOf: FsError, code: 'EROFS' });
+  t.is((await afr.call('read', { fd, offset: 0, size: 10 }, USER)).data.toString(), 'data', 'reads are allowed');
+  await afr.call('release', { fd }, USER);
+  await afr.fini();
+  t.false(kids[0]!.fs.exists('/new'));
+  t.false(kids[0]!.fs.exists('/d'));
+  t.is(kids[0]!.fs.readFile('/f').toString(), 'data');
+  t.is(kids[0]!.fs.get('/f').mode & 0o7777, 0o644);
+  t.deepEqual(afrOf(kids[0]!, '/f', 3), [0, 0, 0, 0, 0, 0], 'the pre-op marks were undone');
+  t.deepEqual(afrOf(kids[0]!, '/', 3), [0, 0, 0, 0, 0, 0]);
+  t.deepEqual(kids[0]!.heldLocks(), []);
+});
+
+test('quorum auto with two replicas: exactly half is enough only with the first replica', async (t) => {
+  {
+    const { afr, kids } = make(2);
+    kids[1]!.down();
+    await afr.call('mkdir', { path: '/d', mode: 0o755 }, USER);
+    await afr.fini();
+    t.true(kids[0]!.fs.exists('/d'), 'rep-0 alone has quorum');
+    t.deepEqual(afrOf(kids[0]!, '/', 2), [0, 0, 1, 0], 'and blames rep-1 for the entry it missed');
+  }
+  {
+    const { afr, kids } = make(2);
+    kids[0]!.down();
+    await t.throwsAsync(afr.call('mkdir', { path: '/d', mode: 0o755 }, USER), { instanceOf: FsError, code: 'EROFS' });
+    await afr.fini();
+    t.false(kids[1]!.fs.exists('/d'), 'rep-1 alone has not');
+  }
+});
+
+test('quorum-type fixed counts quorum-count replicas; none needs one', async (t) => {
+  {
+    const { afr, kids } = make(3, { 'quorum-type': 'fixed', 'quorum-count': '3' });
+    kids[2]!.down();
+    await t.throwsAsync(afr.call('mkdir', { path: '/d', mode: 0o755 }, USER), { instanceOf: FsError, code: 'EROFS' });
+    await afr.fini();
+    t.false(kids[0]!.fs.exists('/d'));
+  }
+  {
+    const { afr, kids } = make(3, { 'quorum-type': 'none' });
+    kids[0]!.down();
+    kids[1]!.down();
+    await afr.call('mkdir', { path: '/d', mode: 0o755 }, USER);
+    await afr.fini();
+    t.true(kids[2]!.fs.exists('/d'));
+  }
+});
+
+test('the caller\'s frame reaches the replicas for its fop; locks and changelog xattrops go as root (uid 0, pid -1)', async (t) => {
+  const { afr, kids } = make(2, { 'entry-burst': 'false' });
+  const { fd } = await afr.call('create', { path: '/f', mode: 0o640, flags: O_CREAT | O_RDWR }, USER);
+  await afr.call('write', { fd, offset: 0, data: Buffer.from('abc') }, USER);
+  await afr.call('release', { fd }, USER);
+  await afr.call('setattr', { path: '/f', attrs: { mode: 0o600 } }, USER);
+  await afr.call('mkdir', { path: '/d', mode: 0o755 }, USER);
+  await afr.fini();
+  for (const k of kids) {
+    const own = k.callsOf('create', 'write', 'release', 'setattr', 'mkdir');
+    t.deepEqual(own.map((c) => c.fop), ['create', 'write', 'release', 'setattr', 'mkdir']);
+    for (const c of own) t.is(c.frame, USER, `${k.name}: ${c.fop} carries the caller's frame`);
+    const bookkeeping = k.callsOf('xattrop', 'entrylk');
+    t.true(bookkeeping.some((c) => c.fop === 'xattrop' && c.path === '/f'), `${k.name}: the file's changelog was written`);
+    t.true(bookkeeping.some((c) => c.path === '/'), `${k.name}: the directory's changelog or lock was taken for the entry changes`);
+    for (const c of bookkeeping) {
+      t.is(c.frame, ROOT_FRAME, `${k.name}: ${c.fop} on ${c.path} goes as root`);
+      t.like(c.frame, { uid: 0, gid: 0, pid: INTERNAL_PID.xlator });
+    }
+    t.like(k.fs.get('/f'), { uid: 1000, gid: 100 }, 'the file is the caller\'s');
+    t.like(k.fs.get('/d'), { uid: 1000, gid: 100 });
+  }
+});
