@@ -1,83 +1,91 @@
 import { constants } from 'node:os';
+import { getSystemErrorMap } from 'node:util';
 
-/** errno names we use, mapped to their positive Linux numbers. */
-export const Errno = {
-  EPERM: constants.errno.EPERM,
-  ENOENT: constants.errno.ENOENT,
-  EIO: constants.errno.EIO,
-  EBADF: constants.errno.EBADF,
-  EAGAIN: constants.errno.EAGAIN,
-  EBUSY: constants.errno.EBUSY,
-  EACCES: constants.errno.EACCES,
-  EEXIST: constants.errno.EEXIST,
-  EXDEV: constants.errno.EXDEV,
-  ENOTDIR: constants.errno.ENOTDIR,
-  EISDIR: constants.errno.EISDIR,
-  EINVAL: constants.errno.EINVAL,
-  EFBIG: constants.errno.EFBIG,
-  ENOSPC: constants.errno.ENOSPC,
-  EROFS: constants.errno.EROFS,
-  EMLINK: constants.errno.EMLINK,
-  ERANGE: constants.errno.ERANGE,
-  ENAMETOOLONG: constants.errno.ENAMETOOLONG,
-  ENOSYS: constants.errno.ENOSYS,
-  ENOTEMPTY: constants.errno.ENOTEMPTY,
-  ENODATA: constants.errno.ENODATA,
-  EPROTO: constants.errno.EPROTO,
-  EMSGSIZE: constants.errno.EMSGSIZE,
-  ENOTSUP: constants.errno.ENOTSUP,
-  ENOTCONN: constants.errno.ENOTCONN,
-  ETIMEDOUT: constants.errno.ETIMEDOUT,
-  ESTALE: constants.errno.ESTALE,
-  ELOOP: constants.errno.ELOOP,
-} as const;
+/**
+ * Names Linux gives one number twice: the second is accepted (from Node, from the wire) and
+ * becomes the first, so code comparisons need only know one of them.
+ */
+const ALIASES = { EOPNOTSUPP: 'ENOTSUP', EWOULDBLOCK: 'EAGAIN' } as const;
 
-export type ErrnoCode = keyof typeof Errno;
+/** Linux errnos libuv reports that os.constants.errno leaves out (numbers from Node's own error map). */
+const LIBUV_ONLY = ['EHOSTDOWN', 'ENONET', 'EREMOTEIO', 'ESHUTDOWN', 'ESOCKTNOSUPPORT', 'EUNATCH'] as const;
+
+/** An errno name: every one Node knows on Linux (os.constants.errno and libuv's), aliases folded. */
+export type ErrnoCode =
+  | Exclude<keyof typeof constants.errno, `WSA${string}` | keyof typeof ALIASES>
+  | (typeof LIBUV_ONLY)[number];
+
+function buildErrno(): Record<ErrnoCode, number> {
+  const table: Record<string, number> = {};
+  for (const [name, n] of Object.entries(constants.errno)) {
+    if (!name.startsWith('WSA') && !(name in ALIASES)) table[name] = n;
+  }
+  // libuv's codes on Linux are the negated errno; its own (EOF, EAI_*, ...) are far beyond.
+  for (const [n, [name]] of getSystemErrorMap()) {
+    if ((LIBUV_ONLY as readonly string[]).includes(name) && n < 0 && n > -4000) table[name] = -n;
+  }
+  return table as Record<ErrnoCode, number>;
+}
+
+/** Every errno name mapped to its positive Linux number. */
+export const Errno: Readonly<Record<ErrnoCode, number>> = Object.freeze(buildErrno());
 
 const codeByNumber = new Map<number, ErrnoCode>(
-  Object.entries(Errno).map(([code, n]) => [n, code as ErrnoCode]),
+  (Object.entries(Errno) as Array<[ErrnoCode, number]>).map(([code, n]) => [n, code]),
 );
 
-/** What crosses the wire for a failed fop: nothing else of an error ever does. */
+/** The errno name a string stands for (aliases folded), or undefined when it is none. */
+export function errnoCode(name: unknown): ErrnoCode | undefined {
+  if (typeof name !== 'string') return undefined;
+  const code = (ALIASES as Record<string, ErrnoCode>)[name] ?? name;
+  return Object.prototype.hasOwnProperty.call(Errno, code) ? (code as ErrnoCode) : undefined;
+}
+
+/** The errno name of a positive errno number, or undefined when Linux has none. */
+export function errnoCodeOf(n: number): ErrnoCode | undefined {
+  return codeByNumber.get(n);
+}
+
+/**
+ * What crosses the wire for a failed fop: nothing else of an error ever does. code is an
+ * ErrnoCode when we send it; what a peer sends is checked by FsError.fromWire.
+ */
 export interface WireError {
   errno: number;
   code: string;
   message: string;
 }
 
-/** The one failure type of a fop: a positive errno, its code and a message. */
+/** The one failure type of a fop: an errno name, its positive number and a message. */
 export class FsError extends Error {
   readonly errno: number;
-  readonly code: string;
+  readonly code: ErrnoCode;
 
-  constructor(code: ErrnoCode | string, message?: string, errno?: number) {
-    const n = errno ?? (Errno as Record<string, number>)[code] ?? Errno.EIO;
+  constructor(code: ErrnoCode, message?: string) {
     super(message ?? code);
     this.name = 'FsError';
-    this.errno = n;
+    this.errno = Errno[code];
     this.code = code;
   }
 
   static of(code: ErrnoCode, message?: string): FsError {
-    return new FsError(code, message, Errno[code]);
+    return new FsError(code, message);
   }
 
   /** Converts anything thrown (Node system errors included) into an FsError. */
   static from(err: unknown): FsError {
     if (err instanceof FsError) return err;
-    const e = err as { errno?: number; code?: string; message?: string } | undefined;
-    if (e && typeof e.code === 'string' && e.code in Errno) {
-      return new FsError(e.code, e.message, Errno[e.code as ErrnoCode]);
-    }
-    if (e && typeof e.errno === 'number' && e.errno !== 0) {
-      const n = Math.abs(e.errno);
-      return new FsError(codeByNumber.get(n) ?? 'EIO', e.message, n);
-    }
-    return new FsError('EIO', e?.message ?? String(err), Errno.EIO);
+    const e = err as { errno?: unknown; code?: unknown; message?: string } | undefined;
+    const code = errnoCode(e?.code) ?? (typeof e?.errno === 'number' ? errnoCodeOf(Math.abs(e.errno)) : undefined);
+    if (code) return new FsError(code, e?.message);
+    return new FsError('EIO', e?.message ?? String(err));
   }
 
+  /** A peer's error: its code when we know it, else its number's, else EIO (never an unknown code). */
   static fromWire(w: WireError): FsError {
-    return new FsError(w.code, w.message, w.errno);
+    const code = errnoCode(w.code) ?? (typeof w.errno === 'number' ? errnoCodeOf(w.errno) : undefined);
+    const message = typeof w.message === 'string' ? w.message : undefined;
+    return new FsError(code ?? 'EIO', code ? message : `${String(w.code)} (errno ${String(w.errno)}): ${message ?? ''}`);
   }
 
   toWire(): WireError {
@@ -96,7 +104,7 @@ export class VolfileSyntaxError extends Error {
 /** A request could not be sent because the brick connection is down. */
 export class BrickDisconnectedError extends FsError {
   constructor(brick: string) {
-    super('ENOTCONN', `brick ${brick} is not connected`, Errno.ENOTCONN);
+    super('ENOTCONN', `brick ${brick} is not connected`);
     this.name = 'BrickDisconnectedError';
   }
 }
@@ -104,7 +112,7 @@ export class BrickDisconnectedError extends FsError {
 /** A request got no answer within the ping timeout. */
 export class RpcTimeoutError extends FsError {
   constructor(brick: string, ms: number) {
-    super('ENOTCONN', `brick ${brick} did not answer within ${ms} ms`, Errno.ENOTCONN);
+    super('ENOTCONN', `brick ${brick} did not answer within ${ms} ms`);
     this.name = 'RpcTimeoutError';
   }
 }

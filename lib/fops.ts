@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type { Frame } from './frame.js';
+import { BOOL, BUFFER, NUMBER, optional, PATH, STRING, UINT, UINT32, type ArgsSpec } from './rpc/args.js';
 /**
  * The one fop table. Every file operation's arguments and reply are declared here;
  * the translator base class, the RPC dispatcher and the FUSE bridge derive from it.
@@ -164,10 +165,9 @@ export interface FopTable {
    * Renames, replacing the target as rename(2) does. dataOnly: refuse (ENOENT, as unlink's)
    * when `from` is a DHT link file here; distribute renames data, and a rebalance may have
    * left a link file where the data was. replacedLinkto: the target the rename replaced was
-   * a DHT link file, pointing there (distribute then removes the data it stood for);
-   * targetChecked says the brick looks (one from before the fifteenth pass does not).
+   * a DHT link file, pointing there (distribute then removes the data it stood for).
    */
-  rename: { args: { from: string; to: string; dataOnly?: boolean }; reply: { replacedLinkto?: string; targetChecked?: boolean } };
+  rename: { args: { from: string; to: string; dataOnly?: boolean }; reply: { replacedLinkto?: string } };
   /** Makes a hard link at path to the existing target. */
   link: { args: { target: string; path: string }; reply: { iatt: Iatt } };
   /** Makes a symlink at path whose content is target. */
@@ -239,41 +239,75 @@ export interface FopMeta {
   byFd: boolean;
 }
 
-/** The runtime list of fops, checked against the type: adding a fop means adding it here. */
+/** Most extents in one writev (write-behind's batches stay far below). */
+export const MAX_WRITEV_EXTENTS = 4096;
+/** Most xattrs one request sets or asks for. */
+export const MAX_XATTRS_PER_REQUEST = 1024;
+
+const XATTRS = { kind: 'map', value: BUFFER, max: MAX_XATTRS_PER_REQUEST } as const;
+const LOCK = { kind: 'object', fields: { name: STRING, owner: STRING } } as const;
+
+/**
+ * The runtime list of fops, checked against the type: adding a fop means adding it here,
+ * with the shape of its arguments (`args`, checked by protocol/server on every request;
+ * ArgsSpec makes it match FopTable's type field for field).
+ */
 export const FOPS = {
-  lookup: { modifies: false, byFd: false },
-  fstat: { modifies: false, byFd: true },
-  access: { modifies: false, byFd: false },
-  readdir: { modifies: false, byFd: false },
-  mkdir: { modifies: true, byFd: false },
-  create: { modifies: true, byFd: false },
-  mknod: { modifies: true, byFd: false },
-  open: { modifies: false, byFd: false },
-  read: { modifies: false, byFd: true },
-  readfile: { modifies: false, byFd: false },
-  write: { modifies: true, byFd: true },
-  writev: { modifies: true, byFd: true },
-  ftruncate: { modifies: true, byFd: true },
-  fsync: { modifies: false, byFd: true },
-  flush: { modifies: false, byFd: true },
-  release: { modifies: false, byFd: true },
-  unlink: { modifies: true, byFd: false },
-  rmdir: { modifies: true, byFd: false },
-  rename: { modifies: true, byFd: false },
-  link: { modifies: true, byFd: false },
-  symlink: { modifies: true, byFd: false },
-  readlink: { modifies: false, byFd: false },
-  setattr: { modifies: true, byFd: false },
-  statfs: { modifies: false, byFd: false },
-  getxattr: { modifies: false, byFd: false },
-  setxattr: { modifies: true, byFd: false },
-  listxattr: { modifies: false, byFd: false },
-  removexattr: { modifies: true, byFd: false },
-  xattrop: { modifies: true, byFd: false },
-  indexlist: { modifies: false, byFd: false },
-  entrylk: { modifies: false, byFd: false },
-  migrate: { modifies: true, byFd: false },
-} as const satisfies Record<FopName, FopMeta>;
+  lookup: { modifies: false, byFd: false, args: { path: PATH, xattrs: optional({ kind: 'array', item: STRING, max: MAX_XATTRS_PER_REQUEST }), wantData: optional(UINT) } },
+  fstat: { modifies: false, byFd: true, args: { fd: UINT } },
+  access: { modifies: false, byFd: false, args: { path: PATH, mode: UINT } },
+  readdir: { modifies: false, byFd: false, args: { path: PATH } },
+  mkdir: { modifies: true, byFd: false, args: { path: PATH, mode: UINT, xattrs: optional(XATTRS) } },
+  create: {
+    modifies: true, byFd: false,
+    args: { path: PATH, mode: UINT, flags: UINT32, xattrs: optional(XATTRS), burst: optional({ kind: 'object', fields: { lock: LOCK, add: XATTRS } }) },
+  },
+  mknod: { modifies: true, byFd: false, args: { path: PATH, mode: UINT, rdev: UINT, xattrs: optional(XATTRS) } },
+  open: { modifies: false, byFd: false, args: { path: PATH, flags: UINT32 } },
+  read: { modifies: false, byFd: true, args: { fd: UINT, offset: UINT, size: UINT } },
+  readfile: { modifies: false, byFd: false, args: { path: PATH, offset: UINT, size: UINT } },
+  write: { modifies: true, byFd: true, args: { fd: UINT, offset: UINT, data: BUFFER } },
+  writev: {
+    modifies: true, byFd: true,
+    args: { fd: UINT, extents: { kind: 'array', item: { kind: 'object', fields: { offset: UINT, data: BUFFER } }, max: MAX_WRITEV_EXTENTS } },
+  },
+  ftruncate: { modifies: true, byFd: true, args: { fd: UINT, size: UINT } },
+  fsync: { modifies: false, byFd: true, args: { fd: UINT, datasync: BOOL } },
+  flush: { modifies: false, byFd: true, args: { fd: UINT } },
+  release: { modifies: false, byFd: true, args: { fd: UINT } },
+  unlink: { modifies: true, byFd: false, args: { path: PATH, linkfileOnly: optional(BOOL), dataOnly: optional(BOOL) } },
+  rmdir: { modifies: true, byFd: false, args: { path: PATH } },
+  rename: { modifies: true, byFd: false, args: { from: PATH, to: PATH, dataOnly: optional(BOOL) } },
+  link: { modifies: true, byFd: false, args: { target: PATH, path: PATH } },
+  // A symlink's content is any string, relative or not.
+  symlink: { modifies: true, byFd: false, args: { target: STRING, path: PATH, xattrs: optional(XATTRS) } },
+  readlink: { modifies: false, byFd: false, args: { path: PATH } },
+  setattr: {
+    modifies: true, byFd: false,
+    args: {
+      path: PATH,
+      attrs: {
+        kind: 'object',
+        fields: {
+          mode: optional(UINT), uid: optional(UINT32), gid: optional(UINT32), size: optional(UINT),
+          atimeMs: optional(NUMBER), mtimeMs: optional(NUMBER), atimeNow: optional(BOOL), mtimeNow: optional(BOOL),
+        },
+      },
+    },
+  },
+  statfs: { modifies: false, byFd: false, args: { path: PATH } },
+  getxattr: { modifies: false, byFd: false, args: { path: PATH, name: STRING } },
+  setxattr: { modifies: true, byFd: false, args: { path: PATH, name: STRING, value: BUFFER, flags: UINT32 } },
+  listxattr: { modifies: false, byFd: false, args: { path: PATH } },
+  removexattr: { modifies: true, byFd: false, args: { path: PATH, name: STRING } },
+  xattrop: {
+    modifies: true, byFd: false,
+    args: { path: PATH, add: XATTRS, mtimeMs: optional(NUMBER), lock: optional(LOCK), unlock: optional(LOCK), behind: optional(BOOL) },
+  },
+  indexlist: { modifies: false, byFd: false, args: {} },
+  entrylk: { modifies: false, byFd: false, args: { path: PATH, name: STRING, owner: STRING, cmd: { kind: 'enum', values: ['lock', 'trylock', 'unlock'] } } },
+  migrate: { modifies: true, byFd: false, args: { path: PATH, owner: STRING, op: { kind: 'enum', values: ['watch', 'freeze', 'thaw', 'commit'] } } },
+} as const satisfies { [F in FopName]: FopMeta & { args: ArgsSpec<FopArgs<F>> } };
 
 export const FOP_NAMES = Object.keys(FOPS) as FopName[];
 

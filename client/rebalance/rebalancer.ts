@@ -128,7 +128,7 @@ export class Rebalancer {
     return res.map((r) => {
       if (r.ok) return r.value.entries;
       if (r.error.code === 'ENOENT') return [];
-      throw new FsError(r.error.code, `listing ${dir} on ${this.children[r.child]!.name}: ${r.error.message}`, r.error.errno);
+      throw new FsError(r.error.code, `listing ${dir} on ${this.children[r.child]!.name}: ${r.error.message}`);
     });
   }
 

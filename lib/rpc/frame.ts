@@ -1,19 +1,29 @@
 import { Packr } from 'msgpackr';
 import { bulkPool } from '../buffer-pool.js';
-import type { WireError } from '../errors.js';
+import { FsError, type WireError } from '../errors.js';
 
 /**
- * The wire envelope, msgpack-encoded, one per WebSocket binary message:
- *   request  {v, id, fop, args, cred}    cred: the caller's {uid, gid, groups, pid} (lib/frame.ts)
+ * The wire envelope, msgpack-encoded, one per WebSocket binary message. A connection opens
+ * with the hello, each way (GlusterFS's SETVOLUME handshake), the one exchange every
+ * version reads whatever its own (so neither side needs per-fop compatibility shims):
+ *   hello    {v, hello: {version, name}}        client → brick, the first message; name is
+ *                                               for the brick's logs and statedump
+ *            {v, hello: {version, clientId}}    brick → client; clientId: the brick's name
+ *                                               for this connection (its locks' owner prefix)
+ *            {v, hello: {version}, err}         the brick speaks another version: it closes
+ * The client uses the brick only if both versions are WIRE_VERSION; the brick answers any
+ * request before the hello with EPROTO. Then:
+ *   request  {v, id, fop, cred, args}    cred: the caller's {uid, gid, groups, pid} (lib/frame.ts);
+ *                                        args last, where a bulk payload goes last (encodeFramePooled);
+ *                                        args as the fop table's `args` spec says, nothing else
  *   reply    {v, id, ok}  or  {v, id, err: {errno, code, message}}
  *   push     {v, push: KIND, ...}   brick → client, unasked ('invalidate': {paths};
- *                                   'contended': {path, name, owner})
- * A push has no id: a client that does not know pushes reads its id as 0, finds no request
- * waiting for it and drops it (protocol/client before pushes existed did exactly that,
- * silently, and kept the connection). Binary data (read/write payloads, xattr values) travels as msgpack bin, never base64.
+ *                                   'contended': {path, name, owner}); no id: a client reads
+ *                                   a kind it does not know as nothing
+ * Binary data (read/write payloads, xattr values) travels as msgpack bin, never base64.
  * id 0 is reserved for replies to frames whose id could not be read.
  */
-export const WIRE_VERSION = 2;
+export const WIRE_VERSION = 3;
 
 /** Largest frame a brick accepts; bigger ones get an EMSGSIZE reply. */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
@@ -62,11 +72,27 @@ export interface ContendedPush {
 /** Every message a brick sends on its own; `push` names the kind. */
 export type PushFrame = InvalidatePush | ContendedPush;
 
+/** Longest name a client gives itself in its hello. */
+export const MAX_HELLO_NAME_BYTES = 256;
+
+/** The client's first message. */
+export interface HelloFrame {
+  v: number;
+  hello: { version: number; name: string };
+}
+
+/** The brick's answer to the hello: its version, and the id it gave the connection (none when refused). */
+export interface HelloReplyFrame {
+  v: number;
+  hello: { version: number; clientId?: string };
+  err?: WireError;
+}
+
 // Plain maps (no records) so the format is msgpack any peer can read, and frozen
 // samples in test/fixtures stay meaningful.
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
 
-export function encodeFrame(frame: RequestFrame | ReplyFrame | PushFrame): Buffer {
+export function encodeFrame(frame: RequestFrame | ReplyFrame | PushFrame | HelloFrame | HelloReplyFrame): Buffer {
   return packr.pack(frame);
 }
 
@@ -102,7 +128,7 @@ export function encodeFramePooled(frame: RequestFrame | ReplyFrame): EncodedFram
   const { data: _data, ...rest } = bulk.map;
   const map = { ...rest, data: EMPTY };
   const head: Buffer = packr.pack('args' in frame
-    ? { v: frame.v, id: frame.id, fop: frame.fop, args: map, cred: frame.cred }
+    ? (frame.cred === undefined ? { v: frame.v, id: frame.id, fop: frame.fop, args: map } : { v: frame.v, id: frame.id, fop: frame.fop, cred: frame.cred, args: map })
     : { v: frame.v, id: frame.id, ok: map });
   const h = head.length - 2;
   const total = h + 5 + bulk.data.length;
@@ -141,12 +167,51 @@ function checkEnvelope(o: Record<string, unknown>): number {
 }
 
 export function decodeRequest(buf: Uint8Array): RequestFrame {
-  const o = decodeObject(buf);
+  return requestOf(decodeObject(buf));
+}
+
+function requestOf(o: Record<string, unknown>): RequestFrame {
   const id = checkEnvelope(o);
   if (typeof o.fop !== 'string') throw new MalformedFrameError('request has no fop', id);
   const args = o.args ?? {};
   if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new MalformedFrameError('request args is not a map', id);
-  return { v: WIRE_VERSION, id, fop: o.fop, args: args as Record<string, unknown>, cred: o.cred };
+  return { v: WIRE_VERSION, id, fop: o.fop, args: args as Record<string, unknown>, ...(o.cred === undefined ? {} : { cred: o.cred }) };
+}
+
+/** The version a hello names: read whatever the envelope's `v` (that is the hello's point). */
+function helloVersion(hello: unknown): number {
+  const version = (hello as { version?: unknown } | null)?.version;
+  if (typeof hello !== 'object' || hello === null || !Number.isSafeInteger(version) || (version as number) < 1) {
+    throw new MalformedFrameError('hello without a version');
+  }
+  return version as number;
+}
+
+/** What a brick reads from a client: the hello, or a request. */
+export function decodeClientFrame(buf: Uint8Array): HelloFrame | RequestFrame {
+  const o = decodeObject(buf);
+  if (o.hello === undefined) return requestOf(o);
+  const version = helloVersion(o.hello);
+  const name = (o.hello as { name?: unknown }).name ?? '';
+  if (typeof name !== 'string' || Buffer.byteLength(name) > MAX_HELLO_NAME_BYTES) throw new MalformedFrameError(`hello name is not a string of at most ${MAX_HELLO_NAME_BYTES} bytes`);
+  return { v: typeof o.v === 'number' ? o.v : 0, hello: { version, name } };
+}
+
+/**
+ * What a client reads first: the brick's hello reply. A brick from before the hello answers
+ * it with an error reply in its own envelope: that envelope's version is the brick's.
+ */
+export function decodeHelloReply(buf: Uint8Array): HelloReplyFrame {
+  const o = decodeObject(buf);
+  const err = o.err as WireError | undefined;
+  if (o.hello === undefined) {
+    if (typeof o.v !== 'number') throw new MalformedFrameError('neither a hello reply nor a versioned frame');
+    return { v: o.v, hello: { version: o.v }, err: err ?? FsError.of('EPROTO', 'answered the hello with something else').toWire() };
+  }
+  const version = helloVersion(o.hello);
+  const clientId = (o.hello as { clientId?: unknown }).clientId;
+  if (clientId !== undefined && (typeof clientId !== 'string' || clientId.length === 0)) throw new MalformedFrameError('hello reply with a bad clientId');
+  return { v: typeof o.v === 'number' ? o.v : 0, hello: clientId === undefined ? { version } : { version, clientId }, ...(err ? { err } : {}) };
 }
 
 export function decodeReply(buf: Uint8Array): ReplyFrame {

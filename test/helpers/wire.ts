@@ -1,8 +1,16 @@
 import WebSocket from 'ws';
 import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
-import { decodeServerFrame, encodeFrame, WIRE_VERSION, type PushFrame, type ReplyFrame } from '../../lib/rpc/frame.js';
+import { decodeHelloReply, decodeServerFrame, encodeFrame, WIRE_VERSION, type HelloReplyFrame, type PushFrame, type ReplyFrame } from '../../lib/rpc/frame.js';
 
-/** A raw protocol client for poking a brick with well- and ill-formed frames. */
+export interface RawConnectOptions {
+  /** Say no hello (a test that fops before it are refused, or that sends its own). */
+  skipHello?: boolean;
+}
+
+/**
+ * A raw protocol client for poking a brick with well- and ill-formed frames. It says its
+ * hello on connect (unless told not to); the brick's answer is `helloReply`.
+ */
 export class RawBrickClient {
   private readonly replies: ReplyFrame[] = [];
   private readonly waiters: Array<(r: ReplyFrame) => void> = [];
@@ -10,9 +18,24 @@ export class RawBrickClient {
   readonly pushes: PushFrame[] = [];
   private nextId = 1;
   closeCode?: number;
+  /** The close code, once the brick (or this client) closed the connection. */
+  readonly closed: Promise<number>;
+  /** The brick's answer to the hello, once it came. */
+  helloReply?: HelloReplyFrame;
+  private helloWaiter?: (r: HelloReplyFrame) => void;
 
   private constructor(readonly ws: WebSocket) {
+    this.closed = new Promise((resolve) => ws.on('close', (code) => {
+      this.closeCode = code;
+      resolve(code);
+    }));
     ws.on('message', (d: Buffer) => {
+      if (this.helloWaiter) {
+        this.helloReply = decodeHelloReply(d);
+        this.helloWaiter(this.helloReply);
+        this.helloWaiter = undefined;
+        return;
+      }
       const r = decodeServerFrame(d);
       if (r === undefined) return;
       if ('push' in r) {
@@ -23,16 +46,30 @@ export class RawBrickClient {
       if (w) w(r);
       else this.replies.push(r);
     });
-    ws.on('close', (code) => { this.closeCode = code; });
   }
 
-  static connect(port: number, subvolume: string): Promise<RawBrickClient> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/?subvolume=${encodeURIComponent(subvolume)}&client=rawtest`, { maxPayload: 128 << 20 });
-    return new Promise((resolve, reject) => {
-      const c = new RawBrickClient(ws);
-      ws.once('open', () => resolve(c));
+  /**
+   * Connects and says the hello (as `version`, WIRE_VERSION unless given): resolves once the
+   * brick answered it, or closed the connection (closeCode says why).
+   */
+  static async connect(port: number, subvolume: string, opts: RawConnectOptions = {}): Promise<RawBrickClient> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/?subvolume=${encodeURIComponent(subvolume)}`, { maxPayload: 128 << 20 });
+    const c = new RawBrickClient(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
       ws.once('error', reject);
     });
+    if (!opts.skipHello) await c.hello();
+    return c;
+  }
+
+  /** Says the hello and waits for its answer (or the connection's end: undefined). */
+  async hello(version = WIRE_VERSION, name = 'rawtest'): Promise<HelloReplyFrame | undefined> {
+    const answered = new Promise<HelloReplyFrame>((resolve) => { this.helloWaiter = resolve; });
+    this.ws.send(encodeFrame({ v: WIRE_VERSION, hello: { version, name } }));
+    const r = await Promise.race([answered, this.closed.then(() => undefined)]);
+    this.helloWaiter = undefined;
+    return r;
   }
 
   /** The next reply to arrive. */

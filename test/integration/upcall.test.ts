@@ -26,7 +26,7 @@ test('a change through one connection is pushed to the others, not to itself; a 
   await eventually(() => b.pushes.length === 1, 5000, 'push of the create');
   t.deepEqual(pushed(b), [['/f']]);
   // 50 writes sent at once (pipelined): their push comes out of a few event-loop turns, not 50.
-  for (let i = 0; i < 50; i++) a.ws.send(encodeFrame({ v: WIRE_VERSION, id: 1000 + i, fop: 'write', args: { fd, offset: i * 4, data: Buffer.from('abcd') } }));
+  for (let i = 0; i < 50; i++) a.ws.send(encodeFrame({ v: WIRE_VERSION, id: 1000 + i, fop: 'write', args: { fd, offset: i * 4, data: Buffer.from('abcd') }, cred: ROOT_FRAME }));
   for (let i = 0; i < 50; i++) t.is((await a.next()).err, undefined);
   await eventually(() => b.pushes.length >= 2, 5000, 'push of the writes');
   await sleep(100);

@@ -3,19 +3,25 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { FsError } from '../../../lib/errors.js';
-import { FOPS, isFopName, type FopName } from '../../../lib/fops.js';
+import { FOPS, isFopName, type FopArgs, type FopName } from '../../../lib/fops.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { registerXlator } from '../../../lib/registry.js';
+import { argsProblem } from '../../../lib/rpc/args.js';
 import {
-  decodeRequest, encodeFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, MalformedFrameError, MAX_FRAME_BYTES, WIRE_VERSION,
-  type ReplyFrame,
+  decodeClientFrame, encodeFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, MalformedFrameError, MAX_FRAME_BYTES, WIRE_VERSION,
+  type HelloFrame, type ReplyFrame,
 } from '../../../lib/rpc/frame.js';
 import { CoalescingSender } from '../../../lib/rpc/coalescing-sender.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 
 /** Per-connection state: fds to release and the lock-owner prefix when the client goes. */
 interface Conn {
+  /** What this brick calls the connection (its locks' owner prefix); empty until the hello. */
   id: string;
+  /** What the client calls itself (its hello), for logs and statedump. */
+  name: string;
+  /** Closes a connection that says no hello in time. */
+  helloTimer?: NodeJS.Timeout;
   ws: WebSocket;
   /** Replies of one event-loop turn go out in one socket write. */
   sender: CoalescingSender;
@@ -35,11 +41,22 @@ const NOT_PUSHED: ReadonlySet<FopName> = new Set(['xattrop', 'migrate']);
 /** Paths in one push at most: a bigger burst goes out in several frames. */
 const MAX_PUSH_PATHS = 1024;
 
+/** How long a new connection may take to say its hello before it is closed. */
+const HELLO_TIMEOUT_MS = 30_000;
+
+/** WebSocket close codes: the subvolume is not exported here; the client speaks another version; no hello in time. */
+const CLOSE_NO_SUBVOLUME = 4004;
+const CLOSE_VERSION = 4005;
+const CLOSE_NO_HELLO = 4008;
+
 /**
  * protocol/server: serves its subvolumes over WebSocket. A client names the subvolume it
- * wants in the URL (?subvolume=NAME, GlusterFS's remote-subvolume). Requests are handled
- * concurrently in arrival order (pipelined); every failure, malformed frames included,
- * becomes an error reply and the connection keeps serving.
+ * wants in the URL (?subvolume=NAME, GlusterFS's remote-subvolume), then says its hello: the
+ * wire version it speaks, answered with this brick's and the id the brick gives the
+ * connection (lib/rpc/frame.ts); another version is refused there, once, instead of in every
+ * fop. Every request's args are checked against the fop table's spec before dispatch (EINVAL
+ * naming the field). Requests are handled concurrently in arrival order (pipelined); every
+ * failure, malformed frames included, becomes an error reply and the connection keeps serving.
  *
  * Cache invalidation (GlusterFS's features/upcall, docs/cache-invalidation.md): when a
  * modifying fop from one connection succeeds, every other connection to the same subvolume
@@ -109,7 +126,7 @@ export class Server extends Xlator {
   override statedump(): Record<string, unknown> {
     return {
       port: this.boundPort, cacheInvalidation: this.optBool('cache-invalidation'), pushes: this.pushes,
-      connections: [...this.conns].map((c) => ({ id: c.id, subvolume: c.subvol.name, fds: c.fds.size })),
+      connections: [...this.conns].map((c) => ({ id: c.id, name: c.name, subvolume: c.subvol.name, fds: c.fds.size })),
     };
   }
 
@@ -118,14 +135,37 @@ export class Server extends Xlator {
     const want = url.searchParams.get('subvolume');
     const subvol = this.children.find((c) => c.name === want);
     if (!subvol) {
-      ws.close(4004, `no subvolume ${JSON.stringify(want)} here; exported: ${this.children.map((c) => c.name).join(' ')}`);
+      ws.close(CLOSE_NO_SUBVOLUME, `no subvolume ${JSON.stringify(want)} here; exported: ${this.children.map((c) => c.name).join(' ')}`);
       return;
     }
-    const conn: Conn = { id: url.searchParams.get('client') || randomUUID(), ws, sender: new CoalescingSender(ws), subvol, fds: new Map() };
+    const conn: Conn = { id: '', name: '', ws, sender: new CoalescingSender(ws), subvol, fds: new Map() };
+    conn.helloTimer = setTimeout(() => ws.close(CLOSE_NO_HELLO, `no hello within ${HELLO_TIMEOUT_MS} ms`), HELLO_TIMEOUT_MS);
+    conn.helloTimer.unref();
     this.conns.add(conn);
     ws.on('message', (data, isBinary) => this.onMessage(conn, data as Buffer, isBinary));
     ws.on('close', () => this.drop(conn));
-    ws.on('error', (e) => this.log.warn(`connection ${conn.id}: ${e.message}`));
+    ws.on('error', (e) => this.log.warn(`connection ${conn.id || conn.name}: ${e.message}`));
+  }
+
+  /** The hello: the same version is served under an id of the brick's choosing; another is told this brick's and closed. */
+  private hello(conn: Conn, h: HelloFrame): void {
+    if (conn.id) {
+      this.sendError(conn, 0, FsError.of('EPROTO', 'a second hello on one connection'));
+      return;
+    }
+    clearTimeout(conn.helloTimer);
+    const theirs = h.hello.version;
+    if (theirs !== WIRE_VERSION) {
+      const msg = `this brick speaks wire version ${WIRE_VERSION}, the client ${JSON.stringify(h.hello.name)} version ${theirs}`;
+      this.log.warn(msg);
+      conn.ws.send(encodeFrame({ v: WIRE_VERSION, hello: { version: WIRE_VERSION }, err: FsError.of('EPROTO', msg).toWire() }));
+      conn.ws.close(CLOSE_VERSION, `wire version ${WIRE_VERSION} here, ${theirs} there`);
+      return;
+    }
+    conn.id = randomUUID();
+    conn.name = h.hello.name;
+    this.log.debug(`client ${JSON.stringify(conn.name)} is connection ${conn.id} on ${conn.subvol.name}`);
+    conn.ws.send(encodeFrame({ v: WIRE_VERSION, hello: { version: WIRE_VERSION, clientId: conn.id } }));
   }
 
   private send(conn: Conn, frame: ReplyFrame): void {
@@ -148,13 +188,21 @@ export class Server extends Xlator {
     }
     let req;
     try {
-      req = decodeRequest(data);
+      req = decodeClientFrame(data);
     } catch (e) {
       const id = e instanceof MalformedFrameError ? e.id : 0;
       this.sendError(conn, id, FsError.of('EPROTO', (e as Error).message));
       return;
     }
+    if ('hello' in req) {
+      this.hello(conn, req);
+      return;
+    }
     const { id, fop, args } = req;
+    if (!conn.id) {
+      this.sendError(conn, id, FsError.of('EPROTO', 'the first message on a connection must be the hello'));
+      return;
+    }
     if (fop === 'ping') {
       this.send(conn, { v: WIRE_VERSION, id, ok: {} });
       return;
@@ -169,11 +217,16 @@ export class Server extends Xlator {
       this.sendError(conn, id, FsError.of('EINVAL', 'request carries no valid credentials'));
       return;
     }
-    if (fop === 'entrylk' || fop === 'migrate') args.owner = `${conn.id}:${String(args.owner)}`;
+    const bad = argsProblem(FOPS[fop].args, args);
+    if (bad) {
+      this.sendError(conn, id, FsError.of('EINVAL', `${fop}: ${bad}`));
+      return;
+    }
+    if (fop === 'entrylk' || fop === 'migrate') args.owner = `${conn.id}:${args.owner as string}`;
     // Locks taken along with a changelog update or a create belong to the connection too (clientGone).
-    const specs = fop === 'xattrop' ? [args.lock, args.unlock] : fop === 'create' ? [(args.burst as { lock?: unknown } | undefined)?.lock] : [];
-    for (const spec of specs as Array<{ owner?: unknown } | undefined>) {
-      if (spec && typeof spec === 'object') spec.owner = `${conn.id}:${String(spec.owner)}`;
+    const specs = fop === 'xattrop' ? [(args as FopArgs<'xattrop'>).lock, (args as FopArgs<'xattrop'>).unlock] : fop === 'create' ? [(args as FopArgs<'create'>).burst?.lock] : [];
+    for (const spec of specs) {
+      if (spec) spec.owner = `${conn.id}:${spec.owner}`;
     }
     this.dispatch(conn, id, fop, args, frame);
   }
@@ -231,7 +284,8 @@ export class Server extends Xlator {
     const paths = Server.changedPaths(from, fop, args);
     if (paths.length === 0) return;
     for (const c of this.conns) {
-      if (c === from || c.subvol !== from.subvol) continue;
+      // A connection before its hello gets nothing it did not ask for.
+      if (c === from || c.subvol !== from.subvol || !c.id) continue;
       const set = (c.changed ??= new Set());
       for (const p of paths) set.add(p);
       if (set.size >= MAX_PUSH_PATHS) {
@@ -270,12 +324,13 @@ export class Server extends Xlator {
 
   private drop(conn: Conn): void {
     if (!this.conns.delete(conn)) return;
+    clearTimeout(conn.helloTimer);
     this.pushing.delete(conn);
     for (const fd of conn.fds.keys()) {
       conn.subvol.call('release', { fd }, ROOT_FRAME).catch(() => undefined);
     }
     conn.fds.clear();
-    conn.subvol.clientGone(conn.id);
+    if (conn.id) conn.subvol.clientGone(conn.id);
   }
 }
 

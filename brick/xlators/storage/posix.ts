@@ -677,7 +677,7 @@ export class Posix extends Xlator implements FopImpl {
         fs.renameSync(entry, this.indexEntry(a.to));
       } catch { /* removed meanwhile */ }
     }
-    return replacedLinkto === undefined ? { targetChecked: true } : { targetChecked: true, replacedLinkto };
+    return replacedLinkto === undefined ? {} : { replacedLinkto };
   }
 
 

@@ -6,7 +6,7 @@ import { reopenFlags, type FopArgs, type FopName, type FopReply } from '../../..
 import { registerXlator } from '../../../lib/registry.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { CoalescingSender } from '../../../lib/rpc/coalescing-sender.js';
-import { decodeServerFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, WIRE_VERSION } from '../../../lib/rpc/frame.js';
+import { decodeHelloReply, decodeServerFrame, encodeFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, WIRE_VERSION } from '../../../lib/rpc/frame.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 
 interface Pending {
@@ -33,21 +33,17 @@ function zeroMask(mask: Buffer): void {
   mask.fill(0);
 }
 
-/** One id per client process, so a brick can tell connections of different mounts apart. */
+/** One name per client process, so a brick's logs tell connections of different mounts apart. */
 const PROCESS_ID = randomUUID().slice(0, 8);
-/**
- * Numbers every connection this process makes: a brick drops the locks of a connection
- * that closes by its client id, so no two connections may share one (a graph switch has
- * the old and the new graph's client of the same name connected at once).
- */
-let connections = 0;
 
 /**
- * protocol/client: one WebSocket to one brick subvolume. Requests are pipelined (many in
- * flight, matched by id). A request with no answer within ping-timeout fails with ENOTCONN
- * and the connection is dropped; while disconnected, fops fail at once with ENOTCONN (never
- * a hang) and the connection is retried with backoff. fds survive a reconnect: they are
- * reopened by path on next use.
+ * protocol/client: one WebSocket to one brick subvolume. The connection is up once the
+ * hello is answered (lib/rpc/frame.ts): a brick speaking another wire version is never
+ * used (its fops fail with ENOTCONN; the log names both versions), and the brick names the
+ * connection. Requests are pipelined (many in flight, matched by id). A request with no
+ * answer within ping-timeout fails with ENOTCONN and the connection is dropped; while
+ * disconnected, fops fail at once with ENOTCONN (never a hang) and the connection is
+ * retried with backoff. fds survive a reconnect: they are reopened by path on next use.
  */
 export class ProtocolClient extends Xlator {
   static override readonly description = 'Talks to one brick over WebSocket';
@@ -74,6 +70,12 @@ export class ProtocolClient extends Xlator {
   private firstAttempt?: () => void;
   /** Invalidation pushes received from the brick. */
   private invalidations = 0;
+  /** The brick's name for the connection (its hello reply). */
+  private clientId?: string;
+  /** Closes a connection whose hello is not answered within ping-timeout. */
+  private helloTimer?: NodeJS.Timeout;
+  /** The last refusal logged as an error: a brick refusing every retry the same way is logged once. */
+  private lastRefusal?: string;
 
   constructor(init: XlatorInit) {
     super(init);
@@ -106,18 +108,19 @@ export class ProtocolClient extends Xlator {
     this.stopped = true;
     clearInterval(this.watchdog);
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.helloTimer);
     this.failAll(new BrickDisconnectedError(this.target));
     this.sender?.drop();
     this.ws?.terminate();
   }
 
   override statedump(): Record<string, unknown> {
-    return { target: this.target, connected: this.connected, epoch: this.epoch, inFlight: this.pending.size, fds: this.fds.size, invalidations: this.invalidations, sends: this.sender?.stats };
+    return { target: this.target, connected: this.connected, clientId: this.clientId, wireVersion: WIRE_VERSION, epoch: this.epoch, inFlight: this.pending.size, fds: this.fds.size, invalidations: this.invalidations, sends: this.sender?.stats };
   }
 
   private connect(): void {
     const host = this.optString('remote-host');
-    const url = `ws://${host.includes(':') ? `[${host}]` : host}:${this.optNumber('remote-port')}/?subvolume=${encodeURIComponent(this.optString('remote-subvolume'))}&client=${PROCESS_ID}-${this.name}-${++connections}`;
+    const url = `ws://${host.includes(':') ? `[${host}]` : host}:${this.optNumber('remote-port')}/?subvolume=${encodeURIComponent(this.optString('remote-subvolume'))}`;
     const ws = new WebSocket(url, {
       maxPayload: HARD_MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: this.pingTimeoutMs,
       // RFC 6455 masking protects browsers' HTTP proxies, not us; ws skips the XOR pass over
@@ -129,19 +132,19 @@ export class ProtocolClient extends Xlator {
     this.sender = sender;
     ws.binaryType = 'nodebuffer';
     ws.on('open', () => {
-      this.connected = true;
-      this.epoch++;
-      this.backoffMs = BACKOFF_MIN_MS;
-      this.log.info(`connected to ${this.target}`);
-      this.firstAttempt?.();
-      this.firstAttempt = undefined;
-      for (const p of this.parents) p.notify('CHILD_UP', this);
+      ws.send(encodeFrame({ v: WIRE_VERSION, hello: { version: WIRE_VERSION, name: `${PROCESS_ID}-${this.name}` } }));
+      this.helloTimer = setTimeout(() => {
+        this.log.error(`${this.target} did not answer the hello within ${this.pingTimeoutMs} ms`);
+        ws.terminate();
+      }, this.pingTimeoutMs);
+      this.helloTimer.unref();
     });
-    ws.on('message', (data: Buffer) => this.onReply(data));
+    ws.on('message', (data: Buffer) => (this.connected ? this.onReply(data) : this.onHello(ws, data)));
     ws.on('error', (e) => this.log.debug(`${this.target}: ${e.message}`));
     ws.on('close', (code, reason) => {
       sender.drop();
       if (this.ws !== ws) return;
+      clearTimeout(this.helloTimer);
       const wasUp = this.connected;
       this.connected = false;
       this.ws = undefined;
@@ -155,6 +158,45 @@ export class ProtocolClient extends Xlator {
       this.firstAttempt = undefined;
       this.scheduleReconnect();
     });
+  }
+
+  /** The brick's answer to the hello: up if it speaks our version, else closed (and retried slowly: it may be upgraded). */
+  private onHello(ws: WebSocket, data: Buffer): void {
+    if (this.ws !== ws) return;
+    clearTimeout(this.helloTimer);
+    let reply;
+    try {
+      reply = decodeHelloReply(data);
+    } catch (e) {
+      this.refused(ws, `${this.target} answered the hello with a bad frame: ${(e as Error).message}`);
+      return;
+    }
+    const theirs = reply.hello.version;
+    if (theirs !== WIRE_VERSION) {
+      this.refused(ws, `${this.target} speaks wire version ${theirs}, this client ${WIRE_VERSION}: not using it until they agree`);
+      return;
+    }
+    if (reply.err || reply.hello.clientId === undefined) {
+      this.refused(ws, `${this.target} refused the hello: ${reply.err?.code ?? 'no client id'} ${reply.err?.message ?? ''}`);
+      return;
+    }
+    this.clientId = reply.hello.clientId;
+    this.connected = true;
+    this.epoch++;
+    this.backoffMs = BACKOFF_MIN_MS;
+    this.lastRefusal = undefined;
+    this.log.info(`connected to ${this.target} (wire version ${WIRE_VERSION}, connection ${this.clientId})`);
+    this.firstAttempt?.();
+    this.firstAttempt = undefined;
+    for (const p of this.parents) p.notify('CHILD_UP', this);
+  }
+
+  private refused(ws: WebSocket, why: string): void {
+    if (why !== this.lastRefusal) this.log.error(why);
+    else this.log.debug(why);
+    this.lastRefusal = why;
+    this.backoffMs = BACKOFF_MAX_MS;
+    ws.terminate();
   }
 
   private scheduleReconnect(): void {
@@ -221,7 +263,7 @@ export class ProtocolClient extends Xlator {
     const id = this.nextId++;
     return new Promise<FopReply<F>>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, sentAt: Date.now(), fop, start: profileStart() });
-      const frame = encodeFramePooled({ v: WIRE_VERSION, id, fop, args: args as Record<string, unknown>, cred });
+      const frame = encodeFramePooled({ v: WIRE_VERSION, id, fop, cred, args: args as Record<string, unknown> });
       sender.send(frame, behind);
     });
   }

@@ -841,9 +841,6 @@ export class Distribute extends Xlator implements FopImpl {
     const r = await this.children[s]!.call('rename', { ...a, dataOnly: true }, frame);
     const pointed = r.replacedLinkto === undefined ? undefined : this.childIndex.get(r.replacedLinkto);
     if (pointed !== undefined) replaced.add(pointed);
-    // A brick from before the fifteenth pass does not say what its rename replaced: the
-    // target's data, if it lived elsewhere, is looked for now.
-    if (targetShows && !r.targetChecked) for (const c of await this.dataHolders(a.to, [s, toHashed], frame)) replaced.add(c);
     // The replaced name's data where its link file pointed: the rename took the name.
     for (const c of replaced) {
       if (c !== s && c !== toHashed) await this.children[c]!.call('unlink', { path: a.to, dataOnly: true }, frame).catch(() => undefined);
@@ -852,12 +849,6 @@ export class Distribute extends Xlator implements FopImpl {
     this.where.set(a.to, s);
     this.gfids.delete(a.from);
     if (knownGfid) this.gfids.set(a.to, knownGfid);
-  }
-
-  /** The children but `except` that hold path as data (not as a link file). */
-  private async dataHolders(path: string, except: readonly number[], frame: Frame): Promise<number[]> {
-    const res = await fanout(this.children, 'lookup', { path }, frame, this.all().filter((i) => !except.includes(i)));
-    return successes(res).filter((r) => !r.value.linkto && !isDir(r.value.iatt)).map((r) => r.child);
   }
 
   /** locateFile, or undefined when the name is free. */
