@@ -13,6 +13,43 @@ export interface OptionSpec {
   values?: readonly string[];
   required?: boolean;
   description: string;
+  /**
+   * The `volume set` key (gluster-style, e.g. performance.md-cache-timeout) that reaches this
+   * option in every translator of this type volgen writes; several for GlusterFS's alias keys.
+   * lib/mgmt/volume-options.generated.ts is generated from these (docs/options.md).
+   */
+  volume?: VolumeKey | readonly VolumeKey[];
+  /** A default that volgen writes instead of `default` while another volume option has a given value. */
+  defaultWhen?: ConditionalDefault;
+}
+
+/** A `volume set` key of a translator option (a row of GlusterFS's glusterd-volume-set table). */
+export interface VolumeKey {
+  key: string;
+  /** What `volume set` says of the key, for users of the volume; the option's description when absent. */
+  description?: string;
+}
+
+/**
+ * A context-dependent default (GlusterFS's option groups): while the volume option `key` is
+ * in effect with value `is` (set so, or by default), volgen writes `default` for an option the
+ * user did not set.
+ */
+export interface ConditionalDefault {
+  key: string;
+  is: OptionValue;
+  default: OptionValue;
+}
+
+/**
+ * The `volume set performance.X on|off` key that decides whether a translator is in the
+ * client graph at all; a translator class declares it as `static readonly volumeSwitch`.
+ */
+export interface VolumeSwitch {
+  key: string;
+  /** In the graph unless switched off. */
+  default: boolean;
+  description: string;
 }
 
 export type OptionSchema = Record<string, OptionSpec>;

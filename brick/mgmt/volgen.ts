@@ -1,7 +1,8 @@
 // Volfile generation (GlusterFS's glusterd-volgen): a volume definition in, volfile text
 // out. Pure functions: no I/O, so the output is easy to test and to diff.
 import type { BrickInfo, VolumeType } from '../../lib/mgmt/api.js';
-import { PERFORMANCE_DEFAULTS, TRANSLATOR_SWITCH, VOLUME_OPTIONS } from '../../lib/mgmt/volume-options.js';
+import { TRANSLATOR_SWITCH, VOLUME_OPTIONS } from '../../lib/mgmt/volume-options.js';
+import { parseOptions, type OptionValue } from '../../lib/options.js';
 import { formatVolfile, type VolumeDecl } from '../../lib/volfile/parse.js';
 
 /** One `volume ... end-volume` block to generate. */
@@ -64,7 +65,13 @@ export function volumeType(vol: Pick<VolgenInput, 'bricks' | 'stripeCount' | 're
   return (distributed ? `distributed-${shape}` : shape) as VolumeType;
 }
 
-/** The volume options that land on translators of the given type, under their translator names. */
+/**
+ * The volume options that land on translators of the given type, under their translator
+ * names: those set, then the context-dependent defaults (a schema's `defaultWhen`) of those not
+ * set whose condition holds. md-cache, nl-cache and readdir-ahead declare longer defaults
+ * while features.cache-invalidation is on (their schemas say why); without it the
+ * translators' own defaults apply, so volgen writes nothing.
+ */
 function optionsFor(vol: VolgenInput, xlatorType: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(vol.options)) {
@@ -72,16 +79,33 @@ function optionsFor(vol: VolgenInput, xlatorType: string): Record<string, string
     // An empty value (`volume set VOL performance.cache-priority ""`) is the default: a volfile line cannot carry it.
     if (def && def.xlator === xlatorType && def.key !== TRANSLATOR_SWITCH && value !== '') out[def.key] = value;
   }
+  for (const def of Object.values(VOLUME_OPTIONS)) {
+    const when = def.defaultWhen;
+    if (def.xlator !== xlatorType || !when || def.key in out) continue;
+    if (valueInEffect(vol, when.key) === when.is) out[def.key] = String(when.default);
+  }
   return out;
 }
 
-/** Whether a performance translator is in the client graph: its on/off volume option, else the default. */
-function translatorOn(vol: VolgenInput, xlatorType: string): boolean {
-  for (const [key, value] of Object.entries(vol.options)) {
-    const def = VOLUME_OPTIONS[key];
-    if (def?.xlator === xlatorType && def.key === TRANSLATOR_SWITCH) return value === 'true';
+/** A volume option's value as the translators get it: the value set, else the schema's default. */
+function valueInEffect(vol: VolgenInput, key: string): OptionValue | undefined {
+  const spec = VOLUME_OPTIONS[key]?.spec;
+  if (!spec) return undefined;
+  const raw = vol.options[key];
+  if (raw !== undefined && raw !== '') {
+    try {
+      return parseOptions({ [key]: spec }, { [key]: raw })[key];
+    } catch {
+      // Stored before the key's bounds changed: the translator's default, as for a volfile.
+    }
   }
-  return PERFORMANCE_DEFAULTS[xlatorType] ?? false;
+  return spec.default;
+}
+
+/** Whether a performance translator is in the client graph: its on/off volume option, else its schema's default. */
+function translatorOn(vol: VolgenInput, xlatorType: string): boolean {
+  const sw = Object.entries(VOLUME_OPTIONS).find(([, def]) => def.xlator === xlatorType && def.key === TRANSLATOR_SWITCH);
+  return sw !== undefined && valueInEffect(vol, sw[0]) === true;
 }
 
 /** The address a brick listens on: every IPv4 address, or every address for an IPv6 brick host. */
@@ -215,34 +239,10 @@ export function clientGraph(vol: VolgenInput): Decl[] {
   ] as const;
   for (const [type, suffix] of performance) {
     if (!translatorOn(vol, type)) continue;
-    const options = optionsFor(vol, type);
-    if (invalidationOn(vol)) {
-      for (const [key, value] of Object.entries(DEFAULTS_WITH_INVALIDATION[type] ?? {})) options[key] ??= value;
-    }
-    out.push({ name: `${vol.name}-${suffix}`, type, options, subvolumes: [out.at(-1)!.name] });
+    out.push({ name: `${vol.name}-${suffix}`, type, options: optionsFor(vol, type), subvolumes: [out.at(-1)!.name] });
   }
   return out;
 }
-
-/**
- * Translator options whose default is longer while the bricks push invalidations
- * (features.cache-invalidation): another client's change then drops what a cache holds at
- * once, so the timeout is only the bound for what no push reaches (docs/cache-invalidation.md,
- * "Limits"), not the bound on seeing other clients' changes. Without pushes, the translators'
- * own defaults (1 s, and no reuse) bound what a client misses.
- * - nl-cache: trusts a listing as long as GlusterFS's nl-cache does (60 s, which there also
- *   needs cache-invalidation);
- * - readdir-ahead: a listing answers every readdir of its directory within cache-timeout
- *   (rm lists each directory twice);
- * - md-cache: keeps attributes 60 s, as GlusterFS's metadata-cache option group does with
- *   cache-invalidation on (600 s there), so the stat, open or rm of a file this client made,
- *   listed or renamed a while ago needs no lookup.
- */
-export const DEFAULTS_WITH_INVALIDATION: Readonly<Record<string, Readonly<Record<string, string>>>> = {
-  'performance/nl-cache': { 'nl-cache-timeout': '60' },
-  'performance/readdir-ahead': { 'reuse-listings': 'true' },
-  'performance/md-cache': { 'md-cache-timeout': '60' },
-};
 
 /** Whether the bricks push invalidations (features.cache-invalidation, on unless set off). */
 function invalidationOn(vol: VolgenInput): boolean {

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import { OperationError, UsageError } from '../../lib/errors.js';
 import type { ErrorReply } from '../../lib/mgmt/api.js';
-import { parseServer, type ServerAddr } from './mgmt-client.js';
+import { parseServer, type ServerAddr } from '../../lib/mgmt/client.js';
 
 /** Options every command has (declared global in index.ts). */
 export interface GlobalArgs {

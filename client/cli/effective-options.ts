@@ -4,7 +4,6 @@
 import type { Decl } from '../../brick/mgmt/volgen.js';
 import { TRANSLATOR_SWITCH, VOLUME_OPTIONS } from '../../lib/mgmt/volume-options.js';
 import { parseOptions, type OptionSpec } from '../../lib/options.js';
-import { lookupXlator } from '../../lib/registry.js';
 
 /** One row of `volume get`. */
 export interface EffectiveOption {
@@ -16,10 +15,10 @@ export interface EffectiveOption {
 }
 
 /**
- * The value in effect of every volume option (translators must be registered: import the
- * client and brick xlator indexes first). A translator not in the graph (stripe's block size
- * on a volume without stripe, a performance translator switched off) shows the value it
- * would start with.
+ * The value in effect of every volume option. A translator not in the graph (stripe's block
+ * size on a volume without stripe, a performance translator switched off) shows the value it
+ * would start with: its schema's default, which the generated VOLUME_OPTIONS carries, so no
+ * translator is loaded here.
  */
 export function effectiveOptions(set: Readonly<Record<string, string>>, clientGraph: readonly Decl[], brickGraph: readonly Decl[]): EffectiveOption[] {
   return Object.keys(VOLUME_OPTIONS).map((key) => ({ key, value: effectiveValue(key, set, [...clientGraph, ...brickGraph]), set: key in set }));
@@ -28,8 +27,7 @@ export function effectiveOptions(set: Readonly<Record<string, string>>, clientGr
 function effectiveValue(key: string, set: Readonly<Record<string, string>>, graph: readonly Decl[]): string {
   const def = VOLUME_OPTIONS[key]!;
   if (def.key === TRANSLATOR_SWITCH) return graph.some((d) => d.type === def.xlator) ? 'on' : 'off';
-  // The translator's own schema holds the default; the volume option's spec only bounds `set`.
-  const spec = lookupXlator(def.xlator)?.options[def.key] ?? def.spec;
+  const { spec } = def;
   const raw = graph.find((d) => d.type === def.xlator)?.options[def.key] ?? set[key];
   const value = raw === undefined ? spec.default : parseOptions({ [def.key]: spec }, { [def.key]: raw })[def.key];
   return show(spec, value);

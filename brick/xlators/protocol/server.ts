@@ -71,6 +71,7 @@ export class Server extends Xlator {
     'cache-invalidation': {
       type: 'bool', default: true,
       description: 'Tell the other clients which paths a client changed, so their caches drop them (on/off)',
+      volume: { key: 'features.cache-invalidation', description: 'Bricks tell every other client which paths a client changed, so their caches (and the kernel\'s) drop them at once instead of after their timeouts; running bricks apply it at once (on/off, default on)' },
     },
   } as const;
 

@@ -88,6 +88,7 @@ export class Posix extends Xlator implements FopImpl {
     'writeback-window': {
       type: 'size', default: 4 * 1024 * 1024, min: 0, max: 1024 ** 3,
       description: 'Bytes an fd writes in sequence before the brick starts writing them to disk, while the writer goes on (0: leave it to the kernel)',
+      volume: { key: 'storage.writeback-window', description: 'Bytes a file is written in sequence before its brick starts writing them to disk while the writer goes on (bytes, or with K/M/G; 0 leaves it to the kernel; default 4M); running bricks apply it at once' },
     },
   } as const;
 

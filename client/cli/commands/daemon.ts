@@ -8,7 +8,7 @@ import { Logger } from '../../../lib/log.js';
 import type { HealthReply } from '../../../lib/mgmt/api.js';
 import { DEFAULT_BRICK_PORT_BASE, DEFAULT_STATE_DIR, runDaemon } from '../../../brick/mgmt/daemon.js';
 import { MgmtApi, type GlobalArgs } from '../api.js';
-import { DEFAULT_MGMT_PORT } from '../mgmt-client.js';
+import { DEFAULT_MGMT_PORT } from '../../../lib/mgmt/client.js';
 
 interface DaemonArgs extends GlobalArgs {
   port: number;

@@ -9,7 +9,7 @@ import { Logger } from '../../../lib/log.js';
 import { writeStatedump } from '../../../lib/statedump.js';
 import { isMounted, mountRunFile } from '../../mount-table.js';
 import type { VolfileSource } from '../../graph-switch.js';
-import { fetchVolfile, parseServer, parseVolumeSource } from '../mgmt-client.js';
+import { fetchVolfile, parseServer, parseVolumeSource } from '../../../lib/mgmt/client.js';
 
 interface MountArgs {
   source?: string;
@@ -185,7 +185,8 @@ export const command: CommandModule<object, MountArgs> = {
     const opts = parseO(argv.o);
     if (opts.logLevel) Logger.setLevel(opts.logLevel as 'error' | 'warn' | 'info' | 'debug');
     try {
-      await import('../../xlators/index.js');
+      // The mount runtime registers the translators a volfile names (no other command loads them).
+      await import('../../mount.js');
       graphFromVolfile(text, name);
     } catch (e) {
       if (e instanceof VolfileSyntaxError) throw new OperationError(`bad volfile: ${e.message}`);

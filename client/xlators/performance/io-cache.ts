@@ -136,24 +136,34 @@ export class IoCache extends Xlator implements FopImpl {
     'cache-size': {
       type: 'size', default: 32 * 1024 ** 2, min: 0, max: 64 * 1024 ** 3,
       description: 'Bytes of pages held across all files; the least recently used go first (0 caches nothing)',
+      volume: [
+        { key: 'performance.io-cache-size', description: 'Bytes of file pages io-cache holds per mount, least recently used evicted first (bytes, or with K/M/G)' },
+        { key: 'performance.cache-size', description: 'Bytes of file pages io-cache holds per mount (as performance.io-cache-size)' },
+      ],
     },
     'cache-timeout': {
       type: 'int', default: 1, min: 0, max: 61,
       description: 'Seconds attributes seen for a file stay trusted; older, a read revalidates them with an fstat first',
+      volume: { key: 'performance.cache-refresh-timeout', description: 'Seconds io-cache trusts the attributes it saw for a file before it checks them again (the bound on seeing another client\'s change)' },
     },
     'max-file-size': {
       type: 'size', default: 0, min: 0,
       description: 'Files larger than this are not cached (0: no limit)',
+      volume: { key: 'performance.cache-max-file-size', description: 'Files larger than this are not kept by io-cache (0: no limit)' },
     },
     'min-file-size': {
       type: 'size', default: 0, min: 0,
       description: 'Files smaller than this are not cached',
+      volume: { key: 'performance.cache-min-file-size', description: 'Files smaller than this are not kept by io-cache' },
     },
     'priority': {
       type: 'string', default: '',
       description: 'PATTERN:N,... (e.g. *.h:3,*.tmp:0): files whose path matches keep their pages longer, the lowest priority is evicted first; unmatched files have 1, 0 is never cached',
+      volume: { key: 'performance.cache-priority', description: 'PATTERN:N,... (e.g. *.h:3,*.tmp:0): io-cache evicts pages of lower-priority files first; unmatched files have 1, 0 is never cached' },
     },
   } as const;
+  /** `volume set performance.io-cache on|off` puts the translator in the client graph or leaves it out. */
+  static readonly volumeSwitch = { key: 'performance.io-cache', default: true, description: 'Keep file pages in client memory across opens, checked against the file\'s mtime and size; another client\'s change is seen after performance.cache-refresh-timeout (on/off)' } as const;
 
   private readonly files = new Map<string, FileState>();
   private readonly fds = new Map<number, FdState>();

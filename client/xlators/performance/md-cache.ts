@@ -28,9 +28,20 @@ interface Entry {
 export class MdCache extends Xlator implements FopImpl {
   static override readonly description = 'Caches file attributes for a short time';
   static override readonly options = {
-    'md-cache-timeout': { type: 'int', default: 1, min: 0, max: 600, description: 'Seconds an attribute stays valid (0 disables the cache)' },
+    'md-cache-timeout': {
+      type: 'int', default: 1, min: 0, max: 600, description: 'Seconds an attribute stays valid (0 disables the cache)',
+      volume: { key: 'performance.md-cache-timeout', description: 'Seconds clients keep file attributes (0 turns the attribute cache off; default 60 while features.cache-invalidation is on, else 1)' },
+      // While the bricks push invalidations another client's change drops what is kept at
+      // once, so the timeout only bounds what no push reaches (docs/cache-invalidation.md,
+      // "Limits"): 60 s, as GlusterFS's metadata-cache option group with cache-invalidation
+      // (600 s there), so the stat, open or rm of a file made, listed or renamed a while ago
+      // needs no lookup. Without pushes, 1 s bounds what a client misses.
+      defaultWhen: { key: 'features.cache-invalidation', is: true, default: 60 },
+    },
     'cache-entries': { type: 'int', default: 65536, min: 16, max: 1 << 22, description: 'Paths kept at most' },
   } as const;
+  /** `volume set performance.md-cache on|off` puts the translator in the client graph or leaves it out. */
+  static readonly volumeSwitch = { key: 'performance.md-cache', default: true, description: 'Cache file attributes in the client (on/off)' } as const;
 
   private readonly cache: BoundedMap<string, Entry>;
   /** Path each open fd was opened at, to key fstat and writes. */

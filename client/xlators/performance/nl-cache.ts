@@ -37,9 +37,17 @@ interface Listing {
 export class NlCache extends Xlator implements FopImpl {
   static override readonly description = 'Answers lookups of missing names from known directory listings';
   static override readonly options = {
-    'nl-cache-timeout': { type: 'int', default: 1, min: 0, max: 600, description: 'Seconds a directory listing stays known (0 disables the cache)' },
+    'nl-cache-timeout': {
+      type: 'int', default: 1, min: 0, max: 600, description: 'Seconds a directory listing stays known (0 disables the cache)',
+      volume: { key: 'performance.nl-cache-timeout', description: 'Seconds a directory listing this client knows stays trusted for negative lookups (default 60 while features.cache-invalidation is on, else 1)' },
+      // As long as GlusterFS's nl-cache trusts a listing, which there also needs
+      // cache-invalidation: another client's new name then drops the listing at once.
+      defaultWhen: { key: 'features.cache-invalidation', is: true, default: 60 },
+    },
     'nl-cache-limit': { type: 'int', default: 16384, min: 16, max: 1 << 22, description: 'Directories kept at most' },
   } as const;
+  /** `volume set performance.nl-cache on|off` puts the translator in the client graph or leaves it out. */
+  static readonly volumeSwitch = { key: 'performance.nl-cache', default: true, description: 'Answer lookups of names known not to exist (in directories this client made or listed) without a round trip (on/off)' } as const;
 
   private dirs: BoundedMap<string, DirState>;
   /** Names being made by fops in flight, per directory, with how many fops make each. */

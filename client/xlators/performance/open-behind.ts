@@ -55,6 +55,8 @@ function isBehind(f: ObFd): boolean {
 export class OpenBehind extends Xlator implements FopImpl {
   static override readonly description = 'Answers read-only opens at once and reads their files by path until an fd is needed';
   static override readonly options = {} as const;
+  /** `volume set performance.open-behind on|off` puts the translator in the client graph or leaves it out. */
+  static readonly volumeSwitch = { key: 'performance.open-behind', default: true, description: 'Answer read-only opens at once and read small files by path, one round trip per file; another client\'s unlink of a file open here makes its reads fail (on/off)' } as const;
 
   private readonly fds = new Map<number, ObFd>();
   private nextFd = 1;

@@ -95,11 +95,25 @@ interface QrFd {
 export class QuickRead extends Xlator implements FopImpl {
   static override readonly description = 'Fetches small files with their lookup and answers their reads from memory for a short time';
   static override readonly options = {
-    'max-file-size': { type: 'size', default: 64 * 1024, min: 0, max: LOOKUP_DATA_MAX_BYTES, description: 'Largest file (bytes) whose content a lookup fetches' },
-    'cache-timeout': { type: 'int', default: 1, min: 0, max: 60, description: 'Seconds a fetched content answers reads (0 turns quick-read off)' },
-    'cache-size': { type: 'size', default: 64 * 1024 * 1024, min: 0, max: 1024 ** 3, description: 'Bytes of content held in total, least recently used dropped first' },
-    'prefetch-files': { type: 'int', default: 16, min: 0, max: MAX_CREDIT, description: 'Small files of a recently listed directory fetched ahead once one of them (or the directory) is looked up, while fetched content gets read (0 turns prefetch off)' },
+    'max-file-size': {
+      type: 'size', default: 64 * 1024, min: 0, max: LOOKUP_DATA_MAX_BYTES, description: 'Largest file (bytes) whose content a lookup fetches',
+      volume: { key: 'performance.quick-read-max-file-size', description: 'Largest file whose content quick-read fetches with its lookup (bytes, or with K/M; at most 1 MiB)' },
+    },
+    'cache-timeout': {
+      type: 'int', default: 1, min: 0, max: 60, description: 'Seconds a fetched content answers reads (0 turns quick-read off)',
+      volume: { key: 'performance.quick-read-cache-timeout', description: 'Seconds a small file\'s fetched content answers reads (0 turns quick-read\'s cache off)' },
+    },
+    'cache-size': {
+      type: 'size', default: 64 * 1024 * 1024, min: 0, max: 1024 ** 3, description: 'Bytes of content held in total, least recently used dropped first',
+      volume: { key: 'performance.quick-read-cache-size', description: 'Bytes of small-file content a client holds in total (bytes, or with K/M/G)' },
+    },
+    'prefetch-files': {
+      type: 'int', default: 16, min: 0, max: MAX_CREDIT, description: 'Small files of a recently listed directory fetched ahead once one of them (or the directory) is looked up, while fetched content gets read (0 turns prefetch off)',
+      volume: { key: 'performance.quick-read-prefetch-files', description: 'Small files of a recently listed directory whose content quick-read fetches ahead, in parallel, once a walker looks one of them (or the directory) up; 0 turns it off' },
+    },
   } as const;
+  /** `volume set performance.quick-read on|off` puts the translator in the client graph or leaves it out. */
+  static readonly volumeSwitch = { key: 'performance.quick-read', default: true, description: 'Fetch the content of small files with their lookup and answer their reads from the client for up to 1 s (on/off)' } as const;
 
   /** By path, least recently used first (a Map keeps insertion order; a hit re-inserts). */
   private readonly cache = new Map<string, Cached>();

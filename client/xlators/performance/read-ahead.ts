@@ -83,12 +83,15 @@ export class ReadAhead extends Xlator implements FopImpl {
     'page-count': {
       type: 'int', default: 4, min: 1, max: 16,
       description: 'Pages fetched ahead of a sequential reader, beyond the ones its read covers',
+      volume: { key: 'performance.read-ahead-page-count', description: 'Pages (1 MiB each) fetched ahead of a sequential reader' },
     },
     'cache-size': {
       type: 'size', default: 32 * 1024 ** 2, min: 0, max: 1024 ** 3,
       description: 'Bytes of fetched pages held across all fds; the oldest go first (0 turns read-ahead off)',
     },
   } as const;
+  /** `volume set performance.read-ahead on|off` puts the translator in the client graph or leaves it out. */
+  static readonly volumeSwitch = { key: 'performance.read-ahead', default: true, description: 'Fetch the next pages of a file read sequentially before they are asked for (on/off)' } as const;
 
   private readonly fds = new Map<number, FdState>();
   private readonly files = new Map<string, FileState>();

@@ -62,12 +62,32 @@ const under = (p: string, tree: string): boolean => p === tree || p.startsWith(t
 export class ReaddirAhead extends Xlator implements FopImpl {
   static override readonly description = 'Prefetches the listings of subdirectories when a directory is listed';
   static override readonly options = {
-    'max-prefetch': { type: 'int', default: 32, min: 0, max: 4096, description: 'Subdirectories prefetched per listing, at most (0: none)' },
-    parallel: { type: 'int', default: 2, min: 1, max: 64, description: 'Prefetch requests in flight at most, in all' },
-    'cache-timeout': { type: 'int', default: 1, min: 0, max: 600, description: 'Seconds a prefetched listing may be used after it was asked for (0: no prefetching)' },
-    'reuse-listings': { type: 'bool', default: false, description: 'A listing answers every readdir of its directory until it is cache-timeout old, not just one (safe while the bricks push invalidations; volgen sets it then)' },
-    'cache-size': { type: 'int', default: 100000, min: 0, max: 1 << 24, description: 'Directory entries held at most, across all prefetched listings (a listing counts its entries plus one)' },
+    'max-prefetch': {
+      type: 'int', default: 32, min: 0, max: 4096, description: 'Subdirectories prefetched per listing, at most (0: none)',
+      volume: { key: 'performance.readdir-ahead-max-prefetch', description: 'Subdirectories whose listings are prefetched per listing' },
+    },
+    parallel: {
+      type: 'int', default: 2, min: 1, max: 64, description: 'Prefetch requests in flight at most, in all',
+      volume: { key: 'performance.readdir-ahead-parallel', description: 'Prefetched listings in flight at most, per client' },
+    },
+    'cache-timeout': {
+      type: 'int', default: 1, min: 0, max: 600, description: 'Seconds a prefetched listing may be used after it was asked for (0: no prefetching)',
+      volume: { key: 'performance.readdir-ahead-cache-timeout', description: 'Seconds a prefetched listing may be used (0: no prefetching)' },
+    },
+    'reuse-listings': {
+      type: 'bool', default: false, description: 'A listing answers every readdir of its directory until it is cache-timeout old, not just one (safe while the bricks push invalidations, which drop a listing another client changes)',
+      volume: { key: 'performance.readdir-ahead-reuse-listings', description: 'A listing answers every readdir of its directory until it is cache-timeout old, not one (default on while features.cache-invalidation is on, else off)' },
+      // rm lists each directory twice in a row; without pushes a reused listing could hide
+      // another client's change for cache-timeout.
+      defaultWhen: { key: 'features.cache-invalidation', is: true, default: true },
+    },
+    'cache-size': {
+      type: 'int', default: 100000, min: 0, max: 1 << 24, description: 'Directory entries held at most, across all prefetched listings (a listing counts its entries plus one)',
+      volume: { key: 'performance.readdir-ahead-cache-size', description: 'Directory entries held at most in prefetched listings, per client' },
+    },
   } as const;
+  /** `volume set performance.readdir-ahead on|off` puts the translator in the client graph or leaves it out. */
+  static readonly volumeSwitch = { key: 'performance.readdir-ahead', default: true, description: 'When a directory is listed, fetch the listings of its subdirectories in the background for a walk that goes down next (find, du, rm -rf) (on/off)' } as const;
 
   /** Prefetches not sent yet, oldest first: when queued, and the frame of the readdir that queued it (the prefetch goes with it). */
   private readonly queued = new Map<string, { at: number; frame: Frame }>();

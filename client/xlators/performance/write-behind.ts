@@ -115,6 +115,7 @@ export class WriteBehind extends Xlator implements FopImpl {
       // of one write would leave nothing in flight behind it.
       type: 'size', default: 4 * 1024 ** 2, min: 0, max: 1024 ** 3,
       description: 'Acknowledged but unwritten bytes held per file; a larger write goes through synchronously (0 turns write-behind off)',
+      volume: { key: 'performance.write-behind-window-size', description: 'Bytes of acknowledged, not yet written data a client holds per file (bytes, or with K/M/G)' },
     },
     'metadata-behind': {
       type: 'bool', default: true,
@@ -124,6 +125,7 @@ export class WriteBehind extends Xlator implements FopImpl {
       // Off, unlike GlusterFS: close() here reports the failure of any write it acknowledged.
       type: 'bool', default: false,
       description: 'close() returns without waiting for the pending writes (a failure found earlier is still reported; later ones are only logged)',
+      volume: { key: 'performance.flush-behind', description: 'close() returns without waiting for the pending writes; a failure after that is only logged (GlusterFS\'s default is on, brickfs\'s off) (on/off)' },
     },
     'aggregate-size': {
       type: 'size', default: 128 * 1024, min: 4096, max: 4 * 1024 ** 2,
@@ -134,8 +136,11 @@ export class WriteBehind extends Xlator implements FopImpl {
       // records, each would be a request of its own.
       type: 'int', default: 1, min: 0, max: 1000,
       description: 'A batch below aggregate-size with nothing in flight waits this long for the next write to merge with (0: goes at once)',
+      volume: { key: 'performance.write-behind-hold-ms', description: 'Milliseconds a small batch of writes to an idle file waits for the next write to merge with (0: sent at once, GlusterFS\'s trickling-writes)' },
     },
   } as const;
+  /** `volume set performance.write-behind on|off` puts the translator in the client graph or leaves it out. */
+  static readonly volumeSwitch = { key: 'performance.write-behind', default: true, description: 'Acknowledge writes at once and send them in the background; errors surface on the next write, fsync or close (on/off)' } as const;
 
   private readonly fds = new Map<number, FdState>();
   /** Files with an open fd or a pending write, by their current path. */

@@ -51,7 +51,10 @@ export class ProtocolClient extends Xlator {
     'remote-host': { type: 'string', required: true, description: 'Brick host' },
     'remote-port': { type: 'int', required: true, min: 1, max: 65535, description: 'Brick port' },
     'remote-subvolume': { type: 'string', required: true, description: 'Name of the subvolume the brick exports' },
-    'ping-timeout': { type: 'int', default: 42, min: 1, max: 1800, description: 'Seconds without an answer before the brick is declared down' },
+    'ping-timeout': {
+      type: 'int', default: 42, min: 1, max: 1800, description: 'Seconds without an answer before the brick is declared down',
+      volume: { key: 'network.ping-timeout', description: 'Seconds without an answer before a client declares a brick down' },
+    },
     'coalesce-ms': { type: 'int', default: 1, min: 0, max: 50, description: 'Milliseconds a request nobody waits for (release, a post-op sent behind) waits to share the next request\'s socket write (0: sent at once)' },
   } as const;
 

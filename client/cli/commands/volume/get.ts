@@ -34,9 +34,6 @@ export const command: CommandModule<GlobalArgs, GetArgs> = {
       const vol = (await api.json<VolumeReply>('GET', volumePath(argv.volname))).volume;
       const client = parseVolfile((await api.text(volumePath(argv.volname, '/volfile?state=any'))).text);
       const brick = brickGraph({ name: vol.name, options: vol.options, bricks: [] }, { host: 'localhost', port: 0, path: '/brick' });
-      // Their option schemas hold the defaults; loaded here only, not by every command.
-      await import('../../../xlators/index.js');
-      await import('../../../../brick/xlators/index.js');
       const rows = effectiveOptions(vol.options, client, brick).filter((r) => argv.key === 'all' || r.key === argv.key);
       if (argv.json) {
         const out: VolumeGetReply = { volume: vol.name, options: rows };

@@ -82,7 +82,10 @@ export class Distribute extends Xlator implements FopImpl {
   static override readonly description = 'Spreads files over subvolumes by elastic hash';
   static override readonly options = {
     'layout-cache-entries': { type: 'int', default: 16384, min: 16, max: 1 << 22, description: 'Directory layouts kept in memory' },
-    'lookup-optimize': { type: 'bool', default: true, description: 'Trust a miss on the hashed subvolume when the directory layout is settled (no ask-everyone)' },
+    'lookup-optimize': {
+      type: 'bool', default: true, description: 'Trust a miss on the hashed subvolume when the directory layout is settled (no ask-everyone)',
+      volume: { key: 'cluster.lookup-optimize', description: 'Trust a miss on the hashed brick when the directory layout is settled (on/off)' },
+    },
     'layout-epoch': { type: 'int', default: 0, min: 0, max: 0xffffffff, description: 'Generation of the brick set; layouts written by an older one are rewritten, a newer one is never overwritten' },
     'layout-weights': { type: 'string', default: '', description: 'Share of new names per subvolume, comma separated (default: equal)' },
     'decommissioned-bricks': { type: 'string', default: '', description: 'Subvolumes being drained by remove-brick, comma separated: they get no hash range' },

@@ -89,12 +89,30 @@ interface TxnTarget {
 export class Replicate extends Xlator implements FopImpl {
   static override readonly description = 'Keeps every file on all replicas of a set';
   static override readonly options = {
-    'quorum-type': { type: 'string', default: 'auto', values: ['none', 'auto', 'fixed'], description: 'When writes are refused: auto = more than half the replicas, or exactly half including the first' },
-    'quorum-count': { type: 'int', default: 1, min: 1, max: 16, description: 'Replicas needed for writes with quorum-type fixed' },
-    'self-heal': { type: 'bool', default: true, description: 'Heal a blamed file when a client looks it up' },
-    'entry-burst': { type: 'bool', default: true, description: 'Run a row of creates and unlinks in one directory under one whole-directory lock and pending mark (eager-lock for entries)' },
-    'post-op-delay-ms': { type: 'int', default: 50, min: 0, max: 60000, description: 'How long a write burst keeps its lock and marks after its last write (GlusterFS post-op-delay-secs)' },
-    'entry-post-op-delay-ms': { type: 'int', default: 1000, min: 0, max: 60000, description: 'How long an entry burst keeps its directory locked and marked after its last change (it ends at the latest 5 s after it began, or at once when another client wants the lock)' },
+    'quorum-type': {
+      type: 'string', default: 'auto', values: ['none', 'auto', 'fixed'], description: 'When writes are refused: auto = more than half the replicas, or exactly half including the first',
+      volume: { key: 'cluster.quorum-type', description: 'When replicated writes are refused: auto (more than half, or half with the first brick), fixed (cluster.quorum-count), none' },
+    },
+    'quorum-count': {
+      type: 'int', default: 1, min: 1, max: 16, description: 'Replicas needed for writes with quorum-type fixed',
+      volume: { key: 'cluster.quorum-count', description: 'Replicas needed for writes when cluster.quorum-type is fixed' },
+    },
+    'self-heal': {
+      type: 'bool', default: true, description: 'Heal a blamed file when a client looks it up',
+      volume: { key: 'cluster.self-heal', description: 'Heal a blamed replica when a client looks the file up (on/off)' },
+    },
+    'entry-burst': {
+      type: 'bool', default: true, description: 'Run a row of creates and unlinks in one directory under one whole-directory lock and pending mark (eager-lock for entries)',
+      volume: { key: 'cluster.entry-eager-lock', description: 'Replicated creates and unlinks in one directory share one whole-directory lock and pending mark while they come in a row (on/off, default on)' },
+    },
+    'post-op-delay-ms': {
+      type: 'int', default: 50, min: 0, max: 60000, description: 'How long a write burst keeps its lock and marks after its last write (GlusterFS post-op-delay-secs)',
+      volume: { key: 'cluster.post-op-delay-ms', description: 'Milliseconds a replicated write burst keeps its lock and pending marks after its last write (default 50)' },
+    },
+    'entry-post-op-delay-ms': {
+      type: 'int', default: 1000, min: 0, max: 60000, description: 'How long an entry burst keeps its directory locked and marked after its last change (it ends at the latest 5 s after it began, or at once when another client wants the lock)',
+      volume: { key: 'cluster.entry-post-op-delay-ms', description: 'Milliseconds a replicated entry burst keeps its directory locked and marked after its last change; it ends at the latest 5 s after it began, and at once when another client wants the lock (default 1000)' },
+    },
   } as const;
 
   private readonly fds = new Map<number, ReplicaFd>();

@@ -32,6 +32,7 @@ export class Stripe extends Xlator implements FopImpl {
     'block-size': {
       type: 'size', default: 128 * 1024, min: 4096, max: 1024 ** 3, multipleOf: 4096,
       description: 'Size of the blocks files are cut in, for files created from now on (a multiple of 4096)',
+      volume: { key: 'cluster.stripe-block-size', description: 'Block size of striped volumes for files created from now on (bytes, or with K/M/G; a multiple of 4096)' },
     },
   } as const;
 
