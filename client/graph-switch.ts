@@ -6,12 +6,12 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FsError } from '../lib/errors.js';
-import { reopenFlags, type FopArgs, type FopName, type FopReply, type Iatt } from '../lib/fops.js';
+import { reopenFlags, type FopArgs, type FopName, type FopReply, type Iatt, type Xattrs } from '../lib/fops.js';
 import { ROOT_FRAME, type Frame } from '../lib/frame.js';
 import { graphFromVolfile, type Graph } from '../lib/graph.js';
 import { Logger } from '../lib/log.js';
 import { Xlator } from '../lib/xlator.js';
-import { pollVolfile, type ServerAddr } from './cli/mgmt-client.js';
+import { pollVolfile, type ServerAddr } from '../lib/mgmt/client.js';
 import { ProtocolClient } from './xlators/protocol/client.js';
 
 const log = new Logger('graph');
@@ -142,8 +142,8 @@ export class ActiveGraph {
   }
 
   /** Creates and opens a file with create's own flags; also answers the new file's attributes. */
-  createEntry(path: string, mode: number, flags: number, frame: Frame): Promise<{ fh: number; iatt?: Iatt }> {
-    return this.opener('create', { path, mode, flags }, frame);
+  createEntry(path: string, mode: number, flags: number, frame: Frame, xattrs?: Xattrs): Promise<{ fh: number; iatt?: Iatt }> {
+    return this.opener('create', xattrs ? { path, mode, flags, xattrs } : { path, mode, flags }, frame);
   }
 
   /**

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Errno, FsError } from '../../lib/errors.js';
-import { BRICK_PRIVATE_DIR, S_IFDIR, type Iatt, type SetattrFields } from '../../lib/fops.js';
+import { BRICK_PRIVATE_DIR, S_IFDIR, XATTR_GFID, type Iatt, type SetattrFields, type Xattrs } from '../../lib/fops.js';
+import { newGfid } from '../../lib/gfid.js';
 import { Logger } from '../../lib/log.js';
 import { profiling } from '../../lib/profile.js';
 import type { ActiveGraph } from '../graph-switch.js';
@@ -147,6 +148,11 @@ function attrOf(x: Pick<Inode, 'id' | 'gfid'>, i: Iatt, t: Timeouts, a = attrBlo
 export function stIno(g: string | undefined): [number, number] {
   if (!g || g.length !== 32) return [0, 0];
   return [parseInt(g.slice(16, 24), 16), parseInt(g.slice(24, 32), 16)];
+}
+
+/** The gfid a new entry gets, chosen here so every layer and brick below gives it the same one. */
+function gfidRequest(): Xattrs {
+  return { [XATTR_GFID]: newGfid() };
 }
 
 /** The attribute block of a negative entry: inode 0, kept for the negative timeout. */
@@ -463,17 +469,17 @@ export class LowLevelBridge {
       mknod: (req, parent, name, mode, rdev) => {
         const f = who();
         const path = newPath(req, parent, name);
-        if (path !== undefined) make(req, parent, name, path, graphs.call('mknod', { path, mode, rdev }, f), f);
+        if (path !== undefined) make(req, parent, name, path, graphs.call('mknod', { path, mode, rdev, xattrs: gfidRequest() }, f), f);
       },
       mkdir: (req, parent, name, mode) => {
         const f = who();
         const path = newPath(req, parent, name);
-        if (path !== undefined) make(req, parent, name, path, graphs.call('mkdir', { path, mode }, f), f);
+        if (path !== undefined) make(req, parent, name, path, graphs.call('mkdir', { path, mode, xattrs: gfidRequest() }, f), f);
       },
       symlink: (req, target, parent, name) => {
         const f = who();
         const path = newPath(req, parent, name);
-        if (path !== undefined) make(req, parent, name, path, graphs.call('symlink', { target, path }, f), f);
+        if (path !== undefined) make(req, parent, name, path, graphs.call('symlink', { target, path, xattrs: gfidRequest() }, f), f);
       },
       link: (req, ino, newParent, newName) => {
         const f = who();
@@ -512,7 +518,7 @@ export class LowLevelBridge {
         const f = who();
         const path = newPath(req, parent, name);
         if (path === undefined) return;
-        graphs.createEntry(path, mode, flags, f).then(async ({ fh, iatt }) => {
+        graphs.createEntry(path, mode, flags, f, gfidRequest()).then(async ({ fh, iatt }) => {
           iatt ??= (await graphs.fdCall(fh, path, 'fstat', {}, f)).iatt;
           const x = nodes.entry(parent, name, iatt.mode, iatt.gfid);
           x.nlookup++;

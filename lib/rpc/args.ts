@@ -59,6 +59,9 @@ export function optional<S extends ArgSpec>(spec: S): S & { readonly optional: t
   return { ...spec, optional: true };
 }
 
+/** How argsProblem words a path over MAX_PATH_BYTES: answered ENAMETOOLONG, as the kernel would. */
+export const TOO_LONG = 'is longer than';
+
 export const PATH = { kind: 'path' } as const;
 export const STRING = { kind: 'string' } as const;
 export const UINT = { kind: 'uint' } as const;
@@ -76,7 +79,7 @@ function problem(spec: ArgSpec, v: unknown, at: string): string | undefined {
     case 'path':
       if (typeof v !== 'string' || !v.startsWith('/')) return `${at} must be an absolute path`;
       if (v.includes('\0')) return `${at} contains NUL`;
-      return Buffer.byteLength(v) > MAX_PATH_BYTES ? `${at} is longer than ${MAX_PATH_BYTES} bytes` : undefined;
+      return Buffer.byteLength(v) > MAX_PATH_BYTES ? `${at} ${TOO_LONG} ${MAX_PATH_BYTES} bytes` : undefined;
     case 'string':
       if (typeof v !== 'string') return `${at} must be a string`;
       return Buffer.byteLength(v) > MAX_STRING_BYTES ? `${at} is longer than ${MAX_STRING_BYTES} bytes` : undefined;

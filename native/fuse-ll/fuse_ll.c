@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <fuse_lowlevel.h>
 #include <math.h>
 #include <node_api.h>
@@ -947,9 +948,10 @@ static napi_value js_reply_xattr_size(napi_env env, napi_callback_info info) {
 
 static napi_value js_reply_readlink(napi_env env, napi_callback_info info) {
   REPLY_ARGS(2)
-  char target[NAME_BUF];
+  // A symlink holds up to PATH_MAX - 1 bytes; one byte more than that tells a longer one.
+  char target[PATH_MAX + 1];
   size_t len;
-  if (napi_get_value_string_utf8(env, argv[1], target, sizeof target, &len) != napi_ok || len >= sizeof target - 1) fuse_reply_err(req, ENAMETOOLONG);
+  if (napi_get_value_string_utf8(env, argv[1], target, sizeof target, &len) != napi_ok || len >= PATH_MAX) fuse_reply_err(req, ENAMETOOLONG);
   else fuse_reply_readlink(req, target);
   REPLY_DONE
 }

@@ -44,6 +44,11 @@ export class MdCache extends Xlator implements FopImpl {
   static readonly volumeSwitch = { key: 'performance.md-cache', default: true, description: 'Cache file attributes in the client (on/off)' } as const;
 
   private readonly cache: BoundedMap<string, Entry>;
+  /**
+   * The entry of each file by gfid: every name of a hard link maps to the same Entry, so a
+   * change through one name (a setattr, a write, an unlink) is seen through the others at once.
+   */
+  private readonly byGfid: BoundedMap<string, Entry>;
   /** Path each open fd was opened at, to key fstat and writes. */
   private readonly fdPath = new Map<number, string>();
   private hits = 0;
@@ -60,6 +65,7 @@ export class MdCache extends Xlator implements FopImpl {
   constructor(init: XlatorInit) {
     super(init);
     this.cache = new BoundedMap(this.optNumber('cache-entries'));
+    this.byGfid = new BoundedMap(this.optNumber('cache-entries'));
   }
 
   private get ttlMs(): number {
@@ -70,7 +76,10 @@ export class MdCache extends Xlator implements FopImpl {
   override reconfigure(options: Record<string, string>): void {
     const before = this.ttlMs;
     super.reconfigure(options);
-    if (this.ttlMs < before) this.cache.clear();
+    if (this.ttlMs < before) {
+      this.cache.clear();
+      this.byGfid.clear();
+    }
   }
 
   override statedump(): Record<string, unknown> {
@@ -79,11 +88,29 @@ export class MdCache extends Xlator implements FopImpl {
 
   private put(path: string, iatt: Iatt): void {
     if (this.ttlMs <= 0) return;
-    // A file with several names: a change through one name (here or, pushed by path, on
-    // another client) never reaches the other names' entries, so they keep at most the 1 s
-    // that bounded every entry before timeouts grew with cache invalidation.
+    // A file with several names: the names this client knows share one entry (byGfid), but
+    // another client's change is pushed by the path it used, which may be a name not known
+    // here; such a name's entry keeps at most 1 s.
     const ttl = iatt.nlink > 1 && !isDir(iatt) ? Math.min(this.ttlMs, MULTI_LINK_TTL_MS) : this.ttlMs;
-    this.cache.set(path, { iatt, expiresAt: Date.now() + ttl });
+    const expiresAt = Date.now() + ttl;
+    const g = iatt.gfid;
+    let e = g === undefined ? undefined : this.byGfid.get(g);
+    if (e) {
+      e.iatt = iatt;
+      e.expiresAt = expiresAt;
+    } else {
+      e = { iatt, expiresAt };
+      if (g !== undefined) this.byGfid.set(g, e);
+    }
+    this.cache.set(path, e);
+  }
+
+  /** A path's attributes are no longer known: its entry goes, and expires for every other name of the file. */
+  private forget(path: string): void {
+    const e = this.cache.get(path);
+    if (!e) return;
+    this.cache.delete(path);
+    e.expiresAt = 0;
   }
 
   private fresh(path: string): Iatt | undefined {
@@ -97,7 +124,7 @@ export class MdCache extends Xlator implements FopImpl {
   }
 
   private drop(path: string): void {
-    this.cache.delete(path);
+    this.forget(path);
   }
 
   /**
@@ -116,7 +143,7 @@ export class MdCache extends Xlator implements FopImpl {
   }
 
   private dropWithParent(path: string, nlinkDelta = 0): void {
-    this.cache.delete(path);
+    this.forget(path);
     this.touchParent(path, nlinkDelta);
   }
 
@@ -139,7 +166,7 @@ export class MdCache extends Xlator implements FopImpl {
 
   private dropTree(dir: string): void {
     const prefix = dir + '/';
-    for (const k of [...this.cache.keys()]) if (k === dir || k.startsWith(prefix)) this.cache.delete(k);
+    for (const k of [...this.cache.keys()]) if (k === dir || k.startsWith(prefix)) this.forget(k);
   }
 
   /**
@@ -151,8 +178,8 @@ export class MdCache extends Xlator implements FopImpl {
     for (const p of paths) {
       const e = this.cache.get(p);
       if (e && isDir(e.iatt)) this.dropTree(p);
-      else this.cache.delete(p);
-      if (p !== '/') this.cache.delete(pathMod.dirname(p));
+      else this.forget(p);
+      if (p !== '/') this.forget(pathMod.dirname(p));
     }
     this.invalidations++;
     this.generation++;
@@ -165,6 +192,7 @@ export class MdCache extends Xlator implements FopImpl {
    */
   override notify(event: XlatorEvent, from: Xlator): void {
     this.cache.clear();
+    this.byGfid.clear();
     this.generation++;
     super.notify(event, from);
   }
@@ -303,14 +331,14 @@ export class MdCache extends Xlator implements FopImpl {
   }
 
   async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
-    this.cache.delete(a.path);
+    this.forget(a.path);
     const r = await this.children[0]!.call('unlink', a, f);
     this.dropWithParent(a.path);
     return r;
   }
 
   async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
-    this.cache.delete(a.path);
+    this.forget(a.path);
     const r = await this.children[0]!.call('rmdir', a, f);
     this.dropWithParent(a.path, -1);
     return r;
@@ -323,8 +351,8 @@ export class MdCache extends Xlator implements FopImpl {
     // name not known, may change both parents' link counts (find reads them): drop both.
     const knownFile = source !== undefined && !isDir(source);
     for (const p of [a.from, a.to]) {
-      this.cache.delete(p);
-      if (!knownFile) this.cache.delete(pathMod.dirname(p));
+      this.forget(p);
+      if (!knownFile) this.forget(pathMod.dirname(p));
     }
     const gen = this.generation;
     try {

@@ -1,5 +1,5 @@
+import { gfidFor } from '../../../../lib/gfid.js';
 import { ROOT_FRAME, type Frame } from '../../../../lib/frame.js';
-import { randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
@@ -58,10 +58,6 @@ const MOVED_RETRIES = 3;
 function isMoved(e: unknown): boolean {
   const code = FsError.from(e).code;
   return code === 'ESTALE' || code === 'ENOENT';
-}
-
-function newGfid(): Buffer {
-  return Buffer.from(randomUUID().replace(/-/g, ''), 'hex');
 }
 
 function parentOf(path: string): string {
@@ -467,7 +463,7 @@ export class Distribute extends Xlator implements FopImpl {
   async mkdir(a: FopArgs<'mkdir'>, f: Frame): Promise<FopReply<'mkdir'>> {
     const hashed = await this.hashedChild(a.path, f);
     const layout = this.target(a.path);
-    const gfid = newGfid();
+    const gfid = gfidFor(a.xattrs);
     const argsFor = (i: number): FopArgs<'mkdir'> => ({
       path: a.path, mode: a.mode, xattrs: { ...a.xattrs, [XATTR_GFID]: gfid, [XATTR_LAYOUT]: encodeRange(layout[i]!, this.n, true, this.epoch) },
     });
@@ -627,7 +623,7 @@ export class Distribute extends Xlator implements FopImpl {
   async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
     const hashed = await this.hashedChild(a.path, f);
     let r: FopReply<'create'>;
-    const gfid = newGfid();
+    const gfid = gfidFor(a.xattrs);
     try {
       r = await this.children[hashed]!.call('create', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: gfid } }, f);
     } catch (e) {
@@ -646,12 +642,12 @@ export class Distribute extends Xlator implements FopImpl {
 
   async mknod(a: FopArgs<'mknod'>, f: Frame): Promise<FopReply<'mknod'>> {
     const hashed = await this.hashedChild(a.path, f);
-    return this.children[hashed]!.call('mknod', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: newGfid() } }, f);
+    return this.children[hashed]!.call('mknod', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: gfidFor(a.xattrs) } }, f);
   }
 
   async symlink(a: FopArgs<'symlink'>, f: Frame): Promise<FopReply<'symlink'>> {
     const hashed = await this.hashedChild(a.path, f);
-    return this.children[hashed]!.call('symlink', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: newGfid() } }, f);
+    return this.children[hashed]!.call('symlink', { ...a, xattrs: { ...a.xattrs, [XATTR_GFID]: gfidFor(a.xattrs) } }, f);
   }
 
   async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {

@@ -1,5 +1,5 @@
+import { gfidFor } from '../../../../lib/gfid.js';
 import { type Frame } from '../../../../lib/frame.js';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { FsError } from '../../../../lib/errors.js';
 import { fanout, firstFailure, migrateOnAll, successes } from '../../../../lib/fanout.js';
@@ -97,7 +97,7 @@ export class Stripe extends Xlator implements FopImpl {
 
   /** The caller's xattrs plus a gfid, the same on every copy (distribute above gives one). */
   private withGfid(xattrs: Xattrs | undefined): Xattrs {
-    return { ...xattrs, [XATTR_GFID]: xattrs?.[XATTR_GFID] ?? randomBytes(16) };
+    return { ...xattrs, [XATTR_GFID]: gfidFor(xattrs) };
   }
 
   private addFd(childFds: number[], blockSize: number): number {
