@@ -2,14 +2,12 @@ import { type Frame } from '../../../lib/frame.js';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 import pathMod from 'node:path';
-import * as xattr from '@napi-rs/xattr';
 import { FsError } from '../../../lib/errors.js';
 import {
   BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, LOOKUP_DATA_MAX_BYTES, MIGRATE_STAGING_DIR, isChangelogXattr, S_IFLNK, S_IFMT,
   S_IFREG, XATTR_GFID, XATTR_LINKTO,
   type DirEntry, type FopArgs, type FopReply, type Iatt, type SetattrFields, type StatFs, type Xattrs,
 } from '../../../lib/fops.js';
-import { BoundedMap } from '../../../lib/bounded-map.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorInit } from '../../../lib/xlator.js';
 import { asCaller } from './credentials.js';
@@ -61,7 +59,10 @@ function assertCounters(what: string, v: unknown): asserts v is Uint8Array {
   if (!(v instanceof Uint8Array) || v.length % 4 !== 0) throw FsError.of('EINVAL', `${what}: not int32 counters`);
 }
 
-export function iattOf(st: fs.Stats): Iatt {
+/** What stat answers, from fs.Stats or the addon's fstatat. */
+type StatLike = Pick<fs.Stats, 'mode' | 'nlink' | 'uid' | 'gid' | 'rdev' | 'size' | 'blocks' | 'blksize' | 'ino' | 'atimeMs' | 'mtimeMs' | 'ctimeMs'>;
+
+export function iattOf(st: StatLike): Iatt {
   return {
     mode: st.mode, nlink: st.nlink, uid: st.uid, gid: st.gid, rdev: st.rdev, size: st.size,
     blocks: st.blocks, blksize: st.blksize, ino: st.ino,
@@ -69,17 +70,27 @@ export function iattOf(st: fs.Stats): Iatt {
   };
 }
 
-/** @napi-rs/xattr reports errors as "... (os error N)": recover the errno. */
-function xattrError(e: unknown): FsError {
-  const m = /os error (\d+)/.exec((e as Error)?.message ?? '');
-  return m ? FsError.from({ errno: Number(m[1]), message: (e as Error).message }) : FsError.from(e);
+/** How every parent directory is resolved: beneath the brick root, through no symlink (nor /proc magic link). */
+const BENEATH = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS;
+
+/**
+ * An entry resolved beneath the brick root: the O_PATH fd of its parent directory, resolved
+ * when the fop acts, and its name there ('.' for the brick root itself). Every system call on
+ * the entry is an *at() call on (dir, name), which never follows a final symlink: no path
+ * string is resolved again from the brick root, so nothing swapped in meanwhile can lead out.
+ */
+interface At {
+  readonly dir: number;
+  readonly name: string;
 }
 
 /**
  * storage/posix: the bottom of a brick. Volume paths map to the same paths under the
- * brick directory, as plain files. Every path is confined to the brick: "..", "." and
- * empty components are refused, the parent directory must resolve (symlinks included)
- * inside the brick, and the final component is never followed when it is a symlink.
+ * brick directory, as plain files. Confinement by construction (docs/ARCHITECTURE.md, "On
+ * the brick"): "..", "." and empty components are refused; each fop resolves the parent
+ * directory when it acts (after any wait) with openat2 from the brick root's fd, with
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, and acts on the name with *at() calls on that fd,
+ * never following a final symlink. A parent reached through a symlink is refused (EPERM).
  */
 export class Posix extends Xlator implements FopImpl {
   static override readonly description = 'Stores files as plain files in a brick directory';
@@ -93,37 +104,39 @@ export class Posix extends Xlator implements FopImpl {
   } as const;
 
   private readonly root: string;
-  /** The self-heal index: one entry per path with a non-zero changelog counter. */
-  private readonly indexDir: string;
-  private rootReal = '';
+  /** The brick directory, open (O_PATH) for the brick's life: every path is resolved beneath it. */
+  private rootFd = -1;
+  /** The private directory (BRICK_PRIVATE_DIR), open for the brick's life. */
+  private privateFd = -1;
+  /** The self-heal index (one entry per path with a non-zero changelog counter), once it exists. */
+  private indexFd = -1;
   /** fds this brick opened for clients, with their inode: nothing else may be used through the wire. */
   private readonly openFds = new Map<number, number>();
   private readonly gate = new MigrationGate();
   private readonly writeback = new EarlyWriteback(() => this.optNumber('writeback-window'), (fd) => this.backgroundDatasync(fd));
-  /**
-   * Parent directories whose real path was checked to lie inside the brick. Only a symlink
-   * can make a checked path lead out, and symlinks appear under a name only through symlink,
-   * link or rename on this brick: those clear it. It saves a realpath (a readlink per path
-   * component) on nearly every request.
-   */
-  private readonly confinedParents = new BoundedMap<string, true>(8192);
   /** Reads in the thread pool now: while there are any, every read goes there (pread). */
   private poolReads = 0;
 
   constructor(init: XlatorInit) {
     super(init);
     this.root = pathMod.resolve(this.optString('directory'));
-    this.indexDir = pathMod.join(this.root, BRICK_PRIVATE_DIR, 'index');
   }
 
   override async init(): Promise<void> {
     const st = await fsp.stat(this.root).catch(() => undefined);
     if (!st?.isDirectory()) throw new Error(`brick directory ${this.root} does not exist or is not a directory`);
-    this.rootReal = await fsp.realpath(this.root);
+    if (!sys.hasOpenat2) throw new Error('storage/posix needs openat2 (Linux 5.6 or later) to keep every fop inside the brick');
     // Modes come from the client, already under its caller's umask (the kernel applies it):
     // the brick process's own umask must not take more bits away.
     process.umask(0);
     await fsp.mkdir(pathMod.join(this.root, BRICK_PRIVATE_DIR, MIGRATE_STAGING_DIR), { recursive: true, mode: 0o700 });
+    // The configured path may pass symlinks (the administrator's); from here on nothing does.
+    this.rootFd = sys.openat2(sys.AT_FDCWD, this.root, sys.O_PATH | sys.O_DIRECTORY);
+    this.privateFd = sys.openat2(this.rootFd, BRICK_PRIVATE_DIR, sys.O_PATH | sys.O_DIRECTORY, 0, BENEATH);
+    // readdir, statfs (and xattrs on kernels before 6.13) go through /proc/self/fd/<fd>.
+    if (fs.statSync(`/proc/self/fd/${this.rootFd}`, { throwIfNoEntry: false })?.ino !== st.ino) {
+      throw new Error('storage/posix needs /proc mounted (it reaches directories it resolved through /proc/self/fd)');
+    }
   }
 
   override async fini(): Promise<void> {
@@ -132,18 +145,24 @@ export class Posix extends Xlator implements FopImpl {
       fs.closeSync(fd);
     }
     this.openFds.clear();
+    for (const fd of [this.indexFd, this.privateFd, this.rootFd]) if (fd >= 0) fs.closeSync(fd);
+    this.indexFd = this.privateFd = this.rootFd = -1;
   }
 
   override statedump(): Record<string, unknown> {
     return { directory: this.root, openFds: this.openFds.size, migration: this.gate.statedump(), writeback: this.writeback.statedump() };
   }
 
-  /** Brick path of a volume path, refusing anything that could leave the brick. */
-  private resolve(volPath: unknown): string {
+  /**
+   * A volume path as the brick resolves it: its parent relative to the brick root ('' for
+   * the root) and its last component ('.' for the root itself). Refuses what is not a
+   * canonical absolute path ('..', '.', empty components) and the private directory.
+   */
+  private split(volPath: unknown): { parent: string; name: string } {
     if (typeof volPath !== 'string' || !volPath.startsWith('/') || volPath.includes('\0')) {
       throw FsError.of('EINVAL', `bad path ${JSON.stringify(volPath)}`);
     }
-    if (volPath === '/') return this.root;
+    if (volPath === '/') return { parent: '', name: '.' };
     const parts = volPath.split('/');
     // The private directory is closed to clients, except the rebalancer's staging directory.
     if (parts[1] === BRICK_PRIVATE_DIR && (parts[2] !== MIGRATE_STAGING_DIR || parts.length > 4)) {
@@ -156,39 +175,57 @@ export class Posix extends Xlator implements FopImpl {
       }
       if (Buffer.byteLength(p) > 255) throw FsError.of('ENAMETOOLONG');
     }
-    return this.root + (volPath.endsWith('/') ? volPath.slice(0, -1) : volPath);
+    const rel = volPath.endsWith('/') ? volPath.slice(1, -1) : volPath.slice(1);
+    const slash = rel.lastIndexOf('/');
+    return slash < 0 ? { parent: '', name: rel } : { parent: rel.slice(0, slash), name: rel.slice(slash + 1) };
   }
 
-  /** Resolves and checks that the parent directory really lies inside the brick. */
-  private confined(volPath: unknown): string {
-    const abs = this.resolve(volPath);
-    if (abs === this.root) return abs;
-    const parent = pathMod.dirname(abs);
-    if (parent === this.root || this.confinedParents.has(parent)) return abs;
-    let real: string;
+  /**
+   * A parent directory (relative to the root), resolved now beneath the brick root through
+   * no symlink: a new O_PATH fd, or the root's own for ''. A path that would leave the
+   * brick (EXDEV) or pass a symlink, even one pointing inside (ELOOP), is refused: EPERM.
+   */
+  private openParent(parent: string): number {
+    if (parent === '') return this.rootFd;
     try {
-      // Synchronous on purpose, here and in every metadata fop (lookup, create, mkdir, setattr,
-      // rename, readdir...): metadata calls on a local disk take microseconds, less than the
-      // thread-pool round trip an async call costs (measured under load: brick setattr 193 -> 129 us).
-      // Data (read, write, fsync, truncate) still goes through the thread pool.
-      real = fs.realpathSync.native(parent);
+      return sys.openat2(this.rootFd, parent, sys.O_PATH | sys.O_DIRECTORY, 0, BENEATH);
     } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP' || code === 'EXDEV') throw FsError.of('EPERM', `/${parent} passes a symlink: the brick follows none`);
       throw FsError.from(e);
     }
-    if (real !== this.rootReal && !real.startsWith(this.rootReal + '/')) {
-      throw FsError.of('EPERM', `path ${String(volPath)} leads out of the brick`);
-    }
-    this.confinedParents.set(parent, true);
-    return abs;
   }
 
-  /** Runs a change that may put a symlink under some name: checked parents must be checked again. */
-  private mayAddSymlink(change: () => void): void {
+  /**
+   * Runs fn on the entry at volPath, its parent resolved now. With a caller's frame the
+   * resolution runs as the caller (searching every directory on the way needs the caller's
+   * permission, as the path-based calls checked it). The parent's fd is closed when fn is
+   * done, when its promise settles for an async fn. fn must not wait for anything that may
+   * change the namespace meanwhile and then act (the migration gate): changeAt resolves again.
+   * Synchronous on purpose, like every metadata call here (lookup, create, mkdir, setattr,
+   * rename, readdir...): on a local disk they take microseconds, less than the thread-pool
+   * round trip an async call costs (measured under load: brick setattr 193 -> 129 us), and
+   * asCaller needs them on this thread. Data (read, write, fsync, truncate) goes through the pool.
+   */
+  private at<T>(volPath: unknown, f: Frame | undefined, fn: (at: At) => T): T {
+    const { parent, name } = this.split(volPath);
+    if (parent === '') return fn({ dir: this.rootFd, name });
+    const dir = f ? asCaller(f, () => this.openParent(parent)) : this.openParent(parent);
+    let r: T;
     try {
-      change();
-    } finally {
-      this.confinedParents.clear();
+      r = fn({ dir, name });
+    } catch (e) {
+      fs.closeSync(dir);
+      throw e;
     }
+    if (r instanceof Promise) return r.finally(() => fs.closeSync(dir)) as T;
+    fs.closeSync(dir);
+    return r;
+  }
+
+  /** Opens the entry itself (openat2 on its name: beneath, a final symlink refused with ELOOP). */
+  private openAt(at: At, flags: number, mode = 0): number {
+    return sys.openat2(at.dir, at.name, flags | O_NOFOLLOW, mode, BENEATH);
   }
 
   private checkFd(fd: unknown): number {
@@ -209,42 +246,60 @@ export class Posix extends Xlator implements FopImpl {
     return checked;
   }
 
-  /** Runs a change by path under the migration gate, when a file is being moved at all. */
-  private async changeByPath<T>(abs: string, fn: () => Promise<T>): Promise<T> {
-    if (!this.gate.busy) return fn();
-    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
-    if (!st?.isFile()) return fn();
-    return this.gate.change(st.ino, fn);
+  /**
+   * Runs a change of the entry at volPath, under the migration gate when a file is being
+   * moved at all: a frozen regular file holds it until thaw or commit. `pre` runs first, on
+   * the entry as it is when the request arrives (checks that answer at once). fn gets the
+   * entry resolved again after the wait: what was resolved before it is never acted on.
+   */
+  private async changeAt<T>(volPath: string, f: Frame | undefined, fn: (at: At) => T | Promise<T>, pre?: (at: At) => void): Promise<T> {
+    if (!this.gate.busy) return this.at(volPath, f, (at) => { pre?.(at); return fn(at); });
+    const ino = this.at(volPath, f, (at) => {
+      pre?.(at);
+      const st = this.statAt(at);
+      return st && (st.mode & S_IFMT) === S_IFREG ? st.ino : undefined;
+    });
+    if (ino === undefined) return this.at(volPath, f, fn);
+    return this.gate.change(ino, async () => this.at(volPath, f, fn));
   }
 
-  private setXattrs(abs: string, xattrs: Xattrs | undefined): void {
+  /** lstat of the entry (as whoever runs now), undefined when it does not exist. */
+  private statAt(at: At): sys.SysStat | undefined {
+    try {
+      return sys.fstatatQuiet(at.dir, at.name);
+    } catch (e) {
+      throw FsError.from(e);
+    }
+  }
+
+  private setXattrs(at: At, xattrs: Xattrs | undefined): void {
     if (!xattrs) return;
     for (const [name, value] of Object.entries(xattrs)) {
       try {
-        xattr.setAttributeSync(abs, name, Buffer.from(value));
+        sys.setxattrat(at.dir, at.name, name, value);
       } catch (e) {
-        throw xattrError(e);
+        throw FsError.from(e);
       }
     }
   }
 
-  private getXattr(abs: string, name: string): Buffer | undefined {
+  private getXattr(at: At, name: string): Buffer | undefined {
     try {
-      return xattr.getAttributeSync(abs, name) ?? undefined;
+      return sys.getxattrat(at.dir, at.name, name) ?? undefined;
     } catch {
       return undefined;
     }
   }
 
   /** A DHT link file: sticky-only mode, empty, with a link target. Never served as data. */
-  private isLinkfile(abs: string, iatt: Iatt): boolean {
-    return this.linkTarget(abs, iatt) !== undefined;
+  private isLinkfile(at: At, iatt: Iatt): boolean {
+    return this.linkTarget(at, iatt) !== undefined;
   }
 
-  /** Where the DHT link file at abs (with these attributes) points; undefined when it is not one. */
-  private linkTarget(abs: string, st: { mode: number; size: number }): string | undefined {
+  /** Where the DHT link file at `at` (with these attributes) points; undefined when it is not one. */
+  private linkTarget(at: At, st: { mode: number; size: number }): string | undefined {
     if (st.mode !== LINKFILE_MODE || st.size !== 0) return undefined;
-    return this.getXattr(abs, XATTR_LINKTO)?.toString();
+    return this.getXattr(at, XATTR_LINKTO)?.toString();
   }
 
   /**
@@ -253,73 +308,68 @@ export class Posix extends Xlator implements FopImpl {
    * meanwhile stays). dataOnly: the file where it last saw it; a link file there means the
    * data moved (ENOENT: distribute looks the name up after all).
    */
-  private async checkLinkfileGuards(abs: string, volPath: string, g: { linkfileOnly?: boolean; dataOnly?: boolean }): Promise<void> {
+  private checkLinkfileGuards(at: At, volPath: string, g: { linkfileOnly?: boolean; dataOnly?: boolean }): void {
     if (!g.linkfileOnly && !g.dataOnly) return;
-    const link = this.isLinkfile(abs, await this.lstatIatt(abs));
+    const link = this.isLinkfile(at, this.lstatAt(at));
     if (g.linkfileOnly && !link) throw FsError.of('ENOENT', `${volPath} is not a link file`);
     if (g.dataOnly && link) throw FsError.of('ENOENT', `${volPath} is a link file`);
   }
 
   /** Refuses data and user-metadata fops on a link file: the caller's idea of where the file lives is stale. */
-  private refuseLinkfile(abs: string, iatt: Iatt): void {
-    if (this.isLinkfile(abs, iatt)) throw FsError.of('ESTALE', 'this name is a link file here; the data lives elsewhere');
+  private refuseLinkfile(at: At, iatt: Iatt): void {
+    if (this.isLinkfile(at, iatt)) throw FsError.of('ESTALE', 'this name is a link file here; the data lives elsewhere');
   }
 
   /** Same, for fops that carry an xattr name: brickfs' own names may touch link files. */
-  private refuseLinkfileFor(abs: string, name: string): void {
+  private refuseLinkfileFor(at: At, name: string): void {
     if (name.startsWith(INTERNAL_XATTR_PREFIX)) return;
-    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
-    if (st) this.refuseLinkfile(abs, iattOf(st));
+    const st = this.statAt(at);
+    if (st) this.refuseLinkfile(at, iattOf(st));
   }
 
   /** The gfid of an entry as Iatt carries it (hex), if it has one. */
-  private gfidOf(abs: string): string | undefined {
-    const v = this.getXattr(abs, XATTR_GFID);
+  private gfidOf(at: At): string | undefined {
+    const v = this.getXattr(at, XATTR_GFID);
     return v?.length === 16 ? v.toString('hex') : undefined;
   }
 
-  /** Attributes of a brick path with its gfid: what entry replies carry (st_ino derives from the gfid). */
-  private identified(abs: string, iatt: Iatt, gfid?: Buffer | Uint8Array): Iatt {
-    const g = gfid?.length === 16 ? Buffer.from(gfid).toString('hex') : this.gfidOf(abs);
+  /** Attributes of an entry with its gfid: what entry replies carry (st_ino derives from the gfid). */
+  private identified(at: At, iatt: Iatt, gfid?: Buffer | Uint8Array): Iatt {
+    const g = gfid?.length === 16 ? Buffer.from(gfid).toString('hex') : this.gfidOf(at);
     if (g) iatt.gfid = g;
     return iatt;
   }
 
-  /** lstat as the caller: searching the parents needs their permission. */
-  private lstatAs(f: Frame, abs: string): Iatt {
-    let st: fs.Stats | undefined;
-    try {
-      st = asCaller(f, () => fs.lstatSync(abs, { throwIfNoEntry: false }));
-    } catch (e) {
-      throw FsError.from(e);
-    }
-    if (!st) throw FsError.of('ENOENT', `ENOENT: no such file or directory, lstat '${abs}'`);
+  /** lstat as the caller (the permission to search the parent is the caller's). */
+  private lstatAs(f: Frame, at: At): Iatt {
+    const st = asCaller(f, () => this.statAt(at));
+    if (!st) throw FsError.of('ENOENT', `ENOENT: no such file or directory, lstat '${at.name}'`);
     return iattOf(st);
   }
 
-  private async lstatIatt(abs: string): Promise<Iatt> {
-    let st: fs.Stats | undefined;
-    try {
-      st = fs.lstatSync(abs, { throwIfNoEntry: false });
-    } catch (e) {
-      throw FsError.from(e);
-    }
-    // A missing name is common (lookups before create, on the other bricks of a distribute
-    // set): Node's own ENOENT error costs ~20 us of stack capture; this is the same error.
-    if (!st) throw FsError.of('ENOENT', `ENOENT: no such file or directory, lstat '${abs}'`);
+  /**
+   * lstat as the brick. A missing name is common (lookups before create, on the other bricks
+   * of a distribute set): fstatatQuiet answers it without an Error's ~20 us of stack capture.
+   */
+  private lstatAt(at: At): Iatt {
+    const st = this.statAt(at);
+    if (!st) throw FsError.of('ENOENT', `ENOENT: no such file or directory, lstat '${at.name}'`);
     return iattOf(st);
   }
 
   async lookup(a: FopArgs<'lookup'>, f: Frame): Promise<FopReply<'lookup'>> {
-    const abs = this.confined(a.path);
-    const iatt = this.identified(abs, this.lstatAs(f, abs));
+    return this.at(a.path, f, (at) => this.lookupAt(a, f, at));
+  }
+
+  private async lookupAt(a: FopArgs<'lookup'>, f: Frame, at: At): Promise<FopReply<'lookup'>> {
+    const iatt = this.identified(at, this.lstatAs(f, at));
     const reply: FopReply<'lookup'> = { iatt };
-    const linkto = this.linkTarget(abs, iatt);
+    const linkto = this.linkTarget(at, iatt);
     if (linkto !== undefined) reply.linkto = linkto;
     if (a.xattrs?.length) {
       const out: Xattrs = {};
       for (const name of a.xattrs) {
-        const v = this.getXattr(abs, String(name));
+        const v = this.getXattr(at, String(name));
         if (v) out[name] = v;
       }
       reply.xattrs = out;
@@ -330,7 +380,7 @@ export class Posix extends Xlator implements FopImpl {
     const want = a.wantData;
     if (typeof want === 'number' && reply.linkto === undefined && (iatt.mode & S_IFMT) === S_IFREG
       && iatt.size <= Math.min(want, LOOKUP_DATA_MAX_BYTES) && !(this.gate.busy && this.gate.moving(iatt.ino))) {
-      const data = await this.contentOf(abs, iatt);
+      const data = await this.contentOf(at, iatt);
       if (data) reply.data = data;
     }
     return reply;
@@ -342,11 +392,11 @@ export class Posix extends Xlator implements FopImpl {
    * the read, so the data always goes with the attributes in the same reply. The pread is
    * read's (pread: synchronous when small and the thread pool has no read of ours).
    */
-  private async contentOf(abs: string, iatt: Iatt): Promise<Buffer | undefined> {
+  private async contentOf(at: At, iatt: Iatt): Promise<Buffer | undefined> {
     if (iatt.size === 0) return Buffer.alloc(0);
     let fd: number;
     try {
-      fd = fs.openSync(abs, O_RDONLY | O_NOFOLLOW);
+      fd = this.openAt(at, O_RDONLY);
     } catch {
       return undefined;
     }
@@ -368,52 +418,83 @@ export class Posix extends Xlator implements FopImpl {
     return { iatt: iattOf(await fsFstat(this.readableFd(a.fd)).catch((e) => { throw FsError.from(e); })) };
   }
 
+  /** access(2) as the brick on the entry itself: an O_PATH fd of it (a symlink's own), checked through its /proc magic link. */
   async access(a: FopArgs<'access'>, f: Frame): Promise<FopReply<'access'>> {
-    const abs = this.confined(a.path);
-    const st = await this.lstatIatt(abs);
-    if ((st.mode & S_IFMT) === S_IFLNK) return {};
-    await fsp.access(abs, Number(a.mode) & 7).catch((e) => { throw FsError.from(e); });
-    return {};
+    return this.at(a.path, undefined, (at) => {
+      let fd: number;
+      try {
+        fd = this.openAt(at, sys.O_PATH);
+      } catch (e) {
+        throw FsError.from(e);
+      }
+      try {
+        if ((fs.fstatSync(fd).mode & S_IFMT) === S_IFLNK) return {};
+        fs.accessSync(`/proc/self/fd/${fd}`, Number(a.mode) & 7);
+        return {};
+      } catch (e) {
+        throw FsError.from(e);
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
   }
 
+  /**
+   * The directory is opened by name in its resolved parent (O_PATH, no symlink followed) and
+   * listed through that fd's /proc magic link, which leads to that very directory; each
+   * entry is then stat'ed and its xattrs read relative to the same fd.
+   */
   async readdir(a: FopArgs<'readdir'>, f: Frame): Promise<FopReply<'readdir'>> {
-    const abs = this.confined(a.path);
-    const st = await this.lstatIatt(abs);
-    if ((st.mode & S_IFMT) !== fs.constants.S_IFDIR) throw FsError.of('ENOTDIR');
-    let names: string[];
-    try {
-      names = asCaller(f, () => fs.readdirSync(abs));
-    } catch (e) {
-      throw FsError.from(e);
-    }
-    if (abs === this.root) names = names.filter((n) => n !== BRICK_PRIVATE_DIR);
-    const entries: DirEntry[] = [];
-    for (const name of names) {
-      const s = fs.lstatSync(abs + '/' + name, { throwIfNoEntry: false });
-      if (!s) continue; // removed meanwhile
-      const e: DirEntry = { name, iatt: this.identified(abs + '/' + name, iattOf(s)) };
-      const linkto = this.linkTarget(abs + '/' + name, s);
-      if (linkto !== undefined) e.linkto = linkto;
-      entries.push(e);
-    }
-    return { entries };
+    return this.at(a.path, f, (at) => {
+      const st = this.lstatAt(at);
+      if ((st.mode & S_IFMT) !== fs.constants.S_IFDIR) throw FsError.of('ENOTDIR');
+      let dir: number;
+      try {
+        dir = this.openAt(at, sys.O_PATH | sys.O_DIRECTORY);
+      } catch (e) {
+        throw FsError.from(e);
+      }
+      try {
+        let names: string[];
+        try {
+          names = asCaller(f, () => fs.readdirSync(`/proc/self/fd/${dir}`));
+        } catch (e) {
+          throw FsError.from(e);
+        }
+        if (a.path === '/') names = names.filter((n) => n !== BRICK_PRIVATE_DIR);
+        const entries: DirEntry[] = [];
+        for (const name of names) {
+          const child = { dir, name };
+          const s = this.statAt(child);
+          if (!s) continue; // removed meanwhile
+          const e: DirEntry = { name, iatt: this.identified(child, iattOf(s)) };
+          const linkto = this.linkTarget(child, s);
+          if (linkto !== undefined) e.linkto = linkto;
+          entries.push(e);
+        }
+        return { entries };
+      } finally {
+        fs.closeSync(dir);
+      }
+    });
   }
 
   async mkdir(a: FopArgs<'mkdir'>, f: Frame): Promise<FopReply<'mkdir'>> {
-    const abs = this.confined(a.path);
-    try {
-      asCaller(f, () => fs.mkdirSync(abs, Number(a.mode) & 0o7777));
-    } catch (e) {
-      throw FsError.from(e);
-    }
-    this.setXattrs(abs, a.xattrs);
-    return { iatt: this.identified(abs, await this.lstatIatt(abs), a.xattrs?.[XATTR_GFID]) };
+    return this.at(a.path, f, (at) => {
+      try {
+        asCaller(f, () => sys.mkdirat(at.dir, at.name, Number(a.mode) & 0o7777));
+      } catch (e) {
+        throw FsError.from(e);
+      }
+      this.setXattrs(at, a.xattrs);
+      return { iatt: this.identified(at, this.lstatAt(at), a.xattrs?.[XATTR_GFID]) };
+    });
   }
 
-  /** Opens for a client; the caller registers the fd with its inode (it stats the fd anyway). */
-  private async openAbs(f: Frame, abs: string, flags: number, mode: number): Promise<number> {
+  /** Opens for a client, as the caller; the caller registers the fd with its inode (it stats the fd anyway). */
+  private openAs(f: Frame, at: At, flags: number, mode: number): number {
     try {
-      return asCaller(f, () => fs.openSync(abs, (flags & ALLOWED_OPEN_FLAGS) | O_NOFOLLOW, mode));
+      return asCaller(f, () => this.openAt(at, flags & ALLOWED_OPEN_FLAGS, mode));
     } catch (e) {
       throw FsError.from(e);
     }
@@ -425,27 +506,35 @@ export class Posix extends Xlator implements FopImpl {
    * entry) is opened as open would, keeping its gfid; a DHT link file there is refused (ESTALE).
    */
   async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
-    const abs = this.confined(a.path);
     const flags = Number(a.flags);
-    let fd: number;
+    const made = this.at(a.path, f, (at) => {
+      let fd: number;
+      try {
+        fd = asCaller(f, () => this.openAt(at, (flags & ALLOWED_OPEN_FLAGS) | O_CREAT | O_EXCL, Number(a.mode) & 0o7777));
+      } catch (e) {
+        if (flags & O_EXCL || (e as NodeJS.ErrnoException).code !== 'EEXIST') throw FsError.from(e);
+        return undefined;
+      }
+      return this.created(a, at, fd);
+    });
+    if (made) return made;
+    // The name exists: opened as open would (after the migration gate when it truncates), resolved again.
+    return this.openExisting(f, a.path, flags, true);
+  }
+
+  /** A file create just made: the caller's xattrs (and a burst's marks) on it, its fd registered. */
+  private created(a: FopArgs<'create'>, at: At, fd: number): FopReply<'create'> {
     try {
-      fd = asCaller(f, () => fs.openSync(abs, (flags & ALLOWED_OPEN_FLAGS) | O_CREAT | O_EXCL | O_NOFOLLOW, Number(a.mode) & 0o7777));
-    } catch (e) {
-      if (flags & O_EXCL || (e as NodeJS.ErrnoException).code !== 'EEXIST') throw FsError.from(e);
-      const { fd: existing, iatt } = await this.openExisting(f, abs, flags);
-      return { fd: existing, iatt: this.identified(abs, iatt) };
-    }
-    try {
-      this.setXattrs(abs, a.xattrs);
+      this.setXattrs(at, a.xattrs);
       // A burst's marks on a file that had none: the counters are the deltas themselves.
       if (a.burst) {
         for (const [name, v] of Object.entries(a.burst.add)) assertCounters(`create burst ${name}`, v);
-        this.setXattrs(abs, a.burst.add);
-        this.updateIndex(abs, a.path, a.burst.add);
+        this.setXattrs(at, a.burst.add);
+        this.updateIndex(at, a.path, a.burst.add);
       }
       const st = fs.fstatSync(fd);
       this.openFds.set(fd, st.ino);
-      return { fd, iatt: this.identified(abs, iattOf(st), a.xattrs?.[XATTR_GFID]), created: true, ...(a.burst ? { burst: true } : {}) };
+      return { fd, iatt: this.identified(at, iattOf(st), a.xattrs?.[XATTR_GFID]), created: true, ...(a.burst ? { burst: true } : {}) };
     } catch (e) {
       this.openFds.delete(fd);
       try { fs.closeSync(fd); } catch { /* already failing */ }
@@ -454,56 +543,66 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async mknod(a: FopArgs<'mknod'>, f: Frame): Promise<FopReply<'mknod'>> {
-    const abs = this.confined(a.path);
     const mode = Number(a.mode);
     const type = mode & S_IFMT;
-    if (type === fs.constants.S_IFREG) {
-      // Regular files (DHT link files among them): create exclusively, then set the exact mode
-      // (the umask and open(2) would drop the sticky bit otherwise).
-      // Synchronous, as the other metadata calls: three thread-pool round trips cost more.
-      let fd: number;
-      try {
-        fd = asCaller(f, () => fs.openSync(abs, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600));
-      } catch (e) {
-        throw FsError.from(e);
-      }
-      try {
-        asCaller(f, () => fs.fchmodSync(fd, mode & 0o7777));
-      } finally {
-        fs.closeSync(fd);
-      }
-    } else if (type === fs.constants.S_IFIFO || type === fs.constants.S_IFCHR || type === fs.constants.S_IFBLK || type === fs.constants.S_IFSOCK) {
-      // As the caller: the kernel refuses devices to anyone without CAP_MKNOD, as on a local disk.
-      try {
-        asCaller(f, () => sys.mknod(abs, mode, Number(a.rdev) || 0));
-      } catch (e) {
-        throw FsError.from(e);
-      }
-    } else {
+    if (type !== fs.constants.S_IFREG && type !== fs.constants.S_IFIFO && type !== fs.constants.S_IFCHR
+      && type !== fs.constants.S_IFBLK && type !== fs.constants.S_IFSOCK) {
       throw FsError.of('EINVAL', `mknod of type ${(type >> 12).toString(8)}`);
     }
-    this.setXattrs(abs, a.xattrs);
-    return { iatt: this.identified(abs, await this.lstatIatt(abs), a.xattrs?.[XATTR_GFID]) };
+    return this.at(a.path, f, (at) => {
+      if (type === fs.constants.S_IFREG) {
+        // Regular files (DHT link files among them): create exclusively, then set the exact mode
+        // (the umask and open(2) would drop the sticky bit otherwise).
+        // Synchronous, as the other metadata calls: three thread-pool round trips cost more.
+        let fd: number;
+        try {
+          fd = asCaller(f, () => this.openAt(at, O_CREAT | O_EXCL | O_WRONLY, 0o600));
+        } catch (e) {
+          throw FsError.from(e);
+        }
+        try {
+          asCaller(f, () => fs.fchmodSync(fd, mode & 0o7777));
+        } finally {
+          fs.closeSync(fd);
+        }
+      } else {
+        // As the caller: the kernel refuses devices to anyone without CAP_MKNOD, as on a local disk.
+        try {
+          asCaller(f, () => sys.mknodat(at.dir, at.name, mode, Number(a.rdev) || 0));
+        } catch (e) {
+          throw FsError.from(e);
+        }
+      }
+      this.setXattrs(at, a.xattrs);
+      return { iatt: this.identified(at, this.lstatAt(at), a.xattrs?.[XATTR_GFID]) };
+    });
   }
 
   async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
-    return { fd: (await this.openExisting(f, this.confined(a.path), Number(a.flags))).fd };
+    return { fd: (await this.openExisting(f, a.path, Number(a.flags), false)).fd };
   }
 
-  /** Opens a file that exists (O_CREAT and O_EXCL dropped); never a link file. */
-  private async openExisting(f: Frame, abs: string, requested: number): Promise<{ fd: number; iatt: Iatt }> {
+  /**
+   * Opens a file that exists (O_CREAT and O_EXCL dropped); never a link file. A truncating
+   * open waits at the migration gate and resolves the name after the wait. identify: the
+   * attributes carry the gfid (create's reply).
+   */
+  private async openExisting(f: Frame, volPath: string, requested: number, identify: boolean): Promise<{ fd: number; iatt: Iatt }> {
     const flags = requested & ~(O_CREAT | O_EXCL);
-    const fd = await (flags & O_TRUNC ? this.changeByPath(abs, () => this.openAbs(f, abs, flags, 0)) : this.openAbs(f, abs, flags, 0));
-    const iatt = iattOf(fs.fstatSync(fd));
-    this.openFds.set(fd, iatt.ino);
-    try {
-      this.refuseLinkfile(abs, iatt);
-    } catch (e) {
-      this.openFds.delete(fd);
-      fs.closeSync(fd);
-      throw e;
-    }
-    return { fd, iatt };
+    const open = (at: At): { fd: number; iatt: Iatt } => {
+      const fd = this.openAs(f, at, flags, 0);
+      const iatt = iattOf(fs.fstatSync(fd));
+      this.openFds.set(fd, iatt.ino);
+      try {
+        this.refuseLinkfile(at, iatt);
+      } catch (e) {
+        this.openFds.delete(fd);
+        fs.closeSync(fd);
+        throw e;
+      }
+      return { fd, iatt: identify ? this.identified(at, iatt) : iatt };
+    };
+    return flags & O_TRUNC ? this.changeAt(volPath, f, open) : this.at(volPath, f, open);
   }
 
   async read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
@@ -523,19 +622,20 @@ export class Posix extends Xlator implements FopImpl {
    * and the checks are synchronous like the other metadata calls; the pread is read's.
    */
   async readfile(a: FopArgs<'readfile'>, f: Frame): Promise<FopReply<'readfile'>> {
-    const abs = this.confined(a.path);
     const size = Math.min(Math.max(0, Number(a.size) | 0), 16 * 1024 * 1024);
-    const fd = await this.openAbs(f, abs, O_RDONLY, 0);
-    try {
-      const st = fs.fstatSync(fd);
-      if (st.isDirectory()) throw FsError.of('EISDIR', String(a.path));
-      this.refuseLinkfile(abs, iattOf(st));
-      const buf = Buffer.allocUnsafe(size);
-      const bytesRead = await this.pread(fd, buf, size, Number(a.offset)).catch((e) => { throw FsError.from(e); });
-      return { data: bytesRead === size ? buf : buf.subarray(0, bytesRead) };
-    } finally {
-      fs.closeSync(fd);
-    }
+    return this.at(a.path, f, async (at) => {
+      const fd = this.openAs(f, at, O_RDONLY, 0);
+      try {
+        const st = fs.fstatSync(fd);
+        if (st.isDirectory()) throw FsError.of('EISDIR', String(a.path));
+        this.refuseLinkfile(at, iattOf(st));
+        const buf = Buffer.allocUnsafe(size);
+        const bytesRead = await this.pread(fd, buf, size, Number(a.offset)).catch((e) => { throw FsError.from(e); });
+        return { data: bytesRead === size ? buf : buf.subarray(0, bytesRead) };
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
   }
 
   /**
@@ -640,85 +740,101 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
-    const abs = this.confined(a.path);
-    await this.checkLinkfileGuards(abs, a.path, a);
-    await this.changeByPath(abs, async () => asCaller(f, () => fs.unlinkSync(abs))).catch((e) => { throw FsError.from(e); });
+    await this.changeAt(a.path, f, (at) => {
+      try {
+        asCaller(f, () => sys.unlinkat(at.dir, at.name));
+      } catch (e) {
+        throw FsError.from(e);
+      }
+    }, (at) => this.checkLinkfileGuards(at, a.path, a));
     this.forgetIndex(a.path);
     return {};
   }
 
   async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
-    const abs = this.confined(a.path);
-    if (abs === this.root) throw FsError.of('EBUSY', 'cannot remove the brick root');
-    try {
-      asCaller(f, () => fs.rmdirSync(abs));
-    } catch (e) {
-      throw FsError.from(e);
-    }
+    if (a.path === '/') throw FsError.of('EBUSY', 'cannot remove the brick root');
+    this.at(a.path, f, (at) => {
+      try {
+        asCaller(f, () => sys.unlinkat(at.dir, at.name, sys.AT_REMOVEDIR));
+      } catch (e) {
+        throw FsError.from(e);
+      }
+    });
     this.forgetIndex(a.path);
     return {};
   }
 
   async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
-    const from = this.confined(a.from);
-    const to = this.confined(a.to);
-    if (from === this.root || to === this.root) throw FsError.of('EPERM', 'cannot rename the brick root');
+    if (this.split(a.from).name === '.' || this.split(a.to).name === '.') throw FsError.of('EPERM', 'cannot rename the brick root');
     let replacedLinkto: string | undefined;
-    await this.changeByPath(from, async () => {
+    // Both parents resolved after the migration gate, the target's inside the source's.
+    await this.changeAt(a.from, f, (from) => this.at(a.to, f, (to) => {
       // Under the gate: a migration that committed meanwhile left a link file here.
-      await this.checkLinkfileGuards(from, a.from, a);
-      const target = fs.lstatSync(to, { throwIfNoEntry: false });
+      this.checkLinkfileGuards(from, a.from, a);
+      const target = this.statAt(to);
       replacedLinkto = target && this.linkTarget(to, target);
-      this.mayAddSymlink(() => asCaller(f, () => fs.renameSync(from, to)));
-    }).catch((e) => { throw FsError.from(e); });
-    // A pending heal follows the name (only a file's own entry; a directory's children keep theirs).
-    const entry = this.indexEntry(a.from);
-    if (fs.lstatSync(entry, { throwIfNoEntry: false })) {
       try {
-        fs.renameSync(entry, this.indexEntry(a.to));
-      } catch { /* removed meanwhile */ }
-    }
+        asCaller(f, () => sys.renameat2(from.dir, from.name, to.dir, to.name));
+      } catch (e) {
+        throw FsError.from(e);
+      }
+    }));
+    // A pending heal follows the name (only a file's own entry; a directory's children keep theirs).
+    const index = this.indexDir(false);
+    const entry = this.indexName(a.from);
+    try {
+      if (index !== undefined && sys.fstatatQuiet(index, entry)) sys.renameat2(index, entry, index, this.indexName(a.to));
+    } catch { /* removed meanwhile, or a path too long to have an entry */ }
     return replacedLinkto === undefined ? {} : { replacedLinkto };
   }
 
 
   async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
-    const target = this.confined(a.target);
-    const abs = this.confined(a.path);
-    await this.changeByPath(target, async () => this.mayAddSymlink(() => asCaller(f, () => fs.linkSync(target, abs)))).catch((e) => { throw FsError.from(e); });
-    return { iatt: this.identified(abs, await this.lstatIatt(abs)) };
+    if (this.split(a.target).name === '.') throw FsError.of('EPERM', 'cannot link the brick root');
+    return this.changeAt(a.target, f, (target) => this.at(a.path, f, (at) => {
+      try {
+        asCaller(f, () => sys.linkat(target.dir, target.name, at.dir, at.name));
+      } catch (e) {
+        throw FsError.from(e);
+      }
+      return { iatt: this.identified(at, this.lstatAt(at)) };
+    }));
   }
 
   async symlink(a: FopArgs<'symlink'>, f: Frame): Promise<FopReply<'symlink'>> {
-    const abs = this.confined(a.path);
     if (typeof a.target !== 'string' || a.target.includes('\0')) throw FsError.of('EINVAL');
-    // The target is stored as written; the brick never follows it (every lookup is lstat,
-    // and parents are resolved and checked to lie inside the brick).
-    try {
-      this.mayAddSymlink(() => asCaller(f, () => fs.symlinkSync(a.target, abs)));
-    } catch (e) {
-      throw FsError.from(e);
-    }
-    return { iatt: await this.lstatIatt(abs) };
+    // The target is stored as written; the brick never follows it (every parent is resolved
+    // with RESOLVE_NO_SYMLINKS, every final name with a call that does not follow it).
+    return this.at(a.path, f, (at) => {
+      try {
+        asCaller(f, () => sys.symlinkat(a.target, at.dir, at.name));
+      } catch (e) {
+        throw FsError.from(e);
+      }
+      return { iatt: this.lstatAt(at) };
+    });
   }
 
   async readlink(a: FopArgs<'readlink'>, f: Frame): Promise<FopReply<'readlink'>> {
-    const abs = this.confined(a.path);
-    try {
-      return { target: asCaller(f, () => fs.readlinkSync(abs)) };
-    } catch (e) {
-      throw FsError.from(e);
-    }
+    return this.at(a.path, f, (at) => {
+      try {
+        return { target: asCaller(f, () => sys.readlinkat(at.dir, at.name)) };
+      } catch (e) {
+        throw FsError.from(e);
+      }
+    });
   }
 
   async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
-    const abs = this.confined(a.path);
-    const at = a.attrs ?? {};
-    const cur = this.lstatAs(f, abs);
-    this.refuseLinkfile(abs, cur);
-    const isLink = (cur.mode & S_IFMT) === S_IFLNK;
-    await this.changeByPath(abs, () => this.applyAttrs(f, abs, at, cur, isLink));
-    return { iatt: this.identified(abs, await this.lstatIatt(abs)) };
+    const attrs = a.attrs ?? {};
+    let cur!: Iatt;
+    return this.changeAt(a.path, f, async (at) => {
+      await this.applyAttrs(f, at, attrs, cur, (cur.mode & S_IFMT) === S_IFLNK);
+      return { iatt: this.identified(at, this.lstatAt(at)) };
+    }, (at) => {
+      cur = this.lstatAs(f, at);
+      this.refuseLinkfile(at, cur);
+    });
   }
 
   /**
@@ -728,53 +844,47 @@ export class Posix extends Xlator implements FopImpl {
    * copying both) means to keep. Clearing only setuid/setgid is the kernel's own doing after
    * a write by someone else (FUSE sends it as a setattr from the writer): done as root.
    */
-  private async applyAttrs(f: Frame, abs: string, at: SetattrFields, cur: Iatt, isLink: boolean): Promise<void> {
+  private async applyAttrs(f: Frame, at: At, attrs: SetattrFields, cur: Iatt, isLink: boolean): Promise<void> {
     try {
-      if (at.uid !== undefined || at.gid !== undefined) {
-        asCaller(f, () => fs.lchownSync(abs, at.uid ?? -1, at.gid ?? -1));
+      if (attrs.uid !== undefined || attrs.gid !== undefined) {
+        asCaller(f, () => sys.fchownat(at.dir, at.name, attrs.uid ?? -1, attrs.gid ?? -1));
       }
-      if (at.mode !== undefined && !isLink) {
-        const mode = Number(at.mode) & 0o7777;
+      if (attrs.mode !== undefined && !isLink) {
+        const mode = Number(attrs.mode) & 0o7777;
         const privs = S_ISUID | S_ISGID;
         const onlyDropsPrivs = (mode & ~privs) === (cur.mode & 0o7777 & ~privs) && (mode & privs & ~cur.mode) === 0;
-        if (onlyDropsPrivs) fs.chmodSync(abs, mode);
-        else asCaller(f, () => fs.chmodSync(abs, mode));
+        if (onlyDropsPrivs) sys.fchmodat(at.dir, at.name, mode);
+        else asCaller(f, () => sys.fchmodat(at.dir, at.name, mode));
       }
-      if (at.size !== undefined) {
+      if (attrs.size !== undefined) {
         if (isLink) throw FsError.of('EINVAL');
         // Opened as the caller (write permission), truncated in the thread pool.
-        const fd = asCaller(f, () => fs.openSync(abs, O_WRONLY | O_NOFOLLOW));
+        const fd = asCaller(f, () => this.openAt(at, O_WRONLY));
         try {
-          await fsFtruncate(fd, Number(at.size));
+          await fsFtruncate(fd, Number(attrs.size));
         } finally {
           await fsClose(fd);
         }
       }
-      if (at.atimeMs !== undefined || at.mtimeMs !== undefined) this.setTimes(f, abs, at, cur);
+      if (attrs.atimeMs !== undefined || attrs.mtimeMs !== undefined) this.setTimes(f, at, attrs, cur);
     } catch (e) {
       throw FsError.from(e);
     }
   }
 
   /** Times as utimensat(2) takes them: "now" needs only write permission, a given time ownership. */
-  private setTimes(f: Frame, abs: string, at: SetattrFields, cur: Iatt): void {
-    if (!at.atimeNow && !at.mtimeNow) {
-      const atime = (at.atimeMs ?? cur.atimeMs) / 1000;
-      const mtime = (at.mtimeMs ?? cur.mtimeMs) / 1000;
-      asCaller(f, () => fs.lutimesSync(abs, atime, mtime));
-      return;
-    }
-    const time = (now: boolean | undefined, ms: number | undefined): sys.TimeArg => (now ? sys.UTIME_NOW : ms ?? null);
-    const dir = fs.openSync(pathMod.dirname(abs), sys.O_PATH | sys.O_DIRECTORY | O_NOFOLLOW);
-    try {
-      asCaller(f, () => sys.utimensat(dir, pathMod.basename(abs), time(at.atimeNow, at.atimeMs), time(at.mtimeNow, at.mtimeMs)));
-    } finally {
-      fs.closeSync(dir);
-    }
+  private setTimes(f: Frame, at: At, attrs: SetattrFields, cur: Iatt): void {
+    const time = (now: boolean | undefined, ms: number | undefined, was: number): sys.TimeArg => {
+      if (now) return sys.UTIME_NOW;
+      // Both given (no "now"): a missing one keeps its value, as lutimes would set it.
+      return ms ?? (attrs.atimeNow || attrs.mtimeNow ? null : was);
+    };
+    asCaller(f, () => sys.utimensat(at.dir, at.name, time(attrs.atimeNow, attrs.atimeMs, cur.atimeMs), time(attrs.mtimeNow, attrs.mtimeMs, cur.mtimeMs)));
   }
 
   async statfs(_a: FopArgs<'statfs'>, f: Frame): Promise<FopReply<'statfs'>> {
-    const s = await fsp.statfs(this.root).catch((e) => { throw FsError.from(e); });
+    // The root's own fd, through its magic link: statfs of the directory the brick resolved at start.
+    const s = await fsp.statfs(`/proc/self/fd/${this.rootFd}`).catch((e) => { throw FsError.from(e); });
     const statfs: StatFs = {
       bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail,
       files: s.files, ffree: s.ffree, favail: s.ffree, namemax: 255,
@@ -782,87 +892,109 @@ export class Posix extends Xlator implements FopImpl {
     return { statfs };
   }
 
-  /** Existence check that distinguishes ENOENT from ENODATA (the xattr library cannot). */
-  private async mustExist(abs: string): Promise<void> {
-    await this.lstatIatt(abs);
-  }
-
   async getxattr(a: FopArgs<'getxattr'>, f: Frame): Promise<FopReply<'getxattr'>> {
-    const abs = this.confined(a.path);
-    this.refuseLinkfileFor(abs, String(a.name));
-    let v: Buffer | null;
-    try {
-      v = xattr.getAttributeSync(abs, String(a.name));
-    } catch (e) {
-      throw xattrError(e);
-    }
-    if (v === null) {
-      await this.mustExist(abs);
-      throw FsError.of('ENODATA');
-    }
-    return { value: v };
+    const name = String(a.name);
+    return this.at(a.path, undefined, (at) => {
+      this.refuseLinkfileFor(at, name);
+      let v: Buffer | null;
+      try {
+        v = sys.getxattrat(at.dir, at.name, name);
+      } catch (e) {
+        throw FsError.from(e);
+      }
+      if (v === null) throw FsError.of('ENODATA');
+      return { value: v };
+    });
   }
 
   async setxattr(a: FopArgs<'setxattr'>, f: Frame): Promise<FopReply<'setxattr'>> {
-    const abs = this.confined(a.path);
     const name = String(a.name);
-    this.refuseLinkfileFor(abs, name);
     if (!(a.value instanceof Uint8Array)) throw FsError.of('EINVAL', 'xattr value must be binary');
     const flags = Number(a.flags) || 0;
-    if (flags & 3) {
-      const exists = this.getXattr(abs, name) !== undefined;
-      if (flags & 1 && exists) throw FsError.of('EEXIST');
-      if (flags & 2 && !exists) throw FsError.of('ENODATA');
-    }
-    const set = async (): Promise<void> => {
-      try {
-        xattr.setAttributeSync(abs, name, Buffer.from(a.value));
-      } catch (e) {
-        throw xattrError(e);
+    const check = (at: At): void => {
+      this.refuseLinkfileFor(at, name);
+      if (flags & 3) {
+        const exists = this.getXattr(at, name) !== undefined;
+        if (flags & 1 && exists) throw FsError.of('EEXIST');
+        if (flags & 2 && !exists) throw FsError.of('ENODATA');
       }
     };
-    await (name.startsWith(INTERNAL_XATTR_PREFIX) ? set() : this.changeByPath(abs, set));
+    const set = (at: At): void => this.setXattrs(at, { [name]: a.value });
+    if (name.startsWith(INTERNAL_XATTR_PREFIX)) this.at(a.path, undefined, (at) => { check(at); set(at); });
+    else await this.changeAt(a.path, undefined, set, check);
     return {};
   }
 
   /** Adds int32 counters atomically: the brick is single-threaded and this runs without awaiting. */
   async xattrop(a: FopArgs<'xattrop'>, f: Frame): Promise<FopReply<'xattrop'>> {
-    const abs = this.confined(a.path);
-    const st = fs.lstatSync(abs);
-    const out: Xattrs = {};
-    let touchesChangelog = false;
-    for (const [name, delta] of Object.entries(a.add ?? {})) {
-      assertCounters(`xattrop ${name}`, delta);
-      const cur = this.getXattr(abs, name);
-      const next = Buffer.alloc(Math.max(delta.length, cur?.length ?? 0));
-      const d = Buffer.from(delta.buffer, delta.byteOffset, delta.byteLength);
-      for (let i = 0; i < next.length; i += 4) {
-        const c = cur && i < cur.length ? cur.readInt32BE(i) : 0;
-        const x = i < d.length ? d.readInt32BE(i) : 0;
-        next.writeInt32BE((c + x) | 0, i);
+    return this.at(a.path, undefined, (at) => {
+      const st = this.lstatAt(at);
+      const out: Xattrs = {};
+      let touchesChangelog = false;
+      for (const [name, delta] of Object.entries(a.add ?? {})) {
+        assertCounters(`xattrop ${name}`, delta);
+        const cur = this.getXattr(at, name);
+        const next = Buffer.alloc(Math.max(delta.length, cur?.length ?? 0));
+        const d = Buffer.from(delta.buffer, delta.byteOffset, delta.byteLength);
+        for (let i = 0; i < next.length; i += 4) {
+          const c = cur && i < cur.length ? cur.readInt32BE(i) : 0;
+          const x = i < d.length ? d.readInt32BE(i) : 0;
+          next.writeInt32BE((c + x) | 0, i);
+        }
+        this.setXattrs(at, { [name]: next });
+        out[name] = next;
+        touchesChangelog ||= isChangelogXattr(name);
       }
-      try {
-        xattr.setAttributeSync(abs, name, next);
-      } catch (e) {
-        throw xattrError(e);
+      if (touchesChangelog) this.updateIndex(at, a.path, out);
+      // Setting xattrs leaves atime alone: the lstat above still has it.
+      if (typeof a.mtimeMs === 'number') {
+        try {
+          sys.utimensat(at.dir, at.name, st.atimeMs, a.mtimeMs);
+        } catch (e) {
+          throw FsError.from(e);
+        }
       }
-      out[name] = next;
-      touchesChangelog ||= isChangelogXattr(name);
-    }
-    if (touchesChangelog) this.updateIndex(abs, a.path, out);
-    // Setting xattrs leaves atime alone: the lstat above still has it.
-    if (typeof a.mtimeMs === 'number') fs.lutimesSync(abs, st.atimeMs / 1000, a.mtimeMs / 1000);
-    return { xattrs: out, iatt: await this.lstatIatt(abs) };
+      return { xattrs: out, iatt: this.lstatAt(at) };
+    });
   }
 
-  private indexEntry(volPath: string): string {
-    return pathMod.join(this.indexDir, Buffer.from(volPath).toString('base64url'));
+  /** An index entry's name: the volume path, base64url. */
+  private indexName(volPath: string): string {
+    return Buffer.from(volPath).toString('base64url');
+  }
+
+  /**
+   * The index directory's fd (BRICK_PRIVATE_DIR/index, beneath the private directory's fd),
+   * kept once it exists; made when create is set, else undefined while there is none.
+   */
+  private indexDir(create: boolean): number | undefined {
+    if (this.indexFd >= 0) return this.indexFd;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.indexFd = sys.openat2(this.privateFd, 'index', sys.O_PATH | sys.O_DIRECTORY, 0, BENEATH);
+        return this.indexFd;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !create || attempt > 0) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !create) return undefined;
+          throw FsError.from(e);
+        }
+        try {
+          sys.mkdirat(this.privateFd, 'index', 0o700);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw FsError.from(err);
+        }
+      }
+    }
   }
 
   /** A removed name has nothing left to heal here (an lstat first: there rarely is an entry). */
   private forgetIndex(volPath: string): void {
-    const entry = this.indexEntry(volPath);
-    if (fs.lstatSync(entry, { throwIfNoEntry: false })) fs.rmSync(entry, { force: true });
+    const index = this.indexDir(false);
+    if (index === undefined) return;
+    const entry = this.indexName(volPath);
+    try {
+      if (sys.fstatatQuiet(index, entry)) sys.unlinkat(index, entry);
+    } catch { /* removed meanwhile, or a name too long to have an entry */ }
   }
 
   /**
@@ -870,7 +1002,7 @@ export class Posix extends Xlator implements FopImpl {
    * `written` holds the counters this xattrop just set: only when they are all zero are the
    * others read (an xattr read costs more than the syscall: the library makes a Buffer).
    */
-  private updateIndex(abs: string, volPath: string, written: Xattrs): void {
+  private updateIndex(at: At, volPath: string, written: Xattrs): void {
     let pending = false;
     for (const name in written) {
       if (isChangelogXattr(name) && written[name]!.some((b) => b !== 0)) {
@@ -879,21 +1011,24 @@ export class Posix extends Xlator implements FopImpl {
       }
     }
     if (!pending) {
-      for (const name of xattr.listAttributesSync(abs)) {
+      for (const name of sys.listxattrat(at.dir, at.name)) {
         if (!isChangelogXattr(name) || name in written) continue;
-        const v = this.getXattr(abs, name);
+        const v = this.getXattr(at, name);
         if (v && v.some((b) => b !== 0)) {
           pending = true;
           break;
         }
       }
     }
-    const entry = this.indexEntry(volPath);
+    const entry = this.indexName(volPath);
     if (pending) {
-      if (!fs.lstatSync(entry, { throwIfNoEntry: false })) this.addIndexEntry(entry);
+      const index = this.indexDir(true)!;
+      if (!sys.fstatatQuiet(index, entry)) this.addIndexEntry(index, entry);
     } else {
+      const index = this.indexDir(false);
+      if (index === undefined) return;
       try {
-        fs.unlinkSync(entry);
+        sys.unlinkat(index, entry);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }
@@ -906,79 +1041,81 @@ export class Posix extends Xlator implements FopImpl {
    * Readers only list the names. Past the link limit (or on a brick that refuses links) an
    * entry is a file of its own.
    */
-  private addIndexEntry(entry: string): void {
-    const base = pathMod.join(this.root, BRICK_PRIVATE_DIR, INDEX_LINK_BASE);
+  private addIndexEntry(index: number, entry: string): void {
     for (let attempt = 0; ; attempt++) {
       try {
-        fs.linkSync(base, entry);
+        sys.linkat(this.privateFd, INDEX_LINK_BASE, index, entry);
         return;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'EEXIST') return;
         if (code !== 'ENOENT' || attempt > 0) break;
-        // First entry on this brick: the directory and the base file.
-        fs.mkdirSync(this.indexDir, { recursive: true, mode: 0o700 });
-        fs.writeFileSync(base, '', { flag: 'a', mode: 0o600 });
+        // First entry on this brick: the base file.
+        try {
+          fs.closeSync(sys.openat2(this.privateFd, INDEX_LINK_BASE, O_CREAT | O_WRONLY | O_NOFOLLOW, 0o600, BENEATH));
+        } catch { /* the link below says why */ }
       }
     }
-    fs.writeFileSync(entry, '', { mode: 0o600 });
+    fs.closeSync(sys.openat2(index, entry, O_CREAT | O_WRONLY | O_TRUNC | O_NOFOLLOW, 0o600, BENEATH));
   }
 
   async indexlist(_a: FopArgs<'indexlist'>, f: Frame): Promise<FopReply<'indexlist'>> {
+    const index = this.indexDir(false);
     let names: string[] = [];
     try {
-      names = fs.readdirSync(this.indexDir);
+      if (index !== undefined) names = fs.readdirSync(`/proc/self/fd/${index}`);
     } catch { /* no index yet */ }
     return { paths: names.map((n) => Buffer.from(n, 'base64url').toString()) };
   }
 
   async listxattr(a: FopArgs<'listxattr'>, f: Frame): Promise<FopReply<'listxattr'>> {
-    const abs = this.confined(a.path);
-    this.refuseLinkfileFor(abs, '');
-    await this.mustExist(abs);
-    try {
-      return { names: xattr.listAttributesSync(abs) };
-    } catch (e) {
-      throw xattrError(e);
-    }
+    return this.at(a.path, undefined, (at) => {
+      this.refuseLinkfileFor(at, '');
+      try {
+        return { names: sys.listxattrat(at.dir, at.name) };
+      } catch (e) {
+        throw FsError.from(e);
+      }
+    });
   }
 
   async removexattr(a: FopArgs<'removexattr'>, f: Frame): Promise<FopReply<'removexattr'>> {
-    const abs = this.confined(a.path);
     const name = String(a.name);
-    this.refuseLinkfileFor(abs, name);
-    if (this.getXattr(abs, name) === undefined) {
-      await this.mustExist(abs);
-      throw FsError.of('ENODATA');
-    }
-    const remove = async (): Promise<void> => {
-      try {
-        xattr.removeAttributeSync(abs, name);
-      } catch (e) {
-        throw xattrError(e);
+    const check = (at: At): void => {
+      this.refuseLinkfileFor(at, name);
+      if (this.getXattr(at, name) === undefined) {
+        this.lstatAt(at);
+        throw FsError.of('ENODATA');
       }
     };
-    await (name.startsWith(INTERNAL_XATTR_PREFIX) ? remove() : this.changeByPath(abs, remove));
+    const remove = (at: At): void => {
+      try {
+        sys.removexattrat(at.dir, at.name, name);
+      } catch (e) {
+        throw FsError.from(e);
+      }
+    };
+    if (name.startsWith(INTERNAL_XATTR_PREFIX)) this.at(a.path, undefined, (at) => { check(at); remove(at); });
+    else await this.changeAt(a.path, undefined, remove, check);
     return {};
   }
 
   /** The brick's part in moving a file to another brick (see the migrate fop in lib/fops.ts). */
   async migrate(a: FopArgs<'migrate'>, f: Frame): Promise<FopReply<'migrate'>> {
-    const abs = this.confined(a.path);
     const owner = String(a.owner);
-    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+    const st = this.at(a.path, undefined, (at) => this.statAt(at));
     if (!st) {
       if (a.op === 'thaw') return {};
       throw FsError.of('ENOENT');
     }
-    if (!st.isFile()) throw FsError.of('EINVAL', 'only regular files are moved');
+    if ((st.mode & S_IFMT) !== S_IFREG) throw FsError.of('EINVAL', 'only regular files are moved');
     switch (a.op) {
       case 'watch':
         this.gate.watch(st.ino, owner);
         return { iatt: iattOf(st) };
       case 'freeze': {
         const { dirty } = await this.gate.freeze(st.ino, owner);
-        return { iatt: await this.lstatIatt(abs), dirty };
+        return { iatt: this.at(a.path, undefined, (at) => this.lstatAt(at)), dirty };
       }
       case 'thaw':
         this.gate.thaw(st.ino, owner);
@@ -988,11 +1125,13 @@ export class Posix extends Xlator implements FopImpl {
         // Synchronously from unlink to marking: once unlinked, the inode number is free, and a
         // file created meanwhile (a staging copy of another move) could get it and its fds
         // would be marked moved too.
-        try {
-          fs.unlinkSync(abs);
-        } catch (e) {
-          throw FsError.from(e);
-        }
+        this.at(a.path, undefined, (at) => {
+          try {
+            sys.unlinkat(at.dir, at.name);
+          } catch (e) {
+            throw FsError.from(e);
+          }
+        });
         this.gate.markMoved([...this.openFds].filter(([, ino]) => ino === st.ino).map(([fd]) => fd));
         this.forgetIndex(a.path);
         this.gate.thaw(st.ino, owner);

@@ -8,6 +8,7 @@
 // (AT_SYMLINK_NOFOLLOW is always added; linkat refuses AT_SYMLINK_FOLLOW). Resolve the
 // parent directory first with openat2(rootFd, relPath, O_PATH | O_DIRECTORY,
 // 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) and act on the name under the fd it returns.
+// The xattr calls (getxattrat & co.) work the same way.
 //
 // Loading this module loads the addon; it throws a clear Error when the addon was not
 // built (import it dynamically to fall back instead).
@@ -30,6 +31,7 @@ export interface SysStat extends Iatt {
 /** brick_sys.c's exports, exactly. */
 interface Native {
   readonly hasOpenat2: boolean;
+  readonly hasXattrat: boolean;
   readonly RESOLVE_NO_XDEV: number;
   readonly RESOLVE_NO_MAGICLINKS: number;
   readonly RESOLVE_NO_SYMLINKS: number;
@@ -48,6 +50,8 @@ interface Native {
   readonly RENAME_NOREPLACE: number;
   readonly RENAME_EXCHANGE: number;
   readonly RENAME_WHITEOUT: number;
+  readonly XATTR_CREATE: number;
+  readonly XATTR_REPLACE: number;
   mknodat(dirfd: number, name: PathArg, mode: number, rdev: number): void;
   mknod(path: PathArg, mode: number, rdev: number): void;
   makedev(major: number, minor: number): number;
@@ -56,12 +60,18 @@ interface Native {
   openat2(dirfd: number, path: PathArg, flags: number, mode: number, resolve: number): number;
   fchownat(dirfd: number, name: PathArg, uid: number, gid: number, flags: number): void;
   mkdirat(dirfd: number, name: PathArg, mode: number): void;
+  fchmodat(dirfd: number, name: PathArg, mode: number): void;
   unlinkat(dirfd: number, name: PathArg, flags: number): void;
   renameat2(olddirfd: number, oldname: PathArg, newdirfd: number, newname: PathArg, flags: number): void;
   linkat(olddirfd: number, oldname: PathArg, newdirfd: number, newname: PathArg, flags: number): void;
   symlinkat(target: PathArg, newdirfd: number, name: PathArg): void;
   readlinkat(dirfd: number, name: PathArg): string;
   fstatat(dirfd: number, name: PathArg, flags: number): SysStat;
+  fstatatInto(dirfd: number, name: PathArg, out: Float64Array): boolean;
+  getxattrat(dirfd: number, name: PathArg, attr: string): Buffer | null;
+  setxattrat(dirfd: number, name: PathArg, attr: string, value: Uint8Array, flags: number): void;
+  listxattrat(dirfd: number, name: PathArg): string[];
+  removexattrat(dirfd: number, name: PathArg, attr: string): void;
   utimensat(dirfd: number, name: PathArg, atimeMs: TimeArg, mtimeMs: TimeArg, flags: number): void;
   setfsuid(uid: number): number;
   becomeCaller(uid: number, gid: number, groups: readonly number[]): void;
@@ -108,6 +118,16 @@ export const AT_REMOVEDIR = native.AT_REMOVEDIR;
 export const RENAME_NOREPLACE = native.RENAME_NOREPLACE;
 export const RENAME_EXCHANGE = native.RENAME_EXCHANGE;
 export const RENAME_WHITEOUT = native.RENAME_WHITEOUT;
+/** setxattrat flags. */
+export const XATTR_CREATE = native.XATTR_CREATE;
+export const XATTR_REPLACE = native.XATTR_REPLACE;
+/**
+ * Whether the kernel has the *xattrat calls (Linux 6.13+). Without them the xattr calls below
+ * use l*xattr on "/proc/self/fd/<dirfd>/<name>", which reaches the same entry (the magic link
+ * of the directory fd, then the name, a final symlink not followed): /proc must be mounted.
+ * BRICKFS_NO_XATTRAT=1 in the environment forces that way (to test it).
+ */
+export const hasXattrat: boolean = native.hasXattrat;
 
 /** Makes a node (fifo, char/block device, unix socket, regular file: mode has its S_IF* type) named name in dirfd. The umask applies. */
 export function mknodat(dirfd: number, name: PathArg, mode: number, rdev = 0): void {
@@ -146,6 +166,11 @@ export function fchownat(dirfd: number, name: PathArg, uid: number, gid: number,
   native.fchownat(dirfd, name, uid, gid, flags);
 }
 
+/** chmod of name in dirfd itself (a final symlink is not followed: EOPNOTSUPP). */
+export function fchmodat(dirfd: number, name: PathArg, mode: number): void {
+  native.fchmodat(dirfd, name, mode);
+}
+
 export function mkdirat(dirfd: number, name: PathArg, mode = 0o777): void {
   native.mkdirat(dirfd, name, mode);
 }
@@ -178,6 +203,42 @@ export function readlinkat(dirfd: number, name: PathArg): string {
 /** lstat of name in dirfd. flags: AT_EMPTY_PATH (name '' = dirfd itself). */
 export function fstatat(dirfd: number, name: PathArg, flags = 0): SysStat {
   return native.fstatat(dirfd, name, flags);
+}
+
+const statOut = new Float64Array(13);
+
+/**
+ * lstat of name in dirfd; undefined for a missing name (ENOENT) instead of an Error (which
+ * costs a stack capture). The addon fills an array, the object is made here: a third of the
+ * cost of the addon making it (the brick's hot path: every lookup).
+ */
+export function fstatatQuiet(dirfd: number, name: PathArg): SysStat | undefined {
+  if (!native.fstatatInto(dirfd, name, statOut)) return undefined;
+  const o = statOut;
+  return {
+    dev: o[0]!, ino: o[1]!, mode: o[2]!, nlink: o[3]!, uid: o[4]!, gid: o[5]!, rdev: o[6]!, size: o[7]!,
+    blksize: o[8]!, blocks: o[9]!, atimeMs: o[10]!, mtimeMs: o[11]!, ctimeMs: o[12]!,
+  };
+}
+
+/** The value of xattr attr of name in dirfd (the link itself for a symlink); null when it has none (ENODATA). */
+export function getxattrat(dirfd: number, name: PathArg, attr: string): Buffer | null {
+  return native.getxattrat(dirfd, name, attr);
+}
+
+/** Sets xattr attr of name in dirfd. flags: XATTR_CREATE or XATTR_REPLACE. */
+export function setxattrat(dirfd: number, name: PathArg, attr: string, value: Uint8Array, flags = 0): void {
+  native.setxattrat(dirfd, name, attr, value, flags);
+}
+
+/** The xattr names of name in dirfd. */
+export function listxattrat(dirfd: number, name: PathArg): string[] {
+  return native.listxattrat(dirfd, name);
+}
+
+/** Removes xattr attr of name in dirfd (ENODATA when it has none). */
+export function removexattrat(dirfd: number, name: PathArg, attr: string): void {
+  native.removexattrat(dirfd, name, attr);
 }
 
 /** Sets the times of name in dirfd (the link itself for a symlink). null leaves a time as is, UTIME_NOW ('now') sets it to now. */
