@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +8,7 @@ import { Logger } from '../../lib/log.js';
 import { profiling } from '../../lib/profile.js';
 import type { ActiveGraph } from '../graph-switch.js';
 import { errnoOf, fsnameOption, isPrivate, profiled, userXattr, type BridgeOptions } from './common.js';
-import { mountDevice } from '../mount-table.js';
+import { clearStaleMount as clearStale, mountDevice } from '../mount-table.js';
 import { Callers } from './caller.js';
 import { InodeTable, ROOT_ID, type Inode } from './inode-table.js';
 import type { Frame } from '../../lib/frame.js';
@@ -25,6 +24,8 @@ interface Native {
   unmount(session: Session): void;
   /** Where the addon writes each request's uid, gid, pid and umask before its handler runs. */
   setCallerBuffer(session: Session, caller: Uint32Array): void;
+  /** Whether the kernel's FUSE_INIT has been answered (set in ll_init); only while the session is mounted. */
+  initialized(session: Session): boolean;
   /** Lends write slabs (equal-sized Buffers); busy[i] is set by the addon, cleared by us. */
   setWriteSlabs(session: Session, slabs: Buffer[], busy: Uint8Array): void;
   replyErr(req: Req, errno: number): void;
@@ -242,8 +243,8 @@ export class LowLevelBridge {
     });
     n.setWriteSlabs(this.session, this.writeSlabs, this.slabBusy);
     n.setCallerBuffer(this.session, this.caller);
-    // Not awaited: it waits for a request to ourselves, which this start must not hold up.
-    void raiseReadahead(this.mountpoint);
+    // Not awaited: it waits for the kernel's FUSE_INIT, which this start must not hold up.
+    void raiseReadahead(n, () => this.session, this.mountpoint);
   }
 
   /**
@@ -652,27 +653,53 @@ function guarded(n: Native, handlers: Handlers, counts: Record<string, number>):
  */
 const KERNEL_READ_AHEAD_KB = 4096;
 
+/** How often, and for how long at most, raiseReadahead looks whether FUSE_INIT has been answered. */
+const INIT_POLL_MS = 5;
+const INIT_WAIT_MS = 30_000;
+
 /**
  * Sets the readahead of the mount's backing device (/sys/class/bdi/MAJ:MIN), found through
  * /proc/self/mountinfo. Needs root; otherwise the kernel's default stays.
  *
  * Not before the kernel has our answer to FUSE_INIT: it offers its current window as
  * max_readahead in INIT and then sets the window to the smaller of it and our answer, so a
- * window raised earlier fell back to 128 KiB (every mount until the eighth pass). The kernel
- * holds any request until INIT is answered, so once an (asynchronous: it is a request to
- * ourselves) stat of the mount point has come back, INIT is done.
+ * window raised earlier fell back to 128 KiB (every mount until the eighth pass). The addon
+ * says when that answer is out (initialized(), set by ll_init; libfuse writes the answer, and
+ * the kernel applies it, before the dispatch that ran ll_init returns).
+ *
+ * Never by a request to our own mount point (a stat of it used to wait for INIT): the
+ * thread making it waits in the kernel for an answer only this process can give, so a mount
+ * process killed meanwhile stayed in D state for good, its mount hung.
  */
-async function raiseReadahead(mountpoint: string): Promise<void> {
+async function raiseReadahead(n: Native, current: () => Session | undefined, mountpoint: string): Promise<void> {
+  const s = current();
+  if (!s) return;
+  for (let waited = 0; !n.initialized(s); waited += INIT_POLL_MS) {
+    if (waited >= INIT_WAIT_MS) {
+      log.debug(`${mountpoint}: no FUSE_INIT within ${INIT_WAIT_MS / 1000} s; kernel readahead left at its default`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, INIT_POLL_MS));
+    // Unmounted meanwhile: the session may be freed.
+    if (current() !== s) return;
+  }
   const dev = mountDevice(mountpoint);
   if (!dev) return;
-  await fs.promises.stat(mountpoint).catch(() => undefined);
   await fs.promises.writeFile(`/sys/class/bdi/${dev}/read_ahead_kb`, `${KERNEL_READ_AHEAD_KB}\n`)
     .catch((e: Error) => log.debug(`${mountpoint}: kernel readahead left at its default: ${e.message}`));
 }
 
-/** A mount left by a dead process answers ENOTCONN: lazily unmount it first (fuse-native's force). */
+/**
+ * A mount left by a dead process answers ENOTCONN: lazily unmount it first (fuse-native's
+ * force). `brickfs mount` has done so already (and said so); this is for a mount started
+ * otherwise. The mount point is another mount's here, never ours: we are not mounted yet.
+ */
 async function clearStaleMount(mountpoint: string): Promise<void> {
-  const err = await fs.promises.stat(mountpoint).then(() => undefined, (e: NodeJS.ErrnoException) => e);
-  if (err?.code !== 'ENOTCONN' && err?.code !== 'ENXIO') return;
-  await new Promise<void>((resolve) => execFile('fusermount', ['-uz', mountpoint], () => resolve()));
+  try {
+    const said = await clearStale(mountpoint, process.pid);
+    if (said) log.warn(said);
+  } catch (e) {
+    // A live mount there: libfuse mounts over it, as before.
+    log.debug((e as Error).message);
+  }
 }

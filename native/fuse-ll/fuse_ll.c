@@ -73,6 +73,8 @@ typedef struct session {
   int closed;
   /** The kernel ended the session: nothing left to unmount. */
   int ended;
+  /** FUSE_INIT was answered (ll_init): the kernel has set the connection up (initialized()). */
+  int initialized;
   int freed;
   /**
    * Write slabs lent by JavaScript (setWriteSlabs): a write's payload is copied into a free
@@ -505,7 +507,9 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
  * max_write, and reads follow the kernel readahead window.
  */
 static void ll_init(void *userdata, struct fuse_conn_info *conn) {
-  (void)userdata;
+  // libfuse writes our answer to FUSE_INIT as soon as this returns, within the same dispatch
+  // (fuse_session_process_buf): once JavaScript sees the flag, the kernel has applied it.
+  ((session_t *)userdata)->initialized = 1;
   conn->want &= ~(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_SPLICE_READ |
                   FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_WRITEBACK_CACHE);
   conn->want |= conn->capable & (FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_PARALLEL_DIROPS |
@@ -671,6 +675,21 @@ static napi_value js_unmount(napi_env env, napi_callback_info info) {
   if (!s->ended) fuse_session_unmount(s->se);
   maybe_free(s);
   return NULL;
+}
+
+/**
+ * initialized(session) -> boolean: whether the kernel's FUSE_INIT has been answered. The
+ * mount process learns it here, never by a request to its own mount point: a thread of it
+ * waiting on its own mount would keep a killed mount process in D state for good. Only
+ * while the session is mounted (unmount() may free it).
+ */
+static napi_value js_initialized(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  session_t *s = session_arg(env, argv[0]);
+  NAPI_OK(napi_get_boolean(env, s != NULL && s->initialized, &result));
+  return result;
 }
 
 /** setCallerBuffer(session, caller: Uint32Array(4)): where each request's uid, gid, pid and umask go before its handler runs. */
@@ -1046,6 +1065,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "unmount", NULL, js_unmount, NULL, NULL, NULL, napi_default, NULL },
     { "setWriteSlabs", NULL, js_set_write_slabs, NULL, NULL, NULL, napi_default, NULL },
     { "setCallerBuffer", NULL, js_set_caller_buffer, NULL, NULL, NULL, napi_default, NULL },
+    { "initialized", NULL, js_initialized, NULL, NULL, NULL, napi_default, NULL },
     { "invalInode", NULL, js_inval_inode, NULL, NULL, NULL, napi_default, NULL },
     { "invalEntry", NULL, js_inval_entry, NULL, NULL, NULL, napi_default, NULL },
     { "stopNotify", NULL, js_stop_notify, NULL, NULL, NULL, napi_default, NULL },

@@ -7,7 +7,7 @@ import { OperationError, UsageError, VolfileSyntaxError } from '../../../lib/err
 import { graphFromVolfile } from '../../../lib/graph.js';
 import { Logger } from '../../../lib/log.js';
 import { writeStatedump } from '../../../lib/statedump.js';
-import { isMounted, mountRunFile } from '../../mount-table.js';
+import { BRICKFS_FSTYPE, clearStaleMount, findMountProcess, isMounted, mountAt, mountRunFile } from '../../mount-table.js';
 import type { VolfileSource } from '../../graph-switch.js';
 import { fetchVolfile, parseServer, parseVolumeSource } from '../../../lib/mgmt/client.js';
 
@@ -85,7 +85,8 @@ async function mountInBackground(volfileText: string, source: string, dir: strin
   fs.writeFileSync(volfilePath, volfileText);
   const logPath = mountRunFile(dir, 'log');
   const logFd = fs.openSync(logPath, 'a');
-  const args = [cliEntry(), 'mount', '--volfile', volfilePath, dir, '--foreground', '--fsname', source];
+  // The mount point absolute: `brickfs umount` knows the mount process by its command line.
+  const args = [cliEntry(), 'mount', '--volfile', volfilePath, path.resolve(dir), '--foreground', '--fsname', source];
   if (o) args.push('-o', o);
   // The mount process follows the volume's volfile on the daemon it came from.
   if (watch) args.push('--watch', formatWatch(watch), '--volfile-version', String(watch.version));
@@ -192,9 +193,17 @@ export const command: CommandModule<object, MountArgs> = {
       if (e instanceof VolfileSyntaxError) throw new OperationError(`bad volfile: ${e.message}`);
       throw e;
     }
+    // Whatever is mounted on dir is looked at before dir itself: a stale brickfs mount (its
+    // process killed) answers every access with ENOTCONN, and is cleared here, saying so.
+    // A live mount there is refused, but a foreground mount (a user's) goes over it as it always did.
+    if (isMounted(dir) && !(argv.foreground && (findMountProcess(dir, process.pid) !== undefined || mountAt(dir)?.fstype !== BRICKFS_FSTYPE))) {
+      const cleared = await clearStaleMount(dir, process.pid).catch((e: Error) => {
+        throw new OperationError(e.message);
+      });
+      if (cleared) process.stderr.write(`brickfs: ${cleared}; mounting afresh\n`);
+    }
     const st = fs.statSync(dir, { throwIfNoEntry: false });
     if (!st?.isDirectory()) throw new OperationError(`mount point ${dir} does not exist or is not a directory; create it with mkdir -p ${dir}`);
-    if (isMounted(dir) && !argv.foreground) throw new OperationError(`${dir} is already a mount point; unmount it first (brickfs umount ${dir})`);
     if (argv.foreground) await mountInForeground(text, name, source, dir, argv.o, watch);
     else await mountInBackground(text, source, dir, argv.o, watch);
   },

@@ -1,9 +1,10 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import { promisify } from 'node:util';
+import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { OperationError } from '../../../lib/errors.js';
-import { isMounted, mountPidfile } from '../../mount-table.js';
+import {
+  abortFuseConnection, BRICKFS_FSTYPE, findMountProcess, isMounted, lazyUnmount, mountAt, mountPidfile, readMountPid,
+} from '../../mount-table.js';
 
 interface UmountArgs {
   dir: string;
@@ -20,20 +21,44 @@ function alive(pid: number): boolean {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Asks the mount process to unmount and exit; falls back to a lazy fusermount. */
-export async function unmount(dir: string): Promise<void> {
-  if (!isMounted(dir)) throw new OperationError(`${dir} is not mounted`);
-  const pidText = fs.readFileSync(mountPidfile(dir), { encoding: 'utf8', flag: 'r' } as const);
-  const pid = Number(pidText.trim());
-  if (pid && alive(pid)) {
+/** How long the mount process has to unmount and exit after SIGTERM before its connection is aborted. */
+const STOP_WAIT_MS = 10_000;
+
+/**
+ * Asks the mount process to unmount and exit; falls back to a lazy unmount. The process
+ * signalled is the mount's (its command line is a `brickfs mount` of this mount point), never
+ * just whatever now has the pidfile's number. A brickfs mount no live process serves (killed,
+ * or stuck on its way out) has its FUSE connection aborted first (fusectl), which frees
+ * anything still waiting on it. Returns notes for the user (a stale pidfile left alone...).
+ */
+export async function unmount(dir: string): Promise<string[]> {
+  const notes: string[] = [];
+  const filePid = readMountPid(dir);
+  const pid = findMountProcess(dir);
+  const staleFile = filePid !== undefined && filePid !== pid;
+  if (staleFile && alive(filePid)) notes.push(`the pidfile ${mountPidfile(dir)} names pid ${filePid}, which is not the mount process of ${path.resolve(dir)}: left it alone`);
+  if (!isMounted(dir)) {
+    if (staleFile) fs.rmSync(mountPidfile(dir), { force: true });
+    throw new OperationError(`${dir} is not mounted`);
+  }
+  const m = mountAt(dir)!;
+  if (pid !== undefined) {
     process.kill(pid, 'SIGTERM');
-    for (let i = 0; i < 100 && (alive(pid) || isMounted(dir)); i++) await sleep(100);
+    for (let waited = 0; waited < STOP_WAIT_MS && (alive(pid) || isMounted(dir)); waited += 100) await sleep(100);
+    if (isMounted(dir) && mountAt(dir)?.device === m.device && m.fstype === BRICKFS_FSTYPE && abortFuseConnection(m.device)) {
+      notes.push(`mount process ${pid} did not unmount within ${STOP_WAIT_MS / 1000} s: aborted its FUSE connection`);
+    }
+  } else if (m.fstype === BRICKFS_FSTYPE) {
+    // No process serves it: the connection is dead already, or held by a process stuck exiting.
+    abortFuseConnection(m.device);
   }
   if (isMounted(dir)) {
-    await promisify(execFile)('fusermount', ['-uz', dir]).catch((e: Error) => {
-      throw new OperationError(`could not unmount ${dir}: ${e.message}`);
+    await lazyUnmount(dir).catch((e: Error) => {
+      throw new OperationError(e.message);
     });
   }
+  if (staleFile) fs.rmSync(mountPidfile(dir), { force: true });
+  return notes;
 }
 
 export const command: CommandModule<object, UmountArgs> = {
@@ -43,16 +68,6 @@ export const command: CommandModule<object, UmountArgs> = {
     .positional('dir', { type: 'string', demandOption: true, describe: 'The mount point' })
     .example('$0 umount /mnt/demo', 'unmount the volume mounted at /mnt/demo') as unknown as Argv<UmountArgs>,
   handler: async (argv: ArgumentsCamelCase<UmountArgs>) => {
-    try {
-      await unmount(argv.dir);
-    } catch (e) {
-      if (e instanceof OperationError) throw e;
-      // No pidfile: not ours to signal, but still ours to unmount.
-      if (isMounted(argv.dir)) {
-        await promisify(execFile)('fusermount', ['-uz', argv.dir]).catch((err: Error) => {
-          throw new OperationError(`could not unmount ${argv.dir}: ${err.message}`);
-        });
-      }
-    }
+    for (const note of await unmount(argv.dir)) process.stderr.write(`brickfs: ${note}\n`);
   },
 };
