@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
 import { fanout, firstFailure, migrateOnAll, migrateReply, settleEach, successes, type Settled } from '../../../../lib/fanout.js';
-import { ENTRYLK_WHOLE_DIR, isDir, type FopArgs, type FopName, type FopReply, type Xattrs } from '../../../../lib/fops.js';
+import { ENTRYLK_WHOLE_DIR, isDir, type FopArgs, type FopName, type FopReply, type Iatt, type Xattrs } from '../../../../lib/fops.js';
 import { ROOT_FRAME, type Frame } from '../../../../lib/frame.js';
 import { nameHash } from '../../../../lib/hash.js';
 import { renamedPath } from '../../../../lib/paths.js';
@@ -361,7 +361,9 @@ export class Replicate extends Xlator implements FopImpl {
       const first = ok[0];
       const after = first && t.lockName === INODE_LOCK ? post.find((r) => r.child === first.child) : undefined;
       if (first && after?.ok && typeof first.value === 'object' && first.value !== null && 'iatt' in first.value) {
-        return { ...first.value, iatt: after.value.iatt };
+        // The xattrop's attributes carry no gfid: the fop's own reply had it.
+        const gfid = (first.value.iatt as Iatt | undefined)?.gfid;
+        return { ...first.value, iatt: gfid === undefined ? after.value.iatt : { ...after.value.iatt, gfid } };
       }
       if (ok.length === 0) {
         const errs = results.filter((r): r is Extract<Settled<T>, { ok: false }> => !r.ok);
