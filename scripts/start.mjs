@@ -65,6 +65,8 @@ async function main() {
   }
   // Idempotent; builds native/fuse-ll if libfuse3-dev arrived after npm ci.
   run(process.execPath, [path.join(repo, 'scripts', 'build-fuse-ll.mjs')]);
+  // Idempotent; a checkout from before native/brick-sys existed has node_modules but not it.
+  run(process.execPath, [path.join(repo, 'scripts', 'build-brick-sys.mjs')]);
   say('building (tsc)');
   run('npm', ['run', '--silent', 'build']);
 
