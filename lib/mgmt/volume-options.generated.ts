@@ -55,10 +55,30 @@ export const GENERATED_VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>>
     key: 'writeback-window',
     spec: { type: 'size', default: 4194304, min: 0, max: 1073741824, description: 'Bytes a file is written in sequence before its brick starts writing them to disk while the writer goes on (bytes, or with K/M/G; 0 leaves it to the kernel; default 4M); running bricks apply it at once' },
   },
+  'storage.freeze-timeout': {
+    xlator: 'storage/posix',
+    key: 'freeze-timeout',
+    spec: { type: 'int', default: 120, min: 1, max: 86400, description: 'Seconds a file being moved by a rebalance may hold its writers at most; then the brick lets them go on and that move fails (retried by the next rebalance) (default 120); running bricks apply it to new freezes' },
+  },
   'features.cache-invalidation': {
     xlator: 'protocol/server',
     key: 'cache-invalidation',
     spec: { type: 'bool', default: true, description: 'Bricks tell every other client which paths a client changed, so their caches (and the kernel\'s) drop them at once instead of after their timeouts; running bricks apply it at once (on/off, default on)' },
+  },
+  'server.outstanding-rpc-limit': {
+    xlator: 'protocol/server',
+    key: 'outstanding-rpc-limit',
+    spec: { type: 'int', default: 256, min: 1, max: 65536, description: 'Requests of one client a brick runs at once; more wait their turn, and a client that sends 4 times as many more is not read from until they drain (default 256); running bricks apply it at once' },
+  },
+  'server.outstanding-bytes-limit': {
+    xlator: 'protocol/server',
+    key: 'outstanding-bytes-limit',
+    spec: { type: 'size', default: 67108864, min: 1048576, max: 4294967296, description: 'Bytes of requests and unread replies one client may hold in a brick\'s memory; above it the brick waits for the client to read before it runs or reads more of its requests (bytes, or with K/M/G; default 64M); running bricks apply it at once' },
+  },
+  'server.open-fd-limit': {
+    xlator: 'protocol/server',
+    key: 'open-fd-limit',
+    spec: { type: 'int', default: 4096, min: 1, max: 1048576, description: 'Files one client may hold open on a brick (at most half of the brick process\'s fd limit); beyond it that client\'s opens and creates fail with EMFILE, and other clients are not affected (default 4096); running bricks apply it at once' },
   },
   'performance.quick-read': {
     xlator: 'performance/quick-read',

@@ -3,7 +3,7 @@ import type WebSocket from 'ws';
 import type { EncodedFrame } from './frame.js';
 
 /** The TCP socket under a ws connection (ws keeps it as `_socket`). */
-function socketOf(ws: WebSocket): Socket | undefined {
+export function socketOf(ws: WebSocket): Socket | undefined {
   return (ws as unknown as { _socket?: Socket })._socket;
 }
 

@@ -1,5 +1,6 @@
 import { frameFromWire, ROOT_FRAME, type Frame } from '../../../lib/frame.js';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { FsError } from '../../../lib/errors.js';
@@ -11,10 +12,22 @@ import {
   decodeClientFrame, encodeFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, MalformedFrameError, MAX_FRAME_BYTES, WIRE_VERSION,
   type HelloFrame, type ReplyFrame,
 } from '../../../lib/rpc/frame.js';
-import { CoalescingSender } from '../../../lib/rpc/coalescing-sender.js';
+import { CoalescingSender, socketOf } from '../../../lib/rpc/coalescing-sender.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 
-/** Per-connection state: fds to release and the lock-owner prefix when the client goes. */
+/** A checked request of one connection, waiting for its turn or running. */
+interface Request {
+  id: number;
+  fop: FopName;
+  args: Record<string, unknown>;
+  frame: Frame;
+  /** Bytes of its frame, held while it waits. */
+  bytes: number;
+  /** What it holds while it runs: its frame and the reply it asks for (a read's size). */
+  cost: number;
+}
+
+/** Per-connection state: fds to release and the lock-owner prefix when the client goes; its bounds. */
 interface Conn {
   /** What this brick calls the connection (its locks' owner prefix); empty until the hello. */
   id: string;
@@ -30,6 +43,18 @@ interface Conn {
   fds: Map<number, string>;
   /** Paths other clients changed this event-loop turn, pushed to this client at its end. */
   changed?: Set<string>;
+  /** Requests read and checked, waiting for their turn (outstanding-rpc-limit, outstanding-bytes-limit). */
+  queue: Request[];
+  queuedBytes: number;
+  /** Requests running, and the bytes they hold (Request.cost). */
+  inflight: number;
+  inflightBytes: number;
+  /** opens and creates running: fds this connection may hold soon (open-fd-limit). */
+  opening: number;
+  /** The brick is not reading this connection's socket (too much queued, or replies unread). */
+  paused: boolean;
+  /** Set when the connection is gone: an fd opened for it after that is released at once. */
+  gone: boolean;
 }
 
 /**
@@ -40,6 +65,38 @@ const NOT_PUSHED: ReadonlySet<FopName> = new Set(['xattrop', 'migrate']);
 
 /** Paths in one push at most: a bigger burst goes out in several frames. */
 const MAX_PUSH_PATHS = 1024;
+
+/** A connection's queue holds at most this many times outstanding-rpc-limit requests before the brick stops reading it. */
+const QUEUE_PER_OUTSTANDING = 4;
+
+/** Largest reply a read asks for (storage/posix reads at most this much at once). */
+const MAX_READ_REPLY_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The brick's soft limit on open files (/proc/self/limits; Node raised it to the hard limit
+ * at start). One connection may hold at most half of it, whatever open-fd-limit says.
+ */
+function processFdLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    if (m && m[1] !== 'unlimited') return Number(m[1]);
+  } catch { /* no /proc: open-fd-limit alone */ }
+  return Infinity;
+}
+
+/**
+ * Requests that only let go of something (an fd, a lock, a freeze): never held behind the
+ * connection's other requests, which may be waiting for exactly that.
+ */
+function releasesOnly(fop: FopName, args: Record<string, unknown>): boolean {
+  switch (fop) {
+    case 'release': return true;
+    case 'entrylk': return args.cmd === 'unlock';
+    case 'xattrop': return args.unlock !== undefined && args.lock === undefined;
+    case 'migrate': return args.op === 'thaw';
+    default: return false;
+  }
+}
 
 /** How long a new connection may take to say its hello before it is closed. */
 const HELLO_TIMEOUT_MS = 30_000;
@@ -58,6 +115,17 @@ const CLOSE_NO_HELLO = 4008;
  * naming the field). Requests are handled concurrently in arrival order (pipelined); every
  * failure, malformed frames included, becomes an error reply and the connection keeps serving.
  *
+ * Bounds per connection, so that one client cannot starve the brick (docs/ARCHITECTURE.md,
+ * "Bounds"): at most outstanding-rpc-limit requests run at once, and they, with the replies
+ * written and not yet read by the client, hold at most outstanding-bytes-limit bytes (a read
+ * counts the size it asks for; one request always runs); the others wait in arrival order,
+ * except a request that only lets go of something (release, unlock, thaw). When the queue
+ * holds more than QUEUE_PER_OUTSTANDING × outstanding-rpc-limit requests or
+ * outstanding-bytes-limit bytes, or the replies written exceed outstanding-bytes-limit, the
+ * brick stops reading the connection's socket until they drain (TCP backpressure, not
+ * memory). A connection holding open-fd-limit fds gets EMFILE for its opens and creates;
+ * other connections are not affected.
+ *
  * Cache invalidation (GlusterFS's features/upcall, docs/cache-invalidation.md): when a
  * modifying fop from one connection succeeds, every other connection to the same subvolume
  * is told which volume paths changed, in one push frame per connection per event-loop turn.
@@ -73,6 +141,21 @@ export class Server extends Xlator {
       description: 'Tell the other clients which paths a client changed, so their caches drop them (on/off)',
       volume: { key: 'features.cache-invalidation', description: 'Bricks tell every other client which paths a client changed, so their caches (and the kernel\'s) drop them at once instead of after their timeouts; running bricks apply it at once (on/off, default on)' },
     },
+    'outstanding-rpc-limit': {
+      type: 'int', default: 256, min: 1, max: 65536,
+      description: 'Requests of one connection the brick runs at once; more wait in a queue, and beyond 4 times this many the brick stops reading the connection',
+      volume: { key: 'server.outstanding-rpc-limit', description: 'Requests of one client a brick runs at once; more wait their turn, and a client that sends 4 times as many more is not read from until they drain (default 256); running bricks apply it at once' },
+    },
+    'outstanding-bytes-limit': {
+      type: 'size', default: 64 * 1024 * 1024, min: 1024 * 1024, max: 4 * 1024 ** 3,
+      description: 'Bytes one connection may hold in the brick: requests running (with the replies they ask for) plus replies written and not yet read by the client; above it the brick runs nothing more for it, and stops reading it',
+      volume: { key: 'server.outstanding-bytes-limit', description: 'Bytes of requests and unread replies one client may hold in a brick\'s memory; above it the brick waits for the client to read before it runs or reads more of its requests (bytes, or with K/M/G; default 64M); running bricks apply it at once' },
+    },
+    'open-fd-limit': {
+      type: 'int', default: 4096, min: 1, max: 1048576,
+      description: 'Open fds one connection may hold (at most half of the brick process\'s limit); beyond it its opens and creates fail with EMFILE',
+      volume: { key: 'server.open-fd-limit', description: 'Files one client may hold open on a brick (at most half of the brick process\'s fd limit); beyond it that client\'s opens and creates fail with EMFILE, and other clients are not affected (default 4096); running bricks apply it at once' },
+    },
   } as const;
 
   private wss?: WebSocketServer;
@@ -82,6 +165,9 @@ export class Server extends Xlator {
   private pushScheduled = false;
   private pushes = 0;
   private boundPort = 0;
+  /** Times a connection was not read from (queue full, replies unread), and opens refused at open-fd-limit. */
+  private readonly bounded = { pauses: 0, emfile: 0 };
+  private readonly fdLimit = processFdLimit();
 
   constructor(init: XlatorInit) {
     super(init);
@@ -127,7 +213,13 @@ export class Server extends Xlator {
   override statedump(): Record<string, unknown> {
     return {
       port: this.boundPort, cacheInvalidation: this.optBool('cache-invalidation'), pushes: this.pushes,
-      connections: [...this.conns].map((c) => ({ id: c.id, name: c.name, subvolume: c.subvol.name, fds: c.fds.size })),
+      limits: { outstandingRpcs: this.optNumber('outstanding-rpc-limit'), outstandingBytes: this.optNumber('outstanding-bytes-limit'), openFds: this.openFdLimit() },
+      pauses: this.bounded.pauses, emfile: this.bounded.emfile,
+      connections: [...this.conns].map((c) => ({
+        id: c.id, name: c.name, subvolume: c.subvol.name, fds: c.fds.size,
+        inflight: c.inflight, inflightBytes: c.inflightBytes, queued: c.queue.length, queuedBytes: c.queuedBytes,
+        unreadBytes: c.ws.bufferedAmount, paused: c.paused,
+      })),
     };
   }
 
@@ -139,11 +231,22 @@ export class Server extends Xlator {
       ws.close(CLOSE_NO_SUBVOLUME, `no subvolume ${JSON.stringify(want)} here; exported: ${this.children.map((c) => c.name).join(' ')}`);
       return;
     }
-    const conn: Conn = { id: '', name: '', ws, sender: new CoalescingSender(ws), subvol, fds: new Map() };
+    const conn: Conn = {
+      id: '', name: '', ws, sender: new CoalescingSender(ws), subvol, fds: new Map(),
+      queue: [], queuedBytes: 0, inflight: 0, inflightBytes: 0, opening: 0, paused: false, gone: false,
+    };
     conn.helloTimer = setTimeout(() => ws.close(CLOSE_NO_HELLO, `no hello within ${HELLO_TIMEOUT_MS} ms`), HELLO_TIMEOUT_MS);
     conn.helloTimer.unref();
     this.conns.add(conn);
-    ws.on('message', (data, isBinary) => this.onMessage(conn, data as Buffer, isBinary));
+    ws.on('message', (data, isBinary) => {
+      this.onMessage(conn, data as Buffer, isBinary);
+      this.throttle(conn);
+    });
+    // Replies the client read: what waited for room runs, and the socket is read again.
+    socketOf(ws)?.on('drain', () => {
+      this.pump(conn);
+      this.throttle(conn);
+    });
     ws.on('close', () => this.drop(conn));
     ws.on('error', (e) => this.log.warn(`connection ${conn.id || conn.name}: ${e.message}`));
   }
@@ -229,10 +332,85 @@ export class Server extends Xlator {
     for (const spec of specs) {
       if (spec) spec.owner = `${conn.id}:${spec.owner}`;
     }
-    this.dispatch(conn, id, fop, args, frame);
+    const asked = fop === 'read' || fop === 'readfile' ? Math.min(Number(args.size), MAX_READ_REPLY_BYTES) : 0;
+    const r: Request = { id, fop, args, frame, bytes: data.length, cost: data.length + asked };
+    // In arrival order, unless it only lets go of something others may wait for.
+    // (Those bypass outstanding-rpc-limit up to twice it: they end quickly, and a flood of them is still bounded.)
+    if ((conn.queue.length === 0 && this.mayRun(conn, r)) || (releasesOnly(fop, args) && conn.inflight < 2 * this.optNumber('outstanding-rpc-limit'))) {
+      this.run(conn, r);
+      return;
+    }
+    conn.queue.push(r);
+    conn.queuedBytes += r.bytes;
   }
 
-  private dispatch(conn: Conn, id: number, fop: FopName, args: Record<string, unknown>, frame: Frame): void {
+  /** open-fd-limit, and never more than half of what the brick process may open. */
+  private openFdLimit(): number {
+    return Math.min(this.optNumber('open-fd-limit'), Math.floor(this.fdLimit / 2));
+  }
+
+  /** Whether req may run now: under outstanding-rpc-limit, and within outstanding-bytes-limit (one request always may). */
+  private mayRun(conn: Conn, req: Request): boolean {
+    if (conn.inflight >= this.optNumber('outstanding-rpc-limit')) return false;
+    const limit = this.optNumber('outstanding-bytes-limit');
+    const unread = conn.ws.bufferedAmount;
+    if (unread >= limit) return false;
+    return conn.inflight === 0 || conn.inflightBytes + unread + req.cost <= limit;
+  }
+
+  /** Runs the requests waiting for their turn, while there is room. */
+  private pump(conn: Conn): void {
+    let n = 0;
+    while (n < conn.queue.length && !conn.gone && this.mayRun(conn, conn.queue[n]!)) {
+      const req = conn.queue[n++]!;
+      conn.queuedBytes -= req.bytes;
+      this.run(conn, req);
+    }
+    if (n > 0) conn.queue.splice(0, n);
+  }
+
+  /**
+   * Stops reading a connection that holds too much (its queue, or replies it does not read),
+   * and reads it again once it holds little enough: the client's requests wait in its own
+   * socket buffers, not in the brick's memory.
+   */
+  private throttle(conn: Conn): void {
+    if (conn.gone) return;
+    const bytes = this.optNumber('outstanding-bytes-limit');
+    const over = conn.queue.length > QUEUE_PER_OUTSTANDING * this.optNumber('outstanding-rpc-limit')
+      || conn.queuedBytes > bytes || conn.ws.bufferedAmount > bytes;
+    if (over === conn.paused) return;
+    conn.paused = over;
+    if (over) {
+      this.bounded.pauses++;
+      this.log.debug(`connection ${conn.id} (${conn.name}): not read while it holds ${conn.queue.length} requests (${conn.queuedBytes} bytes) and ${conn.ws.bufferedAmount} bytes of unread replies`);
+      conn.ws.pause();
+    } else {
+      conn.ws.resume();
+    }
+  }
+
+  /** Runs one request, counted against its connection's bounds until its reply is written. */
+  private run(conn: Conn, req: Request): void {
+    if ((req.fop === 'open' || req.fop === 'create') && conn.fds.size + conn.opening >= this.openFdLimit()) {
+      this.bounded.emfile++;
+      this.sendError(conn, req.id, FsError.of('EMFILE', `this client holds ${conn.fds.size + conn.opening} open files on this brick, its limit (server.open-fd-limit)`));
+      return;
+    }
+    conn.inflight++;
+    conn.inflightBytes += req.cost;
+    const opens = req.fop === 'open' || req.fop === 'create';
+    if (opens) conn.opening++;
+    this.dispatch(conn, req.id, req.fop, req.args, req.frame, () => {
+      conn.inflight--;
+      conn.inflightBytes -= req.cost;
+      if (opens) conn.opening--;
+      this.pump(conn);
+      this.throttle(conn);
+    });
+  }
+
+  private dispatch(conn: Conn, id: number, fop: FopName, args: Record<string, unknown>, frame: Frame, done: () => void): void {
     const start = profileStart();
     let p: Promise<unknown>;
     try {
@@ -240,19 +418,33 @@ export class Server extends Xlator {
     } catch (e) {
       p = Promise.reject(e);
     }
+    // done() right after the reply is written, in the same callback: the connection's counts
+    // (fds open and opening, bytes held) never see one request twice.
     p.then(
       (ok) => {
-        if (fop === 'open' || fop === 'create') conn.fds.set((ok as { fd: number }).fd, args.path as string);
-        else if (fop === 'release') conn.fds.delete(args.fd as number);
-        else if (fop === 'rename') this.renamed(args.from as string, args.to as string);
-        this.send(conn, { v: WIRE_VERSION, id, ok });
-        if (FOPS[fop].modifies && this.conns.size > 1 && this.optBool('cache-invalidation')) this.changed(conn, fop, args);
-        profileRecord('brick', fop, start);
+        try {
+          if (fop === 'open' || fop === 'create') {
+            const fd = (ok as { fd: number }).fd;
+            // The connection went while this open ran: nobody will release the fd but us.
+            if (conn.gone) conn.subvol.call('release', { fd }, ROOT_FRAME).catch(() => undefined);
+            else conn.fds.set(fd, args.path as string);
+          } else if (fop === 'release') conn.fds.delete(args.fd as number);
+          else if (fop === 'rename') this.renamed(args.from as string, args.to as string);
+          this.send(conn, { v: WIRE_VERSION, id, ok });
+          if (FOPS[fop].modifies && this.conns.size > 1 && this.optBool('cache-invalidation')) this.changed(conn, fop, args);
+          profileRecord('brick', fop, start);
+        } finally {
+          done();
+        }
       },
       (e) => {
-        const err = e instanceof TypeError ? FsError.of('EINVAL', e.message) : FsError.from(e);
-        if (!(e instanceof FsError)) this.log.debug(`${fop} failed: ${(e as Error)?.stack ?? String(e)}`);
-        this.sendError(conn, id, err);
+        try {
+          const err = e instanceof TypeError ? FsError.of('EINVAL', e.message) : FsError.from(e);
+          if (!(e instanceof FsError)) this.log.debug(`${fop} failed: ${(e as Error)?.stack ?? String(e)}`);
+          this.sendError(conn, id, err);
+        } finally {
+          done();
+        }
       },
     );
   }
@@ -325,6 +517,9 @@ export class Server extends Xlator {
 
   private drop(conn: Conn): void {
     if (!this.conns.delete(conn)) return;
+    conn.gone = true;
+    conn.queue = [];
+    conn.queuedBytes = 0;
     clearTimeout(conn.helloTimer);
     this.pushing.delete(conn);
     for (const fd of conn.fds.keys()) {

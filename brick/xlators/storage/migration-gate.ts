@@ -4,6 +4,8 @@ interface Frozen {
   owner: string;
   thawed: Promise<void>;
   release: () => void;
+  /** Thaws it once the freeze has lasted the gate's freeze timeout. */
+  expiry?: NodeJS.Timeout;
 }
 
 
@@ -15,8 +17,16 @@ interface Frozen {
  * look the name up again and reopen it where the data now lives. Moved is kept per fd,
  * not per inode: the inode number is reused by the next file the brick creates.
  * Costs nothing on the hot path beyond two map operations per write.
+ * A freeze lasts at most freezeTimeoutMs (storage/posix's freeze-timeout): then the inode is
+ * thawed by itself, its watch marked dirty (a new freeze says so), the mover may no longer
+ * commit, and onExpire is told (the brick logs it).
  */
 export class MigrationGate {
+  constructor(
+    private readonly freezeTimeoutMs: () => number = () => 120_000,
+    private readonly onExpire: (ino: number, owner: string, ms: number) => void = () => {},
+  ) {}
+
   private readonly inflight = new Map<number, number>();
   private readonly drained = new Map<number, Array<() => void>>();
   private readonly watched = new Map<number, { owner: string; dirty: boolean }>();
@@ -83,7 +93,11 @@ export class MigrationGate {
     if (!cur) {
       let release!: () => void;
       const thawed = new Promise<void>((r) => { release = r; });
-      this.frozen.set(ino, { owner, thawed, release });
+      const f: Frozen = { owner, thawed, release };
+      const ms = this.freezeTimeoutMs();
+      f.expiry = setTimeout(() => this.expire(ino, f, ms), ms);
+      f.expiry.unref();
+      this.frozen.set(ino, f);
     }
     while (this.inflight.has(ino)) {
       await new Promise<void>((r) => {
@@ -104,8 +118,19 @@ export class MigrationGate {
     if (w?.owner === owner) this.watched.delete(ino);
     if (f) {
       this.frozen.delete(ino);
+      clearTimeout(f.expiry);
       f.release();
     }
+  }
+
+  /** A freeze that lasted its bound: the writes it holds go on, and the mover finds it gone. */
+  private expire(ino: number, f: Frozen, ms: number): void {
+    if (this.frozen.get(ino) !== f) return;
+    this.frozen.delete(ino);
+    const w = this.watched.get(ino);
+    if (w) w.dirty = true;
+    f.release();
+    this.onExpire(ino, f.owner, ms);
   }
 
   /** True when owner holds a freeze on ino. */
@@ -120,6 +145,7 @@ export class MigrationGate {
     for (const [ino, f] of [...this.frozen]) {
       if (!mine(f.owner)) continue;
       this.frozen.delete(ino);
+      clearTimeout(f.expiry);
       f.release();
     }
   }

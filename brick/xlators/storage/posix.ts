@@ -101,6 +101,11 @@ export class Posix extends Xlator implements FopImpl {
       description: 'Bytes an fd writes in sequence before the brick starts writing them to disk, while the writer goes on (0: leave it to the kernel)',
       volume: { key: 'storage.writeback-window', description: 'Bytes a file is written in sequence before its brick starts writing them to disk while the writer goes on (bytes, or with K/M/G; 0 leaves it to the kernel; default 4M); running bricks apply it at once' },
     },
+    'freeze-timeout': {
+      type: 'int', default: 120, min: 1, max: 86400,
+      description: 'Seconds a file frozen by a rebalance (migrate freeze) holds its writes at most; then it is thawed by itself and the move of it fails',
+      volume: { key: 'storage.freeze-timeout', description: 'Seconds a file being moved by a rebalance may hold its writers at most; then the brick lets them go on and that move fails (retried by the next rebalance) (default 120); running bricks apply it to new freezes' },
+    },
   } as const;
 
   private readonly root: string;
@@ -112,7 +117,8 @@ export class Posix extends Xlator implements FopImpl {
   private indexFd = -1;
   /** fds this brick opened for clients, with their inode: nothing else may be used through the wire. */
   private readonly openFds = new Map<number, number>();
-  private readonly gate = new MigrationGate();
+  private readonly gate = new MigrationGate(() => this.optNumber('freeze-timeout') * 1000, (ino, owner, ms) =>
+    this.log.warn(`migrate: the freeze of inode ${ino} by ${owner} thawed after ${ms / 1000} s (storage.freeze-timeout); its writes go on and the move fails`));
   private readonly writeback = new EarlyWriteback(() => this.optNumber('writeback-window'), (fd) => this.backgroundDatasync(fd));
   /** Reads in the thread pool now: while there are any, every read goes there (pread). */
   private poolReads = 0;
