@@ -1,10 +1,11 @@
-import { type Frame } from '../../../lib/frame.js';
+import { createHash } from 'node:crypto';
+import { inGroup, ROOT_FRAME, type Frame } from '../../../lib/frame.js';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 import pathMod from 'node:path';
 import { FsError } from '../../../lib/errors.js';
 import {
-  BRICK_PRIVATE_DIR, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, LOOKUP_DATA_MAX_BYTES, MIGRATE_STAGING_DIR, isChangelogXattr, S_IFLNK, S_IFMT,
+  BRICK_PRIVATE_DIR, O_ACCMODE, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, LOOKUP_DATA_MAX_BYTES, MIGRATE_STAGING_DIR, isChangelogXattr, S_IFLNK, S_IFMT,
   S_IFREG, XATTR_GFID, XATTR_LINKTO,
   type DirEntry, type FopArgs, type FopReply, type Iatt, type SetattrFields, type StatFs, type Xattrs,
 } from '../../../lib/fops.js';
@@ -36,6 +37,22 @@ const INDEX_LINK_BASE = 'index-link';
 /** Set-user-ID and set-group-ID bits (Node's fs.constants lacks them). */
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
+
+/** The kernel's mark on an open made by execve(2) (__FMODE_EXEC), which FUSE passes on. */
+const FMODE_EXEC = 0o40;
+
+/** Whether the caller may execute a file of these attributes (the mode bits; root: any x bit). */
+function mayExec(f: Frame, st: Iatt): boolean {
+  if (f.uid === 0) return (st.mode & 0o111) !== 0;
+  if (st.uid === f.uid) return (st.mode & 0o100) !== 0;
+  if (inGroup(f, st.gid)) return (st.mode & 0o010) !== 0;
+  return (st.mode & 0o001) !== 0;
+}
+
+/** Longest name of a directory entry on the brick's filesystem. */
+const NAME_MAX = 255;
+/** Starts the name of an index entry that holds its path (not a base64url character). */
+const HASHED_INDEX_PREFIX = '~';
 
 const SYNC_WRITE_MAX_BYTES = 64 * 1024;
 
@@ -117,6 +134,8 @@ export class Posix extends Xlator implements FopImpl {
   private indexFd = -1;
   /** fds this brick opened for clients, with their inode: nothing else may be used through the wire. */
   private readonly openFds = new Map<number, number>();
+  /** The gfid of the file each client fd is open on, read at open: fstat answers it as lookups do. */
+  private readonly fdGfids = new Map<number, string>();
   private readonly gate = new MigrationGate(() => this.optNumber('freeze-timeout') * 1000, (ino, owner, ms) =>
     this.log.warn(`migrate: the freeze of inode ${ino} by ${owner} thawed after ${ms / 1000} s (storage.freeze-timeout); its writes go on and the move fails`));
   private readonly writeback = new EarlyWriteback(() => this.optNumber('writeback-window'), (fd) => this.backgroundDatasync(fd));
@@ -421,7 +440,11 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
-    return { iatt: iattOf(await fsFstat(this.readableFd(a.fd)).catch((e) => { throw FsError.from(e); })) };
+    const fd = this.readableFd(a.fd);
+    const iatt = iattOf(await fsFstat(fd).catch((e) => { throw FsError.from(e); }));
+    const gfid = this.fdGfids.get(fd);
+    if (gfid) iatt.gfid = gfid;
+    return { iatt };
   }
 
   /** access(2) as the brick on the entry itself: an O_PATH fd of it (a symlink's own), checked through its /proc magic link. */
@@ -540,7 +563,9 @@ export class Posix extends Xlator implements FopImpl {
       }
       const st = fs.fstatSync(fd);
       this.openFds.set(fd, st.ino);
-      return { fd, iatt: this.identified(at, iattOf(st), a.xattrs?.[XATTR_GFID]), created: true, ...(a.burst ? { burst: true } : {}) };
+      const iatt = this.identified(at, iattOf(st), a.xattrs?.[XATTR_GFID]);
+      if (iatt.gfid) this.fdGfids.set(fd, iatt.gfid);
+      return { fd, iatt, created: true, ...(a.burst ? { burst: true } : {}) };
     } catch (e) {
       this.openFds.delete(fd);
       try { fs.closeSync(fd); } catch { /* already failing */ }
@@ -595,8 +620,12 @@ export class Posix extends Xlator implements FopImpl {
    */
   private async openExisting(f: Frame, volPath: string, requested: number, identify: boolean): Promise<{ fd: number; iatt: Iatt }> {
     const flags = requested & ~(O_CREAT | O_EXCL);
+    // execve(2) opens the file for reading but asks for exec permission only: the brick
+    // checks that, then opens with its own rights.
+    const exec = (requested & FMODE_EXEC) !== 0 && (requested & O_ACCMODE) === O_RDONLY;
     const open = (at: At): { fd: number; iatt: Iatt } => {
-      const fd = this.openAs(f, at, flags, 0);
+      if (exec && !mayExec(f, this.lstatAs(f, at))) throw FsError.of('EACCES', `${volPath}: not executable by ${f.uid}`);
+      const fd = this.openAs(exec ? ROOT_FRAME : f, at, flags, 0);
       const iatt = iattOf(fs.fstatSync(fd));
       this.openFds.set(fd, iatt.ino);
       try {
@@ -606,7 +635,10 @@ export class Posix extends Xlator implements FopImpl {
         fs.closeSync(fd);
         throw e;
       }
-      return { fd, iatt: identify ? this.identified(at, iatt) : iatt };
+      const gfid = this.gfidOf(at);
+      if (gfid) this.fdGfids.set(fd, gfid);
+      if (identify && gfid) iatt.gfid = gfid;
+      return { fd, iatt };
     };
     return flags & O_TRUNC ? this.changeAt(volPath, f, open) : this.at(volPath, f, open);
   }
@@ -734,6 +766,7 @@ export class Posix extends Xlator implements FopImpl {
   async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
     const fd = this.checkFd(a.fd);
     this.openFds.delete(fd);
+    this.fdGfids.delete(fd);
     this.gate.forgetFd(fd);
     const lost = await this.writeback.forget(fd);
     if (lost) this.log.warn(`fd ${fd}: a writeback failed after its last write and no fsync asked (${lost.code}: ${lost.message})`);
@@ -789,7 +822,16 @@ export class Posix extends Xlator implements FopImpl {
     const index = this.indexDir(false);
     const entry = this.indexName(a.from);
     try {
-      if (index !== undefined && sys.fstatatQuiet(index, entry)) sys.renameat2(index, entry, index, this.indexName(a.to));
+      if (index !== undefined && sys.fstatatQuiet(index, entry)) {
+        const to = this.indexName(a.to);
+        // A hashed entry holds its path: it is made anew for the new one.
+        if (entry.startsWith(HASHED_INDEX_PREFIX) || to.startsWith(HASHED_INDEX_PREFIX)) {
+          sys.unlinkat(index, entry);
+          this.addIndexEntry(index, to, a.to);
+        } else {
+          sys.renameat2(index, entry, index, to);
+        }
+      }
     } catch { /* removed meanwhile, or a path too long to have an entry */ }
     return replacedLinkto === undefined ? {} : { replacedLinkto };
   }
@@ -817,7 +859,9 @@ export class Posix extends Xlator implements FopImpl {
       } catch (e) {
         throw FsError.from(e);
       }
-      return { iatt: this.lstatAt(at) };
+      // The gfid too: trusted.* xattrs sit on the link itself (setxattrat never follows it).
+      this.setXattrs(at, a.xattrs);
+      return { iatt: this.identified(at, this.lstatAt(at), a.xattrs?.[XATTR_GFID]) };
     });
   }
 
@@ -964,9 +1008,29 @@ export class Posix extends Xlator implements FopImpl {
     });
   }
 
-  /** An index entry's name: the volume path, base64url. */
+  /**
+   * An index entry's name: the volume path, base64url; when that is longer than a name may be
+   * (a path of more than 191 bytes), HASHED_INDEX_PREFIX and a hash of the path, the path
+   * being the entry's content.
+   */
   private indexName(volPath: string): string {
-    return Buffer.from(volPath).toString('base64url');
+    const name = Buffer.from(volPath).toString('base64url');
+    return name.length <= NAME_MAX ? name : HASHED_INDEX_PREFIX + createHash('sha256').update(volPath).digest('base64url');
+  }
+
+  /** The volume path an index entry stands for. */
+  private indexPath(index: number, name: string): string | undefined {
+    if (!name.startsWith(HASHED_INDEX_PREFIX)) return Buffer.from(name, 'base64url').toString();
+    try {
+      const fd = sys.openat2(index, name, O_RDONLY | O_NOFOLLOW, 0, BENEATH);
+      try {
+        return fs.readFileSync(fd, 'utf8');
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return undefined; // removed meanwhile
+    }
   }
 
   /**
@@ -1029,7 +1093,7 @@ export class Posix extends Xlator implements FopImpl {
     const entry = this.indexName(volPath);
     if (pending) {
       const index = this.indexDir(true)!;
-      if (!sys.fstatatQuiet(index, entry)) this.addIndexEntry(index, entry);
+      if (!sys.fstatatQuiet(index, entry)) this.addIndexEntry(index, entry, volPath);
     } else {
       const index = this.indexDir(false);
       if (index === undefined) return;
@@ -1047,7 +1111,16 @@ export class Posix extends Xlator implements FopImpl {
    * Readers only list the names. Past the link limit (or on a brick that refuses links) an
    * entry is a file of its own.
    */
-  private addIndexEntry(index: number, entry: string): void {
+  private addIndexEntry(index: number, entry: string, volPath: string): void {
+    if (entry.startsWith(HASHED_INDEX_PREFIX)) {
+      const fd = sys.openat2(index, entry, O_CREAT | O_WRONLY | O_TRUNC | O_NOFOLLOW, 0o600, BENEATH);
+      try {
+        fs.writeSync(fd, volPath);
+      } finally {
+        fs.closeSync(fd);
+      }
+      return;
+    }
     for (let attempt = 0; ; attempt++) {
       try {
         sys.linkat(this.privateFd, INDEX_LINK_BASE, index, entry);
@@ -1071,7 +1144,12 @@ export class Posix extends Xlator implements FopImpl {
     try {
       if (index !== undefined) names = fs.readdirSync(`/proc/self/fd/${index}`);
     } catch { /* no index yet */ }
-    return { paths: names.map((n) => Buffer.from(n, 'base64url').toString()) };
+    const paths: string[] = [];
+    for (const n of names) {
+      const p = index === undefined ? undefined : this.indexPath(index, n);
+      if (p !== undefined) paths.push(p);
+    }
+    return { paths };
   }
 
   async listxattr(a: FopArgs<'listxattr'>, f: Frame): Promise<FopReply<'listxattr'>> {
