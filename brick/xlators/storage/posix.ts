@@ -132,6 +132,8 @@ export class Posix extends Xlator implements FopImpl {
   private privateFd = -1;
   /** The self-heal index (one entry per path with a non-zero changelog counter), once it exists. */
   private indexFd = -1;
+  /** The index directory was found missing (and this brick has not made it since). */
+  private indexMissing = false;
   /** fds this brick opened for clients, with their inode: nothing else may be used through the wire. */
   private readonly openFds = new Map<number, number>();
   /** The gfid of the file each client fd is open on, read at open: fstat answers it as lookups do. */
@@ -1039,13 +1041,19 @@ export class Posix extends Xlator implements FopImpl {
    */
   private indexDir(create: boolean): number | undefined {
     if (this.indexFd >= 0) return this.indexFd;
+    // Only this brick makes its index: once found missing, it stays so until made here. A
+    // failed open costs an Error per unlink and rename of a volume that never has one.
+    if (!create && this.indexMissing) return undefined;
     for (let attempt = 0; ; attempt++) {
       try {
         this.indexFd = sys.openat2(this.privateFd, 'index', sys.O_PATH | sys.O_DIRECTORY, 0, BENEATH);
         return this.indexFd;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !create || attempt > 0) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !create) return undefined;
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !create) {
+            this.indexMissing = true;
+            return undefined;
+          }
           throw FsError.from(e);
         }
         try {
