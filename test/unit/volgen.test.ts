@@ -2,7 +2,7 @@ import test from 'ava';
 import {
   brickVolfile, clientGraph, clientVolfile, distributeUnits, listenHostFor, volumeType, type VolgenInput,
 } from '../../brick/mgmt/volgen.js';
-import { weightsFromFree } from '../../brick/mgmt/volumes.js';
+import { weightsFromFree } from '../../brick/mgmt/brick-ops.js';
 import { Stripe } from '../../client/xlators/cluster/stripe/index.js';
 import { IoCache } from '../../client/xlators/performance/io-cache.js';
 import { ReadAhead } from '../../client/xlators/performance/read-ahead.js';

@@ -1,0 +1,91 @@
+// What the operation modules (volume-ops, brick-ops, rebalance) share: the volume store, the
+// one lock that keeps volume changes from interleaving, the 'changed' events long polls
+// wait on, and where a volume's processes and volfiles live (the role of glusterd-utils).
+import { EventEmitter } from 'node:events';
+import { formatBrick } from '../../lib/mgmt/args.js';
+import { BRICK_MAIN, type BrickProcess } from './bricks.js';
+import { noSuchVolume } from './errors.js';
+import { writeFileAtomic, type BrickDef, type VolumeDef, type VolumeStore } from './store.js';
+import { brickVolfile, clientVolfile, listenHostFor } from './volgen.js';
+
+/** Settings of the operation modules. */
+export interface MgmtOptions {
+  /** First port tried for new bricks. */
+  brickPortBase: number;
+  /** The brick program (dist/brick/main.js); tests may substitute one. */
+  brickMain?: string;
+  /** The rebalance program (dist/client/rebalance/main.js); tests may substitute one. */
+  rebalanceMain?: string;
+}
+
+/** Runs async tasks one at a time (volume changes must not interleave). */
+export class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/** "replica 2", "stripe 2", "stripe 2 replica 2" or "distribute": the shape words of a volume. */
+export function shapeWords(vol: VolumeDef): string {
+  const w = [
+    ...(vol.stripeCount ? [`stripe ${vol.stripeCount}`] : []),
+    ...(vol.replicaCount ? [`replica ${vol.replicaCount}`] : []),
+  ];
+  return w.length > 0 ? w.join(' ') : 'distribute';
+}
+
+/** The bricks a remove-brick in progress drains. */
+export function removingBricks(vol: VolumeDef): BrickDef[] {
+  const ids = new Set(vol.removing?.bricks ?? []);
+  return vol.bricks.filter((b) => ids.has(b.id));
+}
+
+/** The brick words of the removal in progress, for messages. */
+export function removingWords(vol: VolumeDef): string {
+  return removingBricks(vol).map((b) => formatBrick(b, false)).join(' ');
+}
+
+/** The state every operation module works on; one per daemon. */
+export class MgmtContext {
+  /** Every volume change runs under it: one at a time, as the API promises. */
+  readonly lock = new Mutex();
+  /** Emits 'changed' (name) when a volume's volfile or state changes; long-polls listen. */
+  readonly events = new EventEmitter();
+  readonly brickMain: string;
+
+  constructor(readonly store: VolumeStore, readonly opts: MgmtOptions) {
+    this.brickMain = opts.brickMain ?? BRICK_MAIN;
+    this.events.setMaxListeners(0);
+  }
+
+  /** A copy of the volume's definition; 404 when there is none. */
+  need(name: string): VolumeDef {
+    const v = this.store.get(name);
+    if (!v) throw noSuchVolume(name);
+    return v;
+  }
+
+  /** How to run, find and stop one brick of a volume. */
+  brickProc(vol: VolumeDef, b: BrickDef): BrickProcess {
+    const p = this.store.paths;
+    return {
+      label: formatBrick(b, false),
+      volfile: p.brickVolfile(vol.name, b),
+      pidfile: p.brickPidfile(vol.name, b),
+      log: p.brickLog(b),
+      port: b.port,
+      listenHost: listenHostFor(b.host),
+    };
+  }
+
+  /** Writes the client volfile and every brick volfile of the definition. */
+  async writeVolfiles(vol: VolumeDef): Promise<void> {
+    const p = this.store.paths;
+    await writeFileAtomic(p.clientVolfile(vol.name), clientVolfile(vol));
+    for (const b of vol.bricks) await writeFileAtomic(p.brickVolfile(vol.name, b), brickVolfile(vol, b));
+  }
+}

@@ -1,0 +1,205 @@
+// The HTTP routes of the management daemon (the role of glusterd-handler): each route maps
+// a request to one operation module; MgmtError and UsageError become error replies with
+// their status. The routes are documented in docs/mgmt-api.md.
+import type http from 'node:http';
+import { UsageError } from '../../lib/errors.js';
+import { Logger } from '../../lib/log.js';
+import {
+  VERSION_HEADER, type AddBrickRequest, type CreateRequest, type ErrorReply, type HealthReply, type RebalanceStartRequest,
+  type RemoveBrickRequest, type SetOptionRequest, type StartRequest,
+} from '../../lib/mgmt/api.js';
+import type { BrickOps } from './brick-ops.js';
+import type { MgmtContext } from './context.js';
+import { MgmtError } from './errors.js';
+import type { RebalanceOps } from './rebalance.js';
+import type { VolumeOps } from './volume-ops.js';
+
+const log = new Logger('mgmt');
+
+const MAX_BODY_BYTES = 1 << 20;
+const DEFAULT_WAIT_S = 60;
+const MAX_WAIT_S = 600;
+
+/** What the routes call. */
+export interface MgmtOps {
+  ctx: MgmtContext;
+  volumes: VolumeOps;
+  bricks: BrickOps;
+  rebalance: RebalanceOps;
+  health(): HealthReply;
+}
+
+/** A reply: JSON (the default) or text. */
+interface Reply {
+  status?: number;
+  json?: unknown;
+  text?: string;
+  headers?: Record<string, string>;
+}
+
+interface RouteCtx {
+  params: string[];
+  url: URL;
+  body: unknown;
+  req: http.IncomingMessage;
+}
+
+type Route = [method: string, pattern: RegExp, handler: (ctx: RouteCtx) => Promise<Reply>];
+
+/** Reads a JSON body (empty means {}); bad JSON or too large is a 400. */
+async function readBody(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new UsageError(`request body larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (!text) return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UsageError('request body is not valid JSON');
+  }
+}
+
+/** GET volfile: at once, or with newer-than as a long poll that answers when the version passes it. */
+function volfileRoute(ops: MgmtOps): Route[2] {
+  return async ({ params, url, req }) => {
+    const name = params[0]!;
+    const newerThan = url.searchParams.get('newer-than');
+    const reply = (v: { text: string; version: number }): Reply => ({
+      text: v.text, headers: { [VERSION_HEADER]: String(v.version) },
+    });
+    const anyState = url.searchParams.get('state') === 'any';
+    let cur = ops.volumes.volfile(name, anyState);
+    if (newerThan === null) return reply(cur);
+    // Long poll: a mount waits here for a new volfile (GlusterFS pushes; we answer late).
+    const since = Number(newerThan);
+    const waitS = Math.min(Number(url.searchParams.get('wait') ?? DEFAULT_WAIT_S), MAX_WAIT_S);
+    if (!Number.isFinite(since) || !Number.isFinite(waitS) || waitS < 0) {
+      throw new UsageError('newer-than and wait must be numbers (GET /v1/volumes/VOL/volfile?newer-than=VERSION&wait=SECONDS)');
+    }
+    const events = ops.ctx.events;
+    const deadline = Date.now() + waitS * 1000;
+    while (cur.version <= since) {
+      const left = deadline - Date.now();
+      if (left <= 0 || req.destroyed) return { status: 304 };
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          events.off('changed', onChange);
+          req.off('close', done);
+          resolve();
+        };
+        const onChange = (n: string): void => { if (n === name) done(); };
+        const timer = setTimeout(done, left);
+        events.on('changed', onChange);
+        req.on('close', done);
+      });
+      cur = ops.volumes.volfile(name, anyState); // throws 404/409 when the volume went away or stopped
+    }
+    return reply(cur);
+  };
+}
+
+/** Every route of the API. */
+export function mgmtRoutes(ops: MgmtOps): Route[] {
+  const { volumes, bricks, rebalance } = ops;
+  const VOL = '([^/]+)';
+  return [
+    ['GET', /^\/v1\/health$/, async () => ({ json: ops.health() })],
+    ['GET', /^\/v1\/volumes$/, async () => ({ json: { volumes: volumes.list() } })],
+    ['POST', /^\/v1\/volumes$/, async ({ body }) => ({ status: 201, json: await volumes.create(body as CreateRequest) })],
+    ['GET', /^\/v1\/status$/, async () => ({ json: { volumes: await volumes.statusAll() } })],
+    ['GET', new RegExp(`^/v1/volumes/${VOL}$`), async ({ params }) => ({ json: { volume: volumes.info(params[0]!) } })],
+    ['DELETE', new RegExp(`^/v1/volumes/${VOL}$`), async ({ params }) => ({ json: { volume: await volumes.delete(params[0]!) } })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/start$`), async ({ params, body }) => ({
+      json: await volumes.start(params[0]!, (body as StartRequest | null)?.force === true),
+    })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/stop$`), async ({ params }) => ({ json: await volumes.stop(params[0]!) })],
+    ['GET', new RegExp(`^/v1/volumes/${VOL}/status$`), async ({ params }) => ({ json: await volumes.status(params[0]!) })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/statedump$`), async ({ params }) => ({ json: await volumes.statedump(params[0]!) })],
+    ['PUT', new RegExp(`^/v1/volumes/${VOL}/options/([^/]+)$`), async ({ params, body }) => {
+      const value = (body as Partial<SetOptionRequest> | null)?.value;
+      if (typeof value !== 'string') throw new UsageError('expected a JSON body {"value": "STRING"}');
+      return { json: { volume: await volumes.set(params[0]!, params[1]!, value) } };
+    }],
+    ['DELETE', new RegExp(`^/v1/volumes/${VOL}/options/([^/]+)$`), async ({ params }) => ({ json: { volume: await volumes.reset(params[0]!, params[1]!) } })],
+    ['DELETE', new RegExp(`^/v1/volumes/${VOL}/options$`), async ({ params }) => ({ json: { volume: await volumes.reset(params[0]!) } })],
+    ['GET', new RegExp(`^/v1/volumes/${VOL}/volfile$`), volfileRoute(ops)],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/add-brick$`), async ({ params, body }) => ({
+      json: await bricks.addBrick(params[0]!, body as AddBrickRequest),
+    })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/remove-brick/start$`), async ({ params, body }) => ({
+      json: await bricks.removeBrickStart(params[0]!, body as RemoveBrickRequest),
+    })],
+    ['GET', new RegExp(`^/v1/volumes/${VOL}/remove-brick/status$`), async ({ params, url }) => ({
+      json: await bricks.removeBrickStatus(params[0]!, url.searchParams.getAll('brick')),
+    })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/remove-brick/commit$`), async ({ params, body }) => ({
+      json: await bricks.removeBrickCommit(params[0]!, body as RemoveBrickRequest),
+    })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/remove-brick/stop$`), async ({ params, body }) => ({
+      json: await bricks.removeBrickStop(params[0]!, body as RemoveBrickRequest),
+    })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/rebalance/start$`), async ({ params, body }) => ({
+      json: await rebalance.start(params[0]!, body as RebalanceStartRequest),
+    })],
+    ['GET', new RegExp(`^/v1/volumes/${VOL}/rebalance/status$`), async ({ params }) => ({ json: rebalance.status(params[0]!) })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/rebalance/stop$`), async ({ params }) => ({ json: await rebalance.stop(params[0]!) })],
+  ];
+}
+
+function send(res: http.ServerResponse, r: Reply): void {
+  if (res.headersSent || res.destroyed) return;
+  const headers: Record<string, string> = { ...r.headers };
+  let payload = '';
+  if (r.text !== undefined) {
+    headers['content-type'] = 'text/plain; charset=utf-8';
+    payload = r.text;
+  } else if (r.json !== undefined) {
+    headers['content-type'] = 'application/json';
+    payload = `${JSON.stringify(r.json)}\n`;
+  }
+  res.writeHead(r.status ?? 200, headers).end(payload);
+}
+
+function fail(res: http.ServerResponse, status: number, error: string): void {
+  const body: ErrorReply = { error };
+  send(res, { status, json: body });
+}
+
+/** The server's request listener: finds the route (404, or 405 with allow), runs it, sends its reply or error. */
+export function routeRequests(routes: readonly Route[]): http.RequestListener {
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://mgmt');
+    const method = req.method ?? 'GET';
+    const matching = routes.map(([m, re, h]) => ({ m, h, match: re.exec(url.pathname) })).filter((r) => r.match);
+    const route = matching.find((r) => r.m === method);
+    if (!route) {
+      if (matching.length > 0) {
+        res.setHeader('allow', matching.map((r) => r.m).join(', '));
+        fail(res, 405, `${method} is not allowed on ${url.pathname} (allowed: ${matching.map((r) => r.m).join(', ')}); see docs/mgmt-api.md`);
+      } else {
+        fail(res, 404, `no such API route: ${method} ${url.pathname}; see docs/mgmt-api.md`);
+      }
+      return;
+    }
+    void (async () => {
+      try {
+        const params = route.match!.slice(1).map((p) => decodeURIComponent(p));
+        const body = method === 'GET' || method === 'DELETE' ? {} : await readBody(req);
+        send(res, await route.h({ params, url, body, req }));
+      } catch (e) {
+        if (e instanceof MgmtError) fail(res, e.status, e.message);
+        else if (e instanceof UsageError) fail(res, 400, e.message);
+        else {
+          log.error(`${method} ${url.pathname}: ${(e as Error).stack ?? String(e)}`);
+          fail(res, 500, `internal error: ${(e as Error).message}; the daemon's log has details`);
+        }
+      }
+    })();
+  };
+}

@@ -1,0 +1,251 @@
+// Volume operations (glusterd-volume-ops): create/start/stop/delete/set/reset, the views
+// info/status/volfile/statedump, and bringing back the bricks of started volumes after a
+// daemon restart. HTTP-free: routes.ts maps requests here and MgmtErrors to replies.
+import { randomUUID } from 'node:crypto';
+import fsp from 'node:fs/promises';
+import { UsageError } from '../../lib/errors.js';
+import { Logger } from '../../lib/log.js';
+import type {
+  BrickStatus, CreateReply, CreateRequest, StartStopReply, StatedumpReply, VolumeInfo, VolumeStatusInfo,
+} from '../../lib/mgmt/api.js';
+import {
+  parseBrickSpec, parseCreateArgs, validateVolumeName, validateVolumeOption, validateVolumeOptionKey,
+} from '../../lib/mgmt/args.js';
+import { requestStatedump } from '../../lib/statedump.js';
+import type { BrickOps } from './brick-ops.js';
+import { brickPid, brickState, BrickStartError, ensureBrick, stopBrick } from './bricks.js';
+import type { MgmtContext } from './context.js';
+import { MgmtError } from './errors.js';
+import { REBALANCE_STOP_MS, type RebalanceOps } from './rebalance.js';
+import { toVolumeInfo, type BrickDef, type VolumeDef } from './store.js';
+import { clientVolfile, volumeType } from './volgen.js';
+
+const log = new Logger('mgmt');
+
+/** The lifecycle, options and views of whole volumes. */
+export class VolumeOps {
+  constructor(private readonly ctx: MgmtContext, private readonly brickOps: BrickOps, private readonly rebalance: RebalanceOps) {}
+
+  /** Every volume's definition. */
+  list(): VolumeInfo[] {
+    return this.ctx.store.list().map(toVolumeInfo);
+  }
+
+  /** One volume's definition. */
+  info(name: string): VolumeInfo {
+    return toVolumeInfo(this.ctx.need(name));
+  }
+
+  /** The client volfile and its version; 409 unless the volume is started or anyState (mounts rely on it). */
+  volfile(name: string, anyState = false): { text: string; version: number } {
+    const v = this.ctx.need(name);
+    if (v.status !== 'started' && !anyState) {
+      throw new MgmtError(409, `volume ${name} is not started; start it with \`brickfs volume start ${name}\``);
+    }
+    return { text: clientVolfile(v), version: v.version };
+  }
+
+  /** Per-brick pid and online state of one volume. */
+  async status(name: string): Promise<VolumeStatusInfo> {
+    const v = this.ctx.need(name);
+    const bricks: BrickStatus[] = await Promise.all(v.bricks.map(async (b) => {
+      const st = await brickState(this.ctx.brickProc(v, b));
+      return { host: b.host, path: b.path, port: b.port, ...st };
+    }));
+    return { name: v.name, status: v.status, bricks };
+  }
+
+  /**
+   * Each running brick's statedump (GlusterFS's `volume statedump`): SIGUSR1, then the
+   * line the brick writes to its log. A brick that is not running, or does not answer
+   * within requestStatedump's wait, gets an error instead.
+   */
+  async statedump(name: string): Promise<StatedumpReply> {
+    const v = this.ctx.need(name);
+    const bricks = await Promise.all(v.bricks.map(async (b) => {
+      const where = { host: b.host, path: b.path };
+      const proc = this.ctx.brickProc(v, b);
+      const pid = brickPid(proc);
+      if (pid === null) return { ...where, error: 'not running' };
+      try {
+        return { ...where, dump: await requestStatedump(pid, proc.log) };
+      } catch (e) {
+        return { ...where, error: (e as Error).message };
+      }
+    }));
+    return { name: v.name, bricks };
+  }
+
+  /** Status of every volume. */
+  async statusAll(): Promise<VolumeStatusInfo[]> {
+    return Promise.all(this.ctx.store.list().map((v) => this.status(v.name)));
+  }
+
+  /** Validates and records a new volume; makes missing brick directories. */
+  create(req: CreateRequest): Promise<CreateReply> {
+    return this.ctx.lock.run(() => this.doCreate(req));
+  }
+
+  private async doCreate(req: CreateRequest): Promise<CreateReply> {
+    if (typeof req?.name !== 'string' || !Array.isArray(req.bricks) || !req.bricks.every((b) => typeof b === 'string')) {
+      throw new UsageError('expected {"name": VOL, "bricks": ["HOST:/abs/path", ...], "force"?: bool, "replica"?: N, "stripe"?: N}');
+    }
+    // The same checks as the CLI: the daemon trusts no client.
+    validateVolumeName(req.name);
+    const words = [
+      ...(req.replica !== undefined ? ['replica', String(req.replica)] : []),
+      ...(req.stripe !== undefined ? ['stripe', String(req.stripe)] : []),
+      ...req.bricks,
+    ];
+    const parsed = parseCreateArgs(req.name, words, req.force === true);
+    if (this.ctx.store.get(req.name)) {
+      throw new MgmtError(409, `volume ${req.name} already exists; choose another name, or delete it first with \`brickfs volume delete ${req.name}\``);
+    }
+    const prepared = await this.brickOps.prepareBricks(parsed.bricks.map(parseBrickSpec), parsed.force === true);
+    const bricks: BrickDef[] = this.brickOps.withIds(prepared.bricks);
+    const stripe = {
+      ...(parsed.stripe === undefined ? {} : { stripeCount: parsed.stripe }),
+      ...(parsed.replica === undefined ? {} : { replicaCount: parsed.replica }),
+    };
+    const vol: VolumeDef = {
+      name: req.name,
+      id: randomUUID(),
+      type: volumeType({ bricks, ...stripe }),
+      status: 'created',
+      version: 1,
+      bricks,
+      ...stripe,
+      options: {},
+      createdAt: new Date().toISOString(),
+    };
+    await this.ctx.writeVolfiles(vol);
+    await this.ctx.store.put(vol);
+    log.info(`created volume ${vol.name} with ${bricks.length} brick(s)`);
+    this.ctx.events.emit('changed', vol.name);
+    return { volume: toVolumeInfo(vol), warnings: prepared.warnings };
+  }
+
+  /** Starts every brick of a volume; with force, also restarts dead bricks of a started volume. */
+  start(name: string, force = false): Promise<StartStopReply> {
+    return this.ctx.lock.run(async () => {
+      const vol = this.ctx.need(name);
+      const wasStarted = vol.status === 'started';
+      if (wasStarted && !force) {
+        throw new MgmtError(409, `volume ${name} is already started; \`brickfs volume start ${name} force\` restarts bricks that are down`);
+      }
+      await this.ctx.writeVolfiles(vol);
+      const results = await Promise.allSettled(vol.bricks.map((b) => ensureBrick(this.ctx.brickProc(vol, b), this.ctx.brickMain)));
+      const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+      if (failed.length > 0) {
+        // A half-started volume is worse than a clear failure: undo, unless it was started before.
+        if (!wasStarted) await Promise.allSettled(vol.bricks.map((b) => stopBrick(this.ctx.brickProc(vol, b))));
+        const msgs = failed.map((e) => (e instanceof BrickStartError ? e.message : `unexpected error: ${e.message}`));
+        throw new MgmtError(500, `volume ${name}: ${failed.length} of ${vol.bricks.length} brick(s) failed to start${wasStarted ? '' : ' (the volume stays stopped)'}:\n${msgs.join('\n')}`);
+      }
+      if (!wasStarted) {
+        vol.status = 'started';
+        await this.ctx.store.put(vol);
+      }
+      log.info(`started volume ${name}`);
+      this.ctx.events.emit('changed', name);
+      return { volume: toVolumeInfo(vol), bricks: (await this.status(name)).bricks };
+    });
+  }
+
+  /** Stops every brick process of a started volume. */
+  stop(name: string): Promise<StartStopReply> {
+    return this.ctx.lock.run(async () => {
+      const vol = this.ctx.need(name);
+      if (vol.status !== 'started') throw new MgmtError(409, `volume ${name} is not started`);
+      // A rebalance without bricks would only fail; stopped, it resumes after the next start.
+      if (!(await this.rebalance.stopProcess(vol))) {
+        throw new MgmtError(500, `volume ${name}: the rebalance process did not stop within ${REBALANCE_STOP_MS / 1000} s; try again, or kill it (pid in ${this.ctx.store.paths.rebalancePidfile(name)})`);
+      }
+      const results = await Promise.allSettled(vol.bricks.map((b) => stopBrick(this.ctx.brickProc(vol, b))));
+      const failed = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+      if (failed.length > 0) throw new MgmtError(500, `volume ${name}: could not stop every brick:\n${failed.join('\n')}`);
+      vol.status = 'stopped';
+      await this.ctx.store.put(vol);
+      log.info(`stopped volume ${name}`);
+      this.ctx.events.emit('changed', name);
+      return { volume: toVolumeInfo(vol), bricks: (await this.status(name)).bricks };
+    });
+  }
+
+  /** Forgets a volume that is not started; brick directories and their data stay. */
+  delete(name: string): Promise<VolumeInfo> {
+    return this.ctx.lock.run(async () => {
+      const vol = this.ctx.need(name);
+      if (vol.status === 'started') {
+        throw new MgmtError(409, `volume ${name} is started; stop it first with \`brickfs volume stop ${name}\``);
+      }
+      await this.ctx.store.remove(name);
+      await fsp.rm(this.ctx.store.paths.volDir(name), { recursive: true, force: true });
+      log.info(`deleted volume ${name}`);
+      this.ctx.events.emit('changed', name);
+      return toVolumeInfo(vol);
+    });
+  }
+
+  /** Sets a volume option, bumps the version and regenerates the volfiles. */
+  set(name: string, key: string, value: string): Promise<VolumeInfo> {
+    return this.ctx.lock.run(async () => {
+      const vol = this.ctx.need(name);
+      if (typeof key !== 'string' || typeof value !== 'string') throw new UsageError('expected {"value": STRING}');
+      vol.options[key] = validateVolumeOption(key, value);
+      await this.optionsChanged(vol, `${key} = ${vol.options[key]}`);
+      return toVolumeInfo(vol);
+    });
+  }
+
+  /**
+   * Puts one option (or, without a key, every option) back to its default (GlusterFS's
+   * `volume reset`). Resetting an option that is not set changes nothing and succeeds.
+   */
+  reset(name: string, key?: string): Promise<VolumeInfo> {
+    return this.ctx.lock.run(async () => {
+      const vol = this.ctx.need(name);
+      if (key !== undefined) validateVolumeOptionKey(key);
+      const keys = key === undefined ? Object.keys(vol.options) : [key].filter((k) => k in vol.options);
+      if (keys.length === 0) return toVolumeInfo(vol);
+      for (const k of keys) delete vol.options[k];
+      await this.optionsChanged(vol, `${keys.join(', ')} reset`);
+      return toVolumeInfo(vol);
+    });
+  }
+
+  /** After a change of vol.options: a new version, its volfiles, and running bricks told to re-read theirs. */
+  private async optionsChanged(vol: VolumeDef, what: string): Promise<void> {
+    vol.version += 1;
+    await this.ctx.writeVolfiles(vol);
+    await this.ctx.store.put(vol);
+    // Running bricks re-read their volfile (brick-side options such as features.cache-invalidation).
+    if (vol.status === 'started') {
+      for (const b of vol.bricks) {
+        const pid = brickPid(this.ctx.brickProc(vol, b));
+        try {
+          if (pid !== null) process.kill(pid, 'SIGHUP');
+        } catch { /* gone since: it reads the new volfile when it starts again */ }
+      }
+    }
+    log.info(`volume ${vol.name}: ${what} (version ${vol.version})`);
+    this.ctx.events.emit('changed', vol.name);
+  }
+
+  /** After a daemon (re)start, under the lock: adopts or respawns the bricks of every started volume. */
+  async restartBricks(): Promise<void> {
+    for (const vol of this.ctx.store.list()) {
+      if (vol.status !== 'started') continue;
+      await this.ctx.writeVolfiles(vol);
+      await Promise.all(vol.bricks.map(async (b) => {
+        const p = this.ctx.brickProc(vol, b);
+        try {
+          const r = await ensureBrick(p, this.ctx.brickMain);
+          log.info(`volume ${vol.name}: brick ${p.label} ${r.adopted ? 'adopted' : 'restarted'} (pid ${r.pid})`);
+        } catch (e) {
+          log.error(`volume ${vol.name}: ${(e as Error).message}`);
+        }
+      }));
+    }
+  }
+}
