@@ -3,6 +3,7 @@
 // back the bricks and rebalance processes of its volumes after a restart.
 import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { OperationError } from '../../lib/errors.js';
 import { Logger } from '../../lib/log.js';
 import { BrickOps } from './brick-ops.js';
@@ -10,7 +11,8 @@ import { pidAlive, readPidfile } from './bricks.js';
 import { MgmtContext } from './context.js';
 import { RebalanceOps } from './rebalance.js';
 import { mgmtRoutes, routeRequests } from './routes.js';
-import { VolumeStore } from './store.js';
+import { StatePaths, VolumeStore } from './store.js';
+import { FileConfigStore } from './store/file.js';
 import { VolumeOps } from './volume-ops.js';
 
 const log = new Logger('mgmt');
@@ -61,17 +63,34 @@ function claimPidfile(file: string): void {
 
 /** Starts the management daemon; resolves once it listens. */
 export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
-  let store: VolumeStore;
-  try {
-    store = await VolumeStore.open(opts.stateDir);
-  } catch (e) {
+  const stateError = (e: unknown): OperationError => {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS') {
-      throw new OperationError(`cannot use state directory ${opts.stateDir} (${err.code}); run as root or give a writable --state DIR`);
+      return new OperationError(`cannot use state directory ${opts.stateDir} (${err.code}); run as root or give a writable --state DIR`);
     }
-    throw new OperationError(err.message);
+    return new OperationError(err.message);
+  };
+  const paths = new StatePaths(path.resolve(opts.stateDir));
+  try {
+    fs.mkdirSync(paths.root, { recursive: true });
+  } catch (e) {
+    throw stateError(e);
   }
-  claimPidfile(store.paths.daemonPidfile);
+  // Before the store: a second daemon is told about the first, not about the store's lock.
+  try {
+    claimPidfile(paths.daemonPidfile);
+  } catch (e) {
+    throw e instanceof OperationError ? e : stateError(e);
+  }
+  const config = new FileConfigStore(paths.root);
+  let store: VolumeStore;
+  try {
+    store = await VolumeStore.open(paths.root, config);
+  } catch (e) {
+    await config.close();
+    fs.rmSync(paths.daemonPidfile, { force: true });
+    throw stateError(e);
+  }
   const ctx = new MgmtContext(store, {
     brickPortBase: opts.brickPortBase,
     brickMain: opts.brickMain,
@@ -89,6 +108,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
+      void store.close().then(() => config.close());
       fs.rmSync(store.paths.daemonPidfile, { force: true });
       if (e.code === 'EADDRINUSE') {
         reject(new OperationError(`port ${opts.port} on ${opts.listen} is in use (another brickfs daemon?); stop it or choose another --port`));
@@ -122,6 +142,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         server.close(() => resolve());
         server.closeAllConnections(); // long polls would otherwise hold close() open
       });
+      await store.close();
+      await config.close();
       if (readPidfile(store.paths.daemonPidfile) === process.pid) fs.rmSync(store.paths.daemonPidfile, { force: true });
       log.info('management daemon stopped (brick processes keep running)');
     },

@@ -1,9 +1,15 @@
-// The volume store: every volume definition in STATE/volumes.json, rewritten whole and
-// atomically on each change (a crash leaves the old file or the new one, never half).
+// The volume store: every volume definition as one key /brickfs/volumes/NAME of the
+// configuration store (config-store.ts), each change conditional on the revision read, so
+// a definition changed meanwhile by someone else is refused instead of overwritten. The
+// definitions are also kept in memory: reads do not wait, and the daemon's checks see one
+// consistent set. A state directory from before the configuration store has its
+// volumes.json moved into it once, then renamed volumes.json.migrated.
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { BrickInfo, RebalancePurpose, VolumeInfo } from '../../lib/mgmt/api.js';
 import type { RebalanceMode, RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
+import type { ConfigStore, StoreWatch } from './config-store.js';
+import { MgmtError } from './errors.js';
 
 /** A brick as stored: BrickInfo plus the file-name-safe id of its volfile, pidfile and log. */
 export interface BrickDef extends BrickInfo {
@@ -39,10 +45,14 @@ export interface VolumeDef extends Omit<VolumeInfo, 'bricks' | 'removing' | 'lay
   rebalance?: RebalanceRun;
 }
 
+/** The volumes.json of state directories from before the configuration store. */
 interface StoreFile {
   format: 1;
   volumes: VolumeDef[];
 }
+
+/** The key prefix of volume definitions in the configuration store. */
+export const VOLUMES_PREFIX = '/brickfs/volumes/';
 
 /** Writes a file so that readers see the old content or the new, never a mix (tmp + fsync + rename). */
 export async function writeFileAtomic(file: string, data: string): Promise<void> {
@@ -88,89 +98,167 @@ export function brickBaseId(host: string, brickPath: string): string {
   return `${safe(host)}${brickPath.split('/').map(safe).join('-')}`;
 }
 
+/** Throws through bad() unless vol has the fields every stored volume has. */
+function checkVolume(vol: VolumeDef, bad: (why: string) => never): void {
+  if (typeof vol?.name !== 'string' || !Array.isArray(vol.bricks) || typeof vol.version !== 'number') bad(`bad volume entry ${JSON.stringify(vol?.name)}`);
+  for (const b of vol.bricks) {
+    if (typeof b?.host !== 'string' || typeof b.path !== 'string' || typeof b.port !== 'number' || typeof b.id !== 'string') bad(`bad brick in volume ${vol.name}`);
+  }
+}
+
 function checkShape(v: unknown, file: string): StoreFile {
   const bad = (why: string): never => {
     throw new Error(`${file} is damaged (${why}); restore it from a backup or move it away to start with no volumes`);
   };
   const f = v as Partial<StoreFile> | null;
   if (!f || typeof f !== 'object' || f.format !== 1 || !Array.isArray(f.volumes)) bad('expected {"format": 1, "volumes": [...]}');
-  for (const vol of f!.volumes!) {
-    if (typeof vol?.name !== 'string' || !Array.isArray(vol.bricks) || typeof vol.version !== 'number') bad(`bad volume entry ${JSON.stringify(vol?.name)}`);
-    for (const b of vol.bricks) {
-      if (typeof b?.host !== 'string' || typeof b.path !== 'string' || typeof b.port !== 'number' || typeof b.id !== 'string') bad(`bad brick in volume ${vol.name}`);
-    }
-  }
+  for (const vol of f!.volumes!) checkVolume(vol, bad);
   return f as StoreFile;
+}
+
+/** Reads volumes.json, or undefined when there is none; a damaged one is an error saying what to do. */
+async function readLegacyFile(file: string): Promise<VolumeDef[] | undefined> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file} is not valid JSON (${(e as Error).message}); restore it from a backup or move it away to start with no volumes`);
+  }
+  return checkShape(parsed, file).volumes;
+}
+
+/** A stored definition; the revision is what the next change must still find. */
+interface Held {
+  def: VolumeDef;
+  revision: number;
 }
 
 /** The persisted set of volume definitions. Callers serialise mutations (the daemon holds a lock). */
 export class VolumeStore {
-  private volumes = new Map<string, VolumeDef>();
+  private volumes = new Map<string, Held>();
+  private watch?: StoreWatch;
 
-  private constructor(readonly paths: StatePaths) {}
+  private constructor(readonly paths: StatePaths, private readonly config: ConfigStore) {}
 
-  /** Opens (creating if needed) the state directory and loads volumes.json. */
-  static async open(stateDir: string): Promise<VolumeStore> {
-    const store = new VolumeStore(new StatePaths(path.resolve(stateDir)));
-    await fsp.mkdir(store.paths.root, { recursive: true });
-    let text: string | undefined;
+  /**
+   * Opens the volume store of a state directory over a configuration store (the caller's:
+   * it closes it after close()). Moves the state directory's old volumes.json in first.
+   */
+  static async open(stateDir: string, config: ConfigStore): Promise<VolumeStore> {
+    const paths = new StatePaths(path.resolve(stateDir));
+    await fsp.mkdir(paths.root, { recursive: true });
+    const store = new VolumeStore(paths, config);
     try {
-      text = await fsp.readFile(store.paths.volumesFile, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    if (text !== undefined) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch (e) {
-        throw new Error(`${store.paths.volumesFile} is not valid JSON (${(e as Error).message}); restore it from a backup or move it away to start with no volumes`);
+      await store.migrate();
+      // Another daemon sharing the store (etcd) may change a volume: keep the copy current.
+      // Watching before listing: a change between the two is not missed.
+      store.watch = await store.config.watch(VOLUMES_PREFIX, (e) => {
+        const name = e.key.slice(VOLUMES_PREFIX.length);
+        if ((store.volumes.get(name)?.revision ?? 0) >= e.revision) return;
+        if (e.value === undefined) store.volumes.delete(name);
+        else {
+          try {
+            store.take(e.key, e.value, e.revision);
+          } catch { /* not a definition: the copy held stays; put() will find the revision changed */ }
+        }
+      });
+      for (const kv of await store.config.list(VOLUMES_PREFIX)) {
+        if ((store.volumes.get(kv.key.slice(VOLUMES_PREFIX.length))?.revision ?? 0) < kv.revision) store.take(kv.key, kv.value, kv.revision);
       }
-      for (const v of checkShape(parsed, store.paths.volumesFile).volumes) store.volumes.set(v.name, v);
+    } catch (e) {
+      await store.close();
+      throw e;
     }
     return store;
   }
 
+  /** Moves the volumes of volumes.json into the configuration store (those it does not have yet), then renames the file. */
+  private async migrate(): Promise<void> {
+    const file = this.paths.volumesFile;
+    const legacy = await readLegacyFile(file);
+    if (legacy === undefined) return;
+    for (const v of legacy) await this.config.putIf(VOLUMES_PREFIX + v.name, JSON.stringify(v), 0);
+    // Kept, renamed: the old file is the backup of what was moved.
+    await fsp.rename(file, `${file}.migrated`);
+  }
+
+  /** Takes a stored value into memory; a value that is not a volume definition is an error saying where. */
+  private take(key: string, value: string, revision: number): void {
+    const where = `volume definition ${key} in the configuration store`;
+    const bad = (why: string): never => {
+      throw new Error(`${where} is damaged (${why}); restore it from a backup or remove the key`);
+    };
+    let def: VolumeDef;
+    try {
+      def = JSON.parse(value) as VolumeDef;
+    } catch (e) {
+      return bad(`not JSON: ${(e as Error).message}`);
+    }
+    checkVolume(def, bad);
+    if (VOLUMES_PREFIX + def.name !== key) bad(`it names volume ${JSON.stringify(def.name)}`);
+    this.volumes.set(def.name, { def, revision });
+  }
+
   /** All volumes, by name. */
   list(): VolumeDef[] {
-    return [...this.volumes.values()].map((v) => structuredClone(v)).sort((a, b) => a.name.localeCompare(b.name));
+    return [...this.volumes.values()].map((v) => structuredClone(v.def)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** A copy of one volume: change it, then put() it back. */
   get(name: string): VolumeDef | undefined {
     const v = this.volumes.get(name);
-    return v && structuredClone(v);
+    return v && structuredClone(v.def);
   }
 
-  /** Adds or replaces a volume and persists the store. */
+  /** Adds or replaces a volume; refused (409) when it was changed elsewhere since this daemon read it. */
   async put(vol: VolumeDef): Promise<void> {
-    const next = new Map(this.volumes);
-    next.set(vol.name, structuredClone(vol));
-    await this.persist(next);
+    const key = VOLUMES_PREFIX + vol.name;
+    const value = JSON.stringify(vol);
+    if (!(await this.config.putIf(key, value, this.volumes.get(vol.name)?.revision ?? 0))) throw this.changedElsewhere(vol.name);
+    await this.reread(vol.name);
   }
 
-  /** Removes a volume and persists the store. */
+  /** Removes a volume; refused (409) when it was changed elsewhere since this daemon read it. */
   async remove(name: string): Promise<void> {
-    const next = new Map(this.volumes);
-    next.delete(name);
-    await this.persist(next);
+    const cur = this.volumes.get(name);
+    if (!cur) return;
+    if (!(await this.config.removeIf(VOLUMES_PREFIX + name, cur.revision))) throw this.changedElsewhere(name);
+    this.volumes.delete(name);
+  }
+
+  /** After a change of ours: the stored value and its revision (the watch may not have said yet). */
+  private async reread(name: string): Promise<void> {
+    const kv = await this.config.get(VOLUMES_PREFIX + name);
+    if (!kv) this.volumes.delete(name);
+    else if ((this.volumes.get(name)?.revision ?? 0) < kv.revision) this.take(kv.key, kv.value, kv.revision);
+  }
+
+  private changedElsewhere(name: string): MgmtError {
+    void this.reread(name).catch(() => undefined);
+    return new MgmtError(409, `volume ${name} was changed by another management daemon meanwhile; nothing was changed here: look at \`brickfs volume info ${name}\` and try again`);
   }
 
   /** Returns a brick id not used by any volume, derived from host and path. */
   uniqueBrickId(host: string, brickPath: string, alsoTaken: ReadonlySet<string> = new Set()): string {
     const taken = new Set(alsoTaken);
-    for (const v of this.volumes.values()) for (const b of v.bricks) taken.add(b.id);
+    for (const v of this.volumes.values()) for (const b of v.def.bricks) taken.add(b.id);
     const base = brickBaseId(host, brickPath);
     let id = base;
     for (let n = 2; taken.has(id); n++) id = `${base}-${n}`;
     return id;
   }
 
-  private async persist(next: Map<string, VolumeDef>): Promise<void> {
-    const file: StoreFile = { format: 1, volumes: [...next.values()].sort((a, b) => a.name.localeCompare(b.name)) };
-    await writeFileAtomic(this.paths.volumesFile, `${JSON.stringify(file, null, 2)}\n`);
-    // Only once it is on disk: memory never runs ahead of what a restart would see.
-    this.volumes = next;
+  /** Stops following changes made elsewhere. */
+  async close(): Promise<void> {
+    await this.watch?.close();
+    this.watch = undefined;
   }
 }
 
