@@ -2,9 +2,10 @@
 // one lock that keeps volume changes from interleaving, the 'changed' events long polls
 // wait on, and where a volume's processes and volfiles live (the role of glusterd-utils).
 import { EventEmitter } from 'node:events';
+import { FsError } from '../../lib/errors.js';
 import { formatBrick } from '../../lib/mgmt/args.js';
 import { BRICK_MAIN, type BrickProcess } from './bricks.js';
-import { noSuchVolume } from './errors.js';
+import { MgmtError, noSuchVolume } from './errors.js';
 import { writeFileAtomic, type BrickDef, type VolumeDef, type VolumeStore } from './store.js';
 import { brickVolfile, clientVolfile, listenHostFor } from './volgen.js';
 
@@ -49,15 +50,48 @@ export function removingWords(vol: VolumeDef): string {
   return removingBricks(vol).map((b) => formatBrick(b, false)).join(' ');
 }
 
+/** How long a volume change waits for another daemon's to finish before it is refused (503). */
+export const OPERATION_LOCK_WAIT_MS = 30_000;
+
+/**
+ * The lock every volume change runs under: this daemon's own queue, then the configuration
+ * store's cluster-wide lock (VolumeStore.exclusive), so no two changes interleave, whether
+ * they come to this daemon or to another daemon on the same store.
+ */
+export class OperationLock {
+  private readonly local = new Mutex();
+
+  constructor(private readonly store: VolumeStore, private readonly waitMs = OPERATION_LOCK_WAIT_MS) {}
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    return this.local.run(async () => {
+      let entered = false;
+      try {
+        return await this.store.exclusive(() => {
+          entered = true;
+          return fn();
+        }, this.waitMs);
+      } catch (e) {
+        if (entered || !(e instanceof FsError)) throw e;
+        if (e.code === 'EBUSY') {
+          throw new MgmtError(503, `another volume operation is still in progress after ${this.waitMs / 1000} s (${e.message}); nothing was changed, try again`);
+        }
+        throw new MgmtError(503, `the configuration store cannot be used (${e.message}); nothing was changed, try again once it answers`);
+      }
+    });
+  }
+}
+
 /** The state every operation module works on; one per daemon. */
 export class MgmtContext {
-  /** Every volume change runs under it: one at a time, as the API promises. */
-  readonly lock = new Mutex();
+  /** Every volume change runs under it: one at a time across every daemon of the store, as the API promises. */
+  readonly lock: OperationLock;
   /** Emits 'changed' (name) when a volume's volfile or state changes; long-polls listen. */
   readonly events = new EventEmitter();
   readonly brickMain: string;
 
   constructor(readonly store: VolumeStore, readonly opts: MgmtOptions) {
+    this.lock = new OperationLock(store);
     this.brickMain = opts.brickMain ?? BRICK_MAIN;
     this.events.setMaxListeners(0);
   }

@@ -1,10 +1,11 @@
-// The management daemon (role of glusterd): opens the state directory, puts the operation
+// The management daemon (role of glusterd): opens the state directory and the configuration
+// store (the file store in it, or etcd shared by a pool), puts the operation
 // modules together, serves them over HTTP/JSON (routes.ts, docs/mgmt-api.md) and brings
 // back the bricks and rebalance processes of its volumes after a restart.
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { OperationError } from '../../lib/errors.js';
+import { OperationError, UsageError } from '../../lib/errors.js';
 import { Logger } from '../../lib/log.js';
 import { BrickOps } from './brick-ops.js';
 import { pidAlive, readPidfile } from './bricks.js';
@@ -12,7 +13,10 @@ import { MgmtContext } from './context.js';
 import { RebalanceOps } from './rebalance.js';
 import { mgmtRoutes, routeRequests } from './routes.js';
 import { StatePaths, VolumeStore } from './store.js';
+import type { ConfigStore } from './config-store.js';
+import { EtcdConfigStore } from './store/etcd.js';
 import { FileConfigStore } from './store/file.js';
+import { parseStoreUrl, type StoreLocation } from './store/url.js';
 import { VolumeOps } from './volume-ops.js';
 
 const log = new Logger('mgmt');
@@ -34,6 +38,16 @@ export interface DaemonOptions {
    * (the variable lets tests put a stand-in under a daemon they run as a process).
    */
   rebalanceMain?: string;
+  /**
+   * Where the volume definitions live (store/url.ts): absent for the file store in the
+   * state directory, or etcd://H:P[,H:P...][/PREFIX] for a store shared by a pool.
+   */
+  store?: string;
+}
+
+/** How messages and the health reply name a store location. */
+export function storeName(loc: StoreLocation): string {
+  return loc.kind === 'etcd' ? `etcd://${loc.endpoints.join(',')}/${loc.prefix}` : `file:${loc.dir}`;
 }
 
 /** A daemon that listens; close() stops it and leaves the bricks running. */
@@ -71,6 +85,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     return new OperationError(err.message);
   };
   const paths = new StatePaths(path.resolve(opts.stateDir));
+  let loc: StoreLocation;
+  try {
+    loc = opts.store === undefined ? { kind: 'file', dir: paths.root } : parseStoreUrl(opts.store);
+  } catch (e) {
+    throw new UsageError(`--store: ${(e as Error).message}`);
+  }
+  const where = storeName(loc);
   try {
     fs.mkdirSync(paths.root, { recursive: true });
   } catch (e) {
@@ -82,15 +103,27 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   } catch (e) {
     throw e instanceof OperationError ? e : stateError(e);
   }
-  const config = new FileConfigStore(paths.root);
+  let config: ConfigStore;
+  try {
+    config = loc.kind === 'etcd'
+      ? new EtcdConfigStore(loc.endpoints, { prefix: loc.prefix })
+      : new FileConfigStore(loc.dir);
+  } catch (e) {
+    fs.rmSync(paths.daemonPidfile, { force: true });
+    throw new OperationError(`cannot use the configuration store ${where}: ${(e as Error).message}`);
+  }
   let store: VolumeStore;
   try {
     store = await VolumeStore.open(paths.root, config);
   } catch (e) {
-    await config.close();
+    await config.close().catch(() => undefined);
     fs.rmSync(paths.daemonPidfile, { force: true });
+    if (loc.kind === 'etcd') {
+      throw new OperationError(`cannot open the configuration store ${where}: ${(e as Error).message}; check that etcd runs and answers at ${loc.endpoints.join(', ')}, or give another --store`);
+    }
     throw stateError(e);
   }
+  log.info(`configuration store: ${where}`);
   const ctx = new MgmtContext(store, {
     brickPortBase: opts.brickPortBase,
     brickMain: opts.brickMain,
@@ -102,7 +135,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   let ready = false;
   const routes = mgmtRoutes({
     ctx, volumes, bricks, rebalance,
-    health: () => ({ ok: true, pid: process.pid, stateDir: store.paths.root, ready }),
+    health: () => ({ ok: true, pid: process.pid, stateDir: store.paths.root, store: where, ready }),
   });
   const server = http.createServer(routeRequests(routes));
 
@@ -121,7 +154,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   server.on('error', (e) => log.error(`http server: ${e.message}`));
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
-  log.info(`management daemon listening on ${opts.listen}:${port}, state in ${store.paths.root} (pid ${process.pid})`);
+  log.info(`management daemon listening on ${opts.listen}:${port}, state in ${store.paths.root}, volumes in ${where} (pid ${process.pid})`);
 
   // Bricks and rebalance processes run detached: adopt the live ones, respawn dead bricks.
   const reconcile = ctx.lock.run(async () => {

@@ -54,6 +54,9 @@ interface StoreFile {
 /** The key prefix of volume definitions in the configuration store. */
 export const VOLUMES_PREFIX = '/brickfs/volumes/';
 
+/** The configuration store's lock every volume change holds (glusterd's cluster-wide operation lock). */
+export const OPERATION_LOCK = 'volume-ops';
+
 /** Writes a file so that readers see the old content or the new, never a mix (tmp + fsync + rename). */
 export async function writeFileAtomic(file: string, data: string): Promise<void> {
   await fsp.mkdir(path.dirname(file), { recursive: true });
@@ -140,7 +143,7 @@ interface Held {
   revision: number;
 }
 
-/** The persisted set of volume definitions. Callers serialise mutations (the daemon holds a lock). */
+/** The persisted set of volume definitions. Callers serialise mutations (the daemon holds exclusive()). */
 export class VolumeStore {
   private volumes = new Map<string, Held>();
   private watch?: StoreWatch;
@@ -217,12 +220,50 @@ export class VolumeStore {
     return v && structuredClone(v.def);
   }
 
-  /** Adds or replaces a volume; refused (409) when it was changed elsewhere since this daemon read it. */
+  /**
+   * Adds or replaces a volume; refused (409) when it was changed elsewhere since this daemon
+   * read it. A new volume is put only if its key is absent (revision 0), so of two daemons
+   * creating one name, one wins and the other is told the volume exists.
+   */
   async put(vol: VolumeDef): Promise<void> {
     const key = VOLUMES_PREFIX + vol.name;
     const value = JSON.stringify(vol);
-    if (!(await this.config.putIf(key, value, this.volumes.get(vol.name)?.revision ?? 0))) throw this.changedElsewhere(vol.name);
+    const expected = this.volumes.get(vol.name)?.revision ?? 0;
+    if (!(await this.config.putIf(key, value, expected))) {
+      if (expected === 0) {
+        void this.reread(vol.name).catch(() => undefined);
+        throw new MgmtError(409, `volume ${vol.name} already exists (created through another management daemon meanwhile); choose another name, or look at \`brickfs volume info ${vol.name}\``);
+      }
+      throw this.changedElsewhere(vol.name);
+    }
     await this.reread(vol.name);
+  }
+
+  /**
+   * Runs fn holding the configuration store's cluster-wide operation lock (one volume change
+   * at a time across every daemon sharing the store), after reading every definition again:
+   * fn's checks see what the last holder wrote even when the watch has not told us yet.
+   */
+  async exclusive<T>(fn: () => Promise<T>, waitMs: number): Promise<T> {
+    const lock = await this.config.lock(OPERATION_LOCK, waitMs);
+    try {
+      await this.sync();
+      return await fn();
+    } finally {
+      await lock.release().catch(() => undefined);
+    }
+  }
+
+  /** Reads every definition from the configuration store into memory (the store's word wins). */
+  private async sync(): Promise<void> {
+    const stored = await this.config.list(VOLUMES_PREFIX);
+    const names = new Set<string>();
+    for (const kv of stored) {
+      const name = kv.key.slice(VOLUMES_PREFIX.length);
+      names.add(name);
+      if ((this.volumes.get(name)?.revision ?? 0) < kv.revision) this.take(kv.key, kv.value, kv.revision);
+    }
+    for (const name of [...this.volumes.keys()]) if (!names.has(name)) this.volumes.delete(name);
   }
 
   /** Removes a volume; refused (409) when it was changed elsewhere since this daemon read it. */

@@ -193,6 +193,8 @@ export interface HealthReply {
   ok: true;
   pid: number;
   stateDir: string;
+  /** Where the volume definitions live: file:DIR, or etcd://H:P,.../PREFIX shared by a pool. */
+  store: string;
   /** False while bricks of started volumes are still being adopted or respawned. */
   ready: boolean;
 }

@@ -13,6 +13,8 @@ export interface StartDaemonOptions {
   stateDir?: string;
   /** First brick port; by default a block of 100 reserved for this daemon. */
   brickPortBase?: number;
+  /** --store: where the daemon keeps volume definitions (default: the file store in its state directory). */
+  store?: string;
 }
 
 /**
@@ -52,7 +54,7 @@ export class TestDaemon {
   port = 0;
   proc?: ChildProcess;
 
-  constructor(readonly stateDir: string, readonly brickPortBase: number, readonly log: string) {}
+  constructor(readonly stateDir: string, readonly brickPortBase: number, readonly log: string, readonly store?: string) {}
 
   /** --server value for the CLI. */
   get server(): string {
@@ -80,6 +82,7 @@ export class TestDaemon {
     const fd = fs.openSync(this.log, 'a');
     const p = spawn(process.execPath, [
       BIN, 'daemon', '--port', String(this.port), '--state', this.stateDir, '--brick-port-base', String(this.brickPortBase),
+      ...(this.store === undefined ? [] : ['--store', this.store]),
     ], { stdio: ['ignore', fd, fd] });
     fs.closeSync(fd);
     this.proc = p;
@@ -122,7 +125,7 @@ export class TestDaemon {
 /** Starts a management daemon for a test; everything is killed and removed when the test ends. */
 export async function startDaemon(t: Owner, opts: StartDaemonOptions = {}): Promise<TestDaemon> {
   const stateDir = opts.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'brickfs-mgmt-'));
-  const d = new TestDaemon(stateDir, opts.brickPortBase ?? reserveBrickPortBase(t), `${stateDir}.daemon.log`);
+  const d = new TestDaemon(stateDir, opts.brickPortBase ?? reserveBrickPortBase(t), `${stateDir}.daemon.log`, opts.store);
   t.teardown(() => {
     d.killAll();
     fs.rmSync(stateDir, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { OperationError, UsageError } from '../../../lib/errors.js';
 import { Logger } from '../../../lib/log.js';
 import type { HealthReply } from '../../../lib/mgmt/api.js';
 import { DEFAULT_BRICK_PORT_BASE, DEFAULT_STATE_DIR, runDaemon } from '../../../brick/mgmt/daemon.js';
+import { parseStoreUrl } from '../../../brick/mgmt/store/url.js';
 import { MgmtApi, type GlobalArgs } from '../api.js';
 import { DEFAULT_MGMT_PORT } from '../../../lib/mgmt/client.js';
 
@@ -15,6 +16,7 @@ interface DaemonArgs extends GlobalArgs {
   listen: string;
   state: string;
   detach: boolean;
+  store?: string;
   'brick-port-base': number;
 }
 
@@ -24,6 +26,15 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 function checkPort(what: string, n: number): void {
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`${what} must be a port number (1-65535), got ${n}`);
+}
+
+/** Refuses a --store value that names no store, showing what to type. */
+function checkStore(value: string): void {
+  try {
+    parseStoreUrl(value);
+  } catch (e) {
+    throw new UsageError(`--store: ${(e as Error).message}; for example: brickfs daemon --store etcd://127.0.0.1:2379 (or leave --store out for the file store in the state directory)`);
+  }
 }
 
 /** Starts the daemon as a detached process; resolves with its pid once it answers. */
@@ -39,6 +50,7 @@ async function detach(argv: ArgumentsCamelCase<DaemonArgs>, stateDir: string): P
   const child = spawn(process.execPath, [
     CLI_ENTRY, 'daemon', '--port', String(argv.port), '--listen', argv.listen, '--state', stateDir,
     '--brick-port-base', String(argv.brickPortBase),
+    ...(argv.store === undefined ? [] : ['--store', argv.store]),
   ], { detached: true, stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   let exited: string | undefined;
@@ -68,20 +80,26 @@ export const command: CommandModule<GlobalArgs, DaemonArgs> = {
     .option('port', { type: 'number', default: DEFAULT_MGMT_PORT, describe: 'TCP port of the management API' })
     .option('listen', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on' })
     .option('state', { type: 'string', default: DEFAULT_STATE_DIR, describe: 'State directory (volume definitions, volfiles, logs)' })
+    .option('store', {
+      type: 'string',
+      describe: 'Where volume definitions live: etcd://HOST:PORT[,HOST:PORT...][/PREFIX] for etcd shared by a pool (default: a file in the state directory)',
+    })
     .option('detach', { type: 'boolean', default: false, describe: 'Run in the background; print its pid once it answers' })
     .option('brick-port-base', { type: 'number', default: DEFAULT_BRICK_PORT_BASE, describe: 'First TCP port given to new bricks' })
     .example('$0 daemon', 'run in the foreground on port 7007 (Ctrl-C stops it; bricks keep running)')
-    .example('$0 daemon --detach --state /tmp/brickfs', 'run in the background with state in /tmp/brickfs'),
+    .example('$0 daemon --detach --state /tmp/brickfs', 'run in the background with state in /tmp/brickfs')
+    .example('$0 daemon --store etcd://10.0.0.1:2379,10.0.0.2:2379', 'keep volume definitions in etcd, shared with the other daemons of the pool'),
   handler: async (argv: ArgumentsCamelCase<DaemonArgs>) => {
     checkPort('--port', argv.port);
     checkPort('--brick-port-base', argv.brickPortBase);
     const stateDir = path.resolve(argv.state);
+    if (argv.store !== undefined) checkStore(argv.store);
     if (argv.detach) {
       process.stdout.write(`${await detach(argv, stateDir)}\n`);
       return;
     }
     if (!process.env.BRICKFS_LOG) Logger.setLevel('info');
-    const d = await runDaemon({ port: argv.port, listen: argv.listen, stateDir, brickPortBase: argv.brickPortBase });
+    const d = await runDaemon({ port: argv.port, listen: argv.listen, stateDir, brickPortBase: argv.brickPortBase, store: argv.store });
     // Only the daemon stops: bricks run in their own sessions and keep serving mounts.
     const stop = (): void => { void d.close().finally(() => process.exit(0)); };
     process.once('SIGTERM', stop);
