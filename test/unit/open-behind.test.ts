@@ -1,4 +1,5 @@
-import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
+import { ROOT_FRAME } from '../../lib/frame.js';
+import { FrameSpy, userFrame } from '../helpers/frame-spy.js';
 import test from 'ava';
 import fs from 'node:fs';
 import { FsError } from '../../lib/errors.js';
@@ -248,18 +249,6 @@ test('a real open that fails leaves nothing to release', async (t) => {
   t.false(child.calls.some((c) => c.startsWith('release')));
   t.like(ob.statedump(), { realOpenFailures: 1 });
 });
-
-/** Passes every fop down, noting the uid of the frame it came with ("write 1001"). */
-class FrameSpy extends Xlator {
-  readonly uids: string[] = [];
-
-  override call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
-    this.uids.push(`${fop} ${frame.uid}`);
-    return super.call(fop, args, frame);
-  }
-}
-
-const userFrame = (uid: number): Frame => ({ uid, gid: uid, groups: [], pid: 4000 + uid });
 
 test('a delayed real open goes down with the frame of the open it delayed; reads with their own', async (t) => {
   const child = new MemChild({ name: 'mem', type: 'test/mem', options: {}, children: [] });

@@ -1,4 +1,5 @@
-import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
+import { ROOT_FRAME } from '../../lib/frame.js';
+import { FrameSpy, userFrame } from '../helpers/frame-spy.js';
 import test from 'ava';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -483,18 +484,6 @@ test('invalidate (another client wrote the file): its pages go and the next read
   t.deepEqual(await read(ra, fd, 16 * KiB, 4 * KiB), fresh.subarray(16 * KiB, 20 * KiB));
   t.true(readsSince(child, before).length > 0, 'asked the child again');
 });
-
-/** Passes every fop down, noting the uid of the frame it came with ("write 1001"). */
-class FrameSpy extends Xlator {
-  readonly uids: string[] = [];
-
-  override call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
-    this.uids.push(`${fop} ${frame.uid}`);
-    return super.call(fop, args, frame);
-  }
-}
-
-const userFrame = (uid: number): Frame => ({ uid, gid: uid, groups: [], pid: 4000 + uid });
 
 test('pages fetched ahead go down with the frame of the read that called for them', async (t) => {
   const child = new MemChild({ name: 'mem', type: 'test/mem', options: {}, children: [] });

@@ -1,4 +1,5 @@
 import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
+import { FrameSpy, userFrame } from '../helpers/frame-spy.js';
 import test from 'ava';
 import fs from 'node:fs';
 import pathMod from 'node:path/posix';
@@ -513,18 +514,6 @@ test('fini waits for prefetches in flight and sends no more', async (t) => {
   t.deepEqual(child.readdirs, ['/', '/a']);
   t.like(ra.statedump(), { inFlight: 0, queued: 0, held: 0 });
 });
-
-/** Passes every fop down, noting the uid of the frame it came with ("write 1001"). */
-class FrameSpy extends Xlator {
-  readonly uids: string[] = [];
-
-  override call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
-    this.uids.push(`${fop} ${frame.uid}`);
-    return super.call(fop, args, frame);
-  }
-}
-
-const userFrame = (uid: number): Frame => ({ uid, gid: uid, groups: [], pid: 4000 + uid });
 
 test('prefetched listings go down with the frame of the readdir that listed their parent', async (t) => {
   const child = new StubChild({ name: 'stub', type: 'test/stub', options: {}, children: [] });

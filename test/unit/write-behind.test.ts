@@ -1,4 +1,5 @@
-import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
+import { ROOT_FRAME } from '../../lib/frame.js';
+import { FrameSpy, userFrame } from '../helpers/frame-spy.js';
 import test from 'ava';
 import fs from 'node:fs';
 import { bulkPool } from '../../lib/buffer-pool.js';
@@ -552,18 +553,6 @@ test('a short writev fails the next fsync of its fd', async (t) => {
   const err = await t.throwsAsync<FsError>(wb.call('fsync', { fd, datasync: false }, ROOT_FRAME));
   t.is(err?.code, 'EIO');
 });
-
-/** Passes every fop down, noting the uid of the frame it came with ("write 1001"). */
-class FrameSpy extends Xlator {
-  readonly uids: string[] = [];
-
-  override call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
-    this.uids.push(`${fop} ${frame.uid}`);
-    return super.call(fop, args, frame);
-  }
-}
-
-const userFrame = (uid: number): Frame => ({ uid, gid: uid, groups: [], pid: 4000 + uid });
 
 test('queued writes and setattrs go down with the frame of their caller; merged writes with the first one\'s', async (t) => {
   const child = new StubChild({ name: 'stub', type: 'test/stub', options: {}, children: [] });
