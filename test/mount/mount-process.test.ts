@@ -45,7 +45,24 @@ function threadStates(pid: number): string {
  * aborted first (today's bug leaves it stuck on its own mount: nothing else frees it), then
  * is killed, and the mount point is unmounted.
  */
-function cleanupMount(t: Owner, mnt: string, known: { pid?: number; device?: string }): void {
+/** The mount process and FUSE device serving a mount point, as last seen (the teardown needs them once the mount is gone). */
+type Known = { pid?: number; device?: string };
+
+/** Notes which mount process and device now serve mnt. */
+function remember(known: Known, mnt: string): void {
+  known.pid = readMountPid(mnt);
+  known.device = mountDevice(mnt);
+}
+
+/** A new mount point under the volume whose mount, whatever happens to it, is cleared after the test. */
+function watchedMount(t: Owner, vol: TestVolume): { mnt: string; known: Known } {
+  const mnt = newMountPoint(vol);
+  const known: Known = {};
+  cleanupMount(t, mnt, known);
+  return { mnt, known };
+}
+
+function cleanupMount(t: Owner, mnt: string, known: Known): void {
   t.teardown(async () => {
     const device = known.device ?? mountDevice(mnt);
     if (known.pid !== undefined && !exited(known.pid)) {
@@ -143,15 +160,12 @@ async function statCode(mnt: string): Promise<string> {
 
 test('kill -9 of a mount right after `brickfs mount` returns: the process is gone at once, the mount answers ENOTCONN, umount and a new mount work', async (t) => {
   const vol = await startDistribute(t, 1);
-  const mnt = newMountPoint(vol);
-  const known: { pid?: number; device?: string } = {};
-  cleanupMount(t, mnt, known);
+  const { mnt, known } = watchedMount(t, vol);
   // Every fop the mount sends after its handshake waits: a request of the mount process to its
   // own mount would be unanswered when the kill comes.
   const held = volfileVia(vol, await holdAfterHello(t, vol.bricks[0]!.port));
   await mountOk(t, held, mnt);
-  known.pid = readMountPid(mnt);
-  known.device = mountDevice(mnt);
+  remember(known, mnt);
   t.truthy(known.pid, 'a pidfile');
   t.truthy(known.device, 'a mount');
   // Give a request to itself the time to reach the kernel and the mount process the time to take it.
@@ -168,21 +182,17 @@ test('kill -9 of a mount right after `brickfs mount` returns: the process is gon
   t.false(fs.existsSync(mountPidfile(mnt)), 'the stale pidfile is removed');
 
   await mountOk(t, vol.volfilePath, mnt);
-  known.pid = readMountPid(mnt);
-  known.device = mountDevice(mnt);
+  remember(known, mnt);
   await shOk(t, `echo again > ${mnt}/f`);
   t.is(await shOk(t, `cat ${mnt}/f`), 'again\n');
 });
 
 test('the readahead window is still raised once FUSE_INIT is done, by a mount that never waits on its own mount point', async (t) => {
   const vol = await startDistribute(t, 1);
-  const mnt = newMountPoint(vol);
-  const known: { pid?: number; device?: string } = {};
-  cleanupMount(t, mnt, known);
+  const { mnt, known } = watchedMount(t, vol);
   // Nothing the mount asks its brick after the handshake is answered: the window must not depend on it.
   await mountOk(t, volfileVia(vol, await holdAfterHello(t, vol.bricks[0]!.port)), mnt);
-  known.pid = readMountPid(mnt);
-  known.device = mountDevice(mnt);
+  remember(known, mnt);
   const kb = (): number => Number(fs.readFileSync(`/sys/class/bdi/${known.device}/read_ahead_kb`, 'utf8'));
   await eventually(() => kb() === 4096, 5000, 'read_ahead_kb 4096').catch(() => undefined);
   t.is(kb(), 4096);
@@ -190,12 +200,9 @@ test('the readahead window is still raised once FUSE_INIT is done, by a mount th
 
 test('mounting over a stale mount (its process killed) clears it, says what happened and mounts', async (t) => {
   const vol = await startDistribute(t, 1);
-  const mnt = newMountPoint(vol);
-  const known: { pid?: number; device?: string } = {};
-  cleanupMount(t, mnt, known);
+  const { mnt, known } = watchedMount(t, vol);
   await mountOk(t, vol.volfilePath, mnt);
-  known.pid = readMountPid(mnt);
-  known.device = mountDevice(mnt);
+  remember(known, mnt);
   await shOk(t, `echo kept > ${mnt}/f`);
   process.kill(known.pid!, 'SIGKILL');
   await eventually(() => exited(known.pid!), 5000, 'the killed mount process to exit');
@@ -207,19 +214,15 @@ test('mounting over a stale mount (its process killed) clears it, says what happ
   t.regex(r.stderr, /stale brickfs mount/);
   t.regex(r.stderr, new RegExp(`mount process ${known.pid} is gone`));
   t.regex(r.stderr, /ENOTCONN/);
-  known.pid = readMountPid(mnt);
-  known.device = mountDevice(mnt);
+  remember(known, mnt);
   t.is(await shOk(t, `cat ${mnt}/f`), 'kept\n');
 });
 
 test('mounting over a live mount is refused and names the mount process', async (t) => {
   const vol = await startDistribute(t, 1);
-  const mnt = newMountPoint(vol);
-  const known: { pid?: number; device?: string } = {};
-  cleanupMount(t, mnt, known);
+  const { mnt, known } = watchedMount(t, vol);
   await mountOk(t, vol.volfilePath, mnt);
-  known.pid = readMountPid(mnt);
-  known.device = mountDevice(mnt);
+  remember(known, mnt);
   const r = await cli(['mount', '--volfile', vol.volfilePath, mnt]);
   t.is(r.code, 1);
   t.regex(r.stderr, new RegExp(`already mounted .*mount process ${known.pid}.*brickfs umount`));
@@ -235,12 +238,9 @@ function bystander(t: Owner): number {
 
 test('umount leaves alone the process a stale pidfile names (its mount process was killed), and unmounts', async (t) => {
   const vol = await startDistribute(t, 1);
-  const mnt = newMountPoint(vol);
-  const known: { pid?: number; device?: string } = {};
-  cleanupMount(t, mnt, known);
+  const { mnt, known } = watchedMount(t, vol);
   await mountOk(t, vol.volfilePath, mnt);
-  known.pid = readMountPid(mnt);
-  known.device = mountDevice(mnt);
+  remember(known, mnt);
   process.kill(known.pid!, 'SIGKILL');
   await eventually(() => exited(known.pid!), 5000, 'the killed mount process to exit');
   // The number went to another process.
@@ -258,12 +258,9 @@ test('umount leaves alone the process a stale pidfile names (its mount process w
 
 test('umount of a live mount whose pidfile names another process: that process is left alone, the mount goes and its process ends', async (t) => {
   const vol = await startDistribute(t, 1);
-  const mnt = newMountPoint(vol);
-  const known: { pid?: number; device?: string } = {};
-  cleanupMount(t, mnt, known);
+  const { mnt, known } = watchedMount(t, vol);
   await mountOk(t, vol.volfilePath, mnt);
-  known.pid = readMountPid(mnt);
-  known.device = mountDevice(mnt);
+  remember(known, mnt);
   const other = bystander(t);
   fs.writeFileSync(mountPidfile(mnt), `${other}\n`);
 
