@@ -33,11 +33,6 @@ export function serviceFrame(pid: number): Frame {
   return Object.freeze({ uid: 0, gid: 0, groups: Object.freeze([]) as readonly number[], pid });
 }
 
-/** Whether the caller has root's rights over files (uid 0; GlusterFS has no capabilities either). */
-export function isRoot(f: Frame): boolean {
-  return f.uid === 0;
-}
-
 /** Whether the caller is in group gid (primary or supplementary). */
 export function inGroup(f: Frame, gid: number): boolean {
   return f.gid === gid || f.groups.includes(gid);

@@ -81,11 +81,6 @@ export class InodeTable {
     return node;
   }
 
-  /** The node known by this gfid, if any. */
-  byIdentity(gfid: string): Inode | undefined {
-    return this.byGfid.get(gfid);
-  }
-
   /**
    * The node for (parent, name) holding a file of this type and gfid: the one the name has
    * when it is the same file, else the one of the same gfid under another name (a hard link,

@@ -1,6 +1,6 @@
 // The system calls the brick (brick/xlators/storage/posix.ts) needs and Node lacks: mknod,
 // openat2 (RESOLVE_BENEATH & co.), the *at() calls on one name relative to a directory fd,
-// and setfsuid/setfsgid. brick/xlators/storage/sys.ts is the only user and holds the types.
+// and a caller's filesystem credentials for this thread. brick/xlators/storage/sys.ts is the only user and holds the types.
 //
 // Everything is synchronous, on the calling (main) thread. Failures throw an Error shaped
 // like Node's own system errors: .code ('EEXIST'), .errno (negative, -17), .syscall and
@@ -762,26 +762,6 @@ static int probe_xattrat(void) {
 
 // ---- per-thread filesystem credentials ---------------------------------------------------
 
-/**
- * setfsuid/setfsgid: the kernel's calls (glibc does not broadcast them to other threads),
- * so they hold for this thread only. Returns the previous id; throws EPERM when the new id
- * did not take (the syscall itself reports nothing), checked by reading it back.
- */
-static napi_value set_fs_id(napi_env env, napi_callback_info info, const char *fn, int (*set)(uid_t)) {
-  ARGS(1);
-  double id;
-  if (arg_num(env, argv[0], fn, "id", 0, 4294967294.0, 0, 0, &id)) return NULL;
-  int prev = set((uid_t)id);
-  int now = set((uid_t)-1);
-  if ((uint32_t)now != (uint32_t)id) { throw_sys(env, EPERM, fn, NULL, NULL, NULL); return NULL; }
-  return number(env, (double)(uint32_t)prev);
-}
-
-static int set_fsuid(uid_t id) { return setfsuid(id); }
-static int set_fsgid(uid_t id) { return setfsgid((gid_t)id); }
-
-static napi_value js_setfsuid(napi_env env, napi_callback_info info) { return set_fs_id(env, info, "setfsuid", set_fsuid); }
-static napi_value js_setfsgid(napi_env env, napi_callback_info info) { return set_fs_id(env, info, "setfsgid", set_fsgid); }
 
 /**
  * becomeCaller(uid, gid, groups): this thread's filesystem credentials become a caller's, in
@@ -878,8 +858,6 @@ static napi_value init(napi_env env, napi_value exports) {
     { "setxattrat", NULL, js_setxattrat, NULL, NULL, NULL, napi_default, NULL },
     { "listxattrat", NULL, js_listxattrat, NULL, NULL, NULL, napi_default, NULL },
     { "removexattrat", NULL, js_removexattrat, NULL, NULL, NULL, napi_default, NULL },
-    { "setfsuid", NULL, js_setfsuid, NULL, NULL, NULL, napi_default, NULL },
-    { "setfsgid", NULL, js_setfsgid, NULL, NULL, NULL, napi_default, NULL },
     { "becomeCaller", NULL, js_become_caller, NULL, NULL, NULL, napi_default, NULL },
     { "becomeRoot", NULL, js_become_root, NULL, NULL, NULL, napi_default, NULL },
   };

@@ -1,5 +1,5 @@
 // native/brick-sys through brick/xlators/storage/sys.ts. Runs as root (mknod of devices,
-// fchownat, setfsuid), as the machine and CI do. Expectations come from the system where
+// fchownat, the caller's credentials), as the machine and CI do. Expectations come from the system where
 // there is one: nodes made by mknod(1)/mkfifo(1) and a socket made by Node's net server.
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FsError } from '../../lib/errors.js';
 import type { Iatt } from '../../lib/fops.js';
+import { asCaller } from '../../brick/xlators/storage/credentials.js';
 import * as sys from '../../brick/xlators/storage/sys.js';
 
 const { S_IFMT, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK, S_IFREG, S_IFLNK, O_RDONLY, O_WRONLY, O_CREAT, O_EXCL } = fs.constants;
@@ -333,19 +334,26 @@ test('errors look like Node\'s and convert with FsError.from', (t) => {
   t.throws(() => sys.utimensat(fd, 'd', 'later' as typeof sys.UTIME_NOW, null), { instanceOf: TypeError });
 });
 
-test('setfsuid/setfsgid: this thread creates as the given ids and checks access as them, then is restored', (t) => {
+test('becomeCaller/becomeRoot (asCaller): this thread creates as the caller and checks access with its groups, then is root again', (t) => {
   const root = tmpDir(t);
   fs.chmodSync(root, 0o777);
   const closed = path.join(root, 'closed');
   fs.mkdirSync(closed, 0o700);
+  const grouped = path.join(root, 'grouped');
+  fs.mkdirSync(grouped);
+  fs.chownSync(grouped, 0, 4343);
+  fs.chmodSync(grouped, 0o070);
   const fd = dirFd(t, root);
   const closedFd = dirFd(t, closed);
+  const caller = { uid: 65534, gid: 65533, groups: [4343], pid: 1 };
 
-  const made = sys.withFsIds(65534, 65533, () => {
+  const made = asCaller(caller, () => {
     sys.mkdirat(fd, 'theirs', 0o755);
     fs.writeFileSync(path.join(root, 'theirs-file'), '');
     throwsCode(t, () => sys.mknodat(closedFd, 'f', S_IFREG | 0o644, 0), 'EACCES', 'mknodat');
     t.throws(() => fs.readdirSync(closed), { code: 'EACCES' });
+    // A supplementary group opens what the primary one does not.
+    fs.writeFileSync(path.join(grouped, 'by-group'), '');
     return 'done';
   });
   t.is(made, 'done');
@@ -353,17 +361,17 @@ test('setfsuid/setfsgid: this thread creates as the given ids and checks access 
     t.is(fs.lstatSync(path.join(root, name)).uid, 65534, name);
     t.is(fs.lstatSync(path.join(root, name)).gid, 65533, name);
   }
+  t.is(fs.lstatSync(path.join(grouped, 'by-group')).uid, 65534);
   sys.mkdirat(fd, 'ours', 0o755);
   t.is(fs.lstatSync(path.join(root, 'ours')).uid, 0);
   t.is(fs.lstatSync(path.join(root, 'ours')).gid, 0);
 
-  // The raw calls answer the previous id; restored also when fn throws.
-  t.is(sys.setfsuid(4321), 0);
-  t.is(sys.setfsuid(0), 4321);
-  t.is(sys.setfsgid(4321), 0);
-  t.is(sys.setfsgid(0), 4321);
-  t.throws(() => sys.withFsIds(1, 1, () => { throw new Error('inside'); }), { message: 'inside' });
-  t.is(sys.setfsuid(0), 0);
-  t.is(sys.setfsgid(0), 0);
-  t.throws(() => sys.setfsuid(-1), { instanceOf: RangeError });
+  // Root again also when fn throws; bad ids are refused before anything changes.
+  t.throws(() => asCaller(caller, () => { throw new Error('inside'); }), { message: 'inside' });
+  sys.mkdirat(fd, 'ours-again', 0o755);
+  t.is(fs.lstatSync(path.join(root, 'ours-again')).uid, 0);
+  t.throws(() => sys.becomeCaller(-1, 0, []), { instanceOf: RangeError });
+  t.throws(() => sys.becomeCaller(1, 1, [-5]), { instanceOf: RangeError });
+  fs.mkdirSync(path.join(root, 'after'));
+  t.is(fs.lstatSync(path.join(root, 'after')).uid, 0);
 });

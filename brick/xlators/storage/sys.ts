@@ -73,10 +73,8 @@ interface Native {
   listxattrat(dirfd: number, name: PathArg): string[];
   removexattrat(dirfd: number, name: PathArg, attr: string): void;
   utimensat(dirfd: number, name: PathArg, atimeMs: TimeArg, mtimeMs: TimeArg, flags: number): void;
-  setfsuid(uid: number): number;
   becomeCaller(uid: number, gid: number, groups: readonly number[]): void;
   becomeRoot(): void;
-  setfsgid(gid: number): number;
 }
 
 /** Where build-brick-sys.mjs puts the addon (this file runs from dist/brick/xlators/storage). */
@@ -244,43 +242,6 @@ export function removexattrat(dirfd: number, name: PathArg, attr: string): void 
 /** Sets the times of name in dirfd (the link itself for a symlink). null leaves a time as is, UTIME_NOW ('now') sets it to now. */
 export function utimensat(dirfd: number, name: PathArg, atimeMs: TimeArg, mtimeMs: TimeArg, flags = 0): void {
   native.utimensat(dirfd, name, atimeMs, mtimeMs, flags);
-}
-
-/**
- * setfsuid(2): the uid this thread's filesystem calls are checked and create files as; the
- * previous one is returned. Per thread: it holds for synchronous fs calls on this (main)
- * thread, NOT for async fs calls (libuv's threadpool). Throws EPERM when it did not take.
- * Leaving uid 0 drops the filesystem capabilities (CAP_DAC_OVERRIDE, CAP_CHOWN, ...) until restored.
- */
-export function setfsuid(uid: number): number {
-  return native.setfsuid(uid);
-}
-
-/** setfsgid(2), as setfsuid. Supplementary groups are not touched (setgroups is per process). */
-export function setfsgid(gid: number): number {
-  return native.setfsgid(gid);
-}
-
-/**
- * Runs fn synchronously with this thread's fsuid/fsgid set to uid/gid, restoring the previous
- * ones afterwards (also when fn throws). fn must not await: async work would run later, with
- * whatever ids the thread has then.
- */
-export function withFsIds<T>(uid: number, gid: number, fn: () => T): T {
-  const prevGid = native.setfsgid(gid);
-  let prevUid: number;
-  try {
-    prevUid = native.setfsuid(uid);
-  } catch (err) {
-    native.setfsgid(prevGid);
-    throw err;
-  }
-  try {
-    return fn();
-  } finally {
-    native.setfsuid(prevUid);
-    native.setfsgid(prevGid);
-  }
 }
 
 /**

@@ -123,10 +123,6 @@ export class MdCache extends Xlator implements FopImpl {
     return e.iatt;
   }
 
-  private drop(path: string): void {
-    this.forget(path);
-  }
-
   /**
    * An entry op changed a directory: its cached attributes are updated here (mtime, ctime,
    * link count for subdirectories) rather than dropped, so the kernel's permission check
@@ -246,7 +242,7 @@ export class MdCache extends Xlator implements FopImpl {
   async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
     const r = await this.children[0]!.call('open', a, f);
     this.fdPath.set(r.fd, a.path);
-    if (a.flags & fs.constants.O_TRUNC) this.drop(a.path);
+    if (a.flags & fs.constants.O_TRUNC) this.forget(a.path);
     return r;
   }
 
@@ -257,7 +253,7 @@ export class MdCache extends Xlator implements FopImpl {
 
   private dropFd(fd: number): void {
     const path = this.fdPath.get(fd);
-    if (path !== undefined) this.drop(path);
+    if (path !== undefined) this.forget(path);
   }
 
   async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
@@ -282,7 +278,7 @@ export class MdCache extends Xlator implements FopImpl {
 
   async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
     const before = this.fresh(a.path);
-    this.drop(a.path);
+    this.forget(a.path);
     const r = await this.children[0]!.call('setattr', a, f);
     if (r.iatt) {
       this.put(a.path, r.iatt);
@@ -324,7 +320,7 @@ export class MdCache extends Xlator implements FopImpl {
   async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
     this.dropWithParent(a.path);
     // Every name of the file changes link count; other names' entries cannot be found by path.
-    this.drop(a.target);
+    this.forget(a.target);
     const r = await this.children[0]!.call('link', a, f);
     this.put(a.path, r.iatt);
     return r;
@@ -378,12 +374,12 @@ export class MdCache extends Xlator implements FopImpl {
   }
 
   async setxattr(a: FopArgs<'setxattr'>, f: Frame): Promise<FopReply<'setxattr'>> {
-    this.drop(a.path);
+    this.forget(a.path);
     return this.children[0]!.call('setxattr', a, f);
   }
 
   async removexattr(a: FopArgs<'removexattr'>, f: Frame): Promise<FopReply<'removexattr'>> {
-    this.drop(a.path);
+    this.forget(a.path);
     return this.children[0]!.call('removexattr', a, f);
   }
 }
