@@ -26,16 +26,11 @@ export const INTERNAL_PID = {
  * does for itself rather than for a caller (an fd reopened after a reconnect was already
  * allowed when it was opened).
  */
-export const ROOT_FRAME: Frame = Object.freeze({ uid: 0, gid: 0, groups: Object.freeze([]) as readonly number[], pid: INTERNAL_PID.xlator });
+export const ROOT_FRAME: Frame = serviceFrame(INTERNAL_PID.xlator);
 
 /** A service's frame: root, with the service's pid. */
 export function serviceFrame(pid: number): Frame {
   return Object.freeze({ uid: 0, gid: 0, groups: Object.freeze([]) as readonly number[], pid });
-}
-
-/** Whether the caller is in group gid (primary or supplementary). */
-export function inGroup(f: Frame, gid: number): boolean {
-  return f.gid === gid || f.groups.includes(gid);
 }
 
 /** Most supplementary groups a frame carries over the wire (Linux's NGROUPS_MAX is 65536; FUSE reads them from /proc). */

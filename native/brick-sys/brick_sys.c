@@ -394,6 +394,23 @@ static napi_value js_unlinkat(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/**
+ * faccessat(dirfd, name, mode): whether this thread's filesystem credentials (the caller's,
+ * under becomeCaller) may access name (R_OK 4, W_OK 2, X_OK 1) — the kernel's own check
+ * (AT_EACCESS: fsuid/fsgid and groups, not the real ids). A final symlink is checked as itself.
+ */
+static napi_value js_faccessat(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int dirfd;
+  double mode;
+  char name[PATH_MAX];
+  if (arg_fd(env, argv[0], "faccessat", "dirfd", &dirfd)) return NULL;
+  if (arg_name(env, argv[1], "faccessat", "name", name)) return NULL;
+  if (arg_num(env, argv[2], "faccessat", "mode", 0, 7, 0, 0, &mode)) return NULL;
+  if (faccessat(dirfd, name, (int)mode, AT_EACCESS | AT_SYMLINK_NOFOLLOW) != 0) throw_sys(env, errno, "faccessat", name, NULL, NULL);
+  return NULL;
+}
+
 static napi_value js_renameat2(napi_env env, napi_callback_info info) {
   ARGS(5);
   int olddirfd, newdirfd, flags;
@@ -847,6 +864,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "mkdirat", NULL, js_mkdirat, NULL, NULL, NULL, napi_default, NULL },
     { "fchmodat", NULL, js_fchmodat, NULL, NULL, NULL, napi_default, NULL },
     { "unlinkat", NULL, js_unlinkat, NULL, NULL, NULL, napi_default, NULL },
+    { "faccessat", NULL, js_faccessat, NULL, NULL, NULL, napi_default, NULL },
     { "renameat2", NULL, js_renameat2, NULL, NULL, NULL, napi_default, NULL },
     { "linkat", NULL, js_linkat, NULL, NULL, NULL, napi_default, NULL },
     { "symlinkat", NULL, js_symlinkat, NULL, NULL, NULL, napi_default, NULL },

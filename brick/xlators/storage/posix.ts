@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { inGroup, ROOT_FRAME, type Frame } from '../../../lib/frame.js';
+import { ROOT_FRAME, type Frame } from '../../../lib/frame.js';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 import pathMod from 'node:path';
@@ -41,13 +41,8 @@ const S_ISGID = 0o2000;
 /** The kernel's mark on an open made by execve(2) (__FMODE_EXEC), which FUSE passes on. */
 const FMODE_EXEC = 0o40;
 
-/** Whether the caller may execute a file of these attributes (the mode bits; root: any x bit). */
-function mayExec(f: Frame, st: Iatt): boolean {
-  if (f.uid === 0) return (st.mode & 0o111) !== 0;
-  if (st.uid === f.uid) return (st.mode & 0o100) !== 0;
-  if (inGroup(f, st.gid)) return (st.mode & 0o010) !== 0;
-  return (st.mode & 0o001) !== 0;
-}
+/** access(2)'s X_OK. */
+const X_OK = 1;
 
 /** Longest name of a directory entry on the brick's filesystem. */
 const NAME_MAX = 255;
@@ -134,10 +129,11 @@ export class Posix extends Xlator implements FopImpl {
   private indexFd = -1;
   /** The index directory was found missing (and this brick has not made it since). */
   private indexMissing = false;
-  /** fds this brick opened for clients, with their inode: nothing else may be used through the wire. */
-  private readonly openFds = new Map<number, number>();
-  /** The gfid of the file each client fd is open on, read at open: fstat answers it as lookups do. */
-  private readonly fdGfids = new Map<number, string>();
+  /**
+   * fds this brick opened for clients, with their inode (the migration gate's key) and gfid
+   * (read at open: fstat answers it as lookups do). Nothing else may be used through the wire.
+   */
+  private readonly openFds = new Map<number, { ino: number; gfid?: string }>();
   private readonly gate = new MigrationGate(() => this.optNumber('freeze-timeout') * 1000, (ino, owner, ms) =>
     this.log.warn(`migrate: the freeze of inode ${ino} by ${owner} thawed after ${ms / 1000} s (storage.freeze-timeout); its writes go on and the move fails`));
   private readonly writeback = new EarlyWriteback(() => this.optNumber('writeback-window'), (fd) => this.backgroundDatasync(fd));
@@ -263,7 +259,7 @@ export class Posix extends Xlator implements FopImpl {
   /** Runs a change through an fd, under the migration gate of its inode. */
   private changeByFd<T>(fd: unknown, fn: (fd: number) => Promise<T>): Promise<T> {
     const checked = this.checkFd(fd);
-    return this.gate.change(this.openFds.get(checked)!, () => fn(checked), checked);
+    return this.gate.change(this.openFds.get(checked)!.ino, () => fn(checked), checked);
   }
 
   /** A read through an fd: refused (ESTALE) once the file has moved to another brick. */
@@ -444,28 +440,19 @@ export class Posix extends Xlator implements FopImpl {
   async fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
     const fd = this.readableFd(a.fd);
     const iatt = iattOf(await fsFstat(fd).catch((e) => { throw FsError.from(e); }));
-    const gfid = this.fdGfids.get(fd);
+    const gfid = this.openFds.get(fd)?.gfid;
     if (gfid) iatt.gfid = gfid;
     return { iatt };
   }
 
-  /** access(2) as the brick on the entry itself: an O_PATH fd of it (a symlink's own), checked through its /proc magic link. */
+  /** access(2) as the brick on the entry itself (a symlink's own, which allows everything). */
   async access(a: FopArgs<'access'>, f: Frame): Promise<FopReply<'access'>> {
     return this.at(a.path, undefined, (at) => {
-      let fd: number;
       try {
-        fd = this.openAt(at, sys.O_PATH);
-      } catch (e) {
-        throw FsError.from(e);
-      }
-      try {
-        if ((fs.fstatSync(fd).mode & S_IFMT) === S_IFLNK) return {};
-        fs.accessSync(`/proc/self/fd/${fd}`, Number(a.mode) & 7);
+        sys.faccessat(at.dir, at.name, Number(a.mode) & 7);
         return {};
       } catch (e) {
         throw FsError.from(e);
-      } finally {
-        fs.closeSync(fd);
       }
     });
   }
@@ -563,10 +550,8 @@ export class Posix extends Xlator implements FopImpl {
         this.setXattrs(at, a.burst.add);
         this.updateIndex(at, a.path, a.burst.add);
       }
-      const st = fs.fstatSync(fd);
-      this.openFds.set(fd, st.ino);
-      const iatt = this.identified(at, iattOf(st), a.xattrs?.[XATTR_GFID]);
-      if (iatt.gfid) this.fdGfids.set(fd, iatt.gfid);
+      const iatt = this.identified(at, iattOf(fs.fstatSync(fd)), a.xattrs?.[XATTR_GFID]);
+      this.openFds.set(fd, { ino: iatt.ino, gfid: iatt.gfid });
       return { fd, iatt, created: true, ...(a.burst ? { burst: true } : {}) };
     } catch (e) {
       this.openFds.delete(fd);
@@ -626,19 +611,23 @@ export class Posix extends Xlator implements FopImpl {
     // checks that, then opens with its own rights.
     const exec = (requested & FMODE_EXEC) !== 0 && (requested & O_ACCMODE) === O_RDONLY;
     const open = (at: At): { fd: number; iatt: Iatt } => {
-      if (exec && !mayExec(f, this.lstatAs(f, at))) throw FsError.of('EACCES', `${volPath}: not executable by ${f.uid}`);
+      if (exec) {
+        try {
+          asCaller(f, () => sys.faccessat(at.dir, at.name, X_OK));
+        } catch (e) {
+          throw FsError.from(e);
+        }
+      }
       const fd = this.openAs(exec ? ROOT_FRAME : f, at, flags, 0);
       const iatt = iattOf(fs.fstatSync(fd));
-      this.openFds.set(fd, iatt.ino);
       try {
         this.refuseLinkfile(at, iatt);
       } catch (e) {
-        this.openFds.delete(fd);
         fs.closeSync(fd);
         throw e;
       }
       const gfid = this.gfidOf(at);
-      if (gfid) this.fdGfids.set(fd, gfid);
+      this.openFds.set(fd, { ino: iatt.ino, gfid });
       if (identify && gfid) iatt.gfid = gfid;
       return { fd, iatt };
     };
@@ -768,7 +757,6 @@ export class Posix extends Xlator implements FopImpl {
   async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
     const fd = this.checkFd(a.fd);
     this.openFds.delete(fd);
-    this.fdGfids.delete(fd);
     this.gate.forgetFd(fd);
     const lost = await this.writeback.forget(fd);
     if (lost) this.log.warn(`fd ${fd}: a writeback failed after its last write and no fsync asked (${lost.code}: ${lost.message})`);
@@ -1224,7 +1212,7 @@ export class Posix extends Xlator implements FopImpl {
             throw FsError.from(e);
           }
         });
-        this.gate.markMoved([...this.openFds].filter(([, ino]) => ino === st.ino).map(([fd]) => fd));
+        this.gate.markMoved([...this.openFds].filter(([, o]) => o.ino === st.ino).map(([fd]) => fd));
         this.forgetIndex(a.path);
         this.gate.thaw(st.ino, owner);
         return {};

@@ -62,6 +62,7 @@ interface Native {
   mkdirat(dirfd: number, name: PathArg, mode: number): void;
   fchmodat(dirfd: number, name: PathArg, mode: number): void;
   unlinkat(dirfd: number, name: PathArg, flags: number): void;
+  faccessat(dirfd: number, name: PathArg, mode: number): void;
   renameat2(olddirfd: number, oldname: PathArg, newdirfd: number, newname: PathArg, flags: number): void;
   linkat(olddirfd: number, oldname: PathArg, newdirfd: number, newname: PathArg, flags: number): void;
   symlinkat(target: PathArg, newdirfd: number, name: PathArg): void;
@@ -171,6 +172,15 @@ export function fchmodat(dirfd: number, name: PathArg, mode: number): void {
 
 export function mkdirat(dirfd: number, name: PathArg, mode = 0o777): void {
   native.mkdirat(dirfd, name, mode);
+}
+
+/**
+ * Throws (EACCES) unless this thread's filesystem credentials may access name in dirfd with
+ * mode (R_OK 4 | W_OK 2 | X_OK 1): the kernel's check, as the caller under becomeCaller. A
+ * final symlink is checked as itself.
+ */
+export function faccessat(dirfd: number, name: PathArg, mode: number): void {
+  native.faccessat(dirfd, name, mode);
 }
 
 /** unlink (or with AT_REMOVEDIR rmdir) name in dirfd; a symlink is removed, not its target. */
