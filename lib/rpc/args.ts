@@ -59,8 +59,15 @@ export function optional<S extends ArgSpec>(spec: S): S & { readonly optional: t
   return { ...spec, optional: true };
 }
 
-/** How argsProblem words a path over MAX_PATH_BYTES: answered ENAMETOOLONG, as the kernel would. */
-export const TOO_LONG = 'is longer than';
+/** What is wrong with an argument, and the errno a brick answers it with. */
+export interface ArgProblem {
+  /** ENAMETOOLONG for a path or name over its limit, as the kernel would say; EINVAL for the rest. */
+  code: 'EINVAL' | 'ENAMETOOLONG';
+  message: string;
+}
+
+const invalid = (message: string): ArgProblem => ({ code: 'EINVAL', message });
+const tooLong = (message: string): ArgProblem => ({ code: 'ENAMETOOLONG', message });
 
 export const PATH = { kind: 'path' } as const;
 export const STRING = { kind: 'string' } as const;
@@ -74,30 +81,30 @@ const isMap = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 
 /** What is wrong with v as spec (`at` names it), or undefined when nothing is. */
-function problem(spec: ArgSpec, v: unknown, at: string): string | undefined {
+function problem(spec: ArgSpec, v: unknown, at: string): ArgProblem | undefined {
   switch (spec.kind) {
     case 'path':
-      if (typeof v !== 'string' || !v.startsWith('/')) return `${at} must be an absolute path`;
-      if (v.includes('\0')) return `${at} contains NUL`;
-      return Buffer.byteLength(v) > MAX_PATH_BYTES ? `${at} ${TOO_LONG} ${MAX_PATH_BYTES} bytes` : undefined;
+      if (typeof v !== 'string' || !v.startsWith('/')) return invalid(`${at} must be an absolute path`);
+      if (v.includes('\0')) return invalid(`${at} contains NUL`);
+      return Buffer.byteLength(v) > MAX_PATH_BYTES ? tooLong(`${at} is longer than ${MAX_PATH_BYTES} bytes`) : undefined;
     case 'string':
-      if (typeof v !== 'string') return `${at} must be a string`;
-      return Buffer.byteLength(v) > MAX_STRING_BYTES ? `${at} is longer than ${MAX_STRING_BYTES} bytes` : undefined;
+      if (typeof v !== 'string') return invalid(`${at} must be a string`);
+      return Buffer.byteLength(v) > MAX_STRING_BYTES ? tooLong(`${at} is longer than ${MAX_STRING_BYTES} bytes`) : undefined;
     case 'enum':
-      return typeof v === 'string' && spec.values.includes(v) ? undefined : `${at} must be one of ${spec.values.join(', ')}`;
+      return typeof v === 'string' && spec.values.includes(v) ? undefined : invalid(`${at} must be one of ${spec.values.join(', ')}`);
     case 'uint':
-      return Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : `${at} must be a non-negative integer`;
+      return Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : invalid(`${at} must be a non-negative integer`);
     case 'uint32':
-      return Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff ? undefined : `${at} must be an integer of 0..2^32-1`;
+      return Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff ? undefined : invalid(`${at} must be an integer of 0..2^32-1`);
     case 'number':
-      return Number.isFinite(v) ? undefined : `${at} must be a finite number`;
+      return Number.isFinite(v) ? undefined : invalid(`${at} must be a finite number`);
     case 'bool':
-      return typeof v === 'boolean' ? undefined : `${at} must be a boolean`;
+      return typeof v === 'boolean' ? undefined : invalid(`${at} must be a boolean`);
     case 'buffer':
-      return Buffer.isBuffer(v) ? undefined : `${at} must be binary`;
+      return Buffer.isBuffer(v) ? undefined : invalid(`${at} must be binary`);
     case 'array': {
-      if (!Array.isArray(v)) return `${at} must be an array`;
-      if (v.length > spec.max) return `${at} has ${v.length} items, more than ${spec.max}`;
+      if (!Array.isArray(v)) return invalid(`${at} must be an array`);
+      if (v.length > spec.max) return invalid(`${at} has ${v.length} items, more than ${spec.max}`);
       for (let i = 0; i < v.length; i++) {
         const p = problem(spec.item, v[i], `${at}[${i}]`);
         if (p) return p;
@@ -105,31 +112,31 @@ function problem(spec: ArgSpec, v: unknown, at: string): string | undefined {
       return undefined;
     }
     case 'map': {
-      if (!isMap(v)) return `${at} must be a map`;
+      if (!isMap(v)) return invalid(`${at} must be a map`);
       const keys = Object.keys(v);
-      if (keys.length > spec.max) return `${at} has ${keys.length} entries, more than ${spec.max}`;
+      if (keys.length > spec.max) return invalid(`${at} has ${keys.length} entries, more than ${spec.max}`);
       for (const k of keys) {
-        if (k.length === 0 || Buffer.byteLength(k) > MAX_XATTR_NAME_BYTES) return `${at} has a key of ${Buffer.byteLength(k)} bytes (1..${MAX_XATTR_NAME_BYTES})`;
+        if (k.length === 0 || Buffer.byteLength(k) > MAX_XATTR_NAME_BYTES) return invalid(`${at} has a key of ${Buffer.byteLength(k)} bytes (1..${MAX_XATTR_NAME_BYTES})`);
         const p = problem(spec.value, v[k], `${at}[${JSON.stringify(k)}]`);
         if (p) return p;
       }
       return undefined;
     }
     case 'object':
-      return isMap(v) ? fieldsProblem(spec.fields, v, at) : `${at} must be a map`;
+      return isMap(v) ? fieldsProblem(spec.fields, v, at) : invalid(`${at} must be a map`);
   }
 }
 
 /** Every required field present and right, optional ones right when present, nothing else. */
-function fieldsProblem(fields: FieldsSpec, v: Record<string, unknown>, at: string): string | undefined {
+function fieldsProblem(fields: FieldsSpec, v: Record<string, unknown>, at: string): ArgProblem | undefined {
   for (const k of Object.keys(v)) {
     // undefined is how msgpack carries an absent field someone spread in
-    if (!Object.prototype.hasOwnProperty.call(fields, k) && v[k] !== undefined) return `${at}.${k} is not an argument here`;
+    if (!Object.prototype.hasOwnProperty.call(fields, k) && v[k] !== undefined) return invalid(`${at}.${k} is not an argument here`);
   }
   for (const [k, spec] of Object.entries(fields)) {
     const x = v[k];
     if (x === undefined) {
-      if (!spec.optional) return `${at}.${k} is missing`;
+      if (!spec.optional) return invalid(`${at}.${k} is missing`);
       continue;
     }
     const p = problem(spec, x, `${at}.${k}`);
@@ -138,7 +145,7 @@ function fieldsProblem(fields: FieldsSpec, v: Record<string, unknown>, at: strin
   return undefined;
 }
 
-/** What is wrong with a request's args as fields describes them (named as `args.x.y`), or undefined. */
-export function argsProblem(fields: FieldsSpec, args: Record<string, unknown>): string | undefined {
+/** What is wrong with a request's args as fields describes them (named as `args.x.y`), with its errno, or undefined. */
+export function argsProblem(fields: FieldsSpec, args: Record<string, unknown>): ArgProblem | undefined {
   return fieldsProblem(fields, args, 'args');
 }

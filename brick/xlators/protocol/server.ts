@@ -7,7 +7,7 @@ import { FsError } from '../../../lib/errors.js';
 import { FOPS, isFopName, type FopArgs, type FopName } from '../../../lib/fops.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { registerXlator } from '../../../lib/registry.js';
-import { argsProblem, TOO_LONG } from '../../../lib/rpc/args.js';
+import { argsProblem } from '../../../lib/rpc/args.js';
 import {
   decodeClientFrame, encodeFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, MalformedFrameError, MAX_FRAME_BYTES, WIRE_VERSION,
   type HelloFrame, type ReplyFrame,
@@ -323,7 +323,7 @@ export class Server extends Xlator {
     }
     const bad = argsProblem(FOPS[fop].args, args);
     if (bad) {
-      this.sendError(conn, id, FsError.of(bad.includes(TOO_LONG) ? 'ENAMETOOLONG' : 'EINVAL', `${fop}: ${bad}`));
+      this.sendError(conn, id, FsError.of(bad.code, `${fop}: ${bad.message}`));
       return;
     }
     if (fop === 'entrylk' || fop === 'migrate') args.owner = `${conn.id}:${args.owner as string}`;
