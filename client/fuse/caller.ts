@@ -18,30 +18,31 @@ const GROUPS_CACHE_MAX = 4096;
  */
 export class Callers {
   private readonly groups = new BoundedMap<string, { groups: readonly number[]; at: number }>(GROUPS_CACHE_MAX);
-  /** The last frame made, reused while the same caller keeps asking (most requests in a burst come from one process). */
-  private last?: Frame;
+  /**
+   * The last frame made and when its groups were read, reused while the same caller keeps
+   * asking (most requests in a burst come from one process): no lookup per request.
+   */
+  private last?: { frame: Frame; at: number };
 
   frame(uid: number, gid: number, pid: number): Frame {
+    const now = Date.now();
     const last = this.last;
-    if (last && last.uid === uid && last.gid === gid && last.pid === pid && (uid === 0 || this.fresh(uid, gid, pid))) return last;
-    const frame: Frame = Object.freeze({ uid, gid, pid, groups: uid === 0 ? [] : this.groupsOf(uid, gid, pid) });
-    this.last = frame;
+    if (last && last.frame.uid === uid && last.frame.gid === gid && last.frame.pid === pid && (uid === 0 || now - last.at < GROUPS_TTL_MS)) {
+      return last.frame;
+    }
+    const { groups, at } = uid === 0 ? { groups: [], at: now } : this.groupsOf(uid, gid, pid, now);
+    const frame: Frame = Object.freeze({ uid, gid, pid, groups });
+    this.last = { frame, at };
     return frame;
   }
 
-  private fresh(uid: number, gid: number, pid: number): boolean {
-    const e = this.groups.get(`${pid}:${uid}:${gid}`);
-    return e !== undefined && Date.now() - e.at < GROUPS_TTL_MS;
-  }
-
-  private groupsOf(uid: number, gid: number, pid: number): readonly number[] {
+  private groupsOf(uid: number, gid: number, pid: number, now: number): { groups: readonly number[]; at: number } {
     const key = `${pid}:${uid}:${gid}`;
-    const now = Date.now();
     const e = this.groups.get(key);
-    if (e && now - e.at < GROUPS_TTL_MS) return e.groups;
-    const groups = readGroups(pid);
-    this.groups.set(key, { groups, at: now });
-    return groups;
+    if (e && now - e.at < GROUPS_TTL_MS) return e;
+    const fresh = { groups: readGroups(pid), at: now };
+    this.groups.set(key, fresh);
+    return fresh;
   }
 }
 
