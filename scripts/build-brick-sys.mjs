@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds native/brick-sys (the system calls of brick/xlators/storage/sys.ts that Node lacks:
-// mknod, openat2, the *at() calls, setfsuid/setfsgid) with the node-gyp bundled in npm. It
+// mknod, openat2, the *at() calls, a caller's credentials per thread) with the node-gyp bundled in npm. It
 // needs only a C compiler, make and Node's headers: no extra Debian package. Unlike
 // native/fuse-ll there is no fallback, so a failed build fails this script (exit 1).
 // Idempotent: rebuilds only when brick_sys.c or binding.gyp is newer than the addon; run by
@@ -8,15 +8,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nodeGypRebuild } from './node-gyp.mjs';
+import { builtAddon, nodeGypRebuild } from './node-gyp.mjs';
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'native', 'brick-sys');
-const release = path.join(dir, 'build', 'Release');
-const out = path.join(release, 'brick_sys.node');
-
-const sources = ['brick_sys.c', 'binding.gyp'].map((f) => fs.statSync(path.join(dir, f)).mtimeMs);
-const fresh = fs.existsSync(out) && fs.statSync(out).mtimeMs >= Math.max(...sources);
-if (fresh && process.argv[2] !== '--force') process.exit(0);
+const { out, fresh } = builtAddon(dir, 'brick_sys', ['brick_sys.c', 'binding.gyp']);
+if (fresh) process.exit(0);
 
 console.log('build-brick-sys: building the brick system-call addon…');
 try {

@@ -7,15 +7,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nodeGypRebuild } from './node-gyp.mjs';
+import { builtAddon, nodeGypRebuild } from './node-gyp.mjs';
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'native', 'fuse-ll');
-const release = path.join(dir, 'build', 'Release');
-const out = path.join(release, 'fuse_ll.node');
-
-const sources = ['fuse_ll.c', 'binding.gyp'].map((f) => fs.statSync(path.join(dir, f)).mtimeMs);
-const fresh = fs.existsSync(out) && fs.statSync(out).mtimeMs >= Math.max(...sources);
-if (fresh && process.argv[2] !== '--force') process.exit(0);
+const { out, fresh } = builtAddon(dir, 'fuse_ll', ['fuse_ll.c', 'binding.gyp']);
+if (fresh) process.exit(0);
 
 /** Where Debian's libfuse3-dev puts the headers binding.gyp names. */
 const HEADER = '/usr/include/fuse3/fuse_lowlevel.h';

@@ -20,3 +20,14 @@ export function nodeGypRebuild(dir, who) {
   if (fs.existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${nodedir}`);
   execFileSync(process.execPath, args, { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
 }
+
+/**
+ * The addon a native build makes (DIR/build/Release/NAME.node) and whether it is newer than
+ * every source it is built from; --force on the command line counts as not fresh.
+ */
+export function builtAddon(dir, name, sources) {
+  const out = path.join(dir, 'build', 'Release', `${name}.node`);
+  const newest = Math.max(...sources.map((f) => fs.statSync(path.join(dir, f)).mtimeMs));
+  const fresh = process.argv[2] !== '--force' && fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest;
+  return { out, fresh };
+}
