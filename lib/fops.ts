@@ -1,11 +1,15 @@
 import fs from 'node:fs';
 import type { Frame } from './frame.js';
+import type { Fd, Inode } from './inode.js';
 import { BOOL, BUFFER, NUMBER, optional, PATH, STRING, UINT, UINT32, type ArgsSpec } from './rpc/args.js';
 /**
  * The one fop table. Every file operation's arguments and reply are declared here;
  * the translator base class, the RPC dispatcher and the FUSE bridge derive from it.
- * Paths are volume paths ("/a/b"); fds are numbers local to the translator that
- * handed them out.
+ * Paths are volume paths ("/a/b"). An open file is an Fd object (lib/inode.ts) made by
+ * whoever opens it and shared by every translator, each keeping its state in its own slot
+ * of the fd's ctx; on the wire it is the brick's number (WireArgs). A path fop may carry the
+ * caller's inode of its path (`inode`, always from the FUSE bridge), so caches hang their
+ * state on the file's identity rather than on one of its names.
  */
 
 /** Inode attributes as every layer sees them (times in ms since the epoch). */
@@ -99,15 +103,15 @@ export interface FopTable {
    * file answered from the lookup). A reply without data is always correct.
    */
   lookup: {
-    args: { path: string; xattrs?: string[]; wantData?: number };
+    args: { path: string; inode?: Inode; xattrs?: string[]; wantData?: number };
     reply: { iatt: Iatt; linkto?: string; xattrs?: Xattrs; data?: Buffer };
   };
   /** Attributes through an open fd. */
-  fstat: { args: { fd: number }; reply: { iatt: Iatt } };
+  fstat: { args: { fd: Fd }; reply: { iatt: Iatt } };
   /** Permission check as access(2). */
-  access: { args: { path: string; mode: number }; reply: Empty };
+  access: { args: { path: string; inode?: Inode; mode: number }; reply: Empty };
   /** Every entry of a directory, with attributes, except "." and "..". */
-  readdir: { args: { path: string }; reply: { entries: DirEntry[] } };
+  readdir: { args: { path: string; inode?: Inode }; reply: { entries: DirEntry[] } };
   /** Makes a directory; xattrs are set on it before it becomes visible to lookups. */
   mkdir: { args: { path: string; mode: number; xattrs?: Xattrs }; reply: { iatt: Iatt } };
   /**
@@ -119,73 +123,73 @@ export interface FopTable {
    * there; a translator that cannot vouch for every copy leaves it out.
    */
   create: {
-    args: { path: string; mode: number; flags: number; xattrs?: Xattrs; burst?: { lock: EntryLockSpec; add: Xattrs } };
-    reply: { fd: number; iatt: Iatt; burst?: boolean; created?: boolean };
+    args: { path: string; mode: number; flags: number; fd: Fd; xattrs?: Xattrs; burst?: { lock: EntryLockSpec; add: Xattrs } };
+    reply: { iatt: Iatt; burst?: boolean; created?: boolean };
   };
   /** Makes a node that is not a directory or symlink (fifos, DHT link files). */
   mknod: {
     args: { path: string; mode: number; rdev: number; xattrs?: Xattrs };
     reply: { iatt: Iatt };
   };
-  /** Opens an existing file. */
-  open: { args: { path: string; flags: number }; reply: { fd: number } };
+  /** Opens an existing file as fd (made by the caller, on the inode of path). */
+  open: { args: { path: string; flags: number; fd: Fd }; reply: Empty };
   /** Reads up to size bytes; a short reply means end of file. */
-  read: { args: { fd: number; offset: number; size: number }; reply: { data: Buffer } };
+  read: { args: { fd: Fd; offset: number; size: number }; reply: { data: Buffer } };
   /**
    * Reads up to size bytes of a file by path, without an fd (open, pread, close on the brick:
    * one round trip for a small file instead of three). ENOSYS from a translator that cannot
    * answer it safely: the caller opens and reads instead.
    */
-  readfile: { args: { path: string; offset: number; size: number }; reply: { data: Buffer } };
+  readfile: { args: { path: string; inode?: Inode; offset: number; size: number }; reply: { data: Buffer } };
   /** Writes data at offset; replies with the bytes written. */
-  write: { args: { fd: number; offset: number; data: Buffer }; reply: { size: number } };
+  write: { args: { fd: Fd; offset: number; data: Buffer }; reply: { size: number } };
   /**
    * Several writes through one fd in one request, applied in order (write-behind's batch of
    * writes that are not contiguous: one round trip and one brick wakeup for many random
    * writes). Replies with the bytes written: all of them, unless one fell short (it stops there).
    */
-  writev: { args: { fd: number; extents: WriteExtent[] }; reply: { size: number } };
+  writev: { args: { fd: Fd; extents: WriteExtent[] }; reply: { size: number } };
   /** Truncates (or extends) an open file. */
-  ftruncate: { args: { fd: number; size: number }; reply: Empty };
+  ftruncate: { args: { fd: Fd; size: number }; reply: Empty };
   /** Flushes an open file to stable storage. */
-  fsync: { args: { fd: number; datasync: boolean }; reply: Empty };
+  fsync: { args: { fd: Fd; datasync: boolean }; reply: Empty };
   /** Called on every close(2) of a descriptor. */
-  flush: { args: { fd: number }; reply: Empty };
+  flush: { args: { fd: Fd }; reply: Empty };
   /** The last close: the fd is gone after this. */
-  release: { args: { fd: number }; reply: Empty };
+  release: { args: { fd: Fd }; reply: Empty };
   /** Removes a non-directory. */
   /**
    * linkfileOnly: remove the name only if it is a DHT link file (ENOENT otherwise); dataOnly:
    * only if it is not one (ENOENT if it is: the data moved elsewhere).
    */
-  unlink: { args: { path: string; linkfileOnly?: boolean; dataOnly?: boolean }; reply: Empty };
+  unlink: { args: { path: string; inode?: Inode; linkfileOnly?: boolean; dataOnly?: boolean }; reply: Empty };
   /** Removes an empty directory. */
-  rmdir: { args: { path: string }; reply: Empty };
+  rmdir: { args: { path: string; inode?: Inode }; reply: Empty };
   /**
    * Renames, replacing the target as rename(2) does. dataOnly: refuse (ENOENT, as unlink's)
    * when `from` is a DHT link file here; distribute renames data, and a rebalance may have
    * left a link file where the data was. replacedLinkto: the target the rename replaced was
    * a DHT link file, pointing there (distribute then removes the data it stood for).
    */
-  rename: { args: { from: string; to: string; dataOnly?: boolean }; reply: { replacedLinkto?: string } };
+  rename: { args: { from: string; to: string; inode?: Inode; dataOnly?: boolean }; reply: { replacedLinkto?: string } };
   /** Makes a hard link at path to the existing target. */
-  link: { args: { target: string; path: string }; reply: { iatt: Iatt } };
+  link: { args: { target: string; path: string; inode?: Inode }; reply: { iatt: Iatt } };
   /** Makes a symlink at path whose content is target. */
   symlink: { args: { target: string; path: string; xattrs?: Xattrs }; reply: { iatt: Iatt } };
   /** The content of a symlink. */
-  readlink: { args: { path: string }; reply: { target: string } };
+  readlink: { args: { path: string; inode?: Inode }; reply: { target: string } };
   /** Changes mode, owner, size or times (never follows a final symlink for times/owner). */
-  setattr: { args: { path: string; attrs: SetattrFields }; reply: { iatt: Iatt } };
+  setattr: { args: { path: string; inode?: Inode; attrs: SetattrFields }; reply: { iatt: Iatt } };
   /** Filesystem usage. */
   statfs: { args: { path: string }; reply: { statfs: StatFs } };
   /** One extended attribute; ENODATA when absent. */
-  getxattr: { args: { path: string; name: string }; reply: { value: Buffer } };
+  getxattr: { args: { path: string; inode?: Inode; name: string }; reply: { value: Buffer } };
   /** Sets an extended attribute; flags as setxattr(2) (XATTR_CREATE=1, XATTR_REPLACE=2). */
-  setxattr: { args: { path: string; name: string; value: Buffer; flags: number }; reply: Empty };
+  setxattr: { args: { path: string; inode?: Inode; name: string; value: Buffer; flags: number }; reply: Empty };
   /** Names of the extended attributes. */
-  listxattr: { args: { path: string }; reply: { names: string[] } };
+  listxattr: { args: { path: string; inode?: Inode }; reply: { names: string[] } };
   /** Removes an extended attribute. */
-  removexattr: { args: { path: string; name: string }; reply: Empty };
+  removexattr: { args: { path: string; inode?: Inode; name: string }; reply: Empty };
   /**
    * Atomically adds signed 32-bit counters to xattrs (AFR's changelog) and returns the new
    * values and the attributes after the change (setting xattrs moves ctime).
@@ -230,6 +234,17 @@ export interface FopTable {
 export type FopName = keyof FopTable;
 export type FopArgs<F extends FopName> = FopTable[F]['args'];
 export type FopReply<F extends FopName> = FopTable[F]['reply'];
+
+/**
+ * A fop's arguments as they travel between protocol/client and protocol/server: an fd is
+ * the number the brick gave it, open and create carry none (the brick makes the fd and
+ * answers its number), and the client's inode stays home (the path names the file).
+ */
+export type WireArgs<F extends FopName> = {
+  [K in keyof FopArgs<F> as K extends 'inode' ? never : K extends 'fd' ? (F extends 'open' | 'create' ? never : K) : K]: FopArgs<F>[K] extends Fd ? number : FopArgs<F>[K];
+};
+/** A fop's reply on the wire: open and create also carry the brick's number for the new fd. */
+export type WireReply<F extends FopName> = F extends 'open' | 'create' ? FopReply<F> & { fd: number } : FopReply<F>;
 
 /** Kind of each fop: what cluster translators need to know to route it. */
 export interface FopMeta {
@@ -307,7 +322,7 @@ export const FOPS = {
   indexlist: { modifies: false, byFd: false, args: {} },
   entrylk: { modifies: false, byFd: false, args: { path: PATH, name: STRING, owner: STRING, cmd: { kind: 'enum', values: ['lock', 'trylock', 'unlock'] } } },
   migrate: { modifies: true, byFd: false, args: { path: PATH, owner: STRING, op: { kind: 'enum', values: ['watch', 'freeze', 'thaw', 'commit'] } } },
-} as const satisfies { [F in FopName]: FopMeta & { args: ArgsSpec<FopArgs<F>> } };
+} as const satisfies { [F in FopName]: FopMeta & { args: ArgsSpec<WireArgs<F>> } };
 
 export const FOP_NAMES = Object.keys(FOPS) as FopName[];
 

@@ -1,4 +1,5 @@
 import { VolfileSyntaxError } from './errors.js';
+import { InodeTable } from './inode.js';
 import { OptionError, parseOptions } from './options.js';
 import { knownXlatorTypes, lookupXlator } from './registry.js';
 import { parseVolfile, type VolumeDecl } from './volfile/parse.js';
@@ -6,7 +7,7 @@ import type { Xlator, XlatorClass } from './xlator.js';
 
 /** A built translator graph: the top (last volume) and every node by name. */
 export class Graph {
-  constructor(readonly top: Xlator, readonly byName: Map<string, Xlator>) {}
+  constructor(readonly top: Xlator, readonly byName: Map<string, Xlator>, readonly inodes: InodeTable) {}
 
   /** Initialises children before parents. */
   async init(): Promise<void> {
@@ -46,8 +47,11 @@ export class Graph {
   }
 }
 
-/** Validates declarations against the registry and builds the graph (types and options by line). */
-export function buildGraph(decls: VolumeDecl[], file = 'volfile'): Graph {
+/**
+ * Validates declarations against the registry and builds the graph (types and options by
+ * line). inodes: the mount's inode table, which every graph of the mount shares.
+ */
+export function buildGraph(decls: VolumeDecl[], file = 'volfile', inodes = new InodeTable()): Graph {
   const byName = new Map<string, Xlator>();
   const used = new Set<string>();
   for (const d of decls) {
@@ -60,7 +64,7 @@ export function buildGraph(decls: VolumeDecl[], file = 'volfile'): Graph {
       return byName.get(s)!;
     });
     try {
-      byName.set(d.name, new cls({ name: d.name, type: d.type, options: d.options, children }));
+      byName.set(d.name, new cls({ name: d.name, type: d.type, options: d.options, children, inodes }));
     } catch (e) {
       if (e instanceof OptionError) {
         throw new VolfileSyntaxError(d.optionLines[e.key] ?? d.line, `volume "${d.name}": ${e.message}`, file);
@@ -75,10 +79,10 @@ export function buildGraph(decls: VolumeDecl[], file = 'volfile'): Graph {
       throw new VolfileSyntaxError(d.line, `volume "${d.name}" is not used by any other volume (dangling)`, file);
     }
   }
-  return new Graph(byName.get(top.name)!, byName);
+  return new Graph(byName.get(top.name)!, byName, inodes);
 }
 
 /** Parses and builds in one step. */
-export function graphFromVolfile(text: string, file = 'volfile'): Graph {
-  return buildGraph(parseVolfile(text, file), file);
+export function graphFromVolfile(text: string, file = 'volfile', inodes?: InodeTable): Graph {
+  return buildGraph(parseVolfile(text, file), file, inodes);
 }

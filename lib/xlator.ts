@@ -1,6 +1,7 @@
 import { FsError } from './errors.js';
 import type { FopArgs, FopHandlers, FopName, FopReply } from './fops.js';
 import type { Frame } from './frame.js';
+import { InodeTable } from './inode.js';
 import { parseOptions, type OptionSchema, type OptionValues } from './options.js';
 import { Logger } from './log.js';
 
@@ -13,6 +14,8 @@ export interface XlatorInit {
   /** Raw option strings as written in the volfile; validated against the schema. */
   options: Record<string, string>;
   children: Xlator[];
+  /** The graph's inode table (the mount's, shared by its graphs); a new one when absent (unit tests). */
+  inodes?: InodeTable;
 }
 
 export interface XlatorClass {
@@ -36,6 +39,8 @@ export abstract class Xlator {
   readonly type: string;
   readonly children: Xlator[];
   readonly parents: Xlator[] = [];
+  /** The inode table every translator of the graph shares (GlusterFS's itable). */
+  readonly inodes: InodeTable;
   protected opts: OptionValues;
   protected readonly log: Logger;
 
@@ -43,6 +48,7 @@ export abstract class Xlator {
     this.name = init.name;
     this.type = init.type;
     this.children = init.children;
+    this.inodes = init.inodes ?? init.children[0]?.inodes ?? new InodeTable();
     for (const c of init.children) c.parents.push(this);
     const schema = (this.constructor as XlatorClass).options;
     this.opts = parseOptions(schema, init.options);

@@ -30,6 +30,7 @@ import {
   type DirEntry, type FopArgs, type FopName, type FopReply, type Iatt, type StatFs, type Xattrs,
 } from '../../lib/fops.js';
 import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
+import { Fd } from '../../lib/inode.js';
 import { Xlator } from '../../lib/xlator.js';
 
 const { O_CREAT, O_EXCL, O_TRUNC, O_APPEND } = fsConstants;
@@ -385,8 +386,8 @@ export class StubChild extends Xlator {
   readonly calls: RecordedCall[] = [];
   statfsReply: StatFs;
   private readonly faults: Fault[] = [];
-  private readonly fds = new Map<number, StubFd>();
-  private nextFd = 1;
+  /** What each fd open on the child is open on (keyed by the shared Fd object, as a brick's fd table). */
+  private readonly fds = new Map<Fd, StubFd>();
   /** Held entry locks: directory path, then name, then owner. */
   private readonly locks = new Map<string, Map<string, string>>();
   private lockWaiters: Array<() => void> = [];
@@ -528,7 +529,7 @@ export class StubChild extends Xlator {
   private about(call: RecordedCall): string[] {
     const a = call.args;
     const out = [a.path, a.from, a.to, a.target].filter((p): p is string => typeof p === 'string');
-    if (typeof a.fd === 'number') {
+    if (a.fd instanceof Fd) {
       const f = this.fds.get(a.fd);
       if (f) out.push(f.path);
     }
@@ -539,7 +540,7 @@ export class StubChild extends Xlator {
 
   override async call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
     const a = args as unknown as Record<string, unknown>;
-    const fdPath = typeof a.fd === 'number' ? this.fds.get(a.fd)?.path : undefined;
+    const fdPath = a.fd instanceof Fd ? this.fds.get(a.fd)?.path ?? a.fd.path : undefined;
     const path = [a.path, a.from, a.target].find((p): p is string => typeof p === 'string') ?? fdPath;
     const rec: RecordedCall = { fop, args: a, frame, path };
     this.calls.push(rec);
@@ -631,7 +632,8 @@ export class StubChild extends Xlator {
       }
       case 'open': {
         const n = m.get(path);
-        return { fd: this.openInode(n, path, a.flags as number) };
+        this.openInode(a.fd as Fd, n, path, a.flags as number);
+        return {};
       }
       case 'read': {
         const f = this.fdOf(a.fd);
@@ -671,7 +673,7 @@ export class StubChild extends Xlator {
         return {};
       case 'release':
         this.fdOf(a.fd);
-        this.fds.delete(a.fd as number);
+        this.fds.delete(a.fd as Fd);
         return {};
       case 'unlink': {
         const n = m.get(path);
@@ -777,13 +779,12 @@ export class StubChild extends Xlator {
     if (!name.startsWith('trusted.brickfs.')) this.refuseLinkfile(n);
   }
 
-  private openInode(n: MemInode, path: string, flags: number): number {
+  private openInode(fd: Fd, n: MemInode, path: string, flags: number): void {
     this.refuseLinkfile(n);
     if (isDirInode(n) && (flags & 3) !== 0) throw FsError.of('EISDIR');
     if (flags & O_TRUNC && isRegInode(n)) this.truncate(n, 0);
-    const fd = this.nextFd++;
+    if (this.fds.has(fd)) throw FsError.of('EBADF', `${this.name}: fd on ${path} is already open`);
     this.fds.set(fd, { inode: n, path, flags });
-    return fd;
   }
 
   private create(a: FopArgs<'create'>, frame: Frame): FopReply<'create'> {
@@ -791,21 +792,21 @@ export class StubChild extends Xlator {
     if (existing) {
       if (a.flags & O_EXCL) throw FsError.of('EEXIST');
       // posix's openExisting: the name's file, opened as open would (a link file: ESTALE).
-      return { fd: this.openInode(existing, a.path, a.flags & ~O_CREAT), iatt: this.fs.iatt(existing) };
+      this.openInode(a.fd, existing, a.path, a.flags & ~O_CREAT);
+      return { iatt: this.fs.iatt(existing) };
     }
     // features/locks: a burst's lock is tried first; without it the file is made plain.
     const burst = a.burst && this.tryTake(a.path, a.burst.lock.name, a.burst.lock.owner) ? a.burst : undefined;
     const n = this.fs.add(a.path, this.fs.newInode(S_IFREG | (a.mode & 0o7777), this.owner(a.path, frame)));
     this.setXattrs(n, a.xattrs);
     if (burst) for (const [k, v] of Object.entries(burst.add)) n.xattrs.set(k, addCounters(undefined, v));
-    const fd = this.nextFd++;
-    this.fds.set(fd, { inode: n, path: a.path, flags: a.flags });
-    return { fd, iatt: this.fs.iatt(n), created: true, ...(burst ? { burst: true } : {}) };
+    this.fds.set(a.fd, { inode: n, path: a.path, flags: a.flags });
+    return { iatt: this.fs.iatt(n), created: true, ...(burst ? { burst: true } : {}) };
   }
 
   private fdOf(fd: unknown): StubFd {
-    const f = typeof fd === 'number' ? this.fds.get(fd) : undefined;
-    if (!f) throw FsError.of('EBADF', `${this.name}: fd ${String(fd)} is not open`);
+    const f = fd instanceof Fd ? this.fds.get(fd) : undefined;
+    if (!f) throw FsError.of('EBADF', `${this.name}: fd ${fd instanceof Fd ? `on ${fd.path}` : String(fd)} is not open`);
     return f;
   }
 
