@@ -4,9 +4,10 @@
 import test from 'ava';
 import { constants as fsConstants } from 'node:fs';
 import { FsError } from '../../lib/errors.js';
-import { XATTR_AFR } from '../../lib/fops.js';
+import { S_IFREG, XATTR_AFR } from '../../lib/fops.js';
 import { INTERNAL_PID, ROOT_FRAME } from '../../lib/frame.js';
 import { nameHash } from '../../lib/hash.js';
+import { Fd, InodeTable, ROOT_ID } from '../../lib/inode.js';
 import { Replicate } from '../../client/xlators/cluster/replicate/index.js';
 import { counters, StubChild, stubChildren, userFrame } from '../helpers/stub-child.js';
 
@@ -47,7 +48,8 @@ function pathHashing(i: number, m: number, prefix = '/f'): string {
 
 test('a write reaches every replica, and the changelog is clear once the burst ends', async (t) => {
   const { afr, kids } = make(2);
-  const { fd } = await afr.call('create', { path: '/f', mode: 0o644, flags: O_CREAT | O_RDWR }, USER);
+  const fd = Fd.forPath('/f', O_CREAT | O_RDWR);
+  t.false('fd' in await afr.call('create', { path: '/f', mode: 0o644, flags: fd.flags, fd }, USER), 'create answers no fd of its own');
   t.is((await afr.call('write', { fd, offset: 0, data: Buffer.from('hello') }, USER)).size, 5);
   await afr.call('write', { fd, offset: 5, data: Buffer.from(' world') }, USER);
   // Mid-burst, every copy carries the pre-op marks (data and metadata, about every replica).
@@ -69,7 +71,8 @@ test('a replica that fails a write is blamed by the others; the write still succ
   const { afr, kids } = make(3);
   for (const k of kids) k.fs.writeFile('/f', 'old!');
   kids[1]!.fail('write', 'ENOSPC', { path: '/f' });
-  const { fd } = await afr.call('open', { path: '/f', flags: O_WRONLY }, USER);
+  const fd = Fd.forPath('/f', O_WRONLY);
+  t.deepEqual(await afr.call('open', { path: '/f', flags: O_WRONLY, fd }, USER), {});
   t.is((await afr.call('write', { fd, offset: 0, data: Buffer.from('new!') }, USER)).size, 4);
   await afr.call('release', { fd }, USER);
   await afr.fini();
@@ -89,7 +92,8 @@ test('reads come from one healthy replica: never a blamed one, and only one', as
   kids[0]!.fs.writeFile(path, 'good', { xattrs: { [XATTR_AFR]: changelog(3, { 1: [1, 0] }) } });
   kids[1]!.fs.writeFile(path, 'STALE');
   kids[2]!.fs.writeFile(path, 'good', { xattrs: { [XATTR_AFR]: changelog(3, { 1: [1, 0] }) } });
-  const { fd } = await afr.call('open', { path, flags: O_RDONLY }, USER);
+  const fd = Fd.forPath(path, O_RDONLY);
+  await afr.call('open', { path, flags: O_RDONLY, fd }, USER);
   t.is((await afr.call('read', { fd, offset: 0, size: 64 }, USER)).data.toString(), 'good');
   t.is((await afr.call('read', { fd, offset: 1, size: 64 }, USER)).data.toString(), 'ood');
   const readers = kids.filter((k) => k.callsOf('read').length > 0);
@@ -107,7 +111,8 @@ test('reads come from one healthy replica: never a blamed one, and only one', as
 test('with no replica blamed, the reads of a file still go to one replica (spread by path)', async (t) => {
   const { afr, kids } = make(3);
   for (const k of kids) k.fs.writeFile('/g', 'same');
-  const { fd } = await afr.call('open', { path: '/g', flags: O_RDONLY }, USER);
+  const fd = Fd.forPath('/g', O_RDONLY);
+  await afr.call('open', { path: '/g', flags: O_RDONLY, fd }, USER);
   for (let i = 0; i < 3; i++) await afr.call('read', { fd, offset: 0, size: 4 }, USER);
   t.deepEqual(kids.map((k) => k.callsOf('read').length).filter((n) => n > 0), [3]);
   t.is(kids[nameHash('/g') % 3]!.callsOf('read').length, 3, 'the replica the path hashes to');
@@ -119,10 +124,11 @@ test('quorum auto: with two of three replicas down, changes are refused (EROFS) 
   kids[0]!.fs.writeFile('/f', 'data');
   kids[1]!.down();
   kids[2]!.down();
-  await t.throwsAsync(afr.call('create', { path: '/new', mode: 0o644, flags: O_CREAT | O_RDWR }, USER), { instanceOf: FsError, code: 'EROFS' });
+  await t.throwsAsync(afr.call('create', { path: '/new', mode: 0o644, flags: O_CREAT | O_RDWR, fd: Fd.forPath('/new', O_CREAT | O_RDWR) }, USER), { instanceOf: FsError, code: 'EROFS' });
   await t.throwsAsync(afr.call('mkdir', { path: '/d', mode: 0o755 }, USER), { instanceOf: FsError, code: 'EROFS' });
   await t.throwsAsync(afr.call('setattr', { path: '/f', attrs: { mode: 0o600 } }, USER), { instanceOf: FsError, code: 'EROFS' });
-  const { fd } = await afr.call('open', { path: '/f', flags: O_RDWR }, USER);
+  const fd = Fd.forPath('/f', O_RDWR);
+  await afr.call('open', { path: '/f', flags: O_RDWR, fd }, USER);
   await t.throwsAsync(afr.call('write', { fd, offset: 0, data: Buffer.from('x') }, USER), { instanceOf: FsError, code: 'EROFS' });
   t.is((await afr.call('read', { fd, offset: 0, size: 10 }, USER)).data.toString(), 'data', 'reads are allowed');
   await afr.call('release', { fd }, USER);
@@ -174,7 +180,8 @@ test('quorum-type fixed counts quorum-count replicas; none needs one', async (t)
 
 test('the caller\'s frame reaches the replicas for its fop; locks and changelog xattrops go as root (uid 0, pid -1)', async (t) => {
   const { afr, kids } = make(2, { 'entry-burst': 'false' });
-  const { fd } = await afr.call('create', { path: '/f', mode: 0o640, flags: O_CREAT | O_RDWR }, USER);
+  const fd = Fd.forPath('/f', O_CREAT | O_RDWR);
+  await afr.call('create', { path: '/f', mode: 0o640, flags: O_CREAT | O_RDWR, fd }, USER);
   await afr.call('write', { fd, offset: 0, data: Buffer.from('abc') }, USER);
   await afr.call('release', { fd }, USER);
   await afr.call('setattr', { path: '/f', attrs: { mode: 0o600 } }, USER);
@@ -194,4 +201,89 @@ test('the caller\'s frame reaches the replicas for its fop; locks and changelog 
     t.like(k.fs.get('/f'), { uid: 1000, gid: 100 }, 'the file is the caller\'s');
     t.like(k.fs.get('/d'), { uid: 1000, gid: 100 });
   }
+});
+
+test('an open that fails on one replica: writes skip it and blame it, and release goes only where the fd is open', async (t) => {
+  const { afr, kids } = make(3);
+  for (const k of kids) k.fs.writeFile('/f', 'old!');
+  kids[1]!.fail('open', 'EIO', { path: '/f' });
+  const fd = Fd.forPath('/f', O_RDWR);
+  await afr.call('open', { path: '/f', flags: O_RDWR, fd }, USER);
+  t.is((await afr.call('write', { fd, offset: 0, data: Buffer.from('new!') }, USER)).size, 4);
+  await afr.call('release', { fd }, USER);
+  await afr.fini();
+  t.deepEqual(kids[1]!.callsOf('write', 'flush', 'release'), [], 'nothing goes through the fd to the replica it is not open on');
+  t.is(kids[1]!.fs.readFile('/f').toString(), 'old!');
+  for (const i of [0, 2]) {
+    t.is(kids[i]!.fs.readFile('/f').toString(), 'new!');
+    t.deepEqual(afrOf(kids[i]!, '/f', 3), [0, 0, 1, 1, 0, 0], `rep-${i} blames rep-1, which missed the write`);
+  }
+  for (const k of kids) {
+    t.is(k.openFds, 0, `${k.name}: released`);
+    t.deepEqual(k.heldLocks(), []);
+  }
+});
+
+test('release takes replicate\'s state off the fd: a later fop on it is EBADF', async (t) => {
+  const { afr, kids } = make(2);
+  const fd = Fd.forPath('/f', O_CREAT | O_RDWR);
+  await afr.call('create', { path: '/f', mode: 0o644, flags: fd.flags, fd }, USER);
+  t.like(afr.statedump(), { openFds: 1 });
+  await afr.call('release', { fd }, USER);
+  t.like(afr.statedump(), { openFds: 0 });
+  await t.throwsAsync(afr.call('write', { fd, offset: 0, data: Buffer.from('x') }, USER), { instanceOf: FsError, code: 'EBADF' });
+  await t.throwsAsync(afr.call('fstat', { fd }, USER), { instanceOf: FsError, code: 'EBADF' });
+  await afr.fini();
+  for (const k of kids) t.is(k.openFds, 0);
+});
+
+test('an fd follows its file across a rename: the writes after it run their burst on the new name', async (t) => {
+  const { afr, kids } = make(2);
+  const table = new InodeTable();
+  const inode = table.entry(ROOT_ID, 'f', S_IFREG);
+  const fd = new Fd(inode, O_CREAT | O_RDWR);
+  await afr.call('create', { path: '/f', mode: 0o644, flags: fd.flags, fd }, USER);
+  await afr.call('write', { fd, offset: 0, data: Buffer.from('one') }, USER);
+  await afr.call('rename', { from: '/f', to: '/g', inode }, USER);
+  // What the FUSE bridge does once the rename succeeded: the inode takes the new name.
+  table.move(ROOT_ID, 'f', ROOT_ID, 'g');
+  t.is(fd.path, '/g');
+  for (const k of kids) t.deepEqual(afrOf(k, '/g', 2), [0, 0, 0, 0], `${k.name}: the burst on the old name ended before the rename`);
+  for (const k of kids) k.calls.length = 0;
+  await afr.call('write', { fd, offset: 3, data: Buffer.from('two') }, USER);
+  for (const k of kids) {
+    t.deepEqual(afrOf(k, '/g', 2), [1, 1, 1, 1], `${k.name}: the new burst marks the file by its new name`);
+    t.deepEqual(k.callsOf('xattrop').map((c) => c.path), ['/g'], `${k.name}: its lock and pre-op went to the new name`);
+  }
+  await afr.call('fsync', { fd, datasync: false }, USER);
+  await afr.call('release', { fd }, USER);
+  await afr.fini();
+  for (const k of kids) {
+    t.false(k.fs.exists('/f'));
+    t.is(k.fs.readFile('/g').toString(), 'onetwo', `${k.name} has both writes`);
+    t.deepEqual(afrOf(k, '/g', 2), [0, 0, 0, 0], `${k.name}: nothing pending`);
+    t.deepEqual(k.heldLocks(), []);
+    t.is(k.openFds, 0);
+  }
+});
+
+test('a data heal copies through fds of its own and releases every one of them', async (t) => {
+  const { afr, kids } = make(3);
+  const blames1 = { [XATTR_AFR]: changelog(3, { 1: [1, 0] }) };
+  kids[0]!.fs.writeFile('/f', 'good data', { xattrs: blames1 });
+  kids[1]!.fs.writeFile('/f', 'STALE, and longer');
+  kids[2]!.fs.writeFile('/f', 'good data', { xattrs: blames1 });
+  const st = await afr.call('lookup', { path: '/f' }, USER);
+  t.is(st.iatt.size, 'good data'.length);
+  t.is(kids[1]!.fs.readFile('/f').toString(), 'good data', 'the blamed copy was healed');
+  for (const k of kids) t.deepEqual(afrOf(k, '/f', 3), [0, 0, 0, 0, 0, 0], `${k.name}: the changelog was reset`);
+  const opens = kids.flatMap((k) => k.callsOf('open'));
+  t.true(opens.length >= 2, 'the source and the sink were opened');
+  for (const c of opens) t.true(c.args.fd instanceof Fd, 'each open carries an fd the heal made');
+  t.true(kids[1]!.callsOf('write').every((c) => c.args.fd === kids[1]!.callsOf('open')[0]!.args.fd), 'the sink is written through the fd it was opened with');
+  for (const k of kids) {
+    t.is(k.openFds, 0, `${k.name}: every fd of the heal was released`);
+    t.deepEqual(k.heldLocks(), []);
+  }
+  await afr.fini();
 });

@@ -6,6 +6,7 @@ import { fanout, firstFailure, migrateOnAll, migrateReply, settleEach, successes
 import { ENTRYLK_WHOLE_DIR, isDir, type FopArgs, type FopName, type FopReply, type Iatt, type Xattrs } from '../../../../lib/fops.js';
 import { ROOT_FRAME, type Frame } from '../../../../lib/frame.js';
 import { nameHash } from '../../../../lib/hash.js';
+import { CtxKey, type Fd } from '../../../../lib/inode.js';
 import { renamedPath } from '../../../../lib/paths.js';
 import { registerXlator } from '../../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../../lib/xlator.js';
@@ -16,10 +17,14 @@ import { HEAL_FRAME, SelfHeal } from './self-heal.js';
 /** Lock name for a file's own data and metadata transactions (entry locks use the child name). */
 export const INODE_LOCK = '\u0000inode';
 
+/**
+ * Replicate's slot on an open fd. The same Fd object goes to every replica, each keeping its
+ * own slot; this one says which of them the open reached. The file's path is the fd's own
+ * (it follows renames through the inode).
+ */
 interface ReplicaFd {
-  path: string;
-  /** The fd on each replica; undefined where the open failed (that replica gets blamed). */
-  childFds: Array<number | undefined>;
+  /** Replicas the fd is open on; a write's burst blames those it is not open on. */
+  openOn: number[];
   /** Replica reads go to; undefined when no copy can be trusted (split-brain: EIO). */
   readChild: number | undefined;
   /** Replica fstat answers from (see attrReplica). */
@@ -115,12 +120,14 @@ export class Replicate extends Xlator implements FopImpl {
     },
   } as const;
 
-  private readonly fds = new Map<number, ReplicaFd>();
+  /** This instance's slot on each fd opened through it. */
+  private readonly fdKey = new CtxKey<ReplicaFd>(this.name);
+  /** Fds open through this translator, for the statedump. */
+  private openFds = 0;
   /** Open write bursts by path, or the promise of one being opened. */
   private readonly bursts = new Map<string, WriteBurst | Promise<WriteBurst>>();
   /** Replicas that said CHILD_UP and not CHILD_DOWN since. */
   private readonly up = new Set<number>();
-  private nextFd = 1;
   private readonly owner = randomUUID().slice(0, 12);
   readonly heal: SelfHeal;
   private readonly entryBursts: EntryBursts;
@@ -166,7 +173,7 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   override statedump(): Record<string, unknown> {
-    return { replicas: this.names, openFds: this.fds.size, quorum: this.optString('quorum-type'), writeBursts: this.bursts.size, entryBursts: this.entryBursts.size };
+    return { replicas: this.names, openFds: this.openFds, quorum: this.optString('quorum-type'), writeBursts: this.bursts.size, entryBursts: this.entryBursts.size };
   }
 
   /**
@@ -544,10 +551,16 @@ export class Replicate extends Xlator implements FopImpl {
 
   // ---- fds -----------------------------------------------------------------------------
 
-  private fdOf(fd: number): ReplicaFd {
-    const f = this.fds.get(fd);
-    if (!f) throw FsError.of('EBADF');
-    return f;
+  private fdOf(fd: Fd): ReplicaFd {
+    const r = fd.ctx.get(this.fdKey);
+    if (!r) throw FsError.of('EBADF', `${this.name}: fd on ${fd.path} is not open here`);
+    return r;
+  }
+
+  /** Hangs replicate's state on an fd the replicas in openOn opened. */
+  private opened(fd: Fd, r: ReplicaFd): void {
+    if (!fd.ctx.has(this.fdKey)) this.openFds++;
+    fd.ctx.set(this.fdKey, r);
   }
 
   async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
@@ -559,15 +572,14 @@ export class Replicate extends Xlator implements FopImpl {
     const [{ log }, res] = await Promise.all([inspected, fanout(this.children, 'open', a, f)]);
     const ok = successes(res);
     if (ok.length === 0) throw res.find((r): r is Extract<typeof r, { ok: false }> => !r.ok)!.error;
-    const fd = this.nextFd++;
     const readChild = this.pickReader(a.path, log, 'data');
     const attr = this.attrReplica(log, 'data');
-    this.fds.set(fd, {
-      path: a.path, childFds: res.map((r) => (r.ok ? r.value.fd : undefined)),
+    this.opened(a.fd, {
+      openOn: ok.map((r) => r.child),
       readChild: readChild !== undefined && res[readChild]!.ok ? readChild : undefined,
       attrChild: attr !== undefined && res[attr]!.ok ? attr : ok[0]!.child,
     });
-    return { fd };
+    return {};
   }
 
   /**
@@ -576,29 +588,28 @@ export class Replicate extends Xlator implements FopImpl {
    * wait for a lock + pre-op round trip of its own.
    */
   async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
-    const childFds: Array<number | undefined> = new Array(this.children.length).fill(undefined);
+    const openOn: number[] = [];
     const withBurst = !this.bursts.has(a.path) && !this.endingBursts.has(a.path);
     const args = withBurst ? { ...a, burst: { lock: { name: INODE_LOCK, owner: this.owner }, add: this.burstMarks(1) } } : a;
     const started: number[] = [];
     let createdEverywhere = true;
     const first = await this.entryChange(a.path, async (i) => {
       const r = await this.children[i]!.call('create', args, f);
-      childFds[i] = r.fd;
+      openOn.push(i);
       if (r.burst) started.push(i);
       if (!r.created) createdEverywhere = false;
       return r;
     });
-    if (started.length) this.adoptCreatedBurst(a.path, started, childFds);
-    const fd = this.nextFd++;
-    const readChild = childFds.findIndex((fd) => fd !== undefined);
-    this.fds.set(fd, { path: a.path, childFds, readChild: readChild >= 0 ? readChild : undefined, attrChild: Math.max(readChild, 0) });
-    return { fd, iatt: first.iatt, ...(createdEverywhere ? { created: true } : {}) };
+    if (started.length) this.adoptCreatedBurst(a.path, started, openOn);
+    openOn.sort((x, y) => x - y);
+    this.opened(a.fd, { openOn, readChild: openOn[0], attrChild: openOn[0] ?? 0 });
+    return { iatt: first.iatt, ...(createdEverywhere ? { created: true } : {}) };
   }
 
   async read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
     const rfd = this.fdOf(a.fd);
-    if (rfd.readChild === undefined) throw FsError.of('EIO', `${rfd.path} is in split-brain or has no good copy; see \`brickfs volume heal VOL info\``);
-    return this.children[rfd.readChild]!.call('read', { ...a, fd: rfd.childFds[rfd.readChild]! }, f);
+    if (rfd.readChild === undefined) throw FsError.of('EIO', `${a.fd.path} is in split-brain or has no good copy; see \`brickfs volume heal VOL info\``);
+    return this.children[rfd.readChild]!.call('read', a, f);
   }
 
   /**
@@ -630,12 +641,8 @@ export class Replicate extends Xlator implements FopImpl {
 
   async fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
     const rfd = this.fdOf(a.fd);
-    if (this.entryBursts.busy(rfd.path)) await this.entryBursts.endAndLand(rfd.path);
-    return this.children[rfd.attrChild]!.call('fstat', { fd: rfd.childFds[rfd.attrChild]! }, f);
-  }
-
-  private withFds(rfd: ReplicaFd): number[] {
-    return this.all().filter((i) => rfd.childFds[i] !== undefined);
+    if (this.entryBursts.busy(a.fd.path)) await this.entryBursts.endAndLand(a.fd.path);
+    return this.children[rfd.attrChild]!.call('fstat', a, f);
   }
 
   /** The open burst of a path, or a new one: lock, quorum, pre-op. */
@@ -679,9 +686,8 @@ export class Replicate extends Xlator implements FopImpl {
    * marks are undone and the lock dropped, behind, and the first write starts a burst the
    * ordinary way (after the undo: it waits for it as for any ending burst).
    */
-  private adoptCreatedBurst(path: string, started: number[], childFds: Array<number | undefined>): void {
-    const withFile = this.all().filter((i) => childFds[i] !== undefined);
-    if (!this.bursts.has(path) && withFile.every((i) => started.includes(i)) && this.hasQuorum(started)) {
+  private adoptCreatedBurst(path: string, started: number[], openOn: readonly number[]): void {
+    if (!this.bursts.has(path) && openOn.every((i) => started.includes(i)) && this.hasQuorum(started)) {
       const b: WriteBurst = { path, locked: started, marked: started, failed: new Set(), inflight: 0 };
       this.bursts.set(path, b);
       this.armBurstTimer(b);
@@ -762,13 +768,13 @@ export class Replicate extends Xlator implements FopImpl {
 
   /** A write or writev: under the file's open burst, on every marked replica with an fd. */
   private async writeInBurst<F extends 'write' | 'writev'>(fop: F, a: FopArgs<F>, f: Frame): Promise<FopReply<F>> {
-    const rfd = this.fdOf(a.fd);
-    const b = await this.burstFor(rfd.path);
+    const { openOn } = this.fdOf(a.fd);
+    const b = await this.burstFor(a.fd.path);
     clearTimeout(b.timer);
     b.mtimeMs = undefined;
-    for (const i of b.marked) if (rfd.childFds[i] === undefined) b.failed.add(i);
-    const targets = b.marked.filter((i) => rfd.childFds[i] !== undefined);
-    return this.inBurst(b, fop, (i) => ({ ...a, fd: rfd.childFds[i]! }), targets, f);
+    for (const i of b.marked) if (!openOn.includes(i)) b.failed.add(i);
+    const targets = b.marked.filter((i) => openOn.includes(i));
+    return this.inBurst(b, fop, a, targets, f);
   }
 
   /**
@@ -805,27 +811,28 @@ export class Replicate extends Xlator implements FopImpl {
   }
 
   async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
-    const rfd = this.fdOf(a.fd);
-    return this.transaction(this.inodeTarget(rfd.path, 'data'), (i) => this.children[i]!.call('ftruncate', { ...a, fd: rfd.childFds[i]! }, f), this.withFds(rfd));
+    const { openOn } = this.fdOf(a.fd);
+    return this.transaction(this.inodeTarget(a.fd.path, 'data'), (i) => this.children[i]!.call('ftruncate', a, f), openOn);
   }
 
-  private async onFds<F extends 'fsync' | 'flush' | 'release'>(fop: F, a: FopArgs<F> & { fd: number }, f: Frame): Promise<FopReply<F>> {
-    const rfd = this.fdOf(a.fd);
-    if (fop !== 'fsync' && !(await this.burstDegraded(rfd.path))) {
+  private async onFds<F extends 'fsync' | 'flush' | 'release'>(fop: F, a: FopArgs<F>, f: Frame): Promise<FopReply<F>> {
+    const { openOn } = this.fdOf(a.fd);
+    const path = a.fd.path;
+    if (fop !== 'fsync' && !(await this.burstDegraded(path))) {
       // close does not wait for the burst's post-op + unlock: while every replica took every
       // write, the pre-op marks cover a crash in between (as GlusterFS's post-op delayed past
       // close). It lands behind; this client's next change of the file and fsync wait for
       // it. A release goes out behind it on the same connections.
-      this.endBurstBehind(rfd.path);
+      this.endBurstBehind(path);
     } else {
       // A degraded burst (a replica missed a write) waits: a survivor that crashed before its
       // post-op would blame itself, which voids its blame of the copy that missed the writes,
       // and that stale copy would then heal over acknowledged data.
       // The changelog is settled before fsync returns, as the data is.
-      await this.endBurst(rfd.path);
-      await this.postOpLanded(rfd.path);
+      await this.endBurst(path);
+      await this.postOpLanded(path);
     }
-    const res = await fanout(this.children, fop, (i) => ({ ...a, fd: rfd.childFds[i]! }), f, this.withFds(rfd));
+    const res = await fanout(this.children, fop, a, f, openOn);
     // An fsync that met a moved file (movedAway) is redone where it lives now: the writes
     // redone there are what must be on disk, not the copy left behind.
     const moved = fop === 'fsync' ? movedAway(res) : undefined;
@@ -845,7 +852,7 @@ export class Replicate extends Xlator implements FopImpl {
 
   async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
     const r = await this.onFds('release', a, f).catch(() => ({}));
-    this.fds.delete(a.fd);
+    if (a.fd.ctx.take(this.fdKey)) this.openFds--;
     return r;
   }
 
@@ -901,25 +908,12 @@ export class Replicate extends Xlator implements FopImpl {
 
   async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
     // Bursts at or under the old name end first: their post-ops go by path; so do the entry
-    // bursts of a directory the new name replaces. Open files under the old name follow the
-    // new one (a directory renamed with files open and written in it).
+    // bursts of a directory the new name replaces. Open files under the old name take the new
+    // one through their inode, and their next writes start bursts there.
     await this.endBurstsAt(a.from);
     await this.entryBursts.endAt(a.from);
     await this.entryBursts.endAt(a.to);
-    const before: Array<[number, ReplicaFd]> = [];
-    try {
-      for (const [i, rfd] of this.fds) {
-        const moved = renamedPath(rfd.path, a.from, a.to);
-        if (moved === undefined) continue;
-        before.push([i, rfd]);
-        this.fds.set(i, { ...rfd, path: moved });
-      }
-      return await this.renameChange(a, f);
-    } catch (e) {
-      // Not renamed: the open files keep their names.
-      for (const [i, rfd] of before) if (this.fds.has(i)) this.fds.set(i, rfd);
-      throw e;
-    }
+    return this.renameChange(a, f);
   }
 
   /**

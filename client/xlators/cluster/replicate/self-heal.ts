@@ -7,6 +7,7 @@ import {
   type DirEntry, type FopReply, type Iatt, type Xattrs,
 } from '../../../../lib/fops.js';
 import { INTERNAL_PID, serviceFrame, type Frame } from '../../../../lib/frame.js';
+import { Fd } from '../../../../lib/inode.js';
 import type { Logger } from '../../../../lib/log.js';
 import type { Xlator } from '../../../../lib/xlator.js';
 import { Changelog, changelogNames, KINDS, type Kind } from './changelog.js';
@@ -144,24 +145,36 @@ export class SelfHeal {
     }));
   }
 
-  /** Copies a regular file's bytes from the source to the sinks. */
+  /**
+   * Copies a regular file's bytes from the source to the sinks, through fds of the heal's own:
+   * one to read the source, one opened on every sink to write them (each replica keeps its
+   * own slot on it). Each is released on every replica it was opened on.
+   */
   private async copyData(path: string, source: number, sinks: number[]): Promise<void> {
     const src = this.children[source]!;
-    const { fd: sfd } = await src.call('open', { path, flags: fs.constants.O_RDONLY }, HEAL_FRAME);
-    const dst = await Promise.all(sinks.map(async (i) => ({ i, fd: (await this.children[i]!.call('open', { path, flags: fs.constants.O_WRONLY }, HEAL_FRAME)).fd })));
+    const sfd = Fd.forPath(path, fs.constants.O_RDONLY);
+    const dfd = Fd.forPath(path, fs.constants.O_WRONLY);
+    const opened: number[] = [];
+    const open = async (i: number, fd: Fd): Promise<void> => {
+      await this.children[i]!.call('open', { path, flags: fd.flags, fd }, HEAL_FRAME);
+      opened.push(i);
+    };
     try {
+      await open(source, sfd);
+      const dst = await Promise.allSettled(sinks.map((i) => open(i, dfd)));
+      const failed = dst.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
       let offset = 0;
       for (;;) {
         const { data } = await src.call('read', { fd: sfd, offset, size: CHUNK }, HEAL_FRAME);
         if (data.length === 0) break;
-        await Promise.all(dst.map((d) => this.children[d.i]!.call('write', { fd: d.fd, offset, data }, HEAL_FRAME)));
+        await Promise.all(sinks.map((i) => this.children[i]!.call('write', { fd: dfd, offset, data }, HEAL_FRAME)));
         offset += data.length;
         if (data.length < CHUNK) break;
       }
-      await Promise.all(dst.map((d) => this.children[d.i]!.call('ftruncate', { fd: d.fd, size: offset }, HEAL_FRAME)));
+      await Promise.all(sinks.map((i) => this.children[i]!.call('ftruncate', { fd: dfd, size: offset }, HEAL_FRAME)));
     } finally {
-      await src.call('release', { fd: sfd }, HEAL_FRAME).catch(() => undefined);
-      await Promise.all(dst.map((d) => this.children[d.i]!.call('release', { fd: d.fd }, HEAL_FRAME).catch(() => undefined)));
+      await Promise.all(opened.map((i) => this.children[i]!.call('release', { fd: i === source ? sfd : dfd }, HEAL_FRAME).catch(() => undefined)));
     }
   }
 
@@ -229,7 +242,9 @@ export class SelfHeal {
     } else if (look.linkto !== undefined) {
       await dst.call('mknod', { path, mode: e.iatt.mode, rdev: 0, xattrs }, HEAL_FRAME);
     } else {
-      const { fd } = await dst.call('create', { path, mode: e.iatt.mode & 0o7777, flags: fs.constants.O_WRONLY | fs.constants.O_EXCL, xattrs }, HEAL_FRAME);
+      const flags = fs.constants.O_WRONLY | fs.constants.O_EXCL;
+      const fd = Fd.forPath(path, flags, e.iatt.mode);
+      await dst.call('create', { path, mode: e.iatt.mode & 0o7777, flags, fd, xattrs }, HEAL_FRAME);
       await dst.call('release', { fd }, HEAL_FRAME);
       await this.copyData(path, source, [sink]);
     }
