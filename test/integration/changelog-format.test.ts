@@ -8,6 +8,7 @@ import path from 'node:path';
 import * as xattr from '@napi-rs/xattr';
 import '../../client/xlators/index.js';
 import { XATTR_AFR, XATTR_AFR_PREFIX } from '../../lib/fops.js';
+import { Fd } from '../../lib/inode.js';
 import { replicateClient, startReplicated } from '../helpers/replica.js';
 
 /** The changelog xattrs of a brick's copy, by name. */
@@ -20,7 +21,8 @@ function changelogXattrs(file: string): Record<string, Buffer> {
 test('a written file carries one changelog xattr of 16 bytes on each copy (replica 2), zero at rest', async (t) => {
   const vol = await startReplicated(t, 2, 1);
   const r = await replicateClient(t, vol);
-  const { fd } = await r.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = Fd.forPath('/f', fs.constants.O_RDWR);
+  await r.call('create', { path: '/f', mode: 0o644, flags: fd.flags, fd }, ROOT_FRAME);
   await r.call('write', { fd, offset: 0, data: Buffer.from('data\n') }, ROOT_FRAME);
   await r.call('setattr', { path: '/f', attrs: { mode: 0o600 } }, ROOT_FRAME);
   await r.call('flush', { fd }, ROOT_FRAME);
@@ -40,7 +42,8 @@ test('pending marks in the per-replica xattrs of earlier versions still blame: t
   const names = ['rv-client-0', 'rv-client-1'];
   const r = await replicateClient(t, vol);
   t.deepEqual(r.children.map((c) => c.name), names, 'the helper names replicas as this test assumes');
-  const { fd } = await r.call('create', { path: '/old', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = Fd.forPath('/old', fs.constants.O_RDWR);
+  await r.call('create', { path: '/old', mode: 0o644, flags: fd.flags, fd }, ROOT_FRAME);
   await r.call('write', { fd, offset: 0, data: Buffer.from('the good copy\n') }, ROOT_FRAME);
   await r.call('flush', { fd }, ROOT_FRAME);
   await r.call('release', { fd }, ROOT_FRAME);

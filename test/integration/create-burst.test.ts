@@ -9,6 +9,7 @@ import * as xattr from '@napi-rs/xattr';
 import '../../client/xlators/index.js';
 import { INODE_LOCK } from '../../client/xlators/cluster/replicate/index.js';
 import { XATTR_AFR } from '../../lib/fops.js';
+import { Fd } from '../../lib/inode.js';
 import { startDistribute } from '../helpers/cluster.js';
 import { eventually } from '../helpers/proc.js';
 import { replicateClient, startReplicated } from '../helpers/replica.js';
@@ -80,7 +81,8 @@ test('replicate: the create\'s burst carries the first writes; close settles the
     }) as typeof child.call;
   }
 
-  const { fd } = await r.call('create', { path: '/f', mode: 0o644, flags: O_RDWR }, ROOT_FRAME);
+  const fd = Fd.forPath('/f', O_RDWR);
+  await r.call('create', { path: '/f', mode: 0o644, flags: fd.flags, fd }, ROOT_FRAME);
   for (const b of vol.bricks) t.deepEqual(xattr.getAttributeSync(path.join(b.dir, 'f'), XATTR_AFR), BURST_MARKS, `${b.dir}: pre-op marks from the create`);
   const afterCreate = xattrops;
   await r.call('write', { fd, offset: 0, data: Buffer.from('one\n') }, ROOT_FRAME);
@@ -102,7 +104,8 @@ test('replicate: a file created and never written ends its burst by itself; the 
   const r = await replicateClient(t, vol);
   const raws = await Promise.all(vol.bricks.map((b) => RawBrickClient.connect(b.port, b.dir)));
   t.teardown(() => raws.forEach((c) => c.close()));
-  await r.call('create', { path: '/empty', mode: 0o644, flags: O_RDWR }, ROOT_FRAME);
+  // Never written, and never released either: the burst ends on its idle timer alone.
+  await r.call('create', { path: '/empty', mode: 0o644, flags: O_RDWR, fd: Fd.forPath('/empty', O_RDWR) }, ROOT_FRAME);
   await eventually(async () => (await Promise.all(raws.map((c) => lockFree(c, '/empty')))).every(Boolean), 5000, 'the burst to end');
   const files = vol.bricks.map((b) => path.join(b.dir, 'empty'));
   for (const f of files) t.deepEqual(xattr.getAttributeSync(f, XATTR_AFR), ZERO, `${f}: marks settled`);
@@ -119,7 +122,8 @@ test('replicate: when one replica makes the file without the burst, the other\'s
   fs.writeFileSync(path.join(vol.bricks[1]!.dir, 'g'), '');
   t.is((await raws[1]!.call('xattrop', { path: '/g', add: {}, lock: { name: INODE_LOCK, owner: 'holder' } }, ROOT_FRAME)).err, undefined);
   fs.rmSync(path.join(vol.bricks[1]!.dir, 'g'));
-  const { fd } = await r.call('create', { path: '/g', mode: 0o644, flags: O_RDWR }, ROOT_FRAME);
+  const fd = Fd.forPath('/g', O_RDWR);
+  await r.call('create', { path: '/g', mode: 0o644, flags: fd.flags, fd }, ROOT_FRAME);
   await eventually(() => xattr.getAttributeSync(path.join(vol.bricks[0]!.dir, 'g'), XATTR_AFR)?.equals(ZERO), 5000, 'the undo on replica 0');
   t.true(await lockFree(raws[0]!, '/g'), 'replica 0 dropped the lock');
   await raws[1]!.call('xattrop', { path: '/g', add: {}, unlock: { name: INODE_LOCK, owner: 'holder' } }, ROOT_FRAME);

@@ -12,6 +12,7 @@ import { prepareGraph } from '../../client/graph-switch.js';
 import { Distribute } from '../../client/xlators/cluster/distribute/index.js';
 import '../../client/xlators/index.js';
 import { LINKFILE_MODE, XATTR_GFID, XATTR_LINKTO } from '../../lib/fops.js';
+import { Fd } from '../../lib/inode.js';
 import { startDistribute } from '../helpers/cluster.js';
 import { RawBrickClient } from '../helpers/wire.js';
 
@@ -69,9 +70,10 @@ test('distribute: a create (no O_EXCL) of a renamed file whose hashed brick hold
   const home = await dht.hashedChild(from, ROOT_FRAME);
   let to = '';
   for (let i = 0; !to; i++) if ((await dht.hashedChild(`/dst-${i}`, ROOT_FRAME)) !== home) to = `/dst-${i}`;
-  const made = await dht.call('create', { path: from, mode: 0o644, flags: O_WRONLY }, ROOT_FRAME);
-  await dht.call('write', { fd: made.fd, offset: 0, data: Buffer.from('payload\n') }, ROOT_FRAME);
-  await dht.call('release', { fd: made.fd }, ROOT_FRAME);
+  const made = Fd.forPath(from, O_WRONLY);
+  await dht.call('create', { path: from, mode: 0o644, flags: O_WRONLY, fd: made }, ROOT_FRAME);
+  await dht.call('write', { fd: made, offset: 0, data: Buffer.from('payload\n') }, ROOT_FRAME);
+  await dht.call('release', { fd: made }, ROOT_FRAME);
   await dht.call('rename', { from, to }, ROOT_FRAME);
   const dataFile = path.join(vol.bricks[home]!.dir, to.slice(1));
   const linkFile = path.join(vol.bricks[1 - home]!.dir, to.slice(1));
@@ -83,15 +85,15 @@ test('distribute: a create (no O_EXCL) of a renamed file whose hashed brick hold
   const graph2 = await prepareGraph(fs.readFileSync(vol.volfilePath, 'utf8'), 'other', { readyTimeoutMs: 5000 });
   t.teardown(() => graph2.fini());
   const other = [...graph2.byName.values()].find((x): x is Distribute => x instanceof Distribute)!;
-  const opened = await other.call('create', { path: to, mode: 0o600, flags: O_RDWR }, ROOT_FRAME);
-  t.is(opened.iatt.size, 8, 'the reply describes the data file');
-  t.is((await other.call('read', { fd: opened.fd, offset: 0, size: 100 }, ROOT_FRAME)).data.toString(), 'payload\n');
-  await other.call('write', { fd: opened.fd, offset: 0, data: Buffer.from('PAY') }, ROOT_FRAME);
-  await other.call('release', { fd: opened.fd }, ROOT_FRAME);
+  const opened = Fd.forPath(to, O_RDWR);
+  t.is((await other.call('create', { path: to, mode: 0o600, flags: O_RDWR, fd: opened }, ROOT_FRAME)).iatt.size, 8, 'the reply describes the data file');
+  t.is((await other.call('read', { fd: opened, offset: 0, size: 100 }, ROOT_FRAME)).data.toString(), 'payload\n');
+  await other.call('write', { fd: opened, offset: 0, data: Buffer.from('PAY') }, ROOT_FRAME);
+  await other.call('release', { fd: opened }, ROOT_FRAME);
   t.is(fs.readFileSync(dataFile, 'utf8'), 'PAYload\n', 'the write reached the data file');
   t.is(fs.statSync(linkFile).size, 0, 'nothing was written into the link file');
   t.deepEqual(xattr.getAttributeSync(linkFile, XATTR_GFID), linkGfid, 'the link file\'s xattrs are as the rename left them');
   t.deepEqual(xattr.getAttributeSync(dataFile, XATTR_GFID), gfid, 'the data file keeps its gfid');
 
-  t.is(await other.call('create', { path: to, mode: 0o600, flags: O_RDWR | O_EXCL }, ROOT_FRAME).then(() => 'created', (e: NodeJS.ErrnoException) => e.code), 'EEXIST');
+  t.is(await other.call('create', { path: to, mode: 0o600, flags: O_RDWR | O_EXCL, fd: Fd.forPath(to, O_RDWR | O_EXCL) }, ROOT_FRAME).then(() => 'created', (e: NodeJS.ErrnoException) => e.code), 'EEXIST');
 });

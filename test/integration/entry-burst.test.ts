@@ -10,6 +10,7 @@ import '../../client/xlators/index.js';
 import { FsError } from '../../lib/errors.js';
 import { ENTRYLK_WHOLE_DIR, XATTR_AFR } from '../../lib/fops.js';
 import type { Xlator } from '../../lib/xlator.js';
+import { Fd } from '../../lib/inode.js';
 import { eventually } from '../helpers/proc.js';
 import { replicateClient, startReplicated } from '../helpers/replica.js';
 import { RawBrickClient } from '../helpers/wire.js';
@@ -59,7 +60,8 @@ test('a row of creates and unlinks in one directory takes one lock + pre-op per 
   await r.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
   const sent = countXattrops(r, '/d');
   for (let i = 0; i < 20; i++) {
-    const { fd } = await r.call('create', { path: `/d/f${i}`, mode: 0o644, flags: O_RDWR }, ROOT_FRAME);
+    const fd = Fd.forPath(`/d/f${i}`, O_RDWR);
+    await r.call('create', { path: `/d/f${i}`, mode: 0o644, flags: fd.flags, fd }, ROOT_FRAME);
     await r.call('release', { fd }, ROOT_FRAME);
   }
   await r.call('mkdir', { path: '/d/sub', mode: 0o755 }, ROOT_FRAME);
@@ -86,7 +88,8 @@ test('renames within a directory and between two run in their bursts: marks on b
   await r.call('mkdir', { path: '/a', mode: 0o755 }, ROOT_FRAME);
   await r.call('mkdir', { path: '/b', mode: 0o755 }, ROOT_FRAME);
   for (const n of ['f1', 'f2', 'f3']) {
-    const { fd } = await r.call('create', { path: `/a/${n}`, mode: 0o644, flags: O_RDWR }, ROOT_FRAME);
+    const fd = Fd.forPath(`/a/${n}`, O_RDWR);
+    await r.call('create', { path: `/a/${n}`, mode: 0o644, flags: fd.flags, fd }, ROOT_FRAME);
     await r.call('release', { fd }, ROOT_FRAME);
   }
   const onA = countXattrops(r, '/a');
@@ -119,12 +122,14 @@ test('another client\'s change in the directory ends the burst at once (the bric
   const a = await replicateClient(t, vol);
   const b = await replicateClient(t, vol);
   await a.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
-  const made = await a.call('create', { path: '/d/a', mode: 0o644, flags: O_RDWR }, ROOT_FRAME);
-  await a.call('release', { fd: made.fd }, ROOT_FRAME);
+  const made = Fd.forPath('/d/a', O_RDWR);
+  await a.call('create', { path: '/d/a', mode: 0o644, flags: O_RDWR, fd: made }, ROOT_FRAME);
+  await a.call('release', { fd: made }, ROOT_FRAME);
   for (const brick of vol.bricks) t.deepEqual(dirMarks(brick.dir, 'd'), ENTRY_MARKS, 'a\'s burst is open');
   // Without the push, b's lock would wait out the brick's lock-timeout (30 s) and fail EAGAIN.
-  const other = await b.call('create', { path: '/d/b', mode: 0o644, flags: O_RDWR }, ROOT_FRAME);
-  await b.call('release', { fd: other.fd }, ROOT_FRAME);
+  const other = Fd.forPath('/d/b', O_RDWR);
+  await b.call('create', { path: '/d/b', mode: 0o644, flags: O_RDWR, fd: other }, ROOT_FRAME);
+  await b.call('release', { fd: other }, ROOT_FRAME);
   await a.call('unlink', { path: '/d/a' }, ROOT_FRAME);
   await b.call('unlink', { path: '/d/b' }, ROOT_FRAME);
   await a.call('lookup', { path: '/d' }, ROOT_FRAME);

@@ -10,6 +10,7 @@ import * as xattr from '@napi-rs/xattr';
 import '../../client/xlators/index.js';
 import { Changelog, changelogNames } from '../../client/xlators/cluster/replicate/changelog.js';
 import type { Xattrs } from '../../lib/fops.js';
+import { Fd } from '../../lib/inode.js';
 import { delayFop, replicateClient, startReplicated } from '../helpers/replica.js';
 
 const NAMES = ['rv-client-0', 'rv-client-1'];
@@ -28,7 +29,8 @@ test('with one replica down, close returns only after the survivor\'s post-op: i
   const vol = await startReplicated(t, 2, 1, { pingTimeoutS: 5 });
   await vol.bricks[1]!.kill('SIGKILL');
   const r = await replicateClient(t, vol);
-  const { fd } = await r.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = Fd.forPath('/f', fs.constants.O_RDWR);
+  await r.call('create', { path: '/f', mode: 0o644, flags: fd.flags, fd }, ROOT_FRAME);
   await r.call('write', { fd, offset: 0, data: Buffer.from('acknowledged\n') }, ROOT_FRAME);
   // A slow post-op (the brick busy, the network late): a close that does not wait for it
   // returns while the survivor still holds only its pre-op marks.
@@ -44,7 +46,8 @@ test('with one replica down, close returns only after the survivor\'s post-op: i
 test('with every replica up, the post-op sent behind a close has landed once release returns', async (t) => {
   const vol = await startReplicated(t, 2, 1, { pingTimeoutS: 5 });
   const r = await replicateClient(t, vol);
-  const { fd } = await r.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = Fd.forPath('/f', fs.constants.O_RDWR);
+  await r.call('create', { path: '/f', mode: 0o644, flags: fd.flags, fd }, ROOT_FRAME);
   await r.call('write', { fd, offset: 0, data: Buffer.from('acknowledged\n') }, ROOT_FRAME);
   await r.call('flush', { fd }, ROOT_FRAME);
   await r.call('release', { fd }, ROOT_FRAME);

@@ -6,6 +6,7 @@
 // (test/mount/rebalance.test.ts, 2×2 → 3×2): its renames of moved files into place raced the
 // mount's heals of the directory, one heal each way, and the name went from both replicas.
 import { ROOT_FRAME } from '../../lib/frame.js';
+import { Fd } from '../../lib/inode.js';
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,7 +18,8 @@ test('a heal of a directory waits for an entry change in flight in it: a name re
   const mover = await replicateClient(t, vol);
   const mount = await replicateClient(t, vol);
   await mover.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
-  const { fd } = await mover.call('create', { path: '/stage', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = Fd.forPath('/stage', fs.constants.O_RDWR);
+  await mover.call('create', { path: '/stage', mode: 0o644, flags: fd.flags, fd }, ROOT_FRAME);
   await mover.call('write', { fd, offset: 0, data: Buffer.from('moved here\n') }, ROOT_FRAME);
   await mover.call('release', { fd }, ROOT_FRAME);
   // The rename lands on replica 1 at once and on replica 0 later (a busy brick).
