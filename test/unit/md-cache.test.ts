@@ -1,5 +1,7 @@
 import { ROOT_FRAME } from '../../lib/frame.js';
 import test from 'ava';
+import { S_IFREG, XATTR_GFID } from '../../lib/fops.js';
+import { Fd, ROOT_ID } from '../../lib/inode.js';
 import { Xlator } from '../../lib/xlator.js';
 import { MdCache } from '../../client/xlators/performance/md-cache.js';
 import { StubChild } from '../helpers/stub-child.js';
@@ -38,7 +40,8 @@ test('timeout 0 disables caching', async (t) => {
 
 test('writes, unlink and rename through this client invalidate what they change', async (t) => {
   const { md, child } = make();
-  const { fd } = await md.call('create', { path: '/f', mode: 0o644, flags: 2 }, ROOT_FRAME);
+  const fd = Fd.forPath('/f', 2);
+  await md.call('create', { path: '/f', mode: 0o644, flags: 2, fd }, ROOT_FRAME);
   await md.call('fstat', { fd }, ROOT_FRAME);
   t.deepEqual(child.fops, ['create'], 'fstat after create is served from the create reply');
   await md.call('write', { fd, offset: 8, data: Buffer.from('x') }, ROOT_FRAME);
@@ -75,7 +78,8 @@ test('an entry change updates the cached parent (times, link count) instead of d
   await md.call('lookup', { path: '/d' }, ROOT_FRAME);
   t.is(child.fops.filter((c) => c === 'lookup').length, 2, 'a rename of a directory drops both parents');
   // A file known to be one moves its parent's times only, as a create does.
-  const { fd } = await md.call('create', { path: '/d/f', mode: 0o644, flags: 0o101 }, ROOT_FRAME);
+  const fd = Fd.forPath('/d/f', 0o101);
+  await md.call('create', { path: '/d/f', mode: 0o644, flags: 0o101, fd }, ROOT_FRAME);
   await md.call('release', { fd }, ROOT_FRAME);
   const beforeRename = (await md.call('lookup', { path: '/d' }, ROOT_FRAME)).iatt;
   await new Promise((r) => setTimeout(r, 5));
@@ -182,18 +186,48 @@ test('a brick that comes or goes (CHILD_UP/CHILD_DOWN) empties the cache: pushes
   t.deepEqual(child.fops, ['lookup', 'lookup']);
 });
 
-test('a file with several names stays cached at most 1 s, whatever the timeout (a change by one name never reaches the others)', async (t) => {
+test('a push of a path not known here drops the files with several names (it may be another name of one), and no other entry', async (t) => {
   const { md, child } = make('600');
   child.fs.writeFile('/h');
   child.fs.link('/h', '/h2'); // two names: nlink 2
   await md.call('lookup', { path: '/h' }, ROOT_FRAME);
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
-  await md.call('lookup', { path: '/h' }, ROOT_FRAME);
-  t.deepEqual(child.fops, ['lookup', 'lookup'], 'both cached at first');
   await new Promise((r) => setTimeout(r, 1100));
+  await md.call('lookup', { path: '/h' }, ROOT_FRAME);
+  t.deepEqual(child.fops, ['lookup', 'lookup'], 'a file with several names is kept as long as any other');
+  // Another client wrote through a third name this client never saw.
+  child.fs.link('/h', '/elsewhere');
+  md.invalidate(['/elsewhere'], child);
   await md.call('lookup', { path: '/h' }, ROOT_FRAME);
   await md.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.deepEqual(child.fops, ['lookup', 'lookup', 'lookup'], 'the two-name file is asked again, the other is not');
+  t.is((await md.call('lookup', { path: '/h' }, ROOT_FRAME)).iatt.nlink, 3);
+});
+
+const GFID = '0123456789abcdef0123456789abcdef';
+
+test('a change through one name of a hard link is seen at once through the other (one entry per file, by gfid)', async (t) => {
+  const { md, child } = make('600');
+  child.fs.writeFile('/a', 'abc', { xattrs: { [XATTR_GFID]: Buffer.from(GFID, 'hex') } });
+  child.fs.link('/a', '/b');
+  // The bridge's inodes: both names are one inode.
+  const ia = md.inodes.entry(ROOT_ID, 'a', S_IFREG, GFID);
+  const ib = md.inodes.entry(ROOT_ID, 'b', S_IFREG, GFID);
+  t.is(ia, ib);
+  await md.call('lookup', { path: '/a', inode: ia }, ROOT_FRAME);
+  t.is((await md.call('lookup', { path: '/b', inode: ib }, ROOT_FRAME)).iatt.size, 3);
+  t.deepEqual(child.fops, ['lookup'], 'the other name is answered from the same entry');
+  await md.call('setattr', { path: '/a', inode: ia, attrs: { mode: 0o600 } }, ROOT_FRAME);
+  t.is((await md.call('lookup', { path: '/b', inode: ib }, ROOT_FRAME)).iatt.mode, 0o100600, 'a setattr through /a, seen through /b');
+  const fd = new Fd(ia, 2);
+  await md.call('open', { path: '/a', flags: 2, fd }, ROOT_FRAME);
+  await md.call('write', { fd, offset: 3, data: Buffer.from('defg') }, ROOT_FRAME);
+  t.is((await md.call('lookup', { path: '/b', inode: ib }, ROOT_FRAME)).iatt.size, 7, 'a write through /a, seen through /b');
+  await md.call('release', { fd }, ROOT_FRAME);
+  t.deepEqual(child.fops, ['lookup', 'setattr', 'open', 'write', 'release'], 'and never asked for again');
+  // A caller without the inode finds the file by the name's gfid from the reply.
+  t.is((await md.call('lookup', { path: '/b' }, ROOT_FRAME)).iatt.size, 7);
+  t.is(child.fops.length, 5);
 });
 
 test('reconfigure to a shorter timeout drops what was kept under the longer one', async (t) => {

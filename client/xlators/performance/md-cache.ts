@@ -3,13 +3,10 @@ import fs from 'node:fs';
 import pathMod from 'node:path/posix';
 import { BoundedMap } from '../../../lib/bounded-map.js';
 import type { FopArgs, FopReply, Iatt } from '../../../lib/fops.js';
+import type { Fd, Inode } from '../../../lib/inode.js';
 import { isDir } from '../../../lib/fops.js';
-import { renamedPath } from '../../../lib/paths.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../lib/xlator.js';
-
-/** Most a file with more than one name stays cached (see put). */
-const MULTI_LINK_TTL_MS = 1000;
 
 interface Entry {
   iatt: Iatt;
@@ -24,6 +21,12 @@ interface Entry {
  * by other clients are dropped when a brick says so (invalidate, features.cache-invalidation)
  * and otherwise show after at most the timeout, the same bound as the kernel's own
  * attribute cache.
+ *
+ * Entries are the files', keyed by gfid (the fop's inode, or the name's gfid from an
+ * earlier reply), so every name of a hard link sees one entry: a change through one name is
+ * seen through the others at once. A file without a gfid is known by its path. The entries
+ * live in a bounded map rather than on the inodes, because a lookup's reply must find (and
+ * fill) the entry of a name before the bridge has an inode for it.
  */
 export class MdCache extends Xlator implements FopImpl {
   static override readonly description = 'Caches file attributes for a short time';
@@ -43,14 +46,19 @@ export class MdCache extends Xlator implements FopImpl {
   /** `volume set performance.md-cache on|off` puts the translator in the client graph or leaves it out. */
   static readonly volumeSwitch = { key: 'performance.md-cache', default: true, description: 'Cache file attributes in the client (on/off)' } as const;
 
-  private readonly cache: BoundedMap<string, Entry>;
+  /** By gfid (a file without one: by path), least recently stored first. */
+  private readonly entries: BoundedMap<string, Entry>;
   /**
-   * The entry of each file by gfid: every name of a hard link maps to the same Entry, so a
-   * change through one name (a setattr, a write, an unlink) is seen through the others at once.
+   * The gfid of each name this translator saw in a reply: a fop without an inode (a caller
+   * outside the bridge, a parent directory, a brick's push) finds the file's entry through it.
    */
-  private readonly byGfid: BoundedMap<string, Entry>;
-  /** Path each open fd was opened at, to key fstat and writes. */
-  private readonly fdPath = new Map<number, string>();
+  private readonly names: BoundedMap<string, string>;
+  /**
+   * Keys of entries of files with several names. A brick's push names the path another
+   * client used, which may be a name of such a file this client never saw: a push of a path
+   * not known here drops these (hard links are rare), so no other bound is needed for them.
+   */
+  private multiLinked = new Set<string>();
   private hits = 0;
   private misses = 0;
   /** Upcalls received (paths other clients changed). */
@@ -64,8 +72,8 @@ export class MdCache extends Xlator implements FopImpl {
 
   constructor(init: XlatorInit) {
     super(init);
-    this.cache = new BoundedMap(this.optNumber('cache-entries'));
-    this.byGfid = new BoundedMap(this.optNumber('cache-entries'));
+    this.entries = new BoundedMap(this.optNumber('cache-entries'));
+    this.names = new BoundedMap(this.optNumber('cache-entries'));
   }
 
   private get ttlMs(): number {
@@ -76,48 +84,56 @@ export class MdCache extends Xlator implements FopImpl {
   override reconfigure(options: Record<string, string>): void {
     const before = this.ttlMs;
     super.reconfigure(options);
-    if (this.ttlMs < before) {
-      this.cache.clear();
-      this.byGfid.clear();
-    }
+    if (this.ttlMs < before) this.clear();
   }
 
   override statedump(): Record<string, unknown> {
-    return { entries: this.cache.size, hits: this.hits, misses: this.misses, invalidations: this.invalidations, openFds: this.fdPath.size };
+    return { entries: this.entries.size, names: this.names.size, hits: this.hits, misses: this.misses, invalidations: this.invalidations };
   }
 
-  private put(path: string, iatt: Iatt): void {
+  private clear(): void {
+    this.entries.clear();
+    this.names.clear();
+    this.multiLinked.clear();
+  }
+
+  /** The key of the file at path: the caller's inode's gfid, else the name's last known one, else the path. */
+  private keyOf(path: string, inode?: Inode): string {
+    return inode?.gfid ?? this.names.get(path) ?? this.inodes.find(path)?.gfid ?? path;
+  }
+
+  private keyOfFd(fd: Fd): string {
+    return this.keyOf(fd.path, fd.inode);
+  }
+
+  /** Attributes a reply brought for path: the file's entry, under the reply's gfid when it has one. */
+  private put(path: string, iatt: Iatt, inode?: Inode): void {
+    this.store(iatt.gfid ?? this.keyOf(path, inode), path, iatt);
+  }
+
+  private store(key: string, path: string, iatt: Iatt): void {
     if (this.ttlMs <= 0) return;
-    // A file with several names: the names this client knows share one entry (byGfid), but
-    // another client's change is pushed by the path it used, which may be a name not known
-    // here; such a name's entry keeps at most 1 s.
-    const ttl = iatt.nlink > 1 && !isDir(iatt) ? Math.min(this.ttlMs, MULTI_LINK_TTL_MS) : this.ttlMs;
-    const expiresAt = Date.now() + ttl;
-    const g = iatt.gfid;
-    let e = g === undefined ? undefined : this.byGfid.get(g);
-    if (e) {
-      e.iatt = iatt;
-      e.expiresAt = expiresAt;
+    if (key !== path) this.names.set(path, key);
+    this.entries.set(key, { iatt, expiresAt: Date.now() + this.ttlMs });
+    if (iatt.nlink > 1 && !isDir(iatt)) {
+      this.multiLinked.add(key);
+      // Evicted entries leave their keys behind: prune when the set outgrows the cache.
+      if (this.multiLinked.size > this.entries.limit) this.multiLinked = new Set([...this.multiLinked].filter((k) => this.entries.has(k)));
     } else {
-      e = { iatt, expiresAt };
-      if (g !== undefined) this.byGfid.set(g, e);
+      this.multiLinked.delete(key);
     }
-    this.cache.set(path, e);
   }
 
-  /** A path's attributes are no longer known: its entry goes, and expires for every other name of the file. */
-  private forget(path: string): void {
-    const e = this.cache.get(path);
-    if (!e) return;
-    this.cache.delete(path);
-    e.expiresAt = 0;
+  /** The file's attributes are no longer known, through any of its names. */
+  private forget(path: string, inode?: Inode): void {
+    this.entries.delete(this.keyOf(path, inode));
   }
 
-  private fresh(path: string): Iatt | undefined {
-    const e = this.cache.get(path);
+  private fresh(key: string): Iatt | undefined {
+    const e = this.entries.get(key);
     if (!e) return undefined;
     if (e.expiresAt < Date.now()) {
-      this.cache.delete(path);
+      this.entries.delete(key);
       return undefined;
     }
     return e.iatt;
@@ -131,15 +147,16 @@ export class MdCache extends Xlator implements FopImpl {
    * the brick's; the next lookup after the timeout brings the brick's own.
    */
   private touchParent(path: string, nlinkDelta = 0): void {
-    const dir = pathMod.dirname(path);
-    const e = this.cache.get(dir);
+    const e = this.entries.get(this.keyOf(pathMod.dirname(path)));
     if (!e) return;
     const now = Date.now();
     e.iatt = { ...e.iatt, mtimeMs: now, ctimeMs: now, nlink: e.iatt.nlink + nlinkDelta };
   }
 
-  private dropWithParent(path: string, nlinkDelta = 0): void {
-    this.forget(path);
+  /** The name is gone: the file's entry (its link count changed) and the name's gfid go; its parent's times move. */
+  private removed(path: string, inode: Inode | undefined, nlinkDelta = 0): void {
+    this.forget(path, inode);
+    this.names.delete(path);
     this.touchParent(path, nlinkDelta);
   }
 
@@ -148,34 +165,53 @@ export class MdCache extends Xlator implements FopImpl {
    * may answer before the brick has the data, without attributes), so the stat the kernel
    * sends after every write needs no round trip. A reply that carries attributes wins.
    */
-  private wrote(fd: number, end: number, reply: FopReply<'write'>): void {
-    const path = this.fdPath.get(fd);
-    if (path === undefined) return;
+  private wrote(fd: Fd, end: number, reply: FopReply<'write'>): void {
     const replied = (reply as { iatt?: Iatt }).iatt;
-    if (replied) return this.put(path, replied);
-    const e = this.cache.get(path);
+    if (replied) return this.put(fd.path, replied, fd.inode);
+    const e = this.entries.get(this.keyOfFd(fd));
     if (!e) return;
     const now = Date.now();
     const size = Math.max(e.iatt.size, end);
     e.iatt = { ...e.iatt, size, blocks: Math.max(e.iatt.blocks, Math.ceil(size / 512)), mtimeMs: now, ctimeMs: now };
   }
 
+  /** What is known at and below dir, by name: those names now mean something else or nothing. */
   private dropTree(dir: string): void {
-    const prefix = dir + '/';
-    for (const k of [...this.cache.keys()]) if (k === dir || k.startsWith(prefix)) this.forget(k);
+    const prefix = dir === '/' ? '/' : dir + '/';
+    const under = (k: string): boolean => k === dir || k.startsWith(prefix);
+    for (const [name, key] of [...this.names]) {
+      if (!under(name)) continue;
+      this.entries.delete(key);
+      this.names.delete(name);
+    }
+    // Files without a gfid are keyed by their path.
+    for (const k of [...this.entries.keys()]) if (k.startsWith('/') && under(k)) this.entries.delete(k);
   }
 
   /**
    * Another client changed these paths: their attributes go, and their parents' (an entry
    * change moves the directory's times and link count). A directory's renamed or removed
-   * subtree goes with it: its paths now name something else or nothing.
+   * subtree goes with it: its paths now name something else or nothing. A path not known
+   * here may be another name of a file with several names: those entries go too.
    */
   override invalidate(paths: readonly string[], from: Xlator): void {
+    let unknown = false;
     for (const p of paths) {
-      const e = this.cache.get(p);
-      if (e && isDir(e.iatt)) this.dropTree(p);
-      else this.forget(p);
+      const key = this.keyOf(p);
+      const e = this.entries.get(key);
+      if (e && isDir(e.iatt)) {
+        this.dropTree(p);
+      } else {
+        if (key === p && !e) unknown = true;
+        this.entries.delete(key);
+        // Another client may have put another file under the name.
+        this.names.delete(p);
+      }
       if (p !== '/') this.forget(pathMod.dirname(p));
+    }
+    if (unknown) {
+      for (const k of this.multiLinked) this.entries.delete(k);
+      this.multiLinked.clear();
     }
     this.invalidations++;
     this.generation++;
@@ -187,15 +223,14 @@ export class MdCache extends Xlator implements FopImpl {
    * comes back may show other copies), so nothing cached can be trusted to be current.
    */
   override notify(event: XlatorEvent, from: Xlator): void {
-    this.cache.clear();
-    this.byGfid.clear();
+    this.clear();
     this.generation++;
     super.notify(event, from);
   }
 
   async lookup(a: FopArgs<'lookup'>, f: Frame): Promise<FopReply<'lookup'>> {
     if (!a.xattrs?.length) {
-      const iatt = this.fresh(a.path);
+      const iatt = this.fresh(this.keyOf(a.path, a.inode));
       if (iatt) {
         this.hits++;
         return { iatt };
@@ -204,13 +239,12 @@ export class MdCache extends Xlator implements FopImpl {
     this.misses++;
     const gen = this.generation;
     const r = await this.children[0]!.call('lookup', a, f);
-    if (gen === this.generation) this.put(a.path, r.iatt);
+    if (gen === this.generation) this.put(a.path, r.iatt, a.inode);
     return r;
   }
 
   async fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
-    const path = this.fdPath.get(a.fd);
-    const iatt = path === undefined ? undefined : this.fresh(path);
+    const iatt = this.fresh(this.keyOfFd(a.fd));
     if (iatt) {
       this.hits++;
       return { iatt };
@@ -218,7 +252,7 @@ export class MdCache extends Xlator implements FopImpl {
     this.misses++;
     const gen = this.generation;
     const r = await this.children[0]!.call('fstat', a, f);
-    if (path !== undefined && gen === this.generation) this.put(path, r.iatt);
+    if (gen === this.generation) this.put(a.fd.path, r.iatt, a.fd.inode);
     return r;
   }
 
@@ -234,26 +268,14 @@ export class MdCache extends Xlator implements FopImpl {
   async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
     const r = await this.children[0]!.call('create', a, f);
     this.touchParent(a.path);
-    this.fdPath.set(r.fd, a.path);
-    this.put(a.path, r.iatt);
+    this.put(a.path, r.iatt, a.fd.inode);
     return r;
   }
 
   async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
     const r = await this.children[0]!.call('open', a, f);
-    this.fdPath.set(r.fd, a.path);
-    if (a.flags & fs.constants.O_TRUNC) this.forget(a.path);
+    if (a.flags & fs.constants.O_TRUNC) this.forget(a.path, a.fd.inode);
     return r;
-  }
-
-  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
-    this.fdPath.delete(a.fd);
-    return this.children[0]!.call('release', a, f);
-  }
-
-  private dropFd(fd: number): void {
-    const path = this.fdPath.get(fd);
-    if (path !== undefined) this.forget(path);
   }
 
   async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
@@ -262,31 +284,32 @@ export class MdCache extends Xlator implements FopImpl {
       this.wrote(a.fd, a.offset + r.size, r);
       return r;
     } catch (e) {
-      this.dropFd(a.fd);
+      this.forget(a.fd.path, a.fd.inode);
       throw e;
     }
   }
 
   async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
-    this.dropFd(a.fd);
+    this.forget(a.fd.path, a.fd.inode);
     try {
       return await this.children[0]!.call('ftruncate', a, f);
     } finally {
-      this.dropFd(a.fd);
+      this.forget(a.fd.path, a.fd.inode);
     }
   }
 
   async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
-    const before = this.fresh(a.path);
-    this.forget(a.path);
+    const key = this.keyOf(a.path, a.inode);
+    const before = this.fresh(key);
+    this.entries.delete(key);
     const r = await this.children[0]!.call('setattr', a, f);
     if (r.iatt) {
-      this.put(a.path, r.iatt);
+      this.put(a.path, r.iatt, a.inode);
     } else if (before) {
       // A write-behind below acknowledged the change without attributes: apply it here.
       const at = a.attrs;
       const now = Date.now();
-      this.put(a.path, {
+      this.store(key, a.path, {
         ...before,
         mode: at.mode === undefined ? before.mode : (before.mode & ~0o7777) | (at.mode & 0o7777),
         uid: at.uid ?? before.uid, gid: at.gid ?? before.gid,
@@ -317,48 +340,50 @@ export class MdCache extends Xlator implements FopImpl {
     return r;
   }
 
+  /** The file's link count changes under every name: its one entry takes the reply's attributes. */
   async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
-    this.dropWithParent(a.path);
-    // Every name of the file changes link count; other names' entries cannot be found by path.
-    this.forget(a.target);
+    this.removed(a.path, undefined);
+    this.forget(a.target, a.inode);
     const r = await this.children[0]!.call('link', a, f);
-    this.put(a.path, r.iatt);
+    this.put(a.path, r.iatt, a.inode);
     return r;
   }
 
   async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
-    this.forget(a.path);
+    this.forget(a.path, a.inode);
     const r = await this.children[0]!.call('unlink', a, f);
-    this.dropWithParent(a.path);
+    this.removed(a.path, a.inode);
     return r;
   }
 
   async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
-    this.forget(a.path);
+    this.forget(a.path, a.inode);
     const r = await this.children[0]!.call('rmdir', a, f);
-    this.dropWithParent(a.path, -1);
+    this.removed(a.path, a.inode, -1);
     return r;
   }
 
   async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
-    const source = this.fresh(a.from);
+    const key = this.keyOf(a.from, a.inode);
+    const source = this.fresh(key);
     // A file known to be one moves its parents' times only, as a create or unlink does
     // (the kernel re-reads them before the next change there). A renamed directory, or a
     // name not known, may change both parents' link counts (find reads them): drop both.
     const knownFile = source !== undefined && !isDir(source);
-    for (const p of [a.from, a.to]) {
-      this.forget(p);
-      if (!knownFile) this.forget(pathMod.dirname(p));
-    }
+    this.entries.delete(key);
+    this.forget(a.to);
+    if (!knownFile) for (const p of [a.from, a.to]) this.forget(pathMod.dirname(p));
     const gen = this.generation;
     try {
       const r = await this.children[0]!.call('rename', a, f);
       if (knownFile) {
         for (const p of [a.from, a.to]) this.touchParent(p);
+        this.names.delete(a.from);
+        this.names.delete(a.to);
         // The file is unchanged but for the rename's ctime: the lookup of its new name that
         // follows (stat, rm, the next rename) needs no round trip. Not when another client
         // changed something meanwhile: the attributes may be from before that.
-        if (gen === this.generation) this.put(a.to, { ...source, ctimeMs: Date.now() });
+        if (gen === this.generation) this.store(key === a.from ? a.to : key, a.to, { ...source, ctimeMs: Date.now() });
       }
       return r;
     } finally {
@@ -366,20 +391,16 @@ export class MdCache extends Xlator implements FopImpl {
         this.dropTree(a.from);
         this.dropTree(a.to);
       }
-      for (const [fd, p] of this.fdPath) {
-        const moved = renamedPath(p, a.from, a.to);
-        if (moved !== undefined) this.fdPath.set(fd, moved);
-      }
     }
   }
 
   async setxattr(a: FopArgs<'setxattr'>, f: Frame): Promise<FopReply<'setxattr'>> {
-    this.forget(a.path);
+    this.forget(a.path, a.inode);
     return this.children[0]!.call('setxattr', a, f);
   }
 
   async removexattr(a: FopArgs<'removexattr'>, f: Frame): Promise<FopReply<'removexattr'>> {
-    this.forget(a.path);
+    this.forget(a.path, a.inode);
     return this.children[0]!.call('removexattr', a, f);
   }
 }
