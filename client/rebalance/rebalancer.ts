@@ -13,6 +13,7 @@ import {
 } from '../../lib/fops.js';
 import { fanout } from '../../lib/fanout.js';
 import { INTERNAL_PID, serviceFrame } from '../../lib/frame.js';
+import { Fd } from '../../lib/inode.js';
 import { Logger } from '../../lib/log.js';
 import type { RebalanceMode, RebalanceStatus, RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
 import type { Xlator } from '../../lib/xlator.js';
@@ -243,14 +244,18 @@ export class Rebalancer {
       throw e;
     }
     const stage = `${STAGING}/${gfid ? gfid.toString('hex') : randomUUID()}`;
-    let srcFd: number | undefined;
-    let dstFd: number | undefined;
+    // The mover's own fds, on a path each: outside any mount, their paths never change.
+    let srcFd: Fd | undefined;
+    let dstFd: Fd | undefined;
     let staged = false;
     try {
-      const created = await dst.call('create', { path: stage, mode: 0o600, flags: O_RDWR | O_TRUNC, xattrs: gfid ? { [XATTR_GFID]: gfid } : {} }, REBALANCE_FRAME);
-      dstFd = created.fd;
+      const creating = Fd.forPath(stage, O_RDWR | O_TRUNC, S_IFREG);
+      await dst.call('create', { path: stage, mode: 0o600, flags: creating.flags, fd: creating, xattrs: gfid ? { [XATTR_GFID]: gfid } : {} }, REBALANCE_FRAME);
+      dstFd = creating;
       staged = true;
-      srcFd = (await src.call('open', { path, flags: O_RDONLY }, REBALANCE_FRAME)).fd;
+      const opening = Fd.forPath(path, O_RDONLY, S_IFREG);
+      await src.call('open', { path, flags: opening.flags, fd: opening }, REBALANCE_FRAME);
+      srcFd = opening;
       let bytes = 0;
       for (let attempt = 1; ; attempt++) {
         bytes += await this.copy(src, srcFd, dst, dstFd);
@@ -301,12 +306,12 @@ export class Rebalancer {
     }
   }
 
-  private async release(x: Xlator, fd: number): Promise<void> {
+  private async release(x: Xlator, fd: Fd): Promise<void> {
     await x.call('release', { fd }, REBALANCE_FRAME).catch((e: Error) => log.warn(`release on ${x.name}: ${e.message}`));
   }
 
   /** Copies the whole file; chunks of zeros are skipped so holes stay holes. Returns bytes read. */
-  private async copy(src: Xlator, srcFd: number, dst: Xlator, dstFd: number): Promise<number> {
+  private async copy(src: Xlator, srcFd: Fd, dst: Xlator, dstFd: Fd): Promise<number> {
     let offset = 0;
     for (;;) {
       const { data } = await src.call('read', { fd: srcFd, offset, size: COPY_CHUNK }, REBALANCE_FRAME);

@@ -14,6 +14,7 @@ import { prepareGraph } from '../../client/graph-switch.js';
 import { Distribute } from '../../client/xlators/cluster/distribute/index.js';
 import '../../client/xlators/index.js';
 import type { FopName } from '../../lib/fops.js';
+import { Fd } from '../../lib/inode.js';
 import { nameHash } from '../../lib/hash.js';
 import { startVolume, type TestVolume } from '../helpers/cluster.js';
 import { eventually } from '../helpers/proc.js';
@@ -49,7 +50,8 @@ async function grownVolume(t: ExecutionContext, content: string): Promise<Race> 
   const old = await distributeOf(t, oldVol, 'old');
   const names = Array.from({ length: 8 }, (_, i) => `/f-${i}`);
   for (const p of names) {
-    const { fd } = await old.call('create', { path: p, mode: 0o644, flags: O_WRONLY }, ROOT_FRAME);
+    const fd = Fd.forPath(p, O_WRONLY);
+    await old.call('create', { path: p, mode: 0o644, flags: fd.flags, fd }, ROOT_FRAME);
     await old.call('write', { fd, offset: 0, data: Buffer.from(content) }, ROOT_FRAME);
     await old.call('release', { fd }, ROOT_FRAME);
   }
@@ -61,6 +63,13 @@ async function grownVolume(t: ExecutionContext, content: string): Promise<Race> 
     if (to !== from) return { vol, newVol, dht, path: p, from, to };
   }
   throw new Error('no file of the old layout hashes elsewhere on the grown one');
+}
+
+/** An fd of the writer's on path, as a mount's would be (it follows the file when the rebalance moves it). */
+async function openFd(dht: Distribute, p: string, flags: number): Promise<Fd> {
+  const fd = Fd.forPath(p, flags);
+  await dht.call('open', { path: p, flags, fd }, ROOT_FRAME);
+  return fd;
 }
 
 function brickFile(r: Race, set: number, replica: number): string {
@@ -98,7 +107,7 @@ function copySource(p: string): number {
 
 test.serial('an overwrite done on one old replica and held on the other (the one the mover copies from) is not lost when the file moves', async (t) => {
   const r = await grownVolume(t, 'line 0\nline 1\n');
-  const { fd } = await r.dht.call('open', { path: r.path, flags: O_WRONLY }, ROOT_FRAME);
+  const fd = await openFd(r.dht, r.path, O_WRONLY);
   await race(t, r, 'write', copySource(r.path),
     () => r.dht.call('write', { fd, offset: 0, data: Buffer.from('LINE') }, ROOT_FRAME),
     (other) => fs.readFileSync(other, 'utf8').startsWith('LINE'));
@@ -110,7 +119,7 @@ for (const [heldOn, doubled] of [['the replica the copy is read from', 'lost'], 
   test.serial(`an append done on one old replica and held on ${heldOn} is not ${doubled} when the file moves`, async (t) => {
     const r = await grownVolume(t, 'line 0\n');
     const held = doubled === 'lost' ? copySource(r.path) : 1 - copySource(r.path);
-    const { fd } = await r.dht.call('open', { path: r.path, flags: O_WRONLY | O_APPEND }, ROOT_FRAME);
+    const fd = await openFd(r.dht, r.path, O_WRONLY | O_APPEND);
     const { runs } = await race(t, r, 'write', held,
       () => r.dht.call('write', { fd, offset: 7, data: Buffer.from('line 1\n') }, ROOT_FRAME),
       (other) => fs.readFileSync(other, 'utf8') === 'line 0\nline 1\n');
@@ -124,7 +133,7 @@ for (const [heldOn, doubled] of [['the replica the copy is read from', 'lost'], 
 
 test.serial('a truncate done on one old replica and held on the other (the one the mover copies from) is not lost when the file moves', async (t) => {
   const r = await grownVolume(t, 'line 0\nline 1\n');
-  const { fd } = await r.dht.call('open', { path: r.path, flags: O_WRONLY }, ROOT_FRAME);
+  const fd = await openFd(r.dht, r.path, O_WRONLY);
   await race(t, r, 'ftruncate', copySource(r.path),
     () => r.dht.call('ftruncate', { fd, size: 7 }, ROOT_FRAME),
     (other) => fs.statSync(other).size === 7);

@@ -7,6 +7,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { prepareGraph } from '../../client/graph-switch.js';
+import { Fd } from '../../lib/inode.js';
 import { Distribute } from '../../client/xlators/cluster/distribute/index.js';
 import '../../client/xlators/index.js';
 import { startDistribute } from '../helpers/cluster.js';
@@ -19,9 +20,10 @@ test('the brick\'s rename says which link file it replaced: the data it stood fo
   t.teardown(() => graph.fini());
   const dht = [...graph.byName.values()].find((x): x is Distribute => x instanceof Distribute)!;
   const write = async (p: string, text: string): Promise<void> => {
-    const f = await dht.call('create', { path: p, mode: 0o644, flags: O_WRONLY }, ROOT_FRAME);
-    await dht.call('write', { fd: f.fd, offset: 0, data: Buffer.from(text) }, ROOT_FRAME);
-    await dht.call('release', { fd: f.fd }, ROOT_FRAME);
+    const fd = Fd.forPath(p, O_WRONLY);
+    await dht.call('create', { path: p, mode: 0o644, flags: fd.flags, fd }, ROOT_FRAME);
+    await dht.call('write', { fd, offset: 0, data: Buffer.from(text) }, ROOT_FRAME);
+    await dht.call('release', { fd }, ROOT_FRAME);
   };
   // The target's data on brick x, its link file on its hashed brick s; the source made on s.
   const named = async (want: number, prefix: string): Promise<string> => {

@@ -1,11 +1,13 @@
 // cluster/distribute over in-memory stub children (test/helpers/stub-child.ts): where files
-// land, directories and their layouts, link files, readdir and a child that is away.
+// land, directories and their layouts, link files, readdir, a child that is away, and open
+// fds following a file the rebalancer moved.
 import test from 'ava';
 import { constants as fsConstants } from 'node:fs';
 import pathMod from 'node:path/posix';
 import { FsError } from '../../lib/errors.js';
-import { isDir, LINKFILE_MODE, XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO } from '../../lib/fops.js';
+import { isDir, LINKFILE_MODE, S_IFREG, XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO, type FopName } from '../../lib/fops.js';
 import { ROOT_FRAME } from '../../lib/frame.js';
+import { Fd, ROOT_ID } from '../../lib/inode.js';
 import { nameHash } from '../../lib/hash.js';
 import { computeLayout, decodeRange, findRange } from '../../lib/layout.js';
 import { Distribute } from '../../client/xlators/cluster/distribute/index.js';
@@ -34,6 +36,23 @@ function nameOn(dir: string, want: number, n: number, prefix = 'f'): string {
   throw new Error(`no name in ${dir} hashes to ${want}`);
 }
 
+const FD_FOPS: FopName[] = ['read', 'write', 'writev', 'fstat', 'ftruncate', 'fsync'];
+
+/**
+ * What a finished migration leaves (client/rebalance): the data on `to`, a link file on the
+ * name's hashed child when that is another, nothing on `from`, whose fds still open on the
+ * file answer ESTALE (storage/posix's commit; here every fd fop on `from`, whatever name the
+ * fd was opened by: the tests using it have no other file open). Returns the remover.
+ */
+function moveFile(kids: StubChild[], path: string, from: number, to: number): () => void {
+  const data = kids[from]!.fs.readFile(path);
+  for (const k of kids) k.fs.remove(path);
+  kids[to]!.fs.writeFile(path, data);
+  const hashed = hashedOf(path, kids.length);
+  if (hashed !== to) kids[hashed]!.fs.linkfile(path, kids[to]!.name);
+  return kids[from]!.failAlways(FD_FOPS, 'ESTALE');
+}
+
 /** Which children hold path, as data or link file. */
 function holders(kids: StubChild[], path: string): number[] {
   return kids.flatMap((k, i) => (k.fs.exists(path) ? [i] : []));
@@ -43,7 +62,8 @@ test('created files land on their hashed child only, owned by the caller, with a
   const { dht, kids } = make(3);
   const names = [0, 1, 2].map((c) => nameOn('/', c, 3));
   for (const p of names) {
-    const { fd } = await dht.call('create', { path: p, mode: 0o640, flags: O_CREAT | O_RDWR }, USER);
+    const fd = Fd.forPath(p, O_CREAT | O_RDWR);
+    await dht.call('create', { path: p, mode: 0o640, flags: fd.flags, fd }, USER);
     await dht.call('write', { fd, offset: 0, data: Buffer.from(`data of ${p}`) }, USER);
     await dht.call('release', { fd }, USER);
   }
@@ -95,7 +115,8 @@ test('mkdir makes the directory on every child, each copy with its range of the 
   t.is(gfids.size, 1, 'the same gfid on every copy');
   // The ranges cover the whole hash space: a file made in /d lands on its hashed child.
   const p = nameOn('/d', 2, 3);
-  const { fd } = await dht.call('create', { path: p, mode: 0o644, flags: O_CREAT | O_RDWR }, USER);
+  const fd = Fd.forPath(p, O_CREAT | O_RDWR);
+  await dht.call('create', { path: p, mode: 0o644, flags: fd.flags, fd }, USER);
   await dht.call('release', { fd }, USER);
   t.deepEqual(holders(kids, p), [2]);
 });
@@ -114,7 +135,8 @@ test('a lookup of a file living elsewhere follows the link file on its hashed ch
   t.deepEqual(kids[0]!.pathsOf('lookup'), [p]);
   t.deepEqual(kids[2]!.pathsOf('lookup'), [p]);
   t.deepEqual(kids[1]!.calls, [], 'brick-1 is not asked');
-  const { fd } = await dht.call('open', { path: p, flags: O_RDONLY }, USER);
+  const fd = Fd.forPath(p, O_RDONLY);
+  await dht.call('open', { path: p, flags: fd.flags, fd }, USER);
   t.is((await dht.call('read', { fd, offset: 0, size: 100 }, USER)).data.toString(), 'elsewhere');
   t.deepEqual(kids[0]!.callsOf('open', 'read'), [], 'open and read go to the data\'s child');
 });
@@ -133,7 +155,8 @@ test('a rename to a name hashing to another child renames the data in place and 
   const { dht, kids } = make(3);
   const from = nameOn('/', 1, 3, 'src');
   const to = nameOn('/', 2, 3, 'dst');
-  const { fd } = await dht.call('create', { path: from, mode: 0o644, flags: O_CREAT | O_RDWR }, USER);
+  const fd = Fd.forPath(from, O_CREAT | O_RDWR);
+  await dht.call('create', { path: from, mode: 0o644, flags: fd.flags, fd }, USER);
   await dht.call('write', { fd, offset: 0, data: Buffer.from('payload') }, USER);
   await dht.call('release', { fd }, USER);
   const gfid = kids[1]!.fs.xattr(from, XATTR_GFID)!;
@@ -146,7 +169,8 @@ test('a rename to a name hashing to another child renames the data in place and 
   t.deepEqual(kids[2]!.fs.xattr(to, XATTR_GFID), gfid, 'with the file\'s gfid');
   // Another client (a new distribute over the same bricks) finds the file through the link file.
   const other = new Distribute({ name: 'dht2', type: 'cluster/distribute', options: {}, children: kids });
-  const { fd: rfd } = await other.call('open', { path: to, flags: O_RDONLY }, USER);
+  const rfd = Fd.forPath(to, O_RDONLY);
+  await other.call('open', { path: to, flags: rfd.flags, fd: rfd }, USER);
   t.is((await other.call('read', { fd: rfd, offset: 0, size: 64 }, USER)).data.toString(), 'payload');
 });
 
@@ -169,7 +193,8 @@ test('readdir merges every child\'s entries, lists directories once and hides li
   await dht.call('mkdir', { path: '/sub', mode: 0o755 }, USER);
   const files = [0, 1, 2].map((c) => nameOn('/', c, 3));
   for (const p of files) {
-    const { fd } = await dht.call('create', { path: p, mode: 0o644, flags: O_CREAT | O_RDWR }, USER);
+    const fd = Fd.forPath(p, O_CREAT | O_RDWR);
+    await dht.call('create', { path: p, mode: 0o644, flags: fd.flags, fd }, USER);
     await dht.call('write', { fd, offset: 0, data: Buffer.from(p) }, USER);
     await dht.call('release', { fd }, USER);
   }
@@ -229,4 +254,109 @@ test('readdir with one child down lists the others\' files (its own are hidden, 
   kids[1]!.down();
   const { entries } = await dht.call('readdir', { path: '/' }, USER);
   t.deepEqual(entries.map((e) => e.name).sort(), [files[0]!, files[2]!].map((p) => pathMod.basename(p)).sort());
+});
+
+test('an fd on a file the rebalancer moved is reopened where the file is now, and the old child lets go of it', async (t) => {
+  const { dht, kids } = make(3);
+  const p = nameOn('/', 0, 3);
+  const fd = Fd.forPath(p, O_CREAT | O_RDWR);
+  await dht.call('create', { path: p, mode: 0o644, flags: fd.flags, fd }, USER);
+  await dht.call('write', { fd, offset: 0, data: Buffer.from('one') }, USER);
+  moveFile(kids, p, 0, 1);
+  for (const k of kids) k.calls.length = 0;
+  t.is((await dht.call('write', { fd, offset: 3, data: Buffer.from('two') }, USER)).size, 3);
+  t.is(kids[1]!.fs.readFile(p).toString(), 'onetwo', 'the write that met ESTALE was done on the new child');
+  const [reopen] = kids[1]!.callsOf('open');
+  t.is(reopen!.args.fd, fd, 'the same fd is opened on the new child');
+  t.is(reopen!.args.path, p);
+  t.is(reopen!.args.flags, O_RDWR, 'without O_CREAT');
+  t.is(reopen!.frame, ROOT_FRAME, 'the reopen is the translator\'s own work');
+  t.deepEqual(kids[0]!.callsOf('release').map((c) => c.args.fd), [fd], 'the old child released it');
+  t.deepEqual(kids.map((k) => k.openFds), [0, 1, 0]);
+  t.like(dht.statedump(), { openFds: 1 });
+  await dht.call('fsync', { fd, datasync: false }, USER);
+  t.deepEqual(kids[0]!.callsOf('fsync'), [], 'later fops go to the new child at once');
+  t.is(kids[1]!.callsOf('fsync').length, 1);
+  await dht.call('release', { fd }, USER);
+  t.deepEqual(kids.map((k) => k.openFds), [0, 0, 0]);
+  t.like(dht.statedump(), { openFds: 0 });
+  await t.throwsAsync(dht.call('fstat', { fd }, USER), { instanceOf: FsError, code: 'EBADF' }, 'a released fd is not open any more');
+});
+
+test('a file moved back to a child the fd was open on before is opened there afresh (its slot went with the release)', async (t) => {
+  const { dht, kids } = make(3);
+  const p = nameOn('/', 0, 3);
+  const fd = Fd.forPath(p, O_CREAT | O_RDWR);
+  await dht.call('create', { path: p, mode: 0o644, flags: fd.flags, fd }, USER);
+  await dht.call('write', { fd, offset: 0, data: Buffer.from('abc') }, USER);
+  const unfreeze = moveFile(kids, p, 0, 1);
+  t.is((await dht.call('read', { fd, offset: 0, size: 10 }, USER)).data.toString(), 'abc');
+  unfreeze();
+  moveFile(kids, p, 1, 0);
+  await dht.call('write', { fd, offset: 3, data: Buffer.from('def') }, USER);
+  t.is(kids[0]!.fs.readFile(p).toString(), 'abcdef');
+  t.deepEqual(kids.map((k) => k.openFds), [1, 0, 0]);
+  t.is(kids[0]!.callsOf('open').length, 1, 'one reopen on brick-0');
+  await dht.call('release', { fd }, USER);
+  t.deepEqual(kids.map((k) => k.openFds), [0, 0, 0]);
+});
+
+test('a fop on its way to the old child while another reopened the fd runs again on the new one', async (t) => {
+  const { dht, kids } = make(3);
+  const p = nameOn('/', 0, 3);
+  const fd = Fd.forPath(p, O_CREAT | O_RDWR);
+  await dht.call('create', { path: p, mode: 0o644, flags: fd.flags, fd }, USER);
+  await dht.call('write', { fd, offset: 0, data: Buffer.from('0123456789') }, USER);
+  // The data moves to brick-1; brick-0 answers the first write ESTALE and holds the second
+  // until it has released the fd (then it no longer knows it: EBADF).
+  const data = kids[0]!.fs.readFile(p);
+  kids[1]!.fs.writeFile(p, data);
+  kids[0]!.fs.remove(p);
+  kids[0]!.fs.linkfile(p, 'brick-1');
+  kids[0]!.fail('write', 'ESTALE', { when: (c) => c.args.offset === 0 });
+  const go = kids[0]!.hold('write', 'before', { when: (c) => c.args.offset === 10 });
+  const first = dht.call('write', { fd, offset: 0, data: Buffer.from('A') }, USER);
+  const second = dht.call('write', { fd, offset: 10, data: Buffer.from('B') }, USER);
+  await first;
+  t.is(kids[0]!.callsOf('release').length, 1, 'the reopen released brick-0\'s fd');
+  go();
+  t.is((await second).size, 1);
+  t.is(kids[1]!.fs.readFile(p).toString(), 'A123456789B');
+  t.deepEqual(kids.map((k) => k.openFds), [0, 1, 0]);
+});
+
+test('an fd reopened after a move uses its file\'s name now: the fd\'s inode followed a rename made since the open', async (t) => {
+  const { dht, kids } = make(3);
+  const a = nameOn('/', 1, 3, 'a');
+  const b = nameOn('/', 1, 3, 'b');
+  // As the FUSE bridge does: the fd is on the mount's inode of the name, which the inode
+  // table moves once the rename succeeded.
+  const inode = dht.inodes.entry(ROOT_ID, pathMod.basename(a), S_IFREG | 0o644);
+  const fd = new Fd(inode, O_CREAT | O_RDWR);
+  await dht.call('create', { path: a, mode: 0o644, flags: fd.flags, fd }, USER);
+  await dht.call('write', { fd, offset: 0, data: Buffer.from('kept') }, USER);
+  await dht.call('rename', { from: a, to: b, inode }, USER);
+  dht.inodes.move(ROOT_ID, pathMod.basename(a), ROOT_ID, pathMod.basename(b));
+  t.is(fd.path, b);
+  moveFile(kids, b, 1, 2);
+  await dht.call('write', { fd, offset: 4, data: Buffer.from('+more') }, USER);
+  t.deepEqual(kids[2]!.pathsOf('open'), [b], 'reopened by its new name');
+  t.is(kids[2]!.fs.readFile(b).toString(), 'kept+more');
+  await dht.call('release', { fd }, USER);
+  t.deepEqual(kids.map((k) => k.openFds), [0, 0, 0]);
+});
+
+test('a create meeting a link file on the hashed child opens the existing file where it lives, on the caller\'s fd', async (t) => {
+  const { dht, kids } = make(3);
+  await dht.call('lookup', { path: '/' }, USER);
+  const p = nameOn('/', 0, 3);
+  kids[2]!.fs.writeFile(p, 'there');
+  kids[0]!.fs.linkfile(p, 'brick-2');
+  const fd = Fd.forPath(p, O_CREAT | O_RDWR);
+  const r = await dht.call('create', { path: p, mode: 0o644, flags: fd.flags, fd }, USER);
+  t.is(r.iatt.size, 5);
+  t.is(kids[2]!.callsOf('open')[0]!.args.fd, fd);
+  t.is((await dht.call('read', { fd, offset: 0, size: 10 }, USER)).data.toString(), 'there');
+  await dht.call('release', { fd }, USER);
+  t.deepEqual(kids.map((k) => k.openFds), [0, 0, 0]);
 });

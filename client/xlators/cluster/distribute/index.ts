@@ -9,7 +9,7 @@ import {
   type DirEntry, type FopArgs, type FopName, type FopReply, type Iatt, type StatFs, type Xattrs,
 } from '../../../../lib/fops.js';
 import { nameHash } from '../../../../lib/hash.js';
-import { renamedPath } from '../../../../lib/paths.js';
+import { CtxKey, type Fd } from '../../../../lib/inode.js';
 import { computeLayout, decodeRange, encodeRange, findRange, sameRange, type HashRange } from '../../../../lib/layout.js';
 import { registerXlator } from '../../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorInit } from '../../../../lib/xlator.js';
@@ -38,12 +38,15 @@ interface DirLayout {
   settled: boolean;
 }
 
+/**
+ * Distribute's state on an open fd (its slot of the fd's ctx): the child it is open on. The
+ * child gets the same Fd and keeps its own state for it in its own slot; the path and flags
+ * to reopen it with where the data moved are the fd's (its path follows renames).
+ */
 interface DhtFd {
   child: number;
-  childFd: number;
-  /** Where it was opened (kept current by rename) and how: to reopen it where the data moved. */
-  path: string;
-  flags: number;
+  /** Bumped by each reopen on another child: a fop sent before it knows its answer is stale. */
+  generation: number;
   /** A reopen after the file moved, shared by the fops that found it moved. */
   reopening?: Promise<boolean>;
 }
@@ -97,8 +100,10 @@ export class Distribute extends Xlator implements FopImpl {
    * one would only label a link file (nothing reads a link file's gfid).
    */
   private readonly gfids: BoundedMap<string, Buffer>;
-  private readonly fds = new Map<number, DhtFd>();
-  private nextFd = 1;
+  /** This instance's slot on each open fd. */
+  private readonly fdKey = new CtxKey<DhtFd>(this.name);
+  /** Fds open through this translator (released ones not counted), for the statedump. */
+  private openFds = 0;
   private readonly childIndex = new Map<string, number>();
   /** Layouts this graph has written (fix-layout counts its work with it). */
   private layoutWrites = 0;
@@ -152,7 +157,7 @@ export class Distribute extends Xlator implements FopImpl {
   override statedump(): Record<string, unknown> {
     return {
       children: this.children.map((c) => c.name), weights: this.weights, epoch: this.epoch,
-      cachedLayouts: this.layouts.size, openFds: this.fds.size, knownDirFops: this.knownDirFops,
+      cachedLayouts: this.layouts.size, openFds: this.openFds, knownDirFops: this.knownDirFops,
     };
   }
 
@@ -536,15 +541,15 @@ export class Distribute extends Xlator implements FopImpl {
     return error;
   }
 
-  private addFd(child: number, childFd: number, path: string, flags: number): number {
-    const fd = this.nextFd++;
-    this.fds.set(fd, { child, childFd, path, flags });
-    return fd;
+  /** Takes a successful open or create of fd on child into the fd's slot. */
+  private opened(fd: Fd, child: number): void {
+    fd.ctx.set(this.fdKey, { child, generation: 0 });
+    this.openFds++;
   }
 
-  private fdOf(fd: number): DhtFd {
-    const f = this.fds.get(fd);
-    if (!f) throw FsError.of('EBADF');
+  private fdOf(fd: Fd): DhtFd {
+    const f = fd.ctx.get(this.fdKey);
+    if (!f) throw FsError.of('EBADF', `${this.name}: fd on ${fd.path} is not open`);
     return f;
   }
 
@@ -552,41 +557,48 @@ export class Distribute extends Xlator implements FopImpl {
    * Runs an fd fop on the child holding the file. ESTALE means the file moved to another
    * child (rebalance committed a migration): reopen it where it lives now and run it there.
    * ENOENT too, when the name is found on another child now (replicate's changelog marks
-   * go by name, and meet the name gone from the old child).
+   * go by name, and meet the name gone from the old child). A fop that was on its way to
+   * the old child while another one reopened the fd (the old child answers EBADF once its
+   * slot is released) runs again where the fd is open now.
    */
-  private async onFd<F extends 'read' | 'write' | 'writev' | 'fstat' | 'ftruncate' | 'fsync'>(fop: F, a: FopArgs<F> & { fd: number }, frame: Frame): Promise<FopReply<F>> {
+  private async onFd<F extends 'read' | 'write' | 'writev' | 'fstat' | 'ftruncate' | 'fsync'>(fop: F, a: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
+    const f = this.fdOf(a.fd);
     for (let attempt = 0; ; attempt++) {
-      const f = this.fdOf(a.fd);
-      const { child, childFd } = f;
+      const { child, generation } = f;
       try {
-        return await this.children[child]!.call(fop, { ...a, fd: childFd }, frame);
+        return await this.children[child]!.call(fop, a, frame);
       } catch (e) {
-        if (attempt >= MOVED_RETRIES || !isMoved(e)) throw e;
-        if (!(await this.reopen(f, child, childFd))) throw e;
+        if (attempt >= MOVED_RETRIES) throw e;
+        if (f.generation !== generation && (isMoved(e) || FsError.from(e).code === 'EBADF')) continue;
+        if (!isMoved(e) || !(await this.reopen(a.fd, f, generation))) throw e;
       }
     }
   }
 
   /**
-   * Reopens an fd on the child now holding its file, unless another fop already did.
-   * False when the file did not move (the error that led here stands). Done as root, not
-   * as the fop that found the move: the open was allowed once, and every fop waiting on
-   * the fd shares this reopen.
+   * Reopens fd on the child now holding its file, unless another fop already did (the
+   * generation moved on). False when the file did not move (the error that led here
+   * stands). The same Fd goes to the new child, which makes its own slot for it; the old
+   * child is released after, which drops its slot, so a file that moves back later is
+   * opened there afresh. Done as root, not as the fop that found the move: the open was
+   * allowed once, and every fop waiting on the fd shares this reopen.
    */
-  private reopen(f: DhtFd, child: number, childFd: number): Promise<boolean> {
-    if (f.child !== child || f.childFd !== childFd) return Promise.resolve(true);
+  private reopen(fd: Fd, f: DhtFd, generation: number): Promise<boolean> {
+    if (f.generation !== generation) return Promise.resolve(true);
     f.reopening ??= (async () => {
+      const from = f.child;
+      const path = fd.path;
       try {
-        const loc = await this.locateFile(f.path, ROOT_FRAME);
-        if (loc.cached === child) return false;
-        const r = await this.children[loc.cached]!.call('open', { path: f.path, flags: reopenFlags(f.flags) }, ROOT_FRAME);
-        this.log.info(`${f.path} moved from ${this.children[child]!.name} to ${this.children[loc.cached]!.name}: fd reopened there`);
+        const loc = await this.locateFile(path, ROOT_FRAME);
+        if (loc.cached === from) return false;
+        await this.children[loc.cached]!.call('open', { path, flags: reopenFlags(fd.flags), fd }, ROOT_FRAME);
+        this.log.info(`${path} moved from ${this.children[from]!.name} to ${this.children[loc.cached]!.name}: fd reopened there`);
         f.child = loc.cached;
-        f.childFd = r.fd;
-        await this.children[child]!.call('release', { fd: childFd }, ROOT_FRAME).catch(() => undefined);
+        f.generation++;
+        await this.children[from]!.call('release', { fd }, ROOT_FRAME).catch(() => undefined);
         return true;
       } catch (e) {
-        this.log.warn(`${f.path}: could not follow the file after a move: ${(e as Error).message}`);
+        this.log.warn(`${path}: could not follow the file after a move: ${(e as Error).message}`);
         return false;
       } finally {
         f.reopening = undefined;
@@ -631,13 +643,14 @@ export class Distribute extends Xlator implements FopImpl {
       // rename, a rebalance) that this client's kernel thought absent. Without O_EXCL that
       // is an open of the existing file, wherever it lives.
       if (!(e instanceof FsError && e.code === 'ESTALE') || a.flags & O_EXCL) throw e;
-      const { fd } = await this.open({ path: a.path, flags: a.flags }, f);
-      return { fd, iatt: (await this.onFd('fstat', { fd }, f)).iatt };
+      await this.open({ path: a.path, flags: a.flags, fd: a.fd }, f);
+      return { iatt: (await this.onFd('fstat', { fd: a.fd }, f)).iatt };
     }
+    this.opened(a.fd, hashed);
     this.where.set(a.path, hashed);
     if (r.created) this.gfids.set(a.path, gfid);
     else this.gfids.delete(a.path);
-    return { iatt: r.iatt, fd: this.addFd(hashed, r.fd, a.path, a.flags) };
+    return { iatt: r.iatt };
   }
 
   async mknod(a: FopArgs<'mknod'>, f: Frame): Promise<FopReply<'mknod'>> {
@@ -652,11 +665,14 @@ export class Distribute extends Xlator implements FopImpl {
 
   async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
     const remembered = this.where.get(a.path);
-    const r = await this.onRemembered<'open'>(a.path, 'open', a, f);
-    if (r && remembered !== undefined) return { fd: this.addFd(remembered, r.fd, a.path, a.flags) };
+    if (remembered !== undefined && await this.onRemembered<'open'>(a.path, 'open', a, f)) {
+      this.opened(a.fd, remembered);
+      return {};
+    }
     return this.followingFileMoves(a.path, f, async (loc) => {
-      const opened = await this.children[loc.cached]!.call('open', a, f);
-      return { fd: this.addFd(loc.cached, opened.fd, a.path, a.flags) };
+      await this.children[loc.cached]!.call('open', a, f);
+      this.opened(a.fd, loc.cached);
+      return {};
     });
   }
 
@@ -694,19 +710,15 @@ export class Distribute extends Xlator implements FopImpl {
   async flush(a: FopArgs<'flush'>, f: Frame): Promise<FopReply<'flush'>> {
     const fd = this.fdOf(a.fd);
     await fd.reopening;
-    return this.children[fd.child]!.call('flush', { fd: fd.childFd }, f);
+    return this.children[fd.child]!.call('flush', a, f);
   }
 
   async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
-    const fd = this.fdOf(a.fd);
-    this.fds.delete(a.fd);
+    const fd = a.fd.ctx.take(this.fdKey);
+    if (!fd) throw FsError.of('EBADF', `${this.name}: fd on ${a.fd.path} is not open`);
+    this.openFds--;
     await fd.reopening?.catch(() => undefined);
-    return this.children[fd.child]!.call('release', { fd: fd.childFd }, f);
-  }
-
-  /** Keeps open fds' paths current across a rename (a reopen after a move needs the name). */
-  private renameFds(from: string, to: string): void {
-    for (const f of this.fds.values()) f.path = renamedPath(f.path, from, to) ?? f.path;
+    return this.children[fd.child]!.call('release', a, f);
   }
 
   async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
@@ -777,7 +789,6 @@ export class Distribute extends Xlator implements FopImpl {
     this.where.delete(a.to);
     this.gfids.delete(a.to);
     if (!(await this.renameRemembered(a, f))) await this.followingMoves(a.from, f, (src) => this.renameLocated(a, src, f));
-    this.renameFds(a.from, a.to);
     return {};
   }
 

@@ -4,13 +4,22 @@ import fs from 'node:fs';
 import { FsError } from '../../../../lib/errors.js';
 import { fanout, firstFailure, migrateOnAll, successes } from '../../../../lib/fanout.js';
 import { XATTR_GFID, type FopArgs, type FopReply, type Xattrs } from '../../../../lib/fops.js';
+import { CtxKey, type Fd } from '../../../../lib/inode.js';
 import { registerXlator } from '../../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../../lib/xlator.js';
 import { decodeGeometry, encodeGeometry, XATTR_STRIPE } from './blocks.js';
-import { onEveryFd, statFd, stripedRead, stripedWrite, type StripeFd } from './io.js';
+import { onEveryFd, statFd, stripedRead, stripedWrite } from './io.js';
 import { isRegular, mergeIatt, mergeStatfs } from './size.js';
 
 const { O_APPEND } = fs.constants;
+
+/**
+ * Stripe's state on an open fd (its slot of the fd's ctx): the block size its file was
+ * striped with. The fd itself is open on every child, each keeping its own slot on it.
+ */
+interface StripeFd {
+  blockSize: number;
+}
 
 /** The fops that change a name or its attributes on every child (refused while a child is down). */
 type EverywhereFop = 'mkdir' | 'mknod' | 'symlink' | 'link' | 'unlink' | 'rmdir' | 'rename' | 'setattr' | 'setxattr' | 'removexattr';
@@ -36,8 +45,10 @@ export class Stripe extends Xlator implements FopImpl {
     },
   } as const;
 
-  private readonly fds = new Map<number, StripeFd>();
-  private nextFd = 1;
+  /** This instance's slot on each open fd. */
+  private readonly fdKey = new CtxKey<StripeFd>(this.name);
+  /** Fds open through this translator (released ones not counted), for the statedump. */
+  private openFds = 0;
   /** Children that said CHILD_UP and not CHILD_DOWN since. */
   private readonly up = new Set<number>();
 
@@ -56,7 +67,7 @@ export class Stripe extends Xlator implements FopImpl {
 
   override statedump(): Record<string, unknown> {
     return {
-      children: this.children.map((c) => c.name), blockSize: this.blockSize, openFds: this.fds.size,
+      children: this.children.map((c) => c.name), blockSize: this.blockSize, openFds: this.openFds,
       up: [...this.up].sort((a, b) => a - b).map((i) => this.children[i]!.name),
     };
   }
@@ -100,22 +111,22 @@ export class Stripe extends Xlator implements FopImpl {
     return { ...xattrs, [XATTR_GFID]: gfidFor(xattrs) };
   }
 
-  private addFd(childFds: number[], blockSize: number): number {
-    const fd = this.nextFd++;
-    this.fds.set(fd, { childFds, blockSize });
-    return fd;
+  /** Takes an fd open on every child into its slot. */
+  private opened(fd: Fd, blockSize: number): void {
+    fd.ctx.set(this.fdKey, { blockSize });
+    this.openFds++;
   }
 
-  private fdOf(fd: number): StripeFd {
-    const f = this.fds.get(fd);
-    if (!f) throw FsError.of('EBADF', `fd ${fd} is not open`);
+  private fdOf(fd: Fd): StripeFd {
+    const f = fd.ctx.get(this.fdKey);
+    if (!f) throw FsError.of('EBADF', `${this.name}: fd on ${fd.path} is not open`);
     return f;
   }
 
-  /** Closes what a half-failed open or create did open. */
-  private releaseAll(opened: ReadonlyArray<{ child: number; fd: number }>, frame: Frame): void {
-    for (const o of opened) {
-      this.children[o.child]!.call('release', { fd: o.fd }, frame).catch((e: Error) => this.log.warn(`release after a failed open: ${e.message}`));
+  /** Closes fd on the children a half-failed open or create did open it on. */
+  private releaseOn(children: readonly number[], fd: Fd, frame: Frame): void {
+    for (const i of children) {
+      this.children[i]!.call('release', { fd }, frame).catch((e: Error) => this.log.warn(`release after a failed open: ${e.message}`));
     }
   }
 
@@ -252,16 +263,17 @@ export class Stripe extends Xlator implements FopImpl {
 
   // ---- open files ------------------------------------------------------------------------
 
-  /**
-   * Creates the file on every child, each copy tagged with the geometry (block size, count,
-   * its index). O_APPEND is dropped: the kernel gives every write its offset, and a brick
-   * appending at its own end of file would put the block in the wrong place.
-   */
   /** Rebalance holds and releases every copy of a file being moved. */
   async migrate(a: FopArgs<'migrate'>, f: Frame): Promise<FopReply<'migrate'>> {
     return migrateOnAll(this.children, a, f);
   }
 
+  /**
+   * Creates the file on every child, each copy tagged with the geometry (block size, count,
+   * its index), and opens the one fd on all of them. O_APPEND is dropped: the kernel gives
+   * every write its offset, and a brick appending at its own end of file would put the
+   * block in the wrong place.
+   */
   async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
     this.requireAllUp('create', a.path);
     const blockSize = this.blockSize;
@@ -276,17 +288,15 @@ export class Stripe extends Xlator implements FopImpl {
       // A child failed (it went down after the check): take the new copies back, so no
       // name is left that some children lack. The kernel creates only names its lookup
       // found absent, so these copies are ours.
-      this.releaseAll(opened.map((o) => ({ child: o.child, fd: o.value.fd })), f);
+      this.releaseOn(opened.map((o) => o.child), a.fd, f);
       await fanout(this.children, 'unlink', { path: a.path }, f, opened.map((o) => o.child));
       throw failed;
     }
-    return {
-      fd: this.addFd(opened.map((o) => o.value.fd), blockSize),
-      iatt: mergeIatt(opened.map((o) => o.value.iatt)),
-    };
+    this.opened(a.fd, blockSize);
+    return { iatt: mergeIatt(opened.map((o) => o.value.iatt)) };
   }
 
-  /** Opens every copy (without O_APPEND, as create) and learns the file's block size. */
+  /** Opens the fd on every copy (without O_APPEND, as create) and learns the file's block size. */
   async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
     const [res, geometry] = await Promise.all([
       fanout(this.children, 'open', { ...a, flags: a.flags & ~O_APPEND }, f),
@@ -295,15 +305,16 @@ export class Stripe extends Xlator implements FopImpl {
     const opened = successes(res);
     const failed = firstFailure(res) ?? (geometry.ok ? undefined : geometry.e);
     if (failed || !geometry.ok) {
-      this.releaseAll(opened.map((o) => ({ child: o.child, fd: o.value.fd })), f);
+      this.releaseOn(opened.map((o) => o.child), a.fd, f);
       throw failed ?? FsError.of('EIO');
     }
-    return { fd: this.addFd(opened.map((o) => o.value.fd), geometry.b) };
+    this.opened(a.fd, geometry.b);
+    return {};
   }
 
   /** Reads across blocks; holes read as zeros, never past the logical size. */
   async read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
-    return { data: await stripedRead(this.children, this.fdOf(a.fd), a.offset, a.size, f) };
+    return { data: await stripedRead(this.children, a.fd, this.fdOf(a.fd).blockSize, a.offset, a.size, f) };
   }
 
   /** A file's bytes are spread over every child and its size is the largest copy's: the caller opens and reads instead. */
@@ -313,15 +324,15 @@ export class Stripe extends Xlator implements FopImpl {
 
   /** Writes across blocks, each piece on its child. */
   async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
-    return { size: await stripedWrite(this.children, this.fdOf(a.fd), a.offset, a.data, f) };
+    return { size: await stripedWrite(this.children, a.fd, this.fdOf(a.fd).blockSize, a.offset, a.data, f) };
   }
 
   /** Each extent is a striped write of its own, in order (they may overlap); stops at a short one. */
   async writev(a: FopArgs<'writev'>, f: Frame): Promise<FopReply<'writev'>> {
-    const fd = this.fdOf(a.fd);
+    const { blockSize } = this.fdOf(a.fd);
     let size = 0;
     for (const e of a.extents) {
-      const n = await stripedWrite(this.children, fd, e.offset, e.data, f);
+      const n = await stripedWrite(this.children, a.fd, blockSize, e.offset, e.data, f);
       size += n;
       if (n < e.data.length) break;
     }
@@ -330,32 +341,32 @@ export class Stripe extends Xlator implements FopImpl {
 
   /** Attributes of the open file, merged from every copy. */
   async fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
-    return statFd(this.children, this.fdOf(a.fd), f);
+    return statFd(this.children, a.fd, f);
   }
 
   /** Sets every copy to the new size, so the largest copy is the new size, up or down. */
   async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
-    await onEveryFd(this.children, this.fdOf(a.fd), 'ftruncate', { size: a.size }, f);
+    await onEveryFd(this.children, 'ftruncate', a, f);
     return {};
   }
 
   /** Flushes every copy to stable storage. */
   async fsync(a: FopArgs<'fsync'>, f: Frame): Promise<FopReply<'fsync'>> {
-    await onEveryFd(this.children, this.fdOf(a.fd), 'fsync', { datasync: a.datasync }, f);
+    await onEveryFd(this.children, 'fsync', a, f);
     return {};
   }
 
   /** Passes close(2) to every copy. */
   async flush(a: FopArgs<'flush'>, f: Frame): Promise<FopReply<'flush'>> {
-    await onEveryFd(this.children, this.fdOf(a.fd), 'flush', {}, f);
+    await onEveryFd(this.children, 'flush', a, f);
     return {};
   }
 
   /** Releases every copy; the fd is gone even when a child fails. */
   async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
-    const fd = this.fdOf(a.fd);
-    this.fds.delete(a.fd);
-    await onEveryFd(this.children, fd, 'release', {}, f);
+    if (!a.fd.ctx.take(this.fdKey)) throw FsError.of('EBADF', `${this.name}: fd on ${a.fd.path} is not open`);
+    this.openFds--;
+    await onEveryFd(this.children, 'release', a, f);
     return {};
   }
 }

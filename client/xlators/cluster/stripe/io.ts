@@ -3,36 +3,30 @@
 import { fanout, fanoutCalls, firstFailure, successes } from '../../../../lib/fanout.js';
 import type { FopArgs, FopReply } from '../../../../lib/fops.js';
 import type { Frame } from '../../../../lib/frame.js';
+import type { Fd } from '../../../../lib/inode.js';
 import type { Xlator } from '../../../../lib/xlator.js';
 import { assembleRead, readLength, segment, sizeSeen } from './blocks.js';
 import { logicalSize, mergeIatt } from './size.js';
 
-/** A stripe fd: the file open on every child, and the block size it was striped with. */
-export interface StripeFd {
-  /** The child's fd, by child index. */
-  childFds: number[];
-  blockSize: number;
-}
-
-/** Winds an fd fop to every child's fd; the replies in child order, or the first failure. */
+/** Winds an fd fop to every child (the same fd); the replies in child order, or the first failure. */
 export async function onEveryFd<F extends 'fstat' | 'ftruncate' | 'fsync' | 'flush' | 'release'>(
-  children: readonly Xlator[], f: StripeFd, fop: F, extra: Omit<FopArgs<F>, 'fd'>, frame: Frame,
+  children: readonly Xlator[], fop: F, args: FopArgs<F>, frame: Frame,
 ): Promise<Array<FopReply<F>>> {
-  const res = await fanout(children, fop, (i) => ({ ...extra, fd: f.childFds[i]! }) as FopArgs<F>, frame);
+  const res = await fanout(children, fop, args, frame);
   const failed = firstFailure(res);
   if (failed) throw failed;
   return successes(res).map((r) => r.value);
 }
 
 /** The logical size of an open file: the largest of its copies (fstat on every child). */
-export async function sizeOfFd(children: readonly Xlator[], f: StripeFd, frame: Frame): Promise<number> {
-  const replies = await onEveryFd(children, f, 'fstat', {}, frame);
+export async function sizeOfFd(children: readonly Xlator[], fd: Fd, frame: Frame): Promise<number> {
+  const replies = await onEveryFd(children, 'fstat', { fd }, frame);
   return logicalSize(replies.map((r) => r.iatt.size));
 }
 
 /** Attributes of an open file from every copy (size max, blocks summed). */
-export async function statFd(children: readonly Xlator[], f: StripeFd, frame: Frame): Promise<FopReply<'fstat'>> {
-  const replies = await onEveryFd(children, f, 'fstat', {}, frame);
+export async function statFd(children: readonly Xlator[], fd: Fd, frame: Frame): Promise<FopReply<'fstat'>> {
+  const replies = await onEveryFd(children, 'fstat', { fd }, frame);
   return { iatt: mergeIatt(replies.map((r) => r.iatt)) };
 }
 
@@ -42,11 +36,11 @@ export async function statFd(children: readonly Xlator[], f: StripeFd, frame: Fr
  * every child (fstat) only when the replies themselves do not prove the range is inside the
  * file, as GlusterFS's stripe_readv does.
  */
-export async function stripedRead(children: readonly Xlator[], f: StripeFd, offset: number, size: number, frame: Frame): Promise<Buffer> {
+export async function stripedRead(children: readonly Xlator[], fd: Fd, blockSize: number, offset: number, size: number, frame: Frame): Promise<Buffer> {
   if (size <= 0) return Buffer.alloc(0);
-  const pieces = segment(offset, size, f.blockSize, children.length);
+  const pieces = segment(offset, size, blockSize, children.length);
   const res = await fanoutCalls(children, 'read', pieces.map((p) => ({
-    child: p.child, args: { fd: f.childFds[p.child]!, offset: p.offset, size: p.length },
+    child: p.child, args: { fd, offset: p.offset, size: p.length },
   })), frame);
   const failed = firstFailure(res);
   if (failed) throw failed;
@@ -56,7 +50,7 @@ export async function stripedRead(children: readonly Xlator[], f: StripeFd, offs
   }
   const end = offset + size;
   let fileSize = sizeSeen(pieces, got);
-  if (fileSize < end) fileSize = await sizeOfFd(children, f, frame);
+  if (fileSize < end) fileSize = await sizeOfFd(children, fd, frame);
   return assembleRead(offset, readLength(offset, size, fileSize), pieces, got);
 }
 
@@ -65,15 +59,15 @@ export async function stripedRead(children: readonly Xlator[], f: StripeFd, offs
  * written from the start of the range, as a short write(2) does; fails only when the first
  * piece did.
  */
-export async function stripedWrite(children: readonly Xlator[], f: StripeFd, offset: number, data: Buffer, frame: Frame): Promise<number> {
-  const pieces = segment(offset, data.length, f.blockSize, children.length);
+export async function stripedWrite(children: readonly Xlator[], fd: Fd, blockSize: number, offset: number, data: Buffer, frame: Frame): Promise<number> {
+  const pieces = segment(offset, data.length, blockSize, children.length);
   if (pieces.length === 1) {
     const p = pieces[0]!;
-    return (await children[p.child]!.call('write', { fd: f.childFds[p.child]!, offset, data }, frame)).size;
+    return (await children[p.child]!.call('write', { fd, offset, data }, frame)).size;
   }
   const res = await fanoutCalls(children, 'write', pieces.map((p) => ({
     child: p.child,
-    args: { fd: f.childFds[p.child]!, offset: p.offset, data: data.subarray(p.bufOffset, p.bufOffset + p.length) },
+    args: { fd, offset: p.offset, data: data.subarray(p.bufOffset, p.bufOffset + p.length) },
   })), frame);
   let written = 0;
   for (let i = 0; i < res.length; i++) {
