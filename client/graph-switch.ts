@@ -3,19 +3,18 @@
 // new graph; path fops go to the newest graph at once, open files move over lazily (on
 // their next fd op) and in the background, and an old graph is torn down once nothing uses
 // it. docs/graph-switch.md explains the rules.
-import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FsError } from '../lib/errors.js';
 import { reopenFlags, type FopArgs, type FopName, type FopReply, type Iatt, type Xattrs } from '../lib/fops.js';
 import { ROOT_FRAME, type Frame } from '../lib/frame.js';
 import { graphFromVolfile, type Graph } from '../lib/graph.js';
+import { CtxKey, Fd, type Inode, type InodeTable } from '../lib/inode.js';
 import { Logger } from '../lib/log.js';
 import { Xlator } from '../lib/xlator.js';
 import { pollVolfile, type ServerAddr } from '../lib/mgmt/client.js';
 import { ProtocolClient } from './xlators/protocol/client.js';
 
 const log = new Logger('graph');
-
 
 /**
  * The parent of a graph's top translator in a mount (GlusterFS's mount/fuse translator): the
@@ -64,10 +63,13 @@ interface GraphSlot {
   retireTimer?: NodeJS.Timeout;
 }
 
-/** A handle's fd in one graph. */
+/**
+ * A handle's fd in one graph: an Fd of its own per graph (each graph's translators keep their
+ * state in it), all on the handle's inode.
+ */
 interface FdBinding {
   readonly slot: GraphSlot;
-  readonly fd: number;
+  readonly fd: Fd;
   /** Fops running on this fd; the fd is released only when it is idle. */
   inflight: number;
   onIdle?: () => void;
@@ -75,10 +77,12 @@ interface FdBinding {
 
 /** What the kernel knows as a file handle: the bridge's own number for an open file. */
 interface Handle {
+  /** Its number, which the kernel knows it by. */
+  readonly fh: number;
   binding: FdBinding;
+  /** The file: a reopen in a new graph goes to its path then (renames follow it). */
+  readonly inode: Inode;
   readonly flags: number;
-  /** Last path fuse-native gave for this handle (renames follow it). */
-  path: string;
   /** A running move to the current graph; concurrent fops on the handle share it. */
   migrating?: Promise<void>;
   /** Released by the kernel: a background move must not reopen it. */
@@ -93,6 +97,8 @@ interface Handle {
  * happen meanwhile.
  */
 export class ActiveGraph {
+  /** The mount's inode table, shared by every graph it serves from. */
+  readonly inodes: InodeTable;
   private current: GraphSlot;
   private readonly retiring = new Set<GraphSlot>();
   private readonly handles = new Map<number, Handle>();
@@ -103,8 +109,11 @@ export class ActiveGraph {
   private readonly maxRetireMs: number;
   private readonly retireCheckMs: number;
   private readonly remigrateMs: number;
+  /** Each binding's fd says which handle it serves (handleOn). */
+  private readonly handleKey = new CtxKey<number>('graph-switch');
 
   constructor(graph: Graph, version: number | undefined, opts: ActiveGraphOptions = {}) {
+    this.inodes = graph.inodes;
     this.maxRetireMs = opts.maxRetireMs ?? 5 * 60_000;
     this.retireCheckMs = opts.retireCheckMs ?? 1000;
     this.remigrateMs = opts.remigrateMs ?? 5000;
@@ -131,29 +140,43 @@ export class ActiveGraph {
     return this.run(this.current, fop, args, frame);
   }
 
-  /** Opens a file; the answer is a handle number of the bridge, valid across switches. */
-  open(path: string, flags: number, frame: Frame): Promise<number> {
-    return this.opener('open', { path, flags }, frame).then((o) => o.fh);
+  /** Opens the file of inode; the answer is a handle number of the bridge, valid across switches. */
+  open(inode: Inode, flags: number, frame: Frame): Promise<number> {
+    const fd = new Fd(inode, flags);
+    return this.opener(fd, (top) => top.call('open', { path: inode.path, flags, fd }, frame)).then((o) => o.fh);
   }
 
-  /** Creates and opens a file. fuse-native does not pass create's flags: the handle is O_RDWR. */
-  create(path: string, mode: number, frame: Frame): Promise<number> {
-    return this.opener('create', { path, mode, flags: fs.constants.O_RDWR }, frame).then((o) => o.fh);
+  /**
+   * Creates and opens the file inode names (create's flags; O_RDWR from fuse-native, which
+   * does not pass them); also answers the new file's attributes.
+   */
+  create(inode: Inode, mode: number, flags: number, frame: Frame, xattrs?: Xattrs): Promise<{ fh: number; iatt: Iatt }> {
+    const fd = new Fd(inode, flags);
+    const args: FopArgs<'create'> = xattrs ? { path: inode.path, mode, flags, fd, xattrs } : { path: inode.path, mode, flags, fd };
+    return this.opener(fd, (top) => top.call('create', args, frame)).then(({ fh, reply }) => ({ fh, iatt: reply.iatt }));
   }
 
-  /** Creates and opens a file with create's own flags; also answers the new file's attributes. */
-  createEntry(path: string, mode: number, flags: number, frame: Frame, xattrs?: Xattrs): Promise<{ fh: number; iatt?: Iatt }> {
-    return this.opener('create', xattrs ? { path, mode, flags, xattrs } : { path, mode, flags }, frame);
+  /** The inode a handle is open on. */
+  inodeOf(fh: number): Inode | undefined {
+    return this.handles.get(fh)?.inode;
+  }
+
+  /** A handle open on inode, if any (an unlinked file is served through one). */
+  handleOn(inode: Inode): number | undefined {
+    for (const fd of inode.fds) {
+      const fh = fd.ctx.get(this.handleKey);
+      if (fh !== undefined && this.handles.has(fh)) return fh;
+    }
+    return undefined;
   }
 
   /**
    * Runs an fd fop on a handle, moving the handle to the current graph first if needed. The
    * fop is the caller's; the move is not (moveHandle).
    */
-  fdCall<F extends FdFop>(fh: number, path: string | undefined, fop: F, args: FdFopArgs<F>, frame: Frame): Promise<FopReply<F>> {
+  fdCall<F extends FdFop>(fh: number, fop: F, args: FdFopArgs<F>, frame: Frame): Promise<FopReply<F>> {
     const h = this.handles.get(fh);
     if (!h) return Promise.reject(FsError.of('EBADF', `file handle ${fh} is not open`));
-    if (path) h.path = path;
     const slot = h.binding.slot;
     if (!h.migrating && (slot === this.current || (!slot.finished && h.retryAt !== undefined && Date.now() < h.retryAt))) {
       return this.onFd(h.binding, fop, args, frame);
@@ -162,10 +185,9 @@ export class ActiveGraph {
   }
 
   /** The last close of a handle: releases its fd in whichever graph holds it. */
-  async release(fh: number, path: string | undefined, frame: Frame): Promise<void> {
+  async release(fh: number, frame: Frame): Promise<void> {
     const h = this.handles.get(fh);
     if (!h) throw FsError.of('EBADF', `file handle ${fh} is not open`);
-    if (path) h.path = path;
     // No point in moving a file only to close it: wait for a move already running, then
     // release where the fd is.
     if (h.migrating) await h.migrating.catch(() => undefined);
@@ -175,12 +197,14 @@ export class ActiveGraph {
     if (b.slot === this.current) {
       await this.releaseBinding(b, frame);
     } else {
-      await this.releaseBinding(b, frame).catch((e: Error) => log.warn(`release of ${h.path} in old graph ${b.slot.id}: ${e.message}`));
+      await this.releaseBinding(b, frame).catch((e: Error) => log.warn(`release of ${h.inode.path} in old graph ${b.slot.id}: ${e.message}`));
     }
   }
 
   /** Makes graph the one new fops go to; the previous one retires in the background. */
   switchTo(graph: Graph, version: number | undefined): void {
+    // The handles' inodes, and every translator's state on them, must mean the same in the new graph.
+    if (graph.inodes !== this.inodes) throw new Error('a graph of this mount must be built on the mount\'s inode table');
     if (this.closed) {
       void graph.fini();
       return;
@@ -243,7 +267,7 @@ export class ActiveGraph {
     };
     let p: Promise<FopReply<F>>;
     try {
-      p = slot.graph.top.call(fop, { ...args, fd: b.fd } as FopArgs<F>, frame);
+      p = slot.graph.top.call(fop, { ...args, fd: b.fd } as unknown as FopArgs<F>, frame);
     } catch (e) {
       done();
       return Promise.reject(e);
@@ -251,26 +275,33 @@ export class ActiveGraph {
     return p.finally(done);
   }
 
-  /** open or create on the current graph; an open that spans a switch gives an old-graph fd, moved later. */
-  private async opener(fop: 'open' | 'create', args: FopArgs<'open'> | FopArgs<'create'>, frame: Frame): Promise<{ fh: number; iatt?: Iatt }> {
+  /**
+   * Opens fd (open or create, as call does it) on the current graph and makes its handle; an
+   * open that spans a switch gives an old-graph fd, moved later.
+   */
+  private async opener<R>(fd: Fd, call: (top: Xlator) => Promise<R>): Promise<{ fh: number; reply: R }> {
     const slot = this.current;
+    // The inode stays in the table while the fd is open, even once the kernel forgets it.
+    this.inodes.opened(fd);
     slot.inflight++;
-    let h: Handle;
-    let iatt: Iatt | undefined;
+    let reply: R;
     try {
-      const r: { fd: number; iatt?: Iatt } = await slot.graph.top.call(fop, args as FopArgs<'create'>, frame);
-      iatt = r.iatt;
-      h = { binding: this.bind(slot, r.fd), flags: args.flags, path: args.path };
+      reply = await call(slot.graph.top);
+    } catch (e) {
+      this.inodes.released(fd);
+      throw e;
     } finally {
       slot.inflight--;
     }
     const fh = this.nextHandle++;
+    const h: Handle = { fh, binding: this.bind(slot, fd, fh), inode: fd.inode, flags: fd.flags };
     this.handles.set(fh, h);
     if (slot !== this.current) void this.migrate(h).catch(() => undefined);
-    return { fh, iatt };
+    return { fh, reply };
   }
 
-  private bind(slot: GraphSlot, fd: number): FdBinding {
+  private bind(slot: GraphSlot, fd: Fd, fh: number): FdBinding {
+    fd.ctx.set(this.handleKey, fh);
     const b: FdBinding = { slot, fd, inflight: 0 };
     slot.bindings.add(b);
     return b;
@@ -283,35 +314,38 @@ export class ActiveGraph {
   }
 
   /**
-   * Opens the handle's path in the current graph and releases the old fd. When the open
-   * fails the handle stays where it is as long as that graph is alive (tried again later);
-   * only a handle whose graph is gone gets the error. Done as root, whichever fop (or the
-   * retiring graph's sweep) asked for it: the open was allowed once, and concurrent fops on
-   * the handle share the move.
+   * Opens the handle's file (at its inode's path now) on a new fd in the current graph and
+   * releases the old fd. When the open fails the handle stays where it is as long as that
+   * graph is alive (tried again later); only a handle whose graph is gone gets the error.
+   * Done as root, whichever fop (or the retiring graph's sweep) asked for it: the open was
+   * allowed once, and concurrent fops on the handle share the move.
    */
   private async moveHandle(h: Handle): Promise<void> {
     const old = h.binding;
     const target = this.current;
     if (old.slot === target || h.closed) return;
-    let fd: number;
+    const fd = new Fd(h.inode, reopenFlags(h.flags));
+    this.inodes.opened(fd);
     try {
-      ({ fd } = await this.run(target, 'open', { path: h.path, flags: reopenFlags(h.flags) }, ROOT_FRAME));
+      await this.run(target, 'open', { path: h.inode.path, flags: fd.flags, fd }, ROOT_FRAME);
     } catch (e) {
+      this.inodes.released(fd);
       const err = FsError.from(e);
       if (!old.slot.finished) {
-        log.warn(`${h.path}: reopen in graph ${target.id} failed (${err.code}: ${err.message}); stays on graph ${old.slot.id} for now`);
+        log.warn(`${h.inode.path}: reopen in graph ${target.id} failed (${err.code}: ${err.message}); stays on graph ${old.slot.id} for now`);
         h.retryAt = Date.now() + this.remigrateMs;
         return;
       }
       throw err;
     }
     h.retryAt = undefined;
-    h.binding = this.bind(target, fd);
+    h.binding = this.bind(target, fd, h.fh);
     if (old.slot.finished) {
       old.slot.bindings.delete(old);
+      this.inodes.released(old.fd);
       return;
     }
-    await this.releaseBinding(old, ROOT_FRAME).catch((e: Error) => log.warn(`${h.path}: release of the old fd in graph ${old.slot.id}: ${e.message}`));
+    await this.releaseBinding(old, ROOT_FRAME).catch((e: Error) => log.warn(`${h.inode.path}: release of the old fd in graph ${old.slot.id}: ${e.message}`));
   }
 
   /** Releases a binding's fd once the fops running on it are done. */
@@ -321,6 +355,7 @@ export class ActiveGraph {
       if (!b.slot.finished) await this.onFd(b, 'release', {}, frame);
     } finally {
       b.slot.bindings.delete(b);
+      this.inodes.released(b.fd);
     }
   }
 
@@ -347,7 +382,7 @@ export class ActiveGraph {
     const todo = [...this.handles.values()].filter((h) => h.binding.slot === slot);
     const worker = async (): Promise<void> => {
       for (let h = todo.shift(); h; h = todo.shift()) {
-        await this.migrate(h).catch((e: Error) => log.warn(`${h!.path}: move to graph ${this.current.id}: ${e.message}`));
+        await this.migrate(h).catch((e: Error) => log.warn(`${h!.inode.path}: move to graph ${this.current.id}: ${e.message}`));
       }
     };
     await Promise.all(Array.from({ length: Math.min(8, todo.length) }, worker));
@@ -374,6 +409,8 @@ export interface VolfileSource {
 }
 
 export interface PrepareOptions {
+  /** The mount's inode table, which the new graph shares with the mount's other graphs; a new one when absent. */
+  inodes?: InodeTable;
   /** Longest wait for every brick connection of the new graph. */
   readyTimeoutMs?: number;
   /** Gives up waiting early (the mount is stopping). */
@@ -386,7 +423,7 @@ export interface PrepareOptions {
  * that stay down are left to the translators, as on a mount.
  */
 export async function prepareGraph(text: string, name: string, opts: PrepareOptions = {}): Promise<Graph> {
-  const graph = graphFromVolfile(text, name);
+  const graph = graphFromVolfile(text, name, opts.inodes);
   try {
     await graph.init();
   } catch (e) {
@@ -478,7 +515,7 @@ export class VolfileWatcher {
     let graph: Graph;
     try {
       graph = await prepareGraph(text, `${this.src.volume}.vol (version ${version})`, {
-        readyTimeoutMs: this.readyTimeoutMs, cancelled: () => this.stopped,
+        inodes: this.active.inodes, readyTimeoutMs: this.readyTimeoutMs, cancelled: () => this.stopped,
       });
     } catch (e) {
       log.error(`volfile version ${version} of ${this.what} not used: ${(e as Error).message}; graph ${this.active.graphId} (version ${this.active.version ?? '?'}) stays`);

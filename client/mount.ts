@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { graphFromVolfile } from '../lib/graph.js';
+import { InodeTable } from '../lib/inode.js';
 import { Logger } from '../lib/log.js';
 import { FuseBridge } from './fuse/bridge.js';
 import { LowLevelBridge } from './fuse/lowlevel-bridge.js';
@@ -35,7 +36,9 @@ export class MountedVolume {
 
   /** Builds the graph, connects to the bricks and mounts; nothing stays mounted on failure. */
   static async start(o: MountOptions): Promise<MountedVolume> {
-    const graph = graphFromVolfile(o.volfileText, o.volfileName);
+    // One inode table for the mount: every graph it serves from (graph-switch) shares it, so
+    // open files and the translators' state on inodes carry over a switch.
+    const graph = graphFromVolfile(o.volfileText, o.volfileName, new InodeTable());
     const st = await fs.promises.stat(o.mountpoint).catch(() => undefined);
     if (!st?.isDirectory()) throw new Error(`mount point ${o.mountpoint} does not exist or is not a directory`);
     await graph.init();

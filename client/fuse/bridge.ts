@@ -1,7 +1,9 @@
+import fs from 'node:fs';
 import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
 import Fuse, { type FuseOps, type FuseStat } from 'fuse-native';
 import { Errno } from '../../lib/errors.js';
-import { BRICK_PRIVATE_DIR, type Iatt, type SetattrFields } from '../../lib/fops.js';
+import { BRICK_PRIVATE_DIR, S_IFDIR, S_IFREG, type Iatt, type SetattrFields } from '../../lib/fops.js';
+import { CtxKey, ROOT_ID, type Inode, type InodeTable } from '../../lib/inode.js';
 import { Logger } from '../../lib/log.js';
 import { profiling } from '../../lib/profile.js';
 import { errnoOf, fsnameOption, isPrivate, profiled, userXattr, type BridgeOptions } from './common.js';
@@ -40,6 +42,88 @@ function armCallback(args: unknown[], done: () => void): void {
 }
 
 /**
+ * The mount's inode table as fuse-native needs it: it names files by path and gives no
+ * nodeids, so a file gets a node (and each directory above it one) only while a handle is
+ * open on it. Renames and removals made through the mount move the table's names, so an
+ * open file's fds keep its path now (a reopen after a graph switch or a reconnect finds
+ * it). Each node counts, on its ctx, the handles open on it or below it; a node whose
+ * count falls to 0 leaves the table.
+ */
+class OpenNodes {
+  private readonly pins = new CtxKey<number>('fuse-native');
+
+  constructor(private readonly nodes: InodeTable) {}
+
+  /** The node of path (a regular file), and every directory above it, held for one more handle. */
+  pin(path: string): Inode {
+    const x = this.walk(path, S_IFREG);
+    this.add(x, 1);
+    return x;
+  }
+
+  /** A handle on x closed, or its open failed. */
+  unpin(x: Inode): void {
+    this.add(x, -1);
+  }
+
+  /** from was renamed to to: a node there follows, with the handles it counts; one at to is replaced. */
+  renamed(from: string, to: string): void {
+    const fromDir = this.nodes.find(dirname(from));
+    const moved = this.nodes.find(from);
+    if (!fromDir || !moved || moved.id === ROOT_ID) {
+      this.removed(to);
+      return;
+    }
+    const toDir = this.walk(dirname(to), S_IFDIR);
+    const n = moved.ctx.get(this.pins) ?? 0;
+    this.nodes.move(fromDir.id, basename(from), toDir.id, basename(to));
+    this.add(toDir, n);
+    this.add(fromDir, -n);
+  }
+
+  /** path was unlinked or removed: its node, if any, keeps serving its open handles only. */
+  removed(path: string): void {
+    const x = this.nodes.find(path);
+    if (x && x.id !== ROOT_ID) this.nodes.remove(x.parent, x.name);
+  }
+
+  /** The node of path, made with its directories as needed; type: the last one's. */
+  private walk(path: string, type: number): Inode {
+    const names = path.split('/').filter(Boolean);
+    let x = this.nodes.root;
+    names.forEach((name, i) => {
+      x = this.nodes.entry(x.id, name, i === names.length - 1 ? type : S_IFDIR);
+    });
+    return x;
+  }
+
+  /** Adds d to the count of x and of every directory above it; drops the nodes left at 0. */
+  private add(x: Inode, d: number): void {
+    if (d === 0) return;
+    for (let n: Inode | undefined = x; n && n.id !== ROOT_ID;) {
+      const parent = n.parent;
+      const count = (n.ctx.get(this.pins) ?? 0) + d;
+      if (count > 0) {
+        n.ctx.set(this.pins, count);
+      } else {
+        n.ctx.take(this.pins);
+        if (n.attached && this.nodes.get(n.id) === n) this.nodes.remove(n.parent, n.name);
+      }
+      n = this.nodes.get(parent);
+    }
+  }
+}
+
+function dirname(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash <= 0 ? '/' : path.slice(0, slash);
+}
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/**
  * The FUSE bridge: the only code that talks to fuse-native. Turns kernel requests into
  * fops on the active graph (client/graph-switch.ts) and replies with negative errnos on
  * failure. fuse-native has no way to send the kernel cache notifications: another client's
@@ -49,8 +133,10 @@ function armCallback(args: unknown[], done: () => void): void {
  */
 export class FuseBridge {
   private readonly fuse: Fuse;
+  private readonly open: OpenNodes;
 
   constructor(private readonly graphs: ActiveGraph, readonly mountpoint: string, opts: BridgeOptions) {
+    this.open = new OpenNodes(graphs.inodes);
     // libfuse 2's high-level API takes the kernel cache timeouts as options of its own.
     const timeouts = [['attr_timeout', opts.attrTimeoutS], ['entry_timeout', opts.entryTimeoutS], ['negative_timeout', opts.negativeTimeoutS]]
       .filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
@@ -77,7 +163,7 @@ export class FuseBridge {
   }
 
   private ops(): FuseOps {
-    const graphs = this.graphs;
+    const { graphs, open: nodes } = this;
     /**
      * fuse-native hands no caller to JavaScript (libfuse 2's fuse_get_context is not bound):
      * every request goes as root, and new entries are root's. The low-level bridge, the
@@ -88,6 +174,14 @@ export class FuseBridge {
     const done = (p: Promise<unknown>, cb: (err: number) => void): void => {
       p.then(() => cb(0), (e) => cb(errnoOf(e)));
     };
+    /** Opens (or creates) the file at path on a handle held in the table until its release. */
+    const opened = (path: string, open: (x: Inode) => Promise<number>, cb: (err: number, fh?: number) => void): void => {
+      const x = nodes.pin(path);
+      open(x).then((fh) => cb(0, fh), (e) => {
+        nodes.unpin(x);
+        cb(errnoOf(e));
+      });
+    };
     const setattr = (path: string, attrs: SetattrFields, cb: (err: number) => void): void => {
       if (isPrivate(path)) return cb(-Errno.ENOENT);
       done(graphs.call('setattr', { path, attrs }, f), cb);
@@ -97,8 +191,8 @@ export class FuseBridge {
         if (isPrivate(path)) return cb(-Errno.ENOENT);
         graphs.call('lookup', { path }, f).then((r) => cb(0, statOf(r.iatt)), (e) => cb(errnoOf(e)));
       },
-      fgetattr: (path, fd, cb) => {
-        graphs.fdCall(fd, path, 'fstat', {}, f).then((r) => cb(0, statOf(r.iatt)), (e) => cb(errnoOf(e)));
+      fgetattr: (_path, fd, cb) => {
+        graphs.fdCall(fd, 'fstat', {}, f).then((r) => cb(0, statOf(r.iatt)), (e) => cb(errnoOf(e)));
       },
       access: (path, mode, cb) => {
         if (isPrivate(path)) return cb(-Errno.ENOENT);
@@ -136,12 +230,12 @@ export class FuseBridge {
       },
       rmdir: (path, cb) => {
         if (isPrivate(path)) return cb(-Errno.ENOENT);
-        done(graphs.call('rmdir', { path }, f), cb);
+        done(graphs.call('rmdir', { path }, f).then(() => nodes.removed(path)), cb);
       },
       create: (path, mode, cb) => {
         if (isPrivate(path)) return cb(-Errno.EPERM);
         // fuse-native does not pass create's flags; the kernel enforces the access mode.
-        graphs.create(path, mode, f).then((fh) => cb(0, fh), (e) => cb(errnoOf(e)));
+        opened(path, (x) => graphs.create(x, mode, fs.constants.O_RDWR, f).then((r) => r.fh), cb);
       },
       mknod: (path, mode, rdev, cb) => {
         if (isPrivate(path)) return cb(-Errno.EPERM);
@@ -149,33 +243,36 @@ export class FuseBridge {
       },
       open: (path, flags, cb) => {
         if (isPrivate(path)) return cb(-Errno.ENOENT);
-        graphs.open(path, flags, f).then((fh) => cb(0, fh), (e) => cb(errnoOf(e)));
+        opened(path, (x) => graphs.open(x, flags, f), cb);
       },
-      read: (path, fd, buf, len, pos, cb) => {
-        graphs.fdCall(fd, path, 'read', { offset: pos, size: len }, f).then(({ data }) => {
+      read: (_path, fd, buf, len, pos, cb) => {
+        graphs.fdCall(fd, 'read', { offset: pos, size: len }, f).then(({ data }) => {
           const n = Math.min(len, data.length);
           data.copy(buf, 0, 0, n);
           cb(n);
         }, (e) => cb(errnoOf(e)));
       },
-      write: (path, fd, buf, len, pos, cb) => {
+      write: (_path, fd, buf, len, pos, cb) => {
         // buf stays valid until cb: the RPC layer encodes it before that.
-        graphs.fdCall(fd, path, 'write', { offset: pos, data: len === buf.length ? buf : buf.subarray(0, len) }, f)
+        graphs.fdCall(fd, 'write', { offset: pos, data: len === buf.length ? buf : buf.subarray(0, len) }, f)
           .then((r) => cb(r.size), (e) => cb(errnoOf(e)));
       },
       truncate: (path, size, cb) => setattr(path, { size }, cb),
-      ftruncate: (path, fd, size, cb) => done(graphs.fdCall(fd, path, 'ftruncate', { size }, f), cb),
-      flush: (path, fd, cb) => done(graphs.fdCall(fd, path, 'flush', {}, f), cb),
-      fsync: (path, datasync, fd, cb) => done(graphs.fdCall(fd, path, 'fsync', { datasync: !!datasync }, f), cb),
-      release: (path, fd, cb) => done(graphs.release(fd, path, f), cb),
+      ftruncate: (_path, fd, size, cb) => done(graphs.fdCall(fd, 'ftruncate', { size }, f), cb),
+      flush: (_path, fd, cb) => done(graphs.fdCall(fd, 'flush', {}, f), cb),
+      fsync: (_path, datasync, fd, cb) => done(graphs.fdCall(fd, 'fsync', { datasync: !!datasync }, f), cb),
+      release: (_path, fd, cb) => {
+        const x = graphs.inodeOf(fd);
+        done(graphs.release(fd, f).finally(() => x && nodes.unpin(x)), cb);
+      },
       unlink: (path, cb) => {
         if (isPrivate(path)) return cb(-Errno.ENOENT);
-        done(graphs.call('unlink', { path }, f), cb);
+        done(graphs.call('unlink', { path }, f).then(() => nodes.removed(path)), cb);
       },
       rename: (from, to, cb) => {
         if (isPrivate(from)) return cb(-Errno.ENOENT);
         if (isPrivate(to)) return cb(-Errno.EPERM);
-        done(graphs.call('rename', { from, to }, f), cb);
+        done(graphs.call('rename', { from, to }, f).then(() => nodes.renamed(from, to)), cb);
       },
       link: (target, path, cb) => {
         if (isPrivate(target)) return cb(-Errno.ENOENT);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Errno, FsError } from '../../lib/errors.js';
-import { BRICK_PRIVATE_DIR, S_IFDIR, XATTR_GFID, type Iatt, type SetattrFields, type Xattrs } from '../../lib/fops.js';
+import { BRICK_PRIVATE_DIR, S_IFDIR, S_IFREG, XATTR_GFID, type Iatt, type SetattrFields, type Xattrs } from '../../lib/fops.js';
 import { newGfid } from '../../lib/gfid.js';
 import { Logger } from '../../lib/log.js';
 import { profiling } from '../../lib/profile.js';
@@ -10,8 +10,8 @@ import type { ActiveGraph } from '../graph-switch.js';
 import { errnoOf, fsnameOption, isPrivate, profiled, userXattr, type BridgeOptions } from './common.js';
 import { clearStaleMount as clearStale, mountDevice } from '../mount-table.js';
 import { Callers } from './caller.js';
-import { InodeTable, ROOT_ID, type Inode } from './inode-table.js';
 import type { Frame } from '../../lib/frame.js';
+import { InodeTable, ROOT_ID, type Inode } from '../../lib/inode.js';
 
 /** A kernel request (libfuse's fuse_req_t); answered exactly once through Native's reply*. */
 type Req = bigint;
@@ -156,6 +156,11 @@ function gfidRequest(): Xattrs {
   return { [XATTR_GFID]: newGfid() };
 }
 
+/** args with the inode of its path, when the table knows one (a name the kernel never looked up has none). */
+function withInode<A extends object>(args: A, inode: Inode | undefined): A & { inode?: Inode } {
+  return inode ? { ...args, inode } : args;
+}
+
 /** The attribute block of a negative entry: inode 0, kept for the negative timeout. */
 function negativeEntry(t: Timeouts): Float64Array {
   attrBlock.fill(0);
@@ -174,8 +179,10 @@ interface DirHandle {
 
 /**
  * The FUSE bridge over libfuse's low-level API (native/fuse-ll), served on the Node main
- * thread: no thread handoff per request. Same graph calls as bridge.ts; the inode table
- * (inode-table.ts) turns the kernel's nodeids into paths. The default; BRICKFS_FUSE=native selects bridge.ts instead.
+ * thread: no thread handoff per request. Same graph calls as bridge.ts; the mount's inode
+ * table (lib/inode.ts, shared with the graphs) turns the kernel's nodeids, which are its
+ * inode ids, into paths and gives each fop the inode it is about. The default;
+ * BRICKFS_FUSE=native selects bridge.ts instead.
  */
 export class LowLevelBridge {
   private session?: Session;
@@ -185,7 +192,7 @@ export class LowLevelBridge {
   /** The caller of the request being handled (uid, gid, pid, umask), written by the addon. */
   private readonly caller = new Uint32Array(4);
   private readonly callers = new Callers();
-  private readonly nodes = new InodeTable();
+  private readonly nodes: InodeTable;
   private readonly dirs = new Map<number, DirHandle>();
   private nextDir = 1;
   private readonly options: string;
@@ -205,6 +212,7 @@ export class LowLevelBridge {
   }
 
   constructor(private readonly graphs: ActiveGraph, readonly mountpoint: string, opts: BridgeOptions) {
+    this.nodes = graphs.inodes;
     this.options = [
       `fsname=${fsnameOption(opts.fsname)}`, 'subtype=brickfs', 'allow_other', 'default_permissions',
       ...(opts.extraOptions ?? []),
@@ -348,14 +356,12 @@ export class LowLevelBridge {
     };
     /** Current attributes of a node: by path, or through an open handle once its name is gone. */
     const attrs = (x: Inode, f: Frame): Promise<Iatt> => {
-      const path = nodes.path(x);
-      const [fh] = x.handles;
-      if (!x.attached && fh !== undefined) return graphs.fdCall(fh, path, 'fstat', {}, f).then((r) => r.iatt);
-      return graphs.call('lookup', { path }, f).then((r) => r.iatt);
+      const fh = x.attached ? undefined : graphs.handleOn(x);
+      if (fh !== undefined) return graphs.fdCall(fh, 'fstat', {}, f).then((r) => r.iatt);
+      return graphs.call('lookup', { path: x.path, inode: x }, f).then((r) => r.iatt);
     };
     const listing = async (ino: number, x: Inode, d: DirHandle, f: Frame): Promise<void> => {
-      const path = nodes.path(x);
-      const { entries } = await graphs.call('readdir', { path }, f);
+      const { entries } = await graphs.call('readdir', { path: x.path, inode: x }, f);
       const names = ['.', '..'];
       const parent = nodes.get(x.parent) ?? x;
       const kids = [x, parent];
@@ -399,7 +405,7 @@ export class LowLevelBridge {
       if (!dir) return;
       const path = nodes.childPath(dir, name);
       if (isPrivate(path)) return n.replyErr(req, Errno.ENOENT);
-      graphs.call(fop, { path }, f).then(() => {
+      graphs.call(fop, withInode({ path }, nodes.find(path)), f).then(() => {
         nodes.remove(parent, name);
         n.replyErr(req, 0);
       }, (e) => fail(req, e));
@@ -417,7 +423,7 @@ export class LowLevelBridge {
         if (!dir) return;
         const path = nodes.childPath(dir, name);
         if (isPrivate(path)) return n.replyErr(req, Errno.ENOENT);
-        graphs.call('lookup', { path }, f).then((r) => { replyEntry(req, parent, name, r.iatt); }, (e) => {
+        graphs.call('lookup', withInode({ path }, nodes.find(path)), f).then((r) => { replyEntry(req, parent, name, r.iatt); }, (e) => {
           // A negative entry (inode 0) the kernel keeps for negative-timeout seconds.
           if (timeouts.negative > 0 && FsError.from(e).code === 'ENOENT') n.replyEntry(req, negativeEntry(timeouts));
           else fail(req, e);
@@ -434,7 +440,6 @@ export class LowLevelBridge {
         const f = who();
         const x = node(req, ino);
         if (!x) return;
-        const path = nodes.path(x);
         const set: SetattrFields = {};
         if (toSet & SET_MODE) set.mode = mode;
         if (toSet & SET_UID) set.uid = uid;
@@ -445,18 +450,18 @@ export class LowLevelBridge {
         if (toSet & SET_MTIME_NOW) set.mtimeNow = true;
         const byFd = fh >= 0 && (toSet & SET_SIZE) !== 0;
         if (toSet & SET_SIZE && !byFd) set.size = size;
-        const [anyFh] = x.handles;
+        const anyFh = x.attached ? undefined : graphs.handleOn(x);
         const run = async (): Promise<Iatt> => {
-          if (byFd) await graphs.fdCall(fh, path, 'ftruncate', { size }, f);
+          if (byFd) await graphs.fdCall(fh, 'ftruncate', { size }, f);
           // An unlinked file open for writing still takes a truncate through its handle.
-          if (set.size !== undefined && !x.attached && anyFh !== undefined) {
-            await graphs.fdCall(anyFh, path, 'ftruncate', { size: set.size }, f);
+          if (set.size !== undefined && anyFh !== undefined) {
+            await graphs.fdCall(anyFh, 'ftruncate', { size: set.size }, f);
             delete set.size;
           }
           let iatt: Iatt | undefined;
-          if (Object.keys(set).length > 0) iatt = (await graphs.call('setattr', { path, attrs: set }, f))?.iatt;
+          if (Object.keys(set).length > 0) iatt = (await graphs.call('setattr', { path: x.path, inode: x, attrs: set }, f))?.iatt;
           if (iatt) return iatt;
-          if (fh >= 0) return (await graphs.fdCall(fh, path, 'fstat', {}, f)).iatt;
+          if (fh >= 0) return (await graphs.fdCall(fh, 'fstat', {}, f)).iatt;
           return attrs(x, f);
         };
         run().then((iatt) => n.replyAttr(req, attrOf(x, iatt, timeouts)), (e) => fail(req, e));
@@ -465,7 +470,7 @@ export class LowLevelBridge {
         const f = who();
         const x = node(req, ino);
         if (!x) return;
-        graphs.call('readlink', { path: nodes.path(x) }, f).then((r) => n.replyReadlink(req, r.target), (e) => fail(req, e));
+        graphs.call('readlink', { path: x.path, inode: x }, f).then((r) => n.replyReadlink(req, r.target), (e) => fail(req, e));
       },
       mknod: (req, parent, name, mode, rdev) => {
         const f = who();
@@ -488,7 +493,7 @@ export class LowLevelBridge {
         if (!x) return;
         const path = newPath(req, newParent, newName);
         // The new name's reply carries the file's gfid: the kernel gets the same inode back.
-        if (path !== undefined) make(req, newParent, newName, path, graphs.call('link', { target: nodes.path(x), path }, f), f);
+        if (path !== undefined) make(req, newParent, newName, path, graphs.call('link', { target: x.path, path, inode: x }, f), f);
       },
       unlink: (req, parent, name) => remove(req, 'unlink', parent, name),
       rmdir: (req, parent, name) => remove(req, 'rmdir', parent, name),
@@ -501,7 +506,7 @@ export class LowLevelBridge {
         const toPath = nodes.childPath(to, newName);
         if (isPrivate(fromPath)) return n.replyErr(req, Errno.ENOENT);
         if (isPrivate(toPath)) return n.replyErr(req, Errno.EPERM);
-        graphs.call('rename', { from: fromPath, to: toPath }, f).then(() => {
+        graphs.call('rename', withInode({ from: fromPath, to: toPath }, nodes.find(fromPath)), f).then(() => {
           nodes.move(parent, name, newParent, newName);
           n.replyErr(req, 0);
         }, (e) => fail(req, e));
@@ -510,56 +515,56 @@ export class LowLevelBridge {
         const f = who();
         const x = node(req, ino);
         if (!x) return;
-        graphs.open(nodes.path(x), flags, f).then((fh) => {
-          x.handles.add(fh);
-          n.replyOpen(req, fh);
-        }, (e) => fail(req, e));
+        graphs.open(x, flags, f).then((fh) => n.replyOpen(req, fh), (e) => fail(req, e));
       },
       create: (req, parent, name, mode, flags) => {
         const f = who();
         const path = newPath(req, parent, name);
         if (path === undefined) return;
-        graphs.createEntry(path, mode, flags, f, gfidRequest()).then(async ({ fh, iatt }) => {
-          iatt ??= (await graphs.fdCall(fh, path, 'fstat', {}, f)).iatt;
-          const x = nodes.entry(parent, name, iatt.mode, iatt.gfid);
-          x.nlookup++;
-          x.handles.add(fh);
-          n.replyCreate(req, attrOf(x, iatt, timeouts), fh);
-        }).catch((e) => fail(req, e));
+        // The fd needs its inode before the file exists: the name's node (the file there, if
+        // the table knew one), identified by the reply's gfid. A name the table holds as
+        // another type keeps its node until a reply says otherwise: the fd goes on an inode
+        // of its own.
+        const known = nodes.find(path);
+        const x = known && known.type !== S_IFREG ? InodeTable.detached(path, S_IFREG) : nodes.entry(parent, name, S_IFREG);
+        graphs.create(x, mode, flags, f, gfidRequest()).then(({ fh, iatt }) => {
+          // A name that held another file by now (made elsewhere meanwhile) gets the new one's node.
+          const y = nodes.entry(parent, name, iatt.mode, iatt.gfid);
+          y.nlookup++;
+          n.replyCreate(req, attrOf(y, iatt, timeouts), fh);
+        }, (e) => {
+          // A node made for a name that was not made stays out of the table.
+          if (!known && x.nlookup === 0 && x.fds.size === 0 && nodes.find(path) === x) nodes.remove(parent, name);
+          fail(req, e);
+        });
       },
-      read: (req, ino, size, off, fh) => {
+      read: (req, _ino, size, off, fh) => {
         const f = who();
-        const x = nodes.get(ino);
-        graphs.fdCall(fh, x && nodes.path(x), 'read', { offset: off, size }, f).then(({ data }) => {
+        graphs.fdCall(fh, 'read', { offset: off, size }, f).then(({ data }) => {
           n.replyBuf(req, data.length > size ? data.subarray(0, size) : data);
         }, (e) => fail(req, e));
       },
-      write: (req, ino, data, off, fh, size) => {
+      write: (req, _ino, data, off, fh, size) => {
         const f = who();
-        const x = nodes.get(ino);
         const slot = typeof data === 'number' ? data : -1;
         const buf = slot >= 0 ? this.writeSlabs[slot]!.subarray(0, size) : (data as Buffer);
         // The slab is free again once the write is answered: write-behind copied it, or the
         // brick has it.
         const free = (): void => { if (slot >= 0) this.slabBusy[slot] = 0; };
-        graphs.fdCall(fh, x && nodes.path(x), 'write', { offset: off, data: buf }, f)
+        graphs.fdCall(fh, 'write', { offset: off, data: buf }, f)
           .then((r) => { free(); n.replyWrite(req, r.size); }, (e) => { free(); fail(req, e); });
       },
-      flush: (req, ino, fh) => {
+      flush: (req, _ino, fh) => {
         const f = who();
-        const x = nodes.get(ino);
-        graphs.fdCall(fh, x && nodes.path(x), 'flush', {}, f).then(ok(req), (e) => fail(req, e));
+        graphs.fdCall(fh, 'flush', {}, f).then(ok(req), (e) => fail(req, e));
       },
-      fsync: (req, ino, datasync, fh) => {
+      fsync: (req, _ino, datasync, fh) => {
         const f = who();
-        const x = nodes.get(ino);
-        graphs.fdCall(fh, x && nodes.path(x), 'fsync', { datasync: !!datasync }, f).then(ok(req), (e) => fail(req, e));
+        graphs.fdCall(fh, 'fsync', { datasync: !!datasync }, f).then(ok(req), (e) => fail(req, e));
       },
-      release: (req, ino, fh) => {
+      release: (req, _ino, fh) => {
         const f = who();
-        const x = nodes.get(ino);
-        x?.handles.delete(fh);
-        graphs.release(fh, x && nodes.path(x), f).then(ok(req), (e) => fail(req, e));
+        graphs.release(fh, f).then(ok(req), (e) => fail(req, e));
       },
       opendir: (req, ino) => {
         if (!node(req, ino)) return;
@@ -576,7 +581,7 @@ export class LowLevelBridge {
       statfs: (req, ino) => {
         const f = who();
         const x = nodes.get(ino);
-        graphs.call('statfs', { path: x ? nodes.path(x) : '/' }, f).then(({ statfs: s }) => {
+        graphs.call('statfs', { path: x ? x.path : '/' }, f).then(({ statfs: s }) => {
           n.replyStatfs(req, Float64Array.of(s.bsize, s.frsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.favail, s.namemax));
         }, (e) => fail(req, e));
       },
@@ -584,20 +589,20 @@ export class LowLevelBridge {
         const f = who();
         const x = node(req, ino);
         if (!x) return;
-        graphs.call('access', { path: nodes.path(x), mode: mask }, f).then(ok(req), (e) => fail(req, e));
+        graphs.call('access', { path: x.path, inode: x, mode: mask }, f).then(ok(req), (e) => fail(req, e));
       },
       getxattr: (req, ino, name, size) => {
         const f = who();
         if (!userXattr(name)) return n.replyErr(req, Errno.ENODATA);
         const x = node(req, ino);
         if (!x) return;
-        graphs.call('getxattr', { path: nodes.path(x), name }, f).then((r) => xattrReply(req, size, r.value), (e) => fail(req, e));
+        graphs.call('getxattr', { path: x.path, inode: x, name }, f).then((r) => xattrReply(req, size, r.value), (e) => fail(req, e));
       },
       listxattr: (req, ino, size) => {
         const f = who();
         const x = node(req, ino);
         if (!x) return;
-        graphs.call('listxattr', { path: nodes.path(x) }, f).then((r) => {
+        graphs.call('listxattr', { path: x.path, inode: x }, f).then((r) => {
           xattrReply(req, size, Buffer.from(r.names.filter(userXattr).map((s) => `${s}\0`).join('')));
         }, (e) => fail(req, e));
       },
@@ -606,14 +611,14 @@ export class LowLevelBridge {
         if (!userXattr(name)) return n.replyErr(req, Errno.ENOTSUP);
         const x = node(req, ino);
         if (!x) return;
-        graphs.call('setxattr', { path: nodes.path(x), name, value, flags }, f).then(ok(req), (e) => fail(req, e));
+        graphs.call('setxattr', { path: x.path, inode: x, name, value, flags }, f).then(ok(req), (e) => fail(req, e));
       },
       removexattr: (req, ino, name) => {
         const f = who();
         if (!userXattr(name)) return n.replyErr(req, Errno.ENOTSUP);
         const x = node(req, ino);
         if (!x) return;
-        graphs.call('removexattr', { path: nodes.path(x), name }, f).then(ok(req), (e) => fail(req, e));
+        graphs.call('removexattr', { path: x.path, inode: x, name }, f).then(ok(req), (e) => fail(req, e));
       },
     };
   }

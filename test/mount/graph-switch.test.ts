@@ -3,7 +3,6 @@
 // Also: the bricks' private directory is invisible and untouchable through a mount; and the
 // rules of the switch itself (client/graph-switch.ts) over stub graphs whose fops we hold.
 import { ROOT_FRAME } from '../../lib/frame.js';
-import { type Frame } from '../../lib/frame.js';
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,8 +12,9 @@ import { pidAlive } from '../../brick/mgmt/bricks.js';
 import { ActiveGraph, VolfileWatcher } from '../../client/graph-switch.js';
 import { mountPidfile, runDir } from '../../client/mount-table.js';
 import { FsError } from '../../lib/errors.js';
-import type { FopArgs, FopReply } from '../../lib/fops.js';
+import { S_IFREG, type FopArgs, type FopReply } from '../../lib/fops.js';
 import { Graph } from '../../lib/graph.js';
+import { CtxKey, type Fd, InodeTable, ROOT_ID } from '../../lib/inode.js';
 import { registerXlator } from '../../lib/registry.js';
 import { Xlator } from '../../lib/xlator.js';
 import { runCliOk } from '../helpers/cli.js';
@@ -220,40 +220,47 @@ test('the bricks\' private directory is not reachable through a mount', async (t
   t.is(ls.code, 0, ls.stderr);
 });
 
-/** A one-translator graph that records its fops and can hold them until released. */
+/**
+ * A one-translator graph that records its fops and can hold them until released. Each fd it
+ * opens gets a number of this graph's own, in the fd's ctx, as a translator keeps its state.
+ */
 class StubTop extends Xlator {
   readonly seen: string[] = [];
+  /** Every fd it has seen opened (open, release), to check who opened what. */
+  readonly opened: Fd[] = [];
   held?: Promise<void>;
   finished = false;
   private nextFd = 1;
-  private readonly fds = new Map<number, number>();
+  private readonly fdKey = new CtxKey<number>(this.name);
 
   private async step(what: string): Promise<void> {
     this.seen.push(what);
     await this.held;
   }
 
-  async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
+  async open(a: FopArgs<'open'>): Promise<FopReply<'open'>> {
     await this.step(`open ${a.path} ${a.flags}`);
-    const fd = this.nextFd++;
-    this.fds.set(fd, a.flags);
-    return { fd };
+    a.fd.ctx.set(this.fdKey, this.nextFd++);
+    this.opened.push(a.fd);
+    return {};
   }
 
-  async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
-    const { fd } = await this.open({ path: a.path, flags: a.flags }, ROOT_FRAME);
-    return { fd, iatt: {} as FopReply<'create'>['iatt'] };
+  async create(a: FopArgs<'create'>): Promise<FopReply<'create'>> {
+    await this.open({ path: a.path, flags: a.flags, fd: a.fd });
+    return { iatt: {} as FopReply<'create'>['iatt'] };
   }
 
-  async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
-    if (!this.fds.has(a.fd)) throw FsError.of('EBADF');
-    await this.step(`write ${a.fd} ${a.data.toString()}`);
+  async write(a: FopArgs<'write'>): Promise<FopReply<'write'>> {
+    const n = a.fd.ctx.get(this.fdKey);
+    if (n === undefined) throw FsError.of('EBADF');
+    await this.step(`write ${n} ${a.data.toString()}`);
     return { size: a.data.length };
   }
 
-  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
-    if (!this.fds.delete(a.fd)) throw FsError.of('EBADF');
-    this.seen.push(`release ${a.fd}`);
+  async release(a: FopArgs<'release'>): Promise<FopReply<'release'>> {
+    const n = a.fd.ctx.take(this.fdKey);
+    if (n === undefined) throw FsError.of('EBADF');
+    this.seen.push(`release ${n}`);
     return {};
   }
 
@@ -262,32 +269,39 @@ class StubTop extends Xlator {
   }
 }
 
-function stubGraph(name: string): { graph: Graph; top: StubTop } {
-  const top = new (StubTop as unknown as new (i: ConstructorParameters<typeof Xlator>[0]) => StubTop)({ name, type: 'test/stub', options: {}, children: [] });
-  return { graph: new Graph(top, new Map([[name, top]])), top };
+function stubGraph(name: string, inodes: InodeTable): { graph: Graph; top: StubTop } {
+  const top = new (StubTop as unknown as new (i: ConstructorParameters<typeof Xlator>[0]) => StubTop)({ name, type: 'test/stub', options: {}, children: [], inodes });
+  return { graph: new Graph(top, new Map([[name, top]]), inodes), top };
 }
 
 test('switch rules: running fops finish on the old graph, handles move, the old graph goes', async (t) => {
-  const a = stubGraph('a');
-  const b = stubGraph('b');
+  const inodes = new InodeTable();
+  const a = stubGraph('a', inodes);
+  const b = stubGraph('b', inodes);
   const graphs = new ActiveGraph(a.graph, 1, { retireCheckMs: 10, remigrateMs: 50 });
   t.teardown(() => graphs.fini());
   const { O_RDWR, O_WRONLY, O_APPEND, O_TRUNC } = fs.constants;
-  const fh = await graphs.open('/f', O_WRONLY | O_APPEND | O_TRUNC, ROOT_FRAME);
-  const created = await graphs.create('/c', 0o644, ROOT_FRAME);
-  // A write and an open are running on graph a when the switch happens. The write's path
-  // says the file was renamed since it was opened (fuse-native passes it with every fd op).
+  const f = inodes.entry(ROOT_ID, 'f', S_IFREG);
+  const c = inodes.entry(ROOT_ID, 'c', S_IFREG);
+  const gNode = inodes.entry(ROOT_ID, 'g', S_IFREG);
+  const fh = await graphs.open(f, O_WRONLY | O_APPEND | O_TRUNC, ROOT_FRAME);
+  const created = await graphs.create(c, 0o644, O_RDWR, ROOT_FRAME);
+  t.is(graphs.handleOn(f), fh);
+  t.is(graphs.inodeOf(created.fh), c);
+  // A write and an open are running on graph a when the switch happens, and the file was
+  // renamed since it was opened: its inode has the new name.
   let release!: () => void;
   a.top.held = new Promise((r) => { release = r; });
-  const running = graphs.fdCall(fh, '/f-renamed', 'write', { offset: 0, data: Buffer.from('w1') }, ROOT_FRAME);
-  const opening = graphs.open('/g', O_RDWR, ROOT_FRAME);
+  const running = graphs.fdCall(fh, 'write', { offset: 0, data: Buffer.from('w1') }, ROOT_FRAME);
+  const opening = graphs.open(gNode, O_RDWR, ROOT_FRAME);
+  inodes.move(ROOT_ID, 'f', ROOT_ID, 'f-renamed');
   await sleep(10);
   graphs.switchTo(b.graph, 2);
   t.is(graphs.graphId, 2);
-  // The handle moves (in the background, and a new op on it waits for that): open in b at
-  // the new name without O_TRUNC; the old fd is released once the write still running on it
-  // is done, then the new write runs in b.
-  const moved = graphs.fdCall(fh, '/f-renamed', 'write', { offset: 2, data: Buffer.from('w2') }, ROOT_FRAME);
+  // The handle moves (in the background, and a new op on it waits for that): a new fd on the
+  // same inode, opened in b at the new name without O_TRUNC; the old fd is released once the
+  // write still running on it is done, then the new write runs in b.
+  const moved = graphs.fdCall(fh, 'write', { offset: 2, data: Buffer.from('w2') }, ROOT_FRAME);
   await eventually(() => b.top.seen.includes(`open /f-renamed ${O_WRONLY | O_APPEND}`), 2000, 'reopen in graph b');
   await sleep(20);
   t.false(a.top.seen.includes('release 1'));
@@ -298,18 +312,36 @@ test('switch rules: running fops finish on the old graph, handles move, the old 
   const inA = a.top.seen;
   t.true(inA.indexOf('write 1 w1') >= 0 && inA.indexOf('write 1 w1') < inA.indexOf('release 1'), inA.join(', '));
   t.true(b.top.seen.includes('write 1 w2'));
+  const [fdA] = a.top.opened;
+  const [fdB] = b.top.opened;
+  t.not(fdA, fdB, 'each graph has an fd of its own');
+  t.is(fdA!.inode, f);
+  t.is(fdB!.inode, f, 'on the same inode');
+  t.is(fdB!.flags, O_WRONLY | O_APPEND);
+  t.false(f.fds.has(fdA!), 'the old fd left the inode with its release');
+  t.true(f.fds.has(fdB!));
   const g = await opening;
   await eventually(() => a.top.finished, 5000, 'graph a torn down once nothing uses it');
   t.deepEqual(a.top.seen.filter((s) => s.startsWith('release')).sort(), ['release 1', 'release 2', 'release 3']);
   // The open that spanned the switch and the created file (remembered as O_RDWR) moved too.
   t.true(b.top.seen.includes(`open /g ${O_RDWR}`));
   t.true(b.top.seen.includes(`open /c ${O_RDWR}`));
-  await graphs.fdCall(g, '/g', 'write', { offset: 0, data: Buffer.from('g') }, ROOT_FRAME);
-  await graphs.release(g, '/g', ROOT_FRAME);
-  await graphs.release(created, '/c', ROOT_FRAME);
-  await graphs.release(fh, '/f-renamed', ROOT_FRAME);
+  await graphs.fdCall(g, 'write', { offset: 0, data: Buffer.from('g') }, ROOT_FRAME);
+  await graphs.release(g, ROOT_FRAME);
+  await graphs.release(created.fh, ROOT_FRAME);
+  await graphs.release(fh, ROOT_FRAME);
   t.deepEqual(b.top.seen.filter((s) => s.startsWith('release')).length, 3);
-  await t.throwsAsync(graphs.fdCall(fh, '/f', 'write', { offset: 0, data: Buffer.from('x') }, ROOT_FRAME), { code: 'EBADF' });
+  for (const x of [f, c, gNode]) t.is(x.fds.size, 0, `${x.path}: no fd left on it`);
+  t.is(graphs.handleOn(f), undefined);
+  await t.throwsAsync(graphs.fdCall(fh, 'write', { offset: 0, data: Buffer.from('x') }, ROOT_FRAME), { code: 'EBADF' });
+});
+
+test('a switch to a graph built on another inode table is refused', (t) => {
+  const graphs = new ActiveGraph(stubGraph('a', new InodeTable()).graph, 1);
+  t.teardown(() => graphs.fini());
+  const other = stubGraph('b', new InodeTable());
+  t.throws(() => graphs.switchTo(other.graph, 2), { message: /inode table/ });
+  t.is(graphs.graphId, 1);
 });
 
 /** The daemon's volfile route in miniature: long poll, 404 on demand, every request noted. */
@@ -355,7 +387,7 @@ test('the watcher skips a volfile that fails and an unchanged one, survives a 40
   const fake = new FakeVolfileServer();
   const port = await fake.listen();
   t.teardown(() => fake.close());
-  const first = stubGraph('top');
+  const first = stubGraph('top', new InodeTable());
   const graphs = new ActiveGraph(first.graph, 1, { retireCheckMs: 10 });
   t.teardown(() => graphs.fini());
   const watcher = new VolfileWatcher({ server: { host: '127.0.0.1', port }, volume: 'v', version: 1 }, graphs, volfile('one'), 100);

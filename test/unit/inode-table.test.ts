@@ -1,7 +1,9 @@
-// The low-level FUSE bridge's inode table (client/fuse/inode-table.ts): stable nodeids per
-// path, subtree renames, and which nodes go when the kernel forgets them.
+// The mount's inode table (lib/inode.ts), whose ids are the low-level FUSE bridge's nodeids:
+// stable nodeids per path, subtree renames, which nodes go when the kernel forgets them, and
+// fds that hold their inode and follow its renames.
 import test from 'ava';
-import { InodeTable, ROOT_ID } from '../../client/fuse/inode-table.js';
+import fs from 'node:fs';
+import { CtxKey, Fd, InodeTable, ROOT_ID } from '../../lib/inode.js';
 
 const DIR = 0o040755;
 const FILE = 0o100644;
@@ -20,12 +22,14 @@ test('a rename moves the subtree: paths follow the one node that changed', (t) =
   const a = nodes.entry(ROOT_ID, 'a', DIR);
   const b = nodes.entry(a.id, 'b', DIR);
   const f = nodes.entry(b.id, 'f', FILE);
-  t.is(nodes.path(f), '/a/b/f');
+  t.is(f.path, '/a/b/f');
   const z = nodes.entry(ROOT_ID, 'z', DIR);
   nodes.move(a.id, 'b', z.id, 'y');
-  t.is(nodes.path(f), '/z/y/f');
-  t.is(nodes.path(b), '/z/y');
+  t.is(f.path, '/z/y/f');
+  t.is(b.path, '/z/y');
   t.is(nodes.entry(z.id, 'y', DIR).id, b.id);
+  t.is(nodes.find('/z/y/f'), f);
+  t.is(nodes.find('/a/b/f'), undefined);
 });
 
 test('an unlinked or renamed-over node goes once forgotten, and its name gets a new node', (t) => {
@@ -35,7 +39,7 @@ test('an unlinked or renamed-over node goes once forgotten, and its name gets a 
   const g = nodes.entry(ROOT_ID, 'g', FILE);
   nodes.move(ROOT_ID, 'g', ROOT_ID, 'f');
   t.false(f.attached);
-  t.is(nodes.path(f), '/f', 'an open file keeps its last path for its handles');
+  t.is(f.path, '/f', 'an open file keeps its last path for its handles');
   nodes.forget(f.id, 1);
   t.is(nodes.get(f.id), f);
   nodes.forget(f.id, 1);
@@ -52,4 +56,57 @@ test('a name that now holds another type is a new inode', (t) => {
   const d = nodes.entry(ROOT_ID, 'x', DIR);
   t.not(d.id, f.id);
   t.false(f.attached);
+});
+
+test('an unlinked inode stays while an fd holds it after the kernel forgets it, and goes with the last release', (t) => {
+  const nodes = new InodeTable();
+  const f = nodes.entry(ROOT_ID, 'f', FILE, 'aa'.repeat(16));
+  f.nlookup = 1;
+  const fd = new Fd(f, fs.constants.O_RDWR);
+  nodes.opened(fd);
+  t.true(f.fds.has(fd));
+  nodes.remove(ROOT_ID, 'f');
+  nodes.forget(f.id, 1);
+  t.is(nodes.get(f.id), f, 'the open file is still served through its fd');
+  t.is(nodes.byGfidOf(f.gfid!), f);
+  t.is(fd.path, '/f');
+  const again = new Fd(f, fs.constants.O_RDONLY);
+  nodes.opened(again);
+  nodes.released(fd);
+  t.is(nodes.get(f.id), f, 'a second fd still holds it');
+  nodes.released(again);
+  t.is(f.fds.size, 0);
+  t.is(nodes.get(f.id), undefined);
+  t.is(nodes.byGfidOf('aa'.repeat(16)), undefined);
+});
+
+test('an fd\'s path follows a rename of a parent directory, and its ctx slots stay with it', (t) => {
+  const nodes = new InodeTable();
+  const a = nodes.entry(ROOT_ID, 'a', DIR);
+  const b = nodes.entry(a.id, 'b', DIR);
+  const f = nodes.entry(b.id, 'f', FILE);
+  const fd = new Fd(f, fs.constants.O_WRONLY);
+  nodes.opened(fd);
+  const key = new CtxKey<{ written: number }>('test');
+  fd.ctx.set(key, { written: 3 });
+  t.is(fd.path, '/a/b/f');
+  nodes.move(ROOT_ID, 'a', ROOT_ID, 'c');
+  t.is(fd.path, '/c/b/f');
+  const z = nodes.entry(ROOT_ID, 'z', DIR);
+  nodes.move(a.id, 'b', z.id, 'y');
+  t.is(fd.path, '/z/y/f');
+  t.is(fd.inode, f);
+  t.is(fd.flags, fs.constants.O_WRONLY);
+  t.deepEqual(fd.ctx.get(key), { written: 3 });
+});
+
+test('an fd on a detached inode keeps its path and lives outside any table', (t) => {
+  const fd = Fd.forPath('/d/f', fs.constants.O_RDONLY);
+  t.is(fd.path, '/d/f');
+  t.is(fd.inode.table, undefined);
+  const nodes = new InodeTable();
+  nodes.opened(fd);
+  nodes.released(fd);
+  t.is(fd.inode.fds.size, 0);
+  t.is(nodes.find('/d/f'), undefined);
 });
