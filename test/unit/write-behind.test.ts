@@ -4,7 +4,9 @@ import test from 'ava';
 import fs from 'node:fs';
 import { bulkPool } from '../../lib/buffer-pool.js';
 import { FsError } from '../../lib/errors.js';
-import type { FopArgs, FopName, FopReply, Iatt } from '../../lib/fops.js';
+import { S_IFDIR, S_IFREG, type FopArgs, type FopName, type FopReply, type Iatt } from '../../lib/fops.js';
+import type { Frame } from '../../lib/frame.js';
+import { Fd, ROOT_ID, type Inode } from '../../lib/inode.js';
 import { Xlator } from '../../lib/xlator.js';
 import { WriteBehind } from '../../client/xlators/performance/write-behind.js';
 
@@ -13,7 +15,7 @@ const iatt: Iatt = {
 };
 
 interface ChildWrite {
-  fd: number;
+  fd: Fd;
   offset: number;
   data: Buffer;
   /** A writev's extents (offset and data are its first). */
@@ -33,8 +35,6 @@ class StubChild extends Xlator {
   setattrError?: FsError;
   /** When set, writev answers ENOSYS (a child without it). */
   noWritev = false;
-  private nextFd = 10;
-
   override call<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
     if (fop === 'writev' && this.noWritev) return Promise.reject(FsError.of('ENOSYS'));
     if (fop === 'write' || fop === 'writev') {
@@ -56,7 +56,7 @@ class StubChild extends Xlator {
     if (fop === 'setattr' && this.setattrError) return Promise.reject(this.setattrError);
     const replies: Partial<Record<FopName, unknown>> = {
       lookup: { iatt }, fstat: { iatt }, setattr: { iatt }, read: { data: Buffer.alloc(0) },
-      create: { fd: this.nextFd++, iatt }, open: { fd: this.nextFd++ },
+      create: { iatt }, open: {},
       flush: {}, fsync: {}, release: {}, rename: {}, unlink: {}, ftruncate: {},
     };
     return Promise.resolve(replies[fop] as FopReply<F>);
@@ -68,6 +68,31 @@ function make(options: Record<string, string> = {}): { wb: WriteBehind; child: S
   const child = new StubChild({ name: 'stub', type: 'test/stub', options: {}, children: [] });
   const wb = new WriteBehind({ name: 'wb', type: 'performance/write-behind', options: { 'hold-ms': '0', ...options }, children: [child] });
   return { wb, child };
+}
+
+/**
+ * The inode of path in x's inode table, with the directories on the way, as the FUSE
+ * bridge's lookups make them: every fd and path fop of one name meets the same inode.
+ */
+function inodeOf(x: Xlator, path: string): Inode {
+  const names = path.split('/').filter(Boolean);
+  let node = x.inodes.root;
+  names.forEach((name, i) => { node = x.inodes.entry(node.id, name, i === names.length - 1 ? S_IFREG : S_IFDIR); });
+  return node;
+}
+
+/** Creates path through x as the bridge does: a new Fd on the file's inode, given to create. */
+async function create(x: Xlator, path: string, flags = fs.constants.O_RDWR, frame: Frame = ROOT_FRAME): Promise<Fd> {
+  const fd = new Fd(inodeOf(x, path), flags);
+  await x.call('create', { path, mode: 0o644, flags, fd }, frame);
+  return fd;
+}
+
+/** Opens path through x as the bridge does. */
+async function open(x: Xlator, path: string, flags: number): Promise<Fd> {
+  const fd = new Fd(inodeOf(x, path), flags);
+  await x.call('open', { path, flags, fd }, ROOT_FRAME);
+  return fd;
 }
 
 /** Lets every pending promise callback run. */
@@ -84,8 +109,8 @@ function watch<T>(p: Promise<T>): { done: boolean; result: Promise<T> } {
 const bytes = (n: number, fill: number): Buffer => Buffer.alloc(n, fill);
 
 /** Creates /f and writes a 4 KiB block of each [offset, fill] in order; the fd. */
-async function createAndWrite(wb: WriteBehind, blocks: Array<[offset: number, fill: number]>): Promise<number> {
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+async function createAndWrite(wb: WriteBehind, blocks: Array<[offset: number, fill: number]>): Promise<Fd> {
+  const fd = await create(wb, '/f');
   for (const [offset, fill] of blocks) await wb.call('write', { fd, offset, data: bytes(4096, fill) }, ROOT_FRAME);
   return fd;
 }
@@ -94,7 +119,7 @@ const enospc = (): FsError => FsError.of('ENOSPC', 'brick full');
 
 test('a write resolves before the child answers, and the child gets a copy of the data', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   const buf = Buffer.from('hello');
   t.deepEqual(await wb.call('write', { fd, offset: 0, data: buf }, ROOT_FRAME), { size: 5 });
   t.is(child.writes.length, 1);
@@ -108,7 +133,7 @@ test('a write resolves before the child answers, and the child gets a copy of th
 test.serial('big acknowledged writes are copied into pooled slabs, each given back once the child answered', async (t) => {
   const before = bulkPool.outstanding;
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   const big = bytes(64 * 1024, 0x61);
   await wb.call('write', { fd, offset: 0, data: big }, ROOT_FRAME);
   big.fill(0x78); // FUSE reuses the buffer once the write is answered
@@ -129,7 +154,7 @@ test.serial('big acknowledged writes are copied into pooled slabs, each given ba
 
 test('hold-ms: an idle file\'s small write waits for the next ones to merge with, then goes when the hold is over', async (t) => {
   const { wb, child } = make({ 'hold-ms': '500' });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   const start = Date.now();
   await wb.call('write', { fd, offset: 0, data: Buffer.from('aaaa') }, ROOT_FRAME);
   await wb.call('write', { fd, offset: 4, data: Buffer.from('bbbb') }, ROOT_FRAME);
@@ -162,7 +187,7 @@ test('hold-ms: a batch that reaches aggregate-size goes at once', async (t) => {
 
 test('contiguous small writes queued while one is in flight go down merged', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('write', { fd, offset: 0, data: Buffer.from('aaaa') }, ROOT_FRAME);
   await wb.call('write', { fd, offset: 4, data: Buffer.from('bbbb') }, ROOT_FRAME);
   await wb.call('write', { fd, offset: 8, data: Buffer.from('cccc') }, ROOT_FRAME);
@@ -176,7 +201,7 @@ test('contiguous small writes queued while one is in flight go down merged', asy
 
 test('a merged write never exceeds aggregate-size, and full batches are pipelined', async (t) => {
   const { wb, child } = make({ 'aggregate-size': '8K' });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   for (let i = 0; i < 4; i++) await wb.call('write', { fd, offset: i * 4096, data: bytes(4096, i) }, ROOT_FRAME);
   // 0 goes at once; 1+2 make a full 8K batch that goes while 0 is in flight; 3 may still grow.
   t.deepEqual(child.seen.slice(1), ['write 0+4096', 'write 4096+8192']);
@@ -190,7 +215,7 @@ test('a merged write never exceeds aggregate-size, and full batches are pipeline
 
 test('flush waits for the pending writes before it goes down', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
   const flush = watch(wb.call('flush', { fd }, ROOT_FRAME));
   await settle();
@@ -203,7 +228,7 @@ test('flush waits for the pending writes before it goes down', async (t) => {
 
 test('flush-behind: close returns before the pending writes land; the flush, then the release, go down after them', async (t) => {
   const { wb, child } = make({ 'flush-behind': 'on' });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
   await wb.call('flush', { fd }, ROOT_FRAME);
   t.deepEqual(child.seen.slice(1), ['write 0+1'], 'close answered with the write still in flight');
@@ -217,7 +242,7 @@ test('flush-behind: close returns before the pending writes land; the flush, the
 
 test('flush-behind: a failure already known is still reported by close', async (t) => {
   const { wb, child } = make({ 'flush-behind': 'on' });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
   child.writes[0]!.fail(enospc());
   await settle();
@@ -226,7 +251,7 @@ test('flush-behind: a failure already known is still reported by close', async (
 
 test('a failed background write fails the next flush of its fd, once', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
   child.writes[0]!.fail(enospc());
   const err = await t.throwsAsync<FsError>(wb.call('flush', { fd }, ROOT_FRAME), { instanceOf: FsError });
@@ -237,7 +262,7 @@ test('a failed background write fails the next flush of its fd, once', async (t)
 
 test('a failed background write fails the next write of its fd, once; so does a short write', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('write', { fd, offset: 0, data: Buffer.from('abc') }, ROOT_FRAME);
   child.writes[0]!.fail(enospc());
   await settle();
@@ -253,8 +278,8 @@ test('a failed background write fails the next write of its fd, once; so does a 
 
 test('the error sticks to the fd that wrote, not to another fd of the file', async (t) => {
   const { wb, child } = make();
-  const { fd: a } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
-  const { fd: b } = await wb.call('open', { path: '/f', flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const a = await create(wb, '/f');
+  const b = await open(wb, '/f', fs.constants.O_RDWR);
   await wb.call('write', { fd: a, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
   child.writes[0]!.fail(enospc());
   await t.notThrowsAsync(wb.call('fsync', { fd: b, datasync: false }, ROOT_FRAME));
@@ -263,8 +288,8 @@ test('the error sticks to the fd that wrote, not to another fd of the file', asy
 
 test('read, fstat and lookup of the file wait for its pending writes', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
-  const { fd: other } = await wb.call('open', { path: '/f', flags: fs.constants.O_RDONLY }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
+  const other = await open(wb, '/f', fs.constants.O_RDONLY);
   await wb.call('write', { fd, offset: 0, data: Buffer.from('data') }, ROOT_FRAME);
   const read = watch(wb.call('read', { fd: other, offset: 0, size: 4 }, ROOT_FRAME));
   const fstat = watch(wb.call('fstat', { fd }, ROOT_FRAME));
@@ -279,7 +304,7 @@ test('read, fstat and lookup of the file wait for its pending writes', async (t)
 
 test('a lookup of a path without pending writes goes down at once', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
   const p = wb.call('lookup', { path: '/g' }, ROOT_FRAME);
   t.is(child.seen.at(-1), 'lookup /g', 'wound synchronously, with no wait');
@@ -293,7 +318,7 @@ test('a lookup of a path without pending writes goes down at once', async (t) =>
 
 test('overlapping writes are never in flight together; others are', async (t) => {
   const { wb, child } = make({ 'aggregate-size': '4K' });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) }, ROOT_FRAME);
   await wb.call('write', { fd, offset: 8192, data: bytes(4096, 2) }, ROOT_FRAME);
   await wb.call('write', { fd, offset: 2048, data: bytes(4096, 3) }, ROOT_FRAME);
@@ -309,7 +334,7 @@ test('overlapping writes are never in flight together; others are', async (t) =>
 
 test('a write beyond cache-size waits until earlier writes completed', async (t) => {
   const { wb, child } = make({ 'cache-size': '8K', 'aggregate-size': '4K' });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) }, ROOT_FRAME);
   await wb.call('write', { fd, offset: 4096, data: bytes(4096, 2) }, ROOT_FRAME);
   const third = watch(wb.call('write', { fd, offset: 8192, data: bytes(4096, 3) }, ROOT_FRAME));
@@ -324,7 +349,7 @@ test('a write beyond cache-size waits until earlier writes completed', async (t)
 
 test('a write larger than cache-size goes through and returns the child reply', async (t) => {
   const { wb, child } = make({ 'cache-size': '4K' });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('write', { fd, offset: 0, data: bytes(100, 1) }, ROOT_FRAME);
   const big = watch(wb.call('write', { fd, offset: 100, data: bytes(8192, 2) }, ROOT_FRAME));
   await settle();
@@ -338,8 +363,8 @@ test('a write larger than cache-size goes through and returns the child reply', 
 
 test('O_APPEND writes go through one at a time, after the writes before them', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
-  const { fd: app } = await wb.call('open', { path: '/f', flags: fs.constants.O_WRONLY | fs.constants.O_APPEND }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
+  const app = await open(wb, '/f', fs.constants.O_WRONLY | fs.constants.O_APPEND);
   await wb.call('write', { fd, offset: 1 << 20, data: bytes(10, 1) }, ROOT_FRAME);
   const append = watch(wb.call('write', { fd: app, offset: 0, data: bytes(10, 2) }, ROOT_FRAME));
   await settle();
@@ -352,10 +377,13 @@ test('O_APPEND writes go through one at a time, after the writes before them', a
   await append.result;
 });
 
-test('rename moves the pending state: a lookup of the new name waits', async (t) => {
+test('the pending state follows its file across a rename: a lookup of the new name waits, the old name\'s does not', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/d/a', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
-  await wb.call('rename', { from: '/d/a', to: '/d/b' }, ROOT_FRAME);
+  const fd = await create(wb, '/d/a');
+  const d = wb.inodes.find('/d')!;
+  await wb.call('rename', { from: '/d/a', to: '/d/b', inode: fd.inode }, ROOT_FRAME);
+  // As the bridge does once the rename is answered.
+  wb.inodes.move(d.id, 'a', d.id, 'b');
   await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
   await wb.call('lookup', { path: '/d/a' }, ROOT_FRAME);
   const lookup = watch(wb.call('lookup', { path: '/d/b' }, ROOT_FRAME));
@@ -366,18 +394,38 @@ test('rename moves the pending state: a lookup of the new name waits', async (t)
   t.deepEqual(child.seen.slice(-3), ['write 0+1', 'lookup /d/a', 'lookup /d/b'], 'the old name did not wait');
 
   // And with the directory it is in.
-  await wb.call('rename', { from: '/d', to: '/e' }, ROOT_FRAME);
+  await wb.call('rename', { from: '/d', to: '/e', inode: d }, ROOT_FRAME);
+  wb.inodes.move(ROOT_ID, 'd', ROOT_ID, 'e');
   await wb.call('write', { fd, offset: 1, data: Buffer.from('y') }, ROOT_FRAME);
   const below = watch(wb.call('lookup', { path: '/e/b' }, ROOT_FRAME));
   await settle();
   t.false(below.done);
+  t.deepEqual(wb.statedump().files, [{ path: '/e/b', pendingBytes: 1, queued: 0, inflight: 1, waitingForWindow: 0 }]);
   child.writes[1]!.answer();
   await below.result;
 });
 
+test('the pending state is the file\'s, whatever its name: a lookup of a hard link waits, a setattr of it goes behind', async (t) => {
+  const { wb, child } = make();
+  const inode = wb.inodes.entry(ROOT_ID, 'f', S_IFREG, 'gfid-f');
+  const fd = new Fd(inode, fs.constants.O_RDWR);
+  await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR, fd }, ROOT_FRAME);
+  t.is(wb.inodes.entry(ROOT_ID, 'h', S_IFREG, 'gfid-f'), inode, 'one inode for both names');
+  await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
+  const lookup = watch(wb.call('lookup', { path: '/h', inode }, ROOT_FRAME));
+  await wb.call('setattr', { path: '/h', attrs: { mode: 0o600 } }, ROOT_FRAME);
+  await settle();
+  t.false(lookup.done);
+  t.deepEqual(child.seen.slice(1), ['write 0+1'], 'the setattr was answered and waits behind the write');
+  child.writes[0]!.answer();
+  await lookup.result;
+  await wb.call('flush', { fd }, ROOT_FRAME);
+  t.deepEqual(child.seen.slice(1), ['write 0+1', 'lookup /h', 'setattr /f', 'flush']);
+});
+
 test('rename waits for the pending writes of both names', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/t', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/t');
   await wb.call('write', { fd, offset: 0, data: Buffer.from('x') }, ROOT_FRAME);
   const rename = watch(wb.call('rename', { from: '/s', to: '/t' }, ROOT_FRAME));
   await settle();
@@ -389,7 +437,7 @@ test('rename waits for the pending writes of both names', async (t) => {
 
 test('release waits for pending writes; statedump shows what is pending', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('write', { fd, offset: 0, data: bytes(10, 1) }, ROOT_FRAME);
   await wb.call('write', { fd, offset: 10, data: bytes(5, 1) }, ROOT_FRAME);
   const dump = wb.statedump();
@@ -409,7 +457,7 @@ test('release waits for pending writes; statedump shows what is pending', async 
 
 test('fini waits until every acknowledged write reached the child', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('write', { fd, offset: 0, data: bytes(10, 1) }, ROOT_FRAME);
   await wb.call('write', { fd, offset: 10, data: bytes(10, 1) }, ROOT_FRAME);
   const fini = watch(wb.fini());
@@ -423,7 +471,7 @@ test('fini waits until every acknowledged write reached the child', async (t) =>
 
 test('a setattr of a file open for writing goes behind: answered at once, sent after the writes before it, before the writes after it', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) }, ROOT_FRAME);
   const r = await wb.call('setattr', { path: '/f', attrs: { uid: 1000, gid: 1000 } }, ROOT_FRAME);
   t.is((r as { iatt?: unknown }).iatt, undefined, 'answered without attributes: it has not happened yet');
@@ -442,7 +490,7 @@ test('a setattr of a file open for writing goes behind: answered at once, sent a
 
 test('a failed setattr that went behind is reported by the next flush (close), once', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   child.setattrError = FsError.of('ENOTCONN', 'brick gone');
   await wb.call('setattr', { path: '/f', attrs: { mode: 0o600 } }, ROOT_FRAME);
   await t.throwsAsync(wb.call('flush', { fd }, ROOT_FRAME), { code: 'ENOTCONN' });
@@ -451,7 +499,7 @@ test('a failed setattr that went behind is reported by the next flush (close), o
 
 test('after close (flush), a setattr of the file goes through and its error reaches the caller', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('flush', { fd }, ROOT_FRAME);
   child.setattrError = FsError.of('EPERM', 'no');
   await t.throwsAsync(wb.call('setattr', { path: '/f', attrs: { mtimeMs: 1 } }, ROOT_FRAME), { code: 'EPERM' });
@@ -459,15 +507,15 @@ test('after close (flush), a setattr of the file goes through and its error reac
   const r = await wb.call('setattr', { path: '/f', attrs: { mtimeMs: 1 } }, ROOT_FRAME);
   t.truthy(r.iatt, 'the child answered');
   const m = make({ 'metadata-behind': 'off' });
-  const o = await m.wb.call('create', { path: '/g', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const o = await create(m.wb, '/g');
   await m.wb.call('setattr', { path: '/g', attrs: { uid: 1 } }, ROOT_FRAME);
   t.true(m.child.seen.includes('setattr /g'), 'metadata-behind off: sent before the answer');
-  await m.wb.call('release', { fd: o.fd }, ROOT_FRAME);
+  await m.wb.call('release', { fd: o }, ROOT_FRAME);
 });
 
 test('a truncation never goes behind', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('setattr', { path: '/f', attrs: { size: 0 } }, ROOT_FRAME);
   t.true(child.seen.includes('setattr /f'));
   await wb.call('release', { fd }, ROOT_FRAME);
@@ -475,7 +523,7 @@ test('a truncation never goes behind', async (t) => {
 
 test('consecutive setattrs that went behind go down as one, later fields winning', async (t) => {
   const { wb, child } = make();
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, ROOT_FRAME);
+  const fd = await create(wb, '/f');
   await wb.call('write', { fd, offset: 0, data: bytes(10, 1) }, ROOT_FRAME);
   await wb.call('setattr', { path: '/f', attrs: { uid: 5, gid: 5 } }, ROOT_FRAME);
   await wb.call('setattr', { path: '/f', attrs: { mode: 0o600 } }, ROOT_FRAME);
@@ -558,7 +606,7 @@ test('queued writes and setattrs go down with the frame of their caller; merged 
   const child = new StubChild({ name: 'stub', type: 'test/stub', options: {}, children: [] });
   const spy = new FrameSpy({ name: 'spy', type: 'test/spy', options: {}, children: [child] });
   const wb = new WriteBehind({ name: 'wb', type: 'performance/write-behind', options: { 'hold-ms': '0' }, children: [spy] });
-  const { fd } = await wb.call('create', { path: '/f', mode: 0o644, flags: fs.constants.O_RDWR }, userFrame(1000));
+  const fd = await create(wb, '/f', fs.constants.O_RDWR, userFrame(1000));
   await wb.call('write', { fd, offset: 0, data: bytes(4096, 1) }, userFrame(1001));
   // Queued behind the first, merged into one write.
   await wb.call('write', { fd, offset: 4096, data: bytes(4096, 2) }, userFrame(1002));

@@ -4,6 +4,7 @@ import pathMod from 'node:path/posix';
 import { bulkPool } from '../../../lib/buffer-pool.js';
 import { FsError } from '../../../lib/errors.js';
 import type { FopArgs, FopName, FopReply, SetattrFields, WriteExtent } from '../../../lib/fops.js';
+import { CtxKey, type Fd, type Inode } from '../../../lib/inode.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl } from '../../../lib/xlator.js';
 
@@ -14,7 +15,8 @@ const POOLED_COPY_BYTES = 32 * 1024;
 
 /** One write on its way to the child. */
 interface Write {
-  fd: number;
+  /** The fd it was written through; none for a setattr. */
+  fd?: Fd;
   offset: number;
   data: Buffer;
   /** The pooled slab `data` was copied into (lib/buffer-pool.ts), given back once the child answered. */
@@ -54,10 +56,12 @@ interface Batch extends Extent {
   slab?: Buffer;
 }
 
-/** Write-behind state of one file, shared by every fd open on it. */
+/**
+ * Write-behind state of one file, shared by every fd open on it (its slot in the inode's
+ * ctx, so every name of the file, and the name a rename gives it, reach it).
+ */
 interface FileState {
-  /** The name it is indexed under in `files`; follows renames. */
-  path: string;
+  inode: Inode;
   /** Not sent yet; sent in this order. */
   queued: Write[];
   inflight: Set<Batch>;
@@ -65,7 +69,8 @@ interface FileState {
   bytes: number;
   /** Writes waiting for room in the window, first come first served. */
   waiting: Array<{ size: number; admit(): void }>;
-  openFds: number;
+  /** The fds open on it through this translator. */
+  fds: Set<FdState>;
   /** Someone waits for the pending work (flush, stat, release...): held setattrs go now. */
   urgent: boolean;
   /** Sends held setattrs after SETATTR_HOLD_MS even if nobody asked. */
@@ -83,6 +88,7 @@ interface FileState {
  */
 const SETATTR_HOLD_MS = 1000;
 
+/** Write-behind state of one fd (its slot in the fd's ctx). */
 interface FdState {
   file: FileState;
   /** O_SYNC / O_DSYNC: the caller asked for the data to be stable before write() returns. */
@@ -105,7 +111,8 @@ interface FdState {
  * sticks to the fd and fails that fd's next write, flush or fsync (close() reports it), as
  * in GlusterFS. Every other fop on the file (read, stat, truncate, xattrs, rename...) waits
  * for the file's pending writes first, so nothing can observe that the data is not there yet.
- * Files are keyed by path: an fd's file is the path it was opened at, moved by renames.
+ * A file's state hangs on its inode: path fops find it through the caller's inode (or the
+ * inode table's of that name), whatever name the file was opened by.
  */
 export class WriteBehind extends Xlator implements FopImpl {
   static override readonly description = 'Acknowledges writes at once and sends them in the background, merged';
@@ -142,9 +149,10 @@ export class WriteBehind extends Xlator implements FopImpl {
   /** `volume set performance.write-behind on|off` puts the translator in the client graph or leaves it out. */
   static readonly volumeSwitch = { key: 'performance.write-behind', default: true, description: 'Acknowledge writes at once and send them in the background; errors surface on the next write, fsync or close (on/off)' } as const;
 
-  private readonly fds = new Map<number, FdState>();
-  /** Files with an open fd or a pending write, by their current path. */
-  private readonly files = new Map<string, FileState>();
+  private readonly fdKey = new CtxKey<FdState>(this.name);
+  private readonly fileKey = new CtxKey<FileState>(this.name);
+  /** Files with an open fd here or a pending write (for the statedump). */
+  private readonly files = new Set<FileState>();
   /** Files with writes queued or in flight (renamed-over and unlinked ones included). */
   private readonly busy = new Set<FileState>();
   /** Flushes answered before they went down (flush-behind), until they reached the child. */
@@ -188,21 +196,25 @@ export class WriteBehind extends Xlator implements FopImpl {
 
   override statedump(): Record<string, unknown> {
     const files = [...this.busy].map((s) => ({
-      path: s.path, pendingBytes: s.bytes, queued: s.queued.length, inflight: s.inflight.size, waitingForWindow: s.waiting.length,
+      path: s.inode.path, pendingBytes: s.bytes, queued: s.queued.length, inflight: s.inflight.size, waitingForWindow: s.waiting.length,
     }));
+    let openFds = 0;
     let stickyErrors = 0;
-    for (const f of this.fds.values()) if (f.error) stickyErrors++;
+    for (const s of this.files) {
+      openFds += s.fds.size;
+      for (const f of s.fds) if (f.error) stickyErrors++;
+    }
     return {
       cacheSizeBytes: this.cacheSizeBytes, aggregateSizeBytes: this.aggregateSizeBytes,
-      openFds: this.fds.size, pendingBytes: files.reduce((n, f) => n + f.pendingBytes, 0), files,
+      openFds, pendingBytes: files.reduce((n, f) => n + f.pendingBytes, 0), files,
       acknowledged: this.acknowledged, childWrites: this.childWrites, merged: this.merged,
       writeThrough: this.writeThrough, windowWaits: this.windowWaits, writevs: this.writevs, failed: this.failed, stickyErrors,
     };
   }
 
   async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
-    const st = this.fds.get(a.fd);
-    if (!st) return this.child.call('write', a, f);
+    const st = a.fd.ctx.get(this.fdKey);
+    if (!st) return this.afterFd(a.fd, () => this.child.call('write', a, f));
     if (st.error) throw this.takeError(st);
     st.flushed = false;
     const s = st.file;
@@ -229,7 +241,7 @@ export class WriteBehind extends Xlator implements FopImpl {
   }
 
   flush(a: FopArgs<'flush'>, f: Frame): Promise<FopReply<'flush'>> {
-    const st = this.fds.get(a.fd);
+    const st = a.fd.ctx.get(this.fdKey);
     if (st) st.flushed = true;
     const flushed = this.afterFd(a.fd, () => this.reportOr(a.fd, 'flush', a, f));
     if (!st || !this.optBool('flush-behind') || st.error || !this.busy.has(st.file)) return flushed;
@@ -237,7 +249,7 @@ export class WriteBehind extends Xlator implements FopImpl {
     // background, with the frame of the close() that sent it; release waits for it, and a
     // failure meanwhile is logged there.
     const behind: Promise<void> = flushed.then(() => undefined, (e: Error) => {
-      this.log.warn(`${st.file.path}: flush behind close failed: ${e.message}`);
+      this.log.warn(`${a.fd.path}: flush behind close failed: ${e.message}`);
     }).finally(() => {
       this.flushesBehind.delete(behind);
       if (st.flushBehind === behind) st.flushBehind = undefined;
@@ -253,14 +265,13 @@ export class WriteBehind extends Xlator implements FopImpl {
 
   async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
     // A flush that went behind close reaches the child before the release.
-    await this.fds.get(a.fd)?.flushBehind;
+    await a.fd.ctx.get(this.fdKey)?.flushBehind;
     return this.afterFd(a.fd, () => {
-      const st = this.fds.get(a.fd);
+      const st = a.fd.ctx.take(this.fdKey);
       if (st) {
-        this.fds.delete(a.fd);
-        st.file.openFds--;
+        st.file.fds.delete(st);
         // close() already returned: nobody is left to tell.
-        if (st.error) this.log.warn(`${st.file.path}: a background write failed after the last flush (${st.error.code}: ${st.error.message})`);
+        if (st.error) this.log.warn(`${a.fd.path}: a background write failed after the last flush (${st.error.code}: ${st.error.message})`);
         this.forgetIfUnused(st.file);
       }
       return this.child.call('release', a, f);
@@ -284,7 +295,7 @@ export class WriteBehind extends Xlator implements FopImpl {
   // Path fops on a file with pending writes: after them (the size, mtime, data they see).
 
   lookup(a: FopArgs<'lookup'>, f: Frame): Promise<FopReply<'lookup'>> {
-    return this.afterPath(a.path, 'lookup', a, f);
+    return this.afterPath(a.path, a.inode, 'lookup', a, f);
   }
 
   /**
@@ -296,106 +307,94 @@ export class WriteBehind extends Xlator implements FopImpl {
    * the pending writes and go through.
    */
   setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
-    const s = this.files.get(a.path);
+    const s = this.fileAt(a.path, a.inode);
     if (s && a.attrs.size === undefined && this.optBool('metadata-behind') && this.hasUnflushedFd(s)) {
       this.enqueueSetattr(s, a.attrs, f);
       this.pump(s);
       return Promise.resolve({} as FopReply<'setattr'>);
     }
-    return this.afterPath(a.path, 'setattr', a, f);
+    return this.afterPath(a.path, a.inode, 'setattr', a, f);
   }
 
   getxattr(a: FopArgs<'getxattr'>, f: Frame): Promise<FopReply<'getxattr'>> {
-    return this.afterPath(a.path, 'getxattr', a, f);
+    return this.afterPath(a.path, a.inode, 'getxattr', a, f);
   }
 
   setxattr(a: FopArgs<'setxattr'>, f: Frame): Promise<FopReply<'setxattr'>> {
-    return this.afterPath(a.path, 'setxattr', a, f);
+    return this.afterPath(a.path, a.inode, 'setxattr', a, f);
   }
 
   removexattr(a: FopArgs<'removexattr'>, f: Frame): Promise<FopReply<'removexattr'>> {
-    return this.afterPath(a.path, 'removexattr', a, f);
+    return this.afterPath(a.path, a.inode, 'removexattr', a, f);
   }
 
   listxattr(a: FopArgs<'listxattr'>, f: Frame): Promise<FopReply<'listxattr'>> {
-    return this.afterPath(a.path, 'listxattr', a, f);
+    return this.afterPath(a.path, a.inode, 'listxattr', a, f);
   }
 
   readlink(a: FopArgs<'readlink'>, f: Frame): Promise<FopReply<'readlink'>> {
-    return this.afterPath(a.path, 'readlink', a, f);
+    return this.afterPath(a.path, a.inode, 'readlink', a, f);
   }
 
   /** An O_TRUNC open must not be overtaken by the writes before it. */
   async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
-    const r = await this.afterPath(a.path, 'open', a, f);
-    this.track(r.fd, a.path, a.flags);
+    const r = await this.afterPath(a.path, a.fd.inode, 'open', a, f);
+    this.track(a.fd);
     return r;
   }
 
   async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
-    const r = await this.afterPath(a.path, 'create', a, f);
-    this.track(r.fd, a.path, a.flags);
+    const r = await this.afterPath(a.path, a.fd.inode, 'create', a, f);
+    this.track(a.fd);
     return r;
   }
 
-  /** The name now means nothing: fds still open keep their file's state, path fops stop finding it. */
-  async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
-    const r = await this.afterPath(a.path, 'unlink', a, f);
-    this.files.delete(a.path);
-    return r;
+  unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
+    return this.afterPath(a.path, a.inode, 'unlink', a, f);
   }
 
   link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
-    const wait = this.drainedAll([a.target, a.path]);
-    const send = (): Promise<FopReply<'link'>> => this.child.call('link', a, f);
-    return wait ? wait.then(send) : send();
+    return this.after([this.fileAt(a.target, a.inode), this.fileAt(a.path)], () => this.child.call('link', a, f));
   }
 
-  /** The file's state moves with its name, and with its directory's (as md-cache's fd paths). */
-  async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
-    const wait = this.drainedAll([a.from, a.to]);
-    if (wait) await wait;
-    const r = await this.child.call('rename', a, f);
-    if (a.from === a.to) return r;
-    // A replaced target lives on for its open fds only.
-    this.files.delete(a.to);
-    const prefix = a.from + '/';
-    const moved = [...this.files.values()].filter((s) => s.path === a.from || s.path.startsWith(prefix));
-    for (const s of moved) this.files.delete(s.path);
-    for (const s of moved) {
-      s.path = a.to + s.path.slice(a.from.length);
-      this.files.set(s.path, s);
-    }
-    return r;
+  /** The source and what it replaces, after their pending writes; their state stays on their inodes. */
+  rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
+    return this.after([this.fileAt(a.from, a.inode), this.fileAt(a.to)], () => this.child.call('rename', a, f));
   }
 
   /** Entries carry sizes and times: a listing waits for the pending writes of the files in it. */
   readdir(a: FopArgs<'readdir'>, f: Frame): Promise<FopReply<'readdir'>> {
     const send = (): Promise<FopReply<'readdir'>> => this.child.call('readdir', a, f);
     if (this.busy.size === 0) return send();
-    const waits = [...this.busy].filter((s) => pathMod.dirname(s.path) === a.path).map((s) => this.drained(s));
+    const waits = [...this.busy].filter((s) => pathMod.dirname(s.inode.path) === a.path).map((s) => this.drained(s));
     return waits.length ? Promise.all(waits).then(send) : send();
   }
 
-  private track(fd: number, path: string, flags: number): void {
-    let s = this.files.get(path);
-    if (!s) {
-      s = { path, queued: [], inflight: new Set(), bytes: 0, waiting: [], openFds: 0, urgent: false };
-      this.files.set(path, s);
-    }
-    s.openFds++;
-    this.fds.set(fd, { file: s, sync: (flags & O_DSYNC) !== 0, append: (flags & O_APPEND) !== 0, flushed: false });
+  private track(fd: Fd): void {
+    const s = fd.inode.ctx.ensure(this.fileKey, () => {
+      const made: FileState = { inode: fd.inode, queued: [], inflight: new Set(), bytes: 0, waiting: [], fds: new Set(), urgent: false };
+      this.files.add(made);
+      return made;
+    });
+    const st: FdState = { file: s, sync: (fd.flags & O_DSYNC) !== 0, append: (fd.flags & O_APPEND) !== 0, flushed: false };
+    fd.ctx.set(this.fdKey, st);
+    s.fds.add(st);
+  }
+
+  /** The state of the file a path fop names: through the caller's inode, else the inode table's of that path. */
+  private fileAt(path: string, inode?: Inode): FileState | undefined {
+    return (inode ?? this.inodes.find(path))?.ctx.get(this.fileKey);
   }
 
   private hasUnflushedFd(s: FileState): boolean {
-    for (const f of this.fds.values()) if (f.file === s && !f.flushed && !f.sync) return true;
+    for (const f of s.fds) if (!f.flushed && !f.sync) return true;
     return false;
   }
 
   private enqueueSetattr(s: FileState, attrs: SetattrFields, frame: Frame): void {
     let settle!: () => void;
     const done = new Promise<void>((r) => { settle = r; });
-    s.queued.push({ fd: -1, offset: 0, data: Buffer.alloc(0), barrier: true, setattr: { ...attrs }, frame, done, settle });
+    s.queued.push({ offset: 0, data: Buffer.alloc(0), barrier: true, setattr: { ...attrs }, frame, done, settle });
     this.acknowledged++;
     this.busy.add(s);
   }
@@ -522,7 +521,7 @@ export class WriteBehind extends Xlator implements FopImpl {
     try {
       // Writes merged into one batch are one fd's but may be different callers' (an fd shared
       // across a fork): the batch goes with the first write's frame.
-      p = this.child.call('write', { fd: head.fd, offset: head.offset, data }, head.frame);
+      p = this.child.call('write', { fd: head.fd!, offset: head.offset, data }, head.frame);
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -547,7 +546,8 @@ export class WriteBehind extends Xlator implements FopImpl {
     }
     const sent = extents.reduce((n, e) => n + e.data.length, 0);
     // As a merged write, the writev goes with its first write's frame.
-    const { fd, frame } = batch.writes[0]!;
+    const { frame } = batch.writes[0]!;
+    const fd = batch.writes[0]!.fd!;
     this.childWrites++;
     this.writevs++;
     this.merged += batch.writes.length - 1;
@@ -563,7 +563,7 @@ export class WriteBehind extends Xlator implements FopImpl {
   }
 
   /** A writev for a child without it: the extents one after another (they may overlap), up to a short one. */
-  private async writeEach(fd: number, extents: WriteExtent[], frame: Frame): Promise<FopReply<'writev'>> {
+  private async writeEach(fd: Fd, extents: WriteExtent[], frame: Frame): Promise<FopReply<'writev'>> {
     let size = 0;
     for (const e of extents) {
       const n = (await this.child.call('write', { fd, offset: e.offset, data: e.data }, frame)).size;
@@ -578,7 +578,7 @@ export class WriteBehind extends Xlator implements FopImpl {
     this.childWrites++;
     let p: Promise<unknown>;
     try {
-      p = this.child.call('setattr', { path: s.path, attrs }, frame);
+      p = this.child.call('setattr', { path: s.inode.path, inode: s.inode, attrs }, frame);
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -586,8 +586,8 @@ export class WriteBehind extends Xlator implements FopImpl {
       s.inflight.delete(batch);
       if (err) {
         this.failed++;
-        this.log.debug(`${s.path}: background setattr failed: ${err.code}`);
-        for (const f of this.fds.values()) if (f.file === s) f.error ??= err;
+        this.log.debug(`${s.inode.path}: background setattr failed: ${err.code}`);
+        for (const f of s.fds) f.error ??= err;
       }
       for (const w of batch.writes) w.settle();
       this.progress(s);
@@ -622,12 +622,12 @@ export class WriteBehind extends Xlator implements FopImpl {
     } else {
       for (const w of batch.writes) s.bytes -= w.data.length;
       if (!err && reply!.size < sent) {
-        err = FsError.of('EIO', `${s.path}: short background write, ${reply!.size} of ${sent} bytes at offset ${head.offset}`);
+        err = FsError.of('EIO', `${s.inode.path}: short background write, ${reply!.size} of ${sent} bytes at offset ${head.offset}`);
       }
       if (err) {
         this.failed++;
-        this.log.debug(`${s.path}: background write of ${sent} bytes at ${head.offset} failed: ${err.code}`);
-        const f = this.fds.get(head.fd);
+        this.log.debug(`${s.inode.path}: background write of ${sent} bytes at ${head.offset} failed: ${err.code}`);
+        const f = head.fd!.ctx.get(this.fdKey);
         // The first failure is the one reported.
         if (f) f.error ??= err;
       }
@@ -653,7 +653,9 @@ export class WriteBehind extends Xlator implements FopImpl {
   }
 
   private forgetIfUnused(s: FileState): void {
-    if (s.openFds === 0 && !this.busy.has(s) && this.files.get(s.path) === s) this.files.delete(s.path);
+    if (s.fds.size > 0 || this.busy.has(s)) return;
+    this.files.delete(s);
+    if (s.inode.ctx.get(this.fileKey) === s) s.inode.ctx.take(this.fileKey);
   }
 
   /** Resolves when the writes pending now are done; undefined (no wait at all) when there are none. */
@@ -668,19 +670,19 @@ export class WriteBehind extends Xlator implements FopImpl {
     return Promise.all(done).then(() => undefined);
   }
 
-  private drainedAll(paths: string[]): Promise<void> | undefined {
-    const waits = paths.map((p) => this.drained(this.files.get(p))).filter((w) => w !== undefined);
-    return waits.length ? Promise.all(waits).then(() => undefined) : undefined;
+  /** Sends once the pending writes of these files are done (at once when there are none). */
+  private after<T>(files: Array<FileState | undefined>, send: () => Promise<T>): Promise<T> {
+    const waits = files.map((s) => this.drained(s)).filter((w) => w !== undefined);
+    return waits.length ? Promise.all(waits).then(send) : send();
   }
 
-  private afterFd<T>(fd: number, send: () => Promise<T>): Promise<T> {
-    const wait = this.drained(this.fds.get(fd)?.file);
-    return wait ? wait.then(send) : send();
+  /** An fd fop: after the pending writes of its file, whichever fd wrote them. */
+  private afterFd<T>(fd: Fd, send: () => Promise<T>): Promise<T> {
+    return this.after([fd.inode.ctx.get(this.fileKey)], send);
   }
 
-  private afterPath<F extends FopName>(path: string, fop: F, a: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
-    const wait = this.drained(this.files.get(path));
-    return wait ? wait.then(() => this.child.call(fop, a, frame)) : this.child.call(fop, a, frame);
+  private afterPath<F extends FopName>(path: string, inode: Inode | undefined, fop: F, a: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
+    return this.after([this.fileAt(path, inode)], () => this.child.call(fop, a, frame));
   }
 
   private takeError(f: FdState): FsError {
@@ -690,8 +692,8 @@ export class WriteBehind extends Xlator implements FopImpl {
   }
 
   /** flush and fsync: the fd's sticky error if it has one, else the fop itself. */
-  private reportOr<F extends 'flush' | 'fsync'>(fd: number, fop: F, a: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
-    const st = this.fds.get(fd);
+  private reportOr<F extends 'flush' | 'fsync'>(fd: Fd, fop: F, a: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
+    const st = fd.ctx.get(this.fdKey);
     if (st?.error) return Promise.reject(this.takeError(st));
     return this.child.call(fop, a, frame);
   }
