@@ -4,7 +4,8 @@ import test from 'ava';
 import fs from 'node:fs';
 import pathMod from 'node:path/posix';
 import { FsError } from '../../lib/errors.js';
-import type { FopArgs, FopName, FopReply, Iatt } from '../../lib/fops.js';
+import { S_IFDIR, S_IFREG, type FopArgs, type FopName, type FopReply, type Iatt } from '../../lib/fops.js';
+import { Fd, ROOT_ID } from '../../lib/inode.js';
 import { Xlator } from '../../lib/xlator.js';
 import { ReaddirAhead } from '../../client/xlators/performance/readdir-ahead.js';
 
@@ -26,8 +27,7 @@ class StubChild extends Xlator {
   readonly failReaddir = new Set<string>();
   private readonly gates = new Map<string, Promise<void>>();
   private readonly before = new Map<FopName, Promise<void>>();
-  private readonly fds = new Map<number, string>();
-  private nextFd = 1;
+  private readonly fds = new Map<Fd, string>();
 
   add(...paths: string[]): this {
     for (const p of paths) this.tree.set(p.replace(/\/$/, '') || '/', iatt(p.endsWith('/')));
@@ -75,28 +75,28 @@ class StubChild extends Xlator {
     switch (fop) {
       case 'create':
         this.tree.set(path, iatt(false));
-        this.fds.set(this.nextFd, path);
-        return { fd: this.nextFd++, iatt: iatt(false) };
+        this.fds.set(a.fd as Fd, path);
+        return { iatt: iatt(false) };
       case 'open':
         if (((a.flags as number) & fs.constants.O_TRUNC) !== 0) setSize(path, 0);
-        this.fds.set(this.nextFd, path);
-        return { fd: this.nextFd++ };
+        this.fds.set(a.fd as Fd, path);
+        return {};
       case 'release':
-        this.fds.delete(a.fd as number);
+        this.fds.delete(a.fd as Fd);
         return {};
       case 'write': {
-        const p = this.fds.get(a.fd as number)!;
+        const p = this.fds.get(a.fd as Fd)!;
         const end = (a.offset as number) + (a.data as Buffer).length;
         setSize(p, Math.max(this.tree.get(p)!.size, end));
         return { size: (a.data as Buffer).length };
       }
       case 'writev': {
-        const p = this.fds.get(a.fd as number)!;
+        const p = this.fds.get(a.fd as Fd)!;
         for (const e of a.extents as Array<{ offset: number; data: Buffer }>) setSize(p, Math.max(this.tree.get(p)!.size, e.offset + e.data.length));
         return { size: 1 };
       }
       case 'ftruncate':
-        setSize(this.fds.get(a.fd as number)!, a.size as number);
+        setSize(this.fds.get(a.fd as Fd)!, a.size as number);
         return {};
       case 'setattr': {
         const before = this.tree.get(path)!;
@@ -200,7 +200,7 @@ test('reuse-listings: a listing that went down while this client changed the dir
   const open = child.gate('/a');
   const listing = ra.call('readdir', { path: '/a' }, ROOT_FRAME);
   await new Promise((r) => setImmediate(r));
-  await ra.call('create', { path: '/a/new', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  await ra.call('create', { path: '/a/new', mode: 0o644, flags: 0, fd: Fd.forPath('/a/new', 0) }, ROOT_FRAME);
   open();
   t.deepEqual(names(await listing), [], 'read before the create landed');
   t.deepEqual(names(await ra.call('readdir', { path: '/a' }, ROOT_FRAME)), ['new']);
@@ -362,7 +362,7 @@ test('cache-size bounds the entries held: the oldest listings make room, one too
 
 /** Each own change, what it changes, and the directory whose held listing must not be used after it. */
 const changes: Array<[string, string, (ra: ReaddirAhead) => Promise<unknown>, (r: FopReply<'readdir'>) => unknown]> = [
-  ['create', '/a', (ra) => ra.call('create', { path: '/a/new', mode: 0o644, flags: 0 }, ROOT_FRAME), names],
+  ['create', '/a', (ra) => ra.call('create', { path: '/a/new', mode: 0o644, flags: 0, fd: Fd.forPath('/a/new', 0) }, ROOT_FRAME), names],
   ['mkdir', '/a', (ra) => ra.call('mkdir', { path: '/a/new', mode: 0o755 }, ROOT_FRAME), names],
   ['mknod', '/a', (ra) => ra.call('mknod', { path: '/a/new', mode: 0o10644, rdev: 0 }, ROOT_FRAME), names],
   ['symlink', '/a', (ra) => ra.call('symlink', { target: 'x', path: '/a/new' }, ROOT_FRAME), names],
@@ -373,32 +373,50 @@ const changes: Array<[string, string, (ra: ReaddirAhead) => Promise<unknown>, (r
   ['rename (old parent)', '/a', (ra) => ra.call('rename', { from: '/a/f', to: '/b/g' }, ROOT_FRAME), names],
   ['rename (new parent)', '/b', (ra) => ra.call('rename', { from: '/a/f', to: '/b/g' }, ROOT_FRAME), names],
   ['rename of a directory (what was under it)', '/b', (ra) => ra.call('rename', { from: '/b', to: '/c' }, ROOT_FRAME).then(() => ra.call('rename', { from: '/a', to: '/b' }, ROOT_FRAME)), names],
-  ['an entry change (the directory\'s own attributes in its parent)', '/a', (ra) => ra.call('create', { path: '/a/sub/new', mode: 0o644, flags: 0 }, ROOT_FRAME), names],
+  ['an entry change (the directory\'s own attributes in its parent)', '/a', (ra) => ra.call('create', { path: '/a/sub/new', mode: 0o644, flags: 0, fd: Fd.forPath('/a/sub/new', 0) }, ROOT_FRAME), names],
   ['setattr of a child', '/a', (ra) => ra.call('setattr', { path: '/a/f', attrs: { mode: 0o600 } }, ROOT_FRAME), (r) => r.entries.map((e) => e.iatt.mode)],
   ['setxattr of a child', '/a', (ra) => ra.call('setxattr', { path: '/a/f', name: 'user.x', value: Buffer.from('1'), flags: 0 }, ROOT_FRAME), (r) => r.entries.map((e) => e.iatt.ctimeMs)],
   ['write through an fd', '/a', async (ra) => {
-    const { fd } = await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY }, ROOT_FRAME);
+    const fd = Fd.forPath('/a/f', fs.constants.O_WRONLY);
+    await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY, fd }, ROOT_FRAME);
     await ra.call('write', { fd, offset: 0, data: Buffer.from('hello') }, ROOT_FRAME);
   }, (r) => r.entries.map((e) => e.iatt.size)],
   ['writev through an fd', '/a', async (ra) => {
-    const { fd } = await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY }, ROOT_FRAME);
+    const fd = Fd.forPath('/a/f', fs.constants.O_WRONLY);
+    await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY, fd }, ROOT_FRAME);
     await ra.call('writev', { fd, extents: [{ offset: 10, data: Buffer.from('x') }] }, ROOT_FRAME);
   }, (r) => r.entries.map((e) => e.iatt.size)],
   ['ftruncate through an fd opened by create', '/a', async (ra) => {
-    const { fd } = await ra.call('create', { path: '/a/g', mode: 0o644, flags: 0 }, ROOT_FRAME);
+    const fd = Fd.forPath('/a/g', 0);
+    await ra.call('create', { path: '/a/g', mode: 0o644, flags: 0, fd }, ROOT_FRAME);
     await ra.call('readdir', { path: '/' }, ROOT_FRAME); // a fresh prefetch of /a after the create
     await settle(ra);
     await ra.call('ftruncate', { fd, size: 77 }, ROOT_FRAME);
   }, (r) => r.entries.map((e) => e.iatt.size)],
-  ['write through an fd of a file renamed since', '/b', async (ra) => {
-    const { fd } = await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY }, ROOT_FRAME);
-    await ra.call('rename', { from: '/a/f', to: '/b/g' }, ROOT_FRAME);
+  ['write through an fd of a file renamed since (its path follows its inode)', '/b', async (ra) => {
+    // The bridge's inodes: the fd is on /a/f's, and the table moves the name after the rename.
+    const a = ra.inodes.entry(ROOT_ID, 'a', S_IFDIR);
+    const b = ra.inodes.entry(ROOT_ID, 'b', S_IFDIR);
+    const fd = new Fd(ra.inodes.entry(a.id, 'f', S_IFREG), fs.constants.O_WRONLY);
+    await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY, fd }, ROOT_FRAME);
+    await ra.call('rename', { from: '/a/f', to: '/b/g', inode: fd.inode }, ROOT_FRAME);
+    ra.inodes.move(a.id, 'f', b.id, 'g');
     await ra.call('readdir', { path: '/' }, ROOT_FRAME);
     await settle(ra);
     await ra.call('write', { fd, offset: 0, data: Buffer.from('hello') }, ROOT_FRAME);
   }, (r) => r.entries.map((e) => e.iatt.size)],
+  ['write through one name of a hard link (the listing of the other name\'s directory)', '/b', async (ra) => {
+    const gfid = '00112233445566778899aabbccddeeff';
+    const a = ra.inodes.entry(ROOT_ID, 'a', S_IFDIR);
+    const b = ra.inodes.entry(ROOT_ID, 'b', S_IFDIR);
+    const inode = ra.inodes.entry(a.id, 'f', S_IFREG, gfid);
+    if (ra.inodes.entry(b.id, 'f', S_IFREG, gfid) !== inode) throw new Error('two names, one inode');
+    const fd = new Fd(inode, fs.constants.O_WRONLY);
+    await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY, fd }, ROOT_FRAME);
+    await ra.call('write', { fd, offset: 0, data: Buffer.from('hello') }, ROOT_FRAME);
+  }, names],
   ['open with O_TRUNC', '/a', async (ra) => {
-    await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY | fs.constants.O_TRUNC }, ROOT_FRAME);
+    await ra.call('open', { path: '/a/f', flags: fs.constants.O_WRONLY | fs.constants.O_TRUNC, fd: Fd.forPath('/a/f', fs.constants.O_WRONLY | fs.constants.O_TRUNC) }, ROOT_FRAME);
   }, (r) => r.entries.map((e) => e.iatt.size)],
 ];
 
@@ -423,7 +441,7 @@ test('a prefetch in flight when a change went down is not used (the reply was re
   child.add('/a/', '/a/f');
   const open = child.gate('/a');
   await ra.call('readdir', { path: '/' }, ROOT_FRAME);
-  await ra.call('create', { path: '/a/new', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  await ra.call('create', { path: '/a/new', mode: 0o644, flags: 0, fd: Fd.forPath('/a/new', 0) }, ROOT_FRAME);
   open();
   await settle(ra);
   t.deepEqual(names(await ra.call('readdir', { path: '/a' }, ROOT_FRAME)), ['f', 'new']);
@@ -527,4 +545,20 @@ test('prefetched listings go down with the frame of the readdir that listed thei
   await settle(ra);
   t.deepEqual(child.readdirs, ['/', '/a', '/b', '/a/x']);
   t.deepEqual(spy.uids.slice(3), ['readdir 1001'], 'the hit reached no child; the prefetch it started carries its frame');
+});
+
+test('a listing is keyed by its directory\'s gfid: a readdir carrying the inode uses the prefetch, and a change by path (through the inode table) drops it', async (t) => {
+  const { ra, child } = make({ 'reuse-listings': 'true' });
+  const gfid = 'ffeeddccbbaa99887766554433221100';
+  child.add('/a/', '/a/f');
+  child.tree.set('/a', { ...child.tree.get('/a')!, gfid });
+  await ra.call('readdir', { path: '/' }, ROOT_FRAME);
+  await settle(ra);
+  const inode = ra.inodes.entry(ROOT_ID, 'a', S_IFDIR, gfid);
+  const before = child.readdirs.length;
+  t.deepEqual(names(await ra.call('readdir', { path: '/a', inode }, ROOT_FRAME)), ['f']);
+  t.is(child.readdirs.length, before, 'answered from the prefetch, found by gfid');
+  await ra.call('create', { path: '/a/new', mode: 0o644, flags: 0, fd: Fd.forPath('/a/new', 0) }, ROOT_FRAME);
+  t.deepEqual(names(await ra.call('readdir', { path: '/a', inode }, ROOT_FRAME)), ['f', 'new']);
+  t.is(child.readdirs[before], '/a', 'the change found the listing through the table');
 });

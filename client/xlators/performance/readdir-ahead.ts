@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import pathMod from 'node:path/posix';
 import { BoundedMap } from '../../../lib/bounded-map.js';
 import { BRICK_PRIVATE_DIR, isDir, type DirEntry, type FopArgs, type FopReply } from '../../../lib/fops.js';
-import { renamedPath } from '../../../lib/paths.js';
+import type { Fd, Inode } from '../../../lib/inode.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../lib/xlator.js';
 
@@ -19,6 +19,9 @@ const WASTED_BACKOFF = 10;
 
 /** A prefetch of one directory's listing: in flight, then held until used, dropped or expired. */
 interface Prefetch {
+  /** The directory's gfid when known (a listing is the directory's, whatever its name), else its path. */
+  key: string;
+  /** The path it was asked by. */
   dir: string;
   /** When the request was sent (monotonic ms): the listing is as old as this at most. */
   sentAt: number;
@@ -32,6 +35,12 @@ interface Prefetch {
    * directory until it is cache-timeout old, and expiring then is no waste; else it was dropped.
    */
   used: boolean;
+}
+
+/** A subdirectory named by a listing. */
+interface Sub {
+  key: string;
+  dir: string;
 }
 
 const parentOf = (p: string): string => pathMod.dirname(p);
@@ -57,7 +66,13 @@ const under = (p: string, tree: string): boolean => p === tree || p.startsWith(t
  * (and the listing of its parent, which shows the directory's own times and link count),
  * before the change is sent and again when it is answered, so a prefetch that overlapped the
  * change is never used; an upcall (invalidate) drops the listings of the paths and their
- * parents.
+ * parents. A change to a file drops the listing of every directory holding one of its names
+ * (each shows the file's attributes).
+ *
+ * Listings are keyed by the directory's gfid where it is known (the readdir's inode, the
+ * listing entry a prefetch came from, the mount's inode table for a change by path), else by
+ * path. Both sides resolve a path through the same shared inode table, so a change through
+ * the mount always finds the listing its directory's readdir would use.
  */
 export class ReaddirAhead extends Xlator implements FopImpl {
   static override readonly description = 'Prefetches the listings of subdirectories when a directory is listed';
@@ -89,18 +104,16 @@ export class ReaddirAhead extends Xlator implements FopImpl {
   /** `volume set performance.readdir-ahead on|off` puts the translator in the client graph or leaves it out. */
   static readonly volumeSwitch = { key: 'performance.readdir-ahead', default: true, description: 'When a directory is listed, fetch the listings of its subdirectories in the background for a walk that goes down next (find, du, rm -rf) (on/off)' } as const;
 
-  /** Prefetches not sent yet, oldest first: when queued, and the frame of the readdir that queued it (the prefetch goes with it). */
-  private readonly queued = new Map<string, { at: number; frame: Frame }>();
-  /** Prefetches in flight by directory (spoiled ones leave this map but stay counted in running). */
+  /** Prefetches not sent yet by key, oldest first: the path, when queued, and the frame of the readdir that queued it (the prefetch goes with it). */
+  private readonly queued = new Map<string, { dir: string; at: number; frame: Frame }>();
+  /** Prefetches in flight by key (spoiled ones leave this map but stay counted in running). */
   private readonly inflight = new Map<string, Prefetch>();
   /** Listings that came back and wait for their readdir, in the order they came. */
   private readonly ready = new Map<string, Prefetch>();
   private readonly pending = new Set<Promise<unknown>>();
   private readonly wasted = new BoundedMap<string, number>(4096);
-  /** Subdirectories of recent listings not queued yet (a walker goes depth-first: few parents at a time). */
-  private readonly rest = new BoundedMap<string, { subs: string[]; next: number }>(64);
-  /** Path each open fd was opened at: a write through it changes its directory's listing. */
-  private readonly fdPath = new Map<number, string>();
+  /** Subdirectories of recent listings not queued yet, by the listed directory's path (a walker goes depth-first: few parents at a time). */
+  private readonly rest = new BoundedMap<string, { subs: Sub[]; next: number }>(64);
   private running = 0;
   private heldEntries = 0;
   /**
@@ -134,7 +147,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
   override statedump(): Record<string, unknown> {
     return {
       ...this.counters, window: Math.floor(this.window), held: this.ready.size, heldEntries: this.heldEntries,
-      inFlight: this.running, queued: this.queued.size, openFds: this.fdPath.size,
+      inFlight: this.running, queued: this.queued.size,
     };
   }
 
@@ -174,8 +187,8 @@ export class ReaddirAhead extends Xlator implements FopImpl {
   }
 
   private unhold(p: Prefetch): void {
-    if (this.ready.get(p.dir) !== p) return;
-    this.ready.delete(p.dir);
+    if (this.ready.get(p.key) !== p) return;
+    this.ready.delete(p.key);
     this.heldEntries -= p.entries!.length + 1;
   }
 
@@ -186,17 +199,19 @@ export class ReaddirAhead extends Xlator implements FopImpl {
       p.spoiled = true;
       this.counters.dropped++;
       this.unhold(p);
-      if (this.inflight.get(p.dir) === p) this.inflight.delete(p.dir);
+      if (this.inflight.get(p.key) === p) this.inflight.delete(p.key);
     };
     for (const d of dirs) {
-      const r = this.ready.get(d);
-      if (r) one(r);
-      const f = this.inflight.get(d);
-      if (f) one(f);
+      for (const k of new Set([d, this.keyOf(d)])) {
+        const r = this.ready.get(k);
+        if (r) one(r);
+        const f = this.inflight.get(k);
+        if (f) one(f);
+      }
     }
     if (trees.length === 0) return;
     for (const m of [this.ready, this.inflight]) {
-      for (const [d, p] of [...m]) if (trees.some((t) => under(d, t))) one(p);
+      for (const p of [...m.values()]) if (trees.some((t) => under(p.dir, t))) one(p);
     }
   }
 
@@ -207,14 +222,14 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     for (const p of this.ready.values()) {
       if (now - p.sentAt <= ttl) break;
       this.unhold(p);
-      if (!p.used) this.expired(p.dir, now);
+      if (!p.used) this.expired(p.key, now);
     }
   }
 
   /** A held listing nobody came for: the walker is slower than the window assumed (halved once per timeout, as listings expire in batches). */
-  private expired(dir: string, now: number): void {
+  private expired(key: string, now: number): void {
     this.counters.expired++;
-    this.wasted.set(dir, now);
+    this.wasted.set(key, now);
     if (now - this.shrunkAt < this.ttlMs) return;
     this.shrunkAt = now;
     this.window = Math.max(1, this.window >> 1);
@@ -230,9 +245,11 @@ export class ReaddirAhead extends Xlator implements FopImpl {
   private schedule(dir: string, entries: readonly DirEntry[], frame: Frame): void {
     const max = Math.min(Math.floor(this.window), this.optNumber('max-prefetch'));
     if (this.stopped || this.ttlMs === 0 || max === 0) return;
-    const subs: string[] = [];
+    const subs: Sub[] = [];
     for (const e of entries) {
-      if (isDir(e.iatt) && !(dir === '/' && e.name === BRICK_PRIVATE_DIR)) subs.push(childPath(dir, e.name));
+      if (!isDir(e.iatt) || (dir === '/' && e.name === BRICK_PRIVATE_DIR)) continue;
+      const sub = childPath(dir, e.name);
+      subs.push({ key: e.iatt.gfid ?? sub, dir: sub });
     }
     const now = this.now();
     for (const sub of subs.slice(0, max)) this.enqueue(sub, now, frame);
@@ -241,22 +258,23 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     this.pump();
   }
 
-  private enqueue(sub: string, now: number, frame: Frame): void {
-    if (this.queued.size >= QUEUE_LIMIT || this.queued.has(sub) || this.inflight.has(sub) || this.ready.has(sub)) return;
-    const wastedAt = this.wasted.get(sub);
+  private enqueue(sub: Sub, now: number, frame: Frame): void {
+    const k = sub.key;
+    if (this.queued.size >= QUEUE_LIMIT || this.queued.has(k) || this.inflight.has(k) || this.ready.has(k)) return;
+    const wastedAt = this.wasted.get(k);
     if (wastedAt !== undefined && now - wastedAt < WASTED_BACKOFF * this.ttlMs) {
       this.counters.backedOff++;
       return;
     }
-    this.queued.set(sub, { at: now, frame });
+    this.queued.set(k, { dir: sub.dir, at: now, frame });
   }
 
   /** The walker reached dir: the next sibling past the window is queued (past dir itself, if the walker got there first). */
-  private advance(dir: string, frame: Frame): void {
+  private advance(key: string, dir: string, frame: Frame): void {
     const parent = parentOf(dir);
     const r = this.rest.get(parent);
     if (!r) return;
-    if (r.subs[r.next] === dir) r.next++;
+    if (r.subs[r.next]?.key === key) r.next++;
     if (r.next < r.subs.length) this.enqueue(r.subs[r.next++]!, this.now(), frame);
     if (r.next >= r.subs.length) this.rest.delete(parent);
   }
@@ -265,28 +283,28 @@ export class ReaddirAhead extends Xlator implements FopImpl {
   private pump(): void {
     const ttl = this.ttlMs;
     while (!this.stopped && this.running < this.optNumber('parallel') && this.queued.size > 0) {
-      const [dir, { at: queuedAt, frame }] = this.queued.entries().next().value as [string, { at: number; frame: Frame }];
-      this.queued.delete(dir);
+      const [key, { dir, at: queuedAt, frame }] = this.queued.entries().next().value as [string, { dir: string; at: number; frame: Frame }];
+      this.queued.delete(key);
       // Queued for a whole timeout: the prefetcher is not keeping up, and the walker is elsewhere.
       if (this.now() - queuedAt > ttl) {
         this.counters.skipped++;
         continue;
       }
-      this.fetch(dir, frame);
+      this.fetch(key, dir, frame);
     }
   }
 
-  private fetch(dir: string, frame: Frame): void {
+  private fetch(key: string, dir: string, frame: Frame): void {
     this.running++;
     this.counters.prefetched++;
-    const p: Prefetch = { dir, sentAt: this.now(), spoiled: false, used: false, done: undefined as unknown as Prefetch['done'] };
-    this.inflight.set(dir, p);
+    const p: Prefetch = { key, dir, sentAt: this.now(), spoiled: false, used: false, done: undefined as unknown as Prefetch['done'] };
+    this.inflight.set(key, p);
     p.done = this.children[0]!.call('readdir', { path: dir }, frame).then((r) => r.entries, () => {
       this.counters.failed++;
       return undefined;
     }).then((entries) => {
       this.running--;
-      if (this.inflight.get(dir) === p) this.inflight.delete(dir);
+      if (this.inflight.get(key) === p) this.inflight.delete(key);
       if (entries && !p.spoiled && !this.stopped) this.hold(p, entries);
       this.pending.delete(p.done);
       this.pump();
@@ -297,7 +315,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
 
   /** Keeps a listing that came back, within cache-size (the oldest held ones make room). */
   private hold(p: Prefetch, entries: DirEntry[]): void {
-    const older = this.ready.get(p.dir);
+    const older = this.ready.get(p.key);
     if (older) this.unhold(older);
     this.sweep();
     const cost = entries.length + 1;
@@ -312,7 +330,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
       this.counters.evicted++;
     }
     p.entries = entries;
-    this.ready.set(p.dir, p);
+    this.ready.set(p.key, p);
     this.heldEntries += cost;
   }
 
@@ -323,7 +341,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     const now = this.now();
     if (now - p.sentAt > this.ttlMs) {
       this.unhold(p);
-      if (!p.used) this.expired(p.dir, now);
+      if (!p.used) this.expired(p.key, now);
       return undefined;
     }
     if (!p.used) {
@@ -339,29 +357,30 @@ export class ReaddirAhead extends Xlator implements FopImpl {
    * like a prefetched one (a change meanwhile spoils it), and a readdir of the same directory
    * arriving meanwhile waits for it.
    */
-  private listNow(a: FopArgs<'readdir'>, frame: Frame): Promise<DirEntry[]> {
+  private listNow(a: FopArgs<'readdir'>, key: string, frame: Frame): Promise<DirEntry[]> {
     const dir = a.path;
-    const p: Prefetch = { dir, sentAt: this.now(), spoiled: false, used: true, done: undefined as unknown as Prefetch['done'] };
+    const p: Prefetch = { key, dir, sentAt: this.now(), spoiled: false, used: true, done: undefined as unknown as Prefetch['done'] };
     const listed = this.children[0]!.call('readdir', a, frame).then((r) => r.entries).finally(() => {
-      if (this.inflight.get(dir) === p) this.inflight.delete(dir);
+      if (this.inflight.get(key) === p) this.inflight.delete(key);
     });
     p.done = listed.then((entries) => {
       if (!p.spoiled && !this.stopped && this.ttlMs > 0 && this.optBool('reuse-listings')) this.hold(p, entries);
       return entries;
     }, () => undefined);
-    if (this.optBool('reuse-listings') && !this.inflight.has(dir)) this.inflight.set(dir, p);
+    if (this.optBool('reuse-listings') && !this.inflight.has(key)) this.inflight.set(key, p);
     return listed;
   }
 
   async readdir(a: FopArgs<'readdir'>, f: Frame): Promise<FopReply<'readdir'>> {
     this.sweep();
     const dir = a.path;
-    const held = this.ready.get(dir);
+    const key = this.keyOf(dir, a.inode);
+    const held = this.ready.get(key);
     let entries = held && this.take(held);
     if (entries) {
       this.counters.hits++;
     } else {
-      const p = this.inflight.get(dir);
+      const p = this.inflight.get(key);
       if (p) {
         await p.done;
         entries = this.take(p);
@@ -369,14 +388,19 @@ export class ReaddirAhead extends Xlator implements FopImpl {
       }
     }
     if (!entries) {
-      if (this.queued.delete(dir)) this.counters.promoted++;
+      if (this.queued.delete(key)) this.counters.promoted++;
       this.counters.misses++;
-      this.wasted.delete(dir);
-      entries = await this.listNow(a, f);
+      this.wasted.delete(key);
+      entries = await this.listNow(a, key, f);
     }
-    this.advance(dir, f);
+    this.advance(key, dir, f);
     this.schedule(dir, entries, f);
     return { entries };
+  }
+
+  /** A directory's key: its gfid (the caller's inode, or the shared inode table's), else its path. */
+  private keyOf(dir: string, inode?: Inode): string {
+    return inode?.gfid ?? this.inodes.find(dir)?.gfid ?? dir;
   }
 
   /** Winds a change that alters the listings of dirs (and of every directory under trees). */
@@ -396,28 +420,30 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     return [d, parentOf(d)];
   }
 
-  /** The listing that shows the attributes of what fd is open on. */
-  private fdDirs(fd: number): string[] {
-    const p = this.fdPath.get(fd);
-    return p === undefined ? [] : [parentOf(p)];
+  /** The listings that show a file's attributes: the directory of each of its names (a hard link's too). */
+  private nameDirs(path: string, inode?: Inode): string[] {
+    const dirs = new Set([parentOf(path)]);
+    const table = inode?.table;
+    if (table && inode.attached) {
+      for (const l of [{ parent: inode.parent }, ...inode.more]) {
+        const d = table.get(l.parent);
+        if (d) dirs.add(d.path);
+      }
+    }
+    return [...dirs];
+  }
+
+  private fdDirs(fd: Fd): string[] {
+    return this.nameDirs(fd.path, fd.inode);
   }
 
   async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
-    const r = await this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('create', a, f));
-    this.fdPath.set(r.fd, a.path);
-    return r;
+    return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('create', a, f));
   }
 
   async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
     const wind = (): Promise<FopReply<'open'>> => this.children[0]!.call('open', a, f);
-    const r = await ((a.flags & fs.constants.O_TRUNC) ? this.changing([parentOf(a.path)], [], wind) : wind());
-    this.fdPath.set(r.fd, a.path);
-    return r;
-  }
-
-  async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
-    this.fdPath.delete(a.fd);
-    return this.children[0]!.call('release', a, f);
+    return (a.flags & fs.constants.O_TRUNC) ? this.changing(this.fdDirs(a.fd), [], wind) : wind();
   }
 
   async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
@@ -434,16 +460,16 @@ export class ReaddirAhead extends Xlator implements FopImpl {
 
   /** The path's own listing too: a directory whose mode changed must be listed under the new one. */
   async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
-    return this.changing([parentOf(a.path), a.path], [], () => this.children[0]!.call('setattr', a, f));
+    return this.changing([...this.nameDirs(a.path, a.inode), a.path], [], () => this.children[0]!.call('setattr', a, f));
   }
 
   /** Setting an xattr moves ctime. */
   async setxattr(a: FopArgs<'setxattr'>, f: Frame): Promise<FopReply<'setxattr'>> {
-    return this.changing([parentOf(a.path)], [], () => this.children[0]!.call('setxattr', a, f));
+    return this.changing(this.nameDirs(a.path, a.inode), [], () => this.children[0]!.call('setxattr', a, f));
   }
 
   async removexattr(a: FopArgs<'removexattr'>, f: Frame): Promise<FopReply<'removexattr'>> {
-    return this.changing([parentOf(a.path)], [], () => this.children[0]!.call('removexattr', a, f));
+    return this.changing(this.nameDirs(a.path, a.inode), [], () => this.children[0]!.call('removexattr', a, f));
   }
 
   async mkdir(a: FopArgs<'mkdir'>, f: Frame): Promise<FopReply<'mkdir'>> {
@@ -458,13 +484,14 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('symlink', a, f));
   }
 
-  /** The target's link count changes too, in its own directory's listing. */
+  /** The target's link count changes too, in the listing of each of its names. */
   async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
-    return this.changing([...this.entryDirs(a.path), parentOf(a.target)], [], () => this.children[0]!.call('link', a, f));
+    return this.changing([...this.entryDirs(a.path), ...this.nameDirs(a.target, a.inode)], [], () => this.children[0]!.call('link', a, f));
   }
 
+  /** The file's other names show its link count drop. */
   async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
-    return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('unlink', a, f));
+    return this.changing([...this.entryDirs(a.path), ...this.nameDirs(a.path, a.inode)], [], () => this.children[0]!.call('unlink', a, f));
   }
 
   async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
@@ -473,12 +500,7 @@ export class ReaddirAhead extends Xlator implements FopImpl {
 
   /** Both parents, and everything under the old and the new name (a renamed directory, or one it replaced). */
   async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
-    const r = await this.changing([...this.entryDirs(a.from), ...this.entryDirs(a.to)], [a.from, a.to], () => this.children[0]!.call('rename', a, f));
-    for (const [fd, p] of this.fdPath) {
-      const moved = renamedPath(p, a.from, a.to);
-      if (moved !== undefined) this.fdPath.set(fd, moved);
-    }
-    return r;
+    return this.changing([...this.entryDirs(a.from), ...this.entryDirs(a.to)], [a.from, a.to], () => this.children[0]!.call('rename', a, f));
   }
 }
 
