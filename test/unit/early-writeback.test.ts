@@ -8,8 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { FsError } from '../../lib/errors.js';
 import { ROOT_FRAME } from '../../lib/frame.js';
-import { EarlyWriteback } from '../../brick/xlators/storage/early-writeback.js';
+import { EarlyWriteback, type WritebackFd } from '../../brick/xlators/storage/early-writeback.js';
 import { Posix } from '../../brick/xlators/storage/posix.js';
+import { Fd } from '../../lib/inode.js';
 
 const KiB = 1024;
 
@@ -26,48 +27,58 @@ function manualSync() {
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/** An open fd as storage/posix keeps it: the system fd, its stream once it writes. */
+const fdOn = (os: number): WritebackFd => ({ os });
+
 test('a writeback starts once a window has been written in sequence, not before', (t) => {
   const s = manualSync();
   const wb = new EarlyWriteback(() => 256 * KiB, s.datasync);
-  for (let off = 0; off < 192 * KiB; off += 64 * KiB) wb.written(7, off, 64 * KiB);
+  const fd7 = fdOn(7);
+  for (let off = 0; off < 192 * KiB; off += 64 * KiB) wb.written(fd7, off, 64 * KiB);
   t.deepEqual(s.calls, [], '192 KiB of a 256 KiB window');
-  wb.written(7, 192 * KiB, 64 * KiB);
+  wb.written(fd7, 192 * KiB, 64 * KiB);
   t.deepEqual(s.calls, [7]);
 });
 
 test('writes out of sequence start nothing (random writers are left to the kernel)', (t) => {
   const s = manualSync();
   const wb = new EarlyWriteback(() => 256 * KiB, s.datasync);
-  for (let i = 0; i < 64; i++) wb.written(7, ((i * 37) % 64) * 64 * KiB, 64 * KiB);
+  const fd7 = fdOn(7);
+  const fd8 = fdOn(8);
+  const fd9 = fdOn(9);
+  for (let i = 0; i < 64; i++) wb.written(fd7, ((i * 37) % 64) * 64 * KiB, 64 * KiB);
   t.deepEqual(s.calls, []);
   // Another fd's stream is its own.
-  wb.written(8, 0, 128 * KiB);
-  wb.written(9, 0, 256 * KiB);
+  wb.written(fd8, 0, 128 * KiB);
+  wb.written(fd9, 0, 256 * KiB);
   t.deepEqual(s.calls, [9]);
 });
 
 test('a stripe child\'s writes count as in sequence: each block a few blocks after the last', (t) => {
   const s = manualSync();
   const wb = new EarlyWriteback(() => 512 * KiB, s.datasync);
+  const fd7 = fdOn(7);
+  const fd8 = fdOn(8);
   // Child 0 of a 3-way stripe of 128 KiB blocks: blocks 0, 3, 6, 9 of the file.
-  for (let block = 0; block < 12; block += 3) wb.written(7, block * 128 * KiB, 128 * KiB);
+  for (let block = 0; block < 12; block += 3) wb.written(fd7, block * 128 * KiB, 128 * KiB);
   t.deepEqual(s.calls, [7]);
   // A gap of a whole window is not a sequence any more.
   const other = new EarlyWriteback(() => 512 * KiB, s.datasync);
-  for (let i = 0; i < 8; i++) other.written(8, i * 640 * KiB, 128 * KiB);
+  for (let i = 0; i < 8; i++) other.written(fd8, i * 640 * KiB, 128 * KiB);
   t.deepEqual(s.calls, [7]);
 });
 
 test('one writeback at a time per fd; the bytes written meanwhile start the next', async (t) => {
   const s = manualSync();
   const wb = new EarlyWriteback(() => 256 * KiB, s.datasync);
-  wb.written(7, 0, 256 * KiB);
-  wb.written(7, 256 * KiB, 256 * KiB);
-  wb.written(7, 512 * KiB, 256 * KiB);
+  const fd7 = fdOn(7);
+  wb.written(fd7, 0, 256 * KiB);
+  wb.written(fd7, 256 * KiB, 256 * KiB);
+  wb.written(fd7, 512 * KiB, 256 * KiB);
   t.is(s.calls.length, 1, 'the first is still running');
   s.pending[0]!.resolve();
   await tick();
-  wb.written(7, 768 * KiB, 4 * KiB);
+  wb.written(fd7, 768 * KiB, 4 * KiB);
   t.is(s.calls.length, 2, '516 KiB written since the first started');
 });
 
@@ -75,35 +86,38 @@ test('a window of 0 turns it off', (t) => {
   const s = manualSync();
   let window = 0;
   const wb = new EarlyWriteback(() => window, s.datasync);
-  wb.written(7, 0, 64 * 1024 * KiB);
+  const fd7 = fdOn(7);
+  wb.written(fd7, 0, 64 * 1024 * KiB);
   t.deepEqual(s.calls, []);
   window = 64 * KiB; // reconfigured: applies at the next write
-  wb.written(7, 0, 64 * KiB);
+  wb.written(fd7, 0, 64 * KiB);
   t.deepEqual(s.calls, [7]);
 });
 
 test('a failed writeback is reported once, by the next reportError; settled waits for it', async (t) => {
   const s = manualSync();
   const wb = new EarlyWriteback(() => 64 * KiB, s.datasync);
-  wb.written(7, 0, 64 * KiB);
+  const fd7 = fdOn(7);
+  wb.written(fd7, 0, 64 * KiB);
   let settled = false;
-  const waiting = wb.settled(7).then(() => { settled = true; });
+  const waiting = wb.settled(fd7).then(() => { settled = true; });
   await tick();
   t.false(settled, 'settled waits for the running writeback');
-  wb.reportError(7);
+  wb.reportError(fd7);
   s.pending[0]!.reject(FsError.of('EIO', 'disk on fire'));
   await waiting;
-  t.is(t.throws(() => wb.reportError(7))?.message.includes('disk on fire'), true);
-  t.notThrows(() => wb.reportError(7), 'once');
-  t.is(await wb.forget(7), undefined, 'nothing left untold');
+  t.is(t.throws(() => wb.reportError(fd7))?.message.includes('disk on fire'), true);
+  t.notThrows(() => wb.reportError(fd7), 'once');
+  t.is(await wb.forget(fd7), undefined, 'nothing left untold');
 });
 
 test('forget waits for the running writeback and returns an error nobody was told of', async (t) => {
   const s = manualSync();
   const wb = new EarlyWriteback(() => 64 * KiB, s.datasync);
-  wb.written(7, 0, 64 * KiB);
+  const fd7 = fdOn(7);
+  wb.written(fd7, 0, 64 * KiB);
   let forgotten = false;
-  const done = wb.forget(7).then((e) => { forgotten = true; return e; });
+  const done = wb.forget(fd7).then((e) => { forgotten = true; return e; });
   await tick();
   t.false(forgotten, 'the fd must not be closed under the running fdatasync');
   s.pending[0]!.reject(FsError.of('ENOSPC'));
@@ -125,7 +139,8 @@ async function posixWithFile(t: ExecutionContext) {
   const posix = new FailingWritebackPosix({ name: 'p', type: 'storage/posix', options: { directory: dir, 'writeback-window': '128KiB' }, children: [] });
   await posix.init();
   t.teardown(() => posix.fini());
-  const { fd } = await posix.create({ path: '/f', flags: fs.constants.O_RDWR, mode: 0o644 }, ROOT_FRAME);
+  const fd = Fd.forPath('/f', fs.constants.O_RDWR);
+  await posix.create({ path: '/f', flags: fs.constants.O_RDWR, mode: 0o644, fd }, ROOT_FRAME);
   return { posix, fd, file: path.join(dir, 'f') };
 }
 

@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { FsError } from '../../../lib/errors.js';
-import { FOPS, isFopName, type FopArgs, type FopName } from '../../../lib/fops.js';
+import { FOPS, isFopName, type FopArgs, type FopName, type WireArgs } from '../../../lib/fops.js';
+import { CtxKey, Fd } from '../../../lib/inode.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { argsProblem } from '../../../lib/rpc/args.js';
@@ -39,8 +40,8 @@ interface Conn {
   /** Replies of one event-loop turn go out in one socket write. */
   sender: CoalescingSender;
   subvol: Xlator;
-  /** Open fds and the volume path each was opened at (what an upcall names for an fd fop). */
-  fds: Map<number, string>;
+  /** Open fds by the number this brick gave the client for each. */
+  fds: Map<number, Fd>;
   /** Paths other clients changed this event-loop turn, pushed to this client at its end. */
   changed?: Set<string>;
   /** Requests read and checked, waiting for their turn (outstanding-rpc-limit, outstanding-bytes-limit). */
@@ -55,6 +56,11 @@ interface Conn {
   paused: boolean;
   /** Set when the connection is gone: an fd opened for it after that is released at once. */
   gone: boolean;
+}
+
+/** The server's slot on a brick-side Fd: the volume path of its file now (an upcall names it for an fd fop). */
+interface ServedFd {
+  path: string;
 }
 
 /**
@@ -168,10 +174,14 @@ export class Server extends Xlator {
   /** Times a connection was not read from (queue full, replies unread), and opens refused at open-fd-limit. */
   private readonly bounded = { pauses: 0, emfile: 0 };
   private readonly fdLimit = processFdLimit();
+  /** The number the next fd opened for any connection gets (one sequence, so one connection's numbers mean nothing on another). */
+  private nextFd = 1;
+  private readonly fdKey: CtxKey<ServedFd>;
 
   constructor(init: XlatorInit) {
     super(init);
     if (init.children.length === 0) throw new Error('protocol/server needs at least one subvolume');
+    this.fdKey = new CtxKey<ServedFd>(this.name);
   }
 
   get port(): number {
@@ -410,10 +420,33 @@ export class Server extends Xlator {
     });
   }
 
-  private dispatch(conn: Conn, id: number, fop: FopName, args: Record<string, unknown>, frame: Frame, done: () => void): void {
+  /**
+   * The fop's args as the brick's translators take them: an fd fop's number becomes the Fd
+   * it stands for on this connection (EBADF if none; a release takes it from the connection),
+   * and open and create get a new Fd, numbered when they succeed.
+   */
+  private local(conn: Conn, fop: FopName, args: Record<string, unknown>): { args: Record<string, unknown>; fd?: Fd } {
+    if (fop === 'open' || fop === 'create') {
+      const a = args as WireArgs<'open' | 'create'>;
+      const fd = Fd.forPath(a.path, a.flags);
+      fd.ctx.set(this.fdKey, { path: a.path });
+      return { args: { ...args, fd }, fd };
+    }
+    if (!FOPS[fop].byFd) return { args };
+    const n = args.fd as number;
+    const fd = conn.fds.get(n);
+    if (!fd) throw FsError.of('EBADF', `fd ${n} is not open on this connection`);
+    if (fop === 'release') conn.fds.delete(n);
+    return { args: { ...args, fd }, fd };
+  }
+
+  private dispatch(conn: Conn, id: number, fop: FopName, wire: Record<string, unknown>, frame: Frame, done: () => void): void {
     const start = profileStart();
     let p: Promise<unknown>;
+    let args = wire;
+    let fd: Fd | undefined;
     try {
+      ({ args, fd } = this.local(conn, fop, wire));
       p = conn.subvol.call(fop, args as never, frame);
     } catch (e) {
       p = Promise.reject(e);
@@ -421,17 +454,20 @@ export class Server extends Xlator {
     // done() right after the reply is written, in the same callback: the connection's counts
     // (fds open and opening, bytes held) never see one request twice.
     p.then(
-      (ok) => {
+      (reply) => {
         try {
-          if (fop === 'open' || fop === 'create') {
-            const fd = (ok as { fd: number }).fd;
+          let ok = reply as Record<string, unknown>;
+          if ((fop === 'open' || fop === 'create') && fd) {
             // The connection went while this open ran: nobody will release the fd but us.
             if (conn.gone) conn.subvol.call('release', { fd }, ROOT_FRAME).catch(() => undefined);
-            else conn.fds.set(fd, args.path as string);
-          } else if (fop === 'release') conn.fds.delete(args.fd as number);
-          else if (fop === 'rename') this.renamed(args.from as string, args.to as string);
+            else {
+              const n = this.nextFd++;
+              conn.fds.set(n, fd);
+              ok = { ...ok, fd: n };
+            }
+          } else if (fop === 'rename') this.renamed(conn.subvol, wire.from as string, wire.to as string);
           this.send(conn, { v: WIRE_VERSION, id, ok });
-          if (FOPS[fop].modifies && this.conns.size > 1 && this.optBool('cache-invalidation')) this.changed(conn, fop, args);
+          if (FOPS[fop].modifies && this.conns.size > 1 && this.optBool('cache-invalidation')) this.changed(conn, fop, wire, fd);
           profileRecord('brick', fop, start);
         } finally {
           done();
@@ -449,32 +485,34 @@ export class Server extends Xlator {
     );
   }
 
-  /** Open fds follow a rename of their name (or of a directory above it), whoever renamed it. */
-  private renamed(from: string, to: string): void {
+  /**
+   * Open fds follow a rename of their name (or of a directory above it), whoever renamed it,
+   * so that an upcall for an fd fop names the file as the other clients know it now.
+   */
+  private renamed(subvol: Xlator, from: string, to: string): void {
     const under = from + '/';
     for (const c of this.conns) {
-      for (const [fd, p] of c.fds) {
-        if (p === from) c.fds.set(fd, to);
-        else if (p.startsWith(under)) c.fds.set(fd, to + p.slice(from.length));
+      if (c.subvol !== subvol) continue;
+      for (const fd of c.fds.values()) {
+        const served = fd.ctx.get(this.fdKey)!;
+        if (served.path === from) served.path = to;
+        else if (served.path.startsWith(under)) served.path = to + served.path.slice(from.length);
       }
     }
   }
 
-  /** The volume paths a successful modifying fop changed; none for internal traffic or an fd we do not know. */
-  private static changedPaths(conn: Conn, fop: FopName, args: Record<string, unknown>): string[] {
+  /** The volume paths a successful modifying fop changed; none for internal traffic. */
+  private changedPaths(fop: FopName, args: Record<string, unknown>, fd: Fd | undefined): string[] {
     if (NOT_PUSHED.has(fop)) return [];
     if (fop === 'rename') return [args.from, args.to].filter((p): p is string => typeof p === 'string');
     if (fop === 'link') return [args.path, args.target].filter((p): p is string => typeof p === 'string');
-    if (FOPS[fop].byFd) {
-      const p = conn.fds.get(args.fd as number);
-      return p === undefined ? [] : [p];
-    }
+    if (FOPS[fop].byFd) return fd ? [fd.ctx.get(this.fdKey)!.path] : [];
     return typeof args.path === 'string' ? [args.path] : [];
   }
 
   /** Queues the paths fop changed for every other connection to the same subvolume. */
-  private changed(from: Conn, fop: FopName, args: Record<string, unknown>): void {
-    const paths = Server.changedPaths(from, fop, args);
+  private changed(from: Conn, fop: FopName, args: Record<string, unknown>, fd: Fd | undefined): void {
+    const paths = this.changedPaths(fop, args, fd);
     if (paths.length === 0) return;
     for (const c of this.conns) {
       // A connection before its hello gets nothing it did not ask for.
@@ -522,7 +560,7 @@ export class Server extends Xlator {
     conn.queuedBytes = 0;
     clearTimeout(conn.helloTimer);
     this.pushing.delete(conn);
-    for (const fd of conn.fds.keys()) {
+    for (const fd of conn.fds.values()) {
       conn.subvol.call('release', { fd }, ROOT_FRAME).catch(() => undefined);
     }
     conn.fds.clear();

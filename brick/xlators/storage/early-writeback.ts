@@ -2,7 +2,7 @@
 import { FsError } from '../../../lib/errors.js';
 
 /** One open fd's sequential stream. */
-interface Stream {
+export interface Stream {
   /** Where the fd's last write ended: a write starting here, or less than a window after, continues the stream. */
   end: number;
   /** Bytes written in sequence since the last writeback started. */
@@ -11,6 +11,15 @@ interface Stream {
   running?: Promise<void>;
   /** What a background writeback failed with, until the fd's next write or fsync reports it. */
   error?: FsError;
+}
+
+/**
+ * What early writeback keeps of an open fd, in its owner's per-fd state (storage/posix's slot
+ * on the Fd): the system fd it syncs, and its stream once it has written with a window set.
+ */
+export interface WritebackFd {
+  readonly os: number;
+  stream?: Stream;
 }
 
 /**
@@ -30,7 +39,8 @@ interface Stream {
  * write, fsync or close), and an fsync waits for the running writeback before its own.
  */
 export class EarlyWriteback {
-  private readonly streams = new Map<number, Stream>();
+  /** Streams of fds not forgotten yet. */
+  private streams = 0;
   private started = 0;
   private failed = 0;
 
@@ -42,8 +52,8 @@ export class EarlyWriteback {
   constructor(private readonly window: () => number, private readonly datasync: (fd: number) => Promise<void>) {}
 
   /** Throws, once, what a background writeback of fd failed with. */
-  reportError(fd: number): void {
-    const s = this.streams.get(fd);
+  reportError(fd: WritebackFd): void {
+    const s = fd.stream;
     if (!s?.error) return;
     const e = s.error;
     s.error = undefined;
@@ -51,13 +61,13 @@ export class EarlyWriteback {
   }
 
   /** A write of `bytes` at `offset` through fd is on its way (counted in the order writes are sent). */
-  written(fd: number, offset: number, bytes: number): void {
+  written(fd: WritebackFd, offset: number, bytes: number): void {
     const window = this.window();
     if (window <= 0 || bytes <= 0) return;
-    let s = this.streams.get(fd);
+    let s = fd.stream;
     if (!s) {
-      s = { end: 0, pending: 0 };
-      this.streams.set(fd, s);
+      s = fd.stream = { end: 0, pending: 0 };
+      this.streams++;
     }
     // In sequence: at or after where the last write ended, less than a window beyond it, so
     // a stripe child's blocks (each the next but one, two... block of the file) count too.
@@ -68,7 +78,7 @@ export class EarlyWriteback {
     s.pending = 0;
     this.started++;
     const stream = s;
-    stream.running = this.datasync(fd).then(
+    stream.running = this.datasync(fd.os).then(
       () => undefined,
       (e: unknown) => {
         this.failed++;
@@ -78,23 +88,26 @@ export class EarlyWriteback {
   }
 
   /** Waits for fd's running writeback, if any (before an fsync, or before fd is closed). */
-  async settled(fd: number): Promise<void> {
-    await this.streams.get(fd)?.running;
+  async settled(fd: WritebackFd): Promise<void> {
+    await fd.stream?.running;
   }
 
   /**
-   * fd is being closed: waits for its running writeback (the fd number must not be reused
-   * under it) and returns an error nobody was told of.
+   * fd is being closed: waits for its running writeback (the system fd must not be closed,
+   * and its number reused, under it) and returns an error nobody was told of.
    */
-  async forget(fd: number): Promise<FsError | undefined> {
-    const s = this.streams.get(fd);
+  async forget(fd: WritebackFd): Promise<FsError | undefined> {
+    const s = fd.stream;
     if (!s) return undefined;
     await s.running;
-    this.streams.delete(fd);
+    if (fd.stream === s) {
+      fd.stream = undefined;
+      this.streams--;
+    }
     return s.error;
   }
 
   statedump(): Record<string, unknown> {
-    return { streams: this.streams.size, started: this.started, failed: this.failed };
+    return { streams: this.streams, started: this.started, failed: this.failed };
   }
 }

@@ -1,5 +1,11 @@
 import { FsError } from '../../../lib/errors.js';
 
+/** What the gate keeps of an open fd, in its owner's per-fd state (storage/posix's slot on the Fd). */
+export interface GatedFd {
+  /** The file it is open on moved to another brick: every fop through it answers ESTALE. */
+  moved?: boolean;
+}
+
 interface Frozen {
   owner: string;
   thawed: Promise<void>;
@@ -8,14 +14,13 @@ interface Frozen {
   expiry?: NodeJS.Timeout;
 }
 
-
 /**
  * The brick's side of moving a file to another brick (rebalance), by inode number:
  * writes in flight are counted so a freeze can wait for them; a watched inode notes any
  * change (the mover copies again); a frozen inode holds changes until thaw or commit; the
  * fds still open on a committed (moved) file answer ESTALE, which sends the client to
- * look the name up again and reopen it where the data now lives. Moved is kept per fd,
- * not per inode: the inode number is reused by the next file the brick creates.
+ * look the name up again and reopen it where the data now lives. Moved is kept on each fd
+ * (GatedFd), not per inode: the inode number is reused by the next file the brick creates.
  * Costs nothing on the hot path beyond two map operations per write.
  * A freeze lasts at most freezeTimeoutMs (storage/posix's freeze-timeout): then the inode is
  * thawed by itself, its watch marked dirty (a new freeze says so), the mover may no longer
@@ -31,7 +36,8 @@ export class MigrationGate {
   private readonly drained = new Map<number, Array<() => void>>();
   private readonly watched = new Map<number, { owner: string; dirty: boolean }>();
   private readonly frozen = new Map<number, Frozen>();
-  private readonly movedFds = new Set<number>();
+  /** Fds marked moved and not yet forgotten. */
+  private movedFds = 0;
 
   /** True while some inode is watched or frozen (path fops then look up their inode). */
   get busy(): boolean {
@@ -44,24 +50,30 @@ export class MigrationGate {
   }
 
   /** Before any fd fop: a moved file's data is stale. */
-  checkFd(fd: number): void {
-    if (this.movedFds.has(fd)) throw FsError.of('ESTALE', 'the file was moved to another brick');
+  checkFd(fd: GatedFd): void {
+    if (fd.moved) throw FsError.of('ESTALE', 'the file was moved to another brick');
   }
 
   /** The file open on these fds moved away. */
-  markMoved(fds: Iterable<number>): void {
-    for (const fd of fds) this.movedFds.add(fd);
+  markMoved(fds: Iterable<GatedFd>): void {
+    for (const fd of fds) {
+      if (fd.moved) continue;
+      fd.moved = true;
+      this.movedFds++;
+    }
   }
 
-  forgetFd(fd: number): void {
-    this.movedFds.delete(fd);
+  /** fd is being closed. */
+  forgetFd(fd: GatedFd): void {
+    if (fd.moved) this.movedFds--;
+    fd.moved = undefined;
   }
 
   /**
    * Runs a change to an inode: waits while it is frozen, refuses it once moved (through
    * fd), counts it in flight (a freeze waits for it), and marks a watched inode dirty.
    */
-  async change<T>(ino: number, fn: () => Promise<T>, fd?: number): Promise<T> {
+  async change<T>(ino: number, fn: () => Promise<T>, fd?: GatedFd): Promise<T> {
     if (this.frozen.size > 0) {
       for (let f = this.frozen.get(ino); f; f = this.frozen.get(ino)) await f.thawed;
     }
@@ -151,6 +163,6 @@ export class MigrationGate {
   }
 
   statedump(): Record<string, unknown> {
-    return { inflight: this.inflight.size, watched: this.watched.size, frozen: this.frozen.size, movedFds: this.movedFds.size };
+    return { inflight: this.inflight.size, watched: this.watched.size, frozen: this.frozen.size, movedFds: this.movedFds };
   }
 }

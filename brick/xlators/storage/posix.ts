@@ -9,12 +9,13 @@ import {
   S_IFREG, XATTR_GFID, XATTR_LINKTO,
   type DirEntry, type FopArgs, type FopReply, type Iatt, type SetattrFields, type StatFs, type Xattrs,
 } from '../../../lib/fops.js';
+import { CtxKey, Fd } from '../../../lib/inode.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorInit } from '../../../lib/xlator.js';
 import { asCaller } from './credentials.js';
-import { EarlyWriteback } from './early-writeback.js';
+import { EarlyWriteback, type WritebackFd } from './early-writeback.js';
 import * as sys from './sys.js';
-import { MigrationGate } from './migration-gate.js';
+import { MigrationGate, type GatedFd } from './migration-gate.js';
 
 const fsp = fs.promises;
 const fsRead = promisify(fs.read);
@@ -82,6 +83,17 @@ export function iattOf(st: StatLike): Iatt {
   };
 }
 
+/**
+ * storage/posix's slot on an Fd it opened for a client: the system fd, with the inode number
+ * (the migration gate's key) and gfid (read at open: fstat answers it as lookups do) of its
+ * file; early writeback's stream and the gate's moved mark ride along.
+ */
+interface PosixFd extends WritebackFd, GatedFd {
+  readonly os: number;
+  readonly ino: number;
+  readonly gfid?: string;
+}
+
 /** How every parent directory is resolved: beneath the brick root, through no symlink (nor /proc magic link). */
 const BENEATH = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS;
 
@@ -129,11 +141,14 @@ export class Posix extends Xlator implements FopImpl {
   private indexFd = -1;
   /** The index directory was found missing (and this brick has not made it since). */
   private indexMissing = false;
+  /** Where each Fd opened here keeps its PosixFd; an Fd without one is not open on this brick. */
+  private readonly fdKey: CtxKey<PosixFd>;
   /**
-   * fds this brick opened for clients, with their inode (the migration gate's key) and gfid
-   * (read at open: fstat answers it as lookups do). Nothing else may be used through the wire.
+   * The fds open here, by their file's inode number: a migrate commit marks every fd of the
+   * moved file; fini closes them all.
    */
-  private readonly openFds = new Map<number, { ino: number; gfid?: string }>();
+  private readonly openByIno = new Map<number, Set<PosixFd>>();
+  private openFds = 0;
   private readonly gate = new MigrationGate(() => this.optNumber('freeze-timeout') * 1000, (ino, owner, ms) =>
     this.log.warn(`migrate: the freeze of inode ${ino} by ${owner} thawed after ${ms / 1000} s (storage.freeze-timeout); its writes go on and the move fails`));
   private readonly writeback = new EarlyWriteback(() => this.optNumber('writeback-window'), (fd) => this.backgroundDatasync(fd));
@@ -143,6 +158,7 @@ export class Posix extends Xlator implements FopImpl {
   constructor(init: XlatorInit) {
     super(init);
     this.root = pathMod.resolve(this.optString('directory'));
+    this.fdKey = new CtxKey<PosixFd>(this.name);
   }
 
   override async init(): Promise<void> {
@@ -163,17 +179,20 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   override async fini(): Promise<void> {
-    for (const fd of this.openFds.keys()) {
-      await this.writeback.forget(fd);
-      fs.closeSync(fd);
+    for (const fds of this.openByIno.values()) {
+      for (const fd of fds) {
+        await this.writeback.forget(fd);
+        fs.closeSync(fd.os);
+      }
     }
-    this.openFds.clear();
+    this.openByIno.clear();
+    this.openFds = 0;
     for (const fd of [this.indexFd, this.privateFd, this.rootFd]) if (fd >= 0) fs.closeSync(fd);
     this.indexFd = this.privateFd = this.rootFd = -1;
   }
 
   override statedump(): Record<string, unknown> {
-    return { directory: this.root, openFds: this.openFds.size, migration: this.gate.statedump(), writeback: this.writeback.statedump() };
+    return { directory: this.root, openFds: this.openFds, migration: this.gate.statedump(), writeback: this.writeback.statedump() };
   }
 
   /**
@@ -251,22 +270,41 @@ export class Posix extends Xlator implements FopImpl {
     return sys.openat2(at.dir, at.name, flags | O_NOFOLLOW, mode, BENEATH);
   }
 
-  private checkFd(fd: unknown): number {
-    if (typeof fd !== 'number' || !this.openFds.has(fd)) throw FsError.of('EBADF', `fd ${String(fd)} is not open on this brick`);
+  /** What this brick keeps for fd; EBADF unless it was opened here and not released. */
+  private checkFd(fd: unknown): PosixFd {
+    const p = fd instanceof Fd ? fd.ctx.get(this.fdKey) : undefined;
+    if (!p) throw FsError.of('EBADF', `fd ${fd instanceof Fd ? `on ${fd.path}` : String(fd)} is not open on this brick`);
+    return p;
+  }
+
+  /** The Fd an open or create is to open: one not open here already. */
+  private freshFd(fd: unknown): Fd {
+    if (!(fd instanceof Fd)) throw FsError.of('EINVAL', 'open and create need an fd to open');
+    if (fd.ctx.has(this.fdKey)) throw FsError.of('EBADF', `fd on ${fd.path} is already open on this brick`);
     return fd;
   }
 
+  /** fd is open on the system fd os now (its slot, and its file's set). */
+  private register(fd: Fd, os: number, ino: number, gfid: string | undefined): void {
+    const p: PosixFd = gfid === undefined ? { os, ino } : { os, ino, gfid };
+    fd.ctx.set(this.fdKey, p);
+    let same = this.openByIno.get(ino);
+    if (!same) this.openByIno.set(ino, (same = new Set()));
+    same.add(p);
+    this.openFds++;
+  }
+
   /** Runs a change through an fd, under the migration gate of its inode. */
-  private changeByFd<T>(fd: unknown, fn: (fd: number) => Promise<T>): Promise<T> {
-    const checked = this.checkFd(fd);
-    return this.gate.change(this.openFds.get(checked)!.ino, () => fn(checked), checked);
+  private changeByFd<T>(fd: unknown, fn: (fd: PosixFd) => Promise<T>): Promise<T> {
+    const p = this.checkFd(fd);
+    return this.gate.change(p.ino, () => fn(p), p);
   }
 
   /** A read through an fd: refused (ESTALE) once the file has moved to another brick. */
-  private readableFd(fd: unknown): number {
-    const checked = this.checkFd(fd);
-    this.gate.checkFd(checked);
-    return checked;
+  private readableFd(fd: unknown): PosixFd {
+    const p = this.checkFd(fd);
+    this.gate.checkFd(p);
+    return p;
   }
 
   /**
@@ -439,9 +477,8 @@ export class Posix extends Xlator implements FopImpl {
 
   async fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
     const fd = this.readableFd(a.fd);
-    const iatt = iattOf(await fsFstat(fd).catch((e) => { throw FsError.from(e); }));
-    const gfid = this.openFds.get(fd)?.gfid;
-    if (gfid) iatt.gfid = gfid;
+    const iatt = iattOf(await fsFstat(fd.os).catch((e) => { throw FsError.from(e); }));
+    if (fd.gfid) iatt.gfid = fd.gfid;
     return { iatt };
   }
 
@@ -525,23 +562,24 @@ export class Posix extends Xlator implements FopImpl {
    */
   async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
     const flags = Number(a.flags);
+    const fd = this.freshFd(a.fd);
     const made = this.at(a.path, f, (at) => {
-      let fd: number;
+      let os: number;
       try {
-        fd = asCaller(f, () => this.openAt(at, (flags & ALLOWED_OPEN_FLAGS) | O_CREAT | O_EXCL, Number(a.mode) & 0o7777));
+        os = asCaller(f, () => this.openAt(at, (flags & ALLOWED_OPEN_FLAGS) | O_CREAT | O_EXCL, Number(a.mode) & 0o7777));
       } catch (e) {
         if (flags & O_EXCL || (e as NodeJS.ErrnoException).code !== 'EEXIST') throw FsError.from(e);
         return undefined;
       }
-      return this.created(a, at, fd);
+      return this.created(a, at, fd, os);
     });
     if (made) return made;
     // The name exists: opened as open would (after the migration gate when it truncates), resolved again.
-    return this.openExisting(f, a.path, flags, true);
+    return this.openExisting(f, a.path, flags, true, fd);
   }
 
   /** A file create just made: the caller's xattrs (and a burst's marks) on it, its fd registered. */
-  private created(a: FopArgs<'create'>, at: At, fd: number): FopReply<'create'> {
+  private created(a: FopArgs<'create'>, at: At, fd: Fd, os: number): FopReply<'create'> {
     try {
       this.setXattrs(at, a.xattrs);
       // A burst's marks on a file that had none: the counters are the deltas themselves.
@@ -550,12 +588,11 @@ export class Posix extends Xlator implements FopImpl {
         this.setXattrs(at, a.burst.add);
         this.updateIndex(at, a.path, a.burst.add);
       }
-      const iatt = this.identified(at, iattOf(fs.fstatSync(fd)), a.xattrs?.[XATTR_GFID]);
-      this.openFds.set(fd, { ino: iatt.ino, gfid: iatt.gfid });
-      return { fd, iatt, created: true, ...(a.burst ? { burst: true } : {}) };
+      const iatt = this.identified(at, iattOf(fs.fstatSync(os)), a.xattrs?.[XATTR_GFID]);
+      this.register(fd, os, iatt.ino, iatt.gfid);
+      return { iatt, created: true, ...(a.burst ? { burst: true } : {}) };
     } catch (e) {
-      this.openFds.delete(fd);
-      try { fs.closeSync(fd); } catch { /* already failing */ }
+      try { fs.closeSync(os); } catch { /* already failing */ }
       throw FsError.from(e);
     }
   }
@@ -597,20 +634,21 @@ export class Posix extends Xlator implements FopImpl {
   }
 
   async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
-    return { fd: (await this.openExisting(f, a.path, Number(a.flags), false)).fd };
+    await this.openExisting(f, a.path, Number(a.flags), false, this.freshFd(a.fd));
+    return {};
   }
 
   /**
    * Opens a file that exists (O_CREAT and O_EXCL dropped); never a link file. A truncating
    * open waits at the migration gate and resolves the name after the wait. identify: the
-   * attributes carry the gfid (create's reply).
+   * attributes carry the gfid (create's reply). fd is registered as open on it.
    */
-  private async openExisting(f: Frame, volPath: string, requested: number, identify: boolean): Promise<{ fd: number; iatt: Iatt }> {
+  private async openExisting(f: Frame, volPath: string, requested: number, identify: boolean, fd: Fd): Promise<{ iatt: Iatt }> {
     const flags = requested & ~(O_CREAT | O_EXCL);
     // execve(2) opens the file for reading but asks for exec permission only: the brick
     // checks that, then opens with its own rights.
     const exec = (requested & FMODE_EXEC) !== 0 && (requested & O_ACCMODE) === O_RDONLY;
-    const open = (at: At): { fd: number; iatt: Iatt } => {
+    const open = (at: At): { iatt: Iatt } => {
       if (exec) {
         try {
           asCaller(f, () => sys.faccessat(at.dir, at.name, X_OK));
@@ -618,18 +656,20 @@ export class Posix extends Xlator implements FopImpl {
           throw FsError.from(e);
         }
       }
-      const fd = this.openAs(exec ? ROOT_FRAME : f, at, flags, 0);
-      const iatt = iattOf(fs.fstatSync(fd));
+      const os = this.openAs(exec ? ROOT_FRAME : f, at, flags, 0);
+      const iatt = iattOf(fs.fstatSync(os));
       try {
         this.refuseLinkfile(at, iatt);
+        // Opened twice at once (a truncating open waits at the gate): the first one keeps it.
+        if (fd.ctx.has(this.fdKey)) throw FsError.of('EBADF', `fd on ${fd.path} is already open on this brick`);
       } catch (e) {
-        fs.closeSync(fd);
+        fs.closeSync(os);
         throw e;
       }
       const gfid = this.gfidOf(at);
-      this.openFds.set(fd, { ino: iatt.ino, gfid });
+      this.register(fd, os, iatt.ino, gfid);
       if (identify && gfid) iatt.gfid = gfid;
-      return { fd, iatt };
+      return { iatt };
     };
     return flags & O_TRUNC ? this.changeAt(volPath, f, open) : this.at(volPath, f, open);
   }
@@ -639,7 +679,7 @@ export class Posix extends Xlator implements FopImpl {
     const size = Math.min(Math.max(0, Number(a.size) | 0), 16 * 1024 * 1024);
     const buf = Buffer.allocUnsafe(size);
     try {
-      const bytesRead = await this.pread(fd, buf, size, Number(a.offset));
+      const bytesRead = await this.pread(fd.os, buf, size, Number(a.offset));
       return { data: bytesRead === size ? buf : buf.subarray(0, bytesRead) };
     } catch (e) {
       throw FsError.from(e);
@@ -691,8 +731,8 @@ export class Posix extends Xlator implements FopImpl {
       // Counted as it is sent: bulk writes finish in the thread pool in any order.
       this.writeback.written(fd, offset, a.data.length);
       try {
-        if (a.data.length < SYNC_WRITE_MAX_BYTES) return { size: fs.writeSync(fd, a.data, 0, a.data.length, offset) };
-        const { bytesWritten } = await fsWrite(fd, a.data, 0, a.data.length, offset);
+        if (a.data.length < SYNC_WRITE_MAX_BYTES) return { size: fs.writeSync(fd.os, a.data, 0, a.data.length, offset) };
+        const { bytesWritten } = await fsWrite(fd.os, a.data, 0, a.data.length, offset);
         return { size: bytesWritten };
       } catch (e) {
         throw FsError.from(e);
@@ -716,7 +756,7 @@ export class Posix extends Xlator implements FopImpl {
       let size = 0;
       try {
         for (const e of a.extents) {
-          const n = fs.writeSync(fd, e.data, 0, e.data.length, e.offset);
+          const n = fs.writeSync(fd.os, e.data, 0, e.data.length, e.offset);
           size += n;
           this.writeback.written(fd, e.offset, n);
           if (n < e.data.length) break;
@@ -731,7 +771,7 @@ export class Posix extends Xlator implements FopImpl {
 
   async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
     return this.changeByFd(a.fd, async (fd) => {
-      await fsFtruncate(fd, Number(a.size)).catch((e) => { throw FsError.from(e); });
+      await fsFtruncate(fd.os, Number(a.size)).catch((e) => { throw FsError.from(e); });
       return {};
     });
   }
@@ -745,7 +785,7 @@ export class Posix extends Xlator implements FopImpl {
     const fd = this.checkFd(a.fd);
     await this.writeback.settled(fd);
     this.writeback.reportError(fd);
-    await (a.datasync ? fsFdatasync(fd) : fsFsync(fd)).catch((e) => { throw FsError.from(e); });
+    await (a.datasync ? fsFdatasync(fd.os) : fsFsync(fd.os)).catch((e) => { throw FsError.from(e); });
     return {};
   }
 
@@ -756,12 +796,16 @@ export class Posix extends Xlator implements FopImpl {
 
   async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
     const fd = this.checkFd(a.fd);
-    this.openFds.delete(fd);
+    a.fd.ctx.take(this.fdKey);
+    const same = this.openByIno.get(fd.ino)!;
+    same.delete(fd);
+    if (same.size === 0) this.openByIno.delete(fd.ino);
+    this.openFds--;
     this.gate.forgetFd(fd);
     const lost = await this.writeback.forget(fd);
-    if (lost) this.log.warn(`fd ${fd}: a writeback failed after its last write and no fsync asked (${lost.code}: ${lost.message})`);
+    if (lost) this.log.warn(`fd on ${a.fd.path}: a writeback failed after its last write and no fsync asked (${lost.code}: ${lost.message})`);
     try {
-      fs.closeSync(fd);
+      fs.closeSync(fd.os);
     } catch (e) {
       throw FsError.from(e);
     }
@@ -1212,7 +1256,7 @@ export class Posix extends Xlator implements FopImpl {
             throw FsError.from(e);
           }
         });
-        this.gate.markMoved([...this.openFds].filter(([, o]) => o.ino === st.ino).map(([fd]) => fd));
+        this.gate.markMoved(this.openByIno.get(st.ino) ?? []);
         this.forgetIndex(a.path);
         this.gate.thaw(st.ino, owner);
         return {};

@@ -2,7 +2,8 @@ import { ROOT_FRAME, type Frame } from '../../../lib/frame.js';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { BrickDisconnectedError, FsError, RpcTimeoutError } from '../../../lib/errors.js';
-import { reopenFlags, type FopArgs, type FopName, type FopReply } from '../../../lib/fops.js';
+import { FOPS, reopenFlags, type FopArgs, type FopName, type FopReply, type WireArgs, type WireReply } from '../../../lib/fops.js';
+import { CtxKey, type Fd } from '../../../lib/inode.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { CoalescingSender } from '../../../lib/rpc/coalescing-sender.js';
@@ -17,13 +18,13 @@ interface Pending {
   start: bigint;
 }
 
-/** A remote fd as this client knows it; reopened by path after a reconnect. */
+/** This client's slot on an Fd: the brick's number for it; reopened by the fd's path after a reconnect. */
 interface RemoteFd {
   remote: number;
-  path: string;
-  flags: number;
-  /** Connection epoch the remote fd belongs to. */
+  /** Connection epoch the remote number belongs to. */
   epoch: number;
+  /** The reopen on the current connection, while it runs (fd fops sent meanwhile share it). */
+  reopening?: Promise<number>;
 }
 
 const BACKOFF_MIN_MS = 100;
@@ -65,8 +66,10 @@ export class ProtocolClient extends Xlator {
   private epoch = 0;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly fds = new Map<number, RemoteFd>();
-  private nextFd = 1;
+  /** Each open Fd's brick number lives in its ctx under this key (one per instance: a graph switch's new client has its own). */
+  private readonly fdKey: CtxKey<RemoteFd>;
+  /** Fds open through this client (for the statedump). */
+  private openFds = 0;
   private backoffMs = BACKOFF_MIN_MS;
   private reconnectTimer?: NodeJS.Timeout;
   private watchdog?: NodeJS.Timeout;
@@ -83,6 +86,7 @@ export class ProtocolClient extends Xlator {
   constructor(init: XlatorInit) {
     super(init);
     if (init.children.length) throw new Error('protocol/client takes no subvolumes');
+    this.fdKey = new CtxKey<RemoteFd>(this.name);
   }
 
   get isUp(): boolean {
@@ -118,7 +122,7 @@ export class ProtocolClient extends Xlator {
   }
 
   override statedump(): Record<string, unknown> {
-    return { target: this.target, connected: this.connected, clientId: this.clientId, wireVersion: WIRE_VERSION, epoch: this.epoch, inFlight: this.pending.size, fds: this.fds.size, invalidations: this.invalidations, sends: this.sender?.stats };
+    return { target: this.target, connected: this.connected, clientId: this.clientId, wireVersion: WIRE_VERSION, epoch: this.epoch, inFlight: this.pending.size, fds: this.openFds, invalidations: this.invalidations, sends: this.sender?.stats };
   }
 
   private connect(): void {
@@ -257,88 +261,123 @@ export class ProtocolClient extends Xlator {
   }
 
   /**
-   * Sends one request to the brick as is (fd numbers already remote). `behind`: nobody
-   * waits for its answer soon, so it may wait a moment to share the next request's write.
+   * Sends one request to the brick as is (fds already the brick's numbers, no inode).
+   * `behind`: nobody waits for its answer soon, so it may wait a moment to share the next
+   * request's write.
    */
-  private rpc<F extends FopName>(fop: F | 'ping', args: object, cred: Frame, behind = false): Promise<FopReply<F>> {
+  private send(fop: string, args: object, cred: Frame, behind = false): Promise<unknown> {
     const sender = this.sender;
     if (!this.connected || !sender) return Promise.reject(new BrickDisconnectedError(this.target));
     const id = this.nextId++;
-    return new Promise<FopReply<F>>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, sentAt: Date.now(), fop, start: profileStart() });
+    return new Promise<unknown>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, sentAt: Date.now(), fop, start: profileStart() });
       const frame = encodeFramePooled({ v: WIRE_VERSION, id, fop, cred, args: args as Record<string, unknown> });
       sender.send(frame, behind);
     });
+  }
+
+  /** One fop in its wire form. */
+  private rpc<F extends FopName>(fop: F, args: WireArgs<F>, cred: Frame, behind = false): Promise<WireReply<F>> {
+    return this.send(fop, args, cred, behind) as Promise<WireReply<F>>;
   }
 
   override flushBehind(): void {
     this.sender?.flush();
   }
 
-  /** The remote fd for a local one, reopening it if the connection changed since it was opened. */
-  private async remoteFd(fd: number): Promise<number> {
-    const f = this.fds.get(fd);
-    if (!f) throw FsError.of('EBADF', `fd ${fd} is not open`);
+  /** The brick's number for fd, reopening it by its path if the connection changed since it was opened. */
+  private remoteFd(fd: Fd): Promise<number> | number {
+    const f = fd.ctx.get(this.fdKey);
+    if (!f) throw FsError.of('EBADF', `${this.name}: fd on ${fd.path} is not open here`);
     if (f.epoch === this.epoch) return f.remote;
-    // The open was allowed when it was made: the reopen is the client's own work.
-    const { fd: remote } = await this.rpc('open', { path: f.path, flags: reopenFlags(f.flags) }, ROOT_FRAME);
-    f.remote = remote;
-    f.epoch = this.epoch;
-    return remote;
-  }
-
-  private addFd(remote: number, path: string, flags: number): number {
-    const fd = this.nextFd++;
-    this.fds.set(fd, { remote, path, flags, epoch: this.epoch });
-    return fd;
+    if (!f.reopening) {
+      const epoch = this.epoch;
+      // The open was allowed when it was made: the reopen is the client's own work.
+      f.reopening = this.rpc('open', { path: fd.path, flags: reopenFlags(fd.flags) }, ROOT_FRAME).then(
+        ({ fd: remote }) => {
+          f.reopening = undefined;
+          // Released meanwhile: the brick's new fd is nobody's.
+          if (fd.ctx.get(this.fdKey) !== f) {
+            if (epoch === this.epoch) this.rpc('release', { fd: remote }, ROOT_FRAME, true).catch(() => undefined);
+            throw FsError.of('EBADF', `${this.name}: fd on ${fd.path} was released`);
+          }
+          f.remote = remote;
+          f.epoch = epoch;
+          return remote;
+        },
+        (e: unknown) => {
+          f.reopening = undefined;
+          throw e;
+        },
+      );
+    }
+    return f.reopening;
   }
 
   override call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
     switch (fop) {
       case 'open':
       case 'create':
-        return this.opener(fop, args as FopArgs<'open'>, frame) as Promise<FopReply<F>>;
+        return this.opener(fop, args as FopArgs<'open' | 'create'>, frame) as Promise<FopReply<F>>;
       case 'release':
         return this.releaser((args as FopArgs<'release'>).fd, frame) as Promise<FopReply<F>>;
       case 'flush':
         // close(2) waits for flush; the brick has nothing to do for it (no posix locks or
         // buffered writes there), so answer here and save a round trip per close.
-        return this.fds.has((args as FopArgs<'flush'>).fd)
+        return (args as FopArgs<'flush'>).fd.ctx.has(this.fdKey)
           ? Promise.resolve({} as FopReply<F>)
           : Promise.reject(FsError.of('EBADF'));
       case 'xattrop': {
         const { behind, ...rest } = args as FopArgs<'xattrop'>;
-        return this.rpc(fop, rest, frame, behind) as Promise<FopReply<F>>;
+        return this.rpc('xattrop', rest, frame, behind) as Promise<FopReply<F>>;
       }
       default:
-        if ('fd' in args && typeof args.fd === 'number') return this.byFd(fop, args, frame);
-        return this.rpc(fop, args, frame);
+        if (FOPS[fop].byFd) return this.byFd(fop, args, frame);
+        return this.send(fop, withoutInode(args), frame) as Promise<FopReply<F>>;
     }
   }
 
-  private async opener(fop: 'open' | 'create', args: FopArgs<'open'>, frame: Frame): Promise<FopReply<'open'>> {
-    const reply = await this.rpc(fop, args, frame);
-    return { ...reply, fd: this.addFd(reply.fd, args.path, args.flags) };
+  /** open and create: the brick makes the fd and answers its number, kept in fd's slot; the reply above carries none. */
+  private async opener(fop: 'open' | 'create', args: FopArgs<'open' | 'create'>, frame: Frame): Promise<FopReply<'open' | 'create'>> {
+    const { fd, ...wire } = withoutInode(args);
+    const epoch = this.epoch;
+    const { fd: remote, ...reply } = (await this.send(fop, wire, frame)) as WireReply<'open' | 'create'>;
+    const old = fd.ctx.get(this.fdKey);
+    if (old) {
+      // Opened again through this client: the brick's older fd for it is nobody's now.
+      if (old.epoch === this.epoch && this.connected) this.rpc('release', { fd: old.remote }, ROOT_FRAME, true).catch(() => undefined);
+    } else {
+      this.openFds++;
+    }
+    fd.ctx.set(this.fdKey, { remote, epoch });
+    return reply;
   }
 
-  private async releaser(fd: number, frame: Frame): Promise<FopReply<'release'>> {
-    const f = this.fds.get(fd);
+  private async releaser(fd: Fd, frame: Frame): Promise<FopReply<'release'>> {
+    const f = fd.ctx.take(this.fdKey);
     if (!f) throw FsError.of('EBADF');
-    this.fds.delete(fd);
-    // A remote fd of an older connection was already released by the brick.
+    this.openFds--;
+    // A brick fd of an older connection was already released by the brick.
     if (f.epoch === this.epoch && this.connected) await this.rpc('release', { fd: f.remote }, frame, true);
     return {};
   }
 
   private async byFd<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
-    const remote = await this.remoteFd((args as { fd: number }).fd);
-    return this.rpc(fop, { ...args, fd: remote }, frame);
+    const remote = await this.remoteFd((args as { fd: Fd }).fd);
+    return this.send(fop, { ...args, fd: remote }, frame) as Promise<FopReply<F>>;
   }
 
   /** Round trip to the brick, for health checks. */
   ping(): Promise<unknown> {
-    return this.rpc('ping', {}, ROOT_FRAME);
+    return this.send('ping', {}, ROOT_FRAME);
   }
+}
+
+/** The args as sent: the caller's inode stays in this process (the path names the file on the brick). */
+function withoutInode<T extends object>(args: T): Omit<T, 'inode'> {
+  if (!('inode' in args)) return args;
+  const { inode: _, ...rest } = args as T & { inode?: unknown };
+  return rest;
 }
 
 registerXlator('protocol/client', ProtocolClient);
