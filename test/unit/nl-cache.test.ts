@@ -2,6 +2,8 @@ import { ROOT_FRAME } from '../../lib/frame.js';
 import test from 'ava';
 import { constants as fsConstants } from 'node:fs';
 import { FsError } from '../../lib/errors.js';
+import { S_IFDIR, XATTR_GFID } from '../../lib/fops.js';
+import { Fd, ROOT_ID } from '../../lib/inode.js';
 import { Xlator } from '../../lib/xlator.js';
 import { NlCache } from '../../client/xlators/performance/nl-cache.js';
 import { StubChild } from '../helpers/stub-child.js';
@@ -27,7 +29,7 @@ test('after mkdir, a new name in it is ENOENT without asking the child; once cre
   await t.throwsAsync(nl.call('lookup', { path: '/d/new' }, ROOT_FRAME), enoent);
   await t.throwsAsync(nl.call('lookup', { path: '/d/x', xattrs: ['user.a'] }, ROOT_FRAME), enoent, 'a missing name has no xattrs either');
   t.deepEqual(lookups(child), []);
-  await nl.call('create', { path: '/d/new', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  await nl.call('create', { path: '/d/new', mode: 0o644, flags: 0, fd: Fd.forPath('/d/new', 0) }, ROOT_FRAME);
   await nl.call('lookup', { path: '/d/new' }, ROOT_FRAME);
   t.deepEqual(lookups(child), ['/d/new']);
   t.like(nl.statedump(), { directories: 1, hits: 2, misses: 1 });
@@ -100,7 +102,7 @@ test('timeout 0 disables the cache', async (t) => {
 test('unlink makes the name negative again', async (t) => {
   const { nl, child } = make();
   await nl.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
-  await nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  await nl.call('create', { path: '/d/f', mode: 0o644, flags: 0, fd: Fd.forPath('/d/f', 0) }, ROOT_FRAME);
   await nl.call('unlink', { path: '/d/f' }, ROOT_FRAME);
   await t.throwsAsync(nl.call('lookup', { path: '/d/f' }, ROOT_FRAME), enoent);
   t.deepEqual(lookups(child), []);
@@ -110,7 +112,7 @@ test('rename moves the name to the new parent', async (t) => {
   const { nl, child } = make();
   await nl.call('mkdir', { path: '/a', mode: 0o755 }, ROOT_FRAME);
   await nl.call('mkdir', { path: '/b', mode: 0o755 }, ROOT_FRAME);
-  await nl.call('create', { path: '/a/f', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  await nl.call('create', { path: '/a/f', mode: 0o644, flags: 0, fd: Fd.forPath('/a/f', 0) }, ROOT_FRAME);
   await nl.call('rename', { from: '/a/f', to: '/b/g' }, ROOT_FRAME);
   await t.throwsAsync(nl.call('lookup', { path: '/a/f' }, ROOT_FRAME), enoent);
   await nl.call('lookup', { path: '/b/g' }, ROOT_FRAME);
@@ -120,7 +122,7 @@ test('rename moves the name to the new parent', async (t) => {
 test('rename onto a name that may exist keeps the old name (hard links of one file stay both)', async (t) => {
   const { nl, child } = make();
   await nl.call('mkdir', { path: '/a', mode: 0o755 }, ROOT_FRAME);
-  await nl.call('create', { path: '/a/f', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  await nl.call('create', { path: '/a/f', mode: 0o644, flags: 0, fd: Fd.forPath('/a/f', 0) }, ROOT_FRAME);
   await nl.call('link', { target: '/a/f', path: '/a/g' }, ROOT_FRAME);
   // rename(2) of one name of a file onto another of the same file changes nothing: both stay.
   await nl.call('rename', { from: '/a/f', to: '/a/g' }, ROOT_FRAME);
@@ -140,11 +142,33 @@ test('renaming a directory forgets what was known below it and what it replaced'
   t.deepEqual(lookups(child), ['/b/sub', '/a/sub/x', '/b/sub/x']);
 });
 
+test('a directory\'s known names are its own (keyed by gfid): renamed, it keeps them under its new path', async (t) => {
+  const { nl, child } = make('600');
+  const gfid = 'aabbccddeeff00112233445566778899';
+  child.fs.mkdirp('/a/d', { xattrs: { [XATTR_GFID]: Buffer.from(gfid, 'hex') } });
+  child.fs.writeFile('/a/d/f');
+  // The bridge's inodes.
+  const a = nl.inodes.entry(ROOT_ID, 'a', S_IFDIR);
+  const d = nl.inodes.entry(a.id, 'd', S_IFDIR, gfid);
+  await nl.call('readdir', { path: '/a/d', inode: d }, ROOT_FRAME);
+  await nl.call('rename', { from: '/a/d', to: '/e', inode: d }, ROOT_FRAME);
+  nl.inodes.move(a.id, 'd', ROOT_ID, 'e');
+  await t.throwsAsync(nl.call('lookup', { path: '/e/x' }, ROOT_FRAME), enoent);
+  await nl.call('lookup', { path: '/e/f' }, ROOT_FRAME);
+  await t.throwsAsync(nl.call('lookup', { path: '/a/d/x' }, ROOT_FRAME), enoent);
+  t.deepEqual(lookups(child), ['/e/f', '/a/d/x'], 'only the listed name and the old path reach the child');
+  // A push for the new path (another client made a name there) finds it through the table.
+  nl.invalidate(['/e/y'], child);
+  child.fs.writeFile('/e/y');
+  await nl.call('lookup', { path: '/e/y' }, ROOT_FRAME);
+  t.deepEqual(lookups(child), ['/e/f', '/a/d/x', '/e/y']);
+});
+
 test('a lookup while a create of the same name is in flight reaches the child', async (t) => {
   const { nl, child } = make();
   await nl.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
   const release = child.hold('create');
-  const creating = nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  const creating = nl.call('create', { path: '/d/f', mode: 0o644, flags: 0, fd: Fd.forPath('/d/f', 0) }, ROOT_FRAME);
   const looking = nl.call('lookup', { path: '/d/f' }, ROOT_FRAME);
   release();
   await creating;
@@ -157,7 +181,7 @@ test('a create that fails leaves the name to the child', async (t) => {
   await nl.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
   child.fs.writeFile('/d/f');
   // O_EXCL: without it a create of a name that exists opens it (as a brick does).
-  await t.throwsAsync(nl.call('create', { path: '/d/f', mode: 0o644, flags: O_CREAT | O_EXCL }, ROOT_FRAME), { code: 'EEXIST' });
+  await t.throwsAsync(nl.call('create', { path: '/d/f', mode: 0o644, flags: O_CREAT | O_EXCL, fd: Fd.forPath('/d/f', O_CREAT | O_EXCL) }, ROOT_FRAME), { code: 'EEXIST' });
   await nl.call('lookup', { path: '/d/f' }, ROOT_FRAME);
   t.deepEqual(lookups(child), ['/d/f']);
 });
@@ -167,7 +191,7 @@ test('a listing that a create in its directory overlapped is not believed', asyn
   child.fs.mkdirp('/d');
   const listed = child.hold('readdir');
   const listing = nl.call('readdir', { path: '/d' }, ROOT_FRAME); // read before the create: lacks f
-  await nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  await nl.call('create', { path: '/d/f', mode: 0o644, flags: 0, fd: Fd.forPath('/d/f', 0) }, ROOT_FRAME);
   listed();
   t.deepEqual((await listing).entries, []);
   await nl.call('lookup', { path: '/d/f' }, ROOT_FRAME);
@@ -179,7 +203,7 @@ test('a listing that overlapped a create started before it is not believed', asy
   const { nl, child } = make();
   child.fs.mkdirp('/d');
   const sent = child.hold('create', 'before');
-  const creating = nl.call('create', { path: '/d/f', mode: 0o644, flags: 0 }, ROOT_FRAME);
+  const creating = nl.call('create', { path: '/d/f', mode: 0o644, flags: 0, fd: Fd.forPath('/d/f', 0) }, ROOT_FRAME);
   t.deepEqual((await nl.call('readdir', { path: '/d' }, ROOT_FRAME)).entries, []); // read before the create lands
   sent();
   await creating;

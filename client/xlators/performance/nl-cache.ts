@@ -4,6 +4,7 @@ import pathMod from 'node:path/posix';
 import { BoundedMap } from '../../../lib/bounded-map.js';
 import { FsError } from '../../../lib/errors.js';
 import type { FopArgs, FopReply } from '../../../lib/fops.js';
+import type { Inode } from '../../../lib/inode.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../lib/xlator.js';
 
@@ -11,13 +12,20 @@ import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../.
 interface DirState {
   names: Set<string>;
   expiresAt: number;
+  /** The path it was known at: where it is now when the inode table cannot say (no inode of its gfid). */
+  path: string;
 }
 
 /** A readdir or mkdir in flight whose reply would make its directory known. */
 interface Listing {
+  /** The directory's path as asked, and its key when known before the reply. */
+  dir: string;
+  key: string;
   /** Something may be missing from the reply: it must not be believed. */
   spoiled: boolean;
 }
+
+const under = (p: string, tree: string): boolean => p === tree || p.startsWith(tree === '/' ? '/' : tree + '/');
 
 /**
  * performance/nl-cache: answers lookups of names that do not exist (every create is
@@ -33,6 +41,13 @@ interface Listing {
  * makes them is wound, a removal never drops a name that a fop in flight is making, and a
  * listing is not believed if a name may have been made in its directory while it was in
  * flight, or if the directory's path was removed or renamed meanwhile.
+ *
+ * A negative entry is a (directory, name) pair, so the state is the directory's: its name set
+ * is keyed by the directory's gfid (the readdir's inode, mkdir's reply, or the mount's inode
+ * table for the parent of a path), else by its path. A directory renamed keeps its set (its
+ * names did not change) and is found under its new path through the table; a set known only
+ * by path is forgotten when that path is renamed or removed. The name itself stays a name:
+ * a file has no identity until it exists, and the state is about names that do not.
  */
 export class NlCache extends Xlator implements FopImpl {
   static override readonly description = 'Answers lookups of missing names from known directory listings';
@@ -49,10 +64,11 @@ export class NlCache extends Xlator implements FopImpl {
   /** `volume set performance.nl-cache on|off` puts the translator in the client graph or leaves it out. */
   static readonly volumeSwitch = { key: 'performance.nl-cache', default: true, description: 'Answer lookups of names known not to exist (in directories this client made or listed) without a round trip (on/off)' } as const;
 
+  /** Known directories by key (gfid, else path). */
   private dirs: BoundedMap<string, DirState>;
-  /** Names being made by fops in flight, per directory, with how many fops make each. */
+  /** Names being made by fops in flight, per directory key, with how many fops make each. */
   private readonly claims = new Map<string, Map<string, number>>();
-  private readonly listings = new Map<string, Set<Listing>>();
+  private readonly listings = new Set<Listing>();
   private hits = 0;
   private misses = 0;
   /** Upcalls received (paths other clients changed). */
@@ -92,6 +108,16 @@ export class NlCache extends Xlator implements FopImpl {
     super.notify(event, from);
   }
 
+  /** A directory's key: its gfid (the caller's inode, or the shared inode table's), else its path. */
+  private keyOf(dir: string, inode?: Inode): string {
+    return inode?.gfid ?? this.inodes.find(dir)?.gfid ?? dir;
+  }
+
+  /** Where a known directory is now. */
+  private pathOf(key: string, s: DirState): string {
+    return key === s.path ? key : this.inodes.byGfidOf(key)?.path ?? s.path;
+  }
+
   /**
    * Another client changed these paths: what this client knows of each one's directory goes
    * (a name may have been made there), and so does everything at and below each path (a
@@ -102,29 +128,30 @@ export class NlCache extends Xlator implements FopImpl {
     // (renamed or removed), or if a name in it changed (its parent is in the push).
     const changed = new Set(paths);
     const parents = new Set(paths.filter((p) => p !== '/').map((p) => pathMod.dirname(p)));
-    const goes = (dir: string): boolean => {
-      if (parents.has(dir)) return true;
+    const keys = new Set([...changed, ...parents].map((p) => this.keyOf(p)));
+    const goes = (key: string, dir: string): boolean => {
+      if (keys.has(key) || parents.has(dir)) return true;
       for (let d = dir; ; d = pathMod.dirname(d)) {
         if (changed.has(d)) return true;
         if (d === '/') return false;
       }
     };
-    for (const k of [...this.dirs.keys()]) if (goes(k)) this.dirs.delete(k);
-    for (const [k, set] of this.listings) if (goes(k)) for (const l of set) l.spoiled = true;
+    for (const [k, s] of [...this.dirs]) if (goes(k, this.pathOf(k, s))) this.dirs.delete(k);
+    for (const l of this.listings) if (goes(l.key, l.dir)) l.spoiled = true;
     this.invalidations++;
     super.invalidate(paths, from);
   }
 
   private forgetAll(): void {
     this.dirs.clear();
-    for (const set of this.listings.values()) for (const l of set) l.spoiled = true;
+    for (const l of this.listings) l.spoiled = true;
   }
 
-  private fresh(dir: string): DirState | undefined {
-    const s = this.dirs.get(dir);
+  private fresh(key: string): DirState | undefined {
+    const s = this.dirs.get(key);
     if (!s) return undefined;
     if (s.expiresAt <= this.now()) {
-      this.dirs.delete(dir);
+      this.dirs.delete(key);
       return undefined;
     }
     return s;
@@ -134,19 +161,20 @@ export class NlCache extends Xlator implements FopImpl {
   private knownMissing(path: string): boolean {
     const name = pathMod.basename(path);
     if (name === '' || name === '.' || name === '..') return false;
-    const s = this.fresh(pathMod.dirname(path));
+    const s = this.fresh(this.keyOf(pathMod.dirname(path)));
     return s !== undefined && !s.names.has(name);
   }
 
   /** Winds a fop that makes the name at path: the name is in its parent's set before it exists. */
   private async making<R>(path: string, wind: () => Promise<R>): Promise<R> {
     const dir = pathMod.dirname(path);
+    const key = this.keyOf(dir);
     const name = pathMod.basename(path);
-    let names = this.claims.get(dir);
-    if (!names) this.claims.set(dir, (names = new Map()));
+    let names = this.claims.get(key);
+    if (!names) this.claims.set(key, (names = new Map()));
     names.set(name, (names.get(name) ?? 0) + 1);
-    this.dirs.get(dir)?.names.add(name);
-    for (const l of this.listings.get(dir) ?? []) l.spoiled = true;
+    this.dirs.get(key)?.names.add(name);
+    for (const l of this.listings) if (l.key === key || l.dir === dir) l.spoiled = true;
     try {
       // On failure the name stays: it may exist anyway (EEXIST, a lost reply), and a name
       // too many only costs a real lookup.
@@ -155,43 +183,47 @@ export class NlCache extends Xlator implements FopImpl {
       const n = names.get(name)! - 1;
       if (n > 0) names.set(name, n);
       else names.delete(name);
-      if (names.size === 0) this.claims.delete(dir);
+      if (names.size === 0) this.claims.delete(key);
     }
   }
 
-  /** Winds a fop whose success means dir holds exactly the names of the reply. */
-  private async listing<R>(dir: string, wind: () => Promise<R>, namesOf: (r: R) => Iterable<string>): Promise<R> {
+  /**
+   * Winds a fop whose success means dir holds exactly the names of the reply. keyOfReply: the
+   * directory's key from the reply (mkdir's new directory has no inode before it).
+   */
+  private async listing<R>(dir: string, key: string, wind: () => Promise<R>, namesOf: (r: R) => Iterable<string>, keyOfReply?: (r: R) => string | undefined): Promise<R> {
     // Another client's change after this moment shows once the timeout has passed.
     const started = this.now();
-    const l: Listing = { spoiled: this.claims.has(dir) };
-    let set = this.listings.get(dir);
-    if (!set) this.listings.set(dir, (set = new Set()));
-    set.add(l);
+    const l: Listing = { dir, key, spoiled: this.claims.has(key) };
+    this.listings.add(l);
     try {
       const r = await wind();
       const ttl = this.ttlMs;
-      if (!l.spoiled && ttl > 0) this.dirs.set(dir, { names: new Set(namesOf(r)), expiresAt: started + ttl });
+      if (!l.spoiled && ttl > 0) this.dirs.set(keyOfReply?.(r) ?? key, { names: new Set(namesOf(r)), expiresAt: started + ttl, path: dir });
       return r;
     } finally {
-      set.delete(l);
-      if (set.size === 0) this.listings.delete(dir);
+      this.listings.delete(l);
     }
   }
 
   /** The name at path is gone (after a successful unlink, rmdir, rename away). */
   private removed(path: string): void {
-    const dir = pathMod.dirname(path);
+    const key = this.keyOf(pathMod.dirname(path));
     const name = pathMod.basename(path);
-    if (this.claims.get(dir)?.has(name)) return;
-    this.dirs.get(dir)?.names.delete(name);
+    if (this.claims.get(key)?.has(name)) return;
+    this.dirs.get(key)?.names.delete(name);
   }
 
-  /** The directory at path and all below it are gone or elsewhere: a later one there is new. */
-  private forgetTree(path: string): void {
-    const prefix = path === '/' ? '/' : path + '/';
-    const under = (k: string): boolean => k === path || k.startsWith(prefix);
-    for (const k of [...this.dirs.keys()]) if (under(k)) this.dirs.delete(k);
-    for (const [k, set] of this.listings) if (under(k)) for (const l of set) l.spoiled = true;
+  /**
+   * The directory at path and all below it are gone or elsewhere: a later one there is new.
+   * keepMoved: a set keyed by gfid stays (a renamed directory's names did not change).
+   */
+  private forgetTree(path: string, keepMoved = false): void {
+    for (const [k, s] of [...this.dirs]) {
+      if (keepMoved && k !== s.path) continue;
+      if (under(this.pathOf(k, s), path)) this.dirs.delete(k);
+    }
+    for (const l of this.listings) if (under(l.dir, path)) l.spoiled = true;
   }
 
   /**
@@ -206,16 +238,16 @@ export class NlCache extends Xlator implements FopImpl {
     this.misses++;
     const r = await this.children[0]!.call('lookup', a, f);
     // Made by another client since the directory became known.
-    if (a.path !== '/') this.fresh(pathMod.dirname(a.path))?.names.add(pathMod.basename(a.path));
+    if (a.path !== '/') this.fresh(this.keyOf(pathMod.dirname(a.path)))?.names.add(pathMod.basename(a.path));
     return r;
   }
 
   async readdir(a: FopArgs<'readdir'>, f: Frame): Promise<FopReply<'readdir'>> {
-    return this.listing(a.path, () => this.children[0]!.call('readdir', a, f), (r) => r.entries.map((e) => e.name));
+    return this.listing(a.path, this.keyOf(a.path, a.inode), () => this.children[0]!.call('readdir', a, f), (r) => r.entries.map((e) => e.name));
   }
 
   async mkdir(a: FopArgs<'mkdir'>, f: Frame): Promise<FopReply<'mkdir'>> {
-    return this.making(a.path, () => this.listing(a.path, () => this.children[0]!.call('mkdir', a, f), () => []));
+    return this.making(a.path, () => this.listing(a.path, a.path, () => this.children[0]!.call('mkdir', a, f), () => [], (r) => r.iatt.gfid));
   }
 
   async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
@@ -252,8 +284,9 @@ export class NlCache extends Xlator implements FopImpl {
   }
 
   /**
-   * A renamed directory's known state, and that of everything below it, is dropped rather
-   * than moved: the next listing rebuilds it. So is that of a directory the rename replaced.
+   * A renamed directory keeps the sets known by its gfid (and those below it): its names did
+   * not change. Sets known only by the old path go, and so does that of a directory the
+   * rename replaced.
    */
   async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
     // rename(2) between two names of one file, or of a path onto itself, succeeds and
@@ -264,7 +297,7 @@ export class NlCache extends Xlator implements FopImpl {
       if (fromGoes) this.removed(a.from);
       return r;
     } finally {
-      this.forgetTree(a.from);
+      this.forgetTree(a.from, true);
       this.forgetTree(a.to);
     }
   }
