@@ -4,7 +4,8 @@ import test from 'ava';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { FsError } from '../../lib/errors.js';
-import type { FopArgs, FopName, FopReply, Iatt } from '../../lib/fops.js';
+import { S_IFREG, type FopArgs, type FopName, type FopReply, type Iatt } from '../../lib/fops.js';
+import { Fd, ROOT_ID } from '../../lib/inode.js';
 import { Xlator } from '../../lib/xlator.js';
 import { ReadAhead } from '../../client/xlators/performance/read-ahead.js';
 
@@ -14,7 +15,7 @@ const iatt: Iatt = {
 
 /** A read that reached the child. */
 interface ChildRead {
-  fd: number;
+  fd: Fd;
   offset: number;
   size: number;
 }
@@ -26,7 +27,7 @@ interface ChildRead {
 class MemChild extends Xlator {
   readonly files = new Map<string, Buffer>();
   readonly reads: ChildRead[] = [];
-  /** Fops other than read, in order: "release 10", "write 10 4096+5"... */
+  /** Fops other than read, in order: "release /f" (an fd by its path), "write 4096+5"... */
   readonly seen: string[] = [];
   /** Writes are applied and answered when the test says so, as a brick that has not got to them yet. */
   holdingWrites = false;
@@ -35,8 +36,8 @@ class MemChild extends Xlator {
   readonly failAt = new Map<number, number>();
   holding = false;
   readonly held: Array<() => void> = [];
-  private readonly fdPath = new Map<number, string>();
-  private nextFd = 10;
+  /** What each fd open here is open on (a brick keeps that by inode: it follows renames below). */
+  private readonly fdPath = new Map<Fd, string>();
 
   override call<F extends FopName>(fop: F, args: FopArgs<F>): Promise<FopReply<F>> {
     const reply = (r: unknown): Promise<FopReply<F>> => Promise.resolve(r as FopReply<F>);
@@ -47,9 +48,8 @@ class MemChild extends Xlator {
         if (fop === 'create' && !this.files.has(a.path)) this.files.set(a.path, Buffer.alloc(0));
         if (!this.files.has(a.path)) return Promise.reject(FsError.of('ENOENT', a.path));
         if (a.flags & fs.constants.O_TRUNC) this.files.set(a.path, Buffer.alloc(0));
-        const fd = this.nextFd++;
-        this.fdPath.set(fd, a.path);
-        return reply(fop === 'create' ? { fd, iatt } : { fd });
+        this.fdPath.set(a.fd, a.path);
+        return reply(fop === 'create' ? { iatt } : {});
       }
       case 'read': {
         const a = args as FopArgs<'read'>;
@@ -64,7 +64,7 @@ class MemChild extends Xlator {
       }
       case 'write': {
         const a = args as FopArgs<'write'>;
-        this.seen.push(`write ${a.fd} ${a.offset}+${a.data.length}`);
+        this.seen.push(`write ${a.offset}+${a.data.length}`);
         const apply = (): Promise<FopReply<F>> => {
           const path = this.fdPath.get(a.fd)!;
           const old = this.files.get(path)!;
@@ -79,7 +79,7 @@ class MemChild extends Xlator {
       }
       case 'ftruncate': {
         const a = args as FopArgs<'ftruncate'>;
-        this.seen.push(`ftruncate ${a.fd} ${a.size}`);
+        this.seen.push(`ftruncate ${a.size}`);
         this.truncate(this.fdPath.get(a.fd)!, a.size);
         return reply({});
       }
@@ -101,7 +101,9 @@ class MemChild extends Xlator {
         return reply({});
       case 'flush':
       case 'release':
-        this.seen.push(`${fop} ${(args as FopArgs<'release'>).fd}`);
+        const fd = (args as FopArgs<'release'>).fd;
+        this.seen.push(`${fop} ${fd.path}`);
+        if (fop === 'release') this.fdPath.delete(fd);
         return reply({});
       default:
         return Promise.reject(FsError.of('ENOSYS', fop));
@@ -113,7 +115,7 @@ class MemChild extends Xlator {
     for (const go of this.held.splice(0)) go();
   }
 
-  private content(fd: number): Buffer {
+  private content(fd: Fd): Buffer {
     return this.files.get(this.fdPath.get(fd)!) ?? Buffer.alloc(0);
   }
 
@@ -140,11 +142,17 @@ function file(child: MemChild, path: string, n: number): Buffer {
   return b;
 }
 
-async function openRead(ra: ReadAhead, path: string, flags = fs.constants.O_RDONLY): Promise<number> {
-  return (await ra.call('open', { path, flags }, ROOT_FRAME)).fd;
+/**
+ * Opens /name through ra as the FUSE bridge does: a new Fd on the inode the table has for the
+ * name, so every fd and path fop of one name meets the same inode.
+ */
+async function openRead(ra: ReadAhead, path: string, flags = fs.constants.O_RDONLY): Promise<Fd> {
+  const fd = new Fd(ra.inodes.entry(ROOT_ID, path.slice(1), S_IFREG), flags);
+  await ra.call('open', { path, flags, fd }, ROOT_FRAME);
+  return fd;
 }
 
-async function read(ra: ReadAhead, fd: number, offset: number, size: number): Promise<Buffer> {
+async function read(ra: ReadAhead, fd: Fd, offset: number, size: number): Promise<Buffer> {
   return (await ra.call('read', { fd, offset, size }, ROOT_FRAME)).data;
 }
 
@@ -217,7 +225,7 @@ test('a write through the translator drops the pages: a later read returns the n
   const { ra, child } = make();
   const content = file(child, '/f', 100_000);
   const fd = await openRead(ra, '/f');
-  const writer = (await ra.call('open', { path: '/f', flags: fs.constants.O_RDWR }, ROOT_FRAME)).fd;
+  const writer = await openRead(ra, '/f', fs.constants.O_RDWR);
   await read(ra, fd, 0, 4 * KiB);
   await read(ra, fd, 4 * KiB, 4 * KiB);
   // Page 1 (16-32 KiB) is held now; another fd of the file writes into it.
@@ -230,7 +238,7 @@ test('a write through the translator drops the pages: a later read returns the n
   fresh.copy(want, 4 * KiB);
   t.deepEqual(got, want, 'the bytes written, not the page fetched before the write');
   // The fd's own writes too, and a truncation.
-  const own = (await ra.call('open', { path: '/f', flags: fs.constants.O_RDWR }, ROOT_FRAME)).fd;
+  const own = await openRead(ra, '/f', fs.constants.O_RDWR);
   await read(ra, own, 0, 4 * KiB);
   await read(ra, own, 4 * KiB, 4 * KiB);
   await ra.call('write', { fd: own, offset: 9 * KiB, data: Buffer.from('mine') }, ROOT_FRAME);
@@ -240,11 +248,32 @@ test('a write through the translator drops the pages: a later read returns the n
   t.true((ra.statedump().invalidations as number) >= 3);
 });
 
+test('a write through an fd opened elsewhere (not through read-ahead) drops the pages of its file only', async (t) => {
+  const { ra, child } = make();
+  file(child, '/f', 100_000);
+  file(child, '/other', 100_000);
+  const fd = await openRead(ra, '/f');
+  const other = await openRead(ra, '/other');
+  for (const x of [fd, other]) {
+    await read(ra, x, 0, 4 * KiB);
+    await read(ra, x, 4 * KiB, 4 * KiB);
+  }
+  await settle();
+  const both = ra.statedump().pages as number;
+  // Opened on the file's inode straight at the child: read-ahead has no slot on it.
+  const elsewhere = new Fd(fd.inode, fs.constants.O_RDWR);
+  await child.call('open', { path: '/f', flags: fs.constants.O_RDWR, fd: elsewhere });
+  await ra.call('write', { fd: elsewhere, offset: 8 * KiB, data: Buffer.from('from elsewhere') }, ROOT_FRAME);
+  const left = ra.statedump().pages as number;
+  t.true(left > 0 && left < both, `the pages of /other stay: ${left} of ${both}`);
+  t.is((await read(ra, fd, 8 * KiB, 14)).toString(), 'from elsewhere');
+});
+
 test('a page fetched while a write was in flight is not served after it', async (t) => {
   const { ra, child } = make();
   const content = file(child, '/f', 100_000);
   const fd = await openRead(ra, '/f');
-  const writer = (await ra.call('open', { path: '/f', flags: fs.constants.O_RDWR }, ROOT_FRAME)).fd;
+  const writer = await openRead(ra, '/f', fs.constants.O_RDWR);
   await read(ra, fd, 0, 4 * KiB);
   child.holding = true;
   // The fetches take the old bytes now and answer later, after the write.
@@ -263,7 +292,7 @@ test('nothing is fetched while a write to the file is in flight', async (t) => {
   const { ra, child } = make();
   const content = file(child, '/f', 100_000);
   const fd = await openRead(ra, '/f');
-  const writer = (await ra.call('open', { path: '/f', flags: fs.constants.O_RDWR }, ROOT_FRAME)).fd;
+  const writer = await openRead(ra, '/f', fs.constants.O_RDWR);
   await read(ra, fd, 0, 4 * KiB);
   child.holdingWrites = true;
   const writing = ra.call('write', { fd: writer, offset: 12 * KiB, data: Buffer.from('written') }, ROOT_FRAME);
@@ -279,9 +308,9 @@ test('nothing is fetched while a write to the file is in flight', async (t) => {
   t.true((ra.statedump().prefetches as number) > 0, 'read-ahead again once the write is answered');
 });
 
-test('setattr of the size by path, an O_TRUNC open, unlink and rename drop the pages of the file', async (t) => {
+test('setattr of the size by path and an O_TRUNC open drop the pages of the file, by whatever name it has now; a rename or unlink keeps them', async (t) => {
   const { ra, child } = make();
-  file(child, '/a', 100_000);
+  const content = file(child, '/a', 100_000);
   const fd = await openRead(ra, '/a');
   const prefetch = async (): Promise<void> => {
     await read(ra, fd, 0, 4 * KiB);
@@ -289,9 +318,10 @@ test('setattr of the size by path, an O_TRUNC open, unlink and rename drop the p
     t.true((ra.statedump().pages as number) > 0);
   };
   await prefetch();
-  await ra.call('rename', { from: '/a', to: '/b' }, ROOT_FRAME);
-  t.is(ra.statedump().pages, 0, 'rename');
-  await prefetch();
+  await ra.call('rename', { from: '/a', to: '/b', inode: fd.inode }, ROOT_FRAME);
+  // As the bridge does once the rename is answered.
+  ra.inodes.move(ROOT_ID, 'a', ROOT_ID, 'b');
+  t.true((ra.statedump().pages as number) > 0, 'rename: the file\'s bytes did not change');
   // A truncation by the new name reaches the fd opened by the old one.
   await ra.call('setattr', { path: '/b', attrs: { size: 6 * KiB } }, ROOT_FRAME);
   t.is(ra.statedump().pages, 0, 'setattr size');
@@ -300,14 +330,34 @@ test('setattr of the size by path, an O_TRUNC open, unlink and rename drop the p
   await prefetch();
   await ra.call('setattr', { path: '/b', attrs: { mode: 0o600 } }, ROOT_FRAME);
   t.true((ra.statedump().pages as number) > 0, 'a mode change keeps them');
-  const trunc = await ra.call('open', { path: '/b', flags: fs.constants.O_WRONLY | fs.constants.O_TRUNC }, ROOT_FRAME);
+  const trunc = await openRead(ra, '/b', fs.constants.O_WRONLY | fs.constants.O_TRUNC);
   t.is(ra.statedump().pages, 0, 'O_TRUNC open');
   t.is((await read(ra, fd, 8 * KiB, 4 * KiB)).length, 0);
-  await ra.call('release', { fd: trunc.fd }, ROOT_FRAME);
-  child.files.set('/b', crypto.randomBytes(100_000));
+  // Written again through the fd that truncated it.
+  await ra.call('write', { fd: trunc, offset: 0, data: content }, ROOT_FRAME);
+  await ra.call('release', { fd: trunc }, ROOT_FRAME);
   await prefetch();
-  await ra.call('unlink', { path: '/b' }, ROOT_FRAME);
-  t.is(ra.statedump().pages, 0, 'unlink');
+  await ra.call('unlink', { path: '/b', inode: fd.inode }, ROOT_FRAME);
+  ra.inodes.remove(ROOT_ID, 'b');
+  t.true((ra.statedump().pages as number) > 0, 'unlink: the fd reads on from the same file');
+  const before = child.reads.length;
+  t.deepEqual(await read(ra, fd, 8 * KiB, 4 * KiB), content.subarray(8 * KiB, 12 * KiB), 'answered from the pages');
+  t.is(child.reads.length, before);
+});
+
+test('a truncation through another name of the file (a hard link) drops the pages of its fds', async (t) => {
+  const { ra, child } = make();
+  file(child, '/a', 100_000);
+  child.files.set('/h', child.files.get('/a')!);
+  const inode = ra.inodes.entry(ROOT_ID, 'a', S_IFREG, 'gfid-a');
+  t.is(ra.inodes.entry(ROOT_ID, 'h', S_IFREG, 'gfid-a'), inode, 'one inode for both names');
+  const fd = new Fd(inode, fs.constants.O_RDONLY);
+  await ra.call('open', { path: '/a', flags: fs.constants.O_RDONLY, fd }, ROOT_FRAME);
+  await read(ra, fd, 0, 4 * KiB);
+  await read(ra, fd, 4 * KiB, 4 * KiB);
+  t.true((ra.statedump().pages as number) > 0);
+  await ra.call('setattr', { path: '/h', inode, attrs: { size: 0 } }, ROOT_FRAME);
+  t.is(ra.statedump().pages, 0);
 });
 
 test('end of file: nothing is fetched past a short reply, and a read past it returns 0 bytes', async (t) => {
@@ -421,11 +471,11 @@ test('release frees the fd\'s pages, after its fetches are done; flush drops the
   t.true(child.held.length > 0);
   const released = ra.call('release', { fd }, ROOT_FRAME);
   await settle();
-  t.false(child.seen.includes(`release ${fd}`), 'not before the fetches in flight are answered');
+  t.false(child.seen.includes('release /f'), 'not before the fetches in flight are answered');
   child.releaseHeld();
   await reading;
   await released;
-  t.true(child.seen.includes(`release ${fd}`));
+  t.true(child.seen.includes('release /f'));
   t.like(ra.statedump(), { pages: 0, cachedBytes: 0, openFds: 0, files: 0 });
 });
 
@@ -490,7 +540,8 @@ test('pages fetched ahead go down with the frame of the read that called for the
   const spy = new FrameSpy({ name: 'spy', type: 'test/spy', options: {}, children: [child] });
   const ra = new ReadAhead({ name: 'ra', type: 'performance/read-ahead', options: { 'page-size': '16K', 'page-count': '2' }, children: [spy] });
   file(child, '/f', 100_000);
-  const { fd } = await ra.call('open', { path: '/f', flags: fs.constants.O_RDONLY }, userFrame(1000));
+  const fd = new Fd(ra.inodes.entry(ROOT_ID, 'f', S_IFREG), fs.constants.O_RDONLY);
+  await ra.call('open', { path: '/f', flags: fs.constants.O_RDONLY, fd }, userFrame(1000));
   await ra.call('read', { fd, offset: 0, size: 4 * KiB }, userFrame(1001));
   await ra.call('read', { fd, offset: 4 * KiB, size: 4 * KiB }, userFrame(1002));
   t.deepEqual(spy.uids, ['open 1000', 'read 1001', 'read 1002', 'read 1002', 'read 1002']);

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { FsError } from '../../../lib/errors.js';
 import type { FopArgs, FopReply } from '../../../lib/fops.js';
 import { O_ACCMODE, O_DIRECT } from '../../../lib/fops.js';
+import { CtxKey, type Fd, type Inode } from '../../../lib/inode.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent } from '../../../lib/xlator.js';
 
@@ -28,9 +29,12 @@ interface Page {
   charged: number;
 }
 
-/** The fds open on one path (files are keyed by path, as in write-behind). */
+/**
+ * The fds open on one file (its slot in the inode's ctx: every name of the file, and the
+ * name a rename gives it, reach it).
+ */
 interface FileState {
-  path: string;
+  inode: Inode;
   fds: Set<FdState>;
   /** Fops changing the file's data in flight: no page of it is fetched meanwhile. */
   changing: number;
@@ -38,8 +42,9 @@ interface FileState {
   eof?: number;
 }
 
+/** One fd's window (its slot in the fd's ctx). */
 interface FdState {
-  fd: number;
+  fd: Fd;
   file: FileState;
   /** O_DIRECT or write-only: reads go straight to the child. */
   bypass: boolean;
@@ -64,14 +69,14 @@ interface FdState {
  * fd's pages already cover it (the kernel's concurrent reads may arrive out of order).
  *
  * Coherence, within this client: a write or truncate (ftruncate, setattr of the size, an
- * O_TRUNC open) through any fd or path of a file drops every fd's pages of that file before
+ * O_TRUNC open) through any fd or name of a file drops every fd's pages of that file before
  * it is wound, and no page of the file is fetched until it is answered, so a read that
- * starts after the change was answered never sees bytes from before it. Renames and
- * unlinks drop by path. Another client's writes drop the file's pages when a brick says so
- * (invalidate, features.cache-invalidation), and show after at most PAGE_TTL_MS anyway. Files are
- * keyed by path: two hard links of one file are two files here. A failed fetch is
- * forgotten; the read that wanted it goes to the child and gets the child's own answer. A
- * short reply is the end of the file: nothing is fetched past it.
+ * starts after the change was answered never sees bytes from before it. The fds of a file
+ * are found through its inode, so a rename or unlink changes nothing of what they read
+ * and keeps their pages. Another client's writes drop the file's pages when a brick says so
+ * (invalidate, features.cache-invalidation), and show after at most PAGE_TTL_MS anyway. A
+ * failed fetch is forgotten; the read that wanted it goes to the child and gets the child's
+ * own answer. A short reply is the end of the file: nothing is fetched past it.
  */
 export class ReadAhead extends Xlator implements FopImpl {
   static override readonly description = 'Fetches the next pages of sequentially read files ahead of the reader';
@@ -93,13 +98,13 @@ export class ReadAhead extends Xlator implements FopImpl {
   /** `volume set performance.read-ahead on|off` puts the translator in the client graph or leaves it out. */
   static readonly volumeSwitch = { key: 'performance.read-ahead', default: true, description: 'Fetch the next pages of a file read sequentially before they are asked for (on/off)' } as const;
 
-  private readonly fds = new Map<number, FdState>();
-  private readonly files = new Map<string, FileState>();
+  private readonly fdKey = new CtxKey<FdState>(this.name);
+  private readonly fileKey = new CtxKey<FileState>(this.name);
+  /** Files with an fd open here or a change in flight: what a brick event or an invalidation drops. */
+  private readonly files = new Set<FileState>();
   /** Every held page, oldest first (eviction order). */
   private readonly held = new Set<Page>();
   private cachedBytes = 0;
-  /** Writes through fds this translator does not know: they could touch any file. */
-  private unknownChanging = 0;
   private hits = 0;
   private misses = 0;
   private prefetches = 0;
@@ -129,7 +134,7 @@ export class ReadAhead extends Xlator implements FopImpl {
   override statedump(): Record<string, unknown> {
     return {
       pageSizeBytes: this.pageSizeBytes, pageCount: this.pageCount, cacheSizeBytes: this.cacheSizeBytes,
-      cachedBytes: this.cachedBytes, pages: this.held.size, openFds: this.fds.size, files: this.files.size,
+      cachedBytes: this.cachedBytes, pages: this.held.size, openFds: this.openFds().length, files: this.files.size,
       hits: this.hits, misses: this.misses, prefetches: this.prefetches, prefetchFailures: this.prefetchFailures,
       drops: this.drops, evictions: this.evictions, expired: this.expired, invalidations: this.invalidations, bypassed: this.bypassed,
     };
@@ -150,24 +155,24 @@ export class ReadAhead extends Xlator implements FopImpl {
   /** No fetch outlives the graph: the children go next. */
   override async fini(): Promise<void> {
     this.dropAll();
-    await Promise.all([...this.fds.values()].flatMap((f) => [...f.fetching]));
+    await Promise.all(this.openFds().flatMap((f) => [...f.fetching]));
   }
 
   async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
-    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path), () => this.child.call('open', a, f)) : this.child.call('open', a, f));
-    this.track(r.fd, a.path, a.flags);
+    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.fd.inode), () => this.child.call('open', a, f)) : this.child.call('open', a, f));
+    this.track(a.fd);
     return r;
   }
 
   async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
     // create of an existing file opens it, and truncates it with O_TRUNC.
-    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path), () => this.child.call('create', a, f)) : this.child.call('create', a, f));
-    this.track(r.fd, a.path, a.flags);
+    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.fd.inode), () => this.child.call('create', a, f)) : this.child.call('create', a, f));
+    this.track(a.fd);
     return r;
   }
 
   read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
-    const st = this.fds.get(a.fd);
+    const st = a.fd.ctx.get(this.fdKey);
     if (!st || st.bypass || a.size <= 0) {
       if (st?.bypass) this.bypassed++;
       return this.child.call('read', a, f);
@@ -188,38 +193,38 @@ export class ReadAhead extends Xlator implements FopImpl {
     }
     // The page before the read stays: the kernel's reads may arrive slightly out of order.
     for (const p of [...st.pages.values()]) if (p.index < first - 1) this.drop(p);
-    if (st.streak > 0 && st.file.changing === 0 && this.unknownChanging === 0) this.fetchAhead(st, first, last + this.pageCount, ps, f);
+    if (st.streak > 0 && st.file.changing === 0) this.fetchAhead(st, first, last + this.pageCount, ps, f);
     const pages = this.cover(st, first, last, ps);
     if (!pages) return this.miss(st, a, f);
     return this.answer(st, a, pages, ps, f);
   }
 
   write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
-    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('write', a, f));
+    return this.changing(this.fileFor(a.fd.inode), () => this.child.call('write', a, f));
   }
 
   ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
-    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('ftruncate', a, f));
+    return this.changing(this.fileFor(a.fd.inode), () => this.child.call('ftruncate', a, f));
   }
 
   /** Only a change of size changes what a read returns. */
   setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
-    if (a.attrs.size === undefined) return this.child.call('setattr', a, f);
-    return this.changing(this.fileFor(a.path), () => this.child.call('setattr', a, f));
+    const inode = a.inode ?? this.inodes.find(a.path);
+    if (a.attrs.size === undefined || !inode) return this.child.call('setattr', a, f);
+    return this.changing(this.fileFor(inode), () => this.child.call('setattr', a, f));
   }
 
   /** close(2) of a descriptor: its pages go (a dup of it may read on and fetch again). */
   flush(a: FopArgs<'flush'>, f: Frame): Promise<FopReply<'flush'>> {
-    const st = this.fds.get(a.fd);
+    const st = a.fd.ctx.get(this.fdKey);
     if (st) this.dropPages(st);
     return this.child.call('flush', a, f);
   }
 
   async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
-    const st = this.fds.get(a.fd);
+    const st = a.fd.ctx.take(this.fdKey);
     if (st) {
       this.dropPages(st);
-      this.fds.delete(a.fd);
       st.file.fds.delete(st);
       this.forgetIfUnused(st.file);
       if (st.fetching.size > 0) await Promise.all(st.fetching);
@@ -227,101 +232,60 @@ export class ReadAhead extends Xlator implements FopImpl {
     return this.child.call('release', a, f);
   }
 
-  /** Fds still open on the unlinked file keep reading it; the name now means nothing. */
-  async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
-    const r = await this.child.call('unlink', a, f);
-    const s = this.files.get(a.path);
-    if (s) {
-      this.dropFilePages(s);
-      this.files.delete(a.path);
-    }
-    return r;
-  }
-
-  /** Files move with their names (and their directory's), so later writes by the new name reach their fds. */
-  async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
-    const r = await this.child.call('rename', a, f);
-    if (a.from === a.to) return r;
-    const replaced = this.files.get(a.to);
-    if (replaced) {
-      // Its open fds read on from the replaced file, keyed nowhere.
-      this.dropFilePages(replaced);
-      this.files.delete(a.to);
-    }
-    const prefix = a.from + '/';
-    const moved = [...this.files.values()].filter((s) => s.path === a.from || s.path.startsWith(prefix));
-    for (const s of moved) this.files.delete(s.path);
-    for (const s of moved) {
-      this.dropFilePages(s);
-      s.path = a.to + s.path.slice(a.from.length);
-      this.files.set(s.path, s);
-    }
-    return r;
-  }
-
   /**
-   * Another client changed these paths: the pages of each file (and of files below a
-   * changed directory) go, so the next read asks the brick. Few files are open: a scan.
+   * Another client changed these paths: the pages of each file (through its inode, so of
+   * every name of it; and of files below a changed directory) go, so the next read asks the
+   * brick. Few files are open: a scan.
    */
   override invalidate(paths: readonly string[], from: Xlator): void {
-    for (const s of this.files.values()) {
-      if (paths.some((p) => s.path === p || s.path.startsWith(p === '/' ? '/' : p + '/'))) this.dropFilePages(s);
+    const named = new Set<Inode | undefined>(paths.map((p) => this.inodes.find(p)));
+    for (const s of this.files) {
+      const path = s.inode.path;
+      if (named.has(s.inode) || paths.some((p) => path === p || path.startsWith(p === '/' ? '/' : p + '/'))) this.dropFilePages(s);
     }
     super.invalidate(paths, from);
   }
 
-  private track(fd: number, path: string, flags: number): void {
-    const old = this.fds.get(fd);
-    if (old) {
-      // The child reused a number we still knew: that fd is gone.
-      this.dropPages(old);
-      old.file.fds.delete(old);
-      this.forgetIfUnused(old.file);
-    }
-    const file = this.fileFor(path);
-    const bypass = (flags & O_DIRECT) !== 0 || (flags & O_ACCMODE) === O_WRONLY;
+  private track(fd: Fd): void {
+    const file = this.fileFor(fd.inode);
+    const bypass = (fd.flags & O_DIRECT) !== 0 || (fd.flags & O_ACCMODE) === O_WRONLY;
     const f: FdState = { fd, file, bypass, next: -1, streak: 0, pages: new Map(), fetching: new Set() };
     file.fds.add(f);
-    this.fds.set(fd, f);
+    fd.ctx.set(this.fdKey, f);
   }
 
-  private fileFor(path: string): FileState {
-    let s = this.files.get(path);
-    if (!s) {
-      s = { path, fds: new Set(), changing: 0 };
-      this.files.set(path, s);
-    }
-    return s;
+  private fileFor(inode: Inode): FileState {
+    return inode.ctx.ensure(this.fileKey, () => {
+      const s: FileState = { inode, fds: new Set(), changing: 0 };
+      this.files.add(s);
+      return s;
+    });
   }
 
   private forgetIfUnused(s: FileState): void {
-    if (s.fds.size === 0 && s.changing === 0 && this.files.get(s.path) === s) this.files.delete(s.path);
+    if (s.fds.size > 0 || s.changing > 0) return;
+    this.files.delete(s);
+    if (s.inode.ctx.get(this.fileKey) === s) s.inode.ctx.take(this.fileKey);
+  }
+
+  private openFds(): FdState[] {
+    return [...this.files].flatMap((s) => [...s.fds]);
   }
 
   /**
    * Winds a fop that changes a file's data. Its pages go first, fetched or still on their
    * way (a read already waiting for one is concurrent with the change and may see either
    * version), and none is fetched until it is answered: a fetch meanwhile could hold either
-   * version too. A write through an fd we do not know could be to any file: every page goes.
+   * version too.
    */
-  private async changing<R>(file: FileState | undefined, wind: () => Promise<R>): Promise<R> {
-    if (file) {
-      file.changing++;
-      this.dropFilePages(file);
-    } else {
-      this.unknownChanging++;
-      this.invalidations++;
-      this.dropAll();
-    }
+  private async changing<R>(file: FileState, wind: () => Promise<R>): Promise<R> {
+    file.changing++;
+    this.dropFilePages(file);
     try {
       return await wind();
     } finally {
-      if (file) {
-        file.changing--;
-        this.forgetIfUnused(file);
-      } else {
-        this.unknownChanging--;
-      }
+      file.changing--;
+      this.forgetIfUnused(file);
     }
   }
 
@@ -389,7 +353,7 @@ export class ReadAhead extends Xlator implements FopImpl {
       },
       (e: unknown) => {
         this.prefetchFailures++;
-        this.log.debug(`${f.file.path}: read-ahead of page ${index} failed: ${FsError.from(e).code}`);
+        this.log.debug(`${f.fd.path}: read-ahead of page ${index} failed: ${FsError.from(e).code}`);
         this.drop(page);
         return undefined;
       },
@@ -468,9 +432,9 @@ export class ReadAhead extends Xlator implements FopImpl {
   }
 
   private dropAll(): void {
-    for (const f of this.fds.values()) {
-      this.dropPages(f);
-      f.file.eof = undefined;
+    for (const s of this.files) {
+      s.eof = undefined;
+      for (const f of s.fds) this.dropPages(f);
     }
   }
 }
