@@ -2,7 +2,8 @@ import { ROOT_FRAME } from '../../lib/frame.js';
 import test from 'ava';
 import fs from 'node:fs';
 import { FsError } from '../../lib/errors.js';
-import type { FopArgs, FopName, FopReply, Iatt } from '../../lib/fops.js';
+import { S_IFREG, type FopArgs, type FopName, type FopReply, type Iatt } from '../../lib/fops.js';
+import { Fd, ROOT_ID } from '../../lib/inode.js';
 import { Xlator } from '../../lib/xlator.js';
 import { QuickRead } from '../../client/xlators/performance/quick-read.js';
 
@@ -11,6 +12,8 @@ const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC, O_CREAT } = fs.constants;
 const iatt = (size: number): Iatt => ({
   mode: 0o100644, nlink: 1, uid: 0, gid: 0, rdev: 0, size, blocks: 0, blksize: 4096, ino: 1, atimeMs: 0, mtimeMs: 0, ctimeMs: 0,
 });
+/** The gfid of the child's inode number ino, as a brick gives one per file. */
+const gfidOf = (ino: number): string => ino.toString(16).padStart(32, '0');
 
 /**
  * A child holding files in memory, as a brick does: lookup answers the content when asked
@@ -23,7 +26,9 @@ class MemChild extends Xlator {
   readonly inos = new Map<string, number>();
   private nextIno = 100;
   readonly calls: string[] = [];
-  private readonly fdPath = new Map<number, string>();
+  private readonly fdPath = new Map<Fd, string>();
+  /** The number each fd has here (a brick's fd number), for the call log. */
+  private readonly fdNums = new Map<Fd, number>();
   private nextFd = 10;
   /** The next lookup waits for this promise before reading the file. */
   hold?: Promise<void>;
@@ -41,7 +46,8 @@ class MemChild extends Xlator {
           const data = this.files.get(path);
           if (!data) throw FsError.of('ENOENT', path);
           const copy = Buffer.from(data);
-          const at = { ...iatt(data.length), ino: this.inoOf(path) };
+          const ino = this.inoOf(path);
+          const at = { ...iatt(data.length), ino, gfid: gfidOf(ino) };
           return (wantData !== undefined && data.length <= wantData ? { iatt: at, data: copy } : { iatt: at }) as FopReply<F>;
         });
       }
@@ -59,20 +65,21 @@ class MemChild extends Xlator {
         if (fop === 'create' && !this.files.has(path)) this.inos.set(path, this.nextIno++);
         if (fop === 'create' || (flags & O_TRUNC)) this.files.set(path, Buffer.alloc(0));
         if (!this.files.has(path)) return Promise.reject(FsError.of('ENOENT', path));
-        const fd = this.nextFd++;
+        const fd = a.fd as Fd;
+        this.fdNums.set(fd, this.nextFd++);
         this.fdPath.set(fd, path);
-        return reply(fop === 'create' ? { fd, iatt: iatt(0) } : { fd });
+        return reply(fop === 'create' ? { iatt: { ...iatt(0), ino: this.inoOf(path), gfid: gfidOf(this.inoOf(path)) } } : {});
       }
       case 'read': {
         const { fd, offset, size } = args as FopArgs<'read'>;
-        this.calls.push(`read ${fd} ${offset}+${size}`);
+        this.calls.push(`read ${this.num(fd)} ${offset}+${size}`);
         return reply({ data: this.files.get(this.fdPath.get(fd)!)!.subarray(offset, offset + size) });
       }
       case 'write':
       case 'writev': {
-        const fd = a.fd as number;
+        const fd = a.fd as Fd;
         const extents = fop === 'write' ? [args as FopArgs<'write'>] : (args as FopArgs<'writev'>).extents;
-        this.calls.push(`${fop} ${fd}`);
+        this.calls.push(`${fop} ${this.num(fd)}`);
         const path = this.fdPath.get(fd)!;
         let file = this.files.get(path)!;
         let n = 0;
@@ -88,7 +95,7 @@ class MemChild extends Xlator {
       }
       case 'ftruncate': {
         const { fd, size } = args as FopArgs<'ftruncate'>;
-        this.calls.push(`ftruncate ${fd} ${size}`);
+        this.calls.push(`ftruncate ${this.num(fd)} ${size}`);
         const path = this.fdPath.get(fd)!;
         const next = Buffer.alloc(size);
         this.files.get(path)!.copy(next);
@@ -132,21 +139,26 @@ class MemChild extends Xlator {
           this.files.set(a.path as string, Buffer.from('new'));
           this.inos.set(a.path as string, this.nextIno++);
         }
-        return reply({ iatt: iatt(3) });
+        return reply({ iatt: { ...iatt(3), ino: this.inoOf(a.path as string), gfid: gfidOf(this.inoOf(a.path as string)) } });
       case 'readdir': {
         const dir = (a.path as string) === '/' ? '' : (a.path as string);
         this.calls.push(`readdir ${String(a.path)}`);
         const entries = [...this.files.keys()].filter((p) => p.startsWith(dir + '/') && !p.slice(dir.length + 1).includes('/'))
-          .map((p) => ({ name: p.slice(dir.length + 1), iatt: { ...iatt(this.files.get(p)!.length), ino: this.inoOf(p) } }));
+          .map((p) => ({ name: p.slice(dir.length + 1), iatt: { ...iatt(this.files.get(p)!.length), ino: this.inoOf(p), gfid: gfidOf(this.inoOf(p)) } }));
         return reply({ entries });
       }
       case 'release':
-        this.calls.push(`release ${String(a.fd)}`);
-        this.fdPath.delete(a.fd as number);
+        this.calls.push(`release ${this.num(a.fd as Fd)}`);
+        this.fdPath.delete(a.fd as Fd);
         return reply({});
       default:
         return Promise.reject(FsError.of('ENOSYS', fop));
     }
+  }
+
+  /** The number the fd was given here. */
+  num(fd: Fd): number {
+    return this.fdNums.get(fd)!;
   }
 
   inoOf(path: string): number {
@@ -174,6 +186,19 @@ function setup(files: Record<string, string> = {}, options: Record<string, strin
 }
 
 const text = (r: { data: Buffer }): string => r.data.toString();
+
+/** Opens as the bridge does: the caller makes the fd and gives it to open. */
+async function openFd(qr: Xlator, path: string, flags: number): Promise<{ fd: Fd }> {
+  const fd = Fd.forPath(path, flags);
+  await qr.call('open', { path, flags, fd }, ROOT_FRAME);
+  return { fd };
+}
+
+async function createFd(qr: Xlator, path: string, flags: number): Promise<{ fd: Fd }> {
+  const fd = Fd.forPath(path, flags);
+  await qr.call('create', { path, mode: 0o644, flags, fd }, ROOT_FRAME);
+  return { fd };
+}
 const dump = (qr: QuickRead): Record<string, number> => qr.statedump() as Record<string, number>;
 
 /** A readfile of the whole file: whether it reached the child. */
@@ -200,12 +225,12 @@ test('a lookup asks for the content; readfile of any range is then answered with
 test('reads on an fd opened read-only are answered from the content; on an fd open for writing they are not', async (t) => {
   const { child, qr } = setup({ '/a': 'abcdef' });
   await qr.call('lookup', { path: '/a' }, ROOT_FRAME);
-  const ro = await qr.call('open', { path: '/a', flags: O_RDONLY }, ROOT_FRAME);
+  const ro = await openFd(qr, '/a', O_RDONLY);
   t.is(text(await qr.call('read', { fd: ro.fd, offset: 2, size: 2 }, ROOT_FRAME)), 'cd');
   t.false(child.calls.some((c) => c.startsWith('read ')));
-  const rw = await qr.call('open', { path: '/a', flags: O_RDWR }, ROOT_FRAME);
+  const rw = await openFd(qr, '/a', O_RDWR);
   t.is(text(await qr.call('read', { fd: rw.fd, offset: 2, size: 2 }, ROOT_FRAME)), 'cd');
-  t.true(child.calls.includes(`read ${rw.fd} 2+2`));
+  t.true(child.calls.includes(`read ${child.num(rw.fd)} 2+2`));
 });
 
 test('lookups that ask for xattrs, or for the content themselves, pass through untouched', async (t) => {
@@ -238,9 +263,9 @@ test('cache-timeout 0: lookups do not ask for content', async (t) => {
 
 test('every change this client makes drops the content it touches', async (t) => {
   // fd: open for writing on /d/f before the content was fetched (so only the change itself can drop it).
-  type Change = [string, (qr: QuickRead, fd: number) => Promise<unknown>, string[]];
+  type Change = [string, (qr: QuickRead, fd: Fd) => Promise<unknown>, string[]];
   const reopen = async (qr: QuickRead, flags: number): Promise<void> => {
-    await qr.call('release', { fd: (await qr.call('open', { path: '/d/f', flags }, ROOT_FRAME)).fd }, ROOT_FRAME);
+    await qr.call('release', { fd: (await openFd(qr, '/d/f', flags)).fd }, ROOT_FRAME);
   };
   const changes: Change[] = [
     ['write', (qr, fd) => qr.call('write', { fd, offset: 0, data: Buffer.from('X') }, ROOT_FRAME), ['/d/f']],
@@ -248,7 +273,7 @@ test('every change this client makes drops the content it touches', async (t) =>
     ['ftruncate', (qr, fd) => qr.call('ftruncate', { fd, size: 1 }, ROOT_FRAME), ['/d/f']],
     ['open O_TRUNC', (qr) => reopen(qr, O_RDONLY | O_TRUNC), ['/d/f']],
     ['open O_WRONLY', (qr) => reopen(qr, O_WRONLY), ['/d/f']],
-    ['create', async (qr) => qr.call('release', { fd: (await qr.call('create', { path: '/d/f', mode: 0o644, flags: O_CREAT | O_WRONLY }, ROOT_FRAME)).fd }, ROOT_FRAME), ['/d/f']],
+    ['create', async (qr) => qr.call('release', { fd: (await createFd(qr, '/d/f', O_CREAT | O_WRONLY)).fd }, ROOT_FRAME), ['/d/f']],
     ['setattr (mode)', (qr) => qr.call('setattr', { path: '/d/f', attrs: { mode: 0o600 } }, ROOT_FRAME), ['/d/f']],
     ['setattr (size)', (qr) => qr.call('setattr', { path: '/d/f', attrs: { size: 1 } }, ROOT_FRAME), ['/d/f']],
     ['unlink', (qr) => qr.call('unlink', { path: '/d/f' }, ROOT_FRAME), ['/d/f']],
@@ -263,7 +288,7 @@ test('every change this client makes drops the content it touches', async (t) =>
   ];
   for (const [what, change, dropped] of changes) {
     const { child, qr } = setup({ '/d/f': 'content', '/d/g': 'other', '/e/f': 'e-content', '/x': 'unrelated' });
-    const { fd } = await qr.call('open', { path: '/d/f', flags: O_RDWR }, ROOT_FRAME);
+    const { fd } = await openFd(qr, '/d/f', O_RDWR);
     for (const p of ['/d/f', '/d/g', '/e/f', '/x']) await qr.call('lookup', { path: p }, ROOT_FRAME);
     t.is(dump(qr).entries, 4);
     await change(qr, fd);
@@ -276,7 +301,7 @@ test('every change this client makes drops the content it touches', async (t) =>
 
 test('a change made while a lookup is in flight: the lookup keeps nothing', async (t) => {
   const { child, qr } = setup({ '/a': 'before' });
-  const { fd } = await qr.call('open', { path: '/a', flags: O_RDWR }, ROOT_FRAME);
+  const { fd } = await openFd(qr, '/a', O_RDWR);
   let release!: () => void;
   child.hold = new Promise((r) => { release = r; });
   const looking = qr.call('lookup', { path: '/a' }, ROOT_FRAME);
@@ -359,7 +384,7 @@ test('reconfigure: a smaller cache-size evicts at once; cache-timeout 0 empties 
 test('an fd follows a rename of its file and reads the content fetched at the new name', async (t) => {
   const { child, qr } = setup({ '/a': 'moved' });
   await qr.call('lookup', { path: '/a' }, ROOT_FRAME);
-  const { fd } = await qr.call('open', { path: '/a', flags: O_RDONLY }, ROOT_FRAME);
+  const { fd } = await openFd(qr, '/a', O_RDONLY);
   await qr.call('rename', { from: '/a', to: '/b' }, ROOT_FRAME);
   await qr.call('lookup', { path: '/b' }, ROOT_FRAME);
   t.is(text(await qr.call('read', { fd, offset: 0, size: 10 }, ROOT_FRAME)), 'moved');
@@ -410,25 +435,62 @@ test('a lookup that did not ask for content keeps what is held only while the fi
 test('an fd on a file that lost its name never reads the content of the file that took it', async (t) => {
   const { child, qr } = setup({ '/a': 'first file' });
   await qr.call('lookup', { path: '/a' }, ROOT_FRAME);
-  const old = await qr.call('open', { path: '/a', flags: O_RDONLY }, ROOT_FRAME);
+  const old = await openFd(qr, '/a', O_RDONLY);
   // Unlinked and made again through this client, then looked up: new content, new inode.
   await qr.call('unlink', { path: '/a' }, ROOT_FRAME);
-  const c = await qr.call('create', { path: '/a', mode: 0o644, flags: O_CREAT | O_WRONLY }, ROOT_FRAME);
+  const c = await createFd(qr, '/a', O_CREAT | O_WRONLY);
   await qr.call('write', { fd: c.fd, offset: 0, data: Buffer.from('second') }, ROOT_FRAME);
   await qr.call('release', { fd: c.fd }, ROOT_FRAME);
   await qr.call('lookup', { path: '/a' }, ROOT_FRAME);
   const mark = child.calls.length;
   await qr.call('read', { fd: old.fd, offset: 0, size: 100 }, ROOT_FRAME).catch(() => undefined);
-  t.deepEqual(child.calls.slice(mark), [`read ${old.fd} 0+100`], 'the old fd reads from the child');
+  t.deepEqual(child.calls.slice(mark), [`read ${child.num(old.fd)} 0+100`], 'the old fd reads from the child');
   // A new fd on the new file is answered from the content.
-  const fresh = await qr.call('open', { path: '/a', flags: O_RDONLY }, ROOT_FRAME);
+  const fresh = await openFd(qr, '/a', O_RDONLY);
   t.is(text(await qr.call('read', { fd: fresh.fd, offset: 0, size: 100 }, ROOT_FRAME)), 'second');
   // An fd opened with nothing held reads from the child.
   const { child: c2, qr: q2 } = setup({ '/b': 'never looked up' });
-  const nothing = await q2.call('open', { path: '/b', flags: O_RDONLY }, ROOT_FRAME);
+  const nothing = await openFd(q2, '/b', O_RDONLY);
   await q2.call('lookup', { path: '/b' }, ROOT_FRAME);
   await q2.call('read', { fd: nothing.fd, offset: 0, size: 100 }, ROOT_FRAME);
-  t.true(c2.calls.includes(`read ${nothing.fd} 0+100`));
+  t.true(c2.calls.includes(`read ${c2.num(nothing.fd)} 0+100`));
+});
+
+test('a change through one name of a hard link drops the content every name reads (one entry per file, by gfid)', async (t) => {
+  const { child, qr } = setup({ '/a': 'shared' });
+  child.files.set('/b', child.files.get('/a')!);
+  child.inos.set('/b', child.inoOf('/a'));
+  const gfid = gfidOf(child.inoOf('/a'));
+  // The bridge's inodes: both names are one inode.
+  const ia = qr.inodes.entry(ROOT_ID, 'a', S_IFREG, gfid);
+  const ib = qr.inodes.entry(ROOT_ID, 'b', S_IFREG, gfid);
+  t.is(ia, ib);
+  await qr.call('lookup', { path: '/a', inode: ia }, ROOT_FRAME);
+  t.is(text(await qr.call('readfile', { path: '/b', inode: ib, offset: 0, size: 100 }, ROOT_FRAME)), 'shared', 'fetched by /a, read by /b');
+  t.false(child.calls.some((c) => c.startsWith('readfile')));
+  const fd = new Fd(ia, O_RDWR);
+  await qr.call('open', { path: '/a', flags: O_RDWR, fd }, ROOT_FRAME);
+  await qr.call('write', { fd, offset: 0, data: Buffer.from('SH') }, ROOT_FRAME);
+  child.files.set('/b', child.files.get('/a')!);
+  t.is(text(await qr.call('readfile', { path: '/b', inode: ib, offset: 0, size: 100 }, ROOT_FRAME)), 'SHared', 'a write through /a, seen through /b at once');
+  t.true(child.calls.some((c) => c.startsWith('readfile /b')));
+});
+
+test('a lookup by one name in flight while the file changes through another keeps nothing', async (t) => {
+  const { child, qr } = setup({ '/a': 'before' });
+  child.files.set('/b', child.files.get('/a')!);
+  child.inos.set('/b', child.inoOf('/a'));
+  const inode = qr.inodes.entry(ROOT_ID, 'a', S_IFREG, gfidOf(child.inoOf('/a')));
+  qr.inodes.entry(ROOT_ID, 'b', S_IFREG, inode.gfid);
+  const fd = new Fd(inode, O_RDWR);
+  await qr.call('open', { path: '/a', flags: O_RDWR, fd }, ROOT_FRAME);
+  let release!: () => void;
+  child.hold = new Promise((r) => { release = r; });
+  const looking = qr.call('lookup', { path: '/b' }, ROOT_FRAME);
+  await qr.call('write', { fd, offset: 0, data: Buffer.from('AFTER!') }, ROOT_FRAME);
+  release();
+  await looking;
+  t.like(dump(qr), { staleFills: 1, entries: 0 });
 });
 
 // ---- prefetch of a listed directory's small files -------------------------------------------
@@ -451,7 +513,7 @@ test('prefetch: after a listing, the first lookup fetches the other small files,
   for (const i of [1, 2, 3]) {
     const r = await qr.call('lookup', { path: `/d/f${i}` }, ROOT_FRAME);
     t.is(r.iatt.size, `content ${i}`.length);
-    const fd = (await qr.call('open', { path: `/d/f${i}`, flags: O_RDONLY }, ROOT_FRAME)).fd;
+    const fd = (await openFd(qr, `/d/f${i}`, O_RDONLY)).fd;
     t.is(text(await qr.call('read', { fd, offset: 0, size: 100 }, ROOT_FRAME)), `content ${i}`);
     await qr.call('release', { fd }, ROOT_FRAME);
   }

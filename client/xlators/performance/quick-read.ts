@@ -2,6 +2,8 @@ import { type Frame } from '../../../lib/frame.js';
 import fs from 'node:fs';
 import pathMod from 'node:path/posix';
 import { LOOKUP_DATA_MAX_BYTES, O_ACCMODE, O_DIRECT, type FopArgs, type FopReply, type Iatt } from '../../../lib/fops.js';
+import { BoundedMap } from '../../../lib/bounded-map.js';
+import { CtxKey, type Fd, type Inode } from '../../../lib/inode.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl } from '../../../lib/xlator.js';
 
@@ -23,11 +25,15 @@ const MAX_PROBE_EVERY = 64;
 const LISTINGS_MAX = 1024;
 /** Names a remembered listing keeps at most (the first ones). */
 const LISTING_NAMES_MAX = 4096;
+/** Names whose gfid is remembered, at most. */
+const NAMES_MAX = 65536;
 /** Prefetch lookups in flight at once, over all directories. */
 const PREFETCH_IN_FLIGHT = 8;
 
 /** A small file's content as a lookup brought it. */
 interface Cached {
+  /** The name it was fetched by (a renamed or removed directory drops what was fetched below it). */
+  path: string;
   data: Buffer;
   iatt: Iatt;
   fetchedAt: number;
@@ -53,22 +59,25 @@ function sameFile(a: Iatt, b: Iatt): boolean {
   return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
 }
 
-/** A lookup in flight: a change of its path meanwhile makes its content unusable. */
+/** A lookup in flight: a change of its path, or of a file it may bring, meanwhile makes its content unusable. */
 interface Fetch {
   path: string;
   stale: boolean;
+  /** Keys of files changed while it was in flight: content of one of them is stale too. */
+  changed: Set<string>;
 }
 
-/** An fd opened through this translator. */
+/** An fd opened read-only through this translator while content of its file was held. */
 interface QrFd {
-  path: string;
+  /** The held content's key (its file's gfid, else the path). */
+  key: string;
   /**
    * Opened read-only (no O_DIRECT) while content of the file at path was held (the lookup
    * before the open brought it): that file's inode. Its reads are answered from content of
    * the same inode only, so an fd on a file unlinked or renamed over since never reads the
-   * content of whatever took its name. Undefined: its reads always go down.
+   * content of whatever took its name.
    */
-  ino?: number;
+  ino: number;
 }
 
 /**
@@ -79,14 +88,18 @@ interface QrFd {
  * after it was fetched: reading a small file after the kernel's caches went cold costs the
  * lookup alone, one round trip. Sits directly above the cluster translator, below open-behind.
  *
+ * Content is the file's, keyed by its gfid (the fop's inode, or the gfid a reply gave the
+ * name), so every name of a hard link reads and drops the same entry; a file without a gfid
+ * is known by its path. It lives in a bounded map rather than on inodes: a lookup's reply
+ * fills it before the bridge has an inode for a new name. The prefetch listings are about
+ * names (which files of a listed directory to fetch next) and stay keyed by path.
+ *
  * Coherence: this client's own changes drop the path, before the change is sent and again
  * when it is answered (a write, writev or ftruncate through an fd opened here, any setattr,
  * an open for writing or with O_TRUNC, create, unlink, rename of either name and anything
  * under them, link, ...), and a lookup whose path changed while it was in flight keeps
  * nothing. Another client's change shows once the entry expires (the bound md-cache and the
- * kernel keep), or at once when a brick's upcall reaches invalidate(). A write through
- * another hard link of a file is not seen until the entry expires (keyed by path, as
- * read-ahead is).
+ * kernel keep), or at once when a brick's upcall reaches invalidate().
  *
  * Fetching is not free: the brick reads the file in the lookup, from disk when its pages are
  * cold. While fetched content goes unread (a stat-only pass), lookups stop asking for it but
@@ -115,10 +128,12 @@ export class QuickRead extends Xlator implements FopImpl {
   /** `volume set performance.quick-read on|off` puts the translator in the client graph or leaves it out. */
   static readonly volumeSwitch = { key: 'performance.quick-read', default: true, description: 'Fetch the content of small files with their lookup and answer their reads from the client for up to 1 s (on/off)' } as const;
 
-  /** By path, least recently used first (a Map keeps insertion order; a hit re-inserts). */
+  /** By gfid (a file without one: by path), least recently used first (a Map keeps insertion order; a hit re-inserts). */
   private readonly cache = new Map<string, Cached>();
+  /** The gfid of each name whose content was fetched: a fop without an inode finds the file's entry through it. */
+  private readonly names = new BoundedMap<string, string>(NAMES_MAX);
   private bytes = 0;
-  private readonly fds = new Map<number, QrFd>();
+  private readonly fdKey = new CtxKey<QrFd>(this.name);
   private readonly fetches = new Set<Fetch>();
   private hits = 0;
   private misses = 0;
@@ -163,18 +178,25 @@ export class QuickRead extends Xlator implements FopImpl {
     return {
       entries: this.cache.size, bytes: this.bytes, hits: this.hits, misses: this.misses, fills: this.fills,
       staleFills: this.staleFills, drops: this.drops, evictions: this.evictions, invalidations: this.invalidations,
-      credit: this.credit, unasked: this.unasked, openFds: this.fds.size, lookupsInFlight: this.fetches.size,
+      credit: this.credit, unasked: this.unasked, lookupsInFlight: this.fetches.size,
       listings: this.listings.size, prefetches: this.prefetches, prefetchHits: this.prefetchHits,
     };
   }
 
   // ---- the cache ------------------------------------------------------------------------
 
-  private put(path: string, data: Buffer, iatt: Iatt, prefetched = false): void {
-    this.remove(path);
+  /** The key of the file at path: the caller's inode's gfid, else the name's last known one, else the path. */
+  private keyOf(path: string, inode?: Inode): string {
+    return inode?.gfid ?? this.names.get(path) ?? this.inodes.find(path)?.gfid ?? path;
+  }
+
+  private put(path: string, data: Buffer, iatt: Iatt, inode: Inode | undefined, prefetched = false): void {
+    const key = iatt.gfid ?? this.keyOf(path, inode);
+    this.remove(key);
     const cost = data.length + path.length + ENTRY_OVERHEAD_BYTES;
     if (cost > this.optNumber('cache-size')) return;
-    this.cache.set(path, { data, iatt, fetchedAt: Date.now(), cost, used: false, prefetched });
+    if (key !== path) this.names.set(path, key);
+    this.cache.set(key, { path, data, iatt, fetchedAt: Date.now(), cost, used: false, prefetched });
     this.bytes += cost;
     this.fills++;
     this.credit = Math.max(0, this.credit - 1);
@@ -189,19 +211,18 @@ export class QuickRead extends Xlator implements FopImpl {
   private evict(): void {
     const cap = this.optNumber('cache-size');
     const now = Date.now();
-    for (const [path, e] of this.cache) {
+    for (const [key, e] of this.cache) {
       const over = this.bytes > cap;
       if (!over && now - e.fetchedAt < this.timeoutMs) break;
-      this.cache.delete(path);
-      this.bytes -= e.cost;
+      this.remove(key);
       if (over) this.evictions++;
     }
   }
 
-  private remove(path: string): boolean {
-    const e = this.cache.get(path);
+  private remove(key: string): boolean {
+    const e = this.cache.get(key);
     if (!e) return false;
-    this.cache.delete(path);
+    this.cache.delete(key);
     this.bytes -= e.cost;
     return true;
   }
@@ -210,23 +231,24 @@ export class QuickRead extends Xlator implements FopImpl {
     this.listings.clear();
     this.prefetchQueue.length = 0;
     this.cache.clear();
+    this.names.clear();
     this.bytes = 0;
   }
 
   /** The content of path while fresh, marked recently used; a read it answers (a hit) earns fetch credit the first time. */
-  private hit(path: string, frame: Frame, ino?: number): Cached | undefined {
-    const e = this.cache.get(path);
+  private hit(key: string, frame: Frame, ino?: number): Cached | undefined {
+    const e = this.cache.get(key);
     if (!e || (ino !== undefined && e.iatt.ino !== ino)) return undefined;
     if (Date.now() - e.fetchedAt >= this.timeoutMs) {
-      this.remove(path);
+      this.remove(key);
       return undefined;
     }
-    this.cache.delete(path);
-    this.cache.set(path, e);
+    this.cache.delete(key);
+    this.cache.set(key, e);
     this.hits++;
     // A read of prefetched content no lookup saw (md-cache above answered the lookups): a
     // walker in this directory all the same.
-    if (e.prefetched) this.prefetchUsed(path, e, frame);
+    if (e.prefetched) this.prefetchUsed(e, frame);
     if (!e.used) {
       e.used = true;
       this.credit = Math.min(MAX_CREDIT, this.credit + USE_CREDIT);
@@ -248,25 +270,32 @@ export class QuickRead extends Xlator implements FopImpl {
     return false;
   }
 
-  /** Path changed (or is about to): forget its content, and what lookups in flight bring of it. */
-  private drop(path: string): void {
-    if (this.remove(path)) this.drops++;
-    for (const f of this.fetches) if (f.path === path) f.stale = true;
+  /**
+   * The file at path changed (or is about to): forget its content, through every name, and
+   * what lookups in flight bring of it, by this name or another.
+   */
+  private drop(path: string, inode?: Inode): void {
+    const key = this.keyOf(path, inode);
+    if (this.remove(key)) this.drops++;
+    for (const f of this.fetches) {
+      if (f.path === path) f.stale = true;
+      f.changed.add(key);
+    }
   }
 
   /** The same for a name and everything under it (a renamed or removed directory). */
-  private dropTree(path: string): void {
-    this.drop(path);
+  private dropTree(path: string, inode?: Inode): void {
+    this.drop(path, inode);
     this.dropListings(path);
     const prefix = path === '/' ? '/' : path + '/';
-    for (const k of [...this.cache.keys()]) if (k.startsWith(prefix) && this.remove(k)) this.drops++;
+    for (const [k, e] of [...this.cache]) if (e.path.startsWith(prefix) && this.remove(k)) this.drops++;
     for (const f of this.fetches) if (f.path.startsWith(prefix)) f.stale = true;
   }
 
-  /** Runs a change of paths with their content dropped before it is sent and again when it is answered. */
-  private async changing<T>(paths: readonly string[], run: () => Promise<T>, tree = false): Promise<T> {
+  /** Runs a change of files (by name, with the caller's inode) with their content dropped before it is sent and again when it is answered. */
+  private async changing<T>(files: ReadonlyArray<{ path: string; inode?: Inode }>, run: () => Promise<T>, tree = false): Promise<T> {
     const forget = (): void => {
-      for (const p of paths) (tree ? this.dropTree(p) : this.drop(p));
+      for (const { path, inode } of files) (tree ? this.dropTree(path, inode) : this.drop(path, inode));
     };
     forget();
     try {
@@ -276,9 +305,8 @@ export class QuickRead extends Xlator implements FopImpl {
     }
   }
 
-  private pathOfFd(fd: number): string[] {
-    const f = this.fds.get(fd);
-    return f ? [f.path] : [];
+  private ofFd(fd: Fd): Array<{ path: string; inode: Inode }> {
+    return [{ path: fd.path, inode: fd.inode }];
   }
 
   /** Another client changed these paths (a brick's upcall): drop them, then tell the parents. */
@@ -302,13 +330,13 @@ export class QuickRead extends Xlator implements FopImpl {
     // A prefetch of this very file answers it, once; one on the way is waited for.
     const inFlight = this.prefetching.get(a.path);
     if (inFlight) await inFlight;
-    const pre = this.takePrefetched(a.path, f);
+    const pre = this.takePrefetched(this.keyOf(a.path, a.inode), f);
     if (pre) return { iatt: pre.iatt };
     this.prefetchAround(a.path, f);
     if (!this.askContent()) {
       const r = await this.child.call('lookup', a, f);
-      const held = this.cache.get(a.path);
-      if (held && !sameFile(held.iatt, r.iatt)) this.drop(a.path);
+      const held = this.cache.get(this.keyOf(a.path, a.inode));
+      if (held && !sameFile(held.iatt, r.iatt)) this.drop(a.path, a.inode);
       return r;
     }
     const { reply, stale } = await this.fetchContent(a, false, f);
@@ -323,15 +351,17 @@ export class QuickRead extends Xlator implements FopImpl {
    * changed while it was in flight; stale says it did.
    */
   private async fetchContent(a: FopArgs<'lookup'>, prefetched: boolean, frame: Frame): Promise<{ reply: FopReply<'lookup'>; stale: boolean }> {
-    const fetch: Fetch = { path: a.path, stale: false };
+    const fetch: Fetch = { path: a.path, stale: false, changed: new Set() };
     this.fetches.add(fetch);
     try {
       const reply = await this.child.call('lookup', { ...a, wantData: this.optNumber('max-file-size') }, frame);
+      // Changed through another name while in flight: the content may be from before.
+      if (fetch.changed.has(reply.iatt.gfid ?? this.keyOf(a.path, a.inode))) fetch.stale = true;
       if (reply.data === undefined) {
         // Not a small file now, or a copy that cannot be trusted: what was kept is no longer right.
-        if (!fetch.stale) this.drop(a.path);
+        if (!fetch.stale) this.drop(a.path, a.inode);
       } else if (!fetch.stale) {
-        this.put(a.path, Buffer.isBuffer(reply.data) ? reply.data : Buffer.from(reply.data), reply.iatt, prefetched);
+        this.put(a.path, Buffer.isBuffer(reply.data) ? reply.data : Buffer.from(reply.data), reply.iatt, a.inode, prefetched);
       }
       return { reply, stale: fetch.stale };
     } finally {
@@ -377,22 +407,22 @@ export class QuickRead extends Xlator implements FopImpl {
   }
 
   /** A prefetched entry, fresh, not yet seen by a lookup from above: it answers that one lookup. */
-  private takePrefetched(path: string, frame: Frame): Cached | undefined {
-    const e = this.cache.get(path);
+  private takePrefetched(key: string, frame: Frame): Cached | undefined {
+    const e = this.cache.get(key);
     if (!e?.prefetched) return undefined;
     if (Date.now() - e.fetchedAt >= this.timeoutMs) {
       e.prefetched = false;
       return undefined;
     }
-    this.prefetchUsed(path, e, frame);
+    this.prefetchUsed(e, frame);
     return e;
   }
 
   /** Prefetched content answered its first lookup or read: the walker is in this directory, keep the next files coming. */
-  private prefetchUsed(path: string, e: Cached, frame: Frame): void {
+  private prefetchUsed(e: Cached, frame: Frame): void {
     e.prefetched = false;
     this.prefetchHits++;
-    this.prefetchFiles(pathMod.dirname(path), frame);
+    this.prefetchFiles(pathMod.dirname(e.path), frame);
   }
 
   /** A lookup of path: prefetch the files of path when it is a listed directory, else its siblings. */
@@ -416,7 +446,7 @@ export class QuickRead extends Xlator implements FopImpl {
     while (budget > 0 && l.next < l.names.length) {
       const name = l.names[l.next++]!;
       const p = pathMod.join(dir, name);
-      if (l.asked.has(name) || this.cache.has(p) || this.prefetching.has(p)) continue;
+      if (l.asked.has(name) || this.cache.has(this.keyOf(p)) || this.prefetching.has(p)) continue;
       budget--;
       this.prefetchQueue.push({ path: p, frame });
     }
@@ -427,7 +457,7 @@ export class QuickRead extends Xlator implements FopImpl {
   private pumpPrefetch(): void {
     while (this.prefetching.size < PREFETCH_IN_FLIGHT && this.prefetchQueue.length > 0) {
       const { path: p, frame } = this.prefetchQueue.shift()!;
-      if (this.cache.has(p) || this.prefetching.has(p)) continue;
+      if (this.cache.has(this.keyOf(p)) || this.prefetching.has(p)) continue;
       this.prefetching.set(p, this.prefetchOne(p, frame).finally(() => {
         this.prefetching.delete(p);
         this.pumpPrefetch();
@@ -448,7 +478,7 @@ export class QuickRead extends Xlator implements FopImpl {
   }
 
   async readfile(a: FopArgs<'readfile'>, f: Frame): Promise<FopReply<'readfile'>> {
-    const e = this.hit(a.path, f);
+    const e = this.hit(this.keyOf(a.path, a.inode), f);
     if (!e) {
       this.misses++;
       // A read by path with the kernel's entries still fresh (no lookup came by): a walker too.
@@ -459,10 +489,10 @@ export class QuickRead extends Xlator implements FopImpl {
   }
 
   async read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
-    const qf = this.fds.get(a.fd);
-    const e = qf?.ino !== undefined ? this.hit(qf.path, f, qf.ino) : undefined;
+    const qf = a.fd.ctx.get(this.fdKey);
+    const e = qf ? this.hit(qf.key, f, qf.ino) : undefined;
     if (!e) {
-      if (qf?.ino !== undefined) this.misses++;
+      if (qf) this.misses++;
       return this.child.call('read', a, f);
     }
     return { data: e.data.subarray(a.offset, a.offset + a.size) };
@@ -473,76 +503,68 @@ export class QuickRead extends Xlator implements FopImpl {
   async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
     const readOnly = (a.flags & O_ACCMODE) === O_RDONLY && (a.flags & O_TRUNC) === 0;
     const open = (): Promise<FopReply<'open'>> => this.child.call('open', a, f);
-    const r = readOnly ? await open() : await this.changing([a.path], open);
-    const held = readOnly && (a.flags & O_DIRECT) === 0 ? this.cache.get(a.path) : undefined;
-    this.fds.set(r.fd, held ? { path: a.path, ino: held.iatt.ino } : { path: a.path });
+    const r = readOnly ? await open() : await this.changing([{ path: a.path, inode: a.fd.inode }], open);
+    const key = this.keyOf(a.path, a.fd.inode);
+    const held = readOnly && (a.flags & O_DIRECT) === 0 ? this.cache.get(key) : undefined;
+    if (held) a.fd.ctx.set(this.fdKey, { key, ino: held.iatt.ino });
     return r;
   }
 
   async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
-    const r = await this.changing([a.path], () => this.child.call('create', a, f));
-    this.fds.set(r.fd, { path: a.path });
-    return r;
+    return this.changing([{ path: a.path, inode: a.fd.inode }], () => this.child.call('create', a, f));
   }
 
   async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
-    this.fds.delete(a.fd);
+    a.fd.ctx.take(this.fdKey);
     return this.child.call('release', a, f);
   }
 
   async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
-    return this.changing(this.pathOfFd(a.fd), () => this.child.call('write', a, f));
+    return this.changing(this.ofFd(a.fd), () => this.child.call('write', a, f));
   }
 
   async writev(a: FopArgs<'writev'>, f: Frame): Promise<FopReply<'writev'>> {
-    return this.changing(this.pathOfFd(a.fd), () => this.child.call('writev', a, f));
+    return this.changing(this.ofFd(a.fd), () => this.child.call('writev', a, f));
   }
 
   async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
-    return this.changing(this.pathOfFd(a.fd), () => this.child.call('ftruncate', a, f));
+    return this.changing(this.ofFd(a.fd), () => this.child.call('ftruncate', a, f));
   }
 
   // ---- names and attributes -------------------------------------------------------------
 
   async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
-    return this.changing([a.path], () => this.child.call('setattr', a, f));
+    return this.changing([a], () => this.child.call('setattr', a, f));
   }
 
   async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
-    return this.changing([a.path], () => this.child.call('unlink', a, f));
+    return this.changing([a], () => this.child.call('unlink', a, f));
   }
 
   async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
-    return this.changing([a.path], () => this.child.call('rmdir', a, f), true);
+    return this.changing([a], () => this.child.call('rmdir', a, f), true);
   }
 
-  /** Both names and everything under them; fds opened at the old name follow it. */
+  /** Both names and everything under them. */
   async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
-    const r = await this.changing([a.from, a.to], () => this.child.call('rename', a, f), true);
-    if (a.from !== a.to) {
-      const prefix = a.from + '/';
-      for (const qf of this.fds.values()) {
-        if (qf.path === a.from) qf.path = a.to;
-        else if (qf.path.startsWith(prefix)) qf.path = a.to + qf.path.slice(a.from.length);
-      }
-    }
-    return r;
+    return this.changing([{ path: a.from, inode: a.inode }, { path: a.to }], () => this.child.call('rename', a, f), true);
   }
 
+  /** The target's link count changes, under every name. */
   async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
-    return this.changing([a.target, a.path], () => this.child.call('link', a, f));
+    return this.changing([{ path: a.target, inode: a.inode }, { path: a.path }], () => this.child.call('link', a, f));
   }
 
   async symlink(a: FopArgs<'symlink'>, f: Frame): Promise<FopReply<'symlink'>> {
-    return this.changing([a.path], () => this.child.call('symlink', a, f));
+    return this.changing([a], () => this.child.call('symlink', a, f));
   }
 
   async mknod(a: FopArgs<'mknod'>, f: Frame): Promise<FopReply<'mknod'>> {
-    return this.changing([a.path], () => this.child.call('mknod', a, f));
+    return this.changing([a], () => this.child.call('mknod', a, f));
   }
 
   async mkdir(a: FopArgs<'mkdir'>, f: Frame): Promise<FopReply<'mkdir'>> {
-    return this.changing([a.path], () => this.child.call('mkdir', a, f));
+    return this.changing([a], () => this.child.call('mkdir', a, f));
   }
 }
 
