@@ -3,7 +3,8 @@ import test from 'ava';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { FsError } from '../../lib/errors.js';
-import type { FopArgs, FopName, FopReply, Iatt } from '../../lib/fops.js';
+import { S_IFREG, type FopArgs, type FopName, type FopReply, type Iatt } from '../../lib/fops.js';
+import { Fd, ROOT_ID, type Inode } from '../../lib/inode.js';
 import { Xlator } from '../../lib/xlator.js';
 import { IoCache } from '../../client/xlators/performance/io-cache.js';
 import { mulberry32 } from '../../lib/prng.js';
@@ -15,6 +16,8 @@ const { O_RDONLY, O_RDWR, O_TRUNC, O_CREAT } = fs.constants;
 interface MemFile {
   data: Buffer;
   mtimeMs: number;
+  /** The file's identity: kept while its content changes, moved by a rename, new for a new file. */
+  gfid: string;
 }
 
 /**
@@ -24,17 +27,16 @@ interface MemFile {
  */
 class MemChild extends Xlator {
   readonly files = new Map<string, MemFile>();
-  readonly reads: Array<{ fd: number; offset: number; size: number }> = [];
+  readonly reads: Array<{ fd: Fd; offset: number; size: number }> = [];
   fstats = 0;
   holding = false;
   readonly held: Array<() => void> = [];
-  private readonly fdPath = new Map<number, string>();
-  private nextFd = 10;
+  private readonly fdPath = new Map<Fd, string>();
   private clock = 1000;
 
-  /** Sets a file's content; mtime moves unless given. */
+  /** Sets a file's content (a new file where there is none); mtime moves unless given. */
   put(path: string, data: Buffer, mtimeMs = ++this.clock): void {
-    this.files.set(path, { data: Buffer.from(data), mtimeMs });
+    this.files.set(path, { data: Buffer.from(data), mtimeMs, gfid: this.files.get(path)?.gfid ?? crypto.randomBytes(16).toString('hex') });
   }
 
   iatt(path: string): Iatt {
@@ -42,7 +44,7 @@ class MemChild extends Xlator {
     if (!f) throw FsError.of('ENOENT', path);
     return {
       mode: 0o100644, nlink: 1, uid: 0, gid: 0, rdev: 0, size: f.data.length, blocks: 0, blksize: 4096, ino: 1,
-      atimeMs: 0, mtimeMs: f.mtimeMs, ctimeMs: f.mtimeMs,
+      atimeMs: 0, mtimeMs: f.mtimeMs, ctimeMs: f.mtimeMs, gfid: f.gfid,
     };
   }
 
@@ -74,9 +76,8 @@ class MemChild extends Xlator {
         if (fop === 'create' && !this.files.has(a.path)) this.put(a.path, Buffer.alloc(0));
         if (!this.files.has(a.path)) throw FsError.of('ENOENT', a.path);
         if (a.flags & O_TRUNC) this.put(a.path, Buffer.alloc(0));
-        const fd = this.nextFd++;
-        this.fdPath.set(fd, a.path);
-        return fop === 'create' ? { fd, iatt: this.iatt(a.path) } : { fd };
+        this.fdPath.set(a.fd, a.path);
+        return fop === 'create' ? { iatt: this.iatt(a.path) } : {};
       }
       case 'read': {
         const a = args as FopArgs<'read'>;
@@ -161,11 +162,14 @@ function file(child: MemChild, path: string, n: number, mtimeMs?: number): Buffe
   return b;
 }
 
-async function open(ioc: IoCache, path: string, flags = O_RDONLY): Promise<number> {
-  return (await ioc.call('open', { path, flags }, ROOT_FRAME)).fd;
+/** Opens as the bridge does: the caller makes the fd (on inode, or on a path of its own) and gives it to open. */
+async function open(ioc: IoCache, path: string, flags = O_RDONLY, inode?: Inode): Promise<Fd> {
+  const fd = inode ? new Fd(inode, flags) : Fd.forPath(path, flags);
+  await ioc.call('open', { path, flags, fd }, ROOT_FRAME);
+  return fd;
 }
 
-async function read(ioc: IoCache, fd: number, offset: number, size: number): Promise<Buffer> {
+async function read(ioc: IoCache, fd: Fd, offset: number, size: number): Promise<Buffer> {
   return (await ioc.call('read', { fd, offset, size }, ROOT_FRAME)).data;
 }
 
@@ -283,7 +287,8 @@ test('an O_TRUNC open, a create with O_TRUNC and a setattr of the size drop the 
   await ioc.call('lookup', { path: '/f' }, ROOT_FRAME);
   t.deepEqual(await read(ioc, fd, 0, 64 * KiB), Buffer.from('abc'));
   t.deepEqual(await read(ioc, fd, 0, 64 * KiB), Buffer.from('abc'));
-  const cfd = (await ioc.call('create', { path: '/f', mode: 0o644, flags: O_CREAT | O_RDWR | O_TRUNC }, ROOT_FRAME)).fd;
+  const cfd = Fd.forPath('/f', O_CREAT | O_RDWR | O_TRUNC);
+  await ioc.call('create', { path: '/f', mode: 0o644, flags: O_CREAT | O_RDWR | O_TRUNC, fd: cfd }, ROOT_FRAME);
   t.deepEqual(await read(ioc, cfd, 0, 64 * KiB), Buffer.alloc(0));
   child.put('/f', Buffer.from('defgh'), 5);
   await ioc.call('lookup', { path: '/f' }, ROOT_FRAME);
@@ -315,6 +320,54 @@ test('unlink and rename drop both names and everything under a renamed directory
   await ioc.call('rename', { from: '/d', to: '/e' }, ROOT_FRAME);
   const df = file(child, '/d/f', 1000, 7);
   t.deepEqual(await cat(ioc, '/d/f'), df, 'under a renamed directory');
+});
+
+test('a write through one name of a hard link drops the pages every name reads (one cache per file, by gfid)', async (t) => {
+  const { ioc, child } = make();
+  const content = file(child, '/a', 20_000);
+  child.files.set('/b', child.files.get('/a')!);
+  const gfid = child.files.get('/a')!.gfid;
+  // The bridge's inodes: both names are one inode.
+  const ia = ioc.inodes.entry(ROOT_ID, 'a', S_IFREG, gfid);
+  const ib = ioc.inodes.entry(ROOT_ID, 'b', S_IFREG, gfid);
+  t.is(ia, ib);
+  await ioc.call('lookup', { path: '/a', inode: ia }, ROOT_FRAME);
+  const ra = await open(ioc, '/a', O_RDONLY, ia);
+  t.deepEqual(await read(ioc, ra, 0, 20_000), content);
+  await ioc.call('lookup', { path: '/b', inode: ib }, ROOT_FRAME);
+  const rb = await open(ioc, '/b', O_RDONLY, ib);
+  t.deepEqual(await read(ioc, rb, 0, 20_000), content);
+  t.is(child.reads.length, 1, 'the pages filled through /a answer /b');
+  const w = await open(ioc, '/a', O_RDWR, ia);
+  await ioc.call('write', { fd: w, offset: 0, data: Buffer.from('changed') }, ROOT_FRAME);
+  // The child keeps a name per file: the other name shows the write too.
+  child.files.set('/b', child.files.get('/a')!);
+  const now = child.files.get('/a')!.data;
+  t.deepEqual(await read(ioc, rb, 0, 20_000), now, 'a write through /a, seen through /b at once');
+  t.is(now.subarray(0, 7).toString(), 'changed');
+  await ioc.call('lookup', { path: '/b', inode: ib }, ROOT_FRAME);
+  t.deepEqual(await read(ioc, rb, 0, 20_000), now);
+  t.deepEqual(await read(ioc, ra, 0, 20_000), now, 'refilled once, through either name');
+  t.is(child.reads.length, 3);
+});
+
+test('an fd on the bridge\'s inode keeps its file\'s pages across a rename', async (t) => {
+  const { ioc, child } = make();
+  const content = file(child, '/a', 20_000);
+  const inode = ioc.inodes.entry(ROOT_ID, 'a', S_IFREG, child.files.get('/a')!.gfid);
+  await ioc.call('lookup', { path: '/a', inode }, ROOT_FRAME);
+  const fd = await open(ioc, '/a', O_RDONLY, inode);
+  t.deepEqual(await read(ioc, fd, 0, 20_000), content);
+  await ioc.call('rename', { from: '/a', to: '/b', inode }, ROOT_FRAME);
+  ioc.inodes.move(ROOT_ID, 'a', ROOT_ID, 'b');
+  await ioc.call('lookup', { path: '/b', inode }, ROOT_FRAME);
+  t.deepEqual(await read(ioc, fd, 0, 20_000), content);
+  const again = await open(ioc, '/b', O_RDONLY, inode);
+  t.deepEqual(await read(ioc, again, 0, 20_000), content);
+  t.is(child.reads.length, 2, 'refilled once after the rename, then shared by both fds');
+  const w = await open(ioc, '/b', O_RDWR, inode);
+  await ioc.call('write', { fd: w, offset: 0, data: Buffer.from('new') }, ROOT_FRAME);
+  t.deepEqual(await read(ioc, fd, 0, 20_000), child.files.get('/b')!.data, 'a write under the new name reaches the old fd\'s pages');
 });
 
 test('invalidate() drops the paths and tells the parents', async (t) => {
@@ -482,13 +535,13 @@ for (const behind of [false, true]) {
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
       const paths = ['/a', '/b', '/d/c'];
       for (const p of paths) file(child, p, Math.floor(rnd() * 60_000));
-      const fds = new Map<number, string>();
+      const fds = new Map<Fd, string>();
       const openOne = async (path: string, flags = O_RDWR): Promise<void> => {
         const fd = await open(ioc, path, flags);
         fds.set(fd, path);
       };
       for (const p of paths) await openOne(p);
-      const content = (fd: number): Buffer => child.files.get(fds.get(fd)!)!.data;
+      const content = (fd: Fd): Buffer => child.files.get(fds.get(fd)!)!.data;
       let reads = 0;
       for (let i = 0; i < 400; i++) {
         const fd = pick([...fds.keys()]);

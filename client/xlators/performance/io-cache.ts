@@ -4,12 +4,13 @@ import { performance } from 'node:perf_hooks';
 import { BoundedMap } from '../../../lib/bounded-map.js';
 import { FsError } from '../../../lib/errors.js';
 import { O_ACCMODE, O_DIRECT, S_IFMT, S_IFREG, type FopArgs, type FopReply, type Iatt } from '../../../lib/fops.js';
+import { CtxKey, type Fd, type Inode } from '../../../lib/inode.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { Xlator, type FopImpl, type XlatorEvent, type XlatorInit } from '../../../lib/xlator.js';
 
 const { O_TRUNC, O_WRONLY } = fs.constants;
 
-/** Paths whose latest attributes are remembered (lookups, listings): bounded like md-cache's entries. */
+/** Files whose latest attributes are remembered (lookups, listings), and names whose gfid is: bounded like md-cache's entries. */
 const SEEN_LIMIT = 16384;
 
 /** What a page is validated by: the file's modification time and size when it was filled. */
@@ -19,7 +20,7 @@ interface Attrs {
 }
 
 /**
- * The latest attributes this translator saw for a path, and when (performance.now()); no
+ * The latest attributes this translator saw for a file, and when (performance.now()); no
  * attributes: this client changed the file then, and what it knew before is stale.
  */
 interface Seen {
@@ -62,8 +63,11 @@ function parsePriorities(spec: string, warn: (msg: string) => void): PriorityRul
   return rules;
 }
 
-/** The cache of one path, kept across opens and closes. */
+/** The cache of one file, kept across opens and closes. */
 interface FileState {
+  /** Its gfid; a file without one is known by its path (and moves with its name). */
+  key: string;
+  /** Its name as last seen here: what the priority patterns match, and what an upcall of a directory above it names. */
   path: string;
   pages: Map<number, Page>;
   /** Bumped by every change this client makes and every invalidation: a fill started before it is not stored. */
@@ -78,6 +82,8 @@ interface FileState {
   detached: boolean;
   /** From the priority option and its path (1 when no pattern matches; 0: not kept). */
   priority: number;
+  /** Known by its path until its gfid was found to have a state already: that one is the file's now. */
+  merged?: FileState;
 }
 
 interface FdState {
@@ -94,13 +100,15 @@ function sameAttrs(x: Attrs, y: Attrs): boolean {
   return x.mtimeMs === y.mtimeMs && x.size === y.size;
 }
 
+const under = (p: string, dir: string): boolean => p === dir || p.startsWith(dir === '/' ? '/' : dir + '/');
+
 function isRegular(iatt: Iatt): boolean {
   return (iatt.mode & S_IFMT) === S_IFREG;
 }
 
 /**
  * performance/io-cache (GlusterFS's io-cache): file pages kept in client memory across opens
- * and closes, keyed by path, for the reads the kernel sends again after dropping its own
+ * and closes, keyed by the file's gfid, for the reads the kernel sends again after dropping its own
  * page cache (every open here, since opens reply without keep_cache; memory pressure;
  * several processes or fds reading one file).
  *
@@ -117,8 +125,13 @@ function isRegular(iatt: Iatt): boolean {
  * away. After such a change, reads pass straight to the child until fresh attributes are
  * seen or cache-timeout has passed (the attributes this translator knows are stale, and
  * asking for new ones would cost every read after a write a round trip). Brick upcalls
- * (invalidate) drop the paths and what is below them. O_DIRECT fds bypass it. Files are keyed by path: a write
- * through another hard link is seen after cache-timeout, as another client's.
+ * (invalidate) drop the paths and what is below them. O_DIRECT fds bypass it.
+ *
+ * A file's pages and attributes are keyed by its gfid (the fd's or the fop's inode, or the gfid
+ * a reply gave the name), so a write through one name of a hard link drops what every name
+ * reads; a file without a gfid is known by its path. They live in maps rather than on inodes:
+ * a lookup's or listing's attributes must find the file before the bridge has an inode for
+ * the name. What an fd needs (its file, whether it bypasses) is in the fd's ctx.
  *
  * Fills read whole pages. A read much smaller than the pages it touches (a 4 KiB random read
  * of a large file) is not filled: reading a whole page for it would cost more than a cache
@@ -165,9 +178,14 @@ export class IoCache extends Xlator implements FopImpl {
   /** `volume set performance.io-cache on|off` puts the translator in the client graph or leaves it out. */
   static readonly volumeSwitch = { key: 'performance.io-cache', default: true, description: 'Keep file pages in client memory across opens, checked against the file\'s mtime and size; another client\'s change is seen after performance.cache-refresh-timeout (on/off)' } as const;
 
+  /** By key (gfid, else path). */
   private readonly files = new Map<string, FileState>();
-  private readonly fds = new Map<number, FdState>();
+  private readonly fdKey = new CtxKey<FdState>(this.name);
+  /** By key (gfid, else path). */
   private readonly seen = new BoundedMap<string, Seen>(SEEN_LIMIT);
+  /** The gfid of each name seen in a reply: a fop without an inode finds its file through it. */
+  private readonly names = new BoundedMap<string, string>(SEEN_LIMIT);
+  private openFds = 0;
   /** Every held page by priority, least recently used first. */
   private readonly lrus = new Map<number, Set<Page>>();
   private priorities: PriorityRule[] = [];
@@ -208,7 +226,7 @@ export class IoCache extends Xlator implements FopImpl {
   override statedump(): Record<string, unknown> {
     return {
       pageSizeBytes: this.pageSizeBytes, cacheSizeBytes: this.cacheSizeBytes, cacheTimeoutS: this.optNumber('cache-timeout'),
-      cachedBytes: this.cachedBytes, pages: this.pageCount, files: this.files.size, openFds: this.fds.size, seenPaths: this.seen.size,
+      cachedBytes: this.cachedBytes, pages: this.pageCount, files: this.files.size, openFds: this.openFds, seenFiles: this.seen.size,
       hits: this.hits, misses: this.misses, passed: this.passed, revalidations: this.revalidations,
       invalidations: this.invalidations, upcallInvalidations: this.upcallInvalidations, evictions: this.evictions, discardedFills: this.discardedFills,
     };
@@ -246,23 +264,25 @@ export class IoCache extends Xlator implements FopImpl {
    */
   override invalidate(paths: readonly string[], from: Xlator): void {
     this.upcallInvalidations += paths.length;
-    for (const p of paths) this.seen.delete(p);
+    const keys = new Set(paths.map((p) => this.keyOf(p)));
+    for (const k of keys) this.seen.delete(k);
+    for (const p of paths) this.names.delete(p);
     for (const s of this.files.values()) {
-      if (paths.some((p) => s.path === p || s.path.startsWith(p === '/' ? '/' : p + '/'))) this.dropFile(s);
+      if (keys.has(s.key) || paths.some((p) => under(s.path, p))) this.dropFile(s);
     }
     super.invalidate(paths, from);
   }
 
   async lookup(a: FopArgs<'lookup'>, f: Frame): Promise<FopReply<'lookup'>> {
     const r = await this.child.call('lookup', a, f);
-    this.see(a.path, r.iatt);
+    this.see(a.path, r.iatt, a.inode);
     return r;
   }
 
   async fstat(a: FopArgs<'fstat'>, f: Frame): Promise<FopReply<'fstat'>> {
     const r = await this.child.call('fstat', a, f);
-    const st = this.fds.get(a.fd);
-    if (st && !st.file.detached) this.see(st.file.path, r.iatt);
+    const file = this.fdFile(a.fd);
+    if (file && !file.detached) this.seeFile(file.key, r.iatt);
     return r;
   }
 
@@ -274,28 +294,28 @@ export class IoCache extends Xlator implements FopImpl {
   }
 
   async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
-    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path), () => this.child.call('open', a, f)) : this.child.call('open', a, f));
-    this.track(r.fd, a.path, a.flags);
+    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path, a.fd.inode), () => this.child.call('open', a, f)) : this.child.call('open', a, f));
+    this.track(a.fd, a.path);
     return r;
   }
 
   async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
     // create of an existing file opens it, and truncates it with O_TRUNC.
-    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path), () => this.child.call('create', a, f)) : this.child.call('create', a, f));
-    this.track(r.fd, a.path, a.flags);
-    this.see(a.path, r.iatt);
+    const r = await ((a.flags & O_TRUNC) ? this.changing(this.fileFor(a.path, a.fd.inode), () => this.child.call('create', a, f)) : this.child.call('create', a, f));
+    this.see(a.path, r.iatt, a.fd.inode);
+    this.track(a.fd, a.path, r.iatt);
     return r;
   }
 
   async read(a: FopArgs<'read'>, f: Frame): Promise<FopReply<'read'>> {
-    const st = this.fds.get(a.fd);
-    const file = st?.file;
+    const st = a.fd.ctx.get(this.fdKey);
+    const file = st && this.live(st.file);
     if (!st || !file || st.bypass || file.detached || file.changing > 0 || a.size <= 0 || this.cacheSizeBytes === 0) return this.pass(a, f);
-    let attrs = this.fresh(file.path);
+    let attrs = this.fresh(file.key);
     if (!attrs) {
       // Just changed here: what we knew is stale, and asking would cost this read a round trip.
-      if (this.justChanged(file.path)) return this.pass(a, f);
-      attrs = await this.revalidate(st, a.fd, f);
+      if (this.justChanged(file.key)) return this.pass(a, f);
+      attrs = await this.revalidate(file, a.fd, f);
       if (!attrs || file.detached || file.changing > 0) return this.pass(a, f);
     }
     if (file.priority === 0 || !this.keeps(attrs.size)) return this.pass(a, f);
@@ -316,74 +336,87 @@ export class IoCache extends Xlator implements FopImpl {
   }
 
   write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
-    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('write', a, f));
+    return this.changing(this.fdFile(a.fd), () => this.child.call('write', a, f));
   }
 
   writev(a: FopArgs<'writev'>, f: Frame): Promise<FopReply<'writev'>> {
-    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('writev', a, f));
+    return this.changing(this.fdFile(a.fd), () => this.child.call('writev', a, f));
   }
 
   ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
-    return this.changing(this.fds.get(a.fd)?.file, () => this.child.call('ftruncate', a, f));
+    return this.changing(this.fdFile(a.fd), () => this.child.call('ftruncate', a, f));
   }
 
   /** A change of size changes the data; any reply with attributes is the latest we know. */
   async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
-    const r = await (a.attrs.size === undefined ? this.child.call('setattr', a, f) : this.changing(this.fileFor(a.path), () => this.child.call('setattr', a, f)));
+    const r = await (a.attrs.size === undefined ? this.child.call('setattr', a, f) : this.changing(this.fileFor(a.path, a.inode), () => this.child.call('setattr', a, f)));
     // A write-behind below may answer without attributes.
-    if (r.iatt) this.see(a.path, r.iatt);
+    if (r.iatt) this.see(a.path, r.iatt, a.inode);
     return r;
   }
 
   async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
     const r = await this.child.call('link', a, f);
-    this.see(a.path, r.iatt);
+    this.see(a.path, r.iatt, a.inode);
     return r;
   }
 
-  /** Fds still open on the unlinked file read on through the child; the name now means nothing. */
+  /**
+   * Fds still open on the unlinked file read on through the child; the name now means
+   * nothing. (The file may live on under another name: it is cached again from its next open.)
+   */
   async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
-    const s = this.fileFor(a.path);
+    const s = this.fileFor(a.path, a.inode);
     const r = await this.changing(s, () => this.child.call('unlink', a, f));
-    this.seen.delete(a.path);
+    this.seen.delete(s.key);
+    this.names.delete(a.path);
     this.detach(s);
     return r;
   }
 
   async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
     const r = await this.child.call('rmdir', a, f);
-    this.seen.delete(a.path);
+    this.seen.delete(this.keyOf(a.path, a.inode));
+    this.forgetNames(a.path);
     return r;
   }
 
   /**
-   * Both names and everything under a renamed directory lose their pages and attributes;
-   * files move with their names, so their fds' later writes still drop the right pages.
+   * Both names and everything under a renamed directory lose their pages and attributes.
+   * A file renamed keeps its state (its fds' later writes still drop its pages) and takes the
+   * new name's priority; one without a gfid is known only by its path, so it moves with it.
+   * What the rename replaced lives on for its open fds only.
    */
   async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
     if (a.from === a.to) return this.child.call('rename', a, f);
-    const under = (p: string, dir: string): boolean => p === dir || p.startsWith(dir + '/');
     const touched = [...this.files.values()].filter((s) => under(s.path, a.from) || under(s.path, a.to));
+    const source = this.keyOf(a.from, a.inode);
     // Only regular files have attributes here: a known file has nothing under it to scan for.
-    const isFile = this.seen.get(a.from)?.attrs !== undefined;
+    const isFile = this.seen.get(source)?.attrs !== undefined;
     for (const s of touched) {
       s.changing++;
       this.dropFile(s);
     }
     try {
       const r = await this.child.call('rename', a, f);
-      this.seen.delete(a.from);
+      this.seen.delete(source);
       // rename(2) replaces only empty directories: nothing is under the target.
       if (!isFile) for (const k of [...this.seen.keys()]) if (k.startsWith(a.from + '/')) this.seen.delete(k);
-      this.seen.set(a.to, { at: performance.now() });
-      // What the rename replaced lives on for its open fds only.
+      this.forgetNames(a.from);
+      this.forgetNames(a.to);
+      const moved = source === a.from ? a.to : source;
+      if (moved !== a.to) this.names.set(a.to, moved);
+      this.seen.set(moved, { at: performance.now() });
       for (const s of touched) if (under(s.path, a.to) && !under(s.path, a.from)) this.detach(s);
       for (const s of touched) {
         if (s.detached || !under(s.path, a.from)) continue;
-        if (this.files.get(s.path) === s) this.files.delete(s.path);
         s.path = a.to + s.path.slice(a.from.length);
         s.priority = this.priorityOf(s.path);
-        this.files.set(s.path, s);
+        if (s.key.startsWith('/')) {
+          if (this.files.get(s.key) === s) this.files.delete(s.key);
+          s.key = s.path;
+          this.files.set(s.key, s);
+        }
       }
       return r;
     } finally {
@@ -396,11 +429,12 @@ export class IoCache extends Xlator implements FopImpl {
   }
 
   async release(a: FopArgs<'release'>, f: Frame): Promise<FopReply<'release'>> {
-    const st = this.fds.get(a.fd);
+    const st = a.fd.ctx.take(this.fdKey);
     if (st) {
-      this.fds.delete(a.fd);
-      st.file.fds--;
-      this.forgetIfUnused(st.file);
+      this.openFds--;
+      const file = this.live(st.file);
+      file.fds--;
+      this.forgetIfUnused(file);
     }
     return this.child.call('release', a, f);
   }
@@ -421,41 +455,81 @@ export class IoCache extends Xlator implements FopImpl {
     return this.child.call('read', a, frame);
   }
 
-  private track(fd: number, path: string, flags: number): void {
-    const old = this.fds.get(fd);
-    if (old) {
-      // The child reused a number we still knew: that fd is gone.
-      old.file.fds--;
-      this.forgetIfUnused(old.file);
-    }
-    const file = this.fileFor(path);
+  private track(fd: Fd, path: string, iatt?: Iatt): void {
+    const file = this.fileFor(path, fd.inode, iatt);
     file.fds++;
-    this.fds.set(fd, { file, bypass: (flags & O_DIRECT) !== 0 || (flags & O_ACCMODE) === O_WRONLY });
+    this.openFds++;
+    fd.ctx.set(this.fdKey, { file, bypass: (fd.flags & O_DIRECT) !== 0 || (fd.flags & O_ACCMODE) === O_WRONLY });
+  }
+
+  /** The key of the file at path: the caller's inode's gfid, else the name's last known one, else the path. */
+  private keyOf(path: string, inode?: Inode): string {
+    return inode?.gfid ?? this.names.get(path) ?? this.inodes.find(path)?.gfid ?? path;
+  }
+
+  /** The state of the file an fd is open on. */
+  private fdFile(fd: Fd): FileState | undefined {
+    const st = fd.ctx.get(this.fdKey);
+    return st && this.live(st.file);
+  }
+
+  private live(s: FileState): FileState {
+    while (s.merged) s = s.merged;
+    return s;
+  }
+
+  /**
+   * The name's gfid is now known: a state kept for it by path (opened before any reply gave
+   * the gfid) becomes the file's. If the file has one already (reached through another name
+   * or its inode), the two become one: the path one's fds count, change and read there.
+   */
+  private adopt(path: string, key: string): void {
+    const s = this.files.get(path);
+    if (!s || s.key !== path || s.detached || s.changing > 0) return;
+    this.files.delete(path);
+    const g = this.files.get(key);
+    if (!g) {
+      s.key = key;
+      this.files.set(key, s);
+      return;
+    }
+    this.dropFile(s);
+    this.dropFile(g);
+    g.fds += s.fds;
+    s.fds = 0;
+    s.merged = g;
+  }
+
+  /** Names at and below path mean something else or nothing now. */
+  private forgetNames(path: string): void {
+    for (const n of [...this.names.keys()]) if (under(n, path)) this.names.delete(n);
   }
 
   private priorityOf(path: string): number {
     return this.priorities.find((r) => r.pattern.test(path))?.priority ?? 1;
   }
 
-  private fileFor(path: string): FileState {
-    let s = this.files.get(path);
+  private fileFor(path: string, inode?: Inode, iatt?: Iatt): FileState {
+    const key = iatt?.gfid ?? this.keyOf(path, inode);
+    if (key !== path) this.adopt(path, key);
+    let s = this.files.get(key);
     if (!s) {
-      s = { path, pages: new Map(), gen: 0, changing: 0, fds: 0, detached: false, priority: this.priorityOf(path) };
-      this.files.set(path, s);
+      s = { key, path, pages: new Map(), gen: 0, changing: 0, fds: 0, detached: false, priority: this.priorityOf(path) };
+      this.files.set(key, s);
     }
     return s;
   }
 
   /** A file with no pages, fds, changes or revalidation left is forgotten (its attributes stay in `seen`). */
   private forgetIfUnused(s: FileState): void {
-    if (s.pages.size === 0 && s.fds === 0 && s.changing === 0 && !s.validating && this.files.get(s.path) === s) this.files.delete(s.path);
+    if (s.pages.size === 0 && s.fds === 0 && s.changing === 0 && !s.validating && this.files.get(s.key) === s) this.files.delete(s.key);
   }
 
   /** The name no longer leads to this file: its pages go, and its open fds read through. */
   private detach(s: FileState): void {
     this.dropFile(s);
     s.detached = true;
-    if (this.files.get(s.path) === s) this.files.delete(s.path);
+    if (this.files.get(s.key) === s) this.files.delete(s.key);
   }
 
   /**
@@ -464,29 +538,41 @@ export class IoCache extends Xlator implements FopImpl {
    * through an fd we do not know could be to any file: every page goes.
    */
   private async changing<R>(file: FileState | undefined, wind: () => Promise<R>): Promise<R> {
+    file = file && this.live(file);
     if (!file) {
       this.dropAll();
       return wind();
     }
     file.changing++;
     this.dropFile(file);
-    if (!file.detached) this.seen.set(file.path, { at: performance.now() });
+    if (!file.detached) this.seen.set(file.key, { at: performance.now() });
     try {
       return await wind();
     } finally {
       file.changing--;
       file.gen++;
       // Attributes seen while it was in flight may be from before it.
-      if (!file.detached) this.seen.set(file.path, { at: performance.now() });
+      if (!file.detached) this.seen.set(file.key, { at: performance.now() });
       this.forgetIfUnused(file);
     }
   }
 
-  /** Attributes passing through: pages filled under other ones are stale and go. */
-  private see(path: string, iatt: Iatt): void {
+  /** Attributes passing through for a name: those of its file. */
+  private see(path: string, iatt: Iatt, inode?: Inode): void {
+    if (!isRegular(iatt)) return;
+    const key = iatt.gfid ?? this.keyOf(path, inode);
+    if (key !== path) {
+      this.names.set(path, key);
+      this.adopt(path, key);
+    }
+    this.seeFile(key, iatt);
+  }
+
+  /** A file's attributes: pages filled under other ones are stale and go. */
+  private seeFile(key: string, iatt: Iatt): void {
     if (!isRegular(iatt)) return;
     const now = attrsOf(iatt);
-    const s = this.files.get(path);
+    const s = this.files.get(key);
     if (s && !s.detached) {
       for (const p of [...s.pages.values()]) {
         if (!sameAttrs(p.attrs, now)) {
@@ -495,19 +581,19 @@ export class IoCache extends Xlator implements FopImpl {
         }
       }
     }
-    this.seen.set(path, { attrs: now, at: performance.now() });
+    this.seen.set(key, { attrs: now, at: performance.now() });
   }
 
-  /** The path's latest attributes if seen within cache-timeout. */
-  private fresh(path: string): Attrs | undefined {
-    const s = this.seen.get(path);
+  /** The file's latest attributes if seen within cache-timeout. */
+  private fresh(key: string): Attrs | undefined {
+    const s = this.seen.get(key);
     if (!s?.attrs || performance.now() - s.at >= this.timeoutMs) return undefined;
     return s.attrs;
   }
 
   /** Whether this client changed the file within cache-timeout and no attributes were seen since. */
-  private justChanged(path: string): boolean {
-    const s = this.seen.get(path);
+  private justChanged(key: string): boolean {
+    const s = this.seen.get(key);
     return s !== undefined && !s.attrs && performance.now() - s.at < this.timeoutMs;
   }
 
@@ -515,13 +601,12 @@ export class IoCache extends Xlator implements FopImpl {
    * An fstat through the reader's fd, with the reader's frame (one at a time per file: the
    * readers that come meanwhile share the first one's); undefined if it failed.
    */
-  private revalidate(f: FdState, fd: number, frame: Frame): Promise<Attrs | undefined> {
-    const s = f.file;
+  private revalidate(s: FileState, fd: Fd, frame: Frame): Promise<Attrs | undefined> {
     if (s.validating) return s.validating;
     this.revalidations++;
     const p = this.child.call('fstat', { fd }, frame).then(
       (r) => {
-        if (!s.detached && s.changing === 0) this.see(s.path, r.iatt);
+        if (!s.detached && s.changing === 0) this.seeFile(s.key, r.iatt);
         return s.changing === 0 && !s.detached ? attrsOf(r.iatt) : undefined;
       },
       (e: unknown) => {
@@ -558,7 +643,7 @@ export class IoCache extends Xlator implements FopImpl {
     const r = await this.child.call('read', { fd: a.fd, offset: start, size: (last - first + 1) * ps }, frame);
     const data = r.data;
     const expected = Math.max(0, Math.min((last + 1) * ps, attrs.size) - start);
-    const latest = this.seen.get(s.path)?.attrs;
+    const latest = this.seen.get(s.key)?.attrs;
     if (s.gen === gen && s.changing === 0 && !s.detached && data.length === expected && latest && sameAttrs(latest, attrs)) {
       for (let i = first; i <= last; i++) {
         const from = (i - first) * ps;
