@@ -190,6 +190,11 @@ export class InodeTable {
     return dir.id === ROOT_ID ? `/${name}` : `${dir.path}/${name}`;
   }
 
+  /** The node (parent, name) names now, if the table has it. */
+  child(parent: number, name: string): Inode | undefined {
+    return this.byName.get(keyOf(parent, name));
+  }
+
   /** The node a volume path names now, if the table has it (walks the names from the root). */
   find(path: string): Inode | undefined {
     let node: Inode | undefined = this.root;

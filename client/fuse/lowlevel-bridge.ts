@@ -405,7 +405,7 @@ export class LowLevelBridge {
       if (!dir) return;
       const path = nodes.childPath(dir, name);
       if (isPrivate(path)) return n.replyErr(req, Errno.ENOENT);
-      graphs.call(fop, withInode({ path }, nodes.find(path)), f).then(() => {
+      graphs.call(fop, withInode({ path }, nodes.child(parent, name)), f).then(() => {
         nodes.remove(parent, name);
         n.replyErr(req, 0);
       }, (e) => fail(req, e));
@@ -423,7 +423,7 @@ export class LowLevelBridge {
         if (!dir) return;
         const path = nodes.childPath(dir, name);
         if (isPrivate(path)) return n.replyErr(req, Errno.ENOENT);
-        graphs.call('lookup', withInode({ path }, nodes.find(path)), f).then((r) => { replyEntry(req, parent, name, r.iatt); }, (e) => {
+        graphs.call('lookup', withInode({ path }, nodes.child(parent, name)), f).then((r) => { replyEntry(req, parent, name, r.iatt); }, (e) => {
           // A negative entry (inode 0) the kernel keeps for negative-timeout seconds.
           if (timeouts.negative > 0 && FsError.from(e).code === 'ENOENT') n.replyEntry(req, negativeEntry(timeouts));
           else fail(req, e);
@@ -506,7 +506,7 @@ export class LowLevelBridge {
         const toPath = nodes.childPath(to, newName);
         if (isPrivate(fromPath)) return n.replyErr(req, Errno.ENOENT);
         if (isPrivate(toPath)) return n.replyErr(req, Errno.EPERM);
-        graphs.call('rename', withInode({ from: fromPath, to: toPath }, nodes.find(fromPath)), f).then(() => {
+        graphs.call('rename', withInode({ from: fromPath, to: toPath }, nodes.child(parent, name)), f).then(() => {
           nodes.move(parent, name, newParent, newName);
           n.replyErr(req, 0);
         }, (e) => fail(req, e));
@@ -525,7 +525,7 @@ export class LowLevelBridge {
         // the table knew one), identified by the reply's gfid. A name the table holds as
         // another type keeps its node until a reply says otherwise: the fd goes on an inode
         // of its own.
-        const known = nodes.find(path);
+        const known = nodes.child(parent, name);
         const x = known && known.type !== S_IFREG ? InodeTable.detached(path, S_IFREG) : nodes.entry(parent, name, S_IFREG);
         graphs.create(x, mode, flags, f, gfidRequest()).then(({ fh, iatt }) => {
           // A name that held another file by now (made elsewhere meanwhile) gets the new one's node.
@@ -534,7 +534,7 @@ export class LowLevelBridge {
           n.replyCreate(req, attrOf(y, iatt, timeouts), fh);
         }, (e) => {
           // A node made for a name that was not made stays out of the table.
-          if (!known && x.nlookup === 0 && x.fds.size === 0 && nodes.find(path) === x) nodes.remove(parent, name);
+          if (!known && x.nlookup === 0 && x.fds.size === 0 && nodes.child(parent, name) === x) nodes.remove(parent, name);
           fail(req, e);
         });
       },
