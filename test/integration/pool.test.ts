@@ -89,6 +89,16 @@ test('three hosts on a 3-member etcd: probe, pool list everywhere, a killed daem
     15_000, 'host 3 to show Connected again on host 1');
   t.regex(await ok(t, d1, ['peer', 'status']), new RegExp(`Uuid: ${uuids[2]}\\nState: Peer in Cluster \\(Connected\\)`));
 
+  // Host 3 cut off (its daemon runs on, its etcd member loses the others): Disconnected; back
+  // on the network, its daemon puts its liveness key again by itself.
+  await net.hosts[2]!.cut();
+  await eventually(async () => (await peersOf(t, d1)).find((p) => p.uuid === uuids[2])?.connected === false,
+    15_000, 'host 3 cut off to show Disconnected on host 1');
+  await net.hosts[2]!.restore();
+  await eventually(async () => (await peersOf(t, d1)).find((p) => p.uuid === uuids[2])?.connected === true,
+    30_000, 'host 3 back on the network to show Connected again, without a restart');
+  t.is(d3.proc?.exitCode, null, 'the daemon of host 3 ran through');
+
   // A volume with a brick on host 3 keeps it in the pool until the volume goes.
   const brick = path.join(tmpDir(t, 'brickfs-pool-brick-'), 'b');
   await ok(t, d3, ['volume', 'create', 'pv', `${d3.addr}:${brick}`]);
