@@ -193,7 +193,7 @@ export class Liveness {
   }
 }
 
-/** How a probe reaches another daemon; tests of the daemon use the real one. */
+/** The other daemon's identity and store, from its health reply; errors say what to check. */
 async function fetchHealth(host: string, port: number): Promise<HealthReply> {
   const where = hostPort(host, port);
   let res: Response;
@@ -365,16 +365,20 @@ export class PeerOps {
   /** `peer detach HOST[:PORT]|UUID [force]`: takes a member out of the pool; refused while it holds bricks, unless force. */
   async detach(target: string, force: boolean): Promise<DetachReply> {
     const t = target.trim();
+    const byUuid = UUID_RE.test(t);
     let host = t;
     let port: number | undefined;
-    if (!UUID_RE.test(t)) {
+    if (!byUuid) {
       const m = /^(\[[^\]]+\]|[^:/\s]+)(?::(\d+))?$/.exec(t);
       if (!m) throw new UsageError(`"${target}" is not HOST, HOST:PORT or a peer UUID (for example: brickfs peer detach 10.0.0.2)`);
       host = m[1]!.replace(/^\[|\]$/g, '');
       port = m[2] === undefined ? undefined : Number(m[2]);
     }
     const notInPool = (): MgmtError => new MgmtError(404, `${target} is not part of cluster; \`brickfs pool list\` lists the pool`);
-    if (sameHost(t, this.self.uuid) || ((port === undefined || port === this.self.port) && (await isThisHost(host)) && !(await this.otherAt(host, port)))) {
+    const isSelf = byUuid
+      ? sameHost(t, this.self.uuid)
+      : (port === undefined || port === this.self.port) && (await isThisHost(host)) && !(await this.otherAt(host, port));
+    if (isSelf) {
       throw new MgmtError(409, `${target} is localhost; detach this host from another peer of the pool`);
     }
     if (!this.shared) throw notInPool();

@@ -147,6 +147,10 @@ test('one machine, one etcd: detach is refused for this host and for a stranger,
   t.like(JSON.parse(forced.stdout), { peer: { uuid: await uuidOf(b), port: b.port } });
   t.regex(forced.stderr, /^warning: peer 127\.0\.0\.1:\d+ still holds bricks \(held: /);
   t.deepEqual((await poolOf(t, a)).map((p) => p.uuid), [await uuidOf(a)]);
+  // Probed again, then detached by its UUID.
+  t.is(await ok(t, a, ['peer', 'probe', b.server]), 'peer probe: success\n');
+  t.is(await ok(t, a, ['peer', 'detach', await uuidOf(b), 'force']), 'peer detach: success\n');
+  t.deepEqual((await poolOf(t, a)).map((p) => p.uuid), [await uuidOf(a)]);
 });
 
 test('the file store is no pool: probe says a pool needs --store etcd://, pool list shows localhost only', async (t) => {
