@@ -11,6 +11,7 @@ import { BrickOps } from './brick-ops.js';
 import { pidAlive, readPidfile } from './bricks.js';
 import { MgmtContext } from './context.js';
 import { RebalanceOps } from './rebalance.js';
+import { advertisedHost, ensureClusterId, loadPeerUuid, PeerOps } from './peers.js';
 import { mgmtRoutes, routeRequests } from './routes.js';
 import { StatePaths, VolumeStore } from './store.js';
 import type { ConfigStore } from './config-store.js';
@@ -124,6 +125,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     throw stateError(e);
   }
   log.info(`configuration store: ${where}`);
+  let uuid: string;
+  let clusterId: string | null = null;
+  try {
+    uuid = await loadPeerUuid(store.paths);
+    if (loc.kind === 'etcd') clusterId = await ensureClusterId(config);
+  } catch (e) {
+    await store.close().catch(() => undefined);
+    await config.close().catch(() => undefined);
+    fs.rmSync(paths.daemonPidfile, { force: true });
+    throw new OperationError(`cannot establish this daemon's identity in the pool: ${(e as Error).message}`);
+  }
   const ctx = new MgmtContext(store, {
     brickPortBase: opts.brickPortBase,
     brickMain: opts.brickMain,
@@ -132,10 +144,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const rebalance = new RebalanceOps(ctx);
   const bricks = new BrickOps(ctx, rebalance);
   const volumes = new VolumeOps(ctx, bricks, rebalance);
+  // The port is the one asked for until the server says which it got (--port 0).
+  const peers = new PeerOps(ctx, config, { uuid, hostname: advertisedHost(opts.listen), port: opts.port }, clusterId, where);
   let ready = false;
   const routes = mgmtRoutes({
-    ctx, volumes, bricks, rebalance,
-    health: () => ({ ok: true, pid: process.pid, stateDir: store.paths.root, store: where, ready }),
+    ctx, volumes, bricks, rebalance, peers,
+    health: () => ({ ok: true, pid: process.pid, stateDir: store.paths.root, store: where, ready, ...peers.healthFields() }),
   });
   const server = http.createServer(routeRequests(routes));
 
@@ -154,7 +168,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   server.on('error', (e) => log.error(`http server: ${e.message}`));
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
-  log.info(`management daemon listening on ${opts.listen}:${port}, state in ${store.paths.root}, volumes in ${where} (pid ${process.pid})`);
+  peers.self.port = port;
+  log.info(`management daemon listening on ${opts.listen}:${port}, state in ${store.paths.root}, volumes in ${where} (pid ${process.pid}, peer ${uuid})`);
+  // Alive once it answers: a peer that sees the key can reach the API.
+  try {
+    await peers.startLiveness();
+  } catch (e) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await store.close().catch(() => undefined);
+    await config.close().catch(() => undefined);
+    fs.rmSync(store.paths.daemonPidfile, { force: true });
+    throw new OperationError(`cannot publish this daemon's liveness in ${where}: ${(e as Error).message}`);
+  }
 
   // Bricks and rebalance processes run detached: adopt the live ones, respawn dead bricks.
   const reconcile = ctx.lock.run(async () => {
@@ -175,6 +200,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         server.close(() => resolve());
         server.closeAllConnections(); // long polls would otherwise hold close() open
       });
+      await peers.close();
       await store.close();
       await config.close();
       if (readPidfile(store.paths.daemonPidfile) === process.pid) fs.rmSync(store.paths.daemonPidfile, { force: true });

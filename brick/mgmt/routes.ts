@@ -5,12 +5,13 @@ import type http from 'node:http';
 import { UsageError } from '../../lib/errors.js';
 import { Logger } from '../../lib/log.js';
 import {
-  VERSION_HEADER, type AddBrickRequest, type CreateRequest, type ErrorReply, type HealthReply, type RebalanceStartRequest,
+  VERSION_HEADER, type AddBrickRequest, type CreateRequest, type ErrorReply, type HealthReply, type ProbeRequest, type RebalanceStartRequest,
   type RemoveBrickRequest, type SetOptionRequest, type StartRequest,
 } from '../../lib/mgmt/api.js';
 import type { BrickOps } from './brick-ops.js';
 import type { MgmtContext } from './context.js';
 import { MgmtError } from './errors.js';
+import type { PeerOps } from './peers.js';
 import type { RebalanceOps } from './rebalance.js';
 import type { VolumeOps } from './volume-ops.js';
 
@@ -26,6 +27,7 @@ export interface MgmtOps {
   volumes: VolumeOps;
   bricks: BrickOps;
   rebalance: RebalanceOps;
+  peers: PeerOps;
   health(): HealthReply;
 }
 
@@ -106,10 +108,20 @@ function volfileRoute(ops: MgmtOps): Route[2] {
 
 /** Every route of the API. */
 export function mgmtRoutes(ops: MgmtOps): Route[] {
-  const { volumes, bricks, rebalance } = ops;
+  const { volumes, bricks, rebalance, peers } = ops;
   const VOL = '([^/]+)';
   return [
     ['GET', /^\/v1\/health$/, async () => ({ json: ops.health() })],
+    ['GET', /^\/v1\/peers$/, async () => ({ json: await peers.pool() })],
+    ['POST', /^\/v1\/peers$/, async ({ body }) => {
+      const r = await peers.probe(body as ProbeRequest);
+      return { status: r.result === 'probed' ? 201 : 200, json: r };
+    }],
+    ['DELETE', /^\/v1\/peers\/([^/]+)$/, async ({ params, url }) => {
+      const force = url.searchParams.get('force');
+      if (force !== null && force !== 'true' && force !== 'false') throw new UsageError('force must be true or false (DELETE /v1/peers/PEER?force=true)');
+      return { json: await peers.detach(params[0]!, force === 'true') };
+    }],
     ['GET', /^\/v1\/volumes$/, async () => ({ json: { volumes: volumes.list() } })],
     ['POST', /^\/v1\/volumes$/, async ({ body }) => ({ status: 201, json: await volumes.create(body as CreateRequest) })],
     ['GET', /^\/v1\/status$/, async () => ({ json: { volumes: await volumes.statusAll() } })],

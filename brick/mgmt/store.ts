@@ -83,6 +83,8 @@ export class StatePaths {
 
   get volumesFile(): string { return path.join(this.root, 'volumes.json'); }
   get daemonPidfile(): string { return path.join(this.root, 'daemon.pid'); }
+  /** This daemon's peer UUID (`UUID=...`, as glusterd.info). */
+  get daemonInfo(): string { return path.join(this.root, 'daemon.info'); }
   get daemonLog(): string { return path.join(this.root, 'logs', 'daemon.log'); }
   volDir(vol: string): string { return path.join(this.root, 'vols', vol); }
   clientVolfile(vol: string): string { return path.join(this.volDir(vol), 'client.vol'); }

@@ -1,6 +1,8 @@
-// Human output of `volume info`, `volume status` and `volume rebalance status`, laid out as gluster's.
-import type { RebalanceStatusReply, VolumeInfo, VolumeState, VolumeStatusInfo } from '../../lib/mgmt/api.js';
+// Human output of `volume info`, `volume status`, `volume rebalance status`, `peer status` and
+// `pool list`, laid out as gluster's.
+import type { PeerInfo, PoolReply, RebalanceStatusReply, VolumeInfo, VolumeState, VolumeStatusInfo } from '../../lib/mgmt/api.js';
 import { formatBrick } from '../../lib/mgmt/args.js';
+import { DEFAULT_MGMT_PORT } from '../../lib/mgmt/client.js';
 
 const STATE_WORD: Record<VolumeState, string> = { created: 'Created', started: 'Started', stopped: 'Stopped' };
 
@@ -105,4 +107,32 @@ export function formatRebalance(r: RebalanceStatusReply): string {
   ];
   if (r.error) lines.push(`Error: ${r.error}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** A member's address as the pool reaches it: HOST, or HOST:PORT off the default management port. */
+export function peerName(p: PeerInfo): string {
+  if (p.port === DEFAULT_MGMT_PORT) return p.hostname;
+  return `${p.hostname.includes(':') ? `[${p.hostname}]` : p.hostname}:${p.port}`;
+}
+
+/** `peer status` text: the other members, as gluster prints them. */
+export function formatPeerStatus(peers: readonly PeerInfo[]): string {
+  const blocks = peers.map((p) => [
+    '',
+    `Hostname: ${peerName(p)}`,
+    `Uuid: ${p.uuid}`,
+    `State: Peer in Cluster (${p.connected ? 'Connected' : 'Disconnected'})`,
+  ].join('\n'));
+  return `Number of Peers: ${peers.length}\n${blocks.map((b) => `${b}\n`).join('')}`;
+}
+
+/** `pool list` text: every member, this daemon last as localhost (gluster's order). */
+export function formatPoolList(pool: PoolReply): string {
+  const rows: Array<[string, string, string]> = [
+    ...pool.peers.map((p): [string, string, string] => [p.uuid, peerName(p), p.connected ? 'Connected' : 'Disconnected']),
+    [pool.self.uuid, 'localhost', 'Connected'],
+  ];
+  const w = Math.max('Hostname'.length, ...rows.map((r) => r[1].length)) + 2;
+  const line = ([a, b, c]: [string, string, string]): string => `${a.padEnd(38)}${b.padEnd(w)}${c}`;
+  return `${[line(['UUID', 'Hostname', 'State']), ...rows.map(line)].join('\n')}\n`;
 }

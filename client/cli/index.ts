@@ -5,6 +5,8 @@ import { pathToFileURL } from 'node:url';
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { OperationError, UsageError } from '../../lib/errors.js';
 import { command as daemon } from './commands/daemon.js';
+import { command as peer } from './commands/peer.js';
+import { command as pool } from './commands/pool.js';
 import { command as volume } from './commands/volume.js';
 // mount / umount: owned by the client-side work (client/cli/commands/{mount,umount}.ts).
 import { command as mount } from './commands/mount.js';
@@ -23,6 +25,8 @@ function listed<T, U>(m: CommandModule<T, U>): CommandModule {
 /** Every top-level command, in the order `brickfs --help` shows them. */
 const COMMANDS: readonly CommandModule[] = [
   listed(daemon),
+  listed(peer),
+  listed(pool),
   listed(volume),
   listed(mount), // client/cli/commands/mount.ts (mount work)
   listed(umount), // client/cli/commands/umount.ts (mount work)

@@ -197,6 +197,66 @@ export interface HealthReply {
   store: string;
   /** False while bricks of started volumes are still being adopted or respawned. */
   ready: boolean;
+  /** This daemon's peer UUID (made at its first start, kept in STATE/daemon.info). */
+  uuid: string;
+  /** The address other daemons of a pool reach this one at (its --listen address, or its host name when that is a wildcard). */
+  hostname: string;
+  /** The port of this management API. */
+  port: number;
+  /** The pool's id, kept in the shared store (etcd); null with the file store, which is no pool. */
+  clusterId: string | null;
+}
+
+/** One daemon of the pool, as `peer status` and `pool list` show it. */
+export interface PeerInfo {
+  uuid: string;
+  /** The address the pool reaches it at: as typed to `peer probe` (its own address for the prober). */
+  hostname: string;
+  /** Its management port. */
+  port: number;
+  /** Its liveness key is in the store (its lease is renewed): "Peer in Cluster (Connected)". */
+  connected: boolean;
+  /** Present (true) on the daemon that answered. */
+  self?: true;
+}
+
+/** GET /v1/peers: this daemon and the other members of its pool. */
+export interface PoolReply {
+  /** This daemon. */
+  self: PeerInfo;
+  /** The other members, by hostname; empty when this daemon is in no pool (never probed, detached, or on the file store). */
+  peers: PeerInfo[];
+  /** The store kind: 'file' (one host, no pool) or 'etcd'. */
+  store: 'file' | 'etcd';
+  clusterId: string | null;
+}
+
+/** POST /v1/peers (`peer probe HOST[:PORT]`). */
+export interface ProbeRequest {
+  host: string;
+  /** Management port of the daemon probed (default 7007). */
+  port?: number;
+}
+
+/**
+ * What a probe did: 'probed' (recorded as a peer), 'self' (it is this daemon: gluster's
+ * "Probe on localhost not needed") or 'known' (already in the peer list).
+ */
+export type ProbeResult = 'probed' | 'self' | 'known';
+
+/** Reply of POST /v1/peers. */
+export interface ProbeReply {
+  result: ProbeResult;
+  /** gluster's sentence for the result, as `peer probe` prints it after "peer probe: success". */
+  message: string;
+  peer: PeerInfo;
+}
+
+/** Reply of DELETE /v1/peers/:peer (`peer detach`). */
+export interface DetachReply {
+  /** The peer taken out of the pool. */
+  peer: PeerInfo;
+  warnings: string[];
 }
 
 /** Every error reply: what was wrong and what to do. */

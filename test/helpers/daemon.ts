@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { HealthReply } from '../../lib/mgmt/api.js';
 import { runCli, type CliOptions, type RunResult } from './cli.js';
+import type { TestHost } from './hosts.js';
 import { BIN, eventually, freePort, reservePortBlock, type Owner } from './proc.js';
 
 export interface StartDaemonOptions {
@@ -15,6 +16,13 @@ export interface StartDaemonOptions {
   brickPortBase?: number;
   /** --store: where the daemon keeps volume definitions (default: the file store in its state directory). */
   store?: string;
+  /**
+   * Run it inside this test host (test/helpers/hosts.ts), listening on the host's address;
+   * its CLI calls then run inside the host too.
+   */
+  host?: TestHost;
+  /** Its management port (default: a free one). */
+  port?: number;
 }
 
 /**
@@ -54,11 +62,23 @@ export class TestDaemon {
   port = 0;
   proc?: ChildProcess;
 
-  constructor(readonly stateDir: string, readonly brickPortBase: number, readonly log: string, readonly store?: string) {}
+  constructor(
+    readonly stateDir: string,
+    readonly brickPortBase: number,
+    readonly log: string,
+    readonly store?: string,
+    readonly host?: TestHost,
+    private readonly fixedPort?: number,
+  ) {}
+
+  /** The address it listens on. */
+  get addr(): string {
+    return this.host?.addr ?? '127.0.0.1';
+  }
 
   /** --server value for the CLI. */
   get server(): string {
-    return `127.0.0.1:${this.port}`;
+    return `${this.addr}:${this.port}`;
   }
 
   get pid(): number | undefined {
@@ -67,23 +87,27 @@ export class TestDaemon {
 
   /** Runs the CLI against this daemon. */
   cli(args: readonly string[], opts: Omit<CliOptions, 'server'> = {}): Promise<RunResult> {
+    if (this.host) return this.host.cli(['--server', this.server, ...args], { timeoutMs: opts.timeoutMs });
     return runCli(args, { ...opts, server: this.server });
   }
 
   /** GET on the daemon's API, returning status, body text and headers. */
   async http(pathname: string, init: RequestInit = {}): Promise<{ status: number; text: string; headers: Headers }> {
-    const r = await fetch(`http://127.0.0.1:${this.port}${pathname}`, init);
+    const r = await fetch(`http://${this.server}${pathname}`, init);
     return { status: r.status, text: await r.text(), headers: r.headers };
   }
 
   /** Starts the daemon on a fresh free port and waits until it has adopted its bricks. */
   async start(): Promise<void> {
-    this.port = await freePort();
+    this.port = this.fixedPort ?? await freePort();
     const fd = fs.openSync(this.log, 'a');
-    const p = spawn(process.execPath, [
+    const args = [
       BIN, 'daemon', '--port', String(this.port), '--state', this.stateDir, '--brick-port-base', String(this.brickPortBase),
       ...(this.store === undefined ? [] : ['--store', this.store]),
-    ], { stdio: ['ignore', fd, fd] });
+      ...(this.host ? ['--listen', this.host.addr] : []),
+    ];
+    const opts = { stdio: ['ignore', fd, fd] as ['ignore', number, number] };
+    const p = this.host ? this.host.spawn(process.execPath, args, opts) : spawn(process.execPath, args, opts);
     fs.closeSync(fd);
     this.proc = p;
     await eventually(async () => {
@@ -125,7 +149,7 @@ export class TestDaemon {
 /** Starts a management daemon for a test; everything is killed and removed when the test ends. */
 export async function startDaemon(t: Owner, opts: StartDaemonOptions = {}): Promise<TestDaemon> {
   const stateDir = opts.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'brickfs-mgmt-'));
-  const d = new TestDaemon(stateDir, opts.brickPortBase ?? reserveBrickPortBase(t), `${stateDir}.daemon.log`, opts.store);
+  const d = new TestDaemon(stateDir, opts.brickPortBase ?? reserveBrickPortBase(t), `${stateDir}.daemon.log`, opts.store, opts.host, opts.port);
   t.teardown(() => {
     d.killAll();
     fs.rmSync(stateDir, { recursive: true, force: true });

@@ -1,10 +1,13 @@
 // A real etcd for tests: one member on free loopback ports (never 2379/2380, where
-// Debian's packaged etcd may run), its data in a fresh temp dir, killed and removed by
-// the owner's teardown (and killed should the test process exit without it).
+// Debian's packaged etcd may run), or a cluster of several (one per test host, in its
+// network namespace: test/helpers/hosts.ts), each member's data in a fresh temp dir,
+// killed and removed by the owner's teardown (and killed should the test process exit
+// without it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { TestHost } from './hosts.js';
 import { eventually, freePort, type Owner } from './proc.js';
 
 export interface EtcdServer {
@@ -26,31 +29,47 @@ export function etcdBinary(): string | undefined {
   return undefined;
 }
 
-/** Starts a one-member etcd on free loopback ports with its data in a fresh temp dir, stopped and removed by owner. */
-export async function startEtcd(owner: Owner): Promise<EtcdServer> {
+/** Where one etcd member listens and how it is run. */
+interface MemberSpec {
+  name: string;
+  /** Address of its client and peer URLs. */
+  addr: string;
+  clientPort: number;
+  peerPort: number;
+  /** Every member's peer URL, as etcd's --initial-cluster. */
+  initialCluster: string;
+  token: string;
+  /** Runs it inside a test host (its network namespace); absent: in this process's namespace. */
+  host?: TestHost;
+}
+
+/** Starts one etcd member with its data in a fresh temp dir, killed and removed by owner; resolves once it is spawned. */
+function spawnMember(owner: Owner, m: MemberSpec): { server: EtcdServer; logTail: () => string } {
   const bin = etcdBinary();
   if (!bin) throw new Error('etcd is not installed (Debian: apt-get install etcd-server; .ci/run installs it)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brickfs-etcd-'));
-  const client = await freePort();
-  const peer = await freePort();
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ETCD_')) env[k] = v;
   // etcd 3.4 runs on arm64 only when told so (amd64 ignores this).
   if (process.arch === 'arm64') env.ETCD_UNSUPPORTED_ARCH = 'arm64';
   const logFile = path.join(dir, 'etcd.log');
   const fd = fs.openSync(logFile, 'a');
-  const proc = spawn(bin, [
-    '--name', 't',
+  const args = [
+    '--name', m.name,
     '--data-dir', path.join(dir, 'data'),
-    '--listen-client-urls', `http://127.0.0.1:${client}`,
-    '--advertise-client-urls', `http://127.0.0.1:${client}`,
-    '--listen-peer-urls', `http://127.0.0.1:${peer}`,
-    '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-    '--initial-cluster', `t=http://127.0.0.1:${peer}`,
+    '--listen-client-urls', `http://${m.addr}:${m.clientPort}`,
+    '--advertise-client-urls', `http://${m.addr}:${m.clientPort}`,
+    '--listen-peer-urls', `http://${m.addr}:${m.peerPort}`,
+    '--initial-advertise-peer-urls', `http://${m.addr}:${m.peerPort}`,
+    '--initial-cluster', m.initialCluster,
+    '--initial-cluster-token', m.token,
+    '--initial-cluster-state', 'new',
     // Elected within a second; also lowers etcd's minimum lease TTL to 1 s.
     '--heartbeat-interval', '50',
     '--election-timeout', '500',
-  ], { stdio: ['ignore', fd, fd], env });
+  ];
+  const opts = { stdio: ['ignore', fd, fd] as ['ignore', number, number], env };
+  const proc = m.host ? m.host.spawn(bin, args, opts) : spawn(bin, args, opts);
   fs.closeSync(fd);
   const exited = new Promise<void>((resolve) => {
     if (proc.exitCode !== null || proc.signalCode !== null) resolve();
@@ -70,8 +89,13 @@ export async function startEtcd(owner: Owner): Promise<EtcdServer> {
     await kill();
     if (!process.env.BRICKFS_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true });
   });
-  const endpoint = `127.0.0.1:${client}`;
   const logTail = (): string => fs.readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
+  return { server: { endpoint: `${m.addr}:${m.clientPort}`, proc, dir, kill }, logTail };
+}
+
+/** Resolves once the member answers healthy (a cluster member: once the cluster has a leader). */
+async function healthy(server: EtcdServer, logTail: () => string): Promise<void> {
+  const { proc, endpoint } = server;
   await eventually(async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) {
       throw new Error(`etcd exited (${proc.exitCode ?? proc.signalCode}):\n${logTail()}`);
@@ -82,5 +106,53 @@ export async function startEtcd(owner: Owner): Promise<EtcdServer> {
   }, 30_000, `etcd on ${endpoint} to be healthy`).catch((e: Error) => {
     throw new Error(`${e.message}\n--- etcd log:\n${logTail()}`);
   });
-  return { endpoint, proc, dir, kill };
+}
+
+/** Starts a one-member etcd on free loopback ports with its data in a fresh temp dir, stopped and removed by owner. */
+export async function startEtcd(owner: Owner): Promise<EtcdServer> {
+  const client = await freePort();
+  const peer = await freePort();
+  const { server, logTail } = spawnMember(owner, {
+    name: 't', addr: '127.0.0.1', clientPort: client, peerPort: peer,
+    initialCluster: `t=http://127.0.0.1:${peer}`, token: `brickfs-test-${process.pid}-${client}`,
+  });
+  await healthy(server, logTail);
+  return server;
+}
+
+/** A multi-member etcd cluster under test. */
+export interface EtcdCluster {
+  members: EtcdServer[];
+  /** Client endpoints, HOST:PORT, one per member. */
+  endpoints: string[];
+  /** `--store` value naming every member, with a key prefix. */
+  storeUrl(prefix?: string): string;
+}
+
+/**
+ * Starts an etcd cluster of one member per host (in each host's network namespace, on its
+ * address, etcd's own ports 2379/2380, which are free in a fresh namespace), or, without
+ * hosts, `members` members on free loopback ports of this namespace. Resolves once every
+ * member answers healthy; each is killed and its data removed by owner.
+ */
+export async function startEtcdCluster(owner: Owner, where: { hosts: readonly TestHost[] } | { members: number }): Promise<EtcdCluster> {
+  const specs: Array<Omit<MemberSpec, 'initialCluster' | 'token'>> = [];
+  if ('hosts' in where) {
+    where.hosts.forEach((h, i) => specs.push({ name: `m${i + 1}`, addr: h.addr, clientPort: 2379, peerPort: 2380, host: h }));
+  } else {
+    for (let i = 0; i < where.members; i++) {
+      specs.push({ name: `m${i + 1}`, addr: '127.0.0.1', clientPort: await freePort(), peerPort: await freePort() });
+    }
+  }
+  const initialCluster = specs.map((m) => `${m.name}=http://${m.addr}:${m.peerPort}`).join(',');
+  const token = `brickfs-test-${process.pid}-${specs[0]!.addr}-${specs[0]!.clientPort}`;
+  const started = specs.map((m) => spawnMember(owner, { ...m, initialCluster, token }));
+  await Promise.all(started.map(({ server, logTail }) => healthy(server, logTail)));
+  const members = started.map((s) => s.server);
+  const endpoints = members.map((m) => m.endpoint);
+  return {
+    members,
+    endpoints,
+    storeUrl: (prefix) => `etcd://${endpoints.join(',')}${prefix ? `/${prefix}` : ''}`,
+  };
 }
