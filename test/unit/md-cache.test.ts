@@ -214,9 +214,10 @@ test('a change through one name of a hard link is seen at once through the other
   const ia = md.inodes.entry(ROOT_ID, 'a', S_IFREG, GFID);
   const ib = md.inodes.entry(ROOT_ID, 'b', S_IFREG, GFID);
   t.is(ia, ib);
+  // Each name is learnt once (a lookup asks what a name holds: the caller's inode alone does not say).
   await md.call('lookup', { path: '/a', inode: ia }, ROOT_FRAME);
   t.is((await md.call('lookup', { path: '/b', inode: ib }, ROOT_FRAME)).iatt.size, 3);
-  t.deepEqual(child.fops, ['lookup'], 'the other name is answered from the same entry');
+  t.deepEqual(child.fops, ['lookup', 'lookup']);
   await md.call('setattr', { path: '/a', inode: ia, attrs: { mode: 0o600 } }, ROOT_FRAME);
   t.is((await md.call('lookup', { path: '/b', inode: ib }, ROOT_FRAME)).iatt.mode, 0o100600, 'a setattr through /a, seen through /b');
   const fd = new Fd(ia, 2);
@@ -224,10 +225,25 @@ test('a change through one name of a hard link is seen at once through the other
   await md.call('write', { fd, offset: 3, data: Buffer.from('defg') }, ROOT_FRAME);
   t.is((await md.call('lookup', { path: '/b', inode: ib }, ROOT_FRAME)).iatt.size, 7, 'a write through /a, seen through /b');
   await md.call('release', { fd }, ROOT_FRAME);
-  t.deepEqual(child.fops, ['lookup', 'setattr', 'open', 'write', 'release'], 'and never asked for again');
+  t.deepEqual(child.fops, ['lookup', 'lookup', 'setattr', 'open', 'write', 'release'], 'and never asked for again');
   // A caller without the inode finds the file by the name's gfid from the reply.
   t.is((await md.call('lookup', { path: '/b' }, ROOT_FRAME)).iatt.size, 7);
-  t.is(child.fops.length, 5);
+  t.is(child.fops.length, 6);
+});
+
+test('a name another client renamed away is asked for again, though the caller still holds its inode under that name', async (t) => {
+  const { md, child } = make('600');
+  child.fs.writeFile('/r', 'abc', { xattrs: { [XATTR_GFID]: Buffer.from(GFID, 'hex') } });
+  const ir = md.inodes.entry(ROOT_ID, 'r', S_IFREG, GFID);
+  await md.call('lookup', { path: '/r', inode: ir }, ROOT_FRAME);
+  // Another client: mv /r /r2; the bricks push both names.
+  child.fs.link('/r', '/r2');
+  child.fs.remove('/r');
+  md.invalidate(['/r', '/r2'], child);
+  await md.call('lookup', { path: '/r2' }, ROOT_FRAME);
+  // The bridge's table still has /r on the file (the rename was not made through it).
+  const e = await t.throwsAsync(md.call('lookup', { path: '/r', inode: ir }, ROOT_FRAME));
+  t.is((e as { code?: string }).code, 'ENOENT');
 });
 
 test('reconfigure to a shorter timeout drops what was kept under the longer one', async (t) => {

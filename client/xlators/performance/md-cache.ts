@@ -230,7 +230,10 @@ export class MdCache extends Xlator implements FopImpl {
 
   async lookup(a: FopArgs<'lookup'>, f: Frame): Promise<FopReply<'lookup'>> {
     if (!a.xattrs?.length) {
-      const iatt = this.fresh(this.keyOf(a.path, a.inode));
+      // A lookup asks what the name holds now: answered only through a name binding learnt
+      // here (a push about the name drops it), never through the caller's inode alone, whose
+      // name may be one another client has renamed or removed since.
+      const iatt = this.fresh(this.names.get(a.path) ?? a.path);
       if (iatt) {
         this.hits++;
         return { iatt };

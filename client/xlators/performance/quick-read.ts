@@ -330,7 +330,9 @@ export class QuickRead extends Xlator implements FopImpl {
     // A prefetch of this very file answers it, once; one on the way is waited for.
     const inFlight = this.prefetching.get(a.path);
     if (inFlight) await inFlight;
-    const pre = this.takePrefetched(this.keyOf(a.path, a.inode), f);
+    // Only through the name binding learnt here (as md-cache): the caller's inode may carry a
+    // name another client has renamed or removed since.
+    const pre = this.takePrefetched(this.names.get(a.path) ?? a.path, f);
     if (pre) return { iatt: pre.iatt };
     this.prefetchAround(a.path, f);
     if (!this.askContent()) {
