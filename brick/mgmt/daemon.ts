@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { fromBrowser } from '../../lib/browser.js';
 import { OperationError, UsageError } from '../../lib/errors.js';
 import { Logger } from '../../lib/log.js';
 import { BrickOps } from './brick-ops.js';
@@ -151,7 +152,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     ctx, volumes, bricks, rebalance, peers,
     health: () => ({ ok: true, pid: process.pid, stateDir: store.paths.root, store: where, ready, ...peers.healthFields() }),
   });
-  const server = http.createServer(routeRequests(routes));
+  const route = routeRequests(routes);
+  const server = http.createServer((req, res) => {
+    // A web page must not drive the daemon (it would act for whoever browses on this host).
+    if (fromBrowser(req.headers)) {
+      res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'requests from web browsers are refused' }));
+      return;
+    }
+    route(req, res);
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {

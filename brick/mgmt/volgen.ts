@@ -108,9 +108,16 @@ function translatorOn(vol: VolgenInput, xlatorType: string): boolean {
   return sw !== undefined && valueInEffect(vol, sw[0]) === true;
 }
 
-/** The address a brick listens on: every IPv4 address, or every address for an IPv6 brick host. */
+/**
+ * The address a brick listens on: its host's, as the brick spec names it, never every
+ * address (a brick on localhost is not reachable from the network). An address is used as
+ * it is, localhost is 127.0.0.1 (the address clients of a localhost brick reach), and a
+ * host name is resolved by the brick process when it listens (its first address).
+ */
 export function listenHostFor(host: string): string {
-  return host.includes(':') ? '::' : '0.0.0.0';
+  const h = host.toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return '127.0.0.1';
+  return h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;
 }
 
 /** A translator of the client graph with the bricks below it. */

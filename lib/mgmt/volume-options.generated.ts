@@ -80,6 +80,21 @@ export const GENERATED_VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>>
     key: 'open-fd-limit',
     spec: { type: 'int', default: 4096, min: 1, max: 1048576, description: 'Files one client may hold open on a brick (at most half of the brick process\'s fd limit); beyond it that client\'s opens and creates fail with EMFILE, and other clients are not affected (default 4096); running bricks apply it at once' },
   },
+  'server.root-squash': {
+    xlator: 'protocol/server',
+    key: 'root-squash',
+    spec: { type: 'bool', default: false, description: 'Bricks serve root of every client as an unprivileged user (server.anonuid/anongid, default 65534 nobody/nogroup): root on a client cannot read, change or chown what others own; running bricks apply it at once (on/off, default off)' },
+  },
+  'server.anonuid': {
+    xlator: 'protocol/server',
+    key: 'anonuid',
+    spec: { type: 'int', default: 65534, min: 0, max: 4294967294, description: 'The uid a squashed root is served as (server.root-squash; default 65534, nobody)' },
+  },
+  'server.anongid': {
+    xlator: 'protocol/server',
+    key: 'anongid',
+    spec: { type: 'int', default: 65534, min: 0, max: 4294967294, description: 'The gid a squashed root\'s group 0 is served as (server.root-squash; default 65534, nogroup)' },
+  },
   'performance.quick-read': {
     xlator: 'performance/quick-read',
     key: '(present)',

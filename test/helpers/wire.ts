@@ -5,6 +5,10 @@ import { decodeHelloReply, decodeServerFrame, encodeFrame, WIRE_VERSION, type He
 export interface RawConnectOptions {
   /** Say no hello (a test that fops before it are refused, or that sends its own). */
   skipHello?: boolean;
+  /** Address to connect to (127.0.0.1 unless given). */
+  host?: string;
+  /** Extra headers of the WebSocket handshake (an Origin, as a browser sends). */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -18,6 +22,8 @@ export class RawBrickClient {
   readonly pushes: PushFrame[] = [];
   private nextId = 1;
   closeCode?: number;
+  /** The close reason the brick gave, once closed. */
+  closeReason?: string;
   /** The close code, once the brick (or this client) closed the connection. */
   readonly closed: Promise<number>;
   /** The brick's answer to the hello, once it came. */
@@ -25,8 +31,9 @@ export class RawBrickClient {
   private helloWaiter?: (r: HelloReplyFrame) => void;
 
   private constructor(readonly ws: WebSocket) {
-    this.closed = new Promise((resolve) => ws.on('close', (code) => {
+    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => {
       this.closeCode = code;
+      this.closeReason = reason.toString();
       resolve(code);
     }));
     ws.on('message', (d: Buffer) => {
@@ -53,7 +60,9 @@ export class RawBrickClient {
    * brick answered it, or closed the connection (closeCode says why).
    */
   static async connect(port: number, subvolume: string, opts: RawConnectOptions = {}): Promise<RawBrickClient> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/?subvolume=${encodeURIComponent(subvolume)}`, { maxPayload: 128 << 20 });
+    const ws = new WebSocket(`ws://${opts.host ?? '127.0.0.1'}:${port}/?subvolume=${encodeURIComponent(subvolume)}`, {
+      maxPayload: 128 << 20, ...(opts.headers ? { headers: opts.headers } : {}),
+    });
     const c = new RawBrickClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

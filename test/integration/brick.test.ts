@@ -103,7 +103,7 @@ test('a client asking for a subvolume the brick does not export is turned away',
   const vol = await startDistribute(t, 1);
   const c = await RawBrickClient.connect(vol.bricks[0]!.port, '/not/exported');
   t.teardown(() => c.close());
-  t.is(await c.closed, 4004);
+  t.is(await c.closed, 4003);
 });
 
 test('many pipelined requests on one connection are all answered, matched by id', async (t) => {

@@ -105,7 +105,7 @@ test('brick volfile: posix → locks named by the brick path → server', (t) =>
     ['demo-server', 'protocol/server', ['/data/b2']],
   ]);
   t.deepEqual(decls[0]!.options, { directory: '/data/b2' });
-  t.deepEqual(decls[2]!.options, { 'listen-port': '7102', 'listen-host': '0.0.0.0', 'cache-invalidation': 'on' });
+  t.deepEqual(decls[2]!.options, { 'listen-port': '7102', 'listen-host': '127.0.0.1', 'cache-invalidation': 'on' });
 });
 
 test('brick volfile: features.cache-invalidation lands on protocol/server, never in the client volfile', (t) => {
@@ -122,11 +122,15 @@ test('brick volfile: storage.writeback-window lands on storage/posix, never in t
   t.throws(() => validateVolumeOption('storage.writeback-window', 'lots'));
 });
 
-test('brick volfile: IPv6 brick hosts listen on every address', (t) => {
-  t.is(listenHostFor('::1'), '::');
-  t.is(listenHostFor('localhost'), '0.0.0.0');
+test('brick volfile: a brick listens on its host\'s address only, never on every address', (t) => {
+  t.is(listenHostFor('localhost'), '127.0.0.1');
+  t.is(listenHostFor('127.0.0.1'), '127.0.0.1');
+  t.is(listenHostFor('192.0.2.7'), '192.0.2.7');
+  t.is(listenHostFor('::1'), '::1');
+  t.is(listenHostFor('[::1]'), '::1');
+  t.is(listenHostFor('Storage1.Example.COM'), 'storage1.example.com');
   const decls = parseVolfile(brickVolfile(vol, { host: '::1', port: 7200, path: '/srv/v6' }));
-  t.is(decls[2]!.options['listen-host'], '::');
+  t.is(decls[2]!.options['listen-host'], '::1');
 });
 
 test('volfiles carry a comment header with the version, ignored by the parser', (t) => {

@@ -1,3 +1,4 @@
+import { fromBrowser } from '../../../lib/browser.js';
 import { frameFromWire, ROOT_FRAME, type Frame } from '../../../lib/frame.js';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -107,8 +108,14 @@ function releasesOnly(fop: FopName, args: Record<string, unknown>): boolean {
 /** How long a new connection may take to say its hello before it is closed. */
 const HELLO_TIMEOUT_MS = 30_000;
 
-/** WebSocket close codes: the subvolume is not exported here; the client speaks another version; no hello in time. */
-const CLOSE_NO_SUBVOLUME = 4004;
+/**
+ * WebSocket close codes: the connection is refused (whatever the reason: the same code and
+ * text, so a stranger learns nothing of what is exported); the client speaks another
+ * version; no hello in time.
+ */
+const CLOSE_REFUSED = 4003;
+/** The only words a refused client gets; the brick's log says why. */
+export const REFUSED_TEXT = 'refused';
 const CLOSE_VERSION = 4005;
 const CLOSE_NO_HELLO = 4008;
 
@@ -141,7 +148,10 @@ export class Server extends Xlator {
   static override readonly description = 'Serves subvolumes to clients over WebSocket';
   static override readonly options = {
     'listen-port': { type: 'int', required: true, min: 0, max: 65535, description: 'TCP port to listen on' },
-    'listen-host': { type: 'string', default: '0.0.0.0', description: 'Address to listen on' },
+    'listen-host': {
+      type: 'string', default: '127.0.0.1',
+      description: 'Address to listen on: the brick host\'s own (volgen writes it from the brick spec), never every address unless given 0.0.0.0 or ::',
+    },
     'cache-invalidation': {
       type: 'bool', default: true,
       description: 'Tell the other clients which paths a client changed, so their caches drop them (on/off)',
@@ -161,6 +171,21 @@ export class Server extends Xlator {
       type: 'int', default: 4096, min: 1, max: 1048576,
       description: 'Open fds one connection may hold (at most half of the brick process\'s limit); beyond it its opens and creates fail with EMFILE',
       volume: { key: 'server.open-fd-limit', description: 'Files one client may hold open on a brick (at most half of the brick process\'s fd limit); beyond it that client\'s opens and creates fail with EMFILE, and other clients are not affected (default 4096); running bricks apply it at once' },
+    },
+    'root-squash': {
+      type: 'bool', default: false,
+      description: 'Serve requests from uid 0 as anonuid (gid 0 and group 0 as anongid); the pool\'s own services (negative pids) are not squashed',
+      volume: { key: 'server.root-squash', description: 'Bricks serve root of every client as an unprivileged user (server.anonuid/anongid, default 65534 nobody/nogroup): root on a client cannot read, change or chown what others own; running bricks apply it at once (on/off, default off)' },
+    },
+    anonuid: {
+      type: 'int', default: 65534, min: 0, max: 4294967294,
+      description: 'The uid root is served as under root-squash',
+      volume: { key: 'server.anonuid', description: 'The uid a squashed root is served as (server.root-squash; default 65534, nobody)' },
+    },
+    anongid: {
+      type: 'int', default: 65534, min: 0, max: 4294967294,
+      description: 'The gid root\'s group 0 is served as under root-squash',
+      volume: { key: 'server.anongid', description: 'The gid a squashed root\'s group 0 is served as (server.root-squash; default 65534, nogroup)' },
     },
   } as const;
 
@@ -194,6 +219,12 @@ export class Server extends Xlator {
       host: this.optString('listen-host'),
       maxPayload: HARD_MAX_FRAME_BYTES,
       perMessageDeflate: false,
+      // A web page must not reach the brick (it trusts every request's word on who asks): refused before the upgrade.
+      verifyClient: (info, cb) => {
+        if (!fromBrowser(info.req.headers)) return cb(true);
+        this.log.warn(`refused a browser's connection from ${info.req.socket.remoteAddress} (Origin ${JSON.stringify(info.req.headers.origin ?? '')})`);
+        cb(false, 403, 'Forbidden');
+      },
     });
     this.wss = wss;
     await new Promise<void>((resolve, reject) => {
@@ -238,7 +269,8 @@ export class Server extends Xlator {
     const want = url.searchParams.get('subvolume');
     const subvol = this.children.find((c) => c.name === want);
     if (!subvol) {
-      ws.close(CLOSE_NO_SUBVOLUME, `no subvolume ${JSON.stringify(want)} here; exported: ${this.children.map((c) => c.name).join(' ')}`);
+      this.log.warn(`refused a client from ${req.socket.remoteAddress}: it asked for subvolume ${JSON.stringify(want)}, not exported here`);
+      ws.close(CLOSE_REFUSED, REFUSED_TEXT);
       return;
     }
     const conn: Conn = {
@@ -326,7 +358,7 @@ export class Server extends Xlator {
       return;
     }
     // A request without valid credentials is refused, never run as someone by default.
-    const frame = frameFromWire(req.cred);
+    const frame = this.squash(frameFromWire(req.cred));
     if (!frame) {
       this.sendError(conn, id, FsError.of('EINVAL', 'request carries no valid credentials'));
       return;
@@ -352,6 +384,23 @@ export class Server extends Xlator {
     }
     conn.queue.push(r);
     conn.queuedBytes += r.bytes;
+  }
+
+  /**
+   * root-squash (GlusterFS's, as NFS's root_squash): uid 0 becomes anonuid, gid 0 and group 0
+   * anongid. Frames of the pool's own services (negative pids: self-heal, rebalance, a
+   * translator's own work) are not squashed, as GlusterFS spares its internal clients.
+   */
+  private squash(f: Frame | undefined): Frame | undefined {
+    if (!f || f.pid < 0 || !this.optBool('root-squash')) return f;
+    if (f.uid !== 0 && f.gid !== 0 && !f.groups.includes(0)) return f;
+    const anongid = this.optNumber('anongid');
+    return {
+      uid: f.uid === 0 ? this.optNumber('anonuid') : f.uid,
+      gid: f.gid === 0 ? anongid : f.gid,
+      groups: f.groups.map((g) => (g === 0 ? anongid : g)),
+      pid: f.pid,
+    };
   }
 
   /** open-fd-limit, and never more than half of what the brick process may open. */

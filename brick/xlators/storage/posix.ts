@@ -39,6 +39,9 @@ const INDEX_LINK_BASE = 'index-link';
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
 
+/** Group-execute permission: a setgid file without it is not a setgid program (a mandatory-locking mark). */
+const S_IXGRP = 0o010;
+
 /** The kernel's mark on an open made by execve(2) (__FMODE_EXEC), which FUSE passes on. */
 const FMODE_EXEC = 0o40;
 
@@ -66,6 +69,35 @@ const MAX_WRITEV_EXTENTS = 4096;
 /** Open flags a client may ask for; everything else (O_PATH, O_DIRECTORY tricks...) is dropped. */
 const ALLOWED_OPEN_FLAGS = O_RDONLY | O_WRONLY | O_RDWR | O_APPEND | O_TRUNC | O_CREAT | O_EXCL
   | fs.constants.O_SYNC | fs.constants.O_DSYNC | fs.constants.O_NONBLOCK;
+
+/**
+ * What the kernel's file_remove_privs does before a write or truncate by a caller without
+ * CAP_FSETID: clears setuid, and setgid when the file is group-executable or the caller is not
+ * in its group. The brick writes with root's rights (the thread pool's threads never take the
+ * caller's), so the kernel would keep them: done here, before the data changes, so that a
+ * client talking to the brick directly cannot change a setuid program's code and keep its
+ * bit (a FUSE mount's kernel clears them itself, with a setattr first). Root (uid 0, not
+ * squashed) keeps them, as CAP_FSETID does; so do the pool's services, which run as root.
+ */
+function dropPrivs(f: Frame, os: number): void {
+  if (f.uid === 0) return;
+  let st: fs.Stats;
+  try {
+    st = fs.fstatSync(os);
+  } catch (e) {
+    throw FsError.from(e);
+  }
+  const mode = st.mode;
+  if ((mode & (S_ISUID | S_ISGID)) === 0 || (mode & S_IFMT) !== S_IFREG) return;
+  let kill = mode & S_ISUID;
+  if (mode & S_ISGID && (mode & S_IXGRP || (f.gid !== st.gid && !f.groups.includes(st.gid)))) kill |= S_ISGID;
+  if (kill === 0) return;
+  try {
+    fs.fchmodSync(os, mode & 0o7777 & ~kill);
+  } catch (e) {
+    throw FsError.from(e);
+  }
+}
 
 /** Changelog deltas and counters are int32s, big-endian, back to back. */
 function assertCounters(what: string, v: unknown): asserts v is Uint8Array {
@@ -727,6 +759,7 @@ export class Posix extends Xlator implements FopImpl {
     if (!(a.data instanceof Uint8Array)) throw FsError.of('EINVAL', 'write data must be binary');
     return this.changeByFd(a.fd, async (fd) => {
       this.writeback.reportError(fd);
+      dropPrivs(f, fd.os);
       const offset = Number(a.offset);
       // Counted as it is sent: bulk writes finish in the thread pool in any order.
       this.writeback.written(fd, offset, a.data.length);
@@ -753,6 +786,7 @@ export class Posix extends Xlator implements FopImpl {
     }
     return this.changeByFd(a.fd, async (fd) => {
       this.writeback.reportError(fd);
+      dropPrivs(f, fd.os);
       let size = 0;
       try {
         for (const e of a.extents) {
@@ -771,6 +805,7 @@ export class Posix extends Xlator implements FopImpl {
 
   async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
     return this.changeByFd(a.fd, async (fd) => {
+      dropPrivs(f, fd.os);
       await fsFtruncate(fd.os, Number(a.size)).catch((e) => { throw FsError.from(e); });
       return {};
     });
@@ -945,6 +980,7 @@ export class Posix extends Xlator implements FopImpl {
         // Opened as the caller (write permission), truncated in the thread pool.
         const fd = asCaller(f, () => this.openAt(at, O_WRONLY));
         try {
+          dropPrivs(f, fd);
           await fsFtruncate(fd, Number(attrs.size));
         } finally {
           await fsClose(fd);

@@ -156,7 +156,8 @@ export class ProtocolClient extends Xlator {
       this.connected = false;
       this.ws = undefined;
       this.failAll(new BrickDisconnectedError(this.target));
-      if (code === 4004) this.log.error(`${this.target}: ${reason.toString()}`);
+      // The brick says no more than "refused" (its log says why): a wrong remote-subvolume, or not allowed.
+      if (code === 4003) this.log.error(`${this.target}: the brick refused this client (${reason.toString()}): check remote-subvolume, and the brick's log`);
       if (wasUp) {
         this.log.warn(`disconnected from ${this.target}`);
         for (const p of this.parents) p.notify('CHILD_DOWN', this);
