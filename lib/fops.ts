@@ -340,6 +340,8 @@ export const INTERNAL_XATTR_PREFIX = 'trusted.brickfs.';
 export const XATTR_GFID = `${INTERNAL_XATTR_PREFIX}gfid`;
 export const XATTR_LAYOUT = `${INTERNAL_XATTR_PREFIX}layout`;
 export const XATTR_LINKTO = `${INTERNAL_XATTR_PREFIX}linkto`;
+/** On a brick root: the id (UUID) of the volume the brick belongs to; a brick never serves another volume's directory. */
+export const XATTR_VOLUME_ID = `${INTERNAL_XATTR_PREFIX}volume-id`;
 /**
  * AFR changelog: one xattr per copy, int32 counters, two per replica of its set (by
  * position): [data, or entry for a directory; metadata]. 16 bytes for replica 2, which ext4

@@ -7,16 +7,19 @@ import path from 'node:path';
 import { UsageError } from '../../lib/errors.js';
 import { Logger } from '../../lib/log.js';
 import type {
-  AddBrickReply, AddBrickRequest, BrickInfo, RebalanceStatusReply, RemoveBrickEndReply, RemoveBrickRequest,
+  AddBrickReply, AddBrickRequest, BrickCheckReply, BrickCheckRequest, BrickInfo, ErrorReply, RebalanceStatusReply, RemoveBrickEndReply, RemoveBrickRequest,
   RemoveBrickStartReply, RemoveBrickStatusReply, RemovingInfo,
 } from '../../lib/mgmt/api.js';
 import {
   formatBrick, parseAddBrickArgs, parseBrickList, parseBrickSpec, parseThrottle, type BrickSpec,
 } from '../../lib/mgmt/args.js';
-import { allocatePorts, BrickStartError, ensureBrick, portFree, stopBrick } from './bricks.js';
+import { allocatePorts, BrickStartError, portFree, stopBrick } from './bricks.js';
 import { removingBricks, removingWords, shapeWords, type MgmtContext } from './context.js';
 import { MgmtError } from './errors.js';
 import { isThisHost } from './hosts.js';
+import { hostPort, isLoopback, type BrickOwner, type PeerOps } from './peers.js';
+import { volumeIdAt } from '../xlators/storage/volume-id.js';
+import type { OwnBricks } from './own-bricks.js';
 import { REBALANCE_STOP_MS, RebalanceStartError, type RebalanceOps } from './rebalance.js';
 import { toVolumeInfo, writeFileAtomic, type BrickDef, type VolumeDef } from './store.js';
 import { brickVolfile, distributeUnits, setWidth, slotOf, volumeType, type DistributeUnit } from './volgen.js';
@@ -61,43 +64,74 @@ function within(inner: string, outer: string): boolean {
   return inner === outer || inner.startsWith(outer.endsWith('/') ? outer : `${outer}/`);
 }
 
+/** The deepest ancestor of p (p itself included) that exists. */
+function existingAncestor(p: string): string {
+  let cur = path.resolve(p);
+  while (!fs.existsSync(cur)) {
+    const parent = path.dirname(cur);
+    if (parent === cur) break;
+    cur = parent;
+  }
+  return cur;
+}
+
+/** Directories that are never bricks: the root itself, and these with all below them. */
+const FORBIDDEN = ['/', '/etc', '/proc', '/sys', '/dev'];
+/** Free bytes a new brick's filesystem must have at least. */
+const MIN_FREE_BYTES = 16 * 1024 * 1024;
+/** How long a daemon waits for another to check its bricks. */
+const BRICK_CHECK_TIMEOUT_MS = 15_000;
+
 /** Adds and removes the bricks of volumes; the drains run through the rebalance operations. */
 export class BrickOps {
-  constructor(private readonly ctx: MgmtContext, private readonly rebalance: RebalanceOps) {}
+  constructor(private readonly ctx: MgmtContext, private readonly rebalance: RebalanceOps, private readonly peers: PeerOps, private readonly own: OwnBricks) {}
 
   /**
-   * The checks every new brick passes, at create and at add-brick: this host, not twice,
-   * not nested in another brick or in/around a brick of any volume (unless force), a
-   * directory, empty (unless force), a free port. Then assigns ports and makes the
-   * directories. Returns the bricks with their ports, and warnings. For add-brick, `into`
-   * is the volume that grows: a directory that is already one of its bricks is refused
-   * even with force (one directory cannot be two bricks of a volume).
+   * The checks a new brick passes on the host that owns it (this daemon's), writing
+   * nothing: a brick of this host; not /, nor in /etc, /proc, /sys, /dev; not twice; not
+   * in, around or equal to another brick of this host (unless force); a directory, or a
+   * path whose deepest existing ancestor is a writable directory (it is made later); empty
+   * (unless force); free space on its filesystem; a free port. Assigns the ports. For
+   * add-brick, `volume` is the volume that grows: a directory that is already one of its
+   * bricks is refused even with force (one directory cannot be two bricks of a volume).
    */
-  async prepareBricks(specs: readonly BrickSpec[], force: boolean, into?: VolumeDef): Promise<{ bricks: BrickInfo[]; warnings: string[] }> {
+  async checkOwn(req: BrickCheckRequest): Promise<BrickCheckReply> {
+    if (!Array.isArray(req?.bricks) || !req.bricks.every((b) => typeof b === 'string') || (req.volume !== undefined && typeof req.volume !== 'string')) {
+      throw new UsageError('expected {"bricks": ["HOST:/abs/path", ...], "force"?: bool, "volume"?: VOL}');
+    }
+    const force = req.force === true;
+    const specs = req.bricks.map(parseBrickSpec);
+    // What the daemon asking wrote last, even if our watch has not told us yet.
+    await this.ctx.store.sync();
+    const into = req.volume === undefined ? undefined : this.ctx.store.get(req.volume);
     for (const s of specs) {
-      if (!(await isThisHost(s.host))) {
-        throw new MgmtError(501,
-          `brick ${formatBrick(s, false)}: host "${s.host}" is not this host (or does not resolve to one of its addresses); ` +
-          'multi-host volumes are not yet supported: use localhost or an address of this host');
+      if (!(await this.peers.ownerOf(s.host)).self) {
+        throw new MgmtError(409, `brick ${formatBrick(s, false)}: host ${s.host} is not this host (${this.peers.self.hostname}); its own daemon checks it`);
       }
     }
-    // All bricks are on this host, so two bricks are the same when their paths are.
     const canon = specs.map((s) => canonical(s.path));
     for (let i = 0; i < specs.length; i++) {
+      const label = formatBrick(specs[i]!, false);
+      const bad = FORBIDDEN.find((f) => canon[i] === f || (f !== '/' && within(canon[i]!, f)));
+      if (bad !== undefined) {
+        throw new MgmtError(409, `brick ${label}: ${bad === '/' ? 'the root directory' : `${bad} and what is under it`} cannot be a brick; give a directory of its own, such as /srv/brick1`);
+      }
       for (let j = 0; j < specs.length; j++) {
         if (i === j) continue;
         if (canon[i] === canon[j]) {
-          throw new UsageError(`bricks ${formatBrick(specs[i]!, false)} and ${formatBrick(specs[j]!, false)} are the same directory`);
+          throw new UsageError(`bricks ${label} and ${formatBrick(specs[j]!, false)} are the same directory`);
         }
         if (!force && within(canon[i]!, canon[j]!)) {
-          throw new MgmtError(409, `brick ${formatBrick(specs[i]!, false)} is inside brick ${formatBrick(specs[j]!, false)}; use separate directories, or add --force to use it anyway`);
+          throw new MgmtError(409, `brick ${label} is inside brick ${formatBrick(specs[j]!, false)}; use separate directories, or add --force to use it anyway`);
         }
       }
     }
     const usedPorts = new Set<number>();
     for (const v of this.ctx.store.list()) {
       for (const b of v.bricks) {
+        // Ports are kept apart pool-wide: cheap, and several daemons may share one machine.
         usedPorts.add(b.port);
+        if (!(await this.ctx.isMine(b))) continue;
         if (v.name === into?.name) {
           const i = canon.indexOf(canonical(b.path));
           if (i >= 0) throw new MgmtError(409, `brick ${formatBrick(specs[i]!, false)} is already a brick of volume ${v.name}; give another directory`);
@@ -115,6 +149,7 @@ export class BrickOps {
     }
     const warnings: string[] = [];
     const rootDev = fs.statSync('/').dev;
+    const replaces: Array<string | undefined> = [];
     for (const s of specs) {
       const label = formatBrick(s, false);
       const st = fs.statSync(s.path, { throwIfNoEntry: false });
@@ -122,6 +157,29 @@ export class BrickOps {
       if (st && !force && fs.readdirSync(s.path).length > 0) {
         throw new MgmtError(409, `brick ${label}: directory ${s.path} is not empty; use an empty directory, or add --force to use it with its content`);
       }
+      const base = existingAncestor(s.path);
+      if (!st) {
+        const bst = fs.statSync(base);
+        if (!bst.isDirectory()) throw new MgmtError(409, `brick ${label}: cannot create directory ${s.path}: ${base} is not a directory`);
+        try {
+          fs.accessSync(base, fs.constants.W_OK | fs.constants.X_OK);
+        } catch {
+          throw new MgmtError(409, `brick ${label}: cannot create directory ${s.path}: ${base} is not writable by the daemon`);
+        }
+      }
+      const sfs = fs.statfsSync(base);
+      const free = Number(sfs.bavail) * Number(sfs.bsize);
+      if (free < MIN_FREE_BYTES) {
+        throw new MgmtError(409, `brick ${label}: the filesystem of ${s.path} has ${free} bytes free (at least ${MIN_FREE_BYTES} needed); free some space or use another filesystem`);
+      }
+      if (fs.statSync(base).dev === rootDev) {
+        warnings.push(`brick ${label} is on the root filesystem; a full brick will fill the root filesystem too`);
+      }
+      const id = st ? volumeIdAt(s.path) : undefined;
+      if (id !== undefined && id !== into?.id && !force) {
+        throw new MgmtError(409, `brick ${label}: directory ${s.path} is a brick of another volume (volume id ${id}); use an empty directory, or add --force to take it over`);
+      }
+      replaces.push(id !== undefined && id !== into?.id ? id : undefined);
     }
     // Explicit ports first (they must be free), then assign the rest from the base upward.
     for (const s of specs) {
@@ -136,21 +194,112 @@ export class BrickOps {
     } catch (e) {
       throw new MgmtError(409, (e as Error).message);
     }
-    for (const s of specs) {
+    return {
+      bricks: specs.map((s, i) => ({ host: s.host, path: s.path, port: s.port ?? auto.shift()!, ...(replaces[i] === undefined ? {} : { replaces: replaces[i] }) })),
+      warnings,
+    };
+  }
+
+  /** The owner's answer to a brick check, through its management API. */
+  private async askOwner(owner: BrickOwner, req: BrickCheckRequest): Promise<BrickCheckReply> {
+    const where = hostPort(owner.hostname, owner.port);
+    let res: Response;
+    try {
+      res = await fetch(`http://${where}/v1/bricks/check`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(req),
+        signal: AbortSignal.timeout(BRICK_CHECK_TIMEOUT_MS),
+      });
+    } catch (e) {
+      const err = e as Error & { cause?: { code?: string } };
+      const why = err.name === 'TimeoutError' ? `no answer within ${BRICK_CHECK_TIMEOUT_MS / 1000} s` : (err.cause?.code ?? err.message);
+      throw new MgmtError(502, `host ${owner.hostname}: cannot reach its management daemon at ${where} to check its bricks (${why}); start it there (\`brickfs pool list\` shows who is connected) and try again`);
+    }
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch { /* below */ }
+    if (!res.ok) {
+      const msg = (body as Partial<ErrorReply> | undefined)?.error ?? `HTTP ${res.status}: ${text.slice(0, 200)}`;
+      throw new MgmtError(res.status === 400 ? 400 : 409, `host ${owner.hostname}: ${msg}`);
+    }
+    const reply = body as BrickCheckReply | undefined;
+    if (!reply || !Array.isArray(reply.bricks) || reply.bricks.length !== req.bricks.length) {
+      throw new MgmtError(502, `host ${owner.hostname}: the daemon at ${where} gave no brick check answer (an older brickfs?); upgrade it first`);
+    }
+    return reply;
+  }
+
+  /**
+   * Checks new bricks on the hosts that own them, all before anything is written (a refusal
+   * on any host leaves every host as it was), then makes this host's directories. Bricks
+   * of a volume spanning hosts are named by their owners' addresses, never a loopback name,
+   * so the volfile means the same on every host. `into` is the volume that grows (add-brick).
+   */
+  async prepareBricks(specs: readonly BrickSpec[], force: boolean, into?: VolumeDef): Promise<{ bricks: Array<BrickInfo & { peer: string; replaces?: string }>; warnings: string[] }> {
+    const owners = await Promise.all(specs.map((s) => this.peers.ownerOf(s.host)));
+    const groups = new Map<string, { owner: BrickOwner; idx: number[] }>();
+    owners.forEach((o, i) => {
+      const g = groups.get(o.uuid) ?? { owner: o, idx: [] };
+      g.idx.push(i);
+      groups.set(o.uuid, g);
+    });
+    const list = [...groups.values()];
+    const results = await Promise.allSettled(list.map((g) => {
+      const req: BrickCheckRequest = { bricks: g.idx.map((i) => formatBrick(specs[i]!)), force, ...(into ? { volume: into.name } : {}) };
+      return g.owner.self ? this.checkOwn(req) : this.askOwner(g.owner, req);
+    }));
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    if (failed.length === 1) throw failed[0]!;
+    if (failed.length > 1) {
+      const usage = failed.every((e) => e instanceof UsageError || (e instanceof MgmtError && e.status === 400));
+      const msg = `${failed.length} hosts refused bricks; nothing was changed:\n${failed.map((e) => e.message).join('\n')}`;
+      throw usage ? new UsageError(msg) : new MgmtError(409, msg);
+    }
+    const self = this.peers.selfOwner;
+    const spans = groups.size > 1 || (into !== undefined && into.bricks.some((b) => b.peer !== undefined && b.peer !== self.uuid));
+    const out: Array<BrickInfo & { peer: string; replaces?: string }> = new Array(specs.length);
+    const warnings: string[] = [];
+    list.forEach((g, k) => {
+      const reply = (results[k] as PromiseFulfilledResult<BrickCheckReply>).value;
+      warnings.push(...reply.warnings.map((w) => (g.owner.self ? w : `host ${g.owner.hostname}: ${w}`)));
+      g.idx.forEach((i, n) => {
+        const r = reply.bricks[n]!;
+        const host = g.owner.self ? (spans && isLoopback(specs[i]!.host) ? self.hostname : specs[i]!.host) : g.owner.hostname;
+        out[i] = { host, path: specs[i]!.path, port: r.port, peer: g.owner.uuid, ...(r.replaces === undefined ? {} : { replaces: r.replaces }) };
+      });
+    });
+    for (const i of groups.get(self.uuid)?.idx ?? []) {
+      const s = specs[i]!;
       try {
         await fsp.mkdir(s.path, { recursive: true });
       } catch (e) {
         throw new MgmtError(409, `brick ${formatBrick(s, false)}: cannot create directory ${s.path}: ${(e as Error).message}`);
       }
-      if (fs.statSync(s.path).dev === rootDev) {
-        warnings.push(`brick ${formatBrick(s, false)} is on the root filesystem; a full brick will fill the root filesystem too`);
-      }
     }
-    return { bricks: specs.map((s) => ({ host: s.host, path: s.path, port: s.port ?? auto.shift()! })), warnings };
+    return { bricks: out, warnings };
+  }
+
+  /**
+   * When a volume spans hosts, this host's bricks named by a loopback name get its address
+   * (and an owner, if stored before pools), so every host reads the same volfile.
+   */
+  async pinHosts(vol: VolumeDef): Promise<void> {
+    const self = this.peers.selfOwner;
+    const owners = new Set<string>();
+    for (const b of vol.bricks) owners.add(b.peer ?? ((await this.ctx.isMine(b)) ? self.uuid : `host:${b.host}`));
+    if (owners.size < 2) return;
+    for (const b of vol.bricks) {
+      if (!(await this.ctx.isMine(b))) continue;
+      b.peer = self.uuid;
+      if (isLoopback(b.host)) b.host = self.hostname;
+    }
   }
 
   /** Gives the bricks ids unique across every volume. */
-  withIds(bricks: readonly BrickInfo[]): Array<BrickInfo & { id: string }> {
+  withIds<T extends BrickInfo>(bricks: readonly T[]): Array<T & { id: string }> {
     const ids = new Set<string>();
     return bricks.map((b) => {
       const id = this.ctx.store.uniqueBrickId(b.host, b.path, ids);
@@ -161,6 +310,8 @@ export class BrickOps {
 
   /** Free bytes per distribute subvolume (a set has the free space of its fullest brick); undefined if a brick cannot be measured. */
   private async freePerUnit(vol: VolumeDef, units: readonly DistributeUnit[]): Promise<number[] | undefined> {
+    // Only this host's bricks can be measured here; a volume spanning hosts keeps equal ranges.
+    if ((await this.ctx.myBricks(vol)).length !== vol.bricks.length) return undefined;
     try {
       return await Promise.all(units.map(async (u) => {
         const free = await Promise.all(u.bricks.map(async (i) => {
@@ -227,15 +378,19 @@ export class BrickOps {
       next.version += 1;
       next.layoutEpoch = (next.layoutEpoch ?? 0) + 1;
       await this.measureWeights(next);
+      await this.pinHosts(next);
+      const self = this.peers.self.uuid;
+      const mineAdded = added.filter((b) => b.peer === self);
+      const theirs = added.filter((b) => b.peer !== self);
       const p = this.ctx.store.paths;
-      for (const b of added) await writeFileAtomic(p.brickVolfile(name, b), brickVolfile(next, b));
+      for (const b of mineAdded) await writeFileAtomic(p.brickVolfile(name, b), brickVolfile(next, b));
       const started = next.status === 'started';
       const undo = async (): Promise<void> => {
-        if (started) await Promise.allSettled(added.map((b) => stopBrick(this.ctx.brickProc(next, b))));
-        for (const b of added) await fsp.rm(p.brickVolfile(name, b), { force: true });
+        if (started) await this.own.exclusive(() => Promise.allSettled(mineAdded.map((b) => stopBrick(this.ctx.brickProc(next, b)))));
+        for (const b of mineAdded) await fsp.rm(p.brickVolfile(name, b), { force: true });
       };
       if (started) {
-        const results = await Promise.allSettled(added.map((b) => ensureBrick(this.ctx.brickProc(next, b), this.ctx.brickMain)));
+        const results = await this.own.exclusive(() => Promise.allSettled(mineAdded.map((b) => this.own.ensure(next, b))));
         const failed = results.flatMap((res) => (res.status === 'rejected' ? [res.reason as Error] : []));
         if (failed.length > 0) {
           await undo();
@@ -250,6 +405,20 @@ export class BrickOps {
         await undo();
         await this.ctx.writeVolfiles(vol).catch(() => undefined);
         throw e;
+      }
+      if (started && theirs.length > 0) {
+        // The other hosts start their new bricks when they see the definition; wait for their word.
+        const failed = await this.own.waitForOwners(next, theirs, this.ctx.store.revisionOf(name), true);
+        if (failed.length > 0) {
+          const back = structuredClone(vol);
+          back.version = next.version + 1;
+          back.layoutEpoch = (next.layoutEpoch ?? 0) + 1;
+          await this.ctx.store.put(back).catch((e: Error) => failed.push(`and the volume could not be put back: ${e.message}`));
+          await undo();
+          await this.ctx.writeVolfiles(back).catch(() => undefined);
+          this.ctx.events.emit('changed', name);
+          throw new MgmtError(500, `volume ${name}: ${failed.length} of ${added.length} new brick(s) failed to start; the volume has its bricks from before again:\n${failed.join('\n')}`);
+        }
       }
       log.info(`volume ${name}: added ${added.length} brick(s) (version ${next.version}, layout epoch ${next.layoutEpoch})`);
       this.ctx.events.emit('changed', name);
@@ -424,14 +593,17 @@ export class BrickOps {
       await this.ctx.writeVolfiles(next);
       await this.ctx.store.put(next);
       log.info(`volume ${name}: removed ${words} (version ${next.version})`);
-      // Mounts switch to the new volfile; then the removed bricks stop.
+      // Mounts switch to the new volfile; then the removed bricks stop (on other hosts, by
+      // their own daemons when they see the definition without them).
       this.ctx.events.emit('changed', name);
       const warnings: string[] = [];
-      const results = await Promise.allSettled(removed.map((b) => stopBrick(this.ctx.brickProc(vol, b))));
+      const mineRemoved: BrickDef[] = [];
+      for (const b of removed) if (await this.ctx.isMine(b)) mineRemoved.push(b);
+      const results = await this.own.exclusive(() => Promise.allSettled(mineRemoved.map((b) => stopBrick(this.ctx.brickProc(vol, b)))));
       results.forEach((res, k) => {
-        if (res.status === 'rejected') warnings.push(`brick ${formatBrick(removed[k]!, false)}: ${(res.reason as Error).message}`);
+        if (res.status === 'rejected') warnings.push(`brick ${formatBrick(mineRemoved[k]!, false)}: ${(res.reason as Error).message}`);
       });
-      for (const b of removed) await fsp.rm(this.ctx.store.paths.brickVolfile(name, b), { force: true });
+      for (const b of mineRemoved) await fsp.rm(this.ctx.store.paths.brickVolfile(name, b), { force: true });
       return { volume: toVolumeInfo(next), bricks: removed.map(({ host, path: bp, port }) => ({ host, path: bp, port })), warnings };
     });
   }

@@ -6,6 +6,7 @@ import { FsError } from '../../lib/errors.js';
 import { formatBrick } from '../../lib/mgmt/args.js';
 import { BRICK_MAIN, type BrickProcess } from './bricks.js';
 import { MgmtError, noSuchVolume } from './errors.js';
+import { isThisHost } from './hosts.js';
 import { writeFileAtomic, type BrickDef, type VolumeDef, type VolumeStore } from './store.js';
 import { brickVolfile, clientVolfile, listenHostFor } from './volgen.js';
 
@@ -17,6 +18,8 @@ export interface MgmtOptions {
   brickMain?: string;
   /** The rebalance program (dist/client/rebalance/main.js); tests may substitute one. */
   rebalanceMain?: string;
+  /** This daemon's peer UUID: it owns the bricks stored with it (BrickDef.peer). */
+  selfUuid: string;
 }
 
 /** Runs async tasks one at a time (volume changes must not interleave). */
@@ -89,6 +92,8 @@ export class MgmtContext {
   /** Emits 'changed' (name) when a volume's volfile or state changes; long-polls listen. */
   readonly events = new EventEmitter();
   readonly brickMain: string;
+  /** isThisHost per host string, for bricks stored without an owner. */
+  private readonly hereCache = new Map<string, Promise<boolean>>();
 
   constructor(readonly store: VolumeStore, readonly opts: MgmtOptions) {
     this.lock = new OperationLock(store);
@@ -101,6 +106,26 @@ export class MgmtContext {
     const v = this.store.get(name);
     if (!v) throw noSuchVolume(name);
     return v;
+  }
+
+  /**
+   * Whether this daemon owns the brick: it was stored with this daemon's UUID, or (stored
+   * before pools, without an owner) its host names this machine.
+   */
+  isMine(b: BrickDef): Promise<boolean> {
+    if (b.peer !== undefined) return Promise.resolve(b.peer === this.opts.selfUuid);
+    let p = this.hereCache.get(b.host);
+    if (!p) {
+      p = isThisHost(b.host);
+      this.hereCache.set(b.host, p);
+    }
+    return p;
+  }
+
+  /** The bricks of a volume this daemon owns. */
+  async myBricks(vol: VolumeDef): Promise<BrickDef[]> {
+    const mine = await Promise.all(vol.bricks.map((b) => this.isMine(b)));
+    return vol.bricks.filter((_, i) => mine[i]);
   }
 
   /** How to run, find and stop one brick of a volume. */
@@ -116,10 +141,10 @@ export class MgmtContext {
     };
   }
 
-  /** Writes the client volfile and every brick volfile of the definition. */
+  /** Writes the client volfile and the volfile of every brick of the definition this daemon owns. */
   async writeVolfiles(vol: VolumeDef): Promise<void> {
     const p = this.store.paths;
     await writeFileAtomic(p.clientVolfile(vol.name), clientVolfile(vol));
-    for (const b of vol.bricks) await writeFileAtomic(p.brickVolfile(vol.name, b), brickVolfile(vol, b));
+    for (const b of await this.myBricks(vol)) await writeFileAtomic(p.brickVolfile(vol.name, b), brickVolfile(vol, b));
   }
 }

@@ -11,6 +11,7 @@ import { Logger } from '../../lib/log.js';
 import { BrickOps } from './brick-ops.js';
 import { pidAlive, readPidfile } from './bricks.js';
 import { MgmtContext } from './context.js';
+import { OwnBricks } from './own-bricks.js';
 import { RebalanceOps } from './rebalance.js';
 import { advertisedHost, ensureClusterId, loadPeerUuid, PeerOps } from './peers.js';
 import { mgmtRoutes, routeRequests } from './routes.js';
@@ -141,12 +142,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     brickPortBase: opts.brickPortBase,
     brickMain: opts.brickMain,
     rebalanceMain: opts.rebalanceMain ?? (process.env.BRICKFS_REBALANCE_MAIN || undefined),
+    selfUuid: uuid,
   });
-  const rebalance = new RebalanceOps(ctx);
-  const bricks = new BrickOps(ctx, rebalance);
-  const volumes = new VolumeOps(ctx, bricks, rebalance);
   // The port is the one asked for until the server says which it got (--port 0).
   const peers = new PeerOps(ctx, config, { uuid, hostname: advertisedHost(opts.listen), port: opts.port }, clusterId, where);
+  const own = new OwnBricks(ctx, config, peers);
+  const rebalance = new RebalanceOps(ctx);
+  const bricks = new BrickOps(ctx, rebalance, peers, own);
+  const volumes = new VolumeOps(ctx, bricks, rebalance, own);
+  // Mounts long-polling this daemon hear of changes made through any daemon of the store.
+  store.onChange((name) => ctx.events.emit('changed', name));
   let ready = false;
   const routes = mgmtRoutes({
     ctx, volumes, bricks, rebalance, peers,
@@ -190,11 +195,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     throw new OperationError(`cannot publish this daemon's liveness in ${where}: ${(e as Error).message}`);
   }
 
-  // Bricks and rebalance processes run detached: adopt the live ones, respawn dead bricks.
-  const reconcile = ctx.lock.run(async () => {
-    await volumes.restartBricks();
-    rebalance.adoptAll();
-  });
+  // Bricks and rebalance processes run detached: adopt the live ones, respawn dead bricks,
+  // then follow the store. Not under the operation lock: a change made by another daemon
+  // waits for this one's bricks, never the other way round.
+  const reconcile = (async () => {
+    await own.start();
+    await ctx.lock.run(async () => { rebalance.adoptAll(); });
+  })();
   const readyP = reconcile.then(
     () => { ready = true; },
     (e: Error) => { ready = true; log.error(`adopting bricks: ${e.message}`); },
@@ -209,6 +216,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         server.close(() => resolve());
         server.closeAllConnections(); // long polls would otherwise hold close() open
       });
+      own.close();
       await peers.close();
       await store.close();
       await config.close();

@@ -1,5 +1,5 @@
-// "Is this brick host this machine?" Volumes are single-host for now, so the daemon
-// refuses bricks elsewhere instead of writing volfiles no brick process will serve.
+// "Is this host name this machine?" A brick whose host names this machine belongs to this
+// daemon (peers.ts ownerOf); any other host must be a member of the pool.
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import os from 'node:os';

@@ -94,7 +94,8 @@ export function advertisedHost(listen: string): string {
   return listen === '0.0.0.0' || listen === '::' || listen === '' ? os.hostname() : listen;
 }
 
-function isLoopback(host: string): boolean {
+/** Whether host is a loopback name or address (localhost, 127.x, ::1). */
+export function isLoopback(host: string): boolean {
   const h = host.toLowerCase();
   return h === 'localhost' || h.endsWith('.localhost') || h.startsWith('127.') || h === '::1';
 }
@@ -104,7 +105,7 @@ function sameHost(a: string, b: string): boolean {
 }
 
 /** "HOST:PORT" as typed, IPv6 in brackets. */
-function hostPort(host: string, port: number): string {
+export function hostPort(host: string, port: number): string {
   return `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
 }
 
@@ -135,6 +136,7 @@ export class Liveness {
   private lease: StoreLease | undefined;
   private closed = false;
   private retry: NodeJS.Timeout | undefined;
+  private readonly registered = new Set<(lease: StoreLease) => void>();
 
   constructor(private readonly config: ConfigStore, private readonly key: string, private readonly value: () => string, private readonly ttlMs = PEER_LIVENESS_TTL_MS) {}
 
@@ -161,12 +163,23 @@ export class Liveness {
       return;
     }
     this.lease = lease;
+    for (const fn of [...this.registered]) fn(lease);
     lease.onLost(() => {
       if (this.closed || this.lease !== lease) return;
       this.lease = undefined;
       log.warn(`liveness lease lost (the configuration store did not answer for ${this.ttlMs} ms): peers see this daemon Disconnected until it is renewed`);
       this.again(250);
     });
+  }
+
+  /** The lease held now (undefined while lost): keys put with it go when this daemon does. */
+  get current(): StoreLease | undefined {
+    return this.lease;
+  }
+
+  /** Calls fn with each new lease (after a loss, keys put with the old one are gone and must be put again). */
+  onRegistered(fn: (lease: StoreLease) => void): void {
+    this.registered.add(fn);
   }
 
   private again(delayMs: number): void {
@@ -220,9 +233,19 @@ async function fetchHealth(host: string, port: number): Promise<HealthReply> {
   return h as HealthReply;
 }
 
+/** The daemon that owns a brick: where to reach its management API. */
+export interface BrickOwner {
+  uuid: string;
+  /** The member's address as the pool knows it (what volfiles name for its bricks). */
+  hostname: string;
+  port: number;
+  self: boolean;
+}
+
 /** `peer probe`, `peer detach`, `peer status` and `pool list`. */
 export class PeerOps {
   private liveness: Liveness | undefined;
+  private readonly leaseListeners = new Set<(lease: StoreLease) => void>();
 
   /**
    * `config` is the configuration store (shared: etcd; else the file store, no pool);
@@ -246,8 +269,57 @@ export class PeerOps {
     const l = new Liveness(this.config, ALIVE_PREFIX + this.self.uuid, () => JSON.stringify({
       uuid: this.self.uuid, hostname: this.self.hostname, port: this.self.port, pid: process.pid, since: new Date().toISOString(),
     }));
+    l.onRegistered((lease) => { for (const fn of [...this.leaseListeners]) fn(lease); });
     await l.start();
     this.liveness = l;
+    const lease = l.current;
+    if (lease) for (const fn of [...this.leaseListeners]) fn(lease);
+  }
+
+  /** This daemon's liveness lease now (none on the file store, or while lost). */
+  get lease(): StoreLease | undefined {
+    return this.liveness?.current;
+  }
+
+  /** Calls fn with every liveness lease this daemon takes (the first, and each after a loss). */
+  onLease(fn: (lease: StoreLease) => void): void {
+    this.leaseListeners.add(fn);
+  }
+
+  /** This daemon as a brick owner. */
+  get selfOwner(): BrickOwner {
+    return { uuid: this.self.uuid, hostname: this.self.hostname, port: this.self.port, self: true };
+  }
+
+  /**
+   * The daemon that owns a brick on host: this one for a name of this machine (localhost,
+   * its addresses), else the member of the pool known by that hostname or address. A host
+   * that is neither is refused, saying to probe it.
+   */
+  async ownerOf(host: string): Promise<BrickOwner> {
+    if (await isThisHost(host)) return this.selfOwner;
+    const members = this.shared ? await this.storeRead(() => this.members()) : [];
+    const me = members.some((m) => m.uuid === this.self.uuid);
+    const m = me ? members.find((x) => x.uuid !== this.self.uuid && (sameHost(x.hostname, host) || sameHost(x.address, host))) : undefined;
+    if (!m) {
+      throw new MgmtError(409,
+        `host ${host} is not a member of this daemon's pool; add it with \`brickfs peer probe ${host}\` first ` +
+        '(`brickfs pool list` lists the pool), or use localhost for a brick on this host');
+    }
+    return { uuid: m.uuid, hostname: m.hostname, port: m.port, self: false };
+  }
+
+  /** A member by UUID, and whether its daemon is alive; undefined when it is no member. */
+  async member(uuid: string): Promise<{ owner: BrickOwner; connected: boolean } | undefined> {
+    if (uuid === this.self.uuid) return { owner: this.selfOwner, connected: true };
+    const [members, alive] = await Promise.all([this.storeRead(() => this.members()), this.storeRead(() => this.aliveSet())]);
+    const m = members.find((x) => x.uuid === uuid);
+    return m && { owner: { uuid: m.uuid, hostname: m.hostname, port: m.port, self: false }, connected: alive.has(uuid) };
+  }
+
+  /** UUIDs of the daemons whose liveness key is in the store now. */
+  async aliveUuids(): Promise<Set<string>> {
+    return this.storeRead(() => this.aliveSet());
   }
 
   /** Withdraws the liveness key (a clean stop shows Disconnected at once). */
@@ -394,7 +466,7 @@ export class PeerOps {
       const peer = found[0]!;
       const label = peer.port === DEFAULT_MGMT_PORT ? peer.hostname : hostPort(peer.hostname, peer.port);
       const names = new Set([peer.hostname.toLowerCase(), peer.address.toLowerCase()]);
-      const bricks = this.ctx.store.list().flatMap((v) => v.bricks.filter((b) => names.has(b.host.toLowerCase())).map((b) => `${v.name}: ${formatBrick(b, false)}`));
+      const bricks = this.ctx.store.list().flatMap((v) => v.bricks.filter((b) => (b.peer !== undefined ? b.peer === peer.uuid : names.has(b.host.toLowerCase()))).map((b) => `${v.name}: ${formatBrick(b, false)}`));
       const warnings: string[] = [];
       if (bricks.length > 0) {
         if (!force) {

@@ -5,7 +5,7 @@ import type http from 'node:http';
 import { UsageError } from '../../lib/errors.js';
 import { Logger } from '../../lib/log.js';
 import {
-  VERSION_HEADER, type AddBrickRequest, type CreateRequest, type ErrorReply, type HealthReply, type ProbeRequest, type RebalanceStartRequest,
+  VERSION_HEADER, type AddBrickRequest, type BrickCheckRequest, type CreateRequest, type ErrorReply, type HealthReply, type ProbeRequest, type RebalanceStartRequest,
   type RemoveBrickRequest, type SetOptionRequest, type StartRequest,
 } from '../../lib/mgmt/api.js';
 import type { BrickOps } from './brick-ops.js';
@@ -122,6 +122,8 @@ export function mgmtRoutes(ops: MgmtOps): Route[] {
       if (force !== null && force !== 'true' && force !== 'false') throw new UsageError('force must be true or false (DELETE /v1/peers/PEER?force=true)');
       return { json: await peers.detach(params[0]!, force === 'true') };
     }],
+    // Internal: another daemon of the pool asks whether bricks of this host may become bricks.
+    ['POST', /^\/v1\/bricks\/check$/, async ({ body }) => ({ json: await bricks.checkOwn(body as BrickCheckRequest) })],
     ['GET', /^\/v1\/volumes$/, async () => ({ json: { volumes: volumes.list() } })],
     ['POST', /^\/v1\/volumes$/, async ({ body }) => ({ status: 201, json: await volumes.create(body as CreateRequest) })],
     ['GET', /^\/v1\/status$/, async () => ({ json: { volumes: await volumes.statusAll() } })],

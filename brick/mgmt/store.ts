@@ -19,6 +19,18 @@ export interface BrickDef extends BrickInfo {
    * before add-brick existed, where it is the brick's index (volgen's slotOf).
    */
   slot?: number;
+  /**
+   * The peer UUID of the daemon that owns the brick: it alone checks, starts, stops and
+   * adopts it. Absent on volumes stored before pools, where the brick is this host's when
+   * its host names this machine.
+   */
+  peer?: string;
+  /**
+   * The volume id the directory carried when it was made a brick with --force (a brick of
+   * another volume, likely deleted): the owner replaces that id, and only that one, with
+   * this volume's at the brick's first start.
+   */
+  replaces?: string;
 }
 
 /** The last rebalance run the daemon started on a volume (to decide whether a new one resumes it). */
@@ -43,6 +55,11 @@ export interface VolumeDef extends Omit<VolumeInfo, 'bricks' | 'removing' | 'lay
   /** Lowest slot a new brick may take: slots of removed bricks are never given again. */
   nextSlot?: number;
   rebalance?: RebalanceRun;
+  /**
+   * Bumped by `volume start force`: a change every owner sees, so each one restarts its
+   * bricks that are down (the store holds desired state, and "running" did not change).
+   */
+  startSeq?: number;
 }
 
 /** The volumes.json of state directories from before the configuration store. */
@@ -149,6 +166,8 @@ interface Held {
 export class VolumeStore {
   private volumes = new Map<string, Held>();
   private watch?: StoreWatch;
+  /** Told the name of each volume changed through the store (by any daemon, this one included). */
+  private readonly listeners = new Set<(name: string) => void>();
 
   private constructor(readonly paths: StatePaths, private readonly config: ConfigStore) {}
 
@@ -166,13 +185,17 @@ export class VolumeStore {
       // Watching before listing: a change between the two is not missed.
       store.watch = await store.config.watch(VOLUMES_PREFIX, (e) => {
         const name = e.key.slice(VOLUMES_PREFIX.length);
-        if ((store.volumes.get(name)?.revision ?? 0) >= e.revision) return;
-        if (e.value === undefined) store.volumes.delete(name);
-        else {
-          try {
-            store.take(e.key, e.value, e.revision);
-          } catch { /* not a definition: the copy held stays; put() will find the revision changed */ }
+        const held = store.volumes.get(name)?.revision ?? 0;
+        if (held < e.revision) {
+          if (e.value === undefined) store.volumes.delete(name);
+          else {
+            try {
+              store.take(e.key, e.value, e.revision);
+            } catch { /* not a definition: the copy held stays; put() will find the revision changed */ }
+          }
         }
+        // Told even when a reread got there first: owners of bricks act on what the store says.
+        store.changed(name);
       });
       for (const kv of await store.config.list(VOLUMES_PREFIX)) {
         if ((store.volumes.get(kv.key.slice(VOLUMES_PREFIX.length))?.revision ?? 0) < kv.revision) store.take(kv.key, kv.value, kv.revision);
@@ -182,6 +205,25 @@ export class VolumeStore {
       throw e;
     }
     return store;
+  }
+
+  /** Calls fn with a volume's name whenever its definition changes in the store (created, changed, removed). */
+  onChange(fn: (name: string) => void): () => void {
+    this.listeners.add(fn);
+    return () => { this.listeners.delete(fn); };
+  }
+
+  private changed(name: string): void {
+    for (const fn of [...this.listeners]) {
+      try {
+        fn(name);
+      } catch { /* a listener's failure is its own */ }
+    }
+  }
+
+  /** The store revision of the definition held (0 when there is none). */
+  revisionOf(name: string): number {
+    return this.volumes.get(name)?.revision ?? 0;
   }
 
   /** Moves the volumes of volumes.json into the configuration store (those it does not have yet), then renames the file. */
@@ -257,7 +299,7 @@ export class VolumeStore {
   }
 
   /** Reads every definition from the configuration store into memory (the store's word wins). */
-  private async sync(): Promise<void> {
+  async sync(): Promise<void> {
     const stored = await this.config.list(VOLUMES_PREFIX);
     const names = new Set<string>();
     for (const kv of stored) {

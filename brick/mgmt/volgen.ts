@@ -23,6 +23,8 @@ export interface VolgenBrick extends BrickInfo {
 /** What volgen needs of a volume. */
 export interface VolgenInput {
   name: string;
+  /** The volume's UUID: bricks carry it on their root (storage/posix volume-id). */
+  id?: string;
   version?: number;
   bricks: readonly VolgenBrick[];
   /** `volume set` options (keys of VOLUME_OPTIONS). */
@@ -257,7 +259,7 @@ function invalidationOn(vol: VolgenInput): boolean {
 }
 
 /**
- * The brick graph: storage/posix (with the storage.* options) → features/locks (named by the
+ * The brick graph: storage/posix (with the volume id and the storage.* options) → features/locks (named by the
  * brick path) → protocol/server.
  * cache-invalidation is written out either way, so a brick volfile shows whether the brick
  * pushes invalidations (on unless `volume set VOL features.cache-invalidation off`).
@@ -267,7 +269,7 @@ export function brickGraph(vol: VolgenInput, brick: BrickInfo): Decl[] {
   const serverOpts = optionsFor(vol, 'protocol/server');
   const invalidation = invalidationOn(vol) ? 'on' : 'off';
   return [
-    { name: posix, type: 'storage/posix', options: { directory: brick.path, ...optionsFor(vol, 'storage/posix') }, subvolumes: [] },
+    { name: posix, type: 'storage/posix', options: { directory: brick.path, ...(vol.id ? { 'volume-id': vol.id } : {}), ...optionsFor(vol, 'storage/posix') }, subvolumes: [] },
     // Clients ask for this name (remote-subvolume), so it is the brick path, as in GlusterFS.
     { name: brick.path, type: 'features/locks', options: {}, subvolumes: [posix] },
     {

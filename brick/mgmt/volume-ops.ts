@@ -6,16 +6,17 @@ import fsp from 'node:fs/promises';
 import { UsageError } from '../../lib/errors.js';
 import { Logger } from '../../lib/log.js';
 import type {
-  BrickStatus, CreateReply, CreateRequest, StartStopReply, StatedumpReply, VolumeInfo, VolumeStatusInfo,
+  CreateReply, CreateRequest, StartStopReply, StatedumpReply, VolumeInfo, VolumeStatusInfo,
 } from '../../lib/mgmt/api.js';
 import {
   parseBrickSpec, parseCreateArgs, validateVolumeName, validateVolumeOption, validateVolumeOptionKey,
 } from '../../lib/mgmt/args.js';
 import { requestStatedump } from '../../lib/statedump.js';
 import type { BrickOps } from './brick-ops.js';
-import { brickPid, brickState, BrickStartError, ensureBrick, stopBrick } from './bricks.js';
+import { brickPid, BrickStartError, stopBrick } from './bricks.js';
 import type { MgmtContext } from './context.js';
 import { MgmtError } from './errors.js';
+import type { OwnBricks } from './own-bricks.js';
 import { REBALANCE_STOP_MS, type RebalanceOps } from './rebalance.js';
 import { toVolumeInfo, type BrickDef, type VolumeDef } from './store.js';
 import { clientVolfile, volumeType } from './volgen.js';
@@ -24,7 +25,12 @@ const log = new Logger('mgmt');
 
 /** The lifecycle, options and views of whole volumes. */
 export class VolumeOps {
-  constructor(private readonly ctx: MgmtContext, private readonly brickOps: BrickOps, private readonly rebalance: RebalanceOps) {}
+  constructor(
+    private readonly ctx: MgmtContext,
+    private readonly brickOps: BrickOps,
+    private readonly rebalance: RebalanceOps,
+    private readonly own: OwnBricks,
+  ) {}
 
   /** Every volume's definition. */
   list(): VolumeInfo[] {
@@ -45,14 +51,10 @@ export class VolumeOps {
     return { text: clientVolfile(v), version: v.version };
   }
 
-  /** Per-brick pid and online state of one volume. */
+  /** Per-brick pid and online state of one volume: this host's bricks as they are, the others' as their owners publish them. */
   async status(name: string): Promise<VolumeStatusInfo> {
     const v = this.ctx.need(name);
-    const bricks: BrickStatus[] = await Promise.all(v.bricks.map(async (b) => {
-      const st = await brickState(this.ctx.brickProc(v, b));
-      return { host: b.host, path: b.path, port: b.port, ...st };
-    }));
-    return { name: v.name, status: v.status, bricks };
+    return { name: v.name, status: v.status, bricks: await this.own.status(v) };
   }
 
   /**
@@ -64,6 +66,7 @@ export class VolumeOps {
     const v = this.ctx.need(name);
     const bricks = await Promise.all(v.bricks.map(async (b) => {
       const where = { host: b.host, path: b.path };
+      if (!(await this.ctx.isMine(b))) return { ...where, error: `on another host: ask its daemon (\`brickfs --server ${b.host} volume statedump ${name}\`)` };
       const proc = this.ctx.brickProc(v, b);
       const pid = brickPid(proc);
       if (pid === null) return { ...where, error: 'not running' };
@@ -125,7 +128,12 @@ export class VolumeOps {
     return { volume: toVolumeInfo(vol), warnings: prepared.warnings };
   }
 
-  /** Starts every brick of a volume; with force, also restarts dead bricks of a started volume. */
+  /**
+   * Starts every brick of a volume; with force, also restarts dead bricks of a started
+   * volume. This host's bricks start first, here; then the volume is started in the store
+   * and the other hosts' daemons start theirs when they see it. A brick that fails anywhere
+   * stops the volume again (unless it was started before) and the reply says why.
+   */
   start(name: string, force = false): Promise<StartStopReply> {
     return this.ctx.lock.run(async () => {
       const vol = this.ctx.need(name);
@@ -133,26 +141,42 @@ export class VolumeOps {
       if (wasStarted && !force) {
         throw new MgmtError(409, `volume ${name} is already started; \`brickfs volume start ${name} force\` restarts bricks that are down`);
       }
+      const mine = await this.ctx.myBricks(vol);
+      const theirs = vol.bricks.filter((b) => !mine.includes(b));
       await this.ctx.writeVolfiles(vol);
-      const results = await Promise.allSettled(vol.bricks.map((b) => ensureBrick(this.ctx.brickProc(vol, b), this.ctx.brickMain)));
+      const results = await this.own.exclusive(() => Promise.allSettled(mine.map((b) => this.own.ensure(vol, b))));
       const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+      const stopMine = (): Promise<unknown> => this.own.exclusive(() => Promise.allSettled(mine.map((b) => stopBrick(this.ctx.brickProc(vol, b)))));
       if (failed.length > 0) {
         // A half-started volume is worse than a clear failure: undo, unless it was started before.
-        if (!wasStarted) await Promise.allSettled(vol.bricks.map((b) => stopBrick(this.ctx.brickProc(vol, b))));
+        if (!wasStarted) await stopMine();
         const msgs = failed.map((e) => (e instanceof BrickStartError ? e.message : `unexpected error: ${e.message}`));
         throw new MgmtError(500, `volume ${name}: ${failed.length} of ${vol.bricks.length} brick(s) failed to start${wasStarted ? '' : ' (the volume stays stopped)'}:\n${msgs.join('\n')}`);
       }
-      if (!wasStarted) {
-        vol.status = 'started';
-        await this.ctx.store.put(vol);
+      const next = structuredClone(vol);
+      next.status = 'started';
+      // start force on a started volume: a change every owner sees, so each restarts its dead bricks.
+      if (wasStarted && theirs.length > 0) next.startSeq = (vol.startSeq ?? 0) + 1;
+      if (!wasStarted || theirs.length > 0) await this.ctx.store.put(next);
+      if (theirs.length > 0) {
+        const lost = await this.own.waitForOwners(next, theirs, this.ctx.store.revisionOf(name), true);
+        if (lost.length > 0) {
+          if (!wasStarted) {
+            const back = this.ctx.need(name);
+            back.status = vol.status;
+            await this.ctx.store.put(back).catch((e: Error) => lost.push(`and the volume could not be stopped again: ${e.message}`));
+            await stopMine();
+          }
+          throw new MgmtError(500, `volume ${name}: ${lost.length} of ${vol.bricks.length} brick(s) failed to start${wasStarted ? '' : ' (the volume stays stopped)'}:\n${lost.join('\n')}`);
+        }
       }
       log.info(`started volume ${name}`);
       this.ctx.events.emit('changed', name);
-      return { volume: toVolumeInfo(vol), bricks: (await this.status(name)).bricks };
+      return { volume: toVolumeInfo(this.ctx.need(name)), bricks: (await this.status(name)).bricks };
     });
   }
 
-  /** Stops every brick process of a started volume. */
+  /** Stops every brick process of a started volume: this host's here, the others' by their daemons. */
   stop(name: string): Promise<StartStopReply> {
     return this.ctx.lock.run(async () => {
       const vol = this.ctx.need(name);
@@ -161,13 +185,21 @@ export class VolumeOps {
       if (!(await this.rebalance.stopProcess(vol))) {
         throw new MgmtError(500, `volume ${name}: the rebalance process did not stop within ${REBALANCE_STOP_MS / 1000} s; try again, or kill it (pid in ${this.ctx.store.paths.rebalancePidfile(name)})`);
       }
-      const results = await Promise.allSettled(vol.bricks.map((b) => stopBrick(this.ctx.brickProc(vol, b))));
+      const mine = await this.ctx.myBricks(vol);
+      const theirs = vol.bricks.filter((b) => !mine.includes(b));
+      const results = await this.own.exclusive(() => Promise.allSettled(mine.map((b) => stopBrick(this.ctx.brickProc(vol, b)))));
       const failed = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
       if (failed.length > 0) throw new MgmtError(500, `volume ${name}: could not stop every brick:\n${failed.join('\n')}`);
       vol.status = 'stopped';
       await this.ctx.store.put(vol);
       log.info(`stopped volume ${name}`);
       this.ctx.events.emit('changed', name);
+      if (theirs.length > 0) {
+        const lost = await this.own.waitForOwners(vol, theirs, this.ctx.store.revisionOf(name), false);
+        if (lost.length > 0) {
+          throw new MgmtError(500, `volume ${name} is stopped, but not every brick confirmed it stopped; each stops when its daemon sees the change:\n${lost.join('\n')}`);
+        }
+      }
       return { volume: toVolumeInfo(vol), bricks: (await this.status(name)).bricks };
     });
   }
@@ -221,7 +253,7 @@ export class VolumeOps {
     await this.ctx.store.put(vol);
     // Running bricks re-read their volfile (brick-side options such as features.cache-invalidation).
     if (vol.status === 'started') {
-      for (const b of vol.bricks) {
+      for (const b of await this.ctx.myBricks(vol)) {
         const pid = brickPid(this.ctx.brickProc(vol, b));
         try {
           if (pid !== null) process.kill(pid, 'SIGHUP');
@@ -230,22 +262,5 @@ export class VolumeOps {
     }
     log.info(`volume ${vol.name}: ${what} (version ${vol.version})`);
     this.ctx.events.emit('changed', vol.name);
-  }
-
-  /** After a daemon (re)start, under the lock: adopts or respawns the bricks of every started volume. */
-  async restartBricks(): Promise<void> {
-    for (const vol of this.ctx.store.list()) {
-      if (vol.status !== 'started') continue;
-      await this.ctx.writeVolfiles(vol);
-      await Promise.all(vol.bricks.map(async (b) => {
-        const p = this.ctx.brickProc(vol, b);
-        try {
-          const r = await ensureBrick(p, this.ctx.brickMain);
-          log.info(`volume ${vol.name}: brick ${p.label} ${r.adopted ? 'adopted' : 'restarted'} (pid ${r.pid})`);
-        } catch (e) {
-          log.error(`volume ${vol.name}: ${(e as Error).message}`);
-        }
-      }));
-    }
   }
 }

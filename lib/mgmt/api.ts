@@ -103,6 +103,28 @@ export interface CreateReply {
   warnings: string[];
 }
 
+/**
+ * POST /v1/bricks/check: a daemon asks the daemon that owns bricks whether they may become
+ * bricks (`volume create`, `add-brick`). The owner writes nothing.
+ */
+export interface BrickCheckRequest {
+  /** HOST[:PORT]:/abs/path, every one on the daemon asked. */
+  bricks: string[];
+  /** Allow non-empty directories, bricks in or around other bricks, another volume's brick. */
+  force?: boolean;
+  /** For add-brick: the volume that grows (a directory already its brick is refused even with force). */
+  volume?: string;
+}
+
+/** The answer to a brick check: each brick with the port its host gives it. */
+export interface BrickCheckReply {
+  bricks: Array<BrickInfo & {
+    /** The volume id the directory carries (a brick of another volume, taken over with force). */
+    replaces?: string;
+  }>;
+  warnings: string[];
+}
+
 /** POST /v1/volumes/:name/start. */
 export interface StartRequest {
   /** Also when already started: (re)start the bricks that are down. */

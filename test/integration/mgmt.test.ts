@@ -118,7 +118,7 @@ test('create refusals: duplicate name, non-empty brick, nested bricks, brick reu
   t.deepEqual(info.volumes.map((v) => v.name), ['v1', 'v2']);
 });
 
-test('create: other hosts are not supported yet (exit 1); replica/stripe need a multiple of N bricks (exit 2)', async (t) => {
+test('create: a host outside the pool is refused (exit 1); replica/stripe need a multiple of N bricks (exit 2)', async (t) => {
   const d = await startDaemon(t);
   const [b0, b1, b2] = brickPaths(t, 3) as [string, string, string];
   const rep = await d.cli(['volume', 'create', 'v', 'replica', '2', ...local([b0, b1, b2])]);
@@ -132,7 +132,7 @@ test('create: other hosts are not supported yet (exit 1); replica/stripe need a 
   t.is(raw.status, 400);
   const remote = await d.cli(['volume', 'create', 'v', `192.0.2.10:${b0}`]);
   t.is(remote.code, 1);
-  t.regex(remote.stderr, /multi-host volumes are not yet supported/);
+  t.regex(remote.stderr, /host 192\.0\.2\.10 is not a member of this daemon's pool; add it with `brickfs peer probe 192\.0\.2\.10`/);
   t.false(fs.existsSync(b0), 'a refused create makes no directories');
 });
 

@@ -6,7 +6,7 @@ import pathMod from 'node:path';
 import { FsError } from '../../../lib/errors.js';
 import {
   BRICK_PRIVATE_DIR, O_ACCMODE, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, LOOKUP_DATA_MAX_BYTES, MIGRATE_STAGING_DIR, isChangelogXattr, S_IFLNK, S_IFMT,
-  S_IFREG, XATTR_GFID, XATTR_LINKTO,
+  S_IFREG, XATTR_GFID, XATTR_LINKTO, XATTR_VOLUME_ID,
   type DirEntry, type FopArgs, type FopReply, type Iatt, type SetattrFields, type StatFs, type Xattrs,
 } from '../../../lib/fops.js';
 import { CtxKey, Fd } from '../../../lib/inode.js';
@@ -15,6 +15,7 @@ import { Xlator, type FopImpl, type XlatorInit } from '../../../lib/xlator.js';
 import { asCaller } from './credentials.js';
 import { EarlyWriteback, type WritebackFd } from './early-writeback.js';
 import * as sys from './sys.js';
+import { claimVolumeId } from './volume-id.js';
 import { MigrationGate, type GatedFd } from './migration-gate.js';
 
 const fsp = fs.promises;
@@ -157,6 +158,10 @@ export class Posix extends Xlator implements FopImpl {
       description: 'Bytes an fd writes in sequence before the brick starts writing them to disk, while the writer goes on (0: leave it to the kernel)',
       volume: { key: 'storage.writeback-window', description: 'Bytes a file is written in sequence before its brick starts writing them to disk while the writer goes on (bytes, or with K/M/G; 0 leaves it to the kernel; default 4M); running bricks apply it at once' },
     },
+    'volume-id': {
+      type: 'string',
+      description: 'The id of the volume this brick belongs to: written on the brick root when it has none; a root carrying another id is refused at start',
+    },
     'freeze-timeout': {
       type: 'int', default: 120, min: 1, max: 86400,
       description: 'Seconds a file frozen by a rebalance (migrate freeze) holds its writes at most; then it is thawed by itself and the move of it fails',
@@ -203,6 +208,8 @@ export class Posix extends Xlator implements FopImpl {
     await fsp.mkdir(pathMod.join(this.root, BRICK_PRIVATE_DIR, MIGRATE_STAGING_DIR), { recursive: true, mode: 0o700 });
     // The configured path may pass symlinks (the administrator's); from here on nothing does.
     this.rootFd = sys.openat2(sys.AT_FDCWD, this.root, sys.O_PATH | sys.O_DIRECTORY);
+    const volumeId = this.opts['volume-id'];
+    if (typeof volumeId === 'string' && volumeId !== '') claimVolumeId(this.rootFd, this.root, volumeId);
     this.privateFd = sys.openat2(this.rootFd, BRICK_PRIVATE_DIR, sys.O_PATH | sys.O_DIRECTORY, 0, BENEATH);
     // readdir, statfs (and xattrs on kernels before 6.13) go through /proc/self/fd/<fd>.
     if (fs.statSync(`/proc/self/fd/${this.rootFd}`, { throwIfNoEntry: false })?.ino !== st.ino) {
@@ -411,6 +418,11 @@ export class Posix extends Xlator implements FopImpl {
   /** Refuses data and user-metadata fops on a link file: the caller's idea of where the file lives is stale. */
   private refuseLinkfile(at: At, iatt: Iatt): void {
     if (this.isLinkfile(at, iatt)) throw FsError.of('ESTALE', 'this name is a link file here; the data lives elsewhere');
+  }
+
+  /** The volume id is the management daemon's: no fop changes it, so a brick stays bound to its volume. */
+  private refuseVolumeId(name: string): void {
+    if (name === XATTR_VOLUME_ID) throw FsError.of('EPERM', `${XATTR_VOLUME_ID} is set by the management daemon only`);
   }
 
   /** Same, for fops that carry an xattr name: brickfs' own names may touch link files. */
@@ -1039,6 +1051,7 @@ export class Posix extends Xlator implements FopImpl {
         if (flags & 2 && !exists) throw FsError.of('ENODATA');
       }
     };
+    this.refuseVolumeId(name);
     const set = (at: At): void => this.setXattrs(at, { [name]: a.value });
     if (name.startsWith(INTERNAL_XATTR_PREFIX)) this.at(a.path, undefined, (at) => { check(at); set(at); });
     else await this.changeAt(a.path, undefined, set, check);
@@ -1241,6 +1254,7 @@ export class Posix extends Xlator implements FopImpl {
 
   async removexattr(a: FopArgs<'removexattr'>, f: Frame): Promise<FopReply<'removexattr'>> {
     const name = String(a.name);
+    this.refuseVolumeId(name);
     const check = (at: At): void => {
       this.refuseLinkfileFor(at, name);
       if (this.getXattr(at, name) === undefined) {
