@@ -336,6 +336,9 @@ test('[etcd] etcd frozen (SIGSTOP): calls time out within the bound, and work ag
   t.true(await store.putIf('k', 'v', 0));
   server.proc.kill('SIGSTOP');
   t.teardown(() => { server.proc.kill('SIGCONT'); });
+  // kill() returns before every thread of etcd has stopped; a request sent at once may still
+  // be answered. Stopped means state T in /proc.
+  await eventually(() => fs.readFileSync(`/proc/${server.proc.pid}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('T') || undefined, 5000, 'etcd to stop');
   for (const [what, op] of [
     ['get', () => store.get('k')],
     ['putIf', () => store.putIf('k', 'v2', 0)],
