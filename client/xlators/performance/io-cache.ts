@@ -389,10 +389,15 @@ export class IoCache extends Xlator implements FopImpl {
    */
   async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
     if (a.from === a.to) return this.child.call('rename', a, f);
-    const touched = [...this.files.values()].filter((s) => under(s.path, a.from) || under(s.path, a.to));
     const source = this.keyOf(a.from, a.inode);
-    // Only regular files have attributes here: a known file has nothing under it to scan for.
-    const isFile = this.seen.get(source)?.attrs !== undefined;
+    // Only regular files have attributes here: a known file (or one the caller's inode says is
+    // not a directory) has nothing under it, so only the states of its two names are touched;
+    // scanning every file kept here per rename made a rename of many files quadratic.
+    const isFile = this.seen.get(source)?.attrs !== undefined || (a.inode !== undefined && !a.inode.isDir());
+    const touches = (s: FileState): boolean => under(s.path, a.from) || under(s.path, a.to);
+    const touched = isFile
+      ? [...new Set([source, this.keyOf(a.to), a.from, a.to].map((k) => this.files.get(k)))].filter((s): s is FileState => s !== undefined && touches(s))
+      : [...this.files.values()].filter(touches);
     for (const s of touched) {
       s.changing++;
       this.dropFile(s);
@@ -402,8 +407,8 @@ export class IoCache extends Xlator implements FopImpl {
       this.seen.delete(source);
       // rename(2) replaces only empty directories: nothing is under the target.
       if (!isFile) for (const k of [...this.seen.keys()]) if (k.startsWith(a.from + '/')) this.seen.delete(k);
-      this.forgetNames(a.from);
-      this.forgetNames(a.to);
+      this.forgetNames(a.from, !isFile);
+      this.forgetNames(a.to, !isFile);
       const moved = source === a.from ? a.to : source;
       if (moved !== a.to) this.names.set(a.to, moved);
       this.seen.set(moved, { at: performance.now() });
@@ -500,9 +505,10 @@ export class IoCache extends Xlator implements FopImpl {
     s.merged = g;
   }
 
-  /** Names at and below path mean something else or nothing now. */
-  private forgetNames(path: string): void {
-    for (const n of [...this.names.keys()]) if (under(n, path)) this.names.delete(n);
+  /** Names at path (and below it, for a directory) mean something else or nothing now. */
+  private forgetNames(path: string, subtree = true): void {
+    this.names.delete(path);
+    if (subtree) for (const n of [...this.names.keys()]) if (under(n, path)) this.names.delete(n);
   }
 
   private priorityOf(path: string): number {
