@@ -11,7 +11,7 @@ import { graphFromVolfile, type Graph } from '../lib/graph.js';
 import { CtxKey, Fd, type Inode, type InodeTable } from '../lib/inode.js';
 import { Logger } from '../lib/log.js';
 import { Xlator } from '../lib/xlator.js';
-import { pollVolfile, type ServerAddr } from '../lib/mgmt/client.js';
+import { formatServer, pollVolfile, type ServerAddr, type VolfilePoll } from '../lib/mgmt/client.js';
 import { ProtocolClient } from './xlators/protocol/client.js';
 
 const log = new Logger('graph');
@@ -402,7 +402,12 @@ export class ActiveGraph {
 
 /** Where a mount's volfile came from, so the mount can follow changes. */
 export interface VolfileSource {
-  server: ServerAddr;
+  /**
+   * The management daemons that serve the volume's volfile, in the order the mount tries
+   * them: the one it follows first, then the others (its volfile server and
+   * backup-volfile-servers, from the one that served the mount onwards, round the list).
+   */
+  servers: ServerAddr[];
   volume: string;
   /** Version of the volfile the mount started with. */
   version: number;
@@ -442,18 +447,48 @@ const POLL_WAIT_S = 60;
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
 
+export interface VolfileWatcherOptions {
+  /** Longest wait for every brick connection of a new graph. */
+  readyTimeoutMs?: number;
+  /**
+   * How often the server is asked for its health while a poll waits on it: a host that
+   * vanishes without closing the connection (power off, cut link) is found within this
+   * plus healthTimeoutMs, not only when the poll times out.
+   */
+  healthEveryMs?: number;
+  healthTimeoutMs?: number;
+}
+
 /**
- * Follows a volume's volfile on its management daemon with a long poll and switches the
- * mount to each new version (the push of glusterd, as a GET that answers late).
+ * Follows a volume's volfile on a management daemon with a long poll and switches the mount
+ * to each new version (the push of glusterd, as a GET that answers late). When that daemon
+ * cannot be reached (or fails with a 5xx) the watcher moves to the next of its servers at
+ * once and stays there (GlusterFS's backup-volfile-servers: no fail back); only when none
+ * answers does it wait, with backoff, and go round again. Every member of a pool serves the
+ * same volfile at the same version, so a poll continues on another daemon where it left off.
  */
 export class VolfileWatcher {
   private readonly abort = new AbortController();
   private stopped = false;
   private running?: Promise<void>;
   private version: number;
+  /** Index in src.servers of the daemon followed now. */
+  private at = 0;
+  private readonly readyTimeoutMs: number;
+  private readonly healthEveryMs: number;
+  private readonly healthTimeoutMs: number;
 
-  constructor(private readonly src: VolfileSource, private readonly active: ActiveGraph, private currentText: string, private readonly readyTimeoutMs = 10_000) {
+  constructor(private readonly src: VolfileSource, private readonly active: ActiveGraph, private currentText: string, opts: VolfileWatcherOptions = {}) {
+    if (src.servers.length === 0) throw new Error('a volfile watcher needs at least one server');
     this.version = src.version;
+    this.readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
+    this.healthEveryMs = opts.healthEveryMs ?? 10_000;
+    this.healthTimeoutMs = opts.healthTimeoutMs ?? 5000;
+  }
+
+  /** The daemon followed now. */
+  get server(): ServerAddr {
+    return this.src.servers[this.at]!;
   }
 
   start(): void {
@@ -467,28 +502,75 @@ export class VolfileWatcher {
   }
 
   private get what(): string {
-    return `volume ${this.src.volume} at ${this.src.server.host}:${this.src.server.port}`;
+    return `volume ${this.src.volume} at ${formatServer(this.server)}`;
+  }
+
+  /** One long poll on the current server, given up when the server stops answering health checks. */
+  private async poll(): Promise<VolfilePoll> {
+    const server = this.server;
+    const poll = new AbortController();
+    const onStop = (): void => poll.abort();
+    this.abort.signal.addEventListener('abort', onStop);
+    let silent = false;
+    const health = setInterval(() => {
+      void fetch(`http://${formatServer(server)}/v1/health`, { signal: AbortSignal.any([poll.signal, AbortSignal.timeout(this.healthTimeoutMs)]) })
+        .then((res) => res.body?.cancel())
+        .catch(() => {
+          if (poll.signal.aborted) return;
+          silent = true;
+          poll.abort();
+        });
+    }, this.healthEveryMs);
+    try {
+      return await pollVolfile(server, this.src.volume, this.version, POLL_WAIT_S, poll.signal);
+    } catch (e) {
+      if (silent) throw new Error(`no answer to a health check within ${this.healthTimeoutMs / 1000} s`);
+      throw e;
+    } finally {
+      clearInterval(health);
+      this.abort.signal.removeEventListener('abort', onStop);
+    }
   }
 
   private async loop(): Promise<void> {
     let backoffMs = BACKOFF_MIN_MS;
     /** The last problem reported, so a long outage is logged once, not every retry. */
     let problem = '';
+    /** Servers in a row that could not serve: the whole list means wait before going round again. */
+    let down = 0;
     const retry = async (kind: string, message: string, level: 'info' | 'warn'): Promise<void> => {
       if (kind !== problem) log[level](`${message}; retrying with backoff (${BACKOFF_MIN_MS / 1000} s up to ${BACKOFF_MAX_MS / 1000} s)`);
       problem = kind;
       await sleep(backoffMs, undefined, { signal: this.abort.signal }).catch(() => undefined);
       backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
     };
+    /** The current server could not serve: the next one at once, or a wait when every one failed in turn. */
+    const serverDown = async (why: string): Promise<void> => {
+      const n = this.src.servers.length;
+      const was = formatServer(this.server);
+      this.at = (this.at + 1) % n;
+      if (++down < n) {
+        if (problem !== 'down') log.warn(`volfile server ${was} of volume ${this.src.volume} cannot serve (${why}); following it at ${formatServer(this.server)}`);
+        return;
+      }
+      down = 0;
+      const list = n > 1 ? `any volfile server of volume ${this.src.volume} (${this.src.servers.map(formatServer).join(', ')}); last: ${was}: ${why}` : `the volfile of volume ${this.src.volume} at ${was}: ${why}`;
+      await retry('down', `cannot follow ${list}`, 'info');
+    };
     while (!this.stopped) {
-      let r: Awaited<ReturnType<typeof pollVolfile>>;
+      let r: VolfilePoll;
       try {
-        r = await pollVolfile(this.src.server, this.src.volume, this.version, POLL_WAIT_S, this.abort.signal);
+        r = await this.poll();
       } catch (e) {
         if (this.stopped) break;
-        await retry('unreachable', `cannot follow the volfile of ${this.what}: ${(e as Error).message}`, 'info');
+        await serverDown((e as Error).message);
         continue;
       }
+      if (r.kind === 'error' && r.status >= 500) {
+        await serverDown(`answered ${r.status}: ${r.text.trim()}`);
+        continue;
+      }
+      down = 0;
       if (r.kind === 'error') {
         const { status, text } = r;
         if (status === 404) await retry('deleted', `${this.what} does not exist any more; the mount keeps serving with graph ${this.active.graphId}`, 'warn');

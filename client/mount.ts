@@ -3,6 +3,7 @@ import path from 'node:path';
 import { graphFromVolfile } from '../lib/graph.js';
 import { InodeTable } from '../lib/inode.js';
 import { Logger } from '../lib/log.js';
+import { formatServer } from '../lib/mgmt/client.js';
 import { FuseBridge } from './fuse/bridge.js';
 import { LowLevelBridge } from './fuse/lowlevel-bridge.js';
 import { ActiveGraph, VolfileWatcher, type VolfileSource } from './graph-switch.js';
@@ -60,7 +61,8 @@ export class MountedVolume {
     const m = new MountedVolume(graphs, bridge, path.resolve(o.mountpoint));
     fs.writeFileSync(mountPidfile(o.mountpoint), `${process.pid}\n`);
     if (o.watch) {
-      log.info(`serving volfile version ${o.watch.version} (graph ${graphs.graphId}); following ${o.watch.volume} at ${o.watch.server.host}:${o.watch.server.port}`);
+      const [first, ...others] = o.watch.servers.map(formatServer);
+      log.info(`serving volfile version ${o.watch.version} (graph ${graphs.graphId}); following ${o.watch.volume} at ${first}${others.length ? ` (then ${others.join(', ')})` : ''}`);
       m.volfileWatcher = new VolfileWatcher(o.watch, graphs, o.volfileText);
       m.volfileWatcher.start();
     }

@@ -21,6 +21,35 @@ export function parseServer(s: string, defaultPort = DEFAULT_MGMT_PORT): ServerA
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
+/** "HOST:PORT", IPv6 in brackets, as messages name a daemon. */
+export function formatServer(s: ServerAddr): string {
+  return `${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`;
+}
+
+/**
+ * Parses the value of mount option backup-volfile-servers: hosts separated by ':' as in
+ * GlusterFS, each HOST or HOST/PORT (':' already separates hosts, so a port follows a '/');
+ * IPv6 in brackets. A host without a port gets defaultPort (the main server's).
+ */
+export function parseVolfileServers(value: string, defaultPort = DEFAULT_MGMT_PORT): ServerAddr[] {
+  const usage = 'backup-volfile-servers takes hosts separated by \':\', each HOST or HOST/PORT (for example: backup-volfile-servers=10.0.0.2:10.0.0.3/7008)';
+  const out: ServerAddr[] = [];
+  const re = /(\[[^\]]+\]|[^:/[\]]+)(?:\/(\d+))?(?::|$)/y;
+  let at = 0;
+  while (at < value.length) {
+    re.lastIndex = at;
+    const m = re.exec(value);
+    if (!m || m[1]!.trim() !== m[1]) throw new UsageError(`"${value}": ${usage}`);
+    const port = m[2] ? Number(m[2]) : defaultPort;
+    if (port < 1 || port > 65535) throw new UsageError(`port ${port} in backup-volfile-servers "${value}" is out of range`);
+    out.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
+    at = re.lastIndex;
+    if (at === value.length && value.endsWith(':')) throw new UsageError(`"${value}": ${usage}`);
+  }
+  if (out.length === 0) throw new UsageError(`backup-volfile-servers is empty; ${usage}`);
+  return out;
+}
+
 /** "HOST[:PORT]:/VOL" as typed to `brickfs mount`. */
 export function parseVolumeSource(s: string): { server: ServerAddr; volume: string } {
   const i = s.lastIndexOf(':/');
@@ -46,13 +75,24 @@ function versionOf(res: Response): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
+/**
+ * A volfile server that could not serve at all: not reachable, or failing (5xx). Another
+ * daemon of the pool may serve the same volfile; a refusal (404, 409) would be the same there.
+ */
+export class VolfileServerDownError extends OperationError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'VolfileServerDownError';
+  }
+}
+
 /** Fetches a volume's client volfile from a management daemon, with messages a user can act on. */
 export async function fetchVolfile(server: ServerAddr, volume: string): Promise<FetchedVolfile> {
   let res: Response;
   try {
     res = await fetch(volfileUrl(server, volume), { signal: AbortSignal.timeout(10_000) });
   } catch {
-    throw new OperationError(`cannot reach the management daemon at ${server.host}:${server.port}; start it with \`brickfs daemon\``);
+    throw new VolfileServerDownError(`cannot reach the management daemon at ${formatServer(server)}; start it with \`brickfs daemon\``);
   }
   const text = await res.text();
   if (res.ok) return { text, version: versionOf(res) };
@@ -62,7 +102,26 @@ export async function fetchVolfile(server: ServerAddr, volume: string): Promise<
   } catch { /* plain text */ }
   if (res.status === 404) throw new OperationError(msg || `volume ${volume} does not exist; \`brickfs volume info\` lists volumes`);
   if (res.status === 409) throw new OperationError(msg || `volume ${volume} is not started; start it with \`brickfs volume start ${volume}\``);
-  throw new OperationError(`the management daemon answered ${res.status}: ${msg}`);
+  const error = `the management daemon at ${formatServer(server)} answered ${res.status}: ${msg}`;
+  throw res.status >= 500 ? new VolfileServerDownError(error) : new OperationError(error);
+}
+
+/**
+ * Fetches the volfile from the first of servers that serves it (the mount's volfile server,
+ * then its backups in order); `index` is the one that did. A daemon that answers with a
+ * refusal ends the search: the pool shares one store, so every member would say the same.
+ */
+export async function fetchVolfileFromAny(servers: readonly ServerAddr[], volume: string): Promise<FetchedVolfile & { index: number }> {
+  const failures: string[] = [];
+  for (const [index, server] of servers.entries()) {
+    try {
+      return { ...(await fetchVolfile(server, volume)), index };
+    } catch (e) {
+      if (!(e instanceof VolfileServerDownError) || servers.length === 1) throw e;
+      failures.push((e as Error).message);
+    }
+  }
+  throw new OperationError(`no volfile server of volume ${volume} could serve it: ${failures.join('; ')}`);
 }
 
 /** One answer of the volfile long poll: a newer volfile, nothing new within the wait, or an error status. */

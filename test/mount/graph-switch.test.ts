@@ -344,15 +344,21 @@ test('a switch to a graph built on another inode table is refused', (t) => {
   t.is(graphs.graphId, 1);
 });
 
-/** The daemon's volfile route in miniature: long poll, 404 on demand, every request noted. */
+/**
+ * The daemon's volfile route in miniature: long poll, 404 on demand, every request noted;
+ * its health route too, and a hung host (nothing answered, connections kept open).
+ */
 class FakeVolfileServer {
   version = 1;
   text = '';
   missing = false;
+  hung = false;
   readonly polls: string[] = [];
   private readonly waiting = new Set<() => void>();
   private readonly server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (this.hung) return;
+    if (url.pathname === '/v1/health') return void res.writeHead(200).end('{}');
     const since = Number(url.searchParams.get('newer-than'));
     this.polls.push(this.missing ? '404' : `newer-than=${since}`);
     const answer = (): void => {
@@ -390,7 +396,7 @@ test('the watcher skips a volfile that fails and an unchanged one, survives a 40
   const first = stubGraph('top', new InodeTable());
   const graphs = new ActiveGraph(first.graph, 1, { retireCheckMs: 10 });
   t.teardown(() => graphs.fini());
-  const watcher = new VolfileWatcher({ server: { host: '127.0.0.1', port }, volume: 'v', version: 1 }, graphs, volfile('one'), 100);
+  const watcher = new VolfileWatcher({ servers: [{ host: '127.0.0.1', port }], volume: 'v', version: 1 }, graphs, volfile('one'), { readyTimeoutMs: 100 });
   watcher.start();
   t.teardown(() => watcher.stop());
   await eventually(() => fake.polls.includes('newer-than=1'), 5000, 'first poll');
@@ -409,4 +415,49 @@ test('the watcher skips a volfile that fails and an unchanged one, survives a 40
   await eventually(() => graphs.graphId === 2, 10_000, 'switch to the next good volfile');
   t.is(graphs.version, 5);
   await eventually(() => first.top.finished, 5000, 'first graph torn down');
+});
+
+test('the watcher moves to the next volfile server when its server hangs or is gone, stays there, and goes round the list', async (t) => {
+  registerXlator('test/stub', StubTop as unknown as Parameters<typeof registerXlator>[1]);
+  const volfile = (comment: string): string => `# ${comment}\nvolume top\n    type test/stub\nend-volume\n`;
+  const a = new FakeVolfileServer();
+  const b = new FakeVolfileServer();
+  const [pa, pb] = [await a.listen(), await b.listen()];
+  t.teardown(() => a.close());
+  t.teardown(() => b.close());
+  const graphs = new ActiveGraph(stubGraph('top', new InodeTable()).graph, 1, { retireCheckMs: 10 });
+  t.teardown(() => graphs.fini());
+  const servers = [{ host: '127.0.0.1', port: pa }, { host: '127.0.0.1', port: pb }];
+  const watcher = new VolfileWatcher({ servers, volume: 'v', version: 1 }, graphs, volfile('one'), { readyTimeoutMs: 100, healthEveryMs: 200, healthTimeoutMs: 1000 });
+  watcher.start();
+  t.teardown(() => watcher.stop());
+  await eventually(() => a.polls.includes('newer-than=1'), 5000, 'first poll on the first server');
+  t.is(watcher.server.port, pa);
+
+  // A host that stops answering without closing its connections: its health checks time out.
+  a.hung = true;
+  const started = Date.now();
+  await eventually(() => b.polls.includes('newer-than=1'), 5000, 'poll moved to the second server');
+  t.true(Date.now() - started < 4000, `moved after ${Date.now() - started} ms`);
+  t.is(watcher.server.port, pb);
+  b.publish(volfile('two'));
+  await eventually(() => graphs.graphId === 2, 5000, 'switch to the volfile of the second server');
+  t.is(graphs.version, 2);
+
+  // The first server back: the watcher stays where it is.
+  a.hung = false;
+  const aPolls = a.polls.length;
+  await eventually(() => b.polls.includes('newer-than=2'), 5000, 'next poll on the second server');
+  await sleep(500);
+  t.is(a.polls.length, aPolls, 'no poll goes back to the first server while the second serves');
+  t.is(watcher.server.port, pb);
+
+  // The second one gone (connection refused): round to the first, where the version goes on.
+  a.version = 2;
+  a.text = volfile('two');
+  b.close();
+  await eventually(() => a.polls.includes('newer-than=2'), 5000, 'poll back on the first server');
+  a.publish(volfile('three'));
+  await eventually(() => graphs.graphId === 3, 5000, 'switch to the volfile of the first server');
+  t.is(graphs.version, 3);
 });

@@ -9,7 +9,7 @@ import { Logger } from '../../../lib/log.js';
 import { writeStatedump } from '../../../lib/statedump.js';
 import { BRICKFS_FSTYPE, clearStaleMount, findMountProcess, isMounted, mountAt, mountRunFile } from '../../mount-table.js';
 import type { VolfileSource } from '../../graph-switch.js';
-import { fetchVolfile, parseServer, parseVolumeSource } from '../../../lib/mgmt/client.js';
+import { fetchVolfileFromAny, formatServer, parseServer, parseVolfileServers, parseVolumeSource, type ServerAddr } from '../../../lib/mgmt/client.js';
 
 interface MountArgs {
   source?: string;
@@ -23,7 +23,7 @@ interface MountArgs {
 }
 
 /** -o options brickfs understands; anything else is refused (an unknown FUSE option leaves a stale mount). */
-const KNOWN_O = ['ro', 'rw', 'log-level', 'attribute-timeout', 'entry-timeout', 'negative-timeout'];
+const KNOWN_O = ['ro', 'rw', 'log-level', 'attribute-timeout', 'entry-timeout', 'negative-timeout', 'backup-volfile-servers'];
 
 /** The kernel cache timeouts by their mount option names (glusterfs's); defaults 1, 1 and 0 s. */
 const TIMEOUT_O = { 'attribute-timeout': 'attrTimeoutS', 'entry-timeout': 'entryTimeoutS', 'negative-timeout': 'negativeTimeoutS' } as const;
@@ -36,6 +36,8 @@ interface ParsedO {
   attrTimeoutS?: number;
   entryTimeoutS?: number;
   negativeTimeoutS?: number;
+  /** backup-volfile-servers as typed; its hosts' default port is the volfile server's. */
+  backupVolfileServers?: string;
 }
 
 function parseTimeout(k: keyof typeof TIMEOUT_O, v: string | undefined): number {
@@ -52,26 +54,35 @@ function parseO(o: string | undefined): ParsedO {
     const [k, v] = part.split('=', 2);
     if (k === 'ro' || k === 'rw') out.fuse.push(k);
     else if (k === 'log-level' && v && ['error', 'warn', 'info', 'debug'].includes(v)) out.logLevel = v;
+    else if (k === 'backup-volfile-servers' && v !== undefined) {
+      parseVolfileServers(v);
+      out.backupVolfileServers = v;
+    }
     else if (k !== undefined && k in TIMEOUT_O) {
       const key = k as keyof typeof TIMEOUT_O;
       out[TIMEOUT_O[key]] = parseTimeout(key, v);
     } else {
-      throw new UsageError(`unknown mount option "${part}"; known: ${KNOWN_O.join(', ')} (log-level=error|warn|info|debug, attribute-timeout=SECONDS, entry-timeout=SECONDS, negative-timeout=SECONDS)`);
+      throw new UsageError(`unknown mount option "${part}"; known: ${KNOWN_O.join(', ')} (log-level=error|warn|info|debug, attribute-timeout=SECONDS, entry-timeout=SECONDS, negative-timeout=SECONDS, backup-volfile-servers=HOST[/PORT]:HOST[/PORT]...)`);
     }
   }
   return out;
 }
 
-/** "HOST:PORT/VOL" for the hidden --watch option of the mount process. */
+/** "HOST:PORT[,HOST:PORT...]/VOL" for the hidden --watch option of the mount process: its volfile servers in order. */
 function formatWatch(w: VolfileSource): string {
-  const host = w.server.host.includes(':') ? `[${w.server.host}]` : w.server.host;
-  return `${host}:${w.server.port}/${w.volume}`;
+  return `${w.servers.map(formatServer).join(',')}/${w.volume}`;
 }
 
 function parseWatch(s: string, version: number | undefined): VolfileSource {
   const i = s.lastIndexOf('/');
-  if (i <= 0 || version === undefined || !Number.isFinite(version)) throw new UsageError(`--watch ${s} needs HOST:PORT/VOLUME and --volfile-version`);
-  return { server: parseServer(s.slice(0, i)), volume: s.slice(i + 1), version };
+  if (i <= 0 || version === undefined || !Number.isFinite(version)) throw new UsageError(`--watch ${s} needs HOST:PORT[,HOST:PORT...]/VOLUME and --volfile-version`);
+  return { servers: s.slice(0, i).split(',').map((x) => parseServer(x)), volume: s.slice(i + 1), version };
+}
+
+/** The volfile server and its backups, each once, the volfile server first. */
+function volfileServers(server: ServerAddr, backups: string | undefined): ServerAddr[] {
+  const all = [server, ...(backups === undefined ? [] : parseVolfileServers(backups, server.port))];
+  return all.filter((s, i) => all.findIndex((x) => x.host === s.host && x.port === s.port) === i);
 }
 
 /** The mount process runs the same CLI entry point as this one, in the foreground. */
@@ -154,6 +165,7 @@ export const command: CommandModule<object, MountArgs> = {
     .option('volfile-version', { type: 'number', hidden: true, describe: 'Version of the volfile given with --watch' })
     .example('$0 mount localhost:/demo /mnt/demo', 'mount volume demo served by the local daemon')
     .example('$0 mount --volfile volfiles/distribute.vol /mnt/demo', 'mount a hand-written volfile')
+    .example('$0 mount 10.0.0.1:/demo /mnt/demo -o backup-volfile-servers=10.0.0.2:10.0.0.3', 'fetch and follow the volfile from 10.0.0.2 or 10.0.0.3 when 10.0.0.1 is down')
     .example('$0 mount localhost:/demo /mnt/demo -o attribute-timeout=600', 'the kernel keeps attributes 10 minutes (bricks invalidate changes)') as unknown as Argv<MountArgs>,
   handler: async (argv: ArgumentsCamelCase<MountArgs>) => {
     let text: string;
@@ -161,6 +173,7 @@ export const command: CommandModule<object, MountArgs> = {
     let source: string;
     let dir: string | undefined;
     let watch: VolfileSource | undefined;
+    const opts = parseO(argv.o);
     if (argv.volfile) {
       if (argv.dir) throw new UsageError('with --volfile give only the mount point: brickfs mount --volfile FILE DIR');
       dir = argv.source;
@@ -173,17 +186,21 @@ export const command: CommandModule<object, MountArgs> = {
       }
       source = argv.fsname ?? `brickfs:${path.basename(argv.volfile)}`;
       if (argv.watch) watch = parseWatch(argv.watch, argv.volfileVersion);
+      // The mount process gets its servers with --watch; a volfile file has no server to back up.
+      else if (opts.backupVolfileServers !== undefined) throw new UsageError('backup-volfile-servers needs a volume from a daemon: brickfs mount HOST:/VOLUME DIR -o backup-volfile-servers=HOST2:HOST3');
     } else {
       if (!argv.source || !argv.dir) throw new UsageError('usage: brickfs mount HOST[:PORT]:/VOLUME DIR (for example: brickfs mount localhost:/demo /mnt/demo)');
       const { server, volume } = parseVolumeSource(argv.source);
       dir = argv.dir;
       name = `${volume}.vol`;
-      const fetched = await fetchVolfile(server, volume);
+      const servers = volfileServers(server, opts.backupVolfileServers);
+      const fetched = await fetchVolfileFromAny(servers, volume);
+      if (fetched.index > 0) process.stderr.write(`brickfs: volfile server ${formatServer(server)} cannot serve; volume ${volume} from ${formatServer(servers[fetched.index]!)}\n`);
       text = fetched.text;
-      if (fetched.version !== undefined) watch = { server, volume, version: fetched.version };
+      // The mount follows the daemon that served it first, then the next ones round the list.
+      if (fetched.version !== undefined) watch = { servers: [...servers.slice(fetched.index), ...servers.slice(0, fetched.index)], volume, version: fetched.version };
       source = `${server.host}:/${volume}`;
     }
-    const opts = parseO(argv.o);
     if (opts.logLevel) Logger.setLevel(opts.logLevel as 'error' | 'warn' | 'info' | 'debug');
     try {
       // The mount runtime registers the translators a volfile names (no other command loads them).
