@@ -34,12 +34,12 @@ export function formatServer(s: ServerAddr): string {
 export function parseVolfileServers(value: string, defaultPort = DEFAULT_MGMT_PORT): ServerAddr[] {
   const usage = 'backup-volfile-servers takes hosts separated by \':\', each HOST or HOST/PORT (for example: backup-volfile-servers=10.0.0.2:10.0.0.3/7008)';
   const out: ServerAddr[] = [];
-  const re = /(\[[^\]]+\]|[^:/[\]]+)(?:\/(\d+))?(?::|$)/y;
+  const re = /(\[[^\]]+\]|[^:/[\]\s]+)(?:\/(\d+))?(?::|$)/y;
   let at = 0;
   while (at < value.length) {
     re.lastIndex = at;
     const m = re.exec(value);
-    if (!m || m[1]!.trim() !== m[1]) throw new UsageError(`"${value}": ${usage}`);
+    if (!m) throw new UsageError(`"${value}": ${usage}`);
     const port = m[2] ? Number(m[2]) : defaultPort;
     if (port < 1 || port > 65535) throw new UsageError(`port ${port} in backup-volfile-servers "${value}" is out of range`);
     out.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
@@ -80,8 +80,9 @@ function versionOf(res: Response): number | undefined {
  * daemon of the pool may serve the same volfile; a refusal (404, 409) would be the same there.
  */
 export class VolfileServerDownError extends OperationError {
-  constructor(message: string) {
-    super(message);
+  /** hint: what to do about it, when this was the only server asked. */
+  constructor(readonly reason: string, hint = '') {
+    super(hint ? `${reason}; ${hint}` : reason);
     this.name = 'VolfileServerDownError';
   }
 }
@@ -92,7 +93,7 @@ export async function fetchVolfile(server: ServerAddr, volume: string): Promise<
   try {
     res = await fetch(volfileUrl(server, volume), { signal: AbortSignal.timeout(10_000) });
   } catch {
-    throw new VolfileServerDownError(`cannot reach the management daemon at ${formatServer(server)}; start it with \`brickfs daemon\``);
+    throw new VolfileServerDownError(`cannot reach the management daemon at ${formatServer(server)}`, 'start it with `brickfs daemon`');
   }
   const text = await res.text();
   if (res.ok) return { text, version: versionOf(res) };
@@ -118,10 +119,10 @@ export async function fetchVolfileFromAny(servers: readonly ServerAddr[], volume
       return { ...(await fetchVolfile(server, volume)), index };
     } catch (e) {
       if (!(e instanceof VolfileServerDownError) || servers.length === 1) throw e;
-      failures.push((e as Error).message);
+      failures.push(e.reason);
     }
   }
-  throw new OperationError(`no volfile server of volume ${volume} could serve it: ${failures.join('; ')}`);
+  throw new OperationError(`no volfile server of volume ${volume} could serve it (${failures.join('; ')}); start a daemon of the pool with \`brickfs daemon\``);
 }
 
 /** One answer of the volfile long poll: a newer volfile, nothing new within the wait, or an error status. */

@@ -88,3 +88,45 @@ test('mount of a volume that does not exist or is not started fails clearly; not
   t.is(noDaemon.code, 1);
   t.regex(noDaemon.stderr, /cannot reach the management daemon/);
 });
+
+test('backup-volfile-servers: a mount whose server is down gets the volfile from a backup; a refusal is final; bad lists are exit 2', async (t) => {
+  const root = tmpDir(t);
+  const d = await startDaemon(t, root);
+  const port = d.server.split(':')[1]!;
+  const mnt = path.join(root, 'mnt');
+  fs.mkdirSync(mnt);
+  t.teardown(() => unmountQuietly(mnt));
+  const c = await cli(['--server', d.server, 'volume', 'create', 'bk', `localhost:${path.join(root, 'b1')}`, '--force']);
+  t.is(c.code, 0, c.stderr);
+  t.is((await cli(['--server', d.server, 'volume', 'start', 'bk'])).code, 0);
+  const dead = await freePort();
+
+  for (const bad of ['127.0.0.1::localhost', 'localhost/http', 'localhost/70000']) {
+    const r = await cli(['mount', `localhost:${dead}:/bk`, mnt, '-o', `backup-volfile-servers=${bad}`]);
+    t.is(r.code, 2, `${bad}: ${r.stderr}`);
+    t.regex(r.stderr, /backup-volfile-servers/, bad);
+  }
+  const withVolfile = await cli(['mount', '--volfile', path.join(root, 'x.vol'), mnt, '-o', 'backup-volfile-servers=localhost']);
+  t.is(withVolfile.code, 2);
+  t.regex(withVolfile.stderr, /backup-volfile-servers needs a volume from a daemon: brickfs mount HOST:\/VOLUME DIR/);
+
+  // Every server down: exit 1 naming each.
+  const none = await cli(['mount', `localhost:${dead}:/bk`, mnt, '-o', `backup-volfile-servers=127.0.0.1`]);
+  t.is(none.code, 1, none.stderr);
+  t.regex(none.stderr, new RegExp(`no volfile server of volume bk could serve it \\(cannot reach the management daemon at localhost:${dead}; cannot reach the management daemon at 127\\.0\\.0\\.1:${dead}\\)`));
+  // The live server refuses (no such volume): the backups are not asked, the refusal is the answer.
+  const missing = await cli(['mount', `${d.server}:/nosuch`, mnt, '-o', `backup-volfile-servers=127.0.0.1/${dead}`]);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /nosuch.*does not exist/);
+  t.false(isMountPoint(mnt));
+
+  // The first server down, the backup (with its port) up: mounted, saying where from.
+  const m = await cli(['mount', `localhost:${dead}:/bk`, mnt, '-o', `log-level=info,backup-volfile-servers=127.0.0.1/${port}`]);
+  t.is(m.code, 0, m.stderr);
+  t.regex(m.stderr, new RegExp(`volfile server localhost:${dead} cannot serve; volume bk from 127\\.0\\.0\\.1:${port}`));
+  t.true(isMountPoint(mnt));
+  fs.writeFileSync(path.join(mnt, 'a'), 'via the backup\n');
+  t.is(fs.readFileSync(path.join(root, 'b1', 'a'), 'utf8'), 'via the backup\n');
+  // It follows the server that served it first, then the others round the list.
+  t.regex(fs.readFileSync(mountRunFile(mnt, 'log'), 'utf8'), new RegExp(`following bk at 127\\.0\\.0\\.1:${port} \\(then localhost:${dead}\\)`));
+});

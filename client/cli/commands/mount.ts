@@ -178,6 +178,8 @@ export const command: CommandModule<object, MountArgs> = {
       if (argv.dir) throw new UsageError('with --volfile give only the mount point: brickfs mount --volfile FILE DIR');
       dir = argv.source;
       if (!dir) throw new UsageError('missing mount point: brickfs mount --volfile FILE DIR');
+      // The mount process gets its servers with --watch; a volfile file has no server to back up.
+      if (!argv.watch && opts.backupVolfileServers !== undefined) throw new UsageError('backup-volfile-servers needs a volume from a daemon: brickfs mount HOST:/VOLUME DIR -o backup-volfile-servers=HOST2:HOST3');
       name = argv.volfile;
       try {
         text = fs.readFileSync(argv.volfile, 'utf8');
@@ -186,8 +188,6 @@ export const command: CommandModule<object, MountArgs> = {
       }
       source = argv.fsname ?? `brickfs:${path.basename(argv.volfile)}`;
       if (argv.watch) watch = parseWatch(argv.watch, argv.volfileVersion);
-      // The mount process gets its servers with --watch; a volfile file has no server to back up.
-      else if (opts.backupVolfileServers !== undefined) throw new UsageError('backup-volfile-servers needs a volume from a daemon: brickfs mount HOST:/VOLUME DIR -o backup-volfile-servers=HOST2:HOST3');
     } else {
       if (!argv.source || !argv.dir) throw new UsageError('usage: brickfs mount HOST[:PORT]:/VOLUME DIR (for example: brickfs mount localhost:/demo /mnt/demo)');
       const { server, volume } = parseVolumeSource(argv.source);
