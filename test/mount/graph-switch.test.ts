@@ -428,7 +428,7 @@ test('the watcher moves to the next volfile server when its server hangs or is g
   const graphs = new ActiveGraph(stubGraph('top', new InodeTable()).graph, 1, { retireCheckMs: 10 });
   t.teardown(() => graphs.fini());
   const servers = [{ host: '127.0.0.1', port: pa }, { host: '127.0.0.1', port: pb }];
-  const watcher = new VolfileWatcher({ servers, volume: 'v', version: 1 }, graphs, volfile('one'), { readyTimeoutMs: 100, healthEveryMs: 200, healthTimeoutMs: 1000 });
+  const watcher = new VolfileWatcher({ servers, volume: 'v', version: 1 }, graphs, volfile('one'), { readyTimeoutMs: 100, healthEveryMs: 300, healthTimeoutMs: 3000 });
   watcher.start();
   t.teardown(() => watcher.stop());
   await eventually(() => a.polls.includes('newer-than=1'), 5000, 'first poll on the first server');
@@ -437,8 +437,8 @@ test('the watcher moves to the next volfile server when its server hangs or is g
   // A host that stops answering without closing its connections: its health checks time out.
   a.hung = true;
   const started = Date.now();
-  await eventually(() => b.polls.includes('newer-than=1'), 5000, 'poll moved to the second server');
-  t.true(Date.now() - started < 4000, `moved after ${Date.now() - started} ms`);
+  await eventually(() => b.polls.includes('newer-than=1'), 10_000, 'poll moved to the second server');
+  t.true(Date.now() - started < 8000, `moved after ${Date.now() - started} ms`);
   t.is(watcher.server.port, pb);
   b.publish(volfile('two'));
   await eventually(() => graphs.graphId === 2, 5000, 'switch to the volfile of the second server');
