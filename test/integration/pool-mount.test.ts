@@ -94,13 +94,14 @@ test('a mount with backup-volfile-servers follows volfile changes through a back
   t.true(pidAlive(brick1Pid), 'host 1\'s brick process outlives its daemon');
 
   // An option changed through host 2: the mount switches within seconds.
-  await ok(t, d2, ['volume', 'set', 'dist', 'performance.io-cache', 'off']);
-  const version = Number((await d2.http('/v1/volumes/dist/volfile')).headers.get('x-brickfs-volume-version'));
   const setAt = Date.now();
+  await ok(t, d2, ['volume', 'set', 'dist', 'performance.io-cache', 'off']);
+  const setMs = Date.now() - setAt;
+  const version = Number((await d2.http('/v1/volumes/dist/volfile')).headers.get('x-brickfs-volume-version'));
   await eventually(() => readLog(mnt).includes(`switched to volfile version ${version} (graph 2)`), 15_000, `switch to version ${version}`);
   const tookMs = Date.now() - setAt;
-  t.log(`switched to version ${version} ${tookMs} ms after volume set through host 2`);
-  t.true(tookMs < 10_000, `switched within 10 s (${tookMs} ms)`);
+  t.log(`switched to version ${version} ${tookMs} ms after \`volume set\` through host 2 was started (the command took ${setMs} ms)`);
+  t.true(tookMs < 15_000, `switched within 15 s of the command (${tookMs} ms)`);
   const dump = await mountStatedump(mnt) as unknown as { version: number; xlators: Record<string, { type: string }> };
   t.is(dump.version, version, 'the statedump shows the new version');
   t.false(Object.values(dump.xlators).some((x) => x.type === 'performance/io-cache'), 'no io-cache in the new graph');
