@@ -207,7 +207,8 @@ export class BrickOps {
     try {
       res = await fetch(`http://${where}/v1/bricks/check`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        // The pool's secret: the owner takes requests only from root on its host and its peers.
+        headers: { 'content-type': 'application/json', ...(this.peers.poolSecret === null ? {} : { authorization: `Bearer ${this.peers.poolSecret}` }) },
         body: JSON.stringify(req),
         signal: AbortSignal.timeout(BRICK_CHECK_TIMEOUT_MS),
       });

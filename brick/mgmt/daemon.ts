@@ -13,7 +13,9 @@ import { pidAlive, readPidfile } from './bricks.js';
 import { MgmtContext } from './context.js';
 import { OwnBricks } from './own-bricks.js';
 import { RebalanceOps } from './rebalance.js';
-import { advertisedHost, ensureClusterId, loadPeerUuid, PeerOps } from './peers.js';
+import { advertisedHost, ensureClusterId, ensurePoolSecret, loadPeerUuid, PeerOps } from './peers.js';
+import { MgmtGuard } from './auth.js';
+import { ensureRootToken } from '../../lib/mgmt/token.js';
 import { mgmtRoutes, routeRequests } from './routes.js';
 import { StatePaths, VolumeStore } from './store.js';
 import type { ConfigStore } from './config-store.js';
@@ -97,9 +99,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const where = storeName(loc);
   try {
     fs.mkdirSync(paths.root, { recursive: true });
+    // Volfiles (which hold credentials) and logs (statedumps name clients) are root's alone.
+    for (const dir of [path.join(paths.root, 'vols'), path.join(paths.root, 'logs')]) {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      fs.chmodSync(dir, 0o700);
+    }
   } catch (e) {
     throw stateError(e);
   }
+  const rootToken = ensureRootToken();
   // Before the store: a second daemon is told about the first, not about the store's lock.
   try {
     claimPidfile(paths.daemonPidfile);
@@ -129,9 +137,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   log.info(`configuration store: ${where}`);
   let uuid: string;
   let clusterId: string | null = null;
+  let poolSecret: string | null = null;
   try {
     uuid = await loadPeerUuid(store.paths);
-    if (loc.kind === 'etcd') clusterId = await ensureClusterId(config);
+    if (loc.kind === 'etcd') {
+      clusterId = await ensureClusterId(config);
+      poolSecret = await ensurePoolSecret(config);
+    }
   } catch (e) {
     await store.close().catch(() => undefined);
     await config.close().catch(() => undefined);
@@ -145,7 +157,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     selfUuid: uuid,
   });
   // The port is the one asked for until the server says which it got (--port 0).
-  const peers = new PeerOps(ctx, config, { uuid, hostname: advertisedHost(opts.listen), port: opts.port }, clusterId, where);
+  const peers = new PeerOps(ctx, config, { uuid, hostname: advertisedHost(opts.listen), port: opts.port }, clusterId, where, poolSecret);
   const own = new OwnBricks(ctx, config, peers);
   const rebalance = new RebalanceOps(ctx);
   const bricks = new BrickOps(ctx, rebalance, peers, own);
@@ -157,6 +169,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     ctx, volumes, bricks, rebalance, peers,
     health: () => ({ ok: true, pid: process.pid, stateDir: store.paths.root, store: where, ready, ...peers.healthFields() }),
   });
+  const guard = new MgmtGuard({
+    rootToken,
+    poolSecret,
+    ownNames: [opts.listen, peers.self.hostname],
+    storeNames: () => peers.selfNames(),
+  });
   const route = routeRequests(routes);
   const server = http.createServer((req, res) => {
     // A web page must not drive the daemon (it would act for whoever browses on this host).
@@ -164,7 +182,23 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'requests from web browsers are refused' }));
       return;
     }
-    route(req, res);
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? '/', 'http://mgmt').pathname;
+    } catch {
+      res.writeHead(400, { 'content-type': 'application/json' }).end(`${JSON.stringify({ error: 'the request target is not a URL path; see docs/mgmt-api.md' })}\n`);
+      return;
+    }
+    void guard.check(req, req.method ?? 'GET', pathname).then((refusal) => {
+      if (refusal === null) {
+        route(req, res);
+        return;
+      }
+      res.writeHead(refusal.status, { 'content-type': 'application/json', ...refusal.headers }).end(`${JSON.stringify({ error: refusal.error })}\n`);
+    }, (e: Error) => {
+      log.error(`checking a request: ${e.stack ?? e.message}`);
+      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'internal error; the daemon\'s log has details' }));
+    });
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -13,7 +13,8 @@ function localAddresses(): Set<string> {
   return out;
 }
 
-function isLocalAddress(addr: string, local: Set<string>): boolean {
+/** Whether addr is a loopback address or one of this host's interfaces. */
+export function isLocalAddress(addr: string, local: Set<string> = localAddresses()): boolean {
   const a = addr.replace(/%.*$/, '').toLowerCase();
   return a.startsWith('127.') || a.startsWith('::ffff:127.') || local.has(a);
 }

@@ -15,7 +15,7 @@
 // Membership and liveness are apart, as in glusterd2: a member that is down stays a member
 // (Disconnected) until detached; a daemon on the store that was never probed is alive but
 // no member, and sees a pool of itself alone.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -35,6 +35,8 @@ const log = new Logger('mgmt:peers');
 export const CLUSTER_KEY = '/brickfs/cluster';
 export const PEERS_PREFIX = '/brickfs/peers/';
 export const ALIVE_PREFIX = '/brickfs/alive/';
+/** The pool's secret: the bearer token daemons of the pool send each other (docs/security.md). */
+export const SECRET_KEY = '/brickfs/secret';
 
 /** TTL of the liveness lease: a daemon killed shows Disconnected this long after (plus etcd's expiry check). */
 export const PEER_LIVENESS_TTL_MS = 4000;
@@ -125,6 +127,24 @@ export async function ensureClusterId(config: ConfigStore): Promise<string> {
     }
   }
   throw new Error(`${CLUSTER_KEY} keeps changing in the configuration store; is another program writing it?`);
+}
+
+/**
+ * The pool's secret, made with the pool by the first daemon on the store. Readable only
+ * through the store: whoever reads the store may already rewrite every volume, so the
+ * secret gives its holder nothing the store does not.
+ */
+export async function ensurePoolSecret(config: ConfigStore): Promise<string> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const cur = await config.get(SECRET_KEY);
+    if (cur) {
+      const secret = (JSON.parse(cur.value) as { secret?: unknown }).secret;
+      if (typeof secret !== 'string' || secret.length < 32) throw new Error(`${SECRET_KEY} in the configuration store is damaged; remove it (every daemon of the pool then takes a new one when restarted)`);
+      return secret;
+    }
+    if (await config.putIf(SECRET_KEY, JSON.stringify({ secret: randomBytes(32).toString('base64url') }), 0)) continue;
+  }
+  throw new Error(`${SECRET_KEY} keeps changing in the configuration store; is another program writing it?`);
 }
 
 /**
@@ -257,7 +277,15 @@ export class PeerOps {
     readonly self: PeerIdentity,
     readonly clusterId: string | null,
     private readonly storeWhere: string,
+    /** The pool's secret, sent to other daemons of the pool (null with the file store). */
+    readonly poolSecret: string | null = null,
   ) {}
+
+  /** The names the pool knows this daemon by (its member record), which peers send as Host. */
+  async selfNames(): Promise<string[]> {
+    const mine = (await this.members()).find((m) => m.uuid === this.self.uuid);
+    return mine ? [mine.hostname, mine.address] : [];
+  }
 
   private get shared(): boolean {
     return this.clusterId !== null;

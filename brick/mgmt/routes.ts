@@ -48,8 +48,30 @@ interface RouteCtx {
 
 type Route = [method: string, pattern: RegExp, handler: (ctx: RouteCtx) => Promise<Reply>];
 
-/** Reads a JSON body (empty means {}); bad JSON or too large is a 400. */
-async function readBody(req: http.IncomingMessage): Promise<unknown> {
+/** A refusal with its own status that is not an operation's failure (415). */
+class RequestError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/** Whether a content-type header value is JSON (parameters such as charset allowed). */
+function isJson(contentType: string): boolean {
+  return contentType.split(';')[0]!.trim().toLowerCase() === 'application/json';
+}
+
+/**
+ * Reads a JSON body (empty means {}). A body must say `Content-Type: application/json` (415
+ * otherwise: a form or text/plain post is no API call); bad JSON, anything but a JSON object
+ * or too large is a 400.
+ */
+async function readBody(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+  const type = req.headers['content-type'];
+  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if ((type !== undefined || hasBody) && !isJson(type ?? '')) {
+    req.resume();
+    throw new RequestError(415, `request bodies must be JSON sent with Content-Type: application/json (got ${type === undefined ? 'none' : JSON.stringify(type)})`);
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -59,11 +81,16 @@ async function readBody(req: http.IncomingMessage): Promise<unknown> {
   }
   const text = Buffer.concat(chunks).toString('utf8').trim();
   if (!text) return {};
+  let body: unknown;
   try {
-    return JSON.parse(text);
-  } catch {
-    throw new UsageError('request body is not valid JSON');
+    body = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`request body is not valid JSON (${(e as Error).message}); see docs/mgmt-api.md`);
   }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new UsageError('request body must be a JSON object ({...}); see docs/mgmt-api.md');
+  }
+  return body as Record<string, unknown>;
 }
 
 /** GET volfile: at once, or with newer-than as a long poll that answers when the version passes it. */
@@ -203,11 +230,17 @@ export function routeRequests(routes: readonly Route[]): http.RequestListener {
     }
     void (async () => {
       try {
-        const params = route.match!.slice(1).map((p) => decodeURIComponent(p));
+        const params = route.match!.slice(1).map((p) => {
+          try {
+            return decodeURIComponent(p);
+          } catch {
+            throw new UsageError(`"${p}" in ${url.pathname} is not valid percent-encoding`);
+          }
+        });
         const body = method === 'GET' || method === 'DELETE' ? {} : await readBody(req);
         send(res, await route.h({ params, url, body, req }));
       } catch (e) {
-        if (e instanceof MgmtError) fail(res, e.status, e.message);
+        if (e instanceof MgmtError || e instanceof RequestError) fail(res, e.status, e.message);
         else if (e instanceof UsageError) fail(res, 400, e.message);
         else {
           log.error(`${method} ${url.pathname}: ${(e as Error).stack ?? String(e)}`);

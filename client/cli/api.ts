@@ -4,6 +4,7 @@ import http from 'node:http';
 import { OperationError, UsageError } from '../../lib/errors.js';
 import type { ErrorReply } from '../../lib/mgmt/api.js';
 import { parseServer, type ServerAddr } from '../../lib/mgmt/client.js';
+import { readRootToken, tokenFile, type TokenLookup } from '../../lib/mgmt/token.js';
 
 /** Options every command has (declared global in index.ts). */
 export interface GlobalArgs {
@@ -24,6 +25,17 @@ export interface TextReply {
 /** Error codes that mean "nobody answers there". */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EAI_AGAIN', 'ETIMEDOUT', 'EADDRNOTAVAIL']);
 
+/** What to tell a user the daemon refused for want of credentials. */
+function unauthorized(msg: string, token: TokenLookup): string {
+  if (token.token !== undefined) {
+    return `${msg} (a daemon takes the token of its own host only: run brickfs on the daemon's host)`;
+  }
+  if ((process.geteuid?.() ?? 0) !== 0) {
+    return 'permission denied: the management daemon takes requests only from root on its host; run this command as root, for example: sudo brickfs ...';
+  }
+  return `${msg} (${tokenFile()}: ${token.why}; is the daemon running on this host with the same BRICKFS_RUN_DIR?)`;
+}
+
 /** A client of one management daemon. */
 export class MgmtApi {
   constructor(readonly server: ServerAddr) {}
@@ -40,13 +52,18 @@ export class MgmtApi {
   /** Sends a request; 2xx resolves with the body, 400 throws UsageError, anything else OperationError. */
   private async request(method: string, path: string, body?: unknown): Promise<RawReply> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
+    // Root reads the host's token and sends it; anyone else is refused by the daemon (401).
+    const token = readRootToken();
     const res = await new Promise<RawReply>((resolve, reject) => {
       const req = http.request({
         host: this.server.host,
         port: this.server.port,
         method,
         path,
-        headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        headers: {
+          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          ...(token.token === undefined ? {} : { authorization: `Bearer ${token.token}` }),
+        },
       }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -70,6 +87,7 @@ export class MgmtApi {
       msg = (JSON.parse(res.text) as ErrorReply).error ?? msg;
     } catch { /* not JSON: keep the text */ }
     if (!msg) msg = `the management daemon answered HTTP ${res.status}`;
+    if (res.status === 401) msg = unauthorized(msg, token);
     throw res.status === 400 ? new UsageError(msg) : new OperationError(msg);
   }
 

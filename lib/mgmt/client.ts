@@ -3,6 +3,7 @@
 // client/cli/, so a mount process needs nothing of the CLI.
 import { OperationError, UsageError } from '../errors.js';
 import { VERSION_HEADER } from './api.js';
+import { authHeaders } from './token.js';
 
 /** Default address of the management daemon (not GlusterFS's 24007, so both can run). */
 export const DEFAULT_MGMT_PORT = 7007;
@@ -91,7 +92,8 @@ export class VolfileServerDownError extends OperationError {
 export async function fetchVolfile(server: ServerAddr, volume: string): Promise<FetchedVolfile> {
   let res: Response;
   try {
-    res = await fetch(volfileUrl(server, volume), { signal: AbortSignal.timeout(10_000) });
+    // The volfile is root's (it holds the volume's credentials): the mount runs as root and sends the host's token.
+    res = await fetch(volfileUrl(server, volume), { headers: authHeaders(), signal: AbortSignal.timeout(10_000) });
   } catch {
     throw new VolfileServerDownError(`cannot reach the management daemon at ${formatServer(server)}`, 'start it with `brickfs daemon`');
   }
@@ -103,6 +105,7 @@ export async function fetchVolfile(server: ServerAddr, volume: string): Promise<
   } catch { /* plain text */ }
   if (res.status === 404) throw new OperationError(msg || `volume ${volume} does not exist; \`brickfs volume info\` lists volumes`);
   if (res.status === 409) throw new OperationError(msg || `volume ${volume} is not started; start it with \`brickfs volume start ${volume}\``);
+  if (res.status === 401) throw new OperationError(`cannot read the volfile of ${volume}: ${msg}`);
   const error = `the management daemon at ${formatServer(server)} answered ${res.status}: ${msg}`;
   throw res.status >= 500 ? new VolfileServerDownError(error) : new OperationError(error);
 }
@@ -138,7 +141,7 @@ export type VolfilePoll =
 export async function pollVolfile(server: ServerAddr, volume: string, since: number, waitS: number, signal: AbortSignal): Promise<VolfilePoll> {
   const url = `${volfileUrl(server, volume)}?newer-than=${since}&wait=${waitS}`;
   // A daemon that vanishes without closing the socket must not hang the poll forever.
-  const res = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout((waitS + 15) * 1000)]) });
+  const res = await fetch(url, { headers: authHeaders(), signal: AbortSignal.any([signal, AbortSignal.timeout((waitS + 15) * 1000)]) });
   const text = await res.text();
   if (res.status === 304) return { kind: 'same' };
   if (res.status !== 200) return { kind: 'error', status: res.status, text };

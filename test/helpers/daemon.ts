@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { HealthReply } from '../../lib/mgmt/api.js';
+import { authHeaders } from '../../lib/mgmt/token.js';
 import { runCli, type CliOptions, type RunResult } from './cli.js';
 import type { TestHost } from './hosts.js';
 import { BIN, eventually, freePort, reservePortBlock, type Owner } from './proc.js';
@@ -91,9 +92,15 @@ export class TestDaemon {
     return runCli(args, { ...opts, server: this.server });
   }
 
-  /** GET on the daemon's API, returning status, body text and headers. */
+  /**
+   * A request to the daemon's API as root sends it (the host's token; a body as JSON unless
+   * init says another content-type), returning status, body text and headers.
+   */
   async http(pathname: string, init: RequestInit = {}): Promise<{ status: number; text: string; headers: Headers }> {
-    const r = await fetch(`http://${this.server}${pathname}`, init);
+    const headers = new Headers(init.headers);
+    if (!headers.has('authorization')) for (const [k, v] of Object.entries(authHeaders())) headers.set(k, v);
+    if (init.body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
+    const r = await fetch(`http://${this.server}${pathname}`, { ...init, headers });
     return { status: r.status, text: await r.text(), headers: r.headers };
   }
 
