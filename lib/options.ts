@@ -11,6 +11,8 @@ export interface OptionSpec {
   multipleOf?: number;
   /** For strings: the allowed values. */
   values?: readonly string[];
+  /** For strings: a regular expression (source) the whole value must match, and what it describes, for the error. */
+  pattern?: { regex: string; what: string };
   required?: boolean;
   description: string;
   /**
@@ -75,6 +77,9 @@ function parseOne(key: string, spec: OptionSpec, raw: string): OptionValue {
     case 'path': {
       if (spec.values && !spec.values.includes(raw)) {
         throw new OptionError(key, `option ${key}: "${raw}" is not one of ${spec.values.join(', ')}`);
+      }
+      if (spec.pattern && !new RegExp(spec.pattern.regex).test(raw)) {
+        throw new OptionError(key, `option ${key}: "${raw}" is not ${spec.pattern.what}`);
       }
       if (spec.type === 'path' && !raw.startsWith('/')) {
         throw new OptionError(key, `option ${key}: "${raw}" is not an absolute path`);

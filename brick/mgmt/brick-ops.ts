@@ -384,7 +384,7 @@ export class BrickOps {
       const mineAdded = added.filter((b) => b.peer === self);
       const theirs = added.filter((b) => b.peer !== self);
       const p = this.ctx.store.paths;
-      for (const b of mineAdded) await writeFileAtomic(p.brickVolfile(name, b), brickVolfile(next, b));
+      for (const b of mineAdded) await writeFileAtomic(p.brickVolfile(name, b), brickVolfile(next, b), 0o600);
       const started = next.status === 'started';
       const undo = async (): Promise<void> => {
         if (started) await this.own.exclusive(() => Promise.allSettled(mineAdded.map((b) => stopBrick(this.ctx.brickProc(next, b)))));

@@ -1,6 +1,7 @@
 // What the operation modules (volume-ops, brick-ops, rebalance) share: the volume store, the
 // one lock that keeps volume changes from interleaving, the 'changed' events long polls
 // wait on, and where a volume's processes and volfiles live (the role of glusterd-utils).
+import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { FsError } from '../../lib/errors.js';
 import { formatBrick } from '../../lib/mgmt/args.js';
@@ -8,7 +9,7 @@ import { BRICK_MAIN, type BrickProcess } from './bricks.js';
 import { MgmtError, noSuchVolume } from './errors.js';
 import { isThisHost } from './hosts.js';
 import { writeFileAtomic, type BrickDef, type VolumeDef, type VolumeStore } from './store.js';
-import { brickVolfile, clientVolfile, listenHostFor } from './volgen.js';
+import { brickVolfile, clientVolfile, listenHostFor, serviceVolfile, type VolumeCredentials } from './volgen.js';
 
 /** Settings of the operation modules. */
 export interface MgmtOptions {
@@ -141,10 +142,23 @@ export class MgmtContext {
     };
   }
 
-  /** Writes the client volfile and the volfile of every brick of the definition this daemon owns. */
+  /**
+   * Writes the client volfile, the services' volfile and the volfile of every brick of the
+   * definition this daemon owns; all hold credentials, so only root reads them.
+   */
   async writeVolfiles(vol: VolumeDef): Promise<void> {
     const p = this.store.paths;
-    await writeFileAtomic(p.clientVolfile(vol.name), clientVolfile(vol));
-    for (const b of await this.myBricks(vol)) await writeFileAtomic(p.brickVolfile(vol.name, b), brickVolfile(vol, b));
+    await writeFileAtomic(p.clientVolfile(vol.name), clientVolfile(vol), 0o600);
+    await writeFileAtomic(p.serviceVolfile(vol.name), serviceVolfile(vol), 0o600);
+    for (const b of await this.myBricks(vol)) await writeFileAtomic(p.brickVolfile(vol.name, b), brickVolfile(vol, b), 0o600);
   }
+}
+
+/**
+ * New credentials for a volume (GlusterFS's auth.login username and password, a UUID and a
+ * random secret each): one for its clients, one for the daemon's own services.
+ */
+export function newCredentials(): VolumeCredentials {
+  const secret = (): string => randomBytes(32).toString('base64url');
+  return { username: randomUUID(), password: secret(), serviceUsername: randomUUID(), servicePassword: secret() };
 }

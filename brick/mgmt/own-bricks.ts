@@ -20,7 +20,7 @@ import type { ConfigStore, StoreLease } from './config-store.js';
 import { Mutex, type MgmtContext } from './context.js';
 import type { PeerOps } from './peers.js';
 import { writeFileAtomic, type BrickDef, type VolumeDef } from './store.js';
-import { brickVolfile, clientVolfile } from './volgen.js';
+import { brickVolfile, clientVolfile, serviceVolfile } from './volgen.js';
 
 const log = new Logger('mgmt:bricks');
 
@@ -44,11 +44,11 @@ export interface PublishedBrick {
   error?: string;
 }
 
-/** Writes file only when its content differs; true when it wrote. */
+/** Writes file only when its content differs (only root reads it: volfiles hold credentials); true when it wrote. */
 async function writeIfChanged(file: string, text: string): Promise<boolean> {
   const cur = await fsp.readFile(file, 'utf8').catch(() => undefined);
   if (cur === text) return false;
-  await writeFileAtomic(file, text);
+  await writeFileAtomic(file, text, 0o600);
   return true;
 }
 
@@ -132,6 +132,7 @@ export class OwnBricks {
     }
     const p = this.ctx.store.paths;
     await writeIfChanged(p.clientVolfile(name), clientVolfile(vol));
+    await writeIfChanged(p.serviceVolfile(name), serviceVolfile(vol));
     const mine = await this.ctx.myBricks(vol);
     await this.sweep(name, new Set(mine.map((b) => b.id)));
     await Promise.all(mine.map(async (b) => {

@@ -177,7 +177,8 @@ export class RebalanceOps {
     const p = this.ctx.store.paths;
     return {
       volume: vol.name,
-      volfile: p.clientVolfile(vol.name),
+      // The service credential: a client's may not move files (migrate).
+      volfile: p.serviceVolfile(vol.name),
       status: p.rebalanceStatus(vol.name),
       checkpoint: p.rebalanceCheckpoint(vol.name),
       pidfile: p.rebalancePidfile(vol.name),

@@ -9,6 +9,7 @@ import {
   type RemoveBrickRequest, type SetOptionRequest, type StartRequest,
 } from '../../lib/mgmt/api.js';
 import type { BrickOps } from './brick-ops.js';
+import { healVolume } from './heal.js';
 import type { MgmtContext } from './context.js';
 import { MgmtError } from './errors.js';
 import type { PeerOps } from './peers.js';
@@ -170,6 +171,7 @@ export function mgmtRoutes(ops: MgmtOps): Route[] {
     ['DELETE', new RegExp(`^/v1/volumes/${VOL}/options/([^/]+)$`), async ({ params }) => ({ json: { volume: await volumes.reset(params[0]!, params[1]!) } })],
     ['DELETE', new RegExp(`^/v1/volumes/${VOL}/options$`), async ({ params }) => ({ json: { volume: await volumes.reset(params[0]!) } })],
     ['GET', new RegExp(`^/v1/volumes/${VOL}/volfile$`), volfileRoute(ops)],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/heal$`), async ({ params, body }) => ({ json: await healVolume(ops.ctx, params[0]!, body) })],
     ['POST', new RegExp(`^/v1/volumes/${VOL}/add-brick$`), async ({ params, body }) => ({
       json: await bricks.addBrick(params[0]!, body as AddBrickRequest),
     })],

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { BrickInfo, RebalancePurpose, VolumeInfo } from '../../lib/mgmt/api.js';
 import type { RebalanceMode, RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
 import type { ConfigStore, StoreWatch } from './config-store.js';
+import type { VolumeCredentials } from './volgen.js';
 import { MgmtError } from './errors.js';
 
 /** A brick as stored: BrickInfo plus the file-name-safe id of its volfile, pidfile and log. */
@@ -56,6 +57,11 @@ export interface VolumeDef extends Omit<VolumeInfo, 'bricks' | 'removing' | 'lay
   nextSlot?: number;
   rebalance?: RebalanceRun;
   /**
+   * The volume's client and service credentials (made at create; at the first start of a
+   * volume stored without them). Never part of VolumeInfo: only volfiles carry them.
+   */
+  auth?: VolumeCredentials;
+  /**
    * Bumped by `volume start force`: a change every owner sees, so each one restarts its
    * bricks that are down (the store holds desired state, and "running" did not change).
    */
@@ -74,11 +80,15 @@ export const VOLUMES_PREFIX = '/brickfs/volumes/';
 /** The configuration store's lock every volume change holds (glusterd's cluster-wide operation lock). */
 export const OPERATION_LOCK = 'volume-ops';
 
-/** Writes a file so that readers see the old content or the new, never a mix (tmp + fsync + rename). */
-export async function writeFileAtomic(file: string, data: string): Promise<void> {
+/**
+ * Writes a file so that readers see the old content or the new, never a mix (tmp + fsync +
+ * rename), with the given mode (0600 for what holds credentials).
+ */
+export async function writeFileAtomic(file: string, data: string, mode = 0o644): Promise<void> {
   await fsp.mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await fsp.open(tmp, 'w', 0o644);
+  await fsp.rm(tmp, { force: true });
+  const fh = await fsp.open(tmp, 'w', mode);
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -105,6 +115,8 @@ export class StatePaths {
   get daemonLog(): string { return path.join(this.root, 'logs', 'daemon.log'); }
   volDir(vol: string): string { return path.join(this.root, 'vols', vol); }
   clientVolfile(vol: string): string { return path.join(this.volDir(vol), 'client.vol'); }
+  /** The volfile of the daemon's own services (rebalance, heal), with the service credential. */
+  serviceVolfile(vol: string): string { return path.join(this.volDir(vol), 'service.vol'); }
   brickVolfile(vol: string, b: BrickDef): string { return path.join(this.volDir(vol), 'bricks', `${b.id}.vol`); }
   brickPidfile(vol: string, b: BrickDef): string { return path.join(this.volDir(vol), 'run', `${b.id}.pid`); }
   brickLog(b: BrickDef): string { return path.join(this.root, 'logs', 'bricks', `${b.id}.log`); }

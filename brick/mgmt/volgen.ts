@@ -20,11 +20,29 @@ export interface VolgenBrick extends BrickInfo {
   id?: string;
 }
 
+/**
+ * A volume's credentials, made by the daemon at create (GlusterFS's auth.login username and
+ * password): the client one goes into the client volfile every mount gets, the service one
+ * only into the volfiles of the daemon's own processes (rebalance, heal), and both into the
+ * brick volfiles. docs/security.md says what each allows.
+ */
+export interface VolumeCredentials {
+  username: string;
+  password: string;
+  serviceUsername: string;
+  servicePassword: string;
+}
+
+/** Whose volfile a client graph is: a mount's (the client credential) or the daemon's own services' (the service credential). */
+export type ClientRole = 'client' | 'service';
+
 /** What volgen needs of a volume. */
 export interface VolgenInput {
   name: string;
-  /** The volume's UUID: bricks carry it on their root (storage/posix volume-id). */
+  /** The volume's UUID: bricks carry it on their root (storage/posix volume-id), clients name it in their hello. */
   id?: string;
+  /** Absent on volumes made before credentials (their bricks trust every client until they are given some). */
+  auth?: VolumeCredentials;
   version?: number;
   bricks: readonly VolgenBrick[];
   /** `volume set` options (keys of VOLUME_OPTIONS). */
@@ -150,9 +168,19 @@ function sets(vol: VolgenInput, under: Unit[], n: number, kind: 'replicate' | 's
   return out;
 }
 
+/** What protocol/client says in its hello: the volume id and the role's credential. */
+function helloOptions(vol: VolgenInput, role: ClientRole): Record<string, string> {
+  const out: Record<string, string> = vol.id ? { 'volume-id': vol.id } : {};
+  if (vol.auth) {
+    out.username = role === 'service' ? vol.auth.serviceUsername : vol.auth.username;
+    out.password = role === 'service' ? vol.auth.servicePassword : vol.auth.password;
+  }
+  return out;
+}
+
 /** The protocol/client translators and the units cluster/distribute (if any) spreads files over. */
-function build(vol: VolgenInput): { decls: Decl[]; units: Unit[]; distribute: boolean } {
-  const clientOpts = optionsFor(vol, 'protocol/client');
+function build(vol: VolgenInput, role: ClientRole = 'client'): { decls: Decl[]; units: Unit[]; distribute: boolean } {
+  const clientOpts = { ...optionsFor(vol, 'protocol/client'), ...helloOptions(vol, role) };
   const clients: Unit[] = vol.bricks.map((b, i) => ({
     decl: {
       name: `${vol.name}-client-${slotOf(b, i)}`,
@@ -221,8 +249,8 @@ function layoutOptions(vol: VolgenInput, units: readonly Unit[]): Record<string,
  * bricks being drained); then the performance translators that are on (quick-read, open-behind,
  * write-behind, io-cache, read-ahead, nl-cache, readdir-ahead, md-cache: `volume set performance.X on|off`).
  */
-export function clientGraph(vol: VolgenInput): Decl[] {
-  const { decls, units, distribute } = build(vol);
+export function clientGraph(vol: VolgenInput, role: ClientRole = 'client'): Decl[] {
+  const { decls, units, distribute } = build(vol, role);
   const out: Decl[] = [...decls];
   if (distribute) {
     out.push({
@@ -260,7 +288,7 @@ function invalidationOn(vol: VolgenInput): boolean {
 
 /**
  * The brick graph: storage/posix (with the volume id and the storage.* options) → features/locks (named by the
- * brick path) → protocol/server.
+ * brick path) → protocol/server (with the volume id and credentials clients must say in their hello).
  * cache-invalidation is written out either way, so a brick volfile shows whether the brick
  * pushes invalidations (on unless `volume set VOL features.cache-invalidation off`).
  */
@@ -275,10 +303,22 @@ export function brickGraph(vol: VolgenInput, brick: BrickInfo): Decl[] {
     {
       name: `${vol.name}-server`,
       type: 'protocol/server',
-      options: { 'listen-port': String(brick.port), 'listen-host': listenHostFor(brick.host), ...serverOpts, 'cache-invalidation': invalidation },
+      options: { 'listen-port': String(brick.port), 'listen-host': listenHostFor(brick.host), ...serverOpts, 'cache-invalidation': invalidation, ...loginOptions(vol) },
       subvolumes: [brick.path],
     },
   ];
+}
+
+/** protocol/server's side of the hello: the volume id clients must name, and the two credentials. */
+function loginOptions(vol: VolgenInput): Record<string, string> {
+  const out: Record<string, string> = vol.id ? { 'volume-id': vol.id } : {};
+  if (vol.auth) {
+    out['auth-username'] = vol.auth.username;
+    out['auth-password'] = vol.auth.password;
+    out['service-username'] = vol.auth.serviceUsername;
+    out['service-password'] = vol.auth.servicePassword;
+  }
+  return out;
 }
 
 function header(vol: VolgenInput, what: string): string {
@@ -290,6 +330,11 @@ function header(vol: VolgenInput, what: string): string {
 /** The client volfile text (what `brickfs volume volfile` prints and mounts load). */
 export function clientVolfile(vol: VolgenInput): string {
   return header(vol, 'Client volfile') + formatVolfile(clientGraph(vol));
+}
+
+/** The volfile of the daemon's own services (rebalance, heal): the client graph with the service credential. Never served. */
+export function serviceVolfile(vol: VolgenInput): string {
+  return header(vol, 'Service volfile') + formatVolfile(clientGraph(vol, 'service'));
 }
 
 /** The volfile text of one brick process. */

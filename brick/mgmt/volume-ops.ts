@@ -14,7 +14,7 @@ import {
 import { requestStatedump } from '../../lib/statedump.js';
 import type { BrickOps } from './brick-ops.js';
 import { brickPid, BrickStartError, stopBrick } from './bricks.js';
-import type { MgmtContext } from './context.js';
+import { newCredentials, type MgmtContext } from './context.js';
 import { MgmtError } from './errors.js';
 import type { OwnBricks } from './own-bricks.js';
 import { REBALANCE_STOP_MS, type RebalanceOps } from './rebalance.js';
@@ -120,6 +120,7 @@ export class VolumeOps {
       ...stripe,
       options: {},
       createdAt: new Date().toISOString(),
+      auth: newCredentials(),
     };
     await this.ctx.writeVolfiles(vol);
     await this.ctx.store.put(vol);
@@ -136,10 +137,17 @@ export class VolumeOps {
    */
   start(name: string, force = false): Promise<StartStopReply> {
     return this.ctx.lock.run(async () => {
-      const vol = this.ctx.need(name);
+      let vol = this.ctx.need(name);
       const wasStarted = vol.status === 'started';
       if (wasStarted && !force) {
         throw new MgmtError(409, `volume ${name} is already started; \`brickfs volume start ${name} force\` restarts bricks that are down`);
+      }
+      if (!vol.auth && !wasStarted) {
+        // Stored before credentials: given them now, with a new version so mounts fetch the volfile that carries them.
+        vol.auth = newCredentials();
+        vol.version += 1;
+        await this.ctx.store.put(vol);
+        vol = this.ctx.need(name);
       }
       const mine = await this.ctx.myBricks(vol);
       const theirs = vol.bricks.filter((b) => !mine.includes(b));

@@ -50,7 +50,7 @@ export class MgmtApi {
   }
 
   /** Sends a request; 2xx resolves with the body, 400 throws UsageError, anything else OperationError. */
-  private async request(method: string, path: string, body?: unknown): Promise<RawReply> {
+  private async request(method: string, path: string, body?: unknown, timeoutMs = 120_000): Promise<RawReply> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     // Root reads the host's token and sends it; anyone else is refused by the daemon (401).
     const token = readRootToken();
@@ -70,8 +70,8 @@ export class MgmtApi {
         res.on('error', reject);
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
       });
-      // Starting bricks can take a while; only a daemon silent for this long is given up on.
-      req.setTimeout(120_000, () => req.destroy(Object.assign(new Error('no answer within 120 s'), { code: 'ETIMEDOUT' })));
+      // Starting bricks can take a while; only a daemon silent for this long is given up on (0: a heal, as long as it takes).
+      if (timeoutMs > 0) req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs / 1000} s`), { code: 'ETIMEDOUT' })));
       req.on('error', (e: NodeJS.ErrnoException) => {
         if (e.code && UNREACHABLE.has(e.code)) {
           reject(new OperationError(`cannot reach the management daemon at ${this.where} (${e.code}); start it with \`brickfs daemon\``));
@@ -91,9 +91,9 @@ export class MgmtApi {
     throw res.status === 400 ? new UsageError(msg) : new OperationError(msg);
   }
 
-  /** A JSON request; resolves with the parsed reply. */
-  async json<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
-    const r = await this.request(method, path, body);
+  /** A JSON request; resolves with the parsed reply. timeoutMs: how long the daemon may stay silent (0: no limit). */
+  async json<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, timeoutMs?: number): Promise<T> {
+    const r = await this.request(method, path, body, timeoutMs);
     try {
       return JSON.parse(r.text) as T;
     } catch {

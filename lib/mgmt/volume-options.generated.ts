@@ -95,6 +95,16 @@ export const GENERATED_VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>>
     key: 'anongid',
     spec: { type: 'int', default: 65534, min: 0, max: 4294967294, description: 'The gid a squashed root\'s group 0 is served as (server.root-squash; default 65534, nogroup)' },
   },
+  'auth.allow': {
+    xlator: 'protocol/server',
+    key: 'auth-allow',
+    spec: { type: 'string', default: '*', pattern: { regex: '^\\s*(?:[0-9A-Fa-f.:*?]+(?:/[0-9]{1,3})?(?:\\s*,\\s*[0-9A-Fa-f.:*?]+(?:/[0-9]{1,3})?)*)?\\s*$', what: 'a comma-separated list of addresses, with * and ? wildcards (192.168.1.*) or as networks (10.0.0.0/8)' }, description: 'Addresses clients may connect to the bricks from: a comma-separated list with * and ? wildcards (192.168.1.*) or networks (10.0.0.0/8); default * (any). Running bricks apply it to new connections at once' },
+  },
+  'auth.reject': {
+    xlator: 'protocol/server',
+    key: 'auth-reject',
+    spec: { type: 'string', default: '', pattern: { regex: '^\\s*(?:[0-9A-Fa-f.:*?]+(?:/[0-9]{1,3})?(?:\\s*,\\s*[0-9A-Fa-f.:*?]+(?:/[0-9]{1,3})?)*)?\\s*$', what: 'a comma-separated list of addresses, with * and ? wildcards (192.168.1.*) or as networks (10.0.0.0/8)' }, description: 'Addresses clients may not connect to the bricks from, whatever auth.allow says (same form as auth.allow; default none). Running bricks apply it to new connections at once' },
+  },
   'performance.quick-read': {
     xlator: 'performance/quick-read',
     key: '(present)',

@@ -6,8 +6,11 @@ import { FsError, type WireError } from '../errors.js';
  * The wire envelope, msgpack-encoded, one per WebSocket binary message. A connection opens
  * with the hello, each way (GlusterFS's SETVOLUME handshake), the one exchange every
  * version reads whatever its own (so neither side needs per-fop compatibility shims):
- *   hello    {v, hello: {version, name}}        client → brick, the first message; name is
- *                                               for the brick's logs and statedump
+ *   hello    {v, hello: {version, name,         client → brick, the first message; name is
+ *             username?, password?, volumeId?}} for the brick's logs and statedump; the
+ *                                               credentials and the volume id the volfile
+ *                                               gave the client (a brick with credentials in
+ *                                               its volfile refuses a hello without them)
  *            {v, hello: {version, clientId}}    brick → client; clientId: the brick's name
  *                                               for this connection (its locks' owner prefix)
  *            {v, hello: {version}, err}         the brick speaks another version: it closes
@@ -75,10 +78,24 @@ export type PushFrame = InvalidatePush | ContendedPush;
 /** Longest name a client gives itself in its hello. */
 export const MAX_HELLO_NAME_BYTES = 256;
 
+/** Longest username, password or volume id a hello carries. */
+export const MAX_HELLO_FIELD_BYTES = 256;
+
+/** What a client says of itself in its hello (lib/rpc/frame.ts, the envelope above). */
+export interface Hello {
+  version: number;
+  name: string;
+  /** The credential the volfile gave this client (protocol/client username/password). */
+  username?: string;
+  password?: string;
+  /** The id of the volume the client means to reach (a brick of another volume refuses it). */
+  volumeId?: string;
+}
+
 /** The client's first message. */
 export interface HelloFrame {
   v: number;
-  hello: { version: number; name: string };
+  hello: Hello;
 }
 
 /** The brick's answer to the hello: its version, and the id it gave the connection (none when refused). */
@@ -192,9 +209,17 @@ export function decodeClientFrame(buf: Uint8Array): HelloFrame | RequestFrame {
   const o = decodeObject(buf);
   if (o.hello === undefined) return requestOf(o);
   const version = helloVersion(o.hello);
-  const name = (o.hello as { name?: unknown }).name ?? '';
+  const h = o.hello as Record<string, unknown>;
+  const name = h.name ?? '';
   if (typeof name !== 'string' || Buffer.byteLength(name) > MAX_HELLO_NAME_BYTES) throw new MalformedFrameError(`hello name is not a string of at most ${MAX_HELLO_NAME_BYTES} bytes`);
-  return { v: typeof o.v === 'number' ? o.v : 0, hello: { version, name } };
+  const hello: Hello = { version, name };
+  for (const key of ['username', 'password', 'volumeId'] as const) {
+    const v = h[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || Buffer.byteLength(v) > MAX_HELLO_FIELD_BYTES) throw new MalformedFrameError(`hello ${key} is not a string of at most ${MAX_HELLO_FIELD_BYTES} bytes`);
+    hello[key] = v;
+  }
+  return { v: typeof o.v === 'number' ? o.v : 0, hello };
 }
 
 /**

@@ -1,6 +1,9 @@
 import WebSocket from 'ws';
 import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
-import { decodeHelloReply, decodeServerFrame, encodeFrame, WIRE_VERSION, type HelloReplyFrame, type PushFrame, type ReplyFrame } from '../../lib/rpc/frame.js';
+import { decodeHelloReply, decodeServerFrame, encodeFrame, WIRE_VERSION, type Hello, type HelloReplyFrame, type PushFrame, type ReplyFrame } from '../../lib/rpc/frame.js';
+
+/** Who a client says it is in its hello: credentials and volume id (none unless given). */
+export type HelloCredentials = Pick<Hello, 'username' | 'password' | 'volumeId'>;
 
 export interface RawConnectOptions {
   /** Say no hello (a test that fops before it are refused, or that sends its own). */
@@ -9,6 +12,10 @@ export interface RawConnectOptions {
   host?: string;
   /** Extra headers of the WebSocket handshake (an Origin, as a browser sends). */
   headers?: Record<string, string>;
+  /** What the hello says of who the client is. */
+  credentials?: HelloCredentials;
+  /** Local address to connect from (another address of the host: 127.0.0.2). */
+  localAddress?: string;
 }
 
 /**
@@ -30,7 +37,7 @@ export class RawBrickClient {
   helloReply?: HelloReplyFrame;
   private helloWaiter?: (r: HelloReplyFrame) => void;
 
-  private constructor(readonly ws: WebSocket) {
+  private constructor(readonly ws: WebSocket, private readonly credentials: HelloCredentials) {
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => {
       this.closeCode = code;
       this.closeReason = reason.toString();
@@ -61,9 +68,9 @@ export class RawBrickClient {
    */
   static async connect(port: number, subvolume: string, opts: RawConnectOptions = {}): Promise<RawBrickClient> {
     const ws = new WebSocket(`ws://${opts.host ?? '127.0.0.1'}:${port}/?subvolume=${encodeURIComponent(subvolume)}`, {
-      maxPayload: 128 << 20, ...(opts.headers ? { headers: opts.headers } : {}),
+      maxPayload: 128 << 20, ...(opts.headers ? { headers: opts.headers } : {}), ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
     });
-    const c = new RawBrickClient(ws);
+    const c = new RawBrickClient(ws, opts.credentials ?? {});
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -75,7 +82,7 @@ export class RawBrickClient {
   /** Says the hello and waits for its answer (or the connection's end: undefined). */
   async hello(version = WIRE_VERSION, name = 'rawtest'): Promise<HelloReplyFrame | undefined> {
     const answered = new Promise<HelloReplyFrame>((resolve) => { this.helloWaiter = resolve; });
-    this.ws.send(encodeFrame({ v: WIRE_VERSION, hello: { version, name } }));
+    this.ws.send(encodeFrame({ v: WIRE_VERSION, hello: { version, name, ...this.credentials } }));
     const r = await Promise.race([answered, this.closed.then(() => undefined)]);
     this.helloWaiter = undefined;
     return r;

@@ -97,6 +97,17 @@ test('frozen wire samples: the hello each way, which every version must read wha
   t.deepEqual(decodeHelloReply(encodeFrame({ v: 99, hello: { version: 99 } })), { v: 99, hello: { version: 99 } });
 });
 
+test('frozen wire sample: the hello with credentials and the volume id (issue 24)', (t) => {
+  const hello = {
+    v: WIRE_VERSION,
+    hello: { version: WIRE_VERSION, name: '1a2b3c4d-vol-client-0', username: '0b7c3f0e-9a52-4e55-9d43-6f1e5a0c2b11', password: 'c2VjcmV0LXBhc3N3b3JkLW9mLTMyLWJ5dGVzLi4uLi4', volumeId: '7d1e1a3c-2f44-4b0e-8f5a-0c9b8e7d6a51' },
+  };
+  t.deepEqual(encodeFrame(hello), fixture('hello-request-credentials.msgpack'));
+  t.deepEqual(decodeClientFrame(fixture('hello-request-credentials.msgpack')), hello);
+  t.throws(() => decodeClientFrame(encodeFrame({ v: WIRE_VERSION, hello: { version: 3, name: 'x', password: 7 } } as never)), { instanceOf: MalformedFrameError });
+  t.throws(() => decodeClientFrame(encodeFrame({ v: WIRE_VERSION, hello: { version: 3, name: 'x', username: 'u'.repeat(300) } })), { instanceOf: MalformedFrameError });
+});
+
 test('a hello reply from a brick before the hello (an error in its own envelope) names its version', (t) => {
   const older = decodeHelloReply(encodeFrame({ v: 2, id: 0, err: { errno: 71, code: 'EPROTO', message: 'unsupported wire version 3' } }));
   t.is(older.hello.version, 2);

@@ -157,7 +157,8 @@ class Backend {
   private async persist(keys: Map<string, Entry>, revision: number): Promise<void> {
     const sorted = [...keys].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const data: DataFile = { format: 1, revision, keys: Object.fromEntries(sorted) };
-    await writeFileAtomic(this.file, `${JSON.stringify(data, null, 1)}\n`);
+    // Volume definitions hold the volumes' credentials: root's only.
+    await writeFileAtomic(this.file, `${JSON.stringify(data, null, 1)}\n`, 0o600);
     // Only once on disk: memory never runs ahead of what a restart would see.
     this.keys = keys;
     this.revision = revision;

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { FsError } from '../../../lib/errors.js';
-import { FOPS, isFopName, type FopArgs, type FopName, type WireArgs } from '../../../lib/fops.js';
+import { FOPS, isFopName, XATTR_LAYOUT, type FopArgs, type FopName, type WireArgs } from '../../../lib/fops.js';
 import { CtxKey, Fd } from '../../../lib/inode.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { registerXlator } from '../../../lib/registry.js';
@@ -16,6 +16,7 @@ import {
 } from '../../../lib/rpc/frame.js';
 import { CoalescingSender, socketOf } from '../../../lib/rpc/coalescing-sender.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
+import { ADDRESS_LIST_PATTERN, AddressList, addressAllowed, plainAddress, sameSecret, type ConnKind } from './auth.js';
 
 /** A checked request of one connection, waiting for its turn or running. */
 interface Request {
@@ -35,6 +36,10 @@ interface Conn {
   id: string;
   /** What the client calls itself (its hello), for logs and statedump. */
   name: string;
+  /** Its remote address, as auth.allow / auth.reject see it. */
+  addr: string;
+  /** What it authenticated as in its hello (client until then: nothing more). */
+  kind: ConnKind;
   /** Closes a connection that says no hello in time. */
   helloTimer?: NodeJS.Timeout;
   ws: WebSocket;
@@ -105,6 +110,27 @@ function releasesOnly(fop: FopName, args: Record<string, unknown>): boolean {
   }
 }
 
+/**
+ * Fops only the pool's own services send: rebalance's migration handshake, and the heal
+ * index (heal info, index heal). A mount never sends them; a client credential is refused them.
+ */
+const SERVICE_FOPS: ReadonlySet<FopName> = new Set(['migrate', 'indexlist']);
+
+/**
+ * Why a client connection may not send this fop, or undefined when it may. Besides the
+ * service fops, trusted.* xattrs are the pool's (changelogs, gfids, link files, the
+ * volume id): a mount writes only distribute's layout of a directory, through setxattr;
+ * the rest it sets through xattrop (changelogs) and the xattrs of a create (gfids, link files).
+ */
+function serviceOnly(fop: FopName, args: Record<string, unknown>): string | undefined {
+  if (SERVICE_FOPS.has(fop)) return `${fop} is for the pool's own services only`;
+  if ((fop === 'setxattr' || fop === 'removexattr') && typeof args.name === 'string' && args.name.startsWith('trusted.')) {
+    if (fop === 'setxattr' && args.name === XATTR_LAYOUT) return undefined;
+    return `${fop} of ${args.name}: trusted.* attributes are the pool's own`;
+  }
+  return undefined;
+}
+
 /** How long a new connection may take to say its hello before it is closed. */
 const HELLO_TIMEOUT_MS = 30_000;
 
@@ -124,7 +150,10 @@ const CLOSE_NO_HELLO = 4008;
  * wants in the URL (?subvolume=NAME, GlusterFS's remote-subvolume), then says its hello: the
  * wire version it speaks, answered with this brick's and the id the brick gives the
  * connection (lib/rpc/frame.ts); another version is refused there, once, instead of in every
- * fop. Every request's args are checked against the fop table's spec before dispatch (EINVAL
+ * fop. The hello also carries the client's credentials and volume id, checked with its
+ * address (admit(): docs/security.md); a connection that fails any check is closed with the
+ * same 4003 "refused". A client credential may not send what only the pool's services do
+ * (serviceOnly()). Every request's args are checked against the fop table's spec before dispatch (EINVAL
  * naming the field). Requests are handled concurrently in arrival order (pipelined); every
  * failure, malformed frames included, becomes an error reply and the connection keeps serving.
  *
@@ -187,6 +216,30 @@ export class Server extends Xlator {
       description: 'The gid root\'s group 0 is served as under root-squash',
       volume: { key: 'server.anongid', description: 'The gid a squashed root\'s group 0 is served as (server.root-squash; default 65534, nogroup)' },
     },
+    'volume-id': {
+      type: 'string',
+      description: 'The id of the volume this brick belongs to (volgen writes it): a client whose hello names another volume is refused, and with credentials set, one that names none',
+    },
+    'auth-username': {
+      type: 'string',
+      description: 'The volume\'s client credential (with auth-password; volgen makes them at volume create): with credentials set, a client must say one of them in its hello or is refused',
+    },
+    'auth-password': { type: 'string', description: 'The password of auth-username' },
+    'service-username': {
+      type: 'string',
+      description: 'The credential of the pool\'s own services (rebalance, self-heal): only their connections may send migrate, indexlist, trusted.* xattrs, and have negative pids honoured',
+    },
+    'service-password': { type: 'string', description: 'The password of service-username' },
+    'auth-allow': {
+      type: 'string', default: '*', pattern: ADDRESS_LIST_PATTERN,
+      description: 'Addresses clients may connect from (comma-separated, * and ? wildcards, or ADDRESS/PREFIX); the pool\'s services are not subject to it',
+      volume: { key: 'auth.allow', description: 'Addresses clients may connect to the bricks from: a comma-separated list with * and ? wildcards (192.168.1.*) or networks (10.0.0.0/8); default * (any). Running bricks apply it to new connections at once' },
+    },
+    'auth-reject': {
+      type: 'string', default: '', pattern: ADDRESS_LIST_PATTERN,
+      description: 'Addresses clients may not connect from, read before auth-allow (same form)',
+      volume: { key: 'auth.reject', description: 'Addresses clients may not connect to the bricks from, whatever auth.allow says (same form as auth.allow; default none). Running bricks apply it to new connections at once' },
+    },
   } as const;
 
   private wss?: WebSocketServer;
@@ -242,7 +295,7 @@ export class Server extends Xlator {
     await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));
   }
 
-  /** cache-invalidation applies at once; the listener stays where it is until a restart. */
+  /** cache-invalidation, credentials and address lists apply at once (to new connections); the listener stays where it is until a restart. */
   override reconfigure(options: Record<string, string>): void {
     const before = [this.optNumber('listen-port'), this.optString('listen-host')];
     super.reconfigure(options);
@@ -257,7 +310,7 @@ export class Server extends Xlator {
       limits: { outstandingRpcs: this.optNumber('outstanding-rpc-limit'), outstandingBytes: this.optNumber('outstanding-bytes-limit'), openFds: this.openFdLimit() },
       pauses: this.bounded.pauses, emfile: this.bounded.emfile,
       connections: [...this.conns].map((c) => ({
-        id: c.id, name: c.name, subvolume: c.subvol.name, fds: c.fds.size,
+        id: c.id, name: c.name, kind: c.kind, address: c.addr, subvolume: c.subvol.name, fds: c.fds.size,
         inflight: c.inflight, inflightBytes: c.inflightBytes, queued: c.queue.length, queuedBytes: c.queuedBytes,
         unreadBytes: c.ws.bufferedAmount, paused: c.paused,
       })),
@@ -274,7 +327,7 @@ export class Server extends Xlator {
       return;
     }
     const conn: Conn = {
-      id: '', name: '', ws, sender: new CoalescingSender(ws), subvol, fds: new Map(),
+      id: '', name: '', addr: plainAddress(req.socket.remoteAddress), kind: 'client', ws, sender: new CoalescingSender(ws), subvol, fds: new Map(),
       queue: [], queuedBytes: 0, inflight: 0, inflightBytes: 0, opening: 0, paused: false, gone: false,
     };
     conn.helloTimer = setTimeout(() => ws.close(CLOSE_NO_HELLO, `no hello within ${HELLO_TIMEOUT_MS} ms`), HELLO_TIMEOUT_MS);
@@ -308,10 +361,61 @@ export class Server extends Xlator {
       conn.ws.close(CLOSE_VERSION, `wire version ${WIRE_VERSION} here, ${theirs} there`);
       return;
     }
+    const refusal = this.admit(conn, h);
+    if (refusal) {
+      // The same close as every refusal: the client learns nothing of what was wrong.
+      this.log.warn(`refused client ${JSON.stringify(h.hello.name)} from ${conn.addr}: ${refusal}`);
+      conn.ws.close(CLOSE_REFUSED, REFUSED_TEXT);
+      return;
+    }
     conn.id = randomUUID();
     conn.name = h.hello.name;
-    this.log.debug(`client ${JSON.stringify(conn.name)} is connection ${conn.id} on ${conn.subvol.name}`);
+    this.log.debug(`client ${JSON.stringify(conn.name)} (${conn.kind}, ${conn.addr}) is connection ${conn.id} on ${conn.subvol.name}`);
     conn.ws.send(encodeFrame({ v: WIRE_VERSION, hello: { version: WIRE_VERSION, clientId: conn.id } }));
+  }
+
+  /** An option without a default, or undefined when the volfile does not set it. */
+  private optional(key: string): string | undefined {
+    const v = this.opts[key];
+    return v === undefined ? undefined : String(v);
+  }
+
+  /**
+   * Decides what a hello may be (GlusterFS's SETVOLUME through auth/login and auth/addr):
+   * sets conn.kind and returns undefined, or says why the connection is refused. A volfile
+   * without credentials trusts every client (hand-written volfiles, tests); with them, a
+   * client must name this volume and say the client or the service credential. Address lists
+   * apply to every connection but the services' (which run on the pool's own hosts).
+   */
+  private admit(conn: Conn, h: HelloFrame): string | undefined {
+    const { username, password, volumeId } = h.hello;
+    const volume = this.optional('volume-id');
+    const logins: Array<[ConnKind, string | undefined, string | undefined]> = [
+      ['client', this.optional('auth-username'), this.optional('auth-password')],
+      ['service', this.optional('service-username'), this.optional('service-password')],
+    ];
+    const required = logins.some(([, u]) => u !== undefined);
+    if (volume !== undefined && (volumeId ?? (required ? '' : volume)) !== volume) {
+      return `it names volume ${JSON.stringify(volumeId ?? null)}, this brick is of volume ${volume}`;
+    }
+    if (!required) conn.kind = 'open';
+    else {
+      const login = logins.find(([, u]) => u !== undefined && u === username);
+      if (!login || password === undefined || !sameSecret(password, login[2] ?? '')) {
+        return username === undefined ? 'it has no credentials' : `wrong credentials (user ${JSON.stringify(username)})`;
+      }
+      conn.kind = login[0];
+    }
+    if (conn.kind !== 'service') {
+      let allowed: boolean;
+      try {
+        allowed = addressAllowed(conn.addr, new AddressList(this.optString('auth-allow')), new AddressList(this.optString('auth-reject')));
+      } catch (e) {
+        return `auth-allow/auth-reject cannot be read (${(e as Error).message})`;
+      }
+      if (!allowed) return `address ${conn.addr} is not allowed (auth-allow ${this.optString('auth-allow')}; auth-reject ${this.optString('auth-reject') || 'none'})`;
+    }
+    return undefined;
   }
 
   private send(conn: Conn, frame: ReplyFrame): void {
@@ -358,7 +462,7 @@ export class Server extends Xlator {
       return;
     }
     // A request without valid credentials is refused, never run as someone by default.
-    const frame = this.squash(frameFromWire(req.cred));
+    const frame = this.squash(conn, frameFromWire(req.cred));
     if (!frame) {
       this.sendError(conn, id, FsError.of('EINVAL', 'request carries no valid credentials'));
       return;
@@ -366,6 +470,11 @@ export class Server extends Xlator {
     const bad = argsProblem(FOPS[fop].args, args);
     if (bad) {
       this.sendError(conn, id, FsError.of(bad.code, `${fop}: ${bad.message}`));
+      return;
+    }
+    const forbidden = conn.kind === 'client' ? serviceOnly(fop, args) : undefined;
+    if (forbidden) {
+      this.sendError(conn, id, FsError.of('EPERM', forbidden));
       return;
     }
     if (fop === 'entrylk' || fop === 'migrate') args.owner = `${conn.id}:${args.owner as string}`;
@@ -388,11 +497,13 @@ export class Server extends Xlator {
 
   /**
    * root-squash (GlusterFS's, as NFS's root_squash): uid 0 becomes anonuid, gid 0 and group 0
-   * anongid. Frames of the pool's own services (negative pids: self-heal, rebalance, a
-   * translator's own work) are not squashed, as GlusterFS spares its internal clients.
+   * anongid. Frames of the pool's own services (negative pids: self-heal, rebalance) are not
+   * squashed, as GlusterFS spares its trusted internal clients, but only on a connection that
+   * authenticated as a service (or on a brick without credentials): on a client's, a negative
+   * pid is a number like any other.
    */
-  private squash(f: Frame | undefined): Frame | undefined {
-    if (!f || f.pid < 0 || !this.optBool('root-squash')) return f;
+  private squash(conn: Conn, f: Frame | undefined): Frame | undefined {
+    if (!f || (f.pid < 0 && conn.kind !== 'client') || !this.optBool('root-squash')) return f;
     if (f.uid !== 0 && f.gid !== 0 && !f.groups.includes(0)) return f;
     const anongid = this.optNumber('anongid');
     return {

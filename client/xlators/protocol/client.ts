@@ -56,6 +56,9 @@ export class ProtocolClient extends Xlator {
       type: 'int', default: 42, min: 1, max: 1800, description: 'Seconds without an answer before the brick is declared down',
       volume: { key: 'network.ping-timeout', description: 'Seconds without an answer before a client declares a brick down' },
     },
+    username: { type: 'string', description: 'The credential this client says in its hello (volgen writes the volume\'s); a brick with credentials refuses a client without them' },
+    password: { type: 'string', description: 'The password of username' },
+    'volume-id': { type: 'string', description: 'The id of the volume this client means to reach, said in its hello: a brick of another volume refuses it' },
     'coalesce-ms': { type: 'int', default: 1, min: 0, max: 50, description: 'Milliseconds a request nobody waits for (release, a post-op sent behind) waits to share the next request\'s socket write (0: sent at once)' },
   } as const;
 
@@ -139,7 +142,7 @@ export class ProtocolClient extends Xlator {
     this.sender = sender;
     ws.binaryType = 'nodebuffer';
     ws.on('open', () => {
-      ws.send(encodeFrame({ v: WIRE_VERSION, hello: { version: WIRE_VERSION, name: `${PROCESS_ID}-${this.name}` } }));
+      ws.send(encodeFrame({ v: WIRE_VERSION, hello: { version: WIRE_VERSION, name: `${PROCESS_ID}-${this.name}`, ...this.credentials() } }));
       this.helloTimer = setTimeout(() => {
         this.log.error(`${this.target} did not answer the hello within ${this.pingTimeoutMs} ms`);
         ws.terminate();
@@ -156,8 +159,14 @@ export class ProtocolClient extends Xlator {
       this.connected = false;
       this.ws = undefined;
       this.failAll(new BrickDisconnectedError(this.target));
-      // The brick says no more than "refused" (its log says why): a wrong remote-subvolume, or not allowed.
-      if (code === 4003) this.log.error(`${this.target}: the brick refused this client (${reason.toString()}): check remote-subvolume, and the brick's log`);
+      // The brick says no more than "refused" (its log says why): a wrong remote-subvolume,
+      // credentials or volume id, or an address not allowed. Retried slowly: a volume set may allow it.
+      if (code === 4003) {
+        const why = `${this.target}: the brick refused this client (${reason.toString()}): check remote-subvolume, the volfile's credentials, auth.allow/auth.reject, and the brick's log`;
+        if (why !== this.lastRefusal) this.log.error(why);
+        this.lastRefusal = why;
+        this.backoffMs = BACKOFF_MAX_MS;
+      }
       if (wasUp) {
         this.log.warn(`disconnected from ${this.target}`);
         for (const p of this.parents) p.notify('CHILD_DOWN', this);
@@ -166,6 +175,17 @@ export class ProtocolClient extends Xlator {
       this.firstAttempt = undefined;
       this.scheduleReconnect();
     });
+  }
+
+  /** What the hello says of who this client is: the volfile's credentials and volume id, those it has. */
+  private credentials(): { username?: string; password?: string; volumeId?: string } {
+    const opt = (k: string): string | undefined => (this.opts[k] === undefined ? undefined : String(this.opts[k]));
+    const out: { username?: string; password?: string; volumeId?: string } = {};
+    const [username, password, volumeId] = [opt('username'), opt('password'), opt('volume-id')];
+    if (username !== undefined) out.username = username;
+    if (password !== undefined) out.password = password;
+    if (volumeId !== undefined) out.volumeId = volumeId;
+    return out;
   }
 
   /** The brick's answer to the hello: up if it speaks our version, else closed (and retried slowly: it may be upgraded). */

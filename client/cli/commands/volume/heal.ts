@@ -57,9 +57,8 @@ export const command: CommandModule<GlobalArgs, HealArgs> = {
   handler: async (argv: ArgumentsCamelCase<HealArgs>) => {
     const req = parseHealWords((argv.what ?? []).map(String));
     await labelled(`volume heal: ${argv.volname}`, async () => {
-      const { text } = await MgmtApi.fromArgs(argv).text(volumePath(argv.volname, '/volfile'));
-      const { runHeal } = await import('../../../heal.js');
-      const report = await runHeal(text, req);
+      // The daemon runs it: heal reads the heal index, which only the pool's services may.
+      const report = await MgmtApi.fromArgs(argv).json<HealReport>('POST', volumePath(argv.volname, '/heal'), req, 0);
       if (argv.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else print(req, report);
     });
