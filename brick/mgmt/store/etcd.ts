@@ -304,6 +304,11 @@ export class EtcdConfigStore implements ConfigStore {
     ) {
       return new FsError('ENOTCONN', `${msg} (etcd unreachable)`);
     }
+    // A member cut off from the others (or a cluster without a majority) takes the request
+    // and answers late that it could not commit it: unreachable as far as the caller goes.
+    if (/context deadline exceeded|etcdserver: (request timed out|no leader|leader changed|too many requests)/.test(msg)) {
+      return new FsError('ETIMEDOUT', `${msg} (the etcd member reached could not get it committed: it reaches no majority of its cluster, or etcd is overloaded)`);
+    }
     if (e instanceof etcd3.EtcdLeaseInvalidError) return new FsError('ENOENT', `${msg} (the lease has expired or was revoked)`);
     if (e instanceof etcd3.EtcdPermissionDeniedError) return new FsError('EACCES', msg);
     return new FsError('EIO', msg);
