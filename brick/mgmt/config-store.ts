@@ -53,8 +53,13 @@ export interface ConfigStore {
   putIf(key: string, value: string, expected: number, lease?: StoreLease): Promise<boolean>;
   /** Removes key only if its revision is still `expected`; true when removed. */
   removeIf(key: string, expected: number): Promise<boolean>;
-  /** Calls fn for every change under prefix from now on, in revision order. */
-  watch(prefix: string, fn: (e: StoreEvent) => void): Promise<StoreWatch>;
+  /**
+   * Calls fn for every change under prefix from now on, in revision order. Should the store
+   * drop changes (etcd cancels a watch whose next revision was compacted away while it was
+   * cut off), the watch goes on from the store's present revision and onGap is called: the
+   * caller reads again what it follows.
+   */
+  watch(prefix: string, fn: (e: StoreEvent) => void, onGap?: () => void): Promise<StoreWatch>;
   /** A lease of ttlMs, renewed until revoked (peer liveness). */
   lease(ttlMs: number): Promise<StoreLease>;
   /**

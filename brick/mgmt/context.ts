@@ -21,6 +21,8 @@ export interface MgmtOptions {
   rebalanceMain?: string;
   /** This daemon's peer UUID: it owns the bricks stored with it (BrickDef.peer). */
   selfUuid: string;
+  /** How errors name the configuration store (etcd://H:P,H:P/PREFIX or file:DIR). */
+  storeName?: string;
 }
 
 /** Runs async tasks one at a time (volume changes must not interleave). */
@@ -65,7 +67,7 @@ export const OPERATION_LOCK_WAIT_MS = 30_000;
 export class OperationLock {
   private readonly local = new Mutex();
 
-  constructor(private readonly store: VolumeStore, private readonly waitMs = OPERATION_LOCK_WAIT_MS) {}
+  constructor(private readonly store: VolumeStore, private readonly storeName = 'the configuration store', private readonly waitMs = OPERATION_LOCK_WAIT_MS) {}
 
   run<T>(fn: () => Promise<T>): Promise<T> {
     return this.local.run(async () => {
@@ -80,7 +82,14 @@ export class OperationLock {
         if (e.code === 'EBUSY') {
           throw new MgmtError(503, `another volume operation is still in progress after ${this.waitMs / 1000} s (${e.message}); nothing was changed, try again`);
         }
-        throw new MgmtError(503, `the configuration store cannot be used (${e.message}); nothing was changed, try again once it answers`);
+        // The store's own messages start with its name: said once here, in front.
+        const why = e.message.replace(/^config store \S+: /, '');
+        if (e.code === 'ETIMEDOUT' || e.code === 'ENOTCONN') {
+          throw new MgmtError(503,
+            `the configuration store ${this.storeName} is unreachable from this daemon (${why}); nothing was changed. ` +
+            'Bricks and mounts keep serving; check etcd and this host\'s network to those endpoints, and try again once it answers');
+        }
+        throw new MgmtError(503, `the configuration store ${this.storeName} cannot be used (${why}); nothing was changed, try again once it answers`);
       }
     });
   }
@@ -97,7 +106,7 @@ export class MgmtContext {
   private readonly hereCache = new Map<string, Promise<boolean>>();
 
   constructor(readonly store: VolumeStore, readonly opts: MgmtOptions) {
-    this.lock = new OperationLock(store);
+    this.lock = new OperationLock(store, opts.storeName);
     this.brickMain = opts.brickMain ?? BRICK_MAIN;
     this.events.setMaxListeners(0);
   }

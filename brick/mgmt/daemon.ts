@@ -155,6 +155,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     brickMain: opts.brickMain,
     rebalanceMain: opts.rebalanceMain ?? (process.env.BRICKFS_REBALANCE_MAIN || undefined),
     selfUuid: uuid,
+    storeName: where,
   });
   // The port is the one asked for until the server says which it got (--port 0).
   const peers = new PeerOps(ctx, config, { uuid, hostname: advertisedHost(opts.listen), port: opts.port }, clusterId, where, poolSecret);

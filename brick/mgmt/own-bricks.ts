@@ -74,9 +74,14 @@ export class OwnBricks {
   async start(): Promise<void> {
     this.unwatch = this.ctx.store.onChange((name) => this.schedule(name));
     this.peers.onLease(() => {
-      // A new lease: what was published with the old one is gone.
+      // A new lease: this daemon was cut off from the store for a whole TTL. What it
+      // published with the old lease is gone, and changes made meanwhile are read again
+      // (whatever the watch may have missed) before its bricks are reconciled with them.
       this.published.clear();
-      void this.queue.run(() => this.refreshAll()).catch((e: Error) => log.warn(`republishing brick states: ${e.message}`));
+      void this.ctx.store.resync()
+        .catch((e: Error) => log.warn(`reading the volume definitions again: ${e.message}`))
+        .then(() => this.queue.run(() => this.refreshAll()))
+        .catch((e: Error) => log.warn(`republishing brick states: ${e.message}`));
     });
     await this.queue.run(async () => {
       for (const vol of this.ctx.store.list()) await this.reconcile(vol.name);

@@ -208,6 +208,9 @@ export class VolumeStore {
         }
         // Told even when a reread got there first: owners of bricks act on what the store says.
         store.changed(name);
+      }, () => {
+        // Changes were lost (the watch started again from now): whatever differs is told.
+        void store.resync().catch(() => undefined);
       });
       for (const kv of await store.config.list(VOLUMES_PREFIX)) {
         if ((store.volumes.get(kv.key.slice(VOLUMES_PREFIX.length))?.revision ?? 0) < kv.revision) store.take(kv.key, kv.value, kv.revision);
@@ -320,6 +323,18 @@ export class VolumeStore {
       if ((this.volumes.get(name)?.revision ?? 0) < kv.revision) this.take(kv.key, kv.value, kv.revision);
     }
     for (const name of [...this.volumes.keys()]) if (!names.has(name)) this.volumes.delete(name);
+  }
+
+  /**
+   * Reads every definition again and tells onChange listeners of each one that differs from
+   * the copy held (created, changed or removed meanwhile): how a daemon catches up with
+   * changes its watch may not have delivered, after being cut off from the store.
+   */
+  async resync(): Promise<void> {
+    const before = new Map([...this.volumes].map(([name, h]) => [name, h.revision]));
+    await this.sync();
+    const names = new Set([...before.keys(), ...this.volumes.keys()]);
+    for (const name of names) if (before.get(name) !== this.volumes.get(name)?.revision) this.changed(name);
   }
 
   /** Removes a volume; refused (409) when it was changed elsewhere since this daemon read it. */

@@ -25,7 +25,8 @@
  *   under its cluster lock; here two daemons changing one key cannot both win even without it.
  * - Watches start at the revision of a read made first (glusterd2's WithRev), so nothing
  *   between the caller's last read and the watch is missed, and etcd3 resumes from the last
- *   revision seen after a reconnection.
+ *   revision seen after a reconnection. A watch etcd cancels (that revision compacted away
+ *   meanwhile) starts again from now, and the caller is told to read everything again.
  * - Every call has a deadline (glusterd2: 5 s on get/put/delete), so a dead or unreachable
  *   etcd is an error (ENOTCONN or ETIMEDOUT, naming the endpoints) rather than a hang. Such
  *   a failure of putIf/removeIf may or may not have been applied: re-read.
@@ -142,7 +143,16 @@ export class EtcdConfigStore implements ConfigStore {
     return res.succeeded;
   }
 
-  async watch(prefix: string, fn: (e: StoreEvent) => void): Promise<StoreWatch> {
+  async watch(prefix: string, fn: (e: StoreEvent) => void, onGap?: () => void): Promise<StoreWatch> {
+    const w = new EtcdWatch(this, prefix);
+    await this.startWatcher(w, fn, onGap);
+    this.watches.add(w);
+    return w;
+  }
+
+  /** Gives w an etcd watcher from the store's revision now on; its cancellation by etcd starts another. */
+  private async startWatcher(w: EtcdWatch, fn: (e: StoreEvent) => void, onGap?: () => void): Promise<void> {
+    const { prefix } = w;
     // The watch starts right after the store's revision now, as read here.
     const head = await this.call('watch', prefix, () => this.ns.getAll().prefix(prefix).limit(1).exec());
     const watcher = this.ns
@@ -150,7 +160,6 @@ export class EtcdConfigStore implements ConfigStore {
       .prefix(prefix)
       .startRevision(String(rev(head.header.revision) + 1))
       .watcher();
-    const w = new EtcdWatch(this, watcher, prefix);
     watcher.on('data', (res: IWatchResponse) => {
       for (const ev of res.events) {
         const e: StoreEvent = { key: ev.kv.key.toString('utf8'), revision: rev(ev.kv.mod_revision) };
@@ -163,15 +172,38 @@ export class EtcdConfigStore implements ConfigStore {
       }
     });
     watcher.on('disconnected', (err: Error) => log.debug(`watch ${prefix}: disconnected (${err?.message}); reconnecting`));
-    watcher.on('error', (err: Error) => log.error(`${this.where}: watch ${prefix} stopped: ${err?.message}`));
+    let up = false;
+    // etcd cancels a watch it cannot resume (its next revision compacted away while this
+    // client was cut off): the changes in between are lost, so watch on from now and say so.
+    watcher.on('error', (err: Error) => {
+      if (!up || w.closed) return; // before 'connected', connected() below has it
+      log.warn(`${this.where}: watch ${prefix} cancelled by etcd (${err?.message}); watching again from now, and reading everything again`);
+      watcher.removeAllListeners('data');
+      void watcher.cancel().catch(() => undefined);
+      const again = (delayMs: number): void => {
+        if (w.closed || this.closed) return;
+        this.startWatcher(w, fn, onGap).then(
+          () => onGap?.(),
+          (e: Error) => {
+            log.debug(`watch ${prefix}: ${e.message}; trying again`);
+            setTimeout(() => again(Math.min(delayMs * 2, 5000)), delayMs).unref();
+          },
+        );
+      };
+      again(250);
+    });
     try {
       await this.call('watch', prefix, () => connected(watcher));
     } catch (e) {
       void watcher.cancel().catch(() => undefined);
       throw e;
     }
-    this.watches.add(w);
-    return w;
+    up = true;
+    if (w.closed) {
+      void watcher.cancel().catch(() => undefined);
+      return;
+    }
+    w.watcher = watcher;
   }
 
   async lease(ttlMs: number): Promise<StoreLease> {
@@ -304,6 +336,11 @@ export class EtcdConfigStore implements ConfigStore {
     ) {
       return new FsError('ENOTCONN', `${msg} (etcd unreachable)`);
     }
+    // A member cut off from the others (or a cluster without a majority) takes the request
+    // and answers late that it could not commit it: unreachable as far as the caller goes.
+    if (/context deadline exceeded|etcdserver: (request timed out|no leader|leader changed|too many requests)/.test(msg)) {
+      return new FsError('ETIMEDOUT', `${msg} (the etcd member reached could not get it committed: it reaches no majority of its cluster, or etcd is overloaded)`);
+    }
     if (e instanceof etcd3.EtcdLeaseInvalidError) return new FsError('ENOENT', `${msg} (the lease has expired or was revoked)`);
     if (e instanceof etcd3.EtcdPermissionDeniedError) return new FsError('EACCES', msg);
     return new FsError('EIO', msg);
@@ -338,21 +375,26 @@ function connected(watcher: Watcher): Promise<void> {
 
 class EtcdWatch implements StoreWatch {
   private closing: Promise<void> | undefined;
+  /** The etcd watcher now (another after etcd cancelled one). */
+  watcher: Watcher | undefined;
+  closed = false;
 
   constructor(
     private readonly store: EtcdConfigStore,
-    private readonly watcher: Watcher,
-    private readonly prefix: string,
+    readonly prefix: string,
   ) {}
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.watcher.removeAllListeners('data');
+      this.closed = true;
+      const watcher = this.watcher;
       this.store.forget(this);
+      if (!watcher) return;
+      watcher.removeAllListeners('data');
       // The cancel waits for etcd's answer; with etcd gone it is dropped at the reconnection.
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
-        this.watcher.cancel().catch((e: Error) => log.debug(`watch ${this.prefix}: cancel: ${e.message}`)),
+        watcher.cancel().catch((e: Error) => log.debug(`watch ${this.prefix}: cancel: ${e.message}`)),
         new Promise<void>((r) => (timer = setTimeout(r, 2000))),
       ]);
       clearTimeout(timer);
