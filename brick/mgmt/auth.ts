@@ -63,9 +63,10 @@ export class MgmtGuard {
     if (value === undefined) return false;
     const h = hostOfHeader(value);
     if (h === null) return false;
+    // Its own --listen address counts even while no interface holds it (a link taken down).
+    if (this.src.ownNames.some((n) => n.toLowerCase() === h)) return true;
     if (net.isIP(h)) return isLocalAddress(h);
     if (h === 'localhost' || h.endsWith('.localhost') || h === os.hostname().toLowerCase()) return true;
-    if (this.src.ownNames.some((n) => n.toLowerCase() === h)) return true;
     const now = Date.now();
     if (!this.cached || this.cached.until < now) {
       const names = await this.src.storeNames().catch(() => []);
