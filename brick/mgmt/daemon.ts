@@ -1,7 +1,7 @@
 // The management daemon (role of glusterd): opens the state directory and the configuration
 // store (the file store in it, or etcd shared by a pool), puts the operation
 // modules together, serves them over HTTP/JSON (routes.ts, docs/mgmt-api.md) and brings
-// back the bricks and rebalance processes of its volumes after a restart.
+// back the bricks, rebalance processes and self-heal daemon of its volumes after a restart.
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import { RebalanceOps } from './rebalance.js';
 import { advertisedHost, ensureClusterId, ensurePoolSecret, loadPeerUuid, PeerOps } from './peers.js';
 import { MgmtGuard } from './auth.js';
 import { ensureRootToken } from '../../lib/mgmt/token.js';
+import { SelfHealDaemon } from './self-heal-daemon.js';
 import { mgmtRoutes, routeRequests } from './routes.js';
 import { StatePaths, VolumeStore } from './store.js';
 import type { ConfigStore } from './config-store.js';
@@ -162,7 +163,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const own = new OwnBricks(ctx, config, peers);
   const rebalance = new RebalanceOps(ctx);
   const bricks = new BrickOps(ctx, rebalance, peers, own);
-  const volumes = new VolumeOps(ctx, bricks, rebalance, own);
+  const shd = new SelfHealDaemon(ctx, config, peers);
+  const volumes = new VolumeOps(ctx, bricks, rebalance, own, shd);
   // Mounts long-polling this daemon hear of changes made through any daemon of the store.
   store.onChange((name) => ctx.events.emit('changed', name));
   let ready = false;
@@ -236,6 +238,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const reconcile = (async () => {
     await own.start();
     await ctx.lock.run(async () => { rebalance.adoptAll(); });
+    await shd.start();
   })();
   const readyP = reconcile.then(
     () => { ready = true; },
@@ -252,6 +255,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
         server.closeAllConnections(); // long polls would otherwise hold close() open
       });
       own.close();
+      shd.close();
       await peers.close();
       await store.close();
       await config.close();

@@ -45,7 +45,7 @@ export interface PublishedBrick {
 }
 
 /** Writes file only when its content differs (only root reads it: volfiles hold credentials); true when it wrote. */
-async function writeIfChanged(file: string, text: string): Promise<boolean> {
+export async function writeIfChanged(file: string, text: string): Promise<boolean> {
   const cur = await fsp.readFile(file, 'utf8').catch(() => undefined);
   if (cur === text) return false;
   await writeFileAtomic(file, text, 0o600);

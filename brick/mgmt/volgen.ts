@@ -108,7 +108,7 @@ function optionsFor(vol: VolgenInput, xlatorType: string): Record<string, string
 }
 
 /** A volume option's value as the translators get it: the value set, else the schema's default. */
-function valueInEffect(vol: VolgenInput, key: string): OptionValue | undefined {
+export function valueInEffect(vol: VolgenInput, key: string): OptionValue | undefined {
   const spec = VOLUME_OPTIONS[key]?.spec;
   if (!spec) return undefined;
   const raw = vol.options[key];

@@ -18,6 +18,7 @@ import { newCredentials, type MgmtContext } from './context.js';
 import { MgmtError } from './errors.js';
 import type { OwnBricks } from './own-bricks.js';
 import { REBALANCE_STOP_MS, type RebalanceOps } from './rebalance.js';
+import type { SelfHealDaemon } from './self-heal-daemon.js';
 import { toVolumeInfo, type BrickDef, type VolumeDef } from './store.js';
 import { clientVolfile, volumeType } from './volgen.js';
 
@@ -30,6 +31,7 @@ export class VolumeOps {
     private readonly brickOps: BrickOps,
     private readonly rebalance: RebalanceOps,
     private readonly own: OwnBricks,
+    private readonly shd: SelfHealDaemon,
   ) {}
 
   /** Every volume's definition. */
@@ -51,10 +53,14 @@ export class VolumeOps {
     return { text: clientVolfile(v), version: v.version };
   }
 
-  /** Per-brick pid and online state of one volume: this host's bricks as they are, the others' as their owners publish them. */
+  /**
+   * Per-brick pid and online state of one volume, and each host's self-heal daemon: this
+   * host's as they are, the others' as their owners publish them.
+   */
   async status(name: string): Promise<VolumeStatusInfo> {
     const v = this.ctx.need(name);
-    return { name: v.name, status: v.status, bricks: await this.own.status(v) };
+    const [bricks, selfHeal] = await Promise.all([this.own.status(v), this.shd.status(v)]);
+    return { name: v.name, status: v.status, bricks, ...(selfHeal ? { selfHeal } : {}) };
   }
 
   /**

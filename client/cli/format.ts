@@ -46,13 +46,18 @@ export function formatStatus(volumes: readonly VolumeStatusInfo[]): string {
   return volumes.map((v) => {
     const lines = [
       `Status of volume: ${v.name}`,
-      `${'Brick process'.padEnd(COL)}${'TCP Port'.padEnd(10)}${'Online'.padEnd(8)}Pid`,
+      `${'Process'.padEnd(COL)}${'TCP Port'.padEnd(10)}${'Online'.padEnd(8)}Pid`,
       RULE,
       ...v.bricks.map((b) => {
         const name = `Brick ${formatBrick(b, false)}`;
         // A long name gets its own line, as gluster wraps it, so the columns stay aligned.
         const head = name.length < COL ? name.padEnd(COL) : `${name}\n${''.padEnd(COL)}`;
         return `${head}${String(b.port).padEnd(10)}${(b.online ? 'Y' : 'N').padEnd(8)}${b.pid ?? 'N/A'}`;
+      }),
+      ...(v.selfHeal ?? []).map((s) => {
+        const name = `Self-heal Daemon on ${s.host}`;
+        const head = name.length < COL ? name.padEnd(COL) : `${name}\n${''.padEnd(COL)}`;
+        return `${head}${'N/A'.padEnd(10)}${(s.online ? 'Y' : 'N').padEnd(8)}${s.pid ?? 'N/A'}`;
       }),
     ];
     if (v.status !== 'started') lines.push('', `Volume ${v.name} is not started`);

@@ -66,11 +66,26 @@ export interface BrickStatus extends BrickInfo {
   online: boolean;
 }
 
+/** The self-heal daemon of one host of a volume (gluster's "Self-heal Daemon on HOST" line). */
+export interface SelfHealStatus {
+  /** The host, as the volume's bricks there name it. */
+  host: string;
+  /** Pid of the self-heal daemon, or null when none runs. */
+  pid: number | null;
+  /** It runs and heals this volume. */
+  online: boolean;
+}
+
 /** `volume status` of one volume. */
 export interface VolumeStatusInfo {
   name: string;
   status: VolumeState;
   bricks: BrickStatus[];
+  /**
+   * One per host with a brick of the volume, while a replicated volume is started with
+   * cluster.self-heal-daemon on; absent otherwise.
+   */
+  selfHeal?: SelfHealStatus[];
 }
 
 /** POST /v1/volumes/:name/statedump and `volume statedump --json`: each brick's statedump. */

@@ -45,6 +45,16 @@ export const GENERATED_VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>>
     key: 'entry-post-op-delay-ms',
     spec: { type: 'int', default: 1000, min: 0, max: 60000, description: 'Milliseconds a replicated entry burst keeps its directory locked and marked after its last change; it ends at the latest 5 s after it began, and at once when another client wants the lock (default 1000)' },
   },
+  'cluster.self-heal-daemon': {
+    xlator: 'cluster/replicate',
+    key: 'self-heal-daemon',
+    spec: { type: 'bool', default: true, description: 'The self-heal daemon of each host heals the pending entries of its bricks by itself: every cluster.heal-timeout seconds and when a brick comes back (on/off, default on)' },
+  },
+  'cluster.heal-timeout': {
+    xlator: 'cluster/replicate',
+    key: 'heal-timeout',
+    spec: { type: 'int', default: 60, min: 1, max: 86400, description: 'Seconds between two crawls of the heal index by each host\'s self-heal daemon; it also crawls at once when a brick comes back (default 60)' },
+  },
   'cluster.lookup-optimize': {
     xlator: 'cluster/distribute',
     key: 'lookup-optimize',

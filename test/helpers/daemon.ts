@@ -35,10 +35,15 @@ export function reserveBrickPortBase(t: Owner): number {
   return reservePortBlock((release) => t.teardown(release));
 }
 
-/** Pids from the brick pidfiles under a state directory. */
+/** Pids from the pidfiles under a state directory: bricks, rebalance, the self-heal daemon. */
 function brickPids(stateDir: string): number[] {
   const vols = path.join(stateDir, 'vols');
   const out: number[] = [];
+  const run = path.join(stateDir, 'run');
+  for (const f of fs.existsSync(run) ? fs.readdirSync(run) : []) {
+    const pid = Number(fs.readFileSync(path.join(run, f), 'utf8').trim());
+    if (pid > 0) out.push(pid);
+  }
   for (const vol of fs.existsSync(vols) ? fs.readdirSync(vols) : []) {
     const run = path.join(vols, vol, 'run');
     for (const f of fs.existsSync(run) ? fs.readdirSync(run) : []) {
@@ -141,7 +146,7 @@ export class TestDaemon {
     await this.start();
   }
 
-  /** Kills the daemon and every brick process it started (SIGKILL). */
+  /** Kills the daemon and every brick, rebalance and self-heal process it started (SIGKILL). */
   killAll(): void {
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
     for (const pid of brickPids(this.stateDir)) {

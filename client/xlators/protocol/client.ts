@@ -96,6 +96,11 @@ export class ProtocolClient extends Xlator {
     return this.connected;
   }
 
+  /** The brick as users name it: HOST:/path. */
+  get brick(): string {
+    return `${this.optString('remote-host')}:${this.optString('remote-subvolume')}`;
+  }
+
   private get pingTimeoutMs(): number {
     return this.optNumber('ping-timeout') * 1000;
   }

@@ -28,11 +28,13 @@ export function parseHealWords(words: string[]): HealRequest {
 
 function print(req: HealRequest, r: HealReport): void {
   if (req.op === 'info') {
-    for (const s of r.sets) {
-      process.stdout.write(`Replica set ${s.set}\nNumber of entries: ${s.pending?.length ?? 0}\n`);
-      for (const p of s.pending ?? []) process.stdout.write(`${p.path}${p.splitBrain ? ' - Is in split-brain' : ''} (pending on: ${p.blamed.join(' ') || '-'})\n`);
-      process.stdout.write('\n');
+    // gluster's layout: each brick with what its own index lists, then its status and count.
+    for (const b of r.bricks ?? []) {
+      process.stdout.write(`Brick ${b.brick}\n`);
+      for (const p of b.entries ?? []) process.stdout.write(`${p.path}${p.splitBrain ? ' - Is in split-brain' : ''} (pending on: ${p.blamed.join(' ') || '-'})\n`);
+      process.stdout.write(`Status: ${b.status}\nNumber of entries: ${b.entries ? b.entries.length : '-'}\n\n`);
     }
+    if (!r.sets.length) process.stdout.write('The volume has no replica sets: nothing to heal\n');
   } else if (req.op === 'split-brain') {
     for (const s of r.sets) process.stdout.write(`Healed ${req.file} from ${s.source} (replica set ${s.set})\n`);
     if (!r.sets.length) process.stdout.write(`${req.file} was found on no replica set\n`);
@@ -51,7 +53,7 @@ export const command: CommandModule<GlobalArgs, HealArgs> = {
     .positional('what', { type: 'string', array: true, default: [], describe: 'info | full | split-brain POLICY [HOST:PATH] FILE' })
     .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON' })
     .example('$0 volume heal demo', 'heal every path the bricks index as pending')
-    .example('$0 volume heal demo info', 'list pending paths per replica set')
+    .example('$0 volume heal demo info', 'list what each brick\'s heal index holds, brick by brick')
     .example('$0 volume heal demo full', 'crawl the whole volume and heal what differs')
     .example('$0 volume heal demo split-brain source-brick host1:/srv/b1 /dir/file', 'take that brick\'s copy') as unknown as Argv<HealArgs>,
   handler: async (argv: ArgumentsCamelCase<HealArgs>) => {

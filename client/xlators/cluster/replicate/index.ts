@@ -118,6 +118,14 @@ export class Replicate extends Xlator implements FopImpl {
       type: 'int', default: 1000, min: 0, max: 60000, description: 'How long an entry burst keeps its directory locked and marked after its last change (it ends at the latest 5 s after it began, or at once when another client wants the lock)',
       volume: { key: 'cluster.entry-post-op-delay-ms', description: 'Milliseconds a replicated entry burst keeps its directory locked and marked after its last change; it ends at the latest 5 s after it began, and at once when another client wants the lock (default 1000)' },
     },
+    'self-heal-daemon': {
+      type: 'bool', default: true, description: 'Whether the self-heal daemon crawls the heal index of its host\'s bricks of this set and heals what it lists (read by the self-heal daemon; a mount ignores it)',
+      volume: { key: 'cluster.self-heal-daemon', description: 'The self-heal daemon of each host heals the pending entries of its bricks by itself: every cluster.heal-timeout seconds and when a brick comes back (on/off, default on)' },
+    },
+    'heal-timeout': {
+      type: 'int', default: 60, min: 1, max: 86400, description: 'Seconds between two crawls of the heal index by the self-heal daemon (it also crawls when a replica comes up)',
+      volume: { key: 'cluster.heal-timeout', description: 'Seconds between two crawls of the heal index by each host\'s self-heal daemon; it also crawls at once when a brick comes back (default 60)' },
+    },
   } as const;
 
   /** This instance's slot on each fd opened through it. */
@@ -130,6 +138,8 @@ export class Replicate extends Xlator implements FopImpl {
   private readonly up = new Set<number>();
   private readonly owner = randomUUID().slice(0, 12);
   readonly heal: SelfHeal;
+  /** Told when a replica comes up: the self-heal daemon crawls then (as glustershd does on CHILD_UP). */
+  readonly childUpListeners = new Set<(child: number) => void>();
   private readonly entryBursts: EntryBursts;
 
   constructor(init: XlatorInit) {
@@ -191,10 +201,22 @@ export class Replicate extends Xlator implements FopImpl {
     const i = this.children.indexOf(from);
     if (i < 0) return;
     const wasUp = this.up.size > 0;
+    const cameUp = event === 'CHILD_UP' && !this.up.has(i);
     if (event === 'CHILD_UP') this.up.add(i);
     else this.up.delete(i);
     const isUp = this.up.size > 0;
     if (wasUp !== isUp) for (const p of this.parents) p.notify(isUp ? 'CHILD_UP' : 'CHILD_DOWN', this);
+    if (cameUp) for (const l of this.childUpListeners) l(i);
+  }
+
+  /** Whether the self-heal daemon heals this set (cluster.self-heal-daemon). */
+  get selfHealDaemon(): boolean {
+    return this.optBool('self-heal-daemon');
+  }
+
+  /** Seconds between the self-heal daemon's crawls of the heal index (cluster.heal-timeout). */
+  get healTimeoutS(): number {
+    return this.optNumber('heal-timeout');
   }
 
   // ---- quorum and locks ----------------------------------------------------------------

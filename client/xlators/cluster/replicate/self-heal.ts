@@ -263,30 +263,70 @@ export class SelfHeal {
     }
   }
 
-  /** Paths with pending changes, from every replica's index, with who is blamed. */
-  async pending(): Promise<PendingEntry[]> {
-    const lists = successes(await fanout(this.children, 'indexlist', {}, HEAL_FRAME));
+  /**
+   * Paths with pending changes, from the index of the replicas `from` (every replica by
+   * default: the self-heal daemon of a host reads its own bricks' only), with who is blamed.
+   */
+  async pending(from: readonly number[] = this.all()): Promise<PendingEntry[]> {
+    const lists = successes(await fanout(this.children, 'indexlist', {}, HEAL_FRAME, from));
     const paths = [...new Set(lists.flatMap((l) => l.value.paths))].sort();
     const out: PendingEntry[] = [];
     for (const path of paths) {
-      const { res, log } = await this.inspect(path);
-      if (!successes(res).length) continue;
-      const blamed = this.names.filter((_, j) => KINDS.some((k) => log.blamed(j, k)));
-      const dirty = KINDS.some((k) => log.dirty(k));
-      if (!dirty) continue;
-      out.push({ path, blamed, splitBrain: KINDS.some((k) => log.splitBrain(k)) });
+      const p = await this.pendingEntry(path);
+      if (p) out.push(p);
     }
     return out;
   }
 
-  /** Heals everything the index lists, parents first. */
-  async healIndexed(): Promise<{ healed: number; splitBrain: string[] }> {
-    const todo = await this.pending();
+  /** A path's pending entry, or undefined when no reachable copy needs healing (the index lags behind). */
+  private async pendingEntry(path: string): Promise<PendingEntry | undefined> {
+    const { res, log } = await this.inspect(path);
+    if (!successes(res).length) return undefined;
+    if (!KINDS.some((k) => log.dirty(k))) return undefined;
+    const blamed = this.names.filter((_, j) => KINDS.some((k) => log.blamed(j, k)));
+    return { path, blamed, splitBrain: KINDS.some((k) => log.splitBrain(k)) };
+  }
+
+  /**
+   * What each replica's own index lists as pending (`volume heal VOL info`, per brick as
+   * gluster prints it); a replica that cannot be asked gets its error instead.
+   */
+  async pendingByReplica(): Promise<Array<{ child: number; entries?: PendingEntry[]; error?: FsError }>> {
+    const lists = await fanout(this.children, 'indexlist', {}, HEAL_FRAME);
+    const seen = new Map<string, Promise<PendingEntry | undefined>>();
+    const entry = (path: string): Promise<PendingEntry | undefined> => {
+      let p = seen.get(path);
+      if (!p) seen.set(path, p = this.pendingEntry(path));
+      return p;
+    };
+    const out: Array<{ child: number; entries?: PendingEntry[]; error?: FsError }> = [];
+    for (const l of lists) {
+      if (!l.ok) {
+        out.push({ child: l.child, error: l.error });
+        continue;
+      }
+      const entries: PendingEntry[] = [];
+      for (const path of [...l.value.paths].sort()) {
+        const p = await entry(path);
+        if (p) entries.push(p);
+      }
+      out.push({ child: l.child, entries });
+    }
+    return out;
+  }
+
+  /** Heals everything the index of the replicas `from` lists (every replica's by default), parents first. */
+  async healIndexed(from: readonly number[] = this.all()): Promise<{ healed: number; splitBrain: string[] }> {
+    const todo = await this.pending(from);
     todo.sort((a, b) => a.path.split('/').length - b.path.split('/').length);
     let healed = 0;
     for (const p of todo) if (await this.healPath(p.path).catch((e: Error) => this.failed(p.path, e))) healed++;
-    const left = await this.pending();
+    const left = await this.pending(from);
     return { healed, splitBrain: left.filter((p) => p.splitBrain).map((p) => p.path) };
+  }
+
+  private all(): number[] {
+    return this.children.map((_, i) => i);
   }
 
   private failed(path: string, e: Error): false {
