@@ -118,7 +118,12 @@ export class SelfHealDaemon {
       if (!healedByDaemon(vol)) continue;
       const mine = await this.ctx.myBricks(vol);
       if (mine.length === 0) continue;
-      out.push({ name: vol.name, volfile: clientVolfile(vol), bricks: mine.map((b) => formatBrick(b, false)) });
+      try {
+        out.push({ name: vol.name, volfile: clientVolfile(vol), bricks: mine.map((b) => formatBrick(b, false)) });
+      } catch (e) {
+        // One definition volgen cannot render must not stop the healing of the others.
+        log.error(`volume ${vol.name}: not healed by the self-heal daemon: ${(e as Error).message}`);
+      }
     }
     return out;
   }

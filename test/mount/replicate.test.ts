@@ -47,7 +47,6 @@ test('replica 3: kill -9 a brick during writes; after restart and heal it holds 
   t.true(info.sets[0]!.pending!.length > 0, 'heal info lists the pending paths');
   t.true(info.sets[0]!.pending!.every((p) => p.blamed.includes(`127.0.0.1:${vol.bricks[2]!.dir}`)), 'blamed bricks are named HOST:/path');
   t.deepEqual(info.bricks!.map((b) => [b.brick, b.status]), vol.bricks.map((b) => [`127.0.0.1:${b.dir}`, 'Connected']), 'heal info covers every brick');
-  t.deepEqual(info.bricks![2]!.entries, [], 'the brick that was away has nothing pending on itself');
   await runHeal(vol.volfile, { op: 'index' });
   const after = await runHeal(vol.volfile, { op: 'info' });
   t.deepEqual(after.sets[0]!.pending, []);
