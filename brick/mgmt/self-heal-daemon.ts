@@ -22,7 +22,7 @@ import { Mutex, type MgmtContext } from './context.js';
 import { BRICK_REFRESH_MS, writeIfChanged } from './own-bricks.js';
 import type { PeerOps } from './peers.js';
 import type { BrickDef, VolumeDef } from './store.js';
-import { clientVolfile, valueInEffect } from './volgen.js';
+import { serviceVolfile, valueInEffect } from './volgen.js';
 
 const log = new Logger('mgmt:shd');
 
@@ -119,7 +119,7 @@ export class SelfHealDaemon {
       const mine = await this.ctx.myBricks(vol);
       if (mine.length === 0) continue;
       try {
-        out.push({ name: vol.name, volfile: clientVolfile(vol), bricks: mine.map((b) => formatBrick(b, false)) });
+        out.push({ name: vol.name, volfile: serviceVolfile(vol), bricks: mine.map((b) => formatBrick(b, false)) });
       } catch (e) {
         // One definition volgen cannot render must not stop the healing of the others.
         log.error(`volume ${vol.name}: not healed by the self-heal daemon: ${(e as Error).message}`);

@@ -4,7 +4,8 @@
 //
 //   node dist/client/shd/main.js --config FILE --pidfile FILE
 //
-// The config file (ShdConfig, JSON, replaced atomically) lists the volumes with their client
+// The config file (ShdConfig, JSON, replaced atomically, root's only: it holds the volumes'
+// service credentials) lists the volumes with their service
 // volfile and this host's bricks of each. SIGHUP: read it again (volumes added, dropped, or
 // with a changed volfile are rebuilt; the others go on). SIGTERM: stop. The process writes
 // its pid to the pidfile and exits by itself once the pidfile no longer names it (its state
@@ -18,7 +19,7 @@ export interface ShdConfig {
 /** One volume the self-heal daemon heals. */
 export interface ShdVolume {
   name: string;
-  /** The volume's client volfile text: the daemon reaches every brick through it. */
+  /** The volume's service volfile text (the service credential: reading the heal index needs it); the daemon reaches every brick through it. */
   volfile: string;
   /** This host's bricks of the volume (HOST:/path): the daemon crawls their heal index only. */
   bricks: string[];
