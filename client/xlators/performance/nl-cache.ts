@@ -297,8 +297,13 @@ export class NlCache extends Xlator implements FopImpl {
       if (fromGoes) this.removed(a.from);
       return r;
     } finally {
-      this.forgetTree(a.from, true);
-      this.forgetTree(a.to);
+      // A file the caller's inode says is not a directory has no directory set at or below
+      // either name (rename(2) replaces a directory only with a directory): no scan of every
+      // set, whose paths are computed through the inodes, on each rename of a file.
+      if (!a.inode || a.inode.isDir()) {
+        this.forgetTree(a.from, true);
+        this.forgetTree(a.to);
+      }
     }
   }
 }
