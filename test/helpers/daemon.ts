@@ -63,6 +63,19 @@ function isOurs(pid: number, dir: string): boolean {
   }
 }
 
+/**
+ * Kills (SIGKILL) every brick, rebalance and self-heal process a daemon over stateDir started:
+ * they run detached from the daemon, so killing the daemon leaves them.
+ */
+export function killStateProcesses(stateDir: string): void {
+  for (const pid of brickPids(stateDir)) {
+    if (!isOurs(pid, stateDir)) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch { /* gone */ }
+  }
+}
+
 /** One management daemon process under test. */
 export class TestDaemon {
   port = 0;
@@ -149,12 +162,7 @@ export class TestDaemon {
   /** Kills the daemon and every brick, rebalance and self-heal process it started (SIGKILL). */
   killAll(): void {
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
-    for (const pid of brickPids(this.stateDir)) {
-      if (!isOurs(pid, this.stateDir)) continue;
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch { /* gone */ }
-    }
+    killStateProcesses(this.stateDir);
   }
 }
 

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { mountRunFile } from '../../client/mount-table.js';
 import { isMountPoint, unmountQuietly } from '../helpers/cluster.js';
-import { reserveBrickPortBase } from '../helpers/daemon.js';
+import { killStateProcesses, reserveBrickPortBase } from '../helpers/daemon.js';
 import { BIN, cli, eventually, freePort, portOpen, shOk, spawnOwned, tmpDir, type Owner } from '../helpers/proc.js';
 
 interface Daemon {
@@ -19,6 +19,8 @@ async function startDaemon(t: Owner & { teardown(fn: () => unknown): void }, roo
   // Reserved like every other test's (below Linux's ephemeral ports, where a client socket's
   // source port could take a brick's; a random base up to 40000 once collided in CI).
   const base = reserveBrickPortBase(t);
+  // Bricks run detached from the daemon: a test that ends without stopping its volume leaves them.
+  t.teardown(() => killStateProcesses(state));
   spawnOwned(t, process.execPath, [BIN, 'daemon', '--port', String(port), '--state', state, '--brick-port-base', String(base)], path.join(root, 'daemon.log'));
   await eventually(() => portOpen(port), 10_000, 'daemon');
   return { server: `localhost:${port}`, state };
