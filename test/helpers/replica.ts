@@ -1,5 +1,7 @@
 import { ROOT_FRAME } from '../../lib/frame.js';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { prepareGraph } from '../../client/graph-switch.js';
 import type { FopName } from '../../lib/fops.js';
 import type { Xlator } from '../../lib/xlator.js';
@@ -56,4 +58,20 @@ export function holdFop(x: Xlator, fop: FopName): { release: () => void; held: (
     waiting--;
   });
   return { release, held: () => waiting };
+}
+
+/** Relative path → content hash, mode and owner, for every entry of a brick but brickfs' own: replicas that agree give equal trees. */
+export function brickTree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string): void => {
+    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      if (!rel && e.name === '.brickfs') continue;
+      const r = path.join(rel, e.name);
+      const st = fs.lstatSync(path.join(dir, r));
+      out[r] = e.isDirectory() ? `dir ${st.mode}` : `${crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, r))).digest('hex')} ${st.mode} ${st.uid}`;
+      if (e.isDirectory()) walk(r);
+    }
+  };
+  walk('');
+  return out;
 }

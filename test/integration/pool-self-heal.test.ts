@@ -5,7 +5,6 @@
 // `volume heal VOL info` from host 2 drains to zero with no `volume heal`, and host 3's brick
 // holds every acknowledged write.
 import test from 'ava';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { StatusListReply } from '../../lib/mgmt/api.js';
@@ -14,6 +13,7 @@ import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { startEtcdCluster } from '../helpers/etcd.js';
 import { makeHosts } from '../helpers/hosts.js';
 import { eventually, sh, shOk, sleep, tmpDir } from '../helpers/proc.js';
+import { brickTree } from '../helpers/replica.js';
 
 /** Exit 0 or fail the test with the command's output; returns stdout. */
 async function ok(t: { fail(m: string): void }, d: TestDaemon, args: string[]): Promise<string> {
@@ -22,21 +22,6 @@ async function ok(t: { fail(m: string): void }, d: TestDaemon, args: string[]): 
   return r.stdout;
 }
 
-/** Relative path → content hash and mode, for every entry of a brick but brickfs' own. */
-function tree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string): void => {
-    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-      if (!rel && e.name === '.brickfs') continue;
-      const r = path.join(rel, e.name);
-      const st = fs.lstatSync(path.join(dir, r));
-      out[r] = e.isDirectory() ? `dir ${st.mode}` : `${crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, r))).digest('hex')} ${st.mode}`;
-      if (e.isDirectory()) walk(r);
-    }
-  };
-  walk('');
-  return out;
-}
 
 test('three hosts, replica 3: host 3 cut off during writes; once back, the self-heal daemons heal it with no `volume heal`', async (t) => {
   t.timeout(300_000);
@@ -97,7 +82,7 @@ test('three hosts, replica 3: host 3 cut off during writes; once back, the self-
   const lines3 = fs.readFileSync(path.join(dir(3), 'log.txt'), 'utf8').trim().split('\n').length;
   const ackedN = fs.readFileSync(acked, 'utf8').trim().split('\n').length;
   t.true(lines3 >= ackedN, `host 3's copy has ${lines3} lines, ${ackedN} were acknowledged`);
-  const [a, b, c] = [1, 2, 3].map((h) => tree(dir(h)));
+  const [a, b, c] = [1, 2, 3].map((h) => brickTree(dir(h)));
   t.deepEqual(c, a, 'host 3\'s brick holds what host 1\'s holds');
   t.deepEqual(b, a);
   await unmountQuietly(mnt);

@@ -3,7 +3,6 @@
 // The self-heal daemon is off, so what heals is the `volume heal` (the daemon's own healing:
 // self-heal-daemon.test.ts).
 import test from 'ava';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { StatusListReply } from '../../lib/mgmt/api.js';
@@ -11,22 +10,8 @@ import { runCliJson, runCliOk } from '../helpers/cli.js';
 import { unmountQuietly } from '../helpers/cluster.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { eventually, sh, shOk, sleep, tmpDir } from '../helpers/proc.js';
+import { brickTree } from '../helpers/replica.js';
 
-/** Relative path → content hash, mode and owner, for every entry of a brick but brickfs' own. */
-function tree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string): void => {
-    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-      if (!rel && e.name === '.brickfs') continue;
-      const r = path.join(rel, e.name);
-      const st = fs.lstatSync(path.join(dir, r));
-      out[r] = e.isDirectory() ? `dir ${st.mode}` : `${crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, r))).digest('hex')} ${st.mode} ${st.uid}`;
-      if (e.isDirectory()) walk(r);
-    }
-  };
-  walk('');
-  return out;
-}
 
 test('replica 3 from the CLI: kill a brick, keep writing, start force, heal, identical bricks', async (t) => {
   const d = await startDaemon(t);
@@ -57,7 +42,7 @@ test('replica 3 from the CLI: kill a brick, keep writing, start force, heal, ide
   t.regex(info.stdout, /Number of entries: [1-9]/);
   await cli(['volume', 'heal', 'r3']);
   t.deepEqual([...(await cli(['volume', 'heal', 'r3', 'info'])).matchAll(/^Number of entries: (\S+)$/gm)].map((m) => m[1]), ['0', '0', '0'], 'no entries on any brick');
-  const [a, b, c] = bricks.map(tree);
+  const [a, b, c] = bricks.map(brickTree);
   t.deepEqual(b, a);
   t.deepEqual(c, a);
   t.false('docs/f1' in b!);

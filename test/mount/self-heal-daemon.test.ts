@@ -4,7 +4,6 @@
 // `volume heal` run, leaving the brick identical to the others. With
 // cluster.self-heal-daemon off nothing heals by itself until `volume heal` is run.
 import test, { type ExecutionContext } from 'ava';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SelfHealStatus, StatusListReply, VolumeStatusInfo } from '../../lib/mgmt/api.js';
@@ -12,22 +11,8 @@ import { runCliJson, runCliOk } from '../helpers/cli.js';
 import { unmountQuietly } from '../helpers/cluster.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { eventually, shOk, sleep, tmpDir } from '../helpers/proc.js';
+import { brickTree } from '../helpers/replica.js';
 
-/** Relative path → content hash, mode and owner, for every entry of a brick but brickfs' own. */
-function tree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string): void => {
-    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-      if (!rel && e.name === '.brickfs') continue;
-      const r = path.join(rel, e.name);
-      const st = fs.lstatSync(path.join(dir, r));
-      out[r] = e.isDirectory() ? `dir ${st.mode}` : `${crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, r))).digest('hex')} ${st.mode} ${st.uid}`;
-      if (e.isDirectory()) walk(r);
-    }
-  };
-  walk('');
-  return out;
-}
 
 interface Setup {
   d: TestDaemon;
@@ -89,7 +74,7 @@ test('the self-heal daemon heals a brick that comes back: heal info drains to 0 
   const started = Date.now();
   await eventually(async () => (await s.pending()) === 0, 30_000, 'heal info at 0 entries with no `volume heal` run');
   t.log(`heal info drained ${Date.now() - started} ms after \`volume start r3 force\``);
-  const [a, b, c] = s.bricks.map(tree);
+  const [a, b, c] = s.bricks.map(brickTree);
   t.deepEqual(c, a, 'the healed brick holds what the others hold');
   t.deepEqual(b, a);
   t.false('docs/f1' in c!);
@@ -124,7 +109,7 @@ test('cluster.self-heal-daemon off: nothing heals by itself; `volume heal` does'
   }
   await s.cli(['volume', 'heal', 'r3']);
   t.is(await s.pending(), 0);
-  const [a, , c] = s.bricks.map(tree);
+  const [a, , c] = s.bricks.map(brickTree);
   t.deepEqual(c, a);
 
   // Turned on, the daemon starts for the volume.
