@@ -1,6 +1,6 @@
 // How the processes every byte of a file passes through are started: the mount process, the
 // bricks and rebalance (which copies files from brick to brick). Tuned for moving bulk data
-// through fresh Buffers; measured in docs/performance.md ("Eighth pass").
+// through fresh Buffers; measured in docs/performance.md ("Large reads and writes").
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 
 /**

@@ -57,7 +57,7 @@ function sameReplicas(a: readonly number[], b: readonly number[]): boolean {
  * Not shorter: a walker that comes back to a directory every few hundred milliseconds (the
  * bench's small-file set spreads its files over 100 directories in turn) would start a burst
  * at almost every visit (1 s: 2x the lock and mark requests, creates and renames ~20 %
- * slower on 2 x 2; docs/performance.md, fifteenth pass). Another client that wants the lock
+ * slower on 2 x 2; docs/replicate.md, "Entry bursts"). Another client that wants the lock
  * ends it at once (`contended`), whatever its age.
  */
 const MAX_AGE_MS = 5000;
