@@ -22,8 +22,14 @@ interface MountArgs {
   volfileVersion?: number;
 }
 
+/**
+ * The kernel's generic mount flags that both libfuse 3 and libfuse 2 take and hand to
+ * mount(2) (fstab lines carry them): passed through as they are.
+ */
+const VFS_FLAGS_O = ['suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'async', 'sync', 'atime', 'noatime', 'dirsync'];
+
 /** -o options brickfs understands; anything else is refused (an unknown FUSE option leaves a stale mount). */
-const KNOWN_O = ['ro', 'rw', 'log-level', 'attribute-timeout', 'entry-timeout', 'negative-timeout', 'backup-volfile-servers'];
+export const KNOWN_O = ['ro', 'rw', ...VFS_FLAGS_O, 'log-level', 'attribute-timeout', 'entry-timeout', 'negative-timeout', 'backup-volfile-servers'];
 
 /** The kernel cache timeouts by their mount option names (glusterfs's); defaults 1, 1 and 0 s. */
 const TIMEOUT_O = { 'attribute-timeout': 'attrTimeoutS', 'entry-timeout': 'entryTimeoutS', 'negative-timeout': 'negativeTimeoutS' } as const;
@@ -52,7 +58,7 @@ function parseO(o: string | undefined): ParsedO {
   const out: ParsedO = { fuse: [] };
   for (const part of (o ?? '').split(',').filter(Boolean)) {
     const [k, v] = part.split('=', 2);
-    if (k === 'ro' || k === 'rw') out.fuse.push(k);
+    if ((k === 'ro' || k === 'rw' || VFS_FLAGS_O.includes(k!)) && v === undefined) out.fuse.push(k!);
     else if (k === 'log-level' && v && ['error', 'warn', 'info', 'debug'].includes(v)) out.logLevel = v;
     else if (k === 'backup-volfile-servers' && v !== undefined) {
       parseVolfileServers(v);
