@@ -146,6 +146,7 @@ export async function helperMain(argv: readonly string[]): Promise<number> {
     if (a.verbose) process.stderr.write(`mount.brickfs: ${a.spec} mounted on ${a.dir}\n`);
     return HELPER_EXIT.ok;
   }
-  // brickfs says what was wrong on stderr already; a usage error there is one here too.
+  // brickfs said what was wrong above; this line says what it meant for the mount.
+  process.stderr.write(`mount.brickfs: ${a.spec} was not mounted on ${a.dir}${code === 2 ? ' (the options above were refused)' : ''}\n`);
   return code === 2 ? HELPER_EXIT.usage : HELPER_EXIT.failed;
 }
