@@ -84,6 +84,7 @@ Before=network-online.target
 [Service]
 Type=forking
 PIDFile=${paths.daemonPidfile}
+Environment=BRICKFSD_OPTIONS=
 EnvironmentFile=-${DAEMON_ENV_FILE}
 ExecStart=${exec} $BRICKFSD_OPTIONS
 KillMode=process

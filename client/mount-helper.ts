@@ -93,6 +93,7 @@ export function parseHelperArgs(argv: readonly string[]): HelperArgs {
     throw new HelperUsageError((e as Error).message);
   }
   for (const opt of raw.filter(Boolean)) {
+    if (opt === 'remount') throw new HelperUsageError('a brickfs mount cannot be remounted with other options: umount it and mount it again');
     if (isMount8Only(opt)) continue;
     if (!KNOWN_O.includes(opt.split('=', 1)[0]!)) {
       if (!out.sloppy) throw new HelperUsageError(`unknown mount option "${opt}" (-s ignores unknown options)`);

@@ -107,6 +107,7 @@ test('brickfs install --prefix: the command, mount.brickfs, a unit systemd accep
   t.is(keys.get('Type'), 'forking');
   t.is(keys.get('PIDFile'), '/var/lib/brickfs/daemon.pid');
   t.is(keys.get('KillMode'), 'process');
+  t.is(keys.get('EnvironmentFile'), '-/etc/default/brickfsd');
   t.is(keys.get('WantedBy'), 'multi-user.target');
   t.deepEqual(unit.split('\n').filter((l) => /^\[/.test(l)), ['[Unit]', '[Service]', '[Install]']);
   if (have('systemd-analyze')) {
@@ -156,11 +157,11 @@ test.serial('mount.brickfs run as mount(8) runs it: mounts (HOST:/VOL and gluste
   const mnt = mountDir(t, root);
   const helper = path.join(prefix, 'sbin', 'mount.brickfs');
 
-  const m = await run(helper, [`${d.server}:/svc`, mnt, '-n', '-o', 'rw,_netdev,noatime,nodev,x-systemd.automount,attribute-timeout=2']);
+  const m = await run(helper, [`${d.server}:/svc`, mnt, '-n', '-o', 'rw,_netdev,noatime,nodev,noexec,dirsync,x-systemd.automount,attribute-timeout=2']);
   t.is(m.code, 0, m.stderr);
   // Usable as soon as the helper returns, and a FUSE mount as any: type fuse.brickfs, the kernel flags given.
   t.deepEqual(procMount(mnt)?.slice(0, 2), ['127.0.0.1:/svc', 'fuse.brickfs']);
-  t.regex(procMount(mnt)![2]!, /(^|,)noatime(,|$)/);
+  for (const flag of ['noatime', 'noexec', 'dirsync', 'nosuid', 'nodev']) t.regex(procMount(mnt)![2]!, new RegExp(`(^|,)${flag}(,|$)`));
   fs.writeFileSync(path.join(mnt, 'hello'), 'through mount.brickfs\n');
   t.is(fs.readFileSync(path.join(mnt, 'hello'), 'utf8'), 'through mount.brickfs\n');
   t.is(bricks.filter((b) => fs.existsSync(path.join(b, 'hello'))).length, 1, 'the file is on one brick');
@@ -180,9 +181,10 @@ test.serial('mount.brickfs run as mount(8) runs it: mounts (HOST:/VOL and gluste
   await plainUmount(t, mnt);
 
   // gluster's form, no slash; -v says what it runs.
-  const g = await run(helper, [`${d.server}:svc`, mnt, '-v', '-o', 'ro']);
+  const g = await run(helper, [`${d.server}:svc`, mnt, '-v', '-o', 'ro,exec,atime,sync']);
   t.is(g.code, 0, g.stderr);
-  t.regex(g.stderr, /mount\.brickfs: running: .*brickfs\.js mount 127\.0\.0\.1:\d+:svc .* -o ro/);
+  t.regex(g.stderr, /mount\.brickfs: running: .*brickfs\.js mount 127\.0\.0\.1:\d+:svc .* -o ro,exec,atime,sync/);
+  t.regex(procMount(mnt)![2]!, /(^|,)sync(,|$)/);
   t.is(fs.readFileSync(path.join(mnt, 'hello'), 'utf8'), 'through mount.brickfs\n');
   t.regex(procMount(mnt)![2]!, /^ro,/);
   t.throws(() => fs.writeFileSync(path.join(mnt, 'no'), 'x'), { code: 'EROFS' });
@@ -218,6 +220,8 @@ test.serial('mount.brickfs failures: exit codes of mount(8), a clear message, no
     [['just-a-name', mnt], /"just-a-name" is not HOST\[:PORT\]:\/VOLUME or HOST\[:PORT\]:VOLUME/],
     [[`${d.server}:/svc`, mnt, '-o', 'rw,frobnicate'], /unknown mount option "frobnicate" \(-s ignores unknown options\)/],
     [[`${d.server}:/svc`, mnt, '-Q'], /unknown flag -Q/],
+    [[`${d.server}:/svc`, mnt, '-o', 'remount,ro'], /cannot be remounted with other options: umount it and mount it again/],
+    [[`${d.server}:/svc`, mnt, '-o', 'suid'], /unknown mount option "suid"/],
   ] as const) {
     const r = await run(helper, args);
     t.is(r.code, 1, args.join(' '));

@@ -24,9 +24,11 @@ interface MountArgs {
 
 /**
  * The kernel's generic mount flags that both libfuse 3 and libfuse 2 take and hand to
- * mount(2) (fstab lines carry them): passed through as they are.
+ * mount(2) (fstab lines carry them): passed through as they are. Not `suid` nor `dev`: a
+ * mount stays nosuid,nodev (libfuse's default), since any client of the volume could
+ * plant a setuid program or a device node that every user of this host may reach.
  */
-const VFS_FLAGS_O = ['suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'async', 'sync', 'atime', 'noatime', 'dirsync'];
+const VFS_FLAGS_O = ['nosuid', 'nodev', 'exec', 'noexec', 'async', 'sync', 'atime', 'noatime', 'dirsync'];
 
 /** -o options brickfs understands; anything else is refused (an unknown FUSE option leaves a stale mount). */
 export const KNOWN_O = ['ro', 'rw', ...VFS_FLAGS_O, 'log-level', 'attribute-timeout', 'entry-timeout', 'negative-timeout', 'backup-volfile-servers'];
@@ -161,7 +163,7 @@ export const command: CommandModule<object, MountArgs> = {
   command: 'mount [source] [dir]',
   describe: 'Mount a volume with FUSE',
   builder: (y: Argv) => y
-    .positional('source', { type: 'string', describe: 'HOST[:PORT]:/VOLUME (or the mount point with --volfile)' })
+    .positional('source', { type: 'string', describe: 'HOST[:PORT]:/VOLUME, or gluster\'s HOST[:PORT]:VOLUME (the mount point with --volfile)' })
     .positional('dir', { type: 'string', describe: 'Mount point (an existing directory)' })
     .option('volfile', { type: 'string', describe: 'Mount from a volfile instead of asking a daemon' })
     .option('o', { type: 'string', describe: `Mount options, comma separated: ${KNOWN_O.join(', ')}` })
