@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseVolumeSource } from '../lib/mgmt/client.js';
 import { KNOWN_O } from './cli/commands/mount.js';
 
-export const HELPER_EXIT = { ok: 0, usage: 1, failed: 32 } as const;
+const HELPER_EXIT = { ok: 0, usage: 1, failed: 32 } as const;
 
 /** The brickfs CLI of this checkout: the mount runs through it as `brickfs mount` runs. */
 const BRICKFS_BIN = fileURLToPath(new URL('../../bin/brickfs.js', import.meta.url));

@@ -269,7 +269,7 @@ function helperInSbin(t: ExecutionContext, prefix: string): string | undefined {
   return target;
 }
 
-test.serial('mount -t brickfs and an fstab line (mount -T FILE DIR) go through /sbin/mount.brickfs', async (t) => {
+test.serial('mount -t brickfs and an fstab line (mount -T FILE DIR, mount -a -T FILE) go through /sbin/mount.brickfs', async (t) => {
   const root = tmpDir(t);
   const prefix = await installInto(t, root);
   if (!helperInSbin(t, prefix)) {
@@ -301,5 +301,11 @@ test.serial('mount -t brickfs and an fstab line (mount -T FILE DIR) go through /
   t.deepEqual(procMount(mnt)?.slice(0, 2), ['127.0.0.1:/svc', 'fuse.brickfs']);
   // The backup volfile servers reached the mount process.
   t.regex(fs.readFileSync(`/proc/${fs.readFileSync(mountRunFile(mnt, 'pid'), 'utf8').trim()}/cmdline`, 'utf8').replace(/\0/g, ' '), /--watch 127\.0\.0\.1:\d+,127\.0\.0\.2:\d+,127\.0\.0\.3:\d+\/svc/);
+  await plainUmount(t, mnt);
+
+  // mount -a over the same file: every line of it, as at boot.
+  const all = await run('mount', ['-a', '-T', fstab]);
+  t.is(all.code, 0, all.stderr);
+  t.is(fs.readFileSync(path.join(mnt, 'f'), 'utf8'), 'mount -t brickfs\n');
   await plainUmount(t, mnt);
 });
