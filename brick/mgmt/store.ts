@@ -126,11 +126,11 @@ export class StatePaths {
   rebalanceStatus(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'status.json'); }
   rebalanceCheckpoint(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'checkpoint'); }
   rebalancePidfile(vol: string): string { return path.join(this.volDir(vol), 'run', 'rebalance.pid'); }
-  rebalanceLog(vol: string): string { return path.join(this.logDir, `rebalance-${vol}.log`); }
+  rebalanceLog(vol: string): string { return path.join(this.root, 'logs', `rebalance-${vol}.log`); }
   /** The self-heal daemon of this host: what it heals, its pidfile, its log. */
   get shdConfig(): string { return path.join(this.root, 'shd', 'config.json'); }
   get shdPidfile(): string { return path.join(this.root, 'run', 'shd.pid'); }
-  get shdLog(): string { return path.join(this.logDir, 'shd.log'); }
+  get shdLog(): string { return path.join(this.root, 'logs', 'shd.log'); }
 }
 
 /** A brick id as GlusterFS names brick pidfiles: host plus path with '/' as '-' (localhost-srv-b1). */
