@@ -5,10 +5,18 @@ import path from 'node:path';
 
 // Bookkeeping of mount processes, without loading FUSE (the CLI imports this eagerly).
 
+/** root's run directory, unless BRICKFS_RUN_DIR moves it. */
+export const ROOT_RUN_DIR = '/run/brickfs';
+
+/** The directory of a run directory that holds each mount's pidfile, log and volfile copy. */
+export function mountsDir(run: string): string {
+  return path.join(run, 'mounts');
+}
+
 /** Where mount processes leave their pidfiles, so `brickfs umount` can find them. */
 export function runDir(): string {
-  const dir = process.env.BRICKFS_RUN_DIR ?? (process.getuid?.() === 0 ? '/run/brickfs' : path.join(os.tmpdir(), 'brickfs-run'));
-  fs.mkdirSync(path.join(dir, 'mounts'), { recursive: true });
+  const dir = process.env.BRICKFS_RUN_DIR ?? (process.getuid?.() === 0 ? ROOT_RUN_DIR : path.join(os.tmpdir(), 'brickfs-run'));
+  fs.mkdirSync(mountsDir(dir), { recursive: true });
   return dir;
 }
 
@@ -17,7 +25,7 @@ export function runDir(): string {
  * pidfile, its log or the volfile it was started with (/run/brickfs/mounts/_mnt_demo.log).
  */
 export function mountRunFile(mountpoint: string, kind: 'pid' | 'log' | 'vol'): string {
-  return path.join(runDir(), 'mounts', `${path.resolve(mountpoint).replace(/\//g, '_')}.${kind}`);
+  return path.join(mountsDir(runDir()), `${path.resolve(mountpoint).replace(/\//g, '_')}.${kind}`);
 }
 
 /** The pidfile of the mount process serving a mount point. */

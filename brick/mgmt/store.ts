@@ -112,14 +112,17 @@ export class StatePaths {
   get daemonPidfile(): string { return path.join(this.root, 'daemon.pid'); }
   /** This daemon's peer UUID (`UUID=...`, as glusterd.info). */
   get daemonInfo(): string { return path.join(this.root, 'daemon.info'); }
-  get daemonLog(): string { return path.join(this.root, 'logs', 'daemon.log'); }
+  /** Every log of the daemon and of the processes it starts is under here (logrotate's globs: docs/operations.md). */
+  get logDir(): string { return path.join(this.root, 'logs'); }
+  get brickLogDir(): string { return path.join(this.logDir, 'bricks'); }
+  get daemonLog(): string { return path.join(this.logDir, 'daemon.log'); }
   volDir(vol: string): string { return path.join(this.root, 'vols', vol); }
   clientVolfile(vol: string): string { return path.join(this.volDir(vol), 'client.vol'); }
   /** The volfile of the daemon's own services (rebalance, heal), with the service credential. */
   serviceVolfile(vol: string): string { return path.join(this.volDir(vol), 'service.vol'); }
   brickVolfile(vol: string, b: BrickDef): string { return path.join(this.volDir(vol), 'bricks', `${b.id}.vol`); }
   brickPidfile(vol: string, b: BrickDef): string { return path.join(this.volDir(vol), 'run', `${b.id}.pid`); }
-  brickLog(b: BrickDef): string { return path.join(this.root, 'logs', 'bricks', `${b.id}.log`); }
+  brickLog(b: BrickDef): string { return path.join(this.brickLogDir, `${b.id}.log`); }
   rebalanceStatus(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'status.json'); }
   rebalanceCheckpoint(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'checkpoint'); }
   rebalancePidfile(vol: string): string { return path.join(this.volDir(vol), 'run', 'rebalance.pid'); }

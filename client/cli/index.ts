@@ -12,6 +12,7 @@ import { command as volume } from './commands/volume.js';
 import { command as mount } from './commands/mount.js';
 import { command as umount } from './commands/umount.js';
 import { command as bench } from './commands/bench.js';
+import { command as install } from './commands/install.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -31,6 +32,7 @@ const COMMANDS: readonly CommandModule[] = [
   listed(mount), // client/cli/commands/mount.ts (mount work)
   listed(umount), // client/cli/commands/umount.ts (mount work)
   listed(bench), // client/cli/commands/bench.ts, client/bench/
+  listed(install), // client/cli/commands/install.ts, client/install.ts
 ];
 
 const DEFAULT_SERVER = 'localhost:7007';

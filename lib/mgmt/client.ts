@@ -51,12 +51,17 @@ export function parseVolfileServers(value: string, defaultPort = DEFAULT_MGMT_PO
   return out;
 }
 
-/** "HOST[:PORT]:/VOL" as typed to `brickfs mount`. */
+/**
+ * "HOST[:PORT]:/VOL" as typed to `brickfs mount`, or gluster's "HOST[:PORT]:VOL" (no slash):
+ * without ":/" the last ':' starts the volume name (IPv6 hosts in brackets either way).
+ */
 export function parseVolumeSource(s: string): { server: ServerAddr; volume: string } {
-  const i = s.lastIndexOf(':/');
-  if (i <= 0) throw new UsageError(`"${s}" is not HOST[:PORT]:/VOLUME (for example: localhost:/demo)`);
-  const volume = s.slice(i + 2);
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(volume)) throw new UsageError(`"${volume}" is not a volume name (in "${s}")`);
+  const usage = 'HOST[:PORT]:/VOLUME or HOST[:PORT]:VOLUME (for example: localhost:/demo)';
+  const slash = s.lastIndexOf(':/');
+  const i = slash > 0 ? slash : s.lastIndexOf(':');
+  if (i <= 0 || (slash <= 0 && s.endsWith(']'))) throw new UsageError(`"${s}" is not ${usage}`);
+  const volume = s.slice(i + (slash > 0 ? 2 : 1));
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(volume)) throw new UsageError(`"${volume}" is not a volume name (in "${s}"); give ${usage}`);
   return { server: parseServer(s.slice(0, i)), volume };
 }
 

@@ -22,8 +22,16 @@ interface MountArgs {
   volfileVersion?: number;
 }
 
+/**
+ * The kernel's generic mount flags that both libfuse 3 and libfuse 2 take and hand to
+ * mount(2) (fstab lines carry them): passed through as they are. Not `suid` nor `dev`: a
+ * mount stays nosuid,nodev (libfuse's default), since any client of the volume could
+ * plant a setuid program or a device node that every user of this host may reach.
+ */
+const VFS_FLAGS_O = ['nosuid', 'nodev', 'exec', 'noexec', 'async', 'sync', 'atime', 'noatime', 'dirsync'];
+
 /** -o options brickfs understands; anything else is refused (an unknown FUSE option leaves a stale mount). */
-const KNOWN_O = ['ro', 'rw', 'log-level', 'attribute-timeout', 'entry-timeout', 'negative-timeout', 'backup-volfile-servers'];
+export const KNOWN_O = ['ro', 'rw', ...VFS_FLAGS_O, 'log-level', 'attribute-timeout', 'entry-timeout', 'negative-timeout', 'backup-volfile-servers'];
 
 /** The kernel cache timeouts by their mount option names (glusterfs's); defaults 1, 1 and 0 s. */
 const TIMEOUT_O = { 'attribute-timeout': 'attrTimeoutS', 'entry-timeout': 'entryTimeoutS', 'negative-timeout': 'negativeTimeoutS' } as const;
@@ -52,7 +60,7 @@ function parseO(o: string | undefined): ParsedO {
   const out: ParsedO = { fuse: [] };
   for (const part of (o ?? '').split(',').filter(Boolean)) {
     const [k, v] = part.split('=', 2);
-    if (k === 'ro' || k === 'rw') out.fuse.push(k);
+    if ((k === 'ro' || k === 'rw' || VFS_FLAGS_O.includes(k!)) && v === undefined) out.fuse.push(k!);
     else if (k === 'log-level' && v && ['error', 'warn', 'info', 'debug'].includes(v)) out.logLevel = v;
     else if (k === 'backup-volfile-servers' && v !== undefined) {
       parseVolfileServers(v);
@@ -155,7 +163,7 @@ export const command: CommandModule<object, MountArgs> = {
   command: 'mount [source] [dir]',
   describe: 'Mount a volume with FUSE',
   builder: (y: Argv) => y
-    .positional('source', { type: 'string', describe: 'HOST[:PORT]:/VOLUME (or the mount point with --volfile)' })
+    .positional('source', { type: 'string', describe: 'HOST[:PORT]:/VOLUME, or gluster\'s HOST[:PORT]:VOLUME (the mount point with --volfile)' })
     .positional('dir', { type: 'string', describe: 'Mount point (an existing directory)' })
     .option('volfile', { type: 'string', describe: 'Mount from a volfile instead of asking a daemon' })
     .option('o', { type: 'string', describe: `Mount options, comma separated: ${KNOWN_O.join(', ')}` })
