@@ -23,7 +23,7 @@ interface MountArgs {
 }
 
 /** -o options brickfs understands; anything else is refused (an unknown FUSE option leaves a stale mount). */
-const KNOWN_O = ['ro', 'rw', 'log-level', 'attribute-timeout', 'entry-timeout', 'negative-timeout', 'backup-volfile-servers'];
+const KNOWN_O = ['ro', 'rw', 'nonempty', 'log-level', 'attribute-timeout', 'entry-timeout', 'negative-timeout', 'backup-volfile-servers'];
 
 /** The kernel cache timeouts by their mount option names (glusterfs's); defaults 1, 1 and 0 s. */
 const TIMEOUT_O = { 'attribute-timeout': 'attrTimeoutS', 'entry-timeout': 'entryTimeoutS', 'negative-timeout': 'negativeTimeoutS' } as const;
@@ -38,6 +38,8 @@ interface ParsedO {
   negativeTimeoutS?: number;
   /** backup-volfile-servers as typed; its hosts' default port is the volfile server's. */
   backupVolfileServers?: string;
+  /** Mount over a directory that has entries (hiding them while mounted). */
+  nonempty?: boolean;
 }
 
 function parseTimeout(k: keyof typeof TIMEOUT_O, v: string | undefined): number {
@@ -53,6 +55,7 @@ function parseO(o: string | undefined): ParsedO {
   for (const part of (o ?? '').split(',').filter(Boolean)) {
     const [k, v] = part.split('=', 2);
     if (k === 'ro' || k === 'rw') out.fuse.push(k);
+    else if (k === 'nonempty' && v === undefined) out.nonempty = true;
     else if (k === 'log-level' && v && ['error', 'warn', 'info', 'debug'].includes(v)) out.logLevel = v;
     else if (k === 'backup-volfile-servers' && v !== undefined) {
       parseVolfileServers(v);
@@ -221,6 +224,14 @@ export const command: CommandModule<object, MountArgs> = {
     }
     const st = fs.statSync(dir, { throwIfNoEntry: false });
     if (!st?.isDirectory()) throw new OperationError(`mount point ${dir} does not exist or is not a directory; create it with mkdir -p ${dir}`);
+    // As libfuse 2's fusermount did: a mount hides what the directory holds, which surprises
+    // (a live mount there, kept above, is another matter: its entries are not the directory's).
+    if (!opts.nonempty && !isMounted(dir)) {
+      const entries = fs.readdirSync(dir);
+      if (entries.length > 0) {
+        throw new UsageError(`mount point ${dir} is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}, hidden while mounted); mount on an empty directory, or add -o nonempty to mount over them`);
+      }
+    }
     if (argv.foreground) await mountInForeground(text, name, source, dir, argv.o, watch);
     else await mountInBackground(text, source, dir, argv.o, watch);
   },
