@@ -104,10 +104,6 @@ export class FrameFuzzer {
     ];
   }
 
-  private float(): number {
-    return this.rnd();
-  }
-
   private int(n: number): number {
     return Math.floor(this.rnd() * n);
   }
@@ -268,7 +264,7 @@ export class FrameFuzzer {
 
   /** The next frame. */
   next(): FuzzFrame {
-    const r = this.float();
+    const r = this.rnd();
     if (r < 0.35) return this.wellFormed();
     if (r < 0.75) return this.mutated();
     if (r < 0.81) return { what: 'random bytes', data: this.bytes(this.pick([0, 1, 2, 5, 17, 100, 1000, 70_000])), how: 'binary' };
@@ -345,7 +341,8 @@ export class FrameFuzzer {
         const head = pack({ v: WIRE_VERSION, id: 2_000_000, fop: 'lookup', cred: { uid: 0, gid: 0, groups: [], pid: 1 } });
         head[0] = 0x85; // a fixmap of 5, args last
         const depth = this.pick([1000, 100_000]);
-        const data = Buffer.concat([head, pack('args'), Buffer.from([0x81, 0xa1, 0x61]).fill(Buffer.from([0x81, 0xa1, 0x61])), Buffer.alloc(depth * 3, Buffer.from([0x81, 0xa1, 0x61])), pack({ path: '/' })]);
+        // Each level a fixmap of one entry, "a": {...}.
+        const data = Buffer.concat([head, pack('args'), Buffer.alloc(depth * 3, Buffer.from([0x81, 0xa1, 0x61])), pack({ path: '/' })]);
         return { what: `args nested ${depth} deep`, data, how: 'binary' };
       }
       case 1: return this.request('lookup', JSON.parse('{"path":"/","__proto__":{"path":"/etc"}}'), 'args with a __proto__ key');
@@ -354,7 +351,7 @@ export class FrameFuzzer {
     }
   }
 
-  /** What a reply tells: an fd opened, or the session's fds gone (a release). */
+  /** What a reply tells: the fd an open or create got (a released fd stays on the list: EBADF is worth sending too). */
   observe(r: ReplyFrame): void {
     const fop = this.pending.get(r.id);
     if (fop === undefined) return;
