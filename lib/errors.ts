@@ -78,6 +78,9 @@ export class FsError extends Error {
     const e = err as { errno?: unknown; code?: unknown; message?: string } | undefined;
     const code = errnoCode(e?.code) ?? (typeof e?.errno === 'number' ? errnoCodeOf(Math.abs(e.errno)) : undefined);
     if (code) return new FsError(code, e?.message);
+    // An argument the call refused before making it (Node's and our addons' ERR_INVALID_ARG_*,
+    // ERR_OUT_OF_RANGE: a name with a NUL byte, a number out of range) is the caller's EINVAL.
+    if (typeof e?.code === 'string' && (e.code.startsWith('ERR_INVALID_ARG') || e.code === 'ERR_OUT_OF_RANGE')) return new FsError('EINVAL', e.message);
     return new FsError('EIO', e?.message ?? String(err));
   }
 

@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // `npm start`: a demo volume mounted with FUSE on this host, from a fresh clone.
-// Installs what is missing, starts a management daemon (state under .demo/), creates and
-// starts a 3-brick distribute volume "demo" with bricks under .demo/bricks, mounts it at
-// ./mnt and waits. Ctrl-C unmounts, stops the volume and the daemon.
+// Installs and builds what is missing (scripts/prepare.mjs), starts a management daemon
+// (state under .demo/), creates and starts a 3-brick distribute volume "demo" with bricks
+// under .demo/bricks, mounts it at ./mnt and waits. Ctrl-C unmounts, stops the volume and the daemon.
 // Only Node built-ins here: this runs before `npm ci` may have happened.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prepare } from './prepare.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const demo = path.join(repo, '.demo');
@@ -21,25 +22,10 @@ function say(msg) {
   process.stdout.write(`\x1b[1m==>\x1b[0m ${msg}\n`);
 }
 
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: repo, ...opts });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status})`);
-}
-
 function brickfs(args, { quiet = false } = {}) {
   const r = spawnSync(process.execPath, [bin, '--server', server, ...args], { cwd: repo, encoding: 'utf8' });
   if (!quiet && r.stdout) process.stdout.write(r.stdout);
   return r;
-}
-
-function missingDebianPackages() {
-  const missing = [];
-  const has = (file) => fs.existsSync(file);
-  if (!has('/usr/lib/x86_64-linux-gnu/libfuse.so.2') && !has('/lib/x86_64-linux-gnu/libfuse.so.2') && !has('/usr/lib/aarch64-linux-gnu/libfuse.so.2')) missing.push('libfuse2');
-  if (spawnSync('sh', ['-c', 'command -v fusermount || command -v fusermount3']).status !== 0) missing.push('fuse3');
-  // native/fuse-ll builds against libfuse 3 (without it mounts fall back to fuse-native).
-  if (!has('/usr/include/fuse3/fuse_lowlevel.h')) missing.push('libfuse3-dev');
-  return missing;
 }
 
 function portAnswers(p) {
@@ -51,24 +37,7 @@ function portAnswers(p) {
 }
 
 async function main() {
-  const missing = missingDebianPackages();
-  if (missing.length) {
-    if (process.getuid?.() !== 0) throw new Error(`missing Debian packages: ${missing.join(' ')}; install them with: sudo apt-get install ${missing.join(' ')}`);
-    say(`installing ${missing.join(' ')} (apt-get)`);
-    run('apt-get', ['update', '-qq']);
-    run('apt-get', ['install', '-y', '-qq', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  }
-  if (!fs.existsSync('/dev/fuse')) throw new Error('/dev/fuse is missing: this host cannot mount FUSE filesystems');
-  if (!fs.existsSync(path.join(repo, 'node_modules', 'fuse-native'))) {
-    say('installing npm dependencies (npm ci)');
-    run('npm', ['ci']);
-  }
-  // Idempotent; builds native/fuse-ll if libfuse3-dev arrived after npm ci.
-  run(process.execPath, [path.join(repo, 'scripts', 'build-fuse-ll.mjs')]);
-  // Idempotent; a checkout from before native/brick-sys existed has node_modules but not it.
-  run(process.execPath, [path.join(repo, 'scripts', 'build-brick-sys.mjs')]);
-  say('building (tsc)');
-  run('npm', ['run', '--silent', 'build']);
+  prepare(say);
 
   if (await portAnswers(port)) {
     throw new Error(`port ${port} is taken (a brickfs daemon already running?); stop it or set BRICKFS_DEMO_PORT`);

@@ -31,6 +31,8 @@ export function checkHealRequest(v: unknown): HealRequest {
 export async function healVolume(ctx: MgmtContext, name: string, body: unknown, main = HEAL_MAIN): Promise<HealReport> {
   const req = checkHealRequest(body);
   const vol = ctx.need(name);
+  // gluster's words; only replicas have copies to compare.
+  if ((vol.replicaCount ?? 1) < 2) throw new MgmtError(409, `Volume ${name} is not of type replicate`);
   if (vol.status !== 'started') throw new MgmtError(409, `volume ${name} is not started; start it with \`brickfs volume start ${name}\``);
   // Current whatever happened to the file since (it is the daemon's; a heal is rare).
   await writeFileAtomic(ctx.store.paths.serviceVolfile(name), serviceVolfile(vol), 0o600);

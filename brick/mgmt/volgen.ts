@@ -283,7 +283,7 @@ export function clientGraph(vol: VolgenInput, role: ClientRole = 'client'): Decl
 
 /** Whether the bricks push invalidations (features.cache-invalidation, on unless set off). */
 function invalidationOn(vol: VolgenInput): boolean {
-  return optionsFor(vol, 'protocol/server')['cache-invalidation'] !== 'false';
+  return valueInEffect(vol, 'features.cache-invalidation') !== false;
 }
 
 /**

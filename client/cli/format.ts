@@ -1,7 +1,7 @@
 // Human output of `volume info`, `volume status`, `volume rebalance status`, `peer status` and
 // `pool list`, laid out as gluster's.
 import type { PeerInfo, PoolReply, RebalanceStatusReply, VolumeInfo, VolumeState, VolumeStatusInfo } from '../../lib/mgmt/api.js';
-import { formatBrick } from '../../lib/mgmt/args.js';
+import { formatBrick, volumeOptionText } from '../../lib/mgmt/args.js';
 import { DEFAULT_MGMT_PORT } from '../../lib/mgmt/client.js';
 
 const STATE_WORD: Record<VolumeState, string> = { created: 'Created', started: 'Started', stopped: 'Stopped' };
@@ -32,7 +32,7 @@ export function formatInfo(volumes: readonly VolumeInfo[]): string {
         ...v.removing.bricks.map((b) => `  ${formatBrick(b, false)}`));
     }
     const opts = Object.entries(v.options);
-    if (opts.length > 0) lines.push('Options Reconfigured:', ...opts.map(([k, val]) => `${k}: ${val}`));
+    if (opts.length > 0) lines.push('Options Reconfigured:', ...opts.map(([k, val]) => `${k}: ${volumeOptionText(k, val)}`));
     return `${lines.join('\n')}\n`;
   }).join('');
 }

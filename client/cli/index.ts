@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { OperationError, UsageError } from '../../lib/errors.js';
+import { editDistance } from '../../lib/nearest.js';
 import { command as daemon } from './commands/daemon.js';
 import { command as peer } from './commands/peer.js';
 import { command as pool } from './commands/pool.js';
@@ -59,8 +60,36 @@ function usageSummary(help: string): string {
   return out.join('\n');
 }
 
+/** yargs' recommendation (recommendCommands: within 3 edits) said with the word that was typed. */
+function didYouMean(msg: string | null, argv: readonly string[]): string | undefined {
+  const meant = /^Did you mean (.+)\?$/.exec(msg ?? '')?.[1];
+  if (!meant) return undefined;
+  const typed = argv.find((a) => !a.startsWith('-') && a !== meant && editDistance(a, meant) <= 3);
+  return typed ? `unknown command "${typed}"; did you mean ${meant}?` : `unknown command; did you mean ${meant}?`;
+}
+
+let outputGuarded = false;
+
+/**
+ * Output errors end the command quietly: a reader that went away (`brickfs ... | head -1`,
+ * EPIPE) is not a failure of the command, and any other (a terminal gone, a full disk) is said
+ * once on stderr, if it still can be, with exit 1. Without this Node throws them as uncaught.
+ */
+function guardOutput(): void {
+  if (outputGuarded) return;
+  outputGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK);
+      if (stream !== process.stderr) process.stderr.write(`brickfs: cannot write the output: ${e.message}\n`);
+      process.exit(EXIT_FAILED);
+    });
+  }
+}
+
 /** Runs the CLI with argv (without node and script); resolves with the exit code, also set as process.exitCode. */
 export async function main(argv: string[]): Promise<number> {
+  guardOutput();
   // Help of the command that failed, captured in .fail() where yargs still knows which it was.
   let help = '';
   const parser: Argv = yargs(argv)
@@ -73,6 +102,7 @@ export async function main(argv: string[]): Promise<number> {
       describe: 'Management daemon to talk to, HOST[:PORT]',
     })
     .strict()
+    .recommendCommands()
     .demandCommand(1, 'give a command')
     .help()
     .alias('h', 'help')
@@ -81,7 +111,7 @@ export async function main(argv: string[]): Promise<number> {
     .wrap(Math.min(120, process.stdout.columns || 120))
     .fail((msg: string | null, err: Error | undefined, y: Argv) => {
       y.showHelp((s: string) => { help = s; });
-      throw err ?? new UsageError(msg ?? 'invalid command line');
+      throw err ?? new UsageError(didYouMean(msg, argv) ?? msg ?? 'invalid command line');
     });
   for (const c of COMMANDS) parser.command(c);
   let code = EXIT_OK;

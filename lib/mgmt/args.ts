@@ -2,6 +2,7 @@
 // calling the daemon) and the daemon (which trusts no client).
 import path from 'node:path';
 import { UsageError } from '../errors.js';
+import { nearest } from '../nearest.js';
 import { OptionError, parseOptions } from '../options.js';
 import { REBALANCE_THROTTLES, type RebalanceThrottle } from './rebalance.js';
 import { VOLUME_OPTIONS } from './volume-options.js';
@@ -253,11 +254,25 @@ export function parseRebalanceArgs(
   return { action, fixLayout, ...(opts.throttle === undefined ? {} : { throttle: parseThrottle(opts.throttle) }) };
 }
 
-/** Validates a `volume set` or `volume reset` key; throws a UsageError naming the known keys. */
+/** Where a user reads every volume option with its description (gluster's words). */
+export const VOLUME_SET_HELP = 'brickfs volume set help';
+
+/** Validates a `volume set` or `volume reset` key; throws a UsageError with the nearest known key. */
 export function validateVolumeOptionKey(key: string): void {
   if (VOLUME_OPTIONS[key]) return;
-  const known = Object.entries(VOLUME_OPTIONS).map(([k, d]) => `${k} (${d.spec.description})`);
-  throw new UsageError(`unknown volume option "${key}"; known options: ${known.join('; ')}`);
+  const near = nearest(key, Object.keys(VOLUME_OPTIONS));
+  throw new UsageError(`unknown volume option "${key}"${near ? `; did you mean ${near}?` : ''} (every option: ${VOLUME_SET_HELP})`);
+}
+
+/** A volume option's value as it is stored and shown everywhere: booleans as on/off, as gluster prints them. */
+export function volumeOptionText(key: string, value: string): string {
+  const spec = VOLUME_OPTIONS[key]?.spec;
+  if (spec?.type !== 'bool') return value;
+  try {
+    return parseOptions({ [key]: spec }, { [key]: value })[key] ? 'on' : 'off';
+  } catch {
+    return value;
+  }
 }
 
 /** Validates `volume set KEY VALUE`; returns the normalised value or throws a UsageError naming the known keys. */
@@ -265,7 +280,7 @@ export function validateVolumeOption(key: string, value: string): string {
   validateVolumeOptionKey(key);
   const def = VOLUME_OPTIONS[key]!;
   try {
-    return String(parseOptions({ [key]: def.spec }, { [key]: value })[key]);
+    return volumeOptionText(key, String(parseOptions({ [key]: def.spec }, { [key]: value })[key]));
   } catch (e) {
     if (e instanceof OptionError) {
       const bounds = def.spec.min !== undefined && def.spec.max !== undefined ? ` (${def.spec.type} ${def.spec.min}..${def.spec.max})` : '';

@@ -1,9 +1,30 @@
+import fs from 'node:fs';
 import WebSocket from 'ws';
 import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
+import { parseVolfile } from '../../lib/volfile/parse.js';
 import { decodeHelloReply, decodeServerFrame, encodeFrame, WIRE_VERSION, type Hello, type HelloReplyFrame, type PushFrame, type ReplyFrame } from '../../lib/rpc/frame.js';
 
 /** Who a client says it is in its hello: credentials and volume id (none unless given). */
 export type HelloCredentials = Pick<Hello, 'username' | 'password' | 'volumeId'>;
+
+/** Where a volfile's first protocol/client connects, and what it says in its hello. */
+export interface VolfileHello {
+  port: number;
+  subvolume: string;
+  credentials: HelloCredentials;
+}
+
+/** What a volfile's first protocol/client says in its hello (a daemon's client.vol or service.vol), and where its brick is. */
+export function helloOf(volfile: string): VolfileHello {
+  const decl = parseVolfile(fs.readFileSync(volfile, 'utf8'), volfile).find((d) => d.type === 'protocol/client');
+  if (!decl) throw new Error(`${volfile} has no protocol/client`);
+  const o = decl.options;
+  return {
+    port: Number(o['remote-port']),
+    subvolume: o['remote-subvolume']!,
+    credentials: { username: o.username, password: o.password, volumeId: o['volume-id'] },
+  };
+}
 
 export interface RawConnectOptions {
   /** Say no hello (a test that fops before it are refused, or that sends its own). */

@@ -272,3 +272,20 @@ test('umount of a live mount whose pidfile names another process: that process i
   await eventually(() => exited(known.pid!), 10_000, 'the real mount process to end');
   t.pass();
 });
+
+test('mounting on a directory that has entries is refused, saying what to type; -o nonempty mounts over them, and they are back after umount', async (t) => {
+  const vol = await startDistribute(t, 1);
+  const mnt = fs.mkdtempSync(path.join(vol.root, 'mnt-'));
+  t.teardown(() => unmountQuietly(mnt));
+  fs.writeFileSync(path.join(mnt, 'mine'), 'underneath\n');
+  const r = await cli(['mount', '--volfile', vol.volfilePath, mnt]);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /mount point .* is not empty \(1 entry, hidden while mounted\); mount on an empty directory, or add -o nonempty/);
+  t.false(isMountPoint(mnt));
+  const ok = await cli(['mount', '--volfile', vol.volfilePath, mnt, '-o', 'nonempty']);
+  t.is(ok.code, 0, ok.stderr);
+  t.true(isMountPoint(mnt));
+  t.deepEqual(fs.readdirSync(mnt), []);
+  t.is((await cli(['umount', mnt])).code, 0);
+  t.is(fs.readFileSync(path.join(mnt, 'mine'), 'utf8'), 'underneath\n');
+});

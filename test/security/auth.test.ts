@@ -8,29 +8,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { INTERNAL_PID, serviceFrame, type Frame } from '../../lib/frame.js';
 import { XATTR_GFID, XATTR_LAYOUT } from '../../lib/fops.js';
-import { parseVolfile } from '../../lib/volfile/parse.js';
 import { runCliOk } from '../helpers/cli.js';
 import { unmountQuietly } from '../helpers/cluster.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { eventually, shOk, tmpDir } from '../helpers/proc.js';
-import { RawBrickClient, type HelloCredentials } from '../helpers/wire.js';
-
-/** What a volfile's first protocol/client says in its hello, and where its brick is. */
-function helloOf(volfile: string): { port: number; subvolume: string; credentials: HelloCredentials } {
-  const decl = parseVolfile(fs.readFileSync(volfile, 'utf8'), volfile).find((d) => d.type === 'protocol/client')!;
-  const o = decl.options;
-  return {
-    port: Number(o['remote-port']),
-    subvolume: o['remote-subvolume']!,
-    credentials: { username: o.username, password: o.password, volumeId: o['volume-id'] },
-  };
-}
+import { helloOf, RawBrickClient, type HelloCredentials, type VolfileHello } from '../helpers/wire.js';
 
 interface Vol {
   name: string;
   bricks: string[];
-  client: ReturnType<typeof helloOf>;
-  service: ReturnType<typeof helloOf>;
+  client: VolfileHello;
+  service: VolfileHello;
 }
 
 /** A started replica 2 volume of the daemon, with what its client and service volfiles say. */

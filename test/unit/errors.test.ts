@@ -19,7 +19,7 @@ test('every errno Node knows on Linux is an errno name with its number; aliases 
   t.is(errnoCode('toString'), undefined);
 });
 
-test('FsError.from: a Node system error by its code, else its number, else EIO', (t) => {
+test('FsError.from: a Node system error by its code, else its number; a refused argument EINVAL; else EIO', (t) => {
   const e = t.throws(() => fs.readFileSync('/nonexistent/brickfs'))!;
   t.like(FsError.from(e), { code: 'ENOENT', errno: 2 });
   t.like(FsError.from(Object.assign(new Error('x'), { code: 'EOPNOTSUPP', errno: -95 })), { code: 'ENOTSUP', errno: 95 });
@@ -27,6 +27,10 @@ test('FsError.from: a Node system error by its code, else its number, else EIO',
   t.like(FsError.from(Object.assign(new Error('x'), { code: 'ERR_SOMETHING', errno: -122 })), { code: 'EDQUOT', errno: 122 });
   t.like(FsError.from(Object.assign(new Error('x'), { errno: -4095 })), { code: 'EIO', errno: 5 });
   t.like(FsError.from('a string'), { code: 'EIO', errno: 5 });
+  // An argument refused before the call was made is the caller's EINVAL.
+  t.like(FsError.from(t.throws(() => fs.readFileSync('/a\0b'))), { code: 'EINVAL' });
+  t.like(FsError.from(Object.assign(new TypeError('getxattrat: attr must not contain null bytes'), { code: 'ERR_INVALID_ARG_VALUE' })), { code: 'EINVAL' });
+  t.like(FsError.from(Object.assign(new RangeError('too big'), { code: 'ERR_OUT_OF_RANGE' })), { code: 'EINVAL' });
 });
 
 test('FsError.fromWire: an unknown code becomes an errno name by number, else EIO', (t) => {

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import pathMod from 'node:path';
 import { FsError } from '../../../lib/errors.js';
 import {
-  BRICK_PRIVATE_DIR, O_ACCMODE, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, LOOKUP_DATA_MAX_BYTES, MIGRATE_STAGING_DIR, isChangelogXattr, S_IFLNK, S_IFMT,
+  BRICK_PRIVATE_DIR, O_ACCMODE, INTERNAL_XATTR_PREFIX, LINKFILE_MODE, LOOKUP_DATA_MAX_BYTES, MIGRATE_STAGING_DIR, isChangelogXattr, S_IFDIR, S_IFLNK, S_IFMT,
   S_IFREG, XATTR_GFID, XATTR_LINKTO, XATTR_VOLUME_ID,
   type DirEntry, type FopArgs, type FopReply, type Iatt, type SetattrFields, type StatFs, type Xattrs,
 } from '../../../lib/fops.js';
@@ -304,9 +304,28 @@ export class Posix extends Xlator implements FopImpl {
     return r;
   }
 
-  /** Opens the entry itself (openat2 on its name: beneath, a final symlink refused with ELOOP). */
+  /**
+   * Opens the entry itself (openat2 on its name: beneath, a final symlink refused with ELOOP).
+   * An entry that exists is opened for I/O only when it is a regular file or a directory:
+   * opening a fifo blocks the brick's one thread until a peer comes (every client waits), and a
+   * device node a client made with mknod would open the host's hardware, outside the brick. So
+   * it is resolved first as O_PATH (which opens nothing), its type checked, and that very inode
+   * reopened through /proc/self/fd, as the caller: a name swapped meanwhile changes nothing.
+   * An exclusive create makes a new regular file and needs none of this.
+   */
   private openAt(at: At, flags: number, mode = 0): number {
-    return sys.openat2(at.dir, at.name, flags | O_NOFOLLOW, mode, BENEATH);
+    if (flags & sys.O_PATH || (flags & (O_CREAT | O_EXCL)) === (O_CREAT | O_EXCL)) {
+      return sys.openat2(at.dir, at.name, flags | O_NOFOLLOW, mode, BENEATH);
+    }
+    const resolved = sys.openat2(at.dir, at.name, sys.O_PATH | O_NOFOLLOW, 0, BENEATH);
+    try {
+      const type = fs.fstatSync(resolved).mode & S_IFMT;
+      if (type === S_IFLNK) throw FsError.of('ELOOP', `${at.name} is a symlink: the brick follows none`);
+      if (type !== S_IFREG && type !== S_IFDIR) throw FsError.of('EPERM', `${at.name} is a ${type === fs.constants.S_IFIFO ? 'fifo' : 'device or socket'}: the brick opens only files and directories`);
+      return sys.openat2(sys.AT_FDCWD, `/proc/self/fd/${resolved}`, flags & ~O_NOFOLLOW, mode, 0);
+    } finally {
+      fs.closeSync(resolved);
+    }
   }
 
   /** What this brick keeps for fd; EBADF unless it was opened here and not released. */

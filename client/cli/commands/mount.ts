@@ -31,7 +31,7 @@ interface MountArgs {
 const VFS_FLAGS_O = ['nosuid', 'nodev', 'exec', 'noexec', 'async', 'sync', 'atime', 'noatime', 'dirsync'];
 
 /** -o options brickfs understands; anything else is refused (an unknown FUSE option leaves a stale mount). */
-export const KNOWN_O = ['ro', 'rw', ...VFS_FLAGS_O, 'log-level', 'attribute-timeout', 'entry-timeout', 'negative-timeout', 'backup-volfile-servers'];
+export const KNOWN_O = ['ro', 'rw', ...VFS_FLAGS_O, 'nonempty', 'log-level', 'attribute-timeout', 'entry-timeout', 'negative-timeout', 'backup-volfile-servers'];
 
 /** The kernel cache timeouts by their mount option names (glusterfs's); defaults 1, 1 and 0 s. */
 const TIMEOUT_O = { 'attribute-timeout': 'attrTimeoutS', 'entry-timeout': 'entryTimeoutS', 'negative-timeout': 'negativeTimeoutS' } as const;
@@ -46,6 +46,8 @@ interface ParsedO {
   negativeTimeoutS?: number;
   /** backup-volfile-servers as typed; its hosts' default port is the volfile server's. */
   backupVolfileServers?: string;
+  /** Mount over a directory that has entries (hiding them while mounted). */
+  nonempty?: boolean;
 }
 
 function parseTimeout(k: keyof typeof TIMEOUT_O, v: string | undefined): number {
@@ -61,6 +63,7 @@ function parseO(o: string | undefined): ParsedO {
   for (const part of (o ?? '').split(',').filter(Boolean)) {
     const [k, v] = part.split('=', 2);
     if ((k === 'ro' || k === 'rw' || VFS_FLAGS_O.includes(k!)) && v === undefined) out.fuse.push(k!);
+    else if (k === 'nonempty' && v === undefined) out.nonempty = true;
     else if (k === 'log-level' && v && ['error', 'warn', 'info', 'debug'].includes(v)) out.logLevel = v;
     else if (k === 'backup-volfile-servers' && v !== undefined) {
       parseVolfileServers(v);
@@ -229,6 +232,14 @@ export const command: CommandModule<object, MountArgs> = {
     }
     const st = fs.statSync(dir, { throwIfNoEntry: false });
     if (!st?.isDirectory()) throw new OperationError(`mount point ${dir} does not exist or is not a directory; create it with mkdir -p ${dir}`);
+    // As libfuse 2's fusermount did: a mount hides what the directory holds, which surprises
+    // (a live mount there, kept above, is another matter: its entries are not the directory's).
+    if (!opts.nonempty && !isMounted(dir)) {
+      const entries = fs.readdirSync(dir);
+      if (entries.length > 0) {
+        throw new UsageError(`mount point ${dir} is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}, hidden while mounted); mount on an empty directory, or add -o nonempty to mount over them`);
+      }
+    }
     if (argv.foreground) await mountInForeground(text, name, source, dir, argv.o, watch);
     else await mountInBackground(text, source, dir, argv.o, watch);
   },

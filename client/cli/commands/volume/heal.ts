@@ -34,7 +34,6 @@ function print(req: HealRequest, r: HealReport): void {
       for (const p of b.entries ?? []) process.stdout.write(`${p.path}${p.splitBrain ? ' - Is in split-brain' : ''} (pending on: ${p.blamed.join(' ') || '-'})\n`);
       process.stdout.write(`Status: ${b.status}\nNumber of entries: ${b.entries ? b.entries.length : '-'}\n\n`);
     }
-    if (!r.sets.length) process.stdout.write('The volume has no replica sets: nothing to heal\n');
   } else if (req.op === 'split-brain') {
     for (const s of r.sets) process.stdout.write(`Healed ${req.file} from ${s.source} (replica set ${s.set})\n`);
     if (!r.sets.length) process.stdout.write(`${req.file} was found on no replica set\n`);
