@@ -5,6 +5,7 @@
 // it. docs/graph-switch.md explains the rules.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FsError } from '../lib/errors.js';
+import { elapsedNs, FopStats, type FopStatsSnapshot } from '../lib/fop-stats.js';
 import { reopenFlags, type FopArgs, type FopName, type FopReply, type Iatt, type Xattrs } from '../lib/fops.js';
 import { ROOT_FRAME, type Frame } from '../lib/frame.js';
 import { graphFromVolfile, type Graph } from '../lib/graph.js';
@@ -111,6 +112,8 @@ export class ActiveGraph {
   private readonly remigrateMs: number;
   /** Each binding's fd says which handle it serves (handleOn). */
   private readonly handleKey = new CtxKey<number>('graph-switch');
+  /** Every fop the mount ran, for the daemon's /metrics (client/mount.ts serves them). */
+  private readonly fopStats = new FopStats();
 
   constructor(graph: Graph, version: number | undefined, opts: ActiveGraphOptions = {}) {
     this.inodes = graph.inodes;
@@ -246,14 +249,37 @@ export class ActiveGraph {
 
   private run<F extends FopName>(slot: GraphSlot, fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
     slot.inflight++;
+    const began = process.hrtime.bigint();
     let p: Promise<FopReply<F>>;
     try {
       p = slot.graph.top.call(fop, args, frame);
     } catch (e) {
       slot.inflight--;
+      this.fopStats.record(fop, elapsedNs(began), false);
       return Promise.reject(e);
     }
-    return p.finally(() => { slot.inflight--; });
+    return p.then(
+      (r) => { slot.inflight--; this.observe(fop, args, r, began); return r; },
+      (e: unknown) => { slot.inflight--; this.fopStats.record(fop, elapsedNs(began), false); throw e; },
+    );
+  }
+
+  private observe(fop: FopName, args: unknown, reply: unknown, began: bigint): void {
+    this.fopStats.record(fop, elapsedNs(began), true);
+    if (fop === 'read' || fop === 'readfile') this.fopStats.bytes('read', (reply as FopReply<'read'>).data.length);
+    else if (fop === 'lookup' && (reply as FopReply<'lookup'>).data) this.fopStats.bytes('read', (reply as FopReply<'lookup'>).data!.length);
+    else if (fop === 'write') this.fopStats.bytes('write', (args as FopArgs<'write'>).data.length);
+    else if (fop === 'writev') this.fopStats.bytes('write', (args as FopArgs<'writev'>).extents.reduce((n, e) => n + e.data.length, 0));
+  }
+
+  /** What the mount's stats socket answers: its fop counters and the hits and misses of the current graph's caches. */
+  stats(): FopStatsSnapshot & { caches: Record<string, { type: string; hits: number; misses: number }> } {
+    const caches: Record<string, { type: string; hits: number; misses: number }> = {};
+    for (const [name, d] of Object.entries(this.current.graph.statedump())) {
+      const x = d as { type?: string; hits?: unknown; misses?: unknown };
+      if (typeof x.hits === 'number' && typeof x.misses === 'number') caches[name] = { type: x.type ?? '', hits: x.hits, misses: x.misses };
+    }
+    return { ...this.fopStats.snapshot(), caches };
   }
 
   /** run() for an fd fop, counted on the fd too (one promise less on the read/write path). */
@@ -265,14 +291,19 @@ export class ActiveGraph {
       slot.inflight--;
       if (--b.inflight === 0) b.onIdle?.();
     };
+    const began = process.hrtime.bigint();
     let p: Promise<FopReply<F>>;
     try {
       p = slot.graph.top.call(fop, { ...args, fd: b.fd } as unknown as FopArgs<F>, frame);
     } catch (e) {
       done();
+      this.fopStats.record(fop, elapsedNs(began), false);
       return Promise.reject(e);
     }
-    return p.finally(done);
+    return p.then(
+      (r) => { done(); this.observe(fop, args, r, began); return r; },
+      (e: unknown) => { done(); this.fopStats.record(fop, elapsedNs(began), false); throw e; },
+    );
   }
 
   /**
