@@ -146,7 +146,7 @@ export class ActiveGraph {
   /** Opens the file of inode; the answer is a handle number of the bridge, valid across switches. */
   open(inode: Inode, flags: number, frame: Frame): Promise<number> {
     const fd = new Fd(inode, flags);
-    return this.opener(fd, (top) => top.call('open', { path: inode.path, flags, fd }, frame)).then((o) => o.fh);
+    return this.opener('open', fd, (top) => top.call('open', { path: inode.path, flags, fd }, frame)).then((o) => o.fh);
   }
 
   /**
@@ -156,7 +156,7 @@ export class ActiveGraph {
   create(inode: Inode, mode: number, flags: number, frame: Frame, xattrs?: Xattrs): Promise<{ fh: number; iatt: Iatt }> {
     const fd = new Fd(inode, flags);
     const args: FopArgs<'create'> = xattrs ? { path: inode.path, mode, flags, fd, xattrs } : { path: inode.path, mode, flags, fd };
-    return this.opener(fd, (top) => top.call('create', args, frame)).then(({ fh, reply }) => ({ fh, iatt: reply.iatt }));
+    return this.opener('create', fd, (top) => top.call('create', args, frame)).then(({ fh, reply }) => ({ fh, iatt: reply.iatt }));
   }
 
   /** The inode a handle is open on. */
@@ -310,20 +310,23 @@ export class ActiveGraph {
    * Opens fd (open or create, as call does it) on the current graph and makes its handle; an
    * open that spans a switch gives an old-graph fd, moved later.
    */
-  private async opener<R>(fd: Fd, call: (top: Xlator) => Promise<R>): Promise<{ fh: number; reply: R }> {
+  private async opener<R>(fop: 'open' | 'create', fd: Fd, call: (top: Xlator) => Promise<R>): Promise<{ fh: number; reply: R }> {
     const slot = this.current;
     // The inode stays in the table while the fd is open, even once the kernel forgets it.
     this.inodes.opened(fd);
     slot.inflight++;
+    const began = process.hrtime.bigint();
     let reply: R;
     try {
       reply = await call(slot.graph.top);
     } catch (e) {
       this.inodes.released(fd);
+      this.fopStats.record(fop, elapsedNs(began), false);
       throw e;
     } finally {
       slot.inflight--;
     }
+    this.fopStats.record(fop, elapsedNs(began), true);
     const fh = this.nextHandle++;
     const h: Handle = { fh, binding: this.bind(slot, fd, fh), inode: fd.inode, flags: fd.flags };
     this.handles.set(fh, h);

@@ -123,15 +123,14 @@ export async function collectMetrics(ctx: MgmtContext, rebalance: RebalanceOps):
     }
   }));
 
+  // A process killed (SIGKILL) leaves its socket behind: nobody but us would remove it.
+  for (const kind of ['brick', 'mount'] as const) {
+    for (const pid of statsPids(kind)) if (!pidAlive(pid)) await fsp.rm(statsSocket(kind, pid), { force: true }).catch(() => undefined);
+  }
   const mountSeries: { labels: Labels; stats: FopStatsSnapshot }[] = [];
   await Promise.all(statsPids('mount').map(async (pid) => {
-    const sock = statsSocket('mount', pid);
-    const m = await queryStats<MountStats>(sock, '/stats').catch(() => undefined);
-    if (!m) {
-      // A mount killed without its exit handler leaves its socket: nobody else will remove it.
-      if (!pidAlive(pid)) await fsp.rm(sock, { force: true }).catch(() => undefined);
-      return;
-    }
+    const m = await queryStats<MountStats>(statsSocket('mount', pid), '/stats').catch(() => undefined);
+    if (!m) return;
     const labels = { volume: m.volume, mountpoint: m.mountpoint };
     for (const [fop, c] of Object.entries(m.fops)) {
       mCalls.inc({ ...labels, fop }, c.calls);

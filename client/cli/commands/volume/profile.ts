@@ -23,7 +23,8 @@ function blockRows(p: ProfilePeriod): string[] {
     out.push('Block Size:'.padStart(14) + cols.map((s) => `${String(s).padStart(19)}b+ `).join(''));
     out.push('No. of Reads:'.padStart(14) + cols.map((s) => `${String(p.readBlocks[s] ?? 0).padStart(21)} `).join(''));
     out.push('No. of Writes:'.padStart(14) + cols.map((s) => `${String(p.writeBlocks[s] ?? 0).padStart(21)} `).join(''));
-    if (i + 3 < sizes.length) out.push(' ');
+    // gluster ends each full line of three with a blank one.
+    if (cols.length === 3) out.push(' ');
   }
   return out;
 }
