@@ -14,7 +14,7 @@ import { collectMetrics } from './metrics.js';
 import type { MgmtContext } from './context.js';
 import { MgmtError } from './errors.js';
 import type { PeerOps } from './peers.js';
-import { profileInfo, topList } from './profile.js';
+import { localParam, profileInfo, topList } from './profile.js';
 import type { RebalanceOps } from './rebalance.js';
 import type { VolumeOps } from './volume-ops.js';
 
@@ -169,9 +169,12 @@ export function mgmtRoutes(ops: MgmtOps): Route[] {
     })],
     ['POST', new RegExp(`^/v1/volumes/${VOL}/stop$`), async ({ params }) => ({ json: await volumes.stop(params[0]!) })],
     ['GET', new RegExp(`^/v1/volumes/${VOL}/status$`), async ({ params }) => ({ json: await volumes.status(params[0]!) })],
-    ['GET', new RegExp(`^/v1/volumes/${VOL}/profile$`), async ({ params }) => ({ json: await profileInfo(ops.ctx, params[0]!) })],
+    // local=true: only this host's bricks (another daemon of the pool gathering the volume's).
+    ['GET', new RegExp(`^/v1/volumes/${VOL}/profile$`), async ({ params, url }) => ({
+      json: await profileInfo(ops.ctx, peers, params[0]!, localParam(url.searchParams.get('local'))),
+    })],
     ['GET', new RegExp(`^/v1/volumes/${VOL}/top$`), async ({ params, url }) => ({
-      json: await topList(ops.ctx, params[0]!, url.searchParams.get('list'), url.searchParams.get('count')),
+      json: await topList(ops.ctx, peers, params[0]!, url.searchParams.get('list'), url.searchParams.get('count'), localParam(url.searchParams.get('local'))),
     })],
     ['POST', new RegExp(`^/v1/volumes/${VOL}/statedump$`), async ({ params }) => ({ json: await volumes.statedump(params[0]!) })],
     ['PUT', new RegExp(`^/v1/volumes/${VOL}/options/([^/]+)$`), async ({ params, body }) => {

@@ -1,12 +1,15 @@
 // Observability on real processes: a daemon-made volume of two bricks, mounted twice; the
 // daemon's /metrics (Prometheus text, no token), `volume profile` start/info/stop counting
-// the test's own writes, and `volume top read` naming the file read most.
+// the test's own writes, and `volume top read` naming the file read most. Then a pool of two
+// hosts: profile and top asked of either daemon cover the bricks of both.
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ProfileInfoReply, TopReply } from '../../lib/mgmt/profile.js';
 import { isMountPoint, unmountQuietly } from '../helpers/cluster.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { startEtcdCluster } from '../helpers/etcd.js';
+import { makeHosts } from '../helpers/hosts.js';
 import { eventually, tmpDir } from '../helpers/proc.js';
 
 interface Sample { name: string; labels: Record<string, string>; value: number }
@@ -164,4 +167,51 @@ test('/metrics, volume profile and volume top show the I/O a mount did', async (
   const misuse = await d.cli(['volume', 'top', vol, 'read', 'list-cnt', 'x']);
   t.is(misuse.code, 2);
   t.regex(misuse.stderr, /list-cnt N/);
+});
+
+test('in a pool of two hosts, profile info and top asked of either daemon cover the bricks of both; /metrics shows its own host\'s', async (t) => {
+  const net = await makeHosts(t, 2);
+  const etcd = await startEtcdCluster(t, { hosts: net.hosts });
+  const store = etcd.storeUrl(`metrics-${process.pid}`);
+  const ds = await Promise.all(net.hosts.map((h) => startDaemon(t, { store, host: h, port: 7007 })));
+  const [d1, d2] = ds as [TestDaemon, TestDaemon];
+  const root = tmpDir(t, 'brickfs-pool-metrics-');
+  const mnt = path.join(root, 'mnt');
+  fs.mkdirSync(mnt);
+  // Registered after the hosts: teardowns run last-in first-out, so the mount goes first.
+  t.teardown(() => unmountQuietly(mnt));
+  const ok = async (d: TestDaemon, args: string[]): Promise<string> => {
+    const r = await d.cli(args, { timeoutMs: 90_000 });
+    t.is(r.code, 0, `${args.join(' ')} on ${d.server}: ${r.stdout}${r.stderr}`);
+    return r.stdout;
+  };
+  await ok(d1, ['peer', 'probe', d2.addr]);
+  const vol = `pm${process.pid}`;
+  const bricks = ds.map((d, i) => `${d.addr}:${path.join(root, `h${i + 1}`, 'b')}`);
+  await ok(d1, ['volume', 'create', vol, ...bricks]);
+  await ok(d1, ['volume', 'set', vol, 'performance.write-behind', 'off']);
+  await ok(d1, ['volume', 'start', vol]);
+  await ok(d1, ['volume', 'profile', vol, 'start']);
+  await eventually(async () => {
+    const r = await d1.http(`/v1/volumes/${vol}/profile`);
+    return r.status === 200 && (JSON.parse(r.text) as ProfileInfoReply).bricks.every((b) => b.enabled && !b.error);
+  }, 20_000, 'both hosts\' bricks profiling');
+
+  const m = await net.hosts[0]!.cli(['mount', `${d1.server}:/${vol}`, mnt], { timeoutMs: 60_000 });
+  t.is(m.code, 0, m.stderr);
+  const FILES = 20;
+  for (let i = 0; i < FILES; i++) fs.writeFileSync(path.join(mnt, `f${i}`), Buffer.alloc(4096, i));
+
+  const p = JSON.parse(await ok(d2, ['volume', 'profile', vol, 'info', '--json'])) as ProfileInfoReply;
+  t.deepEqual(p.bricks.map((b) => b.brick), bricks);
+  t.true(p.bricks.every((b) => !b.error && b.enabled), JSON.stringify(p));
+  t.is(p.bricks.reduce((n, b) => n + (b.cumulative?.fops.write?.calls ?? 0), 0), FILES);
+  t.true(p.bricks.every((b) => (b.cumulative?.fops.write?.calls ?? 0) > 0), 'files landed on both hosts');
+  const top = JSON.parse(await ok(d1, ['volume', 'top', vol, 'write', '--json'])) as TopReply;
+  t.deepEqual(top.bricks.flatMap((b) => (b.entries ?? []).map((e) => e.path)).sort(), Array.from({ length: FILES }, (_, i) => `/f${i}`).sort());
+
+  const scraped = parsePrometheus((await d2.http('/metrics')).text).samples;
+  t.is(sum(scraped, 'brickfs_brick_online', { volume: vol, brick: bricks[1]! }), 1);
+  t.false(scraped.some((s) => s.name === 'brickfs_brick_online' && s.labels.brick === bricks[0]), 'host 1\'s brick is host 1\'s to report');
+  t.is(sum(scraped, 'brickfs_volume_bricks', { volume: vol }), 2);
 });
