@@ -5,7 +5,7 @@
 // it. docs/graph-switch.md explains the rules.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FsError } from '../lib/errors.js';
-import { elapsedNs, FopStats, type FopStatsSnapshot } from '../lib/fop-stats.js';
+import { elapsedNs, FopStats, startMark, type FopStatsSnapshot } from '../lib/fop-stats.js';
 import { reopenFlags, type FopArgs, type FopName, type FopReply, type Iatt, type Xattrs } from '../lib/fops.js';
 import { ROOT_FRAME, type Frame } from '../lib/frame.js';
 import { graphFromVolfile, type Graph } from '../lib/graph.js';
@@ -249,7 +249,7 @@ export class ActiveGraph {
 
   private run<F extends FopName>(slot: GraphSlot, fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
     slot.inflight++;
-    const began = process.hrtime.bigint();
+    const began = startMark();
     let p: Promise<FopReply<F>>;
     try {
       p = slot.graph.top.call(fop, args, frame);
@@ -264,7 +264,7 @@ export class ActiveGraph {
     );
   }
 
-  private observe(fop: FopName, args: unknown, reply: unknown, began: bigint): void {
+  private observe(fop: FopName, args: unknown, reply: unknown, began: number): void {
     this.fopStats.record(fop, elapsedNs(began), true);
     if (fop === 'read' || fop === 'readfile') this.fopStats.bytes('read', (reply as FopReply<'read'>).data.length);
     else if (fop === 'lookup' && (reply as FopReply<'lookup'>).data) this.fopStats.bytes('read', (reply as FopReply<'lookup'>).data!.length);
@@ -291,7 +291,7 @@ export class ActiveGraph {
       slot.inflight--;
       if (--b.inflight === 0) b.onIdle?.();
     };
-    const began = process.hrtime.bigint();
+    const began = startMark();
     let p: Promise<FopReply<F>>;
     try {
       p = slot.graph.top.call(fop, { ...args, fd: b.fd } as unknown as FopArgs<F>, frame);
@@ -315,7 +315,7 @@ export class ActiveGraph {
     // The inode stays in the table while the fd is open, even once the kernel forgets it.
     this.inodes.opened(fd);
     slot.inflight++;
-    const began = process.hrtime.bigint();
+    const began = startMark();
     let reply: R;
     try {
       reply = await call(slot.graph.top);

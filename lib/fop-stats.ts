@@ -60,7 +60,12 @@ export class FopStats {
   }
 }
 
-/** Nanoseconds since start (a process.hrtime.bigint() mark), as a number. */
-export function elapsedNs(start: bigint): number {
-  return Number(process.hrtime.bigint() - start);
+/** A start mark for elapsedNs(): performance.now(), a double, where hrtime.bigint() would allocate a BigInt per fop. */
+export function startMark(): number {
+  return performance.now();
+}
+
+/** Nanoseconds since a startMark(). */
+export function elapsedNs(start: number): number {
+  return (performance.now() - start) * 1e6;
 }

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { FsError } from '../../../lib/errors.js';
 import { FOPS, isFopName, XATTR_LAYOUT, type FopArgs, type FopName, type WireArgs } from '../../../lib/fops.js';
-import { elapsedNs, FopStats } from '../../../lib/fop-stats.js';
+import { elapsedNs, FopStats, startMark } from '../../../lib/fop-stats.js';
 import { CtxKey, Fd } from '../../../lib/inode.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { registerXlator } from '../../../lib/registry.js';
@@ -662,7 +662,7 @@ export class Server extends Xlator {
 
   private dispatch(conn: Conn, id: number, fop: FopName, wire: Record<string, unknown>, frame: Frame, done: () => void): void {
     const start = profileStart();
-    const began = process.hrtime.bigint();
+    const began = startMark();
     let p: Promise<unknown>;
     let args = wire;
     let fd: Fd | undefined;
