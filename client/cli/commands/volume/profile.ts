@@ -66,7 +66,7 @@ export const command: CommandModule<GlobalArgs, ProfileArgs> = {
   command: 'profile <volname> <action>',
   describe: 'Count and time every fop on each brick of a volume: start, info, stop (as `gluster volume profile`)',
   builder: (y: Argv<GlobalArgs>) => y
-    .usage(USAGE)
+    .usage('$0 volume profile VOL start|info|stop [--json]')
     .positional('volname', { type: 'string', demandOption: true, describe: 'Volume name' })
     .positional('action', { type: 'string', demandOption: true, describe: 'start | info | stop' })
     .option('json', { type: 'boolean', default: false, describe: 'info: print {"name", "bricks": [{"brick", "enabled", "cumulative", "interval" | "error"}]} (docs/metrics.md)' })

@@ -44,7 +44,7 @@ export const command: CommandModule<GlobalArgs, TopArgs> = {
   command: 'top <volname> <list> [words..]',
   describe: 'The files each brick opened, read or wrote most, or the directories it listed most (as `gluster volume top`)',
   builder: (y: Argv<GlobalArgs>) => y
-    .usage(USAGE)
+    .usage('$0 volume top VOL open|read|write|opendir [list-cnt N] [--json]')
     .positional('volname', { type: 'string', demandOption: true, describe: 'Volume name' })
     .positional('list', { type: 'string', demandOption: true, describe: 'open | read | write | opendir' })
     .positional('words', { type: 'string', array: true, default: [], describe: 'list-cnt N: at most N names per brick (default 100)' })
