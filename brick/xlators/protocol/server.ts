@@ -8,6 +8,7 @@ import { FsError } from '../../../lib/errors.js';
 import { FOPS, isFopName, XATTR_LAYOUT, type FopArgs, type FopName, type WireArgs } from '../../../lib/fops.js';
 import { elapsedNs, FopStats, startMark } from '../../../lib/fop-stats.js';
 import { CtxKey, Fd } from '../../../lib/inode.js';
+import { TOP_LISTS, type TopList } from '../../../lib/mgmt/profile.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { argsProblem } from '../../../lib/rpc/args.js';
@@ -18,7 +19,6 @@ import {
 import { CoalescingSender, socketOf } from '../../../lib/rpc/coalescing-sender.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 import { ADDRESS_LIST_PATTERN, AddressList, addressAllowed, plainAddress, sameSecret, type ConnKind } from './auth.js';
-import { TOP_LISTS, type TopList } from '../../../lib/mgmt/profile.js';
 import { BrickProfile } from './profile.js';
 
 /** A checked request of one connection, waiting for its turn or running. */
