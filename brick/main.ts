@@ -1,9 +1,11 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { graphFromVolfile, type Graph } from '../lib/graph.js';
+import { serveStats } from '../lib/stats-socket.js';
 import { writeStatedump } from '../lib/statedump.js';
 import { parseVolfile } from '../lib/volfile/parse.js';
 import { readPidfile } from './mgmt/bricks.js';
+import { Server } from './xlators/protocol/server.js';
 import './xlators/index.js';
 
 /**
@@ -49,6 +51,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
   // GlusterFS's statedump signal, as for a mount: every translator's state, to the brick log.
   process.on('SIGUSR1', () => writeStatedump(graph.statedump()));
+  // Counters for the daemon's /metrics, volume profile and top (lib/stats-socket.ts says why a socket).
+  const top = graph.top;
+  if (top instanceof Server) serveStats('brick', (p, q) => top.statsRequest(p, q), (m) => process.stderr.write(`brick ${top.name}: ${m}\n`));
   // Written once the handlers are in place: whoever reads our pid from it may signal us at once.
   if (values.pidfile) fs.writeFileSync(values.pidfile, `${process.pid}\n`);
   process.stderr.write(`brick ${graph.top.name} serving (pid ${process.pid})\n`);

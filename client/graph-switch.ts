@@ -5,6 +5,7 @@
 // it. docs/graph-switch.md explains the rules.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FsError } from '../lib/errors.js';
+import { elapsedNs, FopStats, startMark, type FopStatsSnapshot } from '../lib/fop-stats.js';
 import { reopenFlags, type FopArgs, type FopName, type FopReply, type Iatt, type Xattrs } from '../lib/fops.js';
 import { ROOT_FRAME, type Frame } from '../lib/frame.js';
 import { graphFromVolfile, type Graph } from '../lib/graph.js';
@@ -111,6 +112,8 @@ export class ActiveGraph {
   private readonly remigrateMs: number;
   /** Each binding's fd says which handle it serves (handleOn). */
   private readonly handleKey = new CtxKey<number>('graph-switch');
+  /** Every fop the mount ran, for the daemon's /metrics (client/mount.ts serves them). */
+  private readonly fopStats = new FopStats();
 
   constructor(graph: Graph, version: number | undefined, opts: ActiveGraphOptions = {}) {
     this.inodes = graph.inodes;
@@ -143,7 +146,7 @@ export class ActiveGraph {
   /** Opens the file of inode; the answer is a handle number of the bridge, valid across switches. */
   open(inode: Inode, flags: number, frame: Frame): Promise<number> {
     const fd = new Fd(inode, flags);
-    return this.opener(fd, (top) => top.call('open', { path: inode.path, flags, fd }, frame)).then((o) => o.fh);
+    return this.opener('open', fd, (top) => top.call('open', { path: inode.path, flags, fd }, frame)).then((o) => o.fh);
   }
 
   /**
@@ -153,7 +156,7 @@ export class ActiveGraph {
   create(inode: Inode, mode: number, flags: number, frame: Frame, xattrs?: Xattrs): Promise<{ fh: number; iatt: Iatt }> {
     const fd = new Fd(inode, flags);
     const args: FopArgs<'create'> = xattrs ? { path: inode.path, mode, flags, fd, xattrs } : { path: inode.path, mode, flags, fd };
-    return this.opener(fd, (top) => top.call('create', args, frame)).then(({ fh, reply }) => ({ fh, iatt: reply.iatt }));
+    return this.opener('create', fd, (top) => top.call('create', args, frame)).then(({ fh, reply }) => ({ fh, iatt: reply.iatt }));
   }
 
   /** The inode a handle is open on. */
@@ -246,14 +249,37 @@ export class ActiveGraph {
 
   private run<F extends FopName>(slot: GraphSlot, fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
     slot.inflight++;
+    const began = startMark();
     let p: Promise<FopReply<F>>;
     try {
       p = slot.graph.top.call(fop, args, frame);
     } catch (e) {
       slot.inflight--;
+      this.fopStats.record(fop, elapsedNs(began), false);
       return Promise.reject(e);
     }
-    return p.finally(() => { slot.inflight--; });
+    return p.then(
+      (r) => { slot.inflight--; this.observe(fop, args, r, began); return r; },
+      (e: unknown) => { slot.inflight--; this.fopStats.record(fop, elapsedNs(began), false); throw e; },
+    );
+  }
+
+  private observe(fop: FopName, args: unknown, reply: unknown, began: number): void {
+    this.fopStats.record(fop, elapsedNs(began), true);
+    if (fop === 'read' || fop === 'readfile') this.fopStats.bytes('read', (reply as FopReply<'read'>).data.length);
+    else if (fop === 'lookup' && (reply as FopReply<'lookup'>).data) this.fopStats.bytes('read', (reply as FopReply<'lookup'>).data!.length);
+    else if (fop === 'write') this.fopStats.bytes('write', (args as FopArgs<'write'>).data.length);
+    else if (fop === 'writev') this.fopStats.bytes('write', (args as FopArgs<'writev'>).extents.reduce((n, e) => n + e.data.length, 0));
+  }
+
+  /** What the mount's stats socket answers: its fop counters and the hits and misses of the current graph's caches. */
+  stats(): FopStatsSnapshot & { caches: Record<string, { type: string; hits: number; misses: number }> } {
+    const caches: Record<string, { type: string; hits: number; misses: number }> = {};
+    for (const [name, d] of Object.entries(this.current.graph.statedump())) {
+      const x = d as { type?: string; hits?: unknown; misses?: unknown };
+      if (typeof x.hits === 'number' && typeof x.misses === 'number') caches[name] = { type: x.type ?? '', hits: x.hits, misses: x.misses };
+    }
+    return { ...this.fopStats.snapshot(), caches };
   }
 
   /** run() for an fd fop, counted on the fd too (one promise less on the read/write path). */
@@ -265,34 +291,42 @@ export class ActiveGraph {
       slot.inflight--;
       if (--b.inflight === 0) b.onIdle?.();
     };
+    const began = startMark();
     let p: Promise<FopReply<F>>;
     try {
       p = slot.graph.top.call(fop, { ...args, fd: b.fd } as unknown as FopArgs<F>, frame);
     } catch (e) {
       done();
+      this.fopStats.record(fop, elapsedNs(began), false);
       return Promise.reject(e);
     }
-    return p.finally(done);
+    return p.then(
+      (r) => { done(); this.observe(fop, args, r, began); return r; },
+      (e: unknown) => { done(); this.fopStats.record(fop, elapsedNs(began), false); throw e; },
+    );
   }
 
   /**
    * Opens fd (open or create, as call does it) on the current graph and makes its handle; an
    * open that spans a switch gives an old-graph fd, moved later.
    */
-  private async opener<R>(fd: Fd, call: (top: Xlator) => Promise<R>): Promise<{ fh: number; reply: R }> {
+  private async opener<R>(fop: 'open' | 'create', fd: Fd, call: (top: Xlator) => Promise<R>): Promise<{ fh: number; reply: R }> {
     const slot = this.current;
     // The inode stays in the table while the fd is open, even once the kernel forgets it.
     this.inodes.opened(fd);
     slot.inflight++;
+    const began = startMark();
     let reply: R;
     try {
       reply = await call(slot.graph.top);
     } catch (e) {
       this.inodes.released(fd);
+      this.fopStats.record(fop, elapsedNs(began), false);
       throw e;
     } finally {
       slot.inflight--;
     }
+    this.fopStats.record(fop, elapsedNs(began), true);
     const fh = this.nextHandle++;
     const h: Handle = { fh, binding: this.bind(slot, fd, fh), inode: fd.inode, flags: fd.flags };
     this.handles.set(fh, h);

@@ -4,6 +4,7 @@ import { graphFromVolfile } from '../lib/graph.js';
 import { InodeTable } from '../lib/inode.js';
 import { Logger } from '../lib/log.js';
 import { formatServer } from '../lib/mgmt/client.js';
+import { serveStats } from '../lib/stats-socket.js';
 import { FuseBridge } from './fuse/bridge.js';
 import { LowLevelBridge } from './fuse/lowlevel-bridge.js';
 import { ActiveGraph, VolfileWatcher, type VolfileSource } from './graph-switch.js';
@@ -60,6 +61,9 @@ export class MountedVolume {
     }
     const m = new MountedVolume(graphs, bridge, path.resolve(o.mountpoint));
     fs.writeFileSync(mountPidfile(o.mountpoint), `${process.pid}\n`);
+    // For the daemon's /metrics: "mounts on this host" (lib/stats-socket.ts says why a socket).
+    const who = { volume: o.watch?.volume ?? o.volfileName, source: o.source, mountpoint: m.mountpoint };
+    serveStats('mount', (p) => (p === '/stats' ? { ...who, ...graphs.stats() } : undefined), (msg) => log.warn(msg));
     if (o.watch) {
       const [first, ...others] = o.watch.servers.map(formatServer);
       log.info(`serving volfile version ${o.watch.version} (graph ${graphs.graphId}); following ${o.watch.volume} at ${first}${others.length ? ` (then ${others.join(', ')})` : ''}`);

@@ -1,5 +1,6 @@
 /**
- * Latency profile (GlusterFS's `volume profile`, per process): when BRICKFS_PROFILE is set,
+ * A developer's latency profile of one process, by layer (`volume profile` and the daemon's
+ * /metrics are the operator's: docs/metrics.md): when BRICKFS_PROFILE is set,
  * the FUSE bridge, protocol/client and protocol/server record how long each operation took,
  * by layer and fop. SIGUSR2 writes the table to stderr (the mount or brick log) and resets
  * it. Off, the hot path pays one boolean test.

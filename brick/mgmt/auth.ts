@@ -21,7 +21,7 @@ export interface Refusal {
 }
 
 /** Requests anyone may make: what they read says nothing secret. */
-const OPEN: ReadonlyArray<readonly [string, RegExp]> = [['GET', /^\/v1\/health$/]];
+const OPEN: ReadonlyArray<readonly [string, RegExp]> = [['GET', /^\/v1\/health$/], ['GET', /^\/metrics$/]];
 
 /** How long names read from the store count as this daemon's. */
 const STORE_NAMES_TTL_MS = 5000;

@@ -10,9 +10,11 @@ import {
 } from '../../lib/mgmt/api.js';
 import type { BrickOps } from './brick-ops.js';
 import { healVolume } from './heal.js';
+import { collectMetrics } from './metrics.js';
 import type { MgmtContext } from './context.js';
 import { MgmtError } from './errors.js';
 import type { PeerOps } from './peers.js';
+import { localParam, profileInfo, topList } from './profile.js';
 import type { RebalanceOps } from './rebalance.js';
 import type { VolumeOps } from './volume-ops.js';
 
@@ -140,6 +142,11 @@ export function mgmtRoutes(ops: MgmtOps): Route[] {
   const VOL = '([^/]+)';
   return [
     ['GET', /^\/v1\/health$/, async () => ({ json: ops.health() })],
+    // Open to anyone who reaches the daemon, as scrapers expect (docs/security.md): counts, no secrets.
+    ['GET', /^\/metrics$/, async () => {
+      const reg = await collectMetrics(ops.ctx, rebalance);
+      return { text: await reg.metrics(), headers: { 'content-type': reg.contentType } };
+    }],
     ['GET', /^\/v1\/peers$/, async () => ({ json: await peers.pool() })],
     ['POST', /^\/v1\/peers$/, async ({ body }) => {
       const r = await peers.probe(body as ProbeRequest);
@@ -162,6 +169,13 @@ export function mgmtRoutes(ops: MgmtOps): Route[] {
     })],
     ['POST', new RegExp(`^/v1/volumes/${VOL}/stop$`), async ({ params }) => ({ json: await volumes.stop(params[0]!) })],
     ['GET', new RegExp(`^/v1/volumes/${VOL}/status$`), async ({ params }) => ({ json: await volumes.status(params[0]!) })],
+    // local=true: only this host's bricks (another daemon of the pool gathering the volume's).
+    ['GET', new RegExp(`^/v1/volumes/${VOL}/profile$`), async ({ params, url }) => ({
+      json: await profileInfo(ops.ctx, peers, params[0]!, localParam(url.searchParams.get('local'))),
+    })],
+    ['GET', new RegExp(`^/v1/volumes/${VOL}/top$`), async ({ params, url }) => ({
+      json: await topList(ops.ctx, peers, params[0]!, url.searchParams.get('list'), url.searchParams.get('count'), localParam(url.searchParams.get('local'))),
+    })],
     ['POST', new RegExp(`^/v1/volumes/${VOL}/statedump$`), async ({ params }) => ({ json: await volumes.statedump(params[0]!) })],
     ['PUT', new RegExp(`^/v1/volumes/${VOL}/options/([^/]+)$`), async ({ params, body }) => {
       const value = (body as Partial<SetOptionRequest> | null)?.value;
@@ -200,7 +214,7 @@ function send(res: http.ServerResponse, r: Reply): void {
   const headers: Record<string, string> = { ...r.headers };
   let payload = '';
   if (r.text !== undefined) {
-    headers['content-type'] = 'text/plain; charset=utf-8';
+    headers['content-type'] = r.headers?.['content-type'] ?? 'text/plain; charset=utf-8';
     payload = r.text;
   } else if (r.json !== undefined) {
     headers['content-type'] = 'application/json';

@@ -110,6 +110,16 @@ export const GENERATED_VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>>
     key: 'auth-allow',
     spec: { type: 'string', default: '*', pattern: { regex: '^\\s*(?:[0-9A-Fa-f.:*?]+(?:/[0-9]{1,3})?(?:\\s*,\\s*[0-9A-Fa-f.:*?]+(?:/[0-9]{1,3})?)*)?\\s*$', what: 'a comma-separated list of addresses, with * and ? wildcards (192.168.1.*) or as networks (10.0.0.0/8)' }, description: 'Addresses clients may connect to the bricks from: a comma-separated list with * and ? wildcards (192.168.1.*) or networks (10.0.0.0/8); default * (any). Running bricks apply it to new connections at once' },
   },
+  'diagnostics.count-fop-hits': {
+    xlator: 'protocol/server',
+    key: 'count-fop-hits',
+    spec: { type: 'bool', default: false, description: 'Bricks count calls per fop and reads and writes by block size for `brickfs volume profile VOL info` (`profile start` sets it and diagnostics.latency-measurement; default off); running bricks apply it at once' },
+  },
+  'diagnostics.latency-measurement': {
+    xlator: 'protocol/server',
+    key: 'latency-measurement',
+    spec: { type: 'bool', default: false, description: 'Bricks measure min/avg/max latency per fop for `brickfs volume profile VOL info` (`profile start` sets it; default off); running bricks apply it at once' },
+  },
   'auth.reject': {
     xlator: 'protocol/server',
     key: 'auth-reject',

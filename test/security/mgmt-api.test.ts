@@ -108,12 +108,21 @@ test('a local user who is not root can create, start, read or dump nothing; root
     ['PUT', '/v1/volumes/v/options/server.root-squash', { value: 'off' }], ['GET', '/v1/volumes/v/volfile', undefined],
     ['POST', '/v1/volumes/v/statedump', undefined], ['GET', '/v1/volumes', undefined], ['GET', '/v1/status', undefined],
     ['POST', '/v1/bricks/check', { bricks: [`localhost:${secret}`], force: true }], ['POST', '/v1/peers', { host: '10.0.0.1' }],
+    ['GET', '/v1/volumes/v/profile', undefined], ['GET', '/v1/volumes/v/top?list=read', undefined],
   ] as const) {
     const r = await nobodyRequest(d, method, p, body);
     t.is(r.status, 401, `${method} ${p}: ${r.text}`);
     t.false(r.text.includes('volume v'), 'the refusal says nothing of the volume');
   }
   t.is((await nobodyRequest(d, 'GET', '/v1/health')).status, 200);
+  // /metrics is open as scrapers expect: counts and names (docs/security.md), never a credential.
+  const metrics = await nobodyRequest(d, 'GET', '/metrics');
+  t.is(metrics.status, 200);
+  t.regex(metrics.text, /brickfs_brick_online\{volume="v"/);
+  const vol = fs.readFileSync(path.join(state, 'vols', 'v', 'client.vol'), 'utf8');
+  const secrets = [...vol.matchAll(/option (?:username|password) (\S+)/g)].map((m) => m[1]!);
+  t.true(secrets.length >= 2);
+  for (const secretValue of secrets) t.false(metrics.text.includes(secretValue));
   // The statedump (it names every client) and the volfiles are on disk too: closed to nobody.
   for (const dir of ['logs', 'vols']) t.is(fs.statSync(path.join(state, dir)).mode & 0o777, 0o700, dir);
   const log = fs.readdirSync(path.join(state, 'logs', 'bricks')).map((f) => path.join(state, 'logs', 'bricks', f))[0]!;

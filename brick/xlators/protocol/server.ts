@@ -6,7 +6,9 @@ import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { FsError } from '../../../lib/errors.js';
 import { FOPS, isFopName, XATTR_LAYOUT, type FopArgs, type FopName, type WireArgs } from '../../../lib/fops.js';
+import { elapsedNs, FopStats, startMark } from '../../../lib/fop-stats.js';
 import { CtxKey, Fd } from '../../../lib/inode.js';
+import { TOP_LISTS, type TopList } from '../../../lib/mgmt/profile.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { argsProblem } from '../../../lib/rpc/args.js';
@@ -17,6 +19,7 @@ import {
 import { CoalescingSender, socketOf } from '../../../lib/rpc/coalescing-sender.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 import { ADDRESS_LIST_PATTERN, AddressList, addressAllowed, plainAddress, sameSecret, type ConnKind } from './auth.js';
+import { BrickProfile } from './profile.js';
 
 /** A checked request of one connection, waiting for its turn or running. */
 interface Request {
@@ -235,6 +238,16 @@ export class Server extends Xlator {
       description: 'Addresses clients may connect from (comma-separated, * and ? wildcards, or ADDRESS/PREFIX); the pool\'s services are not subject to it',
       volume: { key: 'auth.allow', description: 'Addresses clients may connect to the bricks from: a comma-separated list with * and ? wildcards (192.168.1.*) or networks (10.0.0.0/8); default * (any). Running bricks apply it to new connections at once' },
     },
+    'count-fop-hits': {
+      type: 'bool', default: false,
+      description: 'Count each fop\'s calls, and reads and writes by block size, for `volume profile` (./profile.ts)',
+      volume: { key: 'diagnostics.count-fop-hits', description: 'Bricks count calls per fop and reads and writes by block size for `brickfs volume profile VOL info` (`profile start` sets it and diagnostics.latency-measurement; default off); running bricks apply it at once' },
+    },
+    'latency-measurement': {
+      type: 'bool', default: false,
+      description: 'Measure each fop\'s min/avg/max latency for `volume profile` (./profile.ts)',
+      volume: { key: 'diagnostics.latency-measurement', description: 'Bricks measure min/avg/max latency per fop for `brickfs volume profile VOL info` (`profile start` sets it; default off); running bricks apply it at once' },
+    },
     'auth-reject': {
       type: 'string', default: '', pattern: ADDRESS_LIST_PATTERN,
       description: 'Addresses clients may not connect from, read before auth-allow (same form)',
@@ -255,6 +268,10 @@ export class Server extends Xlator {
   /** The number the next fd opened for any connection gets (one sequence, so one connection's numbers mean nothing on another). */
   private nextFd = 1;
   private readonly fdKey: CtxKey<ServedFd>;
+  /** Lifetime counters per fop, for the daemon's /metrics (brick/main.ts serves them). */
+  readonly fopStats = new FopStats();
+  /** `volume profile` and `volume top`. */
+  readonly profile = new BrickProfile();
 
   constructor(init: XlatorInit) {
     super(init);
@@ -267,6 +284,7 @@ export class Server extends Xlator {
   }
 
   override async init(): Promise<void> {
+    this.profile.configure(this.optBool('count-fop-hits'), this.optBool('latency-measurement'));
     const wss = new WebSocketServer({
       port: this.optNumber('listen-port'),
       host: this.optString('listen-host'),
@@ -299,6 +317,7 @@ export class Server extends Xlator {
   override reconfigure(options: Record<string, string>): void {
     const before = [this.optNumber('listen-port'), this.optString('listen-host')];
     super.reconfigure(options);
+    this.profile.configure(this.optBool('count-fop-hits'), this.optBool('latency-measurement'));
     if (before[0] !== this.optNumber('listen-port') || before[1] !== this.optString('listen-host')) {
       this.log.warn(`listen-port/listen-host changed in the volfile; the brick keeps listening on ${before[1]}:${this.boundPort} until it restarts`);
     }
@@ -315,6 +334,47 @@ export class Server extends Xlator {
         unreadBytes: c.ws.bufferedAmount, paused: c.paused,
       })),
     };
+  }
+
+  /** The answers of the brick's stats socket (lib/stats-socket.ts): /stats, /profile, /top?list=read&count=N. */
+  statsRequest(pathname: string, query: URLSearchParams): unknown {
+    if (pathname === '/stats') return this.fopStats.snapshot();
+    if (pathname === '/profile') return this.profile.profile();
+    if (pathname === '/top') {
+      const list = query.get('list') as TopList;
+      if (!TOP_LISTS.includes(list)) throw new Error(`list must be one of ${TOP_LISTS.join(', ')}`);
+      return this.profile.topList(list, Math.max(1, Number(query.get('count') ?? 100) || 100), this.openFds());
+    }
+    return undefined;
+  }
+
+  private openFds(): number {
+    let n = 0;
+    for (const c of this.conns) n += c.fds.size;
+    return n;
+  }
+
+  /** Feeds the lifetime counters and the profile with one answered fop. */
+  private observe(fop: FopName, wire: Record<string, unknown>, reply: Record<string, unknown> | undefined, fd: Fd | undefined, ns: number): void {
+    this.fopStats.record(fop, ns, reply !== undefined);
+    if (!reply) {
+      this.profile.record(fop, ns);
+      return;
+    }
+    const fdPath = fd ? fd.ctx.get(this.fdKey)?.path : undefined;
+    let io: { read?: number; written?: number; path?: string } | undefined;
+    if (fop === 'read' || fop === 'readfile' || (fop === 'lookup' && reply.data)) {
+      const n = (reply.data as Buffer | undefined)?.length ?? 0;
+      this.fopStats.bytes('read', n);
+      io = { read: n, path: fop === 'read' ? fdPath : wire.path as string };
+    } else if (fop === 'write' || fop === 'writev') {
+      const n = fop === 'write' ? (wire.data as Buffer).length : (wire.extents as { data: Buffer }[]).reduce((a, e) => a + e.data.length, 0);
+      this.fopStats.bytes('write', n);
+      io = { written: n, path: fdPath };
+    } else if (fop === 'open' || fop === 'create' || fop === 'readdir') {
+      io = { path: wire.path as string };
+    }
+    this.profile.record(fop, ns, io);
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
@@ -602,6 +662,7 @@ export class Server extends Xlator {
 
   private dispatch(conn: Conn, id: number, fop: FopName, wire: Record<string, unknown>, frame: Frame, done: () => void): void {
     const start = profileStart();
+    const began = startMark();
     let p: Promise<unknown>;
     let args = wire;
     let fd: Fd | undefined;
@@ -624,11 +685,13 @@ export class Server extends Xlator {
               const n = this.nextFd++;
               conn.fds.set(n, fd);
               ok = { ...ok, fd: n };
+              this.profile.opened(this.openFds());
             }
           } else if (fop === 'rename') this.renamed(conn.subvol, wire.from as string, wire.to as string);
           this.send(conn, { v: WIRE_VERSION, id, ok });
           if (FOPS[fop].modifies && this.conns.size > 1 && this.optBool('cache-invalidation')) this.changed(conn, fop, wire, fd);
           profileRecord('brick', fop, start);
+          this.observe(fop, wire, reply as Record<string, unknown>, fd, elapsedNs(began));
         } finally {
           done();
         }
@@ -638,6 +701,7 @@ export class Server extends Xlator {
           const err = e instanceof TypeError ? FsError.of('EINVAL', e.message) : FsError.from(e);
           if (!(e instanceof FsError)) this.log.debug(`${fop} failed: ${(e as Error)?.stack ?? String(e)}`);
           this.sendError(conn, id, err);
+          this.observe(fop, wire, undefined, fd, elapsedNs(began));
         } finally {
           done();
         }

@@ -7,6 +7,7 @@ import { command as get } from './volume/get.js';
 import { command as heal } from './volume/heal.js';
 import { command as info } from './volume/info.js';
 import { command as list } from './volume/list.js';
+import { command as profile } from './volume/profile.js';
 import { command as rebalance } from './volume/rebalance.js';
 import { command as removeBrick } from './volume/remove-brick.js';
 import { command as reset } from './volume/reset.js';
@@ -15,6 +16,7 @@ import { command as start } from './volume/start.js';
 import { command as statedump } from './volume/statedump.js';
 import { command as status } from './volume/status.js';
 import { command as stop } from './volume/stop.js';
+import { command as top } from './volume/top.js';
 import { command as volfile } from './volume/volfile.js';
 
 /** `brickfs volume ...`, one file per subcommand. */
@@ -38,7 +40,9 @@ export const command: CommandModule<GlobalArgs, GlobalArgs> = {
     .command(rebalance)
     .command(removeBrick)
     .command(heal)
-    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, list, status, statedump, volfile, set, reset, get, add-brick, rebalance, remove-brick or heal')
+    .command(profile)
+    .command(top)
+    .demandCommand(1, 'give a volume command: create, start, stop, delete, info, list, status, statedump, volfile, set, reset, get, add-brick, rebalance, remove-brick, heal, profile or top')
     .example('$0 volume create demo localhost:/srv/b1 localhost:/srv/b2', 'define a volume')
     .example('$0 volume start demo', 'start its bricks'),
   handler: () => undefined,
