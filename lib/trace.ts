@@ -87,7 +87,11 @@ async function start(cfg: TraceConfig): Promise<void> {
     import('@opentelemetry/resources'), import('@opentelemetry/semantic-conventions'),
   ]);
   let exporter: SpanExporter;
-  if (cfg.endpoint) {
+  // The option is a free string (volume set cannot check a URL): a value that is not one
+  // must not cost the spans, which go to the file instead.
+  const url = /^https?:\/\/[^/\s]+/.test(cfg.endpoint);
+  if (cfg.endpoint && !url) log.error(`diagnostics.trace-endpoint ${JSON.stringify(cfg.endpoint)} is not an http(s) URL (http://HOST:9411/api/v2/spans): spans go to ${traceFile()}`);
+  if (url) {
     const { ZipkinExporter } = await import('@opentelemetry/exporter-zipkin');
     exporter = new ZipkinExporter({ url: cfg.endpoint, serviceName: cfg.service });
     log.info(`spans of ${cfg.service} to ${cfg.endpoint}`);
