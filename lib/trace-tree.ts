@@ -61,7 +61,8 @@ export function formatTrace(spans: readonly ZipkinSpan[]): string {
   const walk = (s: ZipkinSpan, prefix: string, last: boolean, top: boolean): void => {
     const head = top ? '' : `${prefix}${last ? '└─ ' : '├─ '}`;
     const err = s.tags?.error ? ` ${s.tags.error}` : '';
-    lines.push(`${head}${s.name}${err}  +${ms(s.timestamp - t0)} ms, ${ms(s.duration)} ms  [${s.localEndpoint.serviceName}]`);
+    // Start times are whole milliseconds (OpenTelemetry's JS SDK stamps them from Date.now()); durations are finer.
+    lines.push(`${head}${s.name}${err}  +${Math.round((s.timestamp - t0) / 1000)} ms, ${ms(s.duration)} ms  [${s.localEndpoint.serviceName}]`);
     const next = top ? '' : `${prefix}${last ? '   ' : '│  '}`;
     const l = kids.get(s.id) ?? [];
     l.forEach((k, i) => walk(k, next, i === l.length - 1, false));

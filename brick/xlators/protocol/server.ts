@@ -625,7 +625,7 @@ export class Server extends Xlator {
     let fd: Fd | undefined;
     try {
       ({ args, fd } = this.local(conn, fop, wire));
-      p = frame.trace === undefined ? conn.subvol.call(fop, args as never, frame) : traceFop(`${this.name} ${fop}`, frame, (f) => conn.subvol.call(fop, args as never, f), 'server');
+      p = frame.trace === undefined ? conn.subvol.call(fop, args as never, frame) : this.traced(conn.subvol, fop, args, frame);
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -661,6 +661,11 @@ export class Server extends Xlator {
         }
       },
     );
+  }
+
+  /** A request carrying a trace: the server span the brick's translators' spans hang from. */
+  private traced(subvol: Xlator, fop: FopName, args: Record<string, unknown>, frame: Frame): Promise<unknown> {
+    return traceFop(`${this.name} ${fop}`, frame, (f) => subvol.call(fop, args as never, f), 'server');
   }
 
   /**
