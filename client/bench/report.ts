@@ -34,6 +34,8 @@ export interface BenchReport {
     untarFiles: number | null;
     /** Rounds of the run (1 when --rounds was not given); added after version 1's first fields. */
     rounds: number;
+    /** Whether the page cache was dropped between writes and reads (false: --no-drop-caches); absent in reports from before the option. */
+    dropCaches?: boolean;
   };
   /** The workloads of this run, in table order: label, unit and which direction is better. */
   workloads: Partial<Record<WorkloadKey, Pick<WorkloadInfo, 'label' | 'unit' | 'better'>>>;
@@ -127,6 +129,7 @@ export function formatTable(report: BenchReport): string {
     const o = report.options;
     notes.push(`fio (psync, iodepth 1): 1 MiB blocks over a ${formatBytes(o.sizeBytes)} file; 4 KiB blocks over a ${formatBytes(o.randSizeBytes)} file for ${o.runtimeSeconds} s`);
   }
+  if (report.options.dropCaches === false) notes.push('page cache not dropped (--no-drop-caches): read figures may have come from memory');
   if (notes.length) out.push(...notes.map((l) => `${l}.`));
   return `${out.join('\n')}\n`;
 }

@@ -209,3 +209,10 @@ test('SVG: a figure with no ratio still gets its (empty) bar, so the count stays
   t.is(wellFormed(svg).filter((n) => n === 'rect').length, WORKLOAD_KEYS.length * 2);
   t.regex(svg, /height="0"/);
 });
+
+test('table: a run that kept the page cache says so under the table', (t) => {
+  const r = report([{ dir: '/a', factor: 1 }]);
+  t.notRegex(formatTable(r), /page cache/, 'nothing said when it was dropped (or for reports from before the option)');
+  r.options.dropCaches = false;
+  t.regex(formatTable(r), /^page cache not dropped \(--no-drop-caches\): read figures may have come from memory\.$/m);
+});
