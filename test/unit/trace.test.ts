@@ -88,3 +88,34 @@ test.serial('a span per translator that handles the fop, under the frame\'s; non
   await top.call('lookup', { path: '/f' }, { ...userFrame(), trace: CTX });
   t.is(readSpans([file]).length, 4, 'off: a traced frame makes no span');
 });
+
+test.serial('diagnostics.trace-endpoint: the spans are POSTed to Zipkin\'s v2 API', async (t) => {
+  const http = await import('node:http');
+  const posted: Array<{ url?: string; body: Array<{ traceId: string; name: string; parentId?: string; localEndpoint: { serviceName: string } }> }> = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => { body += d.toString(); });
+    req.on('end', () => {
+      posted.push({ url: req.url, body: JSON.parse(body) as never });
+      res.writeHead(202).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const { port } = server.address() as { port: number };
+  const owner = {};
+  t.teardown(() => setTracing(owner, undefined));
+  await setTracing(owner, { service: 'unit-zipkin', endpoint: `http://127.0.0.1:${port}/api/v2/spans` });
+  const stub = new StubChild();
+  stub.fs.writeFile('/f', 'x');
+  const top = new Named({ name: 'top', type: 'test/named', options: {}, children: [stub] });
+  await top.call('lookup', { path: '/f' }, { ...userFrame(), trace: CTX });
+  await flushTracing();
+  const spans = posted.flatMap((p) => p.body);
+  t.true(posted.every((p) => p.url === '/api/v2/spans'));
+  const span = spans.find((s) => s.name === 'top lookup');
+  t.truthy(span, JSON.stringify(posted));
+  t.is(span!.traceId, CTX.traceId);
+  t.is(span!.parentId, CTX.spanId);
+  t.is(span!.localEndpoint.serviceName, 'unit-zipkin');
+});
