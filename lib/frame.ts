@@ -1,3 +1,5 @@
+import type { TraceContext } from './trace.js';
+
 /**
  * Who asks for a fop: the caller's credentials, carried by every fop from the FUSE request
  * down the graph and over the wire to the brick, which creates entries owned by the caller
@@ -11,6 +13,8 @@ export interface Frame {
   readonly groups: readonly number[];
   /** The calling process; negative for brickfs' own services, as GlusterFS's internal client pids. */
   readonly pid: number;
+  /** The span this fop runs under, while diagnostics.trace is on (lib/trace.ts); absent otherwise. */
+  readonly trace?: TraceContext;
 }
 
 /** GlusterFS's GF_CLIENT_PID_* for the pool's own services: what a brick log names as the caller. */

@@ -4,6 +4,7 @@ import type { Frame } from './frame.js';
 import { InodeTable } from './inode.js';
 import { parseOptions, type OptionSchema, type OptionValues } from './options.js';
 import { Logger } from './log.js';
+import { traceFop } from './trace.js';
 
 /** Events that travel up the graph (GlusterFS's notify). */
 export type XlatorEvent = 'CHILD_UP' | 'CHILD_DOWN';
@@ -26,6 +27,14 @@ export interface XlatorClass {
 
 /** What a translator class declares it implements (`implements FopImpl`): any subset of the fops. */
 export type FopImpl = Partial<FopHandlers>;
+
+/**
+ * A handler run under a span of its own (Xlator.call, for a traced frame). Out of call():
+ * a closure there would make V8 allocate a context on every call, traced or not.
+ */
+function tracedOwn<F extends FopName>(x: Xlator, fop: F, own: (a: FopArgs<F>, f: Frame) => Promise<FopReply<F>>, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
+  return traceFop(`${x.name} ${fop}`, frame, (f) => own.call(x, args, f));
+}
 
 /**
  * Base of every translator: lifecycle, options, and pass-through of unimplemented fops.
@@ -58,7 +67,7 @@ export abstract class Xlator {
   /** Winds a fop: this translator's handler if it has one, else the first child's. */
   call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
     const own = (this as unknown as Record<string, ((a: FopArgs<F>, f: Frame) => Promise<FopReply<F>>) | undefined>)[fop];
-    if (own) return own.call(this, args, frame);
+    if (own) return frame.trace === undefined ? own.call(this, args, frame) : tracedOwn(this, fop, own, args, frame);
     const child = this.children[0];
     if (!child) return Promise.reject(FsError.of('ENOSYS', `${this.name}: ${fop} not supported`));
     return child.call(fop, args, frame);

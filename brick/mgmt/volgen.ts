@@ -278,6 +278,8 @@ export function clientGraph(vol: VolgenInput, role: ClientRole = 'client'): Decl
     if (!translatorOn(vol, type)) continue;
     out.push({ name: `${vol.name}-${suffix}`, type, options: optionsFor(vol, type), subvolumes: [out.at(-1)!.name] });
   }
+  // On top, so that it sees the graph's every fop (it turns the process's tracing on; docs/operations.md).
+  if (translatorOn(vol, 'debug/trace')) out.push({ name: `${vol.name}-trace`, type: 'debug/trace', options: optionsFor(vol, 'debug/trace'), subvolumes: [out.at(-1)!.name] });
   return out;
 }
 
@@ -303,10 +305,21 @@ export function brickGraph(vol: VolgenInput, brick: BrickInfo): Decl[] {
     {
       name: `${vol.name}-server`,
       type: 'protocol/server',
-      options: { 'listen-port': String(brick.port), 'listen-host': listenHostFor(brick.host), ...serverOpts, 'cache-invalidation': invalidation, ...loginOptions(vol) },
+      options: { 'listen-port': String(brick.port), 'listen-host': listenHostFor(brick.host), ...serverOpts, 'cache-invalidation': invalidation, ...loginOptions(vol), ...traceOptions(vol) },
       subvolumes: [brick.path],
     },
   ];
+}
+
+/**
+ * diagnostics.trace on the bricks: debug/trace's keys written into protocol/server, which
+ * continues the traces requests carry. Not a translator of its own there: a brick applies
+ * options without a restart, not a change of its graph.
+ */
+function traceOptions(vol: VolgenInput): Record<string, string> {
+  if (!translatorOn(vol, 'debug/trace')) return {};
+  const endpoint = optionsFor(vol, 'debug/trace')['endpoint'];
+  return { trace: 'on', ...(endpoint ? { 'trace-endpoint': endpoint } : {}) };
 }
 
 /** protocol/server's side of the hello: the volume id clients must name, and the two credentials. */

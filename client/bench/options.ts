@@ -23,6 +23,8 @@ export interface RawBenchOptions {
   skip?: Part;
   json?: string;
   svg?: string;
+  /** false for --no-drop-caches. */
+  dropCaches?: boolean;
 }
 
 /** What one bench run does. */
@@ -41,6 +43,8 @@ export interface BenchOptions {
   skipped: Part[];
   json?: string;
   svg?: string;
+  /** Drop the machine's page cache between each write and its read (needs root). */
+  dropCaches: boolean;
 }
 
 const UNITS: Record<string, number> = { '': 1, k: 1 << 10, m: MiB, g: 1 << 30, t: 2 ** 40 };
@@ -93,6 +97,7 @@ export function benchOptions(raw: RawBenchOptions): BenchOptions {
     skipped: raw.skip ? [raw.skip] : [],
     json: raw.json === undefined ? undefined : path.resolve(String(raw.json)),
     svg: raw.svg === undefined ? undefined : path.resolve(String(raw.svg)),
+    dropCaches: raw.dropCaches !== false,
   };
 }
 

@@ -34,6 +34,8 @@ export interface BenchReport {
     untarFiles: number | null;
     /** Rounds of the run (1 when --rounds was not given); added after version 1's first fields. */
     rounds: number;
+    /** Whether the page cache was dropped between writes and reads (false: --no-drop-caches); absent in reports from before the option. */
+    dropCaches?: boolean;
   };
   /** The workloads of this run, in table order: label, unit and which direction is better. */
   workloads: Partial<Record<WorkloadKey, Pick<WorkloadInfo, 'label' | 'unit' | 'better'>>>;
@@ -127,6 +129,7 @@ export function formatTable(report: BenchReport): string {
     const o = report.options;
     notes.push(`fio (psync, iodepth 1): 1 MiB blocks over a ${formatBytes(o.sizeBytes)} file; 4 KiB blocks over a ${formatBytes(o.randSizeBytes)} file for ${o.runtimeSeconds} s`);
   }
+  if (report.options.dropCaches === false) notes.push('page cache not dropped (--no-drop-caches): read figures may have come from memory');
   if (notes.length) out.push(...notes.map((l) => `${l}.`));
   return `${out.join('\n')}\n`;
 }
@@ -143,12 +146,17 @@ export function escapeXml(s: string): string {
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 
-/** A tick step giving at most about 8 ticks up to max. */
-function tickStep(max: number): number {
-  const raw = max / 8;
-  const pow = 10 ** Math.floor(Math.log10(raw));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * pow >= raw) return m * pow;
-  return 10 * pow;
+/**
+ * The log axis of the chart, in decades: from a decade below the smallest ratio (at most 0.1,
+ * so that a 0.1x bar still has a decade of height) to the decade at or above the largest (at
+ * least 10). Ratios from 0.1x to 10x, common between filesystems, then share one readable axis;
+ * a linear one flattened every bar below 1 when one figure was 10x.
+ */
+export function logAxis(ratios: readonly number[]): { lo: number; hi: number } {
+  const shown = ratios.filter((r) => Number.isFinite(r) && r > 0);
+  const min = Math.min(0.1, ...shown);
+  const max = Math.max(10, ...shown);
+  return { lo: Math.floor(Math.log10(min) + 1e-9) - 1, hi: Math.ceil(Math.log10(max) - 1e-9) };
 }
 
 /** Rounds SVG coordinates so the text stays short and diffable. */
@@ -164,9 +172,7 @@ export function toSvg(report: BenchReport): string {
   const dirs = report.dirs;
   const first = dirs[0];
   const ratios = keys.map((k) => dirs.map((d) => speedRatio(WORKLOADS[k].better, first?.results[k]?.value, d.results[k]?.value)));
-  const maxRatio = Math.max(1, ...ratios.flat().filter((r): r is number => r !== undefined));
-  const step = tickStep(maxRatio * 1.08);
-  const top = Math.ceil((maxRatio * 1.08) / step) * step;
+  const axis = logAxis(ratios.flat().filter((r): r is number => r !== undefined));
 
   const barW = dirs.length <= 2 ? 24 : Math.max(8, Math.floor(72 / dirs.length));
   const groupW = Math.max(64, dirs.length * barW + 20);
@@ -178,22 +184,29 @@ export function toSvg(report: BenchReport): string {
   const bottom = 90;
   const width = Math.max(560, left + keys.length * groupW + 24);
   const height = plotTop + plotH + bottom;
-  const y = (r: number): number => plotTop + plotH - (r / top) * plotH;
+  // Log scale, bars rising from the bottom of the axis; a ratio off the axis (0, infinite) stays at its end.
+  const y = (r: number): number => {
+    const d = Math.min(axis.hi, Math.max(axis.lo, r > 0 ? Math.log10(r) : axis.lo));
+    return plotTop + plotH - ((d - axis.lo) / (axis.hi - axis.lo)) * plotH;
+  };
 
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
   out.push(`<path d="M0 0H${width}V${height}H0Z" fill="#ffffff"/>`);
-  out.push(`<text x="${left}" y="22" font-size="15" font-weight="bold">brickfs bench: speed relative to ${escapeXml(first?.dir ?? '')} (= 1.0; higher is faster)</text>`);
+  out.push(`<text x="${left}" y="22" font-size="15" font-weight="bold">brickfs bench: speed relative to ${escapeXml(first?.dir ?? '')} (= 1.0; higher is faster; log scale)</text>`);
   dirs.forEach((d, i) => {
     const ly = 40 + i * 18;
     out.push(`<path d="M${left} ${ly - 10}h12v12h-12Z" fill="${PALETTE[i % PALETTE.length]}"/>`);
     out.push(`<text x="${left + 18}" y="${ly}">${escapeXml(`${d.dir} [${d.fstype}]`)}</text>`);
   });
-  // Axis and grid.
-  for (let t = 0; t <= top + step / 2; t += step) {
-    const ty = y(t);
-    out.push(`<path d="M${left} ${n(ty)}H${width - 16}" stroke="#dddddd" stroke-width="1"/>`);
-    out.push(`<text x="${left - 6}" y="${n(ty + 4)}" text-anchor="end">${escapeXml(formatAxis(t))}</text>`);
+  // Axis and grid: 1, 2 and 5 of every decade, the decades darker.
+  for (let e = axis.lo; e <= axis.hi; e++) {
+    for (const m of e < axis.hi ? [1, 2, 5] : [1]) {
+      const t = m * 10 ** e;
+      const ty = y(t);
+      out.push(`<path d="M${left} ${n(ty)}H${width - 16}" stroke="${m === 1 ? '#bbbbbb' : '#e4e4e4'}" stroke-width="1"/>`);
+      out.push(`<text x="${left - 6}" y="${n(ty + 4)}" text-anchor="end">${escapeXml(formatAxis(t))}</text>`);
+    }
   }
   out.push(`<path d="M${left} ${plotTop}V${plotTop + plotH}H${width - 16}" stroke="#333333" fill="none"/>`);
   out.push(`<path d="M${left} ${n(y(1))}H${width - 16}" stroke="#333333" stroke-dasharray="4 3"/>`);
@@ -224,7 +237,7 @@ function barLabel(r: number | undefined): string {
   return r.toFixed(r >= 10 ? 0 : r >= 1 ? 1 : 2);
 }
 
-/** Axis tick text without float noise (0.30000000000000004). */
+/** Axis tick text without float noise (0.30000000000000004), however small the decade. */
 function formatAxis(t: number): string {
-  return String(Math.round(t * 100) / 100);
+  return String(Number(t.toPrecision(1)));
 }

@@ -32,7 +32,7 @@ export class BenchRun {
   private readonly dropper: CacheDropper;
 
   constructor(private readonly o: BenchOptions, private readonly out: BenchOutput) {
-    this.dropper = new CacheDropper(this.procs, (m) => out.warn(m));
+    this.dropper = new CacheDropper(this.procs, (m) => out.warn(m), o.dropCaches);
   }
 
   /** Refuses (OperationError, exit 1) anything that would make the run fail halfway, before it starts. */
@@ -60,6 +60,10 @@ export class BenchRun {
 
   /** Runs every part on every directory; the report of the whole run. */
   async run(): Promise<BenchReport> {
+    // Said before it happens: it empties the page cache of every process on the machine.
+    this.out.progress(this.o.dropCaches
+      ? 'bench: dropping the page cache of this machine (sync; echo 3 > /proc/sys/vm/drop_caches) between each write and its read; --no-drop-caches to skip'
+      : 'bench: not dropping the page cache (--no-drop-caches): read figures may come from memory');
     const started = new Date().toISOString();
     const runScratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), SCRATCH_PREFIX));
     this.scratch.add(runScratch);
@@ -97,6 +101,7 @@ export class BenchRun {
           skipped: this.o.skipped,
           untarFiles: tarball?.files ?? null,
           rounds: this.o.rounds,
+          dropCaches: this.o.dropCaches,
         },
         workloads: workloadSection(workloadsOf(this.o.skipped)),
         dirs,

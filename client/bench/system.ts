@@ -96,10 +96,12 @@ function exited(pid: number): boolean {
 export class CacheDropper {
   private warned = false;
 
-  constructor(private readonly procs: Procs, private readonly warn: (msg: string) => void) {}
+  /** enabled: false for --no-drop-caches, when drop() does nothing. */
+  constructor(private readonly procs: Pick<Procs, 'run'>, private readonly warn: (msg: string) => void, readonly enabled = true) {}
 
   /** `sync; echo 3 > /proc/sys/vm/drop_caches`; failure is reported once, never thrown. */
   async drop(): Promise<void> {
+    if (!this.enabled) return;
     try {
       await this.procs.run('sync', []);
       await fs.promises.writeFile('/proc/sys/vm/drop_caches', '3');

@@ -114,6 +114,9 @@ export async function main(argv: string[]): Promise<number> {
       throw err ?? new UsageError(didYouMean(msg, argv) ?? msg ?? 'invalid command line');
     });
   for (const c of COMMANDS) parser.command(c);
+  // yargs' own command, listed last: the script (bash, or zsh when $SHELL is zsh) completes by
+  // asking `brickfs --get-yargs-completions`.
+  parser.completion('completion', 'Print a shell completion script: brickfs completion >> ~/.bashrc');
   let code = EXIT_OK;
   try {
     await parser.parseAsync();

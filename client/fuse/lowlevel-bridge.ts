@@ -11,6 +11,7 @@ import { errnoOf, fsnameOption, isPrivate, profiled, userXattr, type BridgeOptio
 import { clearStaleMount as clearStale, mountDevice } from '../mount-table.js';
 import { Callers } from './caller.js';
 import type { Frame } from '../../lib/frame.js';
+import { startRoot, tracing, type RootSpan, type TraceContext } from '../../lib/trace.js';
 import { InodeTable, ROOT_ID, type Inode } from '../../lib/inode.js';
 
 /** A kernel request (libfuse's fuse_req_t); answered exactly once through Native's reply*. */
@@ -203,6 +204,8 @@ export class LowLevelBridge {
   private invalid?: Set<string>;
   /** Upcalls that reached the bridge (statedump). */
   private upcalls = 0;
+  /** The root span of the request being handled, while tracing (traceable): read by who(). */
+  private traceRoot?: TraceContext;
 
   /** Whether native/fuse-ll was built (scripts/build-fuse-ll.mjs skips it without libfuse3-dev). */
   static available(): boolean {
@@ -245,6 +248,7 @@ export class LowLevelBridge {
         else done();
       });
     }
+    handlers = traceable(n, handlers, (traced) => guarded(traced, this.handlers(traced), this.requests), (t) => { this.traceRoot = t; });
     this.session = n.mount(this.mountpoint, this.options, handlers, () => {
       log.info(`${this.mountpoint}: the kernel ended the FUSE session`);
       this.unmountNow();
@@ -323,7 +327,10 @@ export class LowLevelBridge {
   private handlers(n: Native): Handlers {
     const { graphs, nodes, timeouts, caller, callers } = this;
     /** The frame of the request being handled: read before the handler's first await. */
-    const who = (): Frame => callers.frame(caller[0]!, caller[1]!, caller[2]! | 0);
+    const who = (): Frame => {
+      const f = callers.frame(caller[0]!, caller[1]!, caller[2]! | 0);
+      return this.traceRoot === undefined ? f : { ...f, trace: this.traceRoot };
+    };
     const fail = (req: Req, e: unknown): void => n.replyErr(req, -errnoOf(e));
     /** The node of ino, or answers ESTALE. */
     const node = (req: Req, ino: number): Inode | undefined => {
@@ -645,6 +652,51 @@ function guarded(n: Native, handlers: Handlers, counts: Record<string, number>):
       } catch (e) {
         log.error(`${name}: ${(e as Error).stack ?? String(e)}`);
         if (typeof args[0] === 'bigint') n.replyErr(args[0], Errno.EIO);
+      }
+    };
+  }
+  return out as unknown as Handlers;
+}
+
+/**
+ * While diagnostics.trace is on (lib/trace.ts), each kernel request is the root span of a
+ * trace, `fuse OP`, ended by the reply that answers it; its handler's frames carry the span
+ * (setRoot, read by who() before the handler's first await). Off, a request goes straight to
+ * the plain handlers: nothing is made for it.
+ */
+function traceable(n: Native, plain: Handlers, make: (n: Native) => Handlers, setRoot: (t: TraceContext | undefined) => void): Handlers {
+  /** Requests in flight with their spans: at most those the kernel has outstanding. */
+  const open = new Map<Req, RootSpan>();
+  const replying = Object.create(n) as Native;
+  for (const k of Object.keys(REPLY_NAMES) as (keyof typeof REPLY_NAMES)[]) {
+    const fn = n[k] as (req: Req, ...a: unknown[]) => unknown;
+    Object.defineProperty(replying, k, {
+      value: (req: Req, ...a: unknown[]) => {
+        const span = open.get(req);
+        if (span) {
+          open.delete(req);
+          span.end(k === 'replyErr' ? (a[0] as number) : 0);
+        }
+        return fn(req, ...a);
+      },
+    });
+  }
+  const traced = make(replying) as unknown as Record<string, (...a: unknown[]) => void>;
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(plain) as [string, (...a: unknown[]) => void][]) {
+    const viaTrace = traced[name]!;
+    out[name] = function (this: unknown) {
+      // arguments passed on with apply, not gathered in a rest array: V8 allocates nothing for it.
+      const args = arguments as unknown as unknown[];
+      const req = args[0];
+      const root = typeof req === 'bigint' && tracing() ? startRoot(`fuse ${name}`) : undefined;
+      if (!root) return fn.apply(this, args);
+      open.set(req as Req, root);
+      setRoot(root.context);
+      try {
+        return viaTrace.apply(this, args);
+      } finally {
+        setRoot(undefined);
       }
     };
   }

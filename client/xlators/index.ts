@@ -11,6 +11,7 @@ import './performance/readdir-ahead.js';
 import './performance/md-cache.js';
 import './cluster/stripe/index.js';
 import './cluster/replicate/index.js';
+import './debug/trace.js';
 // A brick's bottom translator in a client graph: a volfile of storage/posix alone mounts a
 // local directory through the FUSE bridge with no network and no caches, the bare FUSE
 // passthrough that benchmarks compare against (scripts/passthrough-mount.sh).

@@ -273,4 +273,14 @@ export const GENERATED_VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>>
     spec: { type: 'int', default: 1, min: 0, max: 600, description: 'Seconds clients keep file attributes (0 turns the attribute cache off; default 60 while features.cache-invalidation is on, else 1)' },
     defaultWhen: { key: 'features.cache-invalidation', is: true, default: 60 },
   },
+  'diagnostics.trace': {
+    xlator: 'debug/trace',
+    key: '(present)',
+    spec: { type: 'bool', default: false, description: 'Record every FUSE request of the mounts as a trace: a span per fop per translator, over the wire and down the bricks to storage/posix, to diagnostics.trace-endpoint or a JSON-lines file beside each process\'s log; mounts and running bricks apply it at once (on/off, default off; docs/operations.md)' },
+  },
+  'diagnostics.trace-endpoint': {
+    xlator: 'debug/trace',
+    key: 'endpoint',
+    spec: { type: 'string', default: '', description: 'Where mounts and bricks send their spans while diagnostics.trace is on: a Zipkin v2 URL (http://HOST:9411/api/v2/spans); empty (the default): a JSON-lines file of Zipkin spans beside each process\'s log' },
+  },
 };

@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
 import { bulkPool } from '../buffer-pool.js';
 import { FsError, type WireError } from '../errors.js';
+import { TRACE_WIRE_BYTES } from '../trace.js';
 
 /**
  * The wire envelope, msgpack-encoded, one per WebSocket binary message. A connection opens
@@ -19,6 +20,11 @@ import { FsError, type WireError } from '../errors.js';
  *   request  {v, id, fop, cred, args}    cred: the caller's {uid, gid, groups, pid} (lib/frame.ts);
  *                                        args last, where a bulk payload goes last (encodeFramePooled);
  *                                        args as the fop table's `args` spec says, nothing else
+ *            {v, id, fop, cred, trace, args}  trace, only while diagnostics.trace is on: the
+ *                                        caller's span, 25 bytes bin (trace id, span id, flags:
+ *                                        lib/trace.ts traceToWire); a brick that does not trace
+ *                                        ignores it, as every brick ignores envelope keys it does
+ *                                        not read, so it needs no new wire version
  *   reply    {v, id, ok}  or  {v, id, err: {errno, code, message}}
  *   push     {v, push: KIND, ...}   brick → client, unasked ('invalidate': {paths};
  *                                   'contended': {path, name, owner}); no id: a client reads
@@ -41,6 +47,8 @@ export interface RequestFrame {
   args: Record<string, unknown>;
   /** The caller's credentials as sent; the brick checks them (frameFromWire) before any fop. */
   cred?: unknown;
+  /** The caller's span (lib/trace.ts traceToWire), when tracing; never in args, which the brick checks field by field. */
+  trace?: Uint8Array;
 }
 
 export interface ReplyFrame {
@@ -145,7 +153,9 @@ export function encodeFramePooled(frame: RequestFrame | ReplyFrame): EncodedFram
   const { data: _data, ...rest } = bulk.map;
   const map = { ...rest, data: EMPTY };
   const head: Buffer = packr.pack('args' in frame
-    ? (frame.cred === undefined ? { v: frame.v, id: frame.id, fop: frame.fop, args: map } : { v: frame.v, id: frame.id, fop: frame.fop, cred: frame.cred, args: map })
+    ? (frame.cred === undefined ? { v: frame.v, id: frame.id, fop: frame.fop, args: map }
+      : frame.trace === undefined ? { v: frame.v, id: frame.id, fop: frame.fop, cred: frame.cred, args: map }
+        : { v: frame.v, id: frame.id, fop: frame.fop, cred: frame.cred, trace: frame.trace, args: map })
     : { v: frame.v, id: frame.id, ok: map });
   const h = head.length - 2;
   const total = h + 5 + bulk.data.length;
@@ -192,7 +202,12 @@ function requestOf(o: Record<string, unknown>): RequestFrame {
   if (typeof o.fop !== 'string') throw new MalformedFrameError('request has no fop', id);
   const args = o.args ?? {};
   if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new MalformedFrameError('request args is not a map', id);
-  return { v: WIRE_VERSION, id, fop: o.fop, args: args as Record<string, unknown>, ...(o.cred === undefined ? {} : { cred: o.cred }) };
+  const req: RequestFrame = { v: WIRE_VERSION, id, fop: o.fop, args: args as Record<string, unknown>, ...(o.cred === undefined ? {} : { cred: o.cred }) };
+  if (o.trace !== undefined) {
+    if (!(o.trace instanceof Uint8Array) || o.trace.length !== TRACE_WIRE_BYTES) throw new MalformedFrameError(`request trace is not ${TRACE_WIRE_BYTES} bytes`, id);
+    req.trace = o.trace;
+  }
+  return req;
 }
 
 /** The version a hello names: read whatever the envelope's `v` (that is the hello's point). */

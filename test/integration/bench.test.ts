@@ -36,6 +36,8 @@ test('bench DIR --compare DIR2: exit 0, both directories with every workload, sc
   t.regex(r.stdout, /small files: delete .*\(\d+\.\d+x\)/);
   t.regex(r.stderr, /bench \[1\/2\] .*: fio seq write 1 MiB: [\d.]+ MiB\/s/);
   t.regex(r.stderr, /bench \[2\/2\] .*: rm -rf: [\d.]+ s \([\d.]+x vs first\)/);
+  t.regex(r.stderr, /^bench: dropping the page cache of this machine \(sync; echo 3 > \/proc\/sys\/vm\/drop_caches\) between each write and its read; --no-drop-caches to skip$/m);
+  t.true(report.options.dropCaches);
 
   // Only what was there before is left.
   t.deepEqual(fs.readdirSync(a), ['keep.txt']);
@@ -110,8 +112,11 @@ test('bench: without fio on the PATH it says how to install it (exit 1), unless 
     const where = ['/usr/bin', '/bin'].map((d) => path.join(d, tool)).find((p) => fs.existsSync(p));
     if (where) fs.symlinkSync(where, path.join(bin, tool));
   }
-  const skipped = await cli(['bench', a, '--skip', 'fio', '--files', '50'], { env: { PATH: bin }, timeoutMs: 60_000 });
+  // --no-drop-caches: said at the start, and under the table.
+  const skipped = await cli(['bench', a, '--skip', 'fio', '--files', '50', '--no-drop-caches'], { env: { PATH: bin }, timeoutMs: 60_000 });
   t.is(skipped.code, 0, skipped.stderr);
+  t.regex(skipped.stderr, /^bench: not dropping the page cache \(--no-drop-caches\)/m);
+  t.regex(skipped.stdout, /page cache not dropped \(--no-drop-caches\)/);
   t.false(skipped.stdout.includes('fio'), 'no fio rows');
   t.regex(skipped.stdout, /small files: create/);
   t.deepEqual(fs.readdirSync(a), []);

@@ -4,7 +4,7 @@ import { UsageError } from '../../lib/errors.js';
 import { OperationError } from '../../lib/errors.js';
 import { fioArgs, fioJobs, parseFioJson } from '../../client/bench/fio.js';
 import { benchOptions, parseSize, type RawBenchOptions } from '../../client/bench/options.js';
-import { fstypeFromMounts } from '../../client/bench/system.js';
+import { CacheDropper, fstypeFromMounts } from '../../client/bench/system.js';
 import { smallFiles } from '../../client/bench/worker.js';
 
 const raw = (o: Partial<RawBenchOptions> = {}): RawBenchOptions => ({ dir: '/mnt/a', size: '512M', runtime: 15, files: 4000, ...o });
@@ -33,6 +33,8 @@ test('options: defaults, directories resolved in order, random file half the seq
   t.deepEqual(benchOptions(raw({ skip: 'fio', runtime: '3', files: '200' })).skipped, ['fio']);
   t.is(benchOptions(raw({ runtime: '3' })).runtimeSeconds, 3);
   t.is(o.rounds, 1, 'one round unless asked');
+  t.true(o.dropCaches, 'the page cache is dropped unless --no-drop-caches');
+  t.false(benchOptions(raw({ dropCaches: false })).dropCaches);
   t.is(benchOptions(raw({ rounds: '3' })).rounds, 3);
 });
 
@@ -117,4 +119,13 @@ test('small-file set: 3-level tree, 1-16 KiB, the same every time', (t) => {
   t.deepEqual(smallFiles('/s', 4000), a);
   const sizes = a.files.map((f) => f.size);
   t.true(Math.min(...sizes) < 2048 && Math.max(...sizes) > 15 * 1024, 'sizes span the range');
+});
+
+test('--no-drop-caches: the dropper runs nothing at all', async (t) => {
+  const ran: string[] = [];
+  const procs = { run: async (cmd: string) => { ran.push(cmd); return ''; } };
+  const warnings: string[] = [];
+  await new CacheDropper(procs, (m) => warnings.push(m), false).drop();
+  t.deepEqual(ran, []);
+  t.deepEqual(warnings, []);
 });

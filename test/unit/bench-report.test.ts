@@ -1,5 +1,5 @@
 import test from 'ava';
-import { formatRatio, formatTable, medianResults, formatValue, speedRatio, toJson, toSvg, workloadSection, workloadsOf, type BenchReport } from '../../client/bench/report.js';
+import { formatRatio, formatTable, logAxis, medianResults, formatValue, speedRatio, toJson, toSvg, workloadSection, workloadsOf, type BenchReport } from '../../client/bench/report.js';
 import { WORKLOAD_KEYS, WORKLOADS, type Results } from '../../client/bench/workloads.js';
 
 /** Results where every workload of dir `b` is `factor` times as fast as dir `a`'s (times shrink, rates grow). */
@@ -176,15 +176,30 @@ test('SVG: well-formed, one rect per (workload, directory), names escaped, first
   t.is(names.filter((n) => n === 'rect').length, WORKLOAD_KEYS.length * dirs.length);
   t.true(svg.includes('/tmp/a &amp; &lt;b&gt;'));
   t.true(svg.includes('/mnt/it&apos;s &quot;quoted&quot;'));
-  // Bars of each group come in directory order: first at 1.0, second twice, third half its height.
+  // Bars of each group come in directory order: first at 1.0; on the log scale twice as fast
+  // is as far above it as half as fast is below.
   const heights = [...svg.matchAll(/<rect class="bar"[^>]* height="([\d.]+)"/g)].map((m) => Number(m[1]));
   t.is(heights.length, WORKLOAD_KEYS.length * dirs.length);
   for (let g = 0; g < WORKLOAD_KEYS.length; g++) {
     const [a, b, c] = heights.slice(g * 3, g * 3 + 3) as [number, number, number];
-    t.true(Math.abs(b - 2 * a) < 0.5, `group ${g}: ${b} vs 2 x ${a}`);
-    t.true(Math.abs(c - a / 2) < 0.5, `group ${g}: ${c} vs ${a} / 2`);
+    t.true(b > a && c < a, `group ${g}: ${c} < ${a} < ${b}`);
+    t.true(Math.abs((b - a) - (a - c)) < 0.5, `group ${g}: 2x is ${b - a} above 1x, 0.5x ${a - c} below`);
   }
   t.is(heights[0], heights[3], 'the first directory is the same height (1.0) in every group');
+  t.regex(svg, /log scale/);
+});
+
+test('SVG: a log axis, so 0.1x, 1x and 10x all stay readable', (t) => {
+  const svg = toSvg(report([{ dir: '/a', factor: 1 }, { dir: '/b', factor: 10 }, { dir: '/c', factor: 0.1 }]));
+  const heights = [...svg.matchAll(/<rect class="bar"[^>]* height="([\d.]+)"/g)].map((m) => Number(m[1]));
+  const [one, ten, tenth] = heights.slice(0, 3) as [number, number, number];
+  t.true(tenth > 20, `the 0.1x bar is not flat (${tenth})`);
+  t.true(Math.abs((ten - one) - (one - tenth)) < 0.5, 'a decade up and a decade down are the same distance');
+  t.true(ten - one > 0.25 * ten, 'a decade is a good part of the chart');
+  for (const tick of ['0.01', '0.1', '0.5', '1', '2', '10']) t.regex(svg, new RegExp(`>${tick.replace('.', '\\.')}</text>`));
+  t.deepEqual(logAxis([1, 2]), { lo: -2, hi: 1 }, 'at least 0.01..10');
+  t.deepEqual(logAxis([0.03, 40]), { lo: -3, hi: 2 }, 'a decade under the smallest bar, up to the decade of the largest');
+  t.deepEqual(logAxis([0, Infinity, 1]), { lo: -2, hi: 1 }, 'ratios off any log axis do not stretch it');
 });
 
 test('SVG: a figure with no ratio still gets its (empty) bar, so the count stays one per pair', (t) => {
@@ -193,4 +208,11 @@ test('SVG: a figure with no ratio still gets its (empty) bar, so the count stays
   const svg = toSvg(r);
   t.is(wellFormed(svg).filter((n) => n === 'rect').length, WORKLOAD_KEYS.length * 2);
   t.regex(svg, /height="0"/);
+});
+
+test('table: a run that kept the page cache says so under the table', (t) => {
+  const r = report([{ dir: '/a', factor: 1 }]);
+  t.notRegex(formatTable(r), /page cache/, 'nothing said when it was dropped (or for reports from before the option)');
+  r.options.dropCaches = false;
+  t.regex(formatTable(r), /^page cache not dropped \(--no-drop-caches\): read figures may have come from memory\.$/m);
 });

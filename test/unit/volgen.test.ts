@@ -404,3 +404,18 @@ test('md-cache keeps attributes 60 s while the bricks push invalidations, its ow
   t.is(mdTimeout({ 'performance.md-cache-timeout': '0' }), '0', 'off stays off');
   t.is(mdTimeout({ 'features.cache-invalidation': 'false', 'performance.md-cache-timeout': '600' }), '600');
 });
+
+test('diagnostics.trace: debug/trace on top of the client graph and trace on the bricks\' protocol/server, only while on; the endpoint reaches both', (t) => {
+  const off = parseVolfile(clientVolfile(vol));
+  t.false(off.some((d) => d.type === 'debug/trace'));
+  t.false(brickVolfile(vol, vol.bricks[0]!).includes('trace'));
+  const on: VolgenInput = { ...vol, options: { 'diagnostics.trace': 'on', 'diagnostics.trace-endpoint': 'http://zipkin:9411/api/v2/spans' } };
+  const decls = parseVolfile(clientVolfile(on));
+  t.deepEqual([decls.at(-1)!.name, decls.at(-1)!.type], ['demo-trace', 'debug/trace']);
+  t.deepEqual(decls.at(-1)!.options, { endpoint: 'http://zipkin:9411/api/v2/spans' });
+  const server = parseVolfile(brickVolfile(on, vol.bricks[0]!)).find((d) => d.type === 'protocol/server')!;
+  t.is(server.options['trace'], 'on');
+  t.is(server.options['trace-endpoint'], 'http://zipkin:9411/api/v2/spans');
+  t.notThrows(() => graphFromVolfile(clientVolfile(on)), 'the client volfile builds');
+  t.false('trace-endpoint' in parseVolfile(brickVolfile({ ...vol, options: { 'diagnostics.trace': 'on' } }, vol.bricks[0]!)).find((d) => d.type === 'protocol/server')!.options);
+});

@@ -1,5 +1,6 @@
 import { fromBrowser } from '../../../lib/browser.js';
 import { frameFromWire, ROOT_FRAME, type Frame } from '../../../lib/frame.js';
+import { setTracing, traceFop, withTrace } from '../../../lib/trace.js';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
@@ -189,6 +190,14 @@ export class Server extends Xlator {
       description: 'Tell the other clients which paths a client changed, so their caches drop them (on/off)',
       volume: { key: 'features.cache-invalidation', description: 'Bricks tell every other client which paths a client changed, so their caches (and the kernel\'s) drop them at once instead of after their timeouts; running bricks apply it at once (on/off, default on)' },
     },
+    trace: {
+      type: 'bool', default: false,
+      description: 'Continue the traces requests carry (a span per fop here and in the translators below) and export them (volgen writes it while diagnostics.trace is on; client/xlators/debug/trace.ts)',
+    },
+    'trace-endpoint': {
+      type: 'string', default: '',
+      description: 'Zipkin v2 URL for this brick\'s spans; empty: NAME.spans.jsonl beside its log NAME.log',
+    },
     'outstanding-rpc-limit': {
       type: 'int', default: 256, min: 1, max: 65536,
       description: 'Requests of one connection the brick runs at once; more wait in a queue, and beyond 4 times this many the brick stops reading the connection',
@@ -306,9 +315,11 @@ export class Server extends Xlator {
     this.boundPort = typeof addr === 'object' && addr ? addr.port : 0;
     wss.on('error', (e) => this.log.error(`listener: ${e.message}`));
     wss.on('connection', (ws, req) => this.accept(ws, req));
+    await this.applyTracing();
   }
 
   override async fini(): Promise<void> {
+    await setTracing(this, undefined);
     for (const c of this.conns) c.ws.terminate();
     await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));
   }
@@ -318,9 +329,16 @@ export class Server extends Xlator {
     const before = [this.optNumber('listen-port'), this.optString('listen-host')];
     super.reconfigure(options);
     this.profile.configure(this.optBool('count-fop-hits'), this.optBool('latency-measurement'));
+    void this.applyTracing();
     if (before[0] !== this.optNumber('listen-port') || before[1] !== this.optString('listen-host')) {
       this.log.warn(`listen-port/listen-host changed in the volfile; the brick keeps listening on ${before[1]}:${this.boundPort} until it restarts`);
     }
+  }
+
+  /** The brick's spans: named after the brick (its locks' name is the brick path). */
+  private applyTracing(): Promise<void> {
+    const on = this.optBool('trace');
+    return setTracing(this, on ? { service: `brickfs-brick ${this.children[0]?.name ?? this.name}`, endpoint: this.optString('trace-endpoint') } : undefined);
   }
 
   override statedump(): Record<string, unknown> {
@@ -544,7 +562,7 @@ export class Server extends Xlator {
       if (spec) spec.owner = `${conn.id}:${spec.owner}`;
     }
     const asked = fop === 'read' || fop === 'readfile' ? Math.min(Number(args.size), MAX_READ_REPLY_BYTES) : 0;
-    const r: Request = { id, fop, args, frame, bytes: data.length, cost: data.length + asked };
+    const r: Request = { id, fop, args, frame: req.trace === undefined ? frame : withTrace(frame, req.trace), bytes: data.length, cost: data.length + asked };
     // In arrival order, unless it only lets go of something others may wait for.
     // (Those bypass outstanding-rpc-limit up to twice it: they end quickly, and a flood of them is still bounded.)
     if ((conn.queue.length === 0 && this.mayRun(conn, r)) || (releasesOnly(fop, args) && conn.inflight < 2 * this.optNumber('outstanding-rpc-limit'))) {
@@ -668,7 +686,7 @@ export class Server extends Xlator {
     let fd: Fd | undefined;
     try {
       ({ args, fd } = this.local(conn, fop, wire));
-      p = conn.subvol.call(fop, args as never, frame);
+      p = frame.trace === undefined ? conn.subvol.call(fop, args as never, frame) : this.traced(conn.subvol, fop, args, frame);
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -707,6 +725,11 @@ export class Server extends Xlator {
         }
       },
     );
+  }
+
+  /** A request carrying a trace: the server span the brick's translators' spans hang from. */
+  private traced(subvol: Xlator, fop: FopName, args: Record<string, unknown>, frame: Frame): Promise<unknown> {
+    return traceFop(`${this.name} ${fop}`, frame, (f) => subvol.call(fop, args as never, f), 'server');
   }
 
   /**

@@ -24,14 +24,16 @@ export const command: CommandModule<GlobalArgs, BenchArgs> = {
     .option('skip', { type: 'string', choices: ['fio', 'smallfile'] as const, describe: 'Leave out one part' })
     .option('json', { type: 'string', describe: 'Also write the results as JSON (schema: docs/bench.md)' })
     .option('svg', { type: 'string', describe: 'Also draw a bar chart, speeds relative to the first DIR' })
+    .option('drop-caches', { type: 'boolean', default: true, describe: 'Drop the page cache of the whole machine between each write and its read (needs root); --no-drop-caches keeps it' })
     .example('$0 bench /mnt/gluster --compare /mnt/vol1 /var/tmp', 'GlusterFS first, so every ratio is against it')
     .example('$0 bench /mnt/vol1 --json b.json --svg b.svg', 'keep the figures and a chart')
     .example('$0 bench /mnt/vol1 --skip fio --files 1000', 'only the small-file workloads')
     .example('$0 bench /mnt/gluster --compare /mnt/vol1 --rounds 3', 'medians of three rounds, on a noisy machine')
+    .example('$0 bench /mnt/vol1 --no-drop-caches', 'on a machine others use: leave its page cache alone')
     .epilog('Ratios in the table are the speed relative to the first DIR: other/first for rates (MiB/s, IOPS, ops/s), '
       + 'first/other for times (s), so above 1 always means faster than the first DIR. Each DIR gets a scratch '
-      + 'subdirectory brickfs-bench-* that is removed afterwards. The page cache is dropped between writes and '
-      + 'reads, which needs root. fio comes from Debian: apt-get install fio.') as unknown as Argv<BenchArgs>,
+      + 'subdirectory brickfs-bench-* that is removed afterwards. The page cache of the whole machine is '
+      + 'dropped between writes and reads (echo 3 > /proc/sys/vm/drop_caches, as root; --no-drop-caches to skip). fio comes from Debian: apt-get install fio.') as unknown as Argv<BenchArgs>,
   handler: async (argv: ArgumentsCamelCase<BenchArgs>) => {
     const o = benchOptions(argv);
     const run = new BenchRun(o, {

@@ -8,6 +8,7 @@ import { registerXlator } from '../../../lib/registry.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { CoalescingSender } from '../../../lib/rpc/coalescing-sender.js';
 import { decodeHelloReply, decodeServerFrame, encodeFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, WIRE_VERSION } from '../../../lib/rpc/frame.js';
+import { traceFop, traceToWire, untraced } from '../../../lib/trace.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 
 interface Pending {
@@ -297,7 +298,9 @@ export class ProtocolClient extends Xlator {
     const id = this.nextId++;
     return new Promise<unknown>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, sentAt: Date.now(), fop, start: profileStart() });
-      const frame = encodeFramePooled({ v: WIRE_VERSION, id, fop, cred, args: args as Record<string, unknown> });
+      const frame = encodeFramePooled(cred.trace === undefined
+        ? { v: WIRE_VERSION, id, fop, cred, args: args as Record<string, unknown> }
+        : { v: WIRE_VERSION, id, fop, cred: untraced(cred), trace: traceToWire(cred.trace), args: args as Record<string, unknown> });
       sender.send(frame, behind);
     });
   }
@@ -341,6 +344,18 @@ export class ProtocolClient extends Xlator {
   }
 
   override call<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
+    return frame.trace === undefined ? this.wind(fop, args, frame) : this.traced(fop, args, frame);
+  }
+
+  /**
+   * A traced fop: its span is the wire's client end, continued by the brick's protocol/server.
+   * Its own method: a closure in call() would cost every fop a context, traced or not.
+   */
+  private traced<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
+    return traceFop(`${this.name} ${fop}`, frame, (f) => this.wind(fop, args, f), 'client');
+  }
+
+  private wind<F extends FopName>(fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
     switch (fop) {
       case 'open':
       case 'create':
