@@ -69,13 +69,14 @@ export function testTls(): boolean {
 let shared: string | undefined;
 
 /**
- * Under BRICKFS_TEST_TLS=1: one CA and one host certificate for this test process, its
- * directory in BRICKFS_TLS_DIR, which every process the tests spawn inherits. Made on first
+ * Under BRICKFS_TEST_TLS=1: one CA and one host certificate for this test process (unless
+ * BRICKFS_TLS_DIR already names a directory), its directory in BRICKFS_TLS_DIR, which every process the tests spawn inherits. Made on first
  * use, removed at exit. The volume options it asks for, or none without the switch.
  */
 export function useTestTls(): Record<string, string> {
   if (!testTls()) return {};
-  if (!shared) {
+  // A test that made its own certificate directory keeps it.
+  if (!shared && !process.env.BRICKFS_TLS_DIR) {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'brickfs-tls-'));
     const ca = makeCa(path.join(root, 'ca'), 'brickfs-test-ca');
     shared = certDir(path.join(root, 'host'), ca, makeCert(ca, 'brickfs-test-host'));
