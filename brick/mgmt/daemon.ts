@@ -119,8 +119,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   }
   let config: ConfigStore;
   try {
+    // secure-access covers the store too: etcd is reached over TLS with this host's certificate.
     config = loc.kind === 'etcd'
-      ? new EtcdConfigStore(loc.endpoints, { prefix: loc.prefix })
+      ? new EtcdConfigStore(loc.endpoints, { prefix: loc.prefix, ...(secureAccess() ? { tls: loadTls() } : {}) })
       : new FileConfigStore(loc.dir);
   } catch (e) {
     fs.rmSync(paths.daemonPidfile, { force: true });
@@ -220,7 +221,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     });
   };
   const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
-  if (tls) server.on('tlsClientError', (e, socket) => log.warn(`refused a TLS connection from ${socket.remoteAddress}: ${e.message}`));
+  if (tls) {
+    server.on('tlsClientError', (e, socket) => {
+      const msg = `refused a TLS connection from ${socket.remoteAddress ?? 'a client that closed'}: ${e.message}`;
+      // A reset before any handshake is a port probe, not a client.
+      if ((e as NodeJS.ErrnoException).code === 'ECONNRESET') log.debug(msg);
+      else log.warn(msg);
+    });
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {

@@ -36,14 +36,17 @@ export function makeCa(dir: string, cn: string): Ca {
   return { dir, cn, cert, key };
 }
 
-/** Makes a certificate for cn signed by ca, good as a TLS server's and a client's. */
-export function makeCert(ca: Ca, cn: string): CertFiles {
+/**
+ * Makes a certificate for cn signed by ca, good as a TLS server's and a client's; san adds
+ * subjectAltNames (IP:127.0.0.1), which gRPC (etcd's clients) checks against the address.
+ */
+export function makeCert(ca: Ca, cn: string, san?: string): CertFiles {
   const key = path.join(ca.dir, `${cn}.key`);
   const cert = path.join(ca.dir, `${cn}.pem`);
   const csr = path.join(ca.dir, `${cn}.csr`);
   const ext = path.join(ca.dir, `${cn}.ext`);
   openssl(['req', '-new', ...KEY, '-keyout', key, '-out', csr, '-subj', `/CN=${cn}`]);
-  fs.writeFileSync(ext, 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n');
+  fs.writeFileSync(ext, `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n${san ? `subjectAltName=${san}\n` : ''}`);
   openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert, '-days', '30', '-extfile', ext]);
   fs.rmSync(csr);
   fs.rmSync(ext);

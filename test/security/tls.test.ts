@@ -9,11 +9,13 @@ import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { EtcdConfigStore } from '../../brick/mgmt/store/etcd.js';
 import { parseVolfile } from '../../lib/volfile/parse.js';
 import { authHeaders } from '../../lib/mgmt/token.js';
 import { runCli, runCliOk } from '../helpers/cli.js';
 import { unmountQuietly } from '../helpers/cluster.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { etcdBinary, startEtcd } from '../helpers/etcd.js';
 import { eventually, sh, shOk, tmpDir } from '../helpers/proc.js';
 import { certDir, makeCa, makeCert, type CertFiles } from '../helpers/tls.js';
 import { RawBrickClient, type HelloCredentials } from '../helpers/wire.js';
@@ -56,11 +58,11 @@ async function outcome(t: ExecutionContext, b: ReturnType<typeof brickOf>, opts:
   return c.closeCode === 4003 ? `${c.closeCode} ${c.closeReason}` : 'no session';
 }
 
-/** Everything under the bricks, as a listing with sizes. */
+/** What the volume holds on the bricks, as a listing with sizes (not the private directory, where heal marks come and go). */
 function bricksListing(dirs: string[]): string {
   const out: string[] = [];
   const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const e of fs.readdirSync(d, { withFileTypes: true }).filter((x) => x.name !== '.brickfs').sort((a, b) => a.name.localeCompare(b.name))) {
       const p = path.join(d, e.name);
       out.push(`${p} ${e.isFile() ? fs.statSync(p).size : e.isDirectory() ? 'dir' : 'other'}`);
       if (e.isDirectory()) walk(p);
@@ -171,4 +173,41 @@ test('server.ssl switched on a started volume: the bricks drop their plain conne
   await c.closed;
   t.is(await outcome(t, brickOf(d, 'sw'), {}), 'no session', 'plain refused after the switch');
   await eventually(async () => (await sh(`echo two > ${mnt}/f2 && cat ${mnt}/f1 ${mnt}/f2`)).stdout === 'one\ntwo\n', 30_000, 'the mount over TLS');
+});
+
+test('secure-access with an etcd store: the daemon reaches etcd over TLS with the host\'s certificate; etcd refuses a client without one, or with one of another CA', async (t) => {
+  if (!etcdBinary()) {
+    t.log('etcd is not installed (Debian: etcd-server); .ci/run installs it');
+    t.pass();
+    return;
+  }
+  const etcdCert = makeCert(ca, 'etcd', 'IP:127.0.0.1');
+  const e = await startEtcd(t, { tls: { cert: etcdCert.cert, key: etcdCert.key, ca: ca.cert } });
+  const d = await startDaemon(t, { store: `etcd://${e.endpoint}` });
+  const dir = tmpDir(t, 'brickfs-tls-');
+  await runCliOk(t, ['volume', 'create', 'ev', `localhost:${path.join(dir, 'b1')}`, '--force'], { server: d.server });
+  t.regex(await runCliOk(t, ['volume', 'info', 'ev'], { server: d.server }), /Volume Name: ev/);
+  const caPem = fs.readFileSync(ca.cert);
+  const as = async (tls: { cert: Buffer; key: Buffer; ca: Buffer } | undefined): Promise<boolean> => {
+    let s: EtcdConfigStore | undefined;
+    try {
+      s = new EtcdConfigStore([e.endpoint], { opTimeoutMs: 3000, ...(tls ? { tls } : {}) });
+      return (await s.get('/brickfs/volumes/ev')) !== undefined;
+    } catch {
+      return false;
+    } finally {
+      await s?.close().catch(() => undefined);
+    }
+  };
+  t.true(await as({ ...pem(certs.client), ca: caPem }), 'a certificate of the CA reads the store');
+  t.false(await as(undefined), 'plain gRPC');
+  const noCert = await new Promise<string>((resolve) => {
+    const req = https.get(`https://${e.endpoint}/v3/kv/range`, { ca: caPem, checkServerIdentity: () => undefined, timeout: 3000 }, (res) => {
+      res.resume();
+      resolve(String(res.statusCode));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code ?? err.message}`));
+  });
+  t.regex(noCert, /^error/, 'TLS without a certificate');
+  t.false(await as({ ...pem(certs.otherCa), ca: caPem }), 'a certificate of another CA');
 });

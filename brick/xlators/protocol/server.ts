@@ -300,7 +300,12 @@ export class Server extends Xlator {
     const tls = this.optBool('ssl');
     const server = tls ? https.createServer(serverTlsOptions(loadTls())) : http.createServer();
     if (tls) {
-      server.on('tlsClientError', (e, socket) => this.log.warn(`refused a TLS connection from ${plainAddress(socket.remoteAddress)}: ${e.message}`));
+      server.on('tlsClientError', (e, socket) => {
+        const msg = `refused a TLS connection from ${plainAddress(socket.remoteAddress) || 'a client that closed'}: ${e.message}`;
+        // A reset before any handshake is a port probe (the daemon's, a monitor's), not a client.
+        if ((e as NodeJS.ErrnoException).code === 'ECONNRESET') this.log.debug(msg);
+        else this.log.warn(msg);
+      });
     }
     server.on('request', (_req, res) => res.writeHead(426).end());
     const wss = new WebSocketServer({
