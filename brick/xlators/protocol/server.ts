@@ -17,7 +17,7 @@ import {
   type HelloFrame, type ReplyFrame,
 } from '../../../lib/rpc/frame.js';
 import { CoalescingSender, socketOf } from '../../../lib/rpc/coalescing-sender.js';
-import { loadTls, NAME_LIST_PATTERN, NameList, peerCommonName, serverTlsOptions } from '../../../lib/tls.js';
+import { loadTls, NAME_LIST_PATTERN, NameList, peerCommonName, serverTlsOptions, type TlsMaterial } from '../../../lib/tls.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 import { ADDRESS_LIST_PATTERN, AddressList, addressAllowed, plainAddress, sameSecret, type ConnKind } from './auth.js';
 
@@ -289,16 +289,16 @@ export class Server extends Xlator {
   }
 
   override async init(): Promise<void> {
-    await this.listen();
+    await this.listen(this.optBool('ssl') ? loadTls() : undefined);
   }
 
   /**
    * Listens on listen-host:listen-port: plain WebSocket, or under ssl a TLS server that asks
    * every client for its certificate and refuses in the handshake one the CA did not sign.
    */
-  private async listen(): Promise<void> {
-    const tls = this.optBool('ssl');
-    const server = tls ? https.createServer(serverTlsOptions(loadTls())) : http.createServer();
+  private async listen(material: TlsMaterial | undefined): Promise<void> {
+    const tls = material !== undefined;
+    const server = material ? https.createServer(serverTlsOptions(material)) : http.createServer();
     if (tls) {
       server.on('tlsClientError', (e, socket) => {
         const msg = `refused a TLS connection from ${plainAddress(socket.remoteAddress) || 'a client that closed'}: ${e.message}`;
@@ -334,7 +334,7 @@ export class Server extends Xlator {
     server.on('error', (e) => this.log.error(`listener: ${e.message}`));
     wss.on('error', (e) => this.log.error(`listener: ${e.message}`));
     wss.on('connection', (ws, req) => this.accept(ws, req));
-    if (tls) this.log.info(`serving TLS only, certificates from ${loadTls().dir}`);
+    if (material) this.log.info(`serving TLS only, certificates from ${material.dir}`);
   }
 
   /** Stops listening; the connections it accepted are closed too. */
@@ -372,10 +372,12 @@ export class Server extends Xlator {
     if (this.optBool('ssl') !== this.tls && !this.stopping) {
       this.relistening = this.relistening.then(async () => {
         if (this.optBool('ssl') === this.tls || this.stopping) return;
-        this.log.info(`ssl ${this.optBool('ssl') ? 'on' : 'off'}: listening again on port ${this.boundPort}, dropping every connection`);
+        // The certificates first: without them the brick keeps serving as it did.
+        const material = this.optBool('ssl') ? loadTls() : undefined;
+        this.log.info(`ssl ${material ? 'on' : 'off'}: listening again on port ${this.boundPort}, dropping every connection`);
         await this.unlisten();
-        await this.listen();
-      }).catch((e: Error) => this.log.error(`cannot listen again with ssl ${this.optBool('ssl') ? 'on' : 'off'}: ${e.message}; the brick serves nobody until its volfile is fixed`));
+        await this.listen(material);
+      }).catch((e: Error) => this.log.error(`cannot switch ssl ${this.optBool('ssl') ? 'on' : 'off'}: ${e.message}${this.wss ? '; still serving as before' : '; the brick serves nobody until it restarts'}`));
     }
   }
 
