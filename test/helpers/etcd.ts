@@ -164,9 +164,10 @@ export interface EtcdCluster {
  * Starts an etcd cluster of one member per host (in each host's network namespace, on its
  * address, etcd's own ports 2379/2380, which are free in a fresh namespace), or, without
  * hosts, `members` members on free loopback ports of this namespace. Resolves once every
- * member answers healthy; each is killed and its data removed by owner.
+ * member answers healthy; each is killed and its data removed by owner. With tls, clients
+ * must speak TLS with a certificate of tls.ca (etcd's certificate must name every member's address).
  */
-export async function startEtcdCluster(owner: Owner, where: { hosts: readonly TestHost[] } | { members: number }): Promise<EtcdCluster> {
+export async function startEtcdCluster(owner: Owner, where: { hosts: readonly TestHost[] } | { members: number }, opts: { tls?: EtcdTls } = {}): Promise<EtcdCluster> {
   const specs: Array<Omit<MemberSpec, 'initialCluster' | 'token'>> = [];
   if ('hosts' in where) {
     where.hosts.forEach((h, i) => specs.push({ name: `m${i + 1}`, addr: h.addr, clientPort: 2379, peerPort: 2380, host: h }));
@@ -177,8 +178,8 @@ export async function startEtcdCluster(owner: Owner, where: { hosts: readonly Te
   }
   const initialCluster = specs.map((m) => `${m.name}=http://${m.addr}:${m.peerPort}`).join(',');
   const token = `brickfs-test-${process.pid}-${specs[0]!.addr}-${specs[0]!.clientPort}`;
-  const started = specs.map((m) => spawnMember(owner, { ...m, initialCluster, token }));
-  await Promise.all(started.map(({ server, logTail }) => healthy(server, logTail)));
+  const started = specs.map((m) => spawnMember(owner, { ...m, initialCluster, token, ...(opts.tls ? { tls: opts.tls } : {}) }));
+  await Promise.all(started.map(({ server, logTail }) => healthy(server, logTail, opts.tls)));
   const members = started.map((s) => s.server);
   const endpoints = members.map((m) => m.endpoint);
   return {
