@@ -85,6 +85,12 @@ export function clientTlsOptions(m: TlsMaterial): { cert: Buffer; key: Buffer; c
   return { cert: m.cert, key: m.key, ca: m.ca, rejectUnauthorized: true, checkServerIdentity: () => undefined, minVersion: 'TLSv1.2' };
 }
 
+/** What went wrong in a TLS error, in a line: OpenSSL's reason ("wrong version number") rather than its whole message. */
+export function tlsReason(e: Error): string {
+  const { code, reason } = e as Error & { code?: string; reason?: string };
+  return reason ? `${code ? `${code}: ` : ''}${reason}` : e.message;
+}
+
 /** The common name of the certificate a TLS peer presented (and the handshake verified), if any. */
 export function peerCommonName(socket: TLSSocket): string | undefined {
   if (!socket.authorized) return undefined;

@@ -17,7 +17,7 @@ import { RebalanceOps } from './rebalance.js';
 import { advertisedHost, ensureClusterId, ensurePoolSecret, loadPeerUuid, PeerOps } from './peers.js';
 import { MgmtGuard } from './auth.js';
 import { ensureRootToken } from '../../lib/mgmt/token.js';
-import { loadTls, secureAccess, serverTlsOptions, TlsConfigError } from '../../lib/tls.js';
+import { loadTls, secureAccess, serverTlsOptions, tlsReason, TlsConfigError } from '../../lib/tls.js';
 import { SelfHealDaemon } from './self-heal-daemon.js';
 import { mgmtRoutes, routeRequests } from './routes.js';
 import { StatePaths, VolumeStore } from './store.js';
@@ -223,7 +223,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   if (tls) {
     server.on('tlsClientError', (e, socket) => {
-      const msg = `refused a TLS connection from ${socket.remoteAddress ?? 'a client that closed'}: ${e.message}`;
+      const msg = `refused a TLS connection from ${socket.remoteAddress ?? 'a client that closed'}: ${tlsReason(e)}`;
       // A reset before any handshake is a port probe, not a client.
       if ((e as NodeJS.ErrnoException).code === 'ECONNRESET') log.debug(msg);
       else log.warn(msg);

@@ -17,7 +17,7 @@ import {
   type HelloFrame, type ReplyFrame,
 } from '../../../lib/rpc/frame.js';
 import { CoalescingSender, socketOf } from '../../../lib/rpc/coalescing-sender.js';
-import { loadTls, NAME_LIST_PATTERN, NameList, peerCommonName, serverTlsOptions, type TlsMaterial } from '../../../lib/tls.js';
+import { loadTls, NAME_LIST_PATTERN, NameList, peerCommonName, serverTlsOptions, tlsReason, type TlsMaterial } from '../../../lib/tls.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 import { ADDRESS_LIST_PATTERN, AddressList, addressAllowed, plainAddress, sameSecret, type ConnKind } from './auth.js';
 
@@ -301,7 +301,7 @@ export class Server extends Xlator {
     const server = material ? https.createServer(serverTlsOptions(material)) : http.createServer();
     if (tls) {
       server.on('tlsClientError', (e, socket) => {
-        const msg = `refused a TLS connection from ${plainAddress(socket.remoteAddress) || 'a client that closed'}: ${e.message}`;
+        const msg = `refused a TLS connection from ${plainAddress(socket.remoteAddress) || 'a client that closed'}: ${tlsReason(e)}`;
         // A reset before any handshake is a port probe (the daemon's, a monitor's), not a client.
         if ((e as NodeJS.ErrnoException).code === 'ECONNRESET') this.log.debug(msg);
         else this.log.warn(msg);

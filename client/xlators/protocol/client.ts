@@ -8,7 +8,7 @@ import { registerXlator } from '../../../lib/registry.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { CoalescingSender } from '../../../lib/rpc/coalescing-sender.js';
 import { decodeHelloReply, decodeServerFrame, encodeFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, WIRE_VERSION } from '../../../lib/rpc/frame.js';
-import { clientTlsOptions, loadTls, TlsConfigError } from '../../../lib/tls.js';
+import { clientTlsOptions, loadTls, TlsConfigError, tlsReason } from '../../../lib/tls.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 
 interface Pending {
@@ -186,7 +186,7 @@ export class ProtocolClient extends Xlator {
       // TLS, or TLS where it speaks plain) is logged once: retrying will not change it alone.
       const code = (e as NodeJS.ErrnoException).code ?? '';
       if (/SSL|TLS|CERT/i.test(code) || /certificate|ssl|tls/i.test(e.message)) {
-        const why = `${this.target}: TLS connection failed (${code || e.message}${code ? `: ${e.message}` : ''}): check client.ssl and server.ssl are both on, and that both hosts' certificates come from one CA`;
+        const why = `${this.target}: TLS connection failed (${tlsReason(e)}): check client.ssl and server.ssl are both on, and that both hosts' certificates come from one CA`;
         if (why !== this.lastRefusal) this.log.error(why);
         this.lastRefusal = why;
         return;
