@@ -157,8 +157,8 @@ const CLOSE_NO_HELLO = 4008;
  * connection (lib/rpc/frame.ts); another version is refused there, once, instead of in every
  * fop. The hello also carries the client's credentials and volume id, checked with its
  * address and, under ssl, its certificate's name (admit(): docs/security.md); under ssl a
- * client without a certificate of the CA does not get past the TLS handshake. A connection that fails any check is closed with the
- * same 4003 "refused". A client credential may not send what only the pool's services do
+ * client without a certificate of the CA does not get past the TLS handshake. A connection
+ * that fails any check is closed with the same 4003 "refused". A client credential may not send what only the pool's services do
  * (serviceOnly()). Every request's args are checked against the fop table's spec before dispatch (EINVAL
  * naming the field). Requests are handled concurrently in arrival order (pipelined); every
  * failure, malformed frames included, becomes an error reply and the connection keeps serving.
