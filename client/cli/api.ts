@@ -1,10 +1,11 @@
 // The CLI's side of the management API (docs/mgmt-api.md): one request helper that turns
 // every failure into the error class that decides the exit code.
-import type http from 'node:http';
+import http from 'node:http';
 import { OperationError, UsageError } from '../../lib/errors.js';
 import type { ErrorReply } from '../../lib/mgmt/api.js';
 import { parseServer, type ServerAddr } from '../../lib/mgmt/client.js';
 import { mgmtTransport } from '../../lib/mgmt/http.js';
+import { tlsDir } from '../../lib/tls.js';
 import { readRootToken, tokenFile, type TokenLookup } from '../../lib/mgmt/token.js';
 
 /** Options every command has (declared global in index.ts). */
@@ -91,6 +92,11 @@ export class MgmtApi {
           reject(new OperationError(
             `the management daemon at ${this.where} refused TLS (${e.code ?? e.message}): this host and the daemon's must both have ` +
             'secure-access on (or both off), with certificates of one CA; docs/security.md, "TLS"'));
+        } else if (e.code === 'ECONNRESET' && transport.mod === http) {
+          // A TLS listener hangs up on a plain request.
+          reject(new OperationError(
+            `the management daemon at ${this.where} hung up (ECONNRESET): if it has secure-access on, turn it on on this host too ` +
+            `(${tlsDir()}/secure-access, with this host's certificate); docs/security.md, "TLS"`));
         } else if (e.code && UNREACHABLE.has(e.code)) {
           reject(new OperationError(`cannot reach the management daemon at ${this.where} (${e.code}); start it with \`brickfs daemon\``));
         } else {

@@ -3,6 +3,7 @@
 // client/cli/, so a mount process needs nothing of the CLI.
 import { OperationError, UsageError } from '../errors.js';
 import { VERSION_HEADER } from './api.js';
+import { secureAccess } from '../tls.js';
 import { mgmtFetch, mgmtUrl } from './http.js';
 import { authHeaders } from './token.js';
 
@@ -99,6 +100,11 @@ export async function fetchVolfile(server: ServerAddr, volume: string): Promise<
     if (cause && /SSL|TLS|CERT|EPROTO/i.test(`${cause.code ?? ''} ${cause.message}`)) {
       throw new VolfileServerDownError(`the management daemon at ${formatServer(server)} refused TLS (${cause.code ?? cause.message})`,
         'this host and the daemon\'s must both have secure-access on, with certificates of one CA (docs/security.md, "TLS")');
+    }
+    if (cause?.code === 'ECONNRESET' && !secureAccess()) {
+      // A TLS listener hangs up on a plain request.
+      throw new VolfileServerDownError(`the management daemon at ${formatServer(server)} hung up (ECONNRESET)`,
+        'if it has secure-access on, turn it on on this host too, with this host\'s certificate (docs/security.md, "TLS")');
     }
     throw new VolfileServerDownError(`cannot reach the management daemon at ${formatServer(server)}`, 'start it with `brickfs daemon`');
   }
