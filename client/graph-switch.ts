@@ -14,6 +14,7 @@ import { Logger } from '../lib/log.js';
 import { Xlator } from '../lib/xlator.js';
 import { formatServer, pollVolfile, type ServerAddr, type VolfilePoll } from '../lib/mgmt/client.js';
 import { ProtocolClient } from './xlators/protocol/client.js';
+import { mgmtFetch, mgmtUrl } from '../lib/mgmt/http.js';
 
 const log = new Logger('graph');
 
@@ -547,7 +548,7 @@ export class VolfileWatcher {
     this.abort.signal.addEventListener('abort', onStop);
     let silent = false;
     const health = setInterval(() => {
-      void fetch(`http://${formatServer(server)}/v1/health`, { signal: AbortSignal.any([poll.signal, AbortSignal.timeout(this.healthTimeoutMs)]) })
+      void mgmtFetch(mgmtUrl(formatServer(server), '/v1/health'), { signal: AbortSignal.any([poll.signal, AbortSignal.timeout(this.healthTimeoutMs)]) })
         .then((res) => res.body?.cancel())
         .catch(() => {
           if (poll.signal.aborted) return;

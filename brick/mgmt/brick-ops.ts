@@ -23,6 +23,7 @@ import type { OwnBricks } from './own-bricks.js';
 import { REBALANCE_STOP_MS, RebalanceStartError, type RebalanceOps } from './rebalance.js';
 import { toVolumeInfo, writeFileAtomic, type BrickDef, type VolumeDef } from './store.js';
 import { brickVolfile, distributeUnits, setWidth, slotOf, volumeType, type DistributeUnit } from './volgen.js';
+import { mgmtFetch, mgmtUrl } from '../../lib/mgmt/http.js';
 
 const log = new Logger('mgmt');
 
@@ -205,7 +206,7 @@ export class BrickOps {
     const where = hostPort(owner.hostname, owner.port);
     let res: Response;
     try {
-      res = await fetch(`http://${where}/v1/bricks/check`, {
+      res = await mgmtFetch(mgmtUrl(where, '/v1/bricks/check'), {
         method: 'POST',
         // The pool's secret: the owner takes requests only from root on its host and its peers.
         headers: { 'content-type': 'application/json', ...(this.peers.poolSecret === null ? {} : { authorization: `Bearer ${this.peers.poolSecret}` }) },

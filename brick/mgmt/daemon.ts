@@ -4,6 +4,7 @@
 // back the bricks, rebalance processes and self-heal daemon of its volumes after a restart.
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { fromBrowser } from '../../lib/browser.js';
 import { OperationError, UsageError } from '../../lib/errors.js';
@@ -16,6 +17,7 @@ import { RebalanceOps } from './rebalance.js';
 import { advertisedHost, ensureClusterId, ensurePoolSecret, loadPeerUuid, PeerOps } from './peers.js';
 import { MgmtGuard } from './auth.js';
 import { ensureRootToken } from '../../lib/mgmt/token.js';
+import { loadTls, secureAccess, serverTlsOptions, tlsReason, TlsConfigError } from '../../lib/tls.js';
 import { SelfHealDaemon } from './self-heal-daemon.js';
 import { mgmtRoutes, routeRequests } from './routes.js';
 import { StatePaths, VolumeStore } from './store.js';
@@ -117,8 +119,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   }
   let config: ConfigStore;
   try {
+    // secure-access covers the store too: etcd is reached over TLS with this host's certificate.
     config = loc.kind === 'etcd'
-      ? new EtcdConfigStore(loc.endpoints, { prefix: loc.prefix })
+      ? new EtcdConfigStore(loc.endpoints, { prefix: loc.prefix, ...(secureAccess() ? { tls: loadTls() } : {}) })
       : new FileConfigStore(loc.dir);
   } catch (e) {
     fs.rmSync(paths.daemonPidfile, { force: true });
@@ -179,7 +182,21 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     storeNames: () => peers.selfNames(),
   });
   const route = routeRequests(routes);
-  const server = http.createServer((req, res) => {
+  // secure-access: HTTPS only, and the handshake refuses a caller without a certificate of the
+  // CA (peers, the CLI and mounts of the pool's hosts present theirs); the token or the pool's
+  // secret is still asked for after it.
+  let tls: ReturnType<typeof serverTlsOptions> | undefined;
+  if (secureAccess()) {
+    try {
+      tls = serverTlsOptions(loadTls());
+    } catch (e) {
+      await store.close().catch(() => undefined);
+      await config.close().catch(() => undefined);
+      fs.rmSync(store.paths.daemonPidfile, { force: true });
+      throw new OperationError(`secure-access is on: ${(e as TlsConfigError).message}`);
+    }
+  }
+  const handler: http.RequestListener = (req, res) => {
     // A web page must not drive the daemon (it would act for whoever browses on this host).
     if (fromBrowser(req.headers)) {
       res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'requests from web browsers are refused' }));
@@ -202,7 +219,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       log.error(`checking a request: ${e.stack ?? e.message}`);
       res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'internal error; the daemon\'s log has details' }));
     });
-  });
+  };
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
+  if (tls) {
+    server.on('tlsClientError', (e, socket) => {
+      const msg = `refused a TLS connection from ${socket.remoteAddress ?? 'a client that closed'}: ${tlsReason(e)}`;
+      // A reset before any handshake is a port probe, not a client.
+      if ((e as NodeJS.ErrnoException).code === 'ECONNRESET') log.debug(msg);
+      else log.warn(msg);
+    });
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
@@ -220,7 +246,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   peers.self.port = port;
-  log.info(`management daemon listening on ${opts.listen}:${port}, state in ${store.paths.root}, volumes in ${where} (pid ${process.pid}, peer ${uuid})`);
+  log.info(`management daemon listening on ${opts.listen}:${port}${tls ? ' (HTTPS, secure-access)' : ''}, state in ${store.paths.root}, volumes in ${where} (pid ${process.pid}, peer ${uuid})`);
   // Alive once it answers: a peer that sees the key can reach the API.
   try {
     await peers.startLiveness();

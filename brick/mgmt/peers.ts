@@ -29,6 +29,7 @@ import type { MgmtContext } from './context.js';
 import { MgmtError } from './errors.js';
 import { isThisHost } from './hosts.js';
 import { writeFileAtomic, type StatePaths } from './store.js';
+import { mgmtFetch, mgmtUrl } from '../../lib/mgmt/http.js';
 
 const log = new Logger('mgmt:peers');
 
@@ -231,7 +232,7 @@ async function fetchHealth(host: string, port: number): Promise<HealthReply> {
   const where = hostPort(host, port);
   let res: Response;
   try {
-    res = await fetch(`http://${where}/v1/health`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    res = await mgmtFetch(mgmtUrl(where, '/v1/health'), { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
   } catch (e) {
     const err = e as Error & { cause?: { code?: string } };
     const why = err.name === 'TimeoutError' ? `no answer within ${PROBE_TIMEOUT_MS / 1000} s` : (err.cause?.code ?? err.message);

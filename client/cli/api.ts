@@ -4,6 +4,8 @@ import http from 'node:http';
 import { OperationError, UsageError } from '../../lib/errors.js';
 import type { ErrorReply } from '../../lib/mgmt/api.js';
 import { parseServer, type ServerAddr } from '../../lib/mgmt/client.js';
+import { mgmtTransport } from '../../lib/mgmt/http.js';
+import { tlsDir } from '../../lib/tls.js';
 import { readRootToken, tokenFile, type TokenLookup } from '../../lib/mgmt/token.js';
 
 /** Options every command has (declared global in index.ts). */
@@ -20,6 +22,11 @@ interface RawReply {
 export interface TextReply {
   text: string;
   headers: http.IncomingHttpHeaders;
+}
+
+/** A TLS handshake that failed: one side without secure-access, or certificates of different CAs. */
+function tlsFailure(e: NodeJS.ErrnoException): boolean {
+  return /SSL|TLS|CERT|EPROTO/i.test(`${e.code ?? ''} ${e.message}`);
 }
 
 /** Error codes that mean "nobody answers there". */
@@ -54,8 +61,16 @@ export class MgmtApi {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     // Root reads the host's token and sends it; anyone else is refused by the daemon (401).
     const token = readRootToken();
+    // Under secure-access, TLS with this host's certificate (throws TlsConfigError, exit 1, when it is missing).
+    let transport: ReturnType<typeof mgmtTransport>;
+    try {
+      transport = mgmtTransport();
+    } catch (e) {
+      throw new OperationError((e as Error).message);
+    }
     const res = await new Promise<RawReply>((resolve, reject) => {
-      const req = http.request({
+      const req = transport.mod.request({
+        ...transport.tls,
         host: this.server.host,
         port: this.server.port,
         method,
@@ -73,7 +88,16 @@ export class MgmtApi {
       // Starting bricks can take a while; only a daemon silent for this long is given up on (0: a heal, as long as it takes).
       if (timeoutMs > 0) req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs / 1000} s`), { code: 'ETIMEDOUT' })));
       req.on('error', (e: NodeJS.ErrnoException) => {
-        if (e.code && UNREACHABLE.has(e.code)) {
+        if (tlsFailure(e)) {
+          reject(new OperationError(
+            `the management daemon at ${this.where} refused TLS (${e.code ?? e.message}): this host and the daemon's must both have ` +
+            'secure-access on (or both off), with certificates of one CA; docs/security.md, "TLS"'));
+        } else if (e.code === 'ECONNRESET' && transport.mod === http) {
+          // A TLS listener hangs up on a plain request.
+          reject(new OperationError(
+            `the management daemon at ${this.where} hung up (ECONNRESET): if it has secure-access on, turn it on on this host too ` +
+            `(${tlsDir()}/secure-access, with this host's certificate); docs/security.md, "TLS"`));
+        } else if (e.code && UNREACHABLE.has(e.code)) {
           reject(new OperationError(`cannot reach the management daemon at ${this.where} (${e.code}); start it with \`brickfs daemon\``));
         } else {
           reject(new OperationError(`request to the management daemon at ${this.where} failed: ${e.message}`));

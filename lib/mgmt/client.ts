@@ -3,6 +3,8 @@
 // client/cli/, so a mount process needs nothing of the CLI.
 import { OperationError, UsageError } from '../errors.js';
 import { VERSION_HEADER } from './api.js';
+import { secureAccess } from '../tls.js';
+import { mgmtFetch, mgmtUrl } from './http.js';
 import { authHeaders } from './token.js';
 
 /** Default address of the management daemon (not GlusterFS's 24007, so both can run). */
@@ -72,8 +74,7 @@ export interface FetchedVolfile {
 }
 
 function volfileUrl(server: ServerAddr, volume: string): string {
-  const host = server.host.includes(':') ? `[${server.host}]` : server.host;
-  return `http://${host}:${server.port}/v1/volumes/${encodeURIComponent(volume)}/volfile`;
+  return mgmtUrl(formatServer(server), `/v1/volumes/${encodeURIComponent(volume)}/volfile`);
 }
 
 function versionOf(res: Response): number | undefined {
@@ -98,8 +99,18 @@ export async function fetchVolfile(server: ServerAddr, volume: string): Promise<
   let res: Response;
   try {
     // The volfile is root's (it holds the volume's credentials): the mount runs as root and sends the host's token.
-    res = await fetch(volfileUrl(server, volume), { headers: authHeaders(), signal: AbortSignal.timeout(10_000) });
-  } catch {
+    res = await mgmtFetch(volfileUrl(server, volume), { headers: authHeaders(), signal: AbortSignal.timeout(10_000) });
+  } catch (e) {
+    const cause = (e as { cause?: Error & { code?: string } }).cause;
+    if (cause && /SSL|TLS|CERT|EPROTO/i.test(`${cause.code ?? ''} ${cause.message}`)) {
+      throw new VolfileServerDownError(`the management daemon at ${formatServer(server)} refused TLS (${cause.code ?? cause.message})`,
+        'this host and the daemon\'s must both have secure-access on, with certificates of one CA (docs/security.md, "TLS")');
+    }
+    if (cause?.code === 'ECONNRESET' && !secureAccess()) {
+      // A TLS listener hangs up on a plain request.
+      throw new VolfileServerDownError(`the management daemon at ${formatServer(server)} hung up (ECONNRESET)`,
+        'if it has secure-access on, turn it on on this host too, with this host\'s certificate (docs/security.md, "TLS")');
+    }
     throw new VolfileServerDownError(`cannot reach the management daemon at ${formatServer(server)}`, 'start it with `brickfs daemon`');
   }
   const text = await res.text();
@@ -146,7 +157,7 @@ export type VolfilePoll =
 export async function pollVolfile(server: ServerAddr, volume: string, since: number, waitS: number, signal: AbortSignal): Promise<VolfilePoll> {
   const url = `${volfileUrl(server, volume)}?newer-than=${since}&wait=${waitS}`;
   // A daemon that vanishes without closing the socket must not hang the poll forever.
-  const res = await fetch(url, { headers: authHeaders(), signal: AbortSignal.any([signal, AbortSignal.timeout((waitS + 15) * 1000)]) });
+  const res = await mgmtFetch(url, { headers: authHeaders(), signal: AbortSignal.any([signal, AbortSignal.timeout((waitS + 15) * 1000)]) });
   const text = await res.text();
   if (res.status === 304) return { kind: 'same' };
   if (res.status !== 200) return { kind: 'error', status: res.status, text };

@@ -10,6 +10,11 @@ export const GENERATED_VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>>
     key: 'ping-timeout',
     spec: { type: 'int', default: 42, min: 1, max: 1800, description: 'Seconds without an answer before a client declares a brick down' },
   },
+  'client.ssl': {
+    xlator: 'protocol/client',
+    key: 'ssl',
+    spec: { type: 'bool', default: false, description: 'Clients (mounts, and the pool\'s heal and rebalance processes) reach the bricks over TLS, presenting their host\'s certificate (/etc/ssl/brickfs/brickfs.pem, .key, .ca; docs/security.md) and trusting only bricks whose certificate the CA signed; set server.ssl too. Mounts switch at once (on/off, default off)' },
+  },
   'cluster.stripe-block-size': {
     xlator: 'cluster/stripe',
     key: 'block-size',
@@ -124,6 +129,16 @@ export const GENERATED_VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>>
     xlator: 'protocol/server',
     key: 'auth-reject',
     spec: { type: 'string', default: '', pattern: { regex: '^\\s*(?:[0-9A-Fa-f.:*?]+(?:/[0-9]{1,3})?(?:\\s*,\\s*[0-9A-Fa-f.:*?]+(?:/[0-9]{1,3})?)*)?\\s*$', what: 'a comma-separated list of addresses, with * and ? wildcards (192.168.1.*) or as networks (10.0.0.0/8)' }, description: 'Addresses clients may not connect to the bricks from, whatever auth.allow says (same form as auth.allow; default none). Running bricks apply it to new connections at once' },
+  },
+  'server.ssl': {
+    xlator: 'protocol/server',
+    key: 'ssl',
+    spec: { type: 'bool', default: false, description: 'Bricks speak only TLS, with their host\'s certificate (/etc/ssl/brickfs/brickfs.pem, .key, .ca; docs/security.md), and refuse in the handshake any client without a certificate signed by that CA; set client.ssl too. Running bricks switch at once and drop the connections they had (on/off, default off)' },
+  },
+  'auth.ssl-allow': {
+    xlator: 'protocol/server',
+    key: 'ssl-allow',
+    spec: { type: 'string', default: '*', pattern: { regex: '^[^\\x00-\\x1f,]*(?:,[^\\x00-\\x1f,]*)*$', what: 'a comma-separated list of certificate common names, with * and ? wildcards (client*.example.com); * allows every certificate of the CA' }, description: 'Common names of the client certificates the bricks accept under server.ssl: a comma-separated list with * and ? wildcards (client*.example.com); default * (every certificate of the CA). Running bricks apply it to new connections at once' },
   },
   'performance.quick-read': {
     xlator: 'performance/quick-read',

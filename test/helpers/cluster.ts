@@ -6,6 +6,7 @@ import { mountPidfile, mountRunFile } from '../../client/mount-table.js';
 import { validateVolumeOption } from '../../lib/mgmt/args.js';
 import { requestStatedump } from '../../lib/statedump.js';
 import { formatVolfile } from '../../lib/volfile/parse.js';
+import { useTestTls } from './tls.js';
 import { BRICK_MAIN, cli, eventually, freePort, portOpen, sleep, spawnOwned, tmpDir, type Owner } from './proc.js';
 
 /** One real brick process serving a temporary directory. */
@@ -79,7 +80,8 @@ export async function startVolume(t: Owner, n: number, opts: VolumeShape = {}): 
   const options: Record<string, string> = {};
   if (opts.pingTimeoutS) options['network.ping-timeout'] = validateVolumeOption('network.ping-timeout', String(opts.pingTimeoutS));
   if (opts.blockSize) options['cluster.stripe-block-size'] = validateVolumeOption('cluster.stripe-block-size', opts.blockSize);
-  for (const [k, v] of Object.entries(opts.set ?? {})) options[k] = validateVolumeOption(k, v);
+  // BRICKFS_TEST_TLS=1: the volume speaks TLS unless the test sets ssl itself.
+  for (const [k, v] of Object.entries({ ...useTestTls(), ...opts.set })) options[k] = validateVolumeOption(k, v);
   const bricks: TestBrick[] = [];
   for (let i = 0; i < n; i++) {
     const dir = path.join(root, `brick${i}`);

@@ -5,10 +5,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { HealthReply } from '../../lib/mgmt/api.js';
+import { mgmtFetch, mgmtUrl } from '../../lib/mgmt/http.js';
 import { authHeaders } from '../../lib/mgmt/token.js';
-import { runCli, type CliOptions, type RunResult } from './cli.js';
+import { runCli, withTestTls, type CliOptions, type RunResult } from './cli.js';
 import type { TestHost } from './hosts.js';
 import { BIN, eventually, freePort, reservePortBlock, type Owner } from './proc.js';
+import { useTestTls } from './tls.js';
 
 export interface StartDaemonOptions {
   /** Reuse a state directory (it is still removed when the test ends). */
@@ -104,9 +106,12 @@ export class TestDaemon {
     return this.proc?.pid;
   }
 
-  /** Runs the CLI against this daemon. */
-  cli(args: readonly string[], opts: Omit<CliOptions, 'server'> = {}): Promise<RunResult> {
-    if (this.host) return this.host.cli(['--server', this.server, ...args], { timeoutMs: opts.timeoutMs });
+  /**
+   * Runs the CLI against this daemon. Under BRICKFS_TEST_TLS=1 a volume it creates gets
+   * client.ssl and server.ssl on before anything else is done with it.
+   */
+  async cli(args: readonly string[], opts: Omit<CliOptions, 'server'> = {}): Promise<RunResult> {
+    if (this.host) return withTestTls(['--server', this.server, ...args], (a) => this.host!.cli(a, { timeoutMs: opts.timeoutMs }));
     return runCli(args, { ...opts, server: this.server });
   }
 
@@ -118,12 +123,16 @@ export class TestDaemon {
     const headers = new Headers(init.headers);
     if (!headers.has('authorization')) for (const [k, v] of Object.entries(authHeaders())) headers.set(k, v);
     if (init.body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
-    const r = await fetch(`http://${this.server}${pathname}`, { ...init, headers });
+    const r = await mgmtFetch(mgmtUrl(this.server, pathname), {
+      method: init.method ?? 'GET', headers: Object.fromEntries(headers.entries()),
+      ...(init.body === undefined || init.body === null ? {} : { body: String(init.body) }),
+    });
     return { status: r.status, text: await r.text(), headers: r.headers };
   }
 
   /** Starts the daemon on a fresh free port and waits until it has adopted its bricks. */
   async start(): Promise<void> {
+    useTestTls();
     this.port = this.fixedPort ?? await freePort();
     const fd = fs.openSync(this.log, 'a');
     const args = [

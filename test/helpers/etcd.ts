@@ -41,6 +41,15 @@ interface MemberSpec {
   token: string;
   /** Runs it inside a test host (its network namespace); absent: in this process's namespace. */
   host?: TestHost;
+  /** Serve clients over TLS only and require a client certificate of this CA (etcd's --client-cert-auth). */
+  tls?: EtcdTls;
+}
+
+/** PEM files of etcd's own certificate (naming its address) and of the CA its clients' certificates must chain to. */
+export interface EtcdTls {
+  cert: string;
+  key: string;
+  ca: string;
 }
 
 /** Starts one etcd member with its data in a fresh temp dir, killed and removed by owner; resolves once it is spawned. */
@@ -57,8 +66,9 @@ function spawnMember(owner: Owner, m: MemberSpec): { server: EtcdServer; logTail
   const args = [
     '--name', m.name,
     '--data-dir', path.join(dir, 'data'),
-    '--listen-client-urls', `http://${m.addr}:${m.clientPort}`,
-    '--advertise-client-urls', `http://${m.addr}:${m.clientPort}`,
+    '--listen-client-urls', `${m.tls ? 'https' : 'http'}://${m.addr}:${m.clientPort}`,
+    '--advertise-client-urls', `${m.tls ? 'https' : 'http'}://${m.addr}:${m.clientPort}`,
+    ...(m.tls ? ['--cert-file', m.tls.cert, '--key-file', m.tls.key, '--trusted-ca-file', m.tls.ca, '--client-cert-auth'] : []),
     '--listen-peer-urls', `http://${m.addr}:${m.peerPort}`,
     '--initial-advertise-peer-urls', `http://${m.addr}:${m.peerPort}`,
     '--initial-cluster', m.initialCluster,
@@ -94,7 +104,25 @@ function spawnMember(owner: Owner, m: MemberSpec): { server: EtcdServer; logTail
 }
 
 /** Resolves once the member answers healthy (a cluster member: once the cluster has a leader). */
-async function healthy(server: EtcdServer, logTail: () => string): Promise<void> {
+async function healthy(server: EtcdServer, logTail: () => string, tls?: EtcdTls): Promise<void> {
+  if (tls) {
+    // Over TLS the member is healthy once it accepts a client with a certificate of the CA at all.
+    const { cert, key, ca } = tls;
+    const https = await import('node:https');
+    await eventually(async () => {
+      if (server.proc.exitCode !== null || server.proc.signalCode !== null) throw new Error(`etcd exited:\n${logTail()}`);
+      return new Promise<boolean>((resolve) => {
+        const req = https.get(`https://${server.endpoint}/health`, { cert: fs.readFileSync(cert), key: fs.readFileSync(key), ca: fs.readFileSync(ca), checkServerIdentity: () => undefined, timeout: 1000 }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => { body += c.toString(); });
+          res.on('end', () => resolve(/"health":\s*"true"/.test(body)));
+        });
+        req.on('error', () => resolve(false));
+        req.on('timeout', () => req.destroy());
+      });
+    }, 30_000, `etcd on ${server.endpoint} to be healthy (TLS)`);
+    return;
+  }
   const { proc, endpoint } = server;
   await eventually(async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) {
@@ -108,15 +136,18 @@ async function healthy(server: EtcdServer, logTail: () => string): Promise<void>
   });
 }
 
-/** Starts a one-member etcd on free loopback ports with its data in a fresh temp dir, stopped and removed by owner. */
-export async function startEtcd(owner: Owner): Promise<EtcdServer> {
+/**
+ * Starts a one-member etcd on free loopback ports with its data in a fresh temp dir, stopped
+ * and removed by owner; with tls, its clients must speak TLS and present a certificate of tls.ca.
+ */
+export async function startEtcd(owner: Owner, opts: { tls?: EtcdTls } = {}): Promise<EtcdServer> {
   const client = await freePort();
   const peer = await freePort();
   const { server, logTail } = spawnMember(owner, {
     name: 't', addr: '127.0.0.1', clientPort: client, peerPort: peer,
-    initialCluster: `t=http://127.0.0.1:${peer}`, token: `brickfs-test-${process.pid}-${client}`,
+    initialCluster: `t=http://127.0.0.1:${peer}`, token: `brickfs-test-${process.pid}-${client}`, ...(opts.tls ? { tls: opts.tls } : {}),
   });
-  await healthy(server, logTail);
+  await healthy(server, logTail, opts.tls);
   return server;
 }
 
@@ -133,9 +164,10 @@ export interface EtcdCluster {
  * Starts an etcd cluster of one member per host (in each host's network namespace, on its
  * address, etcd's own ports 2379/2380, which are free in a fresh namespace), or, without
  * hosts, `members` members on free loopback ports of this namespace. Resolves once every
- * member answers healthy; each is killed and its data removed by owner.
+ * member answers healthy; each is killed and its data removed by owner. With tls, clients
+ * must speak TLS with a certificate of tls.ca (etcd's certificate must name every member's address).
  */
-export async function startEtcdCluster(owner: Owner, where: { hosts: readonly TestHost[] } | { members: number }): Promise<EtcdCluster> {
+export async function startEtcdCluster(owner: Owner, where: { hosts: readonly TestHost[] } | { members: number }, opts: { tls?: EtcdTls } = {}): Promise<EtcdCluster> {
   const specs: Array<Omit<MemberSpec, 'initialCluster' | 'token'>> = [];
   if ('hosts' in where) {
     where.hosts.forEach((h, i) => specs.push({ name: `m${i + 1}`, addr: h.addr, clientPort: 2379, peerPort: 2380, host: h }));
@@ -146,8 +178,8 @@ export async function startEtcdCluster(owner: Owner, where: { hosts: readonly Te
   }
   const initialCluster = specs.map((m) => `${m.name}=http://${m.addr}:${m.peerPort}`).join(',');
   const token = `brickfs-test-${process.pid}-${specs[0]!.addr}-${specs[0]!.clientPort}`;
-  const started = specs.map((m) => spawnMember(owner, { ...m, initialCluster, token }));
-  await Promise.all(started.map(({ server, logTail }) => healthy(server, logTail)));
+  const started = specs.map((m) => spawnMember(owner, { ...m, initialCluster, token, ...(opts.tls ? { tls: opts.tls } : {}) }));
+  await Promise.all(started.map(({ server, logTail }) => healthy(server, logTail, opts.tls)));
   const members = started.map((s) => s.server);
   const endpoints = members.map((m) => m.endpoint);
   return {

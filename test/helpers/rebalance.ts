@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { clientGraph } from '../../brick/mgmt/volgen.js';
 import type { RebalanceStatus } from '../../lib/mgmt/rebalance.js';
 import { formatVolfile } from '../../lib/volfile/parse.js';
+import { useTestTls } from './tls.js';
 import { LINKFILE_MODE, BRICK_PRIVATE_DIR } from '../../lib/fops.js';
 import { REPO, eventually, type Owner } from './proc.js';
 import type { TestBrick } from './cluster.js';
@@ -21,7 +22,8 @@ export interface GraphSpec {
 /** Writes the client volfile the daemon would generate over these bricks, with dht options added. */
 export function writeClientVolfile(file: string, bricks: readonly TestBrick[], spec: GraphSpec = {}): string {
   const graph = clientGraph({
-    name: 'tv', options: {}, ...(spec.replica ? { replicaCount: spec.replica } : {}),
+    // BRICKFS_TEST_TLS=1: the bricks startVolume made speak TLS.
+    name: 'tv', options: useTestTls(), ...(spec.replica ? { replicaCount: spec.replica } : {}),
     bricks: bricks.map((b) => ({ host: '127.0.0.1', port: b.port, path: b.dir })),
   });
   const dht = graph.find((d) => d.type === 'cluster/distribute');

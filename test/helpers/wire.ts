@@ -37,6 +37,11 @@ export interface RawConnectOptions {
   credentials?: HelloCredentials;
   /** Local address to connect from (another address of the host: 127.0.0.2). */
   localAddress?: string;
+  /**
+   * Connect over TLS (wss), presenting this certificate and key if given. The brick's own
+   * certificate is not checked: the tests are about what the brick lets in.
+   */
+  tls?: { cert?: Buffer; key?: Buffer };
 }
 
 /**
@@ -88,7 +93,8 @@ export class RawBrickClient {
    * brick answered it, or closed the connection (closeCode says why).
    */
   static async connect(port: number, subvolume: string, opts: RawConnectOptions = {}): Promise<RawBrickClient> {
-    const ws = new WebSocket(`ws://${opts.host ?? '127.0.0.1'}:${port}/?subvolume=${encodeURIComponent(subvolume)}`, {
+    const ws = new WebSocket(`${opts.tls ? 'wss' : 'ws'}://${opts.host ?? '127.0.0.1'}:${port}/?subvolume=${encodeURIComponent(subvolume)}`, {
+      ...(opts.tls ? { ...opts.tls, rejectUnauthorized: false } : {}),
       maxPayload: 128 << 20, ...(opts.headers ? { headers: opts.headers } : {}), ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
     });
     const c = new RawBrickClient(ws, opts.credentials ?? {});

@@ -48,13 +48,18 @@ export interface EtcdStoreOptions {
   opTimeoutMs?: number;
   /** TTL of the lease behind each held lock (default 10000 ms, glusterd2's lockTTL). */
   lockTtlMs?: number;
+  /**
+   * Reach etcd over TLS, presenting this certificate (etcd's --client-cert-auth) and trusting
+   * the CA's (the host's certificate directory under secure-access, lib/tls.ts). gRPC checks
+   * etcd's certificate names the endpoint's address (subjectAltName).
+   */
+  tls?: { cert: Buffer; key: Buffer; ca: Buffer };
 }
 
-/** host:port of an endpoint given as host:port or http://host:port. */
+/** host:port of an endpoint given as host:port, http://host:port or https://host:port (the scheme is the store's tls option). */
 function normalizeEndpoint(e: string): string {
   const s = e.trim();
-  if (/^https:\/\//i.test(s)) throw new Error(`etcd endpoint ${s}: TLS is not supported yet`);
-  const hp = s.replace(/^http:\/\//i, '').replace(/\/+$/, '');
+  const hp = s.replace(/^https?:\/\//i, '').replace(/\/+$/, '');
   if (!/^(\[[0-9A-Fa-f:.%\w-]+\]|[A-Za-z0-9.-]+):\d+$/.test(hp)) throw new Error(`etcd endpoint ${JSON.stringify(e)} is not HOST:PORT`);
   return hp;
 }
@@ -97,7 +102,8 @@ export class EtcdConfigStore implements ConfigStore {
     this.lockTtlMs = options.lockTtlMs ?? 10_000;
     const opTimeoutMs = this.opTimeoutMs;
     this.client = new etcd3.Etcd3({
-      hosts: this.endpoints.map((e) => `http://${e}`),
+      hosts: this.endpoints.map((e) => `${options.tls ? 'https' : 'http'}://${e}`),
+      ...(options.tls ? { credentials: { rootCertificate: options.tls.ca, privateKey: options.tls.key, certChain: options.tls.cert } } : {}),
       dialTimeout: opTimeoutMs,
       // Unary calls get a deadline; streams (watch, lease keepalive) live on, and gRPC's
       // keepalive pings find a peer that went away without closing the connection.

@@ -3,7 +3,9 @@ import { frameFromWire, ROOT_FRAME, type Frame } from '../../../lib/frame.js';
 import { setTracing, traceFop, withTrace } from '../../../lib/trace.js';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import type { IncomingMessage } from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { FsError } from '../../../lib/errors.js';
 import { FOPS, isFopName, XATTR_LAYOUT, type FopArgs, type FopName, type WireArgs } from '../../../lib/fops.js';
@@ -18,6 +20,7 @@ import {
   type HelloFrame, type ReplyFrame,
 } from '../../../lib/rpc/frame.js';
 import { CoalescingSender, socketOf } from '../../../lib/rpc/coalescing-sender.js';
+import { loadTls, NAME_LIST_PATTERN, NameList, peerCommonName, serverTlsOptions, tlsReason, type TlsMaterial } from '../../../lib/tls.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 import { ADDRESS_LIST_PATTERN, AddressList, addressAllowed, plainAddress, sameSecret, type ConnKind } from './auth.js';
 import { BrickProfile } from './profile.js';
@@ -44,6 +47,8 @@ interface Conn {
   addr: string;
   /** What it authenticated as in its hello (client until then: nothing more). */
   kind: ConnKind;
+  /** The common name of its certificate, on a TLS listener (verified against the CA in the handshake). */
+  cn?: string;
   /** Closes a connection that says no hello in time. */
   helloTimer?: NodeJS.Timeout;
   ws: WebSocket;
@@ -155,8 +160,9 @@ const CLOSE_NO_HELLO = 4008;
  * wire version it speaks, answered with this brick's and the id the brick gives the
  * connection (lib/rpc/frame.ts); another version is refused there, once, instead of in every
  * fop. The hello also carries the client's credentials and volume id, checked with its
- * address (admit(): docs/security.md); a connection that fails any check is closed with the
- * same 4003 "refused". A client credential may not send what only the pool's services do
+ * address and, under ssl, its certificate's name (admit(): docs/security.md); under ssl a
+ * client without a certificate of the CA does not get past the TLS handshake. A connection
+ * that fails any check is closed with the same 4003 "refused". A client credential may not send what only the pool's services do
  * (serviceOnly()). Every request's args are checked against the fop table's spec before dispatch (EINVAL
  * naming the field). Requests are handled concurrently in arrival order (pipelined); every
  * failure, malformed frames included, becomes an error reply and the connection keeps serving.
@@ -262,9 +268,25 @@ export class Server extends Xlator {
       description: 'Addresses clients may not connect from, read before auth-allow (same form)',
       volume: { key: 'auth.reject', description: 'Addresses clients may not connect to the bricks from, whatever auth.allow says (same form as auth.allow; default none). Running bricks apply it to new connections at once' },
     },
+    ssl: {
+      type: 'bool', default: false,
+      description: 'Serve over TLS only (wss), with this host\'s certificate from the certificate directory ($BRICKFS_TLS_DIR, else /etc/ssl/brickfs), and accept only clients presenting a certificate signed by its CA',
+      volume: { key: 'server.ssl', description: 'Bricks speak only TLS, with their host\'s certificate (/etc/ssl/brickfs/brickfs.pem, .key, .ca; docs/security.md), and refuse in the handshake any client without a certificate signed by that CA; set client.ssl too. Running bricks switch at once and drop the connections they had (on/off, default off)' },
+    },
+    'ssl-allow': {
+      type: 'string', default: '*', pattern: NAME_LIST_PATTERN,
+      description: 'Certificate common names clients may connect with under ssl (comma-separated, * and ? wildcards); the pool\'s services are not subject to it',
+      volume: { key: 'auth.ssl-allow', description: 'Common names of the client certificates the bricks accept under server.ssl: a comma-separated list with * and ? wildcards (client*.example.com); default * (every certificate of the CA). Running bricks apply it to new connections at once' },
+    },
   } as const;
 
   private wss?: WebSocketServer;
+  private httpServer?: http.Server;
+  /** Whether the listener speaks TLS (ssl, as it was when it started listening). */
+  private tls = false;
+  /** A switch of the listener between plain and TLS (reconfigure), while it runs. */
+  private relistening: Promise<void> = Promise.resolve();
+  private stopping = false;
   private readonly conns = new Set<Conn>();
   /** Connections with paths to push at the end of this turn. */
   private readonly pushing = new Set<Conn>();
@@ -294,9 +316,28 @@ export class Server extends Xlator {
 
   override async init(): Promise<void> {
     this.profile.configure(this.optBool('count-fop-hits'), this.optBool('latency-measurement'));
+    await this.listen(this.optBool('ssl') ? loadTls() : undefined);
+    await this.applyTracing();
+  }
+
+  /**
+   * Listens on listen-host:listen-port: plain WebSocket, or under ssl a TLS server that asks
+   * every client for its certificate and refuses in the handshake one the CA did not sign.
+   */
+  private async listen(material: TlsMaterial | undefined): Promise<void> {
+    const tls = material !== undefined;
+    const server = material ? https.createServer(serverTlsOptions(material)) : http.createServer();
+    if (tls) {
+      server.on('tlsClientError', (e, socket) => {
+        const msg = `refused a TLS connection from ${plainAddress(socket.remoteAddress) || 'a client that closed'}: ${tlsReason(e)}`;
+        // A reset before any handshake is a port probe (the daemon's, a monitor's), not a client.
+        if ((e as NodeJS.ErrnoException).code === 'ECONNRESET') this.log.debug(msg);
+        else this.log.warn(msg);
+      });
+    }
+    server.on('request', (_req, res) => res.writeHead(426).end());
     const wss = new WebSocketServer({
-      port: this.optNumber('listen-port'),
-      host: this.optString('listen-host'),
+      server,
       maxPayload: HARD_MAX_FRAME_BYTES,
       perMessageDeflate: false,
       // A web page must not reach the brick (it trusts every request's word on who asks): refused before the upgrade.
@@ -306,25 +347,51 @@ export class Server extends Xlator {
         cb(false, 403, 'Forbidden');
       },
     });
-    this.wss = wss;
     await new Promise<void>((resolve, reject) => {
-      wss.once('listening', resolve);
-      wss.once('error', reject);
+      server.once('error', reject);
+      server.listen(this.boundPort || this.optNumber('listen-port'), this.optString('listen-host'), () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-    const addr = wss.address();
+    this.wss = wss;
+    this.httpServer = server;
+    this.tls = tls;
+    const addr = server.address();
     this.boundPort = typeof addr === 'object' && addr ? addr.port : 0;
+    server.on('error', (e) => this.log.error(`listener: ${e.message}`));
     wss.on('error', (e) => this.log.error(`listener: ${e.message}`));
     wss.on('connection', (ws, req) => this.accept(ws, req));
-    await this.applyTracing();
+    if (material) this.log.info(`serving TLS only, certificates from ${material.dir}`);
+  }
+
+  /** Stops listening; the connections it accepted are closed too. */
+  private async unlisten(): Promise<void> {
+    const { wss, httpServer } = this;
+    this.wss = undefined;
+    this.httpServer = undefined;
+    for (const c of this.conns) c.ws.terminate();
+    await new Promise<void>((resolve) => (wss ? wss.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) => {
+      if (!httpServer) return resolve();
+      httpServer.close(() => resolve());
+      httpServer.closeAllConnections();
+    });
   }
 
   override async fini(): Promise<void> {
     await setTracing(this, undefined);
-    for (const c of this.conns) c.ws.terminate();
-    await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));
+    this.stopping = true;
+    await this.relistening;
+    await this.unlisten();
   }
 
-  /** cache-invalidation, credentials and address lists apply at once (to new connections); the listener stays where it is until a restart. */
+  /**
+   * cache-invalidation, credentials, address and name lists apply at once (to new
+   * connections). ssl switches the listener at once, on the same port: every connection it
+   * had is dropped, so none goes on in clear (or, switched off, over a TLS the volume no longer
+   * asks for); clients reconnect as their new volfile says. The address stays until a restart.
+   */
   override reconfigure(options: Record<string, string>): void {
     const before = [this.optNumber('listen-port'), this.optString('listen-host')];
     super.reconfigure(options);
@@ -332,6 +399,16 @@ export class Server extends Xlator {
     void this.applyTracing();
     if (before[0] !== this.optNumber('listen-port') || before[1] !== this.optString('listen-host')) {
       this.log.warn(`listen-port/listen-host changed in the volfile; the brick keeps listening on ${before[1]}:${this.boundPort} until it restarts`);
+    }
+    if (this.optBool('ssl') !== this.tls && !this.stopping) {
+      this.relistening = this.relistening.then(async () => {
+        if (this.optBool('ssl') === this.tls || this.stopping) return;
+        // The certificates first: without them the brick keeps serving as it did.
+        const material = this.optBool('ssl') ? loadTls() : undefined;
+        this.log.info(`ssl ${material ? 'on' : 'off'}: listening again on port ${this.boundPort}, dropping every connection`);
+        await this.unlisten();
+        await this.listen(material);
+      }).catch((e: Error) => this.log.error(`cannot switch ssl ${this.optBool('ssl') ? 'on' : 'off'}: ${e.message}${this.wss ? '; still serving as before' : '; the brick serves nobody until it restarts'}`));
     }
   }
 
@@ -343,11 +420,11 @@ export class Server extends Xlator {
 
   override statedump(): Record<string, unknown> {
     return {
-      port: this.boundPort, cacheInvalidation: this.optBool('cache-invalidation'), pushes: this.pushes,
+      port: this.boundPort, tls: this.tls, cacheInvalidation: this.optBool('cache-invalidation'), pushes: this.pushes,
       limits: { outstandingRpcs: this.optNumber('outstanding-rpc-limit'), outstandingBytes: this.optNumber('outstanding-bytes-limit'), openFds: this.openFdLimit() },
       pauses: this.bounded.pauses, emfile: this.bounded.emfile,
       connections: [...this.conns].map((c) => ({
-        id: c.id, name: c.name, kind: c.kind, address: c.addr, subvolume: c.subvol.name, fds: c.fds.size,
+        id: c.id, name: c.name, kind: c.kind, address: c.addr, ...(c.cn === undefined ? {} : { cn: c.cn }), subvolume: c.subvol.name, fds: c.fds.size,
         inflight: c.inflight, inflightBytes: c.inflightBytes, queued: c.queue.length, queuedBytes: c.queuedBytes,
         unreadBytes: c.ws.bufferedAmount, paused: c.paused,
       })),
@@ -405,7 +482,8 @@ export class Server extends Xlator {
       return;
     }
     const conn: Conn = {
-      id: '', name: '', addr: plainAddress(req.socket.remoteAddress), kind: 'client', ws, sender: new CoalescingSender(ws), subvol, fds: new Map(),
+      id: '', name: '', addr: plainAddress(req.socket.remoteAddress), kind: 'client', ws,
+      ...(this.tls ? { cn: peerCommonName(req.socket as TLSSocket) ?? '' } : {}), sender: new CoalescingSender(ws), subvol, fds: new Map(),
       queue: [], queuedBytes: 0, inflight: 0, inflightBytes: 0, opening: 0, paused: false, gone: false,
     };
     conn.helloTimer = setTimeout(() => ws.close(CLOSE_NO_HELLO, `no hello within ${HELLO_TIMEOUT_MS} ms`), HELLO_TIMEOUT_MS);
@@ -463,7 +541,8 @@ export class Server extends Xlator {
    * sets conn.kind and returns undefined, or says why the connection is refused. A volfile
    * without credentials trusts every client (hand-written volfiles, tests); with them, a
    * client must name this volume and say the client or the service credential. Address lists
-   * apply to every connection but the services' (which run on the pool's own hosts).
+   * and, under ssl, the certificate name list apply to every connection but the services'
+   * (which run on the pool's own hosts, with the host's certificate).
    */
   private admit(conn: Conn, h: HelloFrame): string | undefined {
     const { username, password, volumeId } = h.hello;
@@ -492,6 +571,9 @@ export class Server extends Xlator {
         return `auth-allow/auth-reject cannot be read (${(e as Error).message})`;
       }
       if (!allowed) return `address ${conn.addr} is not allowed (auth-allow ${this.optString('auth-allow')}; auth-reject ${this.optString('auth-reject') || 'none'})`;
+      if (conn.cn !== undefined && !new NameList(this.optString('ssl-allow')).matches(conn.cn)) {
+        return `certificate name ${JSON.stringify(conn.cn)} is not allowed (ssl-allow ${this.optString('ssl-allow')})`;
+      }
     }
     return undefined;
   }

@@ -9,6 +9,7 @@ import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { CoalescingSender } from '../../../lib/rpc/coalescing-sender.js';
 import { decodeHelloReply, decodeServerFrame, encodeFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, WIRE_VERSION } from '../../../lib/rpc/frame.js';
 import { traceFop, traceToWire, untraced } from '../../../lib/trace.js';
+import { clientTlsOptions, loadTls, TlsConfigError, tlsReason } from '../../../lib/tls.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 
 interface Pending {
@@ -46,6 +47,8 @@ const PROCESS_ID = randomUUID().slice(0, 8);
  * answer within ping-timeout fails with ENOTCONN and the connection is dropped; while
  * disconnected, fops fail at once with ENOTCONN (never a hang) and the connection is
  * retried with backoff. fds survive a reconnect: they are reopened by path on next use.
+ * With ssl the connection is TLS with this host's certificate (lib/tls.ts), both ways checked
+ * against the CA.
  */
 export class ProtocolClient extends Xlator {
   static override readonly description = 'Talks to one brick over WebSocket';
@@ -60,6 +63,11 @@ export class ProtocolClient extends Xlator {
     username: { type: 'string', description: 'The credential this client says in its hello (volgen writes the volume\'s); a brick with credentials refuses a client without them' },
     password: { type: 'string', description: 'The password of username' },
     'volume-id': { type: 'string', description: 'The id of the volume this client means to reach, said in its hello: a brick of another volume refuses it' },
+    ssl: {
+      type: 'bool', default: false,
+      description: 'Connect over TLS (wss), presenting this host\'s certificate from the certificate directory ($BRICKFS_TLS_DIR, else /etc/ssl/brickfs) and accepting only a brick whose certificate its CA signed',
+      volume: { key: 'client.ssl', description: 'Clients (mounts, and the pool\'s heal and rebalance processes) reach the bricks over TLS, presenting their host\'s certificate (/etc/ssl/brickfs/brickfs.pem, .key, .ca; docs/security.md) and trusting only bricks whose certificate the CA signed; set server.ssl too. Mounts switch at once (on/off, default off)' },
+    },
     'coalesce-ms': { type: 'int', default: 1, min: 0, max: 50, description: 'Milliseconds a request nobody waits for (release, a post-op sent behind) waits to share the next request\'s socket write (0: sent at once)' },
   } as const;
 
@@ -136,8 +144,26 @@ export class ProtocolClient extends Xlator {
 
   private connect(): void {
     const host = this.optString('remote-host');
-    const url = `ws://${host.includes(':') ? `[${host}]` : host}:${this.optNumber('remote-port')}/?subvolume=${encodeURIComponent(this.optString('remote-subvolume'))}`;
+    const ssl = this.optBool('ssl');
+    let tls = {};
+    if (ssl) {
+      try {
+        tls = clientTlsOptions(loadTls());
+      } catch (e) {
+        // The certificate may be put in place later: retried as a brick that does not answer.
+        const why = `${this.target}: ${e instanceof TlsConfigError ? e.message : (e as Error).message}`;
+        if (why !== this.lastRefusal) this.log.error(why);
+        this.lastRefusal = why;
+        this.backoffMs = BACKOFF_MAX_MS;
+        this.firstAttempt?.();
+        this.firstAttempt = undefined;
+        this.scheduleReconnect();
+        return;
+      }
+    }
+    const url = `${ssl ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${this.optNumber('remote-port')}/?subvolume=${encodeURIComponent(this.optString('remote-subvolume'))}`;
     const ws = new WebSocket(url, {
+      ...tls,
       maxPayload: HARD_MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: this.pingTimeoutMs,
       // RFC 6455 masking protects browsers' HTTP proxies, not us; ws skips the XOR pass over
       // every payload byte when the mask is zero (5x on 128 KiB writes, measured).
@@ -156,7 +182,18 @@ export class ProtocolClient extends Xlator {
       this.helloTimer.unref();
     });
     ws.on('message', (data: Buffer) => (this.connected ? this.onReply(data) : this.onHello(ws, data)));
-    ws.on('error', (e) => this.log.debug(`${this.target}: ${e.message}`));
+    ws.on('error', (e) => {
+      // A TLS refusal (our certificate not accepted, theirs not of our CA, a brick not speaking
+      // TLS, or TLS where it speaks plain) is logged once: retrying will not change it alone.
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      if (/SSL|TLS|CERT/i.test(code) || /certificate|ssl|tls/i.test(e.message)) {
+        const why = `${this.target}: TLS connection failed (${tlsReason(e)}): check client.ssl and server.ssl are both on, and that both hosts' certificates come from one CA`;
+        if (why !== this.lastRefusal) this.log.error(why);
+        this.lastRefusal = why;
+        return;
+      }
+      this.log.debug(`${this.target}: ${e.message}`);
+    });
     ws.on('close', (code, reason) => {
       sender.drop();
       if (this.ws !== ws) return;
