@@ -190,7 +190,7 @@ export function mgmtRoutes(ops: MgmtOps): Route[] {
     ['POST', new RegExp(`^/v1/volumes/${VOL}/rebalance/start$`), async ({ params, body }) => ({
       json: await rebalance.start(params[0]!, body as RebalanceStartRequest),
     })],
-    ['GET', new RegExp(`^/v1/volumes/${VOL}/rebalance/status$`), async ({ params }) => ({ json: rebalance.status(params[0]!) })],
+    ['GET', new RegExp(`^/v1/volumes/${VOL}/rebalance/status$`), async ({ params }) => ({ json: await rebalance.status(params[0]!) })],
     ['POST', new RegExp(`^/v1/volumes/${VOL}/rebalance/stop$`), async ({ params }) => ({ json: await rebalance.stop(params[0]!) })],
   ];
 }

@@ -196,7 +196,7 @@ export class VolumeOps {
       const vol = this.ctx.need(name);
       if (vol.status !== 'started') throw new MgmtError(409, `volume ${name} is not started`);
       // A rebalance without bricks would only fail; stopped, it resumes after the next start.
-      if (!(await this.rebalance.stopProcess(vol))) {
+      if (!(await this.rebalance.stopAll(vol))) {
         throw new MgmtError(500, `volume ${name}: the rebalance process did not stop within ${REBALANCE_STOP_MS / 1000} s; try again, or kill it (pid in ${this.ctx.store.paths.rebalancePidfile(name)})`);
       }
       const mine = await this.ctx.myBricks(vol);

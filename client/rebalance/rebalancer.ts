@@ -12,6 +12,7 @@ import {
   type DirEntry, type FopReply, type Iatt,
 } from '../../lib/fops.js';
 import { fanout } from '../../lib/fanout.js';
+import { nameHash } from '../../lib/hash.js';
 import { INTERNAL_PID, serviceFrame } from '../../lib/frame.js';
 import { Fd } from '../../lib/inode.js';
 import { Logger } from '../../lib/log.js';
@@ -47,6 +48,15 @@ export interface RebalanceOptions {
   /** Called after each finished directory (to extend the checkpoint). */
   onDirDone?: (dir: string) => void;
   resumed?: boolean;
+  /**
+   * This node's share of the work, by child index: the children whose files it moves, each
+   * with its place among the hosts holding that child's bricks. Absent: every child, alone.
+   */
+  shares?: ReadonlyMap<number, { index: number; of: number }>;
+  /** Names this node's staging copies (`TAG-gfid`), so it clears only its own leftovers. */
+  node?: string;
+  /** Whether finished directories are marked settled (false while other nodes move files too). Default true. */
+  settle?: boolean;
 }
 
 type Outcome = 'moved' | 'skipped' | 'failed' | 'stays';
@@ -139,21 +149,38 @@ export class Rebalancer {
     return [...names].sort();
   }
 
-  /** Files under dir (not link files), from a quick listing, for the ETA. */
+  /**
+   * Whether this node deals with an entry listed on a child: every entry when it runs alone;
+   * else those of its own children, an entry of a child on several hosts going to the host
+   * its gfid hashes to (all names of a hard link to the same one).
+   */
+  private mine(child: number, e: DirEntry): boolean {
+    const shares = this.opts.shares;
+    if (!shares) return true;
+    const share = shares.get(child);
+    if (!share) return false;
+    return share.of === 1 || nameHash(e.iatt.gfid ?? e.name) % share.of === share.index;
+  }
+
+  /** This node's files under dir (not link files), from a quick listing, for the ETA. */
   private async countFiles(dir: string): Promise<number> {
     const listings = await this.listDir(dir);
     let n = 0;
-    for (const entries of listings) for (const e of entries) if (!isDir(e.iatt) && !e.linkto) n++;
+    listings.forEach((entries, child) => {
+      for (const e of entries) if (!isDir(e.iatt) && !e.linkto && this.mine(child, e)) n++;
+    });
     for (const sub of this.subdirs(listings)) n += await this.countFiles(joinPath(dir, sub));
     return n;
   }
 
-  /** Leftovers of a run that died between copy and switch: copies nobody points to. */
+  /** Leftovers of a run of this node that died between copy and switch: copies nobody points to. */
   private async clearStaging(): Promise<void> {
     const res = await fanout(this.children, 'readdir', { path: STAGING }, REBALANCE_FRAME);
+    const own = this.opts.node === undefined ? undefined : `${this.opts.node}-`;
     for (const r of res) {
       if (!r.ok) continue;
       for (const e of r.value.entries) {
+        if (own !== undefined && !e.name.startsWith(own)) continue;
         await this.children[r.child]!.call('unlink', { path: `${STAGING}/${e.name}` }, REBALANCE_FRAME).catch(() => undefined);
       }
     }
@@ -170,7 +197,7 @@ export class Rebalancer {
     const links: Array<{ child: number; entry: DirEntry }> = [];
     listings.forEach((entries, child) => {
       for (const entry of entries) {
-        if (isDir(entry.iatt)) continue;
+        if (isDir(entry.iatt) || !this.mine(child, entry)) continue;
         (entry.linkto ? links : files).push({ child, entry });
       }
     });
@@ -190,7 +217,7 @@ export class Rebalancer {
     if (this.stopping && next < files.length) return subdirs;
     for (const { child, entry } of links) await this.checkLinkfile(dir, child, entry);
     if (failed === 0) {
-      await this.dht.settleLayout(dir, REBALANCE_FRAME);
+      if (this.opts.settle !== false) await this.dht.settleLayout(dir, REBALANCE_FRAME);
       this.opts.onDirDone?.(dir);
     }
     return subdirs;
@@ -243,7 +270,7 @@ export class Rebalancer {
       if (FsError.from(e).code === 'ENOENT') return 'skipped'; // removed or renamed since the listing
       throw e;
     }
-    const stage = `${STAGING}/${gfid ? gfid.toString('hex') : randomUUID()}`;
+    const stage = `${STAGING}/${this.opts.node === undefined ? '' : `${this.opts.node}-`}${gfid ? gfid.toString('hex') : randomUUID()}`;
     // The mover's own fds, on a path each: outside any mount, their paths never change.
     let srcFd: Fd | undefined;
     let dstFd: Fd | undefined;
