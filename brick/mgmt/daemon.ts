@@ -166,7 +166,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const rebalance = new RebalanceOps(ctx, rebalanceNode);
   const bricks = new BrickOps(ctx, rebalance, peers, own);
   const shd = new SelfHealDaemon(ctx, config, peers);
-  const volumes = new VolumeOps(ctx, bricks, rebalance, own, shd);
+  const volumes = new VolumeOps(ctx, bricks, rebalance, own, shd, peers);
   // Mounts long-polling this daemon hear of changes made through any daemon of the store.
   store.onChange((name) => ctx.events.emit('changed', name));
   let ready = false;

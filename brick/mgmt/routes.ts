@@ -162,7 +162,10 @@ export function mgmtRoutes(ops: MgmtOps): Route[] {
     })],
     ['POST', new RegExp(`^/v1/volumes/${VOL}/stop$`), async ({ params }) => ({ json: await volumes.stop(params[0]!) })],
     ['GET', new RegExp(`^/v1/volumes/${VOL}/status$`), async ({ params }) => ({ json: await volumes.status(params[0]!) })],
-    ['POST', new RegExp(`^/v1/volumes/${VOL}/statedump$`), async ({ params }) => ({ json: await volumes.statedump(params[0]!) })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/statedump$`), async ({ params, url }) => ({
+      // here=true: a peer asks for this host's bricks only.
+      json: await volumes.statedump(params[0]!, url.searchParams.get('here') === 'true'),
+    })],
     ['PUT', new RegExp(`^/v1/volumes/${VOL}/options/([^/]+)$`), async ({ params, body }) => {
       const value = (body as Partial<SetOptionRequest> | null)?.value;
       if (typeof value !== 'string') throw new UsageError('expected a JSON body {"value": "STRING"}');

@@ -1,0 +1,139 @@
+// Rebalance per node, through the CLI only: three hosts (network namespaces) with a daemon
+// each on a real 3-member etcd and a distribute volume of one brick per host, files written
+// through a mount; a fourth host is probed and its brick added; `rebalance start` from host
+// 1 runs a rebalance process on every host, each moving the files of its own brick;
+// `rebalance status` from host 3 lists every node completed with counts that add up; files
+// moved to the fourth host's brick, every file on exactly one brick and readable through
+// the mount. `volume statedump` from host 2 dumps every host's brick.
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { RebalanceStatusReply, StatedumpReply } from '../../lib/mgmt/api.js';
+import { isMountPoint, unmountQuietly } from '../helpers/cluster.js';
+import type { RunResult } from '../helpers/cli.js';
+import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { startEtcdCluster } from '../helpers/etcd.js';
+import { makeHosts } from '../helpers/hosts.js';
+import { eventually, tmpDir } from '../helpers/proc.js';
+
+const show = (r: RunResult): string => `exit ${r.code}\n${r.stdout}${r.stderr}`;
+
+/** Exit 0 or fail the test with the command's output; returns stdout. */
+async function ok(t: { fail(m: string): void }, d: TestDaemon, args: string[]): Promise<string> {
+  const r = await d.cli(args, { timeoutMs: 90_000 });
+  if (r.code !== 0) t.fail(`brickfs ${args.join(' ')} on ${d.server} exited ${r.code}:\n${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+/** Regular files (not DHT link files: mode ---------T, size 0) under a brick directory, by volume path. */
+function dataFiles(brick: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(path.join(brick, rel), { withFileTypes: true })) {
+    if (rel === '' && e.name === '.brickfs') continue;
+    const p = path.join(rel, e.name);
+    if (e.isDirectory()) out.push(...dataFiles(brick, p));
+    else if (e.isFile()) {
+      const st = fs.statSync(path.join(brick, p));
+      if (!(st.size === 0 && (st.mode & 0o7777) === 0o1000)) out.push(`/${p}`);
+    }
+  }
+  return out;
+}
+
+const content = (name: string): string => `${name}: ${'x'.repeat(name.length * 37)}\n`;
+
+test('add-brick on a fourth host, then rebalance from host 1: every host moves its own files, status from host 3 shows every node', async (t) => {
+  const net = await makeHosts(t, 4);
+  const etcd = await startEtcdCluster(t, { hosts: net.hosts.slice(0, 3) });
+  const store = etcd.storeUrl(`pool-rebalance-${process.pid}`);
+  const ds = await Promise.all(net.hosts.map((h) => startDaemon(t, { store, host: h, port: 7007 })));
+  const [d1, d2, d3, d4] = ds as [TestDaemon, TestDaemon, TestDaemon, TestDaemon];
+  const root = tmpDir(t, 'brickfs-pool-rebalance-');
+  const brick = (host: number): string => path.join(root, `h${host}`, 'dist');
+  const mnt = path.join(root, 'mnt');
+  fs.mkdirSync(mnt);
+  // Registered after the hosts: ava runs teardowns last-in first-out, so the mount goes first.
+  t.teardown(() => unmountQuietly(mnt));
+
+  await ok(t, d1, ['peer', 'probe', d2.addr]);
+  await ok(t, d1, ['peer', 'probe', d3.addr]);
+  await ok(t, d1, ['volume', 'create', 'dist', ...[d1, d2, d3].map((d, i) => `${d.addr}:${brick(i + 1)}`)]);
+  await ok(t, d1, ['volume', 'start', 'dist']);
+
+  // Files through a mount on host 2 (its FUSE mount is visible here).
+  const m = await net.hosts[1]!.cli(['mount', `${d2.server}:/dist`, mnt, '-o', `backup-volfile-servers=${d1.addr}:${d3.addr}`], { timeoutMs: 60_000 });
+  t.is(m.code, 0, show(m));
+  t.true(isMountPoint(mnt));
+  const names: string[] = [];
+  fs.mkdirSync(path.join(mnt, 'sub'));
+  for (let i = 0; i < 150; i++) names.push(`/f${i}`);
+  for (let i = 0; i < 50; i++) names.push(`/sub/g${i}`);
+  for (const n of names) fs.writeFileSync(path.join(mnt, n), content(n));
+  const before = [1, 2, 3].map((h) => dataFiles(brick(h)).length);
+  t.is(before.reduce((a, b) => a + b, 0), names.length);
+  t.true(before.every((c) => c > 0), `every host holds files: ${before.join(', ')}`);
+
+  // A fourth host joins, and its brick is added from host 1.
+  await ok(t, d1, ['peer', 'probe', d4.addr]);
+  const added = await ok(t, d1, ['volume', 'add-brick', 'dist', `${d4.addr}:${brick(4)}`]);
+  t.log(`$ brickfs volume add-brick dist ${d4.addr}:${brick(4)}\n${added}`);
+  t.deepEqual(dataFiles(brick(4)), [], 'the new brick starts empty');
+
+  const started = await ok(t, d1, ['volume', 'rebalance', 'dist', 'start']);
+  t.log(`$ brickfs --server ${d1.server} volume rebalance dist start\n${started}`);
+  t.regex(started, /volume rebalance: dist: success: rebalance started on 4 nodes \(pid \d+ here\)/);
+
+  // Status from host 3, which was not asked: every node, completed.
+  const status = (): Promise<RebalanceStatusReply> => ok(t, d3, ['volume', 'rebalance', 'dist', 'status', '--json']).then((s) => JSON.parse(s) as RebalanceStatusReply);
+  const done = (await eventually(async () => {
+    const s = await status();
+    return s.state !== 'running' ? s : undefined;
+  }, 180_000, 'the rebalance to end on every node'))!;
+  const human = await ok(t, d3, ['volume', 'rebalance', 'dist', 'status']);
+  t.log(`$ brickfs --server ${d3.server} volume rebalance dist status\n${human}`);
+  t.is(done.state, 'completed', JSON.stringify(done, null, 2));
+  t.is(done.filesFailed, 0);
+  t.deepEqual(done.nodes.map((n) => n.host), ds.map((d) => d.addr), 'a row per host, in brick order');
+  t.deepEqual(done.nodes.map((n) => n.state), ['completed', 'completed', 'completed', 'completed']);
+  t.true(done.nodes.every((n) => n.connected && !n.alive && n.pid === null));
+  t.deepEqual(done.nodes.map((n) => n.self === true), [false, false, true, false], 'host 3 answers for itself');
+  for (const k of ['filesMoved', 'filesScanned', 'filesFailed', 'filesSkipped', 'bytesMoved'] as const) {
+    t.is(done[k], done.nodes.reduce((a, n) => a + n[k], 0), `${k} adds up`);
+  }
+  // Each host scanned exactly the files its own brick held: its own process did the work.
+  t.deepEqual(done.nodes.map((n) => n.filesScanned), [...before, 0]);
+  t.true(done.nodes.slice(0, 3).every((n) => n.filesMoved > 0), 'every old host moved files off its brick');
+  for (const [i, d] of ds.entries()) {
+    const log = fs.readFileSync(path.join(d.stateDir, 'logs', 'rebalance-dist.log'), 'utf8');
+    t.regex(log, new RegExp(`moving the files of dist-client-${i}\\)? started`), `host ${i + 1} ran its own rebalance process`);
+  }
+  t.regex(human, /Node +Rebalanced-files +size +scanned +failures +skipped +status +run time in h:m:s/);
+  for (const d of [d1, d2, d4]) t.regex(human, new RegExp(`\\n${d.addr.replace(/\./g, '\\.')} +\\d+ +[\\d.]+ \\w+ +\\d+ +0 +\\d+ +completed +\\d:\\d\\d:\\d\\d\\n`));
+  t.regex(human, /\nlocalhost +\d+ +[\d.]+ \w+ +\d+ +0 +\d+ +completed +\d:\d\d:\d\d\n/);
+  t.regex(human, new RegExp(`\\ntotal +${done.filesMoved} +[\\d.]+ \\w+ +${done.filesScanned} +0 +\\d+ +completed `));
+
+  // The files: some on the fourth host now, each on exactly one brick, all readable through the mount.
+  const after = [1, 2, 3, 4].map((h) => dataFiles(brick(h)));
+  t.log(`files per host before: ${before.join(', ')}; after: ${after.map((f) => f.length).join(', ')}`);
+  t.true(after[3]!.length > 0, 'files moved to the fourth host');
+  t.is(after[3]!.length + after.slice(0, 3).reduce((a, f) => a + f.length, 0), names.length);
+  t.deepEqual(after.flat().sort(), [...names].sort(), 'every file on exactly one brick');
+  t.is(done.filesMoved, before.reduce((a, b) => a + b, 0) - after.slice(0, 3).reduce((a, f) => a + f.length, 0));
+  for (const n of names) t.is(fs.readFileSync(path.join(mnt, n), 'utf8'), content(n), n);
+  t.is(fs.readdirSync(mnt).filter((n) => n !== 'sub').length, 150);
+
+  // Statedump from host 2: every host's brick, dumped by its own host.
+  const dump = JSON.parse(await ok(t, d2, ['volume', 'statedump', 'dist', '--json'])) as StatedumpReply;
+  t.deepEqual(dump.bricks.map((b) => b.host), ds.map((d) => d.addr));
+  t.true(dump.bricks.every((b) => b.error === undefined && b.dump !== undefined), JSON.stringify(dump.bricks.map((b) => b.error)));
+
+  // Stop from host 4 while a run goes on everywhere: every node stops.
+  await ok(t, d2, ['volume', 'rebalance', 'dist', 'start', '--fix-layout']);
+  const stopped = await d4.cli(['volume', 'rebalance', 'dist', 'stop']);
+  // A fix-layout of two directories may end before the stop arrives: then there is nothing to stop.
+  if (stopped.code === 0) t.regex(stopped.stdout, /success: stopped/);
+  else t.regex(stopped.stderr, /no rebalance is running on volume dist \(the last one is completed\)/, show(stopped));
+  const last = await status();
+  t.not(last.state, 'running');
+  t.true(last.nodes.every((n) => !n.alive));
+});
