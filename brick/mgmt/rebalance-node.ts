@@ -33,6 +33,8 @@ interface LocalRun {
   id: string;
   mode: RebalanceMode;
   layoutEpoch: number;
+  /** Set when this host started the run's settle pass (it is the run's first node). */
+  settling?: true;
 }
 
 /** A node's row as its daemon publishes it. */
@@ -249,6 +251,36 @@ export class RebalanceNode {
       }
     }
     await this.publish(vol);
+    await this.settleWhenDone(vol);
+  }
+
+  /**
+   * The last step of a migrate run of several nodes, which leave directories unsettled (a
+   * node cannot know that the others are done with a directory): once every node completed
+   * with no failed file, the run's first node marks every directory settled, once.
+   */
+  private async settleWhenDone(vol: VolumeDef): Promise<void> {
+    const run = vol.rebalance;
+    if (!run?.id || run.mode !== 'migrate' || run.stopped || vol.status !== 'started' || run.layoutEpoch !== (vol.layoutEpoch ?? 0)) return;
+    const nodes = this.nodesOf(run);
+    if (nodes.length < 2 || nodes[0]!.peer !== this.self) return;
+    const runFile = this.ctx.store.paths.rebalanceRun(vol.name);
+    const local = readLocalRun(runFile);
+    if (local?.id !== run.id || local.settling) return;
+    const rows = await this.rows(vol);
+    if (!rows.every((r) => r.state === 'completed' && r.filesFailed === 0)) return;
+    await writeFileAtomic(runFile, `${JSON.stringify({ ...local, settling: true })}\n`);
+    const p = this.ctx.store.paths;
+    const settle: RebalanceProcess = {
+      ...this.proc(vol),
+      status: p.rebalanceSettleStatus(vol.name), checkpoint: p.rebalanceSettleCheckpoint(vol.name), pidfile: p.rebalanceSettlePidfile(vol.name),
+    };
+    try {
+      const pid = await startRebalance(settle, this.main, { throttle: run.throttle, fixLayout: false, resume: false, extraArgs: ['--settle'] });
+      log.info(`volume ${vol.name}: every node of the rebalance completed; marking directories settled (pid ${pid})`);
+    } catch (e) {
+      log.error(`volume ${vol.name}: directories stay unsettled (lookups of missing names ask every brick): ${(e as Error).message}`);
+    }
   }
 
   /** This host's row of the volume's last run, or null when it has none (not a node, or not started here yet). */

@@ -142,6 +142,10 @@ export class StatePaths {
   rebalancePidfile(vol: string): string { return path.join(this.volDir(vol), 'run', 'rebalance.pid'); }
   /** Which run this host's process was last started for (its id, mode and layout epoch). */
   rebalanceRun(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'run.json'); }
+  /** The pass that marks directories settled after a run of several nodes: its status and pidfile. */
+  rebalanceSettleStatus(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'settle-status.json'); }
+  rebalanceSettlePidfile(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'settle.pid'); }
+  rebalanceSettleCheckpoint(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'settle-checkpoint'); }
   rebalanceLog(vol: string): string { return path.join(this.root, 'logs', `rebalance-${vol}.log`); }
   /** The self-heal daemon of this host: what it heals, its pidfile, its log. */
   get shdConfig(): string { return path.join(this.root, 'shd', 'config.json'); }

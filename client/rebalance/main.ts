@@ -17,7 +17,7 @@ const STATUS_EVERY_MS = 500;
 const CONNECT_WAIT_MS = 15_000;
 
 function usage(msg: string): never {
-  process.stderr.write(`rebalance: ${msg}\nusage: node dist/client/rebalance/main.js --volfile FILE --status FILE --checkpoint FILE [--fix-layout] [--resume] [--throttle lazy|normal|aggressive] [--subvols NAME[:I/N],... --node TAG --no-settle]\n`);
+  process.stderr.write(`rebalance: ${msg}\nusage: node dist/client/rebalance/main.js --volfile FILE --status FILE --checkpoint FILE [--fix-layout] [--resume] [--throttle lazy|normal|aggressive] [--subvols NAME[:I/N],... --node TAG --no-settle] [--settle]\n`);
   process.exit(2);
 }
 
@@ -40,6 +40,7 @@ async function main(): Promise<number> {
       subvols: { type: 'string' },
       node: { type: 'string' },
       'no-settle': { type: 'boolean', default: false },
+      settle: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -106,7 +107,7 @@ async function main(): Promise<number> {
 
   const rebalancer = new Rebalancer(dht, {
     mode, throttle, done, resumed: values.resume === true,
-    ...(shares ? { shares } : {}), ...(values.node === undefined ? {} : { node: values.node }), settle: !values['no-settle'],
+    ...(shares ? { shares } : {}), ...(values.node === undefined ? {} : { node: values.node }), settle: !values['no-settle'], settleOnly: values.settle === true,
     onDirDone: (dir) => fs.appendFileSync(checkpoint, `${dir}\n`),
   });
   const stop = (): void => {

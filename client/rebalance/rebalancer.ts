@@ -57,6 +57,11 @@ export interface RebalanceOptions {
   node?: string;
   /** Whether finished directories are marked settled (false while other nodes move files too). Default true. */
   settle?: boolean;
+  /**
+   * Only mark every directory settled, moving nothing: the last step of a run of several
+   * nodes, once every node has moved its files with no failure.
+   */
+  settleOnly?: boolean;
 }
 
 type Outcome = 'moved' | 'skipped' | 'failed' | 'stays';
@@ -116,12 +121,12 @@ export class Rebalancer {
       } catch { /* not allowed: run at normal priority */ }
     }
     try {
-      await this.clearStaging();
-      if (this.opts.mode === 'migrate') this.status.filesTotal = await this.countFiles('/');
+      if (!this.opts.settleOnly) await this.clearStaging();
+      if (this.opts.mode === 'migrate' && !this.opts.settleOnly) this.status.filesTotal = await this.countFiles('/');
       const queue = ['/'];
       while (queue.length > 0 && !this.stopping) {
         const dir = queue.shift()!;
-        queue.push(...await this.rebalanceDir(dir));
+        queue.push(...await (this.opts.settleOnly ? this.settleDir(dir) : this.rebalanceDir(dir)));
       }
       this.status.state = this.stopping && queue.length > 0 ? 'stopped' : 'completed';
     } catch (e) {
@@ -184,6 +189,14 @@ export class Rebalancer {
         await this.children[r.child]!.call('unlink', { path: `${STAGING}/${e.name}` }, REBALANCE_FRAME).catch(() => undefined);
       }
     }
+  }
+
+  /** Marks a directory's layout settled; returns its subdirectories. */
+  private async settleDir(dir: string): Promise<string[]> {
+    const listings = await this.listDir(dir);
+    await this.dht.settleLayout(dir, REBALANCE_FRAME);
+    this.status.dirsScanned++;
+    return this.subdirs(listings).map((n) => joinPath(dir, n));
   }
 
   /** Fixes a directory's layout, moves its files, settles it; returns its subdirectories. */

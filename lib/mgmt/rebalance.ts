@@ -5,7 +5,7 @@
 // of the run, as gluster's rebalance runs on every node):
 //   node dist/client/rebalance/main.js --volfile FILE --status FILE --checkpoint FILE
 //        [--fix-layout] [--resume] [--throttle lazy|normal|aggressive]
-//        [--subvols NAME[:I/N],... --node TAG --no-settle]
+//        [--subvols NAME[:I/N],... --node TAG --no-settle] [--settle]
 // FILE paths are absolute. The process builds the client graph from the volfile (no FUSE),
 // walks the volume, and rewrites the status file atomically about twice a second and once
 // more when it ends. SIGTERM stops it after the file in hand (state "stopped"); started
@@ -19,7 +19,8 @@
 // its own (a volume on one host). --node names the node in the staging names of its copies,
 // so that one node clearing its leftovers never removes another's copy in flight.
 // --no-settle leaves directory layouts unsettled: other nodes may still be moving entries
-// of the same directory.
+// of the same directory. --settle moves nothing and only marks every directory settled: the
+// first node runs it once every node of such a run has completed with no failed file.
 
 /** Life of one rebalance run. */
 export type RebalanceState = 'running' | 'stopped' | 'completed' | 'failed';

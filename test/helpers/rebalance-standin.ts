@@ -20,6 +20,7 @@ const { values } = parseArgs({
     subvols: { type: 'string' },
     node: { type: 'string' },
     'no-settle': { type: 'boolean', default: false },
+    settle: { type: 'boolean', default: false },
   },
   strict: true,
 });

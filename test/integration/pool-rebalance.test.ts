@@ -14,7 +14,7 @@ import type { RunResult } from '../helpers/cli.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { startEtcdCluster } from '../helpers/etcd.js';
 import { makeHosts } from '../helpers/hosts.js';
-import { eventually, tmpDir } from '../helpers/proc.js';
+import { eventually, sh, tmpDir } from '../helpers/proc.js';
 
 const show = (r: RunResult): string => `exit ${r.code}\n${r.stdout}${r.stderr}`;
 
@@ -126,6 +126,14 @@ test('add-brick on a fourth host, then rebalance from host 1: every host moves i
   const hostOf = (placed: string[][], n: string): number => placed.findIndex((f) => f.includes(n));
   t.is(done.filesMoved, names.filter((n) => hostOf(placedBefore, n) !== hostOf(after, n)).length, 'every move counted once');
   for (const n of names) t.is(fs.readFileSync(path.join(mnt, n), 'utf8'), content(n), n);
+
+  // Then host 1, the run's first node, marks every directory settled on every brick (layout
+  // version 1; the nodes left them at 2, unsettled, while any of them could still be moving).
+  const layoutVersions = async (): Promise<string[]> => Promise.all([1, 2, 3, 4].flatMap((h) => ['', 'sub'].map(async (d) => {
+    const r = await sh(`getfattr -e hex -n trusted.brickfs.layout ${path.join(brick(h), d)} 2>/dev/null | grep =`);
+    return /=0x(\w{8})/.exec(r.stdout)?.[1] ?? `none on h${h}/${d}`;
+  })));
+  await eventually(async () => ((await layoutVersions()).every((v) => v === '00000001') ? true : undefined), 30_000, 'every directory settled');
   t.is(fs.readdirSync(mnt).filter((n) => n !== 'sub').length, 150);
 
   // Statedump from host 2: every host's brick, dumped by its own host.
