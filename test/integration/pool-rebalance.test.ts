@@ -8,7 +8,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { RebalanceStatusReply, StatedumpReply } from '../../lib/mgmt/api.js';
+import type { RebalanceStatusReply, RemoveBrickStatusReply, StatedumpReply } from '../../lib/mgmt/api.js';
 import { isMountPoint, unmountQuietly } from '../helpers/cluster.js';
 import type { RunResult } from '../helpers/cli.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
@@ -150,4 +150,28 @@ test('add-brick on a fourth host, then rebalance from host 1: every host moves i
   const last = await status();
   t.not(last.state, 'running');
   t.true(last.nodes.every((n) => !n.alive));
+
+  // remove-brick of host 1's brick, from host 2: host 1 drains its own brick.
+  const gone = `${d1.addr}:${brick(1)}`;
+  await ok(t, d2, ['volume', 'remove-brick', 'dist', gone, 'start']);
+  const drained = (await eventually(async () => {
+    const r = JSON.parse(await ok(t, d4, ['volume', 'remove-brick', 'dist', gone, 'status', '--json'])) as RemoveBrickStatusReply;
+    return r.rebalance && r.rebalance.state !== 'running' ? r : undefined;
+  }, 180_000, 'the drain to end'))!;
+  t.log(`$ brickfs --server ${d4.server} volume remove-brick dist ${gone} status\n${await ok(t, d4, ['volume', 'remove-brick', 'dist', gone, 'status'])}`);
+  t.true(drained.complete, JSON.stringify(drained.rebalance, null, 2));
+  t.is(drained.rebalance!.nodes.length, 4);
+  t.is(drained.rebalance!.nodes[0]!.filesMoved, after[0]!.length, 'host 1 moved every file off its brick');
+  t.true(drained.rebalance!.nodes.every((n) => n.state === 'completed'));
+  t.deepEqual(dataFiles(brick(1)), [], 'the removed brick holds no file');
+  await ok(t, d3, ['volume', 'remove-brick', 'dist', gone, 'commit']);
+  const remaining = [2, 3, 4].map((h) => dataFiles(brick(h)));
+  t.deepEqual(remaining.flat().sort(), [...names].sort(), 'every file on exactly one remaining brick');
+  await eventually(async () => {
+    try {
+      return names.every((n) => fs.readFileSync(path.join(mnt, n), 'utf8') === content(n)) ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  }, 30_000, 'every file readable through the mount after the commit');
 });
