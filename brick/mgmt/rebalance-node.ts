@@ -267,6 +267,8 @@ export class RebalanceNode {
     const runFile = this.ctx.store.paths.rebalanceRun(vol.name);
     const local = readLocalRun(runFile);
     if (local?.id !== run.id || local.settling) return;
+    const own = this.localRow(vol);
+    if (own?.state !== 'completed' || own.filesFailed > 0) return;
     const rows = await this.rows(vol);
     if (!rows.every((r) => r.state === 'completed' && r.filesFailed === 0)) return;
     await writeFileAtomic(runFile, `${JSON.stringify({ ...local, settling: true })}\n`);

@@ -175,3 +175,46 @@ test('add-brick on a fourth host, then rebalance from host 1: every host moves i
     }
   }, 30_000, 'every file readable through the mount after the commit');
 });
+
+test('replica 3 across three hosts grown to 2 x 3: the three hosts of a replica set share its files by gfid hash, each file moved once', async (t) => {
+  const net = await makeHosts(t, 3);
+  const etcd = await startEtcdCluster(t, { hosts: net.hosts });
+  const store = etcd.storeUrl(`pool-rebalance-r3-${process.pid}`);
+  const ds = await Promise.all(net.hosts.map((h) => startDaemon(t, { store, host: h, port: 7007 })));
+  const [d1, d2, d3] = ds as [TestDaemon, TestDaemon, TestDaemon];
+  const root = tmpDir(t, 'brickfs-pool-rebalance-r3-');
+  const brick = (host: number, set: number): string => path.join(root, `h${host}`, `r${set}`);
+  const mnt = path.join(root, 'mnt');
+  fs.mkdirSync(mnt);
+  t.teardown(() => unmountQuietly(mnt));
+
+  await ok(t, d1, ['peer', 'probe', d2.addr]);
+  await ok(t, d1, ['peer', 'probe', d3.addr]);
+  await ok(t, d1, ['volume', 'create', 'r3', 'replica', '3', ...ds.map((d, i) => `${d.addr}:${brick(i + 1, 0)}`)]);
+  await ok(t, d1, ['volume', 'start', 'r3']);
+  const m = await net.hosts[0]!.cli(['mount', `${d1.server}:/r3`, mnt], { timeoutMs: 60_000 });
+  t.is(m.code, 0, show(m));
+  const names = Array.from({ length: 120 }, (_, i) => `/f${i}`);
+  for (const n of names) fs.writeFileSync(path.join(mnt, n), content(n));
+
+  await ok(t, d2, ['volume', 'add-brick', 'r3', ...ds.map((d, i) => `${d.addr}:${brick(i + 1, 1)}`)]);
+  await ok(t, d2, ['volume', 'rebalance', 'r3', 'start']);
+  const done = (await eventually(async () => {
+    const s = JSON.parse(await ok(t, d3, ['volume', 'rebalance', 'r3', 'status', '--json'])) as RebalanceStatusReply;
+    return s.state !== 'running' ? s : undefined;
+  }, 180_000, 'the rebalance to end on every node'))!;
+  t.log(`$ brickfs volume rebalance r3 status\n${await ok(t, d1, ['volume', 'rebalance', 'r3', 'status'])}`);
+  t.is(done.state, 'completed', JSON.stringify(done, null, 2));
+  t.is(done.filesFailed, 0);
+  t.is(done.nodes.length, 3);
+  // Every node moved some of the set's files (a file already moved onto the new set may be
+  // scanned there too, by the node its gfid falls to).
+  t.true(done.nodes.every((n) => n.state === 'completed' && n.filesMoved > 0), JSON.stringify(done.nodes.map((n) => n.filesMoved)));
+  t.true(done.filesScanned >= names.length);
+  const sets = [0, 1].map((s) => [1, 2, 3].map((h) => dataFiles(brick(h, s)).sort()));
+  for (const s of sets) t.true(s.every((copy) => JSON.stringify(copy) === JSON.stringify(s[0])), 'the three copies of a set hold the same files');
+  t.is(done.filesMoved, sets[1]![0]!.length);
+  t.true(sets[1]![0]!.length > 0);
+  t.deepEqual([...sets[0]![0]!, ...sets[1]![0]!].sort(), [...names].sort(), 'every file in exactly one set');
+  for (const n of names) t.is(fs.readFileSync(path.join(mnt, n), 'utf8'), content(n), n);
+});
