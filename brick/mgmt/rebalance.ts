@@ -105,7 +105,8 @@ export class RebalanceOps {
     const stored = this.ctx.store.get(vol.name) ?? vol;
     for (const end = Date.now() + REBALANCE_STOP_MS; ; await sleep(200)) {
       const rows = await this.node.rows(stored);
-      if (!rows.some((r) => !r.self && r.connected && r.state === 'running')) return true;
+      // Until each process has exited, not only said it stopped: a reply naming none running.
+      if (!rows.some((r) => !r.self && r.connected && (r.state === 'running' || r.alive))) return true;
       if (Date.now() > end) return false;
     }
   }

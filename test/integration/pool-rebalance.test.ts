@@ -4,7 +4,10 @@
 // 1 runs a rebalance process on every host, each moving the files of its own brick;
 // `rebalance status` from host 3 lists every node completed with counts that add up; files
 // moved to the fourth host's brick, every file on exactly one brick and readable through
-// the mount. `volume statedump` from host 2 dumps every host's brick.
+// the mount. `volume statedump` from host 2 dumps every host's brick. A lazy run stopped from
+// host 4 stops on every node and resumes; a remove-brick drains host 1's brick, by host 1.
+// Then a replica 3 volume across three hosts grows to 2 x 3: the hosts of a replica set
+// share its files.
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -43,13 +46,15 @@ function dataFiles(brick: string, rel = ''): string[] {
 const content = (name: string): string => `${name}: ${'x'.repeat(name.length * 37)}\n`;
 
 test('add-brick on a fourth host, then rebalance from host 1: every host moves its own files, status from host 3 shows every node', async (t) => {
+  t.timeout(600_000);
   const net = await makeHosts(t, 4);
   const etcd = await startEtcdCluster(t, { hosts: net.hosts.slice(0, 3) });
   const store = etcd.storeUrl(`pool-rebalance-${process.pid}`);
   const ds = await Promise.all(net.hosts.map((h) => startDaemon(t, { store, host: h, port: 7007 })));
   const [d1, d2, d3, d4] = ds as [TestDaemon, TestDaemon, TestDaemon, TestDaemon];
   const root = tmpDir(t, 'brickfs-pool-rebalance-');
-  const brick = (host: number): string => path.join(root, `h${host}`, 'dist');
+  // Bricks 1-4 on hosts 1-4; brick 5, added later, is a second one on host 4.
+  const brick = (i: number): string => (i === 5 ? path.join(root, 'h4', 'dist2') : path.join(root, `h${i}`, 'dist'));
   const mnt = path.join(root, 'mnt');
   fs.mkdirSync(mnt);
   // Registered after the hosts: ava runs teardowns last-in first-out, so the mount goes first.
@@ -66,8 +71,8 @@ test('add-brick on a fourth host, then rebalance from host 1: every host moves i
   t.true(isMountPoint(mnt));
   const names: string[] = [];
   fs.mkdirSync(path.join(mnt, 'sub'));
-  for (let i = 0; i < 150; i++) names.push(`/f${i}`);
-  for (let i = 0; i < 50; i++) names.push(`/sub/g${i}`);
+  for (let i = 0; i < 300; i++) names.push(`/f${i}`);
+  for (let i = 0; i < 100; i++) names.push(`/sub/g${i}`);
   for (const n of names) fs.writeFileSync(path.join(mnt, n), content(n));
   const placedBefore = [1, 2, 3].map((h) => dataFiles(brick(h)));
   const before = placedBefore.map((f) => f.length);
@@ -134,22 +139,40 @@ test('add-brick on a fourth host, then rebalance from host 1: every host moves i
     return /=0x(\w{8})/.exec(r.stdout)?.[1] ?? `none on h${h}/${d}`;
   })));
   await eventually(async () => ((await layoutVersions()).every((v) => v === '00000001') ? true : undefined), 30_000, 'every directory settled');
-  t.is(fs.readdirSync(mnt).filter((n) => n !== 'sub').length, 150);
+  t.is(fs.readdirSync(mnt).filter((n) => n !== 'sub').length, 300);
 
   // Statedump from host 2: every host's brick, dumped by its own host.
   const dump = JSON.parse(await ok(t, d2, ['volume', 'statedump', 'dist', '--json'])) as StatedumpReply;
   t.deepEqual(dump.bricks.map((b) => b.host), ds.map((d) => d.addr));
   t.true(dump.bricks.every((b) => b.error === undefined && b.dump !== undefined), JSON.stringify(dump.bricks.map((b) => b.error)));
 
-  // Stop from host 4 while a run goes on everywhere: every node stops.
-  await ok(t, d2, ['volume', 'rebalance', 'dist', 'start', '--fix-layout']);
-  const stopped = await d4.cli(['volume', 'rebalance', 'dist', 'stop']);
-  // A fix-layout of two directories may end before the stop arrives: then there is nothing to stop.
-  if (stopped.code === 0) t.regex(stopped.stdout, /success: stopped/);
-  else t.regex(stopped.stderr, /no rebalance is running on volume dist \(the last one is completed\)/, show(stopped));
-  const last = await status();
-  t.not(last.state, 'running');
-  t.true(last.nodes.every((n) => !n.alive));
+  // A second brick on host 4, a lazy rebalance started from host 2 and stopped from host 4
+  // while it runs: every node stops; a start from host 3 resumes each node's share.
+  await ok(t, d1, ['volume', 'add-brick', 'dist', `${d4.addr}:${brick(5)}`]);
+  await ok(t, d2, ['volume', 'rebalance', 'dist', 'start', '--throttle', 'lazy']);
+  await eventually(async () => {
+    const s = await status();
+    return s.state === 'running' && s.filesMoved > 0 ? s : undefined;
+  }, 60_000, 'the lazy rebalance to move a file');
+  const stop = await ok(t, d4, ['volume', 'rebalance', 'dist', 'stop']);
+  t.log(`$ brickfs --server ${d4.server} volume rebalance dist stop\n${stop}`);
+  t.regex(stop, /volume rebalance: dist: success: stopped; `start` resumes it/);
+  const halted = await status();
+  t.is(halted.state, 'stopped', JSON.stringify(halted.nodes.map((n) => [n.host, n.state, n.alive])));
+  t.is(halted.nodes.length, 4, 'host 4 is one node for its two bricks');
+  t.true(halted.nodes.every((n) => !n.alive && (n.state === 'stopped' || n.state === 'completed')));
+  t.true(halted.nodes.some((n) => n.state === 'stopped'));
+  const resumed = await ok(t, d3, ['volume', 'rebalance', 'dist', 'start']);
+  t.regex(resumed, /volume rebalance: dist: success: rebalance resumed on 4 nodes/);
+  const grown = (await eventually(async () => {
+    const s = await status();
+    return s.state !== 'running' ? s : undefined;
+  }, 180_000, 'the resumed rebalance to end'))!;
+  t.like(grown, { state: 'completed', filesFailed: 0 });
+  const five = [1, 2, 3, 4, 5].map((h) => dataFiles(brick(h)));
+  t.log(`files per brick with a second brick on host 4: ${five.map((f) => f.length).join(', ')}`);
+  t.true(five[4]!.length > 0, 'files moved to the second brick of host 4');
+  t.deepEqual(five.flat().sort(), [...names].sort(), 'every file on exactly one brick');
 
   // remove-brick of host 1's brick, from host 2: host 1 drains its own brick.
   const gone = `${d1.addr}:${brick(1)}`;
@@ -161,11 +184,11 @@ test('add-brick on a fourth host, then rebalance from host 1: every host moves i
   t.log(`$ brickfs --server ${d4.server} volume remove-brick dist ${gone} status\n${await ok(t, d4, ['volume', 'remove-brick', 'dist', gone, 'status'])}`);
   t.true(drained.complete, JSON.stringify(drained.rebalance, null, 2));
   t.is(drained.rebalance!.nodes.length, 4);
-  t.is(drained.rebalance!.nodes[0]!.filesMoved, after[0]!.length, 'host 1 moved every file off its brick');
+  t.is(drained.rebalance!.nodes[0]!.filesMoved, five[0]!.length, 'host 1 moved every file off its brick');
   t.true(drained.rebalance!.nodes.every((n) => n.state === 'completed'));
   t.deepEqual(dataFiles(brick(1)), [], 'the removed brick holds no file');
   await ok(t, d3, ['volume', 'remove-brick', 'dist', gone, 'commit']);
-  const remaining = [2, 3, 4].map((h) => dataFiles(brick(h)));
+  const remaining = [2, 3, 4, 5].map((h) => dataFiles(brick(h)));
   t.deepEqual(remaining.flat().sort(), [...names].sort(), 'every file on exactly one remaining brick');
   await eventually(async () => {
     try {
@@ -177,6 +200,7 @@ test('add-brick on a fourth host, then rebalance from host 1: every host moves i
 });
 
 test('replica 3 across three hosts grown to 2 x 3: the three hosts of a replica set share its files by gfid hash, each file moved once', async (t) => {
+  t.timeout(300_000);
   const net = await makeHosts(t, 3);
   const etcd = await startEtcdCluster(t, { hosts: net.hosts });
   const store = etcd.storeUrl(`pool-rebalance-r3-${process.pid}`);
