@@ -23,7 +23,6 @@ import type { OwnBricks } from './own-bricks.js';
 import { REBALANCE_STOP_MS, RebalanceStartError, type RebalanceOps } from './rebalance.js';
 import { toVolumeInfo, writeFileAtomic, type BrickDef, type VolumeDef } from './store.js';
 import { brickVolfile, distributeUnits, setWidth, slotOf, volumeType, type DistributeUnit } from './volgen.js';
-import { mgmtFetch, mgmtUrl } from '../../lib/mgmt/http.js';
 
 const log = new Logger('mgmt');
 
@@ -206,13 +205,7 @@ export class BrickOps {
     const where = hostPort(owner.hostname, owner.port);
     let res: Response;
     try {
-      res = await mgmtFetch(mgmtUrl(where, '/v1/bricks/check'), {
-        method: 'POST',
-        // The pool's secret: the owner takes requests only from root on its host and its peers.
-        headers: { 'content-type': 'application/json', ...(this.peers.poolSecret === null ? {} : { authorization: `Bearer ${this.peers.poolSecret}` }) },
-        body: JSON.stringify(req),
-        signal: AbortSignal.timeout(BRICK_CHECK_TIMEOUT_MS),
-      });
+      res = await this.peers.askPeer(where, '/v1/bricks/check', { method: 'POST', body: req, timeoutMs: BRICK_CHECK_TIMEOUT_MS });
     } catch (e) {
       const err = e as Error & { cause?: { code?: string } };
       const why = err.name === 'TimeoutError' ? `no answer within ${BRICK_CHECK_TIMEOUT_MS / 1000} s` : (err.cause?.code ?? err.message);
@@ -369,7 +362,7 @@ export class BrickOps {
           `each ${width} consecutive new bricks form one set; for example: brickfs volume add-brick ${name} ` +
           Array.from({ length: width }, (_, i) => `localhost:/srv/new${i + 1}`).join(' '));
       }
-      this.rebalance.refuseWhileBusy(vol, 'add bricks');
+      await this.rebalance.refuseWhileBusy(vol, 'add bricks');
       const prepared = await this.prepareBricks(parsed.bricks.map(parseBrickSpec), parsed.force === true, vol);
       const next = structuredClone(vol);
       BrickOps.pinSlots(next);
@@ -499,15 +492,15 @@ export class BrickOps {
         throw e;
       };
       if (vol.removing) {
-        if (!this.sameBricks(vol, indices)) this.rebalance.refuseWhileBusy(vol, 'remove other bricks');
-        if (this.rebalance.alive(vol)) {
+        if (!this.sameBricks(vol, indices)) await this.rebalance.refuseWhileBusy(vol, 'remove other bricks');
+        if (await this.rebalance.busy(vol)) {
           throw new MgmtError(409, `the drain of ${words} is already running; \`brickfs volume remove-brick ${name} ${words} status\` shows its progress`);
         }
         // The same removal again: start (resume) its drain.
         const rebalance = await this.rebalance.launch(vol, 'remove-brick', false, throttle).catch(drainFailed);
         return { volume: toVolumeInfo(vol), removing: this.removingInfo(vol), rebalance };
       }
-      this.rebalance.refuseWhileBusy(vol, 'remove bricks');
+      await this.rebalance.refuseWhileBusy(vol, 'remove bricks');
       const next = structuredClone(vol);
       next.removing = { bricks: indices.map((i) => vol.bricks[i]!.id), startedAt: new Date().toISOString() };
       next.version += 1;
@@ -529,7 +522,7 @@ export class BrickOps {
     if (bricks !== undefined && bricks.length > 0 && !this.sameBricks(vol, await this.findBricks(vol, bricks))) {
       throw new MgmtError(409, `the remove-brick in progress on volume ${name} is of ${removingWords(vol)}; ask about those bricks`);
     }
-    const rebalance = this.rebalance.view(vol);
+    const rebalance = await this.rebalance.view(vol);
     const drain = rebalance?.purpose === 'remove-brick' ? rebalance : null;
     return { volume: name, removing: this.removingInfo(vol), rebalance: drain, complete: BrickOps.drained(drain) };
   }
@@ -560,22 +553,24 @@ export class BrickOps {
         if (units.length >= distributeUnits(vol).length) {
           throw new MgmtError(409, `removing ${words} would leave volume ${name} without bricks: at least one must stay`);
         }
-        if (this.rebalance.alive(vol)) this.rebalance.refuseWhileBusy(vol, 'remove bricks');
+        if (await this.rebalance.busy(vol)) await this.rebalance.refuseWhileBusy(vol, 'remove bricks');
         // Without a drain the remaining bricks take over the removed ones' hash ranges.
         next.layoutEpoch = (next.layoutEpoch ?? 0) + 1;
       } else {
         if (!this.sameBricks(vol, indices)) {
           throw new MgmtError(409, `the remove-brick in progress on volume ${name} is of ${removingWords(vol)}; commit those bricks (or \`... stop\` it first)`);
         }
-        const drain = this.rebalance.view(vol);
+        const drain = await this.rebalance.view(vol);
         if (!force && !BrickOps.drained(drain)) {
           const how = drain ? `${drain.filesMoved} files moved, ${drain.filesFailed} failed, state ${drain.state}` : 'the drain never started';
           throw new MgmtError(409, `the drain is not complete: ${how}; wait (\`brickfs volume remove-brick ${name} ${words} status\`), ` +
             `or \`brickfs volume remove-brick ${name} ${words} commit force\` to remove the bricks with the files still on them`);
         }
-        if (drain?.alive && !(await this.rebalance.stopProcess(vol))) {
+        if (drain?.alive && !(await this.rebalance.stopAll(vol))) {
           throw new MgmtError(500, `the drain of volume ${name} did not stop within ${REBALANCE_STOP_MS / 1000} s; try the commit again`);
         }
+        // Recorded stopped by stopAll: the commit keeps it so.
+        if (vol.rebalance) next.rebalance = structuredClone(vol.rebalance);
       }
       BrickOps.pinSlots(next);
       next.nextSlot = Math.max(next.nextSlot ?? 0, ...next.bricks.map((b) => b.slot! + 1));
@@ -619,7 +614,7 @@ export class BrickOps {
       if (!this.sameBricks(vol, indices)) {
         throw new MgmtError(409, `the remove-brick in progress on volume ${name} is of ${removingWords(vol)}; stop it with those bricks`);
       }
-      if (!(await this.rebalance.stopProcess(vol))) {
+      if (!(await this.rebalance.stopAll(vol))) {
         throw new MgmtError(500, `the drain of volume ${name} did not stop within ${REBALANCE_STOP_MS / 1000} s; try again`);
       }
       const kept = removingBricks(vol);

@@ -14,6 +14,7 @@ import { pidAlive, readPidfile } from './bricks.js';
 import { MgmtContext } from './context.js';
 import { OwnBricks } from './own-bricks.js';
 import { RebalanceOps } from './rebalance.js';
+import { RebalanceNode } from './rebalance-node.js';
 import { advertisedHost, ensureClusterId, ensurePoolSecret, loadPeerUuid, PeerOps } from './peers.js';
 import { MgmtGuard } from './auth.js';
 import { ensureRootToken } from '../../lib/mgmt/token.js';
@@ -164,10 +165,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   // The port is the one asked for until the server says which it got (--port 0).
   const peers = new PeerOps(ctx, config, { uuid, hostname: advertisedHost(opts.listen), port: opts.port }, clusterId, where, poolSecret);
   const own = new OwnBricks(ctx, config, peers);
-  const rebalance = new RebalanceOps(ctx);
+  const rebalanceNode = new RebalanceNode(ctx, config, peers);
+  const rebalance = new RebalanceOps(ctx, rebalanceNode);
   const bricks = new BrickOps(ctx, rebalance, peers, own);
   const shd = new SelfHealDaemon(ctx, config, peers);
-  const volumes = new VolumeOps(ctx, bricks, rebalance, own, shd);
+  const volumes = new VolumeOps(ctx, bricks, rebalance, own, shd, peers);
   // Mounts long-polling this daemon hear of changes made through any daemon of the store.
   store.onChange((name) => ctx.events.emit('changed', name));
   let ready = false;
@@ -263,7 +265,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   // waits for this one's bricks, never the other way round.
   const reconcile = (async () => {
     await own.start();
-    await ctx.lock.run(async () => { rebalance.adoptAll(); });
+    await rebalanceNode.start();
     await shd.start();
   })();
   const readyP = reconcile.then(
@@ -282,6 +284,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
       });
       own.close();
       shd.close();
+      rebalanceNode.close();
       await peers.close();
       await store.close();
       await config.close();

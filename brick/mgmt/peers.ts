@@ -282,6 +282,22 @@ export class PeerOps {
     readonly poolSecret: string | null = null,
   ) {}
 
+  /**
+   * A request to another daemon of the pool (where: HOST:PORT): with the pool's secret, since a
+   * daemon takes requests only from root on its host and its peers; over https under
+   * secure-access. body, when given, is sent as JSON.
+   */
+  askPeer(where: string, pathname: string, init: { method?: string; body?: unknown; timeoutMs: number }): Promise<Response> {
+    const headers: Record<string, string> = this.poolSecret === null ? {} : { authorization: `Bearer ${this.poolSecret}` };
+    if (init.body !== undefined) headers['content-type'] = 'application/json';
+    return mgmtFetch(mgmtUrl(where, pathname), {
+      method: init.method,
+      headers,
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      signal: AbortSignal.timeout(init.timeoutMs),
+    });
+  }
+
   /** The names the pool knows this daemon by (its member record), which peers send as Host. */
   async selfNames(): Promise<string[]> {
     const mine = (await this.members()).find((m) => m.uuid === this.self.uuid);

@@ -8,7 +8,6 @@ import { formatBrick } from '../../lib/mgmt/args.js';
 import type { ErrorReply } from '../../lib/mgmt/api.js';
 import { TOP_LISTS, type BrickProfileReply, type BrickTopReply, type ProfileInfoReply, type TopList, type TopReply } from '../../lib/mgmt/profile.js';
 import { UsageError } from '../../lib/errors.js';
-import { mgmtFetch, mgmtUrl } from '../../lib/mgmt/http.js';
 import { queryStats, statsSocket } from '../../lib/stats-socket.js';
 import { brickPid } from './bricks.js';
 import type { MgmtContext } from './context.js';
@@ -53,11 +52,7 @@ async function askPeer<T>(peers: PeerOps, uuid: string | undefined, bricks: Bric
   if (!m.connected) return rows(`host ${m.owner.hostname}: its daemon is not connected (\`brickfs pool list\`)`);
   const where = hostPort(m.owner.hostname, m.owner.port);
   try {
-    const res = await mgmtFetch(mgmtUrl(where, ask.api), {
-      // The pool's secret: a daemon answers only root on its host and its peers.
-      headers: peers.poolSecret === null ? {} : { authorization: `Bearer ${peers.poolSecret}` },
-      signal: AbortSignal.timeout(PEER_TIMEOUT_MS),
-    });
+    const res = await peers.askPeer(where, ask.api, { timeoutMs: PEER_TIMEOUT_MS });
     const body = await res.json() as { bricks?: Row<T>[] } & Partial<ErrorReply>;
     if (!res.ok) return rows(`host ${m.owner.hostname}: ${body.error ?? `HTTP ${res.status}`}`);
     const byBrick = new Map((body.bricks ?? []).map((r) => [r.brick, r]));

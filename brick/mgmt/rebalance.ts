@@ -1,254 +1,162 @@
-// Rebalance (glusterd-rebalance): the operations start/status/stop, and supervision of the
-// rebalance process, spawned detached, one per volume, so it outlives a daemon restart as
-// bricks do; found again through its pidfile and command line; stopped with SIGTERM. What
-// it does and the status file it writes are the contract in lib/mgmt/rebalance.ts.
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { spawnDataPath } from '../../lib/data-path-process.js';
+// Rebalance (glusterd-rebalance): the operations start/status/stop and the busy checks other
+// operations make. A run is recorded in the volume's definition and runs on every host with
+// bricks of the volume (rebalance-node.ts); its status is every node's row and their sum.
+import { randomUUID } from 'node:crypto';
 import { Logger } from '../../lib/log.js';
-import type { RebalancePurpose, RebalanceStartRequest, RebalanceStatusReply } from '../../lib/mgmt/api.js';
+import type { RebalanceNodeStatus, RebalancePurpose, RebalanceStartRequest, RebalanceStatusReply } from '../../lib/mgmt/api.js';
 import { formatBrick, parseThrottle } from '../../lib/mgmt/args.js';
-import type { RebalanceStatus, RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
-import { logTail, pidAlive, readPidfile, sleep } from './bricks.js';
-import { removingBricks, removingWords, type MgmtContext } from './context.js';
+import type { RebalanceState, RebalanceThrottle } from '../../lib/mgmt/rebalance.js';
+import { sleep } from './bricks.js';
+import { removingBricks, type MgmtContext } from './context.js';
 import { MgmtError } from './errors.js';
-import { writeFileAtomic, type VolumeDef } from './store.js';
+import { RebalanceStartError, REBALANCE_STOP_MS } from './rebalance-process.js';
+import type { RebalanceNode } from './rebalance-node.js';
+import type { RebalanceRun, VolumeDef } from './store.js';
 import { distributeUnits } from './volgen.js';
+
+export { REBALANCE_STOP_MS, RebalanceStartError } from './rebalance-process.js';
 
 const log = new Logger('mgmt');
 
-/** How long `rebalance stop` (and what stops a drain) waits for the process to say it stopped. */
-export const REBALANCE_STOP_MS = 30_000;
+/** How long `rebalance start` waits for the other nodes to report on the new run before it answers. */
+const NODES_REPORT_WAIT_MS = 5000;
 
-/** dist/client/rebalance/main.js, resolved from this module's place in the build (as BRICK_MAIN). */
-export const REBALANCE_MAIN = fileURLToPath(new URL('../../client/rebalance/main.js', import.meta.url));
-
-/** Everything needed to run, find and stop the rebalance process of one volume. */
-export interface RebalanceProcess {
-  volume: string;
-  volfile: string;
-  status: string;
-  checkpoint: string;
-  pidfile: string;
-  log: string;
+/** Whether a node's process is at work, or about to be (its daemon has yet to start it). */
+function busyRow(r: RebalanceNodeStatus, run: RebalanceRun): boolean {
+  return r.alive || (r.connected && (r.state === 'running' || (r.state === 'not started' && !run.stopped)));
 }
 
-/** How to run it. */
-export interface RebalanceArgs {
-  throttle: RebalanceThrottle;
-  fixLayout: boolean;
-  /** Continue a stopped run: skip the directories its checkpoint lists. */
-  resume: boolean;
+/** The run's state from its nodes': running while any runs or has yet to start, then failed, stopped, completed. */
+function overallState(rows: readonly RebalanceNodeStatus[], run: RebalanceRun): RebalanceState {
+  const states = rows.map((r): RebalanceState => (r.state === 'not started' ? (run.stopped ? 'stopped' : 'running') : r.state));
+  for (const s of ['running', 'failed', 'stopped'] as const) if (states.includes(s)) return s;
+  return 'completed';
 }
 
-/** A rebalance process that could not be started; the message says why (and carries its log's end). */
-export class RebalanceStartError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RebalanceStartError';
-  }
-}
-
-/** The status file, or null when there is none (or it cannot be read as JSON). */
-export function readRebalanceStatus(file: string): RebalanceStatus | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return null;
-  }
-  try {
-    const v = JSON.parse(text) as RebalanceStatus;
-    return v && typeof v === 'object' && typeof v.state === 'string' ? v : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Whether pid runs with this status file on its command line (a reused pid is not our rebalance). */
-function runsStatusFile(pid: number, statusFile: string): boolean {
-  let cmdline: string;
-  try {
-    cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return pidAlive(pid); // no /proc: the pidfile is all we have
-  }
-  return cmdline.split('\0').includes(statusFile);
-}
-
-/** The pid of the live rebalance process of a volume, or null. */
-export function rebalancePid(p: RebalanceProcess): number | null {
-  const pid = readPidfile(p.pidfile);
-  return pid !== null && pidAlive(pid) && runsStatusFile(pid, p.status) ? pid : null;
-}
-
-/** A status file for a run that has not reported yet (the process overwrites it within a second). */
-export function initialStatus(mode: RebalanceStatus['mode'], resumed: boolean, now = new Date()): RebalanceStatus {
-  const t = now.toISOString();
-  return {
-    mode, state: 'running', startedAt: t, updatedAt: t, elapsedS: 0,
-    dirsScanned: 0, dirsFixed: 0, filesScanned: 0, filesMoved: 0, filesFailed: 0, filesSkipped: 0, bytesMoved: 0,
-    filesTotal: null, rateFilesPerS: 0, rateBytesPerS: 0, etaS: null, resumed,
+/** The sum of the nodes' rows: counts and rates added up, from the first start to the last update. */
+export function aggregate(vol: VolumeDef, run: RebalanceRun, rows: RebalanceNodeStatus[]): RebalanceStatusReply {
+  const sum = (k: 'dirsFixed' | 'filesScanned' | 'filesMoved' | 'filesFailed' | 'filesSkipped' | 'bytesMoved' | 'rateFilesPerS' | 'rateBytesPerS'): number =>
+    rows.reduce((a, r) => a + r[k], 0);
+  const state = overallState(rows, run);
+  const self = rows.find((r) => r.self);
+  const finished = rows.map((r) => r.finishedAt).filter((x): x is string => x !== undefined).sort();
+  const running = rows.filter((r) => r.state === 'running');
+  const errors = rows.filter((r) => r.error !== undefined);
+  const reply: RebalanceStatusReply = {
+    volume: vol.name,
+    runId: run.id ?? '',
+    purpose: run.purpose,
+    throttle: run.throttle,
+    layoutEpoch: run.layoutEpoch,
+    mode: run.mode,
+    state,
+    startedAt: rows.map((r) => r.startedAt).sort()[0] ?? run.startedAt,
+    updatedAt: rows.map((r) => r.updatedAt).sort().at(-1) ?? run.startedAt,
+    ...(state !== 'running' && finished.length > 0 ? { finishedAt: finished.at(-1)! } : {}),
+    elapsedS: Math.max(0, ...rows.map((r) => r.elapsedS)),
+    // Every node walks every directory: the directories are counted once.
+    dirsScanned: Math.max(0, ...rows.map((r) => r.dirsScanned)),
+    dirsFixed: sum('dirsFixed'),
+    filesScanned: sum('filesScanned'),
+    filesMoved: sum('filesMoved'),
+    filesFailed: sum('filesFailed'),
+    filesSkipped: sum('filesSkipped'),
+    bytesMoved: sum('bytesMoved'),
+    filesTotal: rows.every((r) => r.filesTotal !== null) ? rows.reduce((a, r) => a + r.filesTotal!, 0) : null,
+    rateFilesPerS: Math.round(sum('rateFilesPerS') * 10) / 10,
+    rateBytesPerS: sum('rateBytesPerS'),
+    etaS: state === 'completed' ? 0 : state === 'running' && running.length > 0 && running.every((r) => r.etaS !== null)
+      ? Math.max(...running.map((r) => r.etaS!)) : null,
+    resumed: rows.some((r) => r.resumed),
+    pid: self?.pid ?? null,
+    alive: rows.some((r) => r.alive),
+    nodes: rows,
   };
-}
-
-/**
- * Spawns the rebalance process detached (own session, output appended to its log), writes
- * its pidfile, and watches it briefly: a process that fails at once is reported with the
- * end of its log, and its status file then says failed.
- */
-export async function startRebalance(p: RebalanceProcess, main: string, args: RebalanceArgs, watchMs = 1500): Promise<number> {
-  const initial = initialStatus(args.fixLayout ? 'fix-layout' : 'migrate', args.resume);
-  const fail = async (why: string): Promise<never> => {
-    await writeFileAtomic(p.status, `${JSON.stringify({ ...initial, state: 'failed', finishedAt: new Date().toISOString(), error: why })}\n`);
-    throw new RebalanceStartError(why);
-  };
-  if (!fs.existsSync(main)) await fail(`${main} does not exist; build brickfs first (npm run build)`);
-  fs.mkdirSync(path.dirname(p.log), { recursive: true });
-  fs.mkdirSync(path.dirname(p.pidfile), { recursive: true });
-  // A fresh run must not skip what a finished or abandoned one listed.
-  if (!args.resume) fs.rmSync(p.checkpoint, { force: true });
-  await writeFileAtomic(p.status, `${JSON.stringify(initial)}\n`);
-  const argv = [
-    main, '--volfile', p.volfile, '--status', p.status, '--checkpoint', p.checkpoint, '--throttle', args.throttle,
-    ...(args.fixLayout ? ['--fix-layout'] : []), ...(args.resume ? ['--resume'] : []),
-  ];
-  fs.appendFileSync(p.log, `=== ${new Date().toISOString()} brickfs daemon: starting rebalance of volume ${p.volume}: ${argv.slice(1).join(' ')}\n`);
-  const offset = fs.statSync(p.log).size;
-  const fd = fs.openSync(p.log, 'a');
-  const child = spawnDataPath(argv, { detached: true, stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  let spawnError: Error | undefined;
-  child.once('exit', (code, signal) => { exit = { code, signal }; });
-  child.once('error', (e) => { spawnError = e; });
-  try {
-    if (child.pid === undefined) {
-      await sleep(0);
-      return await fail(`cannot run ${process.execPath} ${main}: ${spawnError?.message ?? 'spawn failed'}`);
-    }
-    fs.writeFileSync(p.pidfile, `${child.pid}\n`);
-    const end = Date.now() + watchMs;
-    while (Date.now() < end && !exit && !spawnError) await sleep(50);
-    if (spawnError) return await fail(`cannot run the rebalance process: ${spawnError.message}`);
-    if (exit && exit.code !== 0) {
-      const st = readRebalanceStatus(p.status);
-      const why = st?.state === 'failed' && st.error ? st.error : (exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`);
-      const tail = `its log (${p.log}) ends with:\n${logTail(p.log, offset)}`;
-      if (st?.state !== 'failed') await writeFileAtomic(p.status, `${JSON.stringify({ ...(st ?? initial), state: 'failed', error: why })}\n`);
-      throw new RebalanceStartError(`the rebalance process failed at once (${why}); ${tail}`);
-    }
-    return child.pid;
-  } finally {
-    child.unref();
-  }
-}
-
-/**
- * Asks a running rebalance to stop (SIGTERM: it finishes the file in hand) and waits until
- * its status file says stopped or it exits. Resolves false if it still runs after timeoutMs.
- */
-export async function stopRebalance(p: RebalanceProcess, timeoutMs = 30_000): Promise<boolean> {
-  const pid = rebalancePid(p);
-  if (pid === null) return true;
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch { /* already gone */ }
-  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(100)) {
-    if (!pidAlive(pid)) break;
-    const st = readRebalanceStatus(p.status);
-    if (st && st.state !== 'running') break;
-  }
-  if (pidAlive(pid) && readRebalanceStatus(p.status)?.state === 'running') return false;
-  return true;
+  if (errors.length === 1 && rows.length === 1) reply.error = errors[0]!.error;
+  else if (errors.length > 0) reply.error = errors.map((r) => `${r.self ? 'localhost' : r.host}: ${r.error}`).join('; ');
+  return reply;
 }
 
 /** The rebalance operations of the daemon, and the busy checks other operations make. */
 export class RebalanceOps {
-  private readonly main: string;
+  constructor(private readonly ctx: MgmtContext, readonly node: RebalanceNode) {}
 
-  constructor(private readonly ctx: MgmtContext) {
-    this.main = ctx.opts.rebalanceMain ?? REBALANCE_MAIN;
+  /** Whether a rebalance process of this volume runs (or is about to) on any node. */
+  async busy(vol: VolumeDef): Promise<boolean> {
+    const run = vol.rebalance;
+    if (!run) return false;
+    return (await this.node.rows(vol)).some((r) => busyRow(r, run));
   }
 
-  /** How to run, find and stop the rebalance process of a volume. */
-  proc(vol: VolumeDef): RebalanceProcess {
-    const p = this.ctx.store.paths;
-    return {
-      volume: vol.name,
-      // The service credential: a client's may not move files (migrate).
-      volfile: p.serviceVolfile(vol.name),
-      status: p.rebalanceStatus(vol.name),
-      checkpoint: p.rebalanceCheckpoint(vol.name),
-      pidfile: p.rebalancePidfile(vol.name),
-      log: p.rebalanceLog(vol.name),
-    };
-  }
-
-  /** Whether a rebalance process of this volume is alive. */
-  alive(vol: VolumeDef): boolean {
-    return rebalancePid(this.proc(vol)) !== null;
-  }
-
-  /** Stops the volume's rebalance process if one runs; false if it still runs after REBALANCE_STOP_MS. */
-  stopProcess(vol: VolumeDef): Promise<boolean> {
-    return stopRebalance(this.proc(vol), REBALANCE_STOP_MS);
+  /**
+   * Stops the volume's run on every node: records it as stopped (each node stops its
+   * process), stops this host's, and waits for the other connected nodes to report it
+   * stopped. Sets vol.rebalance.stopped on the caller's copy, which it may put again.
+   * False if a process still runs after REBALANCE_STOP_MS.
+   */
+  async stopAll(vol: VolumeDef): Promise<boolean> {
+    const run = vol.rebalance;
+    if (!run) return true;
+    if (run.id !== undefined && !run.stopped) {
+      run.stopped = true;
+      await this.ctx.store.put(vol);
+    }
+    if (!(await this.node.stopLocal(vol))) return false;
+    const stored = this.ctx.store.get(vol.name) ?? vol;
+    for (const end = Date.now() + REBALANCE_STOP_MS; ; await sleep(200)) {
+      const rows = await this.node.rows(stored);
+      // Until each process has exited, not only said it stopped: a reply naming none running.
+      if (!rows.some((r) => !r.self && r.connected && (r.state === 'running' || r.alive))) return true;
+      if (Date.now() > end) return false;
+    }
   }
 
   /** Refuses `what` while a remove-brick or a rebalance of the volume is in progress. */
-  refuseWhileBusy(vol: VolumeDef, what: string): void {
+  async refuseWhileBusy(vol: VolumeDef, what: string): Promise<void> {
     if (vol.removing) {
       const bricks = removingBricks(vol).map((b) => formatBrick(b, false)).join(' ');
       throw new MgmtError(409,
         `a remove-brick of volume ${vol.name} is in progress (${bricks}); finish it first with ` +
         `\`brickfs volume remove-brick ${vol.name} ${bricks} commit\` (or cancel it with \`... stop\`), then ${what}`);
     }
-    if (this.alive(vol)) {
+    if (await this.busy(vol)) {
       throw new MgmtError(409,
         `a rebalance of volume ${vol.name} is running; wait until \`brickfs volume rebalance ${vol.name} status\` says completed, ` +
         `or stop it with \`brickfs volume rebalance ${vol.name} stop\`, then ${what}`);
     }
   }
 
-  /** Starts (or resumes) a rebalance run and records it; the reply is its first status. */
+  /**
+   * Starts a run on every node (each resumes its own share when it was cut short over the
+   * same layout) and records it; the reply is its first status.
+   */
   async launch(vol: VolumeDef, purpose: RebalancePurpose, fixLayout: boolean, throttle: RebalanceThrottle): Promise<RebalanceStatusReply> {
-    const rp = this.proc(vol);
-    const prev = readRebalanceStatus(rp.status);
     const mode = fixLayout ? 'fix-layout' : 'migrate';
-    const epoch = vol.layoutEpoch ?? 0;
-    // Resume only what was cut short (stopped, or died) over the same bricks, in the same mode.
-    const resume = !!prev && !!vol.rebalance && vol.rebalance.layoutEpoch === epoch && vol.rebalance.mode === mode &&
-      (prev.state === 'stopped' || prev.state === 'running');
-    vol.rebalance = { purpose, mode, throttle, layoutEpoch: epoch, startedAt: new Date().toISOString() };
-    await this.ctx.store.put(vol);
-    await startRebalance(rp, this.main, { throttle, fixLayout, resume });
-    log.info(`volume ${vol.name}: ${purpose === 'rebalance' ? 'rebalance' : 'remove-brick drain'} started (${mode}, ${throttle}${resume ? ', resumed' : ''})`);
-    return this.view(vol)!;
-  }
-
-  /** The status file of the last run with the daemon's view added, or null when no run was started. */
-  view(vol: VolumeDef): RebalanceStatusReply | null {
-    const run = vol.rebalance;
-    const rp = this.proc(vol);
-    const st = run && readRebalanceStatus(rp.status);
-    if (!run || !st) return null;
-    const pid = rebalancePid(rp);
-    const view: RebalanceStatusReply = {
-      volume: vol.name, purpose: run.purpose, throttle: run.throttle, layoutEpoch: run.layoutEpoch, ...st, pid, alive: pid !== null,
-    };
-    if (st.state === 'running' && pid === null) {
-      const again = run.purpose === 'remove-brick' && vol.removing
-        ? `brickfs volume remove-brick ${vol.name} ${removingWords(vol)} start`
-        : `brickfs volume rebalance ${vol.name} start${run.mode === 'fix-layout' ? ' --fix-layout' : ''}`;
-      view.state = 'failed';
-      view.error = `the rebalance process died; start it again to resume (\`${again}\`); its log: ${rp.log}`;
+    const nodes = await this.node.nodesFor(vol);
+    vol.rebalance = { id: randomUUID(), purpose, mode, throttle, layoutEpoch: vol.layoutEpoch ?? 0, startedAt: new Date().toISOString(), nodes };
+    await this.node.launch(vol);
+    const stored = this.ctx.store.get(vol.name) ?? vol;
+    // A first answer with every connected node's own word, not "not started".
+    for (const end = Date.now() + NODES_REPORT_WAIT_MS; Date.now() < end; await sleep(150)) {
+      const rows = await this.node.rows(stored);
+      if (!rows.some((r) => r.connected && r.state === 'not started')) break;
     }
-    return view;
+    log.info(`volume ${vol.name}: ${purpose === 'rebalance' ? 'rebalance' : 'remove-brick drain'} started (${mode}, ${throttle}) on ${nodes.map((n) => n.host).join(', ')}`);
+    return (await this.view(stored))!;
   }
 
-  private needView(vol: VolumeDef): RebalanceStatusReply {
-    const v = this.view(vol);
+  /** The last run of the volume: every node's row and their sum; null when no run was started. */
+  async view(vol: VolumeDef): Promise<RebalanceStatusReply | null> {
+    const run = vol.rebalance;
+    if (!run) return null;
+    const rows = await this.node.rows(vol);
+    // A run stored before runs had ids is known only from this host's status file.
+    if (run.id === undefined && rows.every((r) => r.state === 'not started')) return null;
+    return aggregate(vol, run, rows);
+  }
+
+  private async needView(vol: VolumeDef): Promise<RebalanceStatusReply> {
+    const v = await this.view(vol);
     if (!v) throw new MgmtError(409, `no rebalance has been started on volume ${vol.name}; start one with \`brickfs volume rebalance ${vol.name} start\``);
     return v;
   }
@@ -262,8 +170,8 @@ export class RebalanceOps {
       if (vol.status !== 'started') {
         throw new MgmtError(409, `volume ${name} is not started; start it with \`brickfs volume start ${name}\`, then start the rebalance`);
       }
-      if (vol.removing) this.refuseWhileBusy(vol, 'start a rebalance');
-      if (this.alive(vol)) {
+      if (vol.removing) await this.refuseWhileBusy(vol, 'start a rebalance');
+      if (await this.busy(vol)) {
         throw new MgmtError(409, `a rebalance of volume ${name} is already running; \`brickfs volume rebalance ${name} status\` shows its progress, \`... stop\` stops it`);
       }
       if (distributeUnits(vol).length < 2) {
@@ -279,41 +187,24 @@ export class RebalanceOps {
   }
 
   /** The last rebalance run of a volume (also the drain of a remove-brick). */
-  status(name: string): RebalanceStatusReply {
+  async status(name: string): Promise<RebalanceStatusReply> {
     return this.needView(this.ctx.need(name));
   }
 
-  /** Stops the running rebalance (SIGTERM; it stops after the file in hand) and waits up to 30 s. */
+  /** Stops the running rebalance on every node (SIGTERM; each stops after the files in hand) and waits up to 30 s. */
   stop(name: string): Promise<RebalanceStatusReply> {
     return this.ctx.lock.run(async () => {
       const vol = this.ctx.need(name);
-      const rp = this.proc(vol);
-      const pid = rebalancePid(rp);
-      if (pid === null) {
-        const last = this.view(vol);
+      if (!(await this.busy(vol))) {
+        const last = await this.view(vol);
         throw new MgmtError(409, `no rebalance is running on volume ${name}${last ? ` (the last one is ${last.state})` : ''}`);
       }
-      if (!(await stopRebalance(rp, REBALANCE_STOP_MS))) {
-        throw new MgmtError(500, `the rebalance of volume ${name} (pid ${pid}) did not stop within ${REBALANCE_STOP_MS / 1000} s; ` +
-          `it stops after the file in hand: check \`brickfs volume rebalance ${name} status\` again`);
+      if (!(await this.stopAll(vol))) {
+        throw new MgmtError(500, `the rebalance of volume ${name} did not stop everywhere within ${REBALANCE_STOP_MS / 1000} s; ` +
+          `it stops after the files in hand: check \`brickfs volume rebalance ${name} status\` again`);
       }
       log.info(`volume ${name}: rebalance stopped`);
-      return this.needView(vol);
+      return this.needView(this.ctx.store.get(name) ?? vol);
     });
-  }
-
-  /** After a daemon (re)start, under the lock: adopts live rebalance processes and forgets dead pidfiles. */
-  adoptAll(): void {
-    for (const vol of this.ctx.store.list()) {
-      const rp = this.proc(vol);
-      const pid = rebalancePid(rp);
-      if (pid !== null) log.info(`volume ${vol.name}: rebalance process adopted (pid ${pid})`);
-      else if (fs.existsSync(rp.pidfile)) {
-        fs.rmSync(rp.pidfile, { force: true });
-        if (readRebalanceStatus(rp.status)?.state === 'running') {
-          log.warn(`volume ${vol.name}: the rebalance process died while the daemon was away; \`brickfs volume rebalance ${vol.name} status\` shows where it was`);
-        }
-      }
-    }
   }
 }

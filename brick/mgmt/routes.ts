@@ -176,7 +176,9 @@ export function mgmtRoutes(ops: MgmtOps): Route[] {
     ['GET', new RegExp(`^/v1/volumes/${VOL}/top$`), async ({ params, url }) => ({
       json: await topList(ops.ctx, peers, params[0]!, url.searchParams.get('list'), url.searchParams.get('count'), localParam(url.searchParams.get('local'))),
     })],
-    ['POST', new RegExp(`^/v1/volumes/${VOL}/statedump$`), async ({ params }) => ({ json: await volumes.statedump(params[0]!) })],
+    ['POST', new RegExp(`^/v1/volumes/${VOL}/statedump$`), async ({ params, url }) => ({
+      json: await volumes.statedump(params[0]!, localParam(url.searchParams.get('local'))),
+    })],
     ['PUT', new RegExp(`^/v1/volumes/${VOL}/options/([^/]+)$`), async ({ params, body }) => {
       const value = (body as Partial<SetOptionRequest> | null)?.value;
       if (typeof value !== 'string') throw new UsageError('expected a JSON body {"value": "STRING"}');
@@ -204,7 +206,7 @@ export function mgmtRoutes(ops: MgmtOps): Route[] {
     ['POST', new RegExp(`^/v1/volumes/${VOL}/rebalance/start$`), async ({ params, body }) => ({
       json: await rebalance.start(params[0]!, body as RebalanceStartRequest),
     })],
-    ['GET', new RegExp(`^/v1/volumes/${VOL}/rebalance/status$`), async ({ params }) => ({ json: rebalance.status(params[0]!) })],
+    ['GET', new RegExp(`^/v1/volumes/${VOL}/rebalance/status$`), async ({ params }) => ({ json: await rebalance.status(params[0]!) })],
     ['POST', new RegExp(`^/v1/volumes/${VOL}/rebalance/stop$`), async ({ params }) => ({ json: await rebalance.stop(params[0]!) })],
   ];
 }

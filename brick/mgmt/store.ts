@@ -34,14 +34,31 @@ export interface BrickDef extends BrickInfo {
   replaces?: string;
 }
 
-/** The last rebalance run the daemon started on a volume (to decide whether a new one resumes it). */
+/** A host that runs its share of a rebalance: the daemon owning bricks of the volume. */
+export interface RebalanceNodeDef {
+  /** Its peer UUID (for bricks stored without an owner, "host:HOST"). */
+  peer: string;
+  /** The host as the volume's bricks name it. */
+  host: string;
+}
+
+/**
+ * The last rebalance run of a volume, as desired state: every node in `nodes` runs its
+ * share while the volume is started, the run is not stopped and its layout is current.
+ */
 export interface RebalanceRun {
+  /** Made at start; each node runs a run id once (absent on runs stored before runs had ids). */
+  id?: string;
   purpose: RebalancePurpose;
   mode: RebalanceMode;
   throttle: RebalanceThrottle;
   /** The volume's layoutEpoch when the run started: a stopped run resumes only over the same layout. */
   layoutEpoch: number;
   startedAt: string;
+  /** The hosts that run it, in brick order (absent on older runs: the daemon's own host alone). */
+  nodes?: RebalanceNodeDef[];
+  /** Set by `rebalance stop` (and what stops a run): every node stops its process. */
+  stopped?: boolean;
 }
 
 /** A volume as stored. */
@@ -126,6 +143,12 @@ export class StatePaths {
   rebalanceStatus(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'status.json'); }
   rebalanceCheckpoint(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'checkpoint'); }
   rebalancePidfile(vol: string): string { return path.join(this.volDir(vol), 'run', 'rebalance.pid'); }
+  /** Which run this host's process was last started for (its id, mode and layout epoch). */
+  rebalanceRun(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'run.json'); }
+  /** The pass that marks directories settled after a run of several nodes: its status and pidfile. */
+  rebalanceSettleStatus(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'settle-status.json'); }
+  rebalanceSettlePidfile(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'settle.pid'); }
+  rebalanceSettleCheckpoint(vol: string): string { return path.join(this.volDir(vol), 'rebalance', 'settle-checkpoint'); }
   rebalanceLog(vol: string): string { return path.join(this.root, 'logs', `rebalance-${vol}.log`); }
   /** The self-heal daemon of this host: what it heals, its pidfile, its log. */
   get shdConfig(): string { return path.join(this.root, 'shd', 'config.json'); }

@@ -17,12 +17,16 @@ import { brickPid, BrickStartError, stopBrick } from './bricks.js';
 import { newCredentials, type MgmtContext } from './context.js';
 import { MgmtError } from './errors.js';
 import type { OwnBricks } from './own-bricks.js';
+import { hostPort, type PeerOps } from './peers.js';
 import { REBALANCE_STOP_MS, type RebalanceOps } from './rebalance.js';
 import type { SelfHealDaemon } from './self-heal-daemon.js';
 import { toVolumeInfo, type BrickDef, type VolumeDef } from './store.js';
 import { clientVolfile, volumeType } from './volgen.js';
 
 const log = new Logger('mgmt');
+
+/** How long a statedump waits for another host's daemon to dump its bricks. */
+const STATEDUMP_ASK_MS = 30_000;
 
 /** The lifecycle, options and views of whole volumes. */
 export class VolumeOps {
@@ -32,6 +36,7 @@ export class VolumeOps {
     private readonly rebalance: RebalanceOps,
     private readonly own: OwnBricks,
     private readonly shd: SelfHealDaemon,
+    private readonly peers: PeerOps,
   ) {}
 
   /** Every volume's definition. */
@@ -65,14 +70,28 @@ export class VolumeOps {
 
   /**
    * Each running brick's statedump (GlusterFS's `volume statedump`): SIGUSR1, then the
-   * line the brick writes to its log. A brick that is not running, or does not answer
-   * within requestStatedump's wait, gets an error instead.
+   * line the brick writes to its log. This host dumps its own bricks and asks each other
+   * host's daemon for its own (unless onlyHere: the question of another daemon). A brick
+   * that is not running, or does not answer within requestStatedump's wait, or whose
+   * daemon cannot be reached, gets an error instead.
    */
-  async statedump(name: string): Promise<StatedumpReply> {
+  async statedump(name: string, onlyHere = false): Promise<StatedumpReply> {
     const v = this.ctx.need(name);
+    const asked = new Map<string, Promise<StatedumpReply | Error>>();
     const bricks = await Promise.all(v.bricks.map(async (b) => {
       const where = { host: b.host, path: b.path };
-      if (!(await this.ctx.isMine(b))) return { ...where, error: `on another host: ask its daemon (\`brickfs --server ${b.host} volume statedump ${name}\`)` };
+      if (!(await this.ctx.isMine(b))) {
+        if (onlyHere) return { ...where, error: 'on another host' };
+        if (b.peer === undefined) return { ...where, error: `on another host: ask its daemon (\`brickfs --server ${b.host} volume statedump ${name}\`)` };
+        let reply = asked.get(b.peer);
+        if (!reply) {
+          reply = this.askStatedump(b.peer, name);
+          asked.set(b.peer, reply);
+        }
+        const r = await reply;
+        if (r instanceof Error) return { ...where, error: r.message };
+        return r.bricks.find((x) => x.host === b.host && x.path === b.path) ?? { ...where, error: `the daemon of host ${b.host} did not dump it` };
+      }
       const proc = this.ctx.brickProc(v, b);
       const pid = brickPid(proc);
       if (pid === null) return { ...where, error: 'not running' };
@@ -83,6 +102,28 @@ export class VolumeOps {
       }
     }));
     return { name: v.name, bricks };
+  }
+
+  /** Another host's daemon's statedump of its own bricks of the volume, or why there is none. */
+  private async askStatedump(peer: string, name: string): Promise<StatedumpReply | Error> {
+    let m;
+    try {
+      m = await this.peers.member(peer);
+    } catch (e) {
+      return new Error(`cannot find its host in the pool (${(e as Error).message})`);
+    }
+    if (!m) return new Error('its host is no longer a member of the pool');
+    if (!m.connected) return new Error(`the management daemon of host ${m.owner.hostname} is not connected (\`brickfs pool list\`)`);
+    const where = hostPort(m.owner.hostname, m.owner.port);
+    try {
+      const res = await this.peers.askPeer(where, `/v1/volumes/${encodeURIComponent(name)}/statedump?local=true`, { method: 'POST', body: {}, timeoutMs: STATEDUMP_ASK_MS });
+      const body = await res.json().catch(() => undefined) as (StatedumpReply & { error?: string }) | undefined;
+      if (!res.ok || !Array.isArray(body?.bricks)) return new Error(`the daemon at ${where} answered ${res.status}: ${body?.error ?? 'no statedump'}`);
+      return body;
+    } catch (e) {
+      const err = e as Error & { cause?: { code?: string } };
+      return new Error(`cannot reach the management daemon at ${where} (${err.name === 'TimeoutError' ? `no answer within ${STATEDUMP_ASK_MS / 1000} s` : (err.cause?.code ?? err.message)})`);
+    }
   }
 
   /** Status of every volume. */
@@ -196,7 +237,7 @@ export class VolumeOps {
       const vol = this.ctx.need(name);
       if (vol.status !== 'started') throw new MgmtError(409, `volume ${name} is not started`);
       // A rebalance without bricks would only fail; stopped, it resumes after the next start.
-      if (!(await this.rebalance.stopProcess(vol))) {
+      if (!(await this.rebalance.stopAll(vol))) {
         throw new MgmtError(500, `volume ${name}: the rebalance process did not stop within ${REBALANCE_STOP_MS / 1000} s; try again, or kill it (pid in ${this.ctx.store.paths.rebalancePidfile(name)})`);
       }
       const mine = await this.ctx.myBricks(vol);

@@ -1,6 +1,6 @@
 // Human output of `volume info`, `volume status`, `volume rebalance status`, `peer status` and
 // `pool list`, laid out as gluster's.
-import type { PeerInfo, PoolReply, RebalanceStatusReply, VolumeInfo, VolumeState, VolumeStatusInfo } from '../../lib/mgmt/api.js';
+import type { PeerInfo, PoolReply, RebalanceNodeStatus, RebalanceStatusReply, VolumeInfo, VolumeState, VolumeStatusInfo } from '../../lib/mgmt/api.js';
 import { formatBrick, volumeOptionText } from '../../lib/mgmt/args.js';
 import { DEFAULT_MGMT_PORT } from '../../lib/mgmt/client.js';
 
@@ -83,32 +83,41 @@ export function hms(seconds: number): string {
   return `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
-/** `volume rebalance VOL status` (and remove-brick status) text: gluster's table, then rate, ETA and process. */
+/** `volume rebalance VOL status` (and remove-brick status) text: gluster's table, a row per node and their total, then rate, ETA and processes. */
 export function formatRebalance(r: RebalanceStatusReply): string {
-  const cols: Array<[string, string]> = [
-    ['Node', 'localhost'],
-    ['Rebalanced-files', String(r.filesMoved)],
-    ['size', humanBytes(r.bytesMoved)],
-    ['scanned', String(r.filesScanned)],
-    ['failures', String(r.filesFailed)],
-    ['skipped', String(r.filesSkipped)],
-    ['status', r.state],
-    ['run time in h:m:s', hms(r.elapsedS)],
+  const head = ['Node', 'Rebalanced-files', 'size', 'scanned', 'failures', 'skipped', 'status', 'run time in h:m:s'];
+  const cells = (node: string, x: Omit<RebalanceNodeStatus, 'peer' | 'host' | 'connected'> | RebalanceStatusReply): string[] => [
+    node, String(x.filesMoved), humanBytes(x.bytesMoved), String(x.filesScanned), String(x.filesFailed), String(x.filesSkipped),
+    x.state, hms(x.elapsedS),
   ];
-  const width = cols.map(([h, v]) => Math.max(h.length, v.length));
-  const row = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join('  ');
+  // Replies of daemons from before per-node runs carry no rows: their one node is the daemon asked.
+  const nodes = r.nodes ?? [{ ...r, peer: '', host: 'localhost', self: true as const, connected: true }];
+  const body = [
+    ...nodes.map((n) => cells(n.self ? 'localhost' : `${n.host}${n.connected ? '' : ' (disconnected)'}`, n)),
+    cells('total', r),
+  ];
+  const width = head.map((h, i) => Math.max(h.length, ...body.map((c) => c[i]!.length)));
+  const row = (c: string[]): string => c.map((x, i) => (i === 0 ? x.padEnd(width[i]!) : x.padStart(width[i]!))).join('  ');
+  const rule = row(width.map((w) => '-'.repeat(w)));
   const what = r.purpose === 'remove-brick' ? 'Remove-brick drain' : r.mode === 'fix-layout' ? 'Rebalance (fix-layout)' : 'Rebalance';
+  const running = nodes.filter((n) => n.alive);
   const lines = [
-    `${what} of volume ${r.volume}, throttle ${r.throttle}${r.resumed ? ', resumed' : ''}, started ${r.startedAt}`,
-    row(cols.map(([h]) => h)),
-    row(width.map((w) => '-'.repeat(w))),
-    row(cols.map(([, v]) => v)),
+    `${what} of volume ${r.volume}, throttle ${r.throttle}${r.resumed ? ', resumed' : ''}, started ${r.startedAt}` +
+      `${nodes.length > 1 ? `, on ${nodes.length} nodes` : ''}`,
+    row(head),
+    rule,
+    ...body.slice(0, -1).map(row),
+    rule,
+    row(body.at(-1)!),
     '',
     `Directories: ${r.dirsScanned} scanned, ${r.dirsFixed} layouts fixed`,
     `Rate: ${r.rateFilesPerS.toFixed(1)} files/s, ${(r.rateBytesPerS / 1024 ** 2).toFixed(2)} MiB/s`
       + `; files in volume: ${r.filesTotal ?? 'counting'}`
       + `; estimated time left: ${r.state === 'running' ? (r.etaS === null ? 'unknown' : hms(r.etaS)) : '-'}`,
-    `Process: ${r.alive ? `pid ${r.pid}, running` : 'not running'}${r.finishedAt ? `; finished ${r.finishedAt}` : ''}`,
+    nodes.length === 1
+      ? `Process: ${r.alive ? `pid ${r.pid}, running` : 'not running'}${r.finishedAt ? `; finished ${r.finishedAt}` : ''}`
+      : `Processes: ${running.length === 0 ? 'none running' : running.map((n) => `${n.self ? 'localhost' : n.host} pid ${n.pid}`).join(', ')}`
+        + `${r.finishedAt ? `; finished ${r.finishedAt}` : ''}`,
   ];
   if (r.error) lines.push(`Error: ${r.error}`);
   return `${lines.join('\n')}\n`;

@@ -12,6 +12,7 @@ import {
   type DirEntry, type FopReply, type Iatt,
 } from '../../lib/fops.js';
 import { fanout } from '../../lib/fanout.js';
+import { nameHash } from '../../lib/hash.js';
 import { INTERNAL_PID, serviceFrame } from '../../lib/frame.js';
 import { Fd } from '../../lib/inode.js';
 import { Logger } from '../../lib/log.js';
@@ -47,6 +48,20 @@ export interface RebalanceOptions {
   /** Called after each finished directory (to extend the checkpoint). */
   onDirDone?: (dir: string) => void;
   resumed?: boolean;
+  /**
+   * This node's share of the work, by child index: the children whose files it moves, each
+   * with its place among the hosts holding that child's bricks. Absent: every child, alone.
+   */
+  shares?: ReadonlyMap<number, { index: number; of: number }>;
+  /** Names this node's staging copies (`TAG-gfid`), so it clears only its own leftovers. */
+  node?: string;
+  /** Whether finished directories are marked settled (false while other nodes move files too). Default true. */
+  settle?: boolean;
+  /**
+   * Only mark every directory settled, moving nothing: the last step of a run of several
+   * nodes, once every node has moved its files with no failure.
+   */
+  settleOnly?: boolean;
 }
 
 type Outcome = 'moved' | 'skipped' | 'failed' | 'stays';
@@ -106,12 +121,12 @@ export class Rebalancer {
       } catch { /* not allowed: run at normal priority */ }
     }
     try {
-      await this.clearStaging();
-      if (this.opts.mode === 'migrate') this.status.filesTotal = await this.countFiles('/');
+      if (!this.opts.settleOnly) await this.clearStaging();
+      if (this.opts.mode === 'migrate' && !this.opts.settleOnly) this.status.filesTotal = await this.countFiles('/');
       const queue = ['/'];
       while (queue.length > 0 && !this.stopping) {
         const dir = queue.shift()!;
-        queue.push(...await this.rebalanceDir(dir));
+        queue.push(...await (this.opts.settleOnly ? this.settleDir(dir) : this.rebalanceDir(dir)));
       }
       this.status.state = this.stopping && queue.length > 0 ? 'stopped' : 'completed';
     } catch (e) {
@@ -139,24 +154,49 @@ export class Rebalancer {
     return [...names].sort();
   }
 
-  /** Files under dir (not link files), from a quick listing, for the ETA. */
+  /**
+   * Whether this node deals with an entry listed on a child: every entry when it runs alone;
+   * else those of its own children, an entry of a child on several hosts going to the host
+   * its gfid hashes to (all names of a hard link to the same one).
+   */
+  private mine(child: number, e: DirEntry): boolean {
+    const shares = this.opts.shares;
+    if (!shares) return true;
+    const share = shares.get(child);
+    if (!share) return false;
+    return share.of === 1 || nameHash(e.iatt.gfid ?? e.name) % share.of === share.index;
+  }
+
+  /** This node's files under dir (not link files), from a quick listing, for the ETA. */
   private async countFiles(dir: string): Promise<number> {
     const listings = await this.listDir(dir);
     let n = 0;
-    for (const entries of listings) for (const e of entries) if (!isDir(e.iatt) && !e.linkto) n++;
+    listings.forEach((entries, child) => {
+      for (const e of entries) if (!isDir(e.iatt) && !e.linkto && this.mine(child, e)) n++;
+    });
     for (const sub of this.subdirs(listings)) n += await this.countFiles(joinPath(dir, sub));
     return n;
   }
 
-  /** Leftovers of a run that died between copy and switch: copies nobody points to. */
+  /** Leftovers of a run of this node that died between copy and switch: copies nobody points to. */
   private async clearStaging(): Promise<void> {
     const res = await fanout(this.children, 'readdir', { path: STAGING }, REBALANCE_FRAME);
+    const own = this.opts.node === undefined ? undefined : `${this.opts.node}-`;
     for (const r of res) {
       if (!r.ok) continue;
       for (const e of r.value.entries) {
+        if (own !== undefined && !e.name.startsWith(own)) continue;
         await this.children[r.child]!.call('unlink', { path: `${STAGING}/${e.name}` }, REBALANCE_FRAME).catch(() => undefined);
       }
     }
+  }
+
+  /** Marks a directory's layout settled; returns its subdirectories. */
+  private async settleDir(dir: string): Promise<string[]> {
+    const listings = await this.listDir(dir);
+    await this.dht.settleLayout(dir, REBALANCE_FRAME);
+    this.status.dirsScanned++;
+    return this.subdirs(listings).map((n) => joinPath(dir, n));
   }
 
   /** Fixes a directory's layout, moves its files, settles it; returns its subdirectories. */
@@ -170,7 +210,7 @@ export class Rebalancer {
     const links: Array<{ child: number; entry: DirEntry }> = [];
     listings.forEach((entries, child) => {
       for (const entry of entries) {
-        if (isDir(entry.iatt)) continue;
+        if (isDir(entry.iatt) || !this.mine(child, entry)) continue;
         (entry.linkto ? links : files).push({ child, entry });
       }
     });
@@ -190,7 +230,7 @@ export class Rebalancer {
     if (this.stopping && next < files.length) return subdirs;
     for (const { child, entry } of links) await this.checkLinkfile(dir, child, entry);
     if (failed === 0) {
-      await this.dht.settleLayout(dir, REBALANCE_FRAME);
+      if (this.opts.settle !== false) await this.dht.settleLayout(dir, REBALANCE_FRAME);
       this.opts.onDirDone?.(dir);
     }
     return subdirs;
@@ -243,7 +283,7 @@ export class Rebalancer {
       if (FsError.from(e).code === 'ENOENT') return 'skipped'; // removed or renamed since the listing
       throw e;
     }
-    const stage = `${STAGING}/${gfid ? gfid.toString('hex') : randomUUID()}`;
+    const stage = `${STAGING}/${this.opts.node === undefined ? '' : `${this.opts.node}-`}${gfid ? gfid.toString('hex') : randomUUID()}`;
     // The mover's own fds, on a path each: outside any mount, their paths never change.
     let srcFd: Fd | undefined;
     let dstFd: Fd | undefined;

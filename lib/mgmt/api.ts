@@ -2,7 +2,7 @@
 // the CLI. docs/mgmt-api.md describes the routes; `--json` output of the CLI reuses these
 // shapes, so changing them is a breaking change.
 
-import type { RebalanceStatus, RebalanceThrottle } from './rebalance.js';
+import type { RebalanceState, RebalanceStatus, RebalanceThrottle } from './rebalance.js';
 
 export type { AddBrickRequest, CreateRequest, RemoveBrickRequest } from './args.js';
 
@@ -177,21 +177,49 @@ export interface RebalanceStartRequest {
   throttle?: RebalanceThrottle;
 }
 
+/** A node of a rebalance run that has not acted on it yet (its daemon has not seen the run, or is down). */
+export type RebalanceNodeState = RebalanceState | 'not started';
+
 /**
- * GET /v1/volumes/:name/rebalance/status (and the replies of rebalance start/stop):
- * the rebalance process's status file (lib/mgmt/rebalance.ts) plus what the daemon knows.
- * A status file saying "running" whose process is dead reads "failed".
+ * One node (host) of a rebalance run: its rebalance process's status file as its daemon
+ * read it. A status file saying "running" whose process is dead reads "failed".
+ */
+export interface RebalanceNodeStatus extends Omit<RebalanceStatus, 'state'> {
+  state: RebalanceNodeState;
+  /** The node's peer UUID. */
+  peer: string;
+  /** The node as the volume's bricks name it. */
+  host: string;
+  /** Present (true) on the row of the daemon that answered. */
+  self?: true;
+  /** Pid of its rebalance process (on its host), or null when none runs. */
+  pid: number | null;
+  /** Whether that process is alive. */
+  alive: boolean;
+  /** Whether the node's management daemon is connected (its row is up to date). */
+  connected: boolean;
+}
+
+/**
+ * GET /v1/volumes/:name/rebalance/status (and the replies of rebalance start/stop): the
+ * run, every node's row, and their sum (the fields of RebalanceStatus: counts and rates
+ * added up, times from the first start to the last update, state running while any node
+ * runs or has not started, else failed, stopped or completed in that order of precedence).
  */
 export interface RebalanceStatusReply extends RebalanceStatus {
   volume: string;
+  /** The run's id: every node runs this one. */
+  runId: string;
   purpose: RebalancePurpose;
   throttle: RebalanceThrottle;
   /** The volume's layoutEpoch when the run started. */
   layoutEpoch: number;
-  /** Pid of the rebalance process, or null when none runs. */
+  /** Pid of this host's rebalance process, or null when none runs here. */
   pid: number | null;
-  /** Whether that process is alive. */
+  /** Whether any node's rebalance process is alive. */
   alive: boolean;
+  /** One row per host with bricks of the volume, in brick order. */
+  nodes: RebalanceNodeStatus[];
 }
 
 /** POST /v1/volumes/:name/remove-brick/start. */

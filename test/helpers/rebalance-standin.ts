@@ -17,6 +17,10 @@ const { values } = parseArgs({
     throttle: { type: 'string', default: 'normal' },
     'fix-layout': { type: 'boolean', default: false },
     resume: { type: 'boolean', default: false },
+    subvols: { type: 'string' },
+    node: { type: 'string' },
+    'no-settle': { type: 'boolean', default: false },
+    settle: { type: 'boolean', default: false },
   },
   strict: true,
 });

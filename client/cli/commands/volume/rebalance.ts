@@ -28,7 +28,8 @@ export const command: CommandModule<GlobalArgs, RebalanceArgs> = {
     .example('$0 volume rebalance demo start --throttle lazy', 'leave more of the disks to users')
     .example('$0 volume rebalance demo status', 'progress: files moved, rate, time left')
     .example('$0 volume rebalance demo stop', 'stop after the file in hand; `start` later resumes')
-    .epilog('The rebalance runs as its own process on the daemon\'s host and outlives the CLI and the daemon. '
+    .epilog('The rebalance runs as a process on every host with bricks of the volume, each moving the files of its own bricks; '
+      + 'it outlives the CLI and the daemons. status shows a row per host and their total, from any host of the pool. '
       + 'A stopped rebalance resumes where it stopped when started again over the same bricks.') as unknown as Argv<RebalanceArgs>,
   handler: async (argv: ArgumentsCamelCase<RebalanceArgs>) => {
     await labelled(`volume rebalance: ${argv.volname}`, async () => {
@@ -48,8 +49,10 @@ export const command: CommandModule<GlobalArgs, RebalanceArgs> = {
       if (argv.json) {
         process.stdout.write(`${JSON.stringify(reply, null, 2)}\n`);
       } else if (action === 'start') {
-        process.stdout.write(`volume rebalance: ${argv.volname}: success: rebalance ${reply.resumed ? 'resumed' : 'started'}` +
-          `${reply.alive ? ` (pid ${reply.pid})` : `, and already ${reply.state}`}; ` +
+        const nodes = reply.nodes?.length ?? 1;
+        const where = nodes > 1 ? ` on ${nodes} nodes` : '';
+        const proc = reply.pid !== null ? ` (pid ${reply.pid}${nodes > 1 ? ' here' : ''})` : reply.alive ? '' : `, and already ${reply.state}`;
+        process.stdout.write(`volume rebalance: ${argv.volname}: success: rebalance ${reply.resumed ? 'resumed' : 'started'}${where}${proc}; ` +
           `\`brickfs volume rebalance ${argv.volname} status\` shows its progress\n`);
       } else {
         process.stdout.write(formatRebalance(reply));

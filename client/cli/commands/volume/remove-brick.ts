@@ -57,7 +57,7 @@ export const command: CommandModule<GlobalArgs, RemoveBrickArgs> = {
       if (action === 'start') {
         const r = await api.json<RemoveBrickStartReply>('POST', volumePath(argv.volname, '/remove-brick/start'), body);
         out(r, `${label}: success: draining ${r.removing.bricks.length} brick(s)` +
-          `${r.rebalance.alive ? ` (pid ${r.rebalance.pid})` : ` (the drain is already ${r.rebalance.state})`}; ` +
+          `${r.rebalance.pid !== null ? ` (pid ${r.rebalance.pid})` : r.rebalance.alive ? '' : ` (the drain is already ${r.rebalance.state})`}; ` +
           `watch with \`brickfs volume remove-brick ${argv.volname} ${bricks.join(' ')} status\`, then commit\n`);
         return;
       }
