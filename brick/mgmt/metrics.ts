@@ -90,7 +90,7 @@ export async function collectMetrics(ctx: MgmtContext, rebalance: RebalanceOps):
   await Promise.all(all.map(async (vol) => {
     volStarted.set({ volume: vol.name }, vol.status === 'started' ? 1 : 0);
     volBricks.set({ volume: vol.name }, vol.bricks.length);
-    const rb = rebalance.view(vol);
+    const rb = await rebalance.view(vol);
     if (rb) {
       const l = { volume: vol.name };
       rbRunning.set(l, rb.alive && rb.state === 'running' ? 1 : 0);
