@@ -24,8 +24,8 @@ test('auth.ssl-allow: comma-separated names with * and ? as fnmatch, nothing els
 });
 
 test('volume set takes client.ssl, server.ssl as switches and auth.ssl-allow as a name list', (t) => {
-  t.is(validateVolumeOption('server.ssl', 'on'), 'true');
-  t.is(validateVolumeOption('client.ssl', 'off'), 'false');
+  t.is(validateVolumeOption('server.ssl', 'on'), 'on');
+  t.is(validateVolumeOption('client.ssl', 'off'), 'off');
   t.throws(() => validateVolumeOption('server.ssl', 'maybe'), { instanceOf: UsageError });
   t.is(validateVolumeOption('auth.ssl-allow', 'host1, client-*'), 'host1, client-*');
   t.throws(() => validateVolumeOption('auth.ssl-allow', 'a\nb'), { instanceOf: UsageError, message: /common names/ });
