@@ -69,8 +69,13 @@ export class InodeState {
   /** The file at path (of this gfid, when the reply said) lives on child. */
   setCached(path: string, inode: Inode | undefined, child: number, gfid?: string): void {
     const node = this.inodeOf(path, inode);
-    if (node && node.type !== S_IFDIR && sameFile(node, gfid)) node.ctx.set(this.cachedKey, child);
-    else if (gfid !== undefined) this.unclaimed.set(gfid, { cached: child });
+    if (node && node.type !== S_IFDIR && sameFile(node, gfid)) {
+      node.ctx.set(this.cachedKey, child);
+      // What an earlier reply left for the inode is older than this.
+      if (node.gfid !== undefined) this.unclaimed.delete(node.gfid);
+    } else if (gfid !== undefined) {
+      this.unclaimed.set(gfid, { cached: child });
+    }
   }
 
   /** Where the file at path lives is not known any more. */
@@ -95,6 +100,7 @@ export class InodeState {
     const node = this.inodeOf(dir, inode);
     if (node && (node.type === S_IFDIR || node.type === 0) && sameFile(node, gfid)) {
       node.ctx.set(this.layoutKey, held);
+      if (node.gfid !== undefined) this.unclaimed.delete(node.gfid);
       return;
     }
     if (gfid !== undefined) this.unclaimed.set(gfid, { layout: held });
