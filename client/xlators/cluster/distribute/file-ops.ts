@@ -4,6 +4,7 @@ import { FsError } from '../../../../lib/errors.js';
 import { fanout, firstFailure, successes } from '../../../../lib/fanout.js';
 import { XATTR_GFID, type FopArgs, type FopReply, type StatFs } from '../../../../lib/fops.js';
 import type { Frame } from '../../../../lib/frame.js';
+import type { Inode } from '../../../../lib/inode.js';
 import type { Distribute } from './index.js';
 import { ONE_COPY_DIR_FOPS, onKnownDir, type HolderFop } from './dir-ops.js';
 import { onFd, open, opened } from './fd-ops.js';
@@ -64,7 +65,7 @@ export async function unlink(dht: Distribute, a: FopArgs<'unlink'>, f: Frame): P
 
 /** Runs a fop on the child holding a path; on all children when the path is a directory. */
 export async function onHolder<F extends HolderFop>(dht: Distribute, fop: F, args: FopArgs<F>, frame: Frame): Promise<FopReply<F>> {
-  const { path, inode } = args as { path: string; inode?: FopArgs<'setattr'>['inode'] };
+  const { path, inode } = args as { path: string; inode?: Inode };
   const known = await onCached(dht, path, inode, fop, args, frame) ?? await onKnownDir(dht, path, inode, fop, args, frame);
   if (known) return known;
   return followingMoves(dht, path, inode, frame, async (loc) => {
