@@ -31,6 +31,21 @@ export function isEmptyRange(r: HashRange): boolean {
  * same directory write identical layouts.
  */
 export function computeLayout(weightsOrCount: number | readonly number[], dirPath: string): HashRange[] {
+  return rotatedLayout(weightsOrCount, nameHash(dirPath));
+}
+
+/**
+ * Every layout computeLayout can give for these weights, one per first subvolume: a
+ * directory's layout stays this brick set's whatever its path is now (a renamed directory
+ * keeps the rotation of the path it was made or healed under).
+ */
+export function layoutRotations(weightsOrCount: number | readonly number[]): HashRange[][] {
+  const m = typeof weightsOrCount === 'number' ? weightsOrCount : weightsOrCount.filter((w) => w > 0).length;
+  return Array.from({ length: Math.max(m, 1) }, (_, r) => rotatedLayout(weightsOrCount, r));
+}
+
+/** The layout for these weights whose first range goes to the weighted subvolume at (rotation mod m). */
+function rotatedLayout(weightsOrCount: number | readonly number[], rotation: number): HashRange[] {
   const weights = typeof weightsOrCount === 'number' ? new Array<number>(weightsOrCount).fill(1) : [...weightsOrCount];
   if (typeof weightsOrCount === 'number' && (!Number.isInteger(weightsOrCount) || weightsOrCount < 1)) {
     throw new RangeError(`layout needs at least one subvolume, got ${weightsOrCount}`);
@@ -39,7 +54,6 @@ export function computeLayout(weightsOrCount: number | readonly number[], dirPat
   const active = weights.flatMap((w, i) => (w > 0 ? [i] : []));
   if (active.length === 0) throw new RangeError('layout needs at least one subvolume with a weight above 0');
   const m = active.length;
-  const rotation = nameHash(dirPath) % m;
   const order = active.map((_, k) => active[(rotation + k) % m]!);
   const total = order.reduce((s, i) => s + weights[i]!, 0);
   const ranges: HashRange[] = weights.map(() => ({ ...EMPTY_RANGE }));

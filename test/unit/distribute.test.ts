@@ -7,7 +7,7 @@ import pathMod from 'node:path/posix';
 import { FsError } from '../../lib/errors.js';
 import { isDir, LINKFILE_MODE, S_IFREG, XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO, type FopName } from '../../lib/fops.js';
 import { ROOT_FRAME } from '../../lib/frame.js';
-import { Fd, ROOT_ID } from '../../lib/inode.js';
+import { Fd, ROOT_ID, type Inode } from '../../lib/inode.js';
 import { nameHash } from '../../lib/hash.js';
 import { computeLayout, decodeRange, findRange } from '../../lib/layout.js';
 import { Distribute } from '../../client/xlators/cluster/distribute/index.js';
@@ -359,4 +359,106 @@ test('a create meeting a link file on the hashed child opens the existing file w
   t.is((await dht.call('read', { fd, offset: 0, size: 10 }, USER)).data.toString(), 'there');
   await dht.call('release', { fd }, USER);
   t.deepEqual(kids.map((k) => k.openFds), [0, 0, 0]);
+});
+
+// ---- state follows the inode (as the FUSE bridge passes and moves the mount's inodes) ----
+
+/** Creates a file as the FUSE bridge does: on the table's inode of its name, identified by the reply's gfid. */
+async function createOnInode(dht: Distribute, path: string, data: string): Promise<Inode> {
+  const inode = dht.inodes.entry(ROOT_ID, pathMod.basename(path), S_IFREG | 0o644);
+  const fd = new Fd(inode, O_CREAT | O_RDWR);
+  const r = await dht.call('create', { path, mode: 0o644, flags: fd.flags, fd }, USER);
+  dht.inodes.entry(ROOT_ID, pathMod.basename(path), r.iatt.mode, r.iatt.gfid);
+  await dht.call('write', { fd, offset: 0, data: Buffer.from(data) }, USER);
+  await dht.call('release', { fd }, USER);
+  return inode;
+}
+
+/** Opens and reads a file through an fd on inode. */
+async function readOn(dht: Distribute, inode: Inode): Promise<string> {
+  const fd = new Fd(inode, O_RDONLY);
+  await dht.call('open', { path: inode.path, flags: fd.flags, fd }, USER);
+  const r = await dht.call('read', { fd, offset: 0, size: 100 }, USER);
+  await dht.call('release', { fd }, USER);
+  return r.data.toString();
+}
+
+test('a file renamed through the inode table is still found on its child: no lookup, and the link file takes the inode\'s gfid', async (t) => {
+  const { dht, kids } = make(3);
+  const a = nameOn('/', 1, 3, 'a');
+  const b = nameOn('/', 2, 3, 'b');
+  const inode = await createOnInode(dht, a, 'moved by name');
+  for (const k of kids) k.calls.length = 0;
+  await dht.call('rename', { from: a, to: b, inode }, USER);
+  dht.inodes.move(ROOT_ID, pathMod.basename(a), ROOT_ID, pathMod.basename(b));
+  t.deepEqual(kids.flatMap((k) => k.pathsOf('lookup')), [], 'neither the source (its inode knows where it is) nor, on a settled layout, the target is looked up');
+  t.deepEqual(kids[2]!.fs.xattr(b, XATTR_GFID)?.toString('hex'), inode.gfid, 'the link file carries the gfid the inode knows');
+  for (const k of kids) k.calls.length = 0;
+  t.is(await readOn(dht, inode), 'moved by name');
+  await dht.call('setattr', { path: b, inode, attrs: { mode: 0o600 } }, USER);
+  t.deepEqual(kids.flatMap((k) => k.callsOf('lookup')), [], 'open and setattr go to the data\'s child at once');
+  t.deepEqual(kids.map((k) => k.callsOf('open', 'setattr').length), [0, 2, 0]);
+  t.is(kids[1]!.fs.get(b).mode & 0o777, 0o600);
+});
+
+test('a directory renamed through the inode table keeps its layout: no lookup of it, no layout rewritten, files land by the layout its copies carry', async (t) => {
+  const { dht, kids } = make(3);
+  const r = await dht.call('mkdir', { path: '/d', mode: 0o755 }, USER);
+  const dir = dht.inodes.entry(ROOT_ID, 'd', r.iatt.mode, r.iatt.gfid);
+  // A name whose child differs under the layouts of /d and of /e (the rotation follows the path at mkdir).
+  const name = Array.from({ length: 1000 }, (_, i) => `x${i}`)
+    .find((x) => hashedOf(`/d/${x}`, 3) !== hashedOf(`/e/${x}`, 3))!;
+  await dht.call('rename', { from: '/d', to: '/e', inode: dir }, USER);
+  dht.inodes.move(ROOT_ID, 'd', ROOT_ID, 'e');
+  for (const k of kids) k.calls.length = 0;
+  await createOnInode(dht, `/e/${name}`, 'kept');
+  t.deepEqual(kids.flatMap((k) => k.pathsOf('lookup')), [], 'the layout came from the directory\'s inode');
+  t.deepEqual(kids.flatMap((k) => k.callsOf('setxattr', 'mkdir')), [], 'nothing rewritten');
+  t.deepEqual(holders(kids, `/e/${name}`), [hashedOf(`/d/${name}`, 3)], 'placed by the layout made for /d');
+  // Another client, with no inode of /e, takes the layout its copies carry as this graph's.
+  const other = new Distribute({ name: 'dht2', type: 'cluster/distribute', options: {}, children: kids });
+  for (const k of kids) k.calls.length = 0;
+  t.is((await other.call('lookup', { path: `/e/${name}` }, USER)).iatt.size, 4);
+  t.deepEqual(kids.flatMap((k) => k.callsOf('setxattr', 'mkdir')), [], 'it rewrites no layout either');
+  t.like(dht.statedump(), { layoutsByPath: 0 });
+});
+
+test('what a reply said before the inode existed (a first lookup, a listing, mkdir) is taken over by the inode of its gfid', async (t) => {
+  const { dht, kids } = make(3);
+  await dht.call('lookup', { path: '/' }, USER);
+  const p = nameOn('/', 0, 3);
+  const q = nameOn('/', 1, 3, 'g');
+  kids[2]!.fs.writeFile(p, 'via lookup', { xattrs: { [XATTR_GFID]: Buffer.alloc(16, 1) } });
+  kids[0]!.fs.linkfile(p, 'brick-2');
+  kids[1]!.fs.writeFile(q, 'via listing', { xattrs: { [XATTR_GFID]: Buffer.alloc(16, 2) } });
+  const r = await dht.call('lookup', { path: p }, USER);
+  const pi = dht.inodes.entry(ROOT_ID, pathMod.basename(p), r.iatt.mode, r.iatt.gfid);
+  const listed = (await dht.call('readdir', { path: '/', inode: dht.inodes.root }, USER)).entries.find((e) => e.name === pathMod.basename(q))!;
+  const qi = dht.inodes.entry(ROOT_ID, listed.name, listed.iatt.mode, listed.iatt.gfid);
+  for (const k of kids) k.calls.length = 0;
+  t.is(await readOn(dht, pi), 'via lookup');
+  t.is(await readOn(dht, qi), 'via listing');
+  t.deepEqual(kids.flatMap((k) => k.callsOf('lookup')), []);
+  await dht.call('unlink', { path: q, inode: qi }, USER);
+  t.deepEqual(kids.map((k) => k.callsOf('unlink').length), [0, 1, 0], 'unlinked where the listing saw it');
+  t.like(dht.statedump(), { unclaimed: 0 });
+});
+
+test('hard links share the inode: a fop through either name goes to the data\'s child without a lookup', async (t) => {
+  const { dht, kids } = make(3);
+  const a = nameOn('/', 0, 3, 'a');
+  const b = nameOn('/', 2, 3, 'b');
+  const inode = await createOnInode(dht, a, 'one file');
+  const r = await dht.call('link', { target: a, path: b, inode }, USER);
+  t.is(dht.inodes.entry(ROOT_ID, pathMod.basename(b), r.iatt.mode, r.iatt.gfid), inode, 'the new name is the same inode');
+  t.true(kids[2]!.fs.isLinkfile(b), 'a link file where the new name hashes');
+  for (const k of kids) k.calls.length = 0;
+  await dht.call('setattr', { path: b, inode, attrs: { mode: 0o640 } }, USER);
+  await dht.call('unlink', { path: a, inode }, USER);
+  dht.inodes.remove(ROOT_ID, pathMod.basename(a));
+  t.is(inode.path, b);
+  t.is(await readOn(dht, inode), 'one file');
+  t.deepEqual(kids.flatMap((k) => k.callsOf('lookup')), []);
+  t.deepEqual(holders(kids, b), [0, 2]);
+  t.is(kids[0]!.fs.get(b).mode & 0o777, 0o640);
 });

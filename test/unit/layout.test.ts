@@ -1,7 +1,7 @@
 import test from 'ava';
 import { nameHash } from '../../lib/hash.js';
 import {
-  computeLayout, decodeRange, EMPTY_RANGE, isEmptyRange, encodeRange, findRange, HASH_MAX, isCompleteLayout, type HashRange,
+  computeLayout, decodeRange, EMPTY_RANGE, isEmptyRange, encodeRange, findRange, HASH_MAX, isCompleteLayout, layoutRotations, type HashRange,
 } from '../../lib/layout.js';
 
 test('hash is xxhash32 seed 0, stable across releases (on-brick placement depends on it)', (t) => {
@@ -106,5 +106,18 @@ test('a drained subvolume does not change the other subvolumes\' shares order', 
     const drained = computeLayout([1, 0, 1], `/d${i}`);
     const two = computeLayout(2, `/d${i}`);
     t.deepEqual([drained[0], drained[2]], two);
+  }
+});
+
+test('layoutRotations: one complete layout per weighted subvolume, computeLayout\'s among them, each starting on another subvolume', (t) => {
+  for (const weights of [3, [1, 1, 1, 1], [2, 1, 0, 1]] as const) {
+    const rotations = layoutRotations(weights);
+    const active = typeof weights === 'number' ? weights : weights.filter((w) => w > 0).length;
+    t.is(rotations.length, active);
+    for (const r of rotations) t.true(isCompleteLayout(r));
+    t.is(new Set(rotations.map((r) => findRange(r, 0))).size, active, 'each rotation gives hash 0 to another subvolume');
+    for (const dir of ['/', '/a', '/b/c', '/renamed']) {
+      t.true(rotations.some((r) => JSON.stringify(r) === JSON.stringify(computeLayout(weights, dir))), `${dir}'s layout is a rotation`);
+    }
   }
 });
