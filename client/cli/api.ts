@@ -3,7 +3,7 @@
 import http from 'node:http';
 import { OperationError, UsageError } from '../../lib/errors.js';
 import type { ErrorReply } from '../../lib/mgmt/api.js';
-import { parseServer, type ServerAddr } from '../../lib/mgmt/client.js';
+import { parseServer, unreachable, type ServerAddr } from '../../lib/mgmt/client.js';
 import { readRootToken, tokenFile, type TokenLookup } from '../../lib/mgmt/token.js';
 
 /** Options every command has (declared global in index.ts). */
@@ -74,7 +74,8 @@ export class MgmtApi {
       if (timeoutMs > 0) req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs / 1000} s`), { code: 'ETIMEDOUT' })));
       req.on('error', (e: NodeJS.ErrnoException) => {
         if (e.code && UNREACHABLE.has(e.code)) {
-          reject(new OperationError(`cannot reach the management daemon at ${this.where} (${e.code}); start it with \`brickfs daemon\``));
+          const { reason, hint } = unreachable(this.server, e.code);
+          reject(new OperationError(`${reason}; ${hint}`));
         } else {
           reject(new OperationError(`request to the management daemon at ${this.where} failed: ${e.message}`));
         }
