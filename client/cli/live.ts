@@ -26,7 +26,8 @@ export interface WatchOptions {
 export async function watch(look: () => Promise<Frame>, opts: WatchOptions): Promise<void> {
   const stream = opts.stream ?? process.stdout;
   const now = opts.now ?? ((): Date => new Date());
-  const live = stream.isTTY ? createLogUpdate(stream) : undefined;
+  // A pseudo-terminal nobody sized (rows 0) would show log-update nothing at all.
+  const live = stream.isTTY && stream.rows > 0 ? createLogUpdate(stream) : undefined;
   let stopped = false;
   let wake: (() => void) | undefined;
   const stop = (): void => {
@@ -46,7 +47,7 @@ export async function watch(look: () => Promise<Frame>, opts: WatchOptions): Pro
       if (f.done) break;
       await new Promise<void>((resolve) => {
         wake = resolve;
-        setTimeout(resolve, opts.intervalMs).unref();
+        setTimeout(resolve, opts.intervalMs);
       });
     }
   } finally {
