@@ -5,9 +5,14 @@
  * there, human-readable lines when stderr is a terminal (docs/operations.md, "Logs").
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import tty from 'node:tty';
 import { pino, stdTimeFunctions, type DestinationStream, type Logger as Pino } from 'pino';
-import { prettyFactory } from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
+
+// pino-pretty is loaded only when a person reads: most processes log to a file, and every
+// brick, mount and CLI run would pay for loading it.
+const requireCjs = createRequire(import.meta.url);
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export type Level = typeof LOG_LEVELS[number];
@@ -32,6 +37,7 @@ let threshold = RANK[isLogLevel(process.env.BRICKFS_LOG) ? process.env.BRICKFS_L
 
 /** Human-readable lines for a person watching: `ISO-TIME LEVEL [name] message`. */
 function prettyLine(colorize: boolean): (json: string) => string {
+  const { prettyFactory } = requireCjs('pino-pretty') as typeof PinoPretty;
   return prettyFactory({
     colorize,
     translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'",

@@ -56,3 +56,22 @@ export async function watch(look: () => Promise<Frame>, opts: WatchOptions): Pro
     process.removeListener('SIGTERM', stop);
   }
 }
+
+/** A one-line status of long work, with notes that stay (warnings). */
+export interface StatusLine {
+  /** Shows line as the current status: in place of the last on a terminal, as a new line elsewhere. */
+  update(line: string): void;
+  /** A line that stays above the status. */
+  note(line: string): void;
+  /** Leaves the last status on the screen; later output goes below it. */
+  done(): void;
+}
+
+/** A StatusLine on stream (`bench` shows each step of a run on stderr so). */
+export function statusLine(stream: NodeJS.WriteStream = process.stderr): StatusLine {
+  const live = stream.isTTY && stream.rows > 0 ? createLogUpdate(stream) : undefined;
+  if (!live) {
+    return { update: (line) => { stream.write(`${line}\n`); }, note: (line) => { stream.write(`${line}\n`); }, done: () => undefined };
+  }
+  return { update: (line) => live(line), note: (line) => live.persist(line), done: () => live.done() };
+}
