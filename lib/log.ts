@@ -76,10 +76,6 @@ export class Logger {
     threshold = RANK[level];
   }
 
-  static get level(): Level {
-    return LOG_LEVELS[threshold]!;
-  }
-
   error(msg: string): void { if (threshold >= RANK.error) this.out.error(msg); }
   warn(msg: string): void { if (threshold >= RANK.warn) this.out.warn(msg); }
   info(msg: string): void { if (threshold >= RANK.info) this.out.info(msg); }
