@@ -35,7 +35,7 @@ export interface LogRecord {
 
 let threshold = RANK[isLogLevel(process.env.BRICKFS_LOG) ? process.env.BRICKFS_LOG : 'warn'];
 
-/** Human-readable lines for a person watching: `ISO-TIME LEVEL [name] message`. */
+/** Human-readable lines for a person watching: `[ISO-TIME] LEVEL: [name] message`. */
 function prettyLine(colorize: boolean): (json: string) => string {
   const { prettyFactory } = requireCjs('pino-pretty') as typeof PinoPretty;
   return prettyFactory({
