@@ -34,3 +34,17 @@ test('statusLine off a terminal: every update and note is a line', (t) => {
   s.done();
   t.is(text(), 'step 1\nwarning: x\nstep 2\n');
 });
+
+test('statusLine on a terminal: the status is redrawn in place, notes stay', (t) => {
+  const { stream, text } = fakeStream(true);
+  const s = statusLine(stream);
+  s.update('step 1');
+  s.note('warning: x');
+  s.update('step 2');
+  s.done();
+  // eslint-disable-next-line no-control-regex
+  const plain = text().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+  t.regex(text(), /\x1b\[/); // eslint-disable-line no-control-regex
+  t.true(plain.includes('warning: x'));
+  t.true(plain.trimEnd().endsWith('step 2'), JSON.stringify(plain));
+});
