@@ -70,11 +70,11 @@ export class MountedVolume {
       m.volfileWatcher = new VolfileWatcher(o.watch, graphs, o.volfileText);
       m.volfileWatcher.start();
     }
-    // Unmounted from outside (umount, fusermount -u): stop serving. Said on stderr (the mount's
-    // log) whatever the log level, as the line saying it was mounted is.
+    // Unmounted from outside (umount, fusermount -u): stop serving. Logged whatever the log
+    // level, as the line saying it was mounted is.
     m.watcher = setInterval(() => {
       if (isMounted(m.mountpoint)) return;
-      process.stderr.write(`${new Date().toISOString()} ${m.mountpoint} was unmounted from outside (umount); mount process ${process.pid} exits\n`);
+      log.always(`${m.mountpoint} was unmounted from outside (umount); mount process ${process.pid} exits`);
       void m.stop().then(() => process.exit(0));
     }, 1000);
     m.watcher.unref();

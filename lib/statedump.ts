@@ -1,14 +1,20 @@
-// GlusterFS's statedump, our way: on SIGUSR1 a mount or brick process writes one line
-// `<ISO time> statedump <JSON>` to its log (stderr). This module writes that line and reads
-// it back for whoever sent the signal (the daemon's `volume statedump`, tests).
+// GlusterFS's statedump, our way: on SIGUSR1 a mount or brick process writes one record
+// `{"msg":"statedump","statedump":{...}}` to its log (stderr). This module writes that record
+// and reads it back for whoever sent the signal (the daemon's `volume statedump`, tests).
 import fs from 'node:fs';
+import { Logger, parseLogLines } from './log.js';
 
-const LINE = /statedump (\{.*\})\n/;
 const POLL_MS = 50;
+const log = new Logger('statedump');
 
-/** Writes a statedump line to stderr, the process's log. */
+/** Writes a statedump record to the process's log, whatever its level. */
 export function writeStatedump(dump: Record<string, unknown>): void {
-  process.stderr.write(`${new Date().toISOString()} statedump ${JSON.stringify(dump)}\n`);
+  log.always('statedump', { statedump: dump });
+}
+
+/** The first statedump record in a log's text. */
+export function findStatedump(text: string): Record<string, unknown> | undefined {
+  return parseLogLines(text).find((r) => r.msg === 'statedump' && r.statedump)?.statedump as Record<string, unknown> | undefined;
 }
 
 /** Sends SIGUSR1 to pid and returns the statedump it writes to `log` within waitMs. */
@@ -17,8 +23,8 @@ export async function requestStatedump(pid: number, log: string, waitMs = 5000):
   process.kill(pid, 'SIGUSR1');
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const m = LINE.exec(fs.readFileSync(log).subarray(from).toString('utf8'));
-    if (m) return JSON.parse(m[1]!) as Record<string, unknown>;
+    const dump = findStatedump(fs.readFileSync(log).subarray(from).toString('utf8'));
+    if (dump) return dump;
     if (Date.now() > deadline) throw new Error(`no statedump in ${log} within ${waitMs / 1000} s`);
     await new Promise((r) => setTimeout(r, POLL_MS));
   }

@@ -6,6 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnDataPath } from '../../lib/data-path-process.js';
+import { formatLogText } from '../../lib/log.js';
 
 /** dist/brick/main.js, next to this module's own directory in the build. */
 export const BRICK_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
@@ -126,7 +127,7 @@ export async function brickState(b: BrickProcess): Promise<{ pid: number | null;
 export function logTail(file: string, offset: number, lines = 15): string {
   try {
     const text = fs.readFileSync(file).subarray(offset).toString('utf8');
-    return text.trimEnd().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');
+    return formatLogText(text).split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');
   } catch {
     return '    (no log)';
   }

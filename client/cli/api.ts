@@ -3,7 +3,7 @@
 import http from 'node:http';
 import { OperationError, UsageError } from '../../lib/errors.js';
 import type { ErrorReply } from '../../lib/mgmt/api.js';
-import { parseServer, type ServerAddr } from '../../lib/mgmt/client.js';
+import { parseServer, unreachable, type ServerAddr } from '../../lib/mgmt/client.js';
 import { mgmtTransport } from '../../lib/mgmt/http.js';
 import { tlsDir } from '../../lib/tls.js';
 import { readRootToken, tokenFile, type TokenLookup } from '../../lib/mgmt/token.js';
@@ -98,7 +98,8 @@ export class MgmtApi {
             `the management daemon at ${this.where} hung up (ECONNRESET): if it has secure-access on, turn it on on this host too ` +
             `(${tlsDir()}/secure-access, with this host's certificate); docs/security.md, "TLS"`));
         } else if (e.code && UNREACHABLE.has(e.code)) {
-          reject(new OperationError(`cannot reach the management daemon at ${this.where} (${e.code}); start it with \`brickfs daemon\``));
+          const { reason, hint } = unreachable(this.server, e.code);
+          reject(new OperationError(`${reason}; ${hint}`));
         } else {
           reject(new OperationError(`request to the management daemon at ${this.where} failed: ${e.message}`));
         }

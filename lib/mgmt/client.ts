@@ -94,6 +94,23 @@ export class VolfileServerDownError extends OperationError {
   }
 }
 
+/** getaddrinfo's answers for a name it could not turn into an address. */
+const UNRESOLVED = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_NODATA', 'EAI_FAIL']);
+
+/**
+ * Why the daemon at `server` could not be reached, from the connection error's code, and what
+ * to do: a name that does not resolve is a typo or a DNS matter, not a daemon to start.
+ */
+export function unreachable(server: ServerAddr, code: string | undefined): { reason: string; hint: string } {
+  if (code && UNRESOLVED.has(code)) {
+    return {
+      reason: `host name ${server.host} does not resolve (${code})`,
+      hint: `${code === 'EAI_AGAIN' ? 'the resolver did not answer: try again, or' : 'check the name, or'} give the daemon's address (for example 127.0.0.1:${server.port})`,
+    };
+  }
+  return { reason: `cannot reach the management daemon at ${formatServer(server)}${code ? ` (${code})` : ''}`, hint: 'start it with `brickfs daemon`' };
+}
+
 /** Fetches a volume's client volfile from a management daemon, with messages a user can act on. */
 export async function fetchVolfile(server: ServerAddr, volume: string): Promise<FetchedVolfile> {
   let res: Response;
@@ -111,7 +128,8 @@ export async function fetchVolfile(server: ServerAddr, volume: string): Promise<
       throw new VolfileServerDownError(`the management daemon at ${formatServer(server)} hung up (ECONNRESET)`,
         'if it has secure-access on, turn it on on this host too, with this host\'s certificate (docs/security.md, "TLS")');
     }
-    throw new VolfileServerDownError(`cannot reach the management daemon at ${formatServer(server)}`, 'start it with `brickfs daemon`');
+    const { reason, hint } = unreachable(server, cause?.code);
+    throw new VolfileServerDownError(reason, hint);
   }
   const text = await res.text();
   if (res.ok) return { text, version: versionOf(res) };

@@ -80,6 +80,18 @@ test('the daemon not running is exit 1 saying how to start it', async (t) => {
   t.regex(r.stderr, new RegExp(`cannot reach the management daemon at 127.0.0.1:${port}.*start it with \`brickfs daemon\``));
 });
 
+test('a server name that does not resolve is said so (not "start a daemon"), for commands and for mount', async (t) => {
+  // .invalid never resolves (RFC 6761), whatever the resolver.
+  const r = await runCli(['volume', 'info'], { server: 'nosuchhost.invalid:7007' });
+  t.is(r.code, 1);
+  t.regex(r.stderr, /host name nosuchhost\.invalid does not resolve \((ENOTFOUND|EAI_AGAIN)\); .*give the daemon's address/);
+  t.notRegex(r.stderr, /brickfs daemon/);
+  const dir = tmpDir(t);
+  const m = await runCli(['mount', 'nosuchhost.invalid:/demo', dir]);
+  t.is(m.code, 1);
+  t.regex(m.stderr, /host name nosuchhost\.invalid does not resolve/);
+});
+
 test('create refusals: duplicate name, non-empty brick, nested bricks, brick reuse; --force overrides', async (t) => {
   const d = await startDaemon(t);
   const [b0, b1, b2, b3] = brickPaths(t, 4) as [string, string, string, string];

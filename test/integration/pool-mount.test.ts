@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { mountPidfile, mountRunFile } from '../../client/mount-table.js';
 import type { StatusListReply } from '../../lib/mgmt/api.js';
+import { formatLogText } from '../../lib/log.js';
 import { isMountPoint, mountStatedump, unmountQuietly } from '../helpers/cluster.js';
 import type { RunResult } from '../helpers/cli.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
@@ -29,7 +30,7 @@ async function ok(t: { fail(m: string): void }, d: TestDaemon, args: string[]): 
 
 function readLog(mnt: string): string {
   try {
-    return fs.readFileSync(mountRunFile(mnt, 'log'), 'utf8');
+    return formatLogText(fs.readFileSync(mountRunFile(mnt, 'log'), 'utf8'));
   } catch {
     return '';
   }

@@ -115,7 +115,7 @@ test('backup-volfile-servers: a mount whose server is down gets the volfile from
   // Every server down: exit 1 naming each.
   const none = await cli(['mount', `localhost:${dead}:/bk`, mnt, '-o', `backup-volfile-servers=127.0.0.1`]);
   t.is(none.code, 1, none.stderr);
-  t.regex(none.stderr, new RegExp(`no volfile server of volume bk could serve it \\(cannot reach the management daemon at localhost:${dead}; cannot reach the management daemon at 127\\.0\\.0\\.1:${dead}\\)`));
+  t.regex(none.stderr, new RegExp(`no volfile server of volume bk could serve it \\(cannot reach the management daemon at localhost:${dead} \\(ECONNREFUSED\\); cannot reach the management daemon at 127\\.0\\.0\\.1:${dead} \\(ECONNREFUSED\\)\\)`));
   // The live server refuses (no such volume): the backups are not asked, the refusal is the answer.
   const missing = await cli(['mount', `${d.server}:/nosuch`, mnt, '-o', `backup-volfile-servers=127.0.0.1/${dead}`]);
   t.is(missing.code, 1);

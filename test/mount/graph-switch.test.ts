@@ -17,6 +17,8 @@ import { Graph } from '../../lib/graph.js';
 import { CtxKey, type Fd, InodeTable, ROOT_ID } from '../../lib/inode.js';
 import { registerXlator } from '../../lib/registry.js';
 import { Xlator } from '../../lib/xlator.js';
+import { formatLogText } from '../../lib/log.js';
+import { findStatedump } from '../../lib/statedump.js';
 import { runCliOk } from '../helpers/cli.js';
 import { isMountPoint, mountVolfile, startDistribute, unmountQuietly } from '../helpers/cluster.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
@@ -29,7 +31,7 @@ function mountLog(dir: string): string {
 
 function readLog(dir: string): string {
   try {
-    return fs.readFileSync(mountLog(dir), 'utf8');
+    return formatLogText(fs.readFileSync(mountLog(dir), 'utf8'));
   } catch {
     return '';
   }
@@ -134,8 +136,8 @@ test('volume set switches a mounted client to the new graph; open files keep wor
   t.true(v2 > v1);
   // The statedump (SIGUSR1, as glusterfs) shows the graph serving now and nothing left open on it.
   process.kill(m.pid, 'SIGUSR1');
-  const dump = await eventually(() => /statedump (\{.*\})\n/.exec(readLog(m.mnt))?.[1], 5000, 'statedump');
-  t.like(JSON.parse(dump!) as object, { graph: 2, version: v2, handles: 2 });
+  const dump = await eventually(() => findStatedump(fs.readFileSync(mountLog(m.mnt), 'utf8')), 5000, 'statedump');
+  t.like(dump, { graph: 2, version: v2, handles: 2 });
   // The data reached the bricks as plain files.
   const onBrick = m.bricks.map((b) => path.join(b, 'dir', 'rw')).find((p) => fs.existsSync(p));
   t.is(onBrick && fs.readFileSync(onBrick, 'utf8'), 'before the switch\nafter the switch\n');

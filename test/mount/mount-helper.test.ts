@@ -176,7 +176,7 @@ test.serial('mount.brickfs run as mount(8) runs it: mounts (HOST:/VOL and gluste
     t.true(fs.statSync(log).size > 0, log);
     fs.truncateSync(log, 0);
     await requestStatedump(pid, log);
-    t.regex(fs.readFileSync(log, 'utf8'), /^\d{4}-\d\d-\d\dT[^\n]* statedump \{/, `${log}: the first line after truncation is at offset 0`);
+    t.regex(fs.readFileSync(log, 'utf8'), /^\{"level":"info","time":"\d{4}-[^\n]*"name":"statedump","statedump":\{/, `${log}: the first line after truncation is at offset 0`);
   }
   await plainUmount(t, mnt);
 

@@ -5,6 +5,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { formatLogText } from '../../lib/log.js';
 import { startDistribute } from '../helpers/cluster.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { RawBrickClient } from '../helpers/wire.js';
@@ -36,7 +37,7 @@ test('a wrong subvolume name is refused with the same words as any refusal, nami
     t.false(a.reason!.includes(brick.dir));
   }
   // The brick's own log says why, for its administrator.
-  t.regex(fs.readFileSync(brick.log, 'utf8'), /asked for subvolume "\/not\/exported", not exported here/);
+  t.regex(formatLogText(fs.readFileSync(brick.log, 'utf8')), /asked for subvolume "\/not\/exported", not exported here/);
 });
 
 test('the management daemon refuses requests from browsers (Origin, Sec-Fetch-Site) with 403 and changes nothing', async (t) => {

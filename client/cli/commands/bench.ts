@@ -4,6 +4,7 @@ import { DEFAULT_FILES, DEFAULT_ROUNDS, DEFAULT_RUNTIME_S, DEFAULT_SIZE, benchOp
 import { formatTable, toJson, toSvg } from '../../bench/report.js';
 import { BenchRun } from '../../bench/run.js';
 import type { GlobalArgs } from '../api.js';
+import { statusLine } from '../live.js';
 
 type BenchArgs = GlobalArgs & RawBenchOptions;
 
@@ -36,14 +37,16 @@ export const command: CommandModule<GlobalArgs, BenchArgs> = {
       + 'dropped between writes and reads (echo 3 > /proc/sys/vm/drop_caches, as root; --no-drop-caches to skip). fio comes from Debian: apt-get install fio.') as unknown as Argv<BenchArgs>,
   handler: async (argv: ArgumentsCamelCase<BenchArgs>) => {
     const o = benchOptions(argv);
+    const status = statusLine(process.stderr);
     const run = new BenchRun(o, {
-      progress: (line) => process.stderr.write(`${line}\n`),
-      warn: (line) => process.stderr.write(`warning: ${line}\n`),
+      progress: (line) => status.update(line),
+      warn: (line) => status.note(`warning: ${line}`),
     });
     await run.preflight();
     // An interrupted run must not leave fio running or a 512 MiB scratch file behind. The
     // cleanup is synchronous up to process.exit: more signals wait and cannot cut it short.
     const onSignal = (sig: keyof typeof SIGNALS): void => {
+      status.done();
       process.stderr.write(`bench: interrupted by ${sig}; removing scratch directories (SIGKILL would leave them)\n`);
       const left = run.abort();
       if (left.length === 0) process.stderr.write('bench: scratch directories removed\n');
@@ -57,6 +60,7 @@ export const command: CommandModule<GlobalArgs, BenchArgs> = {
     });
     try {
       const report = await run.run();
+      status.done();
       process.stdout.write(formatTable(report));
       if (o.json) {
         fs.writeFileSync(o.json, toJson(report));

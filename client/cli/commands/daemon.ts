@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { OperationError, UsageError } from '../../../lib/errors.js';
-import { Logger } from '../../../lib/log.js';
+import { formatLogText, Logger, LOG_LEVELS, type Level } from '../../../lib/log.js';
 import type { HealthReply } from '../../../lib/mgmt/api.js';
 import { DEFAULT_BRICK_PORT_BASE, DEFAULT_STATE_DIR, runDaemon } from '../../../brick/mgmt/daemon.js';
 import { parseStoreUrl } from '../../../brick/mgmt/store/url.js';
@@ -18,6 +18,7 @@ interface DaemonArgs extends GlobalArgs {
   detach: boolean;
   store?: string;
   'brick-port-base': number;
+  'log-level'?: Level;
 }
 
 /** This CLI's entry module: the detached daemon runs it again, in the foreground. */
@@ -51,12 +52,13 @@ async function detach(argv: ArgumentsCamelCase<DaemonArgs>, stateDir: string): P
     CLI_ENTRY, 'daemon', '--port', String(argv.port), '--listen', argv.listen, '--state', stateDir,
     '--brick-port-base', String(argv.brickPortBase),
     ...(argv.store === undefined ? [] : ['--store', argv.store]),
+    ...(argv.logLevel === undefined ? [] : ['--log-level', argv.logLevel]),
   ], { detached: true, stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   let exited: string | undefined;
   child.once('exit', (code, signal) => { exited = signal ? `killed by ${signal}` : `exit code ${code}`; });
   const api = new MgmtApi({ host: argv.listen === '0.0.0.0' ? '127.0.0.1' : argv.listen === '::' ? '::1' : argv.listen, port: argv.port });
-  const tail = (): string => fs.readFileSync(logFile).subarray(offset).toString('utf8').trimEnd().split('\n').slice(-10).join('\n');
+  const tail = (): string => formatLogText(fs.readFileSync(logFile).subarray(offset).toString('utf8')).split('\n').slice(-10).join('\n');
   try {
     for (const end = Date.now() + 10_000; ;) {
       if (exited) throw new OperationError(`the daemon exited at start (${exited}):\n${tail()}`);
@@ -86,6 +88,7 @@ export const command: CommandModule<GlobalArgs, DaemonArgs> = {
     })
     .option('detach', { type: 'boolean', default: false, describe: 'Run in the background; print its pid once it answers' })
     .option('brick-port-base', { type: 'number', default: DEFAULT_BRICK_PORT_BASE, describe: 'First TCP port given to new bricks' })
+    .option('log-level', { choices: LOG_LEVELS, describe: 'The daemon\'s own log level (default: BRICKFS_LOG, else info); bricks and services take BRICKFS_LOG' })
     .example('$0 daemon', 'run in the foreground on port 7007 (Ctrl-C stops it; bricks keep running)')
     .example('$0 daemon --detach --state /tmp/brickfs', 'run in the background with state in /tmp/brickfs')
     .example('$0 daemon --store etcd://10.0.0.1:2379,10.0.0.2:2379', 'keep volume definitions in etcd, shared with the other daemons of the pool'),
@@ -98,7 +101,8 @@ export const command: CommandModule<GlobalArgs, DaemonArgs> = {
       process.stdout.write(`${await detach(argv, stateDir)}\n`);
       return;
     }
-    if (!process.env.BRICKFS_LOG) Logger.setLevel('info');
+    if (argv.logLevel) Logger.setLevel(argv.logLevel);
+    else if (!process.env.BRICKFS_LOG) Logger.setLevel('info');
     const d = await runDaemon({ port: argv.port, listen: argv.listen, stateDir, brickPortBase: argv.brickPortBase, store: argv.store });
     // Only the daemon stops: bricks run in their own sessions and keep serving mounts.
     const stop = (): void => { void d.close().finally(() => process.exit(0)); };

@@ -148,7 +148,7 @@ async function mountInForeground(volfileText: string, volfileName: string, sourc
     process.send?.({ error: (e as Error).message });
     throw new OperationError((e as Error).message);
   }
-  process.stderr.write(`${new Date().toISOString()} mounted ${source} on ${m.mountpoint} (pid ${process.pid})\n`);
+  new Logger('mount').always(`mounted ${source} on ${m.mountpoint} (pid ${process.pid})`);
   process.send?.({ ready: true });
   if (process.connected) process.disconnect();
   const stop = (): void => {
