@@ -3,7 +3,9 @@ import type { RebalanceStartRequest, RebalanceStatusReply } from '../../../../li
 import { parseRebalanceArgs } from '../../../../lib/mgmt/args.js';
 import { REBALANCE_THROTTLES } from '../../../../lib/mgmt/rebalance.js';
 import { labelled, MgmtApi, volumePath, type GlobalArgs } from '../../api.js';
+import { UsageError } from '../../../../lib/errors.js';
 import { formatRebalance } from '../../format.js';
+import { watch } from '../../live.js';
 
 interface RebalanceArgs extends GlobalArgs {
   volname: string;
@@ -11,6 +13,8 @@ interface RebalanceArgs extends GlobalArgs {
   'fix-layout': boolean;
   throttle?: string;
   json: boolean;
+  watch: boolean;
+  interval: number;
 }
 
 export const command: CommandModule<GlobalArgs, RebalanceArgs> = {
@@ -23,10 +27,13 @@ export const command: CommandModule<GlobalArgs, RebalanceArgs> = {
     .option('fix-layout', { type: 'boolean', default: false, describe: 'start: only give directories layouts over every brick; move no file' })
     .option('throttle', { type: 'string', choices: [...REBALANCE_THROTTLES], describe: 'start: how hard to push (default normal)' })
     .option('json', { type: 'boolean', default: false, describe: 'Print the status object (docs/mgmt-api.md)' })
+    .option('watch', { type: 'boolean', default: false, describe: 'With status: show it again every --interval seconds until no node runs (in place on a terminal)' })
+    .option('interval', { type: 'number', default: 2, describe: 'Seconds between two looks with --watch' })
     .example('$0 volume rebalance demo start', 'move files to the bricks their names hash to now')
     .example('$0 volume rebalance demo start --fix-layout', 'new files may land on new bricks; existing ones stay')
     .example('$0 volume rebalance demo start --throttle lazy', 'leave more of the disks to users')
     .example('$0 volume rebalance demo status', 'progress: files moved, rate, time left')
+    .example('$0 volume rebalance demo status --watch', 'follow it until every node is done')
     .example('$0 volume rebalance demo stop', 'stop after the file in hand; `start` later resumes')
     .epilog('The rebalance runs as a process on every host with bricks of the volume, each moving the files of its own bricks; '
       + 'it outlives the CLI and the daemons. status shows a row per host and their total, from any host of the pool. '
@@ -36,7 +43,16 @@ export const command: CommandModule<GlobalArgs, RebalanceArgs> = {
       const { action, fixLayout, throttle } = parseRebalanceArgs(argv.volname, (argv.words ?? []).map(String), {
         fixLayout: argv['fix-layout'], throttle: argv.throttle,
       });
+      if (argv.watch && (action !== 'status' || argv.json)) throw new UsageError(`--watch follows status, without --json: brickfs volume rebalance ${argv.volname} status --watch`);
+      if (!(argv.interval > 0)) throw new UsageError(`--interval is seconds, more than 0: brickfs volume rebalance ${argv.volname} status --watch --interval 2`);
       const api = MgmtApi.fromArgs(argv);
+      if (argv.watch) {
+        await watch(async () => {
+          const r = await api.json<RebalanceStatusReply>('GET', volumePath(argv.volname, '/rebalance/status'));
+          return { text: formatRebalance(r), done: r.state !== 'running' };
+        }, { intervalMs: argv.interval * 1000 });
+        return;
+      }
       let reply: RebalanceStatusReply;
       if (action === 'start') {
         const body: RebalanceStartRequest = { fixLayout, ...(throttle ? { throttle } : {}) };
