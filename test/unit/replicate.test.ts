@@ -7,7 +7,7 @@ import { FsError } from '../../lib/errors.js';
 import { ENTRYLK_WHOLE_DIR, S_IFDIR, S_IFREG, XATTR_AFR } from '../../lib/fops.js';
 import { INTERNAL_PID, ROOT_FRAME } from '../../lib/frame.js';
 import { nameHash } from '../../lib/hash.js';
-import { Fd, InodeTable, ROOT_ID } from '../../lib/inode.js';
+import { Fd, InodeTable, ROOT_ID, type Inode } from '../../lib/inode.js';
 import { INODE_LOCK, Replicate } from '../../client/xlators/cluster/replicate/index.js';
 import { counters, StubChild, stubChildren, userFrame } from '../helpers/stub-child.js';
 
@@ -281,12 +281,18 @@ function lockOps(k: StubChild): string[] {
   });
 }
 
-test('a rename of a file mid-burst: the burst posts under the old name first, the replica that missed a write stays blamed under the new one, and nothing stays locked', async (t) => {
+/** A set of n replicas over an inode table, with /f created through it (its write bursts end only when told). */
+async function withCreated(n: number): Promise<{ afr: Replicate; kids: StubChild[]; table: InodeTable; inode: Inode; fd: Fd }> {
   const table = new InodeTable();
-  const { afr, kids } = make(3, { 'post-op-delay-ms': '60000' }, table);
+  const { afr, kids } = make(n, { 'post-op-delay-ms': '60000' }, table);
   const inode = table.entry(ROOT_ID, 'f', S_IFREG);
   const fd = new Fd(inode, O_CREAT | O_RDWR);
   await afr.call('create', { path: '/f', mode: 0o644, flags: fd.flags, fd }, USER);
+  return { afr, kids, table, inode, fd };
+}
+
+test('a rename of a file mid-burst: the burst posts under the old name first, the replica that missed a write stays blamed under the new one, and nothing stays locked', async (t) => {
+  const { afr, kids, table, inode, fd } = await withCreated(3);
   kids[1]!.fail('write', 'ENOSPC', { path: '/f' });
   await afr.call('write', { fd, offset: 0, data: Buffer.from('one') }, USER);
   for (const k of kids) t.deepEqual(inodeLocks(k), ['/f'], `${k.name}: the burst holds its lock under the old name`);
@@ -318,11 +324,7 @@ test('a rename of a file mid-burst: the burst posts under the old name first, th
 });
 
 test('a rename the burst did not see (made by another client, learned by the table): its post-op lands on the file under the new name, its unlock where the lock was taken', async (t) => {
-  const table = new InodeTable();
-  const { afr, kids } = make(2, { 'post-op-delay-ms': '60000' }, table);
-  const inode = table.entry(ROOT_ID, 'f', S_IFREG);
-  const fd = new Fd(inode, O_CREAT | O_RDWR);
-  await afr.call('create', { path: '/f', mode: 0o644, flags: fd.flags, fd }, USER);
+  const { afr, kids, table, fd } = await withCreated(2);
   await afr.call('write', { fd, offset: 0, data: Buffer.from('data') }, USER);
   for (const k of kids) k.fs.add('/g', k.fs.drop('/f'));
   table.move(ROOT_ID, 'f', ROOT_ID, 'g');
