@@ -235,7 +235,9 @@ export class WriteBursts {
   private armTimer(s: FileBursts, b: WriteBurst): void {
     if (b.inflight > 0 || s.open !== b) return;
     clearTimeout(b.timer);
-    b.timer = setTimeout(() => this.trackEnding(s, this.end(s, true)), this.set.options.postOpDelayMs());
+    b.timer = setTimeout(() => {
+      if (s.open === b) this.trackEnding(s, this.end(s, true));
+    }, this.set.options.postOpDelayMs());
   }
 
   /**
