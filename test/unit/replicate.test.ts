@@ -4,20 +4,20 @@
 import test from 'ava';
 import { constants as fsConstants } from 'node:fs';
 import { FsError } from '../../lib/errors.js';
-import { S_IFREG, XATTR_AFR } from '../../lib/fops.js';
+import { ENTRYLK_WHOLE_DIR, S_IFDIR, S_IFREG, XATTR_AFR } from '../../lib/fops.js';
 import { INTERNAL_PID, ROOT_FRAME } from '../../lib/frame.js';
 import { nameHash } from '../../lib/hash.js';
-import { Fd, InodeTable, ROOT_ID } from '../../lib/inode.js';
-import { Replicate } from '../../client/xlators/cluster/replicate/index.js';
+import { Fd, InodeTable, ROOT_ID, type Inode } from '../../lib/inode.js';
+import { INODE_LOCK, Replicate } from '../../client/xlators/cluster/replicate/index.js';
 import { counters, StubChild, stubChildren, userFrame } from '../helpers/stub-child.js';
 
 const { O_CREAT, O_RDWR, O_RDONLY, O_WRONLY } = fsConstants;
 const USER = userFrame(1000, 100);
 
-function make(n: number, options: Record<string, string> = {}): { afr: Replicate; kids: StubChild[] } {
+function make(n: number, options: Record<string, string> = {}, inodes?: InodeTable): { afr: Replicate; kids: StubChild[] } {
   const kids = stubChildren(n, 'rep');
   const afr = new Replicate({
-    name: 'afr', type: 'cluster/replicate', options: { 'entry-post-op-delay-ms': '0', ...options }, children: kids,
+    name: 'afr', type: 'cluster/replicate', options: { 'entry-post-op-delay-ms': '0', ...options }, children: kids, inodes,
   });
   return { afr, kids };
 }
@@ -264,6 +264,136 @@ test('an fd follows its file across a rename: the writes after it run their burs
     t.deepEqual(afrOf(k, '/g', 2), [0, 0, 0, 0], `${k.name}: nothing pending`);
     t.deepEqual(k.heldLocks(), []);
     t.is(k.openFds, 0);
+  }
+});
+
+/** The inode locks (a file's own, as write bursts take them) a child holds, by path. */
+function inodeLocks(k: StubChild): string[] {
+  return k.heldLocks().filter((l) => l.includes(JSON.stringify(INODE_LOCK))).map((l) => l.split(' ')[0]!);
+}
+
+/** The lock names the xattrops a child got took or dropped, with their paths. */
+function lockOps(k: StubChild): string[] {
+  return k.callsOf('xattrop', 'entrylk').flatMap((c) => {
+    const a = c.args as { lock?: { name: string }; unlock?: { name: string }; cmd?: string; name?: string };
+    if (c.fop === 'entrylk') return [`${a.cmd} ${c.path}`];
+    return [...(a.lock ? [`lock+mark ${c.path}`] : []), ...(a.unlock ? [`clear+unlock ${c.path}`] : []), ...(!a.lock && !a.unlock ? [`xattrop ${c.path}`] : [])];
+  });
+}
+
+/** A set of n replicas over an inode table, with /f created through it (its write bursts end only when told). */
+async function withCreated(n: number): Promise<{ afr: Replicate; kids: StubChild[]; table: InodeTable; inode: Inode; fd: Fd }> {
+  const table = new InodeTable();
+  const { afr, kids } = make(n, { 'post-op-delay-ms': '60000' }, table);
+  const inode = table.entry(ROOT_ID, 'f', S_IFREG);
+  const fd = new Fd(inode, O_CREAT | O_RDWR);
+  await afr.call('create', { path: '/f', mode: 0o644, flags: fd.flags, fd }, USER);
+  return { afr, kids, table, inode, fd };
+}
+
+test('a rename of a file mid-burst: the burst posts under the old name first, the replica that missed a write stays blamed under the new one, and nothing stays locked', async (t) => {
+  const { afr, kids, table, inode, fd } = await withCreated(3);
+  kids[1]!.fail('write', 'ENOSPC', { path: '/f' });
+  await afr.call('write', { fd, offset: 0, data: Buffer.from('one') }, USER);
+  for (const k of kids) t.deepEqual(inodeLocks(k), ['/f'], `${k.name}: the burst holds its lock under the old name`);
+  await afr.call('rename', { from: '/f', to: '/g', inode }, USER);
+  table.move(ROOT_ID, 'f', ROOT_ID, 'g');
+  for (const k of kids) t.deepEqual(inodeLocks(k), [], `${k.name}: the burst's lock on the old name went with its post-op`);
+  for (const i of [0, 2]) t.deepEqual(afrOf(kids[i]!, '/g', 3), [0, 0, 1, 1, 0, 0], `rep-${i} blames rep-1 on the file under its new name`);
+  // A file made at the old name meanwhile takes its own burst there at once.
+  const other = new Fd(table.entry(ROOT_ID, 'f', S_IFREG), O_CREAT | O_RDWR);
+  await afr.call('create', { path: '/f', mode: 0o644, flags: other.flags, fd: other }, USER);
+  t.is((await afr.call('write', { fd: other, offset: 0, data: Buffer.from('new') }, USER)).size, 3);
+  for (const k of kids) k.calls.length = 0;
+  await afr.call('write', { fd, offset: 3, data: Buffer.from('two') }, USER);
+  for (const k of kids) t.deepEqual(lockOps(k), ['lock+mark /g'], `${k.name}: the next write starts a burst under the new name`);
+  for (const f of [fd, other]) {
+    await afr.call('fsync', { fd: f, datasync: false }, USER);
+    await afr.call('release', { fd: f }, USER);
+  }
+  await afr.fini();
+  for (const i of [0, 2]) {
+    t.is(kids[i]!.fs.readFile('/g').toString(), 'onetwo');
+    t.deepEqual(afrOf(kids[i]!, '/g', 3), [0, 0, 1, 1, 0, 0], `rep-${i} still blames rep-1, which missed the first write`);
+  }
+  for (const k of kids) {
+    t.is(k.fs.readFile('/f').toString(), 'new');
+    t.deepEqual(afrOf(k, '/f', 3), [0, 0, 0, 0, 0, 0]);
+    t.deepEqual(k.heldLocks(), []);
+  }
+});
+
+test('a rename the burst did not see (made by another client, learned by the table): its post-op lands on the file under the new name, its unlock where the lock was taken', async (t) => {
+  const { afr, kids, table, fd } = await withCreated(2);
+  await afr.call('write', { fd, offset: 0, data: Buffer.from('data') }, USER);
+  for (const k of kids) k.fs.add('/g', k.fs.drop('/f'));
+  table.move(ROOT_ID, 'f', ROOT_ID, 'g');
+  for (const k of kids) k.calls.length = 0;
+  await afr.call('fsync', { fd, datasync: false }, USER);
+  for (const k of kids) {
+    t.deepEqual(lockOps(k).sort(), ['unlock /f', 'xattrop /g'], `${k.name}: post-op on the file, unlock on the name that took the lock`);
+    t.deepEqual(afrOf(k, '/g', 2), [0, 0, 0, 0], `${k.name}: nothing pending on the file`);
+    t.deepEqual(inodeLocks(k), []);
+  }
+  await afr.call('release', { fd }, USER);
+  await afr.fini();
+});
+
+test('hard links: the burst is the file\'s, whatever name its fds and fops use; an unlink of the name that took its lock posts it first', async (t) => {
+  const table = new InodeTable();
+  const { afr, kids } = make(2, { 'post-op-delay-ms': '60000' }, table);
+  for (const k of kids) {
+    k.fs.writeFile('/a', '');
+    k.fs.link('/a', '/b');
+  }
+  const inode = table.entry(ROOT_ID, 'a', S_IFREG, 'g1');
+  t.is(table.entry(ROOT_ID, 'b', S_IFREG, 'g1'), inode, 'one inode for both names');
+  const fdA = new Fd(inode, O_RDWR);
+  const fdB = new Fd(inode, O_RDWR);
+  await afr.call('open', { path: '/a', flags: O_RDWR, fd: fdA }, USER);
+  await afr.call('open', { path: '/b', flags: O_RDWR, fd: fdB }, USER);
+  for (const k of kids) k.calls.length = 0;
+  await afr.call('write', { fd: fdA, offset: 0, data: Buffer.from('aa') }, USER);
+  await afr.call('write', { fd: fdB, offset: 2, data: Buffer.from('bb') }, USER);
+  await afr.call('setattr', { path: '/b', inode, attrs: { mode: 0o600 } }, USER);
+  for (const k of kids) t.deepEqual(lockOps(k), ['lock+mark /a'], `${k.name}: one lock and pre-op for the writes and the setattr of both names`);
+  t.like(afr.statedump(), { writeBursts: 1 });
+  await afr.call('unlink', { path: '/a', inode }, USER);
+  table.remove(ROOT_ID, 'a');
+  for (const k of kids) {
+    t.deepEqual(inodeLocks(k), [], `${k.name}: the burst's lock under the unlinked name went before it`);
+    t.deepEqual(afrOf(k, '/b', 2), [0, 0, 0, 0], `${k.name}: its post-op landed on the file`);
+    t.is(k.fs.readFile('/b').toString(), 'aabb');
+    t.is(k.fs.get('/b').mode & 0o777, 0o600);
+  }
+  for (const fd of [fdA, fdB]) await afr.call('release', { fd }, USER);
+  await afr.fini();
+});
+
+test('a directory\'s entry burst hangs on its inode: after a rename of the directory its changes take a burst under the new name', async (t) => {
+  const table = new InodeTable();
+  const { afr, kids } = make(2, { 'entry-post-op-delay-ms': '60000' }, table);
+  for (const k of kids) k.fs.mkdirp('/d');
+  const dir = table.entry(ROOT_ID, 'd', S_IFDIR);
+  for (const k of kids) k.calls.length = 0;
+  for (const n of ['x', 'y', 'z']) await afr.call('mkdir', { path: `/d/${n}`, mode: 0o755 }, USER);
+  for (const k of kids) t.deepEqual(lockOps(k), ['lock+mark /d'], `${k.name}: three mkdirs, one whole-directory lock and pre-op`);
+  t.like(afr.statedump(), { entryBursts: 1 });
+  await afr.call('rename', { from: '/d', to: '/e', inode: dir }, USER);
+  table.move(ROOT_ID, 'd', ROOT_ID, 'e');
+  for (const k of kids) t.deepEqual(k.heldLocks().filter((l) => l.startsWith('/d ')), [], `${k.name}: the burst under the old name ended first`);
+  for (const k of kids) k.calls.length = 0;
+  await afr.call('mkdir', { path: '/e/w', mode: 0o755 }, USER);
+  await afr.call('mkdir', { path: '/e/v', mode: 0o755 }, USER);
+  for (const k of kids) {
+    t.deepEqual(lockOps(k), ['lock+mark /e'], `${k.name}: the next changes share a burst under the new name`);
+    t.true(k.heldLocks().some((l) => l.startsWith(`/e ${JSON.stringify(ENTRYLK_WHOLE_DIR)} `)), `${k.name}: the burst holds the new name's whole-directory lock`);
+  }
+  await afr.fini();
+  for (const k of kids) {
+    t.deepEqual(k.heldLocks(), []);
+    t.deepEqual(afrOf(k, '/e', 2), [0, 0, 0, 0]);
+    t.deepEqual(k.fs.list('/e').sort(), ['v', 'w', 'x', 'y', 'z']);
   }
 });
 

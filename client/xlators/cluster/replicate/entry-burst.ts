@@ -2,16 +2,10 @@ import pathMod from 'node:path/posix';
 import { FsError } from '../../../../lib/errors.js';
 import { settleEach, successes } from '../../../../lib/fanout.js';
 import type { Xattrs } from '../../../../lib/fops.js';
+import { CtxKey, type InodeTable } from '../../../../lib/inode.js';
 import type { Logger } from '../../../../lib/log.js';
 import { renamedPath } from '../../../../lib/paths.js';
-
-/** What a lock + pre-op got on each replica (replicate's lockAndMark). */
-export interface Marked {
-  locked: number[];
-  marked: number[];
-  reachable: number[];
-  error?: FsError;
-}
+import type { Marked } from './transaction.js';
 
 /**
  * A run of entry changes (create, unlink, mkdir...) in one directory under one
@@ -21,6 +15,9 @@ export interface Marked {
  * one request of work.
  */
 interface EntryBurst {
+  /** The directory's state it belongs to. */
+  state: DirBursts;
+  /** Where its lock and marks were taken (the brick keys locks by path). */
   dir: string;
   locked: number[];
   marked: number[];
@@ -31,9 +28,25 @@ interface EntryBurst {
   timer?: NodeJS.Timeout;
 }
 
+/** One directory's entry bursts: on the directory's inode, or in the fallback map by path. */
+interface DirBursts {
+  /** Its path when last used: a burst locks and marks by it (a rename of it ends its bursts first). */
+  dir: string;
+  /** The open burst, or the promise of one being started (undefined: it could not start). */
+  open?: EntryBurst | Promise<EntryBurst | undefined>;
+  /** The last burst's post-op on its way: the next burst here starts after it. */
+  ending?: Promise<void>;
+  /** Its lock was wanted by someone else (or busy): changes go one by one until then. */
+  pausedUntil?: number;
+}
+
 /** What EntryBursts needs of replicate. */
 export interface EntryBurstHost {
   log: Logger;
+  /** The mount's inode table: a directory's bursts hang on its inode. */
+  inodes: InodeTable;
+  /** Owner of the inode slot (the replicate instance's name). */
+  owner: string;
   /** The pre-op (1) or its undo (-1): entry changes pending on every replica. */
   entryMarks(n: 1 | -1): Xattrs;
   /** Post-op marks clearing the replicas that did every change. */
@@ -63,34 +76,82 @@ function sameReplicas(a: readonly number[], b: readonly number[]): boolean {
 const MAX_AGE_MS = 5000;
 /** After a directory's lock was wanted by someone else (or busy), its changes go one by one this long. */
 const PAUSE_MS = 1000;
-/** Bound on the directories remembered as paused. */
-const MAX_PAUSED = 1024;
+/** Bound on the directories without an inode remembered by path (paused ones, beside those with a burst). */
+const MAX_BY_PATH = 1024;
 
 /**
- * The entry bursts of one replicate instance, by directory. A change joins the open burst
- * of its directory or starts one (trylock only: a busy lock, someone else's or a name
- * lock of our own, means the change goes the one-by-one way, so nothing waits on a lock
- * this client holds). A burst ends after the host's idle time without changes, at
+ * The entry bursts of one replicate instance, each on its directory's inode. A change joins
+ * the open burst of its directory or starts one (trylock only: a busy lock, someone else's
+ * or a name lock of our own, means the change goes the one-by-one way, so nothing waits on
+ * a lock this client holds). A burst ends after the host's idle time without changes, at
  * MAX_AGE_MS, when the brick says another request waits for its lock (a `contended`
  * push), and before what replicate must not do under it: a rename or rmdir of the
  * directory (the post-op goes by path), and anything that answers the directory's
  * attributes (the post-op moves its ctime).
  */
 export class EntryBursts {
-  private readonly open = new Map<string, EntryBurst | Promise<EntryBurst | undefined>>();
-  /** Post-ops on their way, by directory: the next burst there starts after. */
-  private readonly ending = new Map<string, Promise<void>>();
-  private readonly pausedUntil = new Map<string, number>();
+  private readonly key: CtxKey<DirBursts>;
+  /**
+   * Directories the inode table does not know, by path. Entry fops carry no inode of their
+   * parent, so a directory's state is found through the table by path; a rebalance or heal
+   * process works on detached inodes and its table never learns the names, so its
+   * directories' bursts can only be kept by path. Looked at first, so a directory keeps
+   * the state it started with when the table learns it meanwhile.
+   */
+  private readonly byPath = new Map<string, DirBursts>();
+  /** Directories with a burst open or ending: for the scans by path (renames, listings, contention, fini). */
+  private readonly active = new Set<DirBursts>();
 
-  constructor(private readonly host: EntryBurstHost) {}
+  constructor(private readonly host: EntryBurstHost) {
+    this.key = new CtxKey<DirBursts>(host.owner);
+  }
+
+  private state(dir: string): DirBursts | undefined {
+    const kept = this.byPath.get(dir);
+    if (kept) return kept;
+    const inode = this.host.inodes.find(dir);
+    return inode?.isDir() ? inode.ctx.get(this.key) : undefined;
+  }
+
+  private ensure(dir: string): DirBursts {
+    const got = this.state(dir);
+    if (got) {
+      got.dir = dir;
+      return got;
+    }
+    const made: DirBursts = { dir };
+    const inode = this.host.inodes.find(dir);
+    if (inode?.isDir()) return inode.ctx.set(this.key, made);
+    if (this.byPath.size >= MAX_BY_PATH) for (const [d, x] of this.byPath) if (this.idle(x)) this.byPath.delete(d);
+    this.byPath.set(dir, made);
+    return made;
+  }
+
+  /** No burst, no post-op on its way, no pause: nothing worth keeping. */
+  private idle(s: DirBursts): boolean {
+    return !s.open && !s.ending && (s.pausedUntil ?? 0) <= Date.now();
+  }
+
+  /** Drops a directory's state once nothing is left of it. */
+  private tidy(s: DirBursts): void {
+    if (s.open || s.ending) return;
+    this.active.delete(s);
+    if (!this.idle(s)) return;
+    if (this.byPath.get(s.dir) === s) this.byPath.delete(s.dir);
+    const inode = this.host.inodes.find(s.dir);
+    if (inode?.ctx.get(this.key) === s) inode.ctx.take(this.key);
+  }
 
   /** Whether this client holds marks of its own on dir now (open, starting or ending). */
   busy(dir: string): boolean {
-    return this.open.has(dir) || this.ending.has(dir);
+    const s = this.state(dir);
+    return s !== undefined && (s.open !== undefined || s.ending !== undefined);
   }
 
   get size(): number {
-    return this.open.size;
+    let n = 0;
+    for (const s of this.active) if (s.open) n++;
+    return n;
   }
 
   /**
@@ -99,39 +160,43 @@ export class EntryBursts {
    */
   async join(dir: string, waitForEnding = true): Promise<EntryBurst | undefined> {
     for (;;) {
-      const entry = this.open.get(dir);
+      const s = this.ensure(dir);
+      const entry = s.open;
       if (entry) {
         const b = await entry;
         if (!b) return undefined;
-        if (this.open.get(dir) !== b) continue;
+        if (s.open !== b) continue;
         if (b.failed.size === 0 && Date.now() - b.startedAt < MAX_AGE_MS) {
           b.inflight++;
           clearTimeout(b.timer);
           return b;
         }
         // A replica failed a change (a new burst finds who is there) or it is old enough.
-        this.endBehind(dir);
+        this.endBehind(s);
         continue;
       }
-      if (!waitForEnding && this.ending.has(dir)) return undefined;
-      await this.landed(dir);
-      if (this.open.has(dir)) continue;
-      if ((this.pausedUntil.get(dir) ?? 0) > Date.now()) return undefined;
-      const starting = this.start(dir);
-      this.open.set(dir, starting);
+      if (s.ending) {
+        if (!waitForEnding) return undefined;
+        await this.landed(s);
+        continue;
+      }
+      if ((s.pausedUntil ?? 0) > Date.now()) return undefined;
+      const starting = this.start(s, dir);
+      s.open = starting;
+      this.active.add(s);
       const b = await starting;
-      if (this.open.get(dir) === starting) {
-        if (b) this.open.set(dir, b);
-        else this.open.delete(dir);
+      if (s.open === starting) {
+        s.open = b;
+        if (!b) this.tidy(s);
       }
       if (!b) return undefined;
     }
   }
 
-  private async start(dir: string): Promise<EntryBurst | undefined> {
+  private async start(s: DirBursts, dir: string): Promise<EntryBurst | undefined> {
     const got = await this.host.tryLockAndMark(dir, this.host.entryMarks(1), this.host.entryMarks(-1)).catch(() => undefined);
     if (!got) {
-      this.pause(dir);
+      this.pause(s);
       return undefined;
     }
     if (!got.marked.length || !this.host.hasQuorum(got.reachable)) {
@@ -139,7 +204,7 @@ export class EntryBursts {
       await this.host.clearAndUnlock(dir, got.locked, got.marked, this.host.entryMarks(-1), false);
       return undefined;
     }
-    return { dir, locked: got.locked, marked: got.marked, failed: new Set(), inflight: 0, startedAt: Date.now() };
+    return { state: s, dir, locked: got.locked, marked: got.marked, failed: new Set(), inflight: 0, startedAt: Date.now() };
   }
 
   /**
@@ -182,40 +247,41 @@ export class EntryBursts {
   /** A change of the burst is over: the last one out starts its idle time. */
   private leave(b: EntryBurst): void {
     b.inflight--;
-    if (b.inflight === 0 && this.open.get(b.dir) === b) {
+    if (b.inflight === 0 && b.state.open === b) {
       clearTimeout(b.timer);
-      b.timer = setTimeout(() => this.endBehind(b.dir), this.host.idleMs());
+      b.timer = setTimeout(() => this.endBehind(b.state), this.host.idleMs());
     }
   }
 
-  /** Ends dir's burst: post-op for the replicas that did every change, unlock. */
-  async end(dir: string, behind = false): Promise<void> {
-    const entry = this.open.get(dir);
+  /** Ends the directory's burst: post-op for the replicas that did every change, unlock. */
+  private async end(s: DirBursts, behind = false): Promise<void> {
+    const entry = s.open;
     if (!entry) return;
     const b = await entry;
-    if (!b || this.open.get(dir) !== b) return;
-    this.open.delete(dir);
+    if (!b || s.open !== b) return;
+    s.open = undefined;
     clearTimeout(b.timer);
     const posting = (async (): Promise<void> => {
       while (b.inflight > 0) await new Promise((r) => setImmediate(r));
       const done = b.marked.filter((i) => !b.failed.has(i));
-      await this.host.clearAndUnlock(dir, b.locked, b.marked, this.host.entryClear(done), behind);
+      await this.host.clearAndUnlock(b.dir, b.locked, b.marked, this.host.entryClear(done), behind);
     })();
     const landed: Promise<void> = posting.finally(() => {
-      if (this.ending.get(dir) === landed) this.ending.delete(dir);
+      if (s.ending === landed) s.ending = undefined;
+      this.tidy(s);
     });
-    this.ending.set(dir, landed);
+    s.ending = landed;
     this.host.inBackground(landed);
     if (!behind) await landed;
   }
 
-  private endBehind(dir: string): void {
-    void this.end(dir, true).catch((e: Error) => this.host.log.warn(`entry post-op of ${dir}: ${e.message}`));
+  private endBehind(s: DirBursts): void {
+    void this.end(s, true).catch((e: Error) => this.host.log.warn(`entry post-op of ${s.dir}: ${e.message}`));
   }
 
-  /** Waits until the post-op of dir's last burst has landed (its lock is free again). */
-  async landed(dir: string): Promise<void> {
-    for (let e = this.ending.get(dir); e; e = this.ending.get(dir)) {
+  /** Waits until the post-op of the directory's last burst has landed (its lock is free again). */
+  private async landed(s: DirBursts): Promise<void> {
+    for (let e = s.ending; e; e = s.ending) {
       this.host.flushBehind();
       await e.catch(() => undefined);
     }
@@ -223,8 +289,13 @@ export class EntryBursts {
 
   /** Ends dir's burst and waits for its post-op (and any before it) to land. */
   async endAndLand(dir: string): Promise<void> {
-    await this.end(dir);
-    await this.landed(dir);
+    const s = this.state(dir);
+    if (s) await this.endAndLandState(s);
+  }
+
+  private async endAndLandState(s: DirBursts): Promise<void> {
+    await this.end(s);
+    await this.landed(s);
   }
 
   /** endAndLand for the bursts of dir's subdirectories (a listing of dir carries their attributes). */
@@ -239,27 +310,22 @@ export class EntryBursts {
 
   /** endAndLand for every directory with a burst open or ending that `which` picks. */
   private async endWhere(which: (dir: string) => boolean): Promise<void> {
-    if (this.open.size === 0 && this.ending.size === 0) return;
-    const dirs = [...new Set([...this.open.keys(), ...this.ending.keys()])].filter(which);
-    for (const d of dirs) await this.endAndLand(d);
+    if (this.active.size === 0) return;
+    for (const s of [...this.active].filter((x) => which(x.dir))) await this.endAndLandState(s);
   }
 
-  /** Another request waits for dir's lock: end the burst now, and go one by one for a while. */
+  /** Another request waits for the lock taken on dir: end the burst now, and go one by one for a while. */
   contended(dir: string): void {
-    this.pause(dir);
-    this.endBehind(dir);
+    const s = [...this.active].find((x) => x.dir === dir) ?? this.ensure(dir);
+    this.pause(s);
+    this.endBehind(s);
   }
 
   async endAll(): Promise<void> {
-    for (const dir of [...this.open.keys()]) await this.end(dir).catch(() => undefined);
+    for (const s of [...this.active]) await this.end(s).catch(() => undefined);
   }
 
-  private pause(dir: string): void {
-    const now = Date.now();
-    if (this.pausedUntil.size >= MAX_PAUSED) {
-      for (const [d, until] of this.pausedUntil) if (until <= now) this.pausedUntil.delete(d);
-      if (this.pausedUntil.size >= MAX_PAUSED) this.pausedUntil.clear();
-    }
-    this.pausedUntil.set(dir, now + PAUSE_MS);
+  private pause(s: DirBursts): void {
+    s.pausedUntil = Date.now() + PAUSE_MS;
   }
 }

@@ -11,10 +11,9 @@ import { Fd } from '../../../../lib/inode.js';
 import type { Logger } from '../../../../lib/log.js';
 import type { Xlator } from '../../../../lib/xlator.js';
 import { Changelog, changelogNames, KINDS, type Kind } from './changelog.js';
+import { INODE_LOCK } from './transaction.js';
 
 const CHUNK = 1024 * 1024;
-/** The lock name replicate's transactions and heals take on a path's inode (index.ts's INODE_LOCK). */
-const INODE_LOCK = '\u0000inode';
 /** brickfs' own xattrs that travel with a recreated copy (never the changelog). */
 const CARRIED = [XATTR_GFID, XATTR_LAYOUT, XATTR_LINKTO];
 
