@@ -2,7 +2,6 @@
 // --watch` too): on a terminal the report is redrawn in place (log-update); elsewhere (a
 // pipe, a file, CI) each report that differs from the last is printed as plain lines under a
 // `== TIME` line, so a log of it reads top to bottom and no escape codes end up in it.
-import { createLogUpdate } from 'log-update';
 
 /** One look at the work: the text to show, and whether there is nothing left to watch. */
 export interface Frame {
@@ -20,14 +19,24 @@ export interface WatchOptions {
 }
 
 /**
+ * A redrawable area on stream when it is a terminal with a size (a pseudo-terminal nobody
+ * sized, rows 0, would show log-update nothing at all), else undefined. log-update is loaded
+ * only then: every CLI command imports this module, and loading it costs a third of a second.
+ */
+async function liveArea(stream: NodeJS.WriteStream): Promise<ReturnType<typeof import('log-update').createLogUpdate> | undefined> {
+  if (!stream.isTTY || !(stream.rows > 0)) return undefined;
+  const { createLogUpdate } = await import('log-update');
+  return createLogUpdate(stream);
+}
+
+/**
  * Calls look() every intervalMs and shows its text until a frame says done, SIGINT or
  * SIGTERM arrives (the last frame stays on the screen), or look() throws (thrown on).
  */
 export async function watch(look: () => Promise<Frame>, opts: WatchOptions): Promise<void> {
   const stream = opts.stream ?? process.stdout;
   const now = opts.now ?? ((): Date => new Date());
-  // A pseudo-terminal nobody sized (rows 0) would show log-update nothing at all.
-  const live = stream.isTTY && stream.rows > 0 ? createLogUpdate(stream) : undefined;
+  const live = await liveArea(stream);
   let stopped = false;
   let wake: (() => void) | undefined;
   const stop = (): void => {
@@ -68,8 +77,8 @@ export interface StatusLine {
 }
 
 /** A StatusLine on stream (`bench` shows each step of a run on stderr so). */
-export function statusLine(stream: NodeJS.WriteStream = process.stderr): StatusLine {
-  const live = stream.isTTY && stream.rows > 0 ? createLogUpdate(stream) : undefined;
+export async function statusLine(stream: NodeJS.WriteStream = process.stderr): Promise<StatusLine> {
+  const live = await liveArea(stream);
   if (!live) {
     return { update: (line) => { stream.write(`${line}\n`); }, note: (line) => { stream.write(`${line}\n`); }, done: () => undefined };
   }

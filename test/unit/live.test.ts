@@ -25,9 +25,9 @@ test('watch: an error of a look ends it and is thrown on', async (t) => {
   await t.throwsAsync(watch(async () => { throw new Error('daemon gone'); }, { intervalMs: 1, stream }), { message: 'daemon gone' });
 });
 
-test('statusLine off a terminal: every update and note is a line', (t) => {
+test('statusLine off a terminal: every update and note is a line', async (t) => {
   const { stream, text } = fakeStream(false);
-  const s = statusLine(stream);
+  const s = await statusLine(stream);
   s.update('step 1');
   s.note('warning: x');
   s.update('step 2');
@@ -35,9 +35,9 @@ test('statusLine off a terminal: every update and note is a line', (t) => {
   t.is(text(), 'step 1\nwarning: x\nstep 2\n');
 });
 
-test('statusLine on a terminal: the status is redrawn in place, notes stay', (t) => {
+test('statusLine on a terminal: the status is redrawn in place, notes stay', async (t) => {
   const { stream, text } = fakeStream(true);
-  const s = statusLine(stream);
+  const s = await statusLine(stream);
   s.update('step 1');
   s.note('warning: x');
   s.update('step 2');

@@ -37,7 +37,7 @@ export const command: CommandModule<GlobalArgs, BenchArgs> = {
       + 'dropped between writes and reads (echo 3 > /proc/sys/vm/drop_caches, as root; --no-drop-caches to skip). fio comes from Debian: apt-get install fio.') as unknown as Argv<BenchArgs>,
   handler: async (argv: ArgumentsCamelCase<BenchArgs>) => {
     const o = benchOptions(argv);
-    const status = statusLine(process.stderr);
+    const status = await statusLine(process.stderr);
     const run = new BenchRun(o, {
       progress: (line) => status.update(line),
       warn: (line) => status.note(`warning: ${line}`),
