@@ -15,6 +15,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { prepare } from './prepare.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -117,6 +118,10 @@ async function main() {
       const r = brickfs(['volume', 'stop', v.name], { quiet: true });
       if (r.status !== 0) problems.push(`volume ${v.name}: ${r.stderr.trim()}`);
     }
+    // The daemon stops its host's self-heal daemon once no replicated volume is started, on
+    // the store's change, after `volume stop` has answered; a daemon stopped before that
+    // would leave it healing (it outlives its daemon, as bricks do).
+    for (let i = 0; i < 100 && leftUnder(demo).some((l) => l.includes('/shd/main.js')); i++) await sleep(100);
     say('stopping the management daemon');
     daemon.kill('SIGTERM');
     const exited = daemon.exitCode !== null || await new Promise((resolve) => {
