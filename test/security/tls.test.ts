@@ -16,6 +16,7 @@ import { runCli, runCliOk } from '../helpers/cli.js';
 import { unmountQuietly } from '../helpers/cluster.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { etcdBinary, startEtcd } from '../helpers/etcd.js';
+import { formatLogText } from '../../lib/log.js';
 import { eventually, sh, shOk, tmpDir } from '../helpers/proc.js';
 import { certDir, makeCa, makeCert, type CertFiles } from '../helpers/tls.js';
 import { RawBrickClient, type HelloCredentials } from '../helpers/wire.js';
@@ -121,7 +122,7 @@ test('client.ssl and server.ssl: a mount works over TLS; no certificate, another
   t.is(await outcome(t, b, { tls: pem(certs.client), credentials: {} }), '4003 refused', 'an allowed certificate does not replace the credentials');
   t.is(await outcome(t, b, { tls: pem(certs.client) }), 'open', 'an allowed certificate with the credentials');
   t.is(bricksListing(bricks), before, 'nothing changed on the bricks');
-  const logs = fs.readdirSync(path.join(d.stateDir, 'logs', 'bricks')).map((f) => fs.readFileSync(path.join(d.stateDir, 'logs', 'bricks', f), 'utf8')).join('');
+  const logs = formatLogText(fs.readdirSync(path.join(d.stateDir, 'logs', 'bricks')).map((f) => fs.readFileSync(path.join(d.stateDir, 'logs', 'bricks', f), 'utf8')).join(''));
   t.regex(logs, /refused a TLS connection from/);
   t.regex(logs, /certificate name "intruder" is not allowed/);
 

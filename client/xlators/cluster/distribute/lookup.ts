@@ -51,6 +51,14 @@ export async function locate(dht: Distribute, path: string, frame: Frame, wantDa
 }
 
 async function locateName(dht: Distribute, path: string, frame: Frame, wantData?: number): Promise<Located> {
+  // A file a rebalance moves while this looks can miss everywhere once: its new copy appears
+  // on a child just after that child answered, its old one goes from another just before
+  // that one is asked. The move is done by the time the first look ends, so a second finds it.
+  return await locatePass(dht, path, frame, wantData) ?? await locatePass(dht, path, frame, wantData) ?? Promise.reject(FsError.of('ENOENT'));
+}
+
+/** One look for a name; undefined when every child said it has no such name (lookup-optimize's miss is thrown at once). */
+async function locatePass(dht: Distribute, path: string, frame: Frame, wantData?: number): Promise<Located | undefined> {
   const { child: hashedChild, settled } = await hashed(dht, path, frame);
   const args: FopArgs<'lookup'> = wantData === undefined ? { path } : { path, wantData };
   const withData = (l: Location, data: Buffer | undefined): Location => (data ? { ...l, data } : l);
@@ -84,7 +92,7 @@ async function locateName(dht: Distribute, path: string, frame: Frame, wantData?
   if (first?.code === 'ENOTCONN') throw first;
   const down = res.find((r) => !r.ok && r.error.code !== 'ENOENT');
   if (down && !down.ok) throw down.error;
-  throw FsError.of('ENOENT');
+  return undefined;
 }
 
 /** locate, for a name that must not be a directory. */
