@@ -309,23 +309,18 @@ export class Posix extends Xlator implements FopImpl {
    * An entry that exists is opened for I/O only when it is a regular file or a directory:
    * opening a fifo blocks the brick's one thread until a peer comes (every client waits), and a
    * device node a client made with mknod would open the host's hardware, outside the brick. So
-   * it is resolved first as O_PATH (which opens nothing), its type checked, and that very inode
-   * reopened through /proc/self/fd, as the caller: a name swapped meanwhile changes nothing.
-   * An exclusive create makes a new regular file and needs none of this.
+   * its type is read first by name in the resolved parent (lstat: nothing is opened). No
+   * client's fop can swap the name in between: both calls run in one turn of the brick's one
+   * thread (only a process on the brick host itself could, and it needs no brick to open a device).
    */
   private openAt(at: At, flags: number, mode = 0): number {
-    if (flags & sys.O_PATH || (flags & (O_CREAT | O_EXCL)) === (O_CREAT | O_EXCL)) {
-      return sys.openat2(at.dir, at.name, flags | O_NOFOLLOW, mode, BENEATH);
-    }
-    const resolved = sys.openat2(at.dir, at.name, sys.O_PATH | O_NOFOLLOW, 0, BENEATH);
-    try {
-      const type = fs.fstatSync(resolved).mode & S_IFMT;
+    if (!(flags & sys.O_PATH) && (flags & (O_CREAT | O_EXCL)) !== (O_CREAT | O_EXCL)) {
+      const st = sys.fstatatQuiet(at.dir, at.name);
+      const type = st ? st.mode & S_IFMT : S_IFREG; // missing: created as a file, or ENOENT below
       if (type === S_IFLNK) throw FsError.of('ELOOP', `${at.name} is a symlink: the brick follows none`);
       if (type !== S_IFREG && type !== S_IFDIR) throw FsError.of('EPERM', `${at.name} is a ${type === fs.constants.S_IFIFO ? 'fifo' : 'device or socket'}: the brick opens only files and directories`);
-      return sys.openat2(sys.AT_FDCWD, `/proc/self/fd/${resolved}`, flags & ~O_NOFOLLOW, mode, 0);
-    } finally {
-      fs.closeSync(resolved);
     }
+    return sys.openat2(at.dir, at.name, flags | O_NOFOLLOW, mode, BENEATH);
   }
 
   /** What this brick keeps for fd; EBADF unless it was opened here and not released. */
