@@ -36,6 +36,46 @@ export class Mutex {
   }
 }
 
+/**
+ * The loop of a per-host service that follows the store (this host's bricks, its self-heal
+ * daemon, its rebalance processes): its work runs one piece at a time on the queue, on the
+ * store's changes and again periodically (how a process that died is noticed), until close().
+ */
+export class StoreFollower {
+  /** The service's work, one piece at a time. */
+  readonly queue = new Mutex();
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private unwatch: (() => void) | undefined;
+
+  get closed(): boolean {
+    return this.stopped;
+  }
+
+  /** Keeps what stops the store's watch (onChange's return), for close(). */
+  watching(unwatch: () => void): void {
+    this.unwatch = unwatch;
+  }
+
+  /** Runs work on the queue periodMs after its previous run ended, again and again until close(); onError hears its failures. */
+  every(periodMs: number, work: () => Promise<void>, onError: (e: Error) => void): void {
+    const tick = (): void => {
+      if (this.stopped) return;
+      this.queue.run(work).catch(onError).finally(() => {
+        if (!this.stopped) this.timer = setTimeout(tick, periodMs).unref();
+      });
+    };
+    this.timer = setTimeout(tick, periodMs).unref();
+  }
+
+  /** Stops following the store and the periodic work (the processes the service runs keep running). */
+  close(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.unwatch?.();
+  }
+}
+
 /** "replica 2", "stripe 2", "stripe 2 replica 2" or "distribute": the shape words of a volume. */
 export function shapeWords(vol: VolumeDef): string {
   const w = [

@@ -17,7 +17,7 @@ import type { BrickStatus } from '../../lib/mgmt/api.js';
 import { claimVolumeIdAt } from '../xlators/storage/volume-id.js';
 import { brickPid, brickState, BrickStartError, ensureBrick, sleep, stopBrick, type BrickProcess } from './bricks.js';
 import type { ConfigStore, StoreLease } from './config-store.js';
-import { Mutex, type MgmtContext } from './context.js';
+import { StoreFollower, type MgmtContext } from './context.js';
 import type { PeerOps } from './peers.js';
 import { writeFileAtomic, type BrickDef, type VolumeDef } from './store.js';
 import { brickVolfile, clientVolfile, serviceVolfile } from './volgen.js';
@@ -55,7 +55,7 @@ export async function writeIfChanged(file: string, text: string): Promise<boolea
 /** This daemon's bricks: reconciled with the store, and their state published in it. */
 export class OwnBricks {
   /** Every start and stop of a brick of this host goes through it, one at a time. */
-  private readonly queue = new Mutex();
+  private readonly follow = new StoreFollower();
   /** Per volume: the store revision last acted on. */
   private readonly acted = new Map<string, number>();
   /** Per key: the value last published (so an unchanged state is not written again). */
@@ -64,15 +64,12 @@ export class OwnBricks {
   private readonly failures = new Map<string, string>();
   private readonly pending = new Set<string>();
   private scheduled = false;
-  private timer: NodeJS.Timeout | undefined;
-  private unwatch: (() => void) | undefined;
-  private closed = false;
 
   constructor(private readonly ctx: MgmtContext, private readonly config: ConfigStore, private readonly peers: PeerOps) {}
 
   /** Acts on every volume once, then follows the store; call once the daemon's liveness is published. */
   async start(): Promise<void> {
-    this.unwatch = this.ctx.store.onChange((name) => this.schedule(name));
+    this.follow.watching(this.ctx.store.onChange((name) => this.schedule(name)));
     this.peers.onLease(() => {
       // A new lease: this daemon was cut off from the store for a whole TTL. What it
       // published with the old lease is gone, and changes made meanwhile are read again
@@ -80,40 +77,32 @@ export class OwnBricks {
       this.published.clear();
       void this.ctx.store.resync()
         .catch((e: Error) => log.warn(`reading the volume definitions again: ${e.message}`))
-        .then(() => this.queue.run(() => this.refreshAll()))
+        .then(() => this.follow.queue.run(() => this.refreshAll()))
         .catch((e: Error) => log.warn(`republishing brick states: ${e.message}`));
     });
-    await this.queue.run(async () => {
+    await this.follow.queue.run(async () => {
       for (const vol of this.ctx.store.list()) await this.reconcile(vol.name);
       await this.forgetGone();
     });
-    const tick = (): void => {
-      if (this.closed) return;
-      this.queue.run(() => this.refreshAll()).catch((e: Error) => log.debug(`refresh: ${e.message}`)).finally(() => {
-        if (!this.closed) this.timer = setTimeout(tick, BRICK_REFRESH_MS).unref();
-      });
-    };
-    this.timer = setTimeout(tick, BRICK_REFRESH_MS).unref();
+    this.follow.every(BRICK_REFRESH_MS, () => this.refreshAll(), (e) => log.debug(`refresh: ${e.message}`));
   }
 
   /** Stops following the store (brick processes keep running). */
   close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.unwatch?.();
+    this.follow.close();
   }
 
   /** Runs fn with no reconcile of this daemon's bricks in between (the volume operations' own starts and stops). */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    return this.queue.run(fn);
+    return this.follow.queue.run(fn);
   }
 
   private schedule(name: string): void {
-    if (this.closed) return;
+    if (this.follow.closed) return;
     this.pending.add(name);
     if (this.scheduled) return;
     this.scheduled = true;
-    void this.queue.run(async () => {
+    void this.follow.queue.run(async () => {
       this.scheduled = false;
       const names = [...this.pending];
       this.pending.clear();

@@ -14,7 +14,7 @@ import { Logger } from '../../lib/log.js';
 import type { RebalanceNodeStatus } from '../../lib/mgmt/api.js';
 import { formatSubvolShares, type RebalanceMode, type RebalanceSubvolShare } from '../../lib/mgmt/rebalance.js';
 import type { ConfigStore } from './config-store.js';
-import { Mutex, removingWords, type MgmtContext } from './context.js';
+import { removingWords, StoreFollower, type MgmtContext } from './context.js';
 import type { PeerOps } from './peers.js';
 import {
   readRebalanceStatus, REBALANCE_MAIN, REBALANCE_STOP_MS, rebalancePid, startRebalance, stopRebalance, type RebalanceProcess,
@@ -60,12 +60,9 @@ export function startAgainCommand(vol: VolumeDef, run: RebalanceRun): string {
 
 /** This host's rebalance processes, kept in line with the runs in the store, and every node's rows. */
 export class RebalanceNode {
-  private readonly queue = new Mutex();
+  private readonly follow = new StoreFollower();
   private readonly main: string;
   private readonly published = new Map<string, string>();
-  private timer: NodeJS.Timeout | undefined;
-  private unwatch: (() => void) | undefined;
-  private closed = false;
 
   constructor(private readonly ctx: MgmtContext, private readonly config: ConfigStore, private readonly peers: PeerOps) {
     this.main = ctx.opts.rebalanceMain ?? REBALANCE_MAIN;
@@ -91,9 +88,9 @@ export class RebalanceNode {
 
   /** Adopts the processes left running, acts on every run, then follows the store. */
   async start(): Promise<void> {
-    this.unwatch = this.ctx.store.onChange((name) => this.schedule(name));
+    this.follow.watching(this.ctx.store.onChange((name) => this.schedule(name)));
     this.peers.onLease(() => this.published.clear());
-    await this.queue.run(async () => {
+    await this.follow.queue.run(async () => {
       for (const vol of this.ctx.store.list()) {
         const rp = this.proc(vol);
         const pid = rebalancePid(rp);
@@ -107,25 +104,17 @@ export class RebalanceNode {
       }
       await this.reconcileAll();
     });
-    const tick = (): void => {
-      if (this.closed) return;
-      this.queue.run(() => this.reconcileAll()).catch((e: Error) => log.warn(`rebalance: ${e.message}`)).finally(() => {
-        if (!this.closed) this.timer = setTimeout(tick, REBALANCE_REFRESH_MS).unref();
-      });
-    };
-    this.timer = setTimeout(tick, REBALANCE_REFRESH_MS).unref();
+    this.follow.every(REBALANCE_REFRESH_MS, () => this.reconcileAll(), (e) => log.warn(`rebalance: ${e.message}`));
   }
 
   /** Stops following the store (the processes keep running, as bricks do). */
   close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.unwatch?.();
+    this.follow.close();
   }
 
   private schedule(name: string): void {
-    if (this.closed) return;
-    void this.queue.run(() => this.reconcile(name)).catch((e: Error) => log.error(`volume ${name}: rebalance: ${e.message}`));
+    if (this.follow.closed) return;
+    void this.follow.queue.run(() => this.reconcile(name)).catch((e: Error) => log.error(`volume ${name}: rebalance: ${e.message}`));
   }
 
   private async reconcileAll(): Promise<void> {
@@ -185,7 +174,7 @@ export class RebalanceNode {
    * host's process fails at once (the run stays recorded: the others run theirs).
    */
   launch(vol: VolumeDef): Promise<void> {
-    return this.queue.run(async () => {
+    return this.follow.queue.run(async () => {
       await this.ctx.store.put(vol);
       const stored = this.ctx.store.get(vol.name) ?? vol;
       try {
@@ -219,7 +208,7 @@ export class RebalanceNode {
 
   /** Stops this host's process of the volume if one runs; false if it still runs after REBALANCE_STOP_MS. */
   stopLocal(vol: VolumeDef): Promise<boolean> {
-    return this.queue.run(async () => {
+    return this.follow.queue.run(async () => {
       const ok = await stopRebalance(this.proc(vol), REBALANCE_STOP_MS);
       await this.publish(this.ctx.store.get(vol.name) ?? vol);
       return ok;

@@ -18,7 +18,7 @@ import type { ShdConfig, ShdVolume } from '../../lib/mgmt/self-heal.js';
 import { formatBrick } from '../../lib/mgmt/args.js';
 import { pidAlive, readPidfile, sleep } from './bricks.js';
 import type { ConfigStore } from './config-store.js';
-import { Mutex, type MgmtContext } from './context.js';
+import { StoreFollower, type MgmtContext } from './context.js';
 import { BRICK_REFRESH_MS, writeIfChanged } from './own-bricks.js';
 import type { PeerOps } from './peers.js';
 import type { BrickDef, VolumeDef } from './store.js';
@@ -51,11 +51,8 @@ export function healedByDaemon(vol: VolumeDef): boolean {
 
 /** This host's self-heal daemon, kept in line with the volumes in the store. */
 export class SelfHealDaemon {
-  private readonly queue = new Mutex();
+  private readonly follow = new StoreFollower();
   private readonly main: string;
-  private timer: NodeJS.Timeout | undefined;
-  private unwatch: (() => void) | undefined;
-  private closed = false;
   private scheduled = false;
   /** The volumes the running process was last told of. */
   private volumes: string[] = [];
@@ -67,33 +64,25 @@ export class SelfHealDaemon {
 
   /** Adopts or starts the process for what the store says, then follows the store. */
   async start(): Promise<void> {
-    this.unwatch = this.ctx.store.onChange(() => this.schedule());
+    this.follow.watching(this.ctx.store.onChange(() => this.schedule()));
     this.peers.onLease(() => {
       this.lastPublished = undefined;
       this.schedule();
     });
-    await this.queue.run(() => this.reconcile());
-    const tick = (): void => {
-      if (this.closed) return;
-      // Also how a process that died is started again.
-      this.queue.run(() => this.reconcile()).catch((e: Error) => log.warn(`self-heal daemon: ${e.message}`)).finally(() => {
-        if (!this.closed) this.timer = setTimeout(tick, BRICK_REFRESH_MS).unref();
-      });
-    };
-    this.timer = setTimeout(tick, BRICK_REFRESH_MS).unref();
+    await this.follow.queue.run(() => this.reconcile());
+    // Also how a process that died is started again.
+    this.follow.every(BRICK_REFRESH_MS, () => this.reconcile(), (e) => log.warn(`self-heal daemon: ${e.message}`));
   }
 
   /** Stops following the store (the process keeps healing, as bricks keep serving). */
   close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.unwatch?.();
+    this.follow.close();
   }
 
   private schedule(): void {
-    if (this.closed || this.scheduled) return;
+    if (this.follow.closed || this.scheduled) return;
     this.scheduled = true;
-    void this.queue.run(async () => {
+    void this.follow.queue.run(async () => {
       this.scheduled = false;
       await this.reconcile();
     }).catch((e: Error) => log.error(`self-heal daemon: ${e.message}`));

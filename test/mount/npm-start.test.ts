@@ -5,18 +5,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { killStateProcesses, reserveBrickPortBase } from '../helpers/daemon.js';
+import { pidAlive } from '../../brick/mgmt/bricks.js';
 import { isMountPoint, unmountQuietly } from '../helpers/cluster.js';
 import { runCliOk } from '../helpers/cli.js';
 import { eventually, freePort, portOpen, REPO, tmpDir } from '../helpers/proc.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Pids of processes with an argument under dir. */
 function processesUnder(dir: string): number[] {
@@ -82,7 +74,7 @@ test('Ctrl-C on npm start unmounts every mount of its daemon, stops every volume
   t.false(isMountPoint(mnt), 'the demo mount is gone');
   t.false(isMountPoint(other), 'the mount of the other volume is gone');
   t.false(await portOpen(port), 'the daemon is gone');
-  t.deepEqual(before.filter(alive), [], 'no brick, self-heal daemon or mount process is left');
+  t.deepEqual(before.filter(pidAlive), [], 'no brick, self-heal daemon or mount process is left');
   t.regex(out, /unmounting .*mnt-other \(volume rep\)/);
   t.regex(out, /stopping volume idle/);
   t.regex(out, /everything the demo ran is stopped/);
