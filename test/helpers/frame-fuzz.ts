@@ -285,7 +285,14 @@ export class FrameFuzzer {
     if (r < 0.995) return { what: 'a hello after the hello', data: pack({ v: WIRE_VERSION, hello: this.pick([{ version: WIRE_VERSION, name: 'again' }, { version: 1 }, { version: 'x' }, null, { version: WIRE_VERSION, name: 'x'.repeat(300) }, { version: WIRE_VERSION, username: 'root', password: 'x' }]) }), how: 'binary' };
     if (r < 0.9985) return { what: 'a text message', data: this.pick(['hello', '{"v":3,"id":1,"fop":"lookup","args":{"path":"/"}}', '']), how: 'text' };
     if (r < 0.9993) return { what: 'a text message that is not UTF-8', data: Buffer.from([0xff, 0xfe, 0xc3, 0x28]), how: 'text', closes: true };
-    if (r < 0.9997) return { what: 'garbage beneath the WebSocket framing', data: this.bytes(16), how: 'socket', closes: true };
+    if (r < 0.9997) {
+      // Random bytes can start a valid frame header (0x82 0xc4: a masked binary frame of 68
+      // bytes), which a server rightly waits to complete; RSV2 and RSV3 set in the first byte
+      // make it a violation whatever follows, so the brick must close.
+      const data = this.bytes(16);
+      data[0] = data[0]! | 0x30;
+      return { what: 'garbage beneath the WebSocket framing', data, how: 'socket', closes: true };
+    }
     this.oversized ??= Buffer.concat([pack({ v: WIRE_VERSION, id: 1, fop: 'write', args: { fd: 1, offset: 0 } }), Buffer.alloc(MAX_FRAME_BYTES + 1 - 30)]);
     return { what: `a frame over ${MAX_FRAME_BYTES} bytes`, data: this.oversized, how: 'binary' };
   }
