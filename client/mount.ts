@@ -24,6 +24,8 @@ export interface MountOptions {
   attrTimeoutS?: number;
   entryTimeoutS?: number;
   negativeTimeoutS?: number;
+  /** The kernel's writeback cache (mount -o writeback-cache). */
+  writebackCache?: boolean;
   /** The daemon and volume the volfile came from: the mount follows its new versions. */
   watch?: VolfileSource;
 }
@@ -52,6 +54,7 @@ export class MountedVolume {
     const bridge = new Bridge(graphs, path.resolve(o.mountpoint), {
       fsname: o.source, extraOptions: o.extraOptions,
       attrTimeoutS: o.attrTimeoutS, entryTimeoutS: o.entryTimeoutS, negativeTimeoutS: o.negativeTimeoutS,
+      writebackCache: o.writebackCache,
     });
     try {
       await bridge.mount();

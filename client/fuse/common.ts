@@ -17,6 +17,13 @@ export interface BridgeOptions {
   entryTimeoutS?: number;
   /** Seconds the kernel trusts that a name does not exist (mount -o negative-timeout=); default 0. */
   negativeTimeoutS?: number;
+  /**
+   * The kernel's writeback cache (mount -o writeback-cache, libfuse 3 bridge only): writes
+   * land in the page cache and go down in page-sized batches, and the kernel keeps mtime and
+   * size. Off by default: docs/performance.md ("The kernel's writeback cache") says what another
+   * client then sees.
+   */
+  writebackCache?: boolean;
 }
 
 /** fsname as a libfuse option value: options are comma separated, so commas and blanks go. */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Errno, FsError } from '../../lib/errors.js';
-import { BRICK_PRIVATE_DIR, S_IFDIR, S_IFREG, XATTR_GFID, type Iatt, type SetattrFields, type Xattrs } from '../../lib/fops.js';
+import { BRICK_PRIVATE_DIR, O_ACCMODE, S_IFDIR, S_IFREG, XATTR_GFID, type Iatt, type SetattrFields, type Xattrs } from '../../lib/fops.js';
 import { newGfid } from '../../lib/gfid.js';
 import { Logger } from '../../lib/log.js';
 import { profiling } from '../../lib/profile.js';
@@ -27,6 +27,10 @@ interface Native {
   setCallerBuffer(session: Session, caller: Uint32Array): void;
   /** Whether the kernel's FUSE_INIT has been answered (set in ll_init); only while the session is mounted. */
   initialized(session: Session): boolean;
+  /** Whether FUSE_INIT asks for the kernel's writeback cache; called before the kernel's INIT arrives. */
+  setWritebackCache(session: Session, on: boolean): void;
+  /** Whether the kernel granted the writeback cache (false until INIT). */
+  writebackCache(session: Session): boolean;
   /** Lends write slabs (equal-sized Buffers); busy[i] is set by the addon, cleared by us. */
   setWriteSlabs(session: Session, slabs: Buffer[], busy: Uint8Array): void;
   replyErr(req: Req, errno: number): void;
@@ -94,6 +98,19 @@ interface Handlers {
 /** The kernel's largest write (MAX_REQUEST_BYTES in fuse_ll.c), and how many may wait in slabs. */
 const MAX_WRITE_BYTES = 1024 * 1024;
 const WRITE_SLABS = 16;
+
+const { O_APPEND, O_RDWR, O_WRONLY } = fs.constants;
+
+/**
+ * The flags a file is opened with at the bricks when the kernel's writeback cache is on: the
+ * kernel reads pages to complete partial ones, even through a write-only open, so write-only
+ * becomes read-write (the open falls back to write-only where reading is not allowed); and it
+ * places appends itself at the size it keeps, so O_APPEND goes (as libfuse's passthrough_ll).
+ */
+function writebackFlags(flags: number): number {
+  const f = flags & ~O_APPEND;
+  return (f & O_ACCMODE) === O_WRONLY ? (f & ~O_ACCMODE) | O_RDWR : f;
+}
 
 /** libfuse's default attribute and entry timeouts (seconds), as the fuse-native bridge has them. */
 const DEFAULT_TIMEOUT_S = 1.0;
@@ -198,6 +215,8 @@ export class LowLevelBridge {
   private nextDir = 1;
   private readonly options: string;
   private readonly timeouts: Timeouts;
+  /** Asked for the kernel's writeback cache (mount -o writeback-cache). */
+  private readonly writeback: boolean;
   /** Kernel requests that reached JavaScript, by op (statedump). */
   private readonly requests: Record<string, number> = {};
   /** Paths other clients changed, sent to the notify thread at the end of this turn. */
@@ -221,6 +240,7 @@ export class LowLevelBridge {
       ...(opts.extraOptions ?? []),
     ].join(',');
     this.timeouts = { attr: opts.attrTimeoutS ?? DEFAULT_TIMEOUT_S, entry: opts.entryTimeoutS ?? DEFAULT_TIMEOUT_S, negative: opts.negativeTimeoutS ?? 0 };
+    this.writeback = opts.writebackCache === true;
     graphs.onInvalidate((paths) => this.invalidate(paths));
   }
 
@@ -253,6 +273,7 @@ export class LowLevelBridge {
       log.info(`${this.mountpoint}: the kernel ended the FUSE session`);
       this.unmountNow();
     });
+    n.setWritebackCache(this.session, this.writeback);
     n.setWriteSlabs(this.session, this.writeSlabs, this.slabBusy);
     n.setCallerBuffer(this.session, this.caller);
     // Not awaited: it waits for the kernel's FUSE_INIT, which this start must not hold up.
@@ -280,7 +301,7 @@ export class LowLevelBridge {
     const [sent = 0, notCached = 0, failed = 0, dropped = 0, queued = 0] = this.session ? loadNative().notifyStats(this.session) : [];
     return {
       bridge: 'libfuse3-lowlevel', inodes: this.nodes.size, dirs: this.dirs.size, requests: { ...this.requests },
-      timeouts: { ...this.timeouts }, invalidations: { upcalls: this.upcalls, sent, notCached, failed, dropped, queued },
+      timeouts: { ...this.timeouts }, writebackCache: this.session ? loadNative().writebackCache(this.session) : false, invalidations: { upcalls: this.upcalls, sent, notCached, failed, dropped, queued },
     };
   }
 
@@ -522,7 +543,12 @@ export class LowLevelBridge {
         const f = who();
         const x = node(req, ino);
         if (!x) return;
-        graphs.open(x, flags, f).then((fh) => n.replyOpen(req, fh), (e) => fail(req, e));
+        const wb = this.writeback ? writebackFlags(flags) : flags;
+        const opened = wb === flags ? graphs.open(x, flags, f) : graphs.open(x, wb, f).catch((e) => {
+          if (FsError.from(e).code !== 'EACCES') throw e;
+          return graphs.open(x, flags & ~O_APPEND, f);
+        });
+        opened.then((fh) => n.replyOpen(req, fh), (e) => fail(req, e));
       },
       create: (req, parent, name, mode, flags) => {
         const f = who();
@@ -534,7 +560,12 @@ export class LowLevelBridge {
         // of its own.
         const known = nodes.child(parent, name);
         const x = known && known.type !== S_IFREG ? InodeTable.detached(path, S_IFREG) : nodes.entry(parent, name, S_IFREG);
-        graphs.create(x, mode, flags, f, gfidRequest()).then(({ fh, iatt }) => {
+        const wb = this.writeback ? writebackFlags(flags) : flags;
+        const made = wb === flags ? graphs.create(x, mode, flags, f, gfidRequest()) : graphs.create(x, mode, wb, f, gfidRequest()).catch((e) => {
+          if (FsError.from(e).code !== 'EACCES') throw e;
+          return graphs.create(x, mode, flags & ~O_APPEND, f, gfidRequest());
+        });
+        made.then(({ fh, iatt }) => {
           // A name that held another file by now (made elsewhere meanwhile) gets the new one's node.
           const y = nodes.entry(parent, name, iatt.mode, iatt.gfid);
           y.nlookup++;

@@ -75,6 +75,10 @@ typedef struct session {
   int ended;
   /** FUSE_INIT was answered (ll_init): the kernel has set the connection up (initialized()). */
   int initialized;
+  /** Ask for the kernel's writeback cache at FUSE_INIT (setWritebackCache, before the first poll). */
+  int want_writeback;
+  /** The kernel granted it (writebackCache()). */
+  int writeback;
   int freed;
   /**
    * Write slabs lent by JavaScript (setWriteSlabs): a write's payload is copied into a free
@@ -514,6 +518,13 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
                   FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_WRITEBACK_CACHE);
   conn->want |= conn->capable & (FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_PARALLEL_DIROPS |
                                  FUSE_CAP_ASYNC_DIO | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_READ);
+  // The writeback cache only when the mount asks (mount -o writeback-cache): the kernel then
+  // keeps size and mtime of regular files itself, whatever another client changes.
+  session_t *s = userdata;
+  if (s->want_writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
+    conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    s->writeback = 1;
+  }
   conn->max_write = MAX_REQUEST_BYTES;
 }
 
@@ -689,6 +700,28 @@ static napi_value js_initialized(napi_env env, napi_callback_info info) {
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   session_t *s = session_arg(env, argv[0]);
   NAPI_OK(napi_get_boolean(env, s != NULL && s->initialized, &result));
+  return result;
+}
+
+/** setWritebackCache(session, on): whether FUSE_INIT asks for the writeback cache; before the kernel's INIT. */
+static napi_value js_set_writeback_cache(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  session_t *s = session_arg(env, argv[0]);
+  bool on = false;
+  napi_get_value_bool(env, argv[1], &on);
+  if (s) s->want_writeback = on;
+  return NULL;
+}
+
+/** writebackCache(session): whether the kernel granted the writeback cache (false before INIT). */
+static napi_value js_writeback_cache(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  session_t *s = session_arg(env, argv[0]);
+  napi_get_boolean(env, s && s->writeback, &result);
   return result;
 }
 
@@ -1066,6 +1099,8 @@ static napi_value init(napi_env env, napi_value exports) {
     { "setWriteSlabs", NULL, js_set_write_slabs, NULL, NULL, NULL, napi_default, NULL },
     { "setCallerBuffer", NULL, js_set_caller_buffer, NULL, NULL, NULL, napi_default, NULL },
     { "initialized", NULL, js_initialized, NULL, NULL, NULL, napi_default, NULL },
+    { "setWritebackCache", NULL, js_set_writeback_cache, NULL, NULL, NULL, napi_default, NULL },
+    { "writebackCache", NULL, js_writeback_cache, NULL, NULL, NULL, napi_default, NULL },
     { "invalInode", NULL, js_inval_inode, NULL, NULL, NULL, napi_default, NULL },
     { "invalEntry", NULL, js_inval_entry, NULL, NULL, NULL, napi_default, NULL },
     { "stopNotify", NULL, js_stop_notify, NULL, NULL, NULL, napi_default, NULL },

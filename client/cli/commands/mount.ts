@@ -31,7 +31,7 @@ interface MountArgs {
 const VFS_FLAGS_O = ['nosuid', 'nodev', 'exec', 'noexec', 'async', 'sync', 'atime', 'noatime', 'dirsync'];
 
 /** -o options brickfs understands; anything else is refused (an unknown FUSE option leaves a stale mount). */
-export const KNOWN_O = ['ro', 'rw', ...VFS_FLAGS_O, 'nonempty', 'log-level', 'attribute-timeout', 'entry-timeout', 'negative-timeout', 'backup-volfile-servers'];
+export const KNOWN_O = ['ro', 'rw', ...VFS_FLAGS_O, 'nonempty', 'log-level', 'attribute-timeout', 'entry-timeout', 'negative-timeout', 'backup-volfile-servers', 'writeback-cache'];
 
 /** The kernel cache timeouts by their mount option names (glusterfs's); defaults 1, 1 and 0 s. */
 const TIMEOUT_O = { 'attribute-timeout': 'attrTimeoutS', 'entry-timeout': 'entryTimeoutS', 'negative-timeout': 'negativeTimeoutS' } as const;
@@ -48,6 +48,8 @@ interface ParsedO {
   backupVolfileServers?: string;
   /** Mount over a directory that has entries (hiding them while mounted). */
   nonempty?: boolean;
+  /** The kernel's writeback cache (glusterfs's kernel-writeback-cache; docs/performance.md says when it is safe). */
+  writebackCache?: boolean;
 }
 
 function parseTimeout(k: keyof typeof TIMEOUT_O, v: string | undefined): number {
@@ -64,6 +66,7 @@ function parseO(o: string | undefined): ParsedO {
     const [k, v] = part.split('=', 2);
     if ((k === 'ro' || k === 'rw' || VFS_FLAGS_O.includes(k!)) && v === undefined) out.fuse.push(k!);
     else if (k === 'nonempty' && v === undefined) out.nonempty = true;
+    else if (k === 'writeback-cache' && (v === undefined || v === 'on' || v === 'off' || v === 'yes' || v === 'no')) out.writebackCache = v === undefined || v === 'on' || v === 'yes';
     else if (k === 'log-level' && v && ['error', 'warn', 'info', 'debug'].includes(v)) out.logLevel = v;
     else if (k === 'backup-volfile-servers' && v !== undefined) {
       parseVolfileServers(v);
@@ -73,7 +76,7 @@ function parseO(o: string | undefined): ParsedO {
       const key = k as keyof typeof TIMEOUT_O;
       out[TIMEOUT_O[key]] = parseTimeout(key, v);
     } else {
-      throw new UsageError(`unknown mount option "${part}"; known: ${KNOWN_O.join(', ')} (log-level=error|warn|info|debug, attribute-timeout=SECONDS, entry-timeout=SECONDS, negative-timeout=SECONDS, backup-volfile-servers=HOST[/PORT]:HOST[/PORT]...)`);
+      throw new UsageError(`unknown mount option "${part}"; known: ${KNOWN_O.join(', ')} (log-level=error|warn|info|debug, attribute-timeout=SECONDS, entry-timeout=SECONDS, negative-timeout=SECONDS, backup-volfile-servers=HOST[/PORT]:HOST[/PORT]..., writeback-cache[=on|off])`);
     }
   }
   return out;
@@ -143,6 +146,7 @@ async function mountInForeground(volfileText: string, volfileName: string, sourc
     m = await MountedVolume.start({
       volfileText, volfileName, source, mountpoint: dir, extraOptions: opts.fuse, watch,
       attrTimeoutS: opts.attrTimeoutS, entryTimeoutS: opts.entryTimeoutS, negativeTimeoutS: opts.negativeTimeoutS,
+      writebackCache: opts.writebackCache,
     });
   } catch (e) {
     process.send?.({ error: (e as Error).message });
