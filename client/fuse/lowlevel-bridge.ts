@@ -36,9 +36,10 @@ interface Native {
   replyErr(req: Req, errno: number): void;
   replyNone(req: Req): void;
   replyEntry(req: Req, attr: Float64Array): void;
-  replyCreate(req: Req, attr: Float64Array, fh: number): void;
+  /** direct 1: the page cache does not serve this open (FOPEN_DIRECT_IO). */
+  replyCreate(req: Req, attr: Float64Array, fh: number, direct: number): void;
   replyAttr(req: Req, attr: Float64Array): void;
-  replyOpen(req: Req, fh: number): void;
+  replyOpen(req: Req, fh: number, direct: number): void;
   replyWrite(req: Req, size: number): void;
   replyBuf(req: Req, data: Buffer): void;
   replyXattrSize(req: Req, size: number): void;
@@ -339,6 +340,22 @@ export class LowLevelBridge {
     }
   }
 
+  /**
+   * Opens (or creates) with the kernel's writeback cache in mind: resolves to what open gave
+   * and whether the page cache must stay out of this open (1). With the writeback cache, a
+   * write-only open goes read-write at the bricks so the kernel can read the pages it
+   * completes (writebackFlags); where the caller may not read the file (EACCES), it opens as
+   * asked, O_APPEND kept, and the kernel sends that open's writes straight down.
+   */
+  private opening<T>(flags: number, open: (flags: number) => Promise<T>): Promise<[T, number]> {
+    const wb = this.writeback ? writebackFlags(flags) : flags;
+    if (wb === flags) return open(flags).then((r) => [r, 0]);
+    return open(wb).then((r): [T, number] => [r, 0], (e) => {
+      if (FsError.from(e).code !== 'EACCES') throw e;
+      return open(flags).then((r): [T, number] => [r, 1]);
+    });
+  }
+
   private unmountNow(): void {
     const s = this.session;
     this.session = undefined;
@@ -543,12 +560,7 @@ export class LowLevelBridge {
         const f = who();
         const x = node(req, ino);
         if (!x) return;
-        const wb = this.writeback ? writebackFlags(flags) : flags;
-        const opened = wb === flags ? graphs.open(x, flags, f) : graphs.open(x, wb, f).catch((e) => {
-          if (FsError.from(e).code !== 'EACCES') throw e;
-          return graphs.open(x, flags & ~O_APPEND, f);
-        });
-        opened.then((fh) => n.replyOpen(req, fh), (e) => fail(req, e));
+        this.opening(flags, (fl) => graphs.open(x, fl, f)).then(([fh, direct]) => n.replyOpen(req, fh, direct), (e) => fail(req, e));
       },
       create: (req, parent, name, mode, flags) => {
         const f = who();
@@ -560,16 +572,11 @@ export class LowLevelBridge {
         // of its own.
         const known = nodes.child(parent, name);
         const x = known && known.type !== S_IFREG ? InodeTable.detached(path, S_IFREG) : nodes.entry(parent, name, S_IFREG);
-        const wb = this.writeback ? writebackFlags(flags) : flags;
-        const made = wb === flags ? graphs.create(x, mode, flags, f, gfidRequest()) : graphs.create(x, mode, wb, f, gfidRequest()).catch((e) => {
-          if (FsError.from(e).code !== 'EACCES') throw e;
-          return graphs.create(x, mode, flags & ~O_APPEND, f, gfidRequest());
-        });
-        made.then(({ fh, iatt }) => {
+        this.opening(flags, (fl) => graphs.create(x, mode, fl, f, gfidRequest())).then(([{ fh, iatt }, direct]) => {
           // A name that held another file by now (made elsewhere meanwhile) gets the new one's node.
           const y = nodes.entry(parent, name, iatt.mode, iatt.gfid);
           y.nlookup++;
-          n.replyCreate(req, attrOf(y, iatt, timeouts), fh);
+          n.replyCreate(req, attrOf(y, iatt, timeouts), fh, direct);
         }, (e) => {
           // A node made for a name that was not made stays out of the table.
           if (!known && x.nlookup === 0 && x.fds.size === 0 && nodes.child(parent, name) === x) nodes.remove(parent, name);
@@ -608,7 +615,7 @@ export class LowLevelBridge {
         if (!node(req, ino)) return;
         const dh = this.nextDir++;
         this.dirs.set(dh, {});
-        n.replyOpen(req, dh);
+        n.replyOpen(req, dh, 0);
       },
       readdir: readdir(false),
       readdirplus: readdir(true),

@@ -952,12 +952,18 @@ static napi_value js_reply_entry(napi_env env, napi_callback_info info) {
   REPLY_DONE
 }
 
+/**
+ * replyCreate(req, attrs, fh, direct) and replyOpen(req, fh, direct): direct is 1 for an open
+ * the page cache must not serve (FOPEN_DIRECT_IO): with the writeback cache, a file its writer
+ * may not read, whose partial pages the kernel could not read to complete.
+ */
 static napi_value js_reply_create(napi_env env, napi_callback_info info) {
-  REPLY_ARGS(3)
+  REPLY_ARGS(4)
   struct fuse_entry_param e;
   struct fuse_file_info fi;
   memset(&fi, 0, sizeof fi);
   fi.fh = (uint64_t)dbl(env, argv[2]);
+  fi.direct_io = dbl(env, argv[3]) != 0;
   if (entry_of(env, argv[1], &e) != 0) fuse_reply_err(req, EIO);
   else fuse_reply_create(req, &e, &fi);
   REPLY_DONE
@@ -973,10 +979,11 @@ static napi_value js_reply_attr(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_reply_open(napi_env env, napi_callback_info info) {
-  REPLY_ARGS(2)
+  REPLY_ARGS(3)
   struct fuse_file_info fi;
   memset(&fi, 0, sizeof fi);
   fi.fh = (uint64_t)dbl(env, argv[1]);
+  fi.direct_io = dbl(env, argv[2]) != 0;
   fuse_reply_open(req, &fi);
   REPLY_DONE
 }

@@ -194,6 +194,8 @@ export class ReaddirAhead extends Xlator implements FopImpl {
 
   /** Drops the listings of dirs and of everything under trees, held or in flight. */
   private spoil(dirs: readonly string[], trees: readonly string[]): void {
+    // Nothing held or on its way (a tree being written, not listed): no key to look up.
+    if (this.ready.size === 0 && this.inflight.size === 0) return;
     const one = (p: Prefetch): void => {
       if (p.spoiled) return;
       p.spoiled = true;
