@@ -485,6 +485,10 @@ export class LowLevelBridge {
         const f = who();
         const x = node(req, ino);
         if (!x) return;
+        // A file no name reaches and nothing holds open: no fop can reach it, and its old
+        // path may name another file by now. The kernel's writeback cache sends one of these
+        // for every file rm removes (the times it kept, flushed as the inode goes).
+        if (!x.attached && fh < 0 && graphs.handleOn(x) === undefined) return n.replyErr(req, Errno.ENOENT);
         const set: SetattrFields = {};
         if (toSet & SET_MODE) set.mode = mode;
         if (toSet & SET_UID) set.uid = uid;
