@@ -6,7 +6,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { OperationError, UsageError } from '../../../lib/errors.js';
 import { formatLogText, Logger, LOG_LEVELS, type Level } from '../../../lib/log.js';
 import type { HealthReply } from '../../../lib/mgmt/api.js';
-import { DEFAULT_BRICK_PORT_BASE, DEFAULT_STATE_DIR, runDaemon } from '../../../brick/mgmt/daemon.js';
+import { DEFAULT_BRICK_PORT_BASE, DEFAULT_STATE_DIR } from '../../../brick/mgmt/defaults.js';
 import { parseStoreUrl } from '../../../brick/mgmt/store/url.js';
 import { MgmtApi, type GlobalArgs } from '../api.js';
 import { DEFAULT_MGMT_PORT } from '../../../lib/mgmt/client.js';
@@ -103,6 +103,9 @@ export const command: CommandModule<GlobalArgs, DaemonArgs> = {
     }
     if (argv.logLevel) Logger.setLevel(argv.logLevel);
     else if (!process.env.BRICKFS_LOG) Logger.setLevel('info');
+    // The management code loads only for `brickfs daemon`, not for every command (a mount
+    // process is this CLI too).
+    const { runDaemon } = await import('../../../brick/mgmt/daemon.js');
     const d = await runDaemon({ port: argv.port, listen: argv.listen, stateDir, brickPortBase: argv.brickPortBase, store: argv.store });
     // Only the daemon stops: bricks run in their own sessions and keep serving mounts.
     const stop = (): void => { void d.close().finally(() => process.exit(0)); };

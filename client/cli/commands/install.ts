@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { DEFAULT_STATE_DIR } from '../../../brick/mgmt/daemon.js';
+import { DEFAULT_STATE_DIR } from '../../../brick/mgmt/defaults.js';
 import { OperationError, UsageError } from '../../../lib/errors.js';
 import { DAEMON_ENV_FILE, install, InstallRefusedError, UNIT_NAME, uninstall } from '../../install.js';
 import type { GlobalArgs } from '../api.js';
