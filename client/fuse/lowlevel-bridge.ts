@@ -135,6 +135,8 @@ const SET_ATIME = 1 << 4;
 const SET_MTIME = 1 << 5;
 const SET_ATIME_NOW = 1 << 7;
 const SET_MTIME_NOW = 1 << 8;
+/** Only the kernel sets a ctime: with the writeback cache, the times it kept, flushed (write_inode). */
+const SET_CTIME = 1 << 10;
 
 const log = new Logger('fuse');
 
@@ -500,7 +502,16 @@ export class LowLevelBridge {
         const byFd = fh >= 0 && (toSet & SET_SIZE) !== 0;
         if (toSet & SET_SIZE && !byFd) set.size = size;
         const anyFh = x.attached ? undefined : graphs.handleOn(x);
+        // The writeback cache flushes the times it kept after a rename or chmod too, when
+        // the mtime is the bricks' own: nothing to change then (the file's current
+        // attributes, md-cache's when fresh, say so without a request to the bricks).
+        const flushOnly = (toSet & SET_CTIME) !== 0 && (toSet & ~(SET_CTIME | SET_MTIME)) === 0 && !byFd;
         const run = async (): Promise<Iatt> => {
+          if (flushOnly) {
+            const now = fh >= 0 ? (await graphs.fdCall(fh, 'fstat', {}, f)).iatt : await attrs(x, f);
+            // Within a microsecond: the time crossed to the kernel and back as seconds and nanoseconds.
+            if (!(toSet & SET_MTIME) || Math.abs(now.mtimeMs - mtimeMs) < 0.001) return now;
+          }
           if (byFd) await graphs.fdCall(fh, 'ftruncate', { size }, f);
           // An unlinked file open for writing still takes a truncate through its handle.
           if (set.size !== undefined && anyFh !== undefined) {
