@@ -67,12 +67,43 @@ export function loadTls(dir = tlsDir()): TlsMaterial {
   return { dir, cert: read(TLS_CERT_FILE, 'this host\'s certificate'), key: read(TLS_KEY_FILE, 'its private key'), ca: read(TLS_CA_FILE, 'the CA certificate') };
 }
 
+/** What a server adds to the certificate directory (GlusterFS's ssl.crl-path and ssl.cipher-list). */
+export interface ServerTlsExtras {
+  /** Certificate revocation lists (PEM): a certificate they revoke is refused in the handshake. */
+  crl?: Buffer[];
+  /** OpenSSL's cipher list for TLS 1.2 (TLS 1.3's suites are all strong and stay as they are). */
+  ciphers?: string;
+}
+
 /**
  * A server's side: present our certificate, ask for the peer's and refuse (in the handshake)
- * one that does not chain to the CA, or none.
+ * one that does not chain to the CA, or none, or one a CRL revokes.
  */
-export function serverTlsOptions(m: TlsMaterial): { cert: Buffer; key: Buffer; ca: Buffer; requestCert: true; rejectUnauthorized: true; minVersion: 'TLSv1.2' } {
-  return { cert: m.cert, key: m.key, ca: m.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' };
+export function serverTlsOptions(m: TlsMaterial, extras: ServerTlsExtras = {}): { cert: Buffer; key: Buffer; ca: Buffer; requestCert: true; rejectUnauthorized: true; minVersion: 'TLSv1.2'; crl?: Buffer[]; ciphers?: string } {
+  return {
+    cert: m.cert, key: m.key, ca: m.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2',
+    ...(extras.crl && extras.crl.length > 0 ? { crl: extras.crl } : {}),
+    ...(extras.ciphers ? { ciphers: extras.ciphers } : {}),
+  };
+}
+
+/**
+ * The CRLs at path (GlusterFS's ssl.crl-path): a PEM file, or every regular file of a
+ * directory (OpenSSL's hashed names, *.pem, *.r0...), read at each use. Throws TlsConfigError
+ * when path holds none.
+ */
+export function loadCrls(at: string): Buffer[] {
+  let files: string[];
+  try {
+    files = fs.statSync(at).isDirectory()
+      ? fs.readdirSync(at).map((n) => path.join(at, n)).filter((f) => fs.statSync(f).isFile()).sort()
+      : [at];
+  } catch (e) {
+    throw new TlsConfigError(`ssl.crl-path ${at}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const crls = files.map((f) => fs.readFileSync(f)).filter((b) => b.includes('-----BEGIN X509 CRL-----'));
+  if (crls.length === 0) throw new TlsConfigError(`ssl.crl-path ${at} holds no PEM certificate revocation list (openssl ca -gencrl makes one; docs/security.md)`);
+  return crls;
 }
 
 /**

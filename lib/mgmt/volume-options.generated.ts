@@ -110,6 +110,16 @@ export const GENERATED_VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>>
     key: 'anongid',
     spec: { type: 'int', default: 65534, min: 0, max: 4294967294, description: 'The gid a squashed root\'s group 0 is served as (server.root-squash; default 65534, nogroup)' },
   },
+  'ssl.crl-path': {
+    xlator: 'protocol/server',
+    key: 'ssl-crl-path',
+    spec: { type: 'string', default: '', description: 'Under server.ssl: a PEM certificate revocation list on every brick host (or a directory of them, read as a whole); bricks refuse a client certificate it revokes, in the handshake. Running bricks apply it to new connections at once (default: none)' },
+  },
+  'ssl.cipher-list': {
+    xlator: 'protocol/server',
+    key: 'ssl-cipher-list',
+    spec: { type: 'string', default: '', pattern: { regex: '^[A-Za-z0-9_:+!@=.,-]*$', what: 'an OpenSSL cipher list (ECDHE+AESGCM:!aNULL)' }, description: 'Under server.ssl: the TLS 1.2 ciphers bricks accept, as an OpenSSL cipher list (ECDHE+AESGCM); TLS 1.3 is unaffected. Running bricks apply it to new connections at once (default: Node\'s list)' },
+  },
   'auth.allow': {
     xlator: 'protocol/server',
     key: 'auth-allow',

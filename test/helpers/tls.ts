@@ -88,3 +88,21 @@ export function useTestTls(): Record<string, string> {
   }
   return { 'client.ssl': 'on', 'server.ssl': 'on' };
 }
+
+/**
+ * Revokes cert in ca's database (made on first use, beside the CA) and writes the CA's
+ * revocation list; returns its path (a PEM file, as ssl.crl-path takes it). As docs/security.md
+ * tells an administrator: openssl ca -revoke, then -gencrl.
+ */
+export function revoke(ca: Ca, cert: CertFiles): string {
+  const cnf = path.join(ca.dir, 'ca.cnf');
+  if (!fs.existsSync(cnf)) {
+    fs.writeFileSync(path.join(ca.dir, 'index.txt'), '');
+    fs.writeFileSync(path.join(ca.dir, 'crlnumber'), '01\n');
+    fs.writeFileSync(cnf, `[ca]\ndefault_ca = d\n[d]\ndatabase = ${ca.dir}/index.txt\ncrlnumber = ${ca.dir}/crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n`);
+  }
+  openssl(['ca', '-config', cnf, '-revoke', cert.cert, '-keyfile', ca.key, '-cert', ca.cert]);
+  const crl = path.join(ca.dir, `${ca.cn}.crl.pem`);
+  openssl(['ca', '-config', cnf, '-gencrl', '-keyfile', ca.key, '-cert', ca.cert, '-out', crl]);
+  return crl;
+}

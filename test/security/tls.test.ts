@@ -7,6 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { EtcdConfigStore } from '../../brick/mgmt/store/etcd.js';
@@ -18,7 +19,7 @@ import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { etcdBinary, startEtcd } from '../helpers/etcd.js';
 import { formatLogText } from '../../lib/log.js';
 import { eventually, sh, shOk, tmpDir } from '../helpers/proc.js';
-import { certDir, makeCa, makeCert, type CertFiles } from '../helpers/tls.js';
+import { certDir, makeCa, makeCert, revoke, type CertFiles } from '../helpers/tls.js';
 import { RawBrickClient, type HelloCredentials } from '../helpers/wire.js';
 
 // One CA for the pool and its clients; another CA nobody trusts.
@@ -30,6 +31,7 @@ const certs = {
   host: makeCert(ca, 'host1'),
   client: makeCert(ca, 'client-ok'),
   intruder: makeCert(ca, 'intruder'),
+  revoked: makeCert(ca, 'client-revoked'),
   otherCa: makeCert(other, 'client-ok'),
 };
 // This test process, its daemons, CLIs and mounts: host1 of the pool, with secure-access on.
@@ -153,6 +155,48 @@ test('client.ssl and server.ssl: a mount works over TLS; no certificate, another
   // The mount carried on through all of it.
   await shOk(t, `echo more >> ${mnt}/d/g`);
   t.is(fs.readFileSync(path.join(mnt, 'd', 'g'), 'utf8'), 'hi\nmore\n');
+});
+
+/** A TLS 1.2 handshake with the brick offering only the given ciphers: 'ok', or the reason it failed. */
+function tls12(port: number, ciphers: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ...pem(certs.client), ca: fs.readFileSync(ca.cert), maxVersion: 'TLSv1.2', ciphers, checkServerIdentity: () => undefined });
+    s.once('secureConnect', () => { s.destroy(); resolve('ok'); });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
+
+test('ssl.crl-path refuses a revoked client certificate in the handshake, from new connections on; ssl.cipher-list limits TLS 1.2 ciphers; a path without a CRL is refused by the bricks, which keep serving', async (t) => {
+  const d = await startDaemon(t);
+  const dir = tmpDir(t, 'brickfs-tls-');
+  await runCliOk(t, ['volume', 'create', 'crl', `localhost:${path.join(dir, 'b1')}`, '--force'], { server: d.server });
+  for (const [k, v] of [['client.ssl', 'on'], ['server.ssl', 'on']]) await runCliOk(t, ['volume', 'set', 'crl', k!, v!], { server: d.server });
+  await runCliOk(t, ['volume', 'start', 'crl'], { server: d.server });
+  t.teardown(() => d.cli(['volume', 'stop', 'crl']));
+  const b = brickOf(d, 'crl');
+  t.is(await outcome(t, b, { tls: pem(certs.revoked) }), 'open', 'not revoked yet');
+  const open = await RawBrickClient.connect(b.port, b.subvolume, { credentials: b.credentials, tls: pem(certs.client) });
+  t.teardown(() => open.close());
+
+  const crl = revoke(ca, certs.revoked);
+  await runCliOk(t, ['volume', 'set', 'crl', 'ssl.crl-path', crl], { server: d.server });
+  await eventually(async () => (await outcome(t, b, { tls: pem(certs.revoked) })) === 'no session', 10_000, 'the revoked certificate refused');
+  t.is(await outcome(t, b, { tls: pem(certs.client) }), 'open', 'a certificate the CRL does not name');
+  t.is((await open.call('lookup', { path: '/' })).err, undefined, 'a connection made before goes on');
+
+  // TLS 1.2 ciphers: the host certificate is EC, so ECDSA suites are the only ones it can serve.
+  t.is(await tls12(b.port, 'ECDHE-ECDSA-AES128-GCM-SHA256'), 'ok');
+  await runCliOk(t, ['volume', 'set', 'crl', 'ssl.cipher-list', 'ECDHE-ECDSA-AES256-GCM-SHA384'], { server: d.server });
+  await eventually(async () => (await tls12(b.port, 'ECDHE-ECDSA-AES128-GCM-SHA256')) !== 'ok', 10_000, 'a cipher outside the list refused');
+  t.is(await tls12(b.port, 'ECDHE-ECDSA-AES256-GCM-SHA384'), 'ok');
+  const bad = await runCli(['volume', 'set', 'crl', 'ssl.cipher-list', 'AES;rm -rf /'], { server: d.server });
+  t.is(bad.code, 2, bad.stderr);
+
+  // A path that holds no CRL: the bricks say so and serve as before.
+  await runCliOk(t, ['volume', 'set', 'crl', 'ssl.crl-path', dir], { server: d.server });
+  const logs = (): string => formatLogText(fs.readdirSync(path.join(d.stateDir, 'logs', 'bricks')).map((f) => fs.readFileSync(path.join(d.stateDir, 'logs', 'bricks', f), 'utf8')).join(''));
+  await eventually(async () => /holds no PEM certificate revocation list/.test(logs()), 10_000, 'the brick names the bad path');
+  t.is(await outcome(t, b, { tls: pem(certs.revoked) }), 'no session', 'the last good lists still apply');
 });
 
 test('server.ssl switched on a started volume: the bricks drop their plain connections at once, and a mount follows onto TLS', async (t) => {

@@ -20,7 +20,7 @@ import {
   type HelloFrame, type ReplyFrame,
 } from '../../../lib/rpc/frame.js';
 import { CoalescingSender, socketOf } from '../../../lib/rpc/coalescing-sender.js';
-import { loadTls, NAME_LIST_PATTERN, NameList, peerCommonName, serverTlsOptions, tlsReason, type TlsMaterial } from '../../../lib/tls.js';
+import { loadCrls, loadTls, NAME_LIST_PATTERN, NameList, peerCommonName, serverTlsOptions, tlsReason, type ServerTlsExtras, type TlsMaterial } from '../../../lib/tls.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 import { ADDRESS_LIST_PATTERN, AddressList, addressAllowed, plainAddress, sameSecret, type ConnKind } from './auth.js';
 import { BrickProfile } from './profile.js';
@@ -234,6 +234,16 @@ export class Server extends Xlator {
       description: 'The gid root\'s group 0 is served as under root-squash',
       volume: { key: 'server.anongid', description: 'The gid a squashed root\'s group 0 is served as (server.root-squash; default 65534, nogroup)' },
     },
+    'ssl-crl-path': {
+      type: 'string', default: '',
+      description: 'Under ssl: a PEM certificate revocation list, or a directory of them; a client certificate it revokes is refused in the handshake',
+      volume: { key: 'ssl.crl-path', description: 'Under server.ssl: a PEM certificate revocation list on every brick host (or a directory of them, read as a whole); bricks refuse a client certificate it revokes, in the handshake. Running bricks apply it to new connections at once (default: none)' },
+    },
+    'ssl-cipher-list': {
+      type: 'string', default: '', pattern: { regex: '^[A-Za-z0-9_:+!@=.,-]*$', what: 'an OpenSSL cipher list (ECDHE+AESGCM:!aNULL)' },
+      description: 'Under ssl: the TLS 1.2 ciphers the brick accepts (an OpenSSL cipher list; TLS 1.3 suites are unaffected); empty: Node\'s default',
+      volume: { key: 'ssl.cipher-list', description: 'Under server.ssl: the TLS 1.2 ciphers bricks accept, as an OpenSSL cipher list (ECDHE+AESGCM); TLS 1.3 is unaffected. Running bricks apply it to new connections at once (default: Node\'s list)' },
+    },
     'volume-id': {
       type: 'string',
       description: 'The id of the volume this brick belongs to (volgen writes it): a client whose hello names another volume is refused, and with credentials set, one that names none',
@@ -326,7 +336,7 @@ export class Server extends Xlator {
    */
   private async listen(material: TlsMaterial | undefined): Promise<void> {
     const tls = material !== undefined;
-    const server = material ? https.createServer(serverTlsOptions(material)) : http.createServer();
+    const server = material ? https.createServer(serverTlsOptions(material, this.tlsExtras())) : http.createServer();
     if (tls) {
       server.on('tlsClientError', (e, socket) => {
         const msg = `refused a TLS connection from ${plainAddress(socket.remoteAddress) || 'a client that closed'}: ${tlsReason(e)}`;
@@ -365,6 +375,13 @@ export class Server extends Xlator {
     if (material) this.log.info(`serving TLS only, certificates from ${material.dir}`);
   }
 
+  /** ssl-crl-path and ssl-cipher-list as the TLS context takes them; throws TlsConfigError for a CRL path that holds none. */
+  private tlsExtras(): ServerTlsExtras {
+    const crlPath = this.optString('ssl-crl-path');
+    const ciphers = this.optString('ssl-cipher-list');
+    return { ...(crlPath ? { crl: loadCrls(crlPath) } : {}), ...(ciphers ? { ciphers } : {}) };
+  }
+
   /** Stops listening; the connections it accepted are closed too. */
   private async unlisten(): Promise<void> {
     const { wss, httpServer } = this;
@@ -394,11 +411,22 @@ export class Server extends Xlator {
    */
   override reconfigure(options: Record<string, string>): void {
     const before = [this.optNumber('listen-port'), this.optString('listen-host')];
+    const tlsBefore = [this.optString('ssl-crl-path'), this.optString('ssl-cipher-list')].join('\n');
     super.reconfigure(options);
     this.profile.configure(this.optBool('count-fop-hits'), this.optBool('latency-measurement'));
     void this.applyTracing();
     if (before[0] !== this.optNumber('listen-port') || before[1] !== this.optString('listen-host')) {
       this.log.warn(`listen-port/listen-host changed in the volfile; the brick keeps listening on ${before[1]}:${this.boundPort} until it restarts`);
+    }
+    const tlsNow = [this.optString('ssl-crl-path'), this.optString('ssl-cipher-list')].join('\n');
+    if (this.tls && this.optBool('ssl') && tlsNow !== tlsBefore && this.httpServer instanceof https.Server) {
+      // New connections only; those the old lists let in stay (GlusterFS reads them at connect too).
+      try {
+        this.httpServer.setSecureContext(serverTlsOptions(loadTls(), this.tlsExtras()));
+        this.log.info('ssl.crl-path / ssl.cipher-list applied to new connections');
+      } catch (e) {
+        this.log.error(`cannot apply ssl.crl-path / ssl.cipher-list: ${(e as Error).message}; new connections are served as before`);
+      }
     }
     if (this.optBool('ssl') !== this.tls && !this.stopping) {
       this.relistening = this.relistening.then(async () => {
