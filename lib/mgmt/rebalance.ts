@@ -92,3 +92,15 @@ export interface RebalanceStatus {
   /** Why the run failed, or the last per-file error. */
   error?: string;
 }
+
+/**
+ * The counts of a remove-brick drain in words: `remove-brick status` prints this line and a
+ * commit refused for want of a complete drain says it, so the two always agree. The files
+ * left are those counted on the bricks being removed less those moved off them: failed and
+ * skipped files stay on them.
+ */
+export function drainProgress(r: Pick<RebalanceStatus, 'state' | 'filesTotal' | 'filesMoved' | 'filesFailed' | 'filesSkipped'> & { alive: boolean }): string {
+  const left = r.filesTotal === null ? 'unknown' : String(Math.max(0, r.filesTotal - r.filesMoved));
+  return `files on the bricks being removed: ${r.filesTotal ?? 'counting'}, moved: ${r.filesMoved}, failed: ${r.filesFailed}, ` +
+    `skipped: ${r.filesSkipped}, left: ${left}; state ${r.state}${r.state !== 'running' && r.alive ? ', a process still running' : ''}`;
+}
