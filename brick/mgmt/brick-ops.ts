@@ -20,6 +20,7 @@ import { isThisHost } from './hosts.js';
 import { hostPort, isLoopback, type BrickOwner, type PeerOps } from './peers.js';
 import { volumeIdAt } from '../xlators/storage/volume-id.js';
 import type { OwnBricks } from './own-bricks.js';
+import { drainProgress } from '../../lib/mgmt/rebalance.js';
 import { REBALANCE_STOP_MS, RebalanceStartError, type RebalanceOps } from './rebalance.js';
 import { toVolumeInfo, writeFileAtomic, type BrickDef, type VolumeDef } from './store.js';
 import { brickVolfile, distributeUnits, setWidth, slotOf, volumeType, type DistributeUnit } from './volgen.js';
@@ -522,14 +523,20 @@ export class BrickOps {
     if (bricks !== undefined && bricks.length > 0 && !this.sameBricks(vol, await this.findBricks(vol, bricks))) {
       throw new MgmtError(409, `the remove-brick in progress on volume ${name} is of ${removingWords(vol)}; ask about those bricks`);
     }
-    const rebalance = await this.rebalance.view(vol);
-    const drain = rebalance?.purpose === 'remove-brick' ? rebalance : null;
-    return { volume: name, removing: this.removingInfo(vol), rebalance: drain, complete: BrickOps.drained(drain) };
+    const { drain, complete } = await this.drainOf(vol);
+    return { volume: name, removing: this.removingInfo(vol), rebalance: drain, complete };
   }
 
-  /** True when a drain completed with every file moved. */
-  private static drained(v: RebalanceStatusReply | null): boolean {
-    return !!v && v.state === 'completed' && v.filesFailed === 0 && !v.alive;
+  /**
+   * The drain of the remove-brick in progress, and whether it completed with no failed file
+   * and no process left: what status shows and what commit checks. The last run is the
+   * drain only when a remove-brick started it over the current layout (an earlier
+   * rebalance, or the drain of a removal since stopped, is not).
+   */
+  private async drainOf(vol: VolumeDef): Promise<{ drain: RebalanceStatusReply | null; complete: boolean }> {
+    const last = await this.rebalance.view(vol);
+    const drain = last?.purpose === 'remove-brick' && last.layoutEpoch === (vol.layoutEpoch ?? 0) ? last : null;
+    return { drain, complete: !!drain && drain.state === 'completed' && drain.filesFailed === 0 && !drain.alive };
   }
 
   /**
@@ -560,9 +567,9 @@ export class BrickOps {
         if (!this.sameBricks(vol, indices)) {
           throw new MgmtError(409, `the remove-brick in progress on volume ${name} is of ${removingWords(vol)}; commit those bricks (or \`... stop\` it first)`);
         }
-        const drain = await this.rebalance.view(vol);
-        if (!force && !BrickOps.drained(drain)) {
-          const how = drain ? `${drain.filesMoved} files moved, ${drain.filesFailed} failed, state ${drain.state}` : 'the drain never started';
+        const { drain, complete } = await this.drainOf(vol);
+        if (!force && !complete) {
+          const how = drain ? drainProgress(drain) : 'the drain never started';
           throw new MgmtError(409, `the drain is not complete: ${how}; wait (\`brickfs volume remove-brick ${name} ${words} status\`), ` +
             `or \`brickfs volume remove-brick ${name} ${words} commit force\` to remove the bricks with the files still on them`);
         }

@@ -112,7 +112,7 @@ export function formatRebalance(r: RebalanceStatusReply): string {
     '',
     `Directories: ${r.dirsScanned} scanned, ${r.dirsFixed} layouts fixed`,
     `Rate: ${r.rateFilesPerS.toFixed(1)} files/s, ${(r.rateBytesPerS / 1024 ** 2).toFixed(2)} MiB/s`
-      + `; files in volume: ${r.filesTotal ?? 'counting'}`
+      + `; ${r.purpose === 'remove-brick' ? 'files on the bricks being removed' : 'files in volume'}: ${r.filesTotal ?? 'counting'}`
       + `; estimated time left: ${r.state === 'running' ? (r.etaS === null ? 'unknown' : hms(r.etaS)) : '-'}`,
     nodes.length === 1
       ? `Process: ${r.alive ? `pid ${r.pid}, running` : 'not running'}${r.finishedAt ? `; finished ${r.finishedAt}` : ''}`

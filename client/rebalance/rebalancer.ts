@@ -82,9 +82,19 @@ export class Rebalancer {
   private readonly owner = `rebalance-${randomUUID()}`;
   private readonly started = Date.now();
   private readonly children: readonly Xlator[];
+  /**
+   * The children a remove-brick drains: when there are any, their files are this run's
+   * whole work (counted, scanned, moved), as gluster's remove-brick migrates only off the
+   * decommissioned bricks. Files on the other children stay where they are.
+   */
+  private readonly drained: ReadonlySet<number>;
+  /** The children a drain keeps (none when nothing is drained). */
+  private readonly kept: readonly number[];
 
   constructor(private readonly dht: Distribute, private readonly opts: RebalanceOptions) {
     this.children = dht.children;
+    this.drained = new Set(dht.decommissioned);
+    this.kept = this.drained.size === 0 ? [] : this.children.map((_, i) => i).filter((i) => !this.drained.has(i));
     const now = new Date().toISOString();
     this.status = {
       mode: opts.mode, state: 'running', startedAt: now, updatedAt: now, elapsedS: 0,
@@ -167,12 +177,17 @@ export class Rebalancer {
     return share.of === 1 || nameHash(e.iatt.gfid ?? e.name) % share.of === share.index;
   }
 
-  /** This node's files under dir (not link files), from a quick listing, for the ETA. */
+  /** Whether a file listed on a child is this run's to scan: this node's, and on a drained child during a drain. */
+  private toScan(child: number, e: DirEntry): boolean {
+    return (this.drained.size === 0 || this.drained.has(child)) && this.mine(child, e);
+  }
+
+  /** The files this node will scan under dir (not link files), from a quick listing, for the ETA. */
   private async countFiles(dir: string): Promise<number> {
     const listings = await this.listDir(dir);
     let n = 0;
     listings.forEach((entries, child) => {
-      for (const e of entries) if (!isDir(e.iatt) && !e.linkto && this.mine(child, e)) n++;
+      for (const e of entries) if (!isDir(e.iatt) && !e.linkto && this.toScan(child, e)) n++;
     });
     for (const sub of this.subdirs(listings)) n += await this.countFiles(joinPath(dir, sub));
     return n;
@@ -191,12 +206,35 @@ export class Rebalancer {
     }
   }
 
-  /** Marks a directory's layout settled; returns its subdirectories. */
+  /** Marks a directory's layout settled (unless a drain left a file off its hashed child); returns its subdirectories. */
   private async settleDir(dir: string): Promise<string[]> {
     const listings = await this.listDir(dir);
-    await this.dht.settleLayout(dir, REBALANCE_FRAME);
+    if (!(await this.offHashed(dir, listings, this.kept))) await this.dht.settleLayout(dir, REBALANCE_FRAME);
     this.status.dirsScanned++;
     return this.subdirs(listings).map((n) => joinPath(dir, n));
+  }
+
+  /**
+   * Whether a file listed on one of these children sits off its hashed child with no link
+   * file there pointing at it. A drain leaves the kept children's files where they are, and
+   * the layout it wrote may hash some of them elsewhere: a settled layout would make
+   * lookups miss them.
+   */
+  private async offHashed(dir: string, listings: DirEntry[][], children: readonly number[]): Promise<boolean> {
+    const links = new Map<number, Map<string, string | undefined>>();
+    const linkOn = (c: number, name: string): string | undefined => {
+      let m = links.get(c);
+      if (!m) links.set(c, m = new Map(listings[c]!.map((x) => [x.name, x.linkto])));
+      return m.get(name);
+    };
+    for (const child of children) {
+      for (const e of listings[child]!) {
+        if (isDir(e.iatt) || e.linkto) continue;
+        const hashed = await this.dht.hashedChild(joinPath(dir, e.name), REBALANCE_FRAME);
+        if (hashed !== child && linkOn(hashed, e.name) !== this.children[child]!.name) return true;
+      }
+    }
+    return false;
   }
 
   /** Fixes a directory's layout, moves its files, settles it; returns its subdirectories. */
@@ -210,8 +248,10 @@ export class Rebalancer {
     const links: Array<{ child: number; entry: DirEntry }> = [];
     listings.forEach((entries, child) => {
       for (const entry of entries) {
-        if (isDir(entry.iatt) || !this.mine(child, entry)) continue;
-        (entry.linkto ? links : files).push({ child, entry });
+        if (isDir(entry.iatt)) continue;
+        if (entry.linkto) {
+          if (this.mine(child, entry)) links.push({ child, entry });
+        } else if (this.toScan(child, entry)) files.push({ child, entry });
       }
     });
     let failed = 0;
@@ -230,7 +270,7 @@ export class Rebalancer {
     if (this.stopping && next < files.length) return subdirs;
     for (const { child, entry } of links) await this.checkLinkfile(dir, child, entry);
     if (failed === 0) {
-      if (this.opts.settle !== false) await this.dht.settleLayout(dir, REBALANCE_FRAME);
+      if (this.opts.settle !== false && !(await this.offHashed(dir, listings, this.kept))) await this.dht.settleLayout(dir, REBALANCE_FRAME);
       this.opts.onDirDone?.(dir);
     }
     return subdirs;

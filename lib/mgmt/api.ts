@@ -234,9 +234,9 @@ export interface RemoveBrickStartReply {
 export interface RemoveBrickStatusReply {
   volume: string;
   removing: RemovingInfo;
-  /** The drain; null if it never started (its start failed). */
+  /** The drain: the last run, when this removal started it over the current layout; null if it never started. */
   rebalance: RebalanceStatusReply | null;
-  /** True when `commit` would be accepted without force: the drain completed with no failed file. */
+  /** True when `commit` would be accepted without force: the drain completed with no failed file and no process left. */
   complete: boolean;
 }
 

@@ -21,6 +21,11 @@
 // --no-settle leaves directory layouts unsettled: other nodes may still be moving entries
 // of the same directory. --settle moves nothing and only marks every directory settled: the
 // first node runs it once every node of such a run has completed with no failed file.
+//
+// When the volfile's cluster/distribute lists decommissioned-bricks (a remove-brick drain),
+// the files on those subvolumes are the run's whole work: only they are counted, scanned and
+// moved; files on the other subvolumes stay where they are, and a directory where one of
+// them is off its hashed subvolume (with no link file there) is left unsettled.
 
 /** Life of one rebalance run. */
 export type RebalanceState = 'running' | 'stopped' | 'completed' | 'failed';
@@ -76,7 +81,7 @@ export interface RebalanceStatus {
   /** Files left in place on purpose: hard links, special files, files already where they belong. */
   filesSkipped: number;
   bytesMoved: number;
-  /** Files the volume holds, counted by a quick listing before moving; null until counted. */
+  /** The files this run will scan (of a drain: those on the bricks being removed), counted by a quick listing before moving; null until counted. */
   filesTotal: number | null;
   rateFilesPerS: number;
   rateBytesPerS: number;
@@ -86,4 +91,16 @@ export interface RebalanceStatus {
   resumed: boolean;
   /** Why the run failed, or the last per-file error. */
   error?: string;
+}
+
+/**
+ * The counts of a remove-brick drain in words: `remove-brick status` prints this line and a
+ * commit refused for want of a complete drain says it, so the two always agree. The files
+ * left are those counted on the bricks being removed less those moved off them: failed and
+ * skipped files stay on them.
+ */
+export function drainProgress(r: Pick<RebalanceStatus, 'state' | 'filesTotal' | 'filesMoved' | 'filesFailed' | 'filesSkipped'> & { alive: boolean }): string {
+  const left = r.filesTotal === null ? 'unknown' : String(Math.max(0, r.filesTotal - r.filesMoved));
+  return `files on the bricks being removed: ${r.filesTotal ?? 'counting'}, moved: ${r.filesMoved}, failed: ${r.filesFailed}, ` +
+    `skipped: ${r.filesSkipped}, left: ${left}; state ${r.state}${r.state !== 'running' && r.alive ? ', a process still running' : ''}`;
 }

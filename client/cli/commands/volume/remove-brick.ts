@@ -4,7 +4,7 @@ import type {
 } from '../../../../lib/mgmt/api.js';
 import { formatBrick, parseRemoveBrickArgs, parseThrottle } from '../../../../lib/mgmt/args.js';
 import { UsageError } from '../../../../lib/errors.js';
-import { REBALANCE_THROTTLES } from '../../../../lib/mgmt/rebalance.js';
+import { drainProgress, REBALANCE_THROTTLES } from '../../../../lib/mgmt/rebalance.js';
 import { labelled, MgmtApi, volumePath, type GlobalArgs } from '../../api.js';
 import { formatRebalance } from '../../format.js';
 
@@ -50,7 +50,8 @@ export const command: CommandModule<GlobalArgs, RemoveBrickArgs> = {
         const tail = r.complete
           ? `The drain is complete: \`brickfs volume remove-brick ${argv.volname} ${bricks.join(' ')} commit\` takes the bricks out\n`
           : '';
-        out(r, `${head}${r.rebalance ? formatRebalance(r.rebalance) : 'The drain has not started.\n'}${tail}`);
+        const drain = r.rebalance ? `${formatRebalance(r.rebalance)}Drain: ${drainProgress(r.rebalance)}\n` : 'The drain has not started.\n';
+        out(r, `${head}${drain}${tail}`);
         return;
       }
       const body: RemoveBrickRequest = { bricks, force, ...(argv.throttle ? { throttle: parseThrottle(argv.throttle) } : {}) };

@@ -49,6 +49,7 @@ export class Distribute extends Xlator implements FopImpl {
   readonly stats = { openFds: 0, layoutWrites: 0, knownDirFops: 0 };
   private readonly childIndex = new Map<string, number>();
   private weightList: number[];
+  private drainedList: number[] = [];
 
   constructor(init: XlatorInit) {
     super(init);
@@ -72,11 +73,14 @@ export class Distribute extends Xlator implements FopImpl {
       if (!/^\d+$/.test(w)) throw new Error(`layout-weights: "${w}" is not a non-negative integer`);
       return Number(w);
     }) : new Array<number>(this.n).fill(1);
+    const drained: number[] = [];
     for (const name of list('decommissioned-bricks')) {
       const i = this.childIndex.get(name);
       if (i === undefined) throw new Error(`decommissioned-bricks: "${name}" is not a subvolume of ${this.name}`);
       weights[i] = 0;
+      drained.push(i);
     }
+    this.drainedList = drained;
     if (!weights.some((w) => w > 0)) throw new Error('every subvolume is decommissioned or has weight 0: nothing can take new files');
     return weights;
   }
@@ -84,6 +88,11 @@ export class Distribute extends Xlator implements FopImpl {
   /** Each subvolume's share of new names: the layout weights, 0 for a decommissioned one. */
   get weights(): readonly number[] {
     return this.weightList;
+  }
+
+  /** The children a remove-brick drains (option decommissioned-bricks), by index. */
+  get decommissioned(): readonly number[] {
+    return this.drainedList;
   }
 
   get epoch(): number {
