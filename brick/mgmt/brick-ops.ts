@@ -528,15 +528,16 @@ export class BrickOps {
   }
 
   /**
-   * The drain of the remove-brick in progress, and whether it completed with no failed file
-   * and no process left: what status shows and what commit checks. The last run is the
-   * drain only when a remove-brick started it over the current layout (an earlier
-   * rebalance, or the drain of a removal since stopped, is not).
+   * The drain of the remove-brick in progress, and whether it completed with no file left on
+   * the bricks (none failed, none skipped: hard links and special files are not moved, and a
+   * commit would take them out of the volume) and no process left: what status shows and what
+   * commit checks. The last run is the drain only when a remove-brick started it over the
+   * current layout (an earlier rebalance, or the drain of a removal since stopped, is not).
    */
   private async drainOf(vol: VolumeDef): Promise<{ drain: RebalanceStatusReply | null; complete: boolean }> {
     const last = await this.rebalance.view(vol);
     const drain = last?.purpose === 'remove-brick' && last.layoutEpoch === (vol.layoutEpoch ?? 0) ? last : null;
-    return { drain, complete: !!drain && drain.state === 'completed' && drain.filesFailed === 0 && !drain.alive };
+    return { drain, complete: !!drain && drain.state === 'completed' && drain.filesFailed === 0 && drain.filesSkipped === 0 && !drain.alive };
   }
 
   /**

@@ -216,7 +216,7 @@ test('remove-brick drain: a decommissioned subvolume is emptied onto the others'
   t.is(status.state, 'completed');
   t.is(status.filesFailed, 0, status.error);
   const left = census([vol.bricks[1]!]);
-  // Only the hard-linked pair may stay (hard links are not moved; a commit would need force).
+  // Only the hard-linked pair may stay (hard links are not moved: they count as skipped, and a commit is refused until they are gone or forced).
   t.deepEqual([...left.data.keys()].filter((p) => p !== '/f-4' && p !== '/hard-4'), [], 'files left on the drained brick');
   await assertContent(t, mnt, tree.files);
   // After the commit the volume is the two remaining bricks, with the same layout epoch.
