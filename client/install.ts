@@ -98,15 +98,17 @@ WantedBy=multi-user.target
 }
 
 /**
- * Every brickfs process appends to its log (O_APPEND), so copytruncate needs no signal to
- * the process: its next line lands at the start of the emptied file.
+ * Every brickfs process appends to its log and to its span file (O_APPEND), so copytruncate
+ * needs no signal to the process: its next line lands at the start of the emptied file.
  */
 function logrotate(o: Required<InstallOptions>): string {
   const paths = new StatePaths(o.stateDir);
-  const globs = [path.join(paths.logDir, '*.log'), path.join(paths.brickLogDir, '*.log'), path.join(mountsDir(ROOT_RUN_DIR), '*.log')];
+  const dirs = [paths.logDir, paths.brickLogDir, mountsDir(ROOT_RUN_DIR)];
+  const globs = dirs.flatMap((d) => [path.join(d, '*.log'), path.join(d, '*.spans.jsonl')]);
   return `# Logs of brickfs (the brickfs checkout ${CHECKOUT}): the management daemon, self-heal
 # daemon and rebalance (${paths.logDir}), the bricks (${paths.brickLogDir}), the mounts
-# (${mountsDir(ROOT_RUN_DIR)}). docs/operations.md, "Logs".
+# (${mountsDir(ROOT_RUN_DIR)}), and the span files diagnostics.trace writes beside them.
+# docs/operations.md, "Logs".
 # ${MARK}
 ${globs.join(' ')} {
     weekly

@@ -118,7 +118,8 @@ test('brickfs install --prefix: the command, mount.brickfs, a unit systemd accep
   }
 
   const rotate = fs.readFileSync(file('etc/logrotate.d/brickfs'), 'utf8');
-  t.regex(rotate, /^\/var\/lib\/brickfs\/logs\/\*\.log \/var\/lib\/brickfs\/logs\/bricks\/\*\.log \/run\/brickfs\/mounts\/\*\.log \{$/m);
+  // The logs and, beside them, the span files of diagnostics.trace.
+  t.regex(rotate, /^\/var\/lib\/brickfs\/logs\/\*\.log \/var\/lib\/brickfs\/logs\/\*\.spans\.jsonl \/var\/lib\/brickfs\/logs\/bricks\/\*\.log \/var\/lib\/brickfs\/logs\/bricks\/\*\.spans\.jsonl \/run\/brickfs\/mounts\/\*\.log \/run\/brickfs\/mounts\/\*\.spans\.jsonl \{$/m);
   t.regex(rotate, /^\s+copytruncate$/m);
   if (have('logrotate')) {
     const lr = await run('logrotate', ['--debug', '--state', path.join(root, 'logrotate.status'), file('etc/logrotate.d/brickfs')]);
