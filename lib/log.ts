@@ -1,6 +1,7 @@
 /**
  * A named logger per translator instance, over pino. Each process has one level
- * (BRICKFS_LOG, then whatever `Logger.setLevel` is given: `--log-level`, `-o log-level=`).
+ * (BRICKFS_LOG, then whatever `Logger.setLevel` is given: `--log-level`, `-o log-level=`),
+ * which the volume's diagnostics.brick-log-level or .client-log-level overrides while set.
  * Lines go to stderr, which whoever starts a process points at its log file: JSON lines
  * there, human-readable lines when stderr is a terminal (docs/operations.md, "Logs").
  */
@@ -33,7 +34,30 @@ export interface LogRecord {
   [field: string]: unknown;
 }
 
-let threshold = RANK[isLogLevel(process.env.BRICKFS_LOG) ? process.env.BRICKFS_LOG : 'warn'];
+/** The process's own level (BRICKFS_LOG, --log-level, -o log-level=). */
+let processLevel: Level = isLogLevel(process.env.BRICKFS_LOG) ? process.env.BRICKFS_LOG : 'warn';
+/** The volume's level for this kind of process (diagnostics.brick-log-level, .client-log-level), which wins while set. */
+let volumeLevel: Level | undefined;
+let threshold = RANK[processLevel];
+
+/**
+ * GlusterFS's log level names (diagnostics.*-log-level take them) and ours, as our levels:
+ * TRACE is DEBUG here, CRITICAL and NONE keep errors (a brick never hides why it stops).
+ */
+const LEVEL_NAMES: Readonly<Record<string, Level>> = {
+  debug: 'debug', trace: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', critical: 'error', none: 'error',
+};
+
+/** The level a name stands for (either vocabulary, any case), or undefined. */
+export function levelOf(name: string): Level | undefined {
+  return LEVEL_NAMES[name.toLowerCase()];
+}
+
+/** The option pattern of a diagnostics.*-log-level: empty (the process's own level) or a name levelOf knows. */
+export const LOG_LEVEL_PATTERN = {
+  regex: `^(|${Object.keys(LEVEL_NAMES).map((n) => `${n}|${n.toUpperCase()}`).join('|')})$`,
+  what: 'a log level: DEBUG, INFO, WARNING, ERROR (GlusterFS\'s TRACE, CRITICAL, NONE too), or empty for the process\'s own',
+} as const;
 
 /** Human-readable lines for a person watching: `[ISO-TIME] LEVEL: [name] message`. */
 function prettyLine(colorize: boolean): (json: string) => string {
@@ -72,8 +96,18 @@ export class Logger {
     this.out = root.child({ name });
   }
 
+  /** The process's own level; a volume's level set with setVolumeLevel wins over it. */
   static setLevel(level: Level): void {
-    threshold = RANK[level];
+    processLevel = level;
+    threshold = RANK[volumeLevel ?? processLevel];
+  }
+
+  /** The volume's level for this process (undefined: back to its own); says so in the log when it changes. */
+  static setVolumeLevel(level: Level | undefined): void {
+    if (level === volumeLevel) return;
+    volumeLevel = level;
+    threshold = RANK[volumeLevel ?? processLevel];
+    root.child({ name: 'log' }).info(`log level ${volumeLevel ?? processLevel}${volumeLevel ? ' (the volume\'s)' : ' (this process\'s own)'}`);
   }
 
   error(msg: string): void { if (threshold >= RANK.error) this.out.error(msg); }
@@ -108,4 +142,9 @@ export function parseLogLines(text: string): LogRecord[] {
 export function formatLogText(text: string): string {
   const pretty = prettyLine(false);
   return text.split('\n').filter(Boolean).map((line) => (line.startsWith('{') ? pretty(line).trimEnd() : line)).join('\n');
+}
+
+/** A diagnostics.*-log-level value as a translator has it (empty: none) made the process's volume level. */
+export function applyVolumeLogLevel(name: string): void {
+  Logger.setVolumeLevel(name ? levelOf(name) : undefined);
 }

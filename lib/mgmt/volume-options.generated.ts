@@ -5,6 +5,11 @@ import type { VolumeOptionDef } from './volume-options.js';
 
 /** Every key `brickfs volume set` accepts, in the order it lists them. */
 export const GENERATED_VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>> = {
+  'diagnostics.client-log-level': {
+    xlator: 'protocol/client',
+    key: 'log-level',
+    spec: { type: 'string', default: '', pattern: { regex: '^(|debug|DEBUG|trace|TRACE|info|INFO|warn|WARN|warning|WARNING|error|ERROR|critical|CRITICAL|none|NONE)$', what: 'a log level: DEBUG, INFO, WARNING, ERROR (GlusterFS\'s TRACE, CRITICAL, NONE too), or empty for the process\'s own' }, description: 'Log level of the volume\'s clients (mounts, self-heal daemons, rebalance): DEBUG, INFO, WARNING or ERROR (GlusterFS\'s TRACE, CRITICAL, NONE too); empty (the default): each process\'s own level. Mounts apply it at once' },
+  },
   'network.ping-timeout': {
     xlator: 'protocol/client',
     key: 'ping-timeout',
@@ -109,6 +114,11 @@ export const GENERATED_VOLUME_OPTIONS: Readonly<Record<string, VolumeOptionDef>>
     xlator: 'protocol/server',
     key: 'anongid',
     spec: { type: 'int', default: 65534, min: 0, max: 4294967294, description: 'The gid a squashed root\'s group 0 is served as (server.root-squash; default 65534, nogroup)' },
+  },
+  'diagnostics.brick-log-level': {
+    xlator: 'protocol/server',
+    key: 'log-level',
+    spec: { type: 'string', default: '', pattern: { regex: '^(|debug|DEBUG|trace|TRACE|info|INFO|warn|WARN|warning|WARNING|error|ERROR|critical|CRITICAL|none|NONE)$', what: 'a log level: DEBUG, INFO, WARNING, ERROR (GlusterFS\'s TRACE, CRITICAL, NONE too), or empty for the process\'s own' }, description: 'Log level of the volume\'s bricks: DEBUG, INFO, WARNING or ERROR (GlusterFS\'s TRACE, CRITICAL, NONE too); empty (the default): each brick\'s own level. Running bricks apply it at once' },
   },
   'ssl.crl-path': {
     xlator: 'protocol/server',

@@ -24,6 +24,7 @@ import { loadCrls, loadTls, NAME_LIST_PATTERN, NameList, peerCommonName, serverT
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
 import { ADDRESS_LIST_PATTERN, AddressList, addressAllowed, plainAddress, sameSecret, type ConnKind } from './auth.js';
 import { BrickProfile } from './profile.js';
+import { applyVolumeLogLevel, LOG_LEVEL_PATTERN } from '../../../lib/log.js';
 
 /** A checked request of one connection, waiting for its turn or running. */
 interface Request {
@@ -234,6 +235,11 @@ export class Server extends Xlator {
       description: 'The gid root\'s group 0 is served as under root-squash',
       volume: { key: 'server.anongid', description: 'The gid a squashed root\'s group 0 is served as (server.root-squash; default 65534, nogroup)' },
     },
+    'log-level': {
+      type: 'string', default: '', pattern: LOG_LEVEL_PATTERN,
+      description: 'The brick process\'s log level; empty: its own (--log-level)',
+      volume: { key: 'diagnostics.brick-log-level', description: 'Log level of the volume\'s bricks: DEBUG, INFO, WARNING or ERROR (GlusterFS\'s TRACE, CRITICAL, NONE too); empty (the default): each brick\'s own level. Running bricks apply it at once' },
+    },
     'ssl-crl-path': {
       type: 'string', default: '',
       description: 'Under ssl: a PEM certificate revocation list, or a directory of them; a client certificate it revokes is refused in the handshake',
@@ -325,6 +331,7 @@ export class Server extends Xlator {
   }
 
   override async init(): Promise<void> {
+    applyVolumeLogLevel(this.optString('log-level'));
     this.profile.configure(this.optBool('count-fop-hits'), this.optBool('latency-measurement'));
     await this.listen(this.optBool('ssl') ? loadTls() : undefined);
     await this.applyTracing();
@@ -413,6 +420,7 @@ export class Server extends Xlator {
     const before = [this.optNumber('listen-port'), this.optString('listen-host')];
     const tlsBefore = [this.optString('ssl-crl-path'), this.optString('ssl-cipher-list')].join('\n');
     super.reconfigure(options);
+    applyVolumeLogLevel(this.optString('log-level'));
     this.profile.configure(this.optBool('count-fop-hits'), this.optBool('latency-measurement'));
     void this.applyTracing();
     if (before[0] !== this.optNumber('listen-port') || before[1] !== this.optString('listen-host')) {

@@ -11,6 +11,7 @@ import { decodeHelloReply, decodeServerFrame, encodeFrame, encodeFramePooled, HA
 import { traceFop, traceToWire, untraced } from '../../../lib/trace.js';
 import { clientTlsOptions, loadTls, TlsConfigError, tlsReason } from '../../../lib/tls.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
+import { applyVolumeLogLevel, LOG_LEVEL_PATTERN } from '../../../lib/log.js';
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -53,6 +54,11 @@ const PROCESS_ID = randomUUID().slice(0, 8);
 export class ProtocolClient extends Xlator {
   static override readonly description = 'Talks to one brick over WebSocket';
   static override readonly options = {
+    'log-level': {
+      type: 'string', default: '', pattern: LOG_LEVEL_PATTERN,
+      description: 'The log level of the whole client process (mount, self-heal daemon, rebalance); empty: the process\'s own (--log-level, -o log-level=)',
+      volume: { key: 'diagnostics.client-log-level', description: 'Log level of the volume\'s clients (mounts, self-heal daemons, rebalance): DEBUG, INFO, WARNING or ERROR (GlusterFS\'s TRACE, CRITICAL, NONE too); empty (the default): each process\'s own level. Mounts apply it at once' },
+    },
     'remote-host': { type: 'string', required: true, description: 'Brick host' },
     'remote-port': { type: 'int', required: true, min: 1, max: 65535, description: 'Brick port' },
     'remote-subvolume': { type: 'string', required: true, description: 'Name of the subvolume the brick exports' },
@@ -118,8 +124,14 @@ export class ProtocolClient extends Xlator {
     return `${this.optString('remote-host')}:${this.optNumber('remote-port')}:${this.optString('remote-subvolume')}`;
   }
 
+  override reconfigure(options: Record<string, string>): void {
+    super.reconfigure(options);
+    applyVolumeLogLevel(this.optString('log-level'));
+  }
+
   /** Connects once; resolves when the first attempt succeeded or failed (the mount goes on). */
   override async init(): Promise<void> {
+    applyVolumeLogLevel(this.optString('log-level'));
     this.watchdog = setInterval(() => this.checkTimeouts(), Math.min(1000, this.pingTimeoutMs / 4));
     this.watchdog.unref();
     await new Promise<void>((resolve) => {
