@@ -88,3 +88,11 @@ export function useTestTls(): Record<string, string> {
   }
   return { 'client.ssl': 'on', 'server.ssl': 'on' };
 }
+
+/**
+ * The options a protocol/client made by hand (not from a helper's volfile) needs to reach the
+ * bricks the helpers make: under BRICKFS_TEST_TLS=1 ssl on, none otherwise.
+ */
+export function testTlsClientOptions(): Record<string, string> {
+  return Object.keys(useTestTls()).length > 0 ? { ssl: 'on' } : {};
+}
