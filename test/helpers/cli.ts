@@ -29,6 +29,16 @@ export async function withTestTls(args: readonly string[], run: (a: readonly str
   return r;
 }
 
+/**
+ * What withTestTls adds to a volume the CLI creates in this run: its options, and the versions
+ * their `volume set`s count (the volume is that many versions further on). None without
+ * BRICKFS_TEST_TLS=1. Tests that count a volume's versions or list its options add these.
+ */
+export function testTlsVolume(): { options: Record<string, string>; versions: number } {
+  const options = useTestTls();
+  return { options, versions: Object.keys(options).length };
+}
+
 /** Runs `brickfs [--server S] ARGS...`; resolves with exit code and output, never throws. */
 export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<RunResult> {
   const server = opts.server === undefined ? [] : ['--server', opts.server];

@@ -106,3 +106,11 @@ export function revoke(ca: Ca, cert: CertFiles): string {
   openssl(['ca', '-config', cnf, '-gencrl', '-keyfile', ca.key, '-cert', ca.cert, '-out', crl]);
   return crl;
 }
+
+/**
+ * The options a protocol/client made by hand (not from a helper's volfile) needs to reach the
+ * bricks the helpers make: under BRICKFS_TEST_TLS=1 ssl on, none otherwise.
+ */
+export function testTlsClientOptions(): Record<string, string> {
+  return Object.keys(useTestTls()).length > 0 ? { ssl: 'on' } : {};
+}

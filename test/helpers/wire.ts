@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import WebSocket from 'ws';
 import { ROOT_FRAME, type Frame } from '../../lib/frame.js';
+import { clientTlsOptions, loadTls } from '../../lib/tls.js';
 import { parseVolfile } from '../../lib/volfile/parse.js';
 import { decodeHelloReply, decodeServerFrame, encodeFrame, WIRE_VERSION, type Hello, type HelloReplyFrame, type PushFrame, type ReplyFrame } from '../../lib/rpc/frame.js';
+import { useTestTls } from './tls.js';
 
 /** Who a client says it is in its hello: credentials and volume id (none unless given). */
 export type HelloCredentials = Pick<Hello, 'username' | 'password' | 'volumeId'>;
@@ -38,10 +40,21 @@ export interface RawConnectOptions {
   /** Local address to connect from (another address of the host: 127.0.0.2). */
   localAddress?: string;
   /**
-   * Connect over TLS (wss), presenting this certificate and key if given. The brick's own
-   * certificate is not checked: the tests are about what the brick lets in.
+   * How to speak to the brick. Unset: as the bricks the helpers make speak in this run —
+   * under BRICKFS_TEST_TLS=1 over TLS as a real client does (this host's certificate, the
+   * brick's checked against the CA), plain WebSocket otherwise. false: plain WebSocket.
+   * A certificate and key (or neither): over TLS presenting them, the brick's own certificate
+   * not checked, as the tests that give them are about what the brick lets in.
    */
-  tls?: { cert?: Buffer; key?: Buffer };
+  tls?: { cert?: Buffer; key?: Buffer } | false;
+}
+
+/** The TLS options of a connection as opts.tls asks (see RawConnectOptions), or undefined for plain WebSocket. */
+function tlsOf(tls: RawConnectOptions['tls']): object | undefined {
+  if (tls === false) return undefined;
+  if (tls) return { ...tls, rejectUnauthorized: false };
+  // The same certificate directory and options the bricks' real clients use (client.ssl).
+  return Object.keys(useTestTls()).length > 0 ? clientTlsOptions(loadTls()) : undefined;
 }
 
 /**
@@ -93,8 +106,9 @@ export class RawBrickClient {
    * brick answered it, or closed the connection (closeCode says why).
    */
   static async connect(port: number, subvolume: string, opts: RawConnectOptions = {}): Promise<RawBrickClient> {
-    const ws = new WebSocket(`${opts.tls ? 'wss' : 'ws'}://${opts.host ?? '127.0.0.1'}:${port}/?subvolume=${encodeURIComponent(subvolume)}`, {
-      ...(opts.tls ? { ...opts.tls, rejectUnauthorized: false } : {}),
+    const tls = tlsOf(opts.tls);
+    const ws = new WebSocket(`${tls ? 'wss' : 'ws'}://${opts.host ?? '127.0.0.1'}:${port}/?subvolume=${encodeURIComponent(subvolume)}`, {
+      ...tls,
       maxPayload: 128 << 20, ...(opts.headers ? { headers: opts.headers } : {}), ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
     });
     const c = new RawBrickClient(ws, opts.credentials ?? {});

@@ -11,7 +11,7 @@ import type {
   RebalanceStatusReply, RemoveBrickStatusReply, StatusListReply, VolumeInfo, VolumeListReply,
 } from '../../lib/mgmt/api.js';
 import { parseVolfile } from '../../lib/volfile/parse.js';
-import { runCliJson, runCliOk } from '../helpers/cli.js';
+import { runCliJson, runCliOk, testTlsVolume } from '../helpers/cli.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { eventually, REPO, tmpDir, type Owner } from '../helpers/proc.js';
 
@@ -24,6 +24,9 @@ function brickPaths(t: Owner, n: number): string[] {
 }
 
 const local = (paths: string[]): string[] => paths.map((p) => `localhost:${p}`);
+
+/** Under BRICKFS_TEST_TLS=1, the versions the CLI helper's `volume set`s add to every volume it creates. */
+const TLS_VERSIONS = testTlsVolume().versions;
 
 /**
  * Runs fn with the daemon's rebalance program set to the stand-in. Only from serial tests:
@@ -132,7 +135,7 @@ test.serial('remove-brick (stand-in drain): commit refused until drained, commit
   t.is(start.code, 0, start.stderr);
   t.regex(start.stdout, /volume remove-brick start: rm: success: draining 1 brick\(s\) \(pid \d+\)/);
   const v = await info(t, d, 'rm');
-  t.like(v, { version: 2, layoutEpoch: 1 });
+  t.like(v, { version: 2 + TLS_VERSIONS, layoutEpoch: 1 });
   t.deepEqual(v.removing?.bricks, [{ host: 'localhost', path: bricks[1], port: before[1]!.port }], 'no internal ids in info');
   t.deepEqual(dhtOptions(await volfile(t, d, 'rm')), { 'layout-epoch': '1', 'decommissioned-bricks': 'rm-client-1' });
   t.regex((await d.cli(['volume', 'info', 'rm'])).stdout, /Bricks being removed \(remove-brick started .*\):\n {2}localhost:.*b1\n/);
@@ -157,7 +160,7 @@ test.serial('remove-brick (stand-in drain): commit refused until drained, commit
   t.regex(force.stdout, /Removed localhost:.*b1\. Their directories and any files left in them stay on disk/);
   const after = await info(t, d, 'rm');
   t.deepEqual(after.bricks.map((b) => b.path), [bricks[0], bricks[2]]);
-  t.like(after, { version: 3, layoutEpoch: 1, type: 'distribute' });
+  t.like(after, { version: 3 + TLS_VERSIONS, layoutEpoch: 1, type: 'distribute' });
   t.is(after.removing, undefined);
   t.false(pidAlive(before[1]!.pid!), 'the removed brick process is stopped');
   const now = await bricksOf(t, d, 'rm');
@@ -175,7 +178,7 @@ test('add-brick on a started volume starts its bricks and pushes a new volfile; 
   const bricks = brickPaths(t, 5);
   t.is((await d.cli(['volume', 'create', 'grow', ...local(bricks.slice(0, 2))])).code, 0);
   t.is((await d.cli(['volume', 'start', 'grow'])).code, 0);
-  const waiting = d.http('/v1/volumes/grow/volfile?newer-than=1&wait=30');
+  const waiting = d.http(`/v1/volumes/grow/volfile?newer-than=${1 + TLS_VERSIONS}&wait=30`);
   await new Promise((r) => setTimeout(r, 200));
 
   const add = await d.cli(['volume', 'add-brick', 'grow', ...local(bricks.slice(2, 4))]);
@@ -183,14 +186,14 @@ test('add-brick on a started volume starts its bricks and pushes a new volfile; 
   t.regex(add.stdout, /volume add-brick: grow: success\n.*brickfs volume rebalance grow start/);
   const pushed = await waiting;
   t.is(pushed.status, 200);
-  t.is(pushed.headers.get('x-brickfs-volume-version'), '2');
+  t.is(pushed.headers.get('x-brickfs-volume-version'), String(2 + TLS_VERSIONS));
   const decls = parseVolfile(pushed.text);
   t.deepEqual(decls.filter((x) => x.type === 'protocol/client').map((x) => x.name), ['grow-client-0', 'grow-client-1', 'grow-client-2', 'grow-client-3']);
   t.deepEqual(dhtOptions(decls), { 'layout-epoch': '1' }, 'bricks on one filesystem: no weights');
   const st = await bricksOf(t, d, 'grow');
   t.is(st.length, 4);
   t.true(st.every((b) => b.online && typeof b.pid === 'number'), JSON.stringify(st));
-  t.like(await info(t, d, 'grow'), { version: 2, layoutEpoch: 1, type: 'distribute' });
+  t.like(await info(t, d, 'grow'), { version: 2 + TLS_VERSIONS, layoutEpoch: 1, type: 'distribute' });
 
   const reb = await d.cli(['volume', 'rebalance', 'grow', 'start']);
   t.is(reb.code, 0, reb.stderr);
@@ -205,7 +208,7 @@ test('add-brick on a started volume starts its bricks and pushes a new volfile; 
   await eventually(async () => (await runCliJson<RemoveBrickStatusReply>(t, ['volume', 'remove-brick', 'grow', ...gone, 'status', '--json'], { server: d.server })).complete, 30_000, 'drain complete');
   const commit = await d.cli(['volume', 'remove-brick', 'grow', ...gone, 'commit']);
   t.is(commit.code, 0, commit.stderr);
-  t.like(await info(t, d, 'grow'), { version: 4, layoutEpoch: 2 });
+  t.like(await info(t, d, 'grow'), { version: 4 + TLS_VERSIONS, layoutEpoch: 2 });
   await eventually(() => !pidAlive(st[2]!.pid!) && !pidAlive(st[3]!.pid!), 5000, 'removed bricks stopped');
   t.deepEqual((await bricksOf(t, d, 'grow')).map((b) => b.pid), [st[0]!.pid, st[1]!.pid]);
 
@@ -246,7 +249,7 @@ test('add-brick refusals: a wrong multiple is exit 2, a replica change or a bric
   const ok = await d.cli(['volume', 'add-brick', 'rep', 'replica', '2', ...local([e, f])]);
   t.is(ok.code, 0, ok.stderr);
   const v = await info(t, d, 'rep');
-  t.like(v, { type: 'distributed-replicate', version: 2, layoutEpoch: 1, replicaCount: 2 });
+  t.like(v, { type: 'distributed-replicate', version: 2 + TLS_VERSIONS, layoutEpoch: 1, replicaCount: 2 });
   t.is(v.bricks.length, 4);
   t.true((await bricksOf(t, d, 'rep')).every((x) => x.pid === null), 'a volume not started gets no brick processes');
   const decls = await volfile(t, d, 'rep');
@@ -281,7 +284,7 @@ test('remove-brick refusals: part of a set, every set, a stranger, not started, 
   // commit force without a drain: taken out at once; the layout changes (epoch), the other set keeps its names.
   const force = await d.cli(['volume', 'remove-brick', 'r', a, b, 'commit', 'force']);
   t.is(force.code, 0, force.stderr);
-  t.like(await info(t, d, 'r'), { type: 'replicate', version: 2, layoutEpoch: 1 });
+  t.like(await info(t, d, 'r'), { type: 'replicate', version: 2 + TLS_VERSIONS, layoutEpoch: 1 });
   const decls = await volfile(t, d, 'r');
   t.deepEqual(decls.map((x) => x.name), ['r-client-2', 'r-client-3', 'r-replicate-1', 'r-dht', 'r-quick-read', 'r-open-behind', 'r-write-behind', 'r-io-cache', 'r-read-ahead', 'r-nl-cache', 'r-readdir-ahead', 'r-md-cache']);
   t.is(dhtOptions(decls)['layout-epoch'], '1');

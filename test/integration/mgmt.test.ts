@@ -8,7 +8,7 @@ import type { VolumeGetReply } from '../../client/cli/commands/volume/get.js';
 import type { StatedumpReply, StatusListReply, VolumeListReply } from '../../lib/mgmt/api.js';
 import { VOLUME_OPTIONS } from '../../lib/mgmt/volume-options.js';
 import { parseVolfile } from '../../lib/volfile/parse.js';
-import { runCli, runCliJson } from '../helpers/cli.js';
+import { runCli, runCliJson, testTlsVolume } from '../helpers/cli.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { eventually, freePort, portOpen, tmpDir } from '../helpers/proc.js';
 
@@ -22,6 +22,9 @@ const local = (paths: string[]): string[] => paths.map((p) => `localhost:${p}`);
 
 /** Zombie-aware: detached processes are reaped by whoever PID 1 is, maybe late. */
 const alive = pidAlive;
+
+/** Under BRICKFS_TEST_TLS=1, the options and versions the CLI helper adds to every volume it creates. */
+const TLS = testTlsVolume();
 
 test('a relative brick path is a usage error (exit 2) with an example', async (t) => {
   const d = await startDaemon(t);
@@ -157,7 +160,8 @@ test('info and status --json shapes', async (t) => {
   t.is(info.volumes.length, 1);
   const v = info.volumes[0]!;
   t.deepEqual(Object.keys(v).sort(), ['bricks', 'createdAt', 'id', 'name', 'options', 'status', 'type', 'version']);
-  t.like(v, { name: 'shape', type: 'distribute', status: 'created', version: 1, options: {} });
+  t.like(v, { name: 'shape', type: 'distribute', status: 'created', version: 1 + TLS.versions });
+  t.deepEqual(v.options, TLS.options);
   t.regex(v.id, /^[0-9a-f-]{36}$/);
   t.false(Number.isNaN(Date.parse(v.createdAt)));
   t.deepEqual(v.bricks[1], { host: '127.0.0.1', path: bricks[1], port });
@@ -182,7 +186,7 @@ test('daemon restart keeps volume definitions, options and versions', async (t) 
   t.is((await d.cli(['volume', 'create', 'keep', ...local(bricks)])).code, 0);
   t.is((await d.cli(['volume', 'set', 'keep', 'network.ping-timeout', '7'])).code, 0);
   const before = await runCliJson<VolumeListReply>(t, ['volume', 'info', '--json'], { server: d.server });
-  t.is(before.volumes[0]!.version, 2);
+  t.is(before.volumes[0]!.version, 2 + TLS.versions);
   await d.restart();
   const after = await runCliJson<VolumeListReply>(t, ['volume', 'info', '--json'], { server: d.server });
   t.deepEqual(after, before);
@@ -213,26 +217,26 @@ test('volume reset: one option or every option back to its default; bricks reloa
   }
   t.is((await d.cli(['volume', 'start', 'rs'])).code, 0);
   const before = await info();
-  t.is(before.version, 4);
+  t.is(before.version, 4 + TLS.versions);
 
   const one = await d.cli(['volume', 'reset', 'rs', 'storage.writeback-window']);
   t.is(one.code, 0, one.stderr);
   t.is(one.stdout, 'volume reset: success\n');
   const afterOne = await info();
-  t.deepEqual(afterOne.options, { 'network.ping-timeout': '9', 'performance.read-ahead-page-count': '8' });
-  t.is(afterOne.version, 5);
+  t.deepEqual(afterOne.options, { ...TLS.options, 'network.ping-timeout': '9', 'performance.read-ahead-page-count': '8' });
+  t.is(afterOne.version, 5 + TLS.versions);
   const brickVols = path.join(d.stateDir, 'vols', 'rs', 'bricks');
   for (const f of fs.readdirSync(brickVols)) t.notRegex(fs.readFileSync(path.join(brickVols, f), 'utf8'), /writeback-window/);
   const logs = path.join(d.stateDir, 'logs', 'bricks');
   await eventually(() => fs.readdirSync(logs).every((f) => fs.readFileSync(path.join(logs, f), 'utf8').includes('options reloaded')), 5000, 'bricks reloaded');
 
   t.is((await d.cli(['volume', 'reset', 'rs', 'storage.writeback-window'])).code, 0, 'resetting an option that is not set succeeds');
-  t.is((await info()).version, 5, '...and changes nothing');
+  t.is((await info()).version, 5 + TLS.versions, '...and changes nothing');
 
   t.is((await d.cli(['volume', 'reset', 'rs'])).code, 0);
   const afterAll = await info();
   t.deepEqual(afterAll.options, {});
-  t.is(afterAll.version, 6);
+  t.is(afterAll.version, 6 + TLS.versions);
   const volfile = (await d.cli(['volume', 'volfile', 'rs'])).stdout;
   t.notRegex(volfile, /ping-timeout|page-count/);
 
@@ -291,7 +295,7 @@ test('volume get: the value in effect of every option, set or default, as the ge
   };
   const defaults = await get();
   t.deepEqual(Object.keys(defaults), Object.keys(VOLUME_OPTIONS), 'every key, in the order `volume set` lists them');
-  t.true(Object.values(defaults).every((o) => !o.set));
+  t.true(Object.values(defaults).every((o) => o.set === (o.key in TLS.options)));
   t.is(defaults['network.ping-timeout']!.value, '42');
   t.is(defaults['storage.writeback-window']!.value, String(4 * 1024 * 1024));
   t.is(defaults['performance.flush-behind']!.value, 'off');
@@ -334,17 +338,17 @@ test('volfile API: 404 unknown, 409 not started, text once started; long poll se
   const ok = await d.http('/v1/volumes/vf/volfile');
   t.is(ok.status, 200);
   t.regex(ok.headers.get('content-type') ?? '', /^text\/plain/);
-  t.is(ok.headers.get('x-brickfs-volume-version'), '1');
+  t.is(ok.headers.get('x-brickfs-volume-version'), String(1 + TLS.versions));
   t.deepEqual(parseVolfile(ok.text).map((x) => x.name), ['vf-client-0', 'vf-client-1', 'vf-dht', 'vf-quick-read', 'vf-open-behind', 'vf-write-behind', 'vf-io-cache', 'vf-read-ahead', 'vf-nl-cache', 'vf-readdir-ahead', 'vf-md-cache']);
 
-  const waiting = d.http('/v1/volumes/vf/volfile?newer-than=1&wait=20');
+  const waiting = d.http(`/v1/volumes/vf/volfile?newer-than=${1 + TLS.versions}&wait=20`);
   await new Promise((r) => setTimeout(r, 200));
   t.is((await d.cli(['volume', 'set', 'vf', 'network.ping-timeout', '3'])).code, 0);
   const pushed = await waiting;
   t.is(pushed.status, 200);
-  t.is(pushed.headers.get('x-brickfs-volume-version'), '2');
+  t.is(pushed.headers.get('x-brickfs-volume-version'), String(2 + TLS.versions));
   t.regex(pushed.text, /option ping-timeout 3/);
-  t.is((await d.http('/v1/volumes/vf/volfile?newer-than=2&wait=0')).status, 304);
+  t.is((await d.http(`/v1/volumes/vf/volfile?newer-than=${2 + TLS.versions}&wait=0`)).status, 304);
   // A brick-side option: the brick volfiles change and the running bricks reload them.
   t.is((await d.cli(['volume', 'set', 'vf', 'features.cache-invalidation', 'off'])).code, 0);
   t.notRegex((await d.cli(['volume', 'volfile', 'vf'])).stdout, /cache-invalidation/, 'not a client option');

@@ -11,6 +11,7 @@ import { ProtocolClient } from '../../client/xlators/protocol/client.js';
 import { decodeClientFrame, encodeFrame, WIRE_VERSION } from '../../lib/rpc/frame.js';
 import { startDistribute } from '../helpers/cluster.js';
 import { eventually } from '../helpers/proc.js';
+import { testTlsClientOptions } from '../helpers/tls.js';
 import { RawBrickClient } from '../helpers/wire.js';
 
 test('fops before the hello are refused (EPROTO) and the connection lives on to say it', async (t) => {
@@ -119,7 +120,7 @@ test('protocol/client uses a brick that agrees, under the id the brick gave it',
   const brick = vol.bricks[0]!;
   const c = new ProtocolClient({
     name: 'hs-client', type: 'protocol/client', children: [],
-    options: { 'remote-host': '127.0.0.1', 'remote-port': String(brick.port), 'remote-subvolume': brick.dir },
+    options: { 'remote-host': '127.0.0.1', 'remote-port': String(brick.port), 'remote-subvolume': brick.dir, ...testTlsClientOptions() },
   });
   t.teardown(() => c.fini());
   await c.init();

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { VolumeListReply } from '../../lib/mgmt/api.js';
 import { parseVolfile } from '../../lib/volfile/parse.js';
-import { runCliJson, runCliOk } from '../helpers/cli.js';
+import { runCliJson, runCliOk, testTlsVolume } from '../helpers/cli.js';
 import { unmountQuietly } from '../helpers/cluster.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { shOk, tmpDir, type Owner } from '../helpers/proc.js';
@@ -59,7 +59,7 @@ test('stripe 2: volfile, block size option, 64 MiB round trip split in halves; o
   await cli(['volume', 'set', 's', 'cluster.stripe-block-size', '64KiB']);
   const vf2 = await cli(['volume', 'volfile', 's']);
   t.regex(vf2, /type cluster\/stripe\n\s+option block-size 65536\n/);
-  t.regex(vf2, /version 2/);
+  t.regex(vf2, new RegExp(`version ${2 + testTlsVolume().versions}\\b`));
   await runCliOk(t, ['umount', mnt]);
   mnt = await mountVol(t, d, 's', root);
   await shOk(t, `cp ${src} ${mnt}/new`);

@@ -6,9 +6,12 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import tls from 'node:tls';
 import { abortFuseConnection, mountDevice, mountPidfile, readMountPid } from '../../client/mount-table.js';
+import { clientTlsOptions, loadTls, serverTlsOptions } from '../../lib/tls.js';
 import { isMountPoint, startDistribute, unmountQuietly, type TestVolume } from '../helpers/cluster.js';
 import { cli, eventually, shOk, sleep, type Owner } from '../helpers/proc.js';
+import { useTestTls } from '../helpers/tls.js';
 
 /** True once a process is gone, or only its zombie is left (no thread of it can hold anything). */
 function exited(pid: number): boolean {
@@ -96,14 +99,17 @@ function helloEnd(seen: Buffer): number {
 }
 
 /**
- * A TCP proxy to a brick that passes the WebSocket upgrade and the client's hello, then holds
+ * A proxy to a brick that passes the WebSocket upgrade and the client's hello, then holds
  * everything else the client sends: the mount comes up (its handshake is done) and each fop
  * it sends after that waits, unanswered, for as long as the test likes.
  */
 async function holdAfterHello(t: Owner, brickPort: number): Promise<number> {
+  // Under BRICKFS_TEST_TLS=1 the mount and the brick speak TLS, which hides the frames: the
+  // proxy ends it on both sides, with this run's certificate, to find the hello.
+  const material = Object.keys(useTestTls()).length > 0 ? loadTls() : undefined;
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const brick = net.connect(brickPort, '127.0.0.1');
+  const proxy = (client: net.Socket): void => {
+    const brick = material ? tls.connect({ port: brickPort, host: '127.0.0.1', ...clientTlsOptions(material) }) : net.connect(brickPort, '127.0.0.1');
     sockets.add(client).add(brick);
     brick.pipe(client);
     let seen = Buffer.alloc(0);
@@ -122,7 +128,8 @@ async function holdAfterHello(t: Owner, brickPort: number): Promise<number> {
     const end = (): void => { client.destroy(); brick.destroy(); };
     client.on('error', end).on('close', end);
     brick.on('error', end).on('close', end);
-  });
+  };
+  const server = material ? tls.createServer(serverTlsOptions(material), proxy) : net.createServer(proxy);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => {
     for (const s of sockets) s.destroy();

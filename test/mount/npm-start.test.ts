@@ -9,6 +9,7 @@ import { pidAlive } from '../../brick/mgmt/bricks.js';
 import { isMountPoint, unmountQuietly } from '../helpers/cluster.js';
 import { runCliOk } from '../helpers/cli.js';
 import { eventually, freePort, portOpen, REPO, tmpDir } from '../helpers/proc.js';
+import { useTestTls } from '../helpers/tls.js';
 
 /** Pids of processes with an argument under dir. */
 function processesUnder(dir: string): number[] {
@@ -29,6 +30,9 @@ test('Ctrl-C on npm start unmounts every mount of its daemon, stops every volume
   fs.mkdirSync(other);
   const port = await freePort();
   const server = `127.0.0.1:${port}`;
+  // Under BRICKFS_TEST_TLS=1 the CLI helper puts the volumes made below under TLS: the demo's
+  // daemon, and the bricks it starts, need this run's certificate directory from the start.
+  useTestTls();
   const env = {
     ...process.env,
     BRICKFS_DEMO_PORT: String(port),

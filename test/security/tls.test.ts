@@ -47,11 +47,15 @@ function brickOf(d: TestDaemon, vol: string): { port: number; subvolume: string;
   return { port: Number(o['remote-port']), subvolume: o['remote-subvolume']!, credentials: { username: o.username, password: o.password, volumeId: o['volume-id'] } };
 }
 
-/** Connects as told and says the hello: 'open', the close the brick gave, or 'no TLS session' when the handshake failed. */
+/**
+ * Connects as told (no tls: plain WebSocket, whatever BRICKFS_TEST_TLS says, since that is what
+ * these checks are about) and says the hello: 'open', the close the brick gave, or 'no session'
+ * when the handshake failed.
+ */
 async function outcome(t: ExecutionContext, b: ReturnType<typeof brickOf>, opts: { tls?: { cert?: Buffer; key?: Buffer }; credentials?: HelloCredentials }): Promise<string> {
   let c: RawBrickClient;
   try {
-    c = await RawBrickClient.connect(b.port, b.subvolume, { credentials: opts.credentials ?? b.credentials, ...(opts.tls ? { tls: opts.tls } : {}) });
+    c = await RawBrickClient.connect(b.port, b.subvolume, { credentials: opts.credentials ?? b.credentials, tls: opts.tls ?? false });
   } catch {
     return 'no session';
   }
@@ -203,6 +207,8 @@ test('server.ssl switched on a started volume: the bricks drop their plain conne
   const d = await startDaemon(t);
   const dir = tmpDir(t, 'brickfs-tls-');
   await runCliOk(t, ['volume', 'create', 'sw', `localhost:${path.join(dir, 'b1')}`, `localhost:${path.join(dir, 'b2')}`, '--force'], { server: d.server });
+  // The switch from plain is the point: the volume starts plain whatever BRICKFS_TEST_TLS says.
+  for (const k of ['client.ssl', 'server.ssl']) await runCliOk(t, ['volume', 'set', 'sw', k, 'off'], { server: d.server });
   await runCliOk(t, ['volume', 'start', 'sw'], { server: d.server });
   t.teardown(() => d.cli(['volume', 'stop', 'sw']));
   const mnt = tmpDir(t, 'brickfs-tls-mnt-');
@@ -210,7 +216,7 @@ test('server.ssl switched on a started volume: the bricks drop their plain conne
   await runCliOk(t, ['mount', `${d.server}:/sw`, mnt], { server: d.server });
   await shOk(t, `echo one > ${mnt}/f1`);
   const b = brickOf(d, 'sw');
-  const c = await RawBrickClient.connect(b.port, b.subvolume, { credentials: b.credentials });
+  const c = await RawBrickClient.connect(b.port, b.subvolume, { credentials: b.credentials, tls: false });
   t.teardown(() => c.close());
   t.truthy(c.helloReply?.hello.clientId, 'plain works before');
   await runCliOk(t, ['volume', 'set', 'sw', 'client.ssl', 'on'], { server: d.server });

@@ -137,8 +137,9 @@ test('after a reconnect an fd is reopened by its file\'s path now (renamed meanw
 
 test('protocol/server: an fd number one connection was given means nothing on another', async (t) => {
   const { server } = await brick(t);
-  const a = await RawBrickClient.connect(server.port, 'b');
-  const b = await RawBrickClient.connect(server.port, 'b');
+  // brick() makes its server without ssl whatever BRICKFS_TEST_TLS says: plain WebSocket.
+  const a = await RawBrickClient.connect(server.port, 'b', { tls: false });
+  const b = await RawBrickClient.connect(server.port, 'b', { tls: false });
   t.teardown(() => { a.close(); b.close(); });
   const created = await a.call('create', { path: '/f', mode: 0o644, flags: O_RDWR | O_CREAT });
   const n = (created.ok as { fd: number }).fd;
