@@ -81,7 +81,7 @@ export interface Census {
   links: Array<{ path: string; brick: number }>;
 }
 
-export function census(bricks: readonly TestBrick[]): Census {
+export function census(bricks: readonly Pick<TestBrick, 'dir'>[]): Census {
   const data = new Map<string, number[]>();
   const links: Census['links'] = [];
   bricks.forEach((b, i) => {
@@ -100,6 +100,11 @@ export function census(bricks: readonly TestBrick[]): Census {
     walk('');
   });
   return { data, links };
+}
+
+/** The data files under one brick directory (not link files, not the private directory), by volume path. */
+export function dataFiles(dir: string): string[] {
+  return [...census([{ dir }]).data.keys()];
 }
 
 /** Files still staged under the bricks' private directory (a move that did not finish). */

@@ -15,6 +15,7 @@ import type { RebalanceStatusReply, RemoveBrickStatusReply, StatedumpReply } fro
 import { isMountPoint, unmountQuietly } from '../helpers/cluster.js';
 import type { RunResult } from '../helpers/cli.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { dataFiles } from '../helpers/rebalance.js';
 import { startEtcdCluster } from '../helpers/etcd.js';
 import { makeHosts } from '../helpers/hosts.js';
 import { eventually, sh, tmpDir } from '../helpers/proc.js';
@@ -26,21 +27,6 @@ async function ok(t: { fail(m: string): void }, d: TestDaemon, args: string[]): 
   const r = await d.cli(args, { timeoutMs: 90_000 });
   if (r.code !== 0) t.fail(`brickfs ${args.join(' ')} on ${d.server} exited ${r.code}:\n${r.stdout}${r.stderr}`);
   return r.stdout;
-}
-
-/** Regular files (not DHT link files: mode ---------T, size 0) under a brick directory, by volume path. */
-function dataFiles(brick: string, rel = ''): string[] {
-  const out: string[] = [];
-  for (const e of fs.readdirSync(path.join(brick, rel), { withFileTypes: true })) {
-    if (rel === '' && e.name === '.brickfs') continue;
-    const p = path.join(rel, e.name);
-    if (e.isDirectory()) out.push(...dataFiles(brick, p));
-    else if (e.isFile()) {
-      const st = fs.statSync(path.join(brick, p));
-      if (!(st.size === 0 && (st.mode & 0o7777) === 0o1000)) out.push(`/${p}`);
-    }
-  }
-  return out;
 }
 
 const content = (name: string): string => `${name}: ${'x'.repeat(name.length * 37)}\n`;

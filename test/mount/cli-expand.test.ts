@@ -10,27 +10,13 @@ import type { RebalanceStatusReply, RemoveBrickStatusReply } from '../../lib/mgm
 import { isMountPoint, unmountQuietly } from '../helpers/cluster.js';
 import { runCli, runCliJson, runCliOk } from '../helpers/cli.js';
 import { startDaemon } from '../helpers/daemon.js';
+import { dataFiles } from '../helpers/rebalance.js';
 import { eventually, tmpDir } from '../helpers/proc.js';
 
 const FILES = 400;
 
 function contentOf(i: number): string {
   return `file ${i} `.repeat(1 + (i % 50)) + '\n';
-}
-
-/** Regular files (not link files, not the private directory) under a brick. */
-function dataFiles(brick: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string): void => {
-    for (const e of fs.readdirSync(path.join(brick, rel), { withFileTypes: true })) {
-      if (rel === '' && e.name === '.brickfs') continue;
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(r);
-      else if ((fs.lstatSync(path.join(brick, r)).mode & 0o7777) !== 0o1000) out.push(r);
-    }
-  };
-  walk('');
-  return out;
 }
 
 test('add-brick while mounted, rebalance, remove-brick: one mount sees every file throughout', async (t) => {
@@ -75,7 +61,7 @@ test('add-brick while mounted, rebalance, remove-brick: one mount sees every fil
   const text = await runCliOk(t, ['volume', 'rebalance', 'grow', 'status'], o);
   t.regex(text, /completed/);
 
-  const shares = bricks.map((b) => dataFiles(b).filter((f) => f.startsWith('data/')).length);
+  const shares = bricks.map((b) => dataFiles(b).filter((f) => f.startsWith('/data/')).length);
   t.is(shares.reduce((a, b) => a + b, 0), FILES, `each file once: ${shares.join(',')}`);
   for (const s of shares) t.true(s > FILES / 8, `every brick holds a share: ${shares.join(',')}`);
   for (let i = 0; i < FILES; i++) t.is(await fsp.readFile(path.join(mnt, 'data', `f${i}`), 'utf8'), contentOf(i));

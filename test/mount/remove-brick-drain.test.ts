@@ -10,26 +10,12 @@ import type { RemoveBrickStatusReply } from '../../lib/mgmt/api.js';
 import { isMountPoint, unmountQuietly } from '../helpers/cluster.js';
 import { runCli, runCliJson, runCliOk } from '../helpers/cli.js';
 import { startDaemon } from '../helpers/daemon.js';
+import { dataFiles } from '../helpers/rebalance.js';
 import { eventually, tmpDir } from '../helpers/proc.js';
 
 const FILES = 120;
 /** The files left on the brick to remove: a small share of the volume's. */
 const ON_REMOVED = 4;
-
-/** Regular files (not link files, not the private directory) under a brick, relative to it. */
-function dataFiles(brick: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string): void => {
-    for (const e of fs.readdirSync(path.join(brick, rel), { withFileTypes: true })) {
-      if (rel === '' && e.name === '.brickfs') continue;
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(r);
-      else if ((fs.lstatSync(path.join(brick, r)).mode & 0o7777) !== 0o1000) out.push(r);
-    }
-  };
-  walk('');
-  return out;
-}
 
 test('remove-brick drain: its total is the removed brick\'s files; a refused commit names the counts status shows', async (t) => {
   const root = tmpDir(t);
