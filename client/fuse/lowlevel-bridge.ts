@@ -218,7 +218,7 @@ export class LowLevelBridge {
   private nextDir = 1;
   private readonly options: string;
   private readonly timeouts: Timeouts;
-  /** Asked for the kernel's writeback cache (mount -o writeback-cache). */
+  /** Ask the kernel for its writeback cache at FUSE_INIT (mount -o writeback-cache). */
   private readonly writeback: boolean;
   /** Kernel requests that reached JavaScript, by op (statedump). */
   private readonly requests: Record<string, number> = {};
@@ -304,7 +304,7 @@ export class LowLevelBridge {
     const [sent = 0, notCached = 0, failed = 0, dropped = 0, queued = 0] = this.session ? loadNative().notifyStats(this.session) : [];
     return {
       bridge: 'libfuse3-lowlevel', inodes: this.nodes.size, dirs: this.dirs.size, requests: { ...this.requests },
-      timeouts: { ...this.timeouts }, writebackCache: this.session ? loadNative().writebackCache(this.session) : false, invalidations: { upcalls: this.upcalls, sent, notCached, failed, dropped, queued },
+      timeouts: { ...this.timeouts }, writebackCache: this.writebackGranted(), invalidations: { upcalls: this.upcalls, sent, notCached, failed, dropped, queued },
     };
   }
 
@@ -343,6 +343,14 @@ export class LowLevelBridge {
   }
 
   /**
+   * Whether the kernel runs this mount with its writeback cache: what it granted at
+   * FUSE_INIT, not what was asked (a kernel without it keeps its opens' flags as they are).
+   */
+  private writebackGranted(): boolean {
+    return this.session !== undefined && loadNative().writebackCache(this.session);
+  }
+
+  /**
    * Opens (or creates) with the kernel's writeback cache in mind: resolves to what open gave
    * and whether the page cache must stay out of this open (1). With the writeback cache, a
    * write-only open goes read-write at the bricks so the kernel can read the pages it
@@ -350,7 +358,7 @@ export class LowLevelBridge {
    * asked, O_APPEND kept, and the kernel sends that open's writes straight down.
    */
   private opening<T>(flags: number, open: (flags: number) => Promise<T>): Promise<[T, number]> {
-    const wb = this.writeback ? writebackFlags(flags) : flags;
+    const wb = this.writebackGranted() ? writebackFlags(flags) : flags;
     if (wb === flags) return open(flags).then((r) => [r, 0]);
     return open(wb).then((r): [T, number] => [r, 0], (e) => {
       if (FsError.from(e).code !== 'EACCES') throw e;
