@@ -168,9 +168,13 @@ function sets(vol: VolgenInput, under: Unit[], n: number, kind: 'replicate' | 's
   return out;
 }
 
-/** What protocol/client says in its hello: the volume id and the role's credential. */
+/**
+ * What protocol/client says in its hello: the volume id and the role's credential. The
+ * services (self-heal, rebalance, heal) work below the caches, so they ask for no pushes.
+ */
 function helloOptions(vol: VolgenInput, role: ClientRole): Record<string, string> {
   const out: Record<string, string> = vol.id ? { 'volume-id': vol.id } : {};
+  if (role === 'service') out.invalidations = 'off';
   if (vol.auth) {
     out.username = role === 'service' ? vol.auth.serviceUsername : vol.auth.username;
     out.password = role === 'service' ? vol.auth.servicePassword : vol.auth.password;

@@ -8,10 +8,11 @@ import { TRACE_WIRE_BYTES } from '../trace.js';
  * with the hello, each way (GlusterFS's SETVOLUME handshake), the one exchange every
  * version reads whatever its own (so neither side needs per-fop compatibility shims):
  *   hello    {v, hello: {version, name,         client → brick, the first message; name is
- *             username?, password?, volumeId?}} for the brick's logs and statedump; the
- *                                               credentials and the volume id the volfile
+ *             username?, password?, volumeId?,  for the brick's logs and statedump; the
+ *             pushes?}}                         credentials and the volume id the volfile
  *                                               gave the client (a brick with credentials in
- *                                               its volfile refuses a hello without them)
+ *                                               its volfile refuses a hello without them);
+ *                                               pushes: false, no invalidation pushes
  *            {v, hello: {version, clientId}}    brick → client; clientId: the brick's name
  *                                               for this connection (its locks' owner prefix)
  *            {v, hello: {version}, err}         the brick speaks another version: it closes
@@ -98,6 +99,11 @@ export interface Hello {
   password?: string;
   /** The id of the volume the client means to reach (a brick of another volume refuses it). */
   volumeId?: string;
+  /**
+   * false: the client keeps no cache (self-heal, rebalance), so the brick sends it no
+   * invalidation pushes; absent or true: it gets them while features.cache-invalidation is on.
+   */
+  pushes?: boolean;
 }
 
 /** The client's first message. */
@@ -233,6 +239,10 @@ export function decodeClientFrame(buf: Uint8Array): HelloFrame | RequestFrame {
     if (v === undefined) continue;
     if (typeof v !== 'string' || Buffer.byteLength(v) > MAX_HELLO_FIELD_BYTES) throw new MalformedFrameError(`hello ${key} is not a string of at most ${MAX_HELLO_FIELD_BYTES} bytes`);
     hello[key] = v;
+  }
+  if (h.pushes !== undefined) {
+    if (typeof h.pushes !== 'boolean') throw new MalformedFrameError('hello pushes is not a boolean');
+    hello.pushes = h.pushes;
   }
   return { v: typeof o.v === 'number' ? o.v : 0, hello };
 }

@@ -6,8 +6,8 @@ import { parseVolfile } from '../../lib/volfile/parse.js';
 import { decodeHelloReply, decodeServerFrame, encodeFrame, WIRE_VERSION, type Hello, type HelloReplyFrame, type PushFrame, type ReplyFrame } from '../../lib/rpc/frame.js';
 import { useTestTls } from './tls.js';
 
-/** Who a client says it is in its hello: credentials and volume id (none unless given). */
-export type HelloCredentials = Pick<Hello, 'username' | 'password' | 'volumeId'>;
+/** Who a client says it is in its hello: credentials, volume id, whether it wants pushes (none unless given). */
+export type HelloCredentials = Pick<Hello, 'username' | 'password' | 'volumeId' | 'pushes'>;
 
 /** Where a volfile's first protocol/client connects, and what it says in its hello. */
 export interface VolfileHello {

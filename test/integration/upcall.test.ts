@@ -62,6 +62,19 @@ test('xattrop and failed fops push nothing; b\'s changes go to a', async (t) => 
   t.deepEqual(pushed(a), [['/d']]);
 });
 
+test('a client whose hello asks for no pushes (self-heal, rebalance) is sent none', async (t) => {
+  const { a, brick } = await clients(t);
+  const quiet = await RawBrickClient.connect(brick.port, brick.dir, { credentials: { pushes: false } });
+  t.teardown(() => quiet.close());
+  await a.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);
+  await quiet.call('setattr', { path: '/d', attrs: { mode: 0o700 } }, ROOT_FRAME);
+  await eventually(() => a.pushes.length === 1, 5000, 'push of the quiet client\'s setattr to a');
+  await a.call('setattr', { path: '/d', attrs: { mode: 0o755 } }, ROOT_FRAME);
+  await sleep(200);
+  t.deepEqual(quiet.pushes, [], 'asked for none, got none');
+  t.deepEqual(pushed(a), [['/d']], 'its own changes still reach the others');
+});
+
 test('features.cache-invalidation off: nothing is pushed', async (t) => {
   const { a, b } = await clients(t, { 'features.cache-invalidation': 'off' });
   await a.call('mkdir', { path: '/d', mode: 0o755 }, ROOT_FRAME);

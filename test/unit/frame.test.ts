@@ -119,6 +119,8 @@ test('malformed hellos are rejected; a request is still a request', (t) => {
   t.throws(() => decodeClientFrame(encodeFrame({ v: WIRE_VERSION, hello: { name: 'x' } } as never)), { instanceOf: MalformedFrameError });
   t.throws(() => decodeClientFrame(encodeFrame({ v: WIRE_VERSION, hello: { version: '3' } } as never)), { instanceOf: MalformedFrameError });
   t.throws(() => decodeClientFrame(encodeFrame({ v: WIRE_VERSION, hello: { version: 3, name: 'x'.repeat(300) } })), { instanceOf: MalformedFrameError });
+  t.throws(() => decodeClientFrame(encodeFrame({ v: WIRE_VERSION, hello: { version: 3, name: 'x', pushes: 'no' } } as never)), { instanceOf: MalformedFrameError });
+  t.deepEqual(decodeClientFrame(encodeFrame({ v: WIRE_VERSION, hello: { version: 3, name: 'x', pushes: false } })), { v: WIRE_VERSION, hello: { version: 3, name: 'x', pushes: false } });
   t.throws(() => decodeHelloReply(encodeFrame({ v: WIRE_VERSION, hello: { version: WIRE_VERSION, clientId: 7 } } as never)), { instanceOf: MalformedFrameError });
   const req = { v: WIRE_VERSION, id: 3, fop: 'lookup', args: { path: '/' } };
   t.deepEqual(decodeClientFrame(encodeFrame(req)), req);

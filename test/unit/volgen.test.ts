@@ -1,6 +1,6 @@
 import test from 'ava';
 import {
-  brickVolfile, clientGraph, clientVolfile, distributeUnits, listenHostFor, volumeType, type VolgenInput,
+  brickVolfile, clientGraph, clientVolfile, distributeUnits, listenHostFor, serviceVolfile, volumeType, type VolgenInput,
 } from '../../brick/mgmt/volgen.js';
 import { weightsFromFree } from '../../brick/mgmt/brick-ops.js';
 import { Stripe } from '../../client/xlators/cluster/stripe/index.js';
@@ -80,6 +80,12 @@ test('stripe 2 replica 2: replica pairs are the stripe children, no distribute',
   ]);
   t.is(volumeType(v), 'striped-replicate');
   t.notThrows(() => graphFromVolfile(clientVolfile(v)));
+});
+
+test('service volfile: its protocol/clients ask for no invalidation pushes; the mounts\' do', (t) => {
+  const clients = (text: string) => parseVolfile(text).filter((d) => d.type === 'protocol/client');
+  t.deepEqual(clients(serviceVolfile(vol)).map((d) => d.options.invalidations), ['off', 'off', 'off']);
+  t.deepEqual(clients(clientVolfile(vol)).map((d) => d.options.invalidations), [undefined, undefined, undefined]);
 });
 
 test('client volfile: ping-timeout only when set, on every client', (t) => {

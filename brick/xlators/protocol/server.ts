@@ -52,6 +52,8 @@ interface Conn {
   cn?: string;
   /** Closes a connection that says no hello in time. */
   helloTimer?: NodeJS.Timeout;
+  /** It asked for no invalidation pushes in its hello (it keeps no cache). */
+  noPushes?: boolean;
   ws: WebSocket;
   /** Replies of one event-loop turn go out in one socket write. */
   sender: CoalescingSender;
@@ -461,7 +463,7 @@ export class Server extends Xlator {
       pauses: this.bounded.pauses, emfile: this.bounded.emfile,
       connections: [...this.conns].map((c) => ({
         id: c.id, name: c.name, kind: c.kind, address: c.addr, ...(c.cn === undefined ? {} : { cn: c.cn }), subvolume: c.subvol.name, fds: c.fds.size,
-        inflight: c.inflight, inflightBytes: c.inflightBytes, queued: c.queue.length, queuedBytes: c.queuedBytes,
+        pushes: !c.noPushes, inflight: c.inflight, inflightBytes: c.inflightBytes, queued: c.queue.length, queuedBytes: c.queuedBytes,
         unreadBytes: c.ws.bufferedAmount, paused: c.paused,
       })),
     };
@@ -562,6 +564,7 @@ export class Server extends Xlator {
     }
     conn.id = randomUUID();
     conn.name = h.hello.name;
+    conn.noPushes = h.hello.pushes === false;
     this.log.debug(`client ${JSON.stringify(conn.name)} (${conn.kind}, ${conn.addr}) is connection ${conn.id} on ${conn.subvol.name}`);
     conn.ws.send(encodeFrame({ v: WIRE_VERSION, hello: { version: WIRE_VERSION, clientId: conn.id } }));
   }
@@ -881,7 +884,7 @@ export class Server extends Xlator {
     if (paths.length === 0) return;
     for (const c of this.conns) {
       // A connection before its hello gets nothing it did not ask for.
-      if (c === from || c.subvol !== from.subvol || !c.id) continue;
+      if (c === from || c.subvol !== from.subvol || !c.id || c.noPushes) continue;
       const set = (c.changed ??= new Set());
       for (const p of paths) set.add(p);
       if (set.size >= MAX_PUSH_PATHS) {

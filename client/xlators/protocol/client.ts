@@ -7,7 +7,7 @@ import { CtxKey, type Fd } from '../../../lib/inode.js';
 import { registerXlator } from '../../../lib/registry.js';
 import { profileRecord, profileStart } from '../../../lib/profile.js';
 import { CoalescingSender } from '../../../lib/rpc/coalescing-sender.js';
-import { decodeHelloReply, decodeServerFrame, encodeFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, WIRE_VERSION } from '../../../lib/rpc/frame.js';
+import { decodeHelloReply, decodeServerFrame, encodeFrame, encodeFramePooled, HARD_MAX_FRAME_BYTES, WIRE_VERSION, type Hello } from '../../../lib/rpc/frame.js';
 import { traceFop, traceToWire, untraced } from '../../../lib/trace.js';
 import { clientTlsOptions, loadTls, TlsConfigError, tlsReason } from '../../../lib/tls.js';
 import { Xlator, type XlatorInit } from '../../../lib/xlator.js';
@@ -73,6 +73,10 @@ export class ProtocolClient extends Xlator {
       type: 'bool', default: false,
       description: 'Connect over TLS (wss), presenting this host\'s certificate from the certificate directory ($BRICKFS_TLS_DIR, else /etc/ssl/brickfs) and accepting only a brick whose certificate its CA signed',
       volume: { key: 'client.ssl', description: 'Clients (mounts, and the pool\'s heal and rebalance processes) reach the bricks over TLS, presenting their host\'s certificate (/etc/ssl/brickfs/brickfs.pem, .key, .ca; docs/security.md) and trusting only bricks whose certificate the CA signed; set server.ssl too. Mounts switch at once (on/off, default off)' },
+    },
+    invalidations: {
+      type: 'bool', default: true,
+      description: 'Asks the bricks for invalidation pushes (paths other clients changed) in the hello; off for processes that cache nothing (self-heal, rebalance): each push costs the brick a socket write',
     },
     'coalesce-ms': { type: 'int', default: 1, min: 0, max: 50, description: 'Milliseconds a request nobody waits for (release, a post-op sent behind) waits to share the next request\'s socket write (0: sent at once)' },
   } as const;
@@ -232,10 +236,13 @@ export class ProtocolClient extends Xlator {
     });
   }
 
-  /** What the hello says of who this client is: the volfile's credentials and volume id, those it has. */
-  private credentials(): { username?: string; password?: string; volumeId?: string } {
+  /**
+   * What the hello says of who this client is: the volfile's credentials and volume id, those
+   * it has, and whether it wants invalidation pushes.
+   */
+  private credentials(): Omit<Hello, 'version' | 'name'> {
     const opt = (k: string): string | undefined => (this.opts[k] === undefined ? undefined : String(this.opts[k]));
-    const out: { username?: string; password?: string; volumeId?: string } = {};
+    const out: Omit<Hello, 'version' | 'name'> = this.optBool('invalidations') ? {} : { pushes: false };
     const [username, password, volumeId] = [opt('username'), opt('password'), opt('volume-id')];
     if (username !== undefined) out.username = username;
     if (password !== undefined) out.password = password;
