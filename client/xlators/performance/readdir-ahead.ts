@@ -405,15 +405,17 @@ export class ReaddirAhead extends Xlator implements FopImpl {
     return inode?.gfid ?? this.inodes.find(dir)?.gfid ?? dir;
   }
 
-  /** Winds a change that alters the listings of dirs (and of every directory under trees). */
-  private async changing<R>(dirs: readonly string[], trees: readonly string[], wind: () => Promise<R>): Promise<R> {
-    this.spoil(dirs, trees);
-    try {
-      return await wind();
-    } finally {
-      // Again: a prefetch sent while the change was on its way may or may not show it.
-      this.spoil(dirs, trees);
-    }
+  /**
+   * Winds a change that alters the listings of dirs (and of every directory under trees),
+   * before and after it: a prefetch sent while the change was on its way may or may not show
+   * it. dirs is worked out only while something is held or in flight: every write passes here.
+   */
+  private changing<R>(dirs: () => readonly string[], trees: readonly string[], wind: () => Promise<R>): Promise<R> {
+    const spoil = (): void => {
+      if (this.ready.size > 0 || this.inflight.size > 0) this.spoil(dirs(), trees);
+    };
+    spoil();
+    return wind().finally(spoil);
   }
 
   /** An entry appears or goes at path: its directory's listing, and the parent's (the directory's times, link count). */
@@ -440,69 +442,69 @@ export class ReaddirAhead extends Xlator implements FopImpl {
   }
 
   async create(a: FopArgs<'create'>, f: Frame): Promise<FopReply<'create'>> {
-    return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('create', a, f));
+    return this.changing(() => this.entryDirs(a.path), [], () => this.children[0]!.call('create', a, f));
   }
 
   async open(a: FopArgs<'open'>, f: Frame): Promise<FopReply<'open'>> {
     const wind = (): Promise<FopReply<'open'>> => this.children[0]!.call('open', a, f);
-    return (a.flags & fs.constants.O_TRUNC) ? this.changing(this.fdDirs(a.fd), [], wind) : wind();
+    return (a.flags & fs.constants.O_TRUNC) ? this.changing(() => this.fdDirs(a.fd), [], wind) : wind();
   }
 
   async write(a: FopArgs<'write'>, f: Frame): Promise<FopReply<'write'>> {
-    return this.changing(this.fdDirs(a.fd), [], () => this.children[0]!.call('write', a, f));
+    return this.changing(() => this.fdDirs(a.fd), [], () => this.children[0]!.call('write', a, f));
   }
 
   async writev(a: FopArgs<'writev'>, f: Frame): Promise<FopReply<'writev'>> {
-    return this.changing(this.fdDirs(a.fd), [], () => this.children[0]!.call('writev', a, f));
+    return this.changing(() => this.fdDirs(a.fd), [], () => this.children[0]!.call('writev', a, f));
   }
 
   async ftruncate(a: FopArgs<'ftruncate'>, f: Frame): Promise<FopReply<'ftruncate'>> {
-    return this.changing(this.fdDirs(a.fd), [], () => this.children[0]!.call('ftruncate', a, f));
+    return this.changing(() => this.fdDirs(a.fd), [], () => this.children[0]!.call('ftruncate', a, f));
   }
 
   /** The path's own listing too: a directory whose mode changed must be listed under the new one. */
   async setattr(a: FopArgs<'setattr'>, f: Frame): Promise<FopReply<'setattr'>> {
-    return this.changing([...this.nameDirs(a.path, a.inode), a.path], [], () => this.children[0]!.call('setattr', a, f));
+    return this.changing(() => [...this.nameDirs(a.path, a.inode), a.path], [], () => this.children[0]!.call('setattr', a, f));
   }
 
   /** Setting an xattr moves ctime. */
   async setxattr(a: FopArgs<'setxattr'>, f: Frame): Promise<FopReply<'setxattr'>> {
-    return this.changing(this.nameDirs(a.path, a.inode), [], () => this.children[0]!.call('setxattr', a, f));
+    return this.changing(() => this.nameDirs(a.path, a.inode), [], () => this.children[0]!.call('setxattr', a, f));
   }
 
   async removexattr(a: FopArgs<'removexattr'>, f: Frame): Promise<FopReply<'removexattr'>> {
-    return this.changing(this.nameDirs(a.path, a.inode), [], () => this.children[0]!.call('removexattr', a, f));
+    return this.changing(() => this.nameDirs(a.path, a.inode), [], () => this.children[0]!.call('removexattr', a, f));
   }
 
   async mkdir(a: FopArgs<'mkdir'>, f: Frame): Promise<FopReply<'mkdir'>> {
-    return this.changing([...this.entryDirs(a.path), a.path], [], () => this.children[0]!.call('mkdir', a, f));
+    return this.changing(() => [...this.entryDirs(a.path), a.path], [], () => this.children[0]!.call('mkdir', a, f));
   }
 
   async mknod(a: FopArgs<'mknod'>, f: Frame): Promise<FopReply<'mknod'>> {
-    return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('mknod', a, f));
+    return this.changing(() => this.entryDirs(a.path), [], () => this.children[0]!.call('mknod', a, f));
   }
 
   async symlink(a: FopArgs<'symlink'>, f: Frame): Promise<FopReply<'symlink'>> {
-    return this.changing(this.entryDirs(a.path), [], () => this.children[0]!.call('symlink', a, f));
+    return this.changing(() => this.entryDirs(a.path), [], () => this.children[0]!.call('symlink', a, f));
   }
 
   /** The target's link count changes too, in the listing of each of its names. */
   async link(a: FopArgs<'link'>, f: Frame): Promise<FopReply<'link'>> {
-    return this.changing([...this.entryDirs(a.path), ...this.nameDirs(a.target, a.inode)], [], () => this.children[0]!.call('link', a, f));
+    return this.changing(() => [...this.entryDirs(a.path), ...this.nameDirs(a.target, a.inode)], [], () => this.children[0]!.call('link', a, f));
   }
 
   /** The file's other names show its link count drop. */
   async unlink(a: FopArgs<'unlink'>, f: Frame): Promise<FopReply<'unlink'>> {
-    return this.changing([...this.entryDirs(a.path), ...this.nameDirs(a.path, a.inode)], [], () => this.children[0]!.call('unlink', a, f));
+    return this.changing(() => [...this.entryDirs(a.path), ...this.nameDirs(a.path, a.inode)], [], () => this.children[0]!.call('unlink', a, f));
   }
 
   async rmdir(a: FopArgs<'rmdir'>, f: Frame): Promise<FopReply<'rmdir'>> {
-    return this.changing(this.entryDirs(a.path), [a.path], () => this.children[0]!.call('rmdir', a, f));
+    return this.changing(() => this.entryDirs(a.path), [a.path], () => this.children[0]!.call('rmdir', a, f));
   }
 
   /** Both parents, and everything under the old and the new name (a renamed directory, or one it replaced). */
   async rename(a: FopArgs<'rename'>, f: Frame): Promise<FopReply<'rename'>> {
-    return this.changing([...this.entryDirs(a.from), ...this.entryDirs(a.to)], [a.from, a.to], () => this.children[0]!.call('rename', a, f));
+    return this.changing(() => [...this.entryDirs(a.from), ...this.entryDirs(a.to)], [a.from, a.to], () => this.children[0]!.call('rename', a, f));
   }
 }
 
