@@ -781,7 +781,7 @@ const INIT_WAIT_MS = 30_000;
  *
  * Not before the kernel has our answer to FUSE_INIT: it offers its current window as
  * max_readahead in INIT and then sets the window to the smaller of it and our answer, so a
- * window raised earlier fell back to 128 KiB (every mount until the eighth pass). The addon
+ * window raised earlier falls back to 128 KiB. The addon
  * says when that answer is out (initialized(), set by ll_init; libfuse writes the answer, and
  * the kernel applies it, before the dispatch that ran ll_init returns).
  *

@@ -1,4 +1,4 @@
-// A rename on a settled layout sends no lookup of its target (fifteenth performance pass):
+// A rename on a settled layout sends no lookup of its target:
 // what it replaces shows on the new name's hashed brick, whose rename says which link file
 // it replaced, so distribute removes the data that link file stood for. Real bricks over
 // real sockets, the client graph in this process.

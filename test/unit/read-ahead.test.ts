@@ -488,6 +488,22 @@ test('O_DIRECT and write-only fds bypass read-ahead', async (t) => {
   t.like(ra.statedump(), { prefetches: 0, bypassed: 16 });
 });
 
+test('whole-page reads above 128 KiB (the kernel reading ahead itself) leave the fd to the kernel; 128 KiB reads do not', async (t) => {
+  const { ra, child } = make({ 'page-size': '256K', 'page-count': '2' });
+  const content = file(child, '/f', 4 * 256 * KiB);
+  const fd = await openRead(ra, '/f');
+  for (let o = 0; o < 4 * 256 * KiB; o += 256 * KiB) t.deepEqual(await read(ra, fd, o, 256 * KiB), content.subarray(o, o + 256 * KiB));
+  t.deepEqual(readsSince(child, 0), [0, 1, 2, 3].map((i) => `${i * 256 * KiB}+${256 * KiB}`), 'each read went down as it was, nothing ahead');
+  t.like(ra.statedump(), { prefetches: 0, kernelReadsAhead: 1, bypassed: 3 });
+  // A reader whose kernel sends 128 KiB reads (its default window, or libfuse 2) gets pages.
+  const { ra: ra2, child: child2 } = make({ 'page-size': '128K', 'page-count': '2' });
+  const small = file(child2, '/g', 8 * 128 * KiB);
+  const fd2 = await openRead(ra2, '/g');
+  for (let o = 0; o < 4 * 128 * KiB; o += 128 * KiB) t.deepEqual(await read(ra2, fd2, o, 128 * KiB), small.subarray(o, o + 128 * KiB));
+  t.like(ra2.statedump(), { kernelReadsAhead: 0 });
+  t.true((ra2.statedump().prefetches as number) > 0 && (ra2.statedump().hits as number) > 0, JSON.stringify(ra2.statedump()));
+});
+
 test('reconfigure: a new page count applies to the next fetches', async (t) => {
   const { ra, child } = make();
   file(child, '/f', 400_000);
