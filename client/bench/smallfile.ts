@@ -74,6 +74,12 @@ export async function runSmallfile(ctx: SmallfileContext, o: BenchOptions, scrat
   await ctx.dropper.drop();
   const read = await worker(ctx, 'tree-read', tree, 0);
   ctx.measured('read-all', { value: read.seconds, unit: 's' });
+  await ctx.dropper.drop();
+  // A copy within the directory under test: every file read and written again, as a
+  // backup or a build's staging does. The copy goes (untimed) so rm -rf removes one tree.
+  const copy = path.join(scratch, 'copy');
+  ctx.measured('cp-r', await timedRun(ctx, 'cp', ['-r', tree, copy]));
+  await ctx.procs.run('rm', ['-rf', copy]);
   ctx.measured('rm-rf', await timedRun(ctx, 'rm', ['-rf', tree]));
 
   ctx.measured('small-create', opsPerSecond(await worker(ctx, 'create', scratch, o.files)));

@@ -29,6 +29,7 @@ export const WORKLOADS = {
   'find-stat': { label: 'find + stat all', short: 'find+stat', unit: 's', better: 'lower', part: 'smallfile' },
   'rename': { label: 'rename every file', short: 'rename', unit: 's', better: 'lower', part: 'smallfile' },
   'read-all': { label: 'read every file', short: 'read all', unit: 's', better: 'lower', part: 'smallfile' },
+  'cp-r': { label: 'cp -r of the tree', short: 'cp -r', unit: 's', better: 'lower', part: 'smallfile' },
   'rm-rf': { label: 'rm -rf', short: 'rm -rf', unit: 's', better: 'lower', part: 'smallfile' },
   'small-create': { label: 'small files: create', short: 'sf create', unit: 'ops/s', better: 'higher', part: 'smallfile' },
   'small-stat': { label: 'small files: stat', short: 'sf stat', unit: 'ops/s', better: 'higher', part: 'smallfile' },

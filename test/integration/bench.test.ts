@@ -108,7 +108,7 @@ test('bench: without fio on the PATH it says how to install it (exit 1), unless 
 
   // A PATH with the small-file tools but no fio.
   const bin = tmpDir(t, 'brickfs-bench-test-bin-');
-  for (const tool of ['tar', 'find', 'stat', 'rm', 'sync']) {
+  for (const tool of ['tar', 'find', 'stat', 'cp', 'rm', 'sync']) {
     const where = ['/usr/bin', '/bin'].map((d) => path.join(d, tool)).find((p) => fs.existsSync(p));
     if (where) fs.symlinkSync(where, path.join(bin, tool));
   }
