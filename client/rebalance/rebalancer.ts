@@ -209,25 +209,25 @@ export class Rebalancer {
   /** Marks a directory's layout settled (unless a drain left a file off its hashed child); returns its subdirectories. */
   private async settleDir(dir: string): Promise<string[]> {
     const listings = await this.listDir(dir);
-    if (!(await this.offHashed(dir, listings, this.kept))) await this.dht.settleLayout(dir, REBALANCE_FRAME);
+    if (!(await this.offHashed(dir, listings))) await this.dht.settleLayout(dir, REBALANCE_FRAME);
     this.status.dirsScanned++;
     return this.subdirs(listings).map((n) => joinPath(dir, n));
   }
 
   /**
-   * Whether a file listed on one of these children sits off its hashed child with no link
+   * Whether a file listed on a child a drain keeps sits off its hashed child with no link
    * file there pointing at it. A drain leaves the kept children's files where they are, and
    * the layout it wrote may hash some of them elsewhere: a settled layout would make
-   * lookups miss them.
+   * lookups miss them. Never, outside a drain (no child is kept).
    */
-  private async offHashed(dir: string, listings: DirEntry[][], children: readonly number[]): Promise<boolean> {
+  private async offHashed(dir: string, listings: DirEntry[][]): Promise<boolean> {
     const links = new Map<number, Map<string, string | undefined>>();
     const linkOn = (c: number, name: string): string | undefined => {
       let m = links.get(c);
       if (!m) links.set(c, m = new Map(listings[c]!.map((x) => [x.name, x.linkto])));
       return m.get(name);
     };
-    for (const child of children) {
+    for (const child of this.kept) {
       for (const e of listings[child]!) {
         if (isDir(e.iatt) || e.linkto) continue;
         const hashed = await this.dht.hashedChild(joinPath(dir, e.name), REBALANCE_FRAME);
@@ -270,7 +270,7 @@ export class Rebalancer {
     if (this.stopping && next < files.length) return subdirs;
     for (const { child, entry } of links) await this.checkLinkfile(dir, child, entry);
     if (failed === 0) {
-      if (this.opts.settle !== false && !(await this.offHashed(dir, listings, this.kept))) await this.dht.settleLayout(dir, REBALANCE_FRAME);
+      if (this.opts.settle !== false && !(await this.offHashed(dir, listings))) await this.dht.settleLayout(dir, REBALANCE_FRAME);
       this.opts.onDirDone?.(dir);
     }
     return subdirs;

@@ -190,7 +190,7 @@ export class ProtocolClient extends Xlator {
     this.sender = sender;
     ws.binaryType = 'nodebuffer';
     ws.on('open', () => {
-      ws.send(encodeFrame({ v: WIRE_VERSION, hello: { version: WIRE_VERSION, name: `${PROCESS_ID}-${this.name}`, ...this.credentials() } }));
+      ws.send(encodeFrame({ v: WIRE_VERSION, hello: { version: WIRE_VERSION, name: `${PROCESS_ID}-${this.name}`, ...this.helloFields() } }));
       this.helloTimer = setTimeout(() => {
         this.log.error(`${this.target} did not answer the hello within ${this.pingTimeoutMs} ms`);
         ws.terminate();
@@ -240,7 +240,7 @@ export class ProtocolClient extends Xlator {
    * What the hello says of who this client is: the volfile's credentials and volume id, those
    * it has, and whether it wants invalidation pushes.
    */
-  private credentials(): Omit<Hello, 'version' | 'name'> {
+  private helloFields(): Omit<Hello, 'version' | 'name'> {
     const opt = (k: string): string | undefined => (this.opts[k] === undefined ? undefined : String(this.opts[k]));
     const out: Omit<Hello, 'version' | 'name'> = this.optBool('invalidations') ? {} : { pushes: false };
     const [username, password, volumeId] = [opt('username'), opt('password'), opt('volume-id')];
