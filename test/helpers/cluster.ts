@@ -6,6 +6,8 @@ import { mountPidfile, mountRunFile } from '../../client/mount-table.js';
 import { validateVolumeOption } from '../../lib/mgmt/args.js';
 import { requestStatedump } from '../../lib/statedump.js';
 import { formatVolfile } from '../../lib/volfile/parse.js';
+import type { ExecutionContext } from 'ava';
+import { runCliOk } from './cli.js';
 import { useTestTls } from './tls.js';
 import { BRICK_MAIN, cli, eventually, freePort, portOpen, sleep, spawnOwned, tmpDir, type Owner } from './proc.js';
 
@@ -114,6 +116,13 @@ export function startDistribute(t: Owner, n: number, opts: Omit<VolumeShape, 'st
 /** Starts n real bricks under one cluster/stripe over all of them. */
 export function startStripe(t: Owner, n: number, opts: Omit<VolumeShape, 'stripe'> = {}): Promise<TestVolume> {
   return startVolume(t, n, { ...opts, stripe: n });
+}
+
+/** Mounts volume VOL of the daemon at server (HOST:PORT) at mnt with the real CLI; unmounted when the test ends. */
+export async function mountVolume(t: Owner & Pick<ExecutionContext, 'fail'>, server: string, vol: string, mnt: string): Promise<string> {
+  t.teardown(() => unmountQuietly(mnt));
+  await runCliOk(t, ['mount', `${server}:/${vol}`, mnt], { server });
+  return mnt;
 }
 
 /** Mounts a volfile with the real CLI (a separate FUSE process, `-o o` if given); unmounted when the test ends. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { mountRunFile } from '../../client/mount-table.js';
 import { formatLogText } from '../../lib/log.js';
 import { runCli, runCliOk } from '../helpers/cli.js';
-import { unmountQuietly } from '../helpers/cluster.js';
+import { mountVolume } from '../helpers/cluster.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { eventually, tmpDir } from '../helpers/proc.js';
 import { helloOf, RawBrickClient } from '../helpers/wire.js';
@@ -18,9 +18,7 @@ test('diagnostics.brick-log-level and diagnostics.client-log-level apply to runn
   await runCliOk(t, ['volume', 'create', 'lv', `localhost:${path.join(dir, 'b1')}`, '--force'], { server: d.server });
   await runCliOk(t, ['volume', 'start', 'lv'], { server: d.server });
   t.teardown(() => d.cli(['volume', 'stop', 'lv']));
-  const mnt = tmpDir(t, 'brickfs-loglevel-mnt-');
-  t.teardown(() => unmountQuietly(mnt));
-  await runCliOk(t, ['mount', `${d.server}:/lv`, mnt], { server: d.server });
+  const mnt = await mountVolume(t, d.server, 'lv', tmpDir(t, 'brickfs-loglevel-mnt-'));
   const brickLog = (): string => {
     const logs = path.join(d.stateDir, 'logs', 'bricks');
     return formatLogText(fs.readdirSync(logs).filter((f) => f.endsWith('.log')).map((f) => fs.readFileSync(path.join(logs, f), 'utf8')).join(''));

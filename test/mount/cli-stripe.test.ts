@@ -6,17 +6,9 @@ import path from 'node:path';
 import type { VolumeListReply } from '../../lib/mgmt/api.js';
 import { parseVolfile } from '../../lib/volfile/parse.js';
 import { runCliJson, runCliOk, testTlsVolume } from '../helpers/cli.js';
-import { unmountQuietly } from '../helpers/cluster.js';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { shOk, tmpDir, type Owner } from '../helpers/proc.js';
-
-/** Mounts VOL of the daemon at a new directory under root; unmounted when the test ends. */
-async function mountVol(t: Owner & Parameters<typeof runCliOk>[0], d: TestDaemon, vol: string, root: string): Promise<string> {
-  const mnt = fs.mkdtempSync(path.join(root, 'mnt-'));
-  t.teardown(() => unmountQuietly(mnt));
-  await runCliOk(t, ['mount', `${d.server}:/${vol}`, mnt]);
-  return mnt;
-}
+import { mountVolume } from '../helpers/cluster.js';
+import { startDaemon } from '../helpers/daemon.js';
+import { shOk, tmpDir } from '../helpers/proc.js';
 
 /** KiB allocated to a file (du counts allocated blocks, so holes do not count). */
 async function duKiB(t: Parameters<typeof shOk>[0], file: string): Promise<number> {
@@ -42,7 +34,7 @@ test('stripe 2: volfile, block size option, 64 MiB round trip split in halves; o
     t.is(r.code, 2, `${bad}: ${r.stderr}`);
   }
   await cli(['volume', 'start', 's']);
-  let mnt = await mountVol(t, d, 's', root);
+  let mnt = await mountVolume(t, d.server, 's', fs.mkdtempSync(path.join(root, 'mnt-')));
   const src = path.join(root, 'src');
   await shOk(t, `head -c ${64 << 20} /dev/urandom > ${src} && cp ${src} ${mnt}/big && cp ${src} ${mnt}/old`);
   const want = await shOk(t, `sha256sum < ${src}`);
@@ -61,7 +53,7 @@ test('stripe 2: volfile, block size option, 64 MiB round trip split in halves; o
   t.regex(vf2, /type cluster\/stripe\n\s+option block-size 65536\n/);
   t.regex(vf2, new RegExp(`version ${2 + testTlsVolume().versions}\\b`));
   await runCliOk(t, ['umount', mnt]);
-  mnt = await mountVol(t, d, 's', root);
+  mnt = await mountVolume(t, d.server, 's', fs.mkdtempSync(path.join(root, 'mnt-')));
   await shOk(t, `cp ${src} ${mnt}/new`);
   t.is(await shOk(t, `sha256sum < ${mnt}/old`), want);
   t.is(await shOk(t, `sha256sum < ${mnt}/new`), want);
@@ -96,7 +88,7 @@ test('stripe 2 over 4 bricks: distribute over two stripe sets of consecutive bri
   ]);
   t.deepEqual(vf.slice(0, 4).map((x) => x.options['remote-subvolume']), bricks, 'clients in brick order');
   await cli(['volume', 'start', 'ds']);
-  const mnt = await mountVol(t, d, 'ds', root);
+  const mnt = await mountVolume(t, d.server, 'ds', fs.mkdtempSync(path.join(root, 'mnt-')));
   const src = path.join(root, 'src');
   await shOk(t, `head -c ${300 * 1024} /dev/urandom > ${src} && mkdir ${mnt}/d && for i in $(seq 1 40); do cp ${src} ${mnt}/d/f$i; done`);
   const want = await shOk(t, `sha256sum < ${src}`);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { INTERNAL_PID, serviceFrame, type Frame } from '../../lib/frame.js';
 import { XATTR_GFID, XATTR_LAYOUT } from '../../lib/fops.js';
 import { runCliOk } from '../helpers/cli.js';
-import { unmountQuietly } from '../helpers/cluster.js';
+import { mountVolume } from '../helpers/cluster.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { eventually, shOk, tmpDir } from '../helpers/proc.js';
 import { helloOf, RawBrickClient, type HelloCredentials, type VolfileHello } from '../helpers/wire.js';
@@ -102,9 +102,7 @@ const ROOT: Frame = { uid: 0, gid: 0, groups: [], pid: 4321 };
 test('a client credential may not migrate, read the heal index, set trusted.* xattrs, or dodge root-squash with a negative pid; a real mount keeps working', async (t) => {
   const d = await startDaemon(t);
   const a = await volume(t, d, 'a');
-  const mnt = tmpDir(t, 'brickfs-auth-mnt-');
-  t.teardown(() => unmountQuietly(mnt));
-  await runCliOk(t, ['mount', `${d.server}:/a`, mnt], { server: d.server });
+  const mnt = await mountVolume(t, d.server, 'a', tmpDir(t, 'brickfs-auth-mnt-'));
   await shOk(t, `mkdir ${mnt}/dir && echo hello > ${mnt}/dir/f && mv ${mnt}/dir/f ${mnt}/dir/g && setfattr -n user.k -v v ${mnt}/dir/g`);
 
   const c = await connect(t, a, a.client.credentials);

@@ -13,7 +13,7 @@ import { listAttributesSync, getAttributeSync } from '@napi-rs/xattr';
 import type { ReplyFrame } from '../../lib/rpc/frame.js';
 import { socketOf } from '../../lib/rpc/coalescing-sender.js';
 import { runCliOk } from '../helpers/cli.js';
-import { startDistribute, unmountQuietly } from '../helpers/cluster.js';
+import { startDistribute, mountVolume } from '../helpers/cluster.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { FrameFuzzer, type FuzzFrame, type FuzzTargets } from '../helpers/frame-fuzz.js';
 import { portOpen, shOk, tmpDir } from '../helpers/proc.js';
@@ -169,9 +169,7 @@ test(`${FRAMES} seeded frames on an authenticated session (seed ${SEED}): nothin
   const runDir = path.join(d.stateDir, 'vols', 'fz', 'run');
   const brickPid = Number(fs.readFileSync(path.join(runDir, fs.readdirSync(runDir)[0]!), 'utf8').trim());
 
-  const mnt = tmpDir(t, 'brickfs-fuzz-mnt-');
-  t.teardown(() => unmountQuietly(mnt));
-  await runCliOk(t, ['mount', `${d.server}:/fz`, mnt], { server: d.server });
+  const mnt = await mountVolume(t, d.server, 'fz', tmpDir(t, 'brickfs-fuzz-mnt-'));
   const precious = crypto.randomBytes(1 << 20);
   fs.mkdirSync(path.join(mnt, 'precious'));
   fs.writeFileSync(path.join(mnt, 'precious', 'data.bin'), precious);

@@ -14,7 +14,7 @@ import { EtcdConfigStore } from '../../brick/mgmt/store/etcd.js';
 import { parseVolfile } from '../../lib/volfile/parse.js';
 import { authHeaders } from '../../lib/mgmt/token.js';
 import { runCli, runCliOk } from '../helpers/cli.js';
-import { unmountQuietly } from '../helpers/cluster.js';
+import { mountVolume } from '../helpers/cluster.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { etcdBinary, startEtcd } from '../helpers/etcd.js';
 import { formatLogText } from '../../lib/log.js';
@@ -110,9 +110,7 @@ test('client.ssl and server.ssl: a mount works over TLS; no certificate, another
   t.teardown(() => d.cli(['volume', 'stop', 'sec']));
 
   // A real mount: the volfile over HTTPS, every brick over TLS with host1's certificate.
-  const mnt = tmpDir(t, 'brickfs-tls-mnt-');
-  t.teardown(() => unmountQuietly(mnt));
-  await runCliOk(t, ['mount', `${d.server}:/sec`, mnt], { server: d.server });
+  const mnt = await mountVolume(t, d.server, 'sec', tmpDir(t, 'brickfs-tls-mnt-'));
   await shOk(t, `mkdir ${mnt}/d && head -c 300000 /dev/urandom > ${mnt}/d/f && cp ${mnt}/d/f ${dir}/copy && echo hi > ${mnt}/d/g`);
   t.is(fs.readFileSync(path.join(mnt, 'd', 'g'), 'utf8'), 'hi\n');
   t.deepEqual(fs.readFileSync(path.join(mnt, 'd', 'f')), fs.readFileSync(path.join(dir, 'copy')));
@@ -211,9 +209,7 @@ test('server.ssl switched on a started volume: the bricks drop their plain conne
   for (const k of ['client.ssl', 'server.ssl']) await runCliOk(t, ['volume', 'set', 'sw', k, 'off'], { server: d.server });
   await runCliOk(t, ['volume', 'start', 'sw'], { server: d.server });
   t.teardown(() => d.cli(['volume', 'stop', 'sw']));
-  const mnt = tmpDir(t, 'brickfs-tls-mnt-');
-  t.teardown(() => unmountQuietly(mnt));
-  await runCliOk(t, ['mount', `${d.server}:/sw`, mnt], { server: d.server });
+  const mnt = await mountVolume(t, d.server, 'sw', tmpDir(t, 'brickfs-tls-mnt-'));
   await shOk(t, `echo one > ${mnt}/f1`);
   const b = brickOf(d, 'sw');
   const c = await RawBrickClient.connect(b.port, b.subvolume, { credentials: b.credentials, tls: false });
